@@ -1,0 +1,77 @@
+# Evergreen developer tasks. On a fresh clone with only python3 (>= 3.11):
+#   make quickstart    run the main loop on embedded defaults
+#   make test          everything CI checks: lint, format, types, import layers, tests
+#
+# The virtualenv (.venv) is made on first use and the project (editable, with the dev and postgres
+# extras) is reinstalled whenever pyproject.toml is newer than the stamp file .venv/.installed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+VENV_PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+# Only the folders that exist: examples/ and benchmarks/ may be absent in a fresh clone.
+CODE_DIRS := $(wildcard src tests examples benchmarks)
+PYTEST_ARGS ?=
+
+.PHONY: help setup test lint format typecheck imports pytest quickstart bench clean distclean
+
+help:
+	@echo "make quickstart   set up .venv, then run 'evergreen quickstart'"
+	@echo "make test         set up, then ruff check, ruff format --check, mypy, lint-imports, pytest"
+	@echo "                  (extra pytest arguments: make test PYTEST_ARGS=\"-k foo\")"
+	@echo "make lint         the static checks of 'make test' without pytest"
+	@echo "make format       ruff format, then ruff check --fix"
+	@echo "make bench        run benchmarks/pipeline_overhead.py"
+	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
+
+setup: $(STAMP)
+
+$(VENV_PY):
+	@echo "Creating virtualenv $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "error: '$(PYTHON) -m venv' failed; Python >= 3.11 with the venv module is needed" \
+	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml | $(VENV_PY)
+	@echo "Installing evergreen (editable, extras dev,postgres) into $(VENV)"
+	$(VENV_PY) -m pip install --quiet --upgrade pip
+	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres]"
+	@touch $@
+
+lint: setup
+	$(BIN)/ruff check $(CODE_DIRS)
+	$(BIN)/ruff format --check $(CODE_DIRS)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	bash .ci/ensure-postgres
+	@rc=0; $(VENV_PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then \
+	  echo "error: pytest collected no tests (exit code 5); 'make test' treats that as a failure" >&2; \
+	  exit 1; \
+	fi; \
+	exit $$rc
+
+format: setup
+	$(BIN)/ruff format $(CODE_DIRS)
+	$(BIN)/ruff check --fix $(CODE_DIRS)
+
+quickstart: setup
+	$(BIN)/evergreen quickstart
+
+bench: setup
+	$(VENV_PY) benchmarks/pipeline_overhead.py
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune \
+	  -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

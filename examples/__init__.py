@@ -1,0 +1,1 @@
+"""Example pipelines, shipped inside the package as ``evergreen.examples`` (see the README)."""

@@ -1,0 +1,34 @@
+"""The artifact store: values saved as content-addressed, verified blobs (foundation layer).
+
+One entry point, :class:`ArtifactStore`::
+
+    from evergreen.artifacts import ArtifactStore
+
+    store = ArtifactStore(".evergreen/artifacts")  # or "s3://bucket/prefix", "memory://x"
+    ref = store.save(df)  # ArtifactRef(id=<sha256>, materializer="pandas.parquet", ...)
+    same = store.load(ref)  # bytes verified by sha256 before decoding
+
+Values become bytes through materializers chosen by type (pandas DataFrame → Parquet, NumPy array →
+.npy, scikit-learn-style model → skops, JSON-able value → canonical JSON). Add your own with
+:func:`register_materializer`; trust your own estimator modules for skops loading with
+:func:`trust_modules`.
+"""
+
+from evergreen.artifacts._materializers import (
+    Materializer,
+    materializer_for,
+    materializer_named,
+    register_materializer,
+    trust_modules,
+)
+from evergreen.artifacts._store import ArtifactRef, ArtifactStore
+
+__all__ = [
+    "ArtifactRef",
+    "ArtifactStore",
+    "Materializer",
+    "materializer_for",
+    "materializer_named",
+    "register_materializer",
+    "trust_modules",
+]

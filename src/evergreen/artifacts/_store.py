@@ -1,0 +1,288 @@
+"""The content-addressed artifact store: bytes under their sha256, on a local disk or any fsspec URL."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
+
+from evergreen.artifacts._materializers import materializer_for, materializer_named, type_name
+from evergreen.errors import (
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
+    MaterializerError,
+    StoreError,
+)
+
+__all__ = ["ArtifactRef", "ArtifactStore"]
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A small, picklable pointer to a stored value; executors pass these between processes.
+
+    ``id`` is the sha256 hex digest of the stored bytes, ``materializer`` the name of the format that
+    wrote them, ``type_name`` the ``"module.QualName"`` of the saved value's type and ``size`` the
+    number of bytes.
+    """
+
+    id: str
+    materializer: str
+    type_name: str
+    size: int
+
+
+def _reason(error: BaseException) -> str:
+    """A short, readable cause for an OS or driver error (its class and message)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror if error.filename is None else f"{error.strerror}: {error.filename}"
+    return f"{type(error).__name__}: {error}"
+
+
+class ArtifactStore:
+    """Bytes stored under their sha256, in a folder or any fsspec URL (``s3://bucket/prefix``, ``memory://x``).
+
+    Contract:
+
+    - Content-addressed: a blob's id is the sha256 hex of its bytes and it lives at
+      :meth:`uri` (``{root}/objects/{id[:2]}/{id[2:]}``). Storing the same bytes twice stores one blob.
+    - Writes are atomic. On a local filesystem bytes go to a temporary name in the same folder (unique
+      per process and thread), are flushed and fsynced, then renamed onto the final name; on object
+      stores one whole-object put is the atomic equivalent. A writer killed mid-write leaves at most a
+      stray temporary file, which reads and :meth:`exists` ignore; never wrong bytes under a final name.
+    - Reads are verified: bytes whose sha256 differs from the id raise ArtifactIntegrityError and are
+      never returned.
+    - Thread- and process-safe without locks: blobs are immutable and two writers of the same content
+      both succeed (the last rename wins with identical bytes). The store holds no mutable state and
+      can be pickled to other processes (a ``memory://`` store is per process, though).
+
+    Errors from the OS or fsspec drivers are raised as StoreError (or the artifact errors) with the
+    original as ``__cause__``.
+    """
+
+    def __init__(self, root: str, **storage_options: Any) -> None:
+        """Open the store at ``root``; ``storage_options`` go to the fsspec filesystem (credentials …)."""
+        try:
+            fs, base = url_to_fs(str(root), **storage_options)
+        except (ImportError, ValueError) as e:
+            raise StoreError(
+                f"cannot open the artifact store at {root!r}: {_reason(e)}. For s3:// or gs:// roots "
+                f'install the extra, e.g. pip install "evergreen[s3]"; check [artifacts] root in '
+                f"evergreen.toml."
+            ) from e
+        self._fs: Any = fs
+        self._local = isinstance(fs, LocalFileSystem)
+        self._base: str = str(base).rstrip("/") if not self._local else os.path.normpath(str(base))
+        self._root = self._base if self._local else str(root).rstrip("/")
+
+    @property
+    def root(self) -> str:
+        """The normalised root: an absolute path for local stores, else the URL without a trailing slash."""
+        return self._root
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({self._root!r})"
+
+    # ------------------------------------------------------------------------------ addresses
+
+    def _check_id(self, artifact_id: str) -> None:
+        if not isinstance(artifact_id, str) or not _SHA256_HEX.match(artifact_id):
+            raise ArtifactNotFoundError(
+                f"{artifact_id!r} is not an artifact id: expected a sha256 digest as 64 lowercase hex "
+                f"characters, as returned by ArtifactStore.put_bytes() or in ArtifactRef.id"
+            )
+
+    def uri(self, artifact_id: str) -> str:
+        """Where the blob lives: ``{root}/objects/{id[:2]}/{id[2:]}``."""
+        self._check_id(artifact_id)
+        return f"{self._root}/objects/{artifact_id[:2]}/{artifact_id[2:]}"
+
+    def _path(self, artifact_id: str) -> str:
+        """The blob's path as the filesystem driver spells it."""
+        self._check_id(artifact_id)
+        if self._local:
+            return os.path.join(self._base, "objects", artifact_id[:2], artifact_id[2:])
+        return f"{self._base}/objects/{artifact_id[:2]}/{artifact_id[2:]}"
+
+    # ------------------------------------------------------------------------------ bytes
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` atomically and return its sha256; a blob already present is not rewritten.
+
+        A blob of the right size is taken as present; one of the wrong size (left by a foreign,
+        non-atomic writer) is replaced.
+        """
+        artifact_id = hashlib.sha256(data).hexdigest()
+        path = self._path(artifact_id)
+        try:
+            if self._stored_size(path) == len(data):
+                return artifact_id
+            if self._local:
+                _write_local_atomic(path, data)
+            else:
+                self._write_remote(path, data)
+        except Exception as e:
+            raise StoreError(
+                f"could not write artifact {artifact_id} to {self.uri(artifact_id)}: {_reason(e)}. Check "
+                f"that the artifact store root {self._root} is writable (`evergreen doctor` checks it)."
+            ) from e
+        return artifact_id
+
+    def get_bytes(self, artifact_id: str) -> bytes:
+        """The blob's bytes, verified against ``artifact_id``."""
+        path = self._path(artifact_id)
+        try:
+            data = _read_local(path) if self._local else bytes(self._fs.cat_file(path))
+        except FileNotFoundError as e:
+            raise ArtifactNotFoundError(
+                f"artifact {artifact_id} is not in the artifact store: nothing at {self.uri(artifact_id)}. "
+                f"It was deleted, or this store's root ({self._root}) is not the one it was saved to; "
+                f"check [artifacts] root in evergreen.toml, or re-run the step that produced it."
+            ) from e
+        except Exception as e:
+            raise StoreError(f"could not read artifact {artifact_id} from {self.uri(artifact_id)}: {_reason(e)}") from e
+        found = hashlib.sha256(data).hexdigest()
+        if found != artifact_id:
+            raise ArtifactIntegrityError(
+                f"artifact {artifact_id} at {self.uri(artifact_id)} is corrupt: expected sha256 "
+                f"{artifact_id} but its {len(data)} bytes hash to {found}. It was changed or damaged after "
+                f"it was written, so it is refused. Delete that file and re-run the step that produced it "
+                f"(or restore it from a backup)."
+            )
+        return data
+
+    def exists(self, artifact_id: str) -> bool:
+        """Whether a blob is stored under ``artifact_id`` (not verified; temporary files never count)."""
+        path = self._path(artifact_id)
+        try:
+            return os.path.isfile(path) if self._local else bool(self._fs.isfile(path))
+        except Exception as e:
+            raise StoreError(f"could not check artifact {artifact_id} at {self.uri(artifact_id)}: {_reason(e)}") from e
+
+    def _stored_size(self, path: str) -> int | None:
+        try:
+            if self._local:
+                return os.stat(path).st_size
+            return int(self._fs.info(path)["size"])
+        except FileNotFoundError:
+            return None
+
+    def _write_remote(self, path: str, data: bytes) -> None:
+        """One whole-object put, the atomic write of object stores; creates parent folders if needed."""
+        try:
+            self._fs.pipe_file(path, data)
+        except FileNotFoundError:
+            self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._fs.pipe_file(path, data)
+
+    # ------------------------------------------------------------------------------ values
+
+    def save(self, value: object) -> ArtifactRef:
+        """Serialise ``value`` with the materializer for its type and store the bytes."""
+        materializer = materializer_for(value)
+        try:
+            data = materializer.to_bytes(value)
+        except MaterializerError:
+            raise
+        except Exception as e:
+            raise MaterializerError(
+                f"materializer {materializer.name!r} failed to save a {type_name(value)}: {_reason(e)}"
+            ) from e
+        if not isinstance(data, bytes):
+            raise MaterializerError(
+                f"materializer {materializer.name!r} returned {type_name(data)} from to_bytes(); it must return bytes"
+            )
+        return ArtifactRef(
+            id=self.put_bytes(data),
+            materializer=materializer.name,
+            type_name=type_name(value),
+            size=len(data),
+        )
+
+    def load(self, ref: ArtifactRef) -> object:
+        """The value ``ref`` points to: verified bytes, then the materializer that wrote them."""
+        data = self.get_bytes(ref.id)
+        materializer = materializer_named(ref.materializer)
+        try:
+            return materializer.from_bytes(data)
+        except MaterializerError as e:
+            raise MaterializerError(f"cannot load artifact {ref.id} ({ref.type_name}): {e}") from e
+        except Exception as e:
+            raise MaterializerError(
+                f"materializer {ref.materializer!r} failed to load artifact {ref.id} ({ref.type_name}): {_reason(e)}"
+            ) from e
+
+    # ------------------------------------------------------------------------------ health
+
+    def check_writable(self) -> None:
+        """Create the root if needed, then write, read back and delete a probe file; StoreError if not."""
+        name = f".evergreen-probe-{uuid.uuid4().hex}"
+        payload = b"evergreen artifact store probe " + name.encode()
+        try:
+            if self._local:
+                os.makedirs(self._base, exist_ok=True)
+                probe = os.path.join(self._base, name)
+                _write_local_atomic(probe, payload)
+                back = _read_local(probe)
+                os.remove(probe)
+            else:
+                with contextlib.suppress(FileExistsError):
+                    self._fs.makedirs(self._base, exist_ok=True)
+                probe = f"{self._base}/{name}"
+                self._write_remote(probe, payload)
+                back = bytes(self._fs.cat_file(probe))
+                self._fs.rm_file(probe)
+        except Exception as e:
+            raise StoreError(
+                f"the artifact store at {self._root} is not writable: {_reason(e)}. Check [artifacts] root "
+                f"in evergreen.toml, the folder's permissions, or the bucket's credentials."
+            ) from e
+        if back != payload:
+            raise StoreError(
+                f"the artifact store at {self._root} returned different bytes than were written to a probe "
+                f"file; the storage is unreliable, check the disk or the storage service"
+            )
+
+
+def _read_local(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write_local_atomic(path: str, data: bytes) -> None:
+    """Write to a unique temporary name beside ``path``, fsync, then rename onto ``path``."""
+    folder, final = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{final}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(temporary, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename durable where the OS allows fsync on a folder (POSIX)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,5 @@
+"""The ``evergreen`` command line (Typer + Rich)."""
+
+from ._app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,82 @@
+"""The ``evergreen`` command: global flags, the command tree, and one place that turns errors into messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from evergreen import __version__
+from evergreen.errors import EvergreenError, RunError
+
+from . import _runs, _store
+from ._context import CliState, err_console
+from ._doctor import doctor_command
+from ._quickstart import quickstart_command
+from ._run import run_command
+
+app = typer.Typer(
+    name="evergreen",
+    help="Evergreen keeps production ML models fresh.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"evergreen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    store_url: str | None = typer.Option(None, "--store-url", help="Overrides the store url setting."),
+    artifacts_root: str | None = typer.Option(None, "--artifacts-root", help="Overrides the artifacts root setting."),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Overrides the executor kind setting: local or inline."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Overrides the executor workers setting (0: one per CPU)."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Global flags come before the command and beat evergreen.toml and EVERGREEN_* variables."""
+    if artifacts_root is not None and "://" not in artifacts_root:
+        artifacts_root = str(Path(artifacts_root).resolve())
+    ctx.obj = CliState(
+        overrides={
+            "store.url": store_url,
+            "artifacts.root": artifacts_root,
+            "executor.kind": executor,
+            "executor.workers": workers,
+        }
+    )
+
+
+app.command("run")(run_command)
+app.command("doctor")(doctor_command)
+app.command("quickstart")(quickstart_command)
+app.add_typer(_runs.app, name="runs")
+app.add_typer(_store.app, name="store")
+
+
+def main() -> None:
+    """Entry point of the console script: user errors become one clear line, not a traceback."""
+    try:
+        app(standalone_mode=False)
+    except EvergreenError as e:
+        err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False)
+        sys.exit(1 if isinstance(e, RunError) else 2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)

@@ -1,0 +1,58 @@
+"""``evergreen doctor``: what configuration was resolved, from where, and whether it works."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from evergreen.artifacts import ArtifactStore
+from evergreen.errors import EvergreenError
+from evergreen.store import MetadataStore, current_revision, head_revision, redact
+
+from ._context import console, state
+
+
+def doctor_command(ctx: typer.Context) -> None:
+    """Print the resolved settings with their sources; check the store and the artifact root."""
+    settings = state(ctx).settings()
+    console.print(f"project directory: {settings.project_dir}")
+    console.print(f"config file: {settings.config_file or 'none (defaults; create evergreen.toml to change them)'}")
+    table = Table("setting", "value", "from")
+    for key, source in sorted(settings.sources.items()):
+        section, _, name = key.partition(".")
+        value = getattr(getattr(settings, section), name)
+        shown = redact(value) if key == "store.url" else str(value)
+        table.add_row(key, shown, source)
+    console.print(table)
+    ok = True
+    try:
+        store = MetadataStore(settings.store.url, migrate=False)
+        try:
+            with store.engine.connect() as connection:
+                revision = current_revision(connection)
+        finally:
+            store.dispose()
+        head = head_revision()
+        if revision is None:
+            console.print(
+                f"[green]✓[/] store reachable: {store.display_url} (empty; its schema is created on first use)"
+            )
+        elif revision == head:
+            console.print(f"[green]✓[/] store reachable: {store.display_url} (schema {revision}, current)")
+        else:
+            ok = False
+            console.print(
+                f"[red]✗[/] store {store.display_url} is at schema {revision}, this Evergreen needs {head}: "
+                "run evergreen store upgrade"
+            )
+    except EvergreenError as e:
+        ok = False
+        console.print(f"[red]✗[/] store: {e}")
+    try:
+        ArtifactStore(settings.artifacts.root).check_writable()
+        console.print(f"[green]✓[/] artifact root writable: {settings.artifacts.root}")
+    except EvergreenError as e:
+        ok = False
+        console.print(f"[red]✗[/] artifact root: {e}")
+    if not ok:
+        raise typer.Exit(1)

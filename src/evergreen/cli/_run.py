@@ -1,0 +1,106 @@
+"""``evergreen run MODULE:PIPELINE -p key=value``: run a pipeline with live progress."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from evergreen.errors import ConfigError, StepExecutionError
+from evergreen.pipelines import Pipeline, Run, RunEvent
+from evergreen.store import MetadataStore, get_run
+
+from ._context import console, state
+from ._loading import load_pipeline
+from ._runs import print_run, seconds, styled
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["day=3", "C=0.5"]`` as a dict; values stay strings and are typed by the pipeline's signature."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"-p {pair!r} is not of the form key=value (e.g. -p day=3)")
+        params[key.strip()] = value
+    return params
+
+
+@dataclass
+class _Row:
+    status: str = "pending"
+    attempt: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+
+class Progress:
+    """A live table of the run's steps, updated from run events."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.rows = {name: _Row() for name in pipeline.steps}
+        self.live = Live(self.render(), console=console, refresh_per_second=8, transient=False)
+
+    def render(self) -> Table:
+        """The table as it stands."""
+        table = Table("step", "status", "attempt", "time")
+        now = time.monotonic()
+        for name, row in self.rows.items():
+            elapsed = None if row.started is None else (row.finished or now) - row.started
+            table.add_row(name, styled(row.status), str(row.attempt or ""), seconds(elapsed))
+        return table
+
+    def __call__(self, event: RunEvent) -> None:
+        row = self.rows[event.step]
+        row.status, row.attempt = event.status, event.attempt
+        if event.status == "running" and row.started is None:
+            row.started = time.monotonic()
+        if event.status in ("succeeded", "failed", "cached", "skipped"):
+            row.finished = time.monotonic()
+        self.live.update(self.render())
+
+
+def run_command(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="MODULE:PIPELINE or path/to/file.py:PIPELINE"),
+    param: list[str] = typer.Option([], "--param", "-p", help="A pipeline parameter, key=value; repeatable."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Run every step even when a cached result exists."),
+) -> None:
+    """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded."""
+    settings = state(ctx).settings()
+    pipeline = load_pipeline(target)
+    params: dict[str, Any] = parse_params(param)
+    pipeline.coerce_params(params, source="-p")
+    progress = Progress(pipeline)
+    failed: Run | None = None
+    with progress.live:
+        try:
+            run = pipeline.run(settings=settings, cache=not no_cache, on_event=progress, **params)
+        except StepExecutionError as e:
+            failed = e.run if isinstance(e.run, Run) else None
+            if failed is None:
+                raise
+    if failed is not None:
+        store = MetadataStore(settings.store.url)
+        try:
+            with store.session() as session:
+                print_run(get_run(session, failed.id))
+        finally:
+            store.dispose()
+        raise typer.Exit(1)
+    cached = sum(1 for s in run.steps if s.status == "cached")
+    console.print(
+        f"run [bold]{run.id}[/] {styled(run.status)}: {len(run.steps)} steps, {cached} cached, "
+        f"took {seconds(run.info.duration_s)}. Details: evergreen runs show {run.id[:12]}"
+    )
+    try:
+        output = run.output
+    except Exception as e:  # noqa: BLE001 - an output that cannot be shown must not fail a good run
+        console.print(f"[yellow]output not shown: {e}[/]")
+        return
+    if output is not None:
+        console.print("output:", output)

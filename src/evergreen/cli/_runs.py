@@ -1,0 +1,132 @@
+"""``evergreen runs list`` and ``evergreen runs show``: what ran, how long it took, what it made."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+from rich.table import Table
+from rich.tree import Tree
+
+from evergreen.pipelines import reap
+from evergreen.store import RUN_STATUSES, MetadataStore, RunInfo, get_run, list_runs
+
+from ._context import console, state
+
+app = typer.Typer(help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.", no_args_is_help=True)
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "cached": "cyan",
+    "running": "yellow",
+    "pending": "dim",
+    "failed": "red",
+    "skipped": "magenta",
+}
+
+
+def styled(status: str) -> str:
+    """A status word in its colour."""
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def seconds(value: float | None) -> str:
+    """A duration for humans."""
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def when(value: datetime | None) -> str:
+    """A UTC timestamp without microseconds."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
+    pipeline: str | None = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
+    status: str | None = typer.Option(None, "--status", help=f"Only runs with this status: {', '.join(RUN_STATUSES)}."),
+) -> None:
+    """The newest runs, with their status, duration and cache hits."""
+    if status is not None and status not in RUN_STATUSES:
+        raise typer.BadParameter(f"{status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
+    settings = state(ctx).settings()
+    store = MetadataStore(settings.store.url)
+    try:
+        reap(store, settings)
+        with store.session() as session:
+            runs = list_runs(session, limit=limit, pipeline=pipeline, status=status)
+    finally:
+        store.dispose()
+    if not runs:
+        console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
+        return
+    table = Table("run", "pipeline", "status", "started (UTC)", "duration", "steps", "cached")
+    for run in runs:
+        cached = sum(1 for s in run.steps if s.status == "cached")
+        table.add_row(
+            run.id[:12],
+            run.pipeline,
+            styled(run.status),
+            when(run.started_at),
+            seconds(run.duration_s),
+            str(len(run.steps)),
+            str(cached),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context, run_id: str = typer.Argument(..., help="A run id or a unique prefix of it.")
+) -> None:
+    """One run: its parameters, each step (status, duration, attempts, cache hit), artifacts and lineage."""
+    settings = state(ctx).settings()
+    store = MetadataStore(settings.store.url)
+    try:
+        reap(store, settings)
+        with store.session() as session:
+            run = get_run(session, run_id)
+    finally:
+        store.dispose()
+    print_run(run)
+
+
+def print_run(run: RunInfo) -> None:
+    """The run's header, step table, failure tracebacks and lineage tree."""
+    console.print(f"[bold]run {run.id}[/] of pipeline [bold]{run.pipeline}[/]: {styled(run.status)}")
+    console.print(f"  parameters: {run.params}")
+    console.print(
+        f"  started {when(run.started_at)} UTC, took {seconds(run.duration_s)}, on {run.host} (pid {run.pid})"
+    )
+    if run.error:
+        console.print(f"  [red]{run.error}[/]")
+    table = Table("step", "status", "duration", "attempts", "cache key", "outputs")
+    for step in run.steps:
+        reused = f" (from {step.cached_from[:8]})" if step.cached_from else ""
+        outputs = ", ".join(f"{a.id[:12]} {a.type_name.rsplit('.', 1)[-1]}" for a in step.outputs) or "-"
+        table.add_row(
+            step.name,
+            styled(step.status) + reused,
+            seconds(step.duration_s),
+            str(step.attempts),
+            step.cache_key[:12] or "-",
+            outputs,
+        )
+    console.print(table)
+    for step in run.steps:
+        if step.status == "failed" and step.error:
+            console.print(f"[red]step {step.name} failed:[/]")
+            console.print(step.error.rstrip(), markup=False)
+    tree = Tree("[bold]lineage[/] (artifact → step → artifact)")
+    for step in run.steps:
+        node = tree.add(f"{step.name} {styled(step.status)}")
+        for name, artifact in step.inputs.items():
+            node.add(f"[dim]in[/]  {name} ← {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B)")
+        for index, artifact in enumerate(step.outputs):
+            node.add(
+                f"[dim]out[/] {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B) {artifact.uri}"
+            )
+    console.print(tree)

@@ -1,0 +1,73 @@
+"""Evergreen's exception types.
+
+Every error a user can cause is one of these, and its message names the offending thing, the value,
+what was expected and how to fix it. Library errors (SQLAlchemy, fsspec, pydantic …) are translated at
+our boundary with ``raise … from e`` so that no raw driver text reaches a user.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactIntegrityError",
+    "ArtifactNotFoundError",
+    "ConfigError",
+    "EvergreenError",
+    "MaterializerError",
+    "NotFoundError",
+    "PipelineDefinitionError",
+    "RunError",
+    "StepExecutionError",
+    "StoreError",
+    "StoreSchemaError",
+]
+
+
+class EvergreenError(Exception):
+    """Base class of every error Evergreen raises on purpose."""
+
+
+class ConfigError(EvergreenError):
+    """The configuration (file, environment variable or flag) is invalid."""
+
+
+class StoreError(EvergreenError):
+    """The metadata store could not be reached or refused an operation."""
+
+
+class StoreSchemaError(StoreError):
+    """The metadata store's schema is not the one this version of Evergreen needs."""
+
+
+class NotFoundError(EvergreenError):
+    """A named or identified record (run, artifact, pipeline …) does not exist."""
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """An artifact's bytes are missing from the artifact store."""
+
+
+class ArtifactIntegrityError(EvergreenError):
+    """An artifact's bytes no longer match the sha256 it was stored under."""
+
+
+class MaterializerError(EvergreenError):
+    """No materializer can save or load a value of this type, or it failed to."""
+
+
+class PipelineDefinitionError(EvergreenError):
+    """A step or pipeline definition is invalid; raised when it is defined, not when it runs."""
+
+
+class RunError(EvergreenError):
+    """A pipeline run could not start or did not succeed."""
+
+
+class StepExecutionError(RunError):
+    """A step raised, or its process died; the message carries the step's name and error.
+
+    ``run`` is the failed run (an ``evergreen.pipelines.Run``), to inspect its steps.
+    """
+
+    def __init__(self, message: str, run: object = None) -> None:
+        super().__init__(message)
+        self.run = run

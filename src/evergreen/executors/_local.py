@@ -1,0 +1,126 @@
+"""The local executor: a pool of worker processes, one step at a time per worker.
+
+Each worker is its own single-process pool, so when a worker dies (killed, out of memory, a crash in
+native code) exactly the step it was running fails, and the worker is replaced. Workers start from a
+fork server that has Evergreen imported already, which keeps the cost of a step's hand-off low
+without forking a process that holds threads or database connections.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import sys
+import threading
+import types
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ._base import Executor
+from ._task import StepResult, StepTask, execute_task
+
+_context = multiprocessing.get_context("forkserver")
+_context.set_forkserver_preload(["evergreen.executors._task"])
+_spawn_lock = threading.Lock()
+
+
+def _start_worker(*, with_main: bool) -> ProcessPoolExecutor:
+    """A single-process pool whose process is already running.
+
+    A new process normally re-runs the parent's ``__main__`` script first, which re-runs a script's
+    top-level ``pipeline.run()`` unless it sits under ``if __name__ == "__main__":``. Steps that live
+    in importable modules do not need the script, so the process is started while ``__main__`` is
+    briefly replaced by an empty module and never runs it.
+    """
+    worker = ProcessPoolExecutor(max_workers=1, mp_context=_context)
+    with _spawn_lock:
+        main = sys.modules["__main__"]
+        if not with_main:
+            sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            warm_up = worker.submit(os.getpid)
+        finally:
+            sys.modules["__main__"] = main
+    warm_up.result()
+    return worker
+
+
+class LocalExecutor(Executor):
+    """Runs up to ``workers`` steps at once, each in a worker process of this machine.
+
+    ``with_main`` is needed when steps are defined in the ``__main__`` script: the workers then
+    import that script, which must keep its top-level work under ``if __name__ == "__main__":``.
+    """
+
+    def __init__(self, workers: int = 0, *, with_main: bool = False) -> None:
+        self.workers = workers if workers > 0 else (os.cpu_count() or 1)
+        self.with_main = with_main
+        self._lock = threading.Lock()
+        self._idle: list[ProcessPoolExecutor] = [self._new_worker() for _ in range(self.workers)]
+        self._queue: deque[tuple[StepTask, Future[StepResult]]] = deque()
+        self._closed = False
+
+    def _new_worker(self) -> ProcessPoolExecutor:
+        return _start_worker(with_main=self.with_main)
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        outer: Future[StepResult] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("LocalExecutor.submit called after shutdown")
+            self._queue.append((task, outer))
+        self._dispatch()
+        return outer
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue or not self._idle or self._closed:
+                    return
+                task, outer = self._queue.popleft()
+                worker = self._idle.pop()
+            try:
+                inner = worker.submit(execute_task, task)
+            except BrokenProcessPool:
+                self._finish(worker, task, outer, None)
+                continue
+            inner.add_done_callback(functools.partial(self._finish, worker, task, outer))
+
+    def _finish(
+        self,
+        worker: ProcessPoolExecutor,
+        task: StepTask,
+        outer: Future[StepResult],
+        inner: Future[StepResult] | None,
+    ) -> None:
+        error = inner.exception() if inner is not None else BrokenProcessPool()
+        if error is None and inner is not None:
+            result = inner.result()
+        elif isinstance(error, BrokenProcessPool):
+            worker.shutdown(wait=False)
+            worker = self._new_worker()
+            result = StepResult(
+                error=f"the worker process running step {task.name!r} died before the step finished "
+                "(killed by a signal, out of memory, or a crash in native code)"
+            )
+        else:
+            result = StepResult(error=f"step {task.name!r} could not be handed to a worker: {error!r}")
+        with self._lock:
+            if self._closed:
+                worker.shutdown(wait=False)
+            else:
+                self._idle.append(worker)
+        outer.set_result(result)
+        self._dispatch()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            pending, self._queue = list(self._queue), deque()
+        for worker in idle:
+            worker.shutdown(wait=True)
+        for task, outer in pending:
+            outer.set_result(StepResult(error=f"step {task.name!r} was cancelled: the executor shut down"))

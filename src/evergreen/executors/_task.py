@@ -1,0 +1,86 @@
+"""What an executor is handed and hands back: references to artifacts, never the objects themselves.
+
+A :class:`StepTask` names the step by import path and its inputs by artifact reference, so it can be
+shipped to another process or machine; :func:`execute_task` is what runs there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.errors import EvergreenError
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """One step to execute: where its function lives, its input artifacts and its parameters."""
+
+    name: str
+    function: str  # "module:qualname"; the object found there is unwrapped to the plain function
+    inputs: dict[str, ArtifactRef]
+    params: dict[str, Any]
+    outputs: int  # how many artifacts the function's return value is split into
+    artifact_root: str
+    artifact_options: dict[str, Any] = field(default_factory=dict)
+    # Set only for executors that run in this process, where a step need not be importable by name.
+    callable: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The artifacts a step wrote, or the traceback of why it failed."""
+
+    outputs: list[ArtifactRef] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step succeeded."""
+        return self.error is None
+
+
+_stores: dict[str, ArtifactStore] = {}
+
+
+def resolve_function(reference: str) -> Any:
+    """The plain function behind ``module:qualname`` (decorators unwrapped)."""
+    module_name, _, qualname = reference.partition(":")
+    module = sys.modules["__main__"] if module_name == "__main__" else importlib.import_module(module_name)
+    target: Any = module
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return inspect.unwrap(target)
+
+
+def _split_outputs(task: StepTask, value: Any) -> list[Any]:
+    if task.outputs == 1:
+        return [value]
+    if not isinstance(value, tuple) or len(value) != task.outputs:
+        got = f"a tuple of {len(value)}" if isinstance(value, tuple) else type(value).__name__
+        raise EvergreenError(
+            f"step {task.name!r} declares {task.outputs} outputs but returned {got}; "
+            f"return a tuple of {task.outputs} values"
+        )
+    return list(value)
+
+
+def execute_task(task: StepTask) -> StepResult:
+    """Load the inputs, call the step, save its outputs; any exception becomes the result's traceback."""
+    try:
+        store = _stores.get(task.artifact_root)
+        if store is None:
+            store = _stores[task.artifact_root] = ArtifactStore(task.artifact_root, **task.artifact_options)
+        function = task.callable or resolve_function(task.function)
+        kwargs = {name: store.load(ref) for name, ref in task.inputs.items()}
+        kwargs.update(task.params)
+        value = function(**kwargs)
+        return StepResult(outputs=[store.save(v) for v in _split_outputs(task, value)])
+    except Exception:  # noqa: BLE001 - whatever a user's step raises is reported, not propagated
+        return StepResult(error=traceback.format_exc())

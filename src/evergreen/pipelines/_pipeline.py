@@ -1,0 +1,171 @@
+"""``@eg.pipeline``: a function whose step calls define a DAG, checked when it is defined."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
+
+from evergreen.errors import PipelineDefinitionError, RunError
+
+from ._graph import Graph, graph_being_built, validate
+from ._hashing import canonical_json
+from ._placeholders import Param
+
+if TYPE_CHECKING:
+    from evergreen.config import Settings
+    from evergreen.executors import Executor
+
+    from ._run import Run, RunEvent
+
+_tracing: ContextVar[tuple[str, ...]] = ContextVar("evergreen_pipelines_being_traced", default=())
+
+
+class Pipeline:
+    """A named DAG of steps with typed parameters; ``run(**params)`` executes and records it."""
+
+    def __init__(self, function: Callable[..., Any], *, name: str | None = None) -> None:
+        self.function = function
+        self.name = name or function.__name__
+        self.signature = inspect.signature(function)
+        self.hints = inspect.get_annotations(function, eval_str=True)
+        for parameter in self.signature.parameters.values():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                raise PipelineDefinitionError(
+                    f"pipeline {self.name!r}: parameter {parameter.name!r} is *args or **kwargs; "
+                    "a pipeline's parameters must be named"
+                )
+        self.graph = self._trace()
+        functools.update_wrapper(self, function)
+
+    def _trace(self) -> Graph:
+        graph = Graph(self.name)
+        placeholders = {p: Param(self.name, p, self.hints.get(p, Any)) for p in self.signature.parameters}
+        with graph.building():
+            graph.outputs = self._call_traced(placeholders)
+        validate(graph)
+        return graph
+
+    def _call_traced(self, arguments: Mapping[str, Any]) -> Any:
+        stack = _tracing.get()
+        if self.name in stack:
+            raise PipelineDefinitionError(
+                f"pipeline {self.name!r} contains itself ({' → '.join([*stack, self.name])}); "
+                "pipelines can include other pipelines but not form a cycle"
+            )
+        token = _tracing.set((*stack, self.name))
+        try:
+            return self.function(**arguments)
+        finally:
+            _tracing.reset(token)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside another pipeline's definition: include this pipeline's steps there."""
+        if graph_being_built() is None:
+            raise PipelineDefinitionError(
+                f"pipeline {self.name!r} was called directly; run it with {self.name}.run(...) "
+                f"or `evergreen run MODULE:{self.name}`"
+            )
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise PipelineDefinitionError(f"pipeline {self.name!r} called with wrong arguments: {e}") from e
+        bound.apply_defaults()
+        return self._call_traced(bound.arguments)
+
+    @property
+    def steps(self) -> list[str]:
+        """The names of the pipeline's steps, in definition order."""
+        return list(self.graph.nodes)
+
+    def coerce_params(self, params: Mapping[str, Any], *, source: str = "run()") -> dict[str, Any]:
+        """``params`` checked against the pipeline's signature and types, defaults filled in, as JSON values."""
+        names = list(self.signature.parameters)
+        for key in params:
+            if key not in self.signature.parameters:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise RunError(
+                    f"pipeline {self.name!r} has no parameter {key!r}{hint} "
+                    f"(its parameters: {', '.join(names) or 'none'})"
+                )
+        values: dict[str, Any] = {}
+        for name, parameter in self.signature.parameters.items():
+            if name in params:
+                values[name] = self._coerce(name, params[name], source)
+            elif parameter.default is not inspect.Parameter.empty:
+                values[name] = self._coerce(name, parameter.default, "its default")
+            else:
+                raise RunError(
+                    f"pipeline {self.name!r} needs parameter {name!r}; give it as "
+                    f"{self.name}.run({name}=...) or `-p {name}=...`"
+                )
+        return values
+
+    def _coerce(self, name: str, value: Any, source: str) -> Any:
+        annotation = self.hints.get(name, Any)
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+        except (PydanticUserError, TypeError):
+            adapter = TypeAdapter(Any)
+        expected = getattr(annotation, "__name__", str(annotation))
+        try:
+            result = adapter.dump_python(adapter.validate_python(value), mode="json")
+            canonical_json(result)
+        except ValidationError as e:
+            raise RunError(
+                f"pipeline {self.name!r} parameter {name!r} = {value!r} (from {source}): expected {expected}; "
+                f"{e.errors()[0]['msg']}"
+            ) from e
+        except (TypeError, ValueError) as e:
+            raise RunError(
+                f"pipeline {self.name!r} parameter {name!r} = {value!r} (from {source}) is not a JSON value; "
+                "pipeline parameters are recorded with the run, so they must be JSON values"
+            ) from e
+        return result
+
+    def run(
+        self,
+        *,
+        settings: Settings | None = None,
+        executor: Executor | None = None,
+        cache: bool = True,
+        check: bool = True,
+        on_event: Callable[[RunEvent], None] | None = None,
+        **params: Any,
+    ) -> Run:
+        """Execute the pipeline and record everything; returns the finished :class:`Run`.
+
+        Settings come from ``evergreen.toml`` (found from the working directory) unless given.
+        ``cache=False`` runs every step even if an identical call succeeded before. With ``check``
+        (the default) a failed run raises :class:`~evergreen.errors.StepExecutionError`, which carries
+        the run as ``.run``; with ``check=False`` the failed run is returned.
+        """
+        from ._runner import run_pipeline
+
+        return run_pipeline(
+            self,
+            self.coerce_params(params),
+            settings=settings,
+            executor=executor,
+            cache=cache,
+            check=check,
+            on_event=on_event,
+        )
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name!r}: {' → '.join(self.steps) or 'no steps'}>"
+
+
+def pipeline(function: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
+    """Make a function a pipeline: its body calls steps, which builds (and checks) the DAG at once."""
+
+    def wrap(f: Callable[..., Any]) -> Pipeline:
+        return Pipeline(f, name=name)
+
+    return wrap(function) if function is not None else wrap

@@ -1,0 +1,331 @@
+"""Executes a pipeline: schedules ready steps on the executor, reuses cached ones, retries, records all.
+
+The run's own process is the only writer of its records; it sends a heartbeat so that, if it dies,
+the next run (from any process) marks it failed instead of leaving it ``running`` forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import TYPE_CHECKING, Any
+
+from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.config import Settings, load_settings
+from evergreen.errors import EvergreenError, RunError, StepExecutionError
+from evergreen.executors import Executor, StepResult, StepTask, make_executor
+from evergreen.store import (
+    ArtifactInfo,
+    MetadataStore,
+    create_run,
+    ensure_pipeline,
+    find_cached_step,
+    finish_run,
+    finish_step,
+    get_run,
+    heartbeat,
+    reap_dead_runs,
+    skip_steps,
+    start_step,
+)
+
+from ._graph import Node
+from ._hashing import cache_key
+from ._run import Run, RunEvent
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap(store: MetadataStore, settings: Settings) -> list[str]:
+    """Mark failed the runs whose process died; returns their ids."""
+    with store.session() as session:
+        return reap_dead_runs(
+            session,
+            stale_after_s=settings.executor.stale_after_seconds,
+            host=socket.gethostname(),
+            pid_alive=pid_alive,
+        )
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    params: dict[str, Any],
+    *,
+    settings: Settings | None,
+    executor: Executor | None,
+    cache: bool,
+    check: bool,
+    on_event: Callable[[RunEvent], None] | None,
+) -> Run:
+    """Run ``pipeline`` with checked ``params``; see :meth:`Pipeline.run`."""
+    settings = settings or load_settings()
+    store = MetadataStore(settings.store.url)
+    artifacts = ArtifactStore(settings.artifacts.root)
+    own_executor = executor is None
+    if executor is None:
+        with_main = any(n.step.function.__module__ == "__main__" for n in pipeline.graph.nodes.values())
+        executor = make_executor(settings.executor.kind, workers=settings.executor.workers, with_main=with_main)
+    try:
+        if executor.imports_steps_by_name:
+            _check_importable(pipeline)
+        reap(store, settings)
+        node_params = {name: _node_params(node, params) for name, node in pipeline.graph.nodes.items()}
+        with store.session() as session:
+            pipeline_id = ensure_pipeline(
+                session,
+                name=pipeline.name,
+                module=pipeline.function.__module__,
+                qualname=pipeline.function.__qualname__,
+            )
+            run_id, step_ids = create_run(
+                session,
+                pipeline_id=pipeline_id,
+                params=params,
+                dag=pipeline.graph.to_dict(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                steps=[
+                    {
+                        "name": name,
+                        "position": position,
+                        "cache_key": "",
+                        "code_hash": node.step.code_hash,
+                        "params": node_params[name],
+                    }
+                    for position, (name, node) in enumerate(pipeline.graph.nodes.items())
+                ],
+            )
+        scheduler = _Scheduler(
+            pipeline=pipeline,
+            run_id=run_id,
+            step_ids=step_ids,
+            node_params=node_params,
+            store=store,
+            artifacts=artifacts,
+            executor=executor,
+            cache=cache,
+            on_event=on_event or (lambda event: None),
+        )
+        with _Heartbeat(store, run_id, settings.executor.heartbeat_seconds):
+            try:
+                failed = scheduler.run()
+            except BaseException as e:
+                with store.session() as session:
+                    finish_run(session, run_id, status="failed", error=f"interrupted: {e!r}")
+                raise
+            with store.session() as session:
+                error = f"step(s) failed: {', '.join(failed)}" if failed else None
+                finish_run(session, run_id, status="failed" if failed else "succeeded", error=error)
+        with store.session() as session:
+            run = Run(get_run(session, run_id), artifacts, pipeline.graph.outputs)
+    finally:
+        if own_executor:
+            executor.shutdown()
+        store.dispose()
+    if check and run.status != "succeeded":
+        failures = [s for s in run.steps if s.status == "failed"]
+        detail = "; ".join(f"{s.name}: {_last_line(s.error)}" for s in failures)
+        raise StepExecutionError(
+            f"run {run.id} of pipeline {pipeline.name!r} failed: {detail}. "
+            f"Full traceback: evergreen runs show {run.id}",
+            run,
+        )
+    return run
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "unknown error"
+
+
+def _check_importable(pipeline: Pipeline) -> None:
+    local = [node.step.reference for node in pipeline.graph.nodes.values() if not node.step.importable]
+    if local:
+        raise RunError(
+            f"pipeline {pipeline.name!r} has steps defined inside a function ({', '.join(local)}); the local "
+            "executor runs steps in worker processes that import them by name: define them at module level, "
+            "or set [executor] kind = 'inline' to run steps in this process"
+        )
+
+
+def _node_params(node: Node, params: dict[str, Any]) -> dict[str, Any]:
+    values = dict(node.params)
+    for parameter, pipeline_parameter in node.pipeline_params.items():
+        values[parameter] = node.step.coerce(
+            parameter, params[pipeline_parameter], source=f"pipeline parameter {pipeline_parameter!r}"
+        )
+    return values
+
+
+def _ref(info: ArtifactInfo) -> ArtifactRef:
+    return ArtifactRef(info.id, info.materializer, info.type_name, info.size)
+
+
+class _Heartbeat:
+    """Records, every few seconds, that this process is still driving the run."""
+
+    def __init__(self, store: MetadataStore, run_id: str, interval_s: float) -> None:
+        self._store, self._run_id, self._interval = store, run_id, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"evergreen-heartbeat-{run_id[:8]}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._store.session() as session:
+                    heartbeat(session, self._run_id)
+            except EvergreenError as e:
+                log.warning("could not record the heartbeat of run %s: %s", self._run_id, e)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class _Scheduler:
+    """Starts each step once its inputs exist; independent steps run at the same time."""
+
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        run_id: str,
+        step_ids: dict[str, str],
+        node_params: dict[str, dict[str, Any]],
+        store: MetadataStore,
+        artifacts: ArtifactStore,
+        executor: Executor,
+        cache: bool,
+        on_event: Callable[[RunEvent], None],
+    ) -> None:
+        self.graph = pipeline.graph
+        self.run_id = run_id
+        self.step_ids = step_ids
+        self.node_params = node_params
+        self.store = store
+        self.artifacts = artifacts
+        self.executor = executor
+        self.cache = cache
+        self.emit = on_event
+        self.outputs: dict[str, list[ArtifactRef]] = {}
+        self.waiting = list(self.graph.nodes)
+        self.running: dict[Future[StepResult], tuple[str, int, str, dict[str, str]]] = {}
+        self.retry_at: list[tuple[float, str, int]] = []
+        self.failed: list[str] = []
+
+    def run(self) -> list[str]:
+        """Drive the run to its end; returns the names of the steps that failed."""
+        while self.waiting or self.running or self.retry_at:
+            for name in [n for n in self.waiting if self.graph.nodes[n].upstream <= self.outputs.keys()]:
+                self.waiting.remove(name)
+                self._start(name, attempt=1)
+            now = time.monotonic()
+            for due in [r for r in self.retry_at if r[0] <= now]:
+                self.retry_at.remove(due)
+                self._start(due[1], attempt=due[2])
+            if not self.running:
+                if self.retry_at:
+                    time.sleep(max(0.0, min(r[0] for r in self.retry_at) - time.monotonic()))
+                    continue
+                if self.waiting and not any(self.graph.nodes[n].upstream <= self.outputs.keys() for n in self.waiting):
+                    raise RunError(f"run {self.run_id}: steps {self.waiting} can never start")  # pragma: no cover
+                continue
+            timeout = max(0.0, min(r[0] for r in self.retry_at) - now) if self.retry_at else None
+            finished, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._finish(future)
+        return self.failed
+
+    def _inputs(self, node: Node) -> dict[str, ArtifactRef]:
+        return {param: self.outputs[out.node][out.index] for param, out in node.inputs.items()}
+
+    def _start(self, name: str, *, attempt: int) -> None:
+        node = self.graph.nodes[name]
+        inputs = self._inputs(node)
+        input_ids = {param: ref.id for param, ref in inputs.items()}
+        key = cache_key(code=node.step.code_hash, params=self.node_params[name], inputs=input_ids)
+        if attempt == 1 and self.cache and node.step.cache and self._reuse(name, key, input_ids):
+            return
+        with self.store.session() as session:
+            start_step(session, self.step_ids[name], cache_key=key, attempt=attempt)
+        self.emit(RunEvent(self.run_id, name, "running", attempt))
+        task = StepTask(
+            name=name,
+            function=node.step.reference,
+            inputs=inputs,
+            params=self.node_params[name],
+            outputs=node.step.outputs,
+            artifact_root=self.artifacts.root,
+            callable=None if self.executor.imports_steps_by_name else node.step.function,
+        )
+        self.running[self.executor.submit(task)] = (name, attempt, key, input_ids)
+
+    def _reuse(self, name: str, key: str, input_ids: dict[str, str]) -> bool:
+        with self.store.session() as session:
+            previous = find_cached_step(session, key)
+            if previous is None or not all(self.artifacts.exists(a.id) for a in previous.outputs):
+                return False
+            start_step(session, self.step_ids[name], cache_key=key, attempt=0)
+            finish_step(
+                session,
+                self.step_ids[name],
+                status="cached",
+                inputs=input_ids,
+                outputs=previous.outputs,
+                cached_from=previous.id,
+            )
+        self.outputs[name] = [_ref(a) for a in previous.outputs]
+        self.emit(RunEvent(self.run_id, name, "cached"))
+        return True
+
+    def _finish(self, future: Future[StepResult]) -> None:
+        name, attempt, _key, input_ids = self.running.pop(future)
+        result = future.result()
+        step = self.graph.nodes[name].step
+        if result.ok:
+            infos = [
+                ArtifactInfo(r.id, r.materializer, r.type_name, r.size, self.artifacts.uri(r.id))
+                for r in result.outputs
+            ]
+            with self.store.session() as session:
+                finish_step(session, self.step_ids[name], status="succeeded", inputs=input_ids, outputs=infos)
+            self.outputs[name] = list(result.outputs)
+            self.emit(RunEvent(self.run_id, name, "succeeded", attempt))
+            return
+        if attempt <= step.retries:
+            delay = step.retry_backoff_s * 2 ** (attempt - 1)
+            self.retry_at.append((time.monotonic() + delay, name, attempt + 1))
+            self.emit(RunEvent(self.run_id, name, "retrying", attempt, result.error))
+            return
+        self.failed.append(name)
+        blocked = [n for n in self.graph.downstream(name) if n in self.waiting]
+        with self.store.session() as session:
+            finish_step(session, self.step_ids[name], status="failed", inputs=input_ids, error=result.error)
+            skip_steps(session, [self.step_ids[n] for n in blocked], reason=f"step {name!r} failed")
+        self.emit(RunEvent(self.run_id, name, "failed", attempt, result.error))
+        for n in blocked:
+            self.waiting.remove(n)
+            self.emit(RunEvent(self.run_id, n, "skipped"))

@@ -1,0 +1,87 @@
+"""Engines for the metadata store: SQLite tuned for concurrent writers, PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from evergreen.errors import ConfigError, StoreError
+
+#: How long a writer waits for another writer's lock on SQLite before giving up, in seconds.
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+def parse_url(url: str) -> URL:
+    """Parse a store URL, accepting only the backends Evergreen supports."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise ConfigError(
+            f"store.url {url!r} is not a database URL; expected e.g. 'sqlite:///.evergreen/evergreen.db' "
+            "or 'postgresql+psycopg://user@host/db'"
+        ) from e
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"store.url {redact(url)!r} uses backend {parsed.get_backend_name()!r}; "
+            "Evergreen supports 'sqlite' and 'postgresql' (postgresql+psycopg://…)"
+        )
+    return parsed
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, safe to print."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite in WAL mode with a busy timeout and immediate write transactions."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return _postgres_engine(parsed)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, emit BEGIN, so every transaction can start as IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A deferred transaction that reads and then writes fails at once with "database is locked"
+        # when another writer got in between; taking the write lock up front makes it wait instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername != "postgresql+psycopg":
+        raise ConfigError(
+            f"store.url driver {url.drivername!r} is not supported; use 'postgresql+psycopg://…' (psycopg 3)"
+        )
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as e:
+        raise StoreError('PostgreSQL needs psycopg 3, which is not installed: pip install "evergreen[postgres]"') from e
+    return create_engine(url, pool_pre_ping=True)

@@ -1,0 +1,88 @@
+"""Schema versions: apply Alembic revisions on first use, refuse an out-of-date store with the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, func, inspect, select
+
+from evergreen.errors import StoreSchemaError
+
+from ._engine import redact
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+#: Key of the PostgreSQL advisory lock held while a schema is upgraded, so two processes never race.
+_UPGRADE_LOCK_KEY = 0x65766772  # "evgr"
+UPGRADE_COMMAND = "evergreen store upgrade"
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this version of Evergreen reads and writes."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None  # the package always ships its revisions
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the store is at, or None for a store with no Evergreen schema yet."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)))
+    config = _config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the store to the head revision; returns (revision before, revision after)."""
+    with engine.begin() as connection:
+        before = current_revision(connection)
+        _upgrade(connection)
+        return before, head_revision()
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema of an empty store; refuse one at another revision with the command to fix it."""
+    head = head_revision()
+    with engine.connect() as connection:
+        revision = current_revision(connection)
+        has_tables = bool(inspect(connection).get_table_names())
+    if revision == head:
+        return
+    if revision is None:
+        if has_tables and not _only_alembic_table(engine):
+            raise StoreSchemaError(
+                f"the database at {redact(str(engine.url))} has tables but no Evergreen schema version; "
+                "point store.url at an empty database or an Evergreen store"
+            )
+        upgrade(engine)
+        return
+    known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
+    if revision in known:
+        raise StoreSchemaError(
+            f"the metadata store at {redact(str(engine.url))} has schema revision {revision}, but this "
+            f"version of Evergreen needs {head}; back it up, then run: {UPGRADE_COMMAND}"
+        )
+    raise StoreSchemaError(
+        f"the metadata store at {redact(str(engine.url))} has schema revision {revision!r}, which this "
+        f"version of Evergreen does not know (it knows up to {head}); it was written by a newer Evergreen: "
+        "upgrade the evergreen package"
+    )
+
+
+def _only_alembic_table(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        return set(inspect(connection).get_table_names()) <= {"alembic_version"}

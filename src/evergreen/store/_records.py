@@ -1,0 +1,83 @@
+"""Plain, detached views of stored rows, safe to use after their session has closed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """An artifact as recorded: its sha256 id, how it was written, and where its bytes live."""
+
+    id: str
+    materializer: str
+    type_name: str
+    size: int
+    uri: str
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One lineage edge: ``src`` (kind, id) fed or produced ``dst`` (kind, id)."""
+
+    src_kind: str
+    src_id: str
+    dst_kind: str
+    dst_id: str
+    relation: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StepRunInfo:
+    """One step of a run, with the artifacts it read (by parameter name) and wrote (in order)."""
+
+    id: str
+    name: str
+    position: int
+    status: str
+    cache_key: str
+    code_hash: str
+    params: dict[str, Any]
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    cached_from: str | None
+    error: str | None
+    inputs: dict[str, ArtifactInfo] = field(default_factory=dict)
+    outputs: list[ArtifactInfo] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish, when both are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A pipeline run with its steps (in definition order)."""
+
+    id: str
+    pipeline: str
+    status: str
+    params: dict[str, Any]
+    dag: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    host: str | None
+    pid: int | None
+    error: str | None
+    steps: list[StepRunInfo] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish, when both are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,345 @@
+"""Reads and writes of pipelines, runs, step runs, artifacts and lineage, one session at a time.
+
+Each function takes the caller's session (see :meth:`MetadataStore.session`) so several of them can
+share one transaction, and returns detached records, never ORM objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from evergreen.errors import NotFoundError
+
+from ._records import ArtifactInfo, Edge, RunInfo, StepRunInfo
+from ._schema import ArtifactRecord, LineageEdge, PipelineRecord, RunRecord, StepRunRecord
+
+RUN_STATUSES = ("running", "succeeded", "failed")
+STEP_STATUSES = ("pending", "running", "succeeded", "cached", "failed", "skipped")
+
+
+def now() -> datetime:
+    """The current time in UTC, as every timestamp in the store is kept."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh random id for a run or step run (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def _insert_ignoring_duplicates(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def ensure_pipeline(session: Session, *, name: str, module: str, qualname: str) -> int:
+    """The id of the pipeline called ``name``, recorded on first use."""
+    _insert_ignoring_duplicates(
+        session,
+        PipelineRecord,
+        [{"name": name, "module": module, "qualname": qualname, "created_at": now()}],
+    )
+    return session.execute(select(PipelineRecord.id).where(PipelineRecord.name == name)).scalar_one()
+
+
+def create_run(
+    session: Session,
+    *,
+    pipeline_id: int,
+    params: dict[str, Any],
+    dag: dict[str, Any],
+    host: str,
+    pid: int,
+    steps: Iterable[dict[str, Any]],
+) -> tuple[str, dict[str, str]]:
+    """Record a started run and its pending steps; returns the run id and step-run ids by step name.
+
+    Each item of ``steps`` has ``name``, ``position``, ``cache_key``, ``code_hash`` and ``params``.
+    """
+    started = now()
+    run_id = new_id()
+    session.add(
+        RunRecord(
+            id=run_id,
+            pipeline_id=pipeline_id,
+            status="running",
+            params=params,
+            dag=dag,
+            created_at=started,
+            started_at=started,
+            heartbeat_at=started,
+            host=host,
+            pid=pid,
+        )
+    )
+    step_ids: dict[str, str] = {}
+    for step in steps:
+        step_ids[step["name"]] = new_id()
+        session.add(StepRunRecord(id=step_ids[step["name"]], run_id=run_id, status="pending", attempts=0, **step))
+    return run_id, step_ids
+
+
+def heartbeat(session: Session, run_id: str) -> None:
+    """Record that the process driving ``run_id`` is alive."""
+    session.execute(update(RunRecord).where(RunRecord.id == run_id).values(heartbeat_at=now()))
+
+
+def finish_run(session: Session, run_id: str, *, status: str, error: str | None = None) -> None:
+    """Close a run as ``succeeded`` or ``failed``."""
+    session.execute(
+        update(RunRecord).where(RunRecord.id == run_id).values(status=status, finished_at=now(), error=error)
+    )
+
+
+def start_step(session: Session, step_run_id: str, *, cache_key: str, attempt: int) -> None:
+    """Mark a step running (again, for a retry), with the cache key its inputs gave it."""
+    values: dict[str, Any] = {"status": "running", "attempts": attempt, "cache_key": cache_key}
+    if attempt == 1:
+        values["started_at"] = now()
+    session.execute(update(StepRunRecord).where(StepRunRecord.id == step_run_id).values(**values))
+
+
+def finish_step(
+    session: Session,
+    step_run_id: str,
+    *,
+    status: str,
+    inputs: dict[str, str] | None = None,
+    outputs: Sequence[ArtifactInfo] = (),
+    error: str | None = None,
+    cached_from: str | None = None,
+) -> None:
+    """Close a step and record its lineage: artifacts in (by parameter name) and out (by position)."""
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": now(),
+        "error": error,
+        "cached_from": cached_from,
+    }
+    session.execute(update(StepRunRecord).where(StepRunRecord.id == step_run_id).values(**values))
+    record_artifacts(session, outputs)
+    edges = [
+        Edge("artifact", artifact_id, "step_run", step_run_id, "input", name)
+        for name, artifact_id in (inputs or {}).items()
+    ]
+    edges += [
+        Edge("step_run", step_run_id, "artifact", artifact.id, "output", str(index))
+        for index, artifact in enumerate(outputs)
+    ]
+    add_edges(session, edges)
+
+
+def skip_steps(session: Session, step_run_ids: Iterable[str], *, reason: str) -> None:
+    """Mark steps that will not run because a step they depend on failed."""
+    ids = list(step_run_ids)
+    if ids:
+        session.execute(
+            update(StepRunRecord)
+            .where(StepRunRecord.id.in_(ids))
+            .values(status="skipped", error=reason, finished_at=now())
+        )
+
+
+def record_artifacts(session: Session, artifacts: Sequence[ArtifactInfo]) -> None:
+    """Record artifacts; one already known (same sha256) is left as it is."""
+    _insert_ignoring_duplicates(
+        session,
+        ArtifactRecord,
+        [
+            {
+                "id": a.id,
+                "materializer": a.materializer,
+                "type_name": a.type_name,
+                "size": a.size,
+                "uri": a.uri,
+                "created_at": now(),
+            }
+            for a in artifacts
+        ],
+    )
+
+
+def add_edges(session: Session, edges: Sequence[Edge]) -> None:
+    """Add lineage edges; an edge already recorded is kept once."""
+    _insert_ignoring_duplicates(
+        session,
+        LineageEdge,
+        [
+            {
+                "src_kind": e.src_kind,
+                "src_id": e.src_id,
+                "dst_kind": e.dst_kind,
+                "dst_id": e.dst_id,
+                "relation": e.relation,
+                "name": e.name,
+                "created_at": now(),
+            }
+            for e in edges
+        ],
+    )
+
+
+def find_cached_step(session: Session, cache_key: str) -> StepRunInfo | None:
+    """The newest step run that succeeded with ``cache_key``, with its outputs, if any."""
+    row = session.execute(
+        select(StepRunRecord)
+        .where(StepRunRecord.cache_key == cache_key, StepRunRecord.status == "succeeded")
+        .order_by(StepRunRecord.finished_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return _step_info(session, row)
+
+
+def lineage(session: Session, kind: str, node_id: str) -> tuple[list[Edge], list[Edge]]:
+    """Edges into and out of one node of the lineage graph."""
+    into = session.execute(
+        select(LineageEdge).where(LineageEdge.dst_kind == kind, LineageEdge.dst_id == node_id)
+    ).scalars()
+    out = session.execute(
+        select(LineageEdge).where(LineageEdge.src_kind == kind, LineageEdge.src_id == node_id)
+    ).scalars()
+    return [_edge(e) for e in into], [_edge(e) for e in out]
+
+
+def list_runs(
+    session: Session, *, limit: int = 20, pipeline: str | None = None, status: str | None = None
+) -> list[RunInfo]:
+    """The newest runs first, with their steps."""
+    query = (
+        select(RunRecord)
+        .join(RunRecord.pipeline)
+        .options(selectinload(RunRecord.steps), selectinload(RunRecord.pipeline))
+        .order_by(RunRecord.created_at.desc())
+        .limit(limit)
+    )
+    if pipeline is not None:
+        query = query.where(PipelineRecord.name == pipeline)
+    if status is not None:
+        query = query.where(RunRecord.status == status)
+    return [_run_info(session, row, with_artifacts=False) for row in session.execute(query).scalars()]
+
+
+def get_run(session: Session, run_id: str) -> RunInfo:
+    """One run by id or by a unique prefix of at least 4 characters, with its steps and artifacts."""
+    if len(run_id) < 4:
+        raise NotFoundError(f"run id {run_id!r} is too short; give at least 4 characters of it")
+    rows = (
+        session.execute(
+            select(RunRecord)
+            .where(RunRecord.id.startswith(run_id))
+            .options(selectinload(RunRecord.steps), selectinload(RunRecord.pipeline))
+            .limit(2)
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        raise NotFoundError(f"no run with id {run_id!r}; list runs with: evergreen runs list")
+    if len(rows) > 1:
+        raise NotFoundError(f"run id prefix {run_id!r} matches several runs; give more characters")
+    return _run_info(session, rows[0], with_artifacts=True)
+
+
+def reap_dead_runs(session: Session, *, stale_after_s: float, host: str, pid_alive: Callable[[int], bool]) -> list[str]:
+    """Mark failed the runs left ``running`` by a process that died; returns their ids.
+
+    A run is dead when its process is gone (same host, pid not alive) or, from anywhere, when it
+    has sent no heartbeat for ``stale_after_s`` seconds.
+    """
+    cutoff = now() - timedelta(seconds=stale_after_s)
+    dead: list[tuple[str, str]] = []
+    for row in session.execute(select(RunRecord).where(RunRecord.status == "running")).scalars():
+        if row.host == host and row.pid is not None and not pid_alive(row.pid):
+            dead.append((row.id, f"the process that ran it (pid {row.pid} on {host}) died"))
+        elif row.heartbeat_at is None or row.heartbeat_at < cutoff:
+            seen = row.heartbeat_at.isoformat(timespec="seconds") if row.heartbeat_at else "never"
+            dead.append((row.id, f"no heartbeat from its process since {seen} (host {row.host}, pid {row.pid})"))
+    for run_id, reason in dead:
+        finish_run(session, run_id, status="failed", error=f"run abandoned: {reason}")
+        session.execute(
+            update(StepRunRecord)
+            .where(StepRunRecord.run_id == run_id, StepRunRecord.status.in_(("pending", "running")))
+            .values(status="failed", error=f"run abandoned: {reason}", finished_at=now())
+        )
+    return [run_id for run_id, _ in dead]
+
+
+def _edge(row: LineageEdge) -> Edge:
+    return Edge(row.src_kind, row.src_id, row.dst_kind, row.dst_id, row.relation, row.name)
+
+
+def _artifact_info(row: ArtifactRecord) -> ArtifactInfo:
+    return ArtifactInfo(row.id, row.materializer, row.type_name, row.size, row.uri)
+
+
+def _step_info(session: Session, row: StepRunRecord, *, with_artifacts: bool = True) -> StepRunInfo:
+    inputs: dict[str, ArtifactInfo] = {}
+    outputs: list[ArtifactInfo] = []
+    if with_artifacts:
+        # A cached step's lineage is its own; its outputs are those of the step it reused.
+        edges = session.execute(
+            select(LineageEdge, ArtifactRecord)
+            .join(ArtifactRecord, ArtifactRecord.id == LineageEdge.src_id)
+            .where(
+                LineageEdge.dst_kind == "step_run",
+                LineageEdge.dst_id == row.id,
+                LineageEdge.src_kind == "artifact",
+            )
+        ).all()
+        inputs = {edge.name: _artifact_info(artifact) for edge, artifact in edges}
+        produced = session.execute(
+            select(LineageEdge, ArtifactRecord)
+            .join(ArtifactRecord, ArtifactRecord.id == LineageEdge.dst_id)
+            .where(
+                LineageEdge.src_kind == "step_run",
+                LineageEdge.src_id == row.id,
+                LineageEdge.relation == "output",
+            )
+        ).all()
+        outputs = [_artifact_info(a) for _, a in sorted(produced, key=lambda pair: int(pair[0].name))]
+    return StepRunInfo(
+        id=row.id,
+        name=row.name,
+        position=row.position,
+        status=row.status,
+        cache_key=row.cache_key,
+        code_hash=row.code_hash,
+        params=row.params,
+        attempts=row.attempts,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cached_from=row.cached_from,
+        error=row.error,
+        inputs=inputs,
+        outputs=outputs,
+    )
+
+
+def _run_info(session: Session, row: RunRecord, *, with_artifacts: bool) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        pipeline=row.pipeline.name,
+        status=row.status,
+        params=row.params,
+        dag=row.dag,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        host=row.host,
+        pid=row.pid,
+        error=row.error,
+        steps=[_step_info(session, s, with_artifacts=with_artifacts) for s in row.steps],
+    )

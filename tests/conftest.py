@@ -1,0 +1,65 @@
+"""Fixtures shared by the whole test suite.
+
+Metadata-store fixtures:
+
+- ``store_url``: a fresh, empty store URL per test, once for SQLite (a file under ``tmp_path``) and
+  once for PostgreSQL (a new database); test ids ``[sqlite]`` and ``[postgresql]``. The PostgreSQL
+  case carries the ``postgres`` marker, so ``-m "not postgres"`` runs SQLite only.
+- ``pg_url``: a fresh PostgreSQL database URL only.
+- ``postgres_server``: the session's PostgreSQL server (see tests/postgres_server.py). It is started
+  lazily, the first time a test asks for it, and removed at the end of the session. Every test that
+  uses it (directly or through ``pg_url``) is marked ``postgres`` too. If
+  EVERGREEN_TEST_POSTGRES_URL is set (an admin URL of an existing server, such as
+  ``postgresql+psycopg://postgres@localhost:5432/postgres``), that server is used instead.
+
+URLs are SQLAlchemy URLs: ``sqlite:///...`` or ``postgresql+psycopg://...``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from postgres_server import PostgresServer
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    external = os.environ.get("EVERGREEN_TEST_POSTGRES_URL")
+    if external:
+        yield PostgresServer.external(external)
+        return
+    with PostgresServer.start() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    with postgres_server.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/evergreen.db"
+        return
+    # Looked up here, not as an argument, so SQLite-only runs never start PostgreSQL.
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.fresh_database() as url:
+        yield url

@@ -75,9 +75,7 @@ def find_bindir() -> Path:
     if explicit:
         if _is_bindir(Path(explicit)):
             return Path(explicit)
-        raise PostgresUnavailableError(
-            f"EVERGREEN_TEST_PG_BINDIR={explicit} has no {', '.join(SERVER_BINARIES)}"
-        )
+        raise PostgresUnavailableError(f"EVERGREEN_TEST_PG_BINDIR={explicit} has no {', '.join(SERVER_BINARIES)}")
     candidates: list[Path] = []
     on_path = shutil.which("initdb")
     if on_path:

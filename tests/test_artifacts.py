@@ -133,9 +133,7 @@ def test_a_truncated_blob_is_refused_and_put_bytes_repairs_it(store: ArtifactSto
 def test_a_missing_blob_names_the_id_and_where_it_was_looked_for(store: ArtifactStore) -> None:
     artifact_id = sha(b"never stored")
     assert not store.exists(artifact_id)
-    with pytest.raises(
-        ArtifactNotFoundError, match=f"artifact {artifact_id} is not in the artifact store"
-    ) as e:
+    with pytest.raises(ArtifactNotFoundError, match=f"artifact {artifact_id} is not in the artifact store") as e:
         store.get_bytes(artifact_id)
     assert store.uri(artifact_id) in str(e.value)
     assert "[artifacts] root" in str(e.value)
@@ -163,9 +161,7 @@ def test_save_and_load_every_builtin_type(store: ArtifactStore) -> None:
     features, labels = rng.normal(size=(40, 3)), np.arange(40) % 2
     model = LogisticRegression().fit(features, labels)
 
-    refs = {
-        name: store.save(value) for name, value in [("f", frame), ("a", array), ("p", params), ("m", model)]
-    }
+    refs = {name: store.save(value) for name, value in [("f", frame), ("a", array), ("p", params), ("m", model)]}
 
     assert [refs[k].materializer for k in "fapm"] == ["pandas.parquet", "numpy.npy", "json", "sklearn.skops"]
     assert refs["f"].type_name == "pandas.DataFrame"
@@ -379,9 +375,7 @@ ArtifactStore(sys.argv[1]).put_bytes(bytes(range(256)) * 40_000)
 
 
 @pytest.mark.parametrize("point", ["mid-write", "before-rename"])
-def test_a_writer_killed_mid_write_leaves_nothing_under_the_final_name(
-    local_store: ArtifactStore, point: str
-) -> None:
+def test_a_writer_killed_mid_write_leaves_nothing_under_the_final_name(local_store: ArtifactStore, point: str) -> None:
     data = bytes(range(256)) * 40_000
     artifact_id = sha(data)
     writer = subprocess.Popen(

@@ -112,9 +112,7 @@ def test_env_beats_file_without_a_flag(tmp_path: Path) -> None:
 
 
 def test_an_override_of_none_counts_as_not_given(tmp_path: Path) -> None:
-    settings = load_settings(
-        cwd=tmp_path, overrides={"server.port": None}, environ={"EVERGREEN_SERVER_PORT": "9100"}
-    )
+    settings = load_settings(cwd=tmp_path, overrides={"server.port": None}, environ={"EVERGREEN_SERVER_PORT": "9100"})
 
     assert settings.server.port == 9100
     assert settings.sources["server.port"] == "env EVERGREEN_SERVER_PORT"
@@ -139,9 +137,7 @@ def test_settings_built_directly_read_no_environment(tmp_path: Path, monkeypatch
 
 
 def test_worker_count_is_the_cpus_when_workers_is_zero(tmp_path: Path) -> None:
-    assert (
-        load_settings(cwd=tmp_path, overrides={"executor.workers": 3}, environ={}).executor.worker_count == 3
-    )
+    assert load_settings(cwd=tmp_path, overrides={"executor.workers": 3}, environ={}).executor.worker_count == 3
     assert load_settings(cwd=tmp_path, environ={}).executor.worker_count >= 1
 
 
@@ -160,9 +156,7 @@ def test_a_misspelt_key_in_the_file_names_key_file_and_suggestion(tmp_path: Path
 def test_a_key_in_the_wrong_section_suggests_the_right_one(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[store]\nroot = "data"\n')
 
-    with pytest.raises(
-        ConfigError, match=re.escape(f"'store.root' in {config}; did you mean 'artifacts.root'?")
-    ):
+    with pytest.raises(ConfigError, match=re.escape(f"'store.root' in {config}; did you mean 'artifacts.root'?")):
         load_settings(cwd=tmp_path, environ={})
 
 
@@ -190,26 +184,18 @@ def test_a_section_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cwd=tmp_path, environ={})
 
-    assert (
-        str(info.value)
-        == f"'store' in {config} must be a section ([store]) of settings, got 'sqlite:///x.db'"
-    )
+    assert str(info.value) == f"'store' in {config} must be a section ([store]) of settings, got 'sqlite:///x.db'"
 
 
 def test_a_misspelt_env_var_names_the_variable_and_the_nearest(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cwd=tmp_path, environ={"EVERGREEN_STORE_URI": "sqlite:///x.db"})
 
-    assert (
-        str(info.value)
-        == "unknown environment variable EVERGREEN_STORE_URI; did you mean EVERGREEN_STORE_URL?"
-    )
+    assert str(info.value) == "unknown environment variable EVERGREEN_STORE_URI; did you mean EVERGREEN_STORE_URL?"
 
 
 def test_an_env_var_with_no_near_name_lists_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"unknown environment variable EVERGREEN_ZZZ; valid variables are "
-    ):
+    with pytest.raises(ConfigError, match=r"unknown environment variable EVERGREEN_ZZZ; valid variables are "):
         load_settings(cwd=tmp_path, environ={"EVERGREEN_ZZZ": "1"})
     with pytest.raises(ConfigError, match=r"EVERGREEN_STORE_URL, EVERGREEN_ARTIFACTS_ROOT, "):
         load_settings(cwd=tmp_path, environ={"EVERGREEN_ZZZ": "1"})
@@ -219,10 +205,7 @@ def test_a_misspelt_flag_names_the_key_and_the_nearest(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cwd=tmp_path, overrides={"executor.worker": 2}, environ={})
 
-    assert (
-        str(info.value)
-        == "unknown key 'executor.worker' in a command-line flag; did you mean 'executor.workers'?"
-    )
+    assert str(info.value) == "unknown key 'executor.worker' in a command-line flag; did you mean 'executor.workers'?"
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -250,10 +233,7 @@ def test_a_wrong_type_in_the_file_names_key_value_file_and_expectation(tmp_path:
         load_settings(cwd=tmp_path, environ={})
 
     message = str(info.value)
-    assert (
-        message
-        == f"executor.workers = 'many' in {config}: expected an integer ≥ 0 (0 means one worker per CPU)"
-    )
+    assert message == f"executor.workers = 'many' in {config}: expected an integer ≥ 0 (0 means one worker per CPU)"
     assert "validation error" not in message  # pydantic's text does not reach the user
 
 
@@ -286,9 +266,7 @@ def test_a_wrong_value_from_a_flag_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cwd=tmp_path, overrides={"executor.kind": "ray"}, environ={})
 
-    assert (
-        str(info.value) == "executor.kind = 'ray' in a command-line flag: expected one of 'local', 'inline'"
-    )
+    assert str(info.value) == "executor.kind = 'ray' in a command-line flag: expected one of 'local', 'inline'"
 
 
 def test_stale_after_must_outlast_the_heartbeat(tmp_path: Path) -> None:
@@ -332,9 +310,7 @@ def test_a_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
         ("mysql://user@host/meta.db", None),
     ],
 )
-def test_a_relative_sqlite_file_is_resolved_against_the_project(
-    tmp_path: Path, url: str, resolved: str | None
-) -> None:
+def test_a_relative_sqlite_file_is_resolved_against_the_project(tmp_path: Path, url: str, resolved: str | None) -> None:
     write_config(tmp_path, f'[store]\nurl = "{url}"\n')
     nested = tmp_path / "notebooks"
     nested.mkdir()
@@ -355,9 +331,7 @@ def test_a_relative_sqlite_file_is_resolved_against_the_project(
         ("file:///srv/artifacts", "file:///srv/artifacts"),
     ],
 )
-def test_a_relative_artifact_root_is_resolved_against_the_project(
-    tmp_path: Path, root: str, resolved: str
-) -> None:
+def test_a_relative_artifact_root_is_resolved_against_the_project(tmp_path: Path, root: str, resolved: str) -> None:
     nested = tmp_path / "notebooks"
     nested.mkdir()
     write_config(tmp_path, "")

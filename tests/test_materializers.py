@@ -220,9 +220,7 @@ def test_standard_library_functions_and_os_modules_are_not_trusted(
     model = make_pipeline(FunctionTransformer(func=func), LogisticRegression())
     materializer = materializer_for(model)
     data = materializer.to_bytes(model)
-    with pytest.raises(
-        MaterializerError, match=rf"untrusted types \['{refused}'\].*trust_modules\({remedy}\)"
-    ):
+    with pytest.raises(MaterializerError, match=rf"untrusted types \['{refused}'\].*trust_modules\({remedy}\)"):
         materializer.from_bytes(data)
 
 
@@ -355,23 +353,15 @@ def test_a_failing_user_materializer_is_reported_by_name() -> None:
 
     name = unique("fragile")
     register_materializer(
-        types.SimpleNamespace(
-            name=name, can_save=lambda v: isinstance(v, Fragile), to_bytes=explode, from_bytes=bytes
-        )
+        types.SimpleNamespace(name=name, can_save=lambda v: isinstance(v, Fragile), to_bytes=explode, from_bytes=bytes)
     )
     store = ArtifactStore(f"memory://evergreen-test-{uuid.uuid4().hex}")
-    with pytest.raises(
-        MaterializerError, match=f"materializer '{name}' failed to save a .*Fragile: RuntimeError"
-    ):
+    with pytest.raises(MaterializerError, match=f"materializer '{name}' failed to save a .*Fragile: RuntimeError"):
         store.save(Fragile())
 
 
 def test_unsupported_type_and_unknown_name_messages() -> None:
-    with pytest.raises(
-        MaterializerError, match=r"no materializer can save a value of type builtins\.complex"
-    ):
+    with pytest.raises(MaterializerError, match=r"no materializer can save a value of type builtins\.complex"):
         materializer_for(1j)
-    with pytest.raises(
-        MaterializerError, match=r"no materializer is named 'parquet'; known: \[.*'pandas\.parquet'"
-    ):
+    with pytest.raises(MaterializerError, match=r"no materializer is named 'parquet'; known: \[.*'pandas\.parquet'"):
         materializer_named("parquet")

@@ -28,10 +28,7 @@ def test_fresh_postgres_database_takes_queries_and_ddl(pg_url: str) -> None:
             conn.execute(sa.text("INSERT INTO things VALUES (1, 'a'), (2, 'b')"))
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM things")).scalar_one() == 2
-            assert (
-                conn.execute(sa.text("SELECT current_database()")).scalar_one()
-                == sa.make_url(pg_url).database
-            )
+            assert conn.execute(sa.text("SELECT current_database()")).scalar_one() == sa.make_url(pg_url).database
     finally:
         engine.dispose()
 

@@ -7,6 +7,9 @@ our boundary with ``raise … from e`` so that no raw driver text reaches a user
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
@@ -19,7 +22,15 @@ __all__ = [
     "StepExecutionError",
     "StoreError",
     "StoreSchemaError",
+    "did_you_mean",
 ]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the candidate closest to ``name`` (ignoring case), or ``""``."""
+    by_lower = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 class EvergreenError(Exception):

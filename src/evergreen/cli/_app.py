@@ -9,7 +9,7 @@ import click
 import typer
 
 from evergreen import __version__
-from evergreen.errors import EvergreenError, RunError
+from evergreen.errors import EvergreenError, StepExecutionError
 
 from . import _runs, _store
 from ._context import CliState, err_console
@@ -68,10 +68,11 @@ app.add_typer(_store.app, name="store")
 def main() -> None:
     """Entry point of the console script: user errors become one clear line, not a traceback."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode Click returns the code of a typer.Exit instead of exiting with it.
+        code = app(standalone_mode=False)
     except EvergreenError as e:
         err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False)
-        sys.exit(1 if isinstance(e, RunError) else 2)
+        sys.exit(1 if isinstance(e, StepExecutionError) else 2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
@@ -80,3 +81,4 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from evergreen.config import CONFIG_FILENAME, load_settings
-from evergreen.examples.churn import training
+from evergreen.executors import make_executor
 
 from ._context import console
 from ._runs import seconds, styled
@@ -32,6 +32,8 @@ def quickstart_command(
     days: int = typer.Option(3, "--days", min=1, max=30, help="How many simulated days to train on."),
 ) -> None:
     """Create a project from the bundled example and run its pipeline day by day."""
+    from evergreen.examples.churn import training  # scikit-learn is slow to import: only when needed
+
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / CONFIG_FILENAME
@@ -40,8 +42,10 @@ def quickstart_command(
     settings = load_settings(directory)
     console.print(f"project: {directory}  (store {settings.store.url})")
     table = Table("day", "run", "status", "steps cached", "time", "accuracy", "ROC AUC", "baseline acc.")
-    for day in [*range(1, days + 1), 1]:
-        run = training.run(settings=settings, day=day)
+    executor = make_executor(settings.executor.kind, workers=settings.executor.workers, preload=[training.__module__])
+    with executor:
+        runs = [training.run(settings=settings, executor=executor, day=day) for day in [*range(1, days + 1), 1]]
+    for day, run in zip([*range(1, days + 1), 1], runs, strict=True):
         metrics = run.output
         cached = sum(1 for s in run.steps if s.status == "cached")
         table.add_row(

@@ -1,6 +1,8 @@
 """Executors: where steps run. They pass artifact references, never objects, so steps run unchanged
 in this process, in a local pool of worker processes, or (later) on a Ray cluster."""
 
+from collections.abc import Sequence
+
 from evergreen.errors import ConfigError
 
 from ._base import Executor
@@ -20,10 +22,10 @@ __all__ = [
 ]
 
 
-def make_executor(kind: str, *, workers: int = 0, with_main: bool = False) -> Executor:
-    """The executor named by the ``[executor] kind`` setting (``with_main``: see :class:`LocalExecutor`)."""
+def make_executor(kind: str, *, workers: int = 0, with_main: bool = False, preload: Sequence[str] = ()) -> Executor:
+    """The executor named by the ``[executor] kind`` setting; ``with_main`` and ``preload``: see LocalExecutor."""
     if kind == "local":
-        return LocalExecutor(workers, with_main=with_main)
+        return LocalExecutor(workers, with_main=with_main, preload=preload)
     if kind == "inline":
         return InlineExecutor()
     raise ConfigError(f"executor.kind = {kind!r} is not known; expected 'local' or 'inline'")

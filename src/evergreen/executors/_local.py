@@ -15,6 +15,7 @@ import sys
 import threading
 import types
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -22,7 +23,6 @@ from ._base import Executor
 from ._task import StepResult, StepTask, execute_task
 
 _context = multiprocessing.get_context("forkserver")
-_context.set_forkserver_preload(["evergreen.executors._task"])
 _spawn_lock = threading.Lock()
 
 
@@ -52,13 +52,18 @@ class LocalExecutor(Executor):
 
     ``with_main`` is needed when steps are defined in the ``__main__`` script: the workers then
     import that script, which must keep its top-level work under ``if __name__ == "__main__":``.
+    ``preload`` names the modules that hold the steps: the fork server imports them once, so each
+    worker starts with them (and their heavy imports, such as scikit-learn) already loaded. It takes
+    effect when the first executor of this process starts the fork server.
     """
 
-    def __init__(self, workers: int = 0, *, with_main: bool = False) -> None:
+    def __init__(self, workers: int = 0, *, with_main: bool = False, preload: Sequence[str] = ()) -> None:
         self.workers = workers if workers > 0 else (os.cpu_count() or 1)
         self.with_main = with_main
+        _context.set_forkserver_preload(["evergreen.executors._task", *(m for m in preload if m != "__main__")])
         self._lock = threading.Lock()
-        self._idle: list[ProcessPoolExecutor] = [self._new_worker() for _ in range(self.workers)]
+        self._idle: list[ProcessPoolExecutor] = []
+        self._unstarted = self.workers  # workers start on demand: a fully cached run starts none
         self._queue: deque[tuple[StepTask, Future[StepResult]]] = deque()
         self._closed = False
 
@@ -77,41 +82,48 @@ class LocalExecutor(Executor):
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                if not self._queue or not self._idle or self._closed:
+                if not self._queue or self._closed or not (self._idle or self._unstarted):
                     return
                 task, outer = self._queue.popleft()
-                worker = self._idle.pop()
+                worker = self._idle.pop() if self._idle else None
+                if worker is None:
+                    self._unstarted -= 1
             try:
+                worker = worker or self._new_worker()
                 inner = worker.submit(execute_task, task)
-            except BrokenProcessPool:
-                self._finish(worker, task, outer, None)
+            except (BrokenProcessPool, OSError) as e:
+                self._finish(worker, task, outer, None, e)
                 continue
             inner.add_done_callback(functools.partial(self._finish, worker, task, outer))
 
     def _finish(
         self,
-        worker: ProcessPoolExecutor,
+        worker: ProcessPoolExecutor | None,
         task: StepTask,
         outer: Future[StepResult],
         inner: Future[StepResult] | None,
+        error: BaseException | None = None,
     ) -> None:
-        error = inner.exception() if inner is not None else BrokenProcessPool()
+        if inner is not None:
+            error = inner.exception()
         if error is None and inner is not None:
             result = inner.result()
         elif isinstance(error, BrokenProcessPool):
-            worker.shutdown(wait=False)
-            worker = self._new_worker()
             result = StepResult(
                 error=f"the worker process running step {task.name!r} died before the step finished "
                 "(killed by a signal, out of memory, or a crash in native code)"
             )
         else:
             result = StepResult(error=f"step {task.name!r} could not be handed to a worker: {error!r}")
+        healthy = worker is not None and error is None
         with self._lock:
-            if self._closed:
-                worker.shutdown(wait=False)
-            else:
-                self._idle.append(worker)
+            if healthy and not self._closed:
+                self._idle.append(worker)  # type: ignore[arg-type]
+                worker = None
+            elif not healthy:
+                self._unstarted += 1  # a dead or unstartable worker is replaced on demand
+        if worker is not None:
+            worker.shutdown(wait=False)
         outer.set_result(result)
         self._dispatch()
 

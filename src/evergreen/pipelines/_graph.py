@@ -6,14 +6,13 @@ graph and raises a :class:`PipelineDefinitionError` that lists the offenders and
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evergreen.errors import PipelineDefinitionError
+from evergreen.errors import PipelineDefinitionError, did_you_mean
 
 from ._placeholders import Param, StepOutput
 
@@ -125,10 +124,9 @@ def _bind(step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str
     names = list(step.signature.parameters)
     for key in kwargs:
         if key not in step.signature.parameters:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             raise PipelineDefinitionError(
-                f"step {step.name!r} has no parameter {key!r}{hint} (its parameters: {', '.join(names) or 'none'})"
+                f"step {step.name!r} has no parameter {key!r}{did_you_mean(key, names)} "
+                f"(its parameters: {', '.join(names) or 'none'})"
             )
     try:
         bound = step.signature.bind(*args, **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import Callable, Mapping
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
 
-from evergreen.errors import PipelineDefinitionError, RunError
+from evergreen.errors import PipelineDefinitionError, RunError, did_you_mean
 
 from ._graph import Graph, graph_being_built, validate
 from ._hashing import canonical_json
@@ -88,10 +87,8 @@ class Pipeline:
         names = list(self.signature.parameters)
         for key in params:
             if key not in self.signature.parameters:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise RunError(
-                    f"pipeline {self.name!r} has no parameter {key!r}{hint} "
+                    f"pipeline {self.name!r} has no parameter {key!r}{did_you_mean(key, names)} "
                     f"(its parameters: {', '.join(names) or 'none'})"
                 )
         values: dict[str, Any] = {}

@@ -82,8 +82,10 @@ def run_pipeline(
     artifacts = ArtifactStore(settings.artifacts.root)
     own_executor = executor is None
     if executor is None:
-        with_main = any(n.step.function.__module__ == "__main__" for n in pipeline.graph.nodes.values())
-        executor = make_executor(settings.executor.kind, workers=settings.executor.workers, with_main=with_main)
+        modules = sorted({n.step.function.__module__ for n in pipeline.graph.nodes.values()})
+        executor = make_executor(
+            settings.executor.kind, workers=settings.executor.workers, with_main="__main__" in modules, preload=modules
+        )
     try:
         if executor.imports_steps_by_name:
             _check_importable(pipeline)
@@ -286,7 +288,12 @@ class _Scheduler:
     def _reuse(self, name: str, key: str, input_ids: dict[str, str]) -> bool:
         with self.store.session() as session:
             previous = find_cached_step(session, key)
-            if previous is None or not all(self.artifacts.exists(a.id) for a in previous.outputs):
+            if previous is None:
+                return False
+            previous_id, outputs = previous
+            if len(outputs) != self.graph.nodes[name].step.outputs or not all(
+                self.artifacts.exists(a.id) for a in outputs
+            ):
                 return False
             start_step(session, self.step_ids[name], cache_key=key, attempt=0)
             finish_step(
@@ -294,10 +301,10 @@ class _Scheduler:
                 self.step_ids[name],
                 status="cached",
                 inputs=input_ids,
-                outputs=previous.outputs,
-                cached_from=previous.id,
+                outputs=outputs,
+                cached_from=previous_id,
             )
-        self.outputs[name] = [_ref(a) for a in previous.outputs]
+        self.outputs[name] = [_ref(a) for a in outputs]
         self.emit(RunEvent(self.run_id, name, "cached"))
         return True
 

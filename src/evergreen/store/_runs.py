@@ -189,17 +189,17 @@ def add_edges(session: Session, edges: Sequence[Edge]) -> None:
     )
 
 
-def find_cached_step(session: Session, cache_key: str) -> StepRunInfo | None:
-    """The newest step run that succeeded with ``cache_key``, with its outputs, if any."""
-    row = session.execute(
-        select(StepRunRecord)
+def find_cached_step(session: Session, cache_key: str) -> tuple[str, list[ArtifactInfo]] | None:
+    """The id and outputs of the newest step run that succeeded with ``cache_key``, if any."""
+    step_id = session.execute(
+        select(StepRunRecord.id)
         .where(StepRunRecord.cache_key == cache_key, StepRunRecord.status == "succeeded")
         .order_by(StepRunRecord.finished_at.desc())
         .limit(1)
     ).scalar_one_or_none()
-    if row is None:
+    if step_id is None:
         return None
-    return _step_info(session, row)
+    return step_id, _artifacts_of(session, [step_id])[1].get(step_id, [])
 
 
 def lineage(session: Session, kind: str, node_id: str) -> tuple[list[Edge], list[Edge]]:
@@ -284,31 +284,33 @@ def _artifact_info(row: ArtifactRecord) -> ArtifactInfo:
     return ArtifactInfo(row.id, row.materializer, row.type_name, row.size, row.uri)
 
 
-def _step_info(session: Session, row: StepRunRecord, *, with_artifacts: bool = True) -> StepRunInfo:
-    inputs: dict[str, ArtifactInfo] = {}
-    outputs: list[ArtifactInfo] = []
-    if with_artifacts:
-        # A cached step's lineage is its own; its outputs are those of the step it reused.
-        edges = session.execute(
-            select(LineageEdge, ArtifactRecord)
-            .join(ArtifactRecord, ArtifactRecord.id == LineageEdge.src_id)
-            .where(
-                LineageEdge.dst_kind == "step_run",
-                LineageEdge.dst_id == row.id,
-                LineageEdge.src_kind == "artifact",
-            )
-        ).all()
-        inputs = {edge.name: _artifact_info(artifact) for edge, artifact in edges}
-        produced = session.execute(
-            select(LineageEdge, ArtifactRecord)
-            .join(ArtifactRecord, ArtifactRecord.id == LineageEdge.dst_id)
-            .where(
-                LineageEdge.src_kind == "step_run",
-                LineageEdge.src_id == row.id,
-                LineageEdge.relation == "output",
-            )
-        ).all()
-        outputs = [_artifact_info(a) for _, a in sorted(produced, key=lambda pair: int(pair[0].name))]
+def _artifacts_of(
+    session: Session, step_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, ArtifactInfo]], dict[str, list[ArtifactInfo]]]:
+    """Inputs (by parameter) and outputs (in order) of several step runs, in two queries."""
+    inputs: dict[str, dict[str, ArtifactInfo]] = {}
+    for edge, artifact in session.execute(
+        select(LineageEdge, ArtifactRecord)
+        .join(ArtifactRecord, ArtifactRecord.id == LineageEdge.src_id)
+        .where(LineageEdge.dst_kind == "step_run", LineageEdge.dst_id.in_(step_ids), LineageEdge.src_kind == "artifact")
+    ).all():
+        inputs.setdefault(edge.dst_id, {})[edge.name] = _artifact_info(artifact)
+    produced: dict[str, list[tuple[int, ArtifactInfo]]] = {}
+    for edge, artifact in session.execute(
+        select(LineageEdge, ArtifactRecord)
+        .join(ArtifactRecord, ArtifactRecord.id == LineageEdge.dst_id)
+        .where(LineageEdge.src_kind == "step_run", LineageEdge.src_id.in_(step_ids), LineageEdge.relation == "output")
+    ).all():
+        produced.setdefault(edge.src_id, []).append((int(edge.name), _artifact_info(artifact)))
+    outputs = {step_id: [a for _, a in sorted(pairs, key=lambda p: p[0])] for step_id, pairs in produced.items()}
+    return inputs, outputs
+
+
+def _step_info(
+    row: StepRunRecord,
+    inputs: dict[str, ArtifactInfo] | None = None,
+    outputs: list[ArtifactInfo] | None = None,
+) -> StepRunInfo:
     return StepRunInfo(
         id=row.id,
         name=row.name,
@@ -322,12 +324,16 @@ def _step_info(session: Session, row: StepRunRecord, *, with_artifacts: bool = T
         finished_at=row.finished_at,
         cached_from=row.cached_from,
         error=row.error,
-        inputs=inputs,
-        outputs=outputs,
+        inputs=inputs or {},
+        outputs=outputs or [],
     )
 
 
 def _run_info(session: Session, row: RunRecord, *, with_artifacts: bool) -> RunInfo:
+    inputs: dict[str, dict[str, ArtifactInfo]] = {}
+    outputs: dict[str, list[ArtifactInfo]] = {}
+    if with_artifacts:
+        inputs, outputs = _artifacts_of(session, [s.id for s in row.steps])
     return RunInfo(
         id=row.id,
         pipeline=row.pipeline.name,
@@ -341,5 +347,5 @@ def _run_info(session: Session, row: RunRecord, *, with_artifacts: bool) -> RunI
         host=row.host,
         pid=row.pid,
         error=row.error,
-        steps=[_step_info(session, s, with_artifacts=with_artifacts) for s in row.steps],
+        steps=[_step_info(s, inputs.get(s.id), outputs.get(s.id)) for s in row.steps],
     )

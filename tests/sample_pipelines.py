@@ -1,0 +1,138 @@
+"""Steps and pipelines the engine tests run; at module level so worker processes can import them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import evergreen as eg
+
+
+def _count(path: str) -> int:
+    """Append a line to ``path`` and return how many lines it now has (how often a step ran)."""
+    with open(path, "a") as f:
+        f.write("x\n")
+    return len(Path(path).read_text().splitlines())
+
+
+@eg.step
+def make_frame(rows: int, log: str) -> pd.DataFrame:
+    _count(log)
+    return pd.DataFrame({"x": np.arange(rows, dtype="int64"), "y": np.arange(rows, dtype="float64") * 2})
+
+
+@eg.step
+def column_sum(frame: pd.DataFrame, column: str) -> float:
+    return float(frame[column].sum())
+
+
+@eg.step
+def add(a: float, b: float) -> float:
+    return a + b
+
+
+@eg.pipeline
+def sums(rows: int, log: str):
+    frame = make_frame(rows, log)
+    return add(column_sum(frame, "x"), column_sum(frame, "y"))
+
+
+@eg.step
+def halves(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    middle = len(frame) // 2
+    return frame.iloc[:middle], frame.iloc[middle:]
+
+
+@eg.step
+def size(frame: pd.DataFrame) -> int:
+    return len(frame)
+
+
+@eg.pipeline
+def split_sizes(rows: int, log: str):
+    first, second = halves(make_frame(rows, log))
+    return {"first": size(first), "second": size(second)}
+
+
+@eg.step
+def fails(message: str) -> int:
+    raise ValueError(message)
+
+
+@eg.step
+def constant(value: int) -> int:
+    return value
+
+
+@eg.pipeline
+def partly_failing(message: str):
+    broken = fails(message)
+    return add(broken, 1.0), constant(7)
+
+
+@eg.step(retries=2, retry_backoff_s=0.01)
+def flaky(log: str, failures: int) -> int:
+    attempt = _count(log)
+    if attempt <= failures:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return attempt
+
+
+@eg.pipeline
+def retrying(log: str, failures: int):
+    return flaky(log, failures)
+
+
+@eg.step(cache=False)
+def uncached(log: str) -> int:
+    return _count(log)
+
+
+@eg.pipeline
+def never_cached(log: str):
+    return uncached(log)
+
+
+@eg.step
+def rendezvous(folder: str, me: str, other: str) -> str:
+    """Wait until the other branch has started too: passes only when both run at the same time."""
+    Path(folder, me).touch()
+    deadline = time.monotonic() + 30
+    while not Path(folder, other).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{other} never started while {me} was running: steps ran one after another")
+        time.sleep(0.01)
+    return me
+
+
+@eg.pipeline
+def two_branches(folder: str):
+    return rendezvous(folder, "a", "b"), rendezvous(folder, "b", "a")
+
+
+@eg.step
+def killed() -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+@eg.pipeline
+def worker_dies():
+    return killed(), constant(3)
+
+
+@eg.step(cache=False)
+def block_until_killed(marker: str) -> int:
+    Path(marker).touch()
+    time.sleep(600)
+    return 0
+
+
+@eg.pipeline
+def hangs(marker: str):
+    return block_until_killed(marker)

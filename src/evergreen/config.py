@@ -24,7 +24,6 @@ pydantic-settings.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -43,7 +42,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from evergreen.errors import ConfigError
+from evergreen.errors import ConfigError, nearest
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -341,16 +340,11 @@ def _flag_problems(overrides: Mapping[str, object]) -> list[str]:
 # --- suggestions and messages ---------------------------------------------------------------------
 
 
-def _nearest(name: str, candidates: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(name, list(candidates), n=1)
-    return matches[0] if matches else None
-
-
 def _suggest(name: str, candidates: Iterable[str]) -> str:
     candidates = list(candidates)
-    nearest = _nearest(name, candidates)
-    if nearest is not None:
-        return f"did you mean {nearest!r}?"
+    close = nearest(name, candidates)
+    if close is not None:
+        return f"did you mean {close!r}?"
     return "valid names are " + ", ".join(repr(c) for c in candidates)
 
 
@@ -358,22 +352,22 @@ def _suggest_key(section: str | None, key: str) -> str:
     """The nearest dotted key: the same name in another section, else a close name in this section,
     else a close name in any section."""
     by_name = {dotted.partition(".")[2]: dotted for dotted in _KEYS}
-    nearest = by_name.get(key)
-    if nearest is None and section is not None:
-        nearest = _nearest(f"{section}.{key}", [k for k in _KEYS if k.startswith(f"{section}.")])
-    if nearest is None:
-        name = _nearest(key, by_name)
-        nearest = by_name[name] if name is not None else None
-    if nearest is not None:
-        return f"did you mean {nearest!r}?"
+    close = by_name.get(key)
+    if close is None and section is not None:
+        close = nearest(f"{section}.{key}", [k for k in _KEYS if k.startswith(f"{section}.")])
+    if close is None:
+        name = nearest(key, by_name)
+        close = by_name[name] if name is not None else None
+    if close is not None:
+        return f"did you mean {close!r}?"
     return "valid keys are " + ", ".join(repr(k) for k in _KEYS)
 
 
 def _suggest_env_var(name: str) -> str:
     suffixes = {var.removeprefix(ENV_PREFIX): var for var in _ENV_VARS}
-    nearest = _nearest(name.upper().removeprefix(ENV_PREFIX), suffixes)
-    if nearest is not None:
-        return f"did you mean {suffixes[nearest]}?"
+    close = nearest(name.upper().removeprefix(ENV_PREFIX), suffixes)
+    if close is not None:
+        return f"did you mean {suffixes[close]}?"
     return "valid variables are " + ", ".join(_ENV_VARS)
 
 

@@ -23,14 +23,21 @@ __all__ = [
     "StoreError",
     "StoreSchemaError",
     "did_you_mean",
+    "nearest",
 ]
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the candidate closest to ``name`` (ignoring case), or ``""``."""
+def nearest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``name`` (ignoring case), if any is close enough to be a likely typo."""
     by_lower = {c.lower(): c for c in candidates}
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
-    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    return by_lower[close[0]] if close else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the candidate closest to ``name``, or ``""``."""
+    close = nearest(name, candidates)
+    return f"; did you mean {close!r}?" if close is not None else ""
 
 
 class EvergreenError(Exception):

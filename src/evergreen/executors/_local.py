@@ -115,13 +115,12 @@ class LocalExecutor(Executor):
             )
         else:
             result = StepResult(error=f"step {task.name!r} could not be handed to a worker: {error!r}")
-        healthy = worker is not None and error is None
         with self._lock:
-            if healthy and not self._closed:
-                self._idle.append(worker)  # type: ignore[arg-type]
-                worker = None
-            elif not healthy:
+            if worker is None or error is not None:
                 self._unstarted += 1  # a dead or unstartable worker is replaced on demand
+            elif not self._closed:
+                self._idle.append(worker)
+                worker = None
         if worker is not None:
             worker.shutdown(wait=False)
         outer.set_result(result)

@@ -171,6 +171,14 @@ def test_step_options_are_checked() -> None:
         eg.step(retries=-1)(lambda: 1)
 
 
+def test_a_pipeline_parameter_may_not_shadow_an_option_of_run() -> None:
+    with pytest.raises(PipelineDefinitionError, match=r"parameter 'cache' has the name of an option of run\(\)"):
+
+        @eg.pipeline
+        def p(cache: bool):
+            return load(1)
+
+
 def test_pipeline_parameters_are_typed_and_checked() -> None:
     @eg.pipeline
     def p(day: int, C: float = 1.0):

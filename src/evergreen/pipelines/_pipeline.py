@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from ._run import Run, RunEvent
 
 _tracing: ContextVar[tuple[str, ...]] = ContextVar("evergreen_pipelines_being_traced", default=())
+#: Options of ``Pipeline.run`` that a pipeline parameter of the same name would shadow.
+RUN_OPTIONS = ("settings", "executor", "cache", "check", "on_event")
 
 
 class Pipeline:
@@ -34,6 +36,11 @@ class Pipeline:
         self.signature = inspect.signature(function)
         self.hints = inspect.get_annotations(function, eval_str=True)
         for parameter in self.signature.parameters.values():
+            if parameter.name in RUN_OPTIONS:
+                raise PipelineDefinitionError(
+                    f"pipeline {self.name!r}: parameter {parameter.name!r} has the name of an option of run() "
+                    f"({', '.join(RUN_OPTIONS)}); rename it"
+                )
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 raise PipelineDefinitionError(
                     f"pipeline {self.name!r}: parameter {parameter.name!r} is *args or **kwargs; "

@@ -38,9 +38,13 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _upgrade(connection: Connection) -> None:
+def _lock(connection: Connection) -> None:
+    """Serialise schema changes: SQLite's BEGIN IMMEDIATE already does; PostgreSQL takes an advisory lock."""
     if connection.dialect.name == "postgresql":
         connection.execute(select(func.pg_advisory_xact_lock(_UPGRADE_LOCK_KEY)))
+
+
+def _upgrade(connection: Connection) -> None:
     config = _config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -49,9 +53,26 @@ def _upgrade(connection: Connection) -> None:
 def upgrade(engine: Engine) -> tuple[str | None, str]:
     """Bring the store to the head revision; returns (revision before, revision after)."""
     with engine.begin() as connection:
+        _lock(connection)
         before = current_revision(connection)
         _upgrade(connection)
         return before, head_revision()
+
+
+def _first_use(engine: Engine) -> str | None:
+    """Create the schema if no other process has meanwhile; returns the revision found under the lock."""
+    with engine.begin() as connection:
+        _lock(connection)
+        revision = current_revision(connection)
+        if revision is not None:
+            return revision
+        if set(inspect(connection).get_table_names()) - {"alembic_version"}:
+            raise StoreSchemaError(
+                f"the database at {redact(str(engine.url))} has tables but no Evergreen schema version; "
+                "point store.url at an empty database or an Evergreen store"
+            )
+        _upgrade(connection)
+        return head_revision()
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -59,16 +80,9 @@ def ensure_schema(engine: Engine) -> None:
     head = head_revision()
     with engine.connect() as connection:
         revision = current_revision(connection)
-        has_tables = bool(inspect(connection).get_table_names())
-    if revision == head:
-        return
     if revision is None:
-        if has_tables and not _only_alembic_table(engine):
-            raise StoreSchemaError(
-                f"the database at {redact(str(engine.url))} has tables but no Evergreen schema version; "
-                "point store.url at an empty database or an Evergreen store"
-            )
-        upgrade(engine)
+        revision = _first_use(engine)
+    if revision == head:
         return
     known = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
     if revision in known:
@@ -82,7 +96,3 @@ def ensure_schema(engine: Engine) -> None:
         "upgrade the evergreen package"
     )
 
-
-def _only_alembic_table(engine: Engine) -> bool:
-    with engine.connect() as connection:
-        return set(inspect(connection).get_table_names()) <= {"alembic_version"}

@@ -234,11 +234,13 @@ def list_runs(
 def get_run(session: Session, run_id: str) -> RunInfo:
     """One run by id or by a unique prefix of at least 4 characters, with its steps and artifacts."""
     if len(run_id) < 4:
-        raise NotFoundError(f"run id {run_id!r} is too short; give at least 4 characters of it")
+        raise NotFoundError(
+            f"run id {run_id!r} is too short; give at least 4 characters of it (evergreen runs list shows ids)"
+        )
     rows = (
         session.execute(
             select(RunRecord)
-            .where(RunRecord.id.startswith(run_id))
+            .where(RunRecord.id.startswith(run_id, autoescape=True))
             .options(selectinload(RunRecord.steps), selectinload(RunRecord.pipeline))
             .limit(2)
         )

@@ -35,7 +35,11 @@ class MetadataStore:
         self.engine: Engine = create_store_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
-            self._guard(lambda: ensure_schema(self.engine))
+            try:
+                self._guard(lambda: ensure_schema(self.engine))
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     @property
     def display_url(self) -> str:

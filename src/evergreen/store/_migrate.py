@@ -95,4 +95,3 @@ def ensure_schema(engine: Engine) -> None:
         f"version of Evergreen does not know (it knows up to {head}); it was written by a newer Evergreen: "
         "upgrade the evergreen package"
     )
-

@@ -6,7 +6,6 @@ the two behave the same; a few tests are about one backend only and say so in th
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import multiprocessing
 import os
@@ -18,7 +17,6 @@ import sys
 import threading
 import traceback
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,24 +170,12 @@ def row_count(store: MetadataStore, table: str, **where: str) -> int:
 
 
 #: psycopg's warning for a connection garbage-collected while open; see try_open.
-LEAKED_CONNECTION = ".*was deleted while still open"
-
-
 def try_open(url: str) -> MetadataStore | str:
-    """The opened store, or the error that refused it as text.
-
-    A store refused on PostgreSQL leaves a pooled connection open (see
-    test_store_migrations.py::test_a_refused_store_leaves_no_connection_open); it is collected here,
-    its ResourceWarning ignored, so that it cannot fail whichever later test the collector runs in.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", LEAKED_CONNECTION, ResourceWarning)
-        try:
-            return MetadataStore(url)
-        except EvergreenError as e:
-            refusal = f"{type(e).__name__}: {e}"
-        gc.collect()
-    return refusal
+    """The opened store, or the error that refused it as text."""
+    try:
+        return MetadataStore(url)
+    except EvergreenError as e:
+        return f"{type(e).__name__}: {e}"
 
 
 # -- schema on first use -------------------------------------------------------------------------

@@ -233,6 +233,7 @@ def list_runs(
 
 def get_run(session: Session, run_id: str) -> RunInfo:
     """One run by id or by a unique prefix of at least 4 characters, with its steps and artifacts."""
+    run_id = run_id.strip().lower()  # ids are lower-case hex; SQLite's LIKE ignores case, PostgreSQL's does not
     if len(run_id) < 4:
         raise NotFoundError(
             f"run id {run_id!r} is too short; give at least 4 characters of it (evergreen runs list shows ids)"

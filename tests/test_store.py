@@ -46,6 +46,7 @@ from evergreen.store import (
     heartbeat,
     lineage,
     list_runs,
+    pid_alive,
     reap_dead_runs,
     record_artifacts,
     redact,
@@ -142,16 +143,6 @@ def with_password(url: str) -> str:
     if parsed.get_backend_name() != "postgresql":
         return url
     return parsed.set(password=SECRET).render_as_string(hide_password=False)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def dead_pid() -> int:

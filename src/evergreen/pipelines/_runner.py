@@ -29,6 +29,7 @@ from evergreen.store import (
     finish_step,
     get_run,
     heartbeat,
+    pid_alive,
     reap_dead_runs,
     skip_steps,
     start_step,
@@ -42,17 +43,6 @@ if TYPE_CHECKING:
     from ._pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap(store: MetadataStore, settings: Settings) -> list[str]:

@@ -6,6 +6,7 @@ share one transaction, and returns detached records, never ORM objects.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -253,6 +254,17 @@ def get_run(session: Session, run_id: str) -> RunInfo:
     if len(rows) > 1:
         raise NotFoundError(f"run id prefix {run_id!r} matches several runs; give more characters")
     return _run_info(session, rows[0], with_artifacts=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def reap_dead_runs(session: Session, *, stale_after_s: float, host: str, pid_alive: Callable[[int], bool]) -> list[str]:

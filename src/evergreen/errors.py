@@ -14,11 +14,14 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigError",
+    "DataSourceError",
+    "DataValidationError",
     "EvergreenError",
     "MaterializerError",
     "NotFoundError",
     "PipelineDefinitionError",
     "RunError",
+    "SchemaError",
     "StepExecutionError",
     "StoreError",
     "StoreSchemaError",
@@ -70,6 +73,22 @@ class ArtifactIntegrityError(EvergreenError):
 
 class MaterializerError(EvergreenError):
     """No materializer can save or load a value of this type, or it failed to."""
+
+
+class DataSourceError(EvergreenError):
+    """A data source cannot be read as a table: missing, empty, truncated, or not the format it claims."""
+
+
+class SchemaError(EvergreenError):
+    """A schema file or definition is invalid, or does not fit the data it is applied to."""
+
+
+class DataValidationError(EvergreenError):
+    """Blocking data checks failed; ``report`` holds every failure, and no dataset version was written."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class PipelineDefinitionError(EvergreenError):

@@ -411,3 +411,30 @@ def test_a_writer_killed_mid_write_leaves_nothing_under_the_final_name(local_sto
 
     assert local_store.put_bytes(data) == artifact_id
     assert local_store.get_bytes(artifact_id) == data
+
+
+def test_put_file_stores_a_large_file_under_its_sha256_and_local_path_verifies_it(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    data = os.urandom(3 << 20)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+
+    artifact_id = store.put_file(source)
+
+    assert artifact_id == sha(data)
+    assert store.put_file(source) == artifact_id
+    assert Path(store.local_path(artifact_id)).read_bytes() == data
+    assert store.get_bytes(artifact_id) == data
+
+
+def test_local_path_refuses_a_changed_blob(local_store: ArtifactStore, tmp_path: Path) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(b"a dataset version")
+    artifact_id = local_store.put_file(source)
+    overwrite(local_store.uri(artifact_id), b"a dataset versioN")
+
+    with pytest.raises(ArtifactIntegrityError, match=rf"artifact {artifact_id} at .* is corrupt"):
+        local_store.local_path(artifact_id)
+    with pytest.raises(ArtifactNotFoundError, match=r"is not in the artifact store"):
+        local_store.local_path(sha(b"never stored"))

@@ -6,6 +6,8 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
@@ -138,6 +140,63 @@ class ArtifactStore:
             ) from e
         return artifact_id
 
+    def put_file(self, local_path: str | os.PathLike[str]) -> str:
+        """Store a local file atomically without reading it into memory; returns its sha256.
+
+        For large blobs (dataset versions): hashed and copied in chunks; a blob already present with
+        the right size is not rewritten.
+        """
+        artifact_id = _sha256_file(local_path)
+        path = self._path(artifact_id)
+        size = os.path.getsize(local_path)
+        try:
+            if self._stored_size(path) == size:
+                return artifact_id
+            if self._local:
+                _copy_local_atomic(os.fspath(local_path), path)
+            else:
+                self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+                self._fs.put_file(os.fspath(local_path), path)
+        except Exception as e:
+            raise StoreError(
+                f"could not write artifact {artifact_id} to {self.uri(artifact_id)}: {_reason(e)}. Check "
+                f"that the artifact store root {self._root} is writable (`evergreen doctor` checks it)."
+            ) from e
+        return artifact_id
+
+    def local_path(self, artifact_id: str) -> str:
+        """A local file holding the blob, verified against its sha256 in chunks (large blobs).
+
+        On a local store it is the blob itself; on an object store a verified copy in a temporary
+        folder. Changed bytes raise :class:`ArtifactIntegrityError`, as :meth:`get_bytes` does.
+        """
+        path = self._path(artifact_id)
+        if not self._local:
+            local = os.path.join(tempfile.gettempdir(), "evergreen-artifacts", artifact_id)
+            if not os.path.exists(local):
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                try:
+                    self._fs.get_file(path, local + ".part")
+                except FileNotFoundError as e:
+                    raise ArtifactNotFoundError(
+                        f"artifact {artifact_id} is not in the artifact store: nothing at {self.uri(artifact_id)}"
+                    ) from e
+                os.replace(local + ".part", local)
+            path = local
+        if not os.path.exists(path):
+            raise ArtifactNotFoundError(
+                f"artifact {artifact_id} is not in the artifact store: nothing at {self.uri(artifact_id)}. "
+                f"It was deleted, or this store's root ({self._root}) is not the one it was saved to."
+            )
+        found = _sha256_file(path)
+        if found != artifact_id:
+            raise ArtifactIntegrityError(
+                f"artifact {artifact_id} at {self.uri(artifact_id)} is corrupt: expected sha256 "
+                f"{artifact_id} but its bytes hash to {found}. It was changed or damaged after it was written, "
+                f"so it is refused. Delete that file and re-create it (or restore it from a backup)."
+            )
+        return path
+
     def get_bytes(self, artifact_id: str) -> bytes:
         """The blob's bytes, verified against ``artifact_id``."""
         path = self._path(artifact_id)
@@ -268,6 +327,31 @@ def _write_local_atomic(path: str, data: bytes) -> None:
         with open(temporary, "xb") as f:
             f.write(data)
             f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _fsync_folder(folder)
+
+
+def _sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_local_atomic(source: str, path: str) -> None:
+    """Copy ``source`` to a unique temporary name beside ``path``, fsync, then rename onto ``path``."""
+    folder, final = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{final}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        shutil.copyfile(source, temporary)
+        with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temporary, path)
     except BaseException:

@@ -81,3 +81,52 @@ class RunInfo:
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class DatasetVersionInfo:
+    """One immutable version of a dataset, with what was recorded when it was made."""
+
+    id: int
+    dataset: str
+    number: int
+    content_id: str
+    created_at: datetime
+    rows: int
+    size: int
+    source: dict[str, Any]
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    report: dict[str, Any]
+    watermark_column: str | None
+    watermark: str | None
+    parent_number: int | None
+    run_id: str | None
+
+    @property
+    def ref(self) -> str:
+        """``name@number``, how users name a version."""
+        return f"{self.dataset}@{self.number}"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset with its number of versions and its latest version, if any."""
+
+    name: str
+    created_at: datetime
+    versions: int
+    latest: DatasetVersionInfo | None
+
+
+@dataclass(frozen=True)
+class DatasetCheckInfo:
+    """One ingestion attempt: whether it passed, its report, and the version it made, if any."""
+
+    id: int
+    dataset: str
+    created_at: datetime
+    ok: bool
+    source: dict[str, Any]
+    report: dict[str, Any]
+    version_number: int | None

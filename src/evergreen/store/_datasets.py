@@ -1,0 +1,224 @@
+"""Reads and writes of datasets, their versions and their ingestion reports, one session at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from evergreen.errors import NotFoundError, did_you_mean
+
+from ._records import DatasetCheckInfo, DatasetInfo, DatasetVersionInfo
+from ._runs import _insert_ignoring_duplicates, now
+from ._schema import DatasetCheckRecord, DatasetRecord, DatasetVersionRecord, LineageEdge
+
+#: Kinds of lineage node whose use of a dataset version keeps it from being deleted by retention.
+PROTECTING_KINDS = ("model_version", "deployment")
+
+
+def ensure_dataset(session: Session, name: str) -> int:
+    """The id of the dataset called ``name``, recorded on first use."""
+    _insert_ignoring_duplicates(session, DatasetRecord, [{"name": name, "created_at": now()}])
+    return session.execute(select(DatasetRecord.id).where(DatasetRecord.name == name)).scalar_one()
+
+
+def _dataset_id(session: Session, name: str) -> int:
+    found = session.execute(select(DatasetRecord.id).where(DatasetRecord.name == name)).scalar_one_or_none()
+    if found is None:
+        names = session.execute(select(DatasetRecord.name)).scalars().all()
+        raise NotFoundError(f"no dataset {name!r}{did_you_mean(name, names)}; list datasets with: evergreen data list")
+    return found
+
+
+def add_version(
+    session: Session,
+    *,
+    dataset_id: int,
+    content_id: str,
+    rows: int,
+    size: int,
+    source: dict[str, Any],
+    schema: dict[str, Any],
+    profile: dict[str, Any],
+    report: dict[str, Any],
+    watermark_column: str | None,
+    watermark: str | None,
+    parent_id: int | None,
+    run_id: str | None,
+) -> int:
+    """Record a new version, numbered after the dataset's last; returns its id."""
+    last = session.execute(
+        select(func.max(DatasetVersionRecord.number)).where(DatasetVersionRecord.dataset_id == dataset_id)
+    ).scalar_one()
+    record = DatasetVersionRecord(
+        dataset_id=dataset_id,
+        number=(last or 0) + 1,
+        content_id=content_id,
+        created_at=now(),
+        rows=rows,
+        size=size,
+        source=source,
+        schema=schema,
+        profile=profile,
+        report=report,
+        watermark_column=watermark_column,
+        watermark=watermark,
+        parent_id=parent_id,
+        run_id=run_id,
+    )
+    session.add(record)
+    session.flush()
+    return record.id
+
+
+def version_by_content(session: Session, dataset_id: int, content_id: str) -> DatasetVersionInfo | None:
+    """The version of this dataset with exactly this content, if one exists."""
+    row = session.execute(
+        _versions().where(DatasetVersionRecord.dataset_id == dataset_id, DatasetVersionRecord.content_id == content_id)
+    ).first()
+    return _version_info(*row) if row else None
+
+
+def get_version(session: Session, name: str, ref: str | int | None = None) -> DatasetVersionInfo:
+    """A version by number, by a prefix of its content id, or the latest when ``ref`` is None."""
+    dataset_id = _dataset_id(session, name)
+    query = _versions().where(DatasetVersionRecord.dataset_id == dataset_id)
+    if ref is None or ref == "latest":
+        row = session.execute(query.order_by(DatasetVersionRecord.number.desc()).limit(1)).first()
+        if row is None:
+            raise NotFoundError(f"dataset {name!r} has no version yet; make one with: evergreen data ingest {name} …")
+        return _version_info(*row)
+    text = str(ref)
+    if text.isdigit():
+        row = session.execute(query.where(DatasetVersionRecord.number == int(text))).first()
+    else:
+        rows = session.execute(
+            query.where(DatasetVersionRecord.content_id.startswith(text.lower(), autoescape=True)).limit(2)
+        ).all()
+        if len(rows) > 1:
+            raise NotFoundError(f"{name}@{text} matches several versions; give more characters")
+        row = rows[0] if rows else None
+    if row is None:
+        raise NotFoundError(
+            f"dataset {name!r} has no version {text!r}; give a version number or a content id prefix "
+            f"(see: evergreen data show {name})"
+        )
+    return _version_info(*row)
+
+
+def list_versions(session: Session, name: str) -> list[DatasetVersionInfo]:
+    """Every version of a dataset, oldest first."""
+    dataset_id = _dataset_id(session, name)
+    rows = session.execute(
+        _versions().where(DatasetVersionRecord.dataset_id == dataset_id).order_by(DatasetVersionRecord.number)
+    ).all()
+    return [_version_info(*row) for row in rows]
+
+
+def list_datasets(session: Session) -> list[DatasetInfo]:
+    """Every dataset, by name, with its latest version."""
+    datasets = session.execute(select(DatasetRecord).order_by(DatasetRecord.name)).scalars().all()
+    result = []
+    for dataset in datasets:
+        count = session.execute(
+            select(func.count()).select_from(DatasetVersionRecord).where(DatasetVersionRecord.dataset_id == dataset.id)
+        ).scalar_one()
+        latest = get_version(session, dataset.name) if count else None
+        result.append(DatasetInfo(dataset.name, dataset.created_at, count, latest))
+    return result
+
+
+def record_check(
+    session: Session,
+    *,
+    dataset_id: int,
+    ok: bool,
+    source: dict[str, Any],
+    report: dict[str, Any],
+    version_id: int | None,
+) -> int:
+    """Keep an ingestion attempt's report, whether or not it made a version."""
+    record = DatasetCheckRecord(
+        dataset_id=dataset_id, created_at=now(), ok=ok, source=source, report=report, version_id=version_id
+    )
+    session.add(record)
+    session.flush()
+    return record.id
+
+
+def list_checks(session: Session, name: str, *, limit: int = 20) -> list[DatasetCheckInfo]:
+    """The newest ingestion attempts of a dataset first."""
+    dataset_id = _dataset_id(session, name)
+    rows = session.execute(
+        select(DatasetCheckRecord, DatasetVersionRecord.number)
+        .outerjoin(DatasetVersionRecord, DatasetVersionRecord.id == DatasetCheckRecord.version_id)
+        .where(DatasetCheckRecord.dataset_id == dataset_id)
+        .order_by(DatasetCheckRecord.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        DatasetCheckInfo(check.id, name, check.created_at, check.ok, check.source, check.report, number)
+        for check, number in rows
+    ]
+
+
+def protected_versions(session: Session, version_ids: Sequence[int]) -> set[int]:
+    """Those of ``version_ids`` that a registered model or a deployment still references (lineage)."""
+    if not version_ids:
+        return set()
+    ids = [str(v) for v in version_ids]
+    used = session.execute(
+        select(LineageEdge.src_id).where(
+            LineageEdge.src_kind == "dataset_version",
+            LineageEdge.src_id.in_(ids),
+            LineageEdge.dst_kind.in_(PROTECTING_KINDS),
+        )
+    ).scalars()
+    return {int(v) for v in used}
+
+
+def delete_versions(session: Session, version_ids: Sequence[int]) -> None:
+    """Delete version records (their reports stay, unlinked); children lose their parent link.
+
+    A child version is a whole snapshot on its own, so deleting its parent loses no data of the child.
+    """
+    if not version_ids:
+        return
+    session.execute(
+        update(DatasetVersionRecord).where(DatasetVersionRecord.parent_id.in_(version_ids)).values(parent_id=None)
+    )
+    session.execute(
+        update(DatasetCheckRecord).where(DatasetCheckRecord.version_id.in_(version_ids)).values(version_id=None)
+    )
+    session.execute(delete(DatasetVersionRecord).where(DatasetVersionRecord.id.in_(version_ids)))
+
+
+def _versions() -> Any:
+    parent = aliased(DatasetVersionRecord)
+    return (
+        select(DatasetVersionRecord, DatasetRecord.name, parent.number)
+        .join(DatasetRecord, DatasetRecord.id == DatasetVersionRecord.dataset_id)
+        .outerjoin(parent, parent.id == DatasetVersionRecord.parent_id)
+    )
+
+
+def _version_info(row: DatasetVersionRecord, name: str, parent_number: int | None) -> DatasetVersionInfo:
+    return DatasetVersionInfo(
+        id=row.id,
+        dataset=name,
+        number=row.number,
+        content_id=row.content_id,
+        created_at=row.created_at,
+        rows=row.rows,
+        size=row.size,
+        source=row.source,
+        schema=row.schema,
+        profile=row.profile,
+        report=row.report,
+        watermark_column=row.watermark_column,
+        watermark=row.watermark,
+        parent_number=parent_number,
+        run_id=row.run_id,
+    )

@@ -438,3 +438,10 @@ def test_local_path_refuses_a_changed_blob(local_store: ArtifactStore, tmp_path:
         local_store.local_path(artifact_id)
     with pytest.raises(ArtifactNotFoundError, match=r"is not in the artifact store"):
         local_store.local_path(sha(b"never stored"))
+
+
+def test_delete_removes_a_blob_and_tolerates_a_missing_one(store: ArtifactStore) -> None:
+    artifact_id = store.put_bytes(b"old version")
+    store.delete(artifact_id)
+    assert not store.exists(artifact_id)
+    store.delete(artifact_id)

@@ -16,6 +16,7 @@ DEFAULTS: dict[str, dict[str, object]] = {
     "executor": {"kind": "local", "workers": 0, "heartbeat_seconds": 5.0, "stale_after_seconds": 60.0},
     "server": {"host": "127.0.0.1", "port": 8000},
     "auth": {"enabled": False},
+    "data": {"keep_last": 0, "max_age_days": 0.0},
 }
 KEYS = [f"{section}.{key}" for section, values in DEFAULTS.items() for key in values]
 
@@ -43,6 +44,7 @@ def test_defaults_without_a_file_use_the_working_directory(tmp_path: Path) -> No
     assert settings.executor.model_dump() == DEFAULTS["executor"]
     assert settings.server.model_dump() == DEFAULTS["server"]
     assert settings.auth.enabled is False
+    assert settings.data.model_dump() == DEFAULTS["data"]
     assert settings.sources == dict.fromkeys(KEYS, "default")
 
 

@@ -150,6 +150,15 @@ class AuthSettings(BaseModel):
     enabled: bool = False
 
 
+class DataSettings(BaseModel):
+    """``[data]``: retention of dataset versions, applied after every ingestion (0 turns a limit off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_last: int = Field(default=0, ge=0, description="Keep the newest N versions of each dataset (0: all).")
+    max_age_days: float = Field(default=0.0, ge=0, description="Also keep versions younger than this (0: no limit).")
+
+
 class Settings(BaseSettings):
     """Evergreen's resolved settings; build them with :func:`load_settings`.
 
@@ -164,6 +173,7 @@ class Settings(BaseSettings):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
 
     project_dir: Path = Field(description="The folder of evergreen.toml, or the working directory.")
     config_file: Path | None = Field(default=None, description="The evergreen.toml read, if any.")
@@ -207,6 +217,8 @@ _EXPECTED: dict[str, str] = {
     "server.host": "a host name or IP address",
     "server.port": "an integer from 0 to 65535",
     "auth.enabled": "true or false",
+    "data.keep_last": "an integer ≥ 0 (0 keeps every version)",
+    "data.max_age_days": "a number of days ≥ 0 (0: no age limit)",
 }
 
 _SECTIONS: dict[str, tuple[str, ...]] = {

@@ -197,6 +197,18 @@ class ArtifactStore:
             )
         return path
 
+    def delete(self, artifact_id: str) -> None:
+        """Remove a blob; the caller makes sure no record still refers to it. Missing is not an error."""
+        path = self._path(artifact_id)
+        try:
+            if self._local:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+            elif self._fs.exists(path):
+                self._fs.rm_file(path)
+        except Exception as e:
+            raise StoreError(f"could not delete artifact {artifact_id} at {self.uri(artifact_id)}: {_reason(e)}") from e
+
     def get_bytes(self, artifact_id: str) -> bytes:
         """The blob's bytes, verified against ``artifact_id``."""
         path = self._path(artifact_id)

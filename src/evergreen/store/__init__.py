@@ -7,6 +7,7 @@ the functions re-exported here.
 from ._datasets import (
     PROTECTING_KINDS,
     add_version,
+    contents_in_use,
     delete_versions,
     ensure_dataset,
     get_version,
@@ -58,6 +59,7 @@ __all__ = [
     "StepRunInfo",
     "add_edges",
     "add_version",
+    "contents_in_use",
     "create_run",
     "current_revision",
     "delete_versions",

@@ -179,6 +179,17 @@ def protected_versions(session: Session, version_ids: Sequence[int]) -> set[int]
     return {int(v) for v in used}
 
 
+def contents_in_use(session: Session, content_ids: Sequence[str]) -> set[str]:
+    """Those of ``content_ids`` that some remaining version, of any dataset, still stores."""
+    if not content_ids:
+        return set()
+    return set(
+        session.execute(
+            select(DatasetVersionRecord.content_id).where(DatasetVersionRecord.content_id.in_(content_ids))
+        ).scalars()
+    )
+
+
 def delete_versions(session: Session, version_ids: Sequence[int]) -> None:
     """Delete version records (their reports stay, unlinked); children lose their parent link.
 

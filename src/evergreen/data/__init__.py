@@ -1,3 +1,71 @@
-"""Data: sources, dataset versions, schemas and validation, data tests, profiles, drift, splits, cards."""
+"""Data: sources, dataset versions, schemas and validation, data tests, profiles, drift, splits.
 
-__all__: list[str] = []
+``ingest(name, source)`` reads a source (``csv``, ``parquet``, ``sql``, ``duckdb``), validates it
+against a schema and data tests, profiles it, and records it as an immutable, content-addressed
+version; ``load``, ``diff`` and ``prune`` work with the versions; ``drift`` compares a batch with a
+stored profile; ``split`` holds the reproducible train/test splits.
+"""
+
+from . import _splits as split
+from ._checks import (
+    CorrelationRule,
+    DataTests,
+    LabelRule,
+    MissingRule,
+    ModeRule,
+    OutlierRule,
+    UniqueRule,
+    run_checks,
+)
+from ._diff import DatasetDiff, SchemaChange, diff
+from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
+from ._profile import ColumnProfile, Profile, profile_table
+from ._retention import Pruned, prune
+from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
+from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
+from ._splits import Split
+from ._validation import Failure, ValidationReport, validate
+from ._versions import DatasetVersion, ingest, load
+
+__all__ = [
+    "URI_FORMS",
+    "ColumnDrift",
+    "ColumnProfile",
+    "ColumnSchema",
+    "CorrelationRule",
+    "DType",
+    "DataTests",
+    "DatasetDiff",
+    "DatasetVersion",
+    "DriftReport",
+    "DriftThresholds",
+    "Failure",
+    "LabelRule",
+    "MissingRule",
+    "ModeRule",
+    "OutlierRule",
+    "Profile",
+    "Pruned",
+    "Role",
+    "Schema",
+    "SchemaChange",
+    "Source",
+    "Split",
+    "UniqueRule",
+    "ValidationReport",
+    "csv",
+    "diff",
+    "drift",
+    "duckdb",
+    "from_uri",
+    "infer_schema",
+    "ingest",
+    "load",
+    "parquet",
+    "profile_table",
+    "prune",
+    "run_checks",
+    "split",
+    "sql",
+    "validate",
+]

@@ -1,0 +1,211 @@
+"""``evergreen data …``: ingest, list, show, diff, schema and prune dataset versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from evergreen.data import DataTests, Schema, diff, from_uri, ingest, load, prune
+from evergreen.errors import DataValidationError
+from evergreen.store import MetadataStore, list_checks, list_datasets, list_versions
+
+from ._context import console, err_console, state
+from ._runs import when
+
+app = typer.Typer(help="Datasets: ingest, validate and version data; list, show and compare versions.")
+
+
+def split_ref(text: str) -> tuple[str, str | None]:
+    """``name@3`` → ("name", "3"); ``name`` → ("name", None)."""
+    name, sep, ref = text.rpartition("@")
+    return (name, ref or None) if sep else (text, None)
+
+
+@app.command("ingest")
+def ingest_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The dataset to add a version to (created on first use)."),
+    source: str = typer.Argument(
+        ..., help="A file, folder or glob; csv:PATH, parquet:PATH, duckdb:QUERY, sql:URL QUERY."
+    ),
+    schema: Path | None = typer.Option(None, "--schema", help="A schema YAML to validate against."),
+    tests: Path | None = typer.Option(None, "--tests", help="A YAML of data tests (missing rates, duplicates …)."),
+    watermark: str | None = typer.Option(None, "--watermark", help="Ingest only rows newer than the last version's."),
+    target: str | None = typer.Option(None, "--target", help="The label column (when the schema is inferred)."),
+    timestamp: str | None = typer.Option(None, "--timestamp", help="The event-time column (when inferred)."),
+    entity: str | None = typer.Option(None, "--entity", help="The entity column (when inferred)."),
+    id_column: str | None = typer.Option(None, "--id", help="The row-id column (when inferred)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading."),
+) -> None:
+    """Read SOURCE, validate it, and record it as the next version of NAME (nothing is written if a
+    blocking check fails: the report is printed and the exit code is 1)."""
+    settings = state(ctx).settings()
+    try:
+        version = ingest(
+            name,
+            from_uri(source),
+            schema=Schema.from_yaml(schema) if schema is not None else None,
+            tests=DataTests.from_yaml(tests) if tests is not None else None,
+            watermark=watermark,
+            target=target,
+            timestamp=timestamp,
+            entity=entity,
+            id=id_column,
+            settings=settings,
+            progress=progress,
+        )
+    except DataValidationError as e:
+        err_console.print(f"[red]✗ {e}[/]", markup=True, highlight=False)
+        raise typer.Exit(1) from e
+    if version.new_rows == 0:
+        console.print(f"no new data: {version.ref} is unchanged ({version.info.rows} rows)")
+    else:
+        console.print(
+            f"[green]✓[/] {version.ref}: {version.info.rows} rows ({version.new_rows} new), "
+            f"content {version.info.content_id[:12]}"
+        )
+    for warning in version.report.warnings:
+        console.print(f"[yellow]warning:[/] {warning.message}")
+    if settings.data.keep_last or settings.data.max_age_days:
+        pruned = prune(
+            name,
+            keep_last=settings.data.keep_last or None,
+            max_age_days=settings.data.max_age_days or None,
+            settings=settings,
+        )
+        if pruned.deleted:
+            console.print(f"retention: deleted version(s) {', '.join(map(str, pruned.deleted))}")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Every dataset with its number of versions and its latest version."""
+    settings = state(ctx).settings()
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            datasets = list_datasets(session)
+    finally:
+        store.dispose()
+    if not datasets:
+        console.print("No datasets yet. Make one with: evergreen data ingest NAME SOURCE")
+        return
+    table = Table("dataset", "versions", "latest", "rows", "content", "created (UTC)")
+    for dataset in datasets:
+        latest = dataset.latest
+        table.add_row(
+            dataset.name,
+            str(dataset.versions),
+            latest.ref if latest else "-",
+            str(latest.rows) if latest else "-",
+            latest.content_id[:12] if latest else "-",
+            when(latest.created_at) if latest else "-",
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
+    """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
+    settings = state(ctx).settings()
+    name, number = split_ref(ref)
+    version = load(name, number, settings=settings)
+    info = version.info
+    console.print(f"[bold]{info.ref}[/]  {info.rows} rows, {info.size} bytes, content {info.content_id}")
+    console.print(f"  created {when(info.created_at)} UTC from {info.source}")
+    if info.parent_number is not None:
+        console.print(f"  parent {info.dataset}@{info.parent_number}")
+    if info.watermark_column:
+        console.print(f"  watermark {info.watermark_column} = {info.watermark}")
+    columns = Table("column", "dtype", "role", "nulls", "mean", "min", "max", "top values")
+    profile = version.profile
+    for column in version.schema.columns:
+        stats = profile.columns.get(column.name)
+        top = ""
+        if stats is not None and stats.categories:
+            top = ", ".join(f"{k} ({v})" for k, v in list(stats.categories.items())[:3])
+        columns.add_row(
+            column.name,
+            column.dtype,
+            column.role,
+            str(stats.nulls) if stats else "-",
+            _number(stats.mean) if stats else "-",
+            _number(stats.min) if stats else "-",
+            _number(stats.max) if stats else "-",
+            top,
+        )
+    console.print(columns)
+    report = version.report
+    console.print(f"validation: {'passed' if report.ok else 'failed'}, {len(report.warnings)} warning(s)")
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning:[/] {warning.message}")
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            versions = list_versions(session, name)
+            checks = list_checks(session, name, limit=5)
+    finally:
+        store.dispose()
+    history = Table("version", "rows", "content", "parent", "created (UTC)")
+    for v in versions:
+        history.add_row(v.ref, str(v.rows), v.content_id[:12], str(v.parent_number or "-"), when(v.created_at))
+    console.print(history)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        console.print(f"[red]{len(failed)} of the last {len(checks)} ingestion attempts were refused[/]")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@app.command("diff")
+def diff_command(
+    ctx: typer.Context,
+    a: str = typer.Argument(..., help="NAME@VERSION"),
+    b: str = typer.Argument(..., help="NAME@VERSION, or just VERSION of the same dataset."),
+    id_column: str | None = typer.Option(None, "--id", help="Match rows by this column (default: the schema's id)."),
+) -> None:
+    """Rows added and removed, schema changes, and per-column statistic shifts from A to B."""
+    settings = state(ctx).settings()
+    name_a, ref_a = split_ref(a)
+    name_b, ref_b = split_ref(b) if "@" in b else (name_a, b)
+    result = diff(load(name_a, ref_a, settings=settings), load(name_b, ref_b, settings=settings), id_column=id_column)
+    console.print(result.to_text(), markup=False)
+
+
+@app.command("schema")
+def schema_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the schema YAML (keep it in git)."),
+) -> None:
+    """Write a version's schema as YAML, to edit and pass back with `data ingest --schema`."""
+    name, number = split_ref(ref)
+    load(name, number, settings=state(ctx).settings()).schema.to_yaml(output)
+    console.print(f"schema of {ref} written to {output}")
+
+
+@app.command("prune")
+def prune_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The dataset."),
+    keep_last: int | None = typer.Option(None, "--keep-last", help="Keep the newest N versions."),
+    max_age_days: float | None = typer.Option(None, "--max-age-days", help="Also keep versions younger than this."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted, delete nothing."),
+) -> None:
+    """Delete old versions (defaults: the [data] settings); versions used by a model or a deployment stay."""
+    settings = state(ctx).settings()
+    pruned = prune(
+        name,
+        keep_last=keep_last if keep_last is not None else (settings.data.keep_last or None),
+        max_age_days=max_age_days if max_age_days is not None else (settings.data.max_age_days or None),
+        settings=settings,
+        dry_run=dry_run,
+    )
+    verb = "would delete" if dry_run else "deleted"
+    console.print(f"{verb}: {', '.join(f'{name}@{n}' for n in pruned.deleted) or 'nothing'}")
+    if pruned.kept_in_use:
+        console.print(f"kept (in use by a model or deployment): {', '.join(f'{name}@{n}' for n in pruned.kept_in_use)}")

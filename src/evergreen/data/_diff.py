@@ -1,0 +1,114 @@
+"""What changed between two dataset versions: rows added and removed, schema changes, statistic shifts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from evergreen.errors import SchemaError, did_you_mean
+
+from ._drift import DriftReport, drift
+from ._profile import Profile
+from ._versions import DatasetVersion
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """A column added, removed, or changed in dtype, role, nullability, range or categories."""
+
+    column: str
+    change: str  # "added", "removed", or the name of the attribute that changed
+    before: object = None
+    after: object = None
+
+
+@dataclass(frozen=True)
+class DatasetDiff:
+    """The difference from version ``a`` to version ``b``."""
+
+    a: str
+    b: str
+    rows_a: int
+    rows_b: int
+    added: int
+    removed: int
+    matched_by: str  # the id column, or "whole rows" when there is none
+    schema_changes: list[SchemaChange] = field(default_factory=list)
+    drift: DriftReport | None = None
+
+    def to_text(self) -> str:
+        """A readable summary, one fact per line."""
+        lines = [
+            f"{self.a} → {self.b}: {self.rows_a} → {self.rows_b} rows; "
+            f"{self.added} added, {self.removed} removed (matched by {self.matched_by})"
+        ]
+        if not self.schema_changes:
+            lines.append("schema: unchanged")
+        for change in self.schema_changes:
+            if change.change in ("added", "removed"):
+                lines.append(f"schema: column {change.column!r} {change.change}")
+            else:
+                lines.append(f"schema: {change.column}.{change.change}: {change.before!r} → {change.after!r}")
+        if self.drift is not None:
+            lines.append(self.drift.to_text())
+        return "\n".join(lines)
+
+
+def diff(a: DatasetVersion, b: DatasetVersion, *, id_column: str | None = None) -> DatasetDiff:
+    """Compare two versions: rows by ``id_column`` (default: the schema's id column, else whole rows)."""
+    schema_a, schema_b = a.schema, b.schema
+    names_a = [c.name for c in schema_a.columns]
+    names_b = [c.name for c in schema_b.columns]
+    key = id_column or schema_b.id or schema_a.id
+    if key is not None and (key not in names_a or key not in names_b):
+        missing_in = a.ref if key not in names_a else b.ref
+        raise SchemaError(
+            f"id column {key!r} is not in {missing_in}{did_you_mean(key, names_a if key not in names_a else names_b)}"
+        )
+    if key is not None:
+        ids_a = pq.read_table(a.path(), columns=[key]).column(key).to_pylist()
+        ids_b = pq.read_table(b.path(), columns=[key]).column(key).to_pylist()
+        before, after = Counter(ids_a), Counter(ids_b)
+    else:
+        shared = [n for n in names_a if n in names_b]
+        before = _row_hashes(a, shared)
+        after = _row_hashes(b, shared)
+    added = sum((after - before).values())
+    removed = sum((before - after).values())
+    return DatasetDiff(
+        a=a.ref,
+        b=b.ref,
+        rows_a=a.info.rows,
+        rows_b=b.info.rows,
+        added=added,
+        removed=removed,
+        matched_by=key or "whole rows",
+        schema_changes=_schema_changes(a, b),
+        drift=drift(_modelled(a), _modelled(b)),
+    )
+
+
+def _modelled(version: DatasetVersion) -> Profile:
+    """The profile of the columns a model sees (features and target): ids and times always "drift"."""
+    profile = version.profile
+    keep = {c.name for c in version.schema.columns if c.role in ("feature", "target")}
+    return profile.model_copy(update={"columns": {k: v for k, v in profile.columns.items() if k in keep}})
+
+
+def _row_hashes(version: DatasetVersion, columns: list[str]) -> Counter[int]:
+    frame = pq.read_table(version.path(), columns=columns).to_pandas()
+    return Counter(pd.util.hash_pandas_object(frame, index=False).tolist())
+
+
+def _schema_changes(a: DatasetVersion, b: DatasetVersion) -> list[SchemaChange]:
+    before = {c.name: c for c in a.schema.columns}
+    after = {c.name: c for c in b.schema.columns}
+    changes = [SchemaChange(name, "removed") for name in before if name not in after]
+    changes += [SchemaChange(name, "added") for name in after if name not in before]
+    for name in before.keys() & after.keys():
+        old, new = before[name].model_dump(), after[name].model_dump()
+        changes += [SchemaChange(name, attr, old[attr], new[attr]) for attr in old if old[attr] != new.get(attr)]
+    return sorted(changes, key=lambda c: (c.column, c.change))

@@ -1,0 +1,331 @@
+"""Dataset versions: ingest a source into an immutable, validated, profiled, content-addressed snapshot.
+
+A version is canonical Parquet in the artifact store, named by the sha256 of its bytes, recorded with
+its schema, profile, validation report, source, parent and watermark. Ingesting the same content again
+gives the same version. Incremental ingestion (``watermark="event_time"``) reads only rows newer than
+the previous version's high-water mark and writes a new *whole* snapshot (the parent's rows plus the
+new rows), so every version can be used on its own. A blocking check that fails stores its report and
+writes no version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+
+from evergreen.artifacts import ArtifactStore
+from evergreen.config import Settings, load_settings
+from evergreen.errors import DataSourceError, DataValidationError, NotFoundError
+from evergreen.store import (
+    DatasetVersionInfo,
+    Edge,
+    MetadataStore,
+    add_edges,
+    add_version,
+    ensure_dataset,
+    get_version,
+    record_check,
+    version_by_content,
+)
+
+from ._checks import DataTests, run_checks
+from ._profile import Profile, profile_table
+from ._schema import Schema, infer_schema
+from ._sources import Source
+from ._validation import ValidationReport, validate
+
+#: Rows per Parquet row group in a version file; fixed so the same rows give the same bytes.
+ROW_GROUP_ROWS = 128 * 1024
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A stored version: its record, and its rows, schema, profile and report on demand."""
+
+    info: DatasetVersionInfo
+    artifacts: ArtifactStore
+    new_rows: int | None = None  # rows this ingestion added (None when the version was loaded, not made)
+
+    @property
+    def ref(self) -> str:
+        """``name@number``."""
+        return self.info.ref
+
+    @property
+    def schema(self) -> Schema:
+        """The schema the version was validated with."""
+        return Schema.model_validate(self.info.schema)
+
+    @property
+    def profile(self) -> Profile:
+        """Per-column statistics computed when the version was made."""
+        return Profile.model_validate(self.info.profile)
+
+    @property
+    def report(self) -> ValidationReport:
+        """The validation report (warnings included) of the ingestion that made the version."""
+        return ValidationReport.model_validate(self.info.report)
+
+    def path(self) -> str:
+        """A local Parquet file with the version's rows, verified against its sha256."""
+        return self.artifacts.local_path(self.info.content_id)
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as an Arrow table."""
+        return pq.read_table(self.path())
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The rows as a DataFrame."""
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
+
+
+def _open(settings: Settings | None) -> tuple[MetadataStore, ArtifactStore]:
+    settings = settings or load_settings()
+    return MetadataStore(settings.store.url), ArtifactStore(settings.artifacts.root)
+
+
+def load(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> DatasetVersion:
+    """A version by number or content-id prefix; the latest when ``ref`` is None."""
+    store, artifacts = _open(settings)
+    try:
+        with store.session() as session:
+            return DatasetVersion(get_version(session, name, ref), artifacts)
+    finally:
+        store.dispose()
+
+
+def ingest(
+    name: str,
+    source: Source,
+    *,
+    schema: Schema | None = None,
+    tests: DataTests | None = None,
+    watermark: str | None = None,
+    target: str | None = None,
+    timestamp: str | None = None,
+    entity: str | None = None,
+    id: str | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    run_id: str | None = None,
+    progress: bool = False,
+) -> DatasetVersion:
+    """Read ``source``, validate it, and record it as the next version of dataset ``name``.
+
+    The schema is, in order: the one given; the latest version's (so a later batch is held to what
+    the dataset was); or one inferred from this data with the given roles. Raises
+    :class:`DataValidationError` carrying the report when a blocking check fails; nothing is written
+    then except the report. Returns the latest version unchanged when an incremental source has no
+    newer rows, and the existing version when the content is identical to one already stored.
+    """
+    store, artifacts = _open(settings)
+    try:
+        with store.session() as session:
+            dataset_id = ensure_dataset(session, name)
+            parent = _latest(session, name)
+        if watermark is not None and parent is not None and parent.watermark_column not in (None, watermark):
+            raise DataSourceError(
+                f"dataset {name!r} was ingested with watermark column {parent.watermark_column!r}; "
+                f"got {watermark!r}. Use the same column, or ingest into a new dataset"
+            )
+        after = _watermark_value(parent) if watermark is not None and parent is not None else None
+        with _temporary_parquet() as path:
+            new_rows, high_water = _write_snapshot(
+                path, source, parent, artifacts, watermark=watermark, after=after, progress=progress
+            )
+            if watermark is not None and new_rows == 0 and parent is not None:
+                return DatasetVersion(parent, artifacts, new_rows=0)
+            frame = pq.read_table(path).to_pandas()
+            if schema is None:
+                schema = (
+                    Schema.model_validate(parent.schema)
+                    if parent is not None
+                    else infer_schema(frame, target=target, timestamp=timestamp, entity=entity, id=id)
+                )
+            report = validate(frame, schema, now=now)
+            if tests is not None:
+                report = report.model_copy(update={"failures": [*report.failures, *run_checks(frame, tests)]})
+            del frame
+            described = source.describe()
+            if not report.ok:
+                with store.session() as session:
+                    record_check(
+                        session,
+                        dataset_id=dataset_id,
+                        ok=False,
+                        source=described,
+                        report=_json(report),
+                        version_id=None,
+                    )
+                raise DataValidationError(
+                    f"dataset {name!r}: blocking checks failed; no version was written.\n{report.to_text()}", report
+                )
+            content_id = artifacts.put_file(path)
+            profile = profile_table(path)
+            size = os.path.getsize(path)
+        with store.session() as session:
+            existing = version_by_content(session, dataset_id, content_id)
+            if existing is not None:
+                record_check(
+                    session,
+                    dataset_id=dataset_id,
+                    ok=True,
+                    source=described,
+                    report=_json(report),
+                    version_id=existing.id,
+                )
+                return DatasetVersion(existing, artifacts, new_rows=0)
+            version_id = add_version(
+                session,
+                dataset_id=dataset_id,
+                content_id=content_id,
+                rows=profile.rows,
+                size=size,
+                source=described,
+                schema=_json(schema),
+                profile=_json(profile),
+                report=_json(report),
+                watermark_column=watermark,
+                watermark=high_water,
+                parent_id=parent.id if parent is not None else None,
+                run_id=run_id,
+            )
+            record_check(
+                session,
+                dataset_id=dataset_id,
+                ok=True,
+                source=described,
+                report=_json(report),
+                version_id=version_id,
+            )
+            edges = [Edge("artifact", content_id, "dataset_version", str(version_id), "content", "")]
+            if parent is not None:
+                edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
+            add_edges(session, edges)
+            made = get_version(session, name, None)
+        return DatasetVersion(made, artifacts, new_rows=new_rows)
+    finally:
+        store.dispose()
+
+
+def _json(model: BaseModel) -> dict[str, Any]:
+    """A model as standard JSON (infinities and NaN as strings), which PostgreSQL's JSON type requires."""
+    value: dict[str, Any] = json.loads(model.model_dump_json())
+    return value
+
+
+def _latest(session: Any, name: str) -> DatasetVersionInfo | None:
+    try:
+        return get_version(session, name, None)
+    except NotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def _temporary_parquet() -> Iterator[str]:
+    handle, path = tempfile.mkstemp(prefix="evergreen-version-", suffix=".parquet")
+    os.close(handle)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _canonical(batch: pa.RecordBatch | pa.Table, schema: pa.Schema | None) -> pa.Table:
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    table = table.replace_schema_metadata(None)
+    if schema is None or table.schema.equals(schema):
+        return table
+    if table.schema.names != schema.names:
+        raise DataSourceError(
+            f"the source's columns {table.schema.names} differ from the dataset's {schema.names}; "
+            "a new column or a renamed one needs a new dataset (or a full re-ingestion)"
+        )
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        changed = [f.name for f, g in zip(table.schema, schema, strict=True) if f.type != g.type]
+        raise DataSourceError(
+            f"column(s) {changed} arrive as {[str(table.schema.field(c).type) for c in changed]} but the dataset "
+            f"has {[str(schema.field(c).type) for c in changed]}, and the values do not convert: {e}"
+        ) from e
+
+
+def _write_snapshot(
+    path: str,
+    source: Source,
+    parent: DatasetVersionInfo | None,
+    artifacts: ArtifactStore,
+    *,
+    watermark: str | None,
+    after: object | None,
+    progress: bool,
+) -> tuple[int, str | None]:
+    """Write the parent's rows (incremental only) then the source's; returns (new rows, high-water mark)."""
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    new_rows = 0
+    high: Any = None
+
+    def write(table: pa.Table) -> None:
+        nonlocal writer, schema
+        if writer is None:
+            schema = table.schema
+            writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True)
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    try:
+        if watermark is not None and parent is not None:
+            for batch in pq.ParquetFile(artifacts.local_path(parent.content_id)).iter_batches(ROW_GROUP_ROWS):
+                write(_canonical(batch, schema))
+        for batch in source.batches(watermark=watermark, after=after, progress=progress):
+            table = _canonical(batch, schema)
+            if table.num_rows == 0:
+                continue
+            new_rows += table.num_rows
+            if watermark is not None:
+                batch_high = pc.max(table.column(watermark)).as_py()
+                high = batch_high if high is None or (batch_high is not None and batch_high > high) else high
+            write(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise DataSourceError(f"the source {source.describe()} has no rows; no version was written")
+    return new_rows, _format_watermark(high)
+
+
+def _format_watermark(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _watermark_value(parent: DatasetVersionInfo) -> object | None:
+    """The parent's high-water mark, as the type its column holds."""
+    text = parent.watermark
+    if text is None:
+        return None
+    kind = parent.profile.get("columns", {}).get(parent.watermark_column or "", {}).get("kind")
+    if kind == "datetime":
+        return datetime.fromisoformat(text)
+    if text.startswith("'"):
+        return text[1:-1]
+    number = float(text)
+    return int(number) if number.is_integer() and "." not in text else number

@@ -1,0 +1,199 @@
+"""Dataset versions end to end: ingest, content addressing, incremental snapshots, refusals, diff, retention."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evergreen.config import Settings, load_settings
+from evergreen.data import DataTests, diff, ingest, load, parquet, prune
+from evergreen.data import csv as csv_source
+from evergreen.errors import ConfigError, DataSourceError, DataValidationError, NotFoundError
+from evergreen.store import Edge, MetadataStore, add_edges, list_checks, list_versions
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
+
+
+def customers(n: int, *, start: int = 0, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(start, start + n),
+            "event_time": pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC") + pd.Timedelta(minutes=start),
+            "plan": rng.choice(["basic", "pro", "team"], n),
+            "fee": rng.normal(40, 5, n).round(2),
+            "churned": rng.random(n) < 0.2,
+        }
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_url: str) -> Settings:
+    return load_settings(tmp_path, overrides={"store.url": store_url}, environ={})
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def roles() -> dict[str, str]:
+    return {"target": "churned", "timestamp": "event_time", "id": "customer_id"}
+
+
+def test_a_version_is_content_addressed_profiled_and_loadable(settings: Settings, tmp_path: Path) -> None:
+    frame = customers(500)
+    version = ingest("churn", parquet(write(frame, tmp_path / "a.parquet")), settings=settings, now=NOW, **roles())
+
+    assert version.ref == "churn@1"
+    assert version.info.rows == 500
+    assert len(version.info.content_id) == 64
+    assert version.profile.columns["fee"].count == 500
+    assert version.schema.target == "churned"
+    assert version.report.ok
+    pd.testing.assert_frame_equal(load("churn", settings=settings).to_pandas(), frame)
+
+    again = ingest("churn", parquet(tmp_path / "a.parquet"), settings=settings, now=NOW)
+    assert again.ref == "churn@1"
+    assert again.new_rows == 0
+    assert load("churn", version.info.content_id[:10], settings=settings).ref == "churn@1"
+
+
+def test_incremental_ingestion_adds_only_newer_rows_as_a_whole_snapshot(settings: Settings, tmp_path: Path) -> None:
+    everything = customers(1000)
+    first = ingest(
+        "churn",
+        csv_source(_csv(everything.iloc[:600], tmp_path / "d1.csv")),
+        watermark="event_time",
+        settings=settings,
+        now=NOW,
+        **roles(),
+    )
+    second = ingest(
+        "churn", csv_source(_csv(everything, tmp_path / "d2.csv")), watermark="event_time", settings=settings, now=NOW
+    )
+    assert (first.info.rows, second.info.rows, second.new_rows) == (600, 1000, 400)
+    assert second.info.parent_number == 1
+    assert second.info.watermark == everything["event_time"].max().isoformat()
+    assert sorted(second.to_pandas()["customer_id"]) == list(range(1000))
+
+    unchanged = ingest("churn", csv_source(tmp_path / "d2.csv"), watermark="event_time", settings=settings, now=NOW)
+    assert (unchanged.ref, unchanged.new_rows) == ("churn@2", 0)
+
+    changes = diff(first, second)
+    assert (changes.added, changes.removed, changes.matched_by) == (400, 0, "customer_id")
+    assert changes.schema_changes == []
+    assert "400 added, 0 removed" in changes.to_text()
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_blocking_failure_writes_no_version_but_keeps_the_report(settings: Settings, tmp_path: Path) -> None:
+    good = customers(300)
+    ingest("churn", parquet(write(good, tmp_path / "good.parquet")), settings=settings, now=NOW, **roles())
+    broken = customers(300, start=300, seed=1)
+    broken["fee"] = broken["fee"] * 1000  # an upstream feed switched units
+    broken.loc[0, "plan"] = "enterprise"  # and sent a category never seen
+
+    with pytest.raises(DataValidationError, match=r"no version was written") as refused:
+        ingest("churn", parquet(write(broken, tmp_path / "broken.parquet")), settings=settings, now=NOW)
+
+    report = refused.value.report
+    failures = {(f.column, f.check) for f in report.failures}
+    assert {("fee", "range"), ("plan", "category")} <= failures
+    assert "scaled by ~1000" in str(refused.value)
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        assert [v.number for v in list_versions(session, "churn")] == [1]
+        checks = list_checks(session, "churn")
+    store.dispose()
+    assert [c.ok for c in checks] == [False, True]
+    assert checks[0].version_number is None
+    assert {f["check"] for f in checks[0].report["failures"]} >= {"range", "category"}
+
+
+def test_data_tests_can_block_an_ingestion(settings: Settings, tmp_path: Path) -> None:
+    frame = customers(200)
+    frame.loc[:59, "fee"] = np.nan
+    tests = DataTests.model_validate({"missing_rate": {"fee": 0.1}})
+    with pytest.raises(DataValidationError, match=r"fee.*missing_rate"):
+        ingest(
+            "churn", parquet(write(frame, tmp_path / "f.parquet")), tests=tests, settings=settings, now=NOW, **roles()
+        )
+
+
+def test_an_empty_source_and_an_unknown_dataset_are_named(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataSourceError, match=r"empty"):
+        ingest("churn", csv_source(tmp_path / "empty.csv"), settings=settings)
+    with pytest.raises(NotFoundError, match=r"no dataset 'chrun'"):
+        load("chrun", settings=settings)
+
+
+def test_retention_keeps_the_newest_and_versions_in_use(settings: Settings, tmp_path: Path) -> None:
+    for day in range(4):
+        frame = customers(100, start=day * 100)
+        ingest("churn", parquet(write(frame, tmp_path / f"{day}.parquet")), settings=settings, now=NOW, **roles())
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        first = list_versions(session, "churn")[0]
+        add_edges(session, [Edge("dataset_version", str(first.id), "model_version", "m1", "trained_on", "")])
+    store.dispose()
+
+    with pytest.raises(ConfigError, match=r"keep_last must be ≥ 1"):
+        prune("churn", keep_last=0, settings=settings)
+    preview = prune("churn", keep_last=1, settings=settings, dry_run=True)
+    assert (preview.deleted, preview.kept_in_use) == ([2, 3], [1])
+    pruned = prune("churn", keep_last=1, settings=settings)
+    assert (pruned.deleted, pruned.kept_in_use) == ([2, 3], [1])
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        assert [v.number for v in list_versions(session, "churn")] == [1, 4]
+    store.dispose()
+    assert load("churn", 1, settings=settings).to_pandas()["customer_id"].min() == 0
+
+
+def test_the_cli_ingests_refuses_with_exit_1_and_shows(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
+
+    def evergreen(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([EVERGREEN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+
+    good = customers(400)
+    _csv(good, tmp_path / "good.csv")
+    bad = customers(100, start=400)
+    bad["fee"] = bad["fee"] * 1000
+    _csv(bad, tmp_path / "bad.csv")
+
+    made = evergreen(
+        "data", "ingest", "churn", "good.csv", "--target", "churned", "--id", "customer_id", "--no-progress"
+    )
+    assert made.returncode == 0, made.stderr
+    assert "churn@1: 400 rows (400 new)" in made.stdout
+    refused = evergreen("data", "ingest", "churn", "bad.csv", "--no-progress")
+    assert refused.returncode == 1
+    assert "blocking checks failed; no version was written" in refused.stderr
+    assert "fee | range" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    listed = evergreen("data", "list")
+    assert "churn@1" in listed.stdout
+    shown = evergreen("data", "show", "churn@1")
+    assert shown.returncode == 0, shown.stderr
+    assert "1 of the last 2 ingestion attempts were refused" in shown.stdout
+    schema_file = tmp_path / "churn.yaml"
+    assert evergreen("data", "schema", "churn", "-o", str(schema_file)).returncode == 0
+    assert "customer_id" in schema_file.read_text()
+    missing = evergreen("data", "show", "churn@7")
+    assert missing.returncode == 2
+    assert "dataset 'churn' has no version '7'" in missing.stderr

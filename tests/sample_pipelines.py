@@ -136,3 +136,14 @@ def block_until_killed(marker: str) -> int:
 @eg.pipeline
 def hangs(marker: str):
     return block_until_killed(marker)
+
+
+@eg.pipeline
+def daily_data(source: str, reference: dict):
+    """The standard data steps chained: ingest a day, load it, split it, and check it for drift."""
+    from evergreen.data import check_drift, ingest_dataset, load_dataset, split_dataset
+
+    version = ingest_dataset("daily", source, watermark="event_time", target="churned", id="customer_id")
+    frame = load_dataset(version)
+    train, test = split_dataset(frame, kind="time", test="1h", column="event_time")
+    return version, check_drift(reference, test), size(train), size(test)

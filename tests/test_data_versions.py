@@ -197,3 +197,30 @@ def test_the_cli_ingests_refuses_with_exit_1_and_shows(tmp_path: Path) -> None:
     missing = evergreen("data", "show", "churn@7")
     assert missing.returncode == 2
     assert "dataset 'churn' has no version '7'" in missing.stderr
+
+
+def test_the_standard_steps_run_in_a_pipeline_on_worker_processes(tmp_path: Path) -> None:
+    import sample_pipelines as sp
+
+    settings = load_settings(tmp_path, overrides={"executor.workers": 2}, environ={})
+    everything = customers(600)
+    _csv(everything.iloc[:300], tmp_path / "d1.csv")
+    first = ingest(
+        "daily", csv_source(tmp_path / "d1.csv"), watermark="event_time", settings=settings, now=NOW, **roles()
+    )
+    drifted = everything.copy()
+    drifted.loc[300:, "plan"] = "team"  # the new day's customers all bought one plan
+    _csv(drifted, tmp_path / "d2.csv")
+
+    run = sp.daily_data.run(
+        settings=settings, source=str(tmp_path / "d2.csv"), reference={"dataset": "daily", "version": 1}
+    )
+
+    version, report, train_rows, test_rows = run.output
+    assert (version["dataset"], version["version"], version["rows"], version["new_rows"]) == ("daily", 2, 600, 300)
+    assert train_rows + test_rows == 600
+    assert test_rows == 60  # the last hour of one-minute rows
+    assert "plan" in report["drifted"]
+    assert "fee" not in report["drifted"]
+    assert load("daily", settings=settings).info.run_id == run.id
+    assert first.ref == "daily@1"

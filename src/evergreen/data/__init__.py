@@ -24,6 +24,7 @@ from ._retention import Pruned, prune
 from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
 from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
 from ._splits import Split
+from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
 from ._validation import Failure, ValidationReport, validate
 from ._versions import DatasetVersion, ingest, load
 
@@ -53,6 +54,7 @@ __all__ = [
     "Split",
     "UniqueRule",
     "ValidationReport",
+    "check_drift",
     "csv",
     "diff",
     "drift",
@@ -60,12 +62,15 @@ __all__ = [
     "from_uri",
     "infer_schema",
     "ingest",
+    "ingest_dataset",
     "load",
+    "load_dataset",
     "parquet",
     "profile_table",
     "prune",
     "run_checks",
     "split",
+    "split_dataset",
     "sql",
     "validate",
 ]

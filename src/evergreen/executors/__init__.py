@@ -8,7 +8,7 @@ from evergreen.errors import ConfigError
 from ._base import Executor
 from ._inline import InlineExecutor
 from ._local import LocalExecutor
-from ._task import StepResult, StepTask, execute_task, resolve_function
+from ._task import StepResult, StepTask, execute_task, resolve_function, step_context
 
 __all__ = [
     "Executor",
@@ -19,6 +19,7 @@ __all__ = [
     "execute_task",
     "make_executor",
     "resolve_function",
+    "step_context",
 ]
 
 

@@ -11,6 +11,7 @@ import inspect
 import sys
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class StepTask:
     artifact_options: dict[str, Any] = field(default_factory=dict)
     # Set only for executors that run in this process, where a step need not be importable by name.
     callable: Callable[..., Any] | None = None
+    # What a step may ask about where it runs (run id, store URL, artifact root …): see step_context().
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,17 @@ class StepResult:
 
 
 _stores: dict[str, ArtifactStore] = {}
+_context: ContextVar[dict[str, Any] | None] = ContextVar("evergreen_step_context", default=None)
+
+
+def step_context() -> dict[str, Any] | None:
+    """Inside a running step: its run id, step name, store URL, artifact root and project folder.
+
+    None outside a pipeline run (a step called as a plain function). Standard steps that read or
+    write the metadata store use it to reach the run's store, wherever the step executes.
+    """
+    found = _context.get()
+    return dict(found) if found is not None else None
 
 
 def resolve_function(reference: str) -> Any:
@@ -73,6 +87,7 @@ def _split_outputs(task: StepTask, value: Any) -> list[Any]:
 
 def execute_task(task: StepTask) -> StepResult:
     """Load the inputs, call the step, save its outputs; any exception becomes the result's traceback."""
+    token = _context.set(task.context)
     try:
         store = _stores.get(task.artifact_root)
         if store is None:
@@ -84,3 +99,5 @@ def execute_task(task: StepTask) -> StepResult:
         return StepResult(outputs=[store.save(v) for v in _split_outputs(task, value)])
     except Exception:  # noqa: BLE001 - whatever a user's step raises is reported, not propagated
         return StepResult(error=traceback.format_exc())
+    finally:
+        _context.reset(token)

@@ -107,6 +107,13 @@ def run_pipeline(
                 ],
             )
         scheduler = _Scheduler(
+            context={
+                "run_id": run_id,
+                "pipeline": pipeline.name,
+                "store_url": settings.store.url,
+                "artifact_root": settings.artifacts.root,
+                "project_dir": str(settings.project_dir),
+            },
             pipeline=pipeline,
             run_id=run_id,
             step_ids=step_ids,
@@ -203,6 +210,7 @@ class _Scheduler:
     def __init__(
         self,
         *,
+        context: dict[str, Any],
         pipeline: Pipeline,
         run_id: str,
         step_ids: dict[str, str],
@@ -214,6 +222,7 @@ class _Scheduler:
         on_event: Callable[[RunEvent], None],
     ) -> None:
         self.graph = pipeline.graph
+        self.context = context
         self.run_id = run_id
         self.step_ids = step_ids
         self.node_params = node_params
@@ -272,6 +281,7 @@ class _Scheduler:
             outputs=node.step.outputs,
             artifact_root=self.artifacts.root,
             callable=None if self.executor.imports_steps_by_name else node.step.function,
+            context={**self.context, "step": name, "attempt": attempt},
         )
         self.running[self.executor.submit(task)] = (name, attempt, key, input_ids)
 

@@ -1,0 +1,107 @@
+"""Standard data steps for ``@eg.pipeline``: ingest a source, load a version, split it, check its drift.
+
+A step's output is an artifact, so ``ingest`` returns a small JSON reference to the version rather than
+the rows; ``load`` turns a reference into a DataFrame where a step needs the rows. Steps that touch the
+metadata store reach the run's store through the step context, wherever the step executes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evergreen.config import Settings, load_settings
+from evergreen.executors import step_context
+from evergreen.pipelines import step
+
+from ._checks import DataTests
+from ._drift import drift
+from ._schema import Schema
+from ._sources import from_uri
+from ._splits import Split
+from ._versions import ingest, load
+
+
+def _settings() -> Settings:
+    context = step_context()
+    if context is None:
+        return load_settings()
+    return load_settings(
+        Path(context["project_dir"]),
+        overrides={"store.url": context["store_url"], "artifacts.root": context["artifact_root"]},
+    )
+
+
+def _ref(version: Any) -> dict[str, Any]:
+    return {
+        "dataset": version.info.dataset,
+        "version": version.info.number,
+        "content_id": version.info.content_id,
+        "rows": version.info.rows,
+    }
+
+
+@step(cache=False)
+def ingest_dataset(
+    dataset: str,
+    source: str,
+    watermark: str | None = None,
+    schema: str | None = None,
+    tests: str | None = None,
+    target: str | None = None,
+    timestamp: str | None = None,
+    entity: str | None = None,
+    id: str | None = None,
+) -> dict[str, Any]:
+    """Ingest ``source`` (a file, glob, ``duckdb:QUERY`` or ``sql:URL QUERY``) as the next version of
+    ``dataset``; a blocking check failure fails the step (and so the run) with the report. Never cached:
+    the same source path can hold new data each day."""
+    context = step_context()
+    version = ingest(
+        dataset,
+        from_uri(source),
+        schema=Schema.from_yaml(schema) if schema else None,
+        tests=DataTests.from_yaml(tests) if tests else None,
+        watermark=watermark,
+        target=target,
+        timestamp=timestamp,
+        entity=entity,
+        id=id,
+        settings=_settings(),
+        run_id=context["run_id"] if context else None,
+    )
+    return {**_ref(version), "new_rows": version.new_rows}
+
+
+@step
+def load_dataset(ref: dict[str, Any]) -> pd.DataFrame:
+    """The rows of a version named by ``{"dataset": …, "version": …}`` (an ``ingest_dataset`` output)."""
+    return load(ref["dataset"], ref.get("version"), settings=_settings()).to_pandas()
+
+
+@step
+def split_dataset(
+    frame: pd.DataFrame,
+    kind: str = "random",
+    test: float | str = 0.2,
+    seed: int = 0,
+    column: str | None = None,
+    target: str | None = None,
+    timestamp: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and test sets by a reproducible split (``random``, ``stratified``, ``time``, ``group``)."""
+    spec = Split.from_dict({"kind": kind, "test": test, "seed": seed, "column": column})
+    train, held_out = spec.apply(frame, target=target, timestamp=timestamp)
+    return frame.loc[train], frame.loc[held_out]
+
+
+@step
+def check_drift(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
+    """Drift of ``frame`` against the stored profile of the reference version (no reference rows read)."""
+    version = load(reference["dataset"], reference.get("version"), settings=_settings())
+    report = drift(version.profile, frame)
+    result: dict[str, Any] = json.loads(report.model_dump_json())  # NaN and infinities as strings: JSON-safe
+    return result

@@ -209,3 +209,29 @@ def prune_command(
     console.print(f"{verb}: {', '.join(f'{name}@{n}' for n in pruned.deleted) or 'nothing'}")
     if pruned.kept_in_use:
         console.print(f"kept (in use by a model or deployment): {', '.join(f'{name}@{n}' for n in pruned.kept_in_use)}")
+
+
+@app.command("card")
+def card_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION (the latest version by default)."),
+    output: Path = typer.Option(Path("."), "--output", "-o", help="The folder to write the card(s) to."),
+    fmt: str = typer.Option("both", "--format", help="html, md or both."),
+) -> None:
+    """Write a version's data card: NAME@N.md (Markdown) and/or NAME@N.html (self-contained, with charts)."""
+    import re
+
+    from evergreen.data._card import card_html, card_markdown
+
+    formats = {"html": ("html",), "md": ("md",), "both": ("md", "html")}
+    if fmt not in formats:
+        raise typer.BadParameter(f"expected html, md or both, got {fmt!r}", param_hint="--format")
+    name, number = split_ref(ref)
+    version = load(name, number, settings=state(ctx).settings())
+    # Dataset names are free text: keep the file name to safe characters (no separators, no leading dot).
+    stem = re.sub(r"[^A-Za-z0-9._@+=-]", "_", version.ref).lstrip(".") or "dataset"
+    output.mkdir(parents=True, exist_ok=True)
+    for kind in formats[fmt]:
+        path = output / f"{stem}.{kind}"
+        path.write_text(card_markdown(version) if kind == "md" else card_html(version), encoding="utf-8")
+        console.print(str(path), markup=False)

@@ -224,3 +224,22 @@ def test_the_standard_steps_run_in_a_pipeline_on_worker_processes(tmp_path: Path
     assert "fee" not in report["drifted"]
     assert load("daily", settings=settings).info.run_id == run.id
     assert first.ref == "daily@1"
+
+
+def test_diff_reports_a_dropped_column_and_compares_the_shared_ones(settings: Settings, tmp_path: Path) -> None:
+    first = ingest(
+        "churn", parquet(write(customers(300), tmp_path / "a.parquet")), settings=settings, now=NOW, **roles()
+    )
+    narrower = customers(300, start=300).drop(columns=["plan"])
+    schema = first.schema.model_copy(update={"columns": [c for c in first.schema.columns if c.name != "plan"]})
+    second = ingest(
+        "churn", parquet(write(narrower, tmp_path / "b.parquet")), schema=schema, settings=settings, now=NOW
+    )
+
+    changes = diff(first, second)
+
+    assert [(c.column, c.change) for c in changes.schema_changes] == [("plan", "removed")]
+    assert (changes.added, changes.removed) == (300, 300)
+    assert changes.drift is not None
+    assert {c.column for c in changes.drift.columns} == {"fee", "churned"}
+    assert "schema: column 'plan' removed" in changes.to_text()

@@ -87,15 +87,28 @@ def diff(a: DatasetVersion, b: DatasetVersion, *, id_column: str | None = None) 
         removed=removed,
         matched_by=key or "whole rows",
         schema_changes=_schema_changes(a, b),
-        drift=drift(_modelled(a), _modelled(b)),
+        drift=drift(*_comparable(a, b)),
     )
 
 
-def _modelled(version: DatasetVersion) -> Profile:
-    """The profile of the columns a model sees (features and target): ids and times always "drift"."""
-    profile = version.profile
-    keep = {c.name for c in version.schema.columns if c.role in ("feature", "target")}
-    return profile.model_copy(update={"columns": {k: v for k, v in profile.columns.items() if k in keep}})
+def _comparable(a: DatasetVersion, b: DatasetVersion) -> tuple[Profile, Profile]:
+    """The two profiles cut to the columns a model sees (features and target: ids and times always
+    "drift") that both versions have with the same kind; schema changes are reported on their own."""
+    before, after = a.profile, b.profile
+
+    def modelled(version: DatasetVersion) -> set[str]:
+        return {c.name for c in version.schema.columns if c.role in ("feature", "target")}
+
+    keep = {
+        name
+        for name in modelled(a) & modelled(b)
+        if name in before.columns and name in after.columns and before.columns[name].kind == after.columns[name].kind
+    }
+
+    def cut(profile: Profile) -> Profile:
+        return profile.model_copy(update={"columns": {k: v for k, v in profile.columns.items() if k in keep}})
+
+    return cut(before), cut(after)
 
 
 def _row_hashes(version: DatasetVersion, columns: list[str]) -> Counter[int]:

@@ -221,11 +221,14 @@ def card_command(
     """Write a version's data card: NAME@N.md (Markdown) and/or NAME@N.html (self-contained, with charts)."""
     import re
 
+    from rich.markup import escape
+
     from evergreen.data._card import card_html, card_markdown
 
     formats = {"html": ("html",), "md": ("md",), "both": ("md", "html")}
     if fmt not in formats:
-        raise typer.BadParameter(f"expected html, md or both, got {fmt!r}", param_hint="--format")
+        err_console.print(f"[red]error:[/] --format must be html, md or both, got {escape(repr(fmt))}", markup=True)
+        raise typer.Exit(2)
     name, number = split_ref(ref)
     version = load(name, number, settings=state(ctx).settings())
     # Dataset names are free text: keep the file name to safe characters (no separators, no leading dot).

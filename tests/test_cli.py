@@ -108,3 +108,10 @@ def test_store_upgrade_on_a_current_store_says_so(tmp_path: Path) -> None:
     result = evergreen(tmp_path, "store", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "is already at schema" in result.stdout
+
+
+def test_a_usage_error_exits_2_with_clicks_message(tmp_path: Path) -> None:
+    result = evergreen(tmp_path, "runs", "list", "--bogus")
+    assert result.returncode == 2
+    assert "No such option: --bogus" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 
 from evergreen import __version__
@@ -69,17 +68,9 @@ app.add_typer(_store.app, name="store")
 def main() -> None:
     """Entry point of the console script: user errors become one clear line, not a traceback."""
     try:
-        # Without standalone mode Click returns the code of a typer.Exit instead of exiting with it.
-        code = app(standalone_mode=False)
+        # Standalone mode: Click reports usage errors itself and exits with the right code; our own
+        # errors propagate out of it and are reported here.
+        app()
     except EvergreenError as e:
         err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False)
         sys.exit(1 if isinstance(e, StepExecutionError) else 2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from evergreen.data import DataTests, Schema, diff, from_uri, ingest, load, prune
+from evergreen.data import DataTests, Schema, card_html, card_markdown, diff, from_uri, ingest, load, prune
 from evergreen.errors import DataValidationError
 from evergreen.store import MetadataStore, list_checks, list_datasets, list_versions
 
@@ -222,8 +222,6 @@ def card_command(
     import re
 
     from rich.markup import escape
-
-    from evergreen.data._card import card_html, card_markdown
 
     formats = {"html": ("html",), "md": ("md",), "both": ("md", "html")}
     if fmt not in formats:

@@ -7,6 +7,7 @@ stored profile; ``split`` holds the reproducible train/test splits.
 """
 
 from . import _splits as split
+from ._card import card_html, card_markdown
 from ._checks import (
     CorrelationRule,
     DataTests,
@@ -54,6 +55,8 @@ __all__ = [
     "Split",
     "UniqueRule",
     "ValidationReport",
+    "card_html",
+    "card_markdown",
     "check_drift",
     "csv",
     "diff",

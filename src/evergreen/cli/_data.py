@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from evergreen.data import DataTests, Schema, card_html, card_markdown, diff, from_uri, ingest, load, prune
 from evergreen.errors import DataValidationError
 from evergreen.store import MetadataStore, list_checks, list_datasets, list_versions
 
@@ -41,6 +40,14 @@ def ingest_command(
 ) -> None:
     """Read SOURCE, validate it, and record it as the next version of NAME (nothing is written if a
     blocking check fails: the report is printed and the exit code is 1)."""
+    from evergreen.data import (
+        DataTests,
+        Schema,
+        from_uri,
+        ingest,
+        prune,
+    )  # here, not at the top: keeps `evergreen --help` fast
+
     settings = state(ctx).settings()
     try:
         version = ingest(
@@ -109,6 +116,8 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
+    from evergreen.data import load  # here, not at the top: keeps `evergreen --help` fast
+
     settings = state(ctx).settings()
     name, number = split_ref(ref)
     version = load(name, number, settings=settings)
@@ -169,6 +178,8 @@ def diff_command(
     id_column: str | None = typer.Option(None, "--id", help="Match rows by this column (default: the schema's id)."),
 ) -> None:
     """Rows added and removed, schema changes, and per-column statistic shifts from A to B."""
+    from evergreen.data import diff, load  # here, not at the top: keeps `evergreen --help` fast
+
     settings = state(ctx).settings()
     name_a, ref_a = split_ref(a)
     name_b, ref_b = split_ref(b) if "@" in b else (name_a, b)
@@ -183,6 +194,8 @@ def schema_command(
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the schema YAML (keep it in git)."),
 ) -> None:
     """Write a version's schema as YAML, to edit and pass back with `data ingest --schema`."""
+    from evergreen.data import load  # here, not at the top: keeps `evergreen --help` fast
+
     name, number = split_ref(ref)
     load(name, number, settings=state(ctx).settings()).schema.to_yaml(output)
     console.print(f"schema of {ref} written to {output}")
@@ -197,6 +210,8 @@ def prune_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted, delete nothing."),
 ) -> None:
     """Delete old versions (defaults: the [data] settings); versions used by a model or a deployment stay."""
+    from evergreen.data import prune  # here, not at the top: keeps `evergreen --help` fast
+
     settings = state(ctx).settings()
     pruned = prune(
         name,
@@ -222,6 +237,8 @@ def card_command(
     import re
 
     from rich.markup import escape
+
+    from evergreen.data import card_html, card_markdown, load  # here, not at the top: keeps `evergreen --help` fast
 
     formats = {"html": ("html",), "md": ("md",), "both": ("md", "html")}
     if fmt not in formats:

@@ -343,3 +343,21 @@ def test_request_model_handles_awkward_names_and_datetime_bounds() -> None:
     assert row.model_dump() == {"price (eur)": 1.5, "json": 2, "since": datetime(2023, 12, 31, 22, tzinfo=UTC)}
     with pytest.raises(pydantic.ValidationError, match=r"since\n.*at or after 2020-01-01"):
         request.model_validate({"price (eur)": 1.5, "json": 2, "since": "2019-06-01"})
+
+
+def test_merge_schemas_covers_every_chunk() -> None:
+    from evergreen.data._schema import merge_schemas
+
+    first = infer_schema(pd.DataFrame({"n": [1, 2, 3], "plan": ["a", "b", "a"], "x": [0.5, 1.5, 2.5]}))
+    second = infer_schema(pd.DataFrame({"n": [10.5, None, 30.0], "plan": ["c", "c", "b"], "x": [5.0, 6.0, 7.0]}))
+
+    merged = merge_schemas([first, second])
+
+    n, plan, x = merged.columns
+    assert (n.dtype, n.nullable) == ("float", True)
+    assert plan.categories == ["a", "b", "c"]
+    assert x.min == min(first.column("x").min or 0, second.column("x").min or 0)
+    assert x.max == second.column("x").max
+    assert merge_schemas([first, second], max_categories=2).column("plan").dtype == "string"
+    with pytest.raises(SchemaError, match=r"cannot merge schemas with different columns"):
+        merge_schemas([first, infer_schema(pd.DataFrame({"other": [1]}))])

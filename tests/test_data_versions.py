@@ -243,3 +243,54 @@ def test_diff_reports_a_dropped_column_and_compares_the_shared_ones(settings: Se
     assert changes.drift is not None
     assert {c.column for c in changes.drift.columns} == {"fee", "churned"}
     assert "schema: column 'plan' removed" in changes.to_text()
+
+
+def test_validation_runs_chunk_by_chunk_and_merges_the_failures(settings: Settings, tmp_path: Path) -> None:
+    ingest("churn", parquet(write(customers(300), tmp_path / "a.parquet")), settings=settings, now=NOW, **roles())
+    broken = customers(1000, start=300)
+    broken.loc[[5, 450, 990], "plan"] = "enterprise"  # one unseen category in each of three chunks
+
+    with pytest.raises(DataValidationError) as refused:
+        ingest("churn", parquet(write(broken, tmp_path / "b.parquet")), settings=settings, now=NOW, chunk_rows=400)
+
+    report = refused.value.report
+    assert report.rows == 1000
+    (unseen,) = [f for f in report.failures if f.check == "category"]
+    assert unseen.failing == 3
+    assert unseen.examples == ["enterprise"]
+    assert "(3 failing in all, over 3 chunks)" in unseen.message
+
+
+def test_an_incremental_ingestion_validates_only_the_new_rows(settings: Settings, tmp_path: Path) -> None:
+    everything = customers(1000)
+    ingest(
+        "churn",
+        csv_source(_csv(everything.iloc[:700], tmp_path / "d1.csv")),
+        watermark="event_time",
+        settings=settings,
+        now=NOW,
+        chunk_rows=256,
+        **roles(),
+    )
+    second = ingest(
+        "churn",
+        csv_source(_csv(everything, tmp_path / "d2.csv")),
+        watermark="event_time",
+        settings=settings,
+        now=NOW,
+        chunk_rows=256,
+    )
+    assert (second.info.rows, second.new_rows, second.report.rows) == (1000, 300, 300)
+
+
+def test_data_tests_read_only_the_columns_they_name() -> None:
+    tests = DataTests.model_validate(
+        {
+            "missing_rate": {"fee": 0.1},
+            "unique": ["customer_id"],
+            "label_balance": {"column": "churned", "min_fraction": 0.1},
+        }
+    )
+    assert tests.columns(["customer_id", "event_time", "plan", "fee", "churned"]) == {"fee", "customer_id", "churned"}
+    everything = DataTests.model_validate({"unique": ["*"]})
+    assert everything.columns(["a", "b"]) == {"a", "b"}

@@ -35,7 +35,7 @@ values left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -197,6 +197,18 @@ class DataTests(BaseModel):
         if isinstance(value, list):
             return [{"columns": v} if isinstance(v, str | list) else v for v in value]
         return value
+
+    def columns(self, available: Sequence[str]) -> set[str]:
+        """The columns of ``available`` these tests read; all of them when a test spans every column."""
+        wanted: set[str] = set(self.outlier_rate) | set(self.most_frequent)
+        wanted |= set(self.missing_rate)
+        for unique in self.unique:
+            wanted |= set(unique.columns)
+        for correlation in self.max_correlation:
+            wanted |= set(correlation.columns)
+        if self.label_balance is not None:
+            wanted.add(self.label_balance.column)
+        return set(available) if "*" in wanted else wanted & set(available)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> DataTests:

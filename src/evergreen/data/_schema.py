@@ -700,3 +700,50 @@ def _keys_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
 
 def _literal_args(ann: Any) -> tuple[Any, ...]:
     return get_args(ann) if get_origin(ann) is typing.Literal else ()
+
+
+def merge_schemas(schemas: Sequence[Schema], *, max_categories: int = 50) -> Schema:
+    """One schema covering every chunk a schema was inferred from (same columns, in the same order).
+
+    Ranges and categories are unions, a column is nullable if it is in any chunk, an ``int`` column
+    that is ``float`` elsewhere is ``float``, and a category column whose categories add up to more than
+    ``max_categories`` (or that is ``string`` in some chunk) is ``string``.
+    """
+    if not schemas:
+        raise SchemaError("merge_schemas needs at least one schema")
+    first = schemas[0]
+    for other in schemas[1:]:
+        if other.names != first.names:
+            raise SchemaError(f"cannot merge schemas with different columns: {first.names} and {other.names}")
+    columns = []
+    for index, column in enumerate(first.columns):
+        versions = [s.columns[index] for s in schemas]
+        dtypes = {c.dtype for c in versions}
+        dtype = column.dtype
+        if dtypes == {"int", "float"}:
+            dtype = "float"
+        categories: list[str] | None = None
+        if dtypes <= {"category", "string"}:
+            union = sorted({value for c in versions for value in (c.categories or [])})
+            if "string" in dtypes or len(union) > max_categories:
+                dtype = "string"
+            else:
+                dtype, categories = "category", union
+        mins = [c.min for c in versions if c.min is not None]
+        maxs = [c.max for c in versions if c.max is not None]
+        earliest = [c.earliest for c in versions if c.earliest is not None]
+        latest = [c.latest for c in versions if c.latest is not None]
+        columns.append(
+            column.model_copy(
+                update={
+                    "dtype": dtype,
+                    "nullable": any(c.nullable for c in versions),
+                    "min": min(mins) if mins else None,
+                    "max": max(maxs) if maxs else None,
+                    "earliest": min(earliest) if earliest else None,
+                    "latest": max(latest) if latest and len(latest) == len(versions) else None,
+                    "categories": categories,
+                }
+            )
+        )
+    return first.model_copy(update={"columns": columns})

@@ -42,12 +42,14 @@ from evergreen.store import (
 
 from ._checks import DataTests, run_checks
 from ._profile import Profile, profile_table
-from ._schema import Schema, infer_schema
+from ._schema import Schema, infer_schema, merge_schemas
 from ._sources import Source
-from ._validation import ValidationReport, validate
+from ._validation import Failure, ValidationReport, validate
 
 #: Rows per Parquet row group in a version file; fixed so the same rows give the same bytes.
 ROW_GROUP_ROWS = 128 * 1024
+#: Rows validated at a time: memory stays bounded by a chunk, whatever the size of the source.
+VALIDATION_CHUNK_ROWS = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def ingest(
     now: datetime | None = None,
     run_id: str | None = None,
     progress: bool = False,
+    chunk_rows: int = VALIDATION_CHUNK_ROWS,
 ) -> DatasetVersion:
     """Read ``source``, validate it, and record it as the next version of dataset ``name``.
 
@@ -130,6 +133,10 @@ def ingest(
     :class:`DataValidationError` carrying the report when a blocking check fails; nothing is written
     then except the report. Returns the latest version unchanged when an incremental source has no
     newer rows, and the existing version when the content is identical to one already stored.
+
+    Memory stays bounded by ``chunk_rows``: rows are written, then validated, chunk by chunk (only the
+    new rows of an incremental ingestion: the parent's were validated when it was made); data tests
+    read only the columns they name.
     """
     store, artifacts = _open(settings)
     try:
@@ -148,17 +155,21 @@ def ingest(
             )
             if watermark is not None and new_rows == 0 and parent is not None:
                 return DatasetVersion(parent, artifacts, new_rows=0)
-            frame = pq.read_table(path).to_pandas()
+            skip = parent.rows if watermark is not None and parent is not None else 0
             if schema is None:
                 schema = (
                     Schema.model_validate(parent.schema)
                     if parent is not None
-                    else infer_schema(frame, target=target, timestamp=timestamp, entity=entity, id=id)
+                    else merge_schemas(
+                        [
+                            infer_schema(chunk, target=target, timestamp=timestamp, entity=entity, id=id)
+                            for chunk in _chunks(path, chunk_rows)
+                        ]
+                    )
                 )
-            report = validate(frame, schema, now=now)
+            report = _validate_chunks(path, schema, now=now, skip=skip, chunk_rows=chunk_rows)
             if tests is not None:
-                report = report.model_copy(update={"failures": [*report.failures, *run_checks(frame, tests)]})
-            del frame
+                report = report.with_failures(run_checks(_columns_for(path, tests), tests))
             described = source.describe()
             if not report.ok:
                 with store.session() as session:
@@ -219,6 +230,61 @@ def ingest(
         return DatasetVersion(made, artifacts, new_rows=new_rows)
     finally:
         store.dispose()
+
+
+def _chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The rows of a Parquet file, ``chunk_rows`` at a time."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        frame: pd.DataFrame = batch.to_pandas()
+        yield frame
+
+
+def _validate_chunks(
+    path: str, schema: Schema, *, now: datetime | None, skip: int, chunk_rows: int
+) -> ValidationReport:
+    """Validate the rows after the first ``skip`` chunk by chunk, merging the chunks' reports."""
+    reports: list[ValidationReport] = []
+    seen = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        start, seen = seen, seen + batch.num_rows
+        if seen <= skip:
+            continue
+        table = pa.Table.from_batches([batch]).slice(max(0, skip - start))
+        reports.append(validate(table.to_pandas(), schema, now=now))
+    return merge_reports(reports)
+
+
+def merge_reports(reports: list[ValidationReport]) -> ValidationReport:
+    """One report for several chunks: the same failure (column, check, level) counted once, summed."""
+    if len(reports) == 1:
+        return reports[0]
+    merged: dict[tuple[str | None, str, bool], Failure] = {}
+    chunks: dict[tuple[str | None, str, bool], int] = {}
+    for report in reports:
+        for failure in report.failures:
+            key = (failure.column, failure.check, failure.blocking)
+            if key not in merged:
+                merged[key], chunks[key] = failure, 1
+                continue
+            first = merged[key]
+            examples = list(dict.fromkeys([*first.examples, *failure.examples]))[:5]
+            merged[key] = first.model_copy(update={"failing": first.failing + failure.failing, "examples": examples})
+            chunks[key] += 1
+    failures = [
+        f
+        if chunks[key] == 1
+        else f.model_copy(update={"message": f"{f.message} ({f.failing:,} failing in all, over {chunks[key]} chunks)"})
+        for key, f in merged.items()
+    ]
+    return ValidationReport(rows=sum(r.rows for r in reports), failures=failures)
+
+
+def _columns_for(path: str, tests: DataTests) -> pd.DataFrame:
+    """The columns the data tests look at (all of them when a test spans every column)."""
+    names = pq.ParquetFile(path).schema_arrow.names
+    wanted = tests.columns(names)
+    frame: pd.DataFrame = pq.read_table(path, columns=[n for n in names if n in wanted]).to_pandas()
+    return frame
 
 
 def _json(model: BaseModel) -> dict[str, Any]:

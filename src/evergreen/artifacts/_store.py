@@ -134,10 +134,7 @@ class ArtifactStore:
             else:
                 self._write_remote(path, data)
         except Exception as e:
-            raise StoreError(
-                f"could not write artifact {artifact_id} to {self.uri(artifact_id)}: {_reason(e)}. Check "
-                f"that the artifact store root {self._root} is writable (`evergreen doctor` checks it)."
-            ) from e
+            raise self._write_failed(artifact_id, e) from e
         return artifact_id
 
     def put_file(self, local_path: str | os.PathLike[str]) -> str:
@@ -158,10 +155,7 @@ class ArtifactStore:
                 self._fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
                 self._fs.put_file(os.fspath(local_path), path)
         except Exception as e:
-            raise StoreError(
-                f"could not write artifact {artifact_id} to {self.uri(artifact_id)}: {_reason(e)}. Check "
-                f"that the artifact store root {self._root} is writable (`evergreen doctor` checks it)."
-            ) from e
+            raise self._write_failed(artifact_id, e) from e
         return artifact_id
 
     def local_path(self, artifact_id: str) -> str:
@@ -190,11 +184,7 @@ class ArtifactStore:
             )
         found = _sha256_file(path)
         if found != artifact_id:
-            raise ArtifactIntegrityError(
-                f"artifact {artifact_id} at {self.uri(artifact_id)} is corrupt: expected sha256 "
-                f"{artifact_id} but its bytes hash to {found}. It was changed or damaged after it was written, "
-                f"so it is refused. Delete that file and re-create it (or restore it from a backup)."
-            )
+            raise self._corrupt(artifact_id, found, os.path.getsize(path))
         return path
 
     def delete(self, artifact_id: str) -> None:
@@ -224,13 +214,22 @@ class ArtifactStore:
             raise StoreError(f"could not read artifact {artifact_id} from {self.uri(artifact_id)}: {_reason(e)}") from e
         found = hashlib.sha256(data).hexdigest()
         if found != artifact_id:
-            raise ArtifactIntegrityError(
-                f"artifact {artifact_id} at {self.uri(artifact_id)} is corrupt: expected sha256 "
-                f"{artifact_id} but its {len(data)} bytes hash to {found}. It was changed or damaged after "
-                f"it was written, so it is refused. Delete that file and re-run the step that produced it "
-                f"(or restore it from a backup)."
-            )
+            raise self._corrupt(artifact_id, found, len(data))
         return data
+
+    def _corrupt(self, artifact_id: str, found: str, size: int) -> ArtifactIntegrityError:
+        return ArtifactIntegrityError(
+            f"artifact {artifact_id} at {self.uri(artifact_id)} is corrupt: expected sha256 "
+            f"{artifact_id} but its {size} bytes hash to {found}. It was changed or damaged after "
+            f"it was written, so it is refused. Delete that file and re-run the step that produced it "
+            f"(or restore it from a backup)."
+        )
+
+    def _write_failed(self, artifact_id: str, error: Exception) -> StoreError:
+        return StoreError(
+            f"could not write artifact {artifact_id} to {self.uri(artifact_id)}: {_reason(error)}. Check "
+            f"that the artifact store root {self._root} is writable (`evergreen doctor` checks it)."
+        )
 
     def exists(self, artifact_id: str) -> bool:
         """Whether a blob is stored under ``artifact_id`` (not verified; temporary files never count)."""

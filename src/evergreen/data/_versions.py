@@ -171,16 +171,20 @@ def ingest(
             if tests is not None:
                 report = report.with_failures(run_checks(_columns_for(path, tests), tests))
             described = source.describe()
+
+            def keep_report(session: Any, version_id: int | None) -> None:
+                record_check(
+                    session,
+                    dataset_id=dataset_id,
+                    ok=report.ok,
+                    source=described,
+                    report=_json(report),
+                    version_id=version_id,
+                )
+
             if not report.ok:
                 with store.session() as session:
-                    record_check(
-                        session,
-                        dataset_id=dataset_id,
-                        ok=False,
-                        source=described,
-                        report=_json(report),
-                        version_id=None,
-                    )
+                    keep_report(session, None)
                 raise DataValidationError(
                     f"dataset {name!r}: blocking checks failed; no version was written.\n{report.to_text()}", report
                 )
@@ -190,14 +194,7 @@ def ingest(
         with store.session() as session:
             existing = version_by_content(session, dataset_id, content_id)
             if existing is not None:
-                record_check(
-                    session,
-                    dataset_id=dataset_id,
-                    ok=True,
-                    source=described,
-                    report=_json(report),
-                    version_id=existing.id,
-                )
+                keep_report(session, existing.id)
                 return DatasetVersion(existing, artifacts, new_rows=0)
             version_id = add_version(
                 session,
@@ -214,14 +211,7 @@ def ingest(
                 parent_id=parent.id if parent is not None else None,
                 run_id=run_id,
             )
-            record_check(
-                session,
-                dataset_id=dataset_id,
-                ok=True,
-                source=described,
-                report=_json(report),
-                version_id=version_id,
-            )
+            keep_report(session, version_id)
             edges = [Edge("artifact", content_id, "dataset_version", str(version_id), "content", "")]
             if parent is not None:
                 edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))

@@ -194,6 +194,10 @@ def test_the_cli_ingests_refuses_with_exit_1_and_shows(tmp_path: Path) -> None:
     schema_file = tmp_path / "churn.yaml"
     assert evergreen("data", "schema", "churn", "-o", str(schema_file)).returncode == 0
     assert "customer_id" in schema_file.read_text()
+    dry = evergreen("data", "validate", "churn", "bad.csv", "--no-progress")
+    assert dry.returncode == 1
+    assert "fee | range" in dry.stdout
+    assert evergreen("data", "validate", "churn", "good.csv", "--no-progress").returncode == 0
     missing = evergreen("data", "show", "churn@7")
     assert missing.returncode == 2
     assert "dataset 'churn' has no version '7'" in missing.stderr
@@ -294,3 +298,23 @@ def test_data_tests_read_only_the_columns_they_name() -> None:
     assert tests.columns(["customer_id", "event_time", "plan", "fee", "churned"]) == {"fee", "customer_id", "churned"}
     everything = DataTests.model_validate({"unique": ["*"]})
     assert everything.columns(["a", "b"]) == {"a", "b"}
+
+
+def test_check_validates_against_the_latest_schema_and_writes_nothing(settings: Settings, tmp_path: Path) -> None:
+    from evergreen.data import check
+
+    ingest("churn", parquet(write(customers(300), tmp_path / "a.parquet")), settings=settings, now=NOW, **roles())
+    broken = customers(200, start=300)
+    broken["fee"] = broken["fee"] * 1000
+
+    report = check("churn", parquet(write(broken, tmp_path / "b.parquet")), settings=settings, now=NOW)
+    fine = check("churn", parquet(write(customers(200, start=300), tmp_path / "c.parquet")), settings=settings, now=NOW)
+
+    assert not report.ok
+    assert [(f.column, f.check) for f in report.failures] == [("fee", "range")]
+    assert fine.ok
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        assert [v.number for v in list_versions(session, "churn")] == [1]
+        assert len(list_checks(session, "churn")) == 1  # only the ingestion; checks leave no record
+    store.dispose()

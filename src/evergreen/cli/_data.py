@@ -86,6 +86,33 @@ def ingest_command(
             console.print(f"retention: deleted version(s) {', '.join(map(str, pruned.deleted))}")
 
 
+@app.command("validate")
+def validate_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The dataset whose latest schema the source must fit."),
+    source: str = typer.Argument(
+        ..., help="A file, folder or glob; csv:PATH, parquet:PATH, duckdb:QUERY, sql:URL QUERY."
+    ),
+    schema: Path | None = typer.Option(None, "--schema", help="Validate against this schema YAML instead."),
+    tests: Path | None = typer.Option(None, "--tests", help="A YAML of data tests to run too."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading."),
+) -> None:
+    """Validate SOURCE as `data ingest` would, writing nothing; exit code 1 if a blocking check fails."""
+    from evergreen.data import DataTests, Schema, check, from_uri  # here, not at the top: keeps --help fast
+
+    report = check(
+        name,
+        from_uri(source),
+        schema=Schema.from_yaml(schema) if schema is not None else None,
+        tests=DataTests.from_yaml(tests) if tests is not None else None,
+        settings=state(ctx).settings(),
+        progress=progress,
+    )
+    console.print(report.to_text(), markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every dataset with its number of versions and its latest version."""

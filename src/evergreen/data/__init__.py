@@ -27,7 +27,7 @@ from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
 from ._splits import Split
 from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
 from ._validation import Failure, ValidationReport, validate
-from ._versions import DatasetVersion, ingest, load
+from ._versions import DatasetVersion, check, ingest, load
 
 __all__ = [
     "URI_FORMS",
@@ -57,6 +57,7 @@ __all__ = [
     "ValidationReport",
     "card_html",
     "card_markdown",
+    "check",
     "check_drift",
     "csv",
     "diff",

@@ -156,20 +156,8 @@ def ingest(
             if watermark is not None and new_rows == 0 and parent is not None:
                 return DatasetVersion(parent, artifacts, new_rows=0)
             skip = parent.rows if watermark is not None and parent is not None else 0
-            if schema is None:
-                schema = (
-                    Schema.model_validate(parent.schema)
-                    if parent is not None
-                    else merge_schemas(
-                        [
-                            infer_schema(chunk, target=target, timestamp=timestamp, entity=entity, id=id)
-                            for chunk in _chunks(path, chunk_rows)
-                        ]
-                    )
-                )
-            report = _validate_chunks(path, schema, now=now, skip=skip, chunk_rows=chunk_rows)
-            if tests is not None:
-                report = report.with_failures(run_checks(_columns_for(path, tests), tests))
+            schema = schema or _schema_for(path, parent, chunk_rows, roles=(target, timestamp, entity, id))
+            report = _report(path, schema, tests, now=now, skip=skip, chunk_rows=chunk_rows)
             described = source.describe()
 
             def keep_report(session: Any, version_id: int | None) -> None:
@@ -220,6 +208,59 @@ def ingest(
         return DatasetVersion(made, artifacts, new_rows=new_rows)
     finally:
         store.dispose()
+
+
+def check(
+    name: str,
+    source: Source,
+    *,
+    schema: Schema | None = None,
+    tests: DataTests | None = None,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+    progress: bool = False,
+    chunk_rows: int = VALIDATION_CHUNK_ROWS,
+) -> ValidationReport:
+    """Validate ``source`` as :func:`ingest` would, against the dataset's latest schema (or ``schema``),
+    and write nothing: not a version, not a report. For trying a new batch or an edited schema first."""
+    store, artifacts = _open(settings)
+    try:
+        with store.session() as session:
+            parent = _latest(session, name)
+    finally:
+        store.dispose()
+    with _temporary_parquet() as path:
+        _write_snapshot(path, source, None, artifacts, watermark=None, after=None, progress=progress)
+        schema = schema or _schema_for(path, parent, chunk_rows, roles=(None, None, None, None))
+        return _report(path, schema, tests, now=now, skip=0, chunk_rows=chunk_rows)
+
+
+def _schema_for(
+    path: str,
+    parent: DatasetVersionInfo | None,
+    chunk_rows: int,
+    *,
+    roles: tuple[str | None, str | None, str | None, str | None],
+) -> Schema:
+    """The latest version's schema, or one inferred over every chunk of ``path``."""
+    if parent is not None:
+        return Schema.model_validate(parent.schema)
+    target, timestamp, entity, id = roles
+    return merge_schemas(
+        [
+            infer_schema(chunk, target=target, timestamp=timestamp, entity=entity, id=id)
+            for chunk in _chunks(path, chunk_rows)
+        ]
+    )
+
+
+def _report(
+    path: str, schema: Schema, tests: DataTests | None, *, now: datetime | None, skip: int, chunk_rows: int
+) -> ValidationReport:
+    report = _validate_chunks(path, schema, now=now, skip=skip, chunk_rows=chunk_rows)
+    if tests is not None:
+        report = report.with_failures(run_checks(_columns_for(path, tests), tests))
+    return report
 
 
 def _chunks(path: str, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -329,15 +330,14 @@ def _read_local(path: str) -> bytes:
         return f.read()
 
 
-def _write_local_atomic(path: str, data: bytes) -> None:
-    """Write to a unique temporary name beside ``path``, fsync, then rename onto ``path``."""
+def _replace_atomic(path: str, fill: Callable[[str], object]) -> None:
+    """Let ``fill`` write a unique temporary file beside ``path``; fsync it, then rename it onto ``path``."""
     folder, final = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     temporary = os.path.join(folder, f".{final}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        with open(temporary, "xb") as f:
-            f.write(data)
-            f.flush()
+        fill(temporary)
+        with open(temporary, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temporary, path)
     except BaseException:
@@ -345,6 +345,16 @@ def _write_local_atomic(path: str, data: bytes) -> None:
             os.remove(temporary)
         raise
     _fsync_folder(folder)
+
+
+def _write_local_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+
+    def write(temporary: str) -> None:
+        with open(temporary, "xb") as f:
+            f.write(data)
+
+    _replace_atomic(path, write)
 
 
 def _sha256_file(path: str | os.PathLike[str]) -> str:
@@ -356,20 +366,8 @@ def _sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def _copy_local_atomic(source: str, path: str) -> None:
-    """Copy ``source`` to a unique temporary name beside ``path``, fsync, then rename onto ``path``."""
-    folder, final = os.path.split(path)
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{final}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        shutil.copyfile(source, temporary)
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    _fsync_folder(folder)
+    """Copy the file ``source`` to ``path`` atomically."""
+    _replace_atomic(path, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def _fsync_folder(folder: str) -> None:

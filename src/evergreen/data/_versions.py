@@ -43,7 +43,7 @@ from evergreen.store import (
 from ._checks import DataTests, run_checks
 from ._profile import Profile, profile_table
 from ._schema import Schema, infer_schema, merge_schemas
-from ._sources import Source
+from ._sources import ARROW_ERRORS, Source
 from ._validation import Failure, ValidationReport, validate
 
 #: Rows per Parquet row group in a version file; fixed so the same rows give the same bytes.
@@ -354,7 +354,7 @@ def _canonical(batch: pa.RecordBatch | pa.Table, schema: pa.Schema | None) -> pa
         )
     try:
         return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+    except ARROW_ERRORS as e:
         changed = [f.name for f, g in zip(table.schema, schema, strict=True) if f.type != g.type]
         raise DataSourceError(
             f"column(s) {changed} arrive as {[str(table.schema.field(c).type) for c in changed]} but the dataset "

@@ -7,6 +7,10 @@ from datetime import datetime
 from typing import Any
 
 
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
 @dataclass(frozen=True)
 class ArtifactInfo:
     """An artifact as recorded: its sha256 id, how it was written, and where its bytes live."""
@@ -52,9 +56,7 @@ class StepRunInfo:
     @property
     def duration_s(self) -> float | None:
         """Seconds from start to finish, when both are known."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
+        return _seconds(self.started_at, self.finished_at)
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,7 @@ class RunInfo:
     @property
     def duration_s(self) -> float | None:
         """Seconds from start to finish, when both are known."""
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
+        return _seconds(self.started_at, self.finished_at)
 
 
 @dataclass(frozen=True)

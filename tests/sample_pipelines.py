@@ -143,7 +143,8 @@ def daily_data(source: str, reference: dict):
     """The standard data steps chained: ingest a day, load it, split it, and check it for drift."""
     from evergreen.data import check_drift, ingest_dataset, load_dataset, split_dataset
 
-    version = ingest_dataset("daily", source, watermark="event_time", target="churned", id="customer_id")
-    frame = load_dataset(version)
-    train, test = split_dataset(frame, kind="time", test="1h", column="event_time")
-    return version, check_drift(reference, test), size(train), size(test)
+    version = ingest_dataset(
+        "daily", source, watermark="event_time", target="churned", timestamp="event_time", id="customer_id"
+    )
+    train, test = split_dataset(version, kind="time", test="1h")
+    return version, check_drift(reference, test), size(train), size(test), size(load_dataset(version))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from evergreen.config import Settings, load_settings
-from evergreen.data import DataTests, diff, ingest, load, parquet, prune
+from evergreen.data import DataTests, diff, ingest, load, parquet, prune, recorded_splits
 from evergreen.data import csv as csv_source
 from evergreen.errors import ConfigError, DataSourceError, DataValidationError, NotFoundError
 from evergreen.store import Edge, MetadataStore, add_edges, list_checks, list_versions
@@ -220,10 +220,17 @@ def test_the_standard_steps_run_in_a_pipeline_on_worker_processes(tmp_path: Path
         settings=settings, source=str(tmp_path / "d2.csv"), reference={"dataset": "daily", "version": 1}
     )
 
-    version, report, train_rows, test_rows = run.output
+    version, report, train_rows, test_rows, rows = run.output
     assert (version["dataset"], version["version"], version["rows"], version["new_rows"]) == ("daily", 2, 600, 300)
-    assert train_rows + test_rows == 600
+    assert (train_rows + test_rows, rows) == (600, 600)
     assert test_rows == 60  # the last hour of one-minute rows
+    [recorded] = recorded_splits("daily", 2, settings=settings)
+    assert (recorded.spec["kind"], recorded.spec["test"], recorded.test_rows, recorded.run_id) == (
+        "time",
+        "1h",
+        60,
+        run.id,
+    )
     assert "plan" in report["drifted"]
     assert "fee" not in report["drifted"]
     assert load("daily", settings=settings).info.run_id == run.id

@@ -20,6 +20,7 @@ __all__ = [
     "MaterializerError",
     "NotFoundError",
     "PipelineDefinitionError",
+    "ReproducibilityError",
     "RunError",
     "SchemaError",
     "StepExecutionError",
@@ -108,3 +109,7 @@ class StepExecutionError(RunError):
     def __init__(self, message: str, run: object = None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class ReproducibilityError(EvergreenError):
+    """Something recorded as reproducible (a split, a trial) came out different when made again."""

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from evergreen.errors import DataValidationError
-from evergreen.store import MetadataStore, list_checks, list_datasets, list_versions
+from evergreen.store import MetadataStore, list_checks, list_datasets, list_splits, list_versions
 
 from ._context import console, err_console, state
 from ._runs import when
@@ -143,7 +143,7 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
-    from evergreen.data import load  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.data import Split, load  # here, not at the top: keeps `evergreen --help` fast
 
     settings = state(ctx).settings()
     name, number = split_ref(ref)
@@ -182,8 +182,21 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         with store.session() as session:
             versions = list_versions(session, name)
             checks = list_checks(session, name, limit=5)
+            splits = list_splits(session, info.id)
     finally:
         store.dispose()
+    if splits:
+        recorded = Table("split", "train rows", "test rows", "test digest", "run", "recorded (UTC)")
+        for record in splits:
+            recorded.add_row(
+                str(Split.from_dict(record.spec)),
+                str(record.train_rows),
+                str(record.test_rows),
+                record.test_digest[:12],
+                (record.run_id or "-")[:12],
+                when(record.created_at),
+            )
+        console.print(recorded)
     history = Table("version", "rows", "content", "parent", "created (UTC)")
     for v in versions:
         history.add_row(v.ref, str(v.rows), v.content_id[:12], str(v.parent_number or "-"), when(v.created_at))

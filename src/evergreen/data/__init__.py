@@ -3,7 +3,8 @@
 ``ingest(name, source)`` reads a source (``csv``, ``parquet``, ``sql``, ``duckdb``), validates it
 against a schema and data tests, profiles it, and records it as an immutable, content-addressed
 version; ``load``, ``diff`` and ``prune`` work with the versions; ``drift`` compares a batch with a
-stored profile; ``split`` holds the reproducible train/test splits.
+stored profile; ``split`` holds the reproducible train/test splits, and ``split_version`` makes one
+of a version and records it there.
 """
 
 from . import _splits as split
@@ -27,6 +28,7 @@ from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
 from ._splits import Split
 from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
 from ._validation import Failure, ValidationReport, validate
+from ._version_splits import VersionSplit, recorded_splits, split_version
 from ._versions import DatasetVersion, check, ingest, load
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "Split",
     "UniqueRule",
     "ValidationReport",
+    "VersionSplit",
     "card_html",
     "card_markdown",
     "check",
@@ -72,9 +75,11 @@ __all__ = [
     "parquet",
     "profile_table",
     "prune",
+    "recorded_splits",
     "run_checks",
     "split",
     "split_dataset",
+    "split_version",
     "sql",
     "validate",
 ]

@@ -22,6 +22,7 @@ from ._drift import drift
 from ._schema import Schema
 from ._sources import from_uri
 from ._splits import Split
+from ._version_splits import split_version
 from ._versions import ingest, load
 
 
@@ -84,18 +85,21 @@ def load_dataset(ref: dict[str, Any]) -> pd.DataFrame:
 
 @step
 def split_dataset(
-    frame: pd.DataFrame,
+    ref: dict[str, Any],
     kind: str = "random",
     test: float | str = 0.2,
     seed: int = 0,
     column: str | None = None,
-    target: str | None = None,
-    timestamp: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and test sets by a reproducible split (``random``, ``stratified``, ``time``, ``group``)."""
+    """Train and test sets of a version (an ``ingest_dataset`` output) by a reproducible split
+    (``random``, ``stratified``, ``time``, ``group``), recorded with the version. A stratified or time
+    split with no ``column`` uses the target or timestamp of the version's schema."""
+    context = step_context()
     spec = Split.from_dict({"kind": kind, "test": test, "seed": seed, "column": column})
-    train, held_out = spec.apply(frame, target=target, timestamp=timestamp)
-    return frame.loc[train], frame.loc[held_out]
+    result = split_version(
+        ref["dataset"], ref.get("version"), spec, settings=_settings(), run_id=context["run_id"] if context else None
+    )
+    return result.train, result.test
 
 
 @step

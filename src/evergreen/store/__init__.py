@@ -13,14 +13,25 @@ from ._datasets import (
     get_version,
     list_checks,
     list_datasets,
+    list_splits,
     list_versions,
     protected_versions,
     record_check,
+    record_split,
     version_by_content,
 )
 from ._engine import redact
 from ._migrate import UPGRADE_COMMAND, current_revision, head_revision
-from ._records import ArtifactInfo, DatasetCheckInfo, DatasetInfo, DatasetVersionInfo, Edge, RunInfo, StepRunInfo
+from ._records import (
+    ArtifactInfo,
+    DatasetCheckInfo,
+    DatasetInfo,
+    DatasetSplitInfo,
+    DatasetVersionInfo,
+    Edge,
+    RunInfo,
+    StepRunInfo,
+)
 from ._runs import (
     RUN_STATUSES,
     STEP_STATUSES,
@@ -52,6 +63,7 @@ __all__ = [
     "ArtifactInfo",
     "DatasetCheckInfo",
     "DatasetInfo",
+    "DatasetSplitInfo",
     "DatasetVersionInfo",
     "Edge",
     "MetadataStore",
@@ -76,6 +88,7 @@ __all__ = [
     "list_checks",
     "list_datasets",
     "list_runs",
+    "list_splits",
     "list_versions",
     "new_id",
     "now",
@@ -84,6 +97,7 @@ __all__ = [
     "reap_dead_runs",
     "record_artifacts",
     "record_check",
+    "record_split",
     "redact",
     "skip_steps",
     "start_step",

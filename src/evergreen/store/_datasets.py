@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,9 +11,9 @@ from sqlalchemy.orm import Session, aliased
 
 from evergreen.errors import NotFoundError, did_you_mean
 
-from ._records import DatasetCheckInfo, DatasetInfo, DatasetVersionInfo
+from ._records import DatasetCheckInfo, DatasetInfo, DatasetSplitInfo, DatasetVersionInfo
 from ._runs import _insert_ignoring_duplicates, now
-from ._schema import DatasetCheckRecord, DatasetRecord, DatasetVersionRecord, LineageEdge
+from ._schema import DatasetCheckRecord, DatasetRecord, DatasetSplitRecord, DatasetVersionRecord, LineageEdge
 
 #: Kinds of lineage node whose use of a dataset version keeps it from being deleted by retention.
 PROTECTING_KINDS = ("model_version", "deployment")
@@ -164,6 +165,63 @@ def list_checks(session: Session, name: str, *, limit: int = 20) -> list[Dataset
     ]
 
 
+def record_split(
+    session: Session,
+    *,
+    version_id: int,
+    spec: dict[str, Any],
+    train_rows: int,
+    test_rows: int,
+    test_digest: str,
+    run_id: str | None,
+) -> DatasetSplitInfo:
+    """Record a split of a version; the first record of the same spec stands (a split is deterministic)."""
+    key = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    _insert_ignoring_duplicates(
+        session,
+        DatasetSplitRecord,
+        [
+            {
+                "version_id": version_id,
+                "spec": spec,
+                "spec_key": key,
+                "train_rows": train_rows,
+                "test_rows": test_rows,
+                "test_digest": test_digest,
+                "created_at": now(),
+                "run_id": run_id,
+            }
+        ],
+    )
+    row = session.execute(
+        select(DatasetSplitRecord).where(
+            DatasetSplitRecord.version_id == version_id, DatasetSplitRecord.spec_key == key
+        )
+    ).scalar_one()
+    return _split_info(row)
+
+
+def list_splits(session: Session, version_id: int) -> list[DatasetSplitInfo]:
+    """The splits recorded for a version, oldest first."""
+    rows = session.execute(
+        select(DatasetSplitRecord).where(DatasetSplitRecord.version_id == version_id).order_by(DatasetSplitRecord.id)
+    ).scalars()
+    return [_split_info(row) for row in rows]
+
+
+def _split_info(row: DatasetSplitRecord) -> DatasetSplitInfo:
+    return DatasetSplitInfo(
+        id=row.id,
+        version_id=row.version_id,
+        spec=row.spec,
+        train_rows=row.train_rows,
+        test_rows=row.test_rows,
+        test_digest=row.test_digest,
+        created_at=row.created_at,
+        run_id=row.run_id,
+    )
+
+
 def protected_versions(session: Session, version_ids: Sequence[int]) -> set[int]:
     """Those of ``version_ids`` that a registered model or a deployment still references (lineage)."""
     if not version_ids:
@@ -203,6 +261,7 @@ def delete_versions(session: Session, version_ids: Sequence[int]) -> None:
     session.execute(
         update(DatasetCheckRecord).where(DatasetCheckRecord.version_id.in_(version_ids)).values(version_id=None)
     )
+    session.execute(delete(DatasetSplitRecord).where(DatasetSplitRecord.version_id.in_(version_ids)))
     session.execute(delete(DatasetVersionRecord).where(DatasetVersionRecord.id.in_(version_ids)))
 
 

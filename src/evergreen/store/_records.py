@@ -130,3 +130,17 @@ class DatasetCheckInfo:
     source: dict[str, Any]
     report: dict[str, Any]
     version_number: int | None
+
+
+@dataclass(frozen=True)
+class DatasetSplitInfo:
+    """A recorded train/test split of a version: the spec, the side sizes and a digest of the test rows."""
+
+    id: int
+    version_id: int
+    spec: dict[str, Any]
+    train_rows: int
+    test_rows: int
+    test_digest: str
+    created_at: datetime
+    run_id: str | None

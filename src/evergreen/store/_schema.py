@@ -192,3 +192,20 @@ class DatasetCheckRecord(Base):
     source: Mapped[dict[str, Any]]
     report: Mapped[dict[str, Any]]
     version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"))
+
+
+class DatasetSplitRecord(Base):
+    """A train/test split made of a version: its spec and a digest of which rows went to test."""
+
+    __tablename__ = "dataset_splits"
+    __table_args__ = (UniqueConstraint("version_id", "spec_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True)
+    spec: Mapped[dict[str, Any]]
+    spec_key: Mapped[str] = mapped_column(String(255))
+    train_rows: Mapped[int]
+    test_rows: Mapped[int]
+    test_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    run_id: Mapped[str | None] = mapped_column(String(32))

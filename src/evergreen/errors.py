@@ -26,6 +26,7 @@ __all__ = [
     "StepExecutionError",
     "StoreError",
     "StoreSchemaError",
+    "TrackingError",
     "did_you_mean",
     "nearest",
 ]
@@ -113,3 +114,7 @@ class StepExecutionError(RunError):
 
 class ReproducibilityError(EvergreenError):
     """Something recorded as reproducible (a split, a trial) came out different when made again."""
+
+
+class TrackingError(EvergreenError):
+    """A value given to an experiment trial cannot be recorded (wrong type, bad name, trial not running)."""

@@ -8,14 +8,12 @@ metadata store reach the run's store through the step context, wherever the step
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from evergreen.config import Settings, load_settings
 from evergreen.executors import step_context
-from evergreen.pipelines import step
+from evergreen.pipelines import run_settings, step
 
 from ._checks import DataTests
 from ._drift import drift
@@ -24,16 +22,6 @@ from ._sources import from_uri
 from ._splits import Split
 from ._version_splits import split_version
 from ._versions import ingest, load
-
-
-def _settings() -> Settings:
-    context = step_context()
-    if context is None:
-        return load_settings()
-    return load_settings(
-        Path(context["project_dir"]),
-        overrides={"store.url": context["store_url"], "artifacts.root": context["artifact_root"]},
-    )
 
 
 def _ref(version: Any) -> dict[str, Any]:
@@ -71,7 +59,7 @@ def ingest_dataset(
         timestamp=timestamp,
         entity=entity,
         id=id,
-        settings=_settings(),
+        settings=run_settings(),
         run_id=context["run_id"] if context else None,
     )
     return {**_ref(version), "new_rows": version.new_rows}
@@ -80,7 +68,7 @@ def ingest_dataset(
 @step
 def load_dataset(ref: dict[str, Any]) -> pd.DataFrame:
     """The rows of a version named by ``{"dataset": …, "version": …}`` (an ``ingest_dataset`` output)."""
-    return load(ref["dataset"], ref.get("version"), settings=_settings()).to_pandas()
+    return load(ref["dataset"], ref.get("version"), settings=run_settings()).to_pandas()
 
 
 @step
@@ -97,7 +85,7 @@ def split_dataset(
     context = step_context()
     spec = Split.from_dict({"kind": kind, "test": test, "seed": seed, "column": column})
     result = split_version(
-        ref["dataset"], ref.get("version"), spec, settings=_settings(), run_id=context["run_id"] if context else None
+        ref["dataset"], ref.get("version"), spec, settings=run_settings(), run_id=context["run_id"] if context else None
     )
     return result.train, result.test
 
@@ -105,7 +93,7 @@ def split_dataset(
 @step
 def check_drift(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
     """Drift of ``frame`` against the stored profile of the reference version (no reference rows read)."""
-    version = load(reference["dataset"], reference.get("version"), settings=_settings())
+    version = load(reference["dataset"], reference.get("version"), settings=run_settings())
     report = drift(version.profile, frame)
     result: dict[str, Any] = json.loads(report.model_dump_json())  # NaN and infinities as strings: JSON-safe
     return result

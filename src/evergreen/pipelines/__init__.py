@@ -7,6 +7,7 @@ from ._pipeline import Pipeline, pipeline
 from ._placeholders import Param, StepOutput
 from ._run import Run, RunEvent
 from ._runner import reap
+from ._settings import run_settings
 from ._step import Step, step
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "check",
     "pipeline",
     "reap",
+    "run_settings",
     "step",
     "validate",
 ]

@@ -144,3 +144,42 @@ class DatasetSplitInfo:
     test_digest: str
     created_at: datetime
     run_id: str | None
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """An experiment with how many trials it holds and when the last one started."""
+
+    name: str
+    created_at: datetime
+    trials: int
+    last_started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """A tracked trial as recorded; ``metrics`` holds each metric's last value (NaN for a NaN)."""
+
+    id: str
+    experiment: str
+    number: int
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    params: dict[str, Any]
+    tags: dict[str, Any]
+    seed: int | None
+    code: dict[str, Any]
+    environment: dict[str, Any]
+    datasets: list[Any]
+    artifacts: dict[str, Any]
+    host: str
+    run_id: str | None
+    step: str | None
+    error: str | None
+    metrics: dict[str, float]
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish, when the trial has finished."""
+        return _seconds(self.started_at, self.finished_at)

@@ -1,0 +1,211 @@
+"""Reads and writes of experiments, their trials and the trials' metric points."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from evergreen.errors import NotFoundError, did_you_mean
+
+from ._records import ExperimentInfo, TrialInfo
+from ._runs import _insert_ignoring_duplicates, new_id, now
+from ._schema import ExperimentRecord, TrialMetricRecord, TrialRecord
+
+TRIAL_STATUSES = ("running", "finished", "failed")
+#: A trial id prefix must be at least this long, so that a short typo never matches by chance.
+MIN_PREFIX = 4
+
+
+def ensure_experiment(session: Session, name: str) -> int:
+    """The id of the experiment called ``name``, recorded on first use."""
+    _insert_ignoring_duplicates(session, ExperimentRecord, [{"name": name, "created_at": now()}])
+    return session.execute(select(ExperimentRecord.id).where(ExperimentRecord.name == name)).scalar_one()
+
+
+def create_trial(
+    session: Session,
+    *,
+    experiment: str,
+    params: dict[str, Any],
+    tags: dict[str, Any],
+    seed: int | None,
+    code: dict[str, Any],
+    environment: dict[str, Any],
+    host: str,
+    run_id: str | None,
+    step: str | None,
+) -> tuple[str, int]:
+    """Record a started trial; returns its id and its number within the experiment (1, 2, …)."""
+    experiment_id = ensure_experiment(session, experiment)
+    number = (
+        session.execute(
+            select(func.coalesce(func.max(TrialRecord.number), 0)).where(TrialRecord.experiment_id == experiment_id)
+        ).scalar_one()
+        + 1
+    )
+    trial_id = new_id()
+    session.add(
+        TrialRecord(
+            id=trial_id,
+            experiment_id=experiment_id,
+            number=number,
+            status="running",
+            started_at=now(),
+            finished_at=None,
+            params=params,
+            tags=tags,
+            seed=seed,
+            code=code,
+            environment=environment,
+            datasets=[],
+            artifacts={},
+            host=host,
+            run_id=run_id,
+            step=step,
+            error=None,
+        )
+    )
+    return trial_id, number
+
+
+def update_trial(
+    session: Session,
+    trial_id: str,
+    *,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    datasets: Sequence[Any] | None = None,
+    artifacts: dict[str, Any] | None = None,
+    status: str | None = None,
+    error: str | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    """Merge new parameters, tags and artifacts into a trial; replace its datasets; set its status."""
+    trial = session.get(TrialRecord, trial_id)
+    if trial is None:
+        raise NotFoundError(f"no trial {trial_id!r}")
+    if params:
+        trial.params = {**trial.params, **params}
+    if tags:
+        trial.tags = {**trial.tags, **tags}
+    if datasets is not None:
+        trial.datasets = list(datasets)
+    if artifacts:
+        trial.artifacts = {**trial.artifacts, **artifacts}
+    if status is not None:
+        if status not in TRIAL_STATUSES:
+            raise ValueError(f"trial status {status!r} is not one of {TRIAL_STATUSES}")
+        trial.status = status
+    if error is not None:
+        trial.error = error
+    if finished_at is not None:
+        trial.finished_at = finished_at
+
+
+def add_metrics(session: Session, trial_id: str, points: Iterable[tuple[str, int, float, datetime]]) -> int:
+    """Insert metric points ``(key, step, value, logged_at)`` in one statement; returns how many."""
+    rows = [
+        {"trial_id": trial_id, "key": key, "step": step, "value": None if math.isnan(value) else value, "logged_at": at}
+        for key, step, value, at in points
+    ]
+    if rows:
+        session.execute(insert(TrialMetricRecord), rows)
+    return len(rows)
+
+
+def metric_series(session: Session, trial_id: str) -> dict[str, list[tuple[int, float]]]:
+    """Every metric of a trial as ``(step, value)`` points in logging order."""
+    rows = session.execute(
+        select(TrialMetricRecord.key, TrialMetricRecord.step, TrialMetricRecord.value)
+        .where(TrialMetricRecord.trial_id == trial_id)
+        .order_by(TrialMetricRecord.id)
+    ).all()
+    series: dict[str, list[tuple[int, float]]] = {}
+    for key, step, value in rows:
+        series.setdefault(key, []).append((step, math.nan if value is None else value))
+    return series
+
+
+def get_trial(session: Session, ref: str) -> TrialInfo:
+    """A trial by its id or a unique prefix of it (at least four characters)."""
+    if len(ref) >= 32:
+        found = session.execute(_trials().where(TrialRecord.id == ref)).all()
+    elif len(ref) >= MIN_PREFIX:
+        found = session.execute(_trials().where(TrialRecord.id.startswith(ref, autoescape=True)).limit(2)).all()
+    else:
+        raise NotFoundError(f"trial id {ref!r} is too short; give at least {MIN_PREFIX} characters of the id")
+    if not found:
+        raise NotFoundError(f"no trial with id {ref!r}; `evergreen experiments list` shows the trials")
+    if len(found) > 1:
+        raise NotFoundError(f"trial id prefix {ref!r} is ambiguous (it starts {len(found)}+ trials); give more of it")
+    return _infos(session, found)[0]
+
+
+def list_trials(session: Session, experiment: str | None = None, *, limit: int = 50) -> list[TrialInfo]:
+    """The newest trials first, of one experiment or of all."""
+    query = _trials()
+    if experiment is not None:
+        names = session.execute(select(ExperimentRecord.name)).scalars().all()
+        if experiment not in names:
+            raise NotFoundError(f"no experiment {experiment!r}{did_you_mean(experiment, names)}")
+        query = query.where(ExperimentRecord.name == experiment)
+    rows = session.execute(query.order_by(TrialRecord.started_at.desc(), TrialRecord.number.desc()).limit(limit)).all()
+    return _infos(session, rows)
+
+
+def list_experiments(session: Session) -> list[ExperimentInfo]:
+    """Every experiment by name, with its number of trials and the start of its latest one."""
+    rows = session.execute(
+        select(ExperimentRecord, func.count(TrialRecord.id), func.max(TrialRecord.started_at))
+        .outerjoin(TrialRecord, TrialRecord.experiment_id == ExperimentRecord.id)
+        .group_by(ExperimentRecord.id)
+        .order_by(ExperimentRecord.name)
+    ).all()
+    return [ExperimentInfo(e.name, e.created_at, count, last) for e, count, last in rows]
+
+
+def _trials() -> Any:
+    return select(TrialRecord, ExperimentRecord.name).join(
+        ExperimentRecord, ExperimentRecord.id == TrialRecord.experiment_id
+    )
+
+
+def _infos(session: Session, rows: Sequence[Any]) -> list[TrialInfo]:
+    ids = [trial.id for trial, _ in rows]
+    last: dict[str, dict[str, float]] = {}
+    if ids:
+        points = session.execute(
+            select(TrialMetricRecord.trial_id, TrialMetricRecord.key, TrialMetricRecord.value)
+            .where(TrialMetricRecord.trial_id.in_(ids))
+            .order_by(TrialMetricRecord.id)
+        ).all()
+        for trial_id, key, value in points:
+            last.setdefault(trial_id, {})[key] = math.nan if value is None else value
+    return [
+        TrialInfo(
+            id=trial.id,
+            experiment=name,
+            number=trial.number,
+            status=trial.status,
+            started_at=trial.started_at,
+            finished_at=trial.finished_at,
+            params=trial.params,
+            tags=trial.tags,
+            seed=trial.seed,
+            code=trial.code,
+            environment=trial.environment,
+            datasets=trial.datasets,
+            artifacts=trial.artifacts,
+            host=trial.host,
+            run_id=trial.run_id,
+            step=trial.step,
+            error=trial.error,
+            metrics=last.get(trial.id, {}),
+        )
+        for trial, name in rows
+    ]

@@ -1,0 +1,111 @@
+"""Reading tracked trials back: one trial, the trials of an experiment, and what differs between trials."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evergreen.config import Settings, load_settings
+from evergreen.errors import TrackingError
+from evergreen.store import (
+    ExperimentInfo,
+    MetadataStore,
+    TrialInfo,
+    get_trial,
+    list_experiments,
+    list_trials,
+    metric_series,
+)
+
+
+def _store(settings: Settings | None) -> MetadataStore:
+    return MetadataStore((settings or load_settings()).store.url)
+
+
+def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
+    """A trial by id or unique id prefix (at least four characters)."""
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            return get_trial(session, ref)
+    finally:
+        store.dispose()
+
+
+def trials(experiment: str | None = None, *, limit: int = 50, settings: Settings | None = None) -> list[TrialInfo]:
+    """The newest trials first, of one experiment or of all."""
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            return list_trials(session, experiment, limit=limit)
+    finally:
+        store.dispose()
+
+
+def experiments(*, settings: Settings | None = None) -> list[ExperimentInfo]:
+    """Every experiment, with its number of trials."""
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            return list_experiments(session)
+    finally:
+        store.dispose()
+
+
+def series(ref: str, *, settings: Settings | None = None) -> dict[str, list[tuple[int, float]]]:
+    """Every metric of a trial as ``(step, value)`` points, in logging order."""
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            return metric_series(session, get_trial(session, ref).id)
+    finally:
+        store.dispose()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Trials side by side: per parameter and per metric, each trial's value (None where absent)."""
+
+    trials: list[TrialInfo]
+    params: dict[str, list[Any]]
+    metrics: dict[str, list[float | None]]
+
+    def differing(self) -> Comparison:
+        """Only the parameters and metrics whose values are not all equal."""
+        return Comparison(
+            self.trials,
+            {k: v for k, v in self.params.items() if not _all_equal(v)},
+            {k: v for k, v in self.metrics.items() if not _all_equal(v)},
+        )
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return json.dumps(value, sort_keys=True)
+
+
+def _all_equal(values: Sequence[Any]) -> bool:
+    return len({_canonical(v) for v in values}) <= 1
+
+
+def compare(refs: Sequence[str], *, settings: Settings | None = None) -> Comparison:
+    """The parameters and last metric values of two or more trials side by side."""
+    if len(refs) < 2:
+        raise TrackingError(f"compare needs at least two trials, got {len(refs)}: {list(refs)}")
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            found = [get_trial(session, ref) for ref in refs]
+    finally:
+        store.dispose()
+    param_keys = sorted({k for t in found for k in t.params})
+    metric_keys = sorted({k for t in found for k in t.metrics})
+    return Comparison(
+        found,
+        {k: [t.params.get(k) for t in found] for k in param_keys},
+        {k: [t.metrics.get(k) for t in found] for k in metric_keys},
+    )

@@ -4,6 +4,8 @@ should be, the report survives JSON, and every bad input is refused with a messa
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -383,6 +385,16 @@ def test_a_real_scikit_learn_regressor() -> None:
     report = evaluate(LinearRegression().fit(X, y), X, y, task="regression", measure_latency=False)
     assert report.metrics["r2"] == pytest.approx(1.0)
     assert report.baseline.metrics["r2"] == 0.0
+
+
+def test_readme_example_runs() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Evaluation", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    assert namespace["report"].metrics["accuracy"] > namespace["report"].baseline.metrics["accuracy"]
 
 
 # --------------------------------------------------------------------------------------- bad input

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DataSourceError",
     "DataValidationError",
+    "EvaluationError",
     "EvergreenError",
     "MaterializerError",
     "NotFoundError",
@@ -91,6 +92,11 @@ class DataValidationError(EvergreenError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class EvaluationError(EvergreenError):
+    """A model cannot be evaluated on the data given: empty or mismatched inputs, missing values in the
+    labels or predictions, an unknown task, metric or slice column."""
 
 
 class PipelineDefinitionError(EvergreenError):

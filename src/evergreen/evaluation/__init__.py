@@ -1,0 +1,52 @@
+"""Evaluation: a fitted model on a test set, beside a trivial baseline, overall and per slice.
+
+One entry point::
+
+    from evergreen.evaluation import evaluate
+
+    report = evaluate(model, X_test, y_test, task="classification", y_train=y_train, slices=["plan"])
+    report.metrics["roc_auc"], report.baseline.metrics["roc_auc"]
+    report.slice("plan").group("pro").metrics
+    report.latency.row_p99_ms
+    EvaluationReport.model_validate_json(report.model_dump_json())  # round trips, NaN included
+
+``METRICS`` names the metrics per task and :func:`higher_is_better` says which way each improves, so the
+gate, tuning and the monitors compare them the same way.
+"""
+
+from ._evaluate import LabelsLike, evaluate
+from ._predictor import Predictor
+from ._registry import METRICS, PROBABILITY_METRICS, higher_is_better
+from ._report import (
+    Baseline,
+    Calibration,
+    CalibrationBin,
+    ConfusionMatrix,
+    EvaluationReport,
+    Label,
+    Latency,
+    MetricSet,
+    SliceGroup,
+    SliceResult,
+    Task,
+)
+
+__all__ = [
+    "METRICS",
+    "PROBABILITY_METRICS",
+    "Baseline",
+    "Calibration",
+    "CalibrationBin",
+    "ConfusionMatrix",
+    "EvaluationReport",
+    "Label",
+    "LabelsLike",
+    "Latency",
+    "MetricSet",
+    "Predictor",
+    "SliceGroup",
+    "SliceResult",
+    "Task",
+    "evaluate",
+    "higher_is_better",
+]

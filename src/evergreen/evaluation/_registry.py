@@ -1,0 +1,58 @@
+"""Metric names per task and which way each one improves.
+
+The gate, tuning and the monitors compare metrics by name; they ask :func:`higher_is_better` instead of
+keeping their own list, so a metric added here is compared the right way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from evergreen.errors import EvaluationError, did_you_mean
+
+__all__ = ["METRICS", "PROBABILITY_METRICS", "higher_is_better"]
+
+METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "classification": ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"),
+        "regression": ("mae", "rmse", "r2", "mape"),
+    }
+)
+"""The metric names :func:`~evergreen.evaluation.evaluate` reports, per task, in report order."""
+
+PROBABILITY_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
+"""The classification metrics that need ``predict_proba``; a model without it has none of them."""
+
+_HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
+    {
+        "accuracy": True,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+        "roc_auc": True,
+        "pr_auc": True,
+        "log_loss": False,
+        "brier": False,
+        "ece": False,
+        "mae": False,
+        "rmse": False,
+        "r2": True,
+        "mape": False,
+    }
+)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (``accuracy``: True; ``rmse``: False).
+
+    Raises:
+        EvaluationError: ``metric`` is not one of :data:`METRICS`.
+    """
+    try:
+        return _HIGHER_IS_BETTER[metric]
+    except KeyError:
+        raise EvaluationError(
+            f"unknown metric {metric!r}{did_you_mean(metric, _HIGHER_IS_BETTER)}; "
+            f"known metrics: {sorted(_HIGHER_IS_BETTER)}"
+        ) from None

@@ -19,6 +19,7 @@ __all__ = [
     "EvaluationError",
     "EvergreenError",
     "MaterializerError",
+    "ModelVersionWarning",
     "NotFoundError",
     "PipelineDefinitionError",
     "ReproducibilityError",
@@ -28,6 +29,7 @@ __all__ = [
     "StoreError",
     "StoreSchemaError",
     "TrackingError",
+    "TrainingError",
     "did_you_mean",
     "nearest",
 ]
@@ -124,3 +126,11 @@ class ReproducibilityError(EvergreenError):
 
 class TrackingError(EvergreenError):
     """A value given to an experiment trial cannot be recorded (wrong type, bad name, trial not running)."""
+
+
+class TrainingError(EvergreenError):
+    """A model cannot be trained, tuned, stored or loaded as asked (bad spec, bounds, task or model)."""
+
+
+class ModelVersionWarning(UserWarning):
+    """A model is loaded under library versions other than those it was saved with."""

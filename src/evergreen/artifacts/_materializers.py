@@ -269,7 +269,7 @@ class JsonMaterializer:
 
 # ---------------------------------------------------------------------------------------- skops
 
-_TRUSTED_ROOTS = frozenset({"sklearn", "numpy", "scipy"})
+_TRUSTED_ROOTS = frozenset({"sklearn", "numpy", "scipy", "lightgbm", "xgboost"})
 # Standard-library modules that reach the OS, processes or code loading: nothing in them is trusted
 # unless the user trusts the module explicitly.
 _UNTRUSTED_STDLIB = frozenset(
@@ -287,9 +287,9 @@ _user_trusted: set[str] = set()
 def trust_modules(*modules: str) -> None:
     """Trust every type and function under these modules when loading skops models.
 
-    By default Evergreen loads from a skops file only names from scikit-learn, NumPy and SciPy, and
-    classes (not functions) from the standard library, except from modules that reach the OS or load
-    code (``os``, ``subprocess``, ``sys``, ``pickle`` …). Call this, e.g. ``trust_modules("mypackage")``,
+    By default Evergreen loads from a skops file only names from scikit-learn, NumPy, SciPy, LightGBM and
+    XGBoost, and classes (not functions) from the standard library, except from modules that reach the OS
+    or load code (``os``, ``subprocess``, ``sys``, ``pickle`` …). Call this, e.g. ``trust_modules("mypackage")``,
     for your own estimators, and only for code whose artifacts you trust. It applies to the whole
     process; call it where your estimator classes are defined so executor processes get it too.
     """
@@ -375,8 +375,8 @@ class SkopsMaterializer:
             modules = sorted({name.rsplit(".", 1)[0] for name in refused})
             calls = ", ".join(repr(module) for module in modules)
             raise MaterializerError(
-                f"refusing to load the model: it contains untrusted types {refused}. Evergreen loads "
-                f"only scikit-learn, NumPy and SciPy types, standard-library classes and modules you "
+                f"refusing to load the model: it contains untrusted types {refused}. Evergreen loads only "
+                f"scikit-learn, NumPy, SciPy, LightGBM and XGBoost types, standard-library classes and modules you "
                 f"trust. If you trust where this artifact came from, call "
                 f"evergreen.artifacts.trust_modules({calls}) before loading it."
             )

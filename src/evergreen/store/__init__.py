@@ -32,6 +32,7 @@ from ._experiments import (
     metric_series,
     update_trial,
 )
+from ._journal import append_journal, journal_studies, read_journal
 from ._migrate import UPGRADE_COMMAND, current_revision, head_revision
 from ._records import (
     ArtifactInfo,
@@ -88,6 +89,7 @@ __all__ = [
     "add_edges",
     "add_metrics",
     "add_version",
+    "append_journal",
     "contents_in_use",
     "create_run",
     "create_trial",
@@ -104,6 +106,7 @@ __all__ = [
     "get_version",
     "head_revision",
     "heartbeat",
+    "journal_studies",
     "lineage",
     "list_checks",
     "list_datasets",
@@ -117,6 +120,7 @@ __all__ = [
     "now",
     "pid_alive",
     "protected_versions",
+    "read_journal",
     "reap_dead_runs",
     "record_artifacts",
     "record_check",

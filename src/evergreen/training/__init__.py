@@ -1,24 +1,66 @@
-"""Training: experiment tracking, models with their signatures, tuning, and the standard steps.
+"""Training: experiment tracking, model specs and fitting, packaging with signatures, and tuning.
 
-``with track("churn", params={...}, seed=7) as trial:`` records a trial (parameters, metric series,
-tags, datasets, artifacts, code version, environment); ``trial``, ``trials``, ``experiments`` and
-``compare`` read them back.
+- ``with track("churn", params={...}, seed=7) as trial:`` records a trial (parameters, metric series,
+  tags, datasets, artifacts, code version, environment); ``trial``, ``trials``, ``experiments`` and
+  ``compare`` read them back.
+- ``sklearn(HistGradientBoostingClassifier, params={...}, search={"learning_rate": (0.01, 0.3, "log")})``
+  (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame.
+- ``package_model`` stores a fitted model with its signature and library versions; ``load_model``
+  loads it back, warning on a version mismatch.
+- ``tune`` searches a spec's space with Optuna (TPE; several objectives; constraints; pruning;
+  parallel trials), keeping the study in the metadata database so that it resumes after a crash.
 """
 
 from ._experiments import Comparison, compare, experiments, series, trial, trials
+from ._fit import Fitted, check_labels, features_of, fit
+from ._models import (
+    TASKS,
+    ModelPackage,
+    Signature,
+    check_task,
+    flavor_of,
+    load_model,
+    package_model,
+    read_package,
+    signature_of,
+)
+from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
 from ._tracking import FLUSH_POINTS, Trial, code_version, dataset_ref, environment, track
+from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
 
 __all__ = [
+    "COST_METRICS",
     "FLUSH_POINTS",
+    "TASKS",
     "Comparison",
+    "Dimension",
+    "Fitted",
+    "ModelPackage",
+    "ModelSpec",
+    "Signature",
     "Trial",
+    "TuningResult",
+    "TuningTrial",
+    "check_labels",
+    "check_task",
     "code_version",
     "compare",
     "dataset_ref",
     "environment",
     "experiments",
+    "features_of",
+    "fit",
+    "flavor_of",
+    "lightgbm",
+    "load_model",
+    "package_model",
+    "read_package",
     "series",
+    "signature_of",
+    "sklearn",
     "track",
     "trial",
     "trials",
+    "tune",
+    "xgboost",
 ]

@@ -1,0 +1,94 @@
+"""Fitting a model spec on a training frame: feature selection, label checks, seeded and timed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from evergreen.data import Schema
+from evergreen.errors import SchemaError, TrainingError, did_you_mean
+
+from ._models import check_task
+from ._spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted model, the feature columns it takes (in order), and what it took to fit."""
+
+    model: Any
+    features: list[str]
+    params: dict[str, Any]
+    seconds: float
+
+
+def features_of(frame: pd.DataFrame, target: str, *, schema: Schema | None = None) -> list[str]:
+    """The model's input columns: the schema's feature columns, or every column but the target."""
+    if target not in frame.columns:
+        names = [str(c) for c in frame.columns]
+        raise SchemaError(f"target column {target!r} is not in the frame{did_you_mean(target, names)} (it has {names})")
+    if schema is None:
+        return [str(c) for c in frame.columns if c != target]
+    wanted = [c.name for c in schema.columns if c.role == "feature"]
+    missing = [name for name in wanted if name not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"feature columns {missing} of the schema are not in the frame (it has {list(frame.columns)})"
+        )
+    return wanted
+
+
+def check_labels(y: pd.Series, task: str, *, rows_name: str = "training rows") -> None:
+    """Refuse labels a model cannot learn from: none, missing ones, or a single class to classify."""
+    if len(y) == 0:
+        raise TrainingError(f"there are no {rows_name}; a model needs data to learn from")
+    missing = int(y.isna().sum())
+    if missing:
+        raise TrainingError(
+            f"label column {y.name!r} has {missing} missing value(s) in the {rows_name}; drop or fill them"
+        )
+    if task == "classification":
+        classes = [c.item() if hasattr(c, "item") else c for c in y.unique()]
+        if len(classes) < 2:
+            raise TrainingError(
+                f"label column {y.name!r} has a single class ({classes[0]!r}) in the {len(y)} {rows_name}; "
+                "a classifier needs at least two: widen the training window or check the labels"
+            )
+
+
+def fit(
+    spec: ModelSpec,
+    train: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    params: Mapping[str, Any] | None = None,
+    features: Sequence[str] | None = None,
+    schema: Schema | None = None,
+    seed: int | None = 0,
+) -> Fitted:
+    """Build ``spec`` with ``params`` (e.g. a tuning trial's) and fit it on ``train``.
+
+    Raises:
+        SchemaError: the target or a feature column is missing.
+        TrainingError: the labels cannot be learnt from (see :func:`check_labels`), or the estimator
+            refused its parameters or the data.
+    """
+    check_task(task)
+    columns = list(features) if features is not None else features_of(train, target, schema=schema)
+    check_labels(train[target], task)
+    chosen = {**spec.params, **(params or {})}
+    try:
+        model = spec.build(params, seed=seed)
+    except (TypeError, ValueError) as e:
+        raise TrainingError(f"{spec.estimator} does not accept the parameters {chosen}: {e}") from e
+    started = time.perf_counter()
+    try:
+        model.fit(train[columns], train[target])
+    except (TypeError, ValueError) as e:
+        raise TrainingError(f"{spec.estimator} failed to fit on {len(train)} rows with {chosen}: {e}") from e
+    return Fitted(model, columns, chosen, time.perf_counter() - started)

@@ -1,0 +1,230 @@
+"""Models with what is needed to use them later: signature, library versions, and a verified ONNX copy.
+
+A packaged model is two or three artifacts: the native model (skops for scikit-learn, LightGBM and
+XGBoost's scikit-learn wrappers, whose boosters skops keeps in the libraries' own formats; pickle only
+for other objects, behind the artifact store's sha256 check), an ONNX copy where one converts with
+proven parity, and a JSON manifest (:class:`ModelPackage`) naming them. The manifest's artifact id is
+the model's id. Loading checks the library versions recorded at saving and warns on a mismatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import sys
+import warnings
+from importlib import metadata
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.data import ColumnSchema, Schema, infer_schema
+from evergreen.errors import ModelVersionWarning, SchemaError, TrainingError, did_you_mean
+from evergreen.evaluation import Predictor
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+Flavor = Literal["sklearn", "lightgbm", "xgboost", "custom"]
+
+#: Distributions whose versions are recorded with every model (plus the model's own library).
+_BASE_REQUIREMENTS = ("numpy", "scipy", "pandas", "scikit-learn", "skops")
+_LIBRARY = {"sklearn": "scikit-learn", "lightgbm": "lightgbm", "xgboost": "xgboost"}
+
+
+def check_task(task: str) -> Task:
+    """``task`` if it is one Evergreen knows, else a TrainingError naming the choices."""
+    if task not in TASKS:
+        raise TrainingError(f"task {task!r} is not known{did_you_mean(task, TASKS)}; expected one of {TASKS}")
+    return task  # type: ignore[return-value]
+
+
+class Signature(BaseModel):
+    """What goes in (the feature columns, in order, with their rules) and what comes out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: list[ColumnSchema]
+    task: Task
+    output_dtype: str
+    classes: list[Any] | None = None
+    has_proba: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        """The input column names in the order the model takes them."""
+        return [c.name for c in self.inputs]
+
+    def input_schema(self) -> Schema:
+        """The inputs as a :class:`Schema` (e.g. for ``request_model()`` at serving time)."""
+        return Schema(columns=self.inputs)
+
+    def select(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The input columns of ``frame`` in signature order; a SchemaError names any missing one."""
+        missing = [name for name in self.names if name not in frame.columns]
+        if missing:
+            hint = did_you_mean(missing[0], [str(c) for c in frame.columns])
+            raise SchemaError(f"the model's inputs {missing} are not in the frame{hint} (it has {list(frame.columns)})")
+        return frame[self.names]
+
+
+def signature_of(model: Any, X: pd.DataFrame, *, task: str, schema: Schema | None = None) -> Signature:
+    """The signature of ``model`` fitted on ``X``: column rules from ``schema`` (inferred from ``X`` when
+    None), output from the model (its classes for a classifier)."""
+    task = check_task(task)
+    if X.shape[1] == 0:
+        raise TrainingError("the model has no input columns; the feature frame is empty")
+    if schema is not None:
+        known = {c.name: c for c in schema.columns}
+        missing = [str(c) for c in X.columns if c not in known]
+        if missing:
+            raise SchemaError(f"feature columns {missing} are not in the schema (it has {schema.names})")
+        inputs = [known[str(c)] for c in X.columns]
+    else:
+        inputs = list(infer_schema(X).columns)
+    sample = np.asarray(model.predict(X.head(2)))
+    classes = getattr(model, "classes_", None)
+    return Signature(
+        inputs=inputs,
+        task=task,
+        output_dtype=str(sample.dtype),
+        classes=[_plain(c) for c in classes] if task == "classification" and classes is not None else None,
+        has_proba=callable(getattr(model, "predict_proba", None)),
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def flavor_of(model: Any) -> Flavor:
+    """Which library the model comes from, by the module of its class."""
+    root = type(model).__module__.split(".", 1)[0]
+    return root if root in _LIBRARY else "custom"  # type: ignore[return-value]
+
+
+def requirements(flavor: Flavor, model: Any) -> dict[str, str]:
+    """Python and the installed versions of the libraries the model needs."""
+    names = list(_BASE_REQUIREMENTS)
+    if flavor in _LIBRARY and _LIBRARY[flavor] not in names:
+        names.append(_LIBRARY[flavor])
+    if flavor == "custom":
+        names.append(type(model).__module__.split(".", 1)[0])
+    found = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+class ModelPackage(BaseModel):
+    """The manifest of a packaged model; ``id`` is the manifest's own artifact id (set once stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = ""
+    flavor: Flavor
+    type_name: str
+    native: dict[str, Any]
+    signature: Signature
+    requirements: dict[str, str]
+    size_bytes: int
+    onnx: dict[str, Any] | None = None
+    onnx_status: dict[str, Any] = {}
+
+    @property
+    def native_ref(self) -> ArtifactRef:
+        """The native model's artifact."""
+        return ArtifactRef(**self.native)
+
+
+def _native_bytes(model: Any, flavor: Flavor, artifacts: ArtifactStore) -> ArtifactRef:
+    """Store the model natively: skops where it can, else pickle (behind the sha256 check)."""
+    if flavor != "custom" or all(callable(getattr(model, m, None)) for m in ("fit", "predict", "get_params")):
+        return artifacts.save(model)
+    try:
+        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        raise TrainingError(
+            f"cannot save the {type(model).__name__} model: it is neither a scikit-learn-style estimator "
+            f"(fit, predict, get_params) that skops can store, nor picklable ({e})"
+        ) from e
+    digest = artifacts.put_bytes(data)
+    return ArtifactRef(digest, "pickle", f"{type(model).__module__}.{type(model).__qualname__}", len(data))
+
+
+def package_model(
+    model: Any,
+    X: pd.DataFrame,
+    *,
+    task: str,
+    artifacts: ArtifactStore,
+    schema: Schema | None = None,
+    onnx: dict[str, Any] | None = None,
+    onnx_status: dict[str, Any] | None = None,
+) -> ModelPackage:
+    """Store a fitted model with its signature (from ``X``, the frame it was fitted on, and ``schema``)
+    and the versions of the libraries it needs; returns the stored manifest.
+
+    Raises:
+        TrainingError: the object is not a model (no ``predict``), the task is unknown, or it cannot be stored.
+    """
+    if not isinstance(model, Predictor):
+        raise TrainingError(f"a {type(model).__name__} is not a model: it has no predict() method")
+    signature = signature_of(model, X, task=task, schema=schema)
+    flavor = flavor_of(model)
+    native = _native_bytes(model, flavor, artifacts)
+    package = ModelPackage(
+        flavor=flavor,
+        type_name=f"{type(model).__module__}.{type(model).__qualname__}",
+        native=dataclasses.asdict(native),
+        signature=signature,
+        requirements=requirements(flavor, model),
+        size_bytes=native.size,
+        onnx=onnx,
+        onnx_status=onnx_status or {"verified": False, "reason": "not converted"},
+    )
+    manifest = artifacts.save(package.model_dump(mode="json"))
+    return package.model_copy(update={"id": manifest.id})
+
+
+def read_package(model_id: str, artifacts: ArtifactStore) -> ModelPackage:
+    """The manifest stored under ``model_id``."""
+    data = artifacts.load(ArtifactRef(model_id, "json", "builtins.dict", 0))
+    return ModelPackage.model_validate({**data, "id": model_id})  # type: ignore[dict-item]
+
+
+def load_model(package: ModelPackage | str, artifacts: ArtifactStore) -> Any:
+    """The native model of a package (or of the manifest id), after checking library versions.
+
+    Warns with :class:`ModelVersionWarning` for every recorded library whose installed version
+    differs: a model may predict differently, or fail, under another version.
+    """
+    if isinstance(package, str):
+        package = read_package(package, artifacts)
+    mismatched = []
+    for name, wanted in package.requirements.items():
+        if name == "python":
+            have = ".".join(map(str, sys.version_info[:3]))
+        else:
+            try:
+                have = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                have = "not installed"
+        if have != wanted:
+            mismatched.append(f"{name} {wanted} (installed: {have})")
+    if mismatched:
+        warnings.warn(
+            f"model {package.id[:12]} ({package.type_name}) was saved with {', '.join(mismatched)}; its predictions "
+            "may differ or it may fail to load. Install the recorded versions, or retrain and register it again",
+            ModelVersionWarning,
+            stacklevel=2,
+        )
+    ref = package.native_ref
+    if ref.materializer == "pickle":
+        return pickle.loads(artifacts.get_bytes(ref.id))  # verified against its sha256 first
+    return artifacts.load(ref)

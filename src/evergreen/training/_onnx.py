@@ -147,13 +147,16 @@ def _type_name(model: object) -> str:
 
 
 def _task(model: object) -> Task | None:
-    from sklearn.base import is_classifier, is_regressor
+    """Classification or regression by scikit-learn's tags; a model outside scikit-learn by its methods."""
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
 
+    if not isinstance(model, BaseEstimator):
+        if callable(getattr(model, "predict_proba", None)):
+            return "classification"
+        return "regression" if callable(getattr(model, "predict", None)) else None
     if is_classifier(model):
         return "classification"
-    if is_regressor(model):
-        return "regression"
-    return None
+    return "regression" if is_regressor(model) else None
 
 
 def _family(model: object) -> Literal["lightgbm", "xgboost", "sklearn"] | None:

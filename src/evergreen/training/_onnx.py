@@ -510,8 +510,11 @@ def _first_line(error: BaseException) -> str:
 # ------------------------------------------------------------------------------------------------ parity
 
 
-def check_parity(model: Any, onnx_bytes: bytes, X_test: pd.DataFrame, *, atol: float = 1e-5) -> Parity:
+def check_parity(model: Any, onnx_bytes: bytes, X_test: pd.DataFrame | NDArray[Any], *, atol: float = 1e-5) -> Parity:
     """Run the ONNX copy and the native model on ``X_test`` and compare (the rules are on :class:`Parity`).
+
+    ``X_test`` is given to both as it is: a DataFrame (as the model was fitted), or a 2-D NumPy array
+    with the columns in signature order.
 
     Never raises for a disagreement or for an ONNX copy that cannot run: ``verified`` is then False and
     ``reason`` says why. Raises only when the ``onnx`` extra is missing.

@@ -281,7 +281,10 @@ def _convert_sklearn(model: object, spec: InputSpec, cast: list[str]) -> Any:
     else:
         kinds = {"float32": types.FloatTensorType, "string": types.StringTensorType}
         initial = [(c.name, kinds[c.dtype]([None, 1])) for c in spec.columns]
-    options = {id(p): {"zipmap": False} for p in _parts(model) if is_classifier(p) and not isinstance(p, Pipeline)}
+    final = model
+    while isinstance(final, Pipeline):  # the classifier whose outputs are the model's outputs
+        final = final.steps[-1][1]
+    options = {id(final): {"zipmap": False}} if is_classifier(final) else {}
     return skl2onnx.convert_sklearn(
         model,
         initial_types=initial,
@@ -415,9 +418,10 @@ class OnnxModel:
             input_spec = InputSpec.model_validate_json(meta[META_SPEC])
         self.input_spec = input_spec
         outputs = [o.name for o in self._session.get_outputs()]
-        self.task: Task = (
-            "classification" if meta.get(META_TASK, "") == "classification" or len(outputs) > 1 else "regression"
-        )
+        stored_task = meta.get(META_TASK)  # files from convert() say; others: a classifier has two outputs
+        if stored_task not in ("classification", "regression"):
+            stored_task = "classification" if len(outputs) > 1 else "regression"
+        self.task: Task = "classification" if stored_task == "classification" else "regression"
         self._label = outputs[0]
         self._proba = outputs[1] if self.task == "classification" and len(outputs) > 1 else None
         self.classes: NDArray[Any] | None = None

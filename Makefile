@@ -2,8 +2,9 @@
 #   make quickstart    run the main loop on embedded defaults
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
-# The virtualenv (.venv) is made on first use and the project (editable, with the dev and postgres
-# extras) is reinstalled whenever pyproject.toml is newer than the stamp file .venv/.installed.
+# The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, onnx
+# and lightgbm extras, so the ONNX conversion tests run for real) is reinstalled whenever pyproject.toml
+# is newer than the stamp file .venv/.installed.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -26,7 +27,7 @@ help:
 	@echo "                  (extra pytest arguments: make test PYTEST_ARGS=\"-k foo\")"
 	@echo "make lint         the static checks of 'make test' without pytest"
 	@echo "make format       ruff format, then ruff check --fix"
-	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift)"
+	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed)"
 	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
 
 setup: $(STAMP)
@@ -38,9 +39,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,postgres) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,postgres,onnx,lightgbm) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres]"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,onnx,lightgbm]"
 	@touch $@
 
 lint: setup
@@ -69,6 +70,7 @@ bench: setup
 	$(VENV_PY) benchmarks/pipeline_overhead.py
 	$(VENV_PY) benchmarks/profile.py
 	$(VENV_PY) benchmarks/drift.py
+	$(VENV_PY) benchmarks/onnx_speed.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

@@ -19,6 +19,8 @@ __all__ = [
     "EvaluationError",
     "EvergreenError",
     "MaterializerError",
+    "MissingDependencyError",
+    "ModelError",
     "ModelVersionWarning",
     "NotFoundError",
     "PipelineDefinitionError",
@@ -78,6 +80,14 @@ class ArtifactIntegrityError(EvergreenError):
 
 class MaterializerError(EvergreenError):
     """No materializer can save or load a value of this type, or it failed to."""
+
+
+class MissingDependencyError(EvergreenError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
+class ModelError(EvergreenError):
+    """A model (or its ONNX copy) cannot be loaded, or cannot be applied to the input it was given."""
 
 
 class DataSourceError(EvergreenError):

@@ -7,6 +7,8 @@
   (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame.
 - ``package_model`` stores a fitted model with its signature and library versions; ``load_model``
   loads it back, warning on a version mismatch.
+- ``convert(model, sample)`` makes an ONNX copy (or records why it cannot), ``check_parity`` proves the
+  copy answers like the model on a test set, and ``OnnxModel(onnx_bytes)`` serves it.
 - ``tune`` searches a spec's space with Optuna (TPE; several objectives; constraints; pruning;
   parallel trials), keeping the study in the metadata database so that it resumes after a crash.
 """
@@ -24,6 +26,7 @@ from ._models import (
     read_package,
     signature_of,
 )
+from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
 from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
 from ._tracking import FLUSH_POINTS, Trial, code_version, dataset_ref, environment, track
 from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
@@ -33,18 +36,25 @@ __all__ = [
     "FLUSH_POINTS",
     "TASKS",
     "Comparison",
+    "Conversion",
     "Dimension",
     "Fitted",
+    "InputColumn",
+    "InputSpec",
     "ModelPackage",
     "ModelSpec",
+    "OnnxModel",
+    "Parity",
     "Signature",
     "Trial",
     "TuningResult",
     "TuningTrial",
     "check_labels",
+    "check_parity",
     "check_task",
     "code_version",
     "compare",
+    "convert",
     "dataset_ref",
     "environment",
     "experiments",

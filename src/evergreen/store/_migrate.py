@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -26,8 +27,9 @@ def _config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The schema revision this version of Evergreen reads and writes."""
+    """The schema revision this version of Evergreen reads and writes (read from disk once per process)."""
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None  # the package always ships its revisions
     return head

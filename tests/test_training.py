@@ -9,12 +9,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.data import infer_schema
 from evergreen.errors import ModelVersionWarning, SchemaError, TrainingError
-from evergreen.training import Dimension, fit, lightgbm, load_model, package_model, read_package, sklearn
+from evergreen.training import (
+    Dimension,
+    OnnxModel,
+    fit,
+    lightgbm,
+    load_model,
+    onnx_bytes,
+    package_model,
+    read_package,
+    sklearn,
+)
 
 
 def frame(n: int = 300, *, seed: int = 0) -> pd.DataFrame:
@@ -158,3 +169,38 @@ def test_a_lightgbm_model_is_stored_in_its_library_format_and_trusted_on_load(tm
     np.testing.assert_array_equal(
         model.predict_proba(train[fitted.features]), fitted.model.predict_proba(train[fitted.features])
     )
+
+
+def test_a_model_that_converts_gets_a_verified_onnx_copy_and_one_that_does_not_keeps_the_reason(
+    tmp_path: Path,
+) -> None:
+    artifacts = ArtifactStore(str(tmp_path))
+    train, test = frame(400), frame(200, seed=1)
+    fitted = fit(
+        sklearn(HistGradientBoostingClassifier, params={"max_iter": 20}), train, target="churned", task="classification"
+    )
+    features = fitted.features
+
+    package = package_model(fitted.model, train[features], task="classification", artifacts=artifacts, X_test=test)
+    untested = package_model(fitted.model, train[features], task="classification", artifacts=artifacts)
+    kernel = package_model(
+        KernelRidge().fit(train[features], train["fee"]),
+        train[features],
+        task="regression",
+        artifacts=artifacts,
+        X_test=test,
+    )
+
+    assert package.onnx_verified
+    assert package.onnx_status["parity"]["rows"] == 200
+    assert package.onnx_status["parity"]["label_mismatches"] == 0
+    copy = OnnxModel(onnx_bytes(package, artifacts))
+    np.testing.assert_allclose(
+        copy.predict_proba(test[features]), fitted.model.predict_proba(test[features]), atol=1e-5
+    )
+    assert not untested.onnx_verified
+    assert "no test set" in untested.onnx_status["reason"]
+    assert kernel.onnx is None
+    assert "KernelRidge" in kernel.onnx_status["reason"]
+    with pytest.raises(TrainingError, match=r"has no verified ONNX copy: .*KernelRidge"):
+        onnx_bytes(kernel, artifacts)

@@ -22,8 +22,10 @@ from pydantic import BaseModel, ConfigDict
 
 from evergreen.artifacts import ArtifactRef, ArtifactStore
 from evergreen.data import ColumnSchema, Schema, infer_schema
-from evergreen.errors import ModelVersionWarning, SchemaError, TrainingError, did_you_mean
+from evergreen.errors import MissingDependencyError, ModelVersionWarning, SchemaError, TrainingError, did_you_mean
 from evergreen.evaluation import Predictor
+
+from ._onnx import check_parity, convert
 
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
@@ -141,6 +143,11 @@ class ModelPackage(BaseModel):
         """The native model's artifact."""
         return ArtifactRef(**self.native)
 
+    @property
+    def onnx_verified(self) -> bool:
+        """Whether an ONNX copy is stored and answered like the model on the test set."""
+        return self.onnx is not None and bool(self.onnx_status.get("verified"))
+
 
 def _native_bytes(model: Any, flavor: Flavor, artifacts: ArtifactStore) -> ArtifactRef:
     """Store the model natively: skops where it can, else pickle (behind the sha256 check)."""
@@ -157,6 +164,31 @@ def _native_bytes(model: Any, flavor: Flavor, artifacts: ArtifactStore) -> Artif
     return ArtifactRef(digest, "pickle", f"{type(model).__module__}.{type(model).__qualname__}", len(data))
 
 
+def _onnx_copy(
+    model: Any, X: pd.DataFrame, X_test: pd.DataFrame | None, artifacts: ArtifactStore
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The stored ONNX copy (or None) and its status: verified only when parity held on ``X_test``."""
+    if X_test is None:
+        return None, {"verified": False, "reason": "no test set was given to prove parity on"}
+    try:
+        conversion = convert(model, X.head(100))
+    except MissingDependencyError as e:
+        return None, {"verified": False, "reason": str(e)}
+    if not conversion.ok or conversion.onnx is None:
+        return None, {"verified": False, "reason": conversion.reason}
+    parity = check_parity(model, conversion.onnx, X_test[list(X.columns)])
+    digest = artifacts.put_bytes(conversion.onnx)
+    ref = ArtifactRef(digest, "onnx", "onnx.ModelProto", len(conversion.onnx))
+    status = {
+        "verified": parity.verified,
+        "reason": parity.reason,
+        "parity": parity.model_dump(mode="json"),
+        "converter": f"{conversion.converter} {conversion.converter_version}",
+        "patches": conversion.patches,
+    }
+    return dataclasses.asdict(ref), status
+
+
 def package_model(
     model: Any,
     X: pd.DataFrame,
@@ -164,11 +196,14 @@ def package_model(
     task: str,
     artifacts: ArtifactStore,
     schema: Schema | None = None,
-    onnx: dict[str, Any] | None = None,
-    onnx_status: dict[str, Any] | None = None,
+    X_test: pd.DataFrame | None = None,
 ) -> ModelPackage:
-    """Store a fitted model with its signature (from ``X``, the frame it was fitted on, and ``schema``)
-    and the versions of the libraries it needs; returns the stored manifest.
+    """Store a fitted model with its signature (from ``X``, the frame it was fitted on, and ``schema``),
+    the versions of the libraries it needs and, where it converts, an ONNX copy whose parity with the
+    model on ``X_test`` (same labels, probabilities within 1e-5) is recorded; returns the stored manifest.
+
+    A model that does not convert, or a copy that fails parity, is recorded with the reason, and only a
+    verified copy is marked for serving.
 
     Raises:
         TrainingError: the object is not a model (no ``predict``), the task is unknown, or it cannot be stored.
@@ -178,6 +213,7 @@ def package_model(
     signature = signature_of(model, X, task=task, schema=schema)
     flavor = flavor_of(model)
     native = _native_bytes(model, flavor, artifacts)
+    onnx, onnx_status = _onnx_copy(model, X, X_test, artifacts)
     package = ModelPackage(
         flavor=flavor,
         type_name=f"{type(model).__module__}.{type(model).__qualname__}",
@@ -186,7 +222,7 @@ def package_model(
         requirements=requirements(flavor, model),
         size_bytes=native.size,
         onnx=onnx,
-        onnx_status=onnx_status or {"verified": False, "reason": "not converted"},
+        onnx_status=onnx_status,
     )
     manifest = artifacts.save(package.model_dump(mode="json"))
     return package.model_copy(update={"id": manifest.id})
@@ -196,6 +232,14 @@ def read_package(model_id: str, artifacts: ArtifactStore) -> ModelPackage:
     """The manifest stored under ``model_id``."""
     data = artifacts.load(ArtifactRef(model_id, "json", "builtins.dict", 0))
     return ModelPackage.model_validate({**data, "id": model_id})  # type: ignore[dict-item]
+
+
+def onnx_bytes(package: ModelPackage, artifacts: ArtifactStore) -> bytes:
+    """The verified ONNX copy's bytes; a TrainingError with the recorded reason when there is none."""
+    if not package.onnx_verified or package.onnx is None:
+        reason = package.onnx_status.get("reason") or "parity was not proven"
+        raise TrainingError(f"model {package.id[:12]} ({package.type_name}) has no verified ONNX copy: {reason}")
+    return artifacts.get_bytes(package.onnx["id"])
 
 
 def load_model(package: ModelPackage | str, artifacts: ArtifactStore) -> Any:

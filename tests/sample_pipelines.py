@@ -148,3 +148,15 @@ def daily_data(source: str, reference: dict):
     )
     train, test = split_dataset(version, kind="time", test="1h")
     return version, check_drift(reference, test), size(train), size(test), size(load_dataset(version))
+
+
+@eg.pipeline
+def train_churn(source: str, model: dict):
+    """The standard data and training steps chained: ingest, tune, train, then evaluate on all rows."""
+    from evergreen.data import ingest_dataset, load_dataset
+    from evergreen.training import evaluate_model, train_model, tune_model
+
+    version = ingest_dataset("churn", source, target="churned", id="customer_id")
+    tuned = tune_model(version, model, task="classification", n_trials=3, experiment="churn-tuning")
+    trained = train_model(version, model, task="classification", tuned=tuned, experiment="churn")
+    return tuned, trained, evaluate_model(trained, load_dataset(version), task="classification", target="churned")

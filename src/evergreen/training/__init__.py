@@ -29,7 +29,9 @@ from ._models import (
 )
 from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
 from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
+from ._steps import evaluate_model, train_model, tune_model
 from ._tracking import FLUSH_POINTS, Trial, code_version, dataset_ref, environment, track
+from ._train import Recipe, Reproduction, Trained, reproduce, train
 from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
 
 __all__ = [
@@ -46,7 +48,10 @@ __all__ = [
     "ModelSpec",
     "OnnxModel",
     "Parity",
+    "Recipe",
+    "Reproduction",
     "Signature",
+    "Trained",
     "Trial",
     "TuningResult",
     "TuningTrial",
@@ -58,6 +63,7 @@ __all__ = [
     "convert",
     "dataset_ref",
     "environment",
+    "evaluate_model",
     "experiments",
     "features_of",
     "fit",
@@ -67,12 +73,16 @@ __all__ = [
     "onnx_bytes",
     "package_model",
     "read_package",
+    "reproduce",
     "series",
     "signature_of",
     "sklearn",
     "track",
+    "train",
+    "train_model",
     "trial",
     "trials",
     "tune",
+    "tune_model",
     "xgboost",
 ]

@@ -64,12 +64,28 @@ class Signature(BaseModel):
         return Schema(columns=self.inputs)
 
     def select(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The input columns of ``frame`` in signature order; a SchemaError names any missing one."""
+        """The input columns of ``frame`` in signature order, category columns typed with the schema's
+        categories (as the model saw them in training); a SchemaError names any missing column."""
         missing = [name for name in self.names if name not in frame.columns]
         if missing:
             hint = did_you_mean(missing[0], [str(c) for c in frame.columns])
             raise SchemaError(f"the model's inputs {missing} are not in the frame{hint} (it has {list(frame.columns)})")
-        return frame[self.names]
+        return with_categories(frame[self.names], self.inputs)
+
+
+def with_categories(frame: pd.DataFrame, columns: list[ColumnSchema]) -> pd.DataFrame:
+    """``frame`` with each category column of the schema as a pandas categorical of the schema's categories.
+
+    Estimators that handle categories natively (HistGradientBoosting, LightGBM) then see the same codes
+    in training, evaluation and serving, whatever values a batch happens to hold; a value outside the
+    schema's categories becomes missing.
+    """
+    typed = {
+        c.name: pd.Categorical(frame[c.name], categories=c.categories)
+        for c in columns
+        if c.dtype == "category" and c.categories is not None and c.name in frame.columns
+    }
+    return frame.assign(**typed) if typed else frame
 
 
 def signature_of(model: Any, X: pd.DataFrame, *, task: str, schema: Schema | None = None) -> Signature:

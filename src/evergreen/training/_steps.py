@@ -1,0 +1,146 @@
+"""Standard training steps for ``@eg.pipeline``: tune a spec, train it on a dataset version, evaluate it.
+
+Steps exchange small JSON references: a dataset version as ``ingest_dataset`` returns it, a model spec
+as ``ModelSpec.model_dump()``, a trained model as the manifest id with its trial and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from evergreen.artifacts import ArtifactStore
+from evergreen.data import Split, load, split_version
+from evergreen.evaluation import evaluate
+from evergreen.pipelines import run_settings, step
+
+from ._models import check_task, load_model, read_package, with_categories
+from ._spec import ModelSpec
+from ._train import train
+from ._tuning import tune
+
+
+def _split(split: dict[str, Any] | None, task: str, seed: int) -> Split:
+    if split is not None:
+        return Split.from_dict(split)
+    return Split(kind="stratified" if task == "classification" else "random", test=0.2, seed=seed)
+
+
+@step(cache=False)
+def tune_model(
+    dataset: dict[str, Any],
+    model: dict[str, Any],
+    task: str,
+    target: str | None = None,
+    split: dict[str, Any] | None = None,
+    objectives: list[str] | None = None,
+    constraints: dict[str, float] | None = None,
+    n_trials: int = 20,
+    parallel: int = 1,
+    seed: int = 0,
+    experiment: str = "tuning",
+    study: str | None = None,
+) -> dict[str, Any]:
+    """Tune ``model`` (a spec with a search space) on the training side of the version's split: a quarter
+    of it, drawn with ``seed``, is the validation set; the test side is never seen. Returns the picked
+    trial's parameters with the study's summary."""
+    settings = run_settings()
+    spec = ModelSpec.model_validate(model)
+    task = check_task(task)
+    version = load(dataset["dataset"], dataset.get("version"), settings=settings)
+    target = target or version.schema.target or ""
+    made = split_version(version.info.dataset, version.info.number, _split(split, task, seed), settings=settings)
+    rows = with_categories(made.train, version.schema.columns)
+    inner = Split(kind="stratified" if task == "classification" else "random", test=0.25, seed=seed)
+    fit_index, valid_index = inner.apply(rows, target=target)
+    result = tune(
+        spec,
+        rows.loc[fit_index],
+        rows.loc[valid_index],
+        target=target,
+        task=task,
+        objectives=objectives or (["roc_auc"] if task == "classification" else ["rmse"]),
+        constraints=constraints,
+        n_trials=n_trials,
+        parallel=parallel,
+        seed=seed,
+        experiment=experiment,
+        study=study,
+        schema=version.schema,
+        settings=settings,
+    )
+    best = result.require_best()
+    return {
+        "params": best.params,
+        "study": result.study,
+        "trial": best.number,
+        "tracking_id": best.tracking_id,
+        "values": best.values,
+        "objectives": result.objectives,
+        "front": [{"trial": t.number, "values": t.values, "params": t.params} for t in result.front],
+        "rule": result.rule,
+    }
+
+
+@step(cache=False)
+def train_model(
+    dataset: dict[str, Any],
+    model: dict[str, Any],
+    task: str,
+    target: str | None = None,
+    split: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    tuned: dict[str, Any] | None = None,
+    seed: int = 0,
+    experiment: str = "training",
+    slices: list[str] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` on the version's training side (parameters: ``params``, then a ``tune_model``
+    output's), evaluate it on the test side, package it and track it. Returns the model id, the trial,
+    the test metrics and whether a verified ONNX copy was stored."""
+    settings = run_settings()
+    chosen = {**(params or {}), **((tuned or {}).get("params") or {})}
+    trained = train(
+        dataset["dataset"],
+        dataset.get("version"),
+        ModelSpec.model_validate(model),
+        task=task,
+        target=target,
+        split=_split(split, task, seed),
+        params=chosen,
+        seed=seed,
+        experiment=experiment,
+        slices=slices,
+        settings=settings,
+    )
+    return {
+        "model_id": trained.package.id,
+        "trial_id": trained.trial_id,
+        "metrics": json.loads(json.dumps(trained.report.metrics, default=str)),
+        "baseline": json.loads(json.dumps(trained.report.baseline.metrics, default=str)),
+        "onnx_verified": trained.package.onnx_verified,
+        "dataset": {k: dataset[k] for k in ("dataset", "version", "content_id") if k in dataset},
+    }
+
+
+@step
+def evaluate_model(
+    trained: dict[str, Any], frame: pd.DataFrame, task: str, target: str, slices: list[str] | None = None
+) -> dict[str, Any]:
+    """Evaluate a ``train_model`` output on ``frame`` (e.g. a newer day's rows) beside a baseline."""
+    artifacts = ArtifactStore(run_settings().artifacts.root)
+    package = read_package(trained["model_id"], artifacts)
+    model = load_model(package, artifacts)
+    report = evaluate(
+        model,
+        package.signature.select(frame),
+        frame[target],
+        task=check_task(task),
+        slices=slices,
+        slice_frame=frame if slices else None,
+        measure_latency=False,
+    )
+    result: dict[str, Any] = json.loads(report.model_dump_json())  # NaN as strings: JSON-safe
+    return result

@@ -1,0 +1,251 @@
+"""Training on a dataset version, recorded so that it can be reproduced.
+
+:func:`train` splits a version by a recorded split, fits a model spec with a seed, evaluates it on the
+test side beside a baseline, packages it (signature, library versions, ONNX copy with parity) and
+tracks the whole as one trial, whose *recipe* (dataset version by content id, split, spec, parameters,
+target, task, features, seed) is kept as an artifact. :func:`reproduce` reads a recipe back, makes the
+same split of the same rows, fits again and reports every metric that moved, with whether the code
+(git commit and uncommitted changes) is still the one recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.config import Settings
+from evergreen.data import Split, load, split_version
+from evergreen.errors import ReproducibilityError, TrainingError
+from evergreen.evaluation import EvaluationReport, evaluate
+from evergreen.pipelines import run_settings
+
+from ._experiments import trial as get_trial
+from ._fit import features_of, fit
+from ._models import ModelPackage, check_task, package_model, with_categories
+from ._spec import ModelSpec
+from ._tracking import code_version, track
+
+#: Metrics compared by :func:`reproduce`; the cost metrics (latency, fit time) vary run to run.
+_TIMING_METRICS = ("fit_s", "p50_ms", "p99_ms")
+
+
+class Recipe(BaseModel):
+    """Everything a training trial needs to be made again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: str
+    version: int
+    content_id: str
+    split: dict[str, Any]
+    spec: ModelSpec
+    params: dict[str, Any]
+    target: str
+    task: str
+    features: list[str]
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """A trained, evaluated and packaged model with the trial that recorded it."""
+
+    package: ModelPackage
+    report: EvaluationReport
+    trial_id: str
+    recipe: Recipe
+
+
+def _metrics(report: EvaluationReport, fit_s: float) -> dict[str, float]:
+    metrics = dict(report.metrics)
+    for name, value in report.baseline.metrics.items():
+        metrics[f"baseline_{name}"] = value
+    metrics["fit_s"] = fit_s
+    if report.latency is not None:
+        metrics["p50_ms"] = report.latency.row_p50_ms
+        metrics["p99_ms"] = report.latency.row_p99_ms
+    if report.size_bytes is not None:
+        metrics["size_bytes"] = float(report.size_bytes)
+    return metrics
+
+
+def train(
+    dataset: str,
+    version: int | str | None,
+    spec: ModelSpec,
+    *,
+    task: str,
+    target: str | None = None,
+    split: Split | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    experiment: str = "training",
+    slices: list[str] | None = None,
+    measure_latency: bool = True,
+    settings: Settings | None = None,
+) -> Trained:
+    """Train ``spec`` on a version of ``dataset`` (the latest when ``version`` is None) and record it.
+
+    ``target`` defaults to the target of the version's schema; the features are the schema's feature
+    columns. ``split`` defaults to a seeded stratified split (classification) or random split
+    (regression) with 20 % test rows.
+
+    Raises:
+        TrainingError: no target given or in the schema, labels that cannot be learnt, a spec the data refuses.
+    """
+    task = check_task(task)
+    settings = settings or run_settings()
+    loaded = load(dataset, version, settings=settings)
+    schema = loaded.schema
+    target = target or schema.target
+    if target is None:
+        raise TrainingError(f"{loaded.ref} has no target column in its schema; pass target=")
+    if split is None:
+        split = Split(kind="stratified" if task == "classification" else "random", test=0.2, seed=seed)
+    made = split_version(dataset, loaded.info.number, split, settings=settings)
+    features = features_of(made.train, target, schema=schema)
+    train_rows, test_rows = with_categories(made.train, schema.columns), with_categories(made.test, schema.columns)
+    recipe = Recipe(
+        dataset=dataset,
+        version=loaded.info.number,
+        content_id=loaded.info.content_id,
+        split=split.to_dict(),
+        spec=spec,
+        params=dict(params or {}),
+        target=target,
+        task=task,
+        features=features,
+        seed=seed,
+    )
+    return _run(recipe, train_rows, test_rows, experiment, slices, measure_latency, settings, loaded.info)
+
+
+def _run(
+    recipe: Recipe,
+    train_rows: Any,
+    test_rows: Any,
+    experiment: str,
+    slices: list[str] | None,
+    measure_latency: bool,
+    settings: Settings,
+    info: Any,
+    tags: Mapping[str, Any] | None = None,
+) -> Trained:
+    artifacts = ArtifactStore(settings.artifacts.root)
+    all_params = {**recipe.spec.params, **recipe.params, "estimator": recipe.spec.estimator}
+    with track(experiment, params=all_params, tags=tags, seed=recipe.seed, settings=settings) as tracked:
+        tracked.log_dataset(info, role="train")
+        tracked.log_artifact("recipe", recipe.model_dump(mode="json"))
+        fitted = fit(
+            recipe.spec,
+            train_rows,
+            target=recipe.target,
+            task=recipe.task,
+            params=recipe.params,
+            features=recipe.features,
+            seed=recipe.seed,
+        )
+        X_test = test_rows[recipe.features]
+        package = package_model(
+            fitted.model, train_rows[recipe.features], task=recipe.task, artifacts=artifacts, X_test=X_test
+        )
+        report = evaluate(
+            fitted.model,
+            X_test,
+            test_rows[recipe.target],
+            task=check_task(recipe.task),
+            y_train=train_rows[recipe.target],
+            slices=slices,
+            slice_frame=test_rows if slices else None,
+            measure_latency=measure_latency,
+            size_bytes=package.size_bytes,
+        )
+        tracked.log_metrics(_metrics(report, fitted.seconds))
+        tracked.log_artifact("evaluation", report.model_dump(mode="json"))
+        tracked.set_tags({"model_id": package.id, "onnx_verified": package.onnx_verified})
+    return Trained(package, report, tracked.id, recipe)
+
+
+class Reproduction(BaseModel):
+    """A trial made again: the metrics that moved, and whether the code is still the recorded one."""
+
+    trial_id: str
+    new_trial_id: str
+    differences: dict[str, tuple[float, float]]
+    code_matches: bool
+    code_note: str
+
+    @property
+    def identical(self) -> bool:
+        """Whether every compared metric came out the same."""
+        return not self.differences
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: str | None = None) -> Reproduction:
+    """Make a training trial again from its recipe and report the metrics that differ.
+
+    Timing metrics (fit time, latency) are not compared: they vary from run to run by nature.
+
+    Raises:
+        TrainingError: the trial has no recipe (it was not made by :func:`train`).
+        ReproducibilityError: the recorded dataset version is gone or its content changed.
+    """
+    settings = settings or run_settings()
+    original = get_trial(trial_ref, settings=settings)
+    stored = original.artifacts.get("recipe")
+    if stored is None:
+        raise TrainingError(
+            f"trial {original.id[:12]} has no recipe: only trials made by evergreen.training.train (or its step) "
+            "can be reproduced"
+        )
+    artifacts = ArtifactStore(settings.artifacts.root)
+    recipe = Recipe.model_validate(artifacts.load(ArtifactRef(**stored)))
+    loaded = load(recipe.dataset, recipe.version, settings=settings)
+    if loaded.info.content_id != recipe.content_id:
+        raise ReproducibilityError(
+            f"{loaded.ref} now holds content {loaded.info.content_id[:12]}, the trial used {recipe.content_id[:12]}"
+        )
+    made = split_version(recipe.dataset, recipe.version, Split.from_dict(recipe.split), settings=settings)
+    columns = loaded.schema.columns
+    again = _run(
+        recipe,
+        with_categories(made.train, columns),
+        with_categories(made.test, columns),
+        experiment or original.experiment,
+        None,
+        True,
+        settings,
+        loaded.info,
+        tags={"reproduces": original.id},
+    )
+    new = get_trial(again.trial_id, settings=settings)
+    differences = {
+        name: (value, new.metrics.get(name, math.nan))
+        for name, value in original.metrics.items()
+        if name not in _TIMING_METRICS and not _same(value, new.metrics.get(name, math.nan))
+    }
+    now = code_version(settings.project_dir)
+    then = original.code
+    matches = (now.get("git_sha"), now.get("diff_hash")) == (then.get("git_sha"), then.get("diff_hash"))
+    note = (
+        "same code as recorded"
+        if matches
+        else f"code differs: recorded {then.get('git_sha') or 'no git'} {then.get('diff_hash') or ''}, "
+        f"now {now.get('git_sha') or 'no git'} {now.get('diff_hash') or ''}".strip()
+    )
+    return Reproduction(
+        trial_id=original.id,
+        new_trial_id=again.trial_id,
+        differences=differences,
+        code_matches=matches,
+        code_note=note,
+    )

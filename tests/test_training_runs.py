@@ -1,0 +1,107 @@
+"""Training on dataset versions: recorded recipes, identical metrics when made again, and the steps in a pipeline."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from evergreen.config import Settings, load_settings
+from evergreen.data import ingest, parquet, recorded_splits
+from evergreen.errors import TrainingError
+from evergreen.training import reproduce, sklearn, track, train, trial
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
+
+
+def churn(n: int = 600, *, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "tenure": rng.integers(1, 60, n),
+            "fee": rng.normal(20, 5, n).round(2),
+            "plan": rng.choice(["basic", "pro"], n),
+        }
+    )
+    df["churned"] = (df["fee"] / 5 - df["tenure"] / 20 + rng.normal(size=n)) > 2
+    return df
+
+
+def ingest_churn(settings: Settings, tmp_path: Path) -> dict[str, object]:
+    path = tmp_path / "churn.parquet"
+    churn().to_parquet(path, index=False)
+    version = ingest("churn", parquet(path), target="churned", id="customer_id", settings=settings, now=NOW)
+    return {"dataset": "churn", "version": version.info.number, "content_id": version.info.content_id}
+
+
+def hgb() -> object:
+    return sklearn(
+        HistGradientBoostingClassifier, params={"max_iter": 30}, search={"learning_rate": (0.01, 0.3, "log")}
+    )
+
+
+def test_training_on_a_version_records_a_recipe_and_reproduces_identically(settings: Settings, tmp_path: Path) -> None:
+    ingest_churn(settings, tmp_path)
+
+    trained = train("churn", None, hgb(), task="classification", seed=5, slices=["plan"], settings=settings)  # type: ignore[arg-type]
+    again = reproduce(trained.trial_id[:10], settings=settings)
+
+    assert trained.recipe.target == "churned"
+    assert trained.recipe.features == ["tenure", "fee", "plan"]  # the id column is not a feature
+    assert trained.report.slice("plan").groups
+    recorded = trial(trained.trial_id, settings=settings)
+    assert recorded.tags["model_id"] == trained.package.id
+    assert recorded.datasets[0]["content_id"] == trained.recipe.content_id
+    assert recorded.metrics["roc_auc"] == trained.report.metrics["roc_auc"]
+    assert "baseline_roc_auc" in recorded.metrics
+    assert [s.spec["kind"] for s in recorded_splits("churn", 1, settings=settings)] == ["stratified"]
+    assert again.identical, again.differences
+    assert again.code_matches
+    assert trial(again.new_trial_id, settings=settings).tags["reproduces"] == trained.trial_id
+
+
+def test_reproduce_names_a_code_change_and_refuses_a_trial_without_a_recipe(settings: Settings, tmp_path: Path) -> None:
+    ingest_churn(settings, tmp_path)
+    (tmp_path / "train.py").write_text("learning_rate = 0.1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "train.py"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
+    trained = train("churn", 1, hgb(), task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
+    (tmp_path / "train.py").write_text("learning_rate = 0.2\n")
+
+    again = reproduce(trained.trial_id, settings=settings)
+
+    assert again.identical
+    assert not again.code_matches
+    assert "code differs: recorded" in again.code_note
+    with track("manual", settings=settings) as manual:
+        manual.log_metric("x", 1.0)
+    with pytest.raises(TrainingError, match=r"has no recipe: only trials made by evergreen.training.train"):
+        reproduce(manual.id, settings=settings)
+
+
+def test_the_training_steps_chain_in_a_pipeline(settings: Settings, tmp_path: Path) -> None:
+    import sample_pipelines as sp
+
+    source = tmp_path / "churn.parquet"
+    churn().to_parquet(source, index=False)
+
+    run = sp.train_churn.run(settings=settings, source=str(source), model=hgb().model_dump(mode="json"))  # type: ignore[attr-defined]
+
+    tuned, trained, evaluated = run.output
+    assert 0.01 <= tuned["params"]["learning_rate"] <= 0.3
+    assert trained["metrics"]["roc_auc"] > trained["baseline"]["roc_auc"]
+    assert evaluated["metrics"]["roc_auc"] > 0.6
+    assert trial(trained["trial_id"], settings=settings).params["learning_rate"] == tuned["params"]["learning_rate"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from evergreen.errors import TrainingError
 from evergreen.training import reproduce, sklearn, track, train, trial
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
 
 @pytest.fixture
@@ -105,3 +108,22 @@ def test_the_training_steps_chain_in_a_pipeline(settings: Settings, tmp_path: Pa
     assert trained["metrics"]["roc_auc"] > trained["baseline"]["roc_auc"]
     assert evaluated["metrics"]["roc_auc"] > 0.6
     assert trial(trained["trial_id"], settings=settings).params["learning_rate"] == tuned["params"]["learning_rate"]
+
+
+def test_the_cli_reproduces_a_trial(settings: Settings, tmp_path: Path) -> None:
+    ingest_churn(settings, tmp_path)
+    trained = train("churn", 1, hgb(), task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
+
+    done = subprocess.run(
+        [EVERGREEN, "experiments", "reproduce", trained.trial_id[:8]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "identical" in done.stdout
+    assert f"trial {trained.trial_id[:12]} made again" in done.stdout

@@ -117,3 +117,23 @@ def compare_command(
         console.print("the trials have the same parameters and metrics" + ("" if show_all else " (--all shows them)"))
         return
     console.print(table)
+
+
+@app.command("reproduce")
+def reproduce_command(
+    ctx: typer.Context, ref: str = typer.Argument(..., help="A training trial id (or a unique prefix).")
+) -> None:
+    """Train a trial again from its recorded data version, split, parameters and seed, and report every
+    metric that differs (exit code 1 when any does)."""
+    from evergreen.training import reproduce
+
+    result = reproduce(ref, settings=state(ctx).settings())
+    console.print(f"trial {result.trial_id[:12]} made again as {result.new_trial_id[:12]}; {result.code_note}")
+    if result.identical:
+        console.print("[green]identical[/]: every metric came out the same (timings are not compared)")
+        return
+    table = Table("metric", "recorded", "now", "difference")
+    for name, (before, after) in sorted(result.differences.items()):
+        table.add_row(name, _value(before), _value(after), _value(after - before))
+    console.print(table)
+    raise typer.Exit(1)

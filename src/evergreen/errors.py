@@ -24,6 +24,7 @@ __all__ = [
     "ModelVersionWarning",
     "NotFoundError",
     "PipelineDefinitionError",
+    "RegistryError",
     "ReproducibilityError",
     "RunError",
     "SchemaError",
@@ -144,3 +145,7 @@ class TrainingError(EvergreenError):
 
 class ModelVersionWarning(UserWarning):
     """A model is loaded under library versions other than those it was saved with."""
+
+
+class RegistryError(EvergreenError):
+    """A registry change is not allowed (a status or alias rule), or a model name or alias is invalid."""

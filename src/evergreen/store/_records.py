@@ -183,3 +183,73 @@ class TrialInfo:
     def duration_s(self) -> float | None:
         """Seconds from start to finish, when the trial has finished."""
         return _seconds(self.started_at, self.finished_at)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model with its number of versions and its aliases (alias → version number)."""
+
+    name: str
+    description: str
+    created_at: datetime
+    versions: int
+    aliases: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One version of a registered model as recorded."""
+
+    id: int
+    model: str
+    number: int
+    package_id: str
+    status: str
+    task: str
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None
+    trial_id: str | None
+    run_id: str | None
+    created_at: datetime
+    created_by: str
+    aliases: list[str]
+
+    @property
+    def ref(self) -> str:
+        """``name@number``, how users name a version."""
+        return f"{self.model}@{self.number}"
+
+
+@dataclass(frozen=True)
+class ModelEventInfo:
+    """One entry of a model's audit trail."""
+
+    id: int
+    model: str
+    version: int | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    alias: str | None
+    actor: str
+    reason: str
+    run_id: str | None
+    created_at: datetime
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    """An alert: what it is about, how often it fired while open, and its state."""
+
+    id: int
+    key: str
+    kind: str
+    severity: str
+    subject: str
+    message: str
+    details: dict[str, Any]
+    state: str
+    count: int
+    created_at: datetime
+    updated_at: datetime

@@ -276,3 +276,87 @@ class TuningJournalRecord(Base):
     study: Mapped[str] = mapped_column(String(255))
     number: Mapped[int]
     entry: Mapped[dict[str, Any]]
+
+
+class ModelRecord(Base):
+    """A registered model: a name under which versions are kept, aliased and released."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class ModelVersionRecord(Base):
+    """One version of a model: the packaged model (manifest artifact id), its status and its reports."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    number: Mapped[int]
+    package_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any]]
+    gate: Mapped[dict[str, Any] | None]
+    trial_id: Mapped[str | None] = mapped_column(String(32))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+
+
+class ModelAliasRecord(Base):
+    """An alias (``production``, ``candidate``, ``previous`` or a user's) of one version of a model.
+
+    The primary key (model, alias) is what makes two production versions impossible.
+    """
+
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    updated_at: Mapped[datetime]
+
+
+class ModelEventRecord(Base):
+    """The audit trail of a model: every status or alias change, who made it, when, why, from which run."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"), index=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    alias: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    details: Mapped[dict[str, Any]]
+
+
+class AlertRecord(Base):
+    """Something that needs a person's attention (a refused gate today; monitors later), deduplicated
+    by ``key`` while open."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_key_state", "key", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

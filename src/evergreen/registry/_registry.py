@@ -1,0 +1,298 @@
+"""The model registry: versions of named models, their aliases, status lifecycle and audit trail.
+
+Lifecycle of a version::
+
+    registered ──gate passed──▶ validated ──approve──▶ approved ──promote──▶ released ──▶ retired
+        └──gate refused──▶ rejected                                            └──rollback──▶ rolled_back
+
+Releasing a version (the ``production`` alias) retires the one it replaces and points ``previous`` at
+it, in one transaction; :func:`rollback` puts ``previous`` back in production in one transaction too.
+Every change is an audit event with who, when, why and from which run. Changes to one model are
+serialised in the store, so two promotions racing leave exactly one production version.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from evergreen.config import Settings
+from evergreen.errors import RegistryError
+from evergreen.pipelines import run_settings
+from evergreen.store import (
+    AlertInfo,
+    Edge,
+    MetadataStore,
+    ModelEventInfo,
+    ModelInfo,
+    ModelVersionInfo,
+    add_edges,
+    add_event,
+    add_model_version,
+    aliases_of,
+    get_model_version,
+    list_model_versions,
+    list_models,
+    lock_model,
+    model_events,
+    model_id,
+    raise_alert,
+    set_alias,
+    set_status,
+)
+
+PRODUCTION, CANDIDATE, PREVIOUS = "production", "candidate", "previous"
+#: Statuses from which a version may be released.
+RELEASABLE = ("validated", "approved", "retired", "rolled_back")
+
+
+def actor() -> str:
+    """Who is acting: the login name of this process's user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@contextmanager
+def _session(settings: Settings | None) -> Iterator[Session]:
+    store = MetadataStore((settings or run_settings()).store.url)
+    try:
+        with store.session() as session:
+            yield session
+    finally:
+        store.dispose()
+
+
+def register(
+    name: str,
+    package_id: str,
+    *,
+    task: str,
+    metrics: dict[str, Any] | None = None,
+    trial_id: str | None = None,
+    run_id: str | None = None,
+    datasets: Sequence[int] = (),
+    reason: str = "",
+    description: str = "",
+    settings: Settings | None = None,
+) -> ModelVersionInfo:
+    """Record a packaged model (its manifest id) as the next version of ``name``, with its lineage:
+    the dataset versions it was trained on (ids), the trial and the pipeline run that made it."""
+    if not name or len(name) > 255:
+        raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
+    with _session(settings) as session:
+        version = add_model_version(
+            session,
+            name=name,
+            package_id=package_id,
+            task=task,
+            metrics=metrics or {},
+            trial_id=trial_id,
+            run_id=run_id,
+            actor=actor(),
+            reason=reason or "registered",
+            description=description,
+        )
+        node = str(version.id)
+        edges = [Edge("dataset_version", str(d), "model_version", node, "trained_on", "") for d in datasets]
+        if trial_id:
+            edges.append(Edge("trial", trial_id, "model_version", node, "produced", ""))
+        if run_id:
+            edges.append(Edge("run", run_id, "model_version", node, "produced", ""))
+        edges.append(Edge("artifact", package_id, "model_version", node, "package", ""))
+        add_edges(session, edges)
+        return version
+
+
+def get(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> ModelVersionInfo:
+    """A version by number or alias; the latest when ``ref`` is None."""
+    with _session(settings) as session:
+        return get_model_version(session, name, ref)
+
+
+def versions(name: str, *, settings: Settings | None = None) -> list[ModelVersionInfo]:
+    """Every version of ``name``, oldest first."""
+    with _session(settings) as session:
+        return list_model_versions(session, name)
+
+
+def models(*, settings: Settings | None = None) -> list[ModelInfo]:
+    """Every registered model with its aliases."""
+    with _session(settings) as session:
+        return list_models(session)
+
+
+def history(name: str, *, limit: int = 50, settings: Settings | None = None) -> list[ModelEventInfo]:
+    """The audit trail of ``name``, newest first."""
+    with _session(settings) as session:
+        return model_events(session, name, limit=limit)
+
+
+def record_gate(
+    name: str,
+    ref: str | int,
+    report: dict[str, Any],
+    *,
+    passed: bool,
+    verdict: str,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[ModelVersionInfo, AlertInfo | None]:
+    """Store a gate report on a registered version: ``validated`` when it passed, ``rejected`` (with an
+    alert) when it did not. Production is not touched either way."""
+    with _session(settings) as session:
+        version = get_model_version(session, name, ref)
+        lock_model(session, model_id(session, name))
+        if version.status != "registered":
+            raise RegistryError(
+                f"{version.ref} is {version.status}; only a registered version is gated (register a new one)"
+            )
+        status = "validated" if passed else "rejected"
+        set_status(session, version, status, action="gate", actor=actor(), reason=verdict, run_id=run_id, gate=report)
+        alert = None
+        if not passed:
+            alert = raise_alert(
+                session,
+                key=f"gate:{name}",
+                kind="gate",
+                severity="warning",
+                subject=version.ref,
+                message=f"the gate refused {version.ref}: {verdict}",
+                details={"model": name, "version": version.number, "run_id": run_id},
+            )
+        else:
+            set_alias(session, model_id(session, name), CANDIDATE, version.id)
+        return get_model_version(session, name, version.number), alert
+
+
+def approve(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
+    """A person's approval of a validated version (needed before release when the System asks for it)."""
+    with _session(settings) as session:
+        version = get_model_version(session, name, ref)
+        lock_model(session, model_id(session, name))
+        if version.status != "validated":
+            raise RegistryError(f"{version.ref} is {version.status}; only a validated version can be approved")
+        set_status(session, version, "approved", action="approve", actor=actor(), reason=reason)
+        return get_model_version(session, name, version.number)
+
+
+def promote(
+    name: str,
+    ref: str | int,
+    *,
+    alias: str = PRODUCTION,
+    reason: str = "",
+    require_approval: bool = False,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> ModelVersionInfo:
+    """Point ``alias`` at a version. For ``production`` this releases it: the version it replaces is
+    retired and becomes ``previous``, all in one transaction.
+
+    Raises:
+        RegistryError: the version may not be released (rejected, or not yet validated / approved), or the
+            alias is ``previous`` (kept by releases and rollbacks only).
+    """
+    if alias == PREVIOUS:
+        raise RegistryError("the 'previous' alias is set by releases and rollbacks; it cannot be promoted to")
+    if not alias or len(alias) > 64 or alias.isdigit() or alias == "latest":
+        raise RegistryError(f"alias {alias!r} is not valid; expected a name such as 'staging' (not a number)")
+    with _session(settings) as session:
+        model = model_id(session, name)
+        lock_model(session, model)
+        version = get_model_version(session, name, ref)
+        who = actor()
+        if alias != PRODUCTION:
+            if version.status == "rejected":
+                raise RegistryError(f"{version.ref} was rejected by the gate; it cannot take the alias {alias!r}")
+            set_alias(session, model, alias, version.id)
+            add_event(
+                session, model=model, version_id=version.id, action="alias", alias=alias, actor=who, reason=reason
+            )
+            return get_model_version(session, name, version.number)
+        allowed = ("approved", "retired", "rolled_back") if require_approval else RELEASABLE
+        if version.status == "released":
+            raise RegistryError(f"{version.ref} is already in production")
+        if version.status not in allowed:
+            need = "approved" if require_approval else "validated by the gate (or approved)"
+            raise RegistryError(f"{version.ref} is {version.status}; a version must be {need} before release")
+        current = _production(session, name)
+        if current is not None:
+            set_status(session, current, "retired", action="replace", actor=who, reason=f"replaced by {version.ref}")
+            set_alias(session, model, PREVIOUS, current.id)
+        set_alias(session, model, PRODUCTION, version.id)
+        if CANDIDATE in version.aliases:
+            set_alias(session, model, CANDIDATE, None)
+        set_status(
+            session,
+            version,
+            "released",
+            action="release",
+            actor=who,
+            reason=reason or "promoted",
+            run_id=run_id,
+            details={"replaces": current.number if current else None},
+        )
+        return get_model_version(session, name, version.number)
+
+
+def rollback(
+    name: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None
+) -> ModelVersionInfo:
+    """Put the ``previous`` version back in production in one transaction; the version rolled back is
+    marked ``rolled_back``. Returns the version now in production."""
+    with _session(settings) as session:
+        model = model_id(session, name)
+        lock_model(session, model)
+        current = _production(session, name)
+        if current is None:
+            raise RegistryError(f"model {name!r} has no production version to roll back")
+        previous = _alias(session, name, PREVIOUS)
+        if previous is None:
+            raise RegistryError(
+                f"model {name!r} has no previous production version to roll back to ({current.ref} is the first)"
+            )
+        who = actor()
+        set_status(session, current, "rolled_back", action="rollback", actor=who, reason=reason, run_id=run_id)
+        set_alias(session, model, PRODUCTION, previous.id)
+        set_alias(session, model, PREVIOUS, None)
+        set_status(
+            session,
+            previous,
+            "released",
+            action="restore",
+            actor=who,
+            reason=reason,
+            run_id=run_id,
+            details={"rolled_back": current.number},
+        )
+        return get_model_version(session, name, previous.number)
+
+
+def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
+    """Take a version out of use; a version in production must be replaced or rolled back first."""
+    with _session(settings) as session:
+        model = model_id(session, name)
+        lock_model(session, model)
+        version = get_model_version(session, name, ref)
+        if PRODUCTION in version.aliases:
+            raise RegistryError(f"{version.ref} is in production; promote another version or roll back first")
+        for alias in version.aliases:
+            set_alias(session, model, alias, None)
+        set_status(session, version, "retired", action="retire", actor=actor(), reason=reason)
+        return get_model_version(session, name, version.number)
+
+
+def _alias(session: Session, name: str, alias: str) -> ModelVersionInfo | None:
+    model = model_id(session, name)
+    number = aliases_of(session, model).get(alias)
+    return None if number is None else get_model_version(session, name, number)
+
+
+def _production(session: Session, name: str) -> ModelVersionInfo | None:
+    return _alias(session, name, PRODUCTION)

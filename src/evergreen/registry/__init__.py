@@ -5,6 +5,8 @@ stores the gate's verdict (``validated`` or ``rejected`` with an alert); ``appro
 ``rollback`` move versions through release, each in one transaction with an audit event.
 """
 
+from ._export import export_onnx
+from ._lineage import LineageEdge, LineageGraph, Node, model_lineage, trained_on
 from ._registry import (
     CANDIDATE,
     PREVIOUS,
@@ -21,20 +23,28 @@ from ._registry import (
     rollback,
     versions,
 )
+from ._steps import register_model
 
 __all__ = [
     "CANDIDATE",
     "PREVIOUS",
     "PRODUCTION",
+    "LineageEdge",
+    "LineageGraph",
+    "Node",
     "actor",
     "approve",
+    "export_onnx",
     "get",
     "history",
+    "model_lineage",
     "models",
     "promote",
     "record_gate",
     "register",
+    "register_model",
     "retire",
     "rollback",
+    "trained_on",
     "versions",
 ]

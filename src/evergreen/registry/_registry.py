@@ -35,6 +35,7 @@ from evergreen.store import (
     add_model_version,
     aliases_of,
     get_model_version,
+    get_version,
     list_model_versions,
     list_models,
     lock_model,
@@ -59,7 +60,7 @@ def actor() -> str:
 
 
 @contextmanager
-def _session(settings: Settings | None) -> Iterator[Session]:
+def open_session(settings: Settings | None) -> Iterator[Session]:
     store = MetadataStore((settings or run_settings()).store.url)
     try:
         with store.session() as session:
@@ -76,16 +77,17 @@ def register(
     metrics: dict[str, Any] | None = None,
     trial_id: str | None = None,
     run_id: str | None = None,
-    datasets: Sequence[int] = (),
+    datasets: Sequence[str] = (),
     reason: str = "",
     description: str = "",
     settings: Settings | None = None,
 ) -> ModelVersionInfo:
     """Record a packaged model (its manifest id) as the next version of ``name``, with its lineage:
-    the dataset versions it was trained on (ids), the trial and the pipeline run that made it."""
+    the dataset versions it was trained on (``"name@number"``), the trial and the pipeline run that made it."""
     if not name or len(name) > 255:
         raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
-    with _session(settings) as session:
+    with open_session(settings) as session:
+        trained_on = [_dataset_version_id(session, ref) for ref in datasets]
         version = add_model_version(
             session,
             name=name,
@@ -99,7 +101,7 @@ def register(
             description=description,
         )
         node = str(version.id)
-        edges = [Edge("dataset_version", str(d), "model_version", node, "trained_on", "") for d in datasets]
+        edges = [Edge("dataset_version", str(d), "model_version", node, "trained_on", "") for d in trained_on]
         if trial_id:
             edges.append(Edge("trial", trial_id, "model_version", node, "produced", ""))
         if run_id:
@@ -109,27 +111,34 @@ def register(
         return version
 
 
+def _dataset_version_id(session: Session, ref: str) -> int:
+    name, sep, number = ref.rpartition("@")
+    if not sep or not name or not number:
+        raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
+    return get_version(session, name, number).id
+
+
 def get(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> ModelVersionInfo:
     """A version by number or alias; the latest when ``ref`` is None."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         return get_model_version(session, name, ref)
 
 
 def versions(name: str, *, settings: Settings | None = None) -> list[ModelVersionInfo]:
     """Every version of ``name``, oldest first."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         return list_model_versions(session, name)
 
 
 def models(*, settings: Settings | None = None) -> list[ModelInfo]:
     """Every registered model with its aliases."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         return list_models(session)
 
 
 def history(name: str, *, limit: int = 50, settings: Settings | None = None) -> list[ModelEventInfo]:
     """The audit trail of ``name``, newest first."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         return model_events(session, name, limit=limit)
 
 
@@ -145,7 +154,7 @@ def record_gate(
 ) -> tuple[ModelVersionInfo, AlertInfo | None]:
     """Store a gate report on a registered version: ``validated`` when it passed, ``rejected`` (with an
     alert) when it did not. Production is not touched either way."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         version = get_model_version(session, name, ref)
         lock_model(session, model_id(session, name))
         if version.status != "registered":
@@ -172,7 +181,7 @@ def record_gate(
 
 def approve(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
     """A person's approval of a validated version (needed before release when the System asks for it)."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         version = get_model_version(session, name, ref)
         lock_model(session, model_id(session, name))
         if version.status != "validated":
@@ -202,7 +211,7 @@ def promote(
         raise RegistryError("the 'previous' alias is set by releases and rollbacks; it cannot be promoted to")
     if not alias or len(alias) > 64 or alias.isdigit() or alias == "latest":
         raise RegistryError(f"alias {alias!r} is not valid; expected a name such as 'staging' (not a number)")
-    with _session(settings) as session:
+    with open_session(settings) as session:
         model = model_id(session, name)
         lock_model(session, model)
         version = get_model_version(session, name, ref)
@@ -246,7 +255,7 @@ def rollback(
 ) -> ModelVersionInfo:
     """Put the ``previous`` version back in production in one transaction; the version rolled back is
     marked ``rolled_back``. Returns the version now in production."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         model = model_id(session, name)
         lock_model(session, model)
         current = _production(session, name)
@@ -276,7 +285,7 @@ def rollback(
 
 def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
     """Take a version out of use; a version in production must be replaced or rolled back first."""
-    with _session(settings) as session:
+    with open_session(settings) as session:
         model = model_id(session, name)
         lock_model(session, model)
         version = get_model_version(session, name, ref)

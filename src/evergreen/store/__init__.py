@@ -19,6 +19,7 @@ from ._datasets import (
     record_check,
     record_split,
     version_by_content,
+    versions_by_id,
 )
 from ._engine import redact
 from ._experiments import (
@@ -47,6 +48,7 @@ from ._models import (
     lock_model,
     model_events,
     model_id,
+    model_versions_by_id,
     raise_alert,
     set_alias,
     set_status,
@@ -153,6 +155,7 @@ __all__ = [
     "metric_series",
     "model_events",
     "model_id",
+    "model_versions_by_id",
     "new_id",
     "now",
     "pid_alive",
@@ -170,4 +173,5 @@ __all__ = [
     "start_step",
     "update_trial",
     "version_by_content",
+    "versions_by_id",
 ]

@@ -109,6 +109,14 @@ def get_version(session: Session, name: str, ref: str | int | None = None) -> Da
     return _version_info(*row)
 
 
+def versions_by_id(session: Session, ids: Sequence[int]) -> list[DatasetVersionInfo]:
+    """The dataset versions with these record ids (those that still exist), in id order."""
+    if not ids:
+        return []
+    rows = session.execute(_versions().where(DatasetVersionRecord.id.in_(ids)).order_by(DatasetVersionRecord.id))
+    return [_version_info(*row) for row in rows.all()]
+
+
 def list_versions(session: Session, name: str) -> list[DatasetVersionInfo]:
     """Every version of a dataset, oldest first."""
     dataset_id = _dataset_id(session, name)

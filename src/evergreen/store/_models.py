@@ -115,6 +115,19 @@ def get_model_version(session: Session, name: str, ref: str | int | None = None)
     return _version_info(session, record, name)
 
 
+def model_versions_by_id(session: Session, ids: Sequence[int]) -> list[ModelVersionInfo]:
+    """The model versions with these record ids, in id order."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(ModelVersionRecord, ModelRecord.name)
+        .join(ModelRecord, ModelRecord.id == ModelVersionRecord.model_id)
+        .where(ModelVersionRecord.id.in_(ids))
+        .order_by(ModelVersionRecord.id)
+    ).all()
+    return [_version_info(session, record, name) for record, name in rows]
+
+
 def list_model_versions(session: Session, name: str) -> list[ModelVersionInfo]:
     """Every version of a model, oldest first."""
     model = model_id(session, name)

@@ -1,0 +1,32 @@
+"""Standard registry steps for ``@eg.pipeline``: register a trained model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evergreen.executors import step_context
+from evergreen.pipelines import run_settings, step
+
+from ._registry import register
+
+
+@step(cache=False)
+def register_model(trained: dict[str, Any], name: str, task: str, description: str = "") -> dict[str, Any]:
+    """Register a ``train_model`` output as the next version of ``name``, linked to its dataset version,
+    trial and run. Returns ``{"model", "version", "model_id", "status"}``."""
+    context = step_context() or {}
+    dataset = trained.get("dataset") or {}
+    datasets = [f"{dataset['dataset']}@{dataset['version']}"] if dataset.get("version") is not None else []
+    version = register(
+        name,
+        trained["model_id"],
+        task=task,
+        metrics=trained.get("metrics", {}),
+        trial_id=trained.get("trial_id"),
+        run_id=context.get("run_id"),
+        datasets=datasets,
+        description=description,
+        reason="registered by a pipeline run" if context else "registered",
+        settings=run_settings(),
+    )
+    return {"model": name, "version": version.number, "model_id": version.package_id, "status": version.status}

@@ -152,11 +152,13 @@ def daily_data(source: str, reference: dict):
 
 @eg.pipeline
 def train_churn(source: str, model: dict):
-    """The standard data and training steps chained: ingest, tune, train, then evaluate on all rows."""
+    """The standard steps chained: ingest, tune, train, evaluate on all rows, register."""
     from evergreen.data import ingest_dataset, load_dataset
+    from evergreen.registry import register_model
     from evergreen.training import evaluate_model, train_model, tune_model
 
     version = ingest_dataset("churn", source, target="churned", id="customer_id")
     tuned = tune_model(version, model, task="classification", n_trials=3, experiment="churn-tuning")
     trained = train_model(version, model, task="classification", tuned=tuned, experiment="churn")
-    return tuned, trained, evaluate_model(trained, load_dataset(version), task="classification", target="churned")
+    evaluated = evaluate_model(trained, load_dataset(version), task="classification", target="churned")
+    return tuned, trained, evaluated, register_model(trained, "churn", task="classification")

@@ -1,0 +1,158 @@
+"""``evergreen models …``: the registry — list, show (with lineage), promote, approve, rollback, export."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from ._context import console, state
+from ._runs import when
+
+app = typer.Typer(help="The model registry: versions, aliases, release and rollback, lineage, ONNX export.")
+
+
+def split_model_ref(text: str) -> tuple[str, str | None]:
+    """``churn@3`` / ``churn@production`` → (name, ref); ``churn`` → (name, None)."""
+    name, sep, ref = text.rpartition("@")
+    return (name, ref or None) if sep else (text, None)
+
+
+def _metric(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Every registered model with its number of versions and its aliases."""
+    from evergreen.registry import models
+
+    found = models(settings=state(ctx).settings())
+    if not found:
+        console.print("no models yet: register one with evergreen.registry.register or the register_model step")
+        return
+    table = Table("model", "versions", "aliases", "created (UTC)")
+    for m in found:
+        aliases = ", ".join(f"{alias}→{number}" for alias, number in m.aliases.items()) or "-"
+        table.add_row(m.name, str(m.versions), aliases, when(m.created_at))
+    console.print(table)
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS (e.g. churn@production)."),
+) -> None:
+    """A model's versions, or one version with its metrics, gate verdict, lineage chain and audit trail."""
+    from evergreen.registry import get, history, model_lineage, versions
+
+    settings = state(ctx).settings()
+    name, number = split_model_ref(ref)
+    if number is None:
+        table = Table("version", "status", "aliases", "task", "created (UTC)", "by", "metrics")
+        for v in versions(name, settings=settings):
+            metrics = ", ".join(f"{k}={_metric(val)}" for k, val in list(v.metrics.items())[:3])
+            table.add_row(
+                str(v.number), v.status, ", ".join(v.aliases) or "-", v.task, when(v.created_at), v.created_by, metrics
+            )
+        console.print(table)
+        return
+    v = get(name, number, settings=settings)
+    console.print(f"[bold]{v.ref}[/]  {v.status}  aliases: {', '.join(v.aliases) or '-'}  task: {v.task}")
+    console.print(f"  registered {when(v.created_at)} UTC by {v.created_by}; package {v.package_id[:12]}")
+    if v.metrics:
+        console.print("  metrics: " + ", ".join(f"{k}={_metric(val)}" for k, val in v.metrics.items()))
+    if v.gate is not None:
+        console.print(f"  gate: {'passed' if v.gate.get('passed') else 'refused'}: {v.gate.get('verdict', '')}")
+    graph = model_lineage(name, v.number, settings=settings)
+    console.print("[bold]lineage[/]")
+    for edge in graph.edges:
+        node = graph.nodes[edge.src]
+        facts = ""
+        if node.kind == "dataset_version":
+            facts = f" ({node.facts.get('rows', '?')} rows, validation {node.facts.get('validation', '?')})"
+        elif node.kind == "trial":
+            code = node.facts.get("code", {})
+            sha = (code.get("git_sha") or "no git")[:12]
+            facts = (
+                f" (code {sha}{' + uncommitted changes' if code.get('dirty') else ''}, seed {node.facts.get('seed')})"
+            )
+        console.print(f"  {edge.relation:<10} {node.kind} {node.label} {node.id[:12]}{facts}")
+    events = [e for e in history(name, settings=settings) if e.version == v.number]
+    trail = Table("when (UTC)", "action", "from", "to", "by", "why")
+    for e in events:
+        trail.add_row(when(e.created_at), e.action, e.from_status or "-", e.to_status or "-", e.actor, e.reason)
+    console.print(trail)
+
+
+@app.command("promote")
+def promote_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME@VERSION (or NAME@candidate) to promote."),
+    alias: str = typer.Option("production", "--alias", help="The alias to point at it; production releases it."),
+    reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the audit trail."),
+    require_approval: bool = typer.Option(False, "--require-approval", help="Refuse unless approved by a person."),
+) -> None:
+    """Point an alias at a version; for production, release it (the one it replaces becomes previous)."""
+    from evergreen.registry import promote
+
+    name, number = split_model_ref(ref)
+    if number is None:
+        raise typer.BadParameter(f"{ref!r} names no version; give NAME@VERSION, e.g. {ref}@3", param_hint="REF")
+    v = promote(
+        name, number, alias=alias, reason=reason, require_approval=require_approval, settings=state(ctx).settings()
+    )
+    console.print(f"{v.ref} is now {alias} ({v.status})")
+
+
+@app.command("approve")
+def approve_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME@VERSION of a validated version."),
+    reason: str = typer.Option(..., "--reason", "-m", help="Why it may be released; kept in the audit trail."),
+) -> None:
+    """Approve a validated version for release (for Systems that require a person's approval)."""
+    from evergreen.registry import approve
+
+    name, number = split_model_ref(ref)
+    if number is None:
+        raise typer.BadParameter(f"{ref!r} names no version; give NAME@VERSION", param_hint="REF")
+    v = approve(name, number, reason=reason, settings=state(ctx).settings())
+    console.print(f"{v.ref} approved")
+
+
+@app.command("rollback")
+def rollback_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The model whose production version goes back to the previous one."),
+    reason: str = typer.Option(..., "--reason", "-m", help="Why; kept in the audit trail."),
+) -> None:
+    """Put the previous production version back, in one step; the current one is marked rolled back."""
+    from evergreen.registry import rollback
+
+    v = rollback(name, reason=reason, settings=state(ctx).settings())
+    console.print(f"{v.ref} is back in production")
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME@VERSION or NAME@ALIAS."),
+    output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write (its signature goes beside it)."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format; only 'onnx' is supported."),
+) -> None:
+    """Write the version's verified ONNX copy and its signature, for edge or in-app inference."""
+    from evergreen.registry import export_onnx
+
+    if fmt != "onnx":
+        raise typer.BadParameter(f"format {fmt!r} is not supported; expected 'onnx'", param_hint="--format")
+    name, number = split_model_ref(ref)
+    model_path, signature = export_onnx(name, number, output, settings=state(ctx).settings())
+    console.print(f"wrote {model_path} and {signature}")
+    console.print(json.dumps(json.loads(signature.read_text())["parity"], default=str))

@@ -39,9 +39,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,postgres,onnx,lightgbm) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,postgres,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,onnx,lightgbm]"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,onnx,lightgbm]" "xgboost-cpu>=2.1"
 	@touch $@
 
 lint: setup

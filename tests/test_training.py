@@ -25,6 +25,7 @@ from evergreen.training import (
     package_model,
     read_package,
     sklearn,
+    xgboost,
 )
 
 
@@ -204,3 +205,19 @@ def test_a_model_that_converts_gets_a_verified_onnx_copy_and_one_that_does_not_k
     assert "KernelRidge" in kernel.onnx_status["reason"]
     with pytest.raises(TrainingError, match=r"has no verified ONNX copy: .*KernelRidge"):
         onnx_bytes(kernel, artifacts)
+
+
+def test_an_xgboost_model_trains_from_its_spec_and_round_trips(tmp_path: Path) -> None:
+    artifacts = ArtifactStore(str(tmp_path))
+    train = frame()
+    spec = xgboost(params={"n_estimators": 10, "max_depth": 3}, search={"learning_rate": (0.05, 0.5, "log")})
+    fitted = fit(spec, train.assign(churned=train["churned"].astype(int)), target="churned", task="classification")
+
+    package = package_model(fitted.model, train[fitted.features], task="classification", artifacts=artifacts)
+    model = load_model(package.id, artifacts)
+
+    assert package.flavor == "xgboost"
+    assert package.requirements["xgboost"]
+    np.testing.assert_array_equal(
+        model.predict_proba(train[fitted.features]), fitted.model.predict_proba(train[fitted.features])
+    )

@@ -132,11 +132,20 @@ def requirements(flavor: Flavor, model: Any) -> dict[str, str]:
         names.append(type(model).__module__.split(".", 1)[0])
     found = {"python": ".".join(map(str, sys.version_info[:3]))}
     for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        version = installed_version(name)
+        if version is not None:
+            found[name] = version
     return found
+
+
+def installed_version(name: str) -> str | None:
+    """The installed version of a distribution, or of the one providing the module ``name`` (``xgboost``
+    may come from ``xgboost-cpu``); None when neither is installed."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        providers = metadata.packages_distributions().get(name, [])
+        return metadata.version(providers[0]) if providers else None
 
 
 class ModelPackage(BaseModel):
@@ -271,10 +280,7 @@ def load_model(package: ModelPackage | str, artifacts: ArtifactStore) -> Any:
         if name == "python":
             have = ".".join(map(str, sys.version_info[:3]))
         else:
-            try:
-                have = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                have = "not installed"
+            have = installed_version(name) or "not installed"
         if have != wanted:
             mismatched.append(f"{name} {wanted} (installed: {have})")
     if mismatched:

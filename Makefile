@@ -3,8 +3,8 @@
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
 # The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, onnx
-# and lightgbm extras, so the ONNX conversion tests run for real) is reinstalled whenever pyproject.toml
-# is newer than the stamp file .venv/.installed.
+# and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
+# whenever pyproject.toml or this Makefile is newer than the stamp file .venv/.installed.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -38,7 +38,7 @@ $(VENV_PY):
 	  echo "error: '$(PYTHON) -m venv' failed; Python >= 3.11 with the venv module is needed" \
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
-$(STAMP): pyproject.toml | $(VENV_PY)
+$(STAMP): pyproject.toml Makefile | $(VENV_PY)
 	@echo "Installing evergreen (editable, extras dev,postgres,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
 	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,onnx,lightgbm]" "xgboost-cpu>=2.1"

@@ -11,7 +11,7 @@ resample:
   weighted mean: one matrix product per block;
 - precision, recall and F1 from weighted counts of true and false positives (per class for macro
   averages, over the classes present in the resample, as scikit-learn does);
-- ROC AUC by ranks: the scores are sorted once, ties grouped, and per resample
+- ROC AUC by ranks: the scores are grouped by tied value once, and per resample (one sparse product)
   ``Σ_groups w⁺ · (w⁻ below + ½ w⁻ tied) / (W⁺ W⁻)``; PR AUC (average precision) from the weighted
   cumulative counts in the same order; ECE from weighted bin sums.
 
@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import sparse, stats
 
 from evergreen.evaluation._metrics import CALIBRATION_BINS
 from evergreen.evaluation._registry import higher_is_better
@@ -130,26 +130,37 @@ def _prf(metric: str, s: Scored) -> WeightedMetric:
 
 
 def _binary_auc(score: Floats, target: NDArray[np.bool_], kind: Literal["roc", "pr"]) -> WeightedMetric:
-    """ROC AUC or average precision of ``score`` for ``target``, from per-row weights (NaN: one class)."""
-    order = np.argsort(score, kind="stable")
-    ranked = score[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # tie groups, ascending score
-    positive = target[order].astype(np.float64)
+    """ROC AUC or average precision of ``score`` for ``target``, from per-row weights (NaN: one class).
+
+    The rows are grouped by tied score once (ascending for ROC AUC, descending for average precision,
+    whose thresholds run from the highest score down); per resample, the weight of the positive and of
+    the other rows in each group is one sparse product each, followed by cumulative sums.
+    """
+    values, group = np.unique(score, return_inverse=True)
+    if kind == "pr":
+        group = len(values) - 1 - group
+    rows = np.arange(len(score))
+    shape = (len(values), len(score))
+    positives = sparse.csr_matrix((target.astype(np.float64), (group, rows)), shape=shape)
+    others = sparse.csr_matrix(
+        ((~target if kind == "roc" else np.ones(len(score), dtype=bool)).astype(np.float64), (group, rows)), shape=shape
+    )
 
     def auc(w: Floats) -> Floats:
-        ws = w[:, order]
-        pos = np.add.reduceat(ws * positive, starts, axis=1)
-        neg = np.add.reduceat(ws, starts, axis=1) - pos
-        total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-        defined = (total_pos > 0) & (total_neg > 0)
+        pos = np.asarray(positives @ w.T).T
+        other = np.asarray(others @ w.T).T  # ROC: negatives; PR: every row
+        total_pos = pos.sum(axis=1)
         if kind == "roc":
-            below = np.cumsum(neg, axis=1) - neg
-            value = (pos * (below + 0.5 * neg)).sum(axis=1) / np.where(defined, total_pos * total_neg, 1.0)
-        else:  # thresholds from the highest score down: precision at each, weighted by the recall step
-            tp = np.cumsum(pos[:, ::-1], axis=1)
-            fp = np.cumsum(neg[:, ::-1], axis=1)
-            precision = _ratio(tp, tp + fp)
-            value = (pos[:, ::-1] * precision).sum(axis=1) / np.where(defined, total_pos, 1.0)
+            total_neg = other.sum(axis=1)
+            defined = (total_pos > 0) & (total_neg > 0)
+            # each positive beats the negatives below its score and ties half of those at its score
+            pairs = np.einsum("ij,ij->i", pos, np.cumsum(other, axis=1)) - 0.5 * np.einsum("ij,ij->i", pos, other)
+            value = pairs / np.where(defined, total_pos * total_neg, 1.0)
+        else:
+            defined = (total_pos > 0) & (other.sum(axis=1) > total_pos)
+            # precision at each threshold, weighted by the recall step (the positives at that threshold)
+            precision = np.cumsum(pos, axis=1) / np.maximum(np.cumsum(other, axis=1), 1e-300)
+            value = np.einsum("ij,ij->i", pos, precision) / np.where(defined, total_pos, 1.0)
         return np.where(defined, value, math.nan)
 
     return auc
@@ -291,8 +302,8 @@ def paired_bootstrap(
     done = 0
     while done < n_bootstrap:
         size = min(block, n_bootstrap - done)
-        draws = rng.integers(0, rows, size=(size, rows))
-        flat = (np.arange(size)[:, None] * rows + draws).ravel()
+        draws = rng.integers(0, rows, size=(size, rows), dtype=np.int32 if rows < 2**31 else np.int64)
+        flat = (np.arange(size, dtype=np.int64)[:, None] * rows + draws).ravel()
         weights = np.bincount(flat, minlength=size * rows).reshape(size, rows).astype(np.float64)
         diffs.append(sign * (candidate(weights) - production(weights)))
         done += size

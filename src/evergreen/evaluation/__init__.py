@@ -10,11 +10,21 @@ One entry point::
     report.latency.row_p99_ms
     EvaluationReport.model_validate_json(report.model_dump_json())  # round trips, NaN included
 
+The gate compares a candidate with production on the same rows, under a JSON-able policy::
+
+    from evergreen.evaluation import Gate, judge
+
+    gate = Gate(metric="roc_auc", slices=["plan"], guardrails={"log_loss": 0.02}, max_p99_ms=20)
+    result = judge(gate, candidate, production, X_test, y_test, task="classification", y_train=y_train)
+    result.passed, result.verdict, result.primary.shown_better
+
 ``METRICS`` names the metrics per task and :func:`higher_is_better` says which way each improves, so the
 gate, tuning and the monitors compare them the same way.
 """
 
 from ._evaluate import LabelsLike, evaluate
+from ._gate import Gate, GateCheck, GateReport, PrimaryResult
+from ._judge import judge
 from ._predictor import Predictor
 from ._registry import METRICS, PROBABILITY_METRICS, higher_is_better
 from ._report import (
@@ -39,14 +49,19 @@ __all__ = [
     "CalibrationBin",
     "ConfusionMatrix",
     "EvaluationReport",
+    "Gate",
+    "GateCheck",
+    "GateReport",
     "Label",
     "LabelsLike",
     "Latency",
     "MetricSet",
     "Predictor",
+    "PrimaryResult",
     "SliceGroup",
     "SliceResult",
     "Task",
     "evaluate",
     "higher_is_better",
+    "judge",
 ]

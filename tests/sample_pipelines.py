@@ -152,13 +152,15 @@ def daily_data(source: str, reference: dict):
 
 @eg.pipeline
 def train_churn(source: str, model: dict):
-    """The standard steps chained: ingest, tune, train, evaluate on all rows, register."""
+    """The standard steps chained: ingest, tune, train, evaluate on all rows, register, gate."""
     from evergreen.data import ingest_dataset, load_dataset
-    from evergreen.registry import register_model
+    from evergreen.registry import register_model, validate_model
     from evergreen.training import evaluate_model, train_model, tune_model
 
     version = ingest_dataset("churn", source, target="churned", id="customer_id")
     tuned = tune_model(version, model, task="classification", n_trials=3, experiment="churn-tuning")
     trained = train_model(version, model, task="classification", tuned=tuned, experiment="churn")
     evaluated = evaluate_model(trained, load_dataset(version), task="classification", target="churned")
-    return tuned, trained, evaluated, register_model(trained, "churn", task="classification")
+    registered = register_model(trained, "churn", task="classification")
+    gate = {"metric": "roc_auc", "thresholds": {"roc_auc": 0.6}, "n_bootstrap": 200}
+    return tuned, trained, evaluated, registered, validate_model(registered, gate)

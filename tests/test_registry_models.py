@@ -12,13 +12,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet, prune
 from evergreen.errors import RegistryError
-from evergreen.registry import export_onnx, get, model_lineage, record_gate, register, trained_on
+from evergreen.evaluation import Gate
+from evergreen.registry import (
+    export_onnx,
+    get,
+    model_lineage,
+    promote,
+    record_gate,
+    register,
+    trained_on,
+    validate_version,
+)
+from evergreen.store import MetadataStore, list_alerts
 from evergreen.training import OnnxModel, load_model, read_package, sklearn, train
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -139,3 +151,30 @@ def test_the_cli_shows_promotes_rolls_back_and_exports(settings: Settings, tmp_p
     assert (tmp_path / "model.onnx").stat().st_size > 0
     assert refused.returncode != 0
     assert "no previous production version to roll back to" in refused.stderr
+
+
+def test_the_gate_releases_a_good_first_model_and_refuses_a_worse_candidate(settings: Settings, tmp_path: Path) -> None:
+    ingest_day(settings, tmp_path, 0)
+    first = register_trained(settings, 1)
+    gate = Gate(metric="roc_auc", thresholds={"roc_auc": 0.6}, n_bootstrap=200)
+
+    validated, first_report = validate_version("churn", first, gate, settings=settings)
+    promote("churn", first, settings=settings)
+    worse = train("churn", 1, sklearn(DummyClassifier), task="classification", measure_latency=False, settings=settings)
+    candidate = register("churn", worse.package.id, task="classification", trial_id=worse.trial_id, settings=settings)
+    rejected, report = validate_version("churn", candidate.number, gate, settings=settings)
+
+    assert first_report.first_model
+    assert (validated.status, validated.aliases) == ("validated", ["candidate"])
+    assert rejected.status == "rejected"
+    assert not report.passed
+    assert report.primary is not None
+    assert report.primary.significantly_worse
+    assert rejected.gate is not None
+    assert rejected.gate["verdict"] == report.verdict
+    assert get("churn", "production", settings=settings).number == first
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        [alert] = list_alerts(session)
+    store.dispose()
+    assert alert.subject == f"churn@{candidate.number}"

@@ -104,13 +104,15 @@ def test_the_training_steps_chain_in_a_pipeline(settings: Settings, tmp_path: Pa
 
     run = sp.train_churn.run(settings=settings, source=str(source), model=hgb().model_dump(mode="json"))  # type: ignore[attr-defined]
 
-    tuned, trained, evaluated, registered = run.output
+    tuned, trained, evaluated, registered, validated = run.output
     assert 0.01 <= tuned["params"]["learning_rate"] <= 0.3
     assert trained["metrics"]["roc_auc"] > trained["baseline"]["roc_auc"]
     assert evaluated["metrics"]["roc_auc"] > 0.6
     assert trial(trained["trial_id"], settings=settings).params["learning_rate"] == tuned["params"]["learning_rate"]
     version = get("churn", registered["version"], settings=settings)
-    assert (version.status, version.run_id, version.trial_id) == ("registered", run.id, trained["trial_id"])
+    assert (version.status, version.run_id, version.trial_id) == ("validated", run.id, trained["trial_id"])
+    assert validated["passed"]
+    assert "first model" in validated["verdict"]
     lineage = model_lineage("churn", version.number, settings=settings)
     assert [n.label for n in lineage.of_kind("dataset_version")] == ["churn@1"]
     assert [n.id for n in lineage.of_kind("run")] == [run.id]

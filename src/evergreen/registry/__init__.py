@@ -23,7 +23,8 @@ from ._registry import (
     rollback,
     versions,
 )
-from ._steps import register_model
+from ._steps import register_model, validate_model
+from ._validate import recorded_test_rows, validate_version
 
 __all__ = [
     "CANDIDATE",
@@ -41,10 +42,13 @@ __all__ = [
     "models",
     "promote",
     "record_gate",
+    "recorded_test_rows",
     "register",
     "register_model",
     "retire",
     "rollback",
     "trained_on",
+    "validate_model",
+    "validate_version",
     "versions",
 ]

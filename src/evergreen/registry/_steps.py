@@ -1,13 +1,15 @@
-"""Standard registry steps for ``@eg.pipeline``: register a trained model."""
+"""Standard registry steps for ``@eg.pipeline``: register a trained model, gate it against production."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from evergreen.evaluation import Gate
 from evergreen.executors import step_context
 from evergreen.pipelines import run_settings, step
 
 from ._registry import register
+from ._validate import validate_version
 
 
 @step(cache=False)
@@ -30,3 +32,25 @@ def register_model(trained: dict[str, Any], name: str, task: str, description: s
         settings=run_settings(),
     )
     return {"model": name, "version": version.number, "model_id": version.package_id, "status": version.status}
+
+
+@step(cache=False)
+def validate_model(registered: dict[str, Any], gate: dict[str, Any]) -> dict[str, Any]:
+    """Gate a ``register_model`` output against production on its own fresh test rows (``gate`` is a
+    ``Gate`` as a dict). Returns ``{"model", "version", "passed", "verdict", "status"}``; a refusal is a
+    result, not a failure, so the pipeline can go on to report it."""
+    context = step_context() or {}
+    version, report = validate_version(
+        registered["model"],
+        registered["version"],
+        Gate.model_validate(gate),
+        run_id=context.get("run_id"),
+        settings=run_settings(),
+    )
+    return {
+        "model": version.model,
+        "version": version.number,
+        "passed": report.passed,
+        "verdict": report.verdict,
+        "status": version.status,
+    }

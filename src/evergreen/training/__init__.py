@@ -26,6 +26,7 @@ from ._models import (
     package_model,
     read_package,
     signature_of,
+    with_categories,
 )
 from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
 from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
@@ -84,5 +85,6 @@ __all__ = [
     "trials",
     "tune",
     "tune_model",
+    "with_categories",
     "xgboost",
 ]

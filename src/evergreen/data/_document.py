@@ -74,9 +74,9 @@ class Table:
     """
 
     header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
     right: frozenset[int] = frozenset()
-    styles: list[str] = field(default_factory=list)
+    styles: Sequence[str] = ()
 
 
 @dataclass

@@ -5,6 +5,10 @@ against a schema and data tests, profiles it, and records it as an immutable, co
 version; ``load``, ``diff`` and ``prune`` work with the versions; ``drift`` compares a batch with a
 stored profile; ``split`` holds the reproducible train/test splits, and ``split_version`` makes one
 of a version and records it there.
+
+``card_markdown`` and ``card_html`` write a version's data card. The card renderer beneath them is
+shared with other cards (the registry's model cards): build ``Section`` objects of facts, ``Table``
+objects and notes, then ``render_markdown`` or ``render_html`` (self-contained, every string escaped).
 """
 
 from . import _splits as split
@@ -20,6 +24,22 @@ from ._checks import (
     run_checks,
 )
 from ._diff import DatasetDiff, SchemaChange, diff
+from ._document import (
+    BAR_COLOR,
+    DASH,
+    Code,
+    Section,
+    Table,
+    figure_html,
+    format_bytes,
+    format_count,
+    format_number,
+    format_value,
+    format_when,
+    render_html,
+    render_markdown,
+    style_figure,
+)
 from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
 from ._profile import ColumnProfile, Profile, profile_table
 from ._retention import Pruned, prune
@@ -32,7 +52,10 @@ from ._version_splits import VersionSplit, recorded_splits, split_version
 from ._versions import DatasetVersion, check, ingest, load
 
 __all__ = [
+    "BAR_COLOR",
+    "DASH",
     "URI_FORMS",
+    "Code",
     "ColumnDrift",
     "ColumnProfile",
     "ColumnSchema",
@@ -53,8 +76,10 @@ __all__ = [
     "Role",
     "Schema",
     "SchemaChange",
+    "Section",
     "Source",
     "Split",
+    "Table",
     "UniqueRule",
     "ValidationReport",
     "VersionSplit",
@@ -66,6 +91,12 @@ __all__ = [
     "diff",
     "drift",
     "duckdb",
+    "figure_html",
+    "format_bytes",
+    "format_count",
+    "format_number",
+    "format_value",
+    "format_when",
     "from_uri",
     "infer_schema",
     "ingest",
@@ -76,10 +107,13 @@ __all__ = [
     "profile_table",
     "prune",
     "recorded_splits",
+    "render_html",
+    "render_markdown",
     "run_checks",
     "split",
     "split_dataset",
     "split_version",
     "sql",
+    "style_figure",
     "validate",
 ]

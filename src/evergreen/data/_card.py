@@ -5,11 +5,12 @@ schema it was validated with, per-column statistics, the validation result (ever
 and its lineage. Everything comes from what the version recorded when it was made (its record, schema,
 profile and report), so a card never re-reads the rows and costs milliseconds even for a large version.
 
-Both formats are rendered from the same sections (:func:`_sections`), so they always agree. The HTML page
-adds one chart per column and is self-contained: Plotly's bundled JavaScript is inlined once, so the page
-opens offline, from an e-mail attachment or an artifact store, years later. Every string that comes from
-data or a user (dataset and column names, category values, source paths, messages) is escaped for the
-format it goes into: a column called ``<script>`` shows as text and never runs.
+Both formats are rendered from the same sections (:func:`_sections`) by the shared card renderer
+(:mod:`evergreen.data._document`), so they always agree. The HTML page adds one chart per column and is
+self-contained: Plotly's bundled JavaScript is inlined once, so the page opens offline, from an e-mail
+attachment or an artifact store, years later. Every string that comes from data or a user (dataset and
+column names, category values, source paths, messages) is escaped for the format it goes into: a column
+called ``<script>`` shows as text and never runs.
 
 Numbers are written for people: counts with thousands separators, other values with four significant
 digits, datetimes (profiled as epoch seconds) as UTC dates and their spread as a duration.
@@ -18,16 +19,25 @@ digits, datetimes (profiled as epoch seconds) as UTC dates and their spread as a
 from __future__ import annotations
 
 import html
-import json
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
+from ._document import BAR_COLOR as _BAR_COLOR
+from ._document import DASH as _DASH
+from ._document import Code as _Code
+from ._document import Section as _Section
+from ._document import Table as _Table
+from ._document import figure_html, render_html, render_markdown, style_figure
+from ._document import format_bytes as _bytes
+from ._document import format_count as _count
+from ._document import format_number as _num
+from ._document import format_value as _value
+from ._document import format_when as _when
+from ._document import plural as _plural
+from ._document import shorten as _shorten
 from ._profile import OTHER, QUANTILES, ColumnProfile
 from ._schema import ColumnSchema
 from ._validation import Failure, ValidationReport
@@ -46,42 +56,8 @@ CHART_CATEGORIES = 20
 
 CHART_HEIGHT = 280
 
-_DASH = "\u2013"  # an en dash: "no value"
 _OTHER_LABEL = "(other values)"
 _DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-# -- the document model: what both formats render ---------------------------------------------------
-
-
-class _Code(str):
-    """Text shown in a monospace font (ids, hashes); still escaped like any other text."""
-
-    __slots__ = ()
-
-
-@dataclass(frozen=True)
-class _Table:
-    """A table of plain-text cells; columns listed in ``right`` are right-aligned (numbers).
-
-    ``styles`` optionally gives each row a CSS class in HTML (``error``, ``warning``); Markdown ignores it.
-    """
-
-    header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
-    right: frozenset[int] = frozenset()
-    styles: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Section:
-    """A titled part of the card: facts (label, value), then tables (with an optional caption), then notes."""
-
-    id: str
-    title: str
-    facts: list[tuple[str, str]] = field(default_factory=list)
-    tables: list[tuple[str | None, _Table]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 # -- public API --------------------------------------------------------------------------------------
@@ -95,20 +71,8 @@ def card_markdown(version: DatasetVersion, *, lineage: Mapping[str, object] | No
     example ``{"used by": ["model churn@3"]}``; a list value is joined with commas). User strings are
     escaped so that they render as the literal text (no Markdown, no raw HTML).
     """
-    lines = [f"# Data card: {_md(version.ref)}", "", f"_Created {_when(version.info.created_at)} UTC._", ""]
-    for section in _sections(version, lineage):
-        lines += [f"## {section.title}", ""]
-        if section.facts:
-            lines += [f"- **{_md(label)}:** {_md_cell(value)}" for label, value in section.facts]
-            lines.append("")
-        for caption, table in section.tables:
-            if caption:
-                lines += [f"**{_md(caption)}**", ""]
-            lines += _md_table(table)
-            lines.append("")
-        for note in section.notes:
-            lines += [_md(note), ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    meta = f"Created {_when(version.info.created_at)} UTC."
+    return render_markdown("Data card", version.ref, meta, _sections(version, lineage))
 
 
 def card_html(version: DatasetVersion, *, lineage: Mapping[str, object] | None = None) -> str:
@@ -119,42 +83,12 @@ def card_html(version: DatasetVersion, *, lineage: Mapping[str, object] | None =
     chart of the most frequent values of each categorical or boolean column. Plotly's JavaScript is inlined
     once and nothing is fetched from the network. Every user string is HTML-escaped.
     """
-    body: list[str] = []
-    for section in _sections(version, lineage):
-        body.append(f'<section id="{section.id}">\n<h2>{_h(section.title)}</h2>')
-        if section.facts:
-            body.append('<table class="facts">')
-            body += [f"<tr><th>{_h(label)}</th><td>{_html_cell(value)}</td></tr>" for label, value in section.facts]
-            body.append("</table>")
-        for caption, table in section.tables:
-            body.append(_html_table(table, caption))
-        for note in section.notes:
-            body.append(f'<p class="note">{_h(note)}</p>')
-        if section.id == "statistics":
-            body.append(_html_charts(version))
-        body.append("</section>")
-    ref = _h(version.ref)
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>Data card: {ref}</title>",
-            f"<style>{_CSS}</style>",
-            f'<script type="text/javascript">{get_plotlyjs()}</script>',
-            "</head>",
-            "<body>",
-            "<main>",
-            f"<header><h1>Data card: <span>{ref}</span></h1>",
-            f'<p class="meta">Created {_h(_when(version.info.created_at))} UTC · made by Evergreen</p></header>',
-            *body,
-            "</main>",
-            "</body>",
-            "</html>",
-            "",
-        ]
+    return render_html(
+        "Data card",
+        version.ref,
+        f"Created {_when(version.info.created_at)} UTC",
+        _sections(version, lineage),
+        extra_html={"statistics": _html_charts(version)},
     )
 
 
@@ -358,35 +292,6 @@ def _verdict(report: ValidationReport) -> str:
 # -- formatting for people ---------------------------------------------------------------------------
 
 
-def _num(x: float | None) -> str:
-    """A number with four significant digits and thousands separators; integers in full; a dash for None."""
-    if x is None:
-        return _DASH
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    if x == 0:
-        return "0"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x):,}"
-    magnitude = math.floor(math.log10(abs(x)))
-    if magnitude >= 15 or magnitude < -4:
-        return f"{x:.4g}"
-    decimals = 3 - magnitude
-    if decimals <= 0:
-        return f"{round(x, decimals):,.0f}"
-    return f"{x:,.{decimals}f}".rstrip("0").rstrip(".")
-
-
-def _count(n: int) -> str:
-    return f"{n:,}"
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
 def _share(n: int, total: int) -> str:
     return f"{_num(100 * n / total)}%" if total else _DASH
 
@@ -395,15 +300,6 @@ def _nulls(column: ColumnProfile) -> str:
     if not column.nulls:
         return "0"
     return f"{_count(column.nulls)} ({_share(column.nulls, column.count + column.nulls)})"
-
-
-def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{_num(size)} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _datetime(seconds: float | None) -> str:
@@ -427,114 +323,20 @@ def _duration(seconds: float | None) -> str:
     return f"{_num(seconds)} s"
 
 
-def _when(moment: datetime) -> str:
-    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment
-    return utc.strftime(_DATETIME_FORMAT)
-
-
 def _percent_label(q: float) -> str:
     return f"{_num(q * 100)}%"
-
-
-def _value(value: object) -> str:
-    """A recorded value (a source's path, a lineage entry) as one line of text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(_value(v) for v in value)
-    if isinstance(value, float):
-        return _num(value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return str(value)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# -- Markdown ------------------------------------------------------------------------------------------
-
-_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~&])")
-_MD_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
-
-
-def _md(text: str) -> str:
-    """``text`` as literal Markdown: one line, with the characters that would be markup escaped.
-
-    Escaping ``<`` and ``>`` keeps a hostile value from becoming raw HTML in renderers that allow it;
-    ``|`` would end a table cell. An underscore inside a word (``customer_id``) cannot start emphasis and
-    is left alone, so that names stay readable in the raw file.
-    """
-    one_line = " ".join(text.splitlines())
-    escaped = _MD_SPECIAL.sub(r"\\\1", one_line)
-    escaped = _MD_UNDERSCORE.sub(r"\\_", escaped)
-    return escaped if not escaped.startswith("#") else "\\" + escaped
-
-
-def _md_cell(value: str) -> str:
-    if isinstance(value, _Code) and re.fullmatch(r"[0-9A-Za-z._:@/-]+", value):
-        return f"`{value}`"
-    return _md(value)
-
-
-def _md_table(table: _Table) -> list[str]:
-    align = ["---:" if i in table.right else "---" for i in range(len(table.header))]
-    lines = ["| " + " | ".join(_md(h) for h in table.header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-    return lines
-
-
-# -- HTML ----------------------------------------------------------------------------------------------
-
-
-def _h(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def _html_cell(value: str) -> str:
-    return f"<code>{_h(value)}</code>" if isinstance(value, _Code) else _h(value)
-
-
-def _html_table(table: _Table, caption: str | None) -> str:
-    def cell(tag: str, i: int, value: str) -> str:
-        css = ' class="num"' if i in table.right else ""
-        return f"<{tag}{css}>{_html_cell(value)}</{tag}>"
-
-    parts = ['<div class="scroll"><table class="data">']
-    if caption:
-        parts.append(f"<caption>{_h(caption)}</caption>")
-    parts.append("<thead><tr>" + "".join(cell("th", i, h) for i, h in enumerate(table.header)) + "</tr></thead>")
-    parts.append("<tbody>")
-    for k, row in enumerate(table.rows):
-        css = f' class="{_h(table.styles[k])}"' if k < len(table.styles) else ""
-        parts.append(f"<tr{css}>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
-    parts.append("</tbody></table></div>")
-    return "".join(parts)
 
 
 def _html_charts(version: DatasetVersion) -> str:
     """One chart per profiled column, each under an escaped heading, in a responsive grid."""
     parts = ['<h3>Distributions</h3>\n<div class="charts">']
     for i, column in enumerate(version.profile.columns.values()):
-        figure = _figure(column)
-        chart = figure.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"chart-{i}",
-            config={"displaylogo": False, "responsive": True},
-        )
-        parts.append(
-            f'<figure class="chart"><figcaption><strong>{_h(column.name)}</strong> '
-            f'<span class="kind">{_h(column.kind)}</span></figcaption>{chart}</figure>'
-        )
+        parts.append(figure_html(_figure(column), f"chart-{i}", column.name, column.kind))
     parts.append("</div>")
     return "\n".join(parts)
 
 
 # -- charts --------------------------------------------------------------------------------------------
-
-_BAR_COLOR = "#2f7d4f"
 
 
 def _figure(column: ColumnProfile) -> go.Figure:
@@ -548,20 +350,7 @@ def _figure(column: ColumnProfile) -> go.Figure:
         figure.add_annotation(text="no values to chart", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
         figure.update_xaxes(visible=False)
         figure.update_yaxes(visible=False)
-    figure.update_layout(
-        template=go.layout.Template(),
-        height=CHART_HEIGHT,
-        margin={"l": 56, "r": 12, "t": 8, "b": 48},
-        bargap=0.04,
-        showlegend=False,
-        paper_bgcolor="white",
-        plot_bgcolor="#f6f8fa",
-        font={"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12, "color": "#24292f"},
-        hoverlabel={"align": "left"},
-    )
-    figure.update_xaxes(gridcolor="#e1e4e8", zeroline=False)
-    figure.update_yaxes(gridcolor="#e1e4e8", zeroline=False, rangemode="tozero")
-    return figure
+    return style_figure(figure, height=CHART_HEIGHT)
 
 
 def _histogram(figure: go.Figure, column: ColumnProfile) -> None:
@@ -645,35 +434,3 @@ def _category_bars(figure: go.Figure, column: ColumnProfile) -> None:
     )
     figure.update_xaxes(type="category", tickangle=-30 if len(top) > 6 else 0)
     figure.update_yaxes(title_text="rows")
-
-
-_CSS = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f6f8fa; color: #24292f;
-       font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 1200px; margin: 0 auto; padding: 24px 24px 48px; }
-header { border-bottom: 3px solid #2f7d4f; margin-bottom: 8px; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h1 span { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-h2 { font-size: 19px; margin: 0 0 12px; }
-h3 { font-size: 15px; margin: 20px 0 8px; }
-.meta, .note { color: #57606a; }
-section { background: white; border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 20px; margin: 16px 0; }
-table { border-collapse: collapse; }
-.scroll { overflow-x: auto; margin: 8px 0 12px; }
-caption { text-align: left; font-weight: 600; padding: 4px 0 6px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e1e4e8; text-align: left; vertical-align: top; }
-table.data th { background: #f6f8fa; white-space: nowrap; }
-table.data tbody tr:nth-child(even) { background: #fafbfc; }
-table.facts th { font-weight: 600; color: #57606a; padding-left: 0; white-space: nowrap; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px;
-       background: #f6f8fa; padding: 1px 4px; border-radius: 4px; word-break: break-all; }
-tr.error td:first-child { color: #cf222e; font-weight: 600; }
-tr.warning td:first-child { color: #9a6700; font-weight: 600; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
-figure.chart { margin: 0; border: 1px solid #e1e4e8; border-radius: 6px; padding: 8px; overflow: hidden; }
-figcaption { margin-bottom: 4px; overflow-wrap: anywhere; }
-.kind { color: #57606a; font-size: 12px; margin-left: 6px; }
-"""

@@ -3,8 +3,11 @@
 ``register(name, package_id, task=…)`` records a packaged model as the next version; ``record_gate``
 stores the gate's verdict (``validated`` or ``rejected`` with an alert); ``approve``, ``promote`` and
 ``rollback`` move versions through release, each in one transaction with an audit event.
+``model_card_markdown`` and ``model_card_html`` write a version's model card (purpose, data, metrics
+overall and per slice, gate report, known limits, lineage, history) from what was recorded.
 """
 
+from ._card import model_card_html, model_card_markdown
 from ._export import export_onnx
 from ._lineage import LineageEdge, LineageGraph, Node, model_lineage, trained_on
 from ._registry import (
@@ -38,6 +41,8 @@ __all__ = [
     "export_onnx",
     "get",
     "history",
+    "model_card_html",
+    "model_card_markdown",
     "model_lineage",
     "models",
     "promote",

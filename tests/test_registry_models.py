@@ -136,6 +136,7 @@ def test_the_cli_shows_promotes_rolls_back_and_exports(settings: Settings, tmp_p
     rolled = evergreen("models", "rollback", "churn", "-m", "error rate doubled")
     shown = evergreen("models", "show", "churn@production")
     exported = evergreen("models", "export", "churn@production", "-o", "model.onnx")
+    card = evergreen("models", "card", "churn@production", "-o", "cards", "--purpose", "keep subscribers")
     refused = evergreen("models", "rollback", "churn", "-m", "again")
 
     assert promoted.returncode == 0, promoted.stderr
@@ -149,6 +150,9 @@ def test_the_cli_shows_promotes_rolls_back_and_exports(settings: Settings, tmp_p
     assert "error rate doubled" in shown.stdout
     assert exported.returncode == 0, exported.stderr
     assert (tmp_path / "model.onnx").stat().st_size > 0
+    assert card.returncode == 0, card.stderr
+    assert "keep subscribers" in (tmp_path / "cards" / f"churn@{first}.md").read_text()
+    assert (tmp_path / "cards" / f"churn@{first}.html").read_text().startswith("<!DOCTYPE html>")
     assert refused.returncode != 0
     assert "no previous production version to roll back to" in refused.stderr
 

@@ -156,3 +156,31 @@ def export_command(
     model_path, signature = export_onnx(name, number, output, settings=state(ctx).settings())
     console.print(f"wrote {model_path} and {signature}")
     console.print(json.dumps(json.loads(signature.read_text())["parity"], default=str))
+
+
+@app.command("card")
+def card_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS (the latest version by default)."),
+    output: Path = typer.Option(Path("."), "--output", "-o", help="The folder to write the card(s) to."),
+    fmt: str = typer.Option("both", "--format", help="html, md or both."),
+    purpose: str | None = typer.Option(None, "--purpose", help="What the model is for (default: its description)."),
+) -> None:
+    """Write a version's model card: NAME@N.md (Markdown) and/or NAME@N.html (self-contained, with charts)."""
+    import re
+
+    from evergreen.registry import get, model_card_html, model_card_markdown
+
+    formats = {"html": ("html",), "md": ("md",), "both": ("md", "html")}
+    if fmt not in formats:
+        raise typer.BadParameter(f"--format must be html, md or both, got {fmt!r}", param_hint="--format")
+    settings = state(ctx).settings()
+    name, number = split_model_ref(ref)
+    version = get(name, number, settings=settings)
+    stem = re.sub(r"[^A-Za-z0-9._@+=-]", "_", version.ref).lstrip(".") or "model"
+    output.mkdir(parents=True, exist_ok=True)
+    for kind in formats[fmt]:
+        render = model_card_markdown if kind == "md" else model_card_html
+        path = output / f"{stem}.{kind}"
+        path.write_text(render(name, version.number, purpose=purpose, settings=settings), encoding="utf-8")
+        console.print(str(path), markup=False)

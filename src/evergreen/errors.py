@@ -28,6 +28,7 @@ __all__ = [
     "ReproducibilityError",
     "RunError",
     "SchemaError",
+    "ServingError",
     "StepExecutionError",
     "StoreError",
     "StoreSchemaError",
@@ -149,3 +150,7 @@ class ModelVersionWarning(UserWarning):
 
 class RegistryError(EvergreenError):
     """A registry change is not allowed (a status or alias rule), or a model name or alias is invalid."""
+
+
+class ServingError(EvergreenError):
+    """A deployment or request cannot be served as asked (unknown strategy, no live version, bad policy)."""

@@ -21,6 +21,7 @@ from ._datasets import (
     version_by_content,
     versions_by_id,
 )
+from ._deployments import deployment_history, get_deployment, list_deployments, set_policy
 from ._engine import redact
 from ._experiments import (
     TRIAL_STATUSES,
@@ -60,6 +61,8 @@ from ._records import (
     DatasetInfo,
     DatasetSplitInfo,
     DatasetVersionInfo,
+    DeploymentEventInfo,
+    DeploymentInfo,
     Edge,
     ExperimentInfo,
     ModelEventInfo,
@@ -105,6 +108,8 @@ __all__ = [
     "DatasetInfo",
     "DatasetSplitInfo",
     "DatasetVersionInfo",
+    "DeploymentEventInfo",
+    "DeploymentInfo",
     "Edge",
     "ExperimentInfo",
     "MetadataStore",
@@ -126,6 +131,7 @@ __all__ = [
     "create_trial",
     "current_revision",
     "delete_versions",
+    "deployment_history",
     "ensure_dataset",
     "ensure_experiment",
     "ensure_model",
@@ -133,6 +139,7 @@ __all__ = [
     "find_cached_step",
     "finish_run",
     "finish_step",
+    "get_deployment",
     "get_model_version",
     "get_run",
     "get_trial",
@@ -144,6 +151,7 @@ __all__ = [
     "list_alerts",
     "list_checks",
     "list_datasets",
+    "list_deployments",
     "list_experiments",
     "list_model_versions",
     "list_models",
@@ -168,6 +176,7 @@ __all__ = [
     "record_split",
     "redact",
     "set_alias",
+    "set_policy",
     "set_status",
     "skip_steps",
     "start_step",

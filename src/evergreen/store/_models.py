@@ -59,6 +59,10 @@ def add_model_version(
     """Record a new version (numbered after the last) as ``registered``, with its audit event."""
     model = ensure_model(session, name, description)
     lock_model(session, model)
+    if description:
+        described = session.get(ModelRecord, model)
+        if described is not None and described.description != description:
+            described.description = description  # the latest registration describes the model
     last = session.execute(select(func.max(ModelVersionRecord.number)).where(ModelVersionRecord.model_id == model))
     number = (last.scalar_one() or 0) + 1
     record = ModelVersionRecord(

@@ -253,3 +253,29 @@ class AlertInfo:
     count: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """A deployment: its model, its current policy (JSON) and the revision of that policy."""
+
+    id: int
+    name: str
+    model: str
+    policy: dict[str, Any]
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentEventInfo:
+    """One policy a deployment had: the change that made it, who, when and why."""
+
+    deployment: str
+    revision: int
+    action: str
+    policy: dict[str, Any]
+    actor: str
+    reason: str
+    created_at: datetime

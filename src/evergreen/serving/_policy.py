@@ -1,0 +1,237 @@
+"""Traffic policies of a deployment, and the routing of one request under a policy.
+
+A policy lists *arms* (a model version with a weight and a mode, ``live`` or ``shadow``) and the
+strategy that made them:
+
+- ``direct``: one live version takes everything.
+- ``blue-green``: the new version takes everything at once; the old one stays loaded at weight 0, so
+  switching back is instant.
+- ``canary``: the new version takes a share that ramps by ``steps`` (e.g. 10 → 50 → 100 %) every
+  ``every_s`` seconds, while guardrails hold (see :func:`canary_decision`).
+- ``shadow``: a copy of live traffic goes to the shadow version; its answers are logged, never returned.
+- ``bandit``: Thompson sampling over the live versions, rewarded by feedback.
+
+Routing is sticky per entity: a request with an entity id always lands on the same arm while the
+weights do not change (the entity's hash picks the arm), so a customer does not flip between versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from evergreen.errors import ServingError, did_you_mean
+
+Strategy = Literal["direct", "blue-green", "canary", "shadow", "bandit"]
+STRATEGIES: tuple[str, ...] = ("direct", "blue-green", "canary", "shadow", "bandit")
+
+
+class Arm(BaseModel):
+    """One model version in a policy: its share of live traffic (percent) and its mode."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int
+    weight: float = 100.0
+    mode: Literal["live", "shadow"] = "live"
+
+
+class Canary(BaseModel):
+    """The ramp of a canary release: the shares to go through, how long each lasts, the guardrails."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    baseline: int
+    candidate: int
+    steps: list[float]
+    every_s: float
+    step: int = 0
+    guardrails: dict[str, float] = {}
+
+
+class Policy(BaseModel):
+    """What answers a deployment's requests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: Strategy
+    arms: list[Arm]
+    canary: Canary | None = None
+    sticky: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Policy:
+        live = [a for a in self.arms if a.mode == "live"]
+        if not live or sum(a.weight for a in live) <= 0:
+            raise ValueError("a policy needs at least one live version with a weight above 0")
+        if any(a.weight < 0 for a in self.arms):
+            raise ValueError("weights must not be negative")
+        if len({a.version for a in self.arms}) != len(self.arms):
+            raise ValueError("a version appears twice in the policy")
+        return self
+
+    @property
+    def versions(self) -> list[int]:
+        """Every version a replica must have loaded (live ones, weight 0 included, and shadows)."""
+        return [a.version for a in self.arms]
+
+    @property
+    def shadows(self) -> list[Arm]:
+        """The shadow arms."""
+        return [a for a in self.arms if a.mode == "shadow"]
+
+    def describe(self) -> str:
+        """One line: ``canary: v3 10%, v2 90%`` or ``shadow: v2 100%, v3 shadow``."""
+        parts = [f"v{a.version} {'shadow' if a.mode == 'shadow' else f'{a.weight:g}%'}" for a in self.arms]
+        return f"{self.strategy}: {', '.join(parts)}"
+
+
+def _check_steps(steps: list[float]) -> list[float]:
+    if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(steps) or steps[-1] != 100:
+        raise ServingError(f"canary steps must rise to 100 with each share in (0, 100], got {steps}")
+    return steps
+
+
+def make_policy(
+    strategy: str,
+    version: int,
+    *,
+    current: Policy | None = None,
+    steps: list[float] | None = None,
+    every_s: float = 3600.0,
+    guardrails: Mapping[str, float] | None = None,
+    versions: list[int] | None = None,
+) -> Policy:
+    """The policy that releases ``version`` by ``strategy`` from the ``current`` one (None for a new deployment).
+
+    Raises:
+        ServingError: an unknown strategy, or one that needs a version already live (blue-green, canary,
+            shadow) on a deployment that has none.
+    """
+    if strategy not in STRATEGIES:
+        hint = did_you_mean(strategy, STRATEGIES)
+        raise ServingError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
+    incumbent = _incumbent(current)
+    if strategy == "direct":
+        return Policy(strategy="direct", arms=[Arm(version=version)])
+    if strategy == "bandit":
+        chosen = sorted(set(versions or ([version] if incumbent is None else [incumbent, version])))
+        if len(chosen) < 2:
+            raise ServingError(f"a bandit needs at least two versions to choose between, got {chosen}")
+        return Policy(
+            strategy="bandit", arms=[Arm(version=v, weight=100.0 / len(chosen)) for v in chosen], sticky=False
+        )
+    if incumbent is None:
+        raise ServingError(
+            f"a {strategy} release needs a version already live to release against; deploy one first with "
+            "--strategy direct"
+        )
+    if incumbent == version:
+        raise ServingError(f"version {version} is already the live version")
+    if strategy == "blue-green":
+        return Policy(strategy="blue-green", arms=[Arm(version=version), Arm(version=incumbent, weight=0.0)])
+    if strategy == "shadow":
+        return Policy(strategy="shadow", arms=[Arm(version=incumbent), Arm(version=version, weight=0.0, mode="shadow")])
+    ramp = _check_steps(list(steps or [10.0, 50.0, 100.0]))
+    if every_s <= 0:
+        raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+    plan = Canary(baseline=incumbent, candidate=version, steps=ramp, every_s=every_s, guardrails=dict(guardrails or {}))
+    arms = [Arm(version=version, weight=ramp[0])]
+    if ramp[0] < 100:
+        arms.append(Arm(version=incumbent, weight=100.0 - ramp[0]))
+    return Policy(strategy="canary", arms=arms, canary=plan)
+
+
+def _incumbent(current: Policy | None) -> int | None:
+    """The version carrying most live traffic under ``current``."""
+    if current is None:
+        return None
+    live = [a for a in current.arms if a.mode == "live"]
+    return max(live, key=lambda a: a.weight).version
+
+
+def entity_point(entity_id: str) -> float:
+    """A stable number in [0, 1) for an entity: the same entity lands on the same arm."""
+    digest = hashlib.sha256(entity_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def route(
+    policy: Policy,
+    entity_id: str | None = None,
+    *,
+    rng: random.Random | None = None,
+    rewards: Mapping[int, tuple[float, float]] | None = None,
+) -> int:
+    """The live version that answers one request.
+
+    ``rewards`` (version → successes, failures) drives the bandit's Thompson sampling: each version's
+    success rate is drawn from Beta(successes + 1, failures + 1) and the highest draw wins.
+    """
+    rng = rng or random.Random()
+    live = [a for a in policy.arms if a.mode == "live" and a.weight > 0]
+    if policy.strategy == "bandit":
+        stats = rewards or {}
+        draws = {}
+        for arm in live:
+            wins, losses = stats.get(arm.version, (0.0, 0.0))
+            draws[arm.version] = rng.betavariate(wins + 1, losses + 1)
+        return max(draws, key=lambda v: draws[v])
+    point = entity_point(entity_id) if (entity_id is not None and policy.sticky) else rng.random()
+    total = sum(a.weight for a in live)
+    cumulative = 0.0
+    for arm in live:
+        cumulative += arm.weight / total
+        if point < cumulative:
+            return arm.version
+    return live[-1].version
+
+
+CanaryAction = Literal["hold", "advance", "complete", "rollback"]
+
+
+def canary_decision(policy: Policy, observed: Mapping[str, float], seconds_in_step: float) -> tuple[CanaryAction, str]:
+    """What a canary release does next, given the candidate's observed guardrail metrics for this step.
+
+    A guardrail ``error_rate`` or ``p99_ms`` (or any lower-is-better name) is breached when observed
+    above its bound; a name ending in ``_min`` (``roc_auc_min``) when observed below it. Breach → roll
+    back; step over and more steps → advance; last step over → complete; else hold.
+    """
+    plan = policy.canary
+    if plan is None:
+        raise ServingError(f"the deployment's policy is {policy.strategy}, not a canary")
+    for name, bound in plan.guardrails.items():
+        if name.endswith("_min"):
+            value = observed.get(name.removesuffix("_min"))
+            if value is not None and value < bound:
+                return "rollback", f"{name.removesuffix('_min')} {value:.4g} fell below {bound:g}"
+        else:
+            value = observed.get(name)
+            if value is not None and value > bound:
+                return "rollback", f"{name} {value:.4g} exceeded {bound:g}"
+    if seconds_in_step < plan.every_s:
+        return "hold", f"step {plan.step + 1} of {len(plan.steps)} ({plan.steps[plan.step]:g}%) holds"
+    if plan.step + 1 >= len(plan.steps):
+        return "complete", f"v{plan.candidate} took all traffic with the guardrails holding"
+    return "advance", f"to {plan.steps[plan.step + 1]:g}%"
+
+
+def next_policy(policy: Policy, action: CanaryAction) -> Policy:
+    """The policy after a canary decision (``hold`` leaves it as it is)."""
+    plan = policy.canary
+    if plan is None or action == "hold":
+        return policy
+    if action == "rollback":
+        return Policy(strategy="direct", arms=[Arm(version=plan.baseline)])
+    if action == "complete":
+        return Policy(strategy="direct", arms=[Arm(version=plan.candidate)])
+    step = plan.step + 1
+    share = plan.steps[step]
+    arms = [Arm(version=plan.candidate, weight=share)]
+    if share < 100:
+        arms.append(Arm(version=plan.baseline, weight=100.0 - share))
+    return Policy(strategy="canary", arms=arms, canary=plan.model_copy(update={"step": step}))

@@ -1,0 +1,83 @@
+"""Reads and writes of deployments and the history of their policies.
+
+Every change writes the new policy with a revision one higher and an event holding that policy, in one
+transaction with the deployment's row locked, so replicas see whole policies and history restores any.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evergreen.errors import NotFoundError, did_you_mean
+
+from ._records import DeploymentEventInfo, DeploymentInfo
+from ._runs import now
+from ._schema import DeploymentEventRecord, DeploymentRecord
+
+
+def get_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentInfo:
+    """A deployment by name (its row locked until the transaction ends when ``lock``)."""
+    query = select(DeploymentRecord).where(DeploymentRecord.name == name)
+    if lock:
+        query = query.with_for_update()
+    record = session.execute(query).scalar_one_or_none()
+    if record is None:
+        names = session.execute(select(DeploymentRecord.name)).scalars().all()
+        raise NotFoundError(f"no deployment {name!r}{did_you_mean(name, names)}; `evergreen deploy` creates one")
+    return _info(record)
+
+
+def list_deployments(session: Session) -> list[DeploymentInfo]:
+    """Every deployment by name."""
+    return [_info(r) for r in session.execute(select(DeploymentRecord).order_by(DeploymentRecord.name)).scalars()]
+
+
+def set_policy(
+    session: Session, *, name: str, model: str, policy: dict[str, Any], action: str, actor: str, reason: str
+) -> DeploymentInfo:
+    """Create the deployment or give it a new policy (revision + 1), with the event that records it."""
+    record = session.execute(
+        select(DeploymentRecord).where(DeploymentRecord.name == name).with_for_update()
+    ).scalar_one_or_none()
+    stamp = now()
+    if record is None:
+        record = DeploymentRecord(name=name, model=model, policy=policy, revision=1, created_at=stamp, updated_at=stamp)
+        session.add(record)
+        session.flush()
+    else:
+        record.model = model
+        record.policy = policy
+        record.revision += 1
+        record.updated_at = stamp
+    session.add(
+        DeploymentEventRecord(
+            deployment_id=record.id,
+            revision=record.revision,
+            action=action,
+            policy=policy,
+            actor=actor,
+            reason=reason,
+            created_at=stamp,
+        )
+    )
+    session.flush()
+    return _info(record)
+
+
+def deployment_history(session: Session, name: str, *, limit: int = 50) -> list[DeploymentEventInfo]:
+    """The policies a deployment had, newest first."""
+    deployment = get_deployment(session, name)
+    rows = session.execute(
+        select(DeploymentEventRecord)
+        .where(DeploymentEventRecord.deployment_id == deployment.id)
+        .order_by(DeploymentEventRecord.revision.desc())
+        .limit(limit)
+    ).scalars()
+    return [DeploymentEventInfo(name, e.revision, e.action, e.policy, e.actor, e.reason, e.created_at) for e in rows]
+
+
+def _info(r: DeploymentRecord) -> DeploymentInfo:
+    return DeploymentInfo(r.id, r.name, r.model, r.policy, r.revision, r.created_at, r.updated_at)

@@ -1,0 +1,126 @@
+"""Deployments: policies per strategy, sticky routing, the canary ramp and its guardrails, recorded changes."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from evergreen.config import Settings, load_settings
+from evergreen.errors import ServingError
+from evergreen.registry import record_gate, register
+from evergreen.serving import (
+    Policy,
+    canary_decision,
+    deploy,
+    deployment,
+    make_policy,
+    next_policy,
+    policy_history,
+    rollback_deployment,
+    route,
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_url: str) -> Settings:
+    return load_settings(tmp_path, overrides={"store.url": store_url}, environ={})
+
+
+def version(settings: Settings, *, passed: bool = True) -> int:
+    registered = register("churn", "a" * 64, task="classification", settings=settings)
+    record_gate("churn", registered.number, {}, passed=passed, verdict="ok" if passed else "worse", settings=settings)
+    return registered.number
+
+
+def test_routing_is_sticky_per_entity_and_follows_the_weights() -> None:
+    canary = make_policy("canary", 2, current=make_policy("direct", 1), steps=[10, 50, 100])
+    rng = random.Random(0)
+
+    first = [route(canary, f"customer-{i}", rng=rng) for i in range(4000)]
+    again = [route(canary, f"customer-{i}", rng=rng) for i in range(4000)]
+
+    assert first == again
+    assert first.count(2) / len(first) == pytest.approx(0.10, abs=0.02)
+    anonymous = [route(canary, rng=rng) for _ in range(4000)]
+    assert anonymous.count(2) / len(anonymous) == pytest.approx(0.10, abs=0.02)
+
+
+def test_each_strategy_makes_its_policy() -> None:
+    live = make_policy("direct", 1)
+
+    assert make_policy("blue-green", 2, current=live).describe() == "blue-green: v2 100%, v1 0%"
+    assert make_policy("shadow", 2, current=live).describe() == "shadow: v1 100%, v2 shadow"
+    assert make_policy("canary", 2, current=live, steps=[25, 100]).describe() == "canary: v2 25%, v1 75%"
+    assert make_policy("bandit", 3, versions=[1, 2, 3]).describe() == "bandit: v1 33.3333%, v2 33.3333%, v3 33.3333%"
+    shadow = make_policy("shadow", 2, current=live)
+    assert {route(shadow, f"e{i}") for i in range(200)} == {1}  # a shadow never answers
+    with pytest.raises(ServingError, match=r"strategy 'canery' is not known; did you mean 'canary'"):
+        make_policy("canery", 2, current=live)
+    with pytest.raises(ServingError, match="needs a version already live"):
+        make_policy("canary", 1)
+    with pytest.raises(ServingError, match=r"canary steps must rise to 100 .* got \[50, 10\]"):
+        make_policy("canary", 2, current=live, steps=[50, 10])
+    with pytest.raises(ServingError, match="already the live version"):
+        make_policy("blue-green", 1, current=live)
+
+
+def test_the_bandit_favours_the_version_feedback_rewards() -> None:
+    bandit = make_policy("bandit", 2, versions=[1, 2])
+    rng = random.Random(1)
+
+    picks = [route(bandit, "same-entity", rng=rng, rewards={1: (20, 80), 2: (80, 20)}) for _ in range(500)]
+
+    assert picks.count(2) > 450  # not sticky: the bandit explores per request
+
+
+def test_a_canary_ramps_while_guardrails_hold_and_rolls_back_when_one_breaks() -> None:
+    policy = make_policy(
+        "canary",
+        2,
+        current=make_policy("direct", 1),
+        steps=[10, 50, 100],
+        every_s=60,
+        guardrails={"error_rate": 0.01, "roc_auc_min": 0.7},
+    )
+
+    assert canary_decision(policy, {"error_rate": 0.0}, 30)[0] == "hold"
+    action, _ = canary_decision(policy, {"error_rate": 0.0}, 61)
+    half = next_policy(policy, action)
+    assert (action, half.describe()) == ("advance", "canary: v2 50%, v1 50%")
+    full = next_policy(half, "advance")
+    assert full.describe() == "canary: v2 100%"
+    assert canary_decision(full, {"error_rate": 0.0}, 61)[0] == "complete"
+    assert next_policy(full, "complete").describe() == "direct: v2 100%"
+    action, why = canary_decision(half, {"error_rate": 0.05}, 5)
+    assert (action, why) == ("rollback", "error_rate 0.05 exceeded 0.01")
+    assert next_policy(half, action).describe() == "direct: v1 100%"
+    assert canary_decision(half, {"roc_auc": 0.61}, 5) == ("rollback", "roc_auc 0.61 fell below 0.7")
+
+
+def test_deployments_are_recorded_and_rolled_back(settings: Settings) -> None:
+    first, second = version(settings), version(settings)
+    rejected = version(settings, passed=False)
+
+    deploy("churn-api", "churn", first, settings=settings)
+    info, policy = deploy(
+        "churn-api", "churn", second, strategy="canary", steps=[20, 100], reason="fresh", settings=settings
+    )
+    restored_info, restored = rollback_deployment("churn-api", reason="errors", settings=settings)
+
+    assert (info.revision, policy.describe()) == (2, "canary: v2 20%, v1 80%")
+    assert (restored_info.revision, restored.describe()) == (3, "direct: v1 100%")
+    assert deployment("churn-api", settings=settings)[1] == restored
+    assert [(e.revision, e.action) for e in policy_history("churn-api", settings=settings)] == [
+        (3, "rollback"),
+        (2, "deploy:canary"),
+        (1, "deploy:direct"),
+    ]
+    with pytest.raises(ServingError, match=r"churn@3 is rejected; only a version that passed the gate"):
+        deploy("churn-api", "churn", rejected, settings=settings)
+    register("other", "b" * 64, task="classification", settings=settings)
+    record_gate("other", 1, {}, passed=True, verdict="ok", settings=settings)
+    with pytest.raises(ServingError, match="deployment 'churn-api' serves model 'churn', not 'other'"):
+        deploy("churn-api", "other", 1, settings=settings)
+    assert Policy.model_validate(deployment("churn-api", settings=settings)[0].policy) == restored

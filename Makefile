@@ -17,14 +17,14 @@ VENV_PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 # Only the folders that exist: examples/ and benchmarks/ may be absent in a fresh clone.
 CODE_DIRS := $(wildcard src tests examples benchmarks)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: help setup test lint format typecheck imports pytest quickstart bench clean distclean
 
 help:
 	@echo "make quickstart   set up .venv, then run 'evergreen quickstart'"
 	@echo "make test         set up, then ruff check, ruff format --check, mypy, lint-imports, pytest"
-	@echo "                  (extra pytest arguments: make test PYTEST_ARGS=\"-k foo\")"
+	@echo "                  (pytest runs on 2 processes; other arguments: make test PYTEST_ARGS=\"-k foo\")"
 	@echo "make lint         the static checks of 'make test' without pytest"
 	@echo "make format       ruff format, then ruff check --fix"
 	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking)"

@@ -15,6 +15,7 @@ from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import quickstart_command
 from ._run import run_command
+from ._serve import deploy_command, serve_command
 
 app = typer.Typer(
     name="evergreen",
@@ -60,6 +61,8 @@ def main_callback(
 app.command("run")(run_command)
 app.command("doctor")(doctor_command)
 app.command("quickstart")(quickstart_command)
+app.command("deploy")(deploy_command)
+app.command("serve")(serve_command)
 app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_models.app, name="models")

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from evergreen.evaluation._predictor import Predictor
 from evergreen.evaluation._report import Latency
@@ -47,7 +48,17 @@ def measure_latency(
     batch_rows: int = BATCH_ROWS,
     batch_repeats: int = BATCH_REPEATS,
 ) -> Latency:
-    """Time ``model.predict`` on single rows and on one batch of ``X`` (not empty); see the module docstring."""
+    """Time ``model.predict`` on single rows and on one batch of ``X`` (not empty); see the module docstring.
+
+    Native thread pools (OpenMP, BLAS) are held to one thread while timing, as a serving worker runs
+    them: left at their default they oversubscribe a busy machine's cores and a one-row prediction of a
+    gradient-boosted model can take hundreds of times longer than it does when served.
+    """
+    with threadpool_limits(limits=1):
+        return _measure(model, X, row_samples=row_samples, batch_rows=batch_rows, batch_repeats=batch_repeats)
+
+
+def _measure(model: Predictor, X: pd.DataFrame, *, row_samples: int, batch_rows: int, batch_repeats: int) -> Latency:
     n = len(X)
     rows = np.unique(np.linspace(0, n - 1, min(row_samples, n)).round().astype(np.int64))
     batch = X.iloc[: min(batch_rows, n)]

@@ -4,6 +4,7 @@
 deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per entity.
 """
 
+from ._app import MAX_BATCH, create_app
 from ._deploy import SERVABLE, deploy, deployment, deployments, policy_history, rollback_deployment
 from ._policy import (
     STRATEGIES,
@@ -16,18 +17,25 @@ from ._policy import (
     next_policy,
     route,
 )
+from ._replica import DeploymentState, LoadedModel, Replica, load_version
 
 __all__ = [
+    "MAX_BATCH",
     "SERVABLE",
     "STRATEGIES",
     "Arm",
     "Canary",
+    "DeploymentState",
+    "LoadedModel",
     "Policy",
+    "Replica",
     "canary_decision",
+    "create_app",
     "deploy",
     "deployment",
     "deployments",
     "entity_point",
+    "load_version",
     "make_policy",
     "next_policy",
     "policy_history",

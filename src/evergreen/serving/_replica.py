@@ -1,0 +1,178 @@
+"""A serving replica's view of its deployments: policies and loaded models, reloaded in the background.
+
+Each deployment's state (its policy revision and the models of every version the policy names) is one
+immutable object; a request reads the current object once and uses it to the end, and a reload builds a
+complete new object before swapping the reference. So a switch under load drops no request and never
+answers with a version the replica already switched away from; the old models answer until the new
+ones are loaded. A version whose model cannot be loaded leaves the deployment on its previous state
+(or not ready, on first load) with the reason, and every other deployment keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from evergreen.artifacts import ArtifactStore
+from evergreen.config import Settings
+from evergreen.errors import EvergreenError
+from evergreen.store import MetadataStore, get_model_version, list_deployments
+from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, onnx_bytes, read_package
+
+from ._policy import Policy
+
+log = logging.getLogger("evergreen.serving")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model version ready to answer: the fastest verified runtime, its signature and request model."""
+
+    model: str
+    version: int
+    package: ModelPackage
+    runtime: Any
+    runtime_name: str  # "onnx" (verified copy) or "native"
+    request_model: type[BaseModel]
+    load_seconds: float
+
+    @property
+    def signature(self) -> Signature:
+        """The model's signature."""
+        return self.package.signature
+
+    @property
+    def ref(self) -> str:
+        """``model@version``."""
+        return f"{self.model}@{self.version}"
+
+    def predict(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[list[float]] | None]:
+        """Labels (or values) and, when the model has them, class probabilities for validated rows."""
+        names = self.signature.names
+        if self.runtime_name == "onnx" and all(c.dtype in ("int", "float", "bool") for c in self.signature.inputs):
+            frame: Any = np.array([[row[n] for n in names] for row in rows], dtype=np.float32)
+        else:
+            frame = self.signature.select(pd.DataFrame(rows, columns=names))
+        labels = self.runtime.predict(frame)
+        proba = None
+        if self.signature.has_proba and callable(getattr(self.runtime, "predict_proba", None)):
+            proba = np.asarray(self.runtime.predict_proba(frame), dtype=float).round(6).tolist()
+        return [_plain(v) for v in np.asarray(labels).tolist()], proba
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load_version(model: str, version: int, package_id: str, artifacts: ArtifactStore) -> LoadedModel:
+    """Load a version: its verified ONNX copy when there is one, else the native model."""
+    started = time.perf_counter()
+    package = read_package(package_id, artifacts)
+    if package.onnx_verified:
+        runtime: Any = OnnxModel(onnx_bytes(package, artifacts))
+        name = "onnx"
+    else:
+        runtime = load_model(package, artifacts)
+        name = "native"
+    request_model = package.signature.input_schema().request_model()
+    return LoadedModel(model, version, package, runtime, name, request_model, time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """What a deployment answers with right now: its policy revision and a model per version."""
+
+    name: str
+    model: str
+    revision: int
+    policy: Policy
+    models: dict[int, LoadedModel]
+
+
+@dataclass
+class Replica:
+    """The deployments this process serves, kept in step with the store by a background thread."""
+
+    settings: Settings
+    only: list[str] | None = None
+    reload_interval_s: float = 2.0
+    states: dict[str, DeploymentState] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _cache: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        """Load every deployment whose policy revision changed; keep the old state where loading fails."""
+        store = MetadataStore(self.settings.store.url)
+        artifacts = ArtifactStore(self.settings.artifacts.root)
+        try:
+            with store.session() as session:
+                found = [d for d in list_deployments(session) if self.only is None or d.name in self.only]
+                packages: dict[tuple[str, int], str] = {}
+                for d in found:
+                    current = self.states.get(d.name)
+                    if current is not None and current.revision == d.revision:
+                        continue
+                    for version in Policy.model_validate(d.policy).versions:
+                        packages[(d.model, version)] = get_model_version(session, d.model, version).package_id
+        except EvergreenError as e:
+            self.errors["store"] = str(e)
+            log.warning("cannot read deployments: %s", e)
+            return
+        finally:
+            store.dispose()
+        self.errors.pop("store", None)
+        for d in found:
+            current = self.states.get(d.name)
+            if current is not None and current.revision == d.revision:
+                continue
+            policy = Policy.model_validate(d.policy)
+            try:
+                models = {v: self._load(d.model, v, packages[(d.model, v)], artifacts) for v in policy.versions}
+            except (EvergreenError, OSError, ValueError) as e:
+                self.errors[d.name] = f"cannot load {d.model} for revision {d.revision}: {e}"
+                log.warning("deployment %s: %s", d.name, self.errors[d.name])
+                continue
+            self.states[d.name] = DeploymentState(d.name, d.model, d.revision, policy, models)  # the swap
+            self.errors.pop(d.name, None)
+        if self.only is not None:
+            for name in self.only:
+                if name not in {d.name for d in found}:
+                    self.errors[name] = f"no deployment {name!r} in the store"
+
+    def _load(self, model: str, version: int, package_id: str, artifacts: ArtifactStore) -> LoadedModel:
+        key = (model, version)
+        if key not in self._cache:
+            self._cache[key] = load_version(model, version, package_id, artifacts)
+        return self._cache[key]
+
+    def start(self) -> None:
+        """Load once now, then watch the store in a background thread."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._watch, name="evergreen-reload", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_interval_s):
+            self.refresh()
+
+    def stop(self) -> None:
+        """Stop watching the store."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def ready(self) -> tuple[bool, dict[str, str]]:
+        """Whether every deployment has its models loaded, and why not."""
+        reasons = dict(self.errors)
+        if not self.states and not reasons:
+            reasons["deployments"] = "no deployment to serve yet"
+        return not reasons, reasons

@@ -1,0 +1,272 @@
+"""The prediction server, over real HTTP to a real uvicorn: answers, bad input, hot reload, shadow, faults."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from evergreen.config import Settings, load_settings
+from evergreen.data import ingest, parquet
+from evergreen.registry import record_gate, register
+from evergreen.serving import create_app, deploy
+from evergreen.training import ModelSpec, sklearn, train
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
+
+
+def release(settings: Settings, spec: ModelSpec) -> int:
+    trained = train("churn", 1, spec, task="classification", measure_latency=False, settings=settings)
+    version = register("churn", trained.package.id, task="classification", trial_id=trained.trial_id, settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    return version.number
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, int, int]:
+    """A project with two gated versions of 'churn' (a LogisticRegression, then a HistGradientBoosting)."""
+    folder = tmp_path_factory.mktemp("serving")
+    settings = load_settings(folder, environ={})
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"customer_id": np.arange(n), "tenure": rng.integers(1, 60, n), "fee": rng.normal(20, 5, n)})
+    frame["churned"] = (frame["fee"] / 5 - frame["tenure"] / 20 + rng.normal(size=n)) > 2
+    frame.to_parquet(folder / "churn.parquet", index=False)
+    ingest("churn", parquet(folder / "churn.parquet"), target="churned", id="customer_id", settings=settings, now=NOW)
+    first = release(settings, sklearn(LogisticRegression))
+    second = release(settings, sklearn(HistGradientBoostingClassifier, params={"max_iter": 20}))
+    deploy("churn-api", "churn", first, settings=settings)
+    return settings, first, second
+
+
+class Running:
+    """A uvicorn server on a free loopback port, in a thread of this process."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        self.app = create_app(settings, reload_interval_s=0.2, **options)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", loop="asyncio")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> httpx.Client:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def server(project: tuple[Settings, int, int]) -> Iterator[httpx.Client]:
+    with Running(project[0]) as client:
+        yield client
+
+
+def predict(client: httpx.Client, body: Any, deployment: str = "churn-api") -> httpx.Response:
+    return client.post(f"/v1/models/{deployment}:predict", json=body)
+
+
+def test_it_answers_rows_with_ids_versions_and_probabilities(
+    server: httpx.Client, project: tuple[Settings, int, int]
+) -> None:
+    one = predict(server, {"instances": [{"tenure": 3, "fee": 30.0}]})
+    batch = predict(
+        server, {"instances": [{"tenure": t, "fee": 20.0} for t in range(1, 51)], "entity_ids": list(range(50))}
+    )
+
+    assert one.status_code == 200, one.text
+    assert one.json()["model_version"] == f"churn@{project[1]}"
+    assert isinstance(one.json()["predictions"][0], bool)
+    assert sum(one.json()["probabilities"][0]) == pytest.approx(1.0)
+    assert batch.status_code == 200
+    assert len(set(batch.json()["prediction_ids"])) == 50
+    assert server.get("/healthz").json() == {"status": "ok"}
+    ready = server.get("/readyz").json()
+    assert ready["ready"]
+    assert ready["deployments"]["churn-api"]["versions"] == {str(project[1]): "onnx"}
+    metrics = server.get("/metrics").text
+    assert 'evergreen_predictions_total{deployment="churn-api",mode="live",version="1"} 51.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        ([1, 2], 422, "the body must be an object"),
+        ({"rows": []}, 422, "unknown key(s) ['rows']"),
+        ({"instances": []}, 422, "'instances' must be a non-empty list"),
+        ({"instances": [{"tenure": "three", "fee": 1.0}]}, 422, "instances[0].tenure: Input should be a valid integer"),
+        ({"instances": [{"tenure": 3}]}, 422, "instances[0].fee: Field required"),
+        (
+            {"instances": [{"tenure": 3, "fee": 1.0, "plan": "pro"}]},
+            422,
+            "instances[0].plan: Extra inputs are not permitted",
+        ),
+        ({"instances": [{"tenure": 3, "fee": "nan"}]}, 422, "instances[0].fee"),
+        ({"instances": [{"tenure": 3, "fee": 1.0}], "entity_ids": [1, 2]}, 422, "'entity_ids' must be a list as long"),
+        ({"instances": [{"tenure": 3, "fee": 1.0}] * 1001}, 413, "the limit is 1000"),
+    ],
+)
+def test_bad_requests_get_a_4xx_that_names_the_problem(
+    server: httpx.Client, body: Any, status: int, message: str
+) -> None:
+    if isinstance(body, bytes):
+        answer = server.post("/v1/models/churn-api:predict", content=body)
+    else:
+        answer = predict(server, body)
+
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+
+
+def test_an_unknown_deployment_is_404(server: httpx.Client) -> None:
+    answer = predict(server, {"instances": [{"tenure": 3, "fee": 1.0}]}, deployment="chrun-api")
+
+    assert answer.status_code == 404
+    assert "no deployment 'chrun-api'; this server serves ['churn-api']" in answer.json()["error"]
+
+
+def test_a_new_version_takes_over_under_load_without_a_dropped_request(project: tuple[Settings, int, int]) -> None:
+    settings, first, second = project
+    answers: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    with Running(settings) as client:
+
+        def load() -> None:
+            while not stop.is_set():
+                r = predict(client, {"instances": [{"tenure": 12, "fee": 25.0}]})
+                answers.append((r.status_code, r.json().get("model_version", "")))
+
+        worker = threading.Thread(target=load)
+        worker.start()
+        time.sleep(0.5)
+        deploy("churn-api", "churn", second, strategy="blue-green", settings=settings)
+        deadline = time.monotonic() + 30
+        while not answers or answers[-1][1] != f"churn@{second}":
+            assert time.monotonic() < deadline, "the new version never took over"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        stop.set()
+        worker.join()
+        deploy("churn-api", "churn", first, settings=settings)  # back to the module's starting point
+
+    assert {status for status, _ in answers} == {200}
+    versions = [v for _, v in answers]
+    switched = versions.index(f"churn@{second}")
+    assert set(versions[:switched]) == {f"churn@{first}"}
+    assert set(versions[switched:]) == {f"churn@{second}"}  # never an answer from the version switched away
+
+
+def test_a_shadow_version_answers_in_the_background_and_is_never_returned(project: tuple[Settings, int, int]) -> None:
+    settings, first, second = project
+    deploy("shadowed", "churn", first, settings=settings)
+    deploy("shadowed", "churn", second, strategy="shadow", settings=settings)
+    seen: list[tuple[str, str]] = []
+
+    with Running(
+        settings, on_prediction=lambda pid, dep, loaded, mode, *rest: seen.append((loaded.ref, mode))
+    ) as client:
+        answers = [predict(client, {"instances": [{"tenure": 5, "fee": 22.0}]}, "shadowed") for _ in range(5)]
+        deadline = time.monotonic() + 10
+        while sum(mode == "shadow" for _, mode in seen) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    assert {a.json()["model_version"] for a in answers} == {f"churn@{first}"}
+    assert seen.count((f"churn@{first}", "live")) == 5
+    assert seen.count((f"churn@{second}", "shadow")) == 5
+
+
+def test_a_deployment_whose_model_cannot_load_is_not_ready_and_the_others_serve(
+    project: tuple[Settings, int, int],
+) -> None:
+    settings = project[0]
+    broken = register("churn", "f" * 64, task="classification", settings=settings)  # no such package
+    record_gate("churn", broken.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("broken-api", "churn", broken.number, settings=settings)
+
+    with Running(settings) as client:
+        ready = client.get("/readyz")
+        answer = predict(client, {"instances": [{"tenure": 5, "fee": 22.0}]}, "broken-api")
+        other = predict(client, {"instances": [{"tenure": 5, "fee": 22.0}]})
+
+    assert ready.status_code == 503
+    assert "broken-api" in ready.json()["not_ready"]
+    assert answer.status_code == 503
+    assert "is not ready: cannot load churn" in answer.json()["error"]
+    assert other.status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Settings, int, int]) -> None:
+    settings, first, _ = project
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    folder = settings.project_dir
+    deployed = subprocess.run(
+        [EVERGREEN, "deploy", "cli-api", f"churn@{first}", "-m", "first release"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert f"cli-api revision 1: direct: v{first} 100%" in deployed.stdout
+    port = free_port()
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "-d", "cli-api"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "evergreen serve never became ready"
+            time.sleep(0.2)
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/models/cli-api:predict", json={"instances": [{"tenure": 3, "fee": 30.0}]}
+        )
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)  # also closes the pipes
+    assert answer.status_code == 200
+    assert answer.json()["model_version"] == f"churn@{first}"

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 
 from evergreen.config import Settings
+from evergreen.errors import NotFoundError
+from evergreen.registry import model_lineage
 
 from ._policy import route
 from ._replica import DeploymentState, LoadedModel, Replica
@@ -171,6 +173,15 @@ def create_app(
         if any(p is not None for p in probabilities):
             answer["probabilities"] = probabilities
         return _json(200, answer)
+
+    @app.get("/api/v1/models/{name}/versions/{ref}/lineage")
+    async def lineage(name: str, ref: str) -> Response:
+        """Where a model version came from, as a graph of nodes and edges (see evergreen.registry)."""
+        try:
+            graph = model_lineage(name, ref, settings=settings)
+        except NotFoundError as e:
+            return _error(404, str(e))
+        return Response(graph.model_dump_json(), media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> Response:

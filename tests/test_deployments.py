@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from evergreen.registry import record_gate, register
 from evergreen.serving import (
     Policy,
     canary_decision,
+    canary_tick,
     deploy,
     deployment,
     make_policy,
@@ -21,6 +24,8 @@ from evergreen.serving import (
     rollback_deployment,
     route,
 )
+from evergreen.store import MetadataStore, now
+from evergreen.store._schema import PredictionRecord
 
 
 @pytest.fixture
@@ -124,3 +129,60 @@ def test_deployments_are_recorded_and_rolled_back(settings: Settings) -> None:
     with pytest.raises(ServingError, match="deployment 'churn-api' serves model 'churn', not 'other'"):
         deploy("churn-api", "other", 1, settings=settings)
     assert Policy.model_validate(deployment("churn-api", settings=settings)[0].policy) == restored
+
+
+def log_traffic(settings: Settings, version: int, *, count: int, errors: int = 0, latency_ms: float = 5.0) -> None:
+    """Predictions of the candidate as the prediction log records them."""
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        for i in range(count):
+            session.add(
+                PredictionRecord(
+                    id=uuid.uuid4().hex,
+                    deployment="churn-api",
+                    model="churn",
+                    model_version=version,
+                    mode="error" if i < errors else "live",
+                    entity_id=None,
+                    inputs=None,
+                    inputs_hash=None,
+                    output={},
+                    latency_ms=latency_ms,
+                    created_at=now(),
+                )
+            )
+    store.dispose()
+
+
+def test_the_canary_controller_ramps_on_healthy_traffic_and_rolls_back_on_errors(settings: Settings) -> None:
+    first, second = version(settings), version(settings)
+    deploy("churn-api", "churn", first, settings=settings)
+    info, _ = deploy(
+        "churn-api",
+        "churn",
+        second,
+        strategy="canary",
+        steps=[10, 50, 100],
+        every_s=60,
+        guardrails={"error_rate": 0.1, "p99_ms": 50},
+        settings=settings,
+    )
+    later = info.updated_at + timedelta(seconds=61)
+
+    assert canary_tick("churn-api", settings=settings)[0] == "hold"  # the step has just begun
+    held = canary_tick("churn-api", settings=settings, at=later)
+    log_traffic(settings, second, count=60)
+    advanced = canary_tick("churn-api", settings=settings, at=later)
+    again = canary_tick("churn-api", settings=settings, at=later)
+    log_traffic(settings, second, count=60, errors=12)
+    rolled = canary_tick("churn-api", settings=settings)
+
+    assert held == ("hold", f"only 0 requests reached v{second} in this step (need 50)")
+    assert advanced == ("advance", "to 50%")
+    assert again[0] == "hold"  # the new step starts now: one tick moved the canary once
+    assert rolled == ("rollback", "error_rate 0.2 exceeded 0.1")
+    assert deployment("churn-api", settings=settings)[1].describe() == f"direct: v{first} 100%"
+    assert [e.action for e in policy_history("churn-api", settings=settings)][:2] == [
+        "canary:rollback",
+        "canary:advance",
+    ]

@@ -5,6 +5,7 @@ deployment; ``route(policy, entity_id)`` picks the version that answers one requ
 """
 
 from ._app import MAX_BATCH, create_app
+from ._canary import MIN_REQUESTS, canary_tick
 from ._deploy import SERVABLE, deploy, deployment, deployments, policy_history, rollback_deployment
 from ._policy import (
     STRATEGIES,
@@ -21,6 +22,7 @@ from ._replica import DeploymentState, LoadedModel, Replica, load_version
 
 __all__ = [
     "MAX_BATCH",
+    "MIN_REQUESTS",
     "SERVABLE",
     "STRATEGIES",
     "Arm",
@@ -30,6 +32,7 @@ __all__ = [
     "Policy",
     "Replica",
     "canary_decision",
+    "canary_tick",
     "create_app",
     "deploy",
     "deployment",

@@ -26,6 +26,7 @@ from evergreen.errors import EvergreenError
 from evergreen.store import MetadataStore, get_model_version, list_deployments
 from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, onnx_bytes, read_package
 
+from ._canary import canary_tick
 from ._policy import Policy
 
 log = logging.getLogger("evergreen.serving")
@@ -103,6 +104,7 @@ class Replica:
     settings: Settings
     only: list[str] | None = None
     reload_interval_s: float = 2.0
+    control: bool = True  # also move canary releases along (see _canary.py); idempotent across replicas
     states: dict[str, DeploymentState] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -162,7 +164,21 @@ class Replica:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.reload_interval_s):
+            if self.control:
+                self._tick_canaries()
             self.refresh()
+
+    def _tick_canaries(self) -> None:
+        for name, state in list(self.states.items()):
+            if state.policy.canary is None:
+                continue
+            try:
+                action, why = canary_tick(name, settings=self.settings)
+            except EvergreenError as e:
+                log.warning("canary of %s: %s", name, e)
+                continue
+            if action != "hold":
+                log.warning("canary of %s: %s (%s)", name, action, why)
 
     def stop(self) -> None:
         """Stop watching the store."""

@@ -21,7 +21,7 @@ from ._datasets import (
     version_by_content,
     versions_by_id,
 )
-from ._deployments import deployment_history, get_deployment, list_deployments, set_policy
+from ._deployments import deployment_history, get_deployment, list_deployments, set_policy, version_traffic
 from ._engine import redact
 from ._experiments import (
     TRIAL_STATUSES,
@@ -182,5 +182,6 @@ __all__ = [
     "start_step",
     "update_trial",
     "version_by_content",
+    "version_traffic",
     "versions_by_id",
 ]

@@ -6,6 +6,7 @@ transaction with the deployment's row locked, so replicas see whole policies and
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from evergreen.errors import NotFoundError, did_you_mean
 
 from ._records import DeploymentEventInfo, DeploymentInfo
 from ._runs import now
-from ._schema import DeploymentEventRecord, DeploymentRecord
+from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionRecord
 
 
 def get_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentInfo:
@@ -81,3 +82,23 @@ def deployment_history(session: Session, name: str, *, limit: int = 50) -> list[
 
 def _info(r: DeploymentRecord) -> DeploymentInfo:
     return DeploymentInfo(r.id, r.name, r.model, r.policy, r.revision, r.created_at, r.updated_at)
+
+
+def version_traffic(
+    session: Session, deployment: str, version: int, since: datetime, *, limit: int = 20_000
+) -> tuple[int, int, list[float]]:
+    """For one version of a deployment since a time: live predictions, failed ones (mode ``error``), and
+    the latencies (ms) of the newest ``limit`` of them."""
+    rows = session.execute(
+        select(PredictionRecord.mode, PredictionRecord.latency_ms)
+        .where(
+            PredictionRecord.deployment == deployment,
+            PredictionRecord.model_version == version,
+            PredictionRecord.created_at >= since,
+            PredictionRecord.mode.in_(("live", "error")),
+        )
+        .order_by(PredictionRecord.created_at.desc())
+        .limit(limit)
+    ).all()
+    errors = sum(1 for mode, _ in rows if mode == "error")
+    return len(rows), errors, [latency for mode, latency in rows if mode == "live"]

@@ -1,0 +1,74 @@
+"""The canary controller: advance a canary release step by step, or roll it back when a guardrail breaks.
+
+Called periodically (by every server replica, and by ``evergreen monitor run`` later). Each call is
+idempotent per policy revision: it locks the deployment, re-reads the policy, and writes a new
+revision only when the decision changes it, so several replicas ticking at once move a canary once.
+Guardrails are judged on the candidate's live traffic since the current step began, and only once at
+least ``min_requests`` predictions were seen; with fewer the step holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from evergreen.config import Settings
+from evergreen.pipelines import run_settings
+from evergreen.store import MetadataStore, get_deployment, now, set_policy, version_traffic
+
+from ._policy import CanaryAction, Policy, canary_decision, next_policy
+
+MIN_REQUESTS = 50
+
+
+def observed(session: Session, deployment: str, version: int, since: datetime) -> tuple[int, dict[str, float]]:
+    """Requests seen and the guardrail metrics (``error_rate``, ``p99_ms``) of a version since a time."""
+    count, errors, latencies = version_traffic(session, deployment, version, since)
+    metrics: dict[str, float] = {}
+    if count:
+        metrics["error_rate"] = errors / count
+    if latencies:
+        metrics["p99_ms"] = float(np.percentile(latencies, 99))
+    return count, metrics
+
+
+def canary_tick(
+    name: str, *, settings: Settings | None = None, at: datetime | None = None, min_requests: int = MIN_REQUESTS
+) -> tuple[CanaryAction, str]:
+    """Judge a deployment's canary once; returns the action taken and why (``hold`` when nothing changed)."""
+    settings = settings or run_settings()
+    at = at or now()
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            info = get_deployment(session, name)
+            policy = Policy.model_validate(info.policy)
+            if policy.canary is None:
+                return "hold", f"deployment {name!r} runs no canary ({policy.strategy})"
+            count, metrics = observed(session, name, policy.canary.candidate, info.updated_at)
+            seconds = (at - info.updated_at).total_seconds()
+            if count < min_requests and seconds >= policy.canary.every_s:
+                return (
+                    "hold",
+                    f"only {count} requests reached v{policy.canary.candidate} in this step (need {min_requests})",
+                )
+            action, why = canary_decision(policy, metrics if count >= min_requests else {}, seconds)
+            if action == "hold":
+                return action, why
+            locked = get_deployment(session, name, lock=True)
+            if locked.revision != info.revision:
+                return "hold", "another replica changed the policy first"
+            set_policy(
+                session,
+                name=name,
+                model=info.model,
+                policy=next_policy(policy, action).model_dump(mode="json"),
+                action=f"canary:{action}",
+                actor="canary",
+                reason=why,
+            )
+            return action, why
+    finally:
+        store.dispose()

@@ -18,12 +18,14 @@ __all__ = [
     "DataValidationError",
     "EvaluationError",
     "EvergreenError",
+    "FeedbackError",
     "MaterializerError",
     "MissingDependencyError",
     "ModelError",
     "ModelVersionWarning",
     "NotFoundError",
     "PipelineDefinitionError",
+    "PredictionLogError",
     "RegistryError",
     "ReproducibilityError",
     "RunError",
@@ -149,3 +151,12 @@ class ModelVersionWarning(UserWarning):
 
 class RegistryError(EvergreenError):
     """A registry change is not allowed (a status or alias rule), or a model name or alias is invalid."""
+
+
+class PredictionLogError(EvergreenError):
+    """A prediction cannot be logged: the entry is invalid, the log is closed, or neither the store nor
+    the local buffer could take it (then it was not acknowledged)."""
+
+
+class FeedbackError(EvergreenError):
+    """Feedback cannot be read or matched: a bad file or item, or (from ``raise_if_refused``) rows refused."""

@@ -199,24 +199,23 @@ def labelled_predictions(
     rows = labelled_prediction_rows(
         session, deployment=deployment, since=since, until=until, include_unlabelled=include_unlabelled
     )
+    labels = [None if r.label is None else r.label.get("value") for r in rows]
     frame = pd.DataFrame(
-        [
-            (
-                r.prediction_id,
-                r.created_at,
-                r.deployment,
-                r.model,
-                r.model_version,
-                r.mode,
-                r.entity_id,
-                r.output,
-                r.latency_ms,
-                None if r.label is None else r.label.get("value"),
-                r.label_received_at,
-                r.label_delay_s,
-            )
-            for r in rows
-        ],
+        {
+            "prediction_id": pd.Series([r.prediction_id for r in rows], dtype=object),
+            "created_at": [r.created_at for r in rows],
+            "deployment": pd.Series([r.deployment for r in rows], dtype=object),
+            "model": pd.Series([r.model for r in rows], dtype=object),
+            "model_version": [r.model_version for r in rows],
+            "mode": pd.Series([r.mode for r in rows], dtype=object),
+            "entity_id": pd.Series([r.entity_id for r in rows], dtype=object),
+            "output": pd.Series([r.output for r in rows], dtype=object),
+            "latency_ms": pd.Series([r.latency_ms for r in rows], dtype="float64"),
+            # As given (numbers, strings …), None while unlabelled: object, so 1 stays 1 beside a None.
+            "label": pd.Series(labels, dtype=object),
+            "label_received_at": [r.label_received_at for r in rows],
+            "label_delay_s": [r.label_delay_s for r in rows],
+        },
         columns=list(LABELLED_COLUMNS),
     )
     for column in ("created_at", "label_received_at"):

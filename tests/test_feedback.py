@@ -3,6 +3,7 @@ reported, label delays, files, the CLI, and the labelled view for monitoring."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -190,3 +191,30 @@ def test_cli_feedback_ingest_exits_1_with_a_report_when_rows_are_refused(tmp_pat
     assert refused.returncode == 1, refused.stderr
     assert "1 label(s) recorded, 1 refused" in refused.stderr
     assert f"row 1: prediction_id='{'f' * 32}': no such prediction in the log" in refused.stderr
+
+
+def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Prediction log and feedback", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path}/evergreen.db"
+    store = MetadataStore(url)
+    pid = predict(store, T0)
+    predict(store, T0, entity="c-17")
+    namespace: dict[str, Any] = {
+        "store_url": url,
+        "store": store,
+        "pid": pid,
+        "when": T0 + timedelta(hours=1),
+        "since": T0,
+        "until": T0 + timedelta(days=1),
+    }
+    try:
+        exec(compile(code.group(1), "README.md", "exec"), namespace)
+    finally:
+        namespace["log"].close()
+        store.dispose()
+    assert namespace["result"].ok, namespace["result"].report()
+    assert sorted(namespace["frame"]["label"]) == [0, 1]

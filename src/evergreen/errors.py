@@ -18,12 +18,14 @@ __all__ = [
     "DataValidationError",
     "EvaluationError",
     "EvergreenError",
+    "FeedbackError",
     "MaterializerError",
     "MissingDependencyError",
     "ModelError",
     "ModelVersionWarning",
     "NotFoundError",
     "PipelineDefinitionError",
+    "PredictionLogError",
     "RegistryError",
     "ReproducibilityError",
     "RunError",
@@ -154,3 +156,12 @@ class RegistryError(EvergreenError):
 
 class ServingError(EvergreenError):
     """A deployment or request cannot be served as asked (unknown strategy, no live version, bad policy)."""
+
+
+class PredictionLogError(EvergreenError):
+    """A prediction cannot be logged: the entry is invalid, the log is closed, or neither the store nor
+    the local buffer could take it (then it was not acknowledged)."""
+
+
+class FeedbackError(EvergreenError):
+    """Feedback cannot be read or matched: a bad file or item, or (from ``raise_if_refused``) rows refused."""

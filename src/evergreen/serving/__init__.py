@@ -1,12 +1,26 @@
-"""Serving: deployments and their traffic policies (direct, blue-green, canary, shadow, bandit), routing.
+"""Serving: deployments and their traffic policies, the prediction server, the prediction log, feedback.
 
-``deploy("churn-api", "churn", 3, strategy="canary", steps=[10, 50, 100])`` records a new policy for a
-deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per entity.
+- ``deploy("churn-api", "churn", 3, strategy="canary", steps=[10, 50, 100])`` records a new policy for
+  a deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per
+  entity; ``canary_tick`` moves a canary along or rolls it back.
+- ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``).
+- ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
+  while the store is away); ``record_feedback`` joins ground truth to predictions.
 """
 
 from ._app import MAX_BATCH, create_app
 from ._canary import MIN_REQUESTS, canary_tick
 from ._deploy import SERVABLE, deploy, deployment, deployments, policy_history, rollback_deployment
+from ._feedback import (
+    LABELLED_COLUMNS,
+    Feedback,
+    FeedbackResult,
+    RefusedFeedback,
+    ingest_feedback_file,
+    labelled_predictions,
+    record_feedback,
+)
+from ._log import PredictionEntry, PredictionLog, PredictionLogStats
 from ._policy import (
     STRATEGIES,
     Arm,
@@ -21,6 +35,7 @@ from ._policy import (
 from ._replica import DeploymentState, LoadedModel, Replica, load_version
 
 __all__ = [
+    "LABELLED_COLUMNS",
     "MAX_BATCH",
     "MIN_REQUESTS",
     "SERVABLE",
@@ -28,8 +43,14 @@ __all__ = [
     "Arm",
     "Canary",
     "DeploymentState",
+    "Feedback",
+    "FeedbackResult",
     "LoadedModel",
     "Policy",
+    "PredictionEntry",
+    "PredictionLog",
+    "PredictionLogStats",
+    "RefusedFeedback",
     "Replica",
     "canary_decision",
     "canary_tick",
@@ -38,10 +59,13 @@ __all__ = [
     "deployment",
     "deployments",
     "entity_point",
+    "ingest_feedback_file",
+    "labelled_predictions",
     "load_version",
     "make_policy",
     "next_policy",
     "policy_history",
+    "record_feedback",
     "rollback_deployment",
     "route",
 ]

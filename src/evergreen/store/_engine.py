@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -42,28 +43,35 @@ def redact(url: str) -> str:
         return url
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite in WAL mode with a busy timeout and immediate write transactions."""
+def create_store_engine(url: str, *, timeout_s: float | None = None) -> Engine:
+    """An engine for ``url``; SQLite in WAL mode with a busy timeout and immediate write transactions.
+
+    ``timeout_s`` bounds how long a connection waits: for the SQLite write lock (default
+    :data:`SQLITE_BUSY_TIMEOUT_S`) and for a PostgreSQL connection to open (default: libpq's, none).
+    A caller that must not stall, such as the prediction log, sets it low and falls back on failure.
+    """
     parsed = parse_url(url)
+    if timeout_s is not None and not timeout_s > 0:
+        raise ConfigError(f"store timeout must be > 0 seconds, but got timeout_s={timeout_s!r}")
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
-    return _postgres_engine(parsed)
+        return _sqlite_engine(parsed, SQLITE_BUSY_TIMEOUT_S if timeout_s is None else timeout_s)
+    return _postgres_engine(parsed, timeout_s)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, emit BEGIN, so every transaction can start as IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        _set_wal(cursor)
+        _set_wal(cursor, busy_timeout_s)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -75,9 +83,9 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def _set_wal(cursor: Any) -> None:
+def _set_wal(cursor: Any, busy_timeout_s: float) -> None:
     """Switch to WAL, waiting like any writer: switching needs a lock and ignores the busy handler."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    deadline = time.monotonic() + busy_timeout_s
     while True:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -88,7 +96,7 @@ def _set_wal(cursor: Any) -> None:
             time.sleep(0.01)
 
 
-def _postgres_engine(url: URL) -> Engine:
+def _postgres_engine(url: URL, connect_timeout_s: float | None) -> Engine:
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername != "postgresql+psycopg":
@@ -99,4 +107,6 @@ def _postgres_engine(url: URL) -> Engine:
         import psycopg  # noqa: F401
     except ImportError as e:
         raise StoreError('PostgreSQL needs psycopg 3, which is not installed: pip install "evergreen[postgres]"') from e
-    return create_engine(url, pool_pre_ping=True)
+    # libpq takes whole seconds and treats anything below 2 as 2.
+    connect_args = {} if connect_timeout_s is None else {"connect_timeout": max(2, math.ceil(connect_timeout_s))}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)

@@ -27,12 +27,13 @@ class MetadataStore:
     (the message gives the upgrade command). A store object is thread-safe (each ``session()`` call
     gets its own connection) but must not be shared across processes: open one per process.
     On SQLite every transaction takes the write lock up front and waits up to the busy timeout, so
-    concurrent writers queue instead of failing with "database is locked".
+    concurrent writers queue instead of failing with "database is locked". ``timeout_s`` shortens
+    that wait (and bounds connecting to PostgreSQL) for callers that would rather fail fast.
     """
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, timeout_s: float | None = None) -> None:
         self.url = url
-        self.engine: Engine = create_store_engine(url)
+        self.engine: Engine = create_store_engine(url, timeout_s=timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
             try:

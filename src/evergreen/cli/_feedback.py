@@ -1,0 +1,37 @@
+"""``evergreen feedback …``: ground truth for logged predictions, from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evergreen.store import MetadataStore
+
+from ._context import console, err_console, state
+
+app = typer.Typer(help="Feedback: labels for logged predictions, joined by prediction id or by entity and time.")
+
+
+@app.command("ingest")
+def ingest_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(
+        ...,
+        help="A .csv or .parquet file with 'label' and 'prediction_id', or 'deployment', 'entity_id', 'event_time'.",
+    ),
+) -> None:
+    """Record the labels in FILE; rows whose prediction is not in the log are refused and listed (exit code 1)."""
+    from evergreen.serving import ingest_feedback_file  # here, not at the top: keeps `evergreen --help` fast
+
+    settings = state(ctx).settings()
+    store = MetadataStore(settings.store.url)
+    try:
+        result = ingest_feedback_file(store, file)
+    finally:
+        store.dispose()
+    if result.ok:
+        console.print(f"[green]✓[/] {result.accepted} label(s) recorded from {file}")
+        return
+    err_console.print(f"[red]✗[/] {file}: {result.report()}", markup=True, highlight=False)
+    raise typer.Exit(1)

@@ -1,0 +1,300 @@
+"""Feedback: ground truth that arrives after the prediction, joined to it by id or by entity and time.
+
+A label names its prediction either by ``prediction_id`` (the id the server answered with) or by
+``(deployment, entity_id, event_time)``, which matches the latest *live* prediction for that entity made
+at or before ``event_time``. The label delay is the time from that prediction to the label's arrival.
+A label whose prediction is not in the log is refused and reported (with its position and the
+reason), never silently dropped; the others are recorded in one transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from evergreen.errors import FeedbackError, PredictionLogError
+from evergreen.store import (
+    MetadataStore,
+    add_feedback,
+    labelled_prediction_rows,
+    latest_live_predictions,
+    prediction_times,
+)
+
+from ._log import canonical_json
+
+#: The columns :func:`labelled_predictions` returns, in order.
+LABELLED_COLUMNS = (
+    "prediction_id",
+    "created_at",
+    "deployment",
+    "model",
+    "model_version",
+    "mode",
+    "entity_id",
+    "output",
+    "latency_ms",
+    "label",
+    "label_received_at",
+    "label_delay_s",
+)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One label, for the prediction ``prediction_id`` or for ``entity_id``'s latest prediction by
+    ``deployment`` at or before ``event_time`` (a timezone-aware datetime)."""
+
+    label: Any
+    prediction_id: str | None = None
+    deployment: str | None = None
+    entity_id: str | None = None
+    event_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefusedFeedback:
+    """A label that was not recorded: its position in the input (0-based; file rows too), and why."""
+
+    index: int
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What :func:`record_feedback` did: how many labels it recorded and which it refused, and why."""
+
+    accepted: int
+    refused: list[RefusedFeedback] = field(default_factory=list)
+    label_delays_s: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every label was recorded."""
+        return not self.refused
+
+    def report(self, limit: int = 20) -> str:
+        """A few lines for people: the counts, then up to ``limit`` refused labels with their reasons."""
+        lines = [f"{self.accepted} label(s) recorded, {len(self.refused)} refused"]
+        lines += [f"  row {r.index}: {r.key}: {r.reason}" for r in self.refused[:limit]]
+        if len(self.refused) > limit:
+            lines.append(f"  … and {len(self.refused) - limit} more")
+        return "\n".join(lines)
+
+    def raise_if_refused(self) -> None:
+        """Raise :class:`FeedbackError` with :meth:`report` if any label was refused."""
+        if self.refused:
+            raise FeedbackError(self.report())
+
+
+def record_feedback(
+    store: MetadataStore, items: Feedback | Iterable[Feedback], *, received_at: datetime | None = None
+) -> FeedbackResult:
+    """Record one label or many in one transaction; unknown predictions are refused and reported.
+
+    ``received_at`` (default: now, UTC) is when the labels arrived; each label's delay is
+    ``received_at`` minus its prediction's ``created_at``. A prediction still in a server's buffer
+    (store outage, async log) is not in the store yet: its label is refused and may be sent again.
+    """
+    batch = [items] if isinstance(items, Feedback) else list(items)
+    received = received_at or datetime.now(UTC)
+    if received.tzinfo is None:
+        raise FeedbackError(f"received_at must be timezone-aware (datetime.now(UTC)), but got {received!r}")
+    refused: list[RefusedFeedback] = []
+    by_id: list[tuple[int, Feedback, Any]] = []
+    by_entity: list[tuple[int, Feedback, Any]] = []
+    for index, item in enumerate(batch):
+        problem, label = _check(item)
+        if problem is not None:
+            refused.append(RefusedFeedback(index, _key(item), problem))
+        elif item.prediction_id is not None:
+            by_id.append((index, item, label))
+        else:
+            by_entity.append((index, item, label))
+    rows: list[dict[str, Any]] = []
+    delays: list[float] = []
+    with store.session() as session:
+        known = prediction_times(session, [item.prediction_id for _, item, _ in by_id if item.prediction_id])
+        for index, item, label in by_id:
+            found = known.get(item.prediction_id or "")
+            if found is None:
+                refused.append(RefusedFeedback(index, _key(item), "no such prediction in the log"))
+                continue
+            deployment, entity_id, created_at = found
+            delay = (received - created_at).total_seconds()
+            rows.append(_row(item.prediction_id, deployment, entity_id, label, item.event_time, received, delay))
+            delays.append(delay)
+        keys = [(item.deployment or "", item.entity_id or "", item.event_time or received) for _, item, _ in by_entity]
+        for (index, item, label), match in zip(by_entity, latest_live_predictions(session, keys), strict=True):
+            if match is None:
+                refused.append(
+                    RefusedFeedback(index, _key(item), "no live prediction for this entity at or before event_time")
+                )
+                continue
+            prediction_id, created_at = match
+            delay = (received - created_at).total_seconds()
+            rows.append(_row(prediction_id, item.deployment, item.entity_id, label, item.event_time, received, delay))
+            delays.append(delay)
+        add_feedback(session, rows)
+    refused.sort(key=lambda r: r.index)
+    return FeedbackResult(accepted=len(rows), refused=refused, label_delays_s=delays)
+
+
+def ingest_feedback_file(
+    store: MetadataStore, path: Path | str, *, received_at: datetime | None = None
+) -> FeedbackResult:
+    """Record the labels of a CSV or Parquet file: columns ``label`` and either ``prediction_id`` or
+    ``deployment``, ``entity_id`` and ``event_time`` (both forms may mix, row by row; an event_time
+    without a zone is taken as UTC). Refused rows are reported by their 0-based row number."""
+    frame = _read(Path(path))
+    columns = set(frame.columns)
+    by_entity = {"deployment", "entity_id", "event_time"}
+    if "label" not in columns or not ({"prediction_id"} & columns or by_entity <= columns):
+        raise FeedbackError(
+            f"feedback file {path} has columns {sorted(columns)}; it needs 'label' and either 'prediction_id' "
+            "or 'deployment', 'entity_id' and 'event_time'"
+        )
+    if "event_time" in columns:
+        try:
+            times = pd.to_datetime(frame["event_time"], utc=True)
+        except (ValueError, TypeError) as e:
+            raise FeedbackError(f"feedback file {path}: column 'event_time' is not all date-times ({e})") from e
+    items = []
+    for position, row in enumerate(frame.to_dict("records")):
+        event_time = times.iloc[position] if "event_time" in columns else None
+        items.append(
+            Feedback(
+                label=_python(row["label"]),
+                prediction_id=_text(row.get("prediction_id")),
+                deployment=_text(row.get("deployment")),
+                entity_id=_text(row.get("entity_id")),
+                event_time=None if event_time is None or pd.isna(event_time) else event_time.to_pydatetime(),
+            )
+        )
+    return record_feedback(store, items, received_at=received_at)
+
+
+def labelled_predictions(
+    session: Session,
+    deployment: str,
+    since: datetime,
+    until: datetime,
+    *,
+    include_unlabelled: bool = False,
+) -> pd.DataFrame:
+    """Predictions of ``deployment`` made in ``[since, until)`` with their latest label, label delay and
+    model version (columns :data:`LABELLED_COLUMNS`), oldest first, for monitoring quality.
+
+    Labels come back as they were given (a number, a string …). With ``include_unlabelled`` the
+    predictions without a label yet come too, with ``label`` None.
+    """
+    rows = labelled_prediction_rows(
+        session, deployment=deployment, since=since, until=until, include_unlabelled=include_unlabelled
+    )
+    labels = [None if r.label is None else r.label.get("value") for r in rows]
+    frame = pd.DataFrame(
+        {
+            "prediction_id": pd.Series([r.prediction_id for r in rows], dtype=object),
+            "created_at": [r.created_at for r in rows],
+            "deployment": pd.Series([r.deployment for r in rows], dtype=object),
+            "model": pd.Series([r.model for r in rows], dtype=object),
+            "model_version": [r.model_version for r in rows],
+            "mode": pd.Series([r.mode for r in rows], dtype=object),
+            "entity_id": pd.Series([r.entity_id for r in rows], dtype=object),
+            "output": pd.Series([r.output for r in rows], dtype=object),
+            "latency_ms": pd.Series([r.latency_ms for r in rows], dtype="float64"),
+            # As given (numbers, strings …), None while unlabelled: object, so 1 stays 1 beside a None.
+            "label": pd.Series(labels, dtype=object),
+            "label_received_at": [r.label_received_at for r in rows],
+            "label_delay_s": [r.label_delay_s for r in rows],
+        },
+        columns=list(LABELLED_COLUMNS),
+    )
+    for column in ("created_at", "label_received_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["model_version"] = frame["model_version"].astype("int64")
+    frame["label_delay_s"] = frame["label_delay_s"].astype("float64")
+    return frame
+
+
+def _check(item: Feedback) -> tuple[str | None, Any]:
+    """(why ``item`` cannot be recorded or None, its label made JSON-clean)."""
+    if not isinstance(item, Feedback):
+        return f"expected a Feedback, but got a {type(item).__name__}", None
+    if item.label is None or (isinstance(item.label, float) and math.isnan(item.label)):
+        return "the label is empty", None
+    try:
+        label, _ = canonical_json(item.label, "label")
+    except PredictionLogError as e:  # reported with the row, not raised
+        return str(e).removeprefix("label is").strip(), None
+    if item.prediction_id is not None:
+        return None, label
+    if not (item.deployment and item.entity_id and item.event_time is not None):
+        return "give prediction_id, or all of deployment, entity_id and event_time", None
+    if item.event_time.tzinfo is None:
+        return "event_time must be timezone-aware (UTC)", None
+    return None, label
+
+
+def _row(
+    prediction_id: str | None,
+    deployment: str | None,
+    entity_id: str | None,
+    label: Any,
+    event_time: datetime | None,
+    received: datetime,
+    delay: float,
+) -> dict[str, Any]:
+    return {
+        "prediction_id": prediction_id,
+        "deployment": deployment,
+        "entity_id": entity_id,
+        "label": {"value": label},  # the column holds an object; the label itself may be any JSON value
+        "event_time": event_time,
+        "received_at": received,
+        "label_delay_s": delay,
+    }
+
+
+def _key(item: Any) -> str:
+    if not isinstance(item, Feedback):
+        return repr(item)
+    if item.prediction_id is not None:
+        return f"prediction_id={item.prediction_id!r}"
+    when = item.event_time.isoformat() if item.event_time is not None else None
+    return f"deployment={item.deployment!r}, entity_id={item.entity_id!r}, event_time={when}"
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FeedbackError(f"feedback file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype={"prediction_id": str, "deployment": str, "entity_id": str})
+    except Exception as e:  # pandas and pyarrow raise many types; the user needs to know which file
+        raise FeedbackError(f"feedback file {path} cannot be read as {suffix[1:]}: {e}") from e
+    raise FeedbackError(f"feedback file {path} must be .csv or .parquet, but its suffix is {suffix!r}")
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _python(value: Any) -> Any:
+    """A NumPy scalar as a Python value; NaN as None (an empty label)."""
+    item = getattr(value, "item", None)
+    value = item() if callable(item) else value
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -1,0 +1,556 @@
+"""The prediction log: every served prediction, written to the metadata store by one group-committing thread.
+
+Durability, as implemented:
+
+- ``durability="strict"`` (the default): :meth:`PredictionLog.record` returns only once the entry is
+  committed to the store, or, if the store cannot take it, written and fsynced to a local buffer
+  file. Either way an acknowledged prediction survives the process being killed right after. (On
+  SQLite the store runs with ``synchronous=NORMAL`` in WAL mode: a commit survives the process being
+  killed, not the machine losing power.)
+- ``durability="async"``: :meth:`~PredictionLog.record` returns at once and the writer flushes in the
+  background; :meth:`~PredictionLog.close` writes what is left. Entries still in memory are **lost if
+  the process dies** — the price of not waiting for the store on the request path.
+
+Group commit: callers from any number of threads (or event loops) enqueue entries; one writer thread
+takes everything queued, up to ``max_batch``, writes it in one transaction, then wakes every caller of
+that batch. In async mode the writer also lingers up to ``max_wait_ms`` for a fuller batch; in strict
+mode it lingers only while entries keep arriving, because there a caller is waiting on every entry.
+
+When the store fails (unreachable, refusing, locked beyond ``store_timeout_s``), batches go to the
+buffer folder instead and predictions keep being served; a background shipper retries every
+``retry_interval_s`` and moves buffered rows into the store (idempotently), deleting a file only after
+its rows are committed. Buffer files left by a crashed process are shipped when a log next starts on
+the same folder (several processes may share one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import queue
+import re
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from evergreen.errors import PredictionLogError, StoreError, StoreSchemaError
+from evergreen.store import PREDICTION_MODES, MetadataStore, insert_predictions, prune_predictions
+
+from ._buffer import DiskBuffer
+
+logger = logging.getLogger("evergreen.serving")
+
+Durability = Literal["strict", "async"]
+InputsMode = Literal["full", "hash"]
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_NAME_MAX = 255
+#: How often a log with a retention prunes old predictions, in seconds.
+PRUNE_EVERY_S = 3600.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionEntry:
+    """One served prediction, as the server hands it to :meth:`PredictionLog.record`.
+
+    ``id`` is made by the caller (``uuid.uuid4().hex``) so it can be returned to the client before the
+    entry is written. ``inputs`` and ``output`` must be JSON-able (NumPy scalars and arrays are
+    converted; NaN and infinities become null) and must not be changed after ``record`` is called.
+    """
+
+    id: str
+    deployment: str
+    model: str
+    model_version: int
+    mode: str
+    inputs: Mapping[str, Any]
+    output: Mapping[str, Any]
+    latency_ms: float
+    entity_id: str | None = None
+    created_at: datetime = field(default_factory=_utc_now)
+
+
+@dataclass(frozen=True)
+class PredictionLogStats:
+    """Counters of a :class:`PredictionLog` since it started, for ``/metrics`` and ``/readyz``.
+
+    ``written`` rows went straight to the store in ``batches`` transactions; ``buffered_to_disk`` rows
+    went to local buffer files, of which ``shipped`` reached the store later (shipping also counts rows
+    left by earlier processes); ``dropped`` rows were lost (async mode, when store and disk both
+    failed). ``store_reachable`` is False while batches are being diverted to disk.
+    """
+
+    queued: int
+    written: int
+    batches: int
+    buffered_to_disk: int
+    shipped: int
+    buffer_files: int
+    dropped: int
+    store_reachable: bool
+    last_error: str | None
+
+
+class _Waiter:
+    """A strict caller in a thread, blocked on a lock the writer releases."""
+
+    __slots__ = ("_lock", "error")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self.error: BaseException | None = None
+
+    def settle(self, error: BaseException | None) -> None:
+        self.error = error
+        self._lock.release()
+
+    def wait(self) -> None:
+        self._lock.acquire()
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass(slots=True)
+class _AsyncWaiter:
+    """A strict caller on an event loop, awaiting a future the writer settles through the loop."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+
+
+_Item = tuple[dict[str, Any], "_Waiter | _AsyncWaiter | None"]
+_STOP = object()
+
+
+class PredictionLog:
+    """Logs served predictions to the metadata store at ``store_url`` (see the module docstring).
+
+    Thread-safe; one per process (it owns a writer thread and a shipper thread). ``inputs="hash"``
+    keeps only the sha256 of each entry's canonical JSON inputs, not the inputs themselves.
+    ``retention_days`` makes the shipper delete predictions older than that (and their feedback)
+    once an hour. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        store_url: str,
+        *,
+        buffer_dir: Path,
+        durability: Durability = "strict",
+        max_batch: int = 512,
+        max_wait_ms: float = 2.0,
+        inputs: InputsMode = "full",
+        retention_days: float | None = None,
+        store_timeout_s: float = 5.0,
+        retry_interval_s: float = 5.0,
+    ) -> None:
+        if durability not in ("strict", "async"):
+            raise PredictionLogError(f"durability must be 'strict' or 'async', but got {durability!r}")
+        if inputs not in ("full", "hash"):
+            raise PredictionLogError(f"inputs must be 'full' or 'hash', but got {inputs!r}")
+        if max_batch < 1 or not max_wait_ms >= 0:
+            raise PredictionLogError(
+                f"max_batch >= 1 and max_wait_ms >= 0 must hold, but got (max_batch={max_batch}, "
+                f"max_wait_ms={max_wait_ms})"
+            )
+        if retention_days is not None and not retention_days > 0:
+            raise PredictionLogError(f"retention_days must be > 0 (or None to keep all), but got {retention_days}")
+        if not retry_interval_s > 0:
+            raise PredictionLogError(f"retry_interval_s must be > 0, but got {retry_interval_s}")
+        self.store_url = store_url
+        self.durability: Durability = durability
+        self.inputs: InputsMode = inputs
+        self.retention_days = retention_days
+        self._max_batch = max_batch
+        self._linger_s = max_wait_ms / 1000.0
+        self._store_timeout_s = store_timeout_s
+        self._retry_interval_s = retry_interval_s
+        self._buffer = DiskBuffer(buffer_dir)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._state_lock = threading.Lock()  # guards closing against enqueueing, and the counters
+        self._ship_lock = threading.Lock()  # one shipping round at a time
+        self._closed = False
+        self._written = self._batches = self._buffered = self._shipped = self._dropped = 0
+        self._last_error: str | None = None
+        self._store_down = False
+        self._last_prune = -math.inf
+        self._wake_shipper = threading.Event()
+        self._stop_shipper = threading.Event()
+        self._store: MetadataStore | None = self._connect()
+        self._writer = threading.Thread(target=self._write_loop, name="evergreen-prediction-log", daemon=True)
+        self._shipper = threading.Thread(target=self._ship_loop, name="evergreen-prediction-shipper", daemon=True)
+        self._writer.start()
+        self._shipper.start()  # its first round ships what earlier processes left in buffer_dir
+        atexit.register(self.close)
+
+    # ----- the request path -----
+
+    def record(self, entry: PredictionEntry) -> None:
+        """Log ``entry``. Strict: returns once it is durable (store or local buffer), raising
+        :class:`PredictionLogError` if neither took it. Async: returns at once."""
+        row = self._row(entry)
+        if self.durability == "async":
+            self._enqueue((row, None))
+            return
+        waiter = _Waiter()
+        self._enqueue((row, waiter))
+        waiter.wait()
+
+    async def record_async(self, entry: PredictionEntry) -> None:
+        """:meth:`record` for an event loop: a strict caller awaits durability without blocking the loop."""
+        row = self._row(entry)
+        if self.durability == "async":
+            self._enqueue((row, None))
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._enqueue((row, _AsyncWaiter(loop, future)))
+        await future
+
+    def _enqueue(self, item: _Item) -> None:
+        with self._state_lock:
+            if self._closed:
+                raise PredictionLogError(
+                    f"the prediction log for {self._display_url()} is closed; prediction {item[0]['id']} was not logged"
+                )
+            self._queue.put(item)
+
+    def _row(self, entry: PredictionEntry) -> dict[str, Any]:
+        """The ``predictions`` row of ``entry``, validated and with JSON-clean inputs and output."""
+        if not isinstance(entry.id, str) or not _ID.fullmatch(entry.id):
+            raise PredictionLogError(
+                f"prediction id must be 32 lowercase hex digits (uuid4().hex), but got {entry.id!r}"
+            )
+        for name in ("deployment", "model"):
+            value = getattr(entry, name)
+            if not isinstance(value, str) or not 0 < len(value) <= _NAME_MAX:
+                raise PredictionLogError(
+                    f"prediction {entry.id}: {name} must be a name of 1 to 255 characters, but got {value!r}"
+                )
+        if entry.entity_id is not None and (not isinstance(entry.entity_id, str) or len(entry.entity_id) > _NAME_MAX):
+            raise PredictionLogError(
+                f"prediction {entry.id}: entity_id must be a string of at most 255 characters or None, "
+                f"but got {entry.entity_id!r}"
+            )
+        if entry.mode not in PREDICTION_MODES:
+            raise PredictionLogError(
+                f"prediction {entry.id}: mode must be one of {PREDICTION_MODES}, but got {entry.mode!r}"
+            )
+        if isinstance(entry.model_version, bool) or not isinstance(entry.model_version, int):
+            raise PredictionLogError(
+                f"prediction {entry.id}: model_version must be an int, but got {entry.model_version!r}"
+            )
+        latency = float(entry.latency_ms)
+        if not math.isfinite(latency) or latency < 0:
+            raise PredictionLogError(
+                f"prediction {entry.id}: latency_ms must be a finite number >= 0, but got {latency}"
+            )
+        if not isinstance(entry.created_at, datetime) or entry.created_at.tzinfo is None:
+            raise PredictionLogError(
+                f"prediction {entry.id}: created_at must be a timezone-aware datetime (datetime.now(UTC)), "
+                f"but got {entry.created_at!r}"
+            )
+        for name in ("inputs", "output"):
+            if not isinstance(getattr(entry, name), Mapping):
+                raise PredictionLogError(
+                    f"prediction {entry.id}: {name} must be a dict, but got a {type(getattr(entry, name)).__name__}"
+                )
+        inputs, inputs_text = canonical_json(entry.inputs, f"prediction {entry.id}: inputs")
+        output, _ = canonical_json(entry.output, f"prediction {entry.id}: output")
+        return {
+            "id": entry.id,
+            "deployment": entry.deployment,
+            "model": entry.model,
+            "model_version": entry.model_version,
+            "mode": entry.mode,
+            "entity_id": entry.entity_id,
+            "inputs": inputs if self.inputs == "full" else None,
+            "inputs_hash": hashlib.sha256(inputs_text.encode()).hexdigest(),
+            "output": output,
+            "latency_ms": latency,
+            "created_at": entry.created_at.astimezone(UTC),
+        }
+
+    # ----- the writer thread -----
+
+    def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            batch, stop = self._take_batch()
+            if batch:
+                try:
+                    self._write(batch)
+                except BaseException as e:  # a bug must not leave callers waiting forever
+                    logger.exception("prediction log writer failed on a batch of %d", len(batch))
+                    self._settle(batch, PredictionLogError(f"the prediction log's writer failed: {e!r}"))
+        # close() has set _closed under the lock before queueing _STOP, so nothing can follow it.
+
+    def _take_batch(self) -> tuple[list[_Item], bool]:
+        """(the next batch, whether the log is closing); blocks for the first entry."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch: list[_Item] = [first]
+        deadline: float | None = None
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                if self.durability == "strict":
+                    # Callers are waiting: let the others run once, and go on only if more arrived.
+                    time.sleep(0)
+                    if self._queue.empty():
+                        break
+                    continue
+                now = time.monotonic()
+                deadline = now + self._linger_s if deadline is None else deadline
+                if now >= deadline:
+                    break
+                try:
+                    item = self._queue.get(timeout=deadline - now)
+                except queue.Empty:
+                    break
+            if item is _STOP:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write(self, batch: list[_Item]) -> None:
+        rows = [row for row, _ in batch]
+        store = self._store
+        if store is not None and not self._store_down:
+            try:
+                with store.session() as session:
+                    insert_predictions(session, rows)
+            except StoreError as e:
+                self._note_store_failure(e, len(rows))
+            else:
+                with self._state_lock:
+                    self._written += len(rows)
+                    self._batches += 1
+                self._settle(batch, None)
+                return
+        try:
+            self._buffer.append(rows)
+        except OSError as e:
+            error = PredictionLogError(
+                f"{len(rows)} prediction(s) could not be logged: the store failed ({self._last_error}) and "
+                f"the buffer folder {self._buffer.directory} too ({e}); free space or fix its permissions"
+            )
+            logger.error("%s", error)
+            with self._state_lock:
+                self._last_error = str(error)
+                if self.durability == "async":
+                    self._dropped += len(rows)
+            self._settle(batch, error)
+            return
+        with self._state_lock:
+            self._buffered += len(rows)
+        self._settle(batch, None)
+
+    def _note_store_failure(self, error: BaseException, rows: int) -> None:
+        with self._state_lock:
+            first = not self._store_down
+            self._store_down = True
+            self._last_error = str(error)
+        if first:
+            logger.warning(
+                "prediction log: the store failed (%s); buffering predictions in %s until it is back "
+                "(%d in this batch)",
+                error,
+                self._buffer.directory,
+                rows,
+            )
+
+    def _settle(self, batch: list[_Item], error: BaseException | None) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = defaultdict(list)
+        for _, waiter in batch:
+            if isinstance(waiter, _Waiter):
+                waiter.settle(error)
+            elif waiter is not None:
+                by_loop[waiter.loop].append(waiter.future)
+        for loop, futures in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # RuntimeError: the loop was closed, nobody awaits any more
+                loop.call_soon_threadsafe(_settle_futures, futures, error)
+
+    # ----- the shipper thread -----
+
+    def _ship_loop(self) -> None:
+        while not self._stop_shipper.is_set():
+            try:
+                self.ship_buffered()
+                self._maybe_prune()
+            except Exception:  # keep shipping; the error is in stats() and the log
+                logger.exception("prediction log shipper failed")
+            self._wake_shipper.wait(self._retry_interval_s)
+            self._wake_shipper.clear()
+
+    def ship_buffered(self) -> int:
+        """Move buffered rows (this process's and any left by others) into the store now; returns how many.
+
+        Runs by itself every ``retry_interval_s``; call it to ship at once. Returns 0, with the reason in
+        :meth:`stats`, while the store is unreachable.
+        """
+        with self._ship_lock:
+            store = self._store if self._store is not None else self._reconnect()
+            if store is None:
+                return 0
+
+            def write(rows: list[dict[str, Any]]) -> None:
+                with store.session() as session:
+                    insert_predictions(session, rows)
+
+            try:
+                result = self._buffer.ship(write)
+            except StoreError as e:
+                self._note_store_failure(e, 0)
+                return 0
+            with self._state_lock:
+                self._shipped += result.rows
+                was_down, self._store_down = self._store_down, False
+            if was_down:
+                logger.warning("prediction log: the store is back; predictions go to it again")
+            if result.rows:
+                logger.info(
+                    "prediction log: shipped %d buffered prediction(s) from %d file(s)", result.rows, result.files
+                )
+            return result.rows
+
+    def prune(self) -> int:
+        """Delete predictions older than ``retention_days`` (and their feedback) now; returns how many."""
+        if self.retention_days is None or self._store is None:
+            return 0
+        with self._store.session() as session:
+            return prune_predictions(session, _utc_now() - timedelta(days=self.retention_days))
+
+    def _maybe_prune(self) -> None:
+        if self.retention_days is None or self._store_down or time.monotonic() - self._last_prune < PRUNE_EVERY_S:
+            return
+        self._last_prune = time.monotonic()
+        deleted = self.prune()
+        if deleted:
+            logger.info("prediction log: retention of %s days deleted %d prediction(s)", self.retention_days, deleted)
+
+    def _connect(self) -> MetadataStore | None:
+        try:
+            return MetadataStore(self.store_url, timeout_s=self._store_timeout_s)
+        except StoreSchemaError:
+            raise
+        except StoreError as e:
+            self._note_store_failure(e, 0)
+            return None
+
+    def _reconnect(self) -> MetadataStore | None:
+        store = self._connect()
+        if store is not None:
+            self._store = store
+        return store
+
+    # ----- the rest -----
+
+    def stats(self) -> PredictionLogStats:
+        """A snapshot of the counters (see :class:`PredictionLogStats`)."""
+        with self._state_lock:
+            return PredictionLogStats(
+                queued=self._queue.qsize(),
+                written=self._written,
+                batches=self._batches,
+                buffered_to_disk=self._buffered,
+                shipped=self._shipped,
+                buffer_files=len(self._buffer.pending_files()),
+                dropped=self._dropped,
+                store_reachable=self._store is not None and not self._store_down,
+                last_error=self._last_error,
+            )
+
+    def close(self) -> None:
+        """Write everything queued (to the store, or to the buffer if it fails), then stop. Idempotent.
+
+        Rows in buffer files stay there until a log ships them (this one no longer does).
+        """
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        atexit.unregister(self.close)
+        self._writer.join()
+        self._stop_shipper.set()
+        self._wake_shipper.set()
+        self._shipper.join()
+        self._buffer.close()
+        if self._store is not None:
+            self._store.dispose()
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _display_url(self) -> str:
+        return self._store.display_url if self._store is not None else "the metadata store"
+
+
+def _settle_futures(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():  # cancelled: the caller went away
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def canonical_json(value: Any, what: str) -> tuple[Any, str]:
+    """(a JSON-clean copy of ``value``, its canonical JSON text: sorted keys, no spaces).
+
+    The text is what ``inputs_hash`` hashes, so equal inputs hash equally whatever their key order.
+    """
+    try:
+        text = _CANONICAL.encode(value)
+    except (TypeError, ValueError):
+        value = _clean(value, what)
+        text = _CANONICAL.encode(value)
+    else:
+        if isinstance(value, Mapping):  # a copy: the caller's dict may change once record() returned
+            value = dict(value)
+    return value, text
+
+
+def _clean(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v, f"{what}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    tolist = getattr(value, "tolist", None)  # NumPy scalars and arrays
+    if callable(tolist):
+        return _clean(tolist(), what)
+    raise PredictionLogError(
+        f"{what} is a {type(value).__name__}, which is not JSON-able; give numbers, strings, booleans, None, "
+        "lists or dicts"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
 from evergreen.registry import record_gate, register
-from evergreen.serving import create_app, deploy
+from evergreen.serving import PredictionLog, create_app, deploy
+from evergreen.store import MetadataStore, predictions_by_id
 from evergreen.training import ModelSpec, sklearn, train
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -282,3 +284,75 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
         process.communicate(timeout=30)  # also closes the pipes
     assert answer.status_code == 200
     assert answer.json()["model_version"] == f"churn@{first}"
+
+
+def logged_ids(settings: Settings, ids: list[str]) -> set[str]:
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            return set(predictions_by_id(session, ids))
+    finally:
+        store.dispose()
+
+
+def test_every_answered_prediction_is_in_the_log_and_takes_feedback(
+    server: httpx.Client, project: tuple[Settings, int, int]
+) -> None:
+    settings = project[0]
+    answer = predict(
+        server, {"instances": [{"tenure": t, "fee": 25.0} for t in range(1, 6)], "entity_ids": list("abcde")}
+    )
+    ids = answer.json()["prediction_ids"]
+
+    good = server.post("/v1/models/churn-api:feedback", json=[{"prediction_id": i, "label": True} for i in ids[:3]])
+    unknown = server.post("/v1/models/churn-api:feedback", json={"prediction_id": "0" * 32, "label": False})
+    malformed = server.post("/v1/models/churn-api:feedback", json={"prediction": ids[0]})
+
+    assert logged_ids(settings, ids) == set(ids)  # strict: answered only once logged
+    assert good.json() == {"accepted": 3, "refused": []}
+    assert unknown.status_code == 422
+    assert unknown.json()["accepted"] == 0
+    assert malformed.status_code == 422
+
+
+def test_a_server_killed_under_load_loses_no_answered_prediction(project: tuple[Settings, int, int]) -> None:
+    settings = project[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    port = free_port()
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "-d", "churn-api"],
+        cwd=settings.project_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    answered: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "evergreen serve never became ready"
+            time.sleep(0.2)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for i in range(400):
+                if i == 150:
+                    process.send_signal(signal.SIGKILL)
+                try:
+                    r = client.post(
+                        "/v1/models/churn-api:predict", json={"instances": [{"tenure": i % 50 + 1, "fee": 20.0}]}
+                    )
+                except httpx.TransportError:
+                    break
+                answered += r.json()["prediction_ids"]
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    with PredictionLog(settings.store.url, buffer_dir=settings.project_dir / ".evergreen" / "prediction-buffer"):
+        pass  # a new log ships whatever the killed server left in its local buffer
+
+    assert len(answered) >= 100
+    assert logged_ids(settings, answered) == set(answered)

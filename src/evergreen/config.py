@@ -140,6 +140,14 @@ class ServerSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=0, le=65535, description="0 picks any free port.")
+    durability: Literal["strict", "async"] = Field(
+        default="strict",
+        description="strict: a prediction is answered only once its log record is durable; async: logged in "
+        "the background (records in memory are lost if the process dies).",
+    )
+    log_inputs: Literal["full", "hash"] = Field(default="full", description="Log request inputs, or only their hash.")
+    max_batch: int = Field(default=1000, ge=1, description="Most instances in one predict request (more get 413).")
+    retention_days: float | None = Field(default=None, gt=0, description="Delete logged predictions older than this.")
 
 
 class AuthSettings(BaseModel):

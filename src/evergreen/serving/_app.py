@@ -9,10 +9,12 @@ Shadow versions answer after the response has left, so they never slow the live 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,9 +24,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import ValidationError
 
 from evergreen.config import Settings
-from evergreen.errors import NotFoundError
+from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
 from evergreen.registry import model_lineage
+from evergreen.store import MetadataStore
 
+from ._feedback import Feedback, record_feedback
+from ._log import PredictionEntry, PredictionLog
 from ._policy import route
 from ._replica import DeploymentState, LoadedModel, Replica
 
@@ -81,18 +86,53 @@ def create_app(
     *,
     deployments: list[str] | None = None,
     reload_interval_s: float = 2.0,
-    max_batch: int = MAX_BATCH,
     on_prediction: PredictionHook | None = None,
 ) -> FastAPI:
-    """The ASGI app serving ``deployments`` (all in the store when None)."""
+    """The ASGI app serving ``deployments`` (all in the store when None).
+
+    Every prediction (live, shadow, and failures as ``error``) goes to the prediction log with the
+    durability of ``[server] durability``: in strict mode a request is answered only once its records
+    are durable (group-committed with other requests' records; on local disk while the store is away).
+    """
     replica = Replica(settings, only=deployments, reload_interval_s=reload_interval_s)
     metrics = Metrics()
+    max_batch = settings.server.max_batch
+    prediction_log = PredictionLog(
+        settings.store.url,
+        buffer_dir=settings.project_dir / ".evergreen" / "prediction-buffer",
+        durability=settings.server.durability,
+        inputs=settings.server.log_inputs,
+        retention_days=settings.server.retention_days,
+    )
+
+    def entry(
+        pid: str, deployment: str, loaded: LoadedModel, mode: str, entity: Any, row: Any, output: Any, ms: float
+    ) -> PredictionEntry:
+        return PredictionEntry(
+            id=pid,
+            deployment=deployment,
+            model=loaded.model,
+            model_version=loaded.version,
+            mode=mode,
+            entity_id=None if entity is None else str(entity),
+            inputs=row,
+            output=output,
+            latency_ms=ms,
+        )
+
+    def log_shadow(
+        pid: str, deployment: str, loaded: LoadedModel, mode: str, entity: Any, row: Any, output: Any, ms: float
+    ) -> None:
+        prediction_log.record(entry(pid, deployment, loaded, mode, entity, row, output, ms))
+        if on_prediction is not None:
+            on_prediction(pid, deployment, loaded, mode, entity, row, output, ms)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         replica.start()
         yield
         replica.stop()
+        prediction_log.close()
 
     app = FastAPI(title="Evergreen prediction server", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.replica = replica
@@ -147,7 +187,15 @@ def create_app(
         answered_by: list[str] = [""] * len(instances)
         for version, members in groups.items():
             loaded = state.models[version]
-            labels, proba = loaded.predict([rows[i] for i in members])
+            try:
+                labels, proba = loaded.predict([rows[i] for i in members])
+            except Exception as e:  # noqa: BLE001 - a model failing on valid input: logged, counted, 500
+                ms = (time.perf_counter() - started) * 1000
+                await prediction_log.record_async(
+                    entry(uuid.uuid4().hex, deployment, loaded, "error", None, None, {"error": repr(e)[:500]}, ms)
+                )
+                metrics.errors.labels(deployment, "500").inc()
+                return _error(500, f"{loaded.ref} failed to predict: {e!r}"[:1000])
             for k, i in enumerate(members):
                 predictions[i] = labels[k]
                 probabilities[i] = proba[k] if proba is not None else None
@@ -157,14 +205,21 @@ def create_app(
         for version, members in groups.items():
             metrics.requests.labels(deployment, str(version), "live").inc(len(members))
         metrics.latency.labels(deployment).observe(latency_ms / 1000)
-        if on_prediction is not None:
-            for version, members in groups.items():
-                for i in members:
-                    output = {"prediction": predictions[i], "probabilities": probabilities[i]}
-                    loaded = state.models[version]
+        records = []
+        for version, members in groups.items():
+            for i in members:
+                output = {"prediction": predictions[i], "probabilities": probabilities[i]}
+                loaded = state.models[version]
+                records.append(entry(ids[i], deployment, loaded, "live", entities[i], rows[i], output, latency_ms))
+                if on_prediction is not None:
                     on_prediction(ids[i], deployment, loaded, "live", entities[i], rows[i], output, latency_ms)
+        try:
+            await asyncio.gather(*(prediction_log.record_async(r) for r in records))
+        except PredictionLogError as e:  # neither the store nor the local disk took it: not acknowledged
+            metrics.errors.labels(deployment, "503").inc()
+            return _error(503, f"the prediction could not be logged, so it is not answered: {e}")
         if state.policy.shadows:
-            background.add_task(_shadow, state, rows, entities, on_prediction, metrics)
+            background.add_task(_shadow, state, rows, entities, log_shadow, metrics)
         answer: dict[str, Any] = {
             "predictions": predictions,
             "prediction_ids": ids,
@@ -199,6 +254,36 @@ def create_app(
             for name, s in replica.states.items()
         }
         return _json(200 if ready else 503, {"ready": ready, "deployments": loaded, "not_ready": reasons})
+
+    @app.post("/v1/models/{deployment}:feedback")
+    async def feedback(deployment: str, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as e:
+            return _error(400, f"the request body is not valid JSON: {e}")
+        items = body if isinstance(body, list) else [body]
+        parsed = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or "label" not in item:
+                return _error(422, f"feedback[{i}] must be an object with 'label' and 'prediction_id' (or 'entity_id')")
+            unknown = sorted(set(item) - {"label", "prediction_id", "entity_id", "event_time"})
+            if unknown:
+                return _error(422, f"feedback[{i}] has unknown key(s) {unknown}")
+            try:
+                when = item.get("event_time")
+                if isinstance(when, str):
+                    when = datetime.fromisoformat(when)
+                    when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+                parsed.append(Feedback(deployment=deployment, **{**item, "event_time": when}))
+            except (ValueError, TypeError, FeedbackError) as e:
+                return _error(422, f"feedback[{i}]: {e}")
+        store = MetadataStore(settings.store.url)
+        try:
+            result = await asyncio.to_thread(record_feedback, store, parsed)
+        finally:
+            store.dispose()
+        refused = [{"index": r.index, "reason": r.reason} for r in result.refused]
+        return _json(200 if not refused else 422, {"accepted": result.accepted, "refused": refused})
 
     @app.get("/metrics")
     async def prometheus() -> Response:

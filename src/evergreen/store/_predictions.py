@@ -21,7 +21,7 @@ from ._runs import _insert_ignoring_duplicates
 from ._schema import FeedbackRecord, PredictionRecord
 
 #: How a model version took part in a deployment when it made a prediction.
-PREDICTION_MODES = ("live", "shadow")
+PREDICTION_MODES = ("live", "shadow", "error")
 #: Ids per ``IN (…)`` list: well under SQLite's and PostgreSQL's limits on bound parameters.
 _CHUNK = 500
 

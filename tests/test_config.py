@@ -14,7 +14,14 @@ DEFAULTS: dict[str, dict[str, object]] = {
     "store": {"url": "sqlite:///.evergreen/evergreen.db"},
     "artifacts": {"root": ".evergreen/artifacts"},
     "executor": {"kind": "local", "workers": 0, "heartbeat_seconds": 5.0, "stale_after_seconds": 60.0},
-    "server": {"host": "127.0.0.1", "port": 8000},
+    "server": {
+        "host": "127.0.0.1",
+        "port": 8000,
+        "durability": "strict",
+        "log_inputs": "full",
+        "max_batch": 1000,
+        "retention_days": None,
+    },
     "auth": {"enabled": False},
     "data": {"keep_last": 0, "max_age_days": 0.0},
 }

@@ -170,7 +170,7 @@ def test_inputs_hash_stores_only_the_hash_of_the_canonical_inputs(store: Metadat
     ("changes", "message"),
     [
         ({"id": "not-a-uuid"}, "prediction id must be 32 lowercase hex digits"),
-        ({"mode": "canary"}, "mode must be one of \\('live', 'shadow'\\), but got 'canary'"),
+        ({"mode": "canary"}, "mode must be one of \\('live', 'shadow', 'error'\\), but got 'canary'"),
         ({"created_at": datetime(2026, 1, 1)}, "created_at must be a timezone-aware datetime"),
         ({"inputs": {"when": object()}}, "inputs\\['when'\\] is a object, which is not JSON-able"),
         ({"latency_ms": -1.0}, "latency_ms must be a finite number >= 0, but got -1.0"),

@@ -156,95 +156,54 @@ def run_trial(
     not oversubscribe the cores.
     """
     with threadpool_limits(limits=threads):
-        return _run_trial(
-            train,
-            valid,
-            spec=spec,
-            params=params,
-            study=study,
-            trial_id=trial_id,
-            number=number,
-            target=target,
-            task=task,
-            objectives=objectives,
-            constraints=constraints,
-            budgets=budgets,
-            features=features,
-            seed=seed,
-            experiment=experiment,
-            store_url=store_url,
-            artifact_root=artifact_root,
-            project_dir=project_dir,
-        )
-
-
-def _run_trial(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    *,
-    spec: dict[str, Any],
-    params: dict[str, Any],
-    study: str,
-    trial_id: int,
-    number: int,
-    target: str,
-    task: str,
-    objectives: list[str],
-    constraints: dict[str, float],
-    budgets: list[float],
-    features: list[str],
-    seed: int,
-    experiment: str,
-    store_url: str,
-    artifact_root: str,
-    project_dir: str,
-) -> dict[str, Any]:
-    settings = load_settings(Path(project_dir), overrides={"store.url": store_url, "artifacts.root": artifact_root})
-    kind = check_task(task)
-    model_spec = ModelSpec.model_validate(spec)
-    store = MetadataStore(store_url)
-    try:
-        optuna_trial = None
-        if len(budgets) > 1:
-            loaded = optuna.load_study(study_name=study, storage=study_storage(store, study))
-            optuna_trial = optuna.Trial(loaded, trial_id)
-        tags = {"study": study, "study_trial": number}
-        with track(experiment, params=params, tags=tags, seed=seed, settings=settings) as tracked:
-            fitted = None
-            for step, share in enumerate(budgets):
-                rows = train if share >= 1.0 else train.sample(frac=share, random_state=seed).sort_index()
-                fitted = fit(model_spec, rows, target=target, task=task, params=params, features=features, seed=seed)
-                if optuna_trial is not None and share < 1.0:
-                    quick = evaluate(fitted.model, valid[features], valid[target], task=kind, measure_latency=False)
-                    score = quick.metrics.get(objectives[0], math.nan)
-                    tracked.log_metric(f"{objectives[0]}_at_budget", score, step=step)
-                    if not math.isnan(score):
-                        optuna_trial.report(score, step)
-                        if optuna_trial.should_prune():
-                            tracked.set_tag("pruned_at_share", share)
-                            return {"state": _PRUNED, "tracking_id": tracked.id, "metrics": {}}
-            assert fitted is not None  # budgets is never empty
-            needs_latency = "p99_ms" in objectives or "p99_ms" in constraints
-            report = evaluate(
-                fitted.model,
-                valid[features],
-                valid[target],
-                task=kind,
-                y_train=train[target],
-                measure_latency=needs_latency,
-            )
-            metrics = dict(report.metrics)
-            metrics["fit_s"] = fitted.seconds
-            if report.latency is not None:
-                metrics["p99_ms"] = report.latency.row_p99_ms
-            tracked.log_metrics(metrics)
-            return {
-                "state": "complete",
-                "tracking_id": tracked.id,
-                "metrics": {k: _json_float(v) for k, v in metrics.items()},
-            }
-    finally:
-        store.dispose()
+        settings = load_settings(Path(project_dir), overrides={"store.url": store_url, "artifacts.root": artifact_root})
+        kind = check_task(task)
+        model_spec = ModelSpec.model_validate(spec)
+        store = MetadataStore(store_url)
+        try:
+            optuna_trial = None
+            if len(budgets) > 1:
+                loaded = optuna.load_study(study_name=study, storage=study_storage(store, study))
+                optuna_trial = optuna.Trial(loaded, trial_id)
+            tags = {"study": study, "study_trial": number}
+            with track(experiment, params=params, tags=tags, seed=seed, settings=settings) as tracked:
+                fitted = None
+                for step, share in enumerate(budgets):
+                    rows = train if share >= 1.0 else train.sample(frac=share, random_state=seed).sort_index()
+                    fitted = fit(
+                        model_spec, rows, target=target, task=task, params=params, features=features, seed=seed
+                    )
+                    if optuna_trial is not None and share < 1.0:
+                        quick = evaluate(fitted.model, valid[features], valid[target], task=kind, measure_latency=False)
+                        score = quick.metrics.get(objectives[0], math.nan)
+                        tracked.log_metric(f"{objectives[0]}_at_budget", score, step=step)
+                        if not math.isnan(score):
+                            optuna_trial.report(score, step)
+                            if optuna_trial.should_prune():
+                                tracked.set_tag("pruned_at_share", share)
+                                return {"state": _PRUNED, "tracking_id": tracked.id, "metrics": {}}
+                assert fitted is not None  # budgets is never empty
+                needs_latency = "p99_ms" in objectives or "p99_ms" in constraints
+                report = evaluate(
+                    fitted.model,
+                    valid[features],
+                    valid[target],
+                    task=kind,
+                    y_train=train[target],
+                    measure_latency=needs_latency,
+                )
+                metrics = dict(report.metrics)
+                metrics["fit_s"] = fitted.seconds
+                if report.latency is not None:
+                    metrics["p99_ms"] = report.latency.row_p99_ms
+                tracked.log_metrics(metrics)
+                return {
+                    "state": "complete",
+                    "tracking_id": tracked.id,
+                    "metrics": {k: _json_float(v) for k, v in metrics.items()},
+                }
+        finally:
+            store.dispose()
 
 
 def tune(

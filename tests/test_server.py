@@ -24,8 +24,9 @@ from sklearn.linear_model import LogisticRegression
 
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
+from evergreen.errors import SchemaError, ServingError
 from evergreen.registry import record_gate, register
-from evergreen.serving import PredictionLog, create_app, deploy
+from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
 from evergreen.store import MetadataStore, predictions_by_id
 from evergreen.training import ModelSpec, sklearn, train
 
@@ -256,6 +257,18 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
     )
     assert deployed.returncode == 0, deployed.stderr
     assert f"cli-api revision 1: direct: v{first} 100%" in deployed.stdout
+    pd.DataFrame({"tenure": [1, 2, 3], "fee": [20.0, 30.0, 40.0]}).to_csv(folder / "rows.csv", index=False)
+    scored = subprocess.run(
+        [EVERGREEN, "predict", "cli-api", "--input", "rows.csv", "-o", "scores.csv", "--no-progress"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert f"scored 3 rows with churn@{first} to scores.csv" in scored.stdout
+    assert len(pd.read_csv(folder / "scores.csv")) == 3
     port = free_port()
     process = subprocess.Popen(
         [EVERGREEN, "serve", "--port", str(port), "-d", "cli-api"],
@@ -356,3 +369,42 @@ def test_a_server_killed_under_load_loses_no_answered_prediction(project: tuple[
 
     assert len(answered) >= 100
     assert logged_ids(settings, answered) == set(answered)
+
+
+def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
+    server: httpx.Client, project: tuple[Settings, int, int], tmp_path: Path
+) -> None:
+    settings, first, _ = project
+    rows = pd.DataFrame({"customer_id": [f"c{i}" for i in range(250)], "tenure": range(1, 251), "fee": 21.0})
+    rows.to_parquet(tmp_path / "today.parquet", index=False)
+
+    result = predict_batch(
+        "churn-api",
+        str(tmp_path / "today.parquet"),
+        output=tmp_path / "scores.parquet",
+        cache=True,
+        entity="customer_id",
+        chunk_rows=100,
+        settings=settings,
+    )
+    cached = server.get("/v1/models/churn-api/predictions/c7")
+    missing = server.get("/v1/models/churn-api/predictions/nobody")
+
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    live = predict(server, {"instances": [{"tenure": 8, "fee": 21.0}]}).json()
+    assert (result.rows, result.cached, result.model_version) == (250, 250, f"churn@{first}")
+    assert list(scores.columns) == ["customer_id", "prediction", "probability_False", "probability_True"]
+    assert len(scores) == 250
+    assert cached.status_code == 200
+    assert cached.json()["prediction"] == live["predictions"][0]
+    assert cached.json()["probabilities"] == pytest.approx(live["probabilities"][0], abs=1e-5)
+    assert missing.status_code == 404
+    assert not (tmp_path / "scores.parquet.partial").exists()
+    rows.drop(columns=["fee"]).to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(SchemaError, match=r"the model's inputs \['fee'\] are not in the frame"):
+        predict_batch(
+            "churn-api", str(tmp_path / "bad.parquet"), output=tmp_path / "bad-out.parquet", settings=settings
+        )
+    assert not (tmp_path / "bad-out.parquet").exists()
+    with pytest.raises(ServingError, match="the cache is keyed by entity"):
+        predict_batch("churn-api", str(tmp_path / "today.parquet"), cache=True, settings=settings)

@@ -15,7 +15,7 @@ from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import quickstart_command
 from ._run import run_command
-from ._serve import deploy_command, serve_command
+from ._serve import deploy_command, predict_command, serve_command
 
 app = typer.Typer(
     name="evergreen",
@@ -63,6 +63,7 @@ app.command("doctor")(doctor_command)
 app.command("quickstart")(quickstart_command)
 app.command("deploy")(deploy_command)
 app.command("serve")(serve_command)
+app.command("predict")(predict_command)
 app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_feedback.app, name="feedback")

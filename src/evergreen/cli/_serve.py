@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import typer
 
@@ -102,3 +103,35 @@ def serve_command(
             access_log=access_log,
             log_level="warning",
         )
+
+
+def predict_command(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="The deployment whose model scores the input."),
+    source: str = typer.Option(..., "--input", "-i", help="A file, folder or glob; duckdb:QUERY; sql:URL QUERY."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="A .parquet or .csv file to write."),
+    cache: bool = typer.Option(False, "--cache", help="Fill the prediction cache served by entity id."),
+    entity: str | None = typer.Option(None, "--entity", help="The input's entity id column (needed by --cache)."),
+    version: int | None = typer.Option(None, "--version", help="Score with this version, not the live one."),
+    chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows held in memory at a time."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Score a file or table in chunks with the deployment's live model: write predictions and/or cache them."""
+    from evergreen.serving import predict_batch
+
+    result = predict_batch(
+        deployment,
+        source,
+        output=output,
+        cache=cache,
+        entity=entity,
+        version=version,
+        chunk_rows=chunk_rows,
+        progress=progress,
+        settings=state(ctx).settings(),
+    )
+    where = f" to {result.output}" if result.output else ""
+    cached = f", {result.cached} cached by {entity}" if cache else ""
+    console.print(
+        f"scored {result.rows} rows with {result.model_version}{where}{cached} (batch {result.batch_id[:12]})"
+    )

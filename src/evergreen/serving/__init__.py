@@ -9,6 +9,7 @@
 """
 
 from ._app import MAX_BATCH, create_app
+from ._batch import BatchResult, predict_batch
 from ._canary import MIN_REQUESTS, canary_tick
 from ._deploy import SERVABLE, deploy, deployment, deployments, policy_history, rollback_deployment
 from ._feedback import (
@@ -41,6 +42,7 @@ __all__ = [
     "SERVABLE",
     "STRATEGIES",
     "Arm",
+    "BatchResult",
     "Canary",
     "DeploymentState",
     "Feedback",
@@ -65,6 +67,7 @@ __all__ = [
     "make_policy",
     "next_policy",
     "policy_history",
+    "predict_batch",
     "record_feedback",
     "rollback_deployment",
     "route",

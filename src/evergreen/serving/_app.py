@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from evergreen.config import Settings
 from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
 from evergreen.registry import model_lineage
-from evergreen.store import MetadataStore
+from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
 
 from ._feedback import Feedback, record_feedback
 from ._log import PredictionEntry, PredictionLog
@@ -255,6 +255,28 @@ def create_app(
         }
         return _json(200 if ready else 503, {"ready": ready, "deployments": loaded, "not_ready": reasons})
 
+    @app.get("/v1/models/{deployment}/predictions/{entity_id}")
+    async def cached(deployment: str, entity_id: str) -> Response:
+        """The entity's batch prediction, from the cache that ``evergreen predict --cache`` fills."""
+        store = MetadataStore(settings.store.url)
+        try:
+            found = await asyncio.to_thread(_lookup, store, deployment, entity_id)
+        finally:
+            store.dispose()
+        if found is None:
+            return _error(404, f"no cached prediction for entity {entity_id!r} of deployment {deployment!r}")
+        return _json(
+            200,
+            {
+                "entity_id": found.entity_id,
+                "prediction": found.output.get("prediction"),
+                "probabilities": found.output.get("probabilities"),
+                "model_version": f"{found.model}@{found.model_version}",
+                "batch_id": found.batch_id,
+                "created_at": found.created_at.isoformat(),
+            },
+        )
+
     @app.post("/v1/models/{deployment}:feedback")
     async def feedback(deployment: str, request: Request) -> Response:
         try:
@@ -293,6 +315,11 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _lookup(store: MetadataStore, deployment: str, entity_id: str) -> CachedPredictionInfo | None:
+    with store.session() as session:
+        return cached_prediction(session, deployment, entity_id)
 
 
 def _check_body(body: Any, max_batch: int) -> Response | None:

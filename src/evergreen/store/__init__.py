@@ -21,7 +21,15 @@ from ._datasets import (
     version_by_content,
     versions_by_id,
 )
-from ._deployments import deployment_history, get_deployment, list_deployments, set_policy, version_traffic
+from ._deployments import (
+    cached_prediction,
+    deployment_history,
+    get_deployment,
+    list_deployments,
+    set_policy,
+    upsert_cached_predictions,
+    version_traffic,
+)
 from ._engine import redact
 from ._experiments import (
     TRIAL_STATUSES,
@@ -69,6 +77,7 @@ from ._predictions import (
 from ._records import (
     AlertInfo,
     ArtifactInfo,
+    CachedPredictionInfo,
     DatasetCheckInfo,
     DatasetInfo,
     DatasetSplitInfo,
@@ -117,6 +126,7 @@ __all__ = [
     "UPGRADE_COMMAND",
     "AlertInfo",
     "ArtifactInfo",
+    "CachedPredictionInfo",
     "DatasetCheckInfo",
     "DatasetInfo",
     "DatasetSplitInfo",
@@ -142,6 +152,7 @@ __all__ = [
     "add_version",
     "aliases_of",
     "append_journal",
+    "cached_prediction",
     "contents_in_use",
     "create_run",
     "create_trial",
@@ -203,6 +214,7 @@ __all__ = [
     "skip_steps",
     "start_step",
     "update_trial",
+    "upsert_cached_predictions",
     "version_by_content",
     "version_traffic",
     "versions_by_id",

@@ -6,17 +6,19 @@ transaction with the deployment's row locked, so replicas see whole policies and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, did_you_mean
 
-from ._records import DeploymentEventInfo, DeploymentInfo
+from ._records import CachedPredictionInfo, DeploymentEventInfo, DeploymentInfo
 from ._runs import now
-from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionRecord
+from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionCacheRecord, PredictionRecord
 
 
 def get_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentInfo:
@@ -102,3 +104,39 @@ def version_traffic(
     ).all()
     errors = sum(1 for mode, _ in rows if mode == "error")
     return len(rows), errors, [latency for mode, latency in rows if mode == "live"]
+
+
+def upsert_cached_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Store batch predictions by (deployment, entity); a newer batch replaces an entity's older row."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(PredictionCacheRecord)
+    statement = statement.on_conflict_do_update(
+        index_elements=["deployment", "entity_id"],
+        set_={
+            "model": statement.excluded.model,
+            "model_version": statement.excluded.model_version,
+            "output": statement.excluded.output,
+            "batch_id": statement.excluded.batch_id,
+            "created_at": statement.excluded.created_at,
+        },
+    )
+    session.execute(statement, list(rows))
+
+
+def cached_prediction(session: Session, deployment: str, entity_id: str) -> CachedPredictionInfo | None:
+    """The cached batch prediction of one entity, if any."""
+    record = session.get(PredictionCacheRecord, (deployment, entity_id))
+    if record is None:
+        return None
+    return CachedPredictionInfo(
+        record.deployment,
+        record.entity_id,
+        record.model,
+        record.model_version,
+        record.output,
+        record.batch_id,
+        record.created_at,
+    )

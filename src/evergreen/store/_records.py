@@ -279,3 +279,16 @@ class DeploymentEventInfo:
     actor: str
     reason: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class CachedPredictionInfo:
+    """A batch prediction kept for one entity of a deployment."""
+
+    deployment: str
+    entity_id: str
+    model: str
+    model_version: int
+    output: dict[str, Any]
+    batch_id: str
+    created_at: datetime

@@ -1,0 +1,170 @@
+"""Batch prediction: score a file or table in chunks with a deployment's model, write Parquet or CSV,
+and/or fill the prediction cache that ``GET /v1/models/{deployment}/predictions/{entity_id}`` answers.
+
+Memory holds one chunk at a time whatever the input's size; the output file is written beside its
+final name and renamed when complete, so a failed run leaves no half-written file; cache rows of a run
+are written chunk by chunk, each chunk in one transaction, under one batch id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from evergreen.artifacts import ArtifactStore
+from evergreen.config import Settings
+from evergreen.data import from_uri
+from evergreen.errors import SchemaError, ServingError, did_you_mean
+from evergreen.pipelines import run_settings
+from evergreen.registry import get
+from evergreen.store import MetadataStore, get_deployment, now, upsert_cached_predictions
+
+from ._policy import Policy
+from ._replica import load_version
+
+CHUNK_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch run did: rows scored, the version that scored them, where the output went."""
+
+    batch_id: str
+    model_version: str
+    rows: int
+    output: Path | None
+    cached: int
+
+
+def _live_version(policy: Policy) -> int:
+    live = [a for a in policy.arms if a.mode == "live"]
+    return max(live, key=lambda a: a.weight).version
+
+
+def predict_batch(
+    deployment: str,
+    source: str,
+    *,
+    output: Path | None = None,
+    cache: bool = False,
+    entity: str | None = None,
+    version: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool = False,
+    settings: Settings | None = None,
+) -> BatchResult:
+    """Score ``source`` (a file, glob, ``duckdb:QUERY`` or ``sql:URL QUERY``) with the deployment's main
+    live version (or ``version``), writing ``output`` (``.parquet`` or ``.csv``) and/or the cache.
+
+    Raises:
+        ServingError: neither an output nor the cache was asked for, the output type is unknown, or the
+            cache is asked for without an entity column.
+        SchemaError: the input lacks a column the model takes (or the entity column).
+    """
+    if output is None and not cache:
+        raise ServingError("nothing to do: give an output file, the cache, or both")
+    if output is not None and output.suffix not in (".parquet", ".csv"):
+        raise ServingError(f"output {output} must end in .parquet or .csv")
+    if output is not None and not output.parent.is_dir():
+        raise ServingError(f"cannot write {output}: folder {output.parent} does not exist")
+    settings = settings or run_settings()
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            info = get_deployment(session, deployment)
+        policy = Policy.model_validate(info.policy)
+        number = version if version is not None else _live_version(policy)
+        registered = get(info.model, number, settings=settings)
+        loaded = load_version(info.model, number, registered.package_id, ArtifactStore(settings.artifacts.root))
+        if cache and entity is None:
+            raise ServingError("the cache is keyed by entity: give --entity COLUMN (the input's entity id column)")
+        batch_id = uuid.uuid4().hex
+        partial = output.with_name(output.name + ".partial") if output is not None else None
+        writer: Any = None
+        rows = cached = 0
+        try:
+            for batch in from_uri(source).batches(chunk_rows=chunk_rows, progress=progress):
+                frame = batch.to_pandas()
+                if entity is not None and entity not in frame.columns:
+                    names = [str(c) for c in frame.columns]
+                    raise SchemaError(f"entity column {entity!r} is not in the input{did_you_mean(entity, names)}")
+                scored = _score(loaded, frame, entity)
+                if partial is not None:
+                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    if writer is None:
+                        writer = (
+                            pq.ParquetWriter(partial, table.schema)
+                            if output is not None and output.suffix == ".parquet"
+                            else pacsv.CSVWriter(partial, table.schema)
+                        )
+                    writer.write_table(table)
+                if cache and entity is not None:
+                    cached += _cache(store, deployment, loaded.model, number, scored, entity, batch_id)
+                rows += len(frame)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            raise
+        if writer is not None:
+            writer.close()
+        if partial is not None and output is not None:
+            if writer is None:  # an empty input: still an output, with no rows
+                pq.write_table(pa.table({"prediction": pa.array([], pa.string())}), partial)
+            partial.replace(output)
+        return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached)
+    finally:
+        store.dispose()
+
+
+def _score(loaded: Any, frame: pd.DataFrame, entity: str | None) -> pd.DataFrame:
+    """The predictions of one chunk: entity (if any), prediction, and one probability column per class."""
+    X = loaded.signature.select(frame)
+    out = pd.DataFrame(index=frame.index)
+    if entity is not None:
+        out[entity] = frame[entity].astype(str)
+    out["prediction"] = np.asarray(loaded.runtime.predict(X))
+    classes = loaded.signature.classes
+    if loaded.signature.has_proba and classes is not None and callable(getattr(loaded.runtime, "predict_proba", None)):
+        proba = np.asarray(loaded.runtime.predict_proba(X), dtype=float)
+        for k, label in enumerate(classes):
+            out[f"probability_{label}"] = proba[:, k]
+    return out
+
+
+def _cache(
+    store: MetadataStore, deployment: str, model: str, version: int, scored: pd.DataFrame, entity: str, batch_id: str
+) -> int:
+    probability_columns = [c for c in scored.columns if c.startswith("probability_")]
+    stamp = now()
+    rows = [
+        {
+            "deployment": deployment,
+            "entity_id": str(record[entity]),
+            "model": model,
+            "model_version": version,
+            "output": {
+                "prediction": _plain(record["prediction"]),
+                "probabilities": [float(record[c]) for c in probability_columns] or None,
+            },
+            "batch_id": batch_id,
+            "created_at": stamp,
+        }
+        for record in scored.to_dict("records")
+    ]
+    with store.session() as session:
+        upsert_cached_predictions(session, rows)
+    return len(rows)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

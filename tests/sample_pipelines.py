@@ -164,3 +164,13 @@ def train_churn(source: str, model: dict):
     registered = register_model(trained, "churn", task="classification")
     gate = {"metric": "roc_auc", "thresholds": {"roc_auc": 0.6}, "n_bootstrap": 200}
     return tuned, trained, evaluated, registered, validate_model(registered, gate)
+
+
+def flag_risky(*, predictions: list, probabilities: list, instances: list) -> dict:
+    """A post-processing hook: call a customer at risk from a churn probability of 0.3 (not 0.5) up."""
+    return {"predictions": [p[1] >= 0.3 for p in probabilities], "probabilities": probabilities}
+
+
+def broken_hook(*, predictions: list, probabilities: list, instances: list) -> dict:
+    """A post-processing hook that fails."""
+    raise RuntimeError("threshold table missing")

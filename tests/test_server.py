@@ -408,3 +408,27 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     assert not (tmp_path / "bad-out.parquet").exists()
     with pytest.raises(ServingError, match="the cache is keyed by entity"):
         predict_batch("churn-api", str(tmp_path / "today.parquet"), cache=True, settings=settings)
+
+
+def test_a_post_processing_hook_changes_the_answers_and_a_failing_one_is_a_named_500(
+    project: tuple[Settings, int, int],
+) -> None:
+    settings, first, _ = project
+    deploy("hooked", "churn", first, postprocess="sample_pipelines:flag_risky", settings=settings)
+    deploy("broken-hook", "churn", first, postprocess="sample_pipelines:broken_hook", settings=settings)
+    rows = [{"tenure": t, "fee": f} for t in (1, 20, 50) for f in (10.0, 20.0, 30.0)]
+
+    with Running(settings) as client:
+        plain = predict(client, {"instances": rows}).json()
+        hooked_answer = predict(client, {"instances": rows}, "hooked")
+        hooked = hooked_answer.json()
+        broken = predict(client, {"instances": rows[:1]}, "broken-hook")
+
+    assert hooked_answer.status_code == 200, hooked_answer.text
+    assert hooked["predictions"] == [p[1] >= 0.3 for p in plain["probabilities"]]
+    assert hooked["probabilities"] == plain["probabilities"]
+    assert broken.status_code == 500
+    assert (
+        "post-processing hook sample_pipelines:broken_hook failed: RuntimeError('threshold table missing')"
+        in (broken.json()["error"])
+    )

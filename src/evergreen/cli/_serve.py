@@ -30,6 +30,9 @@ def deploy_command(
     every: str = typer.Option("1h", "--every", help="Canary: how long each step lasts (30s, 10m, 1h, 1d)."),
     guardrail: list[str] = typer.Option([], "--guardrail", help="Canary: NAME=BOUND, e.g. error_rate=0.01."),
     versions: str | None = typer.Option(None, "--versions", help="Bandit: the version numbers to choose between."),
+    postprocess: str | None = typer.Option(
+        None, "--postprocess", help="module:function applied to every answer (thresholds, filtering …)."
+    ),
     rollback: bool = typer.Option(False, "--rollback", help="Restore the deployment's previous policy."),
     reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the deployment's history."),
 ) -> None:

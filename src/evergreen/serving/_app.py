@@ -200,6 +200,12 @@ def create_app(
                 predictions[i] = labels[k]
                 probabilities[i] = proba[k] if proba is not None else None
                 answered_by[i] = loaded.ref
+        if state.hook is not None:
+            hooked = _postprocess(state, predictions, probabilities, rows)
+            if isinstance(hooked, Response):
+                metrics.errors.labels(deployment, "500").inc()
+                return hooked
+            predictions, probabilities = hooked
         ids = [uuid.uuid4().hex for _ in instances]
         latency_ms = (time.perf_counter() - started) * 1000
         for version, members in groups.items():
@@ -315,6 +321,24 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _postprocess(
+    state: DeploymentState, predictions: list[Any], probabilities: list[Any], rows: list[dict[str, Any]]
+) -> tuple[list[Any], list[Any]] | Response:
+    """The deployment's hook applied to one request's answers; a 500 naming the hook if it fails."""
+    name = state.policy.postprocess
+    try:
+        result = state.hook(predictions=predictions, probabilities=probabilities, instances=rows)  # type: ignore[misc]
+        changed = list(result["predictions"])
+        proba = list(result.get("probabilities", probabilities))
+    except Exception as e:  # noqa: BLE001 - user code: reported as the server's fault, with its name
+        return _error(500, f"post-processing hook {name} failed: {e!r}"[:1000])
+    if len(changed) != len(predictions) or len(proba) != len(predictions):
+        return _error(
+            500, f"post-processing hook {name} returned {len(changed)} predictions for {len(predictions)} rows"
+        )
+    return changed, proba
 
 
 def _lookup(store: MetadataStore, deployment: str, entity_id: str) -> CachedPredictionInfo | None:

@@ -38,10 +38,15 @@ def deploy(
     every_s: float = 3600.0,
     guardrails: Mapping[str, float] | None = None,
     versions: list[int] | None = None,
+    postprocess: str | None = None,
     reason: str = "",
     settings: Settings | None = None,
 ) -> tuple[DeploymentInfo, Policy]:
     """Release a version of ``model`` on deployment ``name`` by ``strategy``; creates the deployment.
+
+    ``postprocess`` (``"module:function"``) sets the hook applied to every answer; without it the
+    deployment keeps the hook it had. The function is called as ``f(predictions=…, probabilities=…,
+    instances=…)`` and returns ``{"predictions": […]}`` (and optionally ``"probabilities"``).
 
     Raises:
         ServingError: the version was never validated (or was rejected), the deployment serves another
@@ -73,6 +78,8 @@ def deploy(
                 guardrails=guardrails,
                 versions=versions,
             )
+            hook = postprocess if postprocess is not None else (current.postprocess if current else None)
+            policy = policy.model_copy(update={"postprocess": hook or None})
             info = set_policy(
                 session,
                 name=name,

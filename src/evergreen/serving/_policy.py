@@ -62,6 +62,7 @@ class Policy(BaseModel):
     arms: list[Arm]
     canary: Canary | None = None
     sticky: bool = True
+    postprocess: str | None = None  # "module:function" applied to every answer (thresholds, filtering …)
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -226,12 +227,14 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
     if plan is None or action == "hold":
         return policy
     if action == "rollback":
-        return Policy(strategy="direct", arms=[Arm(version=plan.baseline)])
+        return Policy(strategy="direct", arms=[Arm(version=plan.baseline)], postprocess=policy.postprocess)
     if action == "complete":
-        return Policy(strategy="direct", arms=[Arm(version=plan.candidate)])
+        return Policy(strategy="direct", arms=[Arm(version=plan.candidate)], postprocess=policy.postprocess)
     step = plan.step + 1
     share = plan.steps[step]
     arms = [Arm(version=plan.candidate, weight=share)]
     if share < 100:
         arms.append(Arm(version=plan.baseline, weight=100.0 - share))
-    return Policy(strategy="canary", arms=arms, canary=plan.model_copy(update={"step": step}))
+    return Policy(
+        strategy="canary", arms=arms, canary=plan.model_copy(update={"step": step}), postprocess=policy.postprocess
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError
+from evergreen.executors import resolve_function
 from evergreen.store import MetadataStore, get_model_version, list_deployments
 from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, onnx_bytes, read_package
 
@@ -95,6 +97,7 @@ class DeploymentState:
     revision: int
     policy: Policy
     models: dict[int, LoadedModel]
+    hook: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -143,7 +146,13 @@ class Replica:
                 self.errors[d.name] = f"cannot load {d.model} for revision {d.revision}: {e}"
                 log.warning("deployment %s: %s", d.name, self.errors[d.name])
                 continue
-            self.states[d.name] = DeploymentState(d.name, d.model, d.revision, policy, models)  # the swap
+            try:
+                hook = resolve_function(policy.postprocess) if policy.postprocess else None
+            except (ImportError, AttributeError, ValueError) as e:
+                self.errors[d.name] = f"cannot import the post-processing hook {policy.postprocess!r}: {e}"
+                log.warning("deployment %s: %s", d.name, self.errors[d.name])
+                continue
+            self.states[d.name] = DeploymentState(d.name, d.model, d.revision, policy, models, hook)  # the swap
             self.errors.pop(d.name, None)
         if self.only is not None:
             for name in self.only:

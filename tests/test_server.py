@@ -432,3 +432,24 @@ def test_a_post_processing_hook_changes_the_answers_and_a_failing_one_is_a_named
         "post-processing hook sample_pipelines:broken_hook failed: RuntimeError('threshold table missing')"
         in (broken.json()["error"])
     )
+
+
+def test_a_bandit_shifts_traffic_to_the_version_whose_answers_feedback_proves_right(
+    project: tuple[Settings, int, int],
+) -> None:
+    settings, first, second = project
+    deploy("bandit", "churn", first, strategy="bandit", versions=[first, second], settings=settings)
+    body = {"instances": [{"tenure": 12, "fee": 25.0}]}
+
+    with Running(settings) as client:
+        for _ in range(40):
+            answer = predict(client, body, "bandit").json()
+            right = answer["model_version"] == f"churn@{second}"
+            label = answer["predictions"][0] if right else not answer["predictions"][0]
+            client.post(
+                "/v1/models/bandit:feedback", json={"prediction_id": answer["prediction_ids"][0], "label": label}
+            )
+        time.sleep(1.0)  # the replica refreshes the bandit's rewards in its reload loop (every 0.2 s here)
+        later = [predict(client, body, "bandit").json()["model_version"] for _ in range(60)]
+
+    assert later.count(f"churn@{second}") >= 50

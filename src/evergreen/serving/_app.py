@@ -166,7 +166,8 @@ def create_app(
         entities: list[Any] = body.get("entity_ids") or [None] * len(instances)
         groups: dict[int, list[int]] = {}
         for i, entity in enumerate(entities):
-            groups.setdefault(route(state.policy, None if entity is None else str(entity)), []).append(i)
+            chosen = route(state.policy, None if entity is None else str(entity), rewards=state.rewards)
+            groups.setdefault(chosen, []).append(i)
         rows: list[dict[str, Any]] = [{}] * len(instances)
         problems = []
         for version, members in groups.items():

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, o
 
 from ._canary import canary_tick
 from ._policy import Policy
+from ._rewards import rewards
 
 log = logging.getLogger("evergreen.serving")
 
@@ -98,6 +99,7 @@ class DeploymentState:
     policy: Policy
     models: dict[int, LoadedModel]
     hook: Callable[..., Any] | None = None
+    rewards: dict[int, tuple[float, float]] = field(default_factory=dict)  # bandit: version → (right, wrong)
 
 
 @dataclass
@@ -176,6 +178,22 @@ class Replica:
             if self.control:
                 self._tick_canaries()
             self.refresh()
+            self._update_rewards()
+
+    def _update_rewards(self) -> None:
+        """Refresh each bandit's rewards from the feedback that arrived (a new state object, swapped)."""
+        bandits = [s for s in self.states.values() if s.policy.strategy == "bandit"]
+        if not bandits:
+            return
+        store = MetadataStore(self.settings.store.url)
+        try:
+            with store.session() as session:
+                for state in bandits:
+                    self.states[state.name] = replace(state, rewards=rewards(session, state.name))
+        except EvergreenError as e:
+            log.warning("cannot read bandit rewards: %s", e)
+        finally:
+            store.dispose()
 
     def _tick_canaries(self) -> None:
         for name, state in list(self.states.items()):

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,41 @@ def test_a_deployment_whose_model_cannot_load_is_not_ready_and_the_others_serve(
     assert other.status_code == 200
 
 
+#: port → pid of each `evergreen serve` started by evergreen_serve, for tests that kill it.
+serving: dict[int, int] = {}
+
+
+@contextmanager
+def evergreen_serve(folder: Path, env: dict[str, str], deployment: str) -> Iterator[int]:
+    """`evergreen serve` as a subprocess on a free port, once ready; yields the port, always stops it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "-d", deployment],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    serving[port] = process.pid
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "evergreen serve never became ready"
+            time.sleep(0.2)
+        yield port
+    finally:
+        process.kill()
+        process.communicate(timeout=30)  # also closes the pipe
+        serving.pop(port, None)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -269,32 +305,10 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
     assert scored.returncode == 0, scored.stderr
     assert f"scored 3 rows with churn@{first} to scores.csv" in scored.stdout
     assert len(pd.read_csv(folder / "scores.csv")) == 3
-    port = free_port()
-    process = subprocess.Popen(
-        [EVERGREEN, "serve", "--port", str(port), "-d", "cli-api"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "evergreen serve never became ready"
-            time.sleep(0.2)
+    with evergreen_serve(folder, env, "cli-api") as port:
         answer = httpx.post(
             f"http://127.0.0.1:{port}/v1/models/cli-api:predict", json={"instances": [{"tenure": 3, "fee": 30.0}]}
         )
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)  # also closes the pipes
     assert answer.status_code == 200
     assert answer.json()["model_version"] == f"churn@{first}"
 
@@ -331,39 +345,21 @@ def test_every_answered_prediction_is_in_the_log_and_takes_feedback(
 def test_a_server_killed_under_load_loses_no_answered_prediction(project: tuple[Settings, int, int]) -> None:
     settings = project[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
-    port = free_port()
-    process = subprocess.Popen(
-        [EVERGREEN, "serve", "--port", str(port), "-d", "churn-api"],
-        cwd=settings.project_dir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     answered: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
+    with (
+        evergreen_serve(settings.project_dir, env, "churn-api") as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        for i in range(400):
+            if i == 150:
+                os.kill(serving[port], signal.SIGKILL)
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
+                r = client.post(
+                    "/v1/models/churn-api:predict", json={"instances": [{"tenure": i % 50 + 1, "fee": 20.0}]}
+                )
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "evergreen serve never became ready"
-            time.sleep(0.2)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            for i in range(400):
-                if i == 150:
-                    process.send_signal(signal.SIGKILL)
-                try:
-                    r = client.post(
-                        "/v1/models/churn-api:predict", json={"instances": [{"tenure": i % 50 + 1, "fee": 20.0}]}
-                    )
-                except httpx.TransportError:
-                    break
-                answered += r.json()["prediction_ids"]
-    finally:
-        process.kill()
-        process.wait(timeout=30)
+                break
+            answered += r.json()["prediction_ids"]
     with PredictionLog(settings.store.url, buffer_dir=settings.project_dir / ".evergreen" / "prediction-buffer"):
         pass  # a new log ships whatever the killed server left in its local buffer
 

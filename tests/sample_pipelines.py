@@ -174,3 +174,14 @@ def flag_risky(*, predictions: list, probabilities: list, instances: list) -> di
 def broken_hook(*, predictions: list, probabilities: list, instances: list) -> dict:
     """A post-processing hook that fails."""
     raise RuntimeError("threshold table missing")
+
+
+class FragileModel:
+    """A model that fails on one valid input (tenure 7), as a model with a bug does."""
+
+    classes_ = [False, True]
+
+    def predict(self, X: pd.DataFrame) -> list:
+        if (X["tenure"] == 7).any():
+            raise ValueError("cannot score tenure 7")
+        return [False] * len(X)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,14 @@ import uvicorn
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
 from evergreen.errors import SchemaError, ServingError
 from evergreen.registry import record_gate, register
 from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
-from evergreen.store import MetadataStore, predictions_by_id
-from evergreen.training import ModelSpec, sklearn, train
+from evergreen.store import MetadataStore, now, predictions_by_id, version_traffic
+from evergreen.training import ModelSpec, package_model, sklearn, train
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
@@ -449,3 +450,29 @@ def test_a_bandit_shifts_traffic_to_the_version_whose_answers_feedback_proves_ri
         later = [predict(client, body, "bandit").json()["model_version"] for _ in range(60)]
 
     assert later.count(f"churn@{second}") >= 50
+
+
+def test_a_model_failing_on_valid_input_is_a_500_and_the_failure_is_logged(project: tuple[Settings, int, int]) -> None:
+    import sample_pipelines as sp
+
+    settings = project[0]
+    rows = pd.DataFrame({"tenure": [1, 10], "fee": [20.0, 21.0]})
+    package = package_model(
+        sp.FragileModel(), rows, task="classification", artifacts=ArtifactStore(settings.artifacts.root)
+    )
+    version = register("churn", package.id, task="classification", settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("fragile", "churn", version.number, settings=settings)
+
+    with Running(settings) as client:
+        fine = predict(client, {"instances": [{"tenure": 3, "fee": 20.0}]}, "fragile")
+        broken = predict(client, {"instances": [{"tenure": 7, "fee": 20.0}]}, "fragile")
+
+    assert fine.status_code == 200
+    assert broken.status_code == 500
+    assert f"churn@{version.number} failed to predict: ValueError('cannot score tenure 7')" in broken.json()["error"]
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        count, errors, _ = version_traffic(session, "fragile", version.number, now() - timedelta(hours=1))
+    store.dispose()
+    assert (count, errors) == (2, 1)

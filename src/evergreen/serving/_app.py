@@ -10,6 +10,7 @@ Shadow versions answer after the response has left, so they never slow the live 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -192,9 +193,9 @@ def create_app(
                 labels, proba = loaded.predict([rows[i] for i in members])
             except Exception as e:  # noqa: BLE001 - a model failing on valid input: logged, counted, 500
                 ms = (time.perf_counter() - started) * 1000
-                await prediction_log.record_async(
-                    entry(uuid.uuid4().hex, deployment, loaded, "error", None, None, {"error": repr(e)[:500]}, ms)
-                )
+                failure = entry(uuid.uuid4().hex, deployment, loaded, "error", None, {}, {"error": repr(e)[:500]}, ms)
+                with contextlib.suppress(PredictionLogError):  # the 500 goes out whether or not it was logged
+                    await prediction_log.record_async(failure)
                 metrics.errors.labels(deployment, "500").inc()
                 return _error(500, f"{loaded.ref} failed to predict: {e!r}"[:1000])
             for k, i in enumerate(members):
@@ -240,7 +241,7 @@ def create_app(
     async def lineage(name: str, ref: str) -> Response:
         """Where a model version came from, as a graph of nodes and edges (see evergreen.registry)."""
         try:
-            graph = model_lineage(name, ref, settings=settings)
+            graph = await asyncio.to_thread(model_lineage, name, ref, settings=settings)
         except NotFoundError as e:
             return _error(404, str(e))
         return Response(graph.model_dump_json(), media_type="application/json")

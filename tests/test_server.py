@@ -476,3 +476,42 @@ def test_a_model_failing_on_valid_input_is_a_500_and_the_failure_is_logged(proje
         count, errors, _ = version_traffic(session, "fragile", version.number, now() - timedelta(hours=1))
     store.dispose()
     assert (count, errors) == (2, 1)
+
+
+def test_with_auth_on_requests_need_a_token_with_the_right_scope(project: tuple[Settings, int, int]) -> None:
+    settings = project[0]
+    secured = settings.model_copy(update={"auth": settings.auth.model_copy(update={"enabled": True})})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
+
+    def tokens(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [EVERGREEN, "tokens", *args], cwd=settings.project_dir, env=env, capture_output=True, text=True, timeout=110
+        )
+
+    scorer = tokens("create", "scorer", "--scope", "predict").stdout.strip()
+    labeller = tokens("create", "labeller", "--scope", "feedback").stdout.strip()
+    body = {"instances": [{"tenure": 3, "fee": 20.0}]}
+    with Running(secured) as client:
+        anonymous = predict(client, body)
+        wrong = client.post("/v1/models/churn-api:predict", json=body, headers={"Authorization": f"Bearer {labeller}"})
+        right = client.post("/v1/models/churn-api:predict", json=body, headers={"Authorization": f"Bearer {scorer}"})
+        bogus = client.post("/v1/models/churn-api:predict", json=body, headers={"Authorization": "Bearer eg_nope"})
+        revoked = tokens("revoke", "scorer")
+        time.sleep(5.2)  # the server trusts a token's scopes for 5 s
+        after = client.post("/v1/models/churn-api:predict", json=body, headers={"Authorization": f"Bearer {scorer}"})
+    listed = tokens("list")
+    duplicate = tokens("create", "labeller", "--scope", "feedback")
+
+    assert scorer.startswith("eg_")
+    assert anonymous.status_code == 401
+    assert "Authorization: Bearer" in anonymous.json()["error"]
+    assert wrong.status_code == 403
+    assert "do not include 'predict'" in wrong.json()["error"]
+    assert right.status_code == 200
+    assert bogus.status_code == 401
+    assert revoked.returncode == 0
+    assert after.status_code == 401
+    assert "scorer" in listed.stdout
+    assert scorer not in listed.stdout
+    assert duplicate.returncode != 0
+    assert "a token named 'labeller' exists already" in duplicate.stderr

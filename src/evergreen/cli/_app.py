@@ -10,7 +10,7 @@ import typer
 from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
 
-from . import _data, _experiments, _feedback, _models, _runs, _store
+from . import _data, _experiments, _feedback, _models, _runs, _store, _tokens
 from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import quickstart_command
@@ -70,6 +70,7 @@ app.add_typer(_feedback.app, name="feedback")
 app.add_typer(_models.app, name="models")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_store.app, name="store")
+app.add_typer(_tokens.app, name="tokens")
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
 from evergreen.registry import model_lineage
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
 
+from ._auth import Authorizer
 from ._feedback import Feedback, record_feedback
 from ._log import PredictionEntry, PredictionLog
 from ._policy import route
@@ -97,6 +98,7 @@ def create_app(
     """
     replica = Replica(settings, only=deployments, reload_interval_s=reload_interval_s)
     metrics = Metrics()
+    auth = Authorizer(settings)
     max_batch = settings.server.max_batch
     prediction_log = PredictionLog(
         settings.store.url,
@@ -150,6 +152,10 @@ def create_app(
     @app.post("/v1/models/{deployment}:predict")
     async def predict(deployment: str, request: Request, background: BackgroundTasks) -> Response:
         started = time.perf_counter()
+        refused_auth = auth.denied(request, "predict")
+        if refused_auth is not None:
+            metrics.errors.labels(deployment, str(refused_auth[0])).inc()
+            return _error(*refused_auth)
         state = state_of(deployment)
         if isinstance(state, Response):
             metrics.errors.labels(deployment, str(state.status_code)).inc()
@@ -238,8 +244,11 @@ def create_app(
         return _json(200, answer)
 
     @app.get("/api/v1/models/{name}/versions/{ref}/lineage")
-    async def lineage(name: str, ref: str) -> Response:
+    async def lineage(name: str, ref: str, request: Request) -> Response:
         """Where a model version came from, as a graph of nodes and edges (see evergreen.registry)."""
+        refused_auth = auth.denied(request, "admin")
+        if refused_auth is not None:
+            return _error(*refused_auth)
         try:
             graph = await asyncio.to_thread(model_lineage, name, ref, settings=settings)
         except NotFoundError as e:
@@ -264,8 +273,11 @@ def create_app(
         return _json(200 if ready else 503, {"ready": ready, "deployments": loaded, "not_ready": reasons})
 
     @app.get("/v1/models/{deployment}/predictions/{entity_id}")
-    async def cached(deployment: str, entity_id: str) -> Response:
+    async def cached(deployment: str, entity_id: str, request: Request) -> Response:
         """The entity's batch prediction, from the cache that ``evergreen predict --cache`` fills."""
+        refused_auth = auth.denied(request, "predict")
+        if refused_auth is not None:
+            return _error(*refused_auth)
         store = MetadataStore(settings.store.url)
         try:
             found = await asyncio.to_thread(_lookup, store, deployment, entity_id)
@@ -287,6 +299,9 @@ def create_app(
 
     @app.post("/v1/models/{deployment}:feedback")
     async def feedback(deployment: str, request: Request) -> Response:
+        refused_auth = auth.denied(request, "feedback")
+        if refused_auth is not None:
+            return _error(*refused_auth)
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError as e:

@@ -91,6 +91,7 @@ from ._records import (
     ModelVersionInfo,
     RunInfo,
     StepRunInfo,
+    TokenInfo,
     TrialInfo,
 )
 from ._runs import (
@@ -115,12 +116,14 @@ from ._runs import (
     start_step,
 )
 from ._store import MetadataStore
+from ._tokens import SCOPES, create_token, list_tokens, revoke_token, token_hash, token_scopes
 
 __all__ = [
     "MODEL_STATUSES",
     "PREDICTION_MODES",
     "PROTECTING_KINDS",
     "RUN_STATUSES",
+    "SCOPES",
     "STEP_STATUSES",
     "TRIAL_STATUSES",
     "UPGRADE_COMMAND",
@@ -143,6 +146,7 @@ __all__ = [
     "PredictionInfo",
     "RunInfo",
     "StepRunInfo",
+    "TokenInfo",
     "TrialInfo",
     "add_edges",
     "add_event",
@@ -155,6 +159,7 @@ __all__ = [
     "cached_prediction",
     "contents_in_use",
     "create_run",
+    "create_token",
     "create_trial",
     "current_revision",
     "delete_versions",
@@ -187,6 +192,7 @@ __all__ = [
     "list_models",
     "list_runs",
     "list_splits",
+    "list_tokens",
     "list_trials",
     "list_versions",
     "lock_model",
@@ -208,11 +214,14 @@ __all__ = [
     "record_check",
     "record_split",
     "redact",
+    "revoke_token",
     "set_alias",
     "set_policy",
     "set_status",
     "skip_steps",
     "start_step",
+    "token_hash",
+    "token_scopes",
     "update_trial",
     "upsert_cached_predictions",
     "version_by_content",

@@ -292,3 +292,13 @@ class CachedPredictionInfo:
     output: dict[str, Any]
     batch_id: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token's name, scopes and dates (the token itself is never kept)."""
+
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None

@@ -6,13 +6,16 @@ import random
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from evergreen.config import Settings, load_settings
 from evergreen.errors import ServingError
 from evergreen.registry import record_gate, register
 from evergreen.serving import (
+    Feedback,
     Policy,
     canary_decision,
     canary_tick,
@@ -21,6 +24,7 @@ from evergreen.serving import (
     make_policy,
     next_policy,
     policy_history,
+    record_feedback,
     rollback_deployment,
     route,
 )
@@ -186,3 +190,35 @@ def test_the_canary_controller_ramps_on_healthy_traffic_and_rolls_back_on_errors
         "canary:rollback",
         "canary:advance",
     ]
+
+
+def test_the_canary_rolls_back_when_labels_show_its_answers_wrong(settings: Settings) -> None:
+    first, second = version(settings), version(settings)
+    deploy("churn-api", "churn", first, settings=settings)
+    deploy(
+        "churn-api",
+        "churn",
+        second,
+        strategy="canary",
+        steps=[10, 100],
+        every_s=3600,
+        guardrails={"accuracy_min": 0.7},
+        settings=settings,
+    )
+    log_traffic(settings, second, count=60)  # each answered {} (no prediction): every label proves it wrong
+    store = MetadataStore(settings.store.url)
+    ids = [p.id for p in latest_live(store, second)]
+    result = record_feedback(store, [Feedback(label=True, prediction_id=i) for i in ids[:25]])
+    store.dispose()
+
+    action, why = canary_tick("churn-api", settings=settings)
+
+    assert result.accepted == 25
+    assert (action, why) == ("rollback", "accuracy 0 fell below 0.7")
+    assert deployment("churn-api", settings=settings)[1].describe() == f"direct: v{first} 100%"
+
+
+def latest_live(store: MetadataStore, version: int) -> list[Any]:
+    with store.session() as session:
+        rows = session.execute(select(PredictionRecord).where(PredictionRecord.model_version == version)).scalars()
+        return list(rows)

@@ -18,15 +18,29 @@ from evergreen.config import Settings
 from evergreen.pipelines import run_settings
 from evergreen.store import MetadataStore, get_deployment, now, set_policy, version_traffic
 
+from ._feedback import labelled_predictions
 from ._policy import CanaryAction, Policy, canary_decision, next_policy
 
 MIN_REQUESTS = 50
+#: Labelled answers needed before the online-quality guardrail (``accuracy_min``) is judged.
+MIN_LABELS = 20
 
 
-def observed(session: Session, deployment: str, version: int, since: datetime) -> tuple[int, dict[str, float]]:
-    """Requests seen and the guardrail metrics (``error_rate``, ``p99_ms``) of a version since a time."""
+def observed(
+    session: Session, deployment: str, version: int, since: datetime, until: datetime
+) -> tuple[int, dict[str, float]]:
+    """Requests seen and the guardrail metrics of a version since a time: ``error_rate``, ``p99_ms`` and,
+    once at least :data:`MIN_LABELS` of its answers got labels, ``accuracy`` (answers the labels confirm)."""
     count, errors, latencies = version_traffic(session, deployment, version, since)
+    labelled = labelled_predictions(session, deployment, since, until)
+    labelled = labelled[(labelled["model_version"] == version) & (labelled["mode"] == "live")]
     metrics: dict[str, float] = {}
+    if len(labelled) >= MIN_LABELS:
+        right = [
+            isinstance(output, dict) and output.get("prediction") == label
+            for output, label in zip(labelled["output"], labelled["label"], strict=True)
+        ]
+        metrics["accuracy"] = sum(right) / len(right)
     if count:
         metrics["error_rate"] = errors / count
     if latencies:
@@ -47,7 +61,7 @@ def canary_tick(
             policy = Policy.model_validate(info.policy)
             if policy.canary is None:
                 return "hold", f"deployment {name!r} runs no canary ({policy.strategy})"
-            count, metrics = observed(session, name, policy.canary.candidate, info.updated_at)
+            count, metrics = observed(session, name, policy.canary.candidate, info.updated_at, at)
             seconds = (at - info.updated_at).total_seconds()
             if count < min_requests and seconds >= policy.canary.every_s:
                 return (

@@ -45,6 +45,8 @@ from pydantic import BaseModel, ConfigDict
 
 from evergreen.errors import DataSourceError, SchemaError, did_you_mean
 
+from ._sources import ARROW_ERRORS
+
 __all__ = ["OTHER", "QUANTILES", "ColumnProfile", "Kind", "Profile", "profile_table"]
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime"]
@@ -194,14 +196,14 @@ def arrow_table(data: pa.Table | pd.DataFrame) -> pa.Table:
         )
     try:
         return pa.Table.from_pandas(data, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except ARROW_ERRORS:
         pass
     arrays: list[pa.Array] = []
     for name in data.columns:
         series = data[name]
         try:
             arrays.append(pa.array(series, from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        except ARROW_ERRORS:
             as_text = [None if _is_missing(v) else str(v) for v in series.tolist()]
             arrays.append(pa.array(as_text, type=pa.large_string()))
     return pa.Table.from_arrays(arrays, names=[str(c) for c in data.columns])

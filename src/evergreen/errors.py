@@ -23,6 +23,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "ModelVersionWarning",
+    "MonitorError",
     "NotFoundError",
     "PipelineDefinitionError",
     "PredictionLogError",
@@ -34,6 +35,7 @@ __all__ = [
     "StepExecutionError",
     "StoreError",
     "StoreSchemaError",
+    "SystemDefinitionError",
     "TrackingError",
     "TrainingError",
     "did_you_mean",
@@ -165,3 +167,11 @@ class PredictionLogError(EvergreenError):
 
 class FeedbackError(EvergreenError):
     """Feedback cannot be read or matched: a bad file or item, or (from ``raise_if_refused``) rows refused."""
+
+
+class MonitorError(EvergreenError):
+    """A monitor, alert action or schedule is defined wrongly, or a window cannot be judged as asked."""
+
+
+class SystemDefinitionError(EvergreenError):
+    """A System declaration is incomplete or inconsistent (a missing column, a step of the wrong shape)."""

@@ -11,11 +11,10 @@ from rich.live import Live
 from rich.table import Table
 
 from evergreen.errors import ConfigError, StepExecutionError
-from evergreen.pipelines import Pipeline, Run, RunEvent
+from evergreen.pipelines import Pipeline, Run, RunEvent, load_pipeline
 from evergreen.store import MetadataStore, get_run
 
 from ._context import console, state
-from ._loading import load_pipeline
 from ._runs import print_run, seconds, styled
 
 

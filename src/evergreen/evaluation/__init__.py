@@ -40,6 +40,7 @@ from ._report import (
     SliceResult,
     Task,
 )
+from ._score import score
 
 __all__ = [
     "METRICS",
@@ -64,4 +65,5 @@ __all__ = [
     "evaluate",
     "higher_is_better",
     "judge",
+    "score",
 ]

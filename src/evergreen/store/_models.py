@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, did_you_mean
 
+from ._monitoring import add_alert_event, alert_info
 from ._records import AlertInfo, ModelEventInfo, ModelInfo, ModelVersionInfo
 from ._runs import _insert_ignoring_duplicates, now
 from ._schema import AlertRecord, ModelAliasRecord, ModelEventRecord, ModelRecord, ModelVersionRecord
@@ -305,7 +306,7 @@ def raise_alert(
         open_alert.details = details
         open_alert.updated_at = stamp
         session.flush()
-        return _alert_info(open_alert)
+        return alert_info(open_alert)
     record = AlertRecord(
         key=key,
         kind=kind,
@@ -320,7 +321,8 @@ def raise_alert(
     )
     session.add(record)
     session.flush()
-    return _alert_info(record)
+    add_alert_event(session, record.id, "opened", actor="evergreen", note=message)
+    return alert_info(record)
 
 
 def list_alerts(
@@ -330,10 +332,4 @@ def list_alerts(
     rows = session.execute(
         select(AlertRecord).where(AlertRecord.state.in_(states)).order_by(AlertRecord.updated_at.desc()).limit(limit)
     ).scalars()
-    return [_alert_info(r) for r in rows]
-
-
-def _alert_info(r: AlertRecord) -> AlertInfo:
-    return AlertInfo(
-        r.id, r.key, r.kind, r.severity, r.subject, r.message, r.details, r.state, r.count, r.created_at, r.updated_at
-    )
+    return [alert_info(r) for r in rows]

@@ -59,6 +59,7 @@ class LabelledPredictionInfo:
     label: dict[str, Any] | None
     label_received_at: datetime | None
     label_delay_s: float | None
+    inputs: dict[str, Any] | None = None
 
 
 def insert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -184,6 +185,7 @@ def labelled_prediction_rows(
                 label=None if feedback is None else feedback.label,
                 label_received_at=None if feedback is None else feedback.received_at,
                 label_delay_s=None if feedback is None else feedback.label_delay_s,
+                inputs=prediction.inputs,
             )
         )
     return answer

@@ -302,3 +302,63 @@ class TokenInfo:
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MonitorResultInfo:
+    """One monitor judged over one window: ``status`` is ok, breached, pending (too few labels) or no_data."""
+
+    id: int
+    deployment: str
+    monitor: str
+    kind: str
+    window_start: datetime
+    window_end: datetime
+    status: str
+    value: float | None
+    threshold: float | None
+    rows: int
+    details: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertEventInfo:
+    """One entry of an alert's history."""
+
+    id: int
+    alert_id: int
+    action: str
+    actor: str
+    note: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A pipeline started by cron (``spec`` is the cron expression) or by an alert (``spec`` is the alert kind
+    or key prefix it answers)."""
+
+    name: str
+    kind: str
+    spec: str
+    pipeline: str
+    params: dict[str, Any]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleFireInfo:
+    """One firing of a schedule, claimed by ``holder``; ``status`` is running, succeeded or failed."""
+
+    id: int
+    schedule: str
+    slot: str
+    holder: str
+    status: str
+    run_id: str | None
+    message: str
+    started_at: datetime
+    finished_at: datetime | None

@@ -1,4 +1,5 @@
-"""Find the pipeline a user names on the command line as ``MODULE:PIPELINE`` or ``path/file.py:PIPELINE``."""
+"""Find what a user names as ``MODULE:NAME`` or ``path/file.py:NAME``: a pipeline (``evergreen run``, schedules,
+alert triggers) or any other object a project declares (the System)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,21 @@ from pathlib import Path
 from types import ModuleType
 
 from evergreen.errors import EvergreenError, PipelineDefinitionError
-from evergreen.pipelines import Pipeline
+
+from ._pipeline import Pipeline
+
+
+def load_object(target: str, *, what: str = "object") -> object:
+    """The object at ``target`` (``MODULE:NAME`` or ``path/file.py:NAME``)."""
+    module_part, sep, name = target.rpartition(":")
+    if not sep or not module_part or not name:
+        raise PipelineDefinitionError(
+            f"{what} {target!r} is not of the form MODULE:NAME (e.g. 'project:system' or 'project.py:system')"
+        )
+    module = _import(module_part)
+    if not hasattr(module, name):
+        raise PipelineDefinitionError(f"{module_part} has no {name!r}; expected the {what} there")
+    return getattr(module, name)
 
 
 def load_pipeline(target: str) -> Pipeline:

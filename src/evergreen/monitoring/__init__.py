@@ -1,0 +1,76 @@
+"""Monitoring: monitors over windows of the prediction log, alerts with actions, and cron schedules.
+
+- ``drift()``, ``prediction_drift()``, ``missing()``, ``invalid()``, ``quality("roc_auc", drop=0.05)``,
+  ``bias()``, ``latency(p99_ms=50)``, ``error_rate()`` define monitors; ``webhook(url)``,
+  ``run_pipeline("project:retrain")``, ``rollback()`` the actions of the alerts they open.
+- ``run_monitors("churn", monitors)`` judges each monitor on the last whole window, stores the result as
+  a point of its time series, opens an alert after ``windows`` breached windows in a row (deduplicated
+  while open, its actions run once), and resolves it when a window is back within threshold.
+- ``schedule("nightly", "0 3 * * *", "project:retrain")`` is a cron schedule; ``register_schedules`` stores
+  them and ``run_due`` starts each due firing exactly once, however many schedulers share the store.
+"""
+
+from ._actions import alert_payload, post_json, start_pipeline, take_actions
+from ._judge import STATUSES, Judgement, Window, judge
+from ._monitors import (
+    DAY_S,
+    KINDS,
+    Action,
+    Monitor,
+    bias,
+    drift,
+    error_rate,
+    invalid,
+    latency,
+    log,
+    missing,
+    parse_duration,
+    prediction_drift,
+    quality,
+    rollback,
+    run_pipeline,
+    webhook,
+)
+from ._reference import Reference, reference_of
+from ._run import LOOKBACK_WINDOWS, Outcome, aligned_window, run_monitors
+from ._schedules import Fired, Schedule, last_slot, register_schedules, run_due, schedule
+
+__all__ = [
+    "DAY_S",
+    "KINDS",
+    "LOOKBACK_WINDOWS",
+    "STATUSES",
+    "Action",
+    "Fired",
+    "Judgement",
+    "Monitor",
+    "Outcome",
+    "Reference",
+    "Schedule",
+    "Window",
+    "alert_payload",
+    "aligned_window",
+    "bias",
+    "drift",
+    "error_rate",
+    "invalid",
+    "judge",
+    "last_slot",
+    "latency",
+    "log",
+    "missing",
+    "parse_duration",
+    "post_json",
+    "prediction_drift",
+    "quality",
+    "reference_of",
+    "register_schedules",
+    "rollback",
+    "run_due",
+    "run_monitors",
+    "run_pipeline",
+    "schedule",
+    "start_pipeline",
+    "take_actions",
+    "webhook",
+]

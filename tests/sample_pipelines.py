@@ -185,3 +185,9 @@ class FragileModel:
         if (X["tenure"] == 7).any():
             raise ValueError("cannot score tenure 7")
         return [False] * len(X)
+
+
+@eg.step(cache=False)
+def refuse_everything(registered: dict, gate: dict) -> dict:
+    """A System's replacement for the gate: refuses every candidate (a user's own release rule)."""
+    return {**registered, "passed": False, "verdict": "refused by the team's own rule"}

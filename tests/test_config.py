@@ -24,6 +24,7 @@ DEFAULTS: dict[str, dict[str, object]] = {
     },
     "auth": {"enabled": False},
     "data": {"keep_last": 0, "max_age_days": 0.0},
+    "project": {"system": ""},
 }
 KEYS = [f"{section}.{key}" for section, values in DEFAULTS.items() for key in values]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -454,7 +455,7 @@ def test_two_schedulers_never_start_the_same_firing_twice(tmp_path: Path, store_
     settings = load_settings(tmp_path, overrides={"store.url": store_url}, environ={})
     log = tmp_path / "runs.log"
     register_schedules(
-        [schedule("nightly", "0 3 * * *", "tests.sample_pipelines:never_cached", log=str(log))], settings=settings
+        [schedule("nightly", "0 3 * * *", "sample_pipelines:never_cached", log=str(log))], settings=settings
     )
     at = datetime.now(UTC) + DAY  # a firing after the schedule was stored
     context = multiprocessing.get_context("spawn")
@@ -475,3 +476,15 @@ def test_two_schedulers_never_start_the_same_firing_twice(tmp_path: Path, store_
     store.dispose()
     assert fire.status == "succeeded"
     assert fire.slot.endswith("03:00:00+00:00")
+
+
+def test_readme_example_runs(fresh: tuple[Settings, Any, str], capsys: pytest.CaptureFixture[str]) -> None:
+    settings, _, name = fresh
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Monitoring, alerts and schedules", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {"deployment": name, "settings": settings}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    assert [o.monitor.name for o in namespace["outcomes"]] == ["drift", "quality:roc_auc", "error_rate"]
+    assert "drift no_data" in capsys.readouterr().out

@@ -12,22 +12,73 @@ One entry point per concept::
         return fit(load(day))
 
     run = training.run(day=3)
+
+    system = eg.System(name="churn", task="classification", target="churned", timestamp="event_time",
+                       entity="customer_id", model=eg.sklearn(HistGradientBoostingClassifier),
+                       gate=eg.Gate(metric="roc_auc"), monitors=[eg.monitor.quality("roc_auc", drop=0.05)])
+
+The System and the names around it (``Gate``, ``Release``, ``Retrain``, ``sklearn``, ``lightgbm``,
+``xgboost``, ``monitor``, ``split``) load scikit-learn and the server's libraries, so they are imported on
+first use: ``import evergreen`` stays quick for the command line.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from evergreen.config import Settings, load_settings
 from evergreen.errors import EvergreenError
 from evergreen.pipelines import Pipeline, Run, Step, pipeline, step
 
+if TYPE_CHECKING:
+    from evergreen import monitoring as monitor
+    from evergreen.data import split
+    from evergreen.evaluation import Gate
+    from evergreen.system import Release, Retrain, System
+    from evergreen.training import lightgbm, sklearn, xgboost
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Gate": ("evergreen.evaluation", "Gate"),
+    "Release": ("evergreen.system", "Release"),
+    "Retrain": ("evergreen.system", "Retrain"),
+    "System": ("evergreen.system", "System"),
+    "lightgbm": ("evergreen.training", "lightgbm"),
+    "monitor": ("evergreen.monitoring", None),
+    "sklearn": ("evergreen.training", "sklearn"),
+    "split": ("evergreen.data", "split"),
+    "xgboost": ("evergreen.training", "xgboost"),
+}
 
 __all__ = [
     "EvergreenError",
+    "Gate",
     "Pipeline",
+    "Release",
+    "Retrain",
     "Run",
     "Settings",
     "Step",
+    "System",
     "__version__",
+    "lightgbm",
     "load_settings",
+    "monitor",
     "pipeline",
+    "sklearn",
+    "split",
     "step",
+    "xgboost",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value

@@ -167,6 +167,17 @@ class DataSettings(BaseModel):
     max_age_days: float = Field(default=0.0, ge=0, description="Also keep versions younger than this (0: no limit).")
 
 
+class ProjectSettings(BaseModel):
+    """``[project]``: where the project declares its System (read by ``evergreen monitor run`` and
+    ``evergreen server``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: str = Field(
+        default="", description='"file.py:name" or "module:name" of the System; empty when there is none.'
+    )
+
+
 class Settings(BaseSettings):
     """Evergreen's resolved settings; build them with :func:`load_settings`.
 
@@ -182,6 +193,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     data: DataSettings = Field(default_factory=DataSettings)
+    project: ProjectSettings = Field(default_factory=ProjectSettings)
 
     project_dir: Path = Field(description="The folder of evergreen.toml, or the working directory.")
     config_file: Path | None = Field(default=None, description="The evergreen.toml read, if any.")
@@ -227,6 +239,7 @@ _EXPECTED: dict[str, str] = {
     "auth.enabled": "true or false",
     "data.keep_last": "an integer ≥ 0 (0 keeps every version)",
     "data.max_age_days": "a number of days ≥ 0 (0: no age limit)",
+    "project.system": 'the System as "file.py:name" or "module:name"',
 }
 
 _SECTIONS: dict[str, tuple[str, ...]] = {

@@ -10,10 +10,10 @@ import typer
 from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
 
-from . import _data, _experiments, _feedback, _models, _runs, _store, _tokens
+from . import _data, _experiments, _feedback, _models, _monitor, _runs, _store, _tokens
 from ._context import CliState, err_console
 from ._doctor import doctor_command
-from ._quickstart import quickstart_command
+from ._quickstart import init_command, quickstart_command
 from ._run import run_command
 from ._serve import deploy_command, predict_command, serve_command
 
@@ -61,13 +61,16 @@ def main_callback(
 app.command("run")(run_command)
 app.command("doctor")(doctor_command)
 app.command("quickstart")(quickstart_command)
+app.command("init")(init_command)
 app.command("deploy")(deploy_command)
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
+app.command("server")(_monitor.server_command)
 app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_feedback.app, name="feedback")
 app.add_typer(_models.app, name="models")
+app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_store.app, name="store")
 app.add_typer(_tokens.app, name="tokens")

@@ -10,7 +10,7 @@
   them and ``run_due`` starts each due firing exactly once, however many schedulers share the store.
 """
 
-from ._actions import alert_payload, post_json, start_pipeline, take_actions
+from ._actions import alert_payload, holder_name, post_json, start_pipeline, take_actions
 from ._judge import STATUSES, Judgement, Window, judge
 from ._monitors import (
     DAY_S,
@@ -53,6 +53,7 @@ __all__ = [
     "bias",
     "drift",
     "error_rate",
+    "holder_name",
     "invalid",
     "judge",
     "last_slot",

@@ -96,10 +96,12 @@ def train_model(
     seed: int = 0,
     experiment: str = "training",
     slices: list[str] | None = None,
+    measure_latency: bool = True,
 ) -> dict[str, Any]:
     """Train ``model`` on the version's training side (parameters: ``params``, then a ``tune_model``
     output's), evaluate it on the test side, package it and track it. Returns the model id, the trial,
-    the test metrics and whether a verified ONNX copy was stored."""
+    the test metrics and whether a verified ONNX copy was stored. ``measure_latency=False`` skips timing
+    predictions row by row (seconds for a tree ensemble), for a pipeline whose gate has no latency budget."""
     settings = run_settings()
     chosen = {**(params or {}), **((tuned or {}).get("params") or {})}
     trained = train(
@@ -113,6 +115,7 @@ def train_model(
         seed=seed,
         experiment=experiment,
         slices=slices,
+        measure_latency=measure_latency,
         settings=settings,
     )
     return {

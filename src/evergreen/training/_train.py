@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from evergreen.artifacts import ArtifactRef, ArtifactStore
 from evergreen.config import Settings
-from evergreen.data import Split, load, split_version
+from evergreen.data import Schema, Split, load, split_version
 from evergreen.errors import ReproducibilityError, TrainingError
 from evergreen.evaluation import EvaluationReport, evaluate
 from evergreen.pipelines import run_settings
@@ -151,8 +151,15 @@ def _run(
             seed=recipe.seed,
         )
         X_test = test_rows[recipe.features]
+        # The dataset's schema, not ranges inferred from these rows: requests are held to the same rules as
+        # the batches the model was trained on (DESIGN.md, Schema), so data that drifts within them is served.
         package = package_model(
-            fitted.model, train_rows[recipe.features], task=recipe.task, artifacts=artifacts, X_test=X_test
+            fitted.model,
+            train_rows[recipe.features],
+            task=recipe.task,
+            artifacts=artifacts,
+            schema=Schema.model_validate(info.schema),
+            X_test=X_test,
         )
         report = evaluate(
             fitted.model,

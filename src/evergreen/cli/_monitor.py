@@ -1,0 +1,217 @@
+"""``evergreen monitor …`` and ``evergreen server``: monitors, alerts, and the loop running in the background."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+from rich.table import Table
+
+from evergreen.config import Settings
+from evergreen.errors import ConfigError
+from evergreen.store import MetadataStore, MonitorResultInfo, list_alerts, monitor_results, set_alert_state
+
+from ._context import console, state
+from ._runs import when
+
+app = typer.Typer(help="Monitors over the prediction log, their alerts, and one round of the loop.")
+
+
+def load_system(settings: Settings) -> object:
+    """The project's System, from ``[project] system``."""
+    from evergreen.pipelines import load_object
+    from evergreen.system import System
+
+    target = settings.project.system
+    if not target:
+        raise ConfigError(
+            'no System is declared: set [project] system = "project.py:system" in evergreen.toml '
+            "(evergreen init DIR makes a project that has one)"
+        )
+    if ".py:" in target and not target.startswith("/"):
+        target = str(settings.project_dir / target)
+    found = load_object(target, what="System")
+    if not isinstance(found, System):
+        raise ConfigError(f"[project] system = {settings.project.system!r} is a {type(found).__name__}, not a System")
+    return found
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    at: str | None = typer.Option(None, "--at", help="Judge as if it were this ISO time (default: now)."),
+) -> None:
+    """One round of the loop, for an outside cron: the System's monitors, retraining if due, due schedules."""
+    from evergreen.monitoring import run_due
+    from evergreen.system import System
+
+    settings = state(ctx).settings()
+    system = load_system(settings)
+    assert isinstance(system, System)
+    moment = _time(at)
+    tick = system.tick(at=moment, settings=settings)
+    table = Table("monitor", "window (UTC)", "status", "value", "threshold", "alert")
+    for outcome in tick.outcomes:
+        r = outcome.result
+        alert = "opened" if outcome.opened else "resolved" if outcome.resolved else ""
+        table.add_row(
+            r.monitor,
+            f"{when(r.window_start)} → {when(r.window_end)}",
+            _status(r.status),
+            _num(r.value),
+            _num(r.threshold),
+            alert,
+        )
+    console.print(table)
+    line = f"retrain: {tick.decision.reason}"
+    if tick.run is not None:
+        line += f" → run {tick.run.id[:12]} {tick.run.status}"
+    console.print(line)
+    for fired in run_due(at=moment, settings=settings):
+        console.print(f"schedule {fired.schedule} ({when(fired.slot)}): {fired.outcome}")
+
+
+@app.command("status")
+def status_command(
+    ctx: typer.Context,
+    deployment: str | None = typer.Option(None, "--deployment", "-d", help="Only this deployment."),
+) -> None:
+    """The latest judged window of every monitor."""
+    store = MetadataStore(state(ctx).settings().store.url)
+    try:
+        with store.session() as session:
+            results = monitor_results(session, deployment=deployment, limit=2000)
+    finally:
+        store.dispose()
+    latest: dict[tuple[str, str], MonitorResultInfo] = {}
+    for r in results:  # newest first
+        latest.setdefault((r.deployment, r.monitor), r)
+    if not latest:
+        console.print("no monitor has judged a window yet; run: evergreen monitor run")
+        return
+    table = Table("deployment", "monitor", "window (UTC)", "status", "value", "threshold", "rows")
+    for (name, monitor), r in sorted(latest.items()):
+        table.add_row(
+            name,
+            monitor,
+            f"{when(r.window_start)} → {when(r.window_end)}",
+            _status(r.status),
+            _num(r.value),
+            _num(r.threshold),
+            str(r.rows),
+        )
+    console.print(table)
+
+
+@app.command("alerts")
+def alerts_command(
+    ctx: typer.Context,
+    all_states: bool = typer.Option(False, "--all", help="Resolved alerts too."),
+    limit: int = typer.Option(50, "--limit", min=1),
+) -> None:
+    """Open and acknowledged alerts (with --all, resolved ones too), newest first."""
+    states = ("open", "acknowledged", "resolved") if all_states else ("open", "acknowledged")
+    store = MetadataStore(state(ctx).settings().store.url)
+    try:
+        with store.session() as session:
+            alerts = list_alerts(session, states=states, limit=limit)
+    finally:
+        store.dispose()
+    if not alerts:
+        console.print("no alerts")
+        return
+    table = Table("id", "state", "severity", "subject", "message", "count", "updated (UTC)")
+    for a in alerts:
+        table.add_row(str(a.id), a.state, a.severity, a.subject, a.message, str(a.count), when(a.updated_at))
+    console.print(table)
+
+
+@app.command("ack")
+def ack_command(
+    ctx: typer.Context,
+    alert_id: int = typer.Argument(..., help="The alert's id (see: evergreen monitor alerts)."),
+    note: str = typer.Option("", "--note", "-m", help="Why; kept in the alert's history."),
+) -> None:
+    """Acknowledge an alert: someone is on it."""
+    _set(ctx, alert_id, "acknowledged", note)
+
+
+@app.command("resolve")
+def resolve_command(
+    ctx: typer.Context,
+    alert_id: int = typer.Argument(..., help="The alert's id."),
+    note: str = typer.Option("", "--note", "-m", help="What was done; kept in the alert's history."),
+) -> None:
+    """Resolve an alert by hand (a monitor resolves its own alerts when a window is back within threshold)."""
+    _set(ctx, alert_id, "resolved", note)
+
+
+def _set(ctx: typer.Context, alert_id: int, target: str, note: str) -> None:
+    from evergreen.registry import actor
+
+    store = MetadataStore(state(ctx).settings().store.url)
+    try:
+        with store.session() as session:
+            alert = set_alert_state(session, alert_id, target, actor=actor(), note=note)
+    finally:
+        store.dispose()
+    console.print(f"alert #{alert.id} is {alert.state}")
+
+
+def server_command(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Overrides [server] host."),
+    port: int | None = typer.Option(None, "--port", help="Overrides [server] port."),
+    interval: float = typer.Option(60.0, "--interval", min=1.0, help="Seconds between rounds of the loop."),
+) -> None:
+    """The control plane in one process: the prediction server and control API, with the loop (monitors,
+    retraining, cron schedules) running every --interval seconds."""
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    from evergreen.serving import create_app
+    from evergreen.system import Scheduler, System
+
+    settings = state(ctx).settings()
+    system = load_system(settings) if settings.project.system else None
+    scheduler = Scheduler(settings, system if isinstance(system, System) else None, interval_s=interval)
+    app = create_app(settings)
+    scheduler.start()
+    console.print(
+        f"loop every {interval:g} s for {system.name if isinstance(system, System) else 'no System'} "
+        "(plus cron schedules); serving"
+    )
+    try:
+        with threadpool_limits(limits=1):
+            uvicorn.run(
+                app,
+                host=host or settings.server.host,
+                port=settings.server.port if port is None else port,
+                access_log=False,
+                log_level="warning",
+            )
+    finally:
+        scheduler.stop()
+
+
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO time such as 2026-03-02T04:00:00+00:00", param_hint="--at"
+        ) from e
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{text!r} has no time zone; add +00:00 for UTC", param_hint="--at")
+    return moment
+
+
+def _status(status: str) -> str:
+    colors = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
+    return f"[{colors.get(status, 'white')}]{status}[/]"
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

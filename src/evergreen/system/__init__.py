@@ -1,0 +1,38 @@
+"""The System: one declaration that ties data, training, the gate, release, monitoring and retraining
+together for one ML problem, and builds the standard pipelines from the standard steps::
+
+    system = System(
+        name="churn", task="classification", target="churned", timestamp="event_time", entity="customer_id",
+        model=sklearn(HistGradientBoostingClassifier),
+        gate=Gate(metric="roc_auc"),
+        release=Release(strategy="canary", steps=[10, 50, 100], every="1h"),
+        monitors=[drift(), quality("roc_auc", drop=0.05)],
+        retrain=Retrain(cron="0 3 * * *", on_alert=True, window="30d"),
+    )
+    system.ingest("data/today.parquet"); system.train(); system.tick()
+
+``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
+a simulation can run it on simulated time.
+"""
+
+from ._report import DayRecord, loop_report_html
+from ._scheduler import Scheduler
+from ._steps import release_model, score_batch, training_window, version_ref
+from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide
+
+__all__ = [
+    "STEP_NAMES",
+    "DayRecord",
+    "Decision",
+    "Release",
+    "Retrain",
+    "Scheduler",
+    "System",
+    "Tick",
+    "decide",
+    "loop_report_html",
+    "release_model",
+    "score_batch",
+    "training_window",
+    "version_ref",
+]

@@ -1,0 +1,64 @@
+"""The loop in the background: every interval, the System's tick (monitors, retraining) and the due cron
+schedules, for ``evergreen server``. Failures are logged and the loop goes on: a broken pipeline must not
+stop the monitoring of the others."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from evergreen.config import Settings
+from evergreen.errors import EvergreenError
+from evergreen.monitoring import Fired, run_due
+
+from ._system import System, Tick
+
+logger = logging.getLogger("evergreen.scheduler")
+
+
+@dataclass
+class Scheduler:
+    """Runs :meth:`System.tick` and :func:`~evergreen.monitoring.run_due` every ``interval_s`` in a thread.
+
+    Several schedulers (servers) may share one store: monitors judge the same aligned windows (results
+    replace each other), each cron firing and each retraining hour is claimed once in the store.
+    """
+
+    settings: Settings
+    system: System | None
+    interval_s: float = 60.0
+    ticks: int = 0
+    last: Tick | None = None
+    fired: list[Fired] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        """One round, now."""
+        if self.system is not None:
+            try:
+                self.last = self.system.tick(settings=self.settings)
+            except EvergreenError as e:
+                logger.error("tick of %s failed: %s", self.system.name, e)
+        try:
+            self.fired.extend(run_due(settings=self.settings))
+        except EvergreenError as e:
+            logger.error("schedules failed: %s", e)
+        self.ticks += 1
+
+    def start(self) -> None:
+        """Run rounds in a daemon thread until :meth:`stop`."""
+        self._thread = threading.Thread(target=self._loop, name="evergreen-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish the current round and stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval_s)

@@ -1,0 +1,378 @@
+"""The System: one declaration for one ML problem, from which the standard pipelines are built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evergreen.config import Settings
+from evergreen.data import Split, ingest_dataset
+from evergreen.errors import NotFoundError, SystemDefinitionError
+from evergreen.evaluation import Gate
+from evergreen.executors import Executor
+from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
+from evergreen.pipelines import Pipeline, Run, Step, run_settings
+from evergreen.registry import register_model, validate_model, versions
+from evergreen.serving import STRATEGIES
+from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
+from evergreen.training import TASKS, ModelSpec, train_model, tune_model
+
+from ._steps import release_model, score_batch, training_window, version_ref
+
+#: The steps of the standard pipelines a System builds; ``System(steps={...})`` replaces any of them.
+STEP_NAMES = ("ingest", "window", "tune", "train", "register", "validate", "release", "score")
+
+
+class Release(BaseModel):
+    """How a version that passed the gate goes live: a strategy of :data:`~evergreen.serving.STRATEGIES`
+    (the canary's ``steps`` in percent, each held ``every``, with ``guardrails``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: str = "canary"
+    steps: list[float] = [10.0, 50.0, 100.0]
+    every: str | float = "1h"
+    guardrails: dict[str, float] = {"error_rate": 0.01}
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in STRATEGIES:  # our error passes through pydantic as it is
+            raise SystemDefinitionError(f"release strategy {value!r} is not one of {', '.join(STRATEGIES)}")
+        return value
+
+    def as_step_argument(self) -> dict[str, Any]:
+        """The JSON the ``release`` step takes."""
+        return {
+            "strategy": self.strategy,
+            "steps": self.steps,
+            "every_s": parse_duration(self.every),
+            "guardrails": self.guardrails,
+        }
+
+
+class Retrain(BaseModel):
+    """When to retrain and on which data (see DESIGN.md, "Retraining policy").
+
+    ``cron``: a schedule (UTC); ``on_alert``: retrain when a labelled-quality monitor (quality, bias) opens
+    an alert, then drop the data from before it and retrain daily on the days since, until ``window`` is
+    full again; ``window``: how much recent data a model trains on.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str | None = "0 3 * * *"
+    on_alert: bool = True
+    window: str | float = "30d"
+    min_window: str | float = Field("1d", description="less recent data than this after an alert: wait")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value):  # checked here, not when it is due
+            raise SystemDefinitionError(
+                f"retrain cron {value!r} is not a cron expression (minute hour day month weekday, e.g. '0 3 * * *')"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to retrain now, why, and from which time on the data counts (None: the whole window)."""
+
+    retrain: bool
+    reason: str
+    since: datetime | None = None
+
+
+def decide(
+    retrain: Retrain,
+    *,
+    at: datetime,
+    last_trained: datetime | None,
+    alarm_at: datetime | None = None,
+    alarm_since: datetime | None = None,
+) -> Decision:
+    """The retraining policy at time ``at``.
+
+    ``last_trained`` is when the newest model was trained; ``alarm_at`` when the latest labelled-quality
+    alert opened and ``alarm_since`` the start of the window it judged (the data from before it is dropped).
+    In order: no model yet; an alert newer than the model; daily while the data since the alert is shorter
+    than the window; the cron schedule.
+    """
+    if last_trained is None:
+        return Decision(True, "no model yet")
+    window = timedelta(seconds=parse_duration(retrain.window))
+    recent = retrain.on_alert and alarm_since is not None and at - alarm_since < window
+    since = alarm_since if recent else None
+    if retrain.on_alert and alarm_at is not None and last_trained < alarm_at:
+        return Decision(True, "quality alert", since=alarm_since)
+    if recent and at - last_trained >= timedelta(days=1):
+        return Decision(True, "daily after an alert", since=since)
+    if retrain.cron is not None:
+        previous: datetime = croniter(retrain.cron, at).get_prev(datetime)
+        if previous > last_trained:
+            return Decision(True, f"schedule {retrain.cron}", since=since)
+    return Decision(False, "nothing due")
+
+
+StepLike = Step | Callable[..., Any]
+
+
+@dataclass
+class System:
+    """One ML problem end to end: where the data comes from, what to train, how to judge and release it,
+    what to watch, and when to retrain.
+
+    The standard pipelines (``data``, ``train``, ``validate``, ``release``, ``batch_predict``) are built from
+    the standard steps of each capability; ``steps={"train": my_step}`` replaces one with a user's step of
+    the same shape (see :data:`STEP_NAMES`). The model is registered under ``name`` and served on the
+    deployment ``name``; the data is the dataset ``name``, held to the ``schema`` YAML file when given (else
+    to the schema inferred from its first version).
+    """
+
+    name: str
+    task: str
+    target: str
+    timestamp: str
+    entity: str
+    model: ModelSpec
+    gate: Gate
+    release: Release = field(default_factory=Release)
+    monitors: Sequence[Monitor] = ()
+    retrain: Retrain = field(default_factory=Retrain)
+    source: str | None = None
+    schema: str | None = None
+    tune_trials: int = 0
+    steps: Mapping[str, StepLike] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise SystemDefinitionError(f"System {self.name!r}: task {self.task!r} is not one of {', '.join(TASKS)}")
+        if not self.name or any(c in self.name for c in " /:@"):
+            raise SystemDefinitionError(f"System name {self.name!r} must be non-empty, without spaces, '/', ':' or '@'")
+        unknown = sorted(set(self.steps) - set(STEP_NAMES))
+        if unknown:
+            raise SystemDefinitionError(
+                f"System {self.name!r}: no standard step {unknown[0]!r} to replace; "
+                f"the steps are {', '.join(STEP_NAMES)}"
+            )
+        for key, value in self.steps.items():
+            if not isinstance(value, Step):
+                raise SystemDefinitionError(
+                    f"System {self.name!r}: steps[{key!r}] is a {type(value).__name__}, not a step; "
+                    "decorate it with @eg.step"
+                )
+        names = [m.name for m in self.monitors]
+        if len(set(names)) != len(names):
+            raise SystemDefinitionError(f"System {self.name!r}: monitor names repeat: {names}")
+
+    @property
+    def deployment(self) -> str:
+        """The deployment that serves the System's model."""
+        return self.name
+
+    def step(self, name: str) -> Any:
+        """The step used for ``name``: the user's replacement or the standard one."""
+        standard: dict[str, Step] = {
+            "ingest": ingest_dataset,
+            "window": training_window,
+            "tune": tune_model,
+            "train": train_model,
+            "register": register_model,
+            "validate": validate_model,
+            "release": release_model,
+            "score": score_batch,
+        }
+        return self.steps.get(name, standard[name])
+
+    @cached_property
+    def pipelines(self) -> dict[str, Pipeline]:
+        """The standard pipelines by name."""
+        return {
+            "data": self._data(),
+            "train": self._train(),
+            "validate": self._validate(),
+            "release": self._release(),
+            "batch_predict": self._batch_predict(),
+        }
+
+    # -- the pipelines -------------------------------------------------------------------------------
+
+    def _data(self) -> Pipeline:
+        ingest = self.step("ingest")
+
+        def data(source: str) -> Any:
+            return ingest(
+                dataset=self.name,
+                source=source,
+                schema=self.schema,
+                target=self.target,
+                timestamp=self.timestamp,
+                entity=self.entity,
+            )
+
+        return Pipeline(data, name=f"{self.name}-data")
+
+    def _train(self) -> Pipeline:
+        window_step, tune, train = self.step("window"), self.step("tune"), self.step("train")
+        register, validate, release = self.step("register"), self.step("validate"), self.step("release")
+        model, gate = self.model.model_dump(mode="json"), self.gate.model_dump(mode="json")
+        released = self.release.as_step_argument()
+        timed = self.gate.max_p99_ms is not None  # timing rows one by one costs seconds: only for a budget
+        tuned_search = self.tune_trials > 0 and bool(self.model.search)
+        default_window = parse_duration(self.retrain.window)
+        default_split = Split(kind="time", test="1d", column=self.timestamp).to_dict()
+
+        def train_pipeline(
+            window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
+        ) -> Any:
+            window = window_step(self.name, self.timestamp, window_s, since, until)
+            tuned = None
+            if tuned_search:
+                tuned = tune(window, model, self.task, target=self.target, split=split, n_trials=self.tune_trials)
+            trained = train(
+                window, model, self.task, self.target, split, tuned=tuned, experiment=self.name, measure_latency=timed
+            )
+            registered = register(trained, self.name, self.task)
+            validated = validate(registered, gate)
+            return release(validated, self.deployment, released)
+
+        return Pipeline(train_pipeline, name=f"{self.name}-train")
+
+    def _validate(self) -> Pipeline:
+        validate, gate = self.step("validate"), self.gate.model_dump(mode="json")
+
+        def validate_pipeline(version: int) -> Any:
+            return validate(version_ref(self.name, version), gate)
+
+        return Pipeline(validate_pipeline, name=f"{self.name}-validate")
+
+    def _release(self) -> Pipeline:
+        release, released = self.step("release"), self.release.as_step_argument()
+
+        def release_pipeline(version: int) -> Any:
+            return release(version_ref(self.name, version, True, "released by hand"), self.deployment, released)
+
+        return Pipeline(release_pipeline, name=f"{self.name}-release")
+
+    def _batch_predict(self) -> Pipeline:
+        score = self.step("score")
+
+        def batch_predict(source: str, output: str = "") -> Any:
+            return score(self.deployment, source, self.entity, output)
+
+        return Pipeline(batch_predict, name=f"{self.name}-batch_predict")
+
+    # -- running them --------------------------------------------------------------------------------
+
+    def ingest(self, source: str, *, settings: Settings | None = None, executor: Executor | None = None) -> Run:
+        """Run the ``data`` pipeline on ``source``; a run whose validation blocked the data is returned, not raised."""
+        return self.pipelines["data"].run(source=source, settings=settings, executor=executor, check=False)
+
+    def train(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        settings: Settings | None = None,
+        executor: Executor | None = None,
+    ) -> Run:
+        """Run the ``train`` pipeline: window → (tune) → train → register → gate → release.
+
+        The test side is the newest day of the window (both the candidate and production are judged on rows
+        neither trained on); with less than two days of data (just after an alert) a stratified fifth.
+        """
+        window_s = parse_duration(self.retrain.window)
+        short = since is not None and until is not None and (until - since).total_seconds() < 2 * 86_400
+        split = (
+            Split(kind="stratified", test=0.2)
+            if short and self.task == "classification"
+            else Split(kind="random", test=0.2)
+            if short
+            else Split(kind="time", test="1d", column=self.timestamp)
+        )
+        return self.pipelines["train"].run(
+            window_s=window_s,
+            split=split.to_dict(),
+            since=since.isoformat() if since else "",
+            until=until.isoformat() if until else "",
+            settings=settings,
+            executor=executor,
+            check=False,
+        )
+
+    def monitor(
+        self,
+        *,
+        at: datetime | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        settings: Settings | None = None,
+    ) -> list[Outcome]:
+        """Run the System's monitors on its deployment (see :func:`evergreen.monitoring.run_monitors`)."""
+        return run_monitors(self.deployment, list(self.monitors), at=at, window=window, settings=settings)
+
+    def tick(self, *, at: datetime | None = None, settings: Settings | None = None) -> Tick:
+        """One round of the loop in real time, as ``evergreen server`` and ``evergreen monitor run`` do it: run
+        the monitors, then retrain if :func:`decide` says so. The retraining is claimed in the store for the
+        hour, so two servers never both start it."""
+        settings = settings or run_settings()
+        at = at or now()
+        outcomes = self.monitor(at=at, settings=settings)
+        alarm_at, alarm_since = self._alarm(settings)
+        decision = decide(
+            self.retrain, at=at, last_trained=self._last_trained(settings), alarm_at=alarm_at, alarm_since=alarm_since
+        )
+        run = None
+        if decision.retrain:
+            store = MetadataStore(settings.store.url)
+            try:
+                with store.session() as session:
+                    claimed = claim_fire(
+                        session, schedule=f"{self.name}-retrain", slot=at.strftime("%Y-%m-%dT%H"), holder=holder_name()
+                    )
+            finally:
+                store.dispose()
+            if claimed:
+                run = self.train(since=decision.since, settings=settings)
+        return Tick(outcomes, decision, run)
+
+    def _last_trained(self, settings: Settings) -> datetime | None:
+        try:
+            found = versions(self.name, settings=settings)
+        except NotFoundError:
+            return None
+        return max((v.created_at for v in found), default=None)
+
+    def _alarm(self, settings: Settings) -> tuple[datetime | None, datetime | None]:
+        """When the latest labelled-quality alert of the deployment opened, and the start of the window it judged."""
+        prefix = f"monitor:{self.deployment}:"
+        store = MetadataStore(settings.store.url)
+        try:
+            with store.session() as session:
+                alerts = list_alerts(session, states=ALERT_STATES, limit=200)
+        finally:
+            store.dispose()
+        found = [
+            (a.created_at, datetime.fromisoformat(a.details["window_start"]))
+            for a in alerts
+            if a.key.startswith(prefix) and a.details.get("kind") in ("quality", "bias") and "window_start" in a.details
+        ]
+        if not found:
+            return None, None
+        return max(found)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run."""
+
+    outcomes: list[Outcome]
+    decision: Decision
+    run: Run | None

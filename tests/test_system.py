@@ -1,0 +1,209 @@
+"""The System: its declaration, the pipelines it builds, the retraining policy, and a round of the loop."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+from evergreen.config import Settings, load_settings
+from evergreen.errors import SystemDefinitionError
+from evergreen.registry import get, versions
+from evergreen.serving import deployment
+from evergreen.system import Release, Retrain, Scheduler, System, decide
+from sample_pipelines import refuse_everything
+
+MONDAY = datetime(2026, 3, 2, 4, tzinfo=UTC)
+
+
+def decided(**kw: Any) -> tuple[bool, str, datetime | None]:
+    retrain = kw.pop("retrain", Retrain(cron="0 3 * * 1", window="7d"))
+    d = decide(retrain, **kw)
+    return d.retrain, d.reason, d.since
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ({"at": MONDAY, "last_trained": None}, (True, "no model yet", None)),
+        # the Monday 03:00 slot passed since the last training
+        ({"at": MONDAY, "last_trained": MONDAY - timedelta(days=2)}, (True, "schedule 0 3 * * 1", None)),
+        ({"at": MONDAY + timedelta(days=1), "last_trained": MONDAY}, (False, "nothing due", None)),
+        # an alert newer than the model: retrain on the data since the window it judged
+        (
+            {
+                "at": MONDAY + timedelta(days=2),
+                "last_trained": MONDAY,
+                "alarm_at": MONDAY + timedelta(days=2),
+                "alarm_since": MONDAY + timedelta(days=1),
+            },
+            (True, "quality alert", MONDAY + timedelta(days=1)),
+        ),
+        # then daily, on the data since the alert, until the window is full again
+        (
+            {
+                "at": MONDAY + timedelta(days=4),
+                "last_trained": MONDAY + timedelta(days=3),
+                "alarm_at": MONDAY + timedelta(days=2),
+                "alarm_since": MONDAY + timedelta(days=1),
+            },
+            (True, "daily after an alert", MONDAY + timedelta(days=1)),
+        ),
+        (
+            {
+                "at": MONDAY + timedelta(days=9),
+                "last_trained": MONDAY + timedelta(days=8),
+                "alarm_at": MONDAY + timedelta(days=2),
+                "alarm_since": MONDAY + timedelta(days=1),
+            },
+            (False, "nothing due", None),
+        ),
+        (
+            {
+                "at": MONDAY + timedelta(days=2),
+                "last_trained": MONDAY,
+                "alarm_at": MONDAY + timedelta(days=2),
+                "alarm_since": MONDAY + timedelta(days=1),
+                "retrain": Retrain(cron=None, on_alert=False),
+            },
+            (False, "nothing due", None),
+        ),
+    ],
+)
+def test_the_retraining_policy(case: dict[str, Any], expected: tuple[bool, str, datetime | None]) -> None:
+    assert decided(**case) == expected
+
+
+def declare(**overrides: Any) -> System:
+    fields: dict[str, Any] = {
+        "name": "churn",
+        "task": "classification",
+        "target": "churned",
+        "timestamp": "event_time",
+        "entity": "customer_id",
+        "model": eg.sklearn(LogisticRegression, params={"max_iter": 500}),
+        "gate": eg.Gate(metric="roc_auc"),
+        "release": Release(strategy="canary", steps=[50, 100], every="1h"),
+        "monitors": [eg.monitor.drift(), eg.monitor.quality("roc_auc", drop=0.1)],
+        "retrain": Retrain(cron="0 3 * * *", window="7d"),
+    }
+    return System(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"task": "ranking"}, "task 'ranking' is not one of"),
+        ({"name": "churn model"}, "must be non-empty, without spaces"),
+        ({"steps": {"trian": refuse_everything}}, "no standard step 'trian' to replace"),
+        ({"steps": {"validate": len}}, "steps\\['validate'\\] is a builtin_function_or_method, not a step"),
+        ({"monitors": [eg.monitor.drift(), eg.monitor.drift()]}, "monitor names repeat"),
+    ],
+)
+def test_a_wrong_declaration_is_refused_when_it_is_made(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(SystemDefinitionError, match=message):
+        declare(**overrides)
+
+
+def test_wrong_release_and_retrain_settings_name_the_value() -> None:
+    with pytest.raises(SystemDefinitionError, match="release strategy 'slow' is not one of"):
+        Release(strategy="slow")
+    with pytest.raises(SystemDefinitionError, match="retrain cron 'nightly' is not a cron expression"):
+        Retrain(cron="nightly")
+
+
+def test_the_system_builds_the_standard_pipelines_from_the_standard_steps() -> None:
+    pipelines = declare().pipelines
+    assert sorted(pipelines) == ["batch_predict", "data", "release", "train", "validate"]
+    assert pipelines["train"].steps == [
+        "training_window",
+        "train_model",
+        "register_model",
+        "validate_model",
+        "release_model",
+    ]
+    replaced = declare(steps={"validate": refuse_everything}).pipelines["train"]
+    assert "refuse_everything" in replaced.steps
+
+
+def day_file(folder: Path, day: int, rows: int = 400) -> str:
+    rng = np.random.default_rng(day)
+    start = MONDAY + timedelta(days=day)
+    frame = pd.DataFrame(
+        {
+            "customer_id": day * 10_000 + np.arange(rows),
+            "event_time": [start + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, 86_000, rows))],
+            "tenure": rng.integers(1, 60, rows),
+            "fee": rng.normal(20, 5, rows),
+        }
+    )
+    frame["churned"] = (frame["fee"] / 5 - frame["tenure"] / 20 + rng.normal(size=rows)) > 2
+    path = folder / f"day-{day}.parquet"
+    frame.to_parquet(path, index=False)
+    return str(path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
+
+
+def test_ingest_train_gate_and_release_through_the_pipelines(settings: Settings, tmp_path: Path) -> None:
+    system = declare()
+    for day in range(3):
+        assert system.ingest(day_file(tmp_path, day), settings=settings).status == "succeeded"
+    first = system.train(settings=settings)
+    assert first.status == "succeeded"
+    assert first.output["released"] is True
+    assert first.output["strategy"] == "direct"  # the first version of a deployment goes live directly
+    assert get("churn", "production", settings=settings).number == 1
+    system.ingest(day_file(tmp_path, 3), settings=settings)
+    second = system.train(settings=settings).output
+    assert second["released"] is True
+    assert second["strategy"] == "canary"
+    _, policy = deployment("churn", settings=settings)
+    assert policy.canary is not None
+    assert policy.canary.candidate == 2
+
+
+def test_a_replaced_step_decides_instead_of_the_standard_one(settings: Settings, tmp_path: Path) -> None:
+    system = declare(steps={"validate": refuse_everything})
+    system.ingest(day_file(tmp_path, 0), settings=settings)
+    system.ingest(day_file(tmp_path, 1), settings=settings)
+    output = system.train(settings=settings).output
+    assert output["released"] is False
+    assert output["reason"] == "gate: refused by the team's own rule"
+
+
+def test_blocked_data_fails_the_data_run_and_leaves_no_version(settings: Settings, tmp_path: Path) -> None:
+    system = declare()
+    system.ingest(day_file(tmp_path, 0), settings=settings)
+    broken = pd.read_parquet(day_file(tmp_path, 1))
+    broken["fee"] = broken["fee"] * 100  # cents, not dollars
+    path = tmp_path / "broken.parquet"
+    broken.to_parquet(path, index=False)
+    run = system.ingest(str(path), settings=settings)
+    assert run.status == "failed"
+    assert "fee" in (run.steps[0].error or "")
+
+
+def test_a_scheduler_round_trains_the_first_model_and_runs_the_monitors(settings: Settings, tmp_path: Path) -> None:
+    system = declare()
+    system.ingest(day_file(tmp_path, 0), settings=settings)
+    system.ingest(day_file(tmp_path, 1), settings=settings)
+    scheduler = Scheduler(settings, system, interval_s=3600)
+    scheduler.run_once()
+    assert scheduler.last is not None
+    assert scheduler.last.decision.reason == "no model yet"
+    assert scheduler.last.run is not None
+    assert [o.result.status for o in scheduler.last.outcomes] == ["no_data", "no_data"]  # nothing served yet
+    assert [v.number for v in versions("churn", settings=settings)] == [1]
+    scheduler.run_once()  # the model is new: nothing is due
+    assert scheduler.last.decision.retrain is False
+    assert scheduler.ticks == 2

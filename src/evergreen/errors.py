@@ -18,6 +18,7 @@ __all__ = [
     "DataValidationError",
     "EvaluationError",
     "EvergreenError",
+    "FeatureError",
     "FeedbackError",
     "MaterializerError",
     "MissingDependencyError",
@@ -165,3 +166,7 @@ class PredictionLogError(EvergreenError):
 
 class FeedbackError(EvergreenError):
     """Feedback cannot be read or matched: a bad file or item, or (from ``raise_if_refused``) rows refused."""
+
+
+class FeatureError(EvergreenError):
+    """A feature view is defined wrongly, or cannot be applied, materialized, joined or served as asked."""

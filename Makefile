@@ -2,8 +2,8 @@
 #   make quickstart    run the main loop on embedded defaults
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
-# The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, onnx
-# and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
+# The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, redis,
+# onnx and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
 # whenever pyproject.toml or this Makefile is newer than the stamp file .venv/.installed.
 
 SHELL := /bin/bash
@@ -39,9 +39,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml Makefile | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,postgres,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,postgres,redis,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,onnx,lightgbm]" "xgboost-cpu>=2.1"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,redis,onnx,lightgbm]" "xgboost-cpu>=2.1"
 	@touch $@
 
 lint: setup
@@ -52,6 +52,7 @@ lint: setup
 
 test: lint
 	bash .ci/ensure-postgres
+	bash .ci/ensure-redis
 	@rc=0; $(VENV_PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	  echo "error: pytest collected no tests (exit code 5); 'make test' treats that as a failure" >&2; \

@@ -297,7 +297,7 @@ def test_serving_lookups_need_a_materialized_version(settings: Settings, tmp_pat
     add_version([("a", 0, 1.0)], tmp_path, settings, "v1")
     apply(sample_features, settings=settings)
 
-    with pytest.raises(FeatureError, match=r"spend@1 has not been materialized into the online store sqlite:///"):
+    with pytest.raises(FeatureError, match=r"'spend' has no version materialized into the online store sqlite:///"):
         OnlineFeatures(["spend"], settings=settings)
     materialize(["spend", "raw"], settings=settings)
     with pytest.raises(FeatureError, match=r"feature\(s\) \['amount'\] come from more than one of the views"):

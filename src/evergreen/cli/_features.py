@@ -200,3 +200,44 @@ def training_set_command(
     else:
         result.to_parquet(output, index=False)
     console.print(f"{len(result)} rows, {len(result.columns)} columns → {output}")
+
+
+@app.command("skew")
+def skew_command(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="A deployment that declares feature views (deploy --features)."),
+    hours: float = typer.Option(24.0, "--hours", help="Check the predictions of the last this many hours."),
+    limit: int = typer.Option(10_000, "--limit", min=1, help="At most this many predictions, the newest."),
+) -> None:
+    """Compare the feature values DEPLOYMENT served (logged) with offline values for the same entity and
+    time; exit code 1 when a feature differs."""
+    from datetime import timedelta
+
+    from evergreen.serving import skew_check
+
+    until = datetime.now(UTC)
+    report = skew_check(
+        deployment, since=until - timedelta(hours=hours), until=until, limit=limit, settings=state(ctx).settings()
+    )
+    console.print(report.summary())
+    if report.features:
+        table = Table("feature", "view", "compared", "mismatched", "rate", "max |diff|", "example")
+        for f in report.features:
+            example = f.examples[0] if f.examples else None
+            shown = (
+                f"{example['entity_id']} at {example['at'][:19]}: {example['served']} ≠ {example['offline']}"
+                if example
+                else ""
+            )
+            table.add_row(
+                f.feature,
+                f.view,
+                str(f.compared),
+                str(f.mismatched),
+                f"{f.mismatch_rate:.1%}",
+                _number(f.max_abs_diff),
+                shown,
+            )
+        console.print(table)
+    if report.skewed:
+        raise typer.Exit(1)

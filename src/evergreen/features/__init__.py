@@ -8,7 +8,7 @@ online store with ``materialize`` (incremental by watermark), and read them by e
 ``get_online_features`` or ``OnlineFeatures`` (what the prediction server uses).
 """
 
-from ._materialize import Materialized, OnlineFeatures, get_online_features, materialize
+from ._materialize import Materialized, OnlineFeatures, ServedView, get_online_features, materialize, served_views
 from ._offline import ViewRows, connect, training_set, view_rows
 from ._online import OnlineRow, OnlineStore, SqliteOnlineStore, open_online_store, plain
 from ._registry import (
@@ -33,6 +33,7 @@ __all__ = [
     "OnlineFeatures",
     "OnlineRow",
     "OnlineStore",
+    "ServedView",
     "SqliteOnlineStore",
     "Transformation",
     "ViewRows",
@@ -46,6 +47,7 @@ __all__ = [
     "open_online_store",
     "plain",
     "record_usage",
+    "served_views",
     "show_view",
     "split_view_ref",
     "training_set",

@@ -23,11 +23,18 @@ import pandas as pd
 from evergreen.config import Settings, load_settings
 from evergreen.data import profile_table
 from evergreen.errors import FeatureError
-from evergreen.store import FeatureViewVersionInfo, add_materialization, list_feature_views, now
+from evergreen.store import (
+    add_materialization,
+    get_feature_view_version,
+    last_materialization,
+    list_feature_view_versions,
+    list_feature_views,
+    now,
+)
 
 from ._offline import connect, quote, view_rows
 from ._online import OnlineStore, open_online_store, plain
-from ._registry import latest_materialization, load_view, open_session
+from ._registry import latest_materialization, load_view, open_session, split_view_ref
 
 _BATCH = 50_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -146,54 +153,80 @@ def _materialize_one(
 
 
 @dataclass(frozen=True)
-class _Served:
-    key: str
+class ServedView:
+    """A view version as served: its key in the online store and its features."""
+
+    ref: str
     features: tuple[str, ...]
+
+
+def served_views(views: Sequence[str], online_store: str, *, settings: Settings | None = None) -> list[ServedView]:
+    """What ``views`` resolve to for serving from ``online_store``: ``name`` is the newest version that
+    has been materialized there (a version applied but not yet materialized does not take over until it
+    is), ``name@3`` that version. Reads only the metadata store, not the views' code: serving reads
+    values the transformation made when they were materialized.
+
+    Raises:
+        FeatureError: a view has no version materialized into this online store, or two views give the
+            same feature name.
+        NotFoundError: no such view or version.
+    """
+    found = []
+    with open_session(settings) as session:
+        for ref in views:
+            name, number = split_view_ref(ref)
+            candidates = (
+                [get_feature_view_version(session, name, number)]
+                if number is not None
+                else list_feature_view_versions(session, name)
+            )
+            for info in candidates:
+                done = last_materialization(session, info.id, online_store=online_store)
+                if done is not None:
+                    found.append(ServedView(info.ref, tuple(done.statistics.get("features", []))))
+                    break
+            else:
+                raise FeatureError(
+                    f"feature view {ref!r} has no version materialized into the online store {online_store}; "
+                    f"run: evergreen features materialize {name}"
+                )
+    names = [f for v in found for f in v.features]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise FeatureError(f"feature(s) {repeated} come from more than one of the views {list(views)}")
+    return found
 
 
 class OnlineFeatures:
     """Lookups of registered views' latest values by entity id (what the prediction server uses).
 
-    Each view resolves once, when this object is made, to its latest version that has been materialized
-    into the online store; a lookup is then one read per view. Thread-safe as the online store is.
-
-    Raises (when made):
-        FeatureError: a view has no version materialized into this online store, or two views give
-            the same feature name.
-        NotFoundError: no such view.
+    The views resolve once, when this object is made (see :func:`served_views`); a lookup is then one
+    read of the online store per view. Thread-safe as the online store is.
     """
 
-    def __init__(self, views: Sequence[str], *, settings: Settings | None = None) -> None:
+    def __init__(
+        self, views: Sequence[str], *, settings: Settings | None = None, store: OnlineStore | None = None
+    ) -> None:
         settings = settings or load_settings()
-        self.store = open_online_store(settings.features.online_store)
-        self.views: list[_Served] = []
-        self.versions: list[FeatureViewVersionInfo] = []
+        self._owned = store is None  # a store given is shared (a server's replica): closed by its owner
+        self.store = store if store is not None else open_online_store(settings.features.online_store)
         try:
-            for ref in views:
-                info, _ = load_view(ref, settings=settings)
-                done = latest_materialization(info, self.store.url, settings=settings)
-                if done is None:
-                    raise FeatureError(
-                        f"feature view {info.ref} has not been materialized into the online store {self.store.url}; "
-                        f"run: evergreen features materialize {info.name}"
-                    )
-                self.views.append(_Served(info.ref, tuple(done.statistics.get("features", []))))
-                self.versions.append(info)
+            self.views = served_views(views, self.store.url, settings=settings)
         except BaseException:
-            self.store.close()
+            self.close()
             raise
-        names = [f for v in self.views for f in v.features]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            self.store.close()
-            raise FeatureError(f"feature(s) {repeated} come from more than one of the views {list(views)}")
-        self.features: tuple[str, ...] = tuple(names)
+        self.features: tuple[str, ...] = tuple(f for v in self.views for f in v.features)
+
+    @property
+    def refs(self) -> list[str]:
+        """The view versions served (``name@number``)."""
+        return [v.ref for v in self.views]
 
     def lookup(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Each entity's features from every view (``None`` for a view with no value for the entity)."""
         rows: list[dict[str, Any]] = [{} for _ in entity_ids]
         for served in self.views:
-            found = self.store.read(served.key, entity_ids)
+            found = self.store.read(served.ref, entity_ids)
             for row, hit in zip(rows, found, strict=True):
                 if hit is None:
                     row.update(dict.fromkeys(served.features))
@@ -203,8 +236,9 @@ class OnlineFeatures:
         return rows
 
     def close(self) -> None:
-        """Close the online store."""
-        self.store.close()
+        """Close the online store, unless it was given (shared)."""
+        if self._owned:
+            self.store.close()
 
 
 def get_online_features(

@@ -48,6 +48,7 @@ from ._features import (
     FeatureMaterializationInfo,
     FeatureViewInfo,
     FeatureViewVersionInfo,
+    ServedInputs,
     add_feature_view_version,
     add_materialization,
     get_feature_view_version,
@@ -57,6 +58,7 @@ from ._features import (
     list_materializations,
     models_using_features,
     record_feature_usage,
+    served_inputs,
 )
 from ._journal import append_journal, journal_studies, read_journal
 from ._migrate import UPGRADE_COMMAND, current_revision, head_revision
@@ -166,6 +168,7 @@ __all__ = [
     "ModelVersionInfo",
     "PredictionInfo",
     "RunInfo",
+    "ServedInputs",
     "StepRunInfo",
     "TokenInfo",
     "TrialInfo",
@@ -245,6 +248,7 @@ __all__ = [
     "record_split",
     "redact",
     "revoke_token",
+    "served_inputs",
     "set_alias",
     "set_policy",
     "set_status",

@@ -26,6 +26,7 @@ from ._schema import (
     LineageEdge,
     ModelRecord,
     ModelVersionRecord,
+    PredictionRecord,
 )
 
 #: Lineage node kind and relation of "this model version was trained on / serves these features".
@@ -273,3 +274,31 @@ def models_using_features(session: Session, feature_version_ids: Sequence[int]) 
     for src_id, model, number in rows:
         found[int(src_id)].append(f"{model}@{number}")
     return found
+
+
+@dataclass(frozen=True)
+class ServedInputs:
+    """One live prediction's entity, logged inputs and time: what a skew check compares offline."""
+
+    prediction_id: str
+    entity_id: str | None
+    inputs: dict[str, Any] | None
+    created_at: datetime
+
+
+def served_inputs(
+    session: Session, deployment: str, *, since: datetime, until: datetime, limit: int = 10_000
+) -> list[ServedInputs]:
+    """The newest ``limit`` live predictions of a deployment logged in [since, until], oldest first."""
+    rows = session.execute(
+        select(PredictionRecord.id, PredictionRecord.entity_id, PredictionRecord.inputs, PredictionRecord.created_at)
+        .where(
+            PredictionRecord.deployment == deployment,
+            PredictionRecord.mode == "live",
+            PredictionRecord.created_at >= since,
+            PredictionRecord.created_at <= until,
+        )
+        .order_by(PredictionRecord.created_at.desc())
+        .limit(limit)
+    ).all()
+    return [ServedInputs(*row) for row in reversed(rows)]

@@ -27,7 +27,8 @@ help:
 	@echo "                  (pytest runs on 2 processes; other arguments: make test PYTEST_ARGS=\"-k foo\")"
 	@echo "make lint         the static checks of 'make test' without pytest"
 	@echo "make format       ruff format, then ruff check --fix"
-	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving)"
+	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving,"
+	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv)"
 	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
 
 setup: $(STAMP)
@@ -75,6 +76,7 @@ bench: setup
 	$(VENV_PY) benchmarks/tracking.py
 	$(VENV_PY) benchmarks/prediction_log.py
 	$(VENV_PY) benchmarks/serving.py
+	$(VENV_PY) benchmarks/features.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

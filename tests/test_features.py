@@ -5,11 +5,13 @@ lookups, and the ``evergreen features`` commands."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -360,3 +362,26 @@ def test_the_features_commands(tmp_path: Path) -> None:
     assert "error: no feature view 'spnd'; did you mean 'spend'?" in missing.stderr
     assert "Traceback" not in missing.stderr
     assert datetime.now(UTC) > at(0)
+
+
+# ------------------------------------------------------------------------------------- the README
+
+
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Feature store", 1)[1].split("\n## ", 1)[0]
+    module, usage = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    (tmp_path / "churn_features.py").write_text(module)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [k for k in os.environ if k.startswith("EVERGREEN_")]:
+        monkeypatch.delenv(name)
+
+    namespace: dict[str, Any] = {}
+    exec(compile(usage, "README.md", "exec"), namespace)
+
+    assert namespace["train"]["total"].tolist()[:2] == [280.0, 30.0]
+    assert namespace["train"]["total"].isna().tolist()[2:] == [True, True]
+    assert namespace["train"]["big_payment"].tolist()[:2] == [True, False]
+    assert namespace["online"]["total"].tolist()[0] == 280.0
+    assert pd.isna(namespace["online"]["total"].tolist()[1])

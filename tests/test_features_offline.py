@@ -233,3 +233,17 @@ def test_a_transformation_that_fails_is_reported_with_the_view(settings: Setting
     with pytest.raises(FeatureError, match=r"timestamp column 'event_time' is VARCHAR; expected a timestamp"):
         training_set(labels, [no_time], timestamp="label_time", settings=settings)
     assert sample_features.spend.ttl == timedelta(days=2)
+
+
+def test_a_parquet_source_is_scanned_in_place_and_joins_like_a_dataset(settings: Settings, tmp_path: Path) -> None:
+    source = transactions(seed=5, entities=6, rows=80)
+    store_version(source, tmp_path, settings)
+    labels = labels_for(source, seed=6, n=60)
+    on_file = FeatureView(
+        name="on_file", entity="customer_id", timestamp="event_time", source=parquet(tmp_path / "v.parquet")
+    )
+
+    from_file = training_set(labels, [on_file], timestamp="label_time", settings=settings)
+    from_dataset = training_set(labels, [raw], timestamp="label_time", settings=settings)
+
+    pd.testing.assert_frame_equal(from_file, from_dataset)

@@ -86,8 +86,13 @@ def view_rows(
         source: dict[str, Any] = {"kind": "dataset", "version": version.ref, "content_id": version.info.content_id}
     else:
         assert not isinstance(view.source, str)  # a str source is a dataset, handled above
-        con.register(raw, view.source.read())
         source = dict(view.source.describe())
+        files = getattr(view.source, "files", None)
+        if source.get("kind") == "parquet" and callable(files):  # DuckDB scans Parquet itself, in parallel
+            paths = ", ".join(_literal(str(p)) for p in files())
+            con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet([{paths}])")
+        else:
+            con.register(raw, view.source.read())
     if view.function is not None:
         frame: pd.DataFrame = con.sql(f"SELECT * FROM {raw}").arrow().read_all().to_pandas()
         try:

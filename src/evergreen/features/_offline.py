@@ -18,6 +18,8 @@ and time in the transformation (``evergreen features materialize`` counts such d
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,10 +48,23 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_shared_lock = threading.Lock()
+
+
 @contextmanager
 def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB connection on UTC (naive timestamps are read as UTC), closed on exit."""
-    con = duckdb.connect(":memory:")
+    """A DuckDB connection on UTC (naive timestamps are read as UTC), closed on exit.
+
+    Connections are cursors of one in-memory database per process: opening a fresh database costs
+    20-40 ms, a cursor half a millisecond. Temporary views and registered tables belong to the cursor,
+    so concurrent callers do not see each other's. A forked child makes its own database.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            _shared = (os.getpid(), duckdb.connect(":memory:"))
+        con = _shared[1].cursor()
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con

@@ -247,3 +247,11 @@ def test_a_parquet_source_is_scanned_in_place_and_joins_like_a_dataset(settings:
     from_dataset = training_set(labels, [raw], timestamp="label_time", settings=settings)
 
     pd.testing.assert_frame_equal(from_file, from_dataset)
+
+
+def test_a_view_imported_by_name_is_recorded_where_it_is_defined(settings: Settings) -> None:
+    from evergreen.features import apply
+
+    applied = apply([visits, raw], settings=settings)  # imported here with `from sample_features import …`
+
+    assert [a.version.definition["defined_in"] for a in applied] == ["sample_features:visits", "sample_features:raw"]

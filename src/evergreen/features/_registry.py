@@ -101,14 +101,19 @@ def import_module(target: str) -> ModuleType:
         raise
 
 
-def _located(view: FeatureView) -> str:
-    """``module:attribute`` where the view object is defined."""
-    for module_name, module in list(sys.modules.items()):
-        if module is None or module_name == "__main__":
-            continue
-        for attribute, value in list(vars(module).items()):
+def _located(view: FeatureView, module: ModuleType | None = None) -> str:
+    """``module:attribute`` where the view object is defined: in ``module`` when it was applied from one,
+    else in the module that built it (or its pandas function's), else in any imported module, so a view
+    imported elsewhere with ``from … import`` is found in its own module first."""
+    candidates: list[ModuleType] = [module] if module is not None else []
+    for name in (getattr(view, "defined_in_module", None), view.function and view.function.__module__):
+        if name and name in sys.modules:
+            candidates.append(sys.modules[name])
+    candidates += [m for name, m in list(sys.modules.items()) if m is not None and name != "__main__"]
+    for candidate in candidates:
+        for attribute, value in list(vars(candidate).items()):
             if value is view:
-                return f"{module_name}:{attribute}"
+                return f"{candidate.__name__}:{attribute}"
     raise FeatureError(
         f"feature view {view.name!r} is not a top-level name of an importable module; define it at module "
         "level (e.g. in features.py) so that training and serving can import the same code"
@@ -125,6 +130,7 @@ def apply(views: Sequence[FeatureView] | ModuleType | str, *, settings: Settings
     """
     if isinstance(views, str):
         views = import_module(views)
+    module = views if isinstance(views, ModuleType) else None
     found = views_in(views) if isinstance(views, ModuleType) else list(views)
     if not found:
         raise FeatureError(f"no feature views in {views!r}; define them with FeatureView(...) or @feature_view")
@@ -132,7 +138,7 @@ def apply(views: Sequence[FeatureView] | ModuleType | str, *, settings: Settings
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise FeatureError(f"feature view name(s) {repeated} are defined twice; each view needs its own name")
-    records = [(v, {**v.definition(), "defined_in": _located(v)}, v.definition_hash()) for v in found]
+    records = [(v, {**v.definition(), "defined_in": _located(v, module)}, v.definition_hash()) for v in found]
     applied = []
     with open_session(settings) as session:
         for view, definition, digest in records:

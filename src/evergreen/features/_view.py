@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import re
+import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,8 @@ class FeatureView:
             if len(set(self.features)) != len(self.features):
                 raise FeatureError(f"feature view {self.name!r}: features {list(self.features)} repeat a name")
             object.__setattr__(self, "features", tuple(self.features))
+        # Where the view is defined (like typing.NamedTuple's __module__): apply records module:attribute.
+        object.__setattr__(self, "defined_in_module", _caller_module())
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.tags).items()):
             raise FeatureError(f"feature view {self.name!r}: tags must map text to text, but got {dict(self.tags)!r}")
         object.__setattr__(self, "tags", dict(self.tags))
@@ -190,6 +193,17 @@ class FeatureView:
         """sha256 of the canonical JSON of :meth:`definition`."""
         canonical = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _caller_module() -> str | None:
+    """The name of the first module up the stack outside this package and dataclasses' generated code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not name.startswith("evergreen.features") and frame.f_code.co_filename != "<string>":
+            return str(name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
 
 
 def _source_code(function: Callable[..., Any], view: str) -> str:

@@ -2,8 +2,8 @@
 #   make quickstart    run the main loop on embedded defaults
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
-# The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, onnx
-# and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
+# The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, redis,
+# onnx and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
 # whenever pyproject.toml or this Makefile is newer than the stamp file .venv/.installed.
 
 SHELL := /bin/bash
@@ -27,7 +27,8 @@ help:
 	@echo "                  (pytest runs on 2 processes; other arguments: make test PYTEST_ARGS=\"-k foo\")"
 	@echo "make lint         the static checks of 'make test' without pytest"
 	@echo "make format       ruff format, then ruff check --fix"
-	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving)"
+	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving,"
+	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv)"
 	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
 
 setup: $(STAMP)
@@ -39,9 +40,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml Makefile | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,postgres,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,postgres,redis,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,onnx,lightgbm]" "xgboost-cpu>=2.1"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,redis,onnx,lightgbm]" "xgboost-cpu>=2.1"
 	@touch $@
 
 lint: setup
@@ -52,6 +53,7 @@ lint: setup
 
 test: lint
 	bash .ci/ensure-postgres
+	bash .ci/ensure-redis
 	@rc=0; $(VENV_PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	  echo "error: pytest collected no tests (exit code 5); 'make test' treats that as a failure" >&2; \
@@ -74,6 +76,7 @@ bench: setup
 	$(VENV_PY) benchmarks/tracking.py
 	$(VENV_PY) benchmarks/prediction_log.py
 	$(VENV_PY) benchmarks/serving.py
+	$(VENV_PY) benchmarks/features.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

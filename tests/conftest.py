@@ -13,6 +13,15 @@ Metadata-store fixtures:
   ``postgresql+psycopg://postgres@localhost:5432/postgres``), that server is used instead.
 
 URLs are SQLAlchemy URLs: ``sqlite:///...`` or ``postgresql+psycopg://...``.
+
+Online-store fixtures (the feature store):
+
+- ``redis_server``: the session's Redis server (see tests/redis_server.py), started lazily on loopback
+  and stopped at the end; every test that uses it is marked ``redis``. EVERGREEN_TEST_REDIS_URL names
+  an existing server instead. Without a ``redis-server`` binary the tests that need it are skipped
+  with the reason, except under CI=true, where they fail (CI installs it with .ci/ensure-redis).
+- ``online_url``: an online-store URL per test, once a SQLite file and once a Redis database; test ids
+  ``[sqlite]`` and ``[redis]``.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 
 from postgres_server import PostgresServer
+from redis_server import RedisServer, RedisUnavailableError
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -36,6 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "postgres_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+        if "redis_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +80,32 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server: PostgresServer = request.getfixturevalue("postgres_server")
     with server.fresh_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    external = os.environ.get("EVERGREEN_TEST_REDIS_URL")
+    if external:
+        yield RedisServer.external(external)
+        return
+    try:
+        server = RedisServer.start()
+    except RedisUnavailableError as e:
+        if os.environ.get("CI", "").lower() == "true":
+            raise  # CI installs redis-server (.ci/ensure-redis): a missing one is a failure there
+        pytest.skip(f"Redis tests need redis-server: {e}")
+    with server:
+        yield server
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def online_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/online.db"
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.fresh_url()

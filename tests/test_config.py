@@ -25,6 +25,7 @@ DEFAULTS: dict[str, dict[str, object]] = {
     "auth": {"enabled": False},
     "data": {"keep_last": 0, "max_age_days": 0.0},
     "project": {"system": ""},
+    "features": {"online_store": "sqlite:///.evergreen/online.db"},
 }
 KEYS = [f"{section}.{key}" for section, values in DEFAULTS.items() for key in values]
 
@@ -53,6 +54,7 @@ def test_defaults_without_a_file_use_the_working_directory(tmp_path: Path) -> No
     assert settings.server.model_dump() == DEFAULTS["server"]
     assert settings.auth.enabled is False
     assert settings.data.model_dump() == DEFAULTS["data"]
+    assert settings.features.online_store == sqlite_url(tmp_path / ".evergreen" / "online.db")
     assert settings.sources == dict.fromkeys(KEYS, "default")
 
 

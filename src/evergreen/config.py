@@ -50,6 +50,7 @@ __all__ = [
     "ArtifactSettings",
     "AuthSettings",
     "ExecutorSettings",
+    "FeaturesSettings",
     "ServerSettings",
     "Settings",
     "StoreSettings",
@@ -178,6 +179,17 @@ class ProjectSettings(BaseModel):
     )
 
 
+class FeaturesSettings(BaseModel):
+    """``[features]``: where the feature store keeps the latest feature values for serving."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    online_store: str = Field(
+        default="sqlite:///.evergreen/online.db",
+        description="sqlite:///PATH (a file of its own) or redis://HOST:PORT/DB (pip install 'evergreen[redis]').",
+    )
+
+
 class Settings(BaseSettings):
     """Evergreen's resolved settings; build them with :func:`load_settings`.
 
@@ -194,6 +206,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     project: ProjectSettings = Field(default_factory=ProjectSettings)
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
 
     project_dir: Path = Field(description="The folder of evergreen.toml, or the working directory.")
     config_file: Path | None = Field(default=None, description="The evergreen.toml read, if any.")
@@ -220,6 +233,9 @@ class Settings(BaseSettings):
         url = _resolve_sqlite_url(self.store.url, self.project_dir)
         if url != self.store.url:
             self.store = self.store.model_copy(update={"url": url})
+        online = _resolve_sqlite_url(self.features.online_store, self.project_dir)
+        if online != self.features.online_store:
+            self.features = self.features.model_copy(update={"online_store": online})
         root = _resolve_local_path(self.artifacts.root, self.project_dir)
         if root != self.artifacts.root:
             self.artifacts = self.artifacts.model_copy(update={"root": root})
@@ -240,6 +256,7 @@ _EXPECTED: dict[str, str] = {
     "data.keep_last": "an integer ≥ 0 (0 keeps every version)",
     "data.max_age_days": "a number of days ≥ 0 (0: no age limit)",
     "project.system": 'the System as "file.py:name" or "module:name"',
+    "features.online_store": "'sqlite:///.evergreen/online.db' or a Redis URL such as 'redis://localhost:6379/0'",
 }
 
 _SECTIONS: dict[str, tuple[str, ...]] = {

@@ -18,6 +18,7 @@ __all__ = [
     "DataValidationError",
     "EvaluationError",
     "EvergreenError",
+    "FeatureError",
     "FeedbackError",
     "MaterializerError",
     "MissingDependencyError",
@@ -175,3 +176,7 @@ class MonitorError(EvergreenError):
 
 class SystemDefinitionError(EvergreenError):
     """A System declaration is incomplete or inconsistent (a missing column, a step of the wrong shape)."""
+
+
+class FeatureError(EvergreenError):
+    """A feature view is defined wrongly, or cannot be applied, materialized, joined or served as asked."""

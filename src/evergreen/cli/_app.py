@@ -10,7 +10,7 @@ import typer
 from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
 
-from . import _data, _experiments, _feedback, _models, _monitor, _runs, _store, _tokens
+from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _store, _tokens
 from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import init_command, quickstart_command
@@ -68,6 +68,7 @@ app.command("predict")(predict_command)
 app.command("server")(_monitor.server_command)
 app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
+app.add_typer(_features.app, name="features")
 app.add_typer(_feedback.app, name="feedback")
 app.add_typer(_models.app, name="models")
 app.add_typer(_monitor.app, name="monitor")

@@ -33,6 +33,9 @@ def deploy_command(
     postprocess: str | None = typer.Option(
         None, "--postprocess", help="module:function applied to every answer (thresholds, filtering …)."
     ),
+    features: str | None = typer.Option(
+        None, "--features", help="Feature views whose online values fill each request by entity id (comma-separated)."
+    ),
     rollback: bool = typer.Option(False, "--rollback", help="Restore the deployment's previous policy."),
     reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the deployment's history."),
 ) -> None:
@@ -72,6 +75,8 @@ def deploy_command(
         every_s=_seconds(every),
         guardrails=bounds,
         versions=chosen,
+        postprocess=postprocess,
+        features=[v.strip() for v in features.split(",") if v.strip()] if features is not None else None,
         reason=reason,
         settings=settings,
     )

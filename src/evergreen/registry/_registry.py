@@ -34,6 +34,7 @@ from evergreen.store import (
     add_event,
     add_model_version,
     aliases_of,
+    get_feature_view_version,
     get_model_version,
     get_version,
     list_model_versions,
@@ -42,6 +43,7 @@ from evergreen.store import (
     model_events,
     model_id,
     raise_alert,
+    record_feature_usage,
     set_alias,
     set_status,
 )
@@ -78,16 +80,19 @@ def register(
     trial_id: str | None = None,
     run_id: str | None = None,
     datasets: Sequence[str] = (),
+    features: Sequence[str] = (),
     reason: str = "",
     description: str = "",
     settings: Settings | None = None,
 ) -> ModelVersionInfo:
     """Record a packaged model (its manifest id) as the next version of ``name``, with its lineage:
-    the dataset versions it was trained on (``"name@number"``), the trial and the pipeline run that made it."""
+    the dataset versions it was trained on (``"name@number"``), the feature views it uses (``"view"`` for
+    the latest version, ``"view@2"``), the trial and the pipeline run that made it."""
     if not name or len(name) > 255:
         raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
     with open_session(settings) as session:
         trained_on = [_dataset_version_id(session, ref) for ref in datasets]
+        feature_versions = [_feature_version_id(session, ref) for ref in features]
         version = add_model_version(
             session,
             name=name,
@@ -108,6 +113,7 @@ def register(
             edges.append(Edge("run", run_id, "model_version", node, "produced", ""))
         edges.append(Edge("artifact", package_id, "model_version", node, "package", ""))
         add_edges(session, edges)
+        record_feature_usage(session, version.id, feature_versions)
         return version
 
 
@@ -116,6 +122,13 @@ def _dataset_version_id(session: Session, ref: str) -> int:
     if not sep or not name or not number:
         raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
     return get_version(session, name, number).id
+
+
+def _feature_version_id(session: Session, ref: str) -> int:
+    name, sep, number = ref.rpartition("@")
+    if sep and not number.isdigit():
+        raise RegistryError(f"feature view reference {ref!r} is not of the form NAME or NAME@VERSION (e.g. 'spend@2')")
+    return get_feature_view_version(session, name if sep else ref, int(number) if sep else None).id
 
 
 def get(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> ModelVersionInfo:

@@ -4,6 +4,8 @@
   a deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per
   entity; ``canary_tick`` moves a canary along or rolls it back.
 - ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``).
+- ``deploy(..., features=["spend"])`` fills each request's instances with the online values of feature
+  views by entity id; ``skew_check(deployment)`` compares the values served with offline ones.
 - ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
   while the store is away); ``record_feedback`` joins ground truth to predictions.
 """
@@ -12,6 +14,7 @@ from ._app import MAX_BATCH, create_app
 from ._batch import BatchResult, predict_batch
 from ._canary import MIN_REQUESTS, canary_tick
 from ._deploy import SERVABLE, deploy, deployment, deployments, policy_history, rollback_deployment
+from ._features import FeatureSkew, ServedFeatures, SkewReport, skew_check
 from ._feedback import (
     LABELLED_COLUMNS,
     Feedback,
@@ -45,6 +48,7 @@ __all__ = [
     "BatchResult",
     "Canary",
     "DeploymentState",
+    "FeatureSkew",
     "Feedback",
     "FeedbackResult",
     "LoadedModel",
@@ -54,6 +58,8 @@ __all__ = [
     "PredictionLogStats",
     "RefusedFeedback",
     "Replica",
+    "ServedFeatures",
+    "SkewReport",
     "canary_decision",
     "canary_tick",
     "create_app",
@@ -71,4 +77,5 @@ __all__ = [
     "record_feedback",
     "rollback_deployment",
     "route",
+    "skew_check",
 ]

@@ -171,6 +171,12 @@ def create_app(
             return refused
         instances: list[Any] = body["instances"]
         entities: list[Any] = body.get("entity_ids") or [None] * len(instances)
+        if state.features is not None:  # feature views: their online values filled in by entity id
+            filled = state.features.fill(instances, entities)
+            if isinstance(filled, tuple):
+                metrics.errors.labels(deployment, str(filled[0])).inc()
+                return _error(*filled)
+            instances = filled
         groups: dict[int, list[int]] = {}
         for i, entity in enumerate(entities):
             chosen = route(state.policy, None if entity is None else str(entity), rewards=state.rewards)

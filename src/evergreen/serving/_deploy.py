@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from evergreen.config import Settings
 from evergreen.errors import ServingError
+from evergreen.features import open_online_store, served_views
 from evergreen.pipelines import run_settings
 from evergreen.registry import actor, get
 from evergreen.store import (
@@ -39,6 +40,7 @@ def deploy(
     guardrails: Mapping[str, float] | None = None,
     versions: list[int] | None = None,
     postprocess: str | None = None,
+    features: list[str] | None = None,
     reason: str = "",
     settings: Settings | None = None,
 ) -> tuple[DeploymentInfo, Policy]:
@@ -48,11 +50,22 @@ def deploy(
     deployment keeps the hook it had. The function is called as ``f(predictions=…, probabilities=…,
     instances=…)`` and returns ``{"predictions": […]}`` (and optionally ``"probabilities"``).
 
+    ``features`` (feature view names, ``"view"`` or ``"view@2"``) are looked up by entity id in the online
+    store and filled into every request's instances; without it the deployment keeps the views it had
+    (``[]`` removes them). Each view must have been materialized (see ``evergreen.features``).
+
     Raises:
         ServingError: the version was never validated (or was rejected), the deployment serves another
             model, or the strategy cannot apply (see :func:`make_policy`).
+        FeatureError: a feature view has no version materialized into the online store.
     """
     settings = settings or run_settings()
+    if features:
+        online = open_online_store(settings.features.online_store)
+        try:
+            served_views(features, online.url, settings=settings)  # refuses a view that cannot be served
+        finally:
+            online.close()
     version = get(model, ref, settings=settings)
     if version.status not in SERVABLE:
         raise ServingError(
@@ -79,7 +92,8 @@ def deploy(
                 versions=versions,
             )
             hook = postprocess if postprocess is not None else (current.postprocess if current else None)
-            policy = policy.model_copy(update={"postprocess": hook or None})
+            views = features if features is not None else (list(current.features) if current else [])
+            policy = policy.model_copy(update={"postprocess": hook or None, "features": tuple(views)})
             info = set_policy(
                 session,
                 name=name,

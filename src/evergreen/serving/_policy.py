@@ -63,6 +63,7 @@ class Policy(BaseModel):
     canary: Canary | None = None
     sticky: bool = True
     postprocess: str | None = None  # "module:function" applied to every answer (thresholds, filtering …)
+    features: tuple[str, ...] = ()  # feature views whose online values fill each request, by entity id
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -231,14 +232,28 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
     if plan is None or action == "hold":
         return policy
     if action == "rollback":
-        return Policy(strategy="direct", arms=[Arm(version=plan.baseline)], postprocess=policy.postprocess)
+        return Policy(
+            strategy="direct",
+            arms=[Arm(version=plan.baseline)],
+            postprocess=policy.postprocess,
+            features=policy.features,
+        )
     if action == "complete":
-        return Policy(strategy="direct", arms=[Arm(version=plan.candidate)], postprocess=policy.postprocess)
+        return Policy(
+            strategy="direct",
+            arms=[Arm(version=plan.candidate)],
+            postprocess=policy.postprocess,
+            features=policy.features,
+        )
     step = plan.step + 1
     share = plan.steps[step]
     arms = [Arm(version=plan.candidate, weight=share)]
     if share < 100:
         arms.append(Arm(version=plan.baseline, weight=100.0 - share))
     return Policy(
-        strategy="canary", arms=arms, canary=plan.model_copy(update={"step": step}), postprocess=policy.postprocess
+        strategy="canary",
+        arms=arms,
+        canary=plan.model_copy(update={"step": step}),
+        postprocess=policy.postprocess,
+        features=policy.features,
     )

@@ -25,10 +25,12 @@ from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError
 from evergreen.executors import resolve_function
+from evergreen.features import OnlineStore, served_views
 from evergreen.store import MetadataStore, get_model_version, list_deployments
 from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, onnx_bytes, read_package
 
 from ._canary import canary_tick
+from ._features import ServedFeatures, open_features_store
 from ._policy import Policy
 from ._rewards import rewards
 
@@ -100,6 +102,7 @@ class DeploymentState:
     models: dict[int, LoadedModel]
     hook: Callable[..., Any] | None = None
     rewards: dict[int, tuple[float, float]] = field(default_factory=dict)  # bandit: version → (right, wrong)
+    features: ServedFeatures | None = None  # the deployment's feature views, filled in by entity id
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Replica:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _cache: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
+    _online: OnlineStore | None = None  # opened on first use by a deployment with feature views
 
     def refresh(self) -> None:
         """Load every deployment whose policy revision changed; keep the old state where loading fails."""
@@ -154,12 +158,39 @@ class Replica:
                 self.errors[d.name] = f"cannot import the post-processing hook {policy.postprocess!r}: {e}"
                 log.warning("deployment %s: %s", d.name, self.errors[d.name])
                 continue
-            self.states[d.name] = DeploymentState(d.name, d.model, d.revision, policy, models, hook)  # the swap
+            try:
+                features = self._features(policy.features)
+            except (EvergreenError, OSError) as e:
+                self.errors[d.name] = f"cannot serve the feature views {list(policy.features)}: {e}"
+                log.warning("deployment %s: %s", d.name, self.errors[d.name])
+                continue
+            state = DeploymentState(d.name, d.model, d.revision, policy, models, hook, features=features)
+            self.states[d.name] = state  # the swap
             self.errors.pop(d.name, None)
         if self.only is not None:
             for name in self.only:
                 if name not in {d.name for d in found}:
                     self.errors[name] = f"no deployment {name!r} in the store"
+
+    def _features(self, views: tuple[str, ...]) -> ServedFeatures | None:
+        if not views:
+            return None
+        if self._online is None:
+            self._online = open_features_store(self.settings)
+        return ServedFeatures(views, self.settings, self._online)
+
+    def refresh_features(self) -> None:
+        """Switch a deployment to a view's newer version once it has been materialized (a new state, swapped)."""
+        for state in list(self.states.values()):
+            if state.features is None or self._online is None:
+                continue
+            try:
+                refs = [v.ref for v in served_views(state.features.names, self._online.url, settings=self.settings)]
+                if refs != state.features.refs:
+                    self.states[state.name] = replace(state, features=self._features(state.policy.features))
+                    log.warning("deployment %s: feature views now %s", state.name, refs)
+            except EvergreenError as e:
+                log.warning("deployment %s: cannot refresh its feature views: %s", state.name, e)
 
     def _load(self, model: str, version: int, package_id: str, artifacts: ArtifactStore) -> LoadedModel:
         key = (model, version)
@@ -179,6 +210,7 @@ class Replica:
                 self._tick_canaries()
             self.refresh()
             self._update_rewards()
+            self.refresh_features()
 
     def _update_rewards(self) -> None:
         """Refresh each bandit's rewards from the feedback that arrived (a new state object, swapped)."""
@@ -212,6 +244,8 @@ class Replica:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._online is not None:
+            self._online.close()
 
     def ready(self) -> tuple[bool, dict[str, str]]:
         """Whether every deployment has its models loaded, and why not."""

@@ -1,0 +1,243 @@
+"""``evergreen features …``: register feature views, inspect them, materialize them, read online values."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from ._context import console, err_console, state
+from ._runs import when
+
+app = typer.Typer(help="Feature views: register, list and show them, build training sets, serve the latest values.")
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _ttl(seconds: Any) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@app.command("apply")
+def apply_command(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., help="A module (my_project.features) or a .py file that defines feature views."),
+) -> None:
+    """Register the feature views TARGET defines; a view whose definition changed gets a new version."""
+    from evergreen.features import apply
+
+    for applied in apply(target, settings=state(ctx).settings()):
+        what = "[green]new version[/]" if applied.created else "unchanged"
+        console.print(f"{applied.version.ref}: {what} (definition {applied.version.definition_hash[:12]})")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Every feature view: its latest version, entity, features, TTL, last materialization and users."""
+    from evergreen.features import list_views
+
+    found = list_views(settings=state(ctx).settings())
+    if not found:
+        console.print("No feature views yet. Register them with: evergreen features apply MODULE")
+        return
+    table = Table("view", "versions", "entity", "features", "ttl", "owner", "materialized up to", "used by")
+    for view, users in found:
+        definition = view.latest.definition
+        done = view.materialized
+        features = definition.get("features") or (done.statistics.get("features") if done else None) or ["?"]
+        table.add_row(
+            view.latest.ref,
+            str(view.versions),
+            str(definition["entity"]),
+            ", ".join(features),
+            _ttl(definition.get("ttl_s")),
+            str(definition.get("owner") or "-"),
+            when(done.watermark) if done else "never",
+            ", ".join(users) or "-",
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
+    """A view's definition (with its transformation's code), versions, statistics, materializations, users."""
+    from evergreen.features import show_view
+
+    details = show_view(ref, settings=state(ctx).settings())
+    d = details.version.definition
+    console.print(f"[bold]{details.version.ref}[/]  {d.get('description') or ''}")
+    source = d["source"]
+    where = f"{source['name']}@{source['version'] or 'latest'}" if source.get("kind") == "dataset" else str(source)
+    console.print(f"entity {d['entity']}, timestamp {d['timestamp']}, source {where}, ttl {_ttl(d.get('ttl_s'))}")
+    console.print(f"owner {d.get('owner') or '-'}, tags {d.get('tags') or {}}, defined in {d.get('defined_in')}")
+    console.print(f"applied {when(details.version.created_at)} by {details.version.created_by}")
+    transformation = d["transformation"]
+    if transformation["kind"] == "pandas":
+        console.print(f"transformation (pandas, {transformation['function']}):", markup=False)
+        console.print(transformation["code"].rstrip(), markup=False)
+    elif transformation["kind"] == "sql":
+        console.print("transformation (DuckDB SQL):", transformation["sql"], markup=False)
+    else:
+        console.print("transformation: none (the source's columns)")
+    console.print(f"used by: {', '.join(details.models) or 'no model version recorded'}")
+    if details.materializations:
+        last = details.materializations[0]
+        profile = last.statistics.get("profile")
+        if profile:
+            table = Table("feature", "count", "nulls", "mean", "std", "min", "max", title="statistics of the last run")
+            for c in profile["columns"].values():
+                stats = (_number(c.get(k)) for k in ("mean", "std", "min", "max"))
+                table.add_row(c["name"], str(c["count"]), str(c["nulls"]), *stats)
+            console.print(table)
+        runs = Table("materialized (UTC)", "rows", "entities", "duplicates", "watermark", "online store")
+        for m in details.materializations:
+            runs.add_row(
+                when(m.finished_at),
+                str(m.rows),
+                str(m.entities),
+                str(m.statistics.get("duplicates", 0)),
+                when(m.watermark),
+                m.online_store,
+            )
+        console.print(runs)
+    else:
+        console.print(f"never materialized: evergreen features materialize {details.version.name}")
+    history = Table("version", "definition", "applied (UTC)", "by", title="versions")
+    for v in details.versions:
+        history.add_row(str(v.number), v.definition_hash[:12], when(v.created_at), v.created_by)
+    console.print(history)
+
+
+def _aware(text: str, option: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise typer.BadParameter(f"{text!r} is not an ISO time such as 2024-05-01T12:00", param_hint=option) from e
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@app.command("materialize")
+def materialize_command(
+    ctx: typer.Context,
+    views: list[str] = typer.Argument(None, help="Views (NAME or NAME@VERSION); default: every registered view."),
+    full: bool = typer.Option(False, "--full", help="Ignore the watermark: write every entity's newest row."),
+    until: str | None = typer.Option(None, "--until", help="Leave out rows with a later event time (ISO, UTC)."),
+) -> None:
+    """Write the newest feature values to the online store, from each view's watermark on."""
+    from evergreen.features import materialize
+
+    done = materialize(
+        views or None, full=full, until=_aware(until, "--until") if until else None, settings=state(ctx).settings()
+    )
+    for m in done:
+        console.print(
+            f"{m.view}: {m.rows} new rows, {m.entities} entities written, watermark "
+            f"{when(m.previous_watermark)} → {when(m.watermark)} ({m.online_store})"
+        )
+        if m.duplicates:
+            err_console.print(
+                f"[yellow]warning:[/] {m.view}: {m.duplicates} rows share an entity and event time with another "
+                "row; which one is used is not specified, so keep one row per entity and time in the transformation"
+            )
+
+
+@app.command("get")
+def get_command(
+    ctx: typer.Context,
+    views: str = typer.Argument(..., help="Views, comma-separated (NAME or NAME@VERSION)."),
+    entities: list[str] = typer.Argument(..., help="Entity ids."),
+) -> None:
+    """The latest online values of VIEWS for ENTITIES (blank where a view has no value for an entity)."""
+    from evergreen.features import get_online_features
+
+    names = [v.strip() for v in views.split(",") if v.strip()]
+    frame = get_online_features(names, entities, settings=state(ctx).settings())
+    table = Table(*map(str, frame.columns))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_number(v) if v is not None else "" for v in row))
+    console.print(table)
+
+
+@app.command("training-set")
+def training_set_command(
+    ctx: typer.Context,
+    entities: Path = typer.Argument(..., help="A Parquet or CSV file of entity ids and label times (and labels)."),
+    views: str = typer.Option(..., "--views", help="Views, comma-separated (NAME or NAME@VERSION)."),
+    timestamp: str = typer.Option("label_time", "--timestamp", help="The label-time column of ENTITIES."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the training set (.parquet or .csv)."),
+) -> None:
+    """Join the views' features to ENTITIES as of each row's label time (point in time, every row kept)."""
+    import pandas as pd
+
+    from evergreen.errors import FeatureError
+    from evergreen.features import load_view, training_set
+
+    settings = state(ctx).settings()
+    if not entities.is_file():
+        raise FeatureError(f"no file {entities}; give a Parquet or CSV file of entity ids and label times")
+    frame = pd.read_parquet(entities) if entities.suffix in (".parquet", ".pq") else pd.read_csv(entities)
+    if timestamp in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[timestamp]):
+        frame[timestamp] = pd.to_datetime(frame[timestamp], utc=True, format="ISO8601")
+    loaded = [load_view(v.strip(), settings=settings)[1] for v in views.split(",") if v.strip()]
+    result = training_set(frame, loaded, timestamp=timestamp, settings=settings)
+    if output.suffix == ".csv":
+        result.to_csv(output, index=False)
+    else:
+        result.to_parquet(output, index=False)
+    console.print(f"{len(result)} rows, {len(result.columns)} columns → {output}")
+
+
+@app.command("skew")
+def skew_command(
+    ctx: typer.Context,
+    deployment: str = typer.Argument(..., help="A deployment that declares feature views (deploy --features)."),
+    hours: float = typer.Option(24.0, "--hours", help="Check the predictions of the last this many hours."),
+    limit: int = typer.Option(10_000, "--limit", min=1, help="At most this many predictions, the newest."),
+) -> None:
+    """Compare the feature values DEPLOYMENT served (logged) with offline values for the same entity and
+    time; exit code 1 when a feature differs."""
+    from datetime import timedelta
+
+    from evergreen.serving import skew_check
+
+    until = datetime.now(UTC)
+    report = skew_check(
+        deployment, since=until - timedelta(hours=hours), until=until, limit=limit, settings=state(ctx).settings()
+    )
+    console.print(report.summary())
+    if report.features:
+        table = Table("feature", "view", "compared", "mismatched", "rate", "max |diff|", "example")
+        for f in report.features:
+            example = f.examples[0] if f.examples else None
+            shown = (
+                f"{example['entity_id']} at {example['at'][:19]}: {example['served']} ≠ {example['offline']}"
+                if example
+                else ""
+            )
+            table.add_row(
+                f.feature,
+                f.view,
+                str(f.compared),
+                str(f.mismatched),
+                f"{f.mismatch_rate:.1%}",
+                _number(f.max_abs_diff),
+                shown,
+            )
+        console.print(table)
+    if report.skewed:
+        raise typer.Exit(1)

@@ -1,0 +1,57 @@
+"""Features: feature views, point-in-time correct training sets, and the online store for serving.
+
+Declare views in code (``FeatureView(...)`` or ``@feature_view(...)`` on a pandas function), register
+them with ``apply`` (a new version whenever a definition changes), build training sets with
+``training_set(entities, views, timestamp=...)`` (DuckDB ASOF joins: each label row gets the newest
+values at or before its time, within the TTL; every label row is kept), write the newest values to the
+online store with ``materialize`` (incremental by watermark), and read them by entity id with
+``get_online_features`` or ``OnlineFeatures`` (what the prediction server uses).
+"""
+
+from ._materialize import Materialized, OnlineFeatures, ServedView, get_online_features, materialize, served_views
+from ._offline import ViewRows, connect, training_set, view_rows
+from ._online import OnlineRow, OnlineStore, SqliteOnlineStore, open_online_store, plain
+from ._registry import (
+    Applied,
+    FeatureViewDetails,
+    apply,
+    list_views,
+    load_view,
+    record_usage,
+    show_view,
+    split_view_ref,
+    view_code,
+)
+from ._view import DatasetRef, FeatureView, Transformation, feature_view, views_in
+
+__all__ = [
+    "Applied",
+    "DatasetRef",
+    "FeatureView",
+    "FeatureViewDetails",
+    "Materialized",
+    "OnlineFeatures",
+    "OnlineRow",
+    "OnlineStore",
+    "ServedView",
+    "SqliteOnlineStore",
+    "Transformation",
+    "ViewRows",
+    "apply",
+    "connect",
+    "feature_view",
+    "get_online_features",
+    "list_views",
+    "load_view",
+    "materialize",
+    "open_online_store",
+    "plain",
+    "record_usage",
+    "served_views",
+    "show_view",
+    "split_view_ref",
+    "training_set",
+    "view_code",
+    "view_rows",
+    "views_in",
+]

@@ -1,0 +1,257 @@
+"""Materialization into the online store, incremental by watermark, and online lookups by entity id.
+
+``materialize`` reads a registered view's rows through its transformation (the same code that makes
+training sets: the whole source is transformed, so windowed transformations see their history), keeps
+the rows whose event time is after the view version's watermark, writes each entity's newest of them
+to the online store, and records the run with the new watermark (the newest event time written) and
+statistics of the rows. The next run starts from that watermark, so rows already written are not
+written again. A row that arrives later with an event time at or before the watermark is in every
+later training set but is not written online by an incremental run (``full=True`` rewrites every
+entity's newest row; the online store never moves an entity's value back in time).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from evergreen.config import Settings, load_settings
+from evergreen.data import profile_table
+from evergreen.errors import FeatureError
+from evergreen.store import (
+    add_materialization,
+    get_feature_view_version,
+    last_materialization,
+    list_feature_view_versions,
+    list_feature_views,
+    now,
+)
+
+from ._offline import connect, quote, view_rows
+from ._online import OnlineStore, open_online_store, plain
+from ._registry import latest_materialization, load_view, open_session, split_view_ref
+
+_BATCH = 50_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Materialized:
+    """One materialization: the view version, the rows newer than the old watermark, the entities
+    written, the watermark before and after, and duplicate (entity, event time) rows seen."""
+
+    view: str
+    rows: int
+    entities: int
+    previous_watermark: datetime | None
+    watermark: datetime | None
+    duplicates: int
+    online_store: str
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _time(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def materialize(
+    views: Sequence[str] | None = None,
+    *,
+    full: bool = False,
+    until: datetime | None = None,
+    settings: Settings | None = None,
+) -> list[Materialized]:
+    """Write the newest values of registered views (all when ``views`` is None; ``name`` means the
+    latest version, ``name@3`` a given one) to the online store of ``[features] online_store``.
+
+    ``until`` leaves out rows with a later event time (default: none is left out); ``full`` ignores the
+    watermark and writes every entity's newest row.
+
+    Raises:
+        FeatureError: no views are registered, or a view's rows cannot be made or written.
+    """
+    settings = settings or load_settings()
+    if until is not None and until.tzinfo is None:
+        raise FeatureError(f"until={until!r} has no time zone; give an aware datetime, e.g. datetime.now(UTC)")
+    if views is None:
+        with open_session(settings) as session:
+            views = [v.latest.ref for v in list_feature_views(session)]
+        if not views:
+            raise FeatureError("no feature views are registered; register them with: evergreen features apply MODULE")
+    online = open_online_store(settings.features.online_store)
+    try:
+        return [_materialize_one(ref, online, full=full, until=until, settings=settings) for ref in views]
+    finally:
+        online.close()
+
+
+def _materialize_one(
+    ref: str, online: OnlineStore, *, full: bool, until: datetime | None, settings: Settings
+) -> Materialized:
+    started = now()
+    info, view = load_view(ref, settings=settings)
+    last = latest_materialization(info, online.url, settings=settings)
+    previous = None if full or last is None else last.watermark
+    with connect() as con:
+        rows = view_rows(con, view, settings=settings)
+        features = ", ".join(quote(f) for f in rows.features)
+        conditions = ["t IS NOT NULL AND k IS NOT NULL"]
+        parameters: list[Any] = []
+        if previous is not None:  # compared as µs since the epoch: no Python time zone objects in DuckDB
+            conditions.append("epoch_us(t) > ?")
+            parameters.append(_micros(previous))
+        if until is not None:
+            conditions.append("epoch_us(t) <= ?")
+            parameters.append(_micros(until))
+        con.execute(
+            f"CREATE TEMP TABLE new_rows AS SELECT * FROM (SELECT CAST({quote(view.entity)} AS VARCHAR) AS k, "
+            f"CAST({quote(view.timestamp)} AS TIMESTAMPTZ) AS t, {features} FROM {rows.table}) "
+            f"WHERE {' AND '.join(conditions)}",
+            parameters,
+        )
+        count, entities, newest, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT k), epoch_us(max(t)), count(DISTINCT (k, t)) FROM new_rows"
+        ).fetchall()[0]
+        statistics: dict[str, Any] = {"features": list(rows.features), "rows": count, "duplicates": count - distinct}
+        if count:
+            profile = profile_table(con.sql(f"SELECT {features} FROM new_rows").arrow().read_all())
+            statistics["profile"] = json.loads(profile.to_json())
+            latest = con.sql(
+                f"SELECT k, epoch_us(t), {features} FROM new_rows "
+                "QUALIFY row_number() OVER (PARTITION BY k ORDER BY t DESC) = 1"
+            ).to_arrow_reader(_BATCH)
+            names = list(rows.features)
+            for batch in latest:  # Arrow, not Python rows: no pytz needed
+                columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+                values = (
+                    (entity, event_us, {n: plain(c[j]) for n, c in zip(names, columns[2:], strict=True)})
+                    for j, (entity, event_us) in enumerate(zip(columns[0], columns[1], strict=True))
+                )
+                online.write(info.ref, values)
+    watermark = _time(newest) if newest is not None else previous
+    with open_session(settings) as session:
+        add_materialization(
+            session,
+            version_id=info.id,
+            started_at=started,
+            watermark=watermark,
+            rows=count,
+            entities=entities,
+            source=rows.source,
+            statistics=statistics,
+            online_store=online.url,
+        )
+    return Materialized(info.ref, count, entities, previous, watermark, count - distinct, online.url)
+
+
+@dataclass(frozen=True)
+class ServedView:
+    """A view version as served: its key in the online store and its features."""
+
+    ref: str
+    features: tuple[str, ...]
+
+
+def served_views(views: Sequence[str], online_store: str, *, settings: Settings | None = None) -> list[ServedView]:
+    """What ``views`` resolve to for serving from ``online_store``: ``name`` is the newest version that
+    has been materialized there (a version applied but not yet materialized does not take over until it
+    is), ``name@3`` that version. Reads only the metadata store, not the views' code: serving reads
+    values the transformation made when they were materialized.
+
+    Raises:
+        FeatureError: a view has no version materialized into this online store, or two views give the
+            same feature name.
+        NotFoundError: no such view or version.
+    """
+    found = []
+    with open_session(settings) as session:
+        for ref in views:
+            name, number = split_view_ref(ref)
+            candidates = (
+                [get_feature_view_version(session, name, number)]
+                if number is not None
+                else list_feature_view_versions(session, name)
+            )
+            for info in candidates:
+                done = last_materialization(session, info.id, online_store=online_store)
+                if done is not None:
+                    found.append(ServedView(info.ref, tuple(done.statistics.get("features", []))))
+                    break
+            else:
+                raise FeatureError(
+                    f"feature view {ref!r} has no version materialized into the online store {online_store}; "
+                    f"run: evergreen features materialize {name}"
+                )
+    names = [f for v in found for f in v.features]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise FeatureError(f"feature(s) {repeated} come from more than one of the views {list(views)}")
+    return found
+
+
+class OnlineFeatures:
+    """Lookups of registered views' latest values by entity id (what the prediction server uses).
+
+    The views resolve once, when this object is made (see :func:`served_views`); a lookup is then one
+    read of the online store per view. Thread-safe as the online store is.
+    """
+
+    def __init__(
+        self, views: Sequence[str], *, settings: Settings | None = None, store: OnlineStore | None = None
+    ) -> None:
+        settings = settings or load_settings()
+        self._owned = store is None  # a store given is shared (a server's replica): closed by its owner
+        self.store = store if store is not None else open_online_store(settings.features.online_store)
+        try:
+            self.views = served_views(views, self.store.url, settings=settings)
+        except BaseException:
+            self.close()
+            raise
+        self.features: tuple[str, ...] = tuple(f for v in self.views for f in v.features)
+
+    @property
+    def refs(self) -> list[str]:
+        """The view versions served (``name@number``)."""
+        return [v.ref for v in self.views]
+
+    def lookup(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Each entity's features from every view (``None`` for a view with no value for the entity)."""
+        if len(self.views) == 1:  # the common case, without merging: each stored value is the view's features
+            served = self.views[0]
+            return [
+                dict.fromkeys(served.features) if hit is None else hit[1]
+                for hit in self.store.read(served.ref, entity_ids)
+            ]
+        rows: list[dict[str, Any]] = [{} for _ in entity_ids]
+        for served in self.views:
+            found = self.store.read(served.ref, entity_ids)
+            for row, hit in zip(rows, found, strict=True):
+                row.update(dict.fromkeys(served.features) if hit is None else hit[1])
+        return rows
+
+    def close(self) -> None:
+        """Close the online store, unless it was given (shared)."""
+        if self._owned:
+            self.store.close()
+
+
+def get_online_features(
+    views: Sequence[str], entity_ids: Sequence[object], *, settings: Settings | None = None
+) -> pd.DataFrame:
+    """The latest values of ``views`` for ``entity_ids`` as a DataFrame: one row per id, in order, with
+    the id (as text) in ``entity_id`` and nulls where a view has no value for it."""
+    online = OnlineFeatures(views, settings=settings)
+    try:
+        ids = [str(e) for e in entity_ids]
+        found = online.lookup(ids)
+    finally:
+        online.close()
+    return pd.DataFrame([{"entity_id": e, **row} for e, row in zip(ids, found, strict=True)])

@@ -1,0 +1,236 @@
+"""Registering feature views (``apply``), finding them again by name, and recording which models use them.
+
+``apply`` records each view's definition as a new version when its hash differs from the latest
+version's, with where the view is defined (``module:attribute``). Loading a registered view imports that
+module and checks that the view there still has the recorded hash, so what is served online and joined
+offline is always the code that was registered; a changed view must be applied first.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy.orm import Session
+
+from evergreen.config import Settings, load_settings
+from evergreen.errors import FeatureError
+from evergreen.store import (
+    FeatureMaterializationInfo,
+    FeatureViewInfo,
+    FeatureViewVersionInfo,
+    MetadataStore,
+    add_feature_view_version,
+    get_feature_view_version,
+    get_model_version,
+    last_materialization,
+    list_feature_view_versions,
+    list_feature_views,
+    list_materializations,
+    models_using_features,
+    record_feature_usage,
+)
+
+from ._view import FeatureView, views_in
+
+
+@contextmanager
+def open_session(settings: Settings | None) -> Iterator[Session]:
+    """A metadata-store session on the settings' store, the store closed afterwards."""
+    store = MetadataStore((settings or load_settings()).store.url)
+    try:
+        with store.session() as session:
+            yield session
+    finally:
+        store.dispose()
+
+
+def actor() -> str:
+    """Who is applying: the OS user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The outcome of applying one view: its recorded version and whether this apply created it."""
+
+    version: FeatureViewVersionInfo
+    created: bool
+
+
+def split_view_ref(text: str) -> tuple[str, int | None]:
+    """``name@3`` → ("name", 3); ``name`` → ("name", None)."""
+    name, sep, ref = text.rpartition("@")
+    if not sep:
+        return text, None
+    if not ref.isdigit():
+        raise FeatureError(f"{text!r} is not a feature view reference; expected NAME or NAME@VERSION (e.g. spend@2)")
+    return name, int(ref)
+
+
+def import_module(target: str) -> ModuleType:
+    """A module by name, or a ``.py`` file by path (its folder is put on the Python path so that the
+    server can import it by name later); the working directory is importable too."""
+    if target.endswith(".py") or "/" in target:
+        path = Path(target).resolve()
+        if not path.is_file():
+            raise FeatureError(f"no file {path} (from {target!r}); give a module name or a .py file of feature views")
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        target = path.stem
+    elif str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as e:
+        if e.name and target.startswith(e.name):
+            raise FeatureError(
+                f"no module {target!r} (looked in the working directory and the Python path); the server "
+                "imports feature views by module, so run it where the module is importable"
+            ) from e
+        raise
+
+
+def _located(view: FeatureView, module: ModuleType | None = None) -> str:
+    """``module:attribute`` where the view object is defined: in ``module`` when it was applied from one,
+    else in the module that built it (or its pandas function's), else in any imported module, so a view
+    imported elsewhere with ``from … import`` is found in its own module first."""
+    candidates: list[ModuleType] = [module] if module is not None else []
+    for name in (getattr(view, "defined_in_module", None), view.function and view.function.__module__):
+        if name and name in sys.modules:
+            candidates.append(sys.modules[name])
+    candidates += [m for name, m in list(sys.modules.items()) if m is not None and name != "__main__"]
+    for candidate in candidates:
+        for attribute, value in list(vars(candidate).items()):
+            if value is view:
+                return f"{candidate.__name__}:{attribute}"
+    raise FeatureError(
+        f"feature view {view.name!r} is not a top-level name of an importable module; define it at module "
+        "level (e.g. in features.py) so that training and serving can import the same code"
+    )
+
+
+def apply(views: Sequence[FeatureView] | ModuleType | str, *, settings: Settings | None = None) -> list[Applied]:
+    """Register feature views: a list of views, a module, or a module name / ``.py`` path holding them.
+
+    A view whose definition hash equals its latest version's is left as it is (``created`` False).
+
+    Raises:
+        FeatureError: no views, two views with one name, or a view not defined at module level.
+    """
+    if isinstance(views, str):
+        views = import_module(views)
+    module = views if isinstance(views, ModuleType) else None
+    found = views_in(views) if isinstance(views, ModuleType) else list(views)
+    if not found:
+        raise FeatureError(f"no feature views in {views!r}; define them with FeatureView(...) or @feature_view")
+    names = [v.name for v in found]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise FeatureError(f"feature view name(s) {repeated} are defined twice; each view needs its own name")
+    records = [(v, {**v.definition(), "defined_in": _located(v, module)}, v.definition_hash()) for v in found]
+    applied = []
+    with open_session(settings) as session:
+        for view, definition, digest in records:
+            version, created = add_feature_view_version(
+                session, name=view.name, definition_hash=digest, definition=definition, actor=actor()
+            )
+            applied.append(Applied(version, created))
+    return applied
+
+
+def load_view(ref: str, *, settings: Settings | None = None) -> tuple[FeatureViewVersionInfo, FeatureView]:
+    """A registered view (``name`` for the latest version, ``name@3``) and its code, imported from where
+    it was defined.
+
+    Raises:
+        NotFoundError: no such view or version.
+        FeatureError: the code can no longer be imported, or it changed since the version was applied.
+    """
+    name, number = split_view_ref(ref)
+    with open_session(settings) as session:
+        info = get_feature_view_version(session, name, number)
+    return info, view_code(info)
+
+
+def view_code(info: FeatureViewVersionInfo) -> FeatureView:
+    """The view object of a registered version, checked against the recorded definition hash."""
+    where = str(info.definition.get("defined_in", ""))
+    module_name, _, attribute = where.partition(":")
+    try:
+        view = getattr(import_module(module_name), attribute, None)
+    except FeatureError as e:
+        raise FeatureError(f"feature view {info.ref} was applied from {where}, which cannot be imported: {e}") from e
+    if not isinstance(view, FeatureView):
+        raise FeatureError(
+            f"feature view {info.ref} was applied from {where}, which is no longer a feature view; "
+            "apply the module that defines it now"
+        )
+    if view.definition_hash() != info.definition_hash:
+        raise FeatureError(
+            f"feature view {info.ref}: the code at {where} has changed since this version was applied; "
+            f"run `evergreen features apply {module_name}` to register the change as a new version"
+        )
+    return view
+
+
+@dataclass(frozen=True)
+class FeatureViewDetails:
+    """What ``evergreen features show`` prints: a version, the view's history, its materializations and
+    the model versions that use it."""
+
+    version: FeatureViewVersionInfo
+    versions: list[FeatureViewVersionInfo]
+    materializations: list[FeatureMaterializationInfo]
+    models: list[str]
+
+
+def list_views(*, settings: Settings | None = None) -> list[tuple[FeatureViewInfo, list[str]]]:
+    """Every registered view with its latest version and materialization, and the models using it."""
+    with open_session(settings) as session:
+        views = list_feature_views(session)
+        users = models_using_features(session, [v.latest.id for v in views])
+    return [(v, users.get(v.latest.id, [])) for v in views]
+
+
+def show_view(ref: str, *, settings: Settings | None = None) -> FeatureViewDetails:
+    """One version of a view (the latest by default) with its history, materializations and users."""
+    name, number = split_view_ref(ref)
+    with open_session(settings) as session:
+        info = get_feature_view_version(session, name, number)
+        versions = list_feature_view_versions(session, name)
+        runs = list_materializations(session, info.id)
+        users = models_using_features(session, [info.id])[info.id]
+    return FeatureViewDetails(info, versions, runs, users)
+
+
+def record_usage(model: str, version: int, views: Sequence[str], *, settings: Settings | None = None) -> list[str]:
+    """Record that a model version uses these feature views (``name`` is the latest version, or
+    ``name@3``); returns the view versions recorded. ``evergreen features show`` lists the users.
+
+    Raises:
+        NotFoundError: no such model version or feature view.
+    """
+    with open_session(settings) as session:
+        model_version = get_model_version(session, model, version)
+        infos = [get_feature_view_version(session, *split_view_ref(ref)) for ref in views]
+        record_feature_usage(session, model_version.id, [i.id for i in infos])
+    return [i.ref for i in infos]
+
+
+def latest_materialization(
+    info: FeatureViewVersionInfo, online_store: str, *, settings: Settings | None = None
+) -> FeatureMaterializationInfo | None:
+    """The newest materialization of a view version into an online store, if any."""
+    with open_session(settings) as session:
+        return last_materialization(session, info.id, online_store=online_store)

@@ -1,0 +1,245 @@
+"""Feature views in serving: online features filled into requests by entity id, and the skew check.
+
+A deployment can declare feature views (``deploy(..., features=["spend"])``). Before a request is
+validated, each instance gets the latest values of those views for its entity id from the online
+store; the values were made by the view's transformation when they were materialized, the same code
+that makes its training sets. A value given in the instance itself is kept (the caller may know
+better); the logged inputs hold whatever the model saw, so the skew check can compare it.
+
+The skew check takes the live predictions a deployment logged, rebuilds each one's features offline
+for the same entity and time (``training_set`` with the prediction time as the label time), and
+reports, per feature, how many served values differ from the offline ones. Causes it finds: a view not
+materialized since its source changed (stale online values), late-arriving rows, a transformation
+whose output depends on when it runs, a client sending its own values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from evergreen.config import Settings
+from evergreen.errors import FeatureError, ServingError
+from evergreen.features import (
+    OnlineFeatures,
+    OnlineStore,
+    load_view,
+    open_online_store,
+    served_views,
+    training_set,
+)
+from evergreen.pipelines import run_settings
+from evergreen.store import MetadataStore, get_deployment, served_inputs
+
+#: The column holding the prediction time in the skew check's entity frame.
+_AT = "__served_at"
+
+
+class ServedFeatures:
+    """The feature views of one deployment, as a replica serves them (sharing the replica's online store)."""
+
+    def __init__(self, views: Sequence[str], settings: Settings, store: OnlineStore) -> None:
+        self.names = list(views)
+        self.online = OnlineFeatures(views, settings=settings, store=store)
+
+    @property
+    def refs(self) -> list[str]:
+        """The view versions served (``name@number``)."""
+        return self.online.refs
+
+    def fill(self, instances: list[Any], entities: list[Any]) -> list[Any] | tuple[int, str]:
+        """The instances with their entities' feature values filled in, or the status and message of why
+        the request cannot have them (422: no entity ids; 503: the online store failed)."""
+        if any(e is None for e in entities):
+            return 422, (
+                f"this deployment takes features from the views {self.names} by entity id; send 'entity_ids' "
+                "with one id per instance"
+            )
+        try:
+            found = self.online.lookup([str(e) for e in entities])
+        except FeatureError as e:
+            return 503, f"the feature values could not be read, so the request is not answered: {e}"
+        return [
+            {**values, **row} if isinstance(row, dict) else row for values, row in zip(found, instances, strict=True)
+        ]
+
+
+def open_features_store(settings: Settings) -> OnlineStore:
+    """The online store a replica shares between its deployments."""
+    return open_online_store(settings.features.online_store)
+
+
+# ------------------------------------------------------------------------------------------------ skew
+
+
+class FeatureSkew(BaseModel):
+    """How the served values of one feature compare with the offline values for the same entity and time."""
+
+    feature: str
+    view: str
+    compared: int
+    mismatched: int
+    mismatch_rate: float
+    max_abs_diff: float | None
+    examples: list[dict[str, Any]]
+
+
+class SkewReport(BaseModel):
+    """Served (logged) feature values against offline ones over a window of a deployment's predictions."""
+
+    deployment: str
+    views: list[str]
+    since: datetime
+    until: datetime
+    predictions: int
+    compared: int
+    skipped: dict[str, int]
+    tolerance: float
+    features: list[FeatureSkew]
+
+    @property
+    def skewed(self) -> list[str]:
+        """The features with at least one mismatch."""
+        return [f.feature for f in self.features if f.mismatched]
+
+    def summary(self) -> str:
+        """One line: how many predictions were compared and which features differ."""
+        if not self.compared:
+            return f"{self.deployment}: no prediction to compare ({self.skipped or 'none logged'})"
+        if not self.skewed:
+            return f"{self.deployment}: no skew in {self.compared} predictions ({', '.join(self.views)})"
+        worst = ", ".join(f"{f.feature} {f.mismatch_rate:.1%}" for f in self.features if f.mismatched)
+        return f"{self.deployment}: skew in {self.compared} predictions: {worst}"
+
+
+def _same(served: Any, offline: Any, tolerance: float) -> tuple[bool, float | None]:
+    missing_served = served is None or (isinstance(served, float) and math.isnan(served))
+    missing_offline = offline is None or pd.isna(offline)
+    if missing_served or missing_offline:
+        return missing_served and missing_offline, None
+    if isinstance(offline, pd.Timestamp | datetime):
+        try:
+            served_time = pd.Timestamp(served)
+        except (TypeError, ValueError):
+            return False, None
+        if served_time.tzinfo is None:
+            served_time = served_time.tz_localize(UTC)
+        return served_time == pd.Timestamp(offline), None
+    if isinstance(served, bool) or isinstance(offline, bool):
+        return bool(served) == bool(offline), None
+    if isinstance(served, int | float) and isinstance(offline, int | float):
+        diff = abs(float(served) - float(offline))
+        return diff <= tolerance * max(1.0, abs(float(offline))), diff
+    return str(served) == str(offline), None
+
+
+def skew_check(
+    deployment: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+    tolerance: float = 1e-6,
+    settings: Settings | None = None,
+) -> SkewReport:
+    """Compare the feature values a deployment served (its logged inputs) with the offline values for the
+    same entity at the prediction's time, over its newest ``limit`` live predictions in [since, until]
+    (default: the last day). Numbers match within ``tolerance`` relative to the offline value.
+
+    Raises:
+        ServingError: the deployment declares no feature views.
+        NotFoundError: no such deployment.
+    """
+    settings = settings or run_settings()
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=1)
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            declared = list(get_deployment(session, deployment).policy.get("features") or [])
+            if not declared:
+                raise ServingError(
+                    f"deployment {deployment!r} declares no feature views, so there is no skew to check; "
+                    "deploy with features=[...] (evergreen deploy --features VIEW,...)"
+                )
+            logged = served_inputs(session, deployment, since=since, until=until, limit=limit)
+    finally:
+        store.dispose()
+    online = open_online_store(settings.features.online_store)
+    try:
+        served = served_views(declared, online.url, settings=settings)
+    finally:
+        online.close()
+    skipped: dict[str, int] = {}
+    usable = []
+    for p in logged:
+        reason = (
+            "no entity id" if p.entity_id is None else "inputs not logged (log_inputs = hash)" if not p.inputs else ""
+        )
+        if reason:
+            skipped[reason] = skipped.get(reason, 0) + 1
+        else:
+            usable.append(p)
+    features: list[FeatureSkew] = []
+    if usable:
+        views = [load_view(s.ref, settings=settings)[1] for s in served]
+        frame = pd.DataFrame(
+            {
+                **{entity: [p.entity_id for p in usable] for entity in {v.entity for v in views}},
+                _AT: pd.to_datetime([p.created_at for p in usable], utc=True),
+            }
+        )
+        offline = training_set(frame, views, timestamp=_AT, settings=settings)
+        for info in served:
+            for feature in info.features:
+                features.append(_compare(feature, info.ref, usable, offline[feature].tolist(), tolerance))
+    return SkewReport(
+        deployment=deployment,
+        views=[s.ref for s in served],
+        since=since,
+        until=until,
+        predictions=len(logged),
+        compared=len(usable),
+        skipped=skipped,
+        tolerance=tolerance,
+        features=features,
+    )
+
+
+def _compare(feature: str, view: str, logged: Sequence[Any], offline: list[Any], tolerance: float) -> FeatureSkew:
+    compared = mismatched = 0
+    worst: float | None = None
+    examples: list[dict[str, Any]] = []
+    for p, expected in zip(logged, offline, strict=True):
+        if feature not in p.inputs:
+            continue  # the model does not take this feature: nothing was served
+        compared += 1
+        same, diff = _same(p.inputs[feature], expected, tolerance)
+        if diff is not None:
+            worst = diff if worst is None else max(worst, diff)
+        if not same:
+            mismatched += 1
+            if len(examples) < 5:
+                examples.append(
+                    {
+                        "prediction_id": p.prediction_id,
+                        "entity_id": p.entity_id,
+                        "at": p.created_at.isoformat(),
+                        "served": p.inputs[feature],
+                        "offline": None if pd.isna(expected) else str(expected),
+                    }
+                )
+    return FeatureSkew(
+        feature=feature,
+        view=view,
+        compared=compared,
+        mismatched=mismatched,
+        mismatch_rate=mismatched / compared if compared else 0.0,
+        max_abs_diff=worst,
+        examples=examples,
+    )

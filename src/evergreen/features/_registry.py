@@ -9,19 +9,18 @@ offline is always the code that was registered; a changed view must be applied f
 from __future__ import annotations
 
 import getpass
-import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings, load_settings
-from evergreen.errors import FeatureError
+from evergreen.errors import FeatureError, PipelineDefinitionError
+from evergreen.pipelines import import_module as load_module
 from evergreen.store import (
     FeatureMaterializationInfo,
     FeatureViewInfo,
@@ -79,26 +78,13 @@ def split_view_ref(text: str) -> tuple[str, int | None]:
 
 
 def import_module(target: str) -> ModuleType:
-    """A module by name, or a ``.py`` file by path (its folder is put on the Python path so that the
-    server can import it by name later); the working directory is importable too."""
-    if target.endswith(".py") or "/" in target:
-        path = Path(target).resolve()
-        if not path.is_file():
-            raise FeatureError(f"no file {path} (from {target!r}); give a module name or a .py file of feature views")
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
-        target = path.stem
-    elif str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+    """A module of feature views by name, or a ``.py`` file by path (see :func:`evergreen.pipelines.import_module`)."""
     try:
-        return importlib.import_module(target)
-    except ModuleNotFoundError as e:
-        if e.name and target.startswith(e.name):
-            raise FeatureError(
-                f"no module {target!r} (looked in the working directory and the Python path); the server "
-                "imports feature views by module, so run it where the module is importable"
-            ) from e
-        raise
+        return load_module(target)
+    except PipelineDefinitionError as e:
+        raise FeatureError(
+            f"{e}; the server imports feature views by module, so run it where the module is importable"
+        ) from e
 
 
 def _located(view: FeatureView, module: ModuleType | None = None) -> str:

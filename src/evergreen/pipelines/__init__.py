@@ -3,7 +3,7 @@ reusing cached steps, running independent steps in parallel and recording every 
 and lineage edge in the metadata store."""
 
 from ._graph import CHECKS, Graph, Node, check, validate
-from ._loading import load_object, load_pipeline
+from ._loading import import_module, load_object, load_pipeline
 from ._pipeline import Pipeline, pipeline
 from ._placeholders import Param, StepOutput
 from ._run import Run, RunEvent
@@ -22,6 +22,7 @@ __all__ = [
     "Step",
     "StepOutput",
     "check",
+    "import_module",
     "load_object",
     "load_pipeline",
     "pipeline",

@@ -21,7 +21,7 @@ def load_object(target: str, *, what: str = "object") -> object:
         raise PipelineDefinitionError(
             f"{what} {target!r} is not of the form MODULE:NAME (e.g. 'project:system' or 'project.py:system')"
         )
-    module = _import(module_part)
+    module = import_module(module_part)
     if not hasattr(module, name):
         raise PipelineDefinitionError(f"{module_part} has no {name!r}; expected the {what} there")
     return getattr(module, name)
@@ -35,7 +35,7 @@ def load_pipeline(target: str) -> Pipeline:
             f"pipeline {target!r} is not of the form MODULE:PIPELINE (e.g. 'evergreen.examples.churn:training' "
             "or 'pipelines/train.py:training')"
         )
-    module = _import(module_part)
+    module = import_module(module_part)
     found = getattr(module, name, None)
     if not isinstance(found, Pipeline):
         available = sorted(k for k, v in vars(module).items() if isinstance(v, Pipeline))
@@ -47,13 +47,16 @@ def load_pipeline(target: str) -> Pipeline:
     return found
 
 
-def _import(module_part: str) -> ModuleType:
+def import_module(module_part: str) -> ModuleType:
+    """A module by name, or a ``.py`` file by path. The file's folder goes on the Python path, because
+    workers and servers import what it defines by module name later; the working directory is importable too.
+    """
     if module_part.endswith(".py") or "/" in module_part:
         path = Path(module_part).resolve()
         if not path.is_file():
             raise PipelineDefinitionError(f"no file {path} (from {module_part!r})")
-        # Workers import steps by module name, so the file's folder must be importable there too.
-        sys.path.insert(0, str(path.parent))
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
         module_part = path.stem
     elif str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))

@@ -131,3 +131,17 @@ def serving(folder: Path, env: dict[str, str]) -> Iterator[int]:
         process.wait(timeout=30)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_quickstart_refuses_to_wipe_a_project_it_did_not_make(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    store = tmp_path / "mine" / ".evergreen"
+    store.mkdir(parents=True)
+    (store / "evergreen.db").write_text("precious")
+    result = subprocess.run(
+        [EVERGREEN, "quickstart", "--dir", str(tmp_path / "mine")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    message = " ".join(result.stderr.replace("│", " ").split())  # Rich wraps the error in a box
+    assert "holds a project the quickstart did not make" in message
+    assert (store / "evergreen.db").read_text() == "precious"

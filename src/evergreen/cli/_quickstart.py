@@ -14,6 +14,9 @@ from evergreen.config import CONFIG_FILENAME, load_settings
 
 from ._context import console
 
+#: The file that marks a folder as the quickstart's own, which a later quickstart may wipe and remake.
+MARKER = ".evergreen-quickstart"
+
 CONFIG = """\
 # Evergreen project settings; every key can be overridden by EVERGREEN_<SECTION>_<KEY>.
 [project]
@@ -74,10 +77,19 @@ def quickstart_command(
     started = time.monotonic()
     # The table tells what the canary did; its log lines would tear the live table apart.
     logging.getLogger("evergreen").setLevel(logging.ERROR)
-    directory = make_project(directory.resolve())
-    if (directory / ".evergreen").exists():
-        shutil.rmtree(directory / ".evergreen")  # a fresh store: the simulation starts from day one
+    directory = directory.resolve()
+    marker = directory / MARKER
+    if (directory / ".evergreen").exists() and not marker.exists():
+        raise typer.BadParameter(
+            f"{directory} holds a project the quickstart did not make (its .evergreen store would be replaced); "
+            "choose another --dir",
+            param_hint="--dir",
+        )
+    make_project(directory)
+    if (directory / ".evergreen").exists():  # a quickstart's own earlier run: start again from day one
+        shutil.rmtree(directory / ".evergreen")
         shutil.rmtree(directory / "data", ignore_errors=True)
+    marker.write_text("made by evergreen quickstart; running it again here starts the simulation afresh\n")
     settings = load_settings(directory)
     system = load_object(str(directory / "project.py") + ":system", what="System")
     if not isinstance(system, System):

@@ -193,3 +193,24 @@ def list_alerts_of(settings: Settings) -> list[Any]:
             return list(list_alerts(session, states=("open",), limit=50))
     finally:
         store.dispose()
+
+
+def test_training_refuses_a_view_never_applied_or_not_materialized_before_it_trains(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
+    rng = np.random.default_rng(1)
+    source = activity(rng)
+    source.to_parquet(tmp_path / "activity.parquet", index=False)
+    ingest("activity", parquet(tmp_path / "activity.parquet"), settings=settings)
+    labels(source, rng).to_parquet(tmp_path / "labels.parquet", index=False)
+    system = declare()
+    system.ingest(str(tmp_path / "labels.parquet"), settings=settings)
+
+    never_applied = system.train(settings=settings)
+    apply(sample_system_features, settings=settings)
+    not_materialized = system.train(settings=settings)
+
+    assert never_applied.status == "failed"
+    assert "evergreen features apply" in (never_applied.steps[0].error or "")
+    assert not_materialized.status == "failed"
+    assert "run: evergreen features materialize account" in (not_materialized.steps[0].error or "")
+    assert [s.status for s in not_materialized.steps][1:] == ["skipped"] * 4

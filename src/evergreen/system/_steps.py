@@ -15,7 +15,7 @@ import pandas as pd
 from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, load, parquet
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
-from evergreen.features import connect, load_view, training_set
+from evergreen.features import connect, load_view, open_online_store, served_views, training_set
 from evergreen.pipelines import run_settings, step
 from evergreen.registry import promote
 from evergreen.serving import deploy, predict_batch
@@ -128,7 +128,8 @@ def feature_window(
 
     Raises:
         SystemDefinitionError: no labelled data yet, or a column of the System is missing from it.
-        FeatureError: a view changed since it was applied, or its rows cannot be made.
+        FeatureError: a view changed since it was applied, its latest version is not materialized into the
+            online store (the release could not serve it), or its rows cannot be made.
         NotFoundError: a view was never applied (``evergreen features apply MODULE``).
     """
     settings = run_settings()
@@ -141,6 +142,11 @@ def feature_window(
             "views needs the entity, the timestamp and the target in its labelled data"
         )
     loaded = [load_view(name, settings=settings) for name in views]
+    online = open_online_store(settings.features.online_store)
+    try:  # the release serves these versions: refuse now, before training, a version not materialized
+        served_views([info.ref for info, _ in loaded], online.url, settings=settings)
+    finally:
+        online.close()
     with connect() as con:
         labels = (
             con.sql(f'SELECT "{entity}", "{timestamp}", "{target}" FROM ({window.query})')

@@ -37,6 +37,7 @@ from evergreen.monitoring import (
     run_due,
     run_monitors,
     schedule,
+    skew,
     webhook,
 )
 from evergreen.registry import get, record_gate, register
@@ -335,6 +336,16 @@ def test_an_empty_window_is_no_data_and_raises_nothing(fresh: tuple[Settings, An
     assert "0 live predictions (need 30)" in outcome[0].result.details["reason"]
 
 
+def test_skew_on_a_deployment_without_feature_views_is_no_data_with_the_reason(
+    project: tuple[Settings, Any],
+) -> None:
+    settings, _ = project
+    (outcome,) = run_monitors("churn-api", [skew(0.05)], at=START, settings=settings)
+    assert outcome.result.status == "no_data"
+    assert "deployment 'churn-api' declares no feature views" in outcome.result.details["reason"]
+    assert outcome.result.kind == "skew"
+
+
 class Receiver(BaseHTTPRequestHandler):
     """A webhook receiver: answers ``statuses`` in turn and keeps every JSON body."""
 
@@ -432,6 +443,7 @@ def test_an_alert_can_be_acknowledged_and_then_resolved_by_a_person(fresh: tuple
         (lambda: drift(psi=-1), "psi"),
         (lambda: webhook("ftp://x"), "needs an http\\(s\\) url"),
         (lambda: missing(-0.1, windows=0), "windows"),
+        (lambda: skew(0.1, tolerance=-1), "tolerance"),
         (lambda: schedule("nightly", "every night", "m:p"), "'every night' is not a cron expression"),
     ],
 )

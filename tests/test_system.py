@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 import evergreen as eg
 from evergreen.config import Settings, load_settings
 from evergreen.errors import SystemDefinitionError
+from evergreen.features import FeatureView
 from evergreen.registry import get, versions
 from evergreen.serving import deployment
 from evergreen.system import Release, Retrain, Scheduler, System, decide
@@ -80,6 +81,10 @@ def test_the_retraining_policy(case: dict[str, Any], expected: tuple[bool, str, 
     assert decided(**case) == expected
 
 
+def view(name: str, features: list[str], entity: str = "customer_id") -> FeatureView:
+    return FeatureView(name=name, entity=entity, timestamp="event_time", source="activity", features=features)
+
+
 def declare(**overrides: Any) -> System:
     fields: dict[str, Any] = {
         "name": "churn",
@@ -104,6 +109,17 @@ def declare(**overrides: Any) -> System:
         ({"steps": {"trian": refuse_everything}}, "no standard step 'trian' to replace"),
         ({"steps": {"validate": len}}, "steps\\['validate'\\] is a builtin_function_or_method, not a step"),
         ({"monitors": [eg.monitor.drift(), eg.monitor.drift()]}, "monitor names repeat"),
+        ({"features": ["account"]}, "features holds a str \\('account'\\), not a feature view"),
+        ({"features": [view("a", ["fee"]), view("a", ["tenure"])]}, "feature view\\(s\\) \\['a'\\] are declared twice"),
+        (
+            {"features": [view("a", ["fee"], entity="user_id")]},
+            "feature view 'a' is keyed by entity 'user_id', but the System's entity is 'customer_id'",
+        ),
+        (
+            {"features": [view("a", ["fee"]), view("b", ["tenure", "fee"])]},
+            "feature 'fee' of view 'b' has the name of feature view 'a'",
+        ),
+        ({"features": [view("a", ["churned"])]}, "feature 'churned' of view 'a' has the name of the System's target"),
     ],
 )
 def test_a_wrong_declaration_is_refused_when_it_is_made(overrides: dict[str, Any], message: str) -> None:
@@ -130,6 +146,8 @@ def test_the_system_builds_the_standard_pipelines_from_the_standard_steps() -> N
     ]
     replaced = declare(steps={"validate": refuse_everything}).pipelines["train"]
     assert "refuse_everything" in replaced.steps
+    with_views = declare(features=[view("account", ["tenure", "fee"])]).pipelines["train"]
+    assert with_views.steps[0] == "feature_window"
 
 
 def day_file(folder: Path, day: int, rows: int = 400) -> str:

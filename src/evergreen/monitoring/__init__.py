@@ -1,7 +1,8 @@
 """Monitoring: monitors over windows of the prediction log, alerts with actions, and cron schedules.
 
 - ``drift()``, ``prediction_drift()``, ``missing()``, ``invalid()``, ``quality("roc_auc", drop=0.05)``,
-  ``bias()``, ``latency(p99_ms=50)``, ``error_rate()`` define monitors; ``webhook(url)``,
+  ``bias()``, ``latency(p99_ms=50)``, ``error_rate()``, ``skew(0.01)`` (served feature values against
+  the feature views' offline values) define monitors; ``webhook(url)``,
   ``run_pipeline("project:retrain")``, ``rollback()`` the actions of the alerts they open.
 - ``run_monitors("churn", monitors)`` judges each monitor on the last whole window, stores the result as
   a point of its time series, opens an alert after ``windows`` breached windows in a row (deduplicated
@@ -29,6 +30,7 @@ from ._monitors import (
     quality,
     rollback,
     run_pipeline,
+    skew,
     webhook,
 )
 from ._reference import Reference, reference_of
@@ -71,6 +73,7 @@ __all__ = [
     "run_monitors",
     "run_pipeline",
     "schedule",
+    "skew",
     "start_pipeline",
     "take_actions",
     "webhook",

@@ -15,8 +15,18 @@ from evergreen.data import DriftThresholds
 from evergreen.errors import MonitorError
 from evergreen.evaluation import METRICS
 
-Kind = Literal["drift", "prediction_drift", "missing", "invalid", "quality", "bias", "latency", "error_rate"]
-KINDS: tuple[str, ...] = ("drift", "prediction_drift", "missing", "invalid", "quality", "bias", "latency", "error_rate")
+Kind = Literal["drift", "prediction_drift", "missing", "invalid", "quality", "bias", "latency", "error_rate", "skew"]
+KINDS: tuple[str, ...] = (
+    "drift",
+    "prediction_drift",
+    "missing",
+    "invalid",
+    "quality",
+    "bias",
+    "latency",
+    "error_rate",
+    "skew",
+)
 DAY_S = 86_400.0
 
 
@@ -81,6 +91,7 @@ class Monitor(BaseModel):
     relative: bool = False
     min_labelled: float = Field(0.8, gt=0, le=1)
     drift: DriftThresholds | None = None
+    tolerance: float = Field(1e-6, ge=0)
 
     def alert_key(self, deployment: str) -> str:
         """The key that deduplicates this monitor's alerts on ``deployment``."""
@@ -222,6 +233,25 @@ def error_rate(
 ) -> Monitor:
     """The share of requests the model failed to answer (logged errors); breached above ``rate``."""
     return _monitor(kind="error_rate", threshold=rate, min_rows=1, **_common(window, windows, actions))
+
+
+def skew(
+    threshold: float = 0.01,
+    *,
+    tolerance: float = 1e-6,
+    min_rows: int = 30,
+    window: str | float = "1d",
+    windows: int = 1,
+    actions: list[Action] | None = None,
+) -> Monitor:
+    """Training/serving skew on a deployment that declares feature views: the feature store's skew check
+    (:func:`evergreen.serving.skew_check`) over the window's live predictions, each served feature value
+    against the offline value for the same entity and time (numbers equal within ``tolerance``, relative).
+    The value is the share of compared values that differ; breached above ``threshold``. Judged once
+    ``min_rows`` predictions can be compared (they need an entity id and logged inputs)."""
+    return _monitor(
+        kind="skew", threshold=threshold, tolerance=tolerance, min_rows=min_rows, **_common(window, windows, actions)
+    )
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S, "w": 7 * DAY_S}

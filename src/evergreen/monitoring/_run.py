@@ -28,6 +28,7 @@ from ._actions import take_actions
 from ._judge import Judgement, Window, judge
 from ._monitors import Monitor
 from ._reference import Reference, reference_of
+from ._skew import judge_skew
 
 #: Earlier windows judged again on each run, so labels that arrive late still get their window judged.
 LOOKBACK_WINDOWS = 3
@@ -91,7 +92,10 @@ def run_monitors(
                     if version not in references:
                         references[version] = reference_of(model, version, settings)
                     reference = references[version]
-                verdict = judge(monitor, frame, reference)
+                if monitor.kind == "skew":  # needs the feature views' offline values, not only the log
+                    verdict = judge_skew(monitor, deployment, start, end, settings)
+                else:
+                    verdict = judge(monitor, frame, reference)
                 newest = _record(store, deployment, monitor, start, end, verdict, version)
             assert newest is not None
             outcomes.append(_act(newest, deployment, settings))
@@ -212,6 +216,12 @@ def _message(monitor: Monitor, deployment: str, verdict: Judgement) -> str:
     elif monitor.kind == "drift":
         drifted = verdict.details.get("drifted") or []
         what = f"input drift in {', '.join(drifted) or 'no feature'} ({value} of features, limit {threshold})"
+    elif monitor.kind == "skew":
+        features = verdict.details.get("features") or {}
+        worst = ", ".join(f"{name} {f['mismatch_rate']:.1%}" for name, f in features.items() if f.get("mismatched"))
+        what = (
+            f"training/serving skew: {value} of served feature values differ from offline ({worst}), limit {threshold}"
+        )
     else:
         what = f"{monitor.kind} {value} is above {threshold}"
     runs = f" for {monitor.windows} windows in a row" if monitor.windows > 1 else ""

@@ -15,7 +15,8 @@ from ._validate import validate_version
 @step(cache=False)
 def register_model(trained: dict[str, Any], name: str, task: str, description: str = "") -> dict[str, Any]:
     """Register a ``train_model`` output as the next version of ``name``, linked to its dataset version,
-    trial and run. Returns ``{"model", "version", "model_id", "status"}``."""
+    trial and run, and to the feature view versions its dataset was joined with (``dataset["features"]``).
+    Returns ``{"model", "version", "model_id", "status"}``."""
     context = step_context() or {}
     dataset = trained.get("dataset") or {}
     datasets = [f"{dataset['dataset']}@{dataset['version']}"] if dataset.get("version") is not None else []
@@ -27,6 +28,7 @@ def register_model(trained: dict[str, Any], name: str, task: str, description: s
         trial_id=trained.get("trial_id"),
         run_id=context.get("run_id"),
         datasets=datasets,
+        features=list(dataset.get("features") or []),
         description=description,
         reason="registered by a pipeline run" if context else "registered",
         settings=run_settings(),

@@ -11,13 +11,16 @@ together for one ML problem, and builds the standard pipelines from the standard
     )
     system.ingest("data/today.parquet"); system.train(); system.tick()
 
+``System(..., features=[view, ...])`` takes the features from feature views: the data is then the labelled
+entities, joined point-in-time with the views for training (``feature_window``) and served by entity id.
+
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
 
 from ._report import DayRecord, loop_report_html
 from ._scheduler import Scheduler
-from ._steps import release_model, score_batch, training_window, version_ref
+from ._steps import feature_window, release_model, score_batch, training_window, version_ref
 from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "System",
     "Tick",
     "decide",
+    "feature_window",
     "loop_report_html",
     "release_model",
     "score_batch",

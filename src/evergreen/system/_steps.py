@@ -1,15 +1,21 @@
-"""The System's own standard steps: the training window, the release, batch scoring. Each takes and returns
-plain JSON-able values, like the other standard steps, so that a user's replacement is easy to write."""
+"""The System's own standard steps: the training window (from a flat table, or labels joined with feature
+views), the release, batch scoring. Each takes and returns plain JSON-able values, like the other standard
+steps, so that a user's replacement is easy to write."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evergreen.data import duckdb, ingest, load
+import pandas as pd
+
+from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, load, parquet
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
+from evergreen.features import connect, load_view, open_online_store, served_views, training_set
 from evergreen.pipelines import run_settings, step
 from evergreen.registry import promote
 from evergreen.serving import deploy, predict_batch
@@ -17,17 +23,21 @@ from evergreen.serving import deployment as current_deployment
 from evergreen.store import MetadataStore, list_versions
 
 
-@step(cache=False)
-def training_window(
-    dataset: str, timestamp: str, window_s: float, since: str | None = None, until: str | None = None
-) -> dict[str, Any]:
-    """The rows of ``dataset``'s versions whose ``timestamp`` lies in the last ``window_s`` seconds before the
-    newest row (or before ``until``), and not before ``since`` (ISO times; empty means no bound), recorded
-    as the next version of the dataset ``{dataset}-window``. Versions are read newest first until the window
-    is covered.
+@dataclass(frozen=True)
+class _Window:
+    """The rows of a dataset's versions inside a time window, as a DuckDB query over their Parquet files."""
 
-    Returns the window version's reference, with the versions it was drawn from.
-    """
+    query: str
+    used: list[str]
+    start: float
+    end: datetime
+    latest: DatasetVersion
+
+
+def _window(dataset: str, timestamp: str, window_s: float, since: str | None, until: str | None) -> _Window:
+    """The query for the rows of ``dataset``'s versions whose ``timestamp`` lies in the last ``window_s``
+    seconds before the newest row (or before ``until``), and not before ``since``; versions are read newest
+    first until the window is covered."""
     settings = run_settings()
     store = MetadataStore(settings.store.url)
     try:
@@ -58,23 +68,108 @@ def training_window(
         f'WHERE epoch("{timestamp}") >= {start} AND epoch("{timestamp}") <= {end.timestamp()} '
         f'ORDER BY "{timestamp}"'
     )
+    return _Window(query, used, start, end, latest)
+
+
+def _window_output(window: _Window, version: DatasetVersion) -> dict[str, Any]:
+    return {
+        "dataset": version.info.dataset,
+        "version": version.info.number,
+        "content_id": version.info.content_id,
+        "rows": version.info.rows,
+        "from": window.used,
+        "start": datetime.fromtimestamp(window.start, UTC).isoformat(),
+        "end": window.end.isoformat(),
+    }
+
+
+@step(cache=False)
+def training_window(
+    dataset: str, timestamp: str, window_s: float, since: str | None = None, until: str | None = None
+) -> dict[str, Any]:
+    """The rows of ``dataset``'s versions whose ``timestamp`` lies in the last ``window_s`` seconds before the
+    newest row (or before ``until``), and not before ``since`` (ISO times; empty means no bound), recorded
+    as the next version of the dataset ``{dataset}-window``. Versions are read newest first until the window
+    is covered.
+
+    Returns the window version's reference, with the versions it was drawn from.
+    """
+    window = _window(dataset, timestamp, window_s, since, until)
     context = step_context()
-    window = ingest(
+    version = ingest(
         f"{dataset}-window",
-        duckdb(query),
-        schema=latest.schema,
-        settings=settings,
+        duckdb(window.query),
+        schema=window.latest.schema,
+        settings=run_settings(),
         run_id=context["run_id"] if context else None,
     )
-    return {
-        "dataset": window.info.dataset,
-        "version": window.info.number,
-        "content_id": window.info.content_id,
-        "rows": window.info.rows,
-        "from": used,
-        "start": datetime.fromtimestamp(start, UTC).isoformat(),
-        "end": end.isoformat(),
-    }
+    return _window_output(window, version)
+
+
+@step(cache=False)
+def feature_window(
+    dataset: str,
+    entity: str,
+    timestamp: str,
+    target: str,
+    views: list[str],
+    window_s: float,
+    since: str | None = None,
+    until: str | None = None,
+) -> dict[str, Any]:
+    """The training window of a System that takes its features from feature views: the labelled rows of
+    ``dataset`` in the window (as :func:`training_window` picks them; only ``entity``, ``timestamp`` and
+    ``target`` are kept), each joined point-in-time with the registered ``views`` as of its ``timestamp``
+    (:func:`evergreen.features.training_set`), recorded as the next version of ``{dataset}-window``.
+
+    The views are the latest registered versions, whose code must still be what was applied; the output
+    names them pinned (``"usage@2"`` under ``"features"``), so the model version records them as its
+    feature lineage and the release serves the same versions it was trained on.
+
+    Raises:
+        SystemDefinitionError: no labelled data yet, or a column of the System is missing from it.
+        FeatureError: a view changed since it was applied, its latest version is not materialized into the
+            online store (the release could not serve it), or its rows cannot be made.
+        NotFoundError: a view was never applied (``evergreen features apply MODULE``).
+    """
+    settings = run_settings()
+    window = _window(dataset, timestamp, window_s, since, until)
+    columns = [c.name for c in window.latest.schema.columns]
+    missing = [c for c in (entity, timestamp, target) if c not in columns]
+    if missing:
+        raise SystemDefinitionError(
+            f"dataset {dataset!r} has no column(s) {missing} (its columns: {columns}); a System with feature "
+            "views needs the entity, the timestamp and the target in its labelled data"
+        )
+    loaded = [load_view(name, settings=settings) for name in views]
+    online = open_online_store(settings.features.online_store)
+    try:  # the release serves these versions: refuse now, before training, a version not materialized
+        served_views([info.ref for info, _ in loaded], online.url, settings=settings)
+    finally:
+        online.close()
+    with connect() as con:
+        labels = (
+            con.sql(f'SELECT "{entity}", "{timestamp}", "{target}" FROM ({window.query})')
+            .arrow()
+            .read_all()
+            .to_pandas()
+        )
+    if not pd.api.types.is_datetime64_any_dtype(labels[timestamp]):
+        labels[timestamp] = pd.to_datetime(labels[timestamp], utc=True)
+    rows = training_set(labels, [view for _, view in loaded], timestamp=timestamp, settings=settings)
+    schema = infer_schema(rows, target=target, timestamp=timestamp, entity=entity)
+    context = step_context()
+    with tempfile.TemporaryDirectory(prefix="evergreen-window-") as folder:
+        path = Path(folder) / "window.parquet"
+        rows.to_parquet(path, index=False)
+        version = ingest(
+            f"{dataset}-window",
+            parquet(path),
+            schema=schema,
+            settings=settings,
+            run_id=context["run_id"] if context else None,
+        )
+    return {**_window_output(window, version), "features": [info.ref for info, _ in loaded]}
 
 
 def _time(value: float) -> datetime:
@@ -89,10 +184,14 @@ def version_ref(model: str, version: int, passed: bool = False, verdict: str = "
 
 
 @step(cache=False)
-def release_model(validated: dict[str, Any], deployment: str, release: dict[str, Any]) -> dict[str, Any]:
+def release_model(
+    validated: dict[str, Any], deployment: str, release: dict[str, Any], window: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Release a gated version on ``deployment`` by the System's strategy, or do nothing when the gate refused
     it. The first version of a deployment always goes live directly: there is nothing to compare a canary
-    with. Returns what was done."""
+    with. When the version's training ``window`` was made from feature views (``window["features"]``, as
+    :func:`feature_window` gives), the deployment declares those view versions, so the server fills each
+    request by entity id with values of the views the model was trained on. Returns what was done."""
     if not validated.get("passed"):
         return {**validated, "released": False, "reason": f"gate: {validated.get('verdict', 'refused')}"}
     settings = run_settings()
@@ -109,6 +208,7 @@ def release_model(validated: dict[str, Any], deployment: str, release: dict[str,
         steps=release.get("steps"),
         every_s=float(release.get("every_s", 3600.0)),
         guardrails=release.get("guardrails"),
+        features=list(window["features"]) if window and window.get("features") else None,
         reason=f"released by the System after the gate: {validated.get('verdict', '')}",
         settings=settings,
     )

@@ -16,6 +16,7 @@ from evergreen.data import Split, ingest_dataset
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.evaluation import Gate
 from evergreen.executors import Executor
+from evergreen.features import FeatureView
 from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
 from evergreen.pipelines import Pipeline, Run, Step, run_settings
 from evergreen.registry import register_model, validate_model, versions
@@ -23,7 +24,7 @@ from evergreen.serving import STRATEGIES
 from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 
-from ._steps import release_model, score_batch, training_window, version_ref
+from ._steps import feature_window, release_model, score_batch, training_window, version_ref
 
 #: The steps of the standard pipelines a System builds; ``System(steps={...})`` replaces any of them.
 STEP_NAMES = ("ingest", "window", "tune", "train", "register", "validate", "release", "score")
@@ -135,6 +136,11 @@ class System:
     the same shape (see :data:`STEP_NAMES`). The model is registered under ``name`` and served on the
     deployment ``name``; the data is the dataset ``name``, held to the ``schema`` YAML file when given (else
     to the schema inferred from its first version).
+
+    With ``features`` (feature views of the System's ``entity``) the dataset holds the labelled entities
+    only (entity, timestamp, target): the ``window`` step is :func:`feature_window`, which joins them
+    point-in-time with the views, and the release declares the same view versions on the deployment, so
+    the server fills each request's features by entity id from the online store.
     """
 
     name: str
@@ -151,6 +157,7 @@ class System:
     schema: str | None = None
     tune_trials: int = 0
     steps: Mapping[str, StepLike] = field(default_factory=dict)
+    features: Sequence[FeatureView] = ()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -172,6 +179,40 @@ class System:
         names = [m.name for m in self.monitors]
         if len(set(names)) != len(names):
             raise SystemDefinitionError(f"System {self.name!r}: monitor names repeat: {names}")
+        self._check_features()
+
+    def _check_features(self) -> None:
+        """Refuse feature views that cannot make this System's training window: not views, a name twice,
+        another entity, or a feature name given twice or equal to the entity, timestamp or target (a view
+        whose features are found only when it runs is checked then, by ``training_set``)."""
+        views = list(self.features)
+        for view in views:
+            if not isinstance(view, FeatureView):
+                raise SystemDefinitionError(
+                    f"System {self.name!r}: features holds a {type(view).__name__} ({view!r}), not a feature view; "
+                    "declare views with evergreen.features.FeatureView(...) or @feature_view"
+                )
+        names = [v.name for v in views]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise SystemDefinitionError(f"System {self.name!r}: feature view(s) {repeated} are declared twice")
+        for view in views:
+            if view.entity != self.entity:
+                raise SystemDefinitionError(
+                    f"System {self.name!r}: feature view {view.name!r} is keyed by entity {view.entity!r}, but the "
+                    f"System's entity is {self.entity!r}; declare views of {self.entity!r} (or rename the column "
+                    "in the view's transformation)"
+                )
+        owners = {self.entity: "the System's entity", self.timestamp: "the System's timestamp"}
+        owners[self.target] = "the System's target"
+        for view in views:
+            for feature in view.features or ():
+                if feature in owners:
+                    raise SystemDefinitionError(
+                        f"System {self.name!r}: feature {feature!r} of view {view.name!r} has the name of "
+                        f"{owners[feature]}; rename it in the view (names must be unique in the training window)"
+                    )
+                owners[feature] = f"feature view {view.name!r}"
 
     @property
     def deployment(self) -> str:
@@ -182,7 +223,7 @@ class System:
         """The step used for ``name``: the user's replacement or the standard one."""
         standard: dict[str, Step] = {
             "ingest": ingest_dataset,
-            "window": training_window,
+            "window": feature_window if self.features else training_window,
             "tune": tune_model,
             "train": train_model,
             "register": register_model,
@@ -230,10 +271,24 @@ class System:
         default_window = parse_duration(self.retrain.window)
         default_split = Split(kind="time", test="1d", column=self.timestamp).to_dict()
 
+        views = [v.name for v in self.features]
+
         def train_pipeline(
             window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
         ) -> Any:
-            window = window_step(self.name, self.timestamp, window_s, since, until)
+            if views:
+                window = window_step(
+                    dataset=self.name,
+                    entity=self.entity,
+                    timestamp=self.timestamp,
+                    target=self.target,
+                    views=views,
+                    window_s=window_s,
+                    since=since,
+                    until=until,
+                )
+            else:
+                window = window_step(self.name, self.timestamp, window_s, since, until)
             tuned = None
             if tuned_search:
                 tuned = tune(window, model, self.task, target=self.target, split=split, n_trials=self.tune_trials)
@@ -242,6 +297,8 @@ class System:
             )
             registered = register(trained, self.name, self.task)
             validated = validate(registered, gate)
+            if views:  # the deployment declares the view versions the window was joined with
+                return release(validated, self.deployment, released, window=window)
             return release(validated, self.deployment, released)
 
         return Pipeline(train_pipeline, name=f"{self.name}-train")

@@ -124,7 +124,8 @@ def train_model(
         "metrics": json.loads(json.dumps(trained.report.metrics, default=str)),
         "baseline": json.loads(json.dumps(trained.report.baseline.metrics, default=str)),
         "onnx_verified": trained.package.onnx_verified,
-        "dataset": {k: dataset[k] for k in ("dataset", "version", "content_id") if k in dataset},
+        # the feature view versions a window was joined with travel on, so the registry records them
+        "dataset": {k: dataset[k] for k in ("dataset", "version", "content_id", "features") if k in dataset},
     }
 
 

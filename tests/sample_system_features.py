@@ -1,0 +1,14 @@
+"""The feature view the System tests train and serve with: a customer's tenure and monthly fee."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from evergreen.features import feature_view
+
+
+@feature_view(entity="customer_id", timestamp="event_time", source="activity")
+def account(rows: pd.DataFrame) -> pd.DataFrame:
+    """A customer's tenure (months) and monthly fee (from cents)."""
+    rows["fee"] = rows["fee_cents"] / 100
+    return rows[["customer_id", "event_time", "tenure", "fee"]]

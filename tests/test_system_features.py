@@ -1,0 +1,216 @@
+"""A System that takes its features from feature views, end to end over real HTTP: labels ingested, the view
+applied and materialized, ``system.train()`` joins them point-in-time, trains, gates and releases a version
+whose deployment fills requests by entity id; then the ``skew`` monitor watches served against offline
+values (a stale online store breaches it; materializing fixes it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+import sample_system_features
+from evergreen.config import Settings, load_settings
+from evergreen.data import ingest, load, parquet
+from evergreen.features import apply, get_online_features, materialize, show_view
+from evergreen.monitoring import run_monitors, skew
+from evergreen.serving import deployment
+from evergreen.store import MetadataStore, list_alerts
+from evergreen.system import Release, Retrain, System
+from test_server import Running, predict
+
+DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=8)
+CUSTOMERS = 150
+
+
+def activity(rng: np.random.Generator) -> pd.DataFrame:
+    """A row of tenure and fee per customer per day, for seven days."""
+    rows = [
+        {
+            "customer_id": f"c-{i}",
+            "event_time": DAY + timedelta(days=d),
+            "tenure": int(rng.integers(1, 60)),
+            "fee_cents": int(rng.integers(1000, 4000)),
+        }
+        for i in range(CUSTOMERS)
+        for d in range(7)
+    ]
+    frame = pd.DataFrame(rows)
+    frame["event_time"] = frame["event_time"].astype("datetime64[us, UTC]")
+    return frame
+
+
+def labels(source: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Churn labels at noon of days 3-5, driven by the features as of that time (the row of that morning)."""
+    frame = source[source["event_time"] >= DAY + timedelta(days=3)].copy()
+    frame = frame[frame["event_time"] < DAY + timedelta(days=6)]
+    score = frame["fee_cents"] / 1000 - frame["tenure"] / 20 + rng.normal(scale=0.3, size=len(frame))
+    return pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "event_time": frame["event_time"] + timedelta(hours=12),
+            "churned": score > 1.0,
+        }
+    )
+
+
+def declare(**overrides: Any) -> System:
+    fields: dict[str, Any] = {
+        "name": "churn",
+        "task": "classification",
+        "target": "churned",
+        "timestamp": "event_time",
+        "entity": "customer_id",
+        "model": eg.sklearn(LogisticRegression, params={"max_iter": 500}),
+        "gate": eg.Gate(metric="roc_auc"),
+        "release": Release(strategy="direct"),
+        "retrain": Retrain(cron=None, window="7d"),
+        "features": [sample_system_features.account],
+    }
+    return System(**{**fields, **overrides})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataFrame, System, Any]:
+    folder = tmp_path_factory.mktemp("system-features")
+    settings = load_settings(folder, overrides={"executor.kind": "inline"}, environ={})
+    rng = np.random.default_rng(0)
+    source = activity(rng)
+    source.to_parquet(folder / "activity.parquet", index=False)
+    ingest("activity", parquet(folder / "activity.parquet"), settings=settings)
+    apply(sample_system_features, settings=settings)
+    materialize(settings=settings)
+    labels(source, rng).to_parquet(folder / "labels.parquet", index=False)
+    system = declare()
+    assert system.ingest(str(folder / "labels.parquet"), settings=settings).status == "succeeded"
+    run = system.train(settings=settings)
+    return settings, source, system, run
+
+
+def test_the_train_pipeline_joins_labels_with_the_views_and_records_the_lineage(
+    trained: tuple[Settings, pd.DataFrame, System, Any],
+) -> None:
+    settings, source, system, run = trained
+
+    assert run.status == "succeeded", run.steps[0].error
+    assert system.pipelines["train"].steps[0] == "feature_window"
+    assert run.output["released"] is True
+    version = load("churn-window", settings=settings)
+    frame = pd.read_parquet(version.path())
+    assert list(frame.columns) == ["customer_id", "event_time", "churned", "tenure", "fee"]
+    assert len(frame) == 3 * CUSTOMERS
+    # point in time: the label at noon of day 3 has that morning's values, not the next day's
+    row = frame[(frame["customer_id"] == "c-7") & (frame["event_time"] == DAY + timedelta(days=3, hours=12))]
+    expected = source[(source["customer_id"] == "c-7") & (source["event_time"] == DAY + timedelta(days=3))]
+    assert row["tenure"].tolist() == expected["tenure"].tolist()
+    assert row["fee"].tolist() == (expected["fee_cents"] / 100).tolist()
+    assert show_view("account", settings=settings).models == ["churn@1"]
+    _, policy = deployment("churn", settings=settings)
+    assert policy.features == ("account@1",)
+
+
+@pytest.fixture(scope="module")
+def server(trained: tuple[Settings, pd.DataFrame, System, Any]) -> Iterator[httpx.Client]:
+    with Running(trained[0]) as client:
+        yield client
+
+
+def test_the_released_version_is_served_with_features_fetched_by_entity_id(
+    trained: tuple[Settings, pd.DataFrame, System, Any], server: httpx.Client
+) -> None:
+    settings, _, _, _ = trained
+    ids = ["c-1", "c-2", "c-3"]
+    online = get_online_features(["account"], ids, settings=settings)
+
+    filled = predict(server, {"instances": [{}, {}, {}], "entity_ids": ids}, "churn")
+    # other customers' ids, with c-1..c-3's online values given in the instances (given values win)
+    records = online[["tenure", "fee"]].to_dict("records")
+    given = predict(server, {"instances": records, "entity_ids": ["c-4", "c-5", "c-6"]}, "churn")
+
+    assert filled.status_code == 200, filled.text
+    assert given.status_code == 200, given.text
+    assert filled.json()["model_version"] == given.json()["model_version"]
+    assert filled.json()["probabilities"] == given.json()["probabilities"]
+
+
+def test_the_skew_monitor_breaches_on_a_stale_online_store_and_recovers_after_materialize(
+    trained: tuple[Settings, pd.DataFrame, System, Any], server: httpx.Client, tmp_path: Path
+) -> None:
+    settings, source, _, _ = trained
+    monitor = skew(0.1, min_rows=4)
+    start = datetime.now(UTC)
+    assert predict(server, {"instances": [{}] * 4, "entity_ids": ["c-10", "c-11", "c-12", "c-13"]}, "churn").is_success
+    clean = run_monitors("churn", [monitor], window=(start, datetime.now(UTC)), settings=settings)[0]
+    assert (clean.result.status, clean.result.value) == ("ok", 0.0)
+
+    # New rows for two customers arrive but are not materialized: the server keeps serving the old values.
+    update = pd.DataFrame(
+        {
+            "customer_id": ["c-20", "c-21"],
+            "event_time": [datetime.now(UTC) - timedelta(hours=1)] * 2,
+            "tenure": [59, 58],
+            "fee_cents": [3999, 3998],
+        }
+    )
+    update["event_time"] = update["event_time"].astype("datetime64[us, UTC]")
+    pd.concat([source, update], ignore_index=True).to_parquet(tmp_path / "activity-2.parquet", index=False)
+    ingest("activity", parquet(tmp_path / "activity-2.parquet"), settings=settings)
+    stale_start = datetime.now(UTC)
+    ids = ["c-20", "c-21", "c-22", "c-23"]
+    assert predict(server, {"instances": [{}] * 4, "entity_ids": ids}, "churn").is_success
+    stale = run_monitors("churn", [monitor], window=(stale_start, datetime.now(UTC)), settings=settings)[0]
+
+    assert stale.result.status == "breached"
+    assert stale.result.value == 0.5  # 4 of the 8 values served (2 features x 4 predictions) differ
+    assert stale.result.details["features"]["fee"]["mismatched"] == 2
+    assert stale.result.details["features"]["fee"]["examples"][0]["entity_id"] == "c-20"
+    assert stale.result.details["views"] == ["account@1"]
+    assert stale.opened
+    (alert,) = [a for a in list_alerts_of(settings) if a.key == "monitor:churn:skew"]
+    assert "training/serving skew" in alert.message
+    assert "fee 50.0%" in alert.message
+
+    materialize(["account"], settings=settings)
+    fixed_start = datetime.now(UTC)
+    assert predict(server, {"instances": [{}] * 4, "entity_ids": ids}, "churn").is_success
+    fixed = run_monitors("churn", [monitor], window=(fixed_start, datetime.now(UTC)), settings=settings)[0]
+    assert (fixed.result.status, fixed.result.value) == ("ok", 0.0)
+    assert fixed.resolved
+
+
+def list_alerts_of(settings: Settings) -> list[Any]:
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            return list(list_alerts(session, states=("open",), limit=50))
+    finally:
+        store.dispose()
+
+
+def test_training_refuses_a_view_never_applied_or_not_materialized_before_it_trains(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
+    rng = np.random.default_rng(1)
+    source = activity(rng)
+    source.to_parquet(tmp_path / "activity.parquet", index=False)
+    ingest("activity", parquet(tmp_path / "activity.parquet"), settings=settings)
+    labels(source, rng).to_parquet(tmp_path / "labels.parquet", index=False)
+    system = declare()
+    system.ingest(str(tmp_path / "labels.parquet"), settings=settings)
+
+    never_applied = system.train(settings=settings)
+    apply(sample_system_features, settings=settings)
+    not_materialized = system.train(settings=settings)
+
+    assert never_applied.status == "failed"
+    assert "evergreen features apply" in (never_applied.steps[0].error or "")
+    assert not_materialized.status == "failed"
+    assert "run: evergreen features materialize account" in (not_materialized.steps[0].error or "")
+    assert [s.status for s in not_materialized.steps][1:] == ["skipped"] * 4

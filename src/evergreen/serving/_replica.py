@@ -31,6 +31,7 @@ from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, o
 from ._canary import canary_tick
 from ._policy import Policy
 from ._rewards import rewards
+from ._rows import RowReader, matrix
 
 log = logging.getLogger("evergreen.serving")
 
@@ -46,6 +47,12 @@ class LoadedModel:
     runtime_name: str  # "onnx" (verified copy) or "native"
     request_model: type[BaseModel]
     load_seconds: float
+    reader: RowReader
+
+    @property
+    def takes_matrix(self) -> bool:
+        """Whether the runtime is fed a float32 matrix in signature order (ONNX, numeric signature)."""
+        return self.runtime_name == "onnx" and self.reader.numeric
 
     @property
     def signature(self) -> Signature:
@@ -57,17 +64,25 @@ class LoadedModel:
         """``model@version``."""
         return f"{self.model}@{self.version}"
 
-    def predict(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[list[float]] | None]:
-        """Labels (or values) and, when the model has them, class probabilities for validated rows."""
+    def predict(
+        self, rows: list[dict[str, Any]], values: list[list[Any]] | None = None
+    ) -> tuple[list[Any], list[list[float]] | None]:
+        """Labels (or values) and, when the model has them, class probabilities for validated rows.
+
+        ``values`` are the rows' values in signature order when the caller has them (see
+        :class:`RowReader`); an ONNX copy then gets them as one matrix and answers both in one run.
+        """
         names = self.signature.names
-        if self.runtime_name == "onnx" and all(c.dtype in ("int", "float", "bool") for c in self.signature.inputs):
-            frame: Any = np.array([[row[n] for n in names] for row in rows], dtype=np.float32)
-        else:
-            frame = self.signature.select(pd.DataFrame(rows, columns=names))
-        labels = self.runtime.predict(frame)
+        if self.takes_matrix:
+            frame = matrix(values if values is not None else [[row[n] for n in names] for row in rows])
+            labels, probabilities = self.runtime.predict_and_proba(frame)
+            proba = None if not self.signature.has_proba or probabilities is None else probabilities.round(6).tolist()
+            return [_plain(v) for v in labels.tolist()], proba
+        data = self.signature.select(pd.DataFrame(rows, columns=names))
+        labels = self.runtime.predict(data)
         proba = None
         if self.signature.has_proba and callable(getattr(self.runtime, "predict_proba", None)):
-            proba = np.asarray(self.runtime.predict_proba(frame), dtype=float).round(6).tolist()
+            proba = np.asarray(self.runtime.predict_proba(data), dtype=float).round(6).tolist()
         return [_plain(v) for v in np.asarray(labels).tolist()], proba
 
 
@@ -86,7 +101,8 @@ def load_version(model: str, version: int, package_id: str, artifacts: ArtifactS
         runtime = load_model(package, artifacts)
         name = "native"
     request_model = package.signature.input_schema().request_model()
-    return LoadedModel(model, version, package, runtime, name, request_model, time.perf_counter() - started)
+    reader = RowReader(package.signature, request_model)
+    return LoadedModel(model, version, package, runtime, name, request_model, time.perf_counter() - started, reader)
 
 
 @dataclass(frozen=True)

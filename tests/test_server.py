@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,7 +111,10 @@ def test_it_answers_rows_with_ids_versions_and_probabilities(
     assert sum(one.json()["probabilities"][0]) == pytest.approx(1.0)
     assert batch.status_code == 200
     assert len(set(batch.json()["prediction_ids"])) == 50
-    assert server.get("/healthz").json() == {"status": "ok"}
+    health = server.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["worker"] == os.getpid()  # the server runs in a thread of this process here
+    assert health["logged"] >= 51
     ready = server.get("/readyz").json()
     assert ready["ready"]
     assert ready["deployments"]["churn-api"]["versions"] == {str(project[1]): "onnx"}
@@ -312,6 +316,57 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
         )
     assert answer.status_code == 200
     assert answer.json()["model_version"] == f"churn@{first}"
+
+
+@pytest.mark.timeout(240)
+def test_two_workers_both_answer_and_both_log(project: tuple[Settings, int, int]) -> None:
+    settings = project[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    port = free_port()
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "--workers", "2", "-d", "churn-api"],
+        cwd=settings.project_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the supervisor and its workers, stopped together below
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "evergreen serve --workers 2 never became ready"
+            time.sleep(0.2)
+
+        def send(_: int) -> list[str]:  # a connection of its own per request, so either worker may take it
+            body = {"instances": [{"tenure": 4, "fee": 25.0}]}
+            return [
+                httpx.post(f"{url}/v1/models/churn-api:predict", json=body).json()["prediction_ids"][0]
+                for _ in range(10)
+            ]
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = [pid for chunk in pool.map(send, range(8)) for pid in chunk]
+        logged: dict[int, int] = {}
+        deadline = time.monotonic() + 30
+        while len(logged) < 2 and time.monotonic() < deadline:
+            health = httpx.get(f"{url}/healthz").json()
+            logged[health["worker"]] = health["logged"]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=60)
+
+    assert len(logged) == 2, logged  # two worker processes answered
+    assert all(count > 0 for count in logged.values()), logged  # and each logged what it answered
+    assert sum(logged.values()) == len(ids) == 80
+    assert logged_ids(settings, ids) == set(ids)
 
 
 def logged_ids(settings: Settings, ids: list[str]) -> set[str]:

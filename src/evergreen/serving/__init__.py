@@ -21,7 +21,7 @@ from ._feedback import (
     labelled_predictions,
     record_feedback,
 )
-from ._log import PredictionEntry, PredictionLog, PredictionLogStats
+from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
 from ._policy import (
     STRATEGIES,
     Arm,
@@ -34,6 +34,7 @@ from ._policy import (
     route,
 )
 from ._replica import DeploymentState, LoadedModel, Replica, load_version
+from ._workers import WORKER_FACTORY, worker_app, worker_environment
 
 __all__ = [
     "LABELLED_COLUMNS",
@@ -41,6 +42,7 @@ __all__ = [
     "MIN_REQUESTS",
     "SERVABLE",
     "STRATEGIES",
+    "WORKER_FACTORY",
     "Arm",
     "BatchResult",
     "Canary",
@@ -49,6 +51,7 @@ __all__ = [
     "FeedbackResult",
     "LoadedModel",
     "Policy",
+    "PredictionBatch",
     "PredictionEntry",
     "PredictionLog",
     "PredictionLogStats",
@@ -65,10 +68,13 @@ __all__ = [
     "labelled_predictions",
     "load_version",
     "make_policy",
+    "new_prediction_ids",
     "next_policy",
     "policy_history",
     "predict_batch",
     "record_feedback",
     "rollback_deployment",
     "route",
+    "worker_app",
+    "worker_environment",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -258,7 +259,11 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        return _json(200, {"status": "ok"})
+        """Alive: with the process id of the worker that answered and the predictions it logged so far
+        (each of ``evergreen serve --workers N`` has its own log)."""
+        stats = prediction_log.stats()
+        logged = stats.written + stats.buffered_to_disk
+        return _json(200, {"status": "ok", "worker": os.getpid(), "logged": logged})
 
     @app.get("/readyz")
     async def readyz() -> Response:

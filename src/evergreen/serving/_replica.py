@@ -131,13 +131,20 @@ class Replica:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _cache: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
+    _store: MetadataStore | None = None
+
+    def _metadata(self) -> MetadataStore:
+        """The replica's one store (one engine and pool for every reload), opened on first use and
+        again after opening failed; raises StoreError while the store cannot be opened."""
+        if self._store is None:
+            self._store = MetadataStore(self.settings.store.url)
+        return self._store
 
     def refresh(self) -> None:
         """Load every deployment whose policy revision changed; keep the old state where loading fails."""
-        store = MetadataStore(self.settings.store.url)
         artifacts = ArtifactStore(self.settings.artifacts.root)
         try:
-            with store.session() as session:
+            with self._metadata().session() as session:
                 found = [d for d in list_deployments(session) if self.only is None or d.name in self.only]
                 packages: dict[tuple[str, int], str] = {}
                 for d in found:
@@ -150,8 +157,6 @@ class Replica:
             self.errors["store"] = str(e)
             log.warning("cannot read deployments: %s", e)
             return
-        finally:
-            store.dispose()
         self.errors.pop("store", None)
         for d in found:
             current = self.states.get(d.name)
@@ -201,15 +206,12 @@ class Replica:
         bandits = [s for s in self.states.values() if s.policy.strategy == "bandit"]
         if not bandits:
             return
-        store = MetadataStore(self.settings.store.url)
         try:
-            with store.session() as session:
+            with self._metadata().session() as session:
                 for state in bandits:
                     self.states[state.name] = replace(state, rewards=rewards(session, state.name))
         except EvergreenError as e:
             log.warning("cannot read bandit rewards: %s", e)
-        finally:
-            store.dispose()
 
     def _tick_canaries(self) -> None:
         for name, state in list(self.states.items()):
@@ -228,6 +230,8 @@ class Replica:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._store is not None:
+            self._store.dispose()
 
     def ready(self) -> tuple[bool, dict[str, str]]:
         """Whether every deployment has its models loaded, and why not."""

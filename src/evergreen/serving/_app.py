@@ -141,6 +141,7 @@ def create_app(
         prediction_log.close()
         for store in opened:
             store.dispose()
+        gc.unfreeze()  # native bindings check at exit that their objects were collected
 
     app = FastAPI(title="Evergreen prediction server", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.replica = replica

@@ -190,10 +190,18 @@ class _Waiter:
 
 @dataclass(slots=True)
 class _AsyncWaiter:
-    """A strict caller on an event loop, awaiting a future the writer settles through the loop."""
+    """Strict callers on an event loop, awaiting futures the writer settles through the loop."""
 
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
+    futures: list[asyncio.Future[None]]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What the requests of one event-loop iteration logged, handed to the writer as one item."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    futures: list[asyncio.Future[None]] = field(default_factory=list)
 
 
 _Item = tuple[list[dict[str, Any]], "_Waiter | _AsyncWaiter | None"]
@@ -245,6 +253,7 @@ class PredictionLog:
         self._retry_interval_s = retry_interval_s
         self._buffer = DiskBuffer(buffer_dir)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, _Pending] = {}  # touched only by each loop's thread
         self._state_lock = threading.Lock()  # guards closing against enqueueing, and the counters
         self._ship_lock = threading.Lock()  # one shipping round at a time
         self._closed = False
@@ -284,15 +293,38 @@ class PredictionLog:
         waiter.wait()
 
     async def record_batches_async(self, batches: Sequence[PredictionBatch]) -> None:
-        """:meth:`record_batches` for an event loop: one future for all the rows of a request."""
+        """:meth:`record_batches` for an event loop: one future for all the rows of a request.
+
+        The rows of every request of one loop iteration reach the writer as one item, handed over by
+        a callback after the iteration: one wake-up of the writer thread for all of them, not one per
+        request (each wake-up let the writer take the GIL in the middle of a request).
+        """
         rows = self._rows(batches)
-        if self.durability == "async":
-            self._enqueue((rows, None))
-            return
+        if self._closed:
+            self._enqueue((rows, None))  # raises, naming the first prediction
         loop = asyncio.get_running_loop()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = _Pending()
+            loop.call_soon(self._hand_over, loop)
+        pending.rows += rows
+        if self.durability == "async":
+            return
         future: asyncio.Future[None] = loop.create_future()
-        self._enqueue((rows, _AsyncWaiter(loop, future)))
+        pending.futures.append(future)
         await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop)
+        waiter = _AsyncWaiter(loop, pending.futures) if pending.futures else None
+        try:
+            self._enqueue((pending.rows, waiter))
+        except PredictionLogError as e:  # closed meanwhile: strict callers hear it, async rows are lost
+            _settle_futures(pending.futures, e)
+            if waiter is None:
+                logger.error("%s", e)
+                with self._state_lock:
+                    self._dropped += len(pending.rows)
 
     def _enqueue(self, item: _Item) -> None:
         with self._state_lock:
@@ -321,7 +353,7 @@ class PredictionLog:
                 )
             for pid, inputs, output, entity in zip(batch.ids, batch.inputs, batch.outputs, entities, strict=True):
                 _check_row(pid, entity, inputs, output)
-                inputs_text = json_text(inputs, f"prediction {pid}: inputs")
+                inputs_text = _row_json(inputs, pid, "inputs")
                 rows.append(
                     {
                         "id": pid,
@@ -332,7 +364,7 @@ class PredictionLog:
                         "entity_id": entity,
                         "inputs": inputs_text.decode() if full else None,
                         "inputs_hash": hashlib.sha256(inputs_text).hexdigest(),
-                        "output": json_text(output, f"prediction {pid}: output").decode(),
+                        "output": _row_json(output, pid, "output").decode(),
                         "latency_ms": latency,
                         "created_at": created_at,
                     }
@@ -433,7 +465,7 @@ class PredictionLog:
             if isinstance(waiter, _Waiter):
                 waiter.settle(error)
             elif waiter is not None:
-                by_loop[waiter.loop].append(waiter.future)
+                by_loop[waiter.loop] += waiter.futures
         for loop, futures in by_loop.items():
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop was closed, nobody awaits any more
                 loop.call_soon_threadsafe(_settle_futures, futures, error)
@@ -615,6 +647,14 @@ def json_text(value: Any, what: str) -> bytes:
         return orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)
     except TypeError as e:
         raise PredictionLogError(f"{what} cannot be written as JSON: {e}") from e
+
+
+def _row_json(value: Any, pid: str, name: str) -> bytes:
+    """:func:`json_text` of a row's ``name``, whose message is made only when it is needed."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json_text(value, f"prediction {pid}: {name}")
 
 
 def canonical_json(value: Any, what: str) -> tuple[Any, str]:

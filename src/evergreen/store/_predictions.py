@@ -150,7 +150,8 @@ class PredictionWriter:
         """Insert ``rows`` (the columns of ``predictions``; ``inputs`` and ``output`` as JSON text or dicts)."""
         if not rows:
             return
-        params = [self._values(row) for row in rows]
+        done: dict[tuple[str, int], Any] = {}
+        params = [self._values(row, done) for row in rows]
         with self._lock:
             try:
                 if self._connection is None:
@@ -174,10 +175,14 @@ class PredictionWriter:
         with self._lock:
             self._drop(broken=False)
 
-    def _values(self, row: dict[str, Any]) -> Any:
+    def _values(self, row: dict[str, Any], done: dict[tuple[str, int], Any]) -> Any:
         values = dict(row)
         for name, processor in self._processors:
-            values[name] = processor(values[name])
+            value = values[name]
+            key = (name, id(value))  # the rows of a request share one time: formatted once
+            if key not in done:
+                done[key] = (value, processor(value))  # the value kept too, so its id stays its own
+            values[name] = done[key][1]
         for name in _JSON_COLUMNS:
             if not isinstance(values[name], str):
                 values[name] = orjson.dumps(values[name]).decode()

@@ -40,8 +40,8 @@ The c=1 and batch phases stop at ``--requests`` requests or ``--duration`` secon
 first. Requests cycle through 64 different rows (and 16 different batches) of the test split; any
 status other than 200 is counted as an error and the first one is printed. The in-process floors time
 ``predict_proba`` call by call on one NumPy row (and on 100 rows) on one thread: the native model, its
-ONNX copy, and ``LoadedModel.predict`` after the request model's validation (the work of Evergreen's
-handler without HTTP and without logging).
+ONNX copy, and ``LoadedModel.predict`` after the signature check that the server does (its
+``RowReader``: the work of Evergreen's handler without HTTP and without logging).
 
 The load generator and the server share the machine's cores (two on the development machine), so the
 throughput figures are those of a server that has about one core to itself; compare rows of the same
@@ -519,8 +519,8 @@ def floors(key: str, package: Any, settings: Any, test: Any, features: list[str]
         records = test[features].to_dict(orient="records")
 
         def handler_work(instances: list[dict[str, float]]) -> Any:
-            valid = [loaded.request_model.model_validate(r).model_dump(by_alias=True) for r in instances]
-            return loaded.predict(valid)
+            rows, values, _ = loaded.reader.read([dict(r) for r in instances], range(len(instances)))
+            return loaded.predict(rows, values)
 
         p50, p99 = time_calls(lambda: handler_work(records[:1]), FLOOR_CALLS)
         b50, _ = time_calls(lambda: handler_work(records[:BATCH]), FLOOR_CALLS // 4)

@@ -398,6 +398,48 @@ def test_every_answered_prediction_is_in_the_log_and_takes_feedback(
     assert malformed.status_code == 422
 
 
+@pytest.mark.timeout(180)
+def test_the_store_going_away_during_a_reload_keeps_the_server_up_and_it_recovers(
+    tmp_path: Path, pg_url: str, request: pytest.FixtureRequest
+) -> None:
+    from test_prediction_log import outage
+
+    settings = load_settings(tmp_path, overrides={"store.url": pg_url}, environ={})
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {"customer_id": np.arange(300), "tenure": rng.integers(1, 60, 300), "fee": rng.normal(20, 5, 300)}
+    )
+    frame["churned"] = frame["fee"] / 5 - frame["tenure"] / 20 > 2
+    frame.to_parquet(tmp_path / "churn.parquet", index=False)
+    ingest("churn", parquet(tmp_path / "churn.parquet"), target="churned", id="customer_id", settings=settings, now=NOW)
+    first = release(settings, sklearn(LogisticRegression))
+    second = release(settings, sklearn(LogisticRegression, params={"C": 0.1}))
+    deploy("pg-api", "churn", first, settings=settings)
+    body = {"instances": [{"tenure": 3, "fee": 30.0}]}
+
+    def wait_for(check: Any, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not check():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    with Running(settings) as client:
+        assert client.get("/readyz").status_code == 200
+        deploy("pg-api", "churn", second, strategy="blue-green", settings=settings)  # the next reload loads it
+        with outage(pg_url, request):  # the store goes away before (or while) the replica reads the new policy
+            wait_for(lambda: client.get("/readyz").status_code == 503, "readiness never reported the outage")
+            ready = client.get("/readyz").json()
+            during = predict(client, body, "pg-api")
+        assert "store" in ready["not_ready"], ready
+        assert "metadata store" in ready["not_ready"]["store"]
+        assert during.status_code == 200, during.text  # still up: the loaded version answers, the log buffers
+        wait_for(lambda: client.get("/readyz").status_code == 200, "the server never recovered")
+        wait_for(
+            lambda: predict(client, body, "pg-api").json()["model_version"] == f"churn@{second}",
+            "the new version never took over after the store came back",
+        )
+
+
 def test_a_server_killed_under_load_loses_no_answered_prediction(project: tuple[Settings, int, int]) -> None:
     settings = project[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}

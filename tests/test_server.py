@@ -165,6 +165,11 @@ def test_the_control_api_returns_a_versions_lineage_as_a_graph(server: httpx.Cli
     assert "has no version '99'" in missing.json()["error"]
 
 
+def test_predict_takes_only_post(server: httpx.Client) -> None:
+    assert server.get("/v1/models/churn-api:predict").status_code == 405
+    assert server.post("/v1/models/churn-api/extra:predict", json={"instances": [{}]}).status_code == 404
+
+
 def test_an_unknown_deployment_is_404(server: httpx.Client) -> None:
     answer = predict(server, {"instances": [{"tenure": 3, "fee": 1.0}]}, deployment="chrun-api")
 

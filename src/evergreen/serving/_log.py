@@ -16,7 +16,7 @@ predictions as one item, :class:`PredictionBatch`, with one waiter); one writer 
 queued, up to ``max_batch`` rows, writes it in one transaction, then wakes every caller of that batch.
 In strict mode it does not linger: whatever arrived while the previous transaction ran is the next
 batch, so a lone request is written at once and a busy server's batches grow with its load. In async
-mode the writer also lingers up to ``max_wait_ms`` for a fuller batch.
+mode the writer sleeps ``max_wait_ms`` after the first entry of a batch, for a fuller one.
 
 Each row is validated and encoded once, on the caller's side, with orjson: the ``inputs`` column is
 the canonical JSON of the inputs (sorted keys, no spaces; the text ``inputs_hash`` hashes), ``output``
@@ -386,27 +386,24 @@ class PredictionLog:
         # close() has set _closed under the lock before queueing _STOP, so nothing can follow it.
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
-        """(the next batch, whether the log is closing); blocks for the first entry."""
+        """(the next batch, whether the log is closing); blocks for the first entry.
+
+        Strict: callers are waiting, so what is queued now is the batch. Async: the writer sleeps
+        ``max_wait_ms`` once, then takes what came; it is not woken by every entry meanwhile (each
+        wake-up let it take the GIL from the event loop).
+        """
         first = self._queue.get()
         if first is _STOP:
             return [], True
+        if self.durability == "async" and self._linger_s > 0:
+            time.sleep(self._linger_s)
         batch: list[_Item] = [first]
         size = len(first[0])
-        deadline: float | None = None
         while size < self._max_batch:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                if self.durability == "strict":  # callers are waiting: write what came, do not linger
-                    break
-                now = time.monotonic()
-                deadline = now + self._linger_s if deadline is None else deadline
-                if now >= deadline:
-                    break
-                try:
-                    item = self._queue.get(timeout=deadline - now)
-                except queue.Empty:
-                    break
+                break
             if item is _STOP:
                 return batch, True
             batch.append(item)

@@ -12,8 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
-from evergreen.serving import PredictionEntry, PredictionLog
-from evergreen.store import MetadataStore, insert_predictions
+from evergreen.serving import PredictionBatch, PredictionEntry, PredictionLog
+from evergreen.store import MetadataStore, PredictionWriter
 
 THREADS = 16
 
@@ -67,14 +67,17 @@ def main() -> None:
         probe = PredictionLog(url, buffer_dir=Path(folder) / "probe")  # only to make rows as the log does
         lock = threading.Lock()
 
+        writer = PredictionWriter(store)  # the log's own write path, one transaction per record
+
         def one_transaction(e: PredictionEntry) -> None:
-            row = probe._row(e)
-            with lock, store.session() as s:  # the lock only spares SQLite's busy handler its sleeps
-                insert_predictions(s, [row])
+            rows = probe._rows([PredictionBatch.of(e)])
+            with lock:  # the lock only spares SQLite's busy handler its sleeps
+                writer.write(rows)
 
         seconds = run_threads(per_thread, one_transaction)
         rows.append(("one transaction per record", total / seconds, total))
         probe.close()
+        writer.close()
         store.dispose()
     print(f"{total} records from {THREADS} threads, SQLite (WAL, synchronous=NORMAL)")
     print(f"{'mode':<28} {'records/s':>10} {'transactions':>13}")

@@ -12,7 +12,8 @@ trained on it with ``evergreen.training.train``, registered, gate-passed and dep
   log record is committed) and then to ``async`` in ``evergreen.toml``. The server answers with the
   verified ONNX copy when parity held, else the native model; ``/readyz`` says which (column
   *runtime*). After each server stops, the rows it logged are counted in the store and checked against
-  the instances it answered;
+  the instances it answered. *Evergreen x2 workers* is the strict server again with ``--workers 2``
+  (two processes on one socket): its c=16 throughput over one worker's is the scaling figure;
 - *bare FastAPI*: a tiny app in this file (``bare_main``), run with uvicorn as Evergreen's server is
   (uvloop, httptools, no access log, async handler): it parses the same body with orjson, builds a
   NumPy row in feature order and answers ``predict_proba`` of the same scikit-learn model, or on a
@@ -39,8 +40,8 @@ The c=1 and batch phases stop at ``--requests`` requests or ``--duration`` secon
 first. Requests cycle through 64 different rows (and 16 different batches) of the test split; any
 status other than 200 is counted as an error and the first one is printed. The in-process floors time
 ``predict_proba`` call by call on one NumPy row (and on 100 rows) on one thread: the native model, its
-ONNX copy, and ``LoadedModel.predict`` after the request model's validation (the work of Evergreen's
-handler without HTTP and without logging).
+ONNX copy, and ``LoadedModel.predict`` after the signature check that the server does (its
+``RowReader``: the work of Evergreen's handler without HTTP and without logging).
 
 The load generator and the server share the machine's cores (two on the development machine), so the
 throughput figures are those of a server that has about one core to itself; compare rows of the same
@@ -96,6 +97,7 @@ AIM_RPS = 1_000.0
 AIM_P99_MS = 25.0
 AIM_BATCH_P50_MS = 3.0
 AIM_ASYNC_VS_BARE = 0.85  # async logging within 15 % of the bare endpoint
+AIM_SCALING = 1.7  # c=16 req/s with 2 workers over 1 worker
 DESIGN_P50_MS = 0.5
 DESIGN_RPS = 2_500.0
 DESIGN_ASYNC_VS_FIXED = 0.8  # async logging >= 80 % of the no-op floor's throughput
@@ -517,8 +519,8 @@ def floors(key: str, package: Any, settings: Any, test: Any, features: list[str]
         records = test[features].to_dict(orient="records")
 
         def handler_work(instances: list[dict[str, float]]) -> Any:
-            valid = [loaded.request_model.model_validate(r).model_dump(by_alias=True) for r in instances]
-            return loaded.predict(valid)
+            rows, values, _ = loaded.reader.read([dict(r) for r in instances], range(len(instances)))
+            return loaded.predict(rows, values)
 
         p50, p99 = time_calls(lambda: handler_work(records[:1]), FLOOR_CALLS)
         b50, _ = time_calls(lambda: handler_work(records[:BATCH]), FLOOR_CALLS // 4)
@@ -613,25 +615,40 @@ def build_project(root: Path, console: Any) -> tuple[Any, dict[str, Any], Any, l
 
 
 def run_evergreen(
-    mode: str, settings: Any, single: list[str], batch: list[str], args: argparse.Namespace, work: Path, console: Any
+    mode: str,
+    settings: Any,
+    single: list[str],
+    batch: list[str],
+    args: argparse.Namespace,
+    work: Path,
+    console: Any,
+    workers: int = 1,
 ) -> tuple[list[Row], str]:
     project = settings.project_dir
     (project / "evergreen.toml").write_text(f'[server]\ndurability = "{mode}"\n')
     before = logged_rows(settings.store.url)
     port = free_port()
     command = [tool("evergreen"), "serve", "--port", str(port), "-d", "lr-api", "-d", "hgb-api"]
+    command += ["--workers", str(workers)]
+    label = f"{mode}, {workers} workers"
     server = Server(
-        f"evergreen serve ({mode})", command, port=port, cwd=project, env=server_env(), log=work / f"eg-{mode}.log"
+        f"evergreen serve ({label})",
+        command,
+        port=port,
+        cwd=project,
+        env=server_env(),
+        log=work / f"eg-{mode}-{workers}.log",
     )
     rows, answered = [], {}
     try:
         ready = server.wait_ready("/readyz")
         for key in MODELS:
             runtime = ready["deployments"][f"{key}-api"]["versions"]["1"]
-            console.print(f"  Evergreen {mode}: {MODELS[key]} ({runtime}) …")
+            console.print(f"  Evergreen {label}: {MODELS[key]} ({runtime}) …")
             result = load(port, f"/v1/models/{key}-api:predict", single, batch, args, work)
             answered[f"{key}-api"] = result["answered"]
-            rows.append(http_row(key, f"Evergreen, {mode} logging", runtime, result))
+            what = f"Evergreen, {mode} logging" if workers == 1 else f"Evergreen x{workers} workers, {mode} logging"
+            rows.append(http_row(key, what, runtime, result))
     finally:
         server.stop()
     after = logged_rows(settings.store.url)
@@ -639,7 +656,7 @@ def run_evergreen(
     for name, count in answered.items():
         logged = after.get(name, 0) - before.get(name, 0)
         checks.append(f"{name} {logged:,} of {count:,}" + ("" if logged == count else " [red](MISMATCH)[/red]"))
-    return rows, f"{mode}: " + ", ".join(checks)
+    return rows, f"{label}: " + ", ".join(checks)
 
 
 def run_bare(packages: dict[str, Any], settings: Any, test: Any, features: list[str], args, work, console) -> list[Row]:
@@ -759,7 +776,7 @@ def results_table(rows: list[Row], args: argparse.Namespace) -> Any:
     from rich.table import Table
 
     table = Table(
-        title=f"One-row and 100-row predictions, {FEATURES} numeric features, one server worker "
+        title=f"One-row and 100-row predictions, {FEATURES} numeric features, one server worker unless said "
         f"(c=1 and batch: ≤ {args.requests:,} requests or {args.duration:g} s; c=16: {args.duration:g} s)",
         caption="ms are request latencies as the load generator sees them (send to full body); "
         "in-process rows time the call alone. x bare: this row's c=1 p50 over the bare FastAPI + scikit-learn "
@@ -850,6 +867,17 @@ def aims_table(rows: list[Row]) -> Any:
                     (strict.batch_p50 or 0) < AIM_BATCH_P50_MS,
                 ),
             ]
+        two = find(key, "Evergreen x2 workers, strict")
+        if strict is not None and two is not None and strict.c16_rps and two.c16_rps:
+            scale = two.c16_rps / strict.c16_rps
+            checks.append(
+                (
+                    f"strict: 2 workers ≥ {AIM_SCALING:g}x one (c=16 req/s)",
+                    "issue",
+                    f"{scale:.2f}x",
+                    scale >= AIM_SCALING,
+                )
+            )
         for label, reference in (("bare", bare), ("bare + ONNX", find(key, "bare FastAPI + the ONNX"))):
             if asynchronous is None or reference is None or not asynchronous.c16_rps or not reference.c16_rps:
                 continue
@@ -935,8 +963,8 @@ def main(argv: list[str] | None = None) -> None:
             rows += floors(key, package, settings, test, features)
         single, batch = bodies(test, features, "instances")
         checks = []
-        for mode in ("strict", "async"):
-            measured, check = run_evergreen(mode, settings, single, batch, args, work, console)
+        for mode, workers in (("strict", 1), ("async", 1), ("strict", 2)):
+            measured, check = run_evergreen(mode, settings, single, batch, args, work, console, workers)
             rows += measured
             checks.append(check)
         notes.append(

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from evergreen.errors import PredictionLogError
@@ -193,6 +193,16 @@ def test_retention_prunes_old_predictions_and_their_feedback(store: MetadataStor
     with store.session() as s:
         assert set(predictions_by_id(s, [old.id, new.id])) == {new.id}
         assert prune_predictions(s, datetime.now(UTC) - timedelta(days=30)) == 0
+
+
+def test_the_logs_postgresql_statements_time_out(pg_url: str) -> None:
+    """A stuck server or a locked table costs the log its store timeout, then the buffer takes over."""
+    store = MetadataStore(pg_url, timeout_s=1.5)
+    try:
+        with store.session() as s:
+            assert s.execute(text("SHOW statement_timeout")).scalar_one() == "1500ms"
+    finally:
+        store.dispose()
 
 
 def _row(e: PredictionEntry) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,7 +111,10 @@ def test_it_answers_rows_with_ids_versions_and_probabilities(
     assert sum(one.json()["probabilities"][0]) == pytest.approx(1.0)
     assert batch.status_code == 200
     assert len(set(batch.json()["prediction_ids"])) == 50
-    assert server.get("/healthz").json() == {"status": "ok"}
+    health = server.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["worker"] == os.getpid()  # the server runs in a thread of this process here
+    assert health["logged"] >= 51
     ready = server.get("/readyz").json()
     assert ready["ready"]
     assert ready["deployments"]["churn-api"]["versions"] == {str(project[1]): "onnx"}
@@ -159,6 +163,11 @@ def test_the_control_api_returns_a_versions_lineage_as_a_graph(server: httpx.Cli
     assert {e["relation"] for e in graph.json()["edges"]} == {"produced", "package"}
     assert missing.status_code == 404
     assert "has no version '99'" in missing.json()["error"]
+
+
+def test_predict_takes_only_post(server: httpx.Client) -> None:
+    assert server.get("/v1/models/churn-api:predict").status_code == 405
+    assert server.post("/v1/models/churn-api/extra:predict", json={"instances": [{}]}).status_code == 404
 
 
 def test_an_unknown_deployment_is_404(server: httpx.Client) -> None:
@@ -314,6 +323,57 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
     assert answer.json()["model_version"] == f"churn@{first}"
 
 
+@pytest.mark.timeout(240)
+def test_two_workers_both_answer_and_both_log(project: tuple[Settings, int, int]) -> None:
+    settings = project[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    port = free_port()
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "--workers", "2", "-d", "churn-api"],
+        cwd=settings.project_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the supervisor and its workers, stopped together below
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "evergreen serve --workers 2 never became ready"
+            time.sleep(0.2)
+
+        def send(_: int) -> list[str]:  # a connection of its own per request, so either worker may take it
+            body = {"instances": [{"tenure": 4, "fee": 25.0}]}
+            return [
+                httpx.post(f"{url}/v1/models/churn-api:predict", json=body).json()["prediction_ids"][0]
+                for _ in range(10)
+            ]
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = [pid for chunk in pool.map(send, range(8)) for pid in chunk]
+        logged: dict[int, int] = {}
+        deadline = time.monotonic() + 30
+        while len(logged) < 2 and time.monotonic() < deadline:
+            health = httpx.get(f"{url}/healthz").json()
+            logged[health["worker"]] = health["logged"]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=60)
+
+    assert len(logged) == 2, logged  # two worker processes answered
+    assert all(count > 0 for count in logged.values()), logged  # and each logged what it answered
+    assert sum(logged.values()) == len(ids) == 80
+    assert logged_ids(settings, ids) == set(ids)
+
+
 def logged_ids(settings: Settings, ids: list[str]) -> set[str]:
     store = MetadataStore(settings.store.url)
     try:
@@ -341,6 +401,48 @@ def test_every_answered_prediction_is_in_the_log_and_takes_feedback(
     assert unknown.status_code == 422
     assert unknown.json()["accepted"] == 0
     assert malformed.status_code == 422
+
+
+@pytest.mark.timeout(180)
+def test_the_store_going_away_during_a_reload_keeps_the_server_up_and_it_recovers(
+    tmp_path: Path, pg_url: str, request: pytest.FixtureRequest
+) -> None:
+    from test_prediction_log import outage
+
+    settings = load_settings(tmp_path, overrides={"store.url": pg_url}, environ={})
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {"customer_id": np.arange(300), "tenure": rng.integers(1, 60, 300), "fee": rng.normal(20, 5, 300)}
+    )
+    frame["churned"] = frame["fee"] / 5 - frame["tenure"] / 20 > 2
+    frame.to_parquet(tmp_path / "churn.parquet", index=False)
+    ingest("churn", parquet(tmp_path / "churn.parquet"), target="churned", id="customer_id", settings=settings, now=NOW)
+    first = release(settings, sklearn(LogisticRegression))
+    second = release(settings, sklearn(LogisticRegression, params={"C": 0.1}))
+    deploy("pg-api", "churn", first, settings=settings)
+    body = {"instances": [{"tenure": 3, "fee": 30.0}]}
+
+    def wait_for(check: Any, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not check():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    with Running(settings) as client:
+        assert client.get("/readyz").status_code == 200
+        deploy("pg-api", "churn", second, strategy="blue-green", settings=settings)  # the next reload loads it
+        with outage(pg_url, request):  # the store goes away before (or while) the replica reads the new policy
+            wait_for(lambda: client.get("/readyz").status_code == 503, "readiness never reported the outage")
+            ready = client.get("/readyz").json()
+            during = predict(client, body, "pg-api")
+        assert "store" in ready["not_ready"], ready
+        assert "metadata store" in ready["not_ready"]["store"]
+        assert during.status_code == 200, during.text  # still up: the loaded version answers, the log buffers
+        wait_for(lambda: client.get("/readyz").status_code == 200, "the server never recovered")
+        wait_for(
+            lambda: predict(client, body, "pg-api").json()["model_version"] == f"churn@{second}",
+            "the new version never took over after the store came back",
+        )
 
 
 def test_a_server_killed_under_load_loses_no_answered_prediction(project: tuple[Settings, int, int]) -> None:

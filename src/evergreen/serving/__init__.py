@@ -24,7 +24,7 @@ from ._feedback import (
     labelled_predictions,
     record_feedback,
 )
-from ._log import PredictionEntry, PredictionLog, PredictionLogStats
+from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
 from ._policy import (
     STRATEGIES,
     Arm,
@@ -37,6 +37,7 @@ from ._policy import (
     route,
 )
 from ._replica import DeploymentState, LoadedModel, Replica, load_version
+from ._workers import WORKER_FACTORY, worker_app, worker_environment
 
 __all__ = [
     "LABELLED_COLUMNS",
@@ -44,6 +45,7 @@ __all__ = [
     "MIN_REQUESTS",
     "SERVABLE",
     "STRATEGIES",
+    "WORKER_FACTORY",
     "Arm",
     "BatchResult",
     "Canary",
@@ -53,6 +55,7 @@ __all__ = [
     "FeedbackResult",
     "LoadedModel",
     "Policy",
+    "PredictionBatch",
     "PredictionEntry",
     "PredictionLog",
     "PredictionLogStats",
@@ -71,6 +74,7 @@ __all__ = [
     "labelled_predictions",
     "load_version",
     "make_policy",
+    "new_prediction_ids",
     "next_policy",
     "policy_history",
     "predict_batch",
@@ -78,4 +82,6 @@ __all__ = [
     "rollback_deployment",
     "route",
     "skew_check",
+    "worker_app",
+    "worker_environment",
 ]

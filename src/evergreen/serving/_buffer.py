@@ -28,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 logger = logging.getLogger("evergreen.serving")
 
 _PREFIX = "predictions-"
@@ -173,8 +175,12 @@ class DiskBuffer:
 
 
 def _encode(row: dict[str, Any]) -> bytes:
+    """One line: the row as a JSON object, its ``inputs`` and ``output`` (JSON text already) embedded as they are."""
     line = {**row, "created_at": row["created_at"].isoformat()}
-    return json.dumps(line, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode() + b"\n"
+    for key in ("inputs", "output"):
+        if isinstance(line[key], str):
+            line[key] = orjson.Fragment(line[key])
+    return orjson.dumps(line) + b"\n"
 
 
 def _read_rows(path: Path, handle: IO[bytes], result: ShipResult) -> Iterator[dict[str, Any]]:

@@ -11,10 +11,16 @@ Durability, as implemented:
   background; :meth:`~PredictionLog.close` writes what is left. Entries still in memory are **lost if
   the process dies** — the price of not waiting for the store on the request path.
 
-Group commit: callers from any number of threads (or event loops) enqueue entries; one writer thread
-takes everything queued, up to ``max_batch``, writes it in one transaction, then wakes every caller of
-that batch. In async mode the writer also lingers up to ``max_wait_ms`` for a fuller batch; in strict
-mode it lingers only while entries keep arriving, because there a caller is waiting on every entry.
+Group commit: callers from any number of threads (or event loops) enqueue entries (a request's
+predictions as one item, :class:`PredictionBatch`, with one waiter); one writer thread takes everything
+queued, up to ``max_batch`` rows, writes it in one transaction, then wakes every caller of that batch.
+In strict mode it does not linger: whatever arrived while the previous transaction ran is the next
+batch, so a lone request is written at once and a busy server's batches grow with its load. In async
+mode the writer sleeps ``max_wait_ms`` after the first entry of a batch, for a fuller one.
+
+Each row is validated and encoded once, on the caller's side, with orjson: the ``inputs`` column is
+the canonical JSON of the inputs (sorted keys, no spaces; the text ``inputs_hash`` hashes), ``output``
+the JSON of the output. The writer binds that text as it is (see ``evergreen.store.insert_predictions``).
 
 When the store fails (unreachable, refusing, locked beyond ``store_timeout_s``), batches go to the
 buffer folder instead and predictions keep being served; a background shipper retries every
@@ -29,22 +35,24 @@ import asyncio
 import atexit
 import contextlib
 import hashlib
-import json
 import logging
 import math
+import os
 import queue
 import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from evergreen.errors import PredictionLogError, StoreError, StoreSchemaError
-from evergreen.store import PREDICTION_MODES, MetadataStore, insert_predictions, prune_predictions
+from evergreen.store import PREDICTION_MODES, MetadataStore, PredictionWriter, prune_predictions
 
 from ._buffer import DiskBuffer
 
@@ -63,13 +71,31 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def new_prediction_ids(count: int) -> list[str]:
+    """``count`` fresh prediction ids: UUIDv7 (RFC 9562) as 32 hex digits, 74 random bits after the time.
+
+    Time-ordered, not uuid4: a table keyed by random ids takes every insert on another page of its
+    primary-key index, so a batch of 100 predictions dirtied ~100 pages, and the commit wrote them all;
+    ids that grow with time land on the same few pages.
+    """
+    millis = time.time_ns() // 1_000_000
+    noise = os.urandom(10 * count)
+    ids = []
+    for k in range(count):
+        bits = int.from_bytes(noise[10 * k : 10 * k + 10], "big")
+        value = (millis << 80) | (0x7 << 76) | ((bits >> 62) & 0xFFF) << 64 | (0b10 << 62) | (bits & ((1 << 62) - 1))
+        ids.append(f"{value:032x}")
+    return ids
+
+
 @dataclass(frozen=True, slots=True)
 class PredictionEntry:
     """One served prediction, as the server hands it to :meth:`PredictionLog.record`.
 
-    ``id`` is made by the caller (``uuid.uuid4().hex``) so it can be returned to the client before the
-    entry is written. ``inputs`` and ``output`` must be JSON-able (NumPy scalars and arrays are
-    converted; NaN and infinities become null) and must not be changed after ``record`` is called.
+    ``id`` is made by the caller (:func:`new_prediction_ids`, or ``uuid.uuid4().hex``) so it can be
+    returned to the client before the entry is written. ``inputs`` and ``output`` must be JSON-able
+    (NumPy scalars and arrays are converted; NaN and infinities become null) and must not be changed
+    after ``record`` is called.
     """
 
     id: str
@@ -82,6 +108,43 @@ class PredictionEntry:
     latency_ms: float
     entity_id: str | None = None
     created_at: datetime = field(default_factory=_utc_now)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """The predictions one model version made for one request: shared fields once, then one item per row.
+
+    What the prediction server hands to :meth:`PredictionLog.record_batches_async`; ``ids``,
+    ``inputs``, ``outputs`` and ``entity_ids`` (None: no entity for any row) are parallel sequences, with
+    the same rules as :class:`PredictionEntry`'s fields.
+    """
+
+    deployment: str
+    model: str
+    model_version: int
+    mode: str
+    ids: Sequence[str]
+    inputs: Sequence[Mapping[str, Any]]
+    outputs: Sequence[Mapping[str, Any]]
+    latency_ms: float
+    entity_ids: Sequence[str | None] | None = None
+    created_at: datetime = field(default_factory=_utc_now)
+
+    @classmethod
+    def of(cls, entry: PredictionEntry) -> PredictionBatch:
+        """The one-row batch of ``entry``."""
+        return cls(
+            deployment=entry.deployment,
+            model=entry.model,
+            model_version=entry.model_version,
+            mode=entry.mode,
+            ids=[entry.id],
+            inputs=[entry.inputs],
+            outputs=[entry.output],
+            latency_ms=entry.latency_ms,
+            entity_ids=[entry.entity_id],
+            created_at=entry.created_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,13 +190,21 @@ class _Waiter:
 
 @dataclass(slots=True)
 class _AsyncWaiter:
-    """A strict caller on an event loop, awaiting a future the writer settles through the loop."""
+    """Strict callers on an event loop, awaiting futures the writer settles through the loop."""
 
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[None]
+    futures: list[asyncio.Future[None]]
 
 
-_Item = tuple[dict[str, Any], "_Waiter | _AsyncWaiter | None"]
+@dataclass(slots=True)
+class _Pending:
+    """What the requests of one event-loop iteration logged, handed to the writer as one item."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    futures: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+_Item = tuple[list[dict[str, Any]], "_Waiter | _AsyncWaiter | None"]
 _STOP = object()
 
 
@@ -182,6 +253,7 @@ class PredictionLog:
         self._retry_interval_s = retry_interval_s
         self._buffer = DiskBuffer(buffer_dir)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, _Pending] = {}  # touched only by each loop's thread
         self._state_lock = threading.Lock()  # guards closing against enqueueing, and the counters
         self._ship_lock = threading.Lock()  # one shipping round at a time
         self._closed = False
@@ -192,6 +264,7 @@ class PredictionLog:
         self._wake_shipper = threading.Event()
         self._stop_shipper = threading.Event()
         self._store: MetadataStore | None = self._connect()
+        self._writer_of_store = None if self._store is None else PredictionWriter(self._store)
         self._writer = threading.Thread(target=self._write_loop, name="evergreen-prediction-log", daemon=True)
         self._shipper = threading.Thread(target=self._ship_loop, name="evergreen-prediction-shipper", daemon=True)
         self._writer.start()
@@ -203,88 +276,100 @@ class PredictionLog:
     def record(self, entry: PredictionEntry) -> None:
         """Log ``entry``. Strict: returns once it is durable (store or local buffer), raising
         :class:`PredictionLogError` if neither took it. Async: returns at once."""
-        row = self._row(entry)
-        if self.durability == "async":
-            self._enqueue((row, None))
-            return
-        waiter = _Waiter()
-        self._enqueue((row, waiter))
-        waiter.wait()
+        self.record_batches([PredictionBatch.of(entry)])
 
     async def record_async(self, entry: PredictionEntry) -> None:
         """:meth:`record` for an event loop: a strict caller awaits durability without blocking the loop."""
-        row = self._row(entry)
+        await self.record_batches_async([PredictionBatch.of(entry)])
+
+    def record_batches(self, batches: Sequence[PredictionBatch]) -> None:
+        """Log every row of ``batches`` as one item (one wait, one group commit): :meth:`record` for many."""
+        rows = self._rows(batches)
         if self.durability == "async":
-            self._enqueue((row, None))
+            self._enqueue((rows, None))
             return
+        waiter = _Waiter()
+        self._enqueue((rows, waiter))
+        waiter.wait()
+
+    async def record_batches_async(self, batches: Sequence[PredictionBatch]) -> None:
+        """:meth:`record_batches` for an event loop: one future for all the rows of a request.
+
+        The rows of every request of one loop iteration reach the writer as one item, handed over by
+        a callback after the iteration: one wake-up of the writer thread for all of them, not one per
+        request (each wake-up let the writer take the GIL in the middle of a request).
+        """
+        rows = self._rows(batches)
+        if self._closed:
+            self._enqueue((rows, None))  # raises, naming the first prediction
         loop = asyncio.get_running_loop()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = _Pending()
+            loop.call_soon(self._hand_over, loop)
+        pending.rows += rows
+        if self.durability == "async":
+            return
         future: asyncio.Future[None] = loop.create_future()
-        self._enqueue((row, _AsyncWaiter(loop, future)))
+        pending.futures.append(future)
         await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop)
+        waiter = _AsyncWaiter(loop, pending.futures) if pending.futures else None
+        try:
+            self._enqueue((pending.rows, waiter))
+        except PredictionLogError as e:  # closed meanwhile: strict callers hear it, async rows are lost
+            _settle_futures(pending.futures, e)
+            if waiter is None:
+                logger.error("%s", e)
+                with self._state_lock:
+                    self._dropped += len(pending.rows)
 
     def _enqueue(self, item: _Item) -> None:
         with self._state_lock:
             if self._closed:
+                first = item[0][0]["id"] if item[0] else "(none)"
                 raise PredictionLogError(
-                    f"the prediction log for {self._display_url()} is closed; prediction {item[0]['id']} was not logged"
+                    f"the prediction log for {self._display_url()} is closed; prediction {first} was not logged"
                 )
             self._queue.put(item)
 
-    def _row(self, entry: PredictionEntry) -> dict[str, Any]:
-        """The ``predictions`` row of ``entry``, validated and with JSON-clean inputs and output."""
-        if not isinstance(entry.id, str) or not _ID.fullmatch(entry.id):
-            raise PredictionLogError(
-                f"prediction id must be 32 lowercase hex digits (uuid4().hex), but got {entry.id!r}"
-            )
-        for name in ("deployment", "model"):
-            value = getattr(entry, name)
-            if not isinstance(value, str) or not 0 < len(value) <= _NAME_MAX:
+    def _rows(self, batches: Sequence[PredictionBatch]) -> list[dict[str, Any]]:
+        """The ``predictions`` rows of ``batches``, validated, with inputs and output encoded as JSON text."""
+        rows: list[dict[str, Any]] = []
+        full = self.inputs == "full"
+        for batch in batches:
+            first = batch.ids[0] if batch.ids else "(none)"
+            _check_shared(batch, first)
+            created_at = batch.created_at.astimezone(UTC)
+            latency = float(batch.latency_ms)
+            count = len(batch.ids)
+            entities = batch.entity_ids if batch.entity_ids is not None else [None] * count
+            if not len(batch.inputs) == len(batch.outputs) == len(entities) == count:
                 raise PredictionLogError(
-                    f"prediction {entry.id}: {name} must be a name of 1 to 255 characters, but got {value!r}"
+                    f"prediction {first}: ids, inputs, outputs and entity_ids must be as long as each other, but "
+                    f"got ({count}, {len(batch.inputs)}, {len(batch.outputs)}, {len(entities)})"
                 )
-        if entry.entity_id is not None and (not isinstance(entry.entity_id, str) or len(entry.entity_id) > _NAME_MAX):
-            raise PredictionLogError(
-                f"prediction {entry.id}: entity_id must be a string of at most 255 characters or None, "
-                f"but got {entry.entity_id!r}"
-            )
-        if entry.mode not in PREDICTION_MODES:
-            raise PredictionLogError(
-                f"prediction {entry.id}: mode must be one of {PREDICTION_MODES}, but got {entry.mode!r}"
-            )
-        if isinstance(entry.model_version, bool) or not isinstance(entry.model_version, int):
-            raise PredictionLogError(
-                f"prediction {entry.id}: model_version must be an int, but got {entry.model_version!r}"
-            )
-        latency = float(entry.latency_ms)
-        if not math.isfinite(latency) or latency < 0:
-            raise PredictionLogError(
-                f"prediction {entry.id}: latency_ms must be a finite number >= 0, but got {latency}"
-            )
-        if not isinstance(entry.created_at, datetime) or entry.created_at.tzinfo is None:
-            raise PredictionLogError(
-                f"prediction {entry.id}: created_at must be a timezone-aware datetime (datetime.now(UTC)), "
-                f"but got {entry.created_at!r}"
-            )
-        for name in ("inputs", "output"):
-            if not isinstance(getattr(entry, name), Mapping):
-                raise PredictionLogError(
-                    f"prediction {entry.id}: {name} must be a dict, but got a {type(getattr(entry, name)).__name__}"
+            for pid, inputs, output, entity in zip(batch.ids, batch.inputs, batch.outputs, entities, strict=True):
+                _check_row(pid, entity, inputs, output)
+                inputs_text = _row_json(inputs, pid, "inputs")
+                rows.append(
+                    {
+                        "id": pid,
+                        "deployment": batch.deployment,
+                        "model": batch.model,
+                        "model_version": batch.model_version,
+                        "mode": batch.mode,
+                        "entity_id": entity,
+                        "inputs": inputs_text.decode() if full else None,
+                        "inputs_hash": hashlib.sha256(inputs_text).hexdigest(),
+                        "output": _row_json(output, pid, "output").decode(),
+                        "latency_ms": latency,
+                        "created_at": created_at,
+                    }
                 )
-        inputs, inputs_text = canonical_json(entry.inputs, f"prediction {entry.id}: inputs")
-        output, _ = canonical_json(entry.output, f"prediction {entry.id}: output")
-        return {
-            "id": entry.id,
-            "deployment": entry.deployment,
-            "model": entry.model,
-            "model_version": entry.model_version,
-            "mode": entry.mode,
-            "entity_id": entry.entity_id,
-            "inputs": inputs if self.inputs == "full" else None,
-            "inputs_hash": hashlib.sha256(inputs_text.encode()).hexdigest(),
-            "output": output,
-            "latency_ms": latency,
-            "created_at": entry.created_at.astimezone(UTC),
-        }
+        return rows
 
     # ----- the writer thread -----
 
@@ -301,42 +386,36 @@ class PredictionLog:
         # close() has set _closed under the lock before queueing _STOP, so nothing can follow it.
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
-        """(the next batch, whether the log is closing); blocks for the first entry."""
+        """(the next batch, whether the log is closing); blocks for the first entry.
+
+        Strict: callers are waiting, so what is queued now is the batch. Async: the writer sleeps
+        ``max_wait_ms`` once, then takes what came; it is not woken by every entry meanwhile (each
+        wake-up let it take the GIL from the event loop).
+        """
         first = self._queue.get()
         if first is _STOP:
             return [], True
+        if self.durability == "async" and self._linger_s > 0:
+            time.sleep(self._linger_s)
         batch: list[_Item] = [first]
-        deadline: float | None = None
-        while len(batch) < self._max_batch:
+        size = len(first[0])
+        while size < self._max_batch:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                if self.durability == "strict":
-                    # Callers are waiting: let the others run once, and go on only if more arrived.
-                    time.sleep(0)
-                    if self._queue.empty():
-                        break
-                    continue
-                now = time.monotonic()
-                deadline = now + self._linger_s if deadline is None else deadline
-                if now >= deadline:
-                    break
-                try:
-                    item = self._queue.get(timeout=deadline - now)
-                except queue.Empty:
-                    break
+                break
             if item is _STOP:
                 return batch, True
             batch.append(item)
+            size += len(item[0])
         return batch, False
 
     def _write(self, batch: list[_Item]) -> None:
-        rows = [row for row, _ in batch]
-        store = self._store
-        if store is not None and not self._store_down:
+        rows = [row for item_rows, _ in batch for row in item_rows]
+        writer = self._writer_of_store
+        if writer is not None and not self._store_down:
             try:
-                with store.session() as session:
-                    insert_predictions(session, rows)
+                writer.write(rows)
             except StoreError as e:
                 self._note_store_failure(e, len(rows))
             else:
@@ -383,7 +462,7 @@ class PredictionLog:
             if isinstance(waiter, _Waiter):
                 waiter.settle(error)
             elif waiter is not None:
-                by_loop[waiter.loop].append(waiter.future)
+                by_loop[waiter.loop] += waiter.futures
         for loop, futures in by_loop.items():
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop was closed, nobody awaits any more
                 loop.call_soon_threadsafe(_settle_futures, futures, error)
@@ -407,16 +486,13 @@ class PredictionLog:
         :meth:`stats`, while the store is unreachable.
         """
         with self._ship_lock:
-            store = self._store if self._store is not None else self._reconnect()
-            if store is None:
+            if self._store is None:
+                self._reconnect()
+            writer = self._writer_of_store
+            if writer is None:
                 return 0
-
-            def write(rows: list[dict[str, Any]]) -> None:
-                with store.session() as session:
-                    insert_predictions(session, rows)
-
             try:
-                result = self._buffer.ship(write)
+                result = self._buffer.ship(writer.write)
             except StoreError as e:
                 self._note_store_failure(e, 0)
                 return 0
@@ -455,11 +531,11 @@ class PredictionLog:
             self._note_store_failure(e, 0)
             return None
 
-    def _reconnect(self) -> MetadataStore | None:
+    def _reconnect(self) -> None:
         store = self._connect()
         if store is not None:
+            self._writer_of_store = PredictionWriter(store)
             self._store = store
-        return store
 
     # ----- the rest -----
 
@@ -494,6 +570,8 @@ class PredictionLog:
         self._wake_shipper.set()
         self._shipper.join()
         self._buffer.close()
+        if self._writer_of_store is not None:
+            self._writer_of_store.close()
         if self._store is not None:
             self._store.dispose()
 
@@ -517,23 +595,69 @@ def _settle_futures(futures: list[asyncio.Future[None]], error: BaseException | 
             future.set_exception(error)
 
 
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _check_shared(batch: PredictionBatch, first: str) -> None:
+    """The fields a batch's rows share: names, mode, version, latency and time (``first`` names the batch)."""
+    for name in ("deployment", "model"):
+        value = getattr(batch, name)
+        if not isinstance(value, str) or not 0 < len(value) <= _NAME_MAX:
+            raise PredictionLogError(
+                f"prediction {first}: {name} must be a name of 1 to 255 characters, but got {value!r}"
+            )
+    if batch.mode not in PREDICTION_MODES:
+        raise PredictionLogError(f"prediction {first}: mode must be one of {PREDICTION_MODES}, but got {batch.mode!r}")
+    if isinstance(batch.model_version, bool) or not isinstance(batch.model_version, int):
+        raise PredictionLogError(f"prediction {first}: model_version must be an int, but got {batch.model_version!r}")
+    latency = float(batch.latency_ms)
+    if not math.isfinite(latency) or latency < 0:
+        raise PredictionLogError(f"prediction {first}: latency_ms must be a finite number >= 0, but got {latency}")
+    if not isinstance(batch.created_at, datetime) or batch.created_at.tzinfo is None:
+        raise PredictionLogError(
+            f"prediction {first}: created_at must be a timezone-aware datetime (datetime.now(UTC)), "
+            f"but got {batch.created_at!r}"
+        )
+
+
+def _check_row(pid: Any, entity: Any, inputs: Any, output: Any) -> None:
+    if not isinstance(pid, str) or not _ID.fullmatch(pid):
+        raise PredictionLogError(f"prediction id must be 32 lowercase hex digits (uuid4().hex), but got {pid!r}")
+    if entity is not None and (not isinstance(entity, str) or len(entity) > _NAME_MAX):
+        raise PredictionLogError(
+            f"prediction {pid}: entity_id must be a string of at most 255 characters or None, but got {entity!r}"
+        )
+    for name, value in (("inputs", inputs), ("output", output)):
+        if not isinstance(value, Mapping):
+            raise PredictionLogError(f"prediction {pid}: {name} must be a dict, but got a {type(value).__name__}")
+
+
+def json_text(value: Any, what: str) -> bytes:
+    """The canonical JSON of ``value`` (sorted keys, no spaces, UTF-8), encoded once with orjson.
+
+    NumPy scalars and arrays become numbers and lists, NaN and infinities null; anything else that is
+    not JSON-able is a :class:`PredictionLogError` naming ``what``. The text of the inputs is what
+    ``inputs_hash`` hashes, so equal inputs hash equally whatever their key order.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError: NumPy values, non-str keys, huge ints …
+        cleaned = _clean(value, what)
+    try:
+        return orjson.dumps(cleaned, option=orjson.OPT_SORT_KEYS)
+    except TypeError as e:
+        raise PredictionLogError(f"{what} cannot be written as JSON: {e}") from e
+
+
+def _row_json(value: Any, pid: str, name: str) -> bytes:
+    """:func:`json_text` of a row's ``name``, whose message is made only when it is needed."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json_text(value, f"prediction {pid}: {name}")
 
 
 def canonical_json(value: Any, what: str) -> tuple[Any, str]:
-    """(a JSON-clean copy of ``value``, its canonical JSON text: sorted keys, no spaces).
-
-    The text is what ``inputs_hash`` hashes, so equal inputs hash equally whatever their key order.
-    """
-    try:
-        text = _CANONICAL.encode(value)
-    except (TypeError, ValueError):
-        value = _clean(value, what)
-        text = _CANONICAL.encode(value)
-    else:
-        if isinstance(value, Mapping):  # a copy: the caller's dict may change once record() returned
-            value = dict(value)
-    return value, text
+    """(a JSON-clean copy of ``value``, its canonical JSON text): :func:`json_text`, decoded again."""
+    text = json_text(value, what)
+    return orjson.loads(text), text.decode()
 
 
 def _clean(value: Any, what: str) -> Any:

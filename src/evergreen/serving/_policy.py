@@ -82,6 +82,13 @@ class Policy(BaseModel):
         return [a.version for a in self.arms]
 
     @property
+    def sole_live_version(self) -> int | None:
+        """The version that answers every request when routing has no choice to make (one live arm with
+        a weight, not a bandit), else None."""
+        live = [a.version for a in self.arms if a.mode == "live" and a.weight > 0]
+        return live[0] if len(live) == 1 and self.strategy != "bandit" else None
+
+    @property
     def shadows(self) -> list[Arm]:
         """The shadow arms."""
         return [a for a in self.arms if a.mode == "shadow"]

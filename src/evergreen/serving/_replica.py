@@ -33,6 +33,7 @@ from ._canary import canary_tick
 from ._features import ServedFeatures, open_features_store
 from ._policy import Policy
 from ._rewards import rewards
+from ._rows import RowReader, matrix
 
 log = logging.getLogger("evergreen.serving")
 
@@ -48,6 +49,12 @@ class LoadedModel:
     runtime_name: str  # "onnx" (verified copy) or "native"
     request_model: type[BaseModel]
     load_seconds: float
+    reader: RowReader
+
+    @property
+    def takes_matrix(self) -> bool:
+        """Whether the runtime is fed a float32 matrix in signature order (ONNX, numeric signature)."""
+        return self.runtime_name == "onnx" and self.reader.numeric
 
     @property
     def signature(self) -> Signature:
@@ -59,17 +66,25 @@ class LoadedModel:
         """``model@version``."""
         return f"{self.model}@{self.version}"
 
-    def predict(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[list[float]] | None]:
-        """Labels (or values) and, when the model has them, class probabilities for validated rows."""
+    def predict(
+        self, rows: list[dict[str, Any]], values: list[list[Any]] | None = None
+    ) -> tuple[list[Any], list[list[float]] | None]:
+        """Labels (or values) and, when the model has them, class probabilities for validated rows.
+
+        ``values`` are the rows' values in signature order when the caller has them (see
+        :class:`RowReader`); an ONNX copy then gets them as one matrix and answers both in one run.
+        """
         names = self.signature.names
-        if self.runtime_name == "onnx" and all(c.dtype in ("int", "float", "bool") for c in self.signature.inputs):
-            frame: Any = np.array([[row[n] for n in names] for row in rows], dtype=np.float32)
-        else:
-            frame = self.signature.select(pd.DataFrame(rows, columns=names))
-        labels = self.runtime.predict(frame)
+        if self.takes_matrix:
+            frame = matrix(values if values is not None else [[row[n] for n in names] for row in rows])
+            labels, probabilities = self.runtime.predict_and_proba(frame)
+            proba = None if not self.signature.has_proba or probabilities is None else probabilities.round(6).tolist()
+            return [_plain(v) for v in labels.tolist()], proba
+        data = self.signature.select(pd.DataFrame(rows, columns=names))
+        labels = self.runtime.predict(data)
         proba = None
         if self.signature.has_proba and callable(getattr(self.runtime, "predict_proba", None)):
-            proba = np.asarray(self.runtime.predict_proba(frame), dtype=float).round(6).tolist()
+            proba = np.asarray(self.runtime.predict_proba(data), dtype=float).round(6).tolist()
         return [_plain(v) for v in np.asarray(labels).tolist()], proba
 
 
@@ -88,7 +103,8 @@ def load_version(model: str, version: int, package_id: str, artifacts: ArtifactS
         runtime = load_model(package, artifacts)
         name = "native"
     request_model = package.signature.input_schema().request_model()
-    return LoadedModel(model, version, package, runtime, name, request_model, time.perf_counter() - started)
+    reader = RowReader(package.signature, request_model)
+    return LoadedModel(model, version, package, runtime, name, request_model, time.perf_counter() - started, reader)
 
 
 @dataclass(frozen=True)
@@ -119,13 +135,20 @@ class Replica:
     _thread: threading.Thread | None = None
     _cache: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
     _online: OnlineStore | None = None  # opened on first use by a deployment with feature views
+    _store: MetadataStore | None = None
+
+    def _metadata(self) -> MetadataStore:
+        """The replica's one store (one engine and pool for every reload), opened on first use and
+        again after opening failed; raises StoreError while the store cannot be opened."""
+        if self._store is None:
+            self._store = MetadataStore(self.settings.store.url)
+        return self._store
 
     def refresh(self) -> None:
         """Load every deployment whose policy revision changed; keep the old state where loading fails."""
-        store = MetadataStore(self.settings.store.url)
         artifacts = ArtifactStore(self.settings.artifacts.root)
         try:
-            with store.session() as session:
+            with self._metadata().session() as session:
                 found = [d for d in list_deployments(session) if self.only is None or d.name in self.only]
                 packages: dict[tuple[str, int], str] = {}
                 for d in found:
@@ -138,8 +161,6 @@ class Replica:
             self.errors["store"] = str(e)
             log.warning("cannot read deployments: %s", e)
             return
-        finally:
-            store.dispose()
         self.errors.pop("store", None)
         for d in found:
             current = self.states.get(d.name)
@@ -217,15 +238,12 @@ class Replica:
         bandits = [s for s in self.states.values() if s.policy.strategy == "bandit"]
         if not bandits:
             return
-        store = MetadataStore(self.settings.store.url)
         try:
-            with store.session() as session:
+            with self._metadata().session() as session:
                 for state in bandits:
                     self.states[state.name] = replace(state, rewards=rewards(session, state.name))
         except EvergreenError as e:
             log.warning("cannot read bandit rewards: %s", e)
-        finally:
-            store.dispose()
 
     def _tick_canaries(self) -> None:
         for name, state in list(self.states.items()):
@@ -246,6 +264,8 @@ class Replica:
             self._thread.join(timeout=10)
         if self._online is not None:
             self._online.close()
+        if self._store is not None:
+            self._store.dispose()
 
     def ready(self) -> tuple[bool, dict[str, str]]:
         """Whether every deployment has its models loaded, and why not."""

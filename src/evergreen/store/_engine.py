@@ -47,8 +47,10 @@ def create_store_engine(url: str, *, timeout_s: float | None = None) -> Engine:
     """An engine for ``url``; SQLite in WAL mode with a busy timeout and immediate write transactions.
 
     ``timeout_s`` bounds how long a connection waits: for the SQLite write lock (default
-    :data:`SQLITE_BUSY_TIMEOUT_S`) and for a PostgreSQL connection to open (default: libpq's, none).
-    A caller that must not stall, such as the prediction log, sets it low and falls back on failure.
+    :data:`SQLITE_BUSY_TIMEOUT_S`), and on PostgreSQL for a connection to open and for each statement
+    to finish (``statement_timeout``; default: none). A caller that must not stall, such as the
+    prediction log, sets it low and falls back on failure (a locked table or a stuck server then costs
+    it ``timeout_s``, not forever).
     """
     parsed = parse_url(url)
     if timeout_s is not None and not timeout_s > 0:
@@ -107,6 +109,9 @@ def _postgres_engine(url: URL, connect_timeout_s: float | None) -> Engine:
         import psycopg  # noqa: F401
     except ImportError as e:
         raise StoreError('PostgreSQL needs psycopg 3, which is not installed: pip install "evergreen[postgres]"') from e
-    # libpq takes whole seconds and treats anything below 2 as 2.
-    connect_args = {} if connect_timeout_s is None else {"connect_timeout": max(2, math.ceil(connect_timeout_s))}
+    connect_args: dict[str, Any] = {}
+    if connect_timeout_s is not None:
+        # libpq takes whole seconds and treats anything below 2 as 2; the server takes milliseconds.
+        connect_args["connect_timeout"] = max(2, math.ceil(connect_timeout_s))
+        connect_args["options"] = f"-c statement_timeout={max(1, round(connect_timeout_s * 1000))}"
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)

@@ -3,22 +3,34 @@
 Predictions are written in batches by the serving layer's log writer and shipped again from its local
 buffer after an outage, so inserting them ignores ids already present: a batch written twice (once
 directly, once from the buffer, because the commit's answer was lost) leaves one row per prediction.
+The writer hands its ``inputs`` and ``output`` already encoded as JSON text (see
+:func:`insert_predictions`): encoding once, with orjson, is most of what a row costs on the hot path.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, select
+import orjson
+from sqlalchemy import JSON, Dialect, Table, and_, bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
-from ._runs import _insert_ignoring_duplicates
+from evergreen.errors import StoreError
+
 from ._schema import FeedbackRecord, PredictionRecord
+from ._store import MetadataStore
+
+logger = logging.getLogger("evergreen.store")
 
 #: How a model version took part in a deployment when it made a prediction.
 PREDICTION_MODES = ("live", "shadow", "error")
@@ -62,13 +74,133 @@ class LabelledPredictionInfo:
     inputs: dict[str, Any] | None = None
 
 
+class _JsonText(TypeDecorator[Any]):
+    """A JSON column bound as text: a ``str`` is JSON already encoded and goes as it is; anything else
+    (a dict, None) is encoded here with orjson. The column keeps its JSON type (PostgreSQL casts the text)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        def process(value: Any) -> str:
+            return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+        return process
+
+
+_PREDICTIONS = cast(Table, PredictionRecord.__table__)
+_COLUMNS = tuple(c.name for c in _PREDICTIONS.c)
+_JSON_COLUMNS = ("inputs", "output")
+_SQLITE_BEGIN = "BEGIN IMMEDIATE"
+#: One insert per dialect, built once: every column a bound parameter, the JSON ones bound as text.
+_INSERTS = {
+    name: dialect.insert(_PREDICTIONS)
+    .values(
+        {c.name: bindparam(c.name, type_=_JsonText() if c.name in _JSON_COLUMNS else c.type) for c in _PREDICTIONS.c}
+    )
+    .on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 def insert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert prediction rows (the columns of ``predictions``) in one statement; known ids are skipped.
 
-    A Core insert of the table (one executemany), not the ORM's bulk path: on the prediction log's hot
-    path the ORM's per-row bookkeeping costs more than the database.
+    ``inputs`` and ``output`` may be dicts or their JSON text already encoded (a ``str``, stored as it
+    is). One Core ``insert().values()`` executed for all rows (an executemany), not the ORM's bulk path:
+    on the prediction log's hot path the ORM's per-row bookkeeping costs more than the database.
     """
-    _insert_ignoring_duplicates(session, cast(Table, PredictionRecord.__table__), rows)
+    if rows:
+        session.execute(_INSERTS[session.get_bind().dialect.name], list(rows))
+
+
+class PredictionWriter:
+    """Inserts prediction rows into one store, one transaction per call, on a driver connection it keeps.
+
+    The prediction log's writer: its statement is :func:`insert_predictions`' Core insert, compiled once
+    by SQLAlchemy for the store's dialect (no SQL written by hand); each row's values go through the
+    columns' own bind processors (times as the dialect stores them, JSON as text) and a batch is one
+    DBAPI executemany and commit on a connection held from the store's pool. Measured on the serving
+    path, SQLAlchemy's per-transaction and per-row work cost 3x the database's (0.23 against 0.07 ms
+    for a one-row commit on SQLite), and that work held the GIL the event loop answering requests needs.
+    Known ids are skipped; driver errors leave as ``StoreError``, and the connection is dropped (the
+    next call takes a fresh one). Thread-safe (calls take turns on the one connection).
+    """
+
+    def __init__(self, store: MetadataStore) -> None:
+        dialect = store.engine.dialect
+        compiled = _INSERTS[dialect.name].compile(dialect=dialect)
+        self._store = store
+        self._sql = str(compiled)
+        self._positional = compiled.positional  # SQLite's qmark: a tuple in the statement's order
+        self._names: list[str] = list(compiled.positiontup or []) if compiled.positional else list(_COLUMNS)
+        self._processors = [
+            (name, processor)
+            for name in self._names
+            if name not in _JSON_COLUMNS
+            and (processor := _PREDICTIONS.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+        # The engine opens SQLite connections in autocommit mode and begins every transaction itself,
+        # taking the write lock up front (see _engine.py); PostgreSQL's driver begins one implicitly.
+        self._begin = _SQLITE_BEGIN if dialect.name == "sqlite" else None
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._connection: Any = None
+        self._lock = threading.Lock()
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` (the columns of ``predictions``; ``inputs`` and ``output`` as JSON text or dicts)."""
+        if not rows:
+            return
+        done: dict[tuple[str, int], Any] = {}
+        params = [self._values(row, done) for row in rows]
+        with self._lock:
+            try:
+                if self._connection is None:
+                    self._connection = self._store.engine.raw_connection()
+                cursor = self._connection.cursor()
+                try:
+                    if self._begin is not None:
+                        cursor.execute(self._begin)
+                    cursor.executemany(self._sql, params)
+                finally:
+                    cursor.close()
+                self._connection.commit()
+            except (SQLAlchemyError, self._driver_error) as e:
+                self._drop()
+                original = getattr(e, "orig", None) or e
+                reason = str(original).strip().splitlines()[0] if str(original).strip() else type(e).__name__
+                raise StoreError(f"metadata store {self._store.display_url}: {reason}") from e
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        with self._lock:
+            self._drop(broken=False)
+
+    def _values(self, row: dict[str, Any], done: dict[tuple[str, int], Any]) -> Any:
+        values = dict(row)
+        for name, processor in self._processors:
+            value = values[name]
+            key = (name, id(value))  # the rows of a request share one time: formatted once
+            if key not in done:
+                done[key] = (value, processor(value))  # the value kept too, so its id stays its own
+            values[name] = done[key][1]
+        for name in _JSON_COLUMNS:
+            if not isinstance(values[name], str):
+                values[name] = orjson.dumps(values[name]).decode()
+        return tuple(values[n] for n in self._names) if self._positional else values
+
+    def _drop(self, *, broken: bool = True) -> None:
+        """Let go of the connection: invalidated when a write failed on it, else back to the pool."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if broken:
+                connection.invalidate()
+            else:
+                connection.close()
+        except Exception:  # a broken connection: nothing more to do with it
+            logger.debug("letting go of a prediction-log connection failed", exc_info=True)
 
 
 def predictions_by_id(session: Session, ids: Iterable[str]) -> dict[str, PredictionInfo]:

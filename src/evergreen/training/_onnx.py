@@ -440,7 +440,21 @@ class OnnxModel:
 
     def predict(self, X: pd.DataFrame | NDArray[Any]) -> NDArray[Any]:
         """Labels (classification, in the dtype of the original classes) or predictions (regression, float64)."""
-        out = self._run(self._label, X)
+        return self._labels(self._run(self._label, X))
+
+    def predict_and_proba(self, X: pd.DataFrame | NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.float64] | None]:
+        """(``predict``, ``predict_proba`` or None for a regressor) from one run of the session: what a
+        server answers, at the cost of one call instead of two."""
+        feeds = self._feeds(X)
+        outputs = [self._label] if self._proba is None else [self._label, self._proba]
+        try:
+            result = self._session.run(outputs, feeds)
+        except Exception as e:  # ONNX Runtime's pybind errors share no useful base class
+            raise ModelError(f"ONNX Runtime failed on the input: {_first_line(e)}") from e
+        proba = None if self._proba is None else np.asarray(result[1], dtype=np.float64)
+        return self._labels(result[0]), proba
+
+    def _labels(self, out: Any) -> NDArray[Any]:
         if self.task == "regression":
             return np.asarray(out, dtype=np.float64).reshape(-1)
         labels = np.asarray(out).reshape(-1)

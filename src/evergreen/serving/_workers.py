@@ -1,0 +1,57 @@
+"""Several server worker processes on one socket: ``evergreen serve --workers N``.
+
+One Python process answers with one core at most (the GIL), so a server scales by processes. uvicorn's
+supervisor binds the socket once and starts N worker processes that accept on it; each worker calls
+:func:`worker_app`, which builds the app from the spec the parent put in the environment: its own
+replica (models loaded in that process), its own prediction log (its own writer thread, strict
+durability per worker: a worker answers only once its records are durable) and its own metrics. The
+workers share the store and the local buffer folder (safe: see ``_buffer.py``). ``/metrics`` and
+``/healthz`` describe the worker that answered the request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from fastapi import FastAPI
+
+from evergreen.config import Settings
+from evergreen.errors import ServingError
+
+from ._app import create_app
+
+#: The environment variable that carries a worker's spec from ``evergreen serve`` to the worker process.
+SPEC_VARIABLE = "_EVERGREEN_SERVE_SPEC"
+#: The import string uvicorn gives each worker process.
+WORKER_FACTORY = "evergreen.serving._workers:worker_app"
+#: Native thread pools of a worker: one thread each (DESIGN.md, Performance targets).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def worker_environment(
+    settings: Settings, *, deployments: list[str] | None, reload_interval_s: float
+) -> dict[str, str]:
+    """The variables a worker process needs: its spec, and one native thread per pool."""
+    spec = {
+        "settings": settings.model_dump(mode="json"),
+        "deployments": deployments,
+        "reload_interval_s": reload_interval_s,
+    }
+    return {SPEC_VARIABLE: json.dumps(spec), **ONE_THREAD}
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process, from the spec in its environment (see the module docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    raw = os.environ.get(SPEC_VARIABLE)
+    if raw is None:
+        raise ServingError(
+            f"{SPEC_VARIABLE} is not set: worker_app() is started by 'evergreen serve --workers N', not by hand"
+        )
+    spec: dict[str, Any] = json.loads(raw)
+    threadpool_limits(limits=1)  # for the life of the process: a worker is one core's worth of work
+    settings = Settings.model_validate(spec["settings"])
+    return create_app(settings, deployments=spec["deployments"], reload_interval_s=spec["reload_interval_s"])

@@ -340,7 +340,10 @@ class System:
             finally:
                 store.dispose()
             if claimed:
-                run = self.train(since=decision.since, settings=settings)
+                # After an alert the window ends now: System.train then knows when it holds under two days
+                # and splits it stratified (a time split's "last day" would leave nothing to train on).
+                until = at if decision.since is not None else None
+                run = self.train(since=decision.since, until=until, settings=settings)
         return Tick(outcomes, decision, run)
 
     def _last_trained(self, settings: Settings) -> datetime | None:

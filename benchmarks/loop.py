@@ -17,7 +17,7 @@ one thread) and the stream's metric:
   ``quality(metric, drop=…)`` on yesterday's labelled answers, against the serving version's test score)
   opens an alert (deduplicated while open, resolved by a window within threshold, as ``run_monitors``
   does); ``system.decide`` with ``Retrain(cron="0 3 * * 1", on_alert=True, window="7d")`` says whether to
-  retrain and from when (after an alert, on the data since the window it judged); the candidate is trained
+  retrain and from when (after an alert, on the data since its first breached window); the candidate is trained
   as ``System.train`` does (test rows: the newest day, or a stratified fifth when under two days of data)
   and the gate (``evaluation.judge`` with ``Gate(metric=…)``: not significantly worse than production on
   those test rows, which neither model trained on) decides whether it replaces production.

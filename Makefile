@@ -28,7 +28,7 @@ help:
 	@echo "make lint         the static checks of 'make test' without pytest"
 	@echo "make format       ruff format, then ruff check --fix"
 	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving,"
-	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv)"
+	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv; the loop on drifting streams)"
 	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
 
 setup: $(STAMP)
@@ -77,6 +77,7 @@ bench: setup
 	$(VENV_PY) benchmarks/prediction_log.py
 	$(VENV_PY) benchmarks/serving.py
 	$(VENV_PY) benchmarks/features.py
+	$(VENV_PY) benchmarks/loop.py
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

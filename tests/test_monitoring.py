@@ -500,3 +500,22 @@ def test_readme_example_runs(fresh: tuple[Settings, Any, str], capsys: pytest.Ca
     exec(compile(code.group(1), "README.md", "exec"), namespace)
     assert [o.monitor.name for o in namespace["outcomes"]] == ["drift", "quality:roc_auc", "error_rate"]
     assert "drift no_data" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("windows", [1, 2])
+def test_an_alert_starts_at_its_first_breached_window_and_keeps_it_while_open(
+    fresh: tuple[Settings, Any, str], windows: int
+) -> None:
+    """The System retrains on the data since an alert's window_start: it must be where the breach began, not
+    the newest breached window (which would drop good data each day the alert stays open)."""
+    settings, model, name = fresh
+    monitor = quality("accuracy", below=0.6, windows=windows)
+    for day in range(3):
+        log_day(settings, model, name, START + day * DAY, churn_frame(120, 20 + day), flip_labels=True)
+    for day in range(3):
+        run_monitors(name, [monitor], at=START + (day + 1) * DAY + timedelta(hours=1), settings=settings)
+    (alert,) = alerts_of(settings, name)
+    assert alert.state == "open"
+    assert alert.count == 4 - windows  # one breach per judged window once the run was long enough
+    assert alert.details["window_start"] == START.isoformat()
+    assert alert.details["window_end"] == (START + 3 * DAY).isoformat()

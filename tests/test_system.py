@@ -17,6 +17,7 @@ from evergreen.errors import SystemDefinitionError
 from evergreen.features import FeatureView
 from evergreen.registry import get, versions
 from evergreen.serving import deployment
+from evergreen.store import MetadataStore, raise_alert
 from evergreen.system import Release, Retrain, Scheduler, System, decide
 from sample_pipelines import refuse_everything
 
@@ -225,3 +226,32 @@ def test_a_scheduler_round_trains_the_first_model_and_runs_the_monitors(settings
     scheduler.run_once()  # the model is new: nothing is due
     assert scheduler.last.decision.retrain is False
     assert scheduler.ticks == 2
+
+
+def test_a_tick_after_a_quality_alert_trains_on_the_day_since_it(settings: Settings, tmp_path: Path) -> None:
+    """Just after an alert the window holds one day: the tick must split it stratified, not by time (a "last
+    day" test side would leave nothing to train on), as System.train does when it knows the window's end."""
+    system = declare()
+    for day in range(3):
+        system.ingest(day_file(tmp_path, day), settings=settings)
+    assert system.train(settings=settings).status == "succeeded"
+    since = MONDAY + timedelta(days=2)
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            raise_alert(
+                session,
+                key="monitor:churn:quality:roc_auc",
+                kind="monitor",
+                severity="warning",
+                subject="churn",
+                message="churn: roc_auc 0.5 is below 0.7",
+                details={"kind": "quality", "window_start": since.isoformat(), "window_end": "…"},
+            )
+    finally:
+        store.dispose()
+    tick = system.tick(at=since + timedelta(days=1), settings=settings)
+    assert (tick.decision.reason, tick.decision.since) == ("quality alert", since)
+    assert tick.run is not None
+    assert tick.run.status == "succeeded", [s.error for s in tick.run.steps if s.error]
+    assert [v.number for v in versions("churn", settings=settings)] == [1, 2]

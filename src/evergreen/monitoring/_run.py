@@ -176,6 +176,11 @@ def _record(
         judged = [r for r in recent if r.status in ("ok", "breached")][: monitor.windows]
         if len(judged) < monitor.windows or any(r.status != "breached" for r in judged):
             return Outcome(monitor, result)
+        # The alert's window_start is where its breach began: the first of the breached windows in a row,
+        # kept while the alert stays open (the System drops the data from before it when it retrains).
+        current = open_alert(session, key)
+        first = judged[-1].window_start.isoformat()
+        began = str(current.details.get("window_start", first)) if current is not None else first
         alert = raise_alert(
             session,
             key=key,
@@ -186,7 +191,7 @@ def _record(
             details={
                 "monitor": monitor.name,
                 "kind": monitor.kind,
-                "window_start": start.isoformat(),
+                "window_start": began,
                 "window_end": end.isoformat(),
                 "value": verdict.value,
                 "threshold": verdict.threshold,

@@ -103,7 +103,8 @@ def decide(
     """The retraining policy at time ``at``.
 
     ``last_trained`` is when the newest model was trained; ``alarm_at`` when the latest labelled-quality
-    alert opened and ``alarm_since`` the start of the window it judged (the data from before it is dropped).
+    alert opened and ``alarm_since`` the start of its first breached window (the data from before it is
+    dropped).
     In order: no model yet; an alert newer than the model; daily while the data since the alert is shorter
     than the window; the cron schedule.
     """
@@ -397,7 +398,10 @@ class System:
             finally:
                 store.dispose()
             if claimed:
-                run = self.train(since=decision.since, settings=settings)
+                # After an alert the window ends now: System.train then knows when it holds under two days
+                # and splits it stratified (a time split's "last day" would leave nothing to train on).
+                until = at if decision.since is not None else None
+                run = self.train(since=decision.since, until=until, settings=settings)
         return Tick(outcomes, decision, run)
 
     def _last_trained(self, settings: Settings) -> datetime | None:
@@ -408,7 +412,8 @@ class System:
         return max((v.created_at for v in found), default=None)
 
     def _alarm(self, settings: Settings) -> tuple[datetime | None, datetime | None]:
-        """When the latest labelled-quality alert of the deployment opened, and the start of the window it judged."""
+        """When the latest labelled-quality alert of the deployment opened, and the start of its first breached
+        window (the alert keeps it while it stays open)."""
         prefix = f"monitor:{self.deployment}:"
         store = MetadataStore(settings.store.url)
         try:

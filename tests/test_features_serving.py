@@ -22,6 +22,7 @@ from evergreen.errors import FeatureError, ServingError
 from evergreen.features import apply, materialize, training_set
 from evergreen.registry import record_gate, register
 from evergreen.serving import deploy, skew_check
+from evergreen.store import MetadataStore, predictions_by_id
 from evergreen.training import sklearn as sklearn_spec
 from evergreen.training import train
 from test_server import Running, predict
@@ -186,3 +187,28 @@ def test_a_new_view_version_takes_over_once_it_is_materialized(tmp_path: Path) -
 
     assert replica.states["churn-api"].features.refs == ["usage@2"]
     assert answer.json()["probabilities"] == whole.json()["probabilities"]
+
+
+def test_a_cache_miss_is_answered_live_from_the_entitys_online_features(
+    server: httpx.Client, project: tuple[Settings, pd.DataFrame]
+) -> None:
+    settings, source = project
+    live = server.get("/v1/models/churn-api/predictions/c-7")
+    given = predict(server, {"instances": [newest(source, "c-7")]}, "plain-api")
+    assert live.status_code == 200, live.text
+    body = live.json()
+    assert body["source"] == "live"
+    assert body["entity_id"] == "c-7"
+    assert body["probabilities"] == given.json()["probabilities"][0]
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            logged = predictions_by_id(session, [body["prediction_id"]])
+    finally:
+        store.dispose()
+    assert logged[body["prediction_id"]].entity_id == "c-7"  # logged like any live prediction
+    without_views = server.get("/v1/models/plain-api/predictions/c-7")
+    assert without_views.status_code == 404
+    assert "has no feature views to compute one live" in without_views.json()["error"]
+    unknown = server.get("/v1/models/churn-api/predictions/nobody")
+    assert unknown.status_code == 422

@@ -230,6 +230,12 @@ def create_app(
             return refused
         instances: list[Any] = body["instances"]
         entities: list[Any] = body.get("entity_ids") or [None] * len(instances)
+        return await answer(state, deployment, instances, entities, started)
+
+    async def answer(
+        state: DeploymentState, deployment: str, instances: list[Any], entities: list[Any], started: float
+    ) -> Response:
+        """Fill, route, validate, predict, log and answer a checked request's instances."""
         if state.features is not None:  # feature views: their online values filled in by entity id
             filled = state.features.fill(instances, entities)
             if isinstance(filled, tuple):
@@ -354,22 +360,51 @@ def create_app(
 
     @app.get("/v1/models/{deployment}/predictions/{entity_id}")
     async def cached(deployment: str, entity_id: str, request: Request) -> Response:
-        """The entity's batch prediction, from the cache that ``evergreen predict --cache`` fills."""
+        """The entity's batch prediction, from the cache that ``evergreen predict --cache`` fills; for an entity
+        missing from it, a live prediction when the deployment has feature views."""
         refused_auth = auth.denied(request, "predict")
         if refused_auth is not None:
             return _error(*refused_auth)
         found = await asyncio.to_thread(_lookup, metadata(), deployment, entity_id)
         if found is None:
-            return _error(404, f"no cached prediction for entity {entity_id!r} of deployment {deployment!r}")
+            return await live_for_entity(deployment, entity_id)
         return _json(
             200,
             {
+                "source": "cache",
                 "entity_id": found.entity_id,
                 "prediction": found.output.get("prediction"),
                 "probabilities": found.output.get("probabilities"),
                 "model_version": f"{found.model}@{found.model_version}",
                 "batch_id": found.batch_id,
                 "created_at": found.created_at.isoformat(),
+            },
+        )
+
+    async def live_for_entity(deployment: str, entity_id: str) -> Response:
+        """A cache miss: answered live when the deployment takes its features from feature views (the
+        entity's online values are all a prediction needs), logged like any prediction; else a 404."""
+        started = time.perf_counter()
+        state = replica.states.get(deployment)
+        if state is None or state.features is None:
+            return _error(
+                404,
+                f"no cached prediction for entity {entity_id!r} of deployment {deployment!r}, and the deployment "
+                "has no feature views to compute one live (fill the cache with: evergreen predict --cache)",
+            )
+        live = await answer(state, deployment, [{}], [entity_id], started)
+        if live.status_code != 200:
+            return live
+        body = orjson.loads(bytes(live.body))
+        return _json(
+            200,
+            {
+                "source": "live",
+                "entity_id": entity_id,
+                "prediction": body["predictions"][0],
+                "probabilities": (body.get("probabilities") or [None])[0],
+                "model_version": body["model_version"],
+                "prediction_id": body["prediction_ids"][0],
             },
         )
 

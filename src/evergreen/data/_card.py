@@ -22,8 +22,11 @@ import html
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import plotly.graph_objects as go
+if TYPE_CHECKING:  # Plotly is imported when a card is drawn, not with the package
+    import plotly.graph_objects as go
+
 
 from ._document import BAR_COLOR as _BAR_COLOR
 from ._document import DASH as _DASH
@@ -340,6 +343,8 @@ def _html_charts(version: DatasetVersion) -> str:
 
 
 def _figure(column: ColumnProfile) -> go.Figure:
+    import plotly.graph_objects as go
+
     """The chart of one column: a histogram for numbers and datetimes, bars of counts for categories."""
     figure = go.Figure()
     if column.kind in ("numeric", "datetime") and column.bin_counts and column.min is not None:
@@ -354,6 +359,8 @@ def _figure(column: ColumnProfile) -> go.Figure:
 
 
 def _histogram(figure: go.Figure, column: ColumnProfile) -> None:
+    import plotly.graph_objects as go
+
     """Bars from the profile's bins, the open outer bins clipped to the observed min and max.
 
     Bins are equal-frequency, so their widths differ: a bar's height is the density (rows per unit, or per
@@ -415,6 +422,8 @@ def _unit(span_seconds: float) -> tuple[str, float]:
 
 
 def _category_bars(figure: go.Figure, column: ColumnProfile) -> None:
+    import plotly.graph_objects as go
+
     """Bars of the most frequent values, most frequent first; Plotly shows the labels as literal text."""
     top = _top(column, CHART_CATEGORIES)
     # Plotly reads a small HTML subset in labels; escaping shows e.g. "<b>" literally instead.

@@ -24,9 +24,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
+if TYPE_CHECKING:  # Plotly is imported when a chart is made, not with the package (it costs ~50 MB)
+    import plotly.graph_objects as go
+
 
 __all__ = [
     "BAR_COLOR",
@@ -164,7 +166,7 @@ def render_html(
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{_h(title)}: {_h(subject)}</title>",
             f"<style>{_CSS}</style>",
-            f'<script type="text/javascript">{get_plotlyjs()}</script>',
+            f'<script type="text/javascript">{_plotly_js()}</script>',
             "</head>",
             "<body>",
             "<main>",
@@ -182,10 +184,16 @@ def render_html(
 # -- charts --------------------------------------------------------------------------------------------
 
 
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
 def style_figure(figure: go.Figure, *, height: int) -> go.Figure:
     """Give ``figure`` the cards' look (plain template, light grid, system font, no legend); returns it."""
     figure.update_layout(
-        template=go.layout.Template(),
+        template=_template(),
         height=height,
         margin={"l": 56, "r": 12, "t": 8, "b": 48},
         bargap=0.04,
@@ -198,6 +206,12 @@ def style_figure(figure: go.Figure, *, height: int) -> go.Figure:
     figure.update_xaxes(gridcolor="#e1e4e8", zeroline=False)
     figure.update_yaxes(gridcolor="#e1e4e8", zeroline=False, rangemode="tozero")
     return figure
+
+
+def _template() -> go.layout.Template:
+    import plotly.graph_objects as go
+
+    return go.layout.Template()
 
 
 def figure_html(figure: go.Figure, div_id: str, caption: str, kind: str = "") -> str:

@@ -61,8 +61,6 @@ import pandas as pd
 import pyarrow as pa
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from scipy import special, stats
-from scipy.spatial import distance
 
 from evergreen.data._profile import (
     OTHER,
@@ -191,6 +189,8 @@ def psi(expected: Counts, actual: Counts) -> float:
 
 def js_distance(expected: Counts, actual: Counts) -> float:
     """Jensen-Shannon distance (base 2, in [0, 1]) of the proportions of two count vectors."""
+    from scipy.spatial import distance  # SciPy is imported when drift is measured, not with the package
+
     return float(distance.jensenshannon(expected / expected.sum(), actual / actual.sum(), base=2))
 
 
@@ -207,6 +207,8 @@ def ks_binned(expected: Counts, actual: Counts) -> tuple[float, float]:
     if d <= 0.0:
         return 0.0, 1.0
     root = math.sqrt(n * m / (n + m))
+    from scipy import special
+
     return d, float(np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * d), 0.0, 1.0))
 
 
@@ -245,6 +247,8 @@ def chi2_p(expected: Counts, actual: Counts) -> float:
         table = np.hstack([table[:, ~sparse], table[:, sparse].sum(axis=1, keepdims=True)])
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 1.0
+    from scipy import stats
+
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 

@@ -77,6 +77,7 @@ def run_monitors(
         raise MonitorError(f"monitor names must be unique on a deployment; got {names}")
     at = at or now()
     references: dict[int, Reference] = {}
+    read: dict[tuple[datetime, datetime], Window] = {}
     outcomes: list[Outcome] = []
     store = MetadataStore(settings.store.url)
     try:
@@ -84,7 +85,9 @@ def run_monitors(
             windows = [window] if window is not None else _windows(monitor, at)
             newest: Outcome | None = None
             for start, end in windows:
-                frame = _read_window(store, deployment, start, end)
+                if (start, end) not in read:  # monitors of the same length share their windows' rows
+                    read[(start, end)] = _read_window(store, deployment, start, end)
+                frame = read[(start, end)]
                 version = frame.main_version
                 reference = None
                 if version is not None:

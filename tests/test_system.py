@@ -248,6 +248,16 @@ def test_a_tick_after_a_quality_alert_trains_on_the_day_since_it(settings: Setti
                 message="churn: roc_auc 0.5 is below 0.7",
                 details={"kind": "quality", "window_start": since.isoformat(), "window_end": "…"},
             )
+            for i in range(250):  # newer alerts of other deployments must not hide this one
+                raise_alert(
+                    session,
+                    key=f"monitor:other:m{i}",
+                    kind="monitor",
+                    severity="warning",
+                    subject="other",
+                    message="other",
+                    details={"kind": "drift"},
+                )
     finally:
         store.dispose()
     tick = system.tick(at=since + timedelta(days=1), settings=settings)

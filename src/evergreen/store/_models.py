@@ -326,10 +326,15 @@ def raise_alert(
 
 
 def list_alerts(
-    session: Session, *, states: Sequence[str] = ("open", "acknowledged"), limit: int = 50
+    session: Session,
+    *,
+    states: Sequence[str] = ("open", "acknowledged"),
+    key_prefix: str | None = None,
+    limit: int = 50,
 ) -> list[AlertInfo]:
-    """Alerts in the given states, newest first."""
-    rows = session.execute(
-        select(AlertRecord).where(AlertRecord.state.in_(states)).order_by(AlertRecord.updated_at.desc()).limit(limit)
-    ).scalars()
+    """Alerts in the given states (and with keys starting with ``key_prefix``), newest first."""
+    query = select(AlertRecord).where(AlertRecord.state.in_(states))
+    if key_prefix is not None:
+        query = query.where(AlertRecord.key.startswith(key_prefix, autoescape=True))
+    rows = session.execute(query.order_by(AlertRecord.updated_at.desc()).limit(limit)).scalars()
     return [alert_info(r) for r in rows]

@@ -418,13 +418,14 @@ class System:
         store = MetadataStore(settings.store.url)
         try:
             with store.session() as session:
-                alerts = list_alerts(session, states=ALERT_STATES, limit=200)
+                # Only this deployment's monitor alerts: a busy store's other alerts must not push them out.
+                alerts = list_alerts(session, states=ALERT_STATES, key_prefix=prefix, limit=1000)
         finally:
             store.dispose()
         found = [
             (a.created_at, datetime.fromisoformat(a.details["window_start"]))
             for a in alerts
-            if a.key.startswith(prefix) and a.details.get("kind") in ("quality", "bias") and "window_start" in a.details
+            if a.details.get("kind") in ("quality", "bias") and "window_start" in a.details
         ]
         if not found:
             return None, None

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from evergreen.config import Settings, load_settings
 from evergreen.errors import ServingError
-from evergreen.registry import record_gate, register
+from evergreen.registry import get, promote, record_gate, register
 from evergreen.serving import (
     Feedback,
     Policy,
@@ -222,3 +222,23 @@ def latest_live(store: MetadataStore, version: int) -> list[Any]:
     with store.session() as session:
         rows = session.execute(select(PredictionRecord).where(PredictionRecord.model_version == version)).scalars()
         return list(rows)
+
+
+def test_a_canary_rolled_back_by_its_guardrails_is_no_longer_production(settings: Settings) -> None:
+    first, second = version(settings), version(settings)
+    deploy("churn-api", "churn", first, settings=settings)
+    promote("churn", first, settings=settings)
+    deploy(
+        "churn-api",
+        "churn",
+        second,
+        strategy="canary",
+        steps=[50, 100],
+        every_s=60,
+        guardrails={"error_rate": 0.1},
+        settings=settings,
+    )
+    promote("churn", second, settings=settings)  # as the System does when it releases a version
+    log_traffic(settings, second, count=60, errors=30)
+    assert canary_tick("churn-api", settings=settings)[0] == "rollback"
+    assert get("churn", "production", settings=settings).number == first

@@ -9,13 +9,17 @@ least ``min_requests`` predictions were seen; with fewer the step holds.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
+from evergreen.errors import NotFoundError, RegistryError
 from evergreen.pipelines import run_settings
+from evergreen.registry import PRODUCTION, get
+from evergreen.registry import rollback as registry_rollback
 from evergreen.store import MetadataStore, get_deployment, now, set_policy, version_traffic
 
 from ._feedback import labelled_predictions
@@ -83,6 +87,21 @@ def canary_tick(
                 actor="canary",
                 reason=why,
             )
-            return action, why
+        if action == "rollback":
+            _unpromote(info.model, policy.canary.candidate, why, settings)
+        return action, why
     finally:
         store.dispose()
+
+
+def _unpromote(model: str, candidate: int, why: str, settings: Settings) -> None:
+    """A candidate the canary rolled back must not stay the registry's ``production`` (the System promotes a
+    version when it releases it, so the next gate would judge candidates against the rolled-back one):
+    put the previous production version back, when the candidate is the one in production."""
+    try:
+        production = get(model, PRODUCTION, settings=settings)
+    except NotFoundError:
+        return
+    if production.number == candidate:
+        with contextlib.suppress(RegistryError):  # no previous version: nothing to restore
+            registry_rollback(model, reason=f"canary rolled back: {why}", settings=settings)

@@ -6,11 +6,16 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
 from evergreen.config import CONFIG_FILENAME, load_settings
+
+if TYPE_CHECKING:
+    from evergreen.system import DayRecord
 
 from ._context import console
 
@@ -98,13 +103,10 @@ def quickstart_command(
     table = Table(
         "day",
         "event",
-        "data",
-        "validation",
-        "drift",
+        Column("data", min_width=8),
+        "drifted",
         "alerts",
-        "retrain",
-        "gate",
-        "release",
+        "training → gate → release",
         "live",
         f"online {METRIC}",
         "never retrained",
@@ -122,13 +124,10 @@ def quickstart_command(
             report=lambda r: table.add_row(
                 str(r.day),
                 r.event,
-                r.data_version,
-                _styled_validation(r.validation),
+                _data(r),
                 ", ".join(r.drifted),
                 ", ".join(r.alerts),
-                r.retrain,
-                _styled_gate(r.gate),
-                r.release,
+                _training(r),
                 r.live_version,
                 _number(r.online_quality),
                 _number(r.static_quality),
@@ -173,9 +172,17 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def _styled_validation(text: str) -> str:
-    return f"[red]{text}[/red]" if text.startswith("blocked") else text
+def _data(record: DayRecord) -> str:
+    """The day's data version, or why validation blocked it (in red)."""
+    if record.validation.startswith("blocked"):
+        return f"[red]{escape(record.validation)}[/red]"
+    return record.data_version
 
 
-def _styled_gate(text: str) -> str:
-    return f"[yellow]{text}[/yellow]" if text.startswith("refused") else text
+def _training(record: DayRecord) -> str:
+    """Why a model was trained, the gate's verdict (a refusal in yellow) and what was released."""
+    if not record.retrain:
+        return ""
+    gate = f"[yellow]{escape(record.gate)}[/yellow]" if record.gate.startswith("refused") else record.gate
+    why = "schedule" if record.retrain.startswith("schedule") else record.retrain
+    return f"{escape(why)} → {gate} → {escape(record.release.removeprefix('released '))}"

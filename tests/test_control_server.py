@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from evergreen.examples import subscriptions as sim
 from evergreen.config import load_settings
 from evergreen.pipelines import load_object
 from evergreen.system import System
+from server_process import free_port
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
@@ -37,9 +37,7 @@ def test_the_server_trains_releases_and_serves_the_first_model_of_a_new_project(
         path = folder / f"day-{day}.parquet"
         sim.exported_day(day, 400).to_parquet(path, index=False)
         assert system.ingest(str(path), settings=settings).status == "succeeded"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen(
         [EVERGREEN, "server", "--port", str(port), "--interval", "1"],
         cwd=folder,

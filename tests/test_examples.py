@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from evergreen.examples.churn import training
 
 from evergreen.config import load_settings
+from server_process import free_port, wait_ready
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
@@ -106,25 +105,17 @@ INSTANCE = {
 
 @contextmanager
 def serving(folder: Path, env: dict[str, str]) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [EVERGREEN, "serve", "--port", str(port), "--reload-interval", "0.5"],
         cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        wait_ready(process, f"http://127.0.0.1:{port}", timeout_s=60, what="evergreen serve")
         yield port
     finally:
         process.terminate()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from evergreen.registry import record_gate, register
 from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
 from evergreen.store import MetadataStore, now, predictions_by_id, version_traffic
 from evergreen.training import ModelSpec, package_model, sklearn, train
+from server_process import free_port, wait_ready
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
@@ -266,27 +266,12 @@ def evergreen_serve(folder: Path, env: dict[str, str], deployment: str) -> Itera
     )
     serving[port] = process.pid
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "evergreen serve never became ready"
-            time.sleep(0.2)
+        wait_ready(process, f"http://127.0.0.1:{port}", timeout_s=60, what="evergreen serve")
         yield port
     finally:
         process.kill()
         process.communicate(timeout=30)  # also closes the pipe
         serving.pop(port, None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Settings, int, int]) -> None:
@@ -339,16 +324,7 @@ def test_two_workers_both_answer_and_both_log(project: tuple[Settings, int, int]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 150
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "evergreen serve --workers 2 never became ready"
-            time.sleep(0.2)
+        wait_ready(process, url, timeout_s=150, what="evergreen serve --workers 2")
 
         def send(_: int) -> list[str]:  # a connection of its own per request, so either worker may take it
             body = {"instances": [{"tenure": 4, "fee": 25.0}]}

@@ -154,8 +154,8 @@ class Loop:
                 self._maybe_train(day, record)
                 info, _ = deployment(self.system.deployment, settings=self.settings)
                 server.wait_ready(self.system.deployment, info.revision)
-                served = self._traffic(server, day, record)
                 frame = sim.simulate_day(day, self.customers)
+                served = self._traffic(server, frame, record)
                 record.static_quality = self._quality(frame["churned"].tolist(), _positive(static, frame))
                 self.records.append(record)
             self._morning(server, days + 1, served)
@@ -243,8 +243,7 @@ class Loop:
         output: dict[str, Any] = run.output
         return output
 
-    def _traffic(self, server: Server, day: int, record: DayRecord) -> Served:
-        frame = sim.simulate_day(day, self.customers)
+    def _traffic(self, server: Server, frame: pd.DataFrame, record: DayRecord) -> Served:
         features = frame[sim.FEATURES]
         instances = json.loads(features.to_json(orient="records"))
         entities = [str(e) for e in frame["customer_id"]]

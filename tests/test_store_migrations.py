@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +166,23 @@ def assert_refused(url: str, match: str) -> None:
 def test_the_checked_in_store_is_at_revision_0001() -> None:
     assert revision_of(f"sqlite:///{STORE_0001}") == "0001"
     assert head_revision() != "0001"
+
+
+def test_the_head_revision_constant_is_the_newest_revision_file() -> None:
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(evergreen.store.__file__).with_name("migrations")))
+    assert ScriptDirectory.from_config(config).get_heads() == [head_revision()]
+
+
+def test_opening_a_store_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    MetadataStore(url).dispose()  # created: Alembic ran here
+    script = f"import sys; from evergreen.store import MetadataStore; MetadataStore({url!r})"
+    script += "; print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_an_older_store_is_refused_with_the_upgrade_command(old_store_url: str) -> None:

@@ -44,12 +44,14 @@ from evergreen.store import (
     get_run,
     head_revision,
     heartbeat,
+    insert_predictions,
     lineage,
     list_runs,
     pid_alive,
     reap_dead_runs,
     record_artifacts,
     redact,
+    served_inputs,
     skip_steps,
     start_step,
 )
@@ -818,3 +820,32 @@ def test_a_url_that_is_not_a_supported_database_raises_a_config_error(url: str, 
     with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         MetadataStore(url)
     assert SECRET not in str(caught.value)
+
+
+def test_served_inputs_reads_a_half_open_window(store: MetadataStore) -> None:
+    """A prediction logged exactly at a window's end belongs to the next window, not to both."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    stamps = [start - timedelta(microseconds=1), start, start + timedelta(hours=1), start + timedelta(hours=2)]
+    rows = [
+        {
+            "id": f"p{i}",
+            "deployment": "api",
+            "model": "m",
+            "model_version": 1,
+            "mode": "live",
+            "entity_id": str(i),
+            "inputs": {"x": i},
+            "inputs_hash": None,
+            "output": {},
+            "latency_ms": 1.0,
+            "created_at": at,
+        }
+        for i, at in enumerate(stamps)
+    ]
+    with store.session() as session:
+        insert_predictions(session, rows)
+    with store.session() as session:
+        first = served_inputs(session, "api", since=start, until=start + timedelta(hours=2))
+        second = served_inputs(session, "api", since=start + timedelta(hours=2), until=start + timedelta(hours=3))
+    assert [p.prediction_id for p in first] == ["p1", "p2"]
+    assert [p.prediction_id for p in second] == ["p3"]

@@ -148,7 +148,7 @@ def skew_check(
     settings: Settings | None = None,
 ) -> SkewReport:
     """Compare the feature values a deployment served (its logged inputs) with the offline values for the
-    same entity at the prediction's time, over its newest ``limit`` live predictions in [since, until]
+    same entity at the prediction's time, over its newest ``limit`` live predictions in [since, until)
     (default: the last day). Numbers match within ``tolerance`` relative to the offline value.
 
     Raises:

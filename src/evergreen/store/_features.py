@@ -289,14 +289,14 @@ class ServedInputs:
 def served_inputs(
     session: Session, deployment: str, *, since: datetime, until: datetime, limit: int = 10_000
 ) -> list[ServedInputs]:
-    """The newest ``limit`` live predictions of a deployment logged in [since, until], oldest first."""
+    """The newest ``limit`` live predictions of a deployment logged in [since, until), oldest first."""
     rows = session.execute(
         select(PredictionRecord.id, PredictionRecord.entity_id, PredictionRecord.inputs, PredictionRecord.created_at)
         .where(
             PredictionRecord.deployment == deployment,
             PredictionRecord.mode == "live",
             PredictionRecord.created_at >= since,
-            PredictionRecord.created_at <= until,
+            PredictionRecord.created_at < until,
         )
         .order_by(PredictionRecord.created_at.desc())
         .limit(limit)

@@ -27,10 +27,26 @@ from sqlalchemy.engine import make_url
 
 from evergreen.errors import PredictionLogError
 from evergreen.serving import PredictionEntry, PredictionLog
+from evergreen.serving._log import new_prediction_ids
 from evergreen.store import MetadataStore, insert_predictions, predictions_by_id, prune_predictions
 from evergreen.store._schema import PredictionRecord
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def test_prediction_ids_are_unique_time_ordered_uuid7() -> None:
+    before = time.time_ns() // 1_000_000
+    first = new_prediction_ids(5_000)
+    time.sleep(0.002)
+    later = new_prediction_ids(1)
+    assert new_prediction_ids(0) == []
+    assert len(set(first + later)) == 5_001
+    for pid in first + later:
+        parsed = uuid.UUID(pid)
+        assert (parsed.hex, parsed.version, parsed.variant) == (pid, 7, uuid.RFC_4122)
+    assert before <= int(first[0][:12], 16) <= int(later[0][:12], 16) - 2
+    assert max(first) < later[0]  # a later millisecond sorts after every id of an earlier one
+    assert len({pid[16] for pid in first}) == 4  # the variant digit's two random bits are used
 
 
 def entry(i: int = 0, **changes: Any) -> PredictionEntry:

@@ -62,6 +62,8 @@ Durability = Literal["strict", "async"]
 InputsMode = Literal["full", "hash"]
 
 _ID = re.compile(r"[0-9a-f]{32}")
+#: A random hex digit as the UUID variant digit (binary 10xx).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 _NAME_MAX = 255
 #: How often a log with a retention prunes old predictions, in seconds.
 PRUNE_EVERY_S = 3600.0
@@ -76,16 +78,14 @@ def new_prediction_ids(count: int) -> list[str]:
 
     Time-ordered, not uuid4: a table keyed by random ids takes every insert on another page of its
     primary-key index, so a batch of 100 predictions dirtied ~100 pages, and the commit wrote them all;
-    ids that grow with time land on the same few pages.
+    ids that grow with time land on the same few pages. Built as text from one read of random bytes: the
+    milliseconds, the version digit 7, 12 random bits, the variant (8-b: 2 random bits), 60 random bits.
     """
-    millis = time.time_ns() // 1_000_000
-    noise = os.urandom(10 * count)
-    ids = []
-    for k in range(count):
-        bits = int.from_bytes(noise[10 * k : 10 * k + 10], "big")
-        value = (millis << 80) | (0x7 << 76) | ((bits >> 62) & 0xFFF) << 64 | (0b10 << 62) | (bits & ((1 << 62) - 1))
-        ids.append(f"{value:032x}")
-    return ids
+    stamp = f"{time.time_ns() // 1_000_000:012x}7"
+    noise = os.urandom(10 * count).hex()
+    return [
+        f"{stamp}{noise[k : k + 3]}{_VARIANT[noise[k + 3]]}{noise[k + 4 : k + 19]}" for k in range(0, 20 * count, 20)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,7 +625,7 @@ def _check_row(pid: Any, entity: Any, inputs: Any, output: Any) -> None:
             f"prediction {pid}: entity_id must be a string of at most 255 characters or None, but got {entity!r}"
         )
     for name, value in (("inputs", inputs), ("output", output)):
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # the type check first: ABCs are slow
             raise PredictionLogError(f"prediction {pid}: {name} must be a dict, but got a {type(value).__name__}")
 
 

@@ -336,3 +336,28 @@ def test_the_migrations_create_exactly_the_tables_the_models_describe(store_url:
     finally:
         store.dispose()
     assert differences == []
+
+
+def test_lookups_by_entity_and_time_use_the_entity_index_that_skips_null_ids(tmp_path: Path) -> None:
+    """Revision 0010: the feedback join's lookup by entity and time is a search of the entity index (it
+    was a scan of the deployment's earlier predictions), and rows without an entity id stay out of it."""
+    from evergreen.store._schema import PredictionRecord
+
+    store = MetadataStore(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        lookup = sa.select(PredictionRecord.id).where(
+            PredictionRecord.deployment == "api",
+            PredictionRecord.entity_id.in_(["a", "b"]),
+            PredictionRecord.mode == "live",
+            PredictionRecord.created_at <= datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        sql = str(lookup.compile(store.engine, compile_kwargs={"literal_binds": True}))
+        with store.engine.connect() as connection:
+            plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            index_sql = connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'ix_predictions_entity'"
+            ).scalar_one()
+    finally:
+        store.dispose()
+    assert "USING INDEX ix_predictions_entity (deployment=? AND entity_id=? AND created_at<?)" in plan
+    assert index_sql.endswith("WHERE entity_id IS NOT NULL")

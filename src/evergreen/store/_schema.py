@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -400,7 +400,15 @@ class PredictionRecord(Base):
     __tablename__ = "predictions"
     __table_args__ = (
         Index("ix_predictions_deployment_created", "deployment", "created_at"),
-        Index("ix_predictions_entity", "deployment", "entity_id"),
+        # Feedback's lookup by entity and time; only predictions with an entity id (most have none).
+        Index(
+            "ix_predictions_entity",
+            "deployment",
+            "entity_id",
+            "created_at",
+            sqlite_where=text("entity_id IS NOT NULL"),
+            postgresql_where=text("entity_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -4,6 +4,7 @@ and the skew check compares that with offline values for the same entity and tim
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +19,14 @@ import sample_serving_features
 import sample_serving_features_v2
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
-from evergreen.errors import FeatureError, ServingError
-from evergreen.features import apply, materialize, training_set
+from evergreen.errors import FeatureError, SchemaError, ServingError
+from evergreen.features import apply, get_online_features, materialize, training_set
 from evergreen.registry import record_gate, register
-from evergreen.serving import deploy, skew_check
+from evergreen.serving import deploy, predict_batch, skew_check
 from evergreen.store import MetadataStore, predictions_by_id
 from evergreen.training import sklearn as sklearn_spec
 from evergreen.training import train
+from test_cli import evergreen
 from test_server import Running, predict
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -212,3 +214,140 @@ def test_a_cache_miss_is_answered_live_from_the_entitys_online_features(
     assert "has no feature views to compute one live" in without_views.json()["error"]
     unknown = server.get("/v1/models/churn-api/predictions/nobody")
     assert unknown.status_code == 422
+
+
+# ------------------------------------------------------------------------------------------ batch scoring
+
+
+def ids_file(folder: Path, ids: list[str], **columns: object) -> str:
+    """A Parquet file of entity ids (and any ``columns`` given), as a batch job's input."""
+    pd.DataFrame({"customer_id": ids, **columns}).to_parquet(folder / "ids.parquet", index=False)
+    return str(folder / "ids.parquet")
+
+
+def test_batch_scoring_fills_features_by_entity_id_as_the_server_does(
+    server: httpx.Client, project: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, _ = project
+    ids = [f"c-{i}" for i in range(30, 55)]
+    online = get_online_features(["usage"], ids, settings=settings).rename(columns={"entity_id": "customer_id"})
+    online.to_parquet(tmp_path / "filled.parquet", index=False)
+
+    result = predict_batch(
+        "churn-api", ids_file(tmp_path, ids), output=tmp_path / "scores.parquet", entity="customer_id",
+        chunk_rows=10, settings=settings,
+    )  # fmt: skip
+    direct = predict_batch(
+        "plain-api", str(tmp_path / "filled.parquet"), output=tmp_path / "direct.parquet", entity="customer_id",
+        settings=settings,
+    )  # fmt: skip
+    live = predict(server, {"instances": [{}] * len(ids), "entity_ids": ids}).json()
+
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert (result.rows, result.features) == (25, ["usage@1"])
+    assert direct.features == []
+    pd.testing.assert_frame_equal(scores, pd.read_parquet(tmp_path / "direct.parquet"))
+    assert scores["customer_id"].tolist() == ids
+    assert scores["prediction"].tolist() == live["predictions"]
+    assert scores["probability_True"].tolist() == pytest.approx([p[1] for p in live["probabilities"]], abs=1e-6)
+
+
+def test_batch_scoring_keeps_a_feature_column_given_in_the_input(
+    project: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, _ = project
+    ids = ["c-1", "c-2", "c-3"]
+    online = get_online_features(["usage"], ids, settings=settings).rename(columns={"entity_id": "customer_id"})
+    online.assign(fee=38.5).to_parquet(tmp_path / "given.parquet", index=False)
+
+    mixed = predict_batch("churn-api", ids_file(tmp_path, ids, fee=[38.5] * 3), output=tmp_path / "mixed.parquet",
+                          entity="customer_id", settings=settings)  # fmt: skip
+    given = predict_batch("plain-api", str(tmp_path / "given.parquet"), output=tmp_path / "given-out.parquet",
+                          entity="customer_id", settings=settings)  # fmt: skip
+
+    assert mixed.features == ["usage@1"]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "mixed.parquet"), pd.read_parquet(given.output))
+
+
+def test_batch_scoring_with_feature_views_needs_the_entity_column(
+    project: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, _ = project
+
+    with pytest.raises(
+        ServingError,
+        match=r"deployment 'churn-api' takes features from the views \['usage'\] by entity id: give the input's "
+        r"entity id column with --entity COLUMN",
+    ):
+        predict_batch("churn-api", ids_file(tmp_path, ["c-1"]), output=tmp_path / "out.parquet", settings=settings)
+    assert list(tmp_path.glob("out.parquet*")) == []
+
+
+def test_an_entity_with_no_online_row_fails_the_batch_by_name_and_leaves_no_output(
+    project: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, _ = project
+    source = ids_file(tmp_path, ["c-1", "c-2", "c-3", "nobody"])
+
+    with pytest.raises(
+        SchemaError,
+        match=r"feature 'tenure' of the view usage@1 has no online value for 1 of the input's rows 3-4 "
+        r"\(entities such as \['nobody'\]\), and the model takes no missing 'tenure'; materialize the view "
+        r"\(evergreen features materialize usage\)",
+    ):  # the second chunk fails after the first was written: the partial file goes too
+        predict_batch("churn-api", source, output=tmp_path / "out.parquet", entity="customer_id", chunk_rows=2,
+                      settings=settings)  # fmt: skip
+    assert list(tmp_path.glob("out.parquet*")) == []
+
+
+def test_a_broken_or_other_online_store_fails_the_batch_clearly_and_leaves_no_output(
+    project: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, _ = project
+    elsewhere = load_settings(
+        settings.project_dir, overrides={"features.online_store": f"sqlite:///{tmp_path / 'other.db'}"}, environ={}
+    )
+    with pytest.raises(
+        ServingError,
+        match=r"deployment 'churn-api' cannot take features from the views \['usage'\]: feature view 'usage' has no "
+        r"version materialized into the online store .*; run: evergreen features materialize usage",
+    ):
+        predict_batch("churn-api", ids_file(tmp_path, ["c-1"]), output=tmp_path / "out.parquet", entity="customer_id",
+                      settings=elsewhere)  # fmt: skip
+    online = sqlite3.connect(settings.features.online_store.removeprefix("sqlite:///"), isolation_level=None)
+    online.execute("ALTER TABLE online_features RENAME TO kept")  # a table with no values column: reads fail
+    online.execute("CREATE TABLE online_features (view TEXT, entity TEXT)")
+    try:
+        with pytest.raises(
+            ServingError, match=r"the online values of the feature views \['usage@1'\] could not be read: online store"
+        ):
+            predict_batch("churn-api", ids_file(tmp_path, ["c-1", "c-2"]), output=tmp_path / "out.parquet",
+                          entity="customer_id", settings=settings)  # fmt: skip
+    finally:
+        online.execute("DROP TABLE online_features")
+        online.execute("ALTER TABLE kept RENAME TO online_features")
+        online.close()
+    assert list(tmp_path.glob("out.parquet*")) == []
+
+
+def test_evergreen_predict_takes_the_views_writes_parquet_and_the_cache(
+    server: httpx.Client, project: tuple[Settings, pd.DataFrame]
+) -> None:
+    settings, _ = project
+    folder = settings.project_dir
+    ids = ["c-100", "c-101", "c-102"]
+    ids_file(folder, ids)
+
+    scored = evergreen(folder, "predict", "churn-api", "--input", "ids.parquet", "-o", "scores.parquet", "--cache",
+                       "--entity", "customer_id", "--no-progress")  # fmt: skip
+    cached = server.get("/v1/models/churn-api/predictions/c-101")
+    live = predict(server, {"instances": [{}], "entity_ids": ["c-101"]}).json()
+
+    assert scored.returncode == 0, scored.stderr
+    assert "scored 3 rows with churn@1, features from usage@1 to scores.parquet, 3 cached by customer_id" in (
+        scored.stdout
+    )
+    assert pd.read_parquet(folder / "scores.parquet")["customer_id"].tolist() == ids
+    assert cached.json()["source"] == "cache"
+    assert cached.json()["prediction"] == live["predictions"][0]
+    assert cached.json()["probabilities"] == pytest.approx(live["probabilities"][0], abs=1e-6)

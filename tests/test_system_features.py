@@ -141,6 +141,28 @@ def test_the_released_version_is_served_with_features_fetched_by_entity_id(
     assert filled.json()["probabilities"] == given.json()["probabilities"]
 
 
+def test_the_batch_predict_pipeline_scores_a_file_of_entity_ids_with_the_views(
+    trained: tuple[Settings, pd.DataFrame, System, Any], server: httpx.Client, tmp_path: Path
+) -> None:
+    settings, _, system, _ = trained
+    ids = [f"c-{i}" for i in range(30, 40)]
+    pd.DataFrame({"customer_id": ids}).to_parquet(tmp_path / "ids.parquet", index=False)
+
+    run = system.pipelines["batch_predict"].run(
+        source=str(tmp_path / "ids.parquet"), output=str(tmp_path / "scores.parquet"), settings=settings
+    )
+    live = predict(server, {"instances": [{}] * len(ids), "entity_ids": ids}, "churn").json()
+    cached = server.get("/v1/models/churn/predictions/c-31").json()
+
+    assert run.status == "succeeded", run.steps[0].error
+    assert {k: run.output[k] for k in ("rows", "cached", "features")} == {"rows": 10, "cached": 10,
+                                                                         "features": ["account@1"]}  # fmt: skip
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert scores["prediction"].tolist() == live["predictions"]
+    assert scores["probability_True"].tolist() == pytest.approx([p[1] for p in live["probabilities"]], abs=1e-6)
+    assert (cached["source"], cached["prediction"]) == ("cache", live["predictions"][1])
+
+
 def test_the_skew_monitor_breaches_on_a_stale_online_store_and_recovers_after_materialize(
     trained: tuple[Settings, pd.DataFrame, System, Any], server: httpx.Client, tmp_path: Path
 ) -> None:

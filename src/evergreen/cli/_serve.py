@@ -134,12 +134,19 @@ def predict_command(
     source: str = typer.Option(..., "--input", "-i", help="A file, folder or glob; duckdb:QUERY; sql:URL QUERY."),
     output: Path | None = typer.Option(None, "--output", "-o", help="A .parquet or .csv file to write."),
     cache: bool = typer.Option(False, "--cache", help="Fill the prediction cache served by entity id."),
-    entity: str | None = typer.Option(None, "--entity", help="The input's entity id column (needed by --cache)."),
+    entity: str | None = typer.Option(
+        None,
+        "--entity",
+        help="The input's entity id column (needed by --cache and by a deployment with feature views).",
+    ),
     version: int | None = typer.Option(None, "--version", help="Score with this version, not the live one."),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", min=1, help="Rows held in memory at a time."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Score a file or table in chunks with the deployment's live model: write predictions and/or cache them."""
+    """Score a file or table in chunks with the deployment's live model: write predictions and/or cache them.
+
+    A deployment with feature views (deploy --features) takes them from the online store by --entity, as
+    its server does; feature columns in the input are kept as given."""
     from evergreen.serving import predict_batch
 
     result = predict_batch(
@@ -155,6 +162,7 @@ def predict_command(
     )
     where = f" to {result.output}" if result.output else ""
     cached = f", {result.cached} cached by {entity}" if cache else ""
+    views = f", features from {', '.join(result.features)}" if result.features else ""
     console.print(
-        f"scored {result.rows} rows with {result.model_version}{where}{cached} (batch {result.batch_id[:12]})"
+        f"scored {result.rows} rows with {result.model_version}{views}{where}{cached} (batch {result.batch_id[:12]})"
     )

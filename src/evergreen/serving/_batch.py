@@ -4,12 +4,16 @@ and/or fill the prediction cache that ``GET /v1/models/{deployment}/predictions/
 Memory holds one chunk at a time whatever the input's size; the output file is written beside its
 final name and renamed when complete, so a failed run leaves no half-written file; cache rows of a run
 are written chunk by chunk, each chunk in one transaction, under one batch id.
+
+A deployment with feature views scores as its server answers: the views resolve once per run to the
+versions the server would use (:class:`ServedFeatures`, as a replica makes it), and each chunk's rows get
+their entities' online values, one lookup per view and chunk; a feature column the input has is kept.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +26,30 @@ import pyarrow.parquet as pq
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.data import from_uri
-from evergreen.errors import SchemaError, ServingError, did_you_mean
+from evergreen.errors import FeatureError, SchemaError, ServingError, did_you_mean
+from evergreen.features import split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import get
 from evergreen.store import MetadataStore, get_deployment, now, upsert_cached_predictions
 
+from ._features import ServedFeatures
 from ._policy import Policy
-from ._replica import load_version
+from ._replica import LoadedModel, load_version
 
 CHUNK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch run did: rows scored, the version that scored them, where the output went."""
+    """What a batch run did: rows scored, the version that scored them, where the output went, and the
+    feature view versions (``name@number``) whose online values it took."""
 
     batch_id: str
     model_version: str
     rows: int
     output: Path | None
     cached: int
+    features: list[str] = field(default_factory=list)
 
 
 def _live_version(policy: Policy) -> int:
@@ -64,10 +72,15 @@ def predict_batch(
     """Score ``source`` (a file, glob, ``duckdb:QUERY`` or ``sql:URL QUERY``) with the deployment's main
     live version (or ``version``), writing ``output`` (``.parquet`` or ``.csv``) and/or the cache.
 
+    When the deployment declares feature views, each row gets its entity's online values of them (by the
+    ``entity`` column), as the server fills a request; a feature column the input has is kept as given.
+
     Raises:
-        ServingError: neither an output nor the cache was asked for, the output type is unknown, or the
-            cache is asked for without an entity column.
-        SchemaError: the input lacks a column the model takes (or the entity column).
+        ServingError: neither an output nor the cache was asked for, the output type is unknown, the
+            cache or the deployment's feature views are asked for without an entity column, or the
+            views' online values cannot be read.
+        SchemaError: the input lacks a column the model takes (or the entity column), or a filled-in
+            feature the model needs has no online value for some rows' entities.
     """
     if output is None and not cache:
         raise ServingError("nothing to do: give an output file, the cache, or both")
@@ -77,6 +90,7 @@ def predict_batch(
         raise ServingError(f"cannot write {output}: folder {output.parent} does not exist")
     settings = settings or run_settings()
     store = MetadataStore(settings.store.url)
+    features: ServedFeatures | None = None
     try:
         with store.session() as session:
             info = get_deployment(session, deployment)
@@ -86,6 +100,7 @@ def predict_batch(
         loaded = load_version(info.model, number, registered.package_id, ArtifactStore(settings.artifacts.root))
         if cache and entity is None:
             raise ServingError("the cache is keyed by entity: give --entity COLUMN (the input's entity id column)")
+        features = _served_features(deployment, policy.features, entity, settings)
         batch_id = uuid.uuid4().hex
         partial = output.with_name(output.name + ".partial") if output is not None else None
         writer: Any = None
@@ -96,6 +111,9 @@ def predict_batch(
                 if entity is not None and entity not in frame.columns:
                     names = [str(c) for c in frame.columns]
                     raise SchemaError(f"entity column {entity!r} is not in the input{did_you_mean(entity, names)}")
+                if features is not None and entity is not None:
+                    frame, filled = features.fill_frame(frame, entity)
+                    _check_filled(loaded, features, frame, filled, entity, first_row=rows)
                 scored = _score(loaded, frame, entity)
                 if partial is not None:
                     table = pa.Table.from_pandas(scored, preserve_index=False)
@@ -121,9 +139,55 @@ def predict_batch(
             if writer is None:  # an empty input: still an output, with no rows
                 pq.write_table(pa.table({"prediction": pa.array([], pa.string())}), partial)
             partial.replace(output)
-        return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached)
+        refs = features.refs if features is not None else []
+        return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached, refs)
     finally:
         store.dispose()
+        if features is not None:
+            features.close()
+
+
+def _served_features(
+    deployment: str, views: tuple[str, ...], entity: str | None, settings: Settings
+) -> ServedFeatures | None:
+    """The deployment's feature views resolved as its server resolves them, or None when it has none."""
+    if not views:
+        return None
+    if entity is None:
+        raise ServingError(
+            f"deployment {deployment!r} takes features from the views {list(views)} by entity id: give the "
+            "input's entity id column with --entity COLUMN (entity=... in Python)"
+        )
+    try:
+        return ServedFeatures(views, settings)
+    except FeatureError as e:
+        raise ServingError(f"deployment {deployment!r} cannot take features from the views {list(views)}: {e}") from e
+
+
+def _check_filled(
+    loaded: LoadedModel,
+    features: ServedFeatures,
+    frame: pd.DataFrame,
+    filled: list[str],
+    entity: str,
+    *,
+    first_row: int,
+) -> None:
+    """Refuse filled-in features with nulls (entities with no online row) that the model's signature
+    does not allow to be missing, as the server refuses such a request."""
+    for column in loaded.signature.inputs:
+        if column.name not in filled or column.nullable:
+            continue
+        missing = frame[column.name].isna()
+        if missing.any():
+            ref = features.view_of(column.name)
+            examples = frame.loc[missing, entity].astype(str).unique()[:3].tolist()
+            raise SchemaError(
+                f"feature {column.name!r} of the view {ref} has no online value for {int(missing.sum())} of the "
+                f"input's rows {first_row + 1}-{first_row + len(frame)} (entities such as {examples}), and the "
+                f"model takes no missing {column.name!r}; materialize the view (evergreen features materialize "
+                f"{split_view_ref(ref)[0]}) or leave those entities out"
+            )
 
 
 def _score(loaded: Any, frame: pd.DataFrame, entity: str | None) -> pd.DataFrame:

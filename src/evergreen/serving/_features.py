@@ -41,9 +41,10 @@ _AT = "__served_at"
 
 
 class ServedFeatures:
-    """The feature views of one deployment, as a replica serves them (sharing the replica's online store)."""
+    """The feature views of one deployment, as a replica serves them (sharing the replica's online store)
+    or a batch job scores with them (opening its own, when no ``store`` is given; ``close`` closes it)."""
 
-    def __init__(self, views: Sequence[str], settings: Settings, store: OnlineStore) -> None:
+    def __init__(self, views: Sequence[str], settings: Settings, store: OnlineStore | None = None) -> None:
         self.names = list(views)
         self.online = OnlineFeatures(views, settings=settings, store=store)
 
@@ -67,6 +68,32 @@ class ServedFeatures:
         return [
             {**values, **row} if isinstance(row, dict) else row for values, row in zip(found, instances, strict=True)
         ]
+
+    def fill_frame(self, frame: pd.DataFrame, entity: str) -> tuple[pd.DataFrame, list[str]]:
+        """``frame`` (a batch) with its entities' feature values by its ``entity`` column, one lookup per
+        view for the whole frame, and the features filled in; a feature column the frame already has is
+        kept as given, as a value given in an instance is. Entities with no online row get nulls.
+
+        Raises:
+            ServingError: the online store failed.
+        """
+        wanted = [f for f in self.online.features if f not in frame.columns]
+        if not wanted:
+            return frame, []
+        try:
+            found = self.online.lookup(frame[entity].astype(str).tolist())
+        except FeatureError as e:
+            raise ServingError(f"the online values of the feature views {self.refs} could not be read: {e}") from e
+        values = pd.DataFrame.from_records(found, columns=wanted, index=frame.index)
+        return pd.concat([frame, values], axis=1), wanted
+
+    def view_of(self, feature: str) -> str:
+        """The view version (``name@number``) a served feature comes from."""
+        return next(v.ref for v in self.online.views if feature in v.features)
+
+    def close(self) -> None:
+        """Close the online store, unless it was given (shared)."""
+        self.online.close()
 
 
 def open_features_store(settings: Settings) -> OnlineStore:

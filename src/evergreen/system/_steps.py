@@ -222,7 +222,8 @@ def release_model(
 @step(cache=False)
 def score_batch(deployment: str, source: str, entity: str, output: str | None = None) -> dict[str, Any]:
     """Score ``source`` with the deployment's live version into its prediction cache (and ``output``, a
-    .parquet or .csv file, when not empty)."""
+    .parquet or .csv file, when not empty); a deployment with feature views takes them by ``entity`` from
+    the online store, and the view versions used are returned under ``features``."""
     result = predict_batch(
         deployment,
         source,
@@ -236,4 +237,5 @@ def score_batch(deployment: str, source: str, entity: str, output: str | None = 
         "rows": result.rows,
         "model_version": result.model_version,
         "cached": result.cached,
+        "features": result.features,
     }

@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
-from evergreen.errors import SchemaError, ServingError
+from evergreen.errors import DataValidationError, SchemaError, ServingError
 from evergreen.registry import record_gate, register
 from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
 from evergreen.store import MetadataStore, now, predictions_by_id, version_traffic
@@ -468,6 +468,8 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     scores = pd.read_parquet(tmp_path / "scores.parquet")
     live = predict(server, {"instances": [{"tenure": 8, "fee": 21.0}]}).json()
     assert (result.rows, result.cached, result.model_version) == (250, 250, f"churn@{first}")
+    assert len(result.warnings) == 1  # tenure 66-250 lies outside the training schema's range: scored, reported
+    assert result.warnings[0].startswith("tenure: 185 range failure(s), column 'tenure' has")
     assert list(scores.columns) == ["customer_id", "prediction", "probability_False", "probability_True"]
     assert len(scores) == 250
     assert cached.status_code == 200
@@ -481,6 +483,15 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
             "churn-api", str(tmp_path / "bad.parquet"), output=tmp_path / "bad-out.parquet", settings=settings
         )
     assert not (tmp_path / "bad-out.parquet").exists()
+    holes = rows.assign(fee=[None if i in (120, 130) else 21.0 for i in range(250)])
+    holes.to_parquet(tmp_path / "holes.parquet", index=False)
+    with pytest.raises(DataValidationError, match=r"(?s)rows 101-200 of the input break the rules of churn@\d+.*fee"):
+        predict_batch(
+            "churn-api", str(tmp_path / "holes.parquet"), output=tmp_path / "holes-out.parquet", chunk_rows=100,
+            settings=settings,
+        )  # fmt: skip
+    assert not (tmp_path / "holes-out.parquet").exists()
+    assert not (tmp_path / "holes-out.parquet.partial").exists()
     with pytest.raises(ServingError, match="the cache is keyed by entity"):
         predict_batch("churn-api", str(tmp_path / "today.parquet"), cache=True, settings=settings)
 

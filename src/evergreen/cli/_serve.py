@@ -166,3 +166,5 @@ def predict_command(
     console.print(
         f"scored {result.rows} rows with {result.model_version}{views}{where}{cached} (batch {result.batch_id[:12]})"
     )
+    for warning in result.warnings:
+        console.print(f"[yellow]scored, but the server would refuse it[/yellow]: {warning}")

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
-from evergreen.data import from_uri
-from evergreen.errors import FeatureError, SchemaError, ServingError, did_you_mean
+from evergreen.data import Schema, ValidationReport, from_uri, validate
+from evergreen.errors import DataValidationError, FeatureError, SchemaError, ServingError, did_you_mean
 from evergreen.features import split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import get
@@ -41,8 +41,9 @@ CHUNK_ROWS = 100_000
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch run did: rows scored, the version that scored them, where the output went, and the
-    feature view versions (``name@number``) whose online values it took."""
+    """What a batch run did: rows scored, the version that scored them, where the output went, the
+    feature view versions (``name@number``) whose online values it took, and what was scored although
+    the server would refuse it (values out of the signature's range, unknown categories), per column."""
 
     batch_id: str
     model_version: str
@@ -50,6 +51,7 @@ class BatchResult:
     output: Path | None
     cached: int
     features: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _live_version(policy: Policy) -> int:
@@ -105,6 +107,7 @@ def predict_batch(
         partial = output.with_name(output.name + ".partial") if output is not None else None
         writer: Any = None
         rows = cached = 0
+        odd: dict[tuple[str, str], list[Any]] = {}
         try:
             for batch in from_uri(source).batches(chunk_rows=chunk_rows, progress=progress):
                 frame = batch.to_pandas()
@@ -114,6 +117,7 @@ def predict_batch(
                 if features is not None and entity is not None:
                     frame, filled = features.fill_frame(frame, entity)
                     _check_filled(loaded, features, frame, filled, entity, first_row=rows)
+                _check_inputs(loaded, frame, odd, first_row=rows)
                 scored = _score(loaded, frame, entity)
                 if partial is not None:
                     table = pa.Table.from_pandas(scored, preserve_index=False)
@@ -140,7 +144,10 @@ def predict_batch(
                 pq.write_table(pa.table({"prediction": pa.array([], pa.string())}), partial)
             partial.replace(output)
         refs = features.refs if features is not None else []
-        return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached, refs)
+        warnings = [
+            f"{column}: {count:,} {check} failure(s), {message}" for (column, check), (count, message) in odd.items()
+        ]
+        return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached, refs, warnings)
     finally:
         store.dispose()
         if features is not None:
@@ -188,6 +195,39 @@ def _check_filled(
                 f"model takes no missing {column.name!r}; materialize the view (evergreen features materialize "
                 f"{split_view_ref(ref)[0]}) or leave those entities out"
             )
+
+
+#: Failures of the signature's rules that make a model's answer meaningless: they stop a batch run. The
+#: others (a value out of range, an unknown category, a future time) are scored and reported.
+_STOPPING = frozenset({"dtype", "unparseable_timestamp", "null", "infinite"})
+
+
+def _check_inputs(
+    loaded: LoadedModel, frame: pd.DataFrame, odd: dict[tuple[str, str], list[Any]], *, first_row: int
+) -> None:
+    """Refuse a chunk whose model inputs have missing values where none are allowed, unreadable or
+    infinite values (a model given them answers NaN probabilities or fails with a library's error), and
+    count in ``odd`` the values the server would refuse but a model can score (out of range, unknown
+    categories): a batch of today's population is scored, not stopped by one customer older than any
+    seen in training."""
+    columns = [c for c in loaded.signature.inputs if c.name in frame.columns]
+    if not columns or frame.empty:
+        return  # a missing column is named by the signature's select
+    report = validate(frame[[c.name for c in columns]], Schema(columns=columns))
+    stopping = [f for f in report.blocking if f.check in _STOPPING]
+    if stopping:
+        failures = ValidationReport(rows=report.rows, failures=stopping)
+        raise DataValidationError(
+            f"rows {first_row + 1}-{first_row + len(frame)} of the input break the rules of "
+            f"{loaded.ref}'s inputs, so nothing is written:\n{failures.to_text()}",
+            report=failures,
+        )
+    for failure in report.failures:
+        key = (str(failure.column), failure.check)
+        if key in odd:
+            odd[key][0] += failure.failing
+        else:
+            odd[key] = [failure.failing, failure.message]
 
 
 def _score(loaded: Any, frame: pd.DataFrame, entity: str | None) -> pd.DataFrame:

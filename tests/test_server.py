@@ -228,6 +228,13 @@ def test_a_shadow_version_answers_in_the_background_and_is_never_returned(projec
     assert seen.count((f"churn@{second}", "shadow")) == 5
 
 
+def test_shared_metrics_outside_a_worker_process_are_refused_with_the_remedy(
+    project: tuple[Settings, int, int],
+) -> None:
+    with pytest.raises(ServingError, match="PROMETHEUS_MULTIPROC_DIR set to an existing folder before prometheus"):
+        create_app(project[0], shared_metrics=True)
+
+
 def test_a_deployment_whose_model_cannot_load_is_not_ready_and_the_others_serve(
     project: tuple[Settings, int, int],
 ) -> None:
@@ -304,8 +311,13 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
         answer = httpx.post(
             f"http://127.0.0.1:{port}/v1/models/cli-api:predict", json={"instances": [{"tenure": 3, "fee": 30.0}]}
         )
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert answer.status_code == 200
     assert answer.json()["model_version"] == f"churn@{first}"
+    # One worker: the app's own registry, as always (its counters have _created samples; shared files have none).
+    assert f'evergreen_predictions_total{{deployment="cli-api",mode="live",version="{first}"}} 1.0' in metrics
+    assert 'evergreen_predictions_created{deployment="cli-api"' in metrics
+    assert f'evergreen_model_load_seconds{{model="churn",version="{first}"}}' in metrics
 
 
 @pytest.mark.timeout(240)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -228,6 +229,13 @@ def test_a_shadow_version_answers_in_the_background_and_is_never_returned(projec
     assert seen.count((f"churn@{second}", "shadow")) == 5
 
 
+def test_shared_metrics_outside_a_worker_process_are_refused_with_the_remedy(
+    project: tuple[Settings, int, int],
+) -> None:
+    with pytest.raises(ServingError, match="PROMETHEUS_MULTIPROC_DIR set to an existing folder before prometheus"):
+        create_app(project[0], shared_metrics=True)
+
+
 def test_a_deployment_whose_model_cannot_load_is_not_ready_and_the_others_serve(
     project: tuple[Settings, int, int],
 ) -> None:
@@ -304,14 +312,22 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
         answer = httpx.post(
             f"http://127.0.0.1:{port}/v1/models/cli-api:predict", json={"instances": [{"tenure": 3, "fee": 30.0}]}
         )
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert answer.status_code == 200
     assert answer.json()["model_version"] == f"churn@{first}"
+    # One worker: the app's own registry, as always (its counters have _created samples; shared files have none).
+    assert f'evergreen_predictions_total{{deployment="cli-api",mode="live",version="{first}"}} 1.0' in metrics
+    assert 'evergreen_predictions_created{deployment="cli-api"' in metrics
+    assert f'evergreen_model_load_seconds{{model="churn",version="{first}"}}' in metrics
 
 
 @pytest.mark.timeout(240)
-def test_two_workers_both_answer_and_both_log(project: tuple[Settings, int, int]) -> None:
+def test_two_workers_both_answer_and_log_and_metrics_give_the_servers_totals(
+    project: tuple[Settings, int, int], tmp_path: Path
+) -> None:
     settings = project[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    env["TMPDIR"] = str(tmp_path)  # where the server makes its metrics folder, to see it made and removed
     port = free_port()
     process = subprocess.Popen(
         [EVERGREEN, "serve", "--port", str(port), "--workers", "2", "-d", "churn-api"],
@@ -340,6 +356,18 @@ def test_two_workers_both_answer_and_both_log(project: tuple[Settings, int, int]
         while len(logged) < 2 and time.monotonic() < deadline:
             health = httpx.get(f"{url}/healthz").json()
             logged[health["worker"]] = health["logged"]
+        scrapes = [httpx.get(f"{url}/metrics").text for _ in range(6)]  # a connection each: either worker answers
+        folders = list(tmp_path.glob("evergreen-metrics-*"))
+        files = sorted(p.name.rpartition("_")[0] for p in folders[0].iterdir()) if len(folders) == 1 else []
+        killed = min(logged)  # a worker that dies uncleanly: its counts stay in the totals, its live gauge goes
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while True:
+            after = httpx.get(f"{url}/metrics").text
+            if not (folders[0] / f"gauge_livemax_{killed}.db").exists() or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        left = {p.name for p in folders[0].iterdir()}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.communicate(timeout=60)
@@ -348,6 +376,23 @@ def test_two_workers_both_answer_and_both_log(project: tuple[Settings, int, int]
     assert all(count > 0 for count in logged.values()), logged  # and each logged what it answered
     assert sum(logged.values()) == len(ids) == 80
     assert logged_ids(settings, ids) == set(ids)
+    # Whichever worker answered a scrape, it gives the server's totals: both workers' predictions.
+    for text in scrapes:
+        assert served_totals(text) == (80.0, 80.0, 1), text
+    assert files == ["counter", "counter", "gauge_livemax", "gauge_livemax", "histogram", "histogram"], files
+    assert f"gauge_livemax_{killed}.db" not in left, left
+    assert {f"counter_{killed}.db", f"histogram_{killed}.db"} <= left, left
+    assert served_totals(after) == (80.0, 80.0, 1), after
+    assert not list(tmp_path.glob("evergreen-metrics-*"))  # removed when the server stopped
+
+
+def served_totals(text: str) -> tuple[float, float, int]:
+    """Predictions counted, latency observations, and load-time series of 'churn-api' in a /metrics text."""
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    answered = sum(s.value for s in families["evergreen_predictions"].samples if s.name.endswith("_total"))
+    observed = sum(s.value for s in families["evergreen_request_seconds"].samples if s.name.endswith("_count"))
+    loads = [s for s in families["evergreen_model_load_seconds"].samples if set(s.labels) == {"model", "version"}]
+    return answered, observed, len(loads)
 
 
 def logged_ids(settings: Settings, ids: list[str]) -> set[str]:

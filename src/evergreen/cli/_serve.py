@@ -94,15 +94,16 @@ def serve_command(
 ) -> None:
     """Run the prediction server (KServe v1 endpoints, /healthz, /readyz, /metrics).
 
-    With --workers N, N processes accept on one socket, each with its own models, prediction log and
-    metrics (strict logging holds per worker).
+    With --workers N, N processes accept on one socket, each with its own models and prediction log
+    (strict logging holds per worker); /metrics gives the totals of all of them, from files in a
+    private folder made for this run and removed at exit.
     """
     import os
 
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from evergreen.serving import WORKER_FACTORY, create_app, worker_environment
+    from evergreen.serving import WORKER_FACTORY, create_app, shared_metrics_folder, worker_environment
 
     settings = state(ctx).settings()
     options = {
@@ -114,12 +115,15 @@ def serve_command(
         "log_level": "warning",
     }
     if workers > 1:
-        # The workers are new processes (spawned): they read their spec, and one thread per native
-        # pool, from the environment they inherit.
-        os.environ.update(
-            worker_environment(settings, deployments=deployment or None, reload_interval_s=reload_interval)
-        )
-        uvicorn.run(WORKER_FACTORY, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        # The workers are new processes (spawned): they read their spec, the folder of their shared
+        # metrics, and one thread per native pool, from the environment they inherit.
+        with shared_metrics_folder() as folder:
+            os.environ.update(
+                worker_environment(
+                    settings, deployments=deployment or None, reload_interval_s=reload_interval, metrics_folder=folder
+                )
+            )
+            uvicorn.run(WORKER_FACTORY, factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
     app = create_app(settings, deployments=deployment or None, reload_interval_s=reload_interval)
     # One native thread: OpenMP pools left at their default oversubscribe the cores under concurrent

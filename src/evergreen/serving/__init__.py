@@ -3,7 +3,8 @@
 - ``deploy("churn-api", "churn", 3, strategy="canary", steps=[10, 50, 100])`` records a new policy for
   a deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per
   entity; ``canary_tick`` moves a canary along or rolls it back.
-- ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``).
+- ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``); ``worker_app`` is one
+  worker of ``evergreen serve --workers N``, whose metrics sum over the workers (``shared_metrics_folder``).
 - ``deploy(..., features=["spend"])`` fills each request's instances with the online values of feature
   views by entity id; ``skew_check(deployment)`` compares the values served with offline ones.
 - ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
@@ -25,6 +26,7 @@ from ._feedback import (
     record_feedback,
 )
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
+from ._metrics import shared_metrics_folder
 from ._policy import (
     STRATEGIES,
     Arm,
@@ -81,6 +83,7 @@ __all__ = [
     "record_feedback",
     "rollback_deployment",
     "route",
+    "shared_metrics_folder",
     "skew_check",
     "worker_app",
     "worker_environment",

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.types import Message, Receive, Scope, Send
 
@@ -40,6 +40,7 @@ from evergreen.store import CachedPredictionInfo, MetadataStore, cached_predicti
 from ._auth import Authorizer
 from ._feedback import Feedback, record_feedback
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, new_prediction_ids
+from ._metrics import Metrics
 from ._policy import route
 from ._replica import DeploymentState, LoadedModel, Replica
 
@@ -109,44 +110,29 @@ class _App(FastAPI):
                 await _error(500, "internal server error")(scope, receive, send)
 
 
-class Metrics:
-    """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.latency = Histogram(
-            "evergreen_request_seconds",
-            "Predict request latency",
-            ["deployment"],
-            registry=self.registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-        )
-        self.requests = Counter(
-            "evergreen_predictions", "Predictions answered", ["deployment", "version", "mode"], registry=self.registry
-        )
-        self.errors = Counter(
-            "evergreen_request_errors", "Requests refused or failed", ["deployment", "status"], registry=self.registry
-        )
-        self.load_seconds = Gauge(
-            "evergreen_model_load_seconds", "Time to load a model version", ["model", "version"], registry=self.registry
-        )
-
-
 def create_app(
     settings: Settings,
     *,
     deployments: list[str] | None = None,
     reload_interval_s: float = 2.0,
     on_prediction: PredictionHook | None = None,
+    shared_metrics: bool = False,
 ) -> FastAPI:
     """The ASGI app serving ``deployments`` (all in the store when None).
 
     Every prediction (live, shadow, and failures as ``error``) goes to the prediction log with the
     durability of ``[server] durability``: in strict mode a request is answered only once its records
     are durable (group-committed with other requests' records; on local disk while the store is away).
+    Its metrics are its own, or with ``shared_metrics`` those of all the server's worker processes, in
+    the folder ``PROMETHEUS_MULTIPROC_DIR`` names (``evergreen serve --workers N``; see ``_metrics.py``).
     """
-    replica = Replica(settings, only=deployments, reload_interval_s=reload_interval_s)
-    metrics = Metrics()
+    metrics = Metrics(shared=shared_metrics)
+    replica = Replica(
+        settings,
+        only=deployments,
+        reload_interval_s=reload_interval_s,
+        on_load=lambda loaded: metrics.load_seconds.labels(loaded.model, str(loaded.version)).set(loaded.load_seconds),
+    )
     auth = Authorizer(settings)
     max_batch = settings.server.max_batch
     prediction_log = PredictionLog(
@@ -190,6 +176,7 @@ def create_app(
         yield
         replica.stop()
         prediction_log.close()
+        metrics.close()
         for store in opened:
             store.dispose()
         gc.unfreeze()  # native bindings check at exit that their objects were collected
@@ -439,10 +426,7 @@ def create_app(
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        for state in list(replica.states.values()):
-            for version, loaded in state.models.items():
-                metrics.load_seconds.labels(state.model, str(version)).set(loaded.load_seconds)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.expose(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

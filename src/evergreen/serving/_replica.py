@@ -129,6 +129,7 @@ class Replica:
     only: list[str] | None = None
     reload_interval_s: float = 2.0
     control: bool = True  # also move canary releases along (see _canary.py); idempotent across replicas
+    on_load: Callable[[LoadedModel], None] | None = None  # called once per version loaded (the load-time metric)
     states: dict[str, DeploymentState] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -217,6 +218,8 @@ class Replica:
         key = (model, version)
         if key not in self._cache:
             self._cache[key] = load_version(model, version, package_id, artifacts)
+            if self.on_load is not None:
+                self.on_load(self._cache[key])
         return self._cache[key]
 
     def start(self) -> None:

@@ -4,15 +4,18 @@ One Python process answers with one core at most (the GIL), so a server scales b
 supervisor binds the socket once and starts N worker processes that accept on it; each worker calls
 :func:`worker_app`, which builds the app from the spec the parent put in the environment: its own
 replica (models loaded in that process), its own prediction log (its own writer thread, strict
-durability per worker: a worker answers only once its records are durable) and its own metrics. The
-workers share the store and the local buffer folder (safe: see ``_buffer.py``). ``/metrics`` and
-``/healthz`` describe the worker that answered the request.
+durability per worker: a worker answers only once its records are durable). The workers share the
+store and the local buffer folder (safe: see ``_buffer.py``), and their metrics: ``evergreen serve``
+makes a private folder for the run (:func:`shared_metrics_folder`, removed at exit) and names it in
+the workers' ``PROMETHEUS_MULTIPROC_DIR``, so ``/metrics``, whichever worker answers, gives the
+server's totals (see ``_metrics.py``). ``/healthz`` describes the worker that answered the request.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,6 +24,7 @@ from evergreen.config import Settings
 from evergreen.errors import ServingError
 
 from ._app import create_app
+from ._metrics import MULTIPROC_VARIABLE
 
 #: The environment variable that carries a worker's spec from ``evergreen serve`` to the worker process.
 SPEC_VARIABLE = "_EVERGREEN_SERVE_SPEC"
@@ -31,15 +35,16 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 
 def worker_environment(
-    settings: Settings, *, deployments: list[str] | None, reload_interval_s: float
+    settings: Settings, *, deployments: list[str] | None, reload_interval_s: float, metrics_folder: Path
 ) -> dict[str, str]:
-    """The variables a worker process needs: its spec, and one native thread per pool."""
+    """The variables a worker process needs: its spec, the folder of the shared metrics (from
+    :func:`shared_metrics_folder`), and one native thread per pool."""
     spec = {
         "settings": settings.model_dump(mode="json"),
         "deployments": deployments,
         "reload_interval_s": reload_interval_s,
     }
-    return {SPEC_VARIABLE: json.dumps(spec), **ONE_THREAD}
+    return {SPEC_VARIABLE: json.dumps(spec), MULTIPROC_VARIABLE: str(metrics_folder), **ONE_THREAD}
 
 
 def worker_app() -> FastAPI:
@@ -54,4 +59,6 @@ def worker_app() -> FastAPI:
     spec: dict[str, Any] = json.loads(raw)
     threadpool_limits(limits=1)  # for the life of the process: a worker is one core's worth of work
     settings = Settings.model_validate(spec["settings"])
-    return create_app(settings, deployments=spec["deployments"], reload_interval_s=spec["reload_interval_s"])
+    return create_app(
+        settings, deployments=spec["deployments"], reload_interval_s=spec["reload_interval_s"], shared_metrics=True
+    )

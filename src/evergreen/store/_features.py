@@ -276,14 +276,47 @@ def models_using_features(session: Session, feature_version_ids: Sequence[int]) 
     return found
 
 
+def features_used_by(session: Session, model: str, numbers: Sequence[int]) -> dict[int, list[str]]:
+    """For each of these version numbers of ``model``, the feature view versions (``name@number``) it is
+    recorded as using (see :func:`record_feature_usage`), in the order they were recorded; an empty list
+    for a version recorded with none."""
+    if not numbers:
+        return {}
+    rows = session.execute(
+        select(ModelVersionRecord.number, FeatureViewRecord.name, FeatureViewVersionRecord.number)
+        .select_from(ModelVersionRecord)
+        .join(ModelRecord, ModelRecord.id == ModelVersionRecord.model_id)
+        .join(LineageEdge, func.cast(ModelVersionRecord.id, LineageEdge.dst_id.type) == LineageEdge.dst_id)
+        .join(
+            FeatureViewVersionRecord,
+            func.cast(FeatureViewVersionRecord.id, LineageEdge.src_id.type) == LineageEdge.src_id,
+        )
+        .join(FeatureViewRecord, FeatureViewRecord.id == FeatureViewVersionRecord.view_id)
+        .where(
+            ModelRecord.name == model,
+            ModelVersionRecord.number.in_(list(numbers)),
+            LineageEdge.dst_kind == "model_version",
+            LineageEdge.src_kind == FEATURE_NODE,
+            LineageEdge.relation == USES_FEATURES,
+        )
+        .order_by(LineageEdge.id)
+    ).all()
+    found: dict[int, list[str]] = {n: [] for n in numbers}
+    for number, view, view_number in rows:
+        found[number].append(f"{view}@{view_number}")
+    return found
+
+
 @dataclass(frozen=True)
 class ServedInputs:
-    """One live prediction's entity, logged inputs and time: what a skew check compares offline."""
+    """One live prediction's entity, logged inputs, time and answering model version: what a skew check
+    compares offline."""
 
     prediction_id: str
     entity_id: str | None
     inputs: dict[str, Any] | None
     created_at: datetime
+    model_version: int
 
 
 def served_inputs(
@@ -291,7 +324,13 @@ def served_inputs(
 ) -> list[ServedInputs]:
     """The newest ``limit`` live predictions of a deployment logged in [since, until), oldest first."""
     rows = session.execute(
-        select(PredictionRecord.id, PredictionRecord.entity_id, PredictionRecord.inputs, PredictionRecord.created_at)
+        select(
+            PredictionRecord.id,
+            PredictionRecord.entity_id,
+            PredictionRecord.inputs,
+            PredictionRecord.created_at,
+            PredictionRecord.model_version,
+        )
         .where(
             PredictionRecord.deployment == deployment,
             PredictionRecord.mode == "live",

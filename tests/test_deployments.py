@@ -75,6 +75,24 @@ def test_each_strategy_makes_its_policy() -> None:
         make_policy("blue-green", 1, current=live)
 
 
+def test_each_version_keeps_the_feature_views_it_was_trained_on_through_a_canary() -> None:
+    canary = make_policy("canary", 2, current=make_policy("direct", 1), steps=[50, 100]).model_copy(
+        update={"features": ("usage@2",)}
+    )
+    pinned = canary.with_views({1: ["usage@1"], 2: ["usage@2"]})
+
+    full = next_policy(pinned, "advance")  # v1's arm is gone at 100%: a rollback still restores its views
+
+    assert pinned.describe() == "canary: v2 50% [usage@2], v1 50% [usage@1]"
+    assert (pinned.views_of(1), pinned.views_of(2), canary.views_of(1)) == (("usage@1",), ("usage@2",), ("usage@2",))
+    assert full.describe() == "canary: v2 100% [usage@2]"
+    assert next_policy(full, "rollback").describe() == "direct: v1 100% [usage@1]"
+    assert next_policy(full, "complete").describe() == "direct: v2 100% [usage@2]"
+    assert next_policy(pinned, "rollback").features == ("usage@2",)  # the deployment's own views stay
+    unpinned = canary.with_views({2: ["usage@2"]})  # v1 was trained on no view: it is served the deployment's
+    assert next_policy(unpinned, "rollback").views_of(1) == ("usage@2",)
+
+
 def test_the_bandit_favours_the_version_feedback_rewards() -> None:
     bandit = make_policy("bandit", 2, versions=[1, 2])
     rng = random.Random(1)

@@ -34,7 +34,10 @@ def deploy_command(
         None, "--postprocess", help="module:function applied to every answer (thresholds, filtering …)."
     ),
     features: str | None = typer.Option(
-        None, "--features", help="Feature views whose online values fill each request by entity id (comma-separated)."
+        None,
+        "--features",
+        help="Feature views whose online values fill each request by entity id (comma-separated); a version "
+        "trained on views is filled with the view versions it was trained on.",
     ),
     rollback: bool = typer.Option(False, "--rollback", help="Restore the deployment's previous policy."),
     reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the deployment's history."),

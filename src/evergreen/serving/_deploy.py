@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from evergreen.config import Settings
 from evergreen.errors import ServingError
@@ -14,6 +14,7 @@ from evergreen.store import (
     DeploymentInfo,
     MetadataStore,
     deployment_history,
+    features_used_by,
     get_deployment,
     list_deployments,
     set_policy,
@@ -52,26 +53,28 @@ def deploy(
 
     ``features`` (feature view names, ``"view"`` or ``"view@2"``) are looked up by entity id in the online
     store and filled into every request's instances; without it the deployment keeps the views it had
-    (``[]`` removes them). Each view must have been materialized (see ``evergreen.features``).
+    (``[]`` removes them). Each view must have been materialized (see ``evergreen.features``). A version
+    recorded as trained on feature views (``register(..., features=[...])``) is served the view versions
+    it was trained on instead, pinned on its arm of the policy, so in a canary between versions trained on
+    different versions of a view each is filled with its own; a version recorded with none is served
+    ``features`` (a name meaning the newest version materialized).
 
     Raises:
         ServingError: the version was never validated (or was rejected), the deployment serves another
             model, or the strategy cannot apply (see :func:`make_policy`).
-        FeatureError: a feature view has no version materialized into the online store.
+        FeatureError: a feature view, or a view version a version of the policy was trained on, has no
+            version materialized into the online store.
     """
     settings = settings or run_settings()
     if features:
-        online = open_online_store(settings.features.online_store)
-        try:
-            served_views(features, online.url, settings=settings)  # refuses a view that cannot be served
-        finally:
-            online.close()
+        _check_served([tuple(features)], settings)
     version = get(model, ref, settings=settings)
     if version.status not in SERVABLE:
         raise ServingError(
             f"{version.ref} is {version.status}; only a version that passed the gate can take traffic "
             f"(statuses {', '.join(SERVABLE)})"
         )
+    _check_trained_on(name, model, [version.number, *(versions or [])], features, settings)
     store = _store(settings)
     try:
         with store.session() as session:
@@ -94,6 +97,8 @@ def deploy(
             hook = postprocess if postprocess is not None else (current.postprocess if current else None)
             views = features if features is not None else (list(current.features) if current else [])
             policy = policy.model_copy(update={"postprocess": hook or None, "features": tuple(views)})
+            if views:  # each version is served the view versions it was trained on, where it was trained on any
+                policy = policy.with_views(features_used_by(session, model, [*policy.versions, *_baseline(policy)]))
             info = set_policy(
                 session,
                 name=name,
@@ -106,6 +111,43 @@ def deploy(
             return info, policy
     finally:
         store.dispose()
+
+
+def _baseline(policy: Policy) -> list[int]:
+    """A canary's baseline version, which may have no arm (a first step of 100%), as a list."""
+    return [policy.canary.baseline] if policy.canary is not None else []
+
+
+def _check_trained_on(
+    name: str, model: str, numbers: list[int], features: list[str] | None, settings: Settings
+) -> None:
+    """Before the deployment is locked (a check opens sessions of its own): refuse a release whose versions,
+    the new ones and those of the deployment's current policy, were trained on feature view versions that
+    cannot be served, when the deployment will fill requests from views."""
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            found = [d for d in list_deployments(session) if d.name == name]
+            current = Policy.model_validate(found[0].policy) if found and found[0].model == model else None
+            views = features if features is not None else (list(current.features) if current else [])
+            if not views:
+                return
+            candidates = {*numbers, *(current.versions + _baseline(current) if current else [])}
+            trained_on = features_used_by(session, model, sorted(candidates))
+    finally:
+        store.dispose()
+    _check_served({tuple(v) for v in trained_on.values() if v}, settings)
+
+
+def _check_served(view_sets: Iterable[Sequence[str]], settings: Settings) -> None:
+    """Refuse feature views that cannot be served: a view with no version materialized into the online store
+    (FeatureError, naming the command that materializes it)."""
+    online = open_online_store(settings.features.online_store)
+    try:
+        for views in view_sets:
+            served_views(views, online.url, settings=settings)
+    finally:
+        online.close()
 
 
 def rollback_deployment(name: str, *, reason: str, settings: Settings | None = None) -> tuple[DeploymentInfo, Policy]:

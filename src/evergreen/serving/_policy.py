@@ -13,13 +13,18 @@ strategy that made them:
 
 Routing is sticky per entity: a request with an entity id always lands on the same arm while the
 weights do not change (the entity's hash picks the arm), so a customer does not flip between versions.
+
+A policy's ``features`` are the feature views the deployment fills requests from, by entity id. An arm
+whose version was trained on views (recorded in its lineage) carries those view versions in its own
+``features`` and is served them, not the deployment's: during a canary between a version trained on
+``usage@1`` and one trained on ``usage@2``, each is filled with the values of its own view version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -38,6 +43,9 @@ class Arm(BaseModel):
     version: int
     weight: float = 100.0
     mode: Literal["live", "shadow"] = "live"
+    #: The feature view versions (``name@number``) this version is served, those it was trained on; None:
+    #: the policy's ``features``.
+    features: tuple[str, ...] | None = None
 
 
 class Canary(BaseModel):
@@ -51,6 +59,9 @@ class Canary(BaseModel):
     every_s: float
     step: int = 0
     guardrails: dict[str, float] = {}
+    #: The baseline's own feature views (see :attr:`Arm.features`), kept for a rollback from a 100% step,
+    #: where the baseline has no arm any more.
+    baseline_features: tuple[str, ...] | None = None
 
 
 class Policy(BaseModel):
@@ -93,9 +104,35 @@ class Policy(BaseModel):
         """The shadow arms."""
         return [a for a in self.arms if a.mode == "shadow"]
 
+    def views_of(self, version: int) -> tuple[str, ...]:
+        """The feature views a version of this policy is served: its arm's own, else the policy's."""
+        for arm in self.arms:
+            if arm.version == version and arm.features is not None:
+                return arm.features
+        return self.features
+
+    def with_views(self, trained_on: Mapping[int, Sequence[str]]) -> Policy:
+        """This policy with each version's own feature views set from ``trained_on`` (version → the view
+        versions it was trained on; a version absent or with none is served the policy's views)."""
+        arms = [a.model_copy(update={"features": tuple(trained_on.get(a.version, ())) or None}) for a in self.arms]
+        canary = self.canary
+        if canary is not None:
+            canary = canary.model_copy(update={"baseline_features": tuple(trained_on.get(canary.baseline, ())) or None})
+        return self.model_copy(update={"arms": arms, "canary": canary})
+
+    @property
+    def has_features(self) -> bool:
+        """Whether any version of the policy is filled from feature views."""
+        return bool(self.features) or any(a.features for a in self.arms)
+
     def describe(self) -> str:
-        """One line: ``canary: v3 10%, v2 90%`` or ``shadow: v2 100%, v3 shadow``."""
-        parts = [f"v{a.version} {'shadow' if a.mode == 'shadow' else f'{a.weight:g}%'}" for a in self.arms]
+        """One line: ``canary: v3 10%, v2 90%`` or ``shadow: v2 100%, v3 shadow``, with an arm's own feature
+        views in brackets (``canary: v3 10% [usage@2], v2 90% [usage@1]``)."""
+        parts = [
+            f"v{a.version} {'shadow' if a.mode == 'shadow' else f'{a.weight:g}%'}"
+            + (f" [{', '.join(a.features)}]" if a.features else "")
+            for a in self.arms
+        ]
         return f"{self.strategy}: {', '.join(parts)}"
 
 
@@ -234,29 +271,22 @@ def canary_decision(policy: Policy, observed: Mapping[str, float], seconds_in_st
 
 
 def next_policy(policy: Policy, action: CanaryAction) -> Policy:
-    """The policy after a canary decision (``hold`` leaves it as it is)."""
+    """The policy after a canary decision (``hold`` leaves it as it is). Each version keeps its own feature
+    views, so a baseline rolled back to is served the views it was trained on."""
     plan = policy.canary
     if plan is None or action == "hold":
         return policy
-    if action == "rollback":
-        return Policy(
-            strategy="direct",
-            arms=[Arm(version=plan.baseline)],
-            postprocess=policy.postprocess,
-            features=policy.features,
-        )
-    if action == "complete":
-        return Policy(
-            strategy="direct",
-            arms=[Arm(version=plan.candidate)],
-            postprocess=policy.postprocess,
-            features=policy.features,
-        )
+    views = {a.version: a.features for a in policy.arms}
+    views.setdefault(plan.baseline, plan.baseline_features)  # the baseline's arm is gone at a 100% step
+    if action in ("rollback", "complete"):
+        survivor = plan.baseline if action == "rollback" else plan.candidate
+        arms = [Arm(version=survivor, features=views.get(survivor))]
+        return Policy(strategy="direct", arms=arms, postprocess=policy.postprocess, features=policy.features)
     step = plan.step + 1
     share = plan.steps[step]
-    arms = [Arm(version=plan.candidate, weight=share)]
+    arms = [Arm(version=plan.candidate, weight=share, features=views.get(plan.candidate))]
     if share < 100:
-        arms.append(Arm(version=plan.baseline, weight=100.0 - share))
+        arms.append(Arm(version=plan.baseline, weight=100.0 - share, features=views.get(plan.baseline)))
     return Policy(
         strategy="canary",
         arms=arms,

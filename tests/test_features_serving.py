@@ -5,9 +5,11 @@ and the skew check compares that with offline values for the same entity and tim
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -21,9 +23,9 @@ from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
 from evergreen.errors import FeatureError, SchemaError, ServingError
 from evergreen.features import apply, get_online_features, materialize, training_set
-from evergreen.registry import record_gate, register
-from evergreen.serving import deploy, predict_batch, skew_check
-from evergreen.store import MetadataStore, predictions_by_id
+from evergreen.registry import get, record_gate, register
+from evergreen.serving import Replica, deploy, make_policy, predict_batch, rollback_deployment, skew_check
+from evergreen.store import MetadataStore, predictions_by_id, set_policy
 from evergreen.training import sklearn as sklearn_spec
 from evergreen.training import train
 from test_cli import evergreen
@@ -55,9 +57,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.Data
     return make_project(tmp_path_factory.mktemp("feature-serving"))
 
 
-def make_project(folder: Path) -> tuple[Settings, pd.DataFrame]:
+def make_project(folder: Path, *, recorded: bool = True) -> tuple[Settings, pd.DataFrame]:
     """Activity data, the `usage` view applied and materialized, a model trained on a training set made
-    from it, registered as using it, gated, and deployed with it (and without it, as plain-api)."""
+    from it, registered as using it (unless not ``recorded``), gated, and deployed with it (and without it,
+    as plain-api)."""
     settings = load_settings(folder, environ={})
     rng = np.random.default_rng(0)
     source = activity(rng)
@@ -76,7 +79,8 @@ def make_project(folder: Path) -> tuple[Settings, pd.DataFrame]:
     )  # fmt: skip
     trained = train("churn", 1, sklearn_spec(LogisticRegression), task="classification", measure_latency=False,
                     settings=settings)  # fmt: skip
-    version = register("churn", trained.package.id, task="classification", features=["usage"], settings=settings)
+    version = register("churn", trained.package.id, task="classification", features=["usage"] if recorded else [],
+                       settings=settings)  # fmt: skip
     record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
     with pytest.raises(FeatureError, match=r"feature view 'usage' has no version materialized into the online store"):
         deploy("churn-api", "churn", version.number, features=["usage"], settings=settings)
@@ -124,7 +128,7 @@ def test_requests_without_entity_ids_or_for_unknown_entities_are_refused(server:
     unknown = predict(server, {"instances": [{}], "entity_ids": ["nobody"]})
 
     assert no_ids.status_code == 422
-    assert "takes features from the views ['usage'] by entity id; send 'entity_ids'" in no_ids.json()["error"]
+    assert "takes features from the views ['usage@1'] by entity id; send 'entity_ids'" in no_ids.json()["error"]
     assert unknown.status_code == 422
     assert "instances[0].tenure" in unknown.json()["error"]
 
@@ -173,13 +177,14 @@ def test_a_deployment_without_feature_views_has_no_skew_to_check(project: tuple[
 
 
 def test_a_new_view_version_takes_over_once_it_is_materialized(tmp_path: Path) -> None:
-    settings, source = make_project(tmp_path)
+    """For a model not recorded as trained on the view: a version trained on it keeps its own (see below)."""
+    settings, source = make_project(tmp_path, recorded=False)
     running = Running(settings)
     with running as client:
         replica = running.app.state.replica
         apply(sample_serving_features_v2, settings=settings)
         replica.refresh_features()  # what its reload loop does: an unmaterialized version does not take over
-        assert replica.states["churn-api"].features.refs == ["usage@1"]
+        assert replica.states["churn-api"].features[1].refs == ["usage@1"]
 
         materialize(["usage"], settings=settings)
         replica.refresh_features()
@@ -187,7 +192,7 @@ def test_a_new_view_version_takes_over_once_it_is_materialized(tmp_path: Path) -
         whole = predict(client, {"instances": [{**newest(source, "c-5"), "fee": newest(source, "c-5")["fee"] // 1}]},
                         "plain-api")  # fmt: skip
 
-    assert replica.states["churn-api"].features.refs == ["usage@2"]
+    assert replica.states["churn-api"].features[1].refs == ["usage@2"]
     assert answer.json()["probabilities"] == whole.json()["probabilities"]
 
 
@@ -351,3 +356,151 @@ def test_evergreen_predict_takes_the_views_writes_parquet_and_the_cache(
     assert cached.json()["source"] == "cache"
     assert cached.json()["prediction"] == live["predictions"][0]
     assert cached.json()["probabilities"] == pytest.approx(live["probabilities"][0], abs=1e-6)
+
+
+# ------------------------------------------------------------- versions trained on different view versions
+
+
+@pytest.fixture(scope="module")
+def across(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataFrame]:
+    """The project of :func:`make_project` (churn@1 trained on usage@1, fees from cents), then usage@2 (whole
+    fees) applied and materialized and churn@2 trained on a training set made from it, registered as using it."""
+    folder = tmp_path_factory.mktemp("across-views")
+    settings, source = make_project(folder)
+    apply(sample_serving_features_v2, settings=settings)
+    materialize(["usage"], settings=settings)
+    labelled = pd.read_parquet(folder / "churn.parquet")[["customer_id", "label_time", "churned"]]
+    rows = training_set(labelled, [sample_serving_features_v2.usage], timestamp="label_time", settings=settings)
+    rows.to_parquet(folder / "churn-2.parquet", index=False)
+    ingest(
+        "churn", parquet(folder / "churn-2.parquet"), target="churned", id="customer_id", timestamp="label_time",
+        settings=settings,
+    )  # fmt: skip
+    trained = train("churn", 2, sklearn_spec(LogisticRegression), task="classification", measure_latency=False,
+                    settings=settings)  # fmt: skip
+    version = register("churn", trained.package.id, task="classification", features=["usage@2"], settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    return settings, source
+
+
+Seen = list[tuple[int, str, str, dict[str, Any]]]
+
+
+def seen_by(log: Seen) -> Callable[..., None]:
+    """An ``on_prediction`` hook keeping (version, mode, entity, instance) of every prediction."""
+    return lambda pid, dep, loaded, mode, entity, row, *rest: log.append((loaded.version, mode, str(entity), row))
+
+
+def wait_for_revision(client: httpx.Client, name: str, revision: int) -> None:
+    """Until the server's replica has loaded the deployment's policy revision (its reload loop runs every 0.2 s)."""
+    deadline = time.monotonic() + 10
+    while client.get("/readyz").json()["deployments"].get(name, {}).get("revision") != revision:
+        assert time.monotonic() < deadline, f"{name} revision {revision} was not loaded"
+        time.sleep(0.02)
+
+
+def fees(source: pd.DataFrame, customer: str) -> dict[int, float]:
+    """The fee each view version makes of the customer's newest row: usage@1 from cents, usage@2 whole units."""
+    fee = newest(source, customer)["fee"]
+    return {1: fee, 2: float(fee // 1)}
+
+
+def test_a_canary_across_view_versions_serves_each_version_its_own_views(
+    across: tuple[Settings, pd.DataFrame],
+) -> None:
+    settings, source = across
+    deploy("canary-api", "churn", 1, features=["usage"], settings=settings)
+    _, policy = deploy("canary-api", "churn", 2, strategy="canary", steps=[50, 100], features=["usage@2"],
+                       settings=settings)  # fmt: skip  # as the System releases a version trained on usage@2
+    assert [(a.version, a.features) for a in policy.arms] == [(2, ("usage@2",)), (1, ("usage@1",))]
+    assert policy.describe() == "canary: v2 50% [usage@2], v1 50% [usage@1]"
+    ids = [f"c-{i}" for i in range(40)]
+    seen: Seen = []
+    start = datetime.now(UTC)
+
+    with Running(settings, on_prediction=seen_by(seen)) as client:
+        answer = predict(client, {"instances": [{}] * len(ids), "entity_ids": ids}, "canary-api")
+        assert answer.status_code == 200, answer.text
+        answered = [int(ref.rpartition("@")[2]) for ref in answer.json()["model_version"]]
+        assert set(answered) == {1, 2}
+        report = skew_check("canary-api", since=start, settings=settings)
+        rolled_back, _ = rollback_deployment("canary-api", reason="back to v1", settings=settings)
+        wait_for_revision(client, "canary-api", rolled_back.revision)
+        after_rollback = predict(client, {"instances": [{}], "entity_ids": ["c-1"]}, "canary-api")
+        promoted, promoted_policy = deploy("canary-api", "churn", 2, strategy="blue-green", settings=settings)
+        wait_for_revision(client, "canary-api", promoted.revision)
+        after_promotion = predict(client, {"instances": [{}], "entity_ids": ["c-1"]}, "canary-api")
+
+    # each version saw (and logged) its own view version's values
+    live = [(v, e, row["fee"]) for v, mode, e, row in seen if mode == "live"]
+    first = {e: (v, fee) for v, e, fee in live[: len(ids)]}
+    assert [first[e] for e in ids] == [(v, fees(source, e)[v]) for v, e in zip(answered, ids, strict=True)]
+    assert any(fees(source, e)[1] != fees(source, e)[2] for e in ids)  # the two views do differ here
+    assert (report.compared, report.skewed, sorted(report.views)) == (len(ids), [], ["usage@1", "usage@2"])
+    assert sorted((f.feature, f.view) for f in report.features) == [
+        ("fee", "usage@1"), ("fee", "usage@2"), ("tenure", "usage@1"), ("tenure", "usage@2"),
+    ]  # fmt: skip
+    compared = {f.view: f.compared for f in report.features if f.feature == "fee"}
+    assert compared == {"usage@1": answered.count(1), "usage@2": answered.count(2)}
+    # a rollback restores v1 on usage@1; a promotion keeps each version on its own
+    assert after_rollback.json()["model_version"] == "churn@1"
+    assert live[len(ids)] == (1, "c-1", fees(source, "c-1")[1])
+    assert [(a.version, a.features) for a in promoted_policy.arms] == [(2, ("usage@2",)), (1, ("usage@1",))]
+    assert after_promotion.json()["model_version"] == "churn@2"
+    assert live[-1] == (2, "c-1", fees(source, "c-1")[2])
+
+
+def test_a_shadow_version_is_filled_with_its_own_views(across: tuple[Settings, pd.DataFrame]) -> None:
+    settings, source = across
+    deploy("shadow-api", "churn", 1, features=["usage"], settings=settings)
+    _, policy = deploy("shadow-api", "churn", 2, strategy="shadow", settings=settings)
+    ids = [f"c-{i}" for i in range(50, 60)]
+    seen: Seen = []
+
+    with Running(settings, on_prediction=seen_by(seen)) as client:
+        answer = predict(client, {"instances": [{}] * len(ids), "entity_ids": ids}, "shadow-api")
+        deadline = time.monotonic() + 10
+        while sum(mode == "shadow" for _, mode, _, _ in seen) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    assert [(a.version, a.mode, a.features) for a in policy.arms] == [
+        (1, "live", ("usage@1",)), (2, "shadow", ("usage@2",)),
+    ]  # fmt: skip
+    assert answer.json()["model_version"] == "churn@1"
+    by_mode = {mode: {e: (v, row["fee"]) for v, m, e, row in seen if m == mode} for mode in ("live", "shadow")}
+    assert by_mode["live"] == {e: (1, fees(source, e)[1]) for e in ids}
+    assert by_mode["shadow"] == {e: (2, fees(source, e)[2]) for e in ids}  # what the shadow saw, and logged
+
+
+def test_a_version_trained_on_a_view_version_not_materialized_is_refused_and_not_ready(tmp_path: Path) -> None:
+    settings, _ = make_project(tmp_path)
+    apply(sample_serving_features_v2, settings=settings)
+    second = register("churn", get("churn", 1, settings=settings).package_id, task="classification",
+                      features=["usage@2"], settings=settings)  # fmt: skip
+    record_gate("churn", second.number, {}, passed=True, verdict="ok", settings=settings)
+    with pytest.raises(FeatureError, match=r"'usage@2' has no version materialized .* evergreen features materialize"):
+        deploy("churn-api", "churn", second.number, strategy="canary", settings=settings)
+    # a policy recorded without that check (before it existed): the replica says why it cannot serve it
+    shadow = make_policy("shadow", 2, current=make_policy("direct", 1)).model_copy(update={"features": ("usage",)})
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            set_policy(session, name="pinned-api", model="churn", actor="test", action="test", reason="unchecked",
+                       policy=shadow.with_views({1: ["usage@1"], 2: ["usage@2"]}).model_dump(mode="json"))  # fmt: skip
+    finally:
+        store.dispose()
+    replica = Replica(settings, only=["pinned-api"])
+    try:
+        replica.refresh()
+        ready, reasons = replica.ready()
+        materialize(["usage"], settings=settings)
+        replica.refresh()
+        assert replica.ready() == (True, {})
+    finally:
+        replica.stop()
+
+    assert not ready
+    assert (
+        "cannot serve the feature views ['usage@2'] of v2: feature view 'usage@2' has no version"
+        in reasons["pinned-api"]
+    )

@@ -53,7 +53,7 @@ def skew_details(report: SkewReport) -> dict[str, Any]:
         "skipped": report.skipped,
         "skewed": report.skewed,
         "features": {
-            f.feature: {
+            name: {
                 "view": f.view,
                 "compared": f.compared,
                 "mismatched": f.mismatched,
@@ -61,6 +61,6 @@ def skew_details(report: SkewReport) -> dict[str, Any]:
                 "max_abs_diff": f.max_abs_diff,
                 "examples": f.examples[:EXAMPLES],
             }
-            for f in report.features
+            for name, f in report.named()
         },
     }

@@ -6,7 +6,8 @@
 - ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``); ``worker_app`` is one
   worker of ``evergreen serve --workers N``, whose metrics sum over the workers (``shared_metrics_folder``).
 - ``deploy(..., features=["spend"])`` fills each request's instances with the online values of feature
-  views by entity id; ``skew_check(deployment)`` compares the values served with offline ones.
+  views by entity id (a version trained on views with the view versions it was trained on);
+  ``skew_check(deployment)`` compares the values served with offline ones.
 - ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
   while the store is away); ``record_feedback`` joins ground truth to predictions.
 """

@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from evergreen.registry import model_lineage
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
 
 from ._auth import Authorizer
+from ._features import ServedFeatures
 from ._feedback import Feedback, record_feedback
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, new_prediction_ids
 from ._metrics import Metrics
@@ -222,14 +224,15 @@ def create_app(
     async def answer(
         state: DeploymentState, deployment: str, instances: list[Any], entities: list[Any], started: float
     ) -> Response:
-        """Fill, route, validate, predict, log and answer a checked request's instances."""
-        if state.features is not None:  # feature views: their online values filled in by entity id
-            filled = state.features.fill(instances, entities)
+        """Route, fill, validate, predict, log and answer a checked request's instances."""
+        groups = _groups(state, entities)
+        sent = instances
+        if state.features:  # feature views: each version's own views' online values filled in by entity id
+            filled = _fill(state, groups, instances, entities)
             if isinstance(filled, tuple):
                 metrics.errors.labels(deployment, str(filled[0])).inc()
                 return _error(*filled)
             instances = filled
-        groups = _groups(state, entities)
         rows: list[dict[str, Any]] = [{}] * len(instances)
         values: dict[int, list[list[Any]] | None] = {}
         problems = []
@@ -306,7 +309,9 @@ def create_app(
             answer["probabilities"] = probabilities
         response = _json(200, answer)
         if state.policy.shadows:
-            response.background = BackgroundTask(_shadow, state, rows, entities, prediction_log, on_prediction, metrics)
+            response.background = BackgroundTask(
+                _shadow, state, _Served(groups, rows, sent, entities), prediction_log, on_prediction, metrics
+            )
         return response
 
     app.router.add_route("/v1/models/{deployment}:predict", predict, methods=["POST"], include_in_schema=False)
@@ -373,7 +378,7 @@ def create_app(
         entity's online values are all a prediction needs), logged like any prediction; else a 404."""
         started = time.perf_counter()
         state = replica.states.get(deployment)
-        if state is None or state.features is None:
+        if state is None or not state.features:
             return _error(
                 404,
                 f"no cached prediction for entity {entity_id!r} of deployment {deployment!r}, and the deployment "
@@ -484,6 +489,31 @@ def _groups(state: DeploymentState, entities: list[Any]) -> dict[int, list[int]]
     return groups
 
 
+def _fill(
+    state: DeploymentState, groups: dict[int, list[int]], instances: list[Any], entities: list[Any]
+) -> list[Any] | tuple[int, str]:
+    """The instances with each one's entity's values of the feature views of the version that answers it
+    (one lookup per distinct set of views), or the status and message of why they cannot be had."""
+    if len(groups) == 1:  # one version answers all: no split to make
+        served = state.features.get(next(iter(groups)))
+        return instances if served is None else served.fill(instances, entities)
+    by_views: dict[int, tuple[ServedFeatures, list[int]]] = {}
+    for version, members in groups.items():
+        served = state.features.get(version)
+        if served is not None:
+            by_views.setdefault(id(served), (served, []))[1].extend(members)
+    filled = list(instances)
+    for served, members in by_views.values():
+        if len(members) == len(instances):
+            return served.fill(instances, entities)
+        part = served.fill([instances[i] for i in members], [entities[i] for i in members])
+        if isinstance(part, tuple):
+            return part
+        for i, row in zip(members, part, strict=True):
+            filled[i] = row
+    return filled
+
+
 def _answered_by(groups: dict[int, list[int]], refs: list[str], ids: list[str]) -> list[str]:
     """Each instance's ``model@version``, in request order (for a request split between versions)."""
     answered = [""] * len(ids)
@@ -493,20 +523,53 @@ def _answered_by(groups: dict[int, list[int]], refs: list[str], ids: list[str]) 
     return answered
 
 
+@dataclass(frozen=True)
+class _Served:
+    """What a request's live answer was made from, for its shadows: the versions that answered each
+    instance, the rows they read, and the instances and entity ids as the client sent them."""
+
+    groups: dict[int, list[int]]
+    rows: list[dict[str, Any]]
+    sent: list[Any]
+    entities: list[Any]
+
+
+def _shadow_rows(state: DeploymentState, loaded: LoadedModel, served: _Served) -> list[dict[str, Any]] | None:
+    """The rows a shadow version answers: the live rows when it is served the same feature views as every
+    live version that answered (or none), else the sent instances filled with its own views and read by
+    its own signature; None (logged) when they cannot be had."""
+    views = state.features.get(loaded.version)
+    if all(state.features.get(v) is views for v in served.groups):
+        return served.rows
+    filled = served.sent if views is None else views.fill(served.sent, served.entities)
+    if isinstance(filled, tuple):
+        log.warning("shadow %s of %s not run: %s", loaded.ref, state.name, filled[1])
+        return None
+    rows, _, problems = loaded.reader.read(filled, range(len(filled)))
+    if problems:
+        log.warning("shadow %s of %s not run: %s", loaded.ref, state.name, "; ".join(problems[:5]))
+        return None
+    return rows
+
+
 def _shadow(
     state: DeploymentState,
-    rows: list[dict[str, Any]],
-    entities: list[Any],
+    served: _Served,
     prediction_log: PredictionLog,
     on_prediction: PredictionHook | None,
     metrics: Metrics,
 ) -> None:
     """Answer with every shadow version after the live answer left; log, never return, its answers.
 
+    A shadow version is fed the values of its own feature views, so its logged inputs are what it saw.
     Runs in Starlette's thread pool (a sync background task), so waiting for the log blocks no request.
     """
+    entities = served.entities
     for arm in state.policy.shadows:
         loaded = state.models[arm.version]
+        rows = _shadow_rows(state, loaded, served)
+        if rows is None:
+            continue
         started = time.perf_counter()
         labels, proba = loaded.predict(rows)
         latency_ms = (time.perf_counter() - started) * 1000

@@ -3,8 +3,10 @@
 A deployment can declare feature views (``deploy(..., features=["spend"])``). Before a request is
 validated, each instance gets the latest values of those views for its entity id from the online
 store; the values were made by the view's transformation when they were materialized, the same code
-that makes its training sets. A value given in the instance itself is kept (the caller may know
-better); the logged inputs hold whatever the model saw, so the skew check can compare it.
+that makes its training sets. A model version trained on views is filled from the view versions it was
+trained on (its arm's ``features`` in the policy), so versions trained on different versions of a view
+can share a deployment. A value given in the instance itself is kept (the caller may know better); the
+logged inputs hold whatever the model saw, so the skew check can compare it.
 
 The skew check takes the live predictions a deployment logged, rebuilds each one's features offline
 for the same entity and time (``training_set`` with the prediction time as the label time), and
@@ -34,7 +36,9 @@ from evergreen.features import (
     training_set,
 )
 from evergreen.pipelines import run_settings
-from evergreen.store import MetadataStore, get_deployment, served_inputs
+from evergreen.store import MetadataStore, ServedInputs, features_used_by, get_deployment, served_inputs
+
+from ._policy import Policy
 
 #: The column holding the prediction time in the skew check's entity frame.
 _AT = "__served_at"
@@ -134,13 +138,19 @@ class SkewReport(BaseModel):
         """The features with at least one mismatch."""
         return [f.feature for f in self.features if f.mismatched]
 
+    def named(self) -> list[tuple[str, FeatureSkew]]:
+        """Each compared feature with a name unique in the report: the feature's, or ``fee (usage@1)`` for a
+        feature compared in more than one view version (versions trained on different view versions)."""
+        names = [f.feature for f in self.features]
+        return [(f.feature if names.count(f.feature) == 1 else f"{f.feature} ({f.view})", f) for f in self.features]
+
     def summary(self) -> str:
         """One line: how many predictions were compared and which features differ."""
         if not self.compared:
             return f"{self.deployment}: no prediction to compare ({self.skipped or 'none logged'})"
         if not self.skewed:
             return f"{self.deployment}: no skew in {self.compared} predictions ({', '.join(self.views)})"
-        worst = ", ".join(f"{f.feature} {f.mismatch_rate:.1%}" for f in self.features if f.mismatched)
+        worst = ", ".join(f"{name} {f.mismatch_rate:.1%}" for name, f in self.named() if f.mismatched)
         return f"{self.deployment}: skew in {self.compared} predictions: {worst}"
 
 
@@ -178,6 +188,11 @@ def skew_check(
     same entity at the prediction's time, over its newest ``limit`` live predictions in [since, until)
     (default: the last day). Numbers match within ``tolerance`` relative to the offline value.
 
+    Each prediction is compared with the view versions of the model version that answered it (logged with
+    it): its arm's in the deployment's policy, or for a version no longer in the policy the views it was
+    trained on (its lineage), else the deployment's. So in a canary across view versions each version's
+    values are compared with its own view's, and a feature appears once per view version compared.
+
     Raises:
         ServingError: the deployment declares no feature views.
         NotFoundError: no such deployment.
@@ -188,65 +203,87 @@ def skew_check(
     store = MetadataStore(settings.store.url)
     try:
         with store.session() as session:
-            declared = list(get_deployment(session, deployment).policy.get("features") or [])
-            if not declared:
+            found = get_deployment(session, deployment)
+            policy = Policy.model_validate(found.policy)
+            if not policy.has_features:
                 raise ServingError(
                     f"deployment {deployment!r} declares no feature views, so there is no skew to check; "
                     "deploy with features=[...] (evergreen deploy --features VIEW,...)"
                 )
             logged = served_inputs(session, deployment, since=since, until=until, limit=limit)
+            gone = sorted({p.model_version for p in logged} - set(policy.versions))
+            trained_on = features_used_by(session, found.model, gone)
     finally:
         store.dispose()
-    online = open_online_store(settings.features.online_store)
-    try:
-        served = served_views(declared, online.url, settings=settings)
-    finally:
-        online.close()
+    declared = {v: policy.views_of(v) for v in policy.versions}
+    declared.update({v: tuple(trained_on[v]) or policy.features for v in gone})
     skipped: dict[str, int] = {}
-    usable = []
+    usable: dict[tuple[str, ...], list[ServedInputs]] = {}  # the view versions declared → their predictions
     for p in logged:
-        reason = (
-            "no entity id" if p.entity_id is None else "inputs not logged (log_inputs = hash)" if not p.inputs else ""
-        )
+        reason = _not_comparable(p, declared[p.model_version])
         if reason:
             skipped[reason] = skipped.get(reason, 0) + 1
         else:
-            usable.append(p)
-    features: list[FeatureSkew] = []
-    if usable:
-        views = [load_view(s.ref, settings=settings)[1] for s in served]
+            usable.setdefault(declared[p.model_version], []).append(p)
+    online = open_online_store(settings.features.online_store)
+    try:
+        resolved = {v: served_views(v, online.url, settings=settings) for v in dict.fromkeys(declared.values()) if v}
+    finally:
+        online.close()
+    # each (feature, view version) → the predictions served it and the offline values for them
+    pairs: dict[tuple[str, str], tuple[list[ServedInputs], list[Any]]] = {}
+    for views, members in usable.items():
+        served = resolved[views]
+        loaded = [load_view(s.ref, settings=settings)[1] for s in served]
         frame = pd.DataFrame(
             {
-                **{entity: [p.entity_id for p in usable] for entity in {v.entity for v in views}},
-                _AT: pd.to_datetime([p.created_at for p in usable], utc=True),
+                **{entity: [p.entity_id for p in members] for entity in {v.entity for v in loaded}},
+                _AT: pd.to_datetime([p.created_at for p in members], utc=True),
             }
         )
-        offline = training_set(frame, views, timestamp=_AT, settings=settings)
+        offline = training_set(frame, loaded, timestamp=_AT, settings=settings)
         for info in served:
             for feature in info.features:
-                features.append(_compare(feature, info.ref, usable, offline[feature].tolist(), tolerance))
+                predictions, expected = pairs.setdefault((feature, info.ref), ([], []))
+                predictions.extend(members)
+                expected.extend(offline[feature].tolist())
+    shown = list(usable) or list(resolved)  # the view versions compared, else those the policy serves
     return SkewReport(
         deployment=deployment,
-        views=[s.ref for s in served],
+        views=list(dict.fromkeys(s.ref for views in shown for s in resolved[views])),
         since=since,
         until=until,
         predictions=len(logged),
-        compared=len(usable),
+        compared=sum(len(members) for members in usable.values()),
         skipped=skipped,
         tolerance=tolerance,
-        features=features,
+        features=[_compare(f, ref, members, expected, tolerance) for (f, ref), (members, expected) in pairs.items()],
     )
 
 
-def _compare(feature: str, view: str, logged: Sequence[Any], offline: list[Any], tolerance: float) -> FeatureSkew:
+def _not_comparable(served: ServedInputs, views: tuple[str, ...]) -> str:
+    """Why a logged prediction cannot be compared with offline values ("" when it can)."""
+    if served.entity_id is None:
+        return "no entity id"
+    if not served.inputs:
+        return "inputs not logged (log_inputs = hash)"
+    if not views:
+        return "its version is served no feature views"
+    return ""
+
+
+def _compare(
+    feature: str, view: str, logged: Sequence[ServedInputs], offline: list[Any], tolerance: float
+) -> FeatureSkew:
     compared = mismatched = 0
     worst: float | None = None
     examples: list[dict[str, Any]] = []
     for p, expected in zip(logged, offline, strict=True):
-        if feature not in p.inputs:
+        inputs = p.inputs or {}
+        if feature not in inputs:
             continue  # the model does not take this feature: nothing was served
         compared += 1
-        same, diff = _same(p.inputs[feature], expected, tolerance)
+        same, diff = _same(inputs[feature], expected, tolerance)
         if diff is not None:
             worst = diff if worst is None else max(worst, diff)
         if not same:
@@ -257,7 +294,7 @@ def _compare(feature: str, view: str, logged: Sequence[Any], offline: list[Any],
                         "prediction_id": p.prediction_id,
                         "entity_id": p.entity_id,
                         "at": p.created_at.isoformat(),
-                        "served": p.inputs[feature],
+                        "served": inputs[feature],
                         "offline": None if pd.isna(expected) else str(expected),
                     }
                 )

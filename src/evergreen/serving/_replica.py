@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
-from evergreen.errors import EvergreenError
+from evergreen.errors import EvergreenError, FeatureError
 from evergreen.executors import resolve_function
 from evergreen.features import OnlineStore, served_views
 from evergreen.store import MetadataStore, get_model_version, list_deployments
@@ -118,7 +118,9 @@ class DeploymentState:
     models: dict[int, LoadedModel]
     hook: Callable[..., Any] | None = None
     rewards: dict[int, tuple[float, float]] = field(default_factory=dict)  # bandit: version → (right, wrong)
-    features: ServedFeatures | None = None  # the deployment's feature views, filled in by entity id
+    #: version → the feature views filled into its requests by entity id (absent: none); versions served
+    #: the same view versions share one object, so a request is filled once per distinct set of views.
+    features: dict[int, ServedFeatures] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,9 +183,9 @@ class Replica:
                 log.warning("deployment %s: %s", d.name, self.errors[d.name])
                 continue
             try:
-                features = self._features(policy.features)
-            except (EvergreenError, OSError) as e:
-                self.errors[d.name] = f"cannot serve the feature views {list(policy.features)}: {e}"
+                features = self._features(policy)
+            except FeatureError as e:
+                self.errors[d.name] = str(e)
                 log.warning("deployment %s: %s", d.name, self.errors[d.name])
                 continue
             state = DeploymentState(d.name, d.model, d.revision, policy, models, hook, features=features)
@@ -194,22 +196,44 @@ class Replica:
                 if name not in {d.name for d in found}:
                     self.errors[name] = f"no deployment {name!r} in the store"
 
-    def _features(self, views: tuple[str, ...]) -> ServedFeatures | None:
-        if not views:
-            return None
-        if self._online is None:
-            self._online = open_features_store(self.settings)
-        return ServedFeatures(views, self.settings, self._online)
+    def _features(self, policy: Policy) -> dict[int, ServedFeatures]:
+        """Each version's feature views as served (see :meth:`Policy.views_of`), one object per distinct set
+        of view versions.
+
+        Raises:
+            FeatureError: a set of views cannot be served (the message names the versions served it)."""
+        by_views: dict[tuple[str, ...], ServedFeatures] = {}
+        found: dict[int, ServedFeatures] = {}
+        for version in policy.versions:
+            views = policy.views_of(version)
+            if not views:
+                continue
+            if views not in by_views:
+                if self._online is None:
+                    self._online = open_features_store(self.settings)
+                try:
+                    by_views[views] = ServedFeatures(views, self.settings, self._online)
+                except (EvergreenError, OSError) as e:
+                    users = ", ".join(f"v{v}" for v in policy.versions if policy.views_of(v) == views)
+                    raise FeatureError(f"cannot serve the feature views {list(views)} of {users}: {e}") from e
+            found[version] = by_views[views]
+        shared: dict[tuple[str, ...], ServedFeatures] = {}  # names that resolve to the same versions: one fill
+        return {version: shared.setdefault(tuple(served.refs), served) for version, served in found.items()}
 
     def refresh_features(self) -> None:
         """Switch a deployment to a view's newer version once it has been materialized (a new state, swapped)."""
         for state in list(self.states.values()):
-            if state.features is None or self._online is None:
+            if not state.features or self._online is None:
                 continue
             try:
-                refs = [v.ref for v in served_views(state.features.names, self._online.url, settings=self.settings)]
-                if refs != state.features.refs:
-                    self.states[state.name] = replace(state, features=self._features(state.policy.features))
+                served = {id(s): s for s in state.features.values()}.values()
+                if any(
+                    [v.ref for v in served_views(s.names, self._online.url, settings=self.settings)] != s.refs
+                    for s in served
+                ):
+                    features = self._features(state.policy)
+                    self.states[state.name] = replace(state, features=features)
+                    refs = sorted({ref for s in features.values() for ref in s.refs})
                     log.warning("deployment %s: feature views now %s", state.name, refs)
             except EvergreenError as e:
                 log.warning("deployment %s: cannot refresh its feature views: %s", state.name, e)

@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 import evergreen as eg
 import sample_system_features
+import sample_system_features_v2
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, load, parquet
 from evergreen.features import apply, get_online_features, materialize, show_view
@@ -236,3 +237,27 @@ def test_training_refuses_a_view_never_applied_or_not_materialized_before_it_tra
     assert not_materialized.status == "failed"
     assert "run: evergreen features materialize account" in (not_materialized.steps[0].error or "")
     assert [s.status for s in not_materialized.steps][1:] == ["skipped"] * 4
+
+
+def test_a_version_retrained_on_a_new_view_version_is_canaried_beside_the_old_one_on_its_own(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
+    rng = np.random.default_rng(2)
+    source = activity(rng)
+    source.to_parquet(tmp_path / "activity.parquet", index=False)
+    ingest("activity", parquet(tmp_path / "activity.parquet"), settings=settings)
+    apply(sample_system_features, settings=settings)
+    materialize(settings=settings)
+    labels(source, rng).to_parquet(tmp_path / "labels.parquet", index=False)
+    system = declare(release=Release(strategy="canary", steps=[50, 100], every="1h"))
+    system.ingest(str(tmp_path / "labels.parquet"), settings=settings)
+    assert system.train(settings=settings).output["released"] is True  # churn@1 on account@1, directly
+
+    apply(sample_system_features_v2, settings=settings)  # a changed transformation: account@2
+    materialize(["account"], settings=settings)
+    retrained = system.train(settings=settings)
+
+    assert (retrained.output["released"], retrained.output["strategy"]) == (True, "canary"), retrained.output
+    assert show_view("account@2", settings=settings).models == ["churn@2"]
+    _, policy = deployment("churn", settings=settings)
+    assert policy.features == ("account@2",)
+    assert [(a.version, a.features) for a in policy.arms] == [(2, ("account@2",)), (1, ("account@1",))]

@@ -72,22 +72,27 @@ def make_project(folder: Path, *, recorded: bool = True) -> tuple[Settings, pd.D
     )
     rows = training_set(labels, [sample_serving_features.usage], timestamp="label_time", settings=settings)
     rows["churned"] = (rows["fee"] / 10 - rows["tenure"] / 20 + rng.normal(size=len(rows))) > 1
-    rows.to_parquet(folder / "churn.parquet", index=False)
-    ingest(
-        "churn", parquet(folder / "churn.parquet"), target="churned", id="customer_id", timestamp="label_time",
-        settings=settings,
-    )  # fmt: skip
-    trained = train("churn", 1, sklearn_spec(LogisticRegression), task="classification", measure_latency=False,
-                    settings=settings)  # fmt: skip
-    version = register("churn", trained.package.id, task="classification", features=["usage"] if recorded else [],
-                       settings=settings)  # fmt: skip
-    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    version = train_version(settings, rows, folder / "churn.parquet", features=["usage"] if recorded else [])
     with pytest.raises(FeatureError, match=r"feature view 'usage' has no version materialized into the online store"):
-        deploy("churn-api", "churn", version.number, features=["usage"], settings=settings)
+        deploy("churn-api", "churn", version, features=["usage"], settings=settings)
     materialize(settings=settings)
-    deploy("churn-api", "churn", version.number, features=["usage"], settings=settings)
-    deploy("plain-api", "churn", version.number, settings=settings)  # the same model, values sent by the caller
+    deploy("churn-api", "churn", version, features=["usage"], settings=settings)
+    deploy("plain-api", "churn", version, settings=settings)  # the same model, values sent by the caller
     return settings, source
+
+
+def train_version(settings: Settings, rows: pd.DataFrame, path: Path, *, features: list[str]) -> int:
+    """Rows (tenure, fee, churned by customer and label time) ingested as the next version of the dataset
+    `churn`, a model trained on it registered as the next version of `churn` using ``features``, gated."""
+    rows.to_parquet(path, index=False)
+    dataset = ingest(
+        "churn", parquet(path), target="churned", id="customer_id", timestamp="label_time", settings=settings
+    )
+    trained = train("churn", dataset.info.number, sklearn_spec(LogisticRegression), task="classification",
+                    measure_latency=False, settings=settings)  # fmt: skip
+    version = register("churn", trained.package.id, task="classification", features=features, settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    return version.number
 
 
 @pytest.fixture(scope="module")
@@ -371,15 +376,7 @@ def across(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataF
     materialize(["usage"], settings=settings)
     labelled = pd.read_parquet(folder / "churn.parquet")[["customer_id", "label_time", "churned"]]
     rows = training_set(labelled, [sample_serving_features_v2.usage], timestamp="label_time", settings=settings)
-    rows.to_parquet(folder / "churn-2.parquet", index=False)
-    ingest(
-        "churn", parquet(folder / "churn-2.parquet"), target="churned", id="customer_id", timestamp="label_time",
-        settings=settings,
-    )  # fmt: skip
-    trained = train("churn", 2, sklearn_spec(LogisticRegression), task="classification", measure_latency=False,
-                    settings=settings)  # fmt: skip
-    version = register("churn", trained.package.id, task="classification", features=["usage@2"], settings=settings)
-    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    assert train_version(settings, rows, folder / "churn-2.parquet", features=["usage@2"]) == 2
     return settings, source
 
 

@@ -79,19 +79,25 @@ def declare(**overrides: Any) -> System:
     return System(**{**fields, **overrides})
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataFrame, System, Any]:
-    folder = tmp_path_factory.mktemp("system-features")
+def labelled_project(folder: Path, system: System, *, seed: int) -> tuple[Settings, pd.DataFrame]:
+    """A project with activity data, the `account` view applied and materialized, and labels ingested by
+    ``system``."""
     settings = load_settings(folder, overrides={"executor.kind": "inline"}, environ={})
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     source = activity(rng)
     source.to_parquet(folder / "activity.parquet", index=False)
     ingest("activity", parquet(folder / "activity.parquet"), settings=settings)
     apply(sample_system_features, settings=settings)
     materialize(settings=settings)
     labels(source, rng).to_parquet(folder / "labels.parquet", index=False)
-    system = declare()
     assert system.ingest(str(folder / "labels.parquet"), settings=settings).status == "succeeded"
+    return settings, source
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataFrame, System, Any]:
+    system = declare()
+    settings, source = labelled_project(tmp_path_factory.mktemp("system-features"), system, seed=0)
     run = system.train(settings=settings)
     return settings, source, system, run
 
@@ -240,16 +246,8 @@ def test_training_refuses_a_view_never_applied_or_not_materialized_before_it_tra
 
 
 def test_a_version_retrained_on_a_new_view_version_is_canaried_beside_the_old_one_on_its_own(tmp_path: Path) -> None:
-    settings = load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
-    rng = np.random.default_rng(2)
-    source = activity(rng)
-    source.to_parquet(tmp_path / "activity.parquet", index=False)
-    ingest("activity", parquet(tmp_path / "activity.parquet"), settings=settings)
-    apply(sample_system_features, settings=settings)
-    materialize(settings=settings)
-    labels(source, rng).to_parquet(tmp_path / "labels.parquet", index=False)
     system = declare(release=Release(strategy="canary", steps=[50, 100], every="1h"))
-    system.ingest(str(tmp_path / "labels.parquet"), settings=settings)
+    settings, _ = labelled_project(tmp_path, system, seed=2)
     assert system.train(settings=settings).output["released"] is True  # churn@1 on account@1, directly
 
     apply(sample_system_features_v2, settings=settings)  # a changed transformation: account@2

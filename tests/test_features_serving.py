@@ -286,7 +286,7 @@ def test_batch_scoring_with_feature_views_needs_the_entity_column(
 
     with pytest.raises(
         ServingError,
-        match=r"deployment 'churn-api' takes features from the views \['usage'\] by entity id: give the input's "
+        match=r"deployment 'churn-api' takes features from the views \['usage@1'\] by entity id: give the input's "
         r"entity id column with --entity COLUMN",
     ):
         predict_batch("churn-api", ids_file(tmp_path, ["c-1"]), output=tmp_path / "out.parquet", settings=settings)
@@ -319,7 +319,8 @@ def test_a_broken_or_other_online_store_fails_the_batch_clearly_and_leaves_no_ou
     )
     with pytest.raises(
         ServingError,
-        match=r"deployment 'churn-api' cannot take features from the views \['usage'\]: feature view 'usage' has no "
+        match=r"deployment 'churn-api' cannot take features from the views \['usage@1'\]: feature view 'usage@1' has "
+        r"no "
         r"version materialized into the online store .*; run: evergreen features materialize usage",
     ):
         predict_batch("churn-api", ids_file(tmp_path, ["c-1"]), output=tmp_path / "out.parquet", entity="customer_id",
@@ -501,3 +502,26 @@ def test_a_version_trained_on_a_view_version_not_materialized_is_refused_and_not
         "cannot serve the feature views ['usage@2'] of v2: feature view 'usage@2' has no version"
         in reasons["pinned-api"]
     )
+
+
+def test_batch_scoring_fills_the_scored_version_with_the_views_it_was_trained_on(
+    across: tuple[Settings, pd.DataFrame], tmp_path: Path
+) -> None:
+    settings, source = across
+    ids = [f"c-{i}" for i in range(60, 70)]
+    deploy("batch-api", "churn", 1, features=["usage"], settings=settings)  # "usage" resolves to usage@2 now
+    deploy("whole-api", "churn", 2, settings=settings)  # no views: the caller gives the values
+    given = pd.DataFrame({"customer_id": ids, "tenure": [newest(source, e)["tenure"] for e in ids],
+                          "fee": [fees(source, e)[2] for e in ids]})  # fmt: skip
+    given.to_parquet(tmp_path / "given.parquet", index=False)
+
+    live = predict_batch("batch-api", ids_file(tmp_path, ids), output=tmp_path / "live.parquet", entity="customer_id",
+                         settings=settings)  # fmt: skip
+    other = predict_batch("batch-api", ids_file(tmp_path, ids), output=tmp_path / "other.parquet",
+                          entity="customer_id", version=2, settings=settings)  # fmt: skip  # not in the policy
+    direct = predict_batch("whole-api", str(tmp_path / "given.parquet"), output=tmp_path / "direct.parquet",
+                           entity="customer_id", settings=settings)  # fmt: skip
+
+    assert (live.model_version, live.features) == ("churn@1", ["usage@1"])
+    assert (other.model_version, other.features) == ("churn@2", ["usage@2"])
+    pd.testing.assert_frame_equal(pd.read_parquet(other.output), pd.read_parquet(direct.output))

@@ -5,9 +5,10 @@ Memory holds one chunk at a time whatever the input's size; the output file is w
 final name and renamed when complete, so a failed run leaves no half-written file; cache rows of a run
 are written chunk by chunk, each chunk in one transaction, under one batch id.
 
-A deployment with feature views scores as its server answers: the views resolve once per run to the
-versions the server would use (:class:`ServedFeatures`, as a replica makes it), and each chunk's rows get
-their entities' online values, one lookup per view and chunk; a feature column the input has is kept.
+A deployment with feature views scores as its server answers: the views of the scored version (the view
+versions it was trained on, when it was trained on any) resolve once per run to the versions the server
+would use (:class:`ServedFeatures`, as a replica makes it), and each chunk's rows get their entities'
+online values, one lookup per view and chunk; a feature column the input has is kept.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from evergreen.errors import DataValidationError, FeatureError, SchemaError, Ser
 from evergreen.features import split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import get
-from evergreen.store import MetadataStore, get_deployment, now, upsert_cached_predictions
+from evergreen.store import MetadataStore, features_used_by, get_deployment, now, upsert_cached_predictions
 
 from ._features import ServedFeatures
 from ._policy import Policy
@@ -96,13 +97,14 @@ def predict_batch(
     try:
         with store.session() as session:
             info = get_deployment(session, deployment)
-        policy = Policy.model_validate(info.policy)
-        number = version if version is not None else _live_version(policy)
+            policy = Policy.model_validate(info.policy)
+            number = version if version is not None else _live_version(policy)
+            trained_on = features_used_by(session, info.model, [number])[number]
         registered = get(info.model, number, settings=settings)
         loaded = load_version(info.model, number, registered.package_id, ArtifactStore(settings.artifacts.root))
         if cache and entity is None:
             raise ServingError("the cache is keyed by entity: give --entity COLUMN (the input's entity id column)")
-        features = _served_features(deployment, policy.features, entity, settings)
+        features = _served_features(deployment, policy.views_of(number, trained_on), entity, settings)
         batch_id = uuid.uuid4().hex
         partial = output.with_name(output.name + ".partial") if output is not None else None
         writer: Any = None

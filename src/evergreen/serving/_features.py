@@ -216,7 +216,7 @@ def skew_check(
     finally:
         store.dispose()
     declared = {v: policy.views_of(v) for v in policy.versions}
-    declared.update({v: tuple(trained_on[v]) or policy.features for v in gone})
+    declared.update({v: policy.views_of(v, trained_on[v]) for v in gone})
     skipped: dict[str, int] = {}
     usable: dict[tuple[str, ...], list[ServedInputs]] = {}  # the view versions declared → their predictions
     for p in logged:

@@ -104,12 +104,15 @@ class Policy(BaseModel):
         """The shadow arms."""
         return [a for a in self.arms if a.mode == "shadow"]
 
-    def views_of(self, version: int) -> tuple[str, ...]:
-        """The feature views a version of this policy is served: its arm's own, else the policy's."""
+    def views_of(self, version: int, trained_on: Sequence[str] = ()) -> tuple[str, ...]:
+        """The feature views a version is served under this policy: its arm's own, else the policy's. A
+        version not in the policy (scored in batch, or answered before the policy changed) gets the view
+        versions it was trained on, ``trained_on``, when the policy fills from views at all, as
+        :func:`~evergreen.serving.deploy` would pin them on its arm."""
         for arm in self.arms:
-            if arm.version == version and arm.features is not None:
-                return arm.features
-        return self.features
+            if arm.version == version:
+                return arm.features if arm.features is not None else self.features
+        return tuple(trained_on) if trained_on and self.has_features else self.features
 
     def with_views(self, trained_on: Mapping[int, Sequence[str]]) -> Policy:
         """This policy with each version's own feature views set from ``trained_on`` (version → the view

@@ -15,6 +15,7 @@ left, so they never slow the live answer.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import gc
 import logging
@@ -47,6 +48,10 @@ from ._policy import route
 from ._replica import DeploymentState, LoadedModel, Replica
 
 log = logging.getLogger("evergreen.serving")
+# A server freezes its start-up heap (see lifespan). Native bindings (DuckDB's) report every object not
+# collected by exit as a leak, so a server whose shutdown never ran (a daemon thread, a process ending
+# without it) gives the frozen objects back at exit too.
+atexit.register(gc.unfreeze)
 
 #: Most instances one request may carry; more get 413.
 MAX_BATCH = 1000

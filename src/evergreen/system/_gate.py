@@ -21,7 +21,7 @@ from evergreen.evaluation import Gate
 from evergreen.executors import step_context
 from evergreen.features import FeatureView, load_view, training_set
 from evergreen.pipelines import run_settings, step
-from evergreen.registry import PRODUCTION, get, recorded_test_rows, validate_version
+from evergreen.registry import PRODUCTION, gate_result, get, recorded_test_rows, validate_version
 from evergreen.store import MetadataStore, ModelVersionInfo, features_used_by
 
 
@@ -49,13 +49,7 @@ def validate_with_views(registered: dict[str, Any], gate: dict[str, Any]) -> dic
         settings=settings,
         **gate_inputs(name, number, settings=settings),
     )
-    return {
-        "model": version.model,
-        "version": version.number,
-        "passed": report.passed,
-        "verdict": report.verdict,
-        "status": version.status,
-    }
+    return gate_result(version, report)
 
 
 def gate_inputs(name: str, number: int, *, settings: Settings) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from evergreen.errors import EvaluationError
-from evergreen.evaluation import METRICS, Gate, GateReport, judge
+from evergreen.evaluation import METRICS, Gate, GateReport, evaluate, judge
 from evergreen.evaluation._metrics import classification_metrics, regression_metrics
 from evergreen.evaluation._significance import Scored, mcnemar, paired_bootstrap, weighted_metric
 
@@ -398,6 +398,47 @@ def test_the_same_seed_gives_the_same_interval() -> None:
     other = judge(Gate(metric="pr_auc", seed=1, **FAST), a, b, X, y, task="classification", measure_latency=False)
     assert first.primary == again.primary
     assert first.primary != other.primary
+
+
+def test_production_is_judged_on_its_own_values_of_the_same_rows_and_the_report_names_them() -> None:
+    X, y, signal = churn(400, seed=12)
+    X.index = X.index + 1_000  # a test split keeps its rows' index
+    good = sigmoid(2 * (signal + np.random.default_rng(3).normal(size=400) * 0.5))
+    # Production reads its feature ("row") as its own feature version makes it: reversed. On the candidate's
+    # values it answers another row's probability; on its own it is the good model.
+    production, own = Scores(good[::-1]), X.assign(row=399 - X["row"]).drop(columns="plan").reset_index(drop=True)
+    gate = Gate(metric="roc_auc", slices=["plan"], **FAST)
+    common: dict[str, Any] = {"task": "classification", "measure_latency": False}
+    candidate = noisy(signal, 1.0, seed=4)
+
+    named = {"candidate_features": ["usage@2"], "production_features": ["usage@1"]}
+    report = judge(gate, candidate, production, X, y, production_X=own, **named, **common)
+    on_candidate_values = judge(gate, candidate, production, X, y, **common)
+
+    assert report.production is not None
+    assert on_candidate_values.production is not None
+    assert report.production.metrics == evaluate(Scores(good), X, y, **common).metrics
+    assert report.production.metrics["roc_auc"] > 0.85 > 0.6 > on_candidate_values.production.metrics["roc_auc"]
+    assert report.candidate.metrics == on_candidate_values.candidate.metrics  # the same rows, the same labels
+    assert report.primary is not None
+    assert report.primary.significantly_worse
+    assert not report.passed
+    # sliced by the candidate's rows' groups (production's own frame has no "plan")
+    assert [g.rows for g in report.production.slice("plan").groups] == [
+        g.rows for g in report.candidate.slice("plan").groups
+    ]
+    assert (report.candidate_features, report.production_features) == (["usage@2"], ["usage@1"])
+    assert report.verdict.endswith(
+        "each judged with its own features: the candidate with usage@2, production with usage@1"
+    )
+    assert GateReport.model_validate_json(report.model_dump_json()) == report
+    assert "own features" not in on_candidate_values.verdict
+    with pytest.raises(
+        EvaluationError, match="production_X must hold the same test rows as X, in the same order, but has 399"
+    ):
+        judge(gate, candidate, production, X, y, production_X=own.iloc[:399], **common)
+    with pytest.raises(EvaluationError, match="production_X was given but production is None"):
+        judge(gate, candidate, None, X, y, production_X=own, **common)
 
 
 # --------------------------------------------------------------------------------------- the statistics

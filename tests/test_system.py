@@ -148,7 +148,13 @@ def test_the_system_builds_the_standard_pipelines_from_the_standard_steps() -> N
     replaced = declare(steps={"validate": refuse_everything}).pipelines["train"]
     assert "refuse_everything" in replaced.steps
     with_views = declare(features=[view("account", ["tenure", "fee"])]).pipelines["train"]
-    assert with_views.steps[0] == "feature_window"
+    assert with_views.steps == [
+        "feature_window",
+        "train_model",
+        "register_model",
+        "validate_with_views",  # each model judged with the view versions it is served
+        "release_model",
+    ]
 
 
 def day_file(folder: Path, day: int, rows: int = 400) -> str:

@@ -15,17 +15,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 import evergreen as eg
 import sample_system_features
 import sample_system_features_v2
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, load, parquet
-from evergreen.features import apply, get_online_features, materialize, show_view
+from evergreen.features import apply, get_online_features, materialize, show_view, training_set
 from evergreen.monitoring import run_monitors, skew
+from evergreen.registry import get, model_card_markdown, recorded_test_rows
 from evergreen.serving import deployment
 from evergreen.store import MetadataStore, list_alerts
 from evergreen.system import Release, Retrain, System
+from evergreen.training import load_model, read_package
 from test_server import Running, predict
 
 DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=8)
@@ -245,17 +249,89 @@ def test_training_refuses_a_view_never_applied_or_not_materialized_before_it_tra
     assert [s.status for s in not_materialized.steps][1:] == ["skipped"] * 4
 
 
-def test_a_version_retrained_on_a_new_view_version_is_canaried_beside_the_old_one_on_its_own(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Any]:
+    """churn@1 trained on account@1 and released; then account@2 (fees in cents, not units) applied and
+    materialized, and churn@2 trained on it, gated against churn@1 and canaried."""
     system = declare(release=Release(strategy="canary", steps=[50, 100], every="1h"))
-    settings, _ = labelled_project(tmp_path, system, seed=2)
+    settings, _ = labelled_project(tmp_path_factory.mktemp("system-features-v2"), system, seed=2)
     assert system.train(settings=settings).output["released"] is True  # churn@1 on account@1, directly
-
     apply(sample_system_features_v2, settings=settings)  # a changed transformation: account@2
     materialize(["account"], settings=settings)
-    retrained = system.train(settings=settings)
+    return settings, system.train(settings=settings)
 
-    assert (retrained.output["released"], retrained.output["strategy"]) == (True, "canary"), retrained.output
+
+def test_a_version_retrained_on_a_new_view_version_is_canaried_beside_the_old_one_on_its_own(
+    retrained: tuple[Settings, Any],
+) -> None:
+    settings, run = retrained
+
+    assert (run.output["released"], run.output["strategy"]) == (True, "canary"), run.output
     assert show_view("account@2", settings=settings).models == ["churn@2"]
     _, policy = deployment("churn", settings=settings)
     assert policy.features == ("account@2",)
     assert [(a.version, a.features) for a in policy.arms] == [(2, ("account@2",)), (1, ("account@1",))]
+
+
+def roc_auc(settings: Settings, version: int, rows: pd.DataFrame) -> float:
+    """A registered version's ROC AUC on ``rows`` (its input columns and the label), computed here."""
+    artifacts = ArtifactStore(settings.artifacts.root)
+    package = read_package(get("churn", version, settings=settings).package_id, artifacts)
+    model = load_model(package, artifacts)
+    return float(roc_auc_score(rows["churned"], model.predict_proba(package.signature.select(rows))[:, 1]))
+
+
+def test_the_gate_judges_production_with_the_view_version_it_was_trained_on_on_the_same_rows(
+    retrained: tuple[Settings, Any],
+) -> None:
+    settings, run = retrained
+    candidate = get("churn", 2, settings=settings)
+    _, _, test = recorded_test_rows(candidate, settings)  # the candidate's test rows, account@2's values
+    on_v1 = training_set(
+        test[["customer_id", "event_time"]], [sample_system_features.account], timestamp="event_time", settings=settings
+    ).assign(churned=test["churned"].to_numpy())
+    gate = candidate.gate or {}
+
+    assert "validate_with_views" in [s.name for s in run.steps]
+    assert (gate["candidate_features"], gate["production_features"]) == (["account@2"], ["account@1"])
+    assert gate["verdict"].endswith(
+        "each judged with its own features: the candidate with account@2, production with account@1"
+    )
+    assert gate["rows"] == len(test)
+    assert gate["production"]["metrics"]["roc_auc"] == pytest.approx(roc_auc(settings, 1, on_v1), abs=1e-12)
+    assert gate["candidate"]["metrics"]["roc_auc"] == pytest.approx(roc_auc(settings, 2, test), abs=1e-12)
+    # On account@2's values (fees in cents) production would have been no better than chance, and any
+    # candidate would have passed: the old gate's mistake.
+    assert roc_auc(settings, 1, test) < 0.6 < 0.9 < gate["production"]["metrics"]["roc_auc"]
+    card = model_card_markdown("churn", 2, settings=settings)
+    assert "candidate account@2; production account@1" in card
+
+
+def test_with_the_same_view_versions_nothing_is_rebuilt_and_a_view_version_whose_code_is_gone_stops_the_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = declare()
+    settings, _ = labelled_project(tmp_path, system, seed=3)
+    system.train(settings=settings)  # churn@1 on account@1
+    same = system.train(settings=settings)  # churn@2 on account@1 again
+    candidate = get("churn", 2, settings=settings)
+    _, _, test = recorded_test_rows(candidate, settings)
+    gate = candidate.gate or {}
+
+    assert same.output["released"] is True, same.output
+    assert (gate["candidate_features"], gate["production_features"]) == (["account@1"], ["account@1"])
+    assert "own features" not in gate["verdict"]
+    assert gate["production"]["metrics"]["roc_auc"] == pytest.approx(roc_auc(settings, 1, test), abs=1e-12)
+
+    # The view is changed where it is defined and applied again: account@1's code is gone, so production
+    # (churn@2, trained on account@1) can no longer be judged with its own values.
+    monkeypatch.setattr(sample_system_features, "account", sample_system_features_v2.account)
+    apply(sample_system_features, settings=settings)
+    materialize(["account"], settings=settings)
+    stopped = system.train(settings=settings)
+
+    assert stopped.status == "failed"
+    error = next(s.error for s in stopped.steps if s.name == "validate_with_views") or ""
+    assert "the gate judges production churn@2 with the feature view version it was trained on and is served, " in error
+    assert "restore account@1's definition where it was applied" in error
+    assert error.strip().splitlines()[-1].startswith("evergreen.errors.FeatureError: the gate judges production")

@@ -70,6 +70,13 @@ def show_command(
         console.print("  metrics: " + ", ".join(f"{k}={_metric(val)}" for k, val in v.metrics.items()))
     if v.gate is not None:
         console.print(f"  gate: {'passed' if v.gate.get('passed') else 'refused'}: {v.gate.get('verdict', '')}")
+        judged = [
+            f"{who} {', '.join(v.gate[key])}"
+            for who, key in (("candidate", "candidate_features"), ("production", "production_features"))
+            if v.gate.get(key)
+        ]
+        if judged:
+            console.print(f"  judged with feature views: {'; '.join(judged)}")
     graph = model_lineage(name, v.number, settings=settings)
     console.print("[bold]lineage[/]")
     for edge in graph.edges:

@@ -225,7 +225,9 @@ class GateReport(_Model):
     ``passed`` is True when every check passed; ``verdict`` one line for logs and alerts; ``checks`` every
     check in order (primary, guardrails, slices, baseline, thresholds, budgets); ``primary`` the primary
     comparison (``None`` in ``first_model`` mode, when there was no production model); ``candidate`` and
-    ``production`` the two evaluation reports on the same ``rows``. Round-trips through JSON, NaN included.
+    ``production`` the two evaluation reports on the same ``rows``; ``candidate_features`` and
+    ``production_features`` where each model's feature values came from, as the caller named them (e.g.
+    the feature view versions each is served; empty when not named). Round-trips through JSON, NaN included.
     """
 
     passed: bool
@@ -237,6 +239,8 @@ class GateReport(_Model):
     primary: PrimaryResult | None
     candidate: EvaluationReport
     production: EvaluationReport | None
+    candidate_features: list[str] = []
+    production_features: list[str] = []
 
     @property
     def failed(self) -> list[GateCheck]:

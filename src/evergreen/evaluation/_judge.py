@@ -7,6 +7,10 @@ decision rules are in :class:`Gate`'s docstring. A check that cannot be made bec
 undefined on this data (ROC AUC on a test set of one class) refuses the candidate with the reason; it
 never raises. Mistakes of the caller (a gate metric that does not belong to the task, a budget with
 nothing to check it against) raise :class:`~evergreen.errors.EvaluationError` before any work is done.
+
+When production is served other feature values than the candidate's (other versions of its feature
+views), the caller gives production its own values of the same rows (``production_X``): the rows, labels
+and slice groups stay the candidate's, so the comparison stays paired.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def _scored(model: Predictor, X: pd.DataFrame, truth: NDArray[Any], report: Eval
 def _primary(
     gate: Gate,
     models: tuple[Predictor, Predictor],
-    X: pd.DataFrame,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
     truth: NDArray[Any],
     reports: tuple[EvaluationReport, EvaluationReport],
 ) -> tuple[PrimaryResult, GateCheck]:
@@ -128,7 +132,7 @@ def _primary(
         )
         detail = f"the primary metric cannot be compared: {reason}"
         return result, GateCheck(name="primary", passed=False, detail=detail, candidate=cv, production=pv)
-    scored = [_scored(model, X, truth, report) for model, report in zip(models, reports, strict=True)]
+    scored = [_scored(m, X, truth, report) for m, X, report in zip(models, frames, reports, strict=True)]
     head = f"{metric} {_f(cv)} vs production {_f(pv)}: improvement {_signed(result.improvement)}"
     if test == "mcnemar":
         m = mcnemar(scored[0].pred == scored[0].y, scored[1].pred == scored[1].y)
@@ -153,7 +157,7 @@ def _primary(
         if fns[0] is None or fns[1] is None:  # not reached: the metric is in both reports
             raise EvaluationError(f"{metric} needs probabilities that a model did not give")
         bs = paired_bootstrap(
-            metric, fns[0], fns[1], rows=len(X), n_bootstrap=gate.n_bootstrap, significance=alpha, seed=gate.seed
+            metric, fns[0], fns[1], rows=len(truth), n_bootstrap=gate.n_bootstrap, significance=alpha, seed=gate.seed
         )
         result = result.model_copy(update={"ci_low": bs.low, "ci_high": bs.high, "resamples": bs.resamples})
         pct = f"{100 * (1 - alpha):g}%"
@@ -358,6 +362,9 @@ def judge(
     measure_latency: bool = True,
     candidate_size_bytes: int | None = None,
     production_size_bytes: int | None = None,
+    production_X: pd.DataFrame | None = None,
+    candidate_features: Sequence[str] = (),
+    production_features: Sequence[str] = (),
 ) -> GateReport:
     """Judge ``candidate`` against ``production`` on the same test rows ``X``, ``y`` under ``gate``.
 
@@ -373,6 +380,13 @@ def judge(
         measure_latency: time predictions (needed when the gate has ``max_p99_ms``).
         candidate_size_bytes, production_size_bytes: the serialised models' sizes (the candidate's is
             needed when the gate has ``max_size_bytes``).
+        production_X: production's own feature values of the same rows as ``X``, in the same order (e.g.
+            made by the feature view versions production is served, when the candidate's come from newer
+            ones); production is scored on it, against the same ``y``, sliced by the same groups
+            (``slice_frame``, else ``X``). ``None``: production is scored on ``X``.
+        candidate_features, production_features: where each model's feature values came from (e.g. the
+            feature view versions ``["usage@2"]``), recorded in the report; the verdict names them when
+            they differ.
 
     Returns:
         a :class:`GateReport`: ``passed``, a one-line ``verdict``, every check, the primary comparison and
@@ -383,36 +397,43 @@ def judge(
             data cannot be evaluated (see :func:`evaluate`).
     """
     _check_call(gate, task, measure_latency, candidate_size_bytes)
+    production_rows = X if production_X is None else _own_rows(production_X, X, production)
 
-    def evaluated(model: Predictor, size_bytes: int | None) -> EvaluationReport:
+    def evaluated(model: Predictor, rows: pd.DataFrame, size_bytes: int | None) -> EvaluationReport:
         return evaluate(
             model,
-            X,
+            rows,
             y,
             task=task,
             y_train=y_train,
             slices=gate.slices,
-            slice_frame=slice_frame,
+            slice_frame=X if slice_frame is None and rows is not X else slice_frame,  # the same groups for both
             measure_latency=measure_latency,
             size_bytes=size_bytes,
         )
 
-    cand = evaluated(candidate, candidate_size_bytes)
+    cand = evaluated(candidate, X, candidate_size_bytes)
     prod = None
     checks: list[GateCheck] = []
     primary: PrimaryResult | None = None
     if production is not None:
-        prod = evaluated(production, production_size_bytes)
+        prod = evaluated(production, production_rows, production_size_bytes)
         truth = _labels_array("y", y)
-        primary, check = _primary(gate, (candidate, production), X, truth, (cand, prod))
+        primary, check = _primary(gate, (candidate, production), (X, production_rows), truth, (cand, prod))
         checks += [check, *_guardrails(gate, cand, prod), *_slices(gate, cand, prod)]
     if gate.require_beats_baseline:
         checks.append(_baseline(gate.metric, cand))
     checks += _thresholds(gate, cand) + _budgets(gate, cand, prod)
     first_model = production is None
+    verdict = _verdict(checks, first_model)
+    if production is not None and sorted(candidate_features) != sorted(production_features):
+        verdict += (
+            f"; each judged with its own features: the candidate with {', '.join(candidate_features) or 'none named'}, "
+            f"production with {', '.join(production_features) or 'none named'}"
+        )
     return GateReport(
         passed=all(c.passed for c in checks),
-        verdict=_verdict(checks, first_model),
+        verdict=verdict,
         first_model=first_model,
         rows=len(X),
         gate=gate,
@@ -420,4 +441,24 @@ def judge(
         primary=primary,
         candidate=cand,
         production=prod,
+        candidate_features=list(candidate_features),
+        production_features=list(production_features),
     )
+
+
+def _own_rows(production_X: pd.DataFrame, X: pd.DataFrame, production: Predictor | None) -> pd.DataFrame:
+    """Production's own values of the test rows, indexed like ``X`` (so slices and labels line up by
+    position, as the caller promises)."""
+    if production is None:
+        raise EvaluationError(
+            "production_X was given but production is None; pass production's model with its own test rows, "
+            "or leave production_X out for a first model"
+        )
+    if not isinstance(production_X, pd.DataFrame):
+        raise EvaluationError(f"production_X must be a pandas DataFrame, got {type(production_X).__name__}")
+    if len(production_X) != len(X):
+        raise EvaluationError(
+            f"production_X must hold the same test rows as X, in the same order, but has {len(production_X)} rows "
+            f"against X's {len(X)}"
+        )
+    return production_X.set_axis(X.index)

@@ -26,7 +26,7 @@ from ._registry import (
     rollback,
     versions,
 )
-from ._steps import register_model, validate_model
+from ._steps import gate_result, register_model, validate_model
 from ._validate import recorded_test_rows, validate_version
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "actor",
     "approve",
     "export_onnx",
+    "gate_result",
     "get",
     "history",
     "model_card_html",

@@ -483,6 +483,9 @@ def _gate(sources: CardSources) -> Section:
     for key, value in gate.items():
         if key not in ("passed", "verdict", "checks") and not isinstance(value, list | dict):
             section.facts.append((str(key), format_value(value)))
+    judged_with = _judged_with(gate)
+    if judged_with:
+        section.facts.append(("Judged with", judged_with))
     checks = gate.get("checks")
     if isinstance(checks, list) and checks:
         rows, styles = [], []
@@ -502,6 +505,19 @@ def _gate(sources: CardSources) -> Section:
                 styles.append("")
         section.tables.append(("Checks", Table(("check", "result", "detail"), rows, styles=styles)))
     return section
+
+
+def _judged_with(gate: dict[str, Any]) -> str:
+    """Which feature view versions each model was judged with, when the gate recorded them."""
+    named = [
+        f"{who} {', '.join(format_value(v) for v in versions)}"
+        for who, versions in (
+            ("candidate", gate.get("candidate_features")),
+            ("production", gate.get("production_features")),
+        )
+        if isinstance(versions, list) and versions
+    ]
+    return "; ".join(named)
 
 
 def _limits(sources: CardSources, primary: str) -> Section:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evergreen.evaluation import Gate
+from evergreen.evaluation import Gate, GateReport
 from evergreen.executors import step_context
 from evergreen.pipelines import run_settings, step
+from evergreen.store import ModelVersionInfo
 
 from ._registry import register
 from ._validate import validate_version
@@ -49,6 +50,12 @@ def validate_model(registered: dict[str, Any], gate: dict[str, Any]) -> dict[str
         run_id=context.get("run_id"),
         settings=run_settings(),
     )
+    return gate_result(version, report)
+
+
+def gate_result(version: ModelVersionInfo, report: GateReport) -> dict[str, Any]:
+    """What a gate step returns for a judged version (the shape the ``release`` step takes):
+    ``{"model", "version", "passed", "verdict", "status"}``."""
     return {
         "model": version.model,
         "version": version.number,

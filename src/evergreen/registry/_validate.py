@@ -8,6 +8,7 @@ raises an alert, and production is left untouched (see :func:`record_gate`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -48,6 +49,9 @@ def validate_version(
     y: pd.Series | None = None,
     y_train: pd.Series | None = None,
     slice_frame: pd.DataFrame | None = None,
+    production_X: pd.DataFrame | None = None,
+    candidate_features: Sequence[str] = (),
+    production_features: Sequence[str] = (),
     run_id: str | None = None,
     settings: Settings | None = None,
 ) -> tuple[ModelVersionInfo, GateReport]:
@@ -55,7 +59,10 @@ def validate_version(
 
     Without ``X``/``y`` the candidate's recorded test split is used (and its training labels for the
     baseline). The first model of a name (no production yet) is judged against the baseline, the
-    thresholds and the budgets only.
+    thresholds and the budgets only. ``production_X`` is production's own feature values of the rows of
+    ``X`` (same rows, same order; a System with feature views rebuilds them from the view versions
+    production is served), and ``candidate_features`` / ``production_features`` name where each model's
+    values came from, recorded with the verdict (see :func:`evergreen.evaluation.judge`).
     """
     settings = settings or run_settings()
     artifacts = ArtifactStore(settings.artifacts.root)
@@ -63,6 +70,10 @@ def validate_version(
     task = check_task(candidate_version.task)
     candidate_package = read_package(candidate_version.package_id, artifacts)
     if X is None or y is None:
+        if production_X is not None:
+            raise RegistryError(
+                "production_X is production's values of the rows of X, so it needs X and y; pass all three"
+            )
         recipe, train_rows, test = recorded_test_rows(candidate_version, settings)
         X, y, y_train = test, test[recipe.target], train_rows[recipe.target]
         slice_frame = test if slice_frame is None else slice_frame
@@ -89,6 +100,9 @@ def validate_version(
         measure_latency=gate.max_p99_ms is not None,
         candidate_size_bytes=candidate_package.size_bytes,
         production_size_bytes=production_size,
+        production_X=production_X,
+        candidate_features=candidate_features,
+        production_features=production_features,
     )
     stored: dict[str, Any] = json.loads(report.model_dump_json())
     recorded, _ = record_gate(

@@ -12,12 +12,14 @@ together for one ML problem, and builds the standard pipelines from the standard
     system.ingest("data/today.parquet"); system.train(); system.tick()
 
 ``System(..., features=[view, ...])`` takes the features from feature views: the data is then the labelled
-entities, joined point-in-time with the views for training (``feature_window``) and served by entity id.
+entities, joined point-in-time with the views for training (``feature_window``) and served by entity id;
+the gate (``validate_with_views``) judges production with the view versions it was trained on.
 
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
 
+from ._gate import gate_inputs, validate_with_views
 from ._report import DayRecord, loop_report_html
 from ._scheduler import Scheduler
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
@@ -34,9 +36,11 @@ __all__ = [
     "Tick",
     "decide",
     "feature_window",
+    "gate_inputs",
     "loop_report_html",
     "release_model",
     "score_batch",
     "training_window",
+    "validate_with_views",
     "version_ref",
 ]

@@ -24,6 +24,7 @@ from evergreen.serving import STRATEGIES
 from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 
+from ._gate import validate_with_views
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
 
 #: The steps of the standard pipelines a System builds; ``System(steps={...})`` replaces any of them.
@@ -228,7 +229,7 @@ class System:
             "tune": tune_model,
             "train": train_model,
             "register": register_model,
-            "validate": validate_model,
+            "validate": validate_with_views if self.features else validate_model,
             "release": release_model,
             "score": score_batch,
         }

@@ -162,7 +162,7 @@ def _failure(
 ) -> str:
     """One line on a version that could not be materialized: which, why it was due, the error, and, for an
     older version deployments still serve, how to stop serving them stale values."""
-    line = f"{ref}" + (f" ({'; '.join(reasons)})" if reasons else "") + f": {error}"
+    line = ref + (f" ({'; '.join(reasons)})" if reasons else "") + f": {error}"
     latest = newest.get(split_view_ref(ref)[0])
     if served and latest != ref:
         line += (

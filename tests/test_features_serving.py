@@ -4,11 +4,13 @@ and the skew check compares that with offline values for the same entity and tim
 
 from __future__ import annotations
 
+import importlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -22,9 +24,17 @@ import sample_serving_features_v2
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
 from evergreen.errors import FeatureError, SchemaError, ServingError
-from evergreen.features import apply, get_online_features, materialize, training_set
+from evergreen.features import Materialized, apply, get_online_features, materialize, training_set
 from evergreen.registry import get, record_gate, register
-from evergreen.serving import Replica, deploy, make_policy, predict_batch, rollback_deployment, skew_check
+from evergreen.serving import (
+    Replica,
+    deploy,
+    deployed_views,
+    make_policy,
+    predict_batch,
+    rollback_deployment,
+    skew_check,
+)
 from evergreen.store import MetadataStore, predictions_by_id, set_policy
 from evergreen.training import sklearn as sklearn_spec
 from evergreen.training import train
@@ -57,20 +67,22 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.Data
     return make_project(tmp_path_factory.mktemp("feature-serving"))
 
 
-def make_project(folder: Path, *, recorded: bool = True) -> tuple[Settings, pd.DataFrame]:
-    """Activity data, the `usage` view applied and materialized, a model trained on a training set made
-    from it, registered as using it (unless not ``recorded``), gated, and deployed with it (and without it,
-    as plain-api)."""
+def make_project(
+    folder: Path, *, recorded: bool = True, views: ModuleType = sample_serving_features
+) -> tuple[Settings, pd.DataFrame]:
+    """Activity data, the `usage` view (of ``views``) applied and materialized, a model trained on a training
+    set made from it, registered as using it (unless not ``recorded``), gated, and deployed with it (and
+    without it, as plain-api)."""
     settings = load_settings(folder, environ={})
     rng = np.random.default_rng(0)
     source = activity(rng)
     source.to_parquet(folder / "activity.parquet", index=False)
     ingest("activity", parquet(folder / "activity.parquet"), settings=settings)
-    apply(sample_serving_features, settings=settings)
+    apply(views, settings=settings)
     labels = pd.DataFrame(
         {"customer_id": [f"c-{i}" for i in range(CUSTOMERS)], "label_time": [NOW - timedelta(days=1)] * CUSTOMERS}
     )
-    rows = training_set(labels, [sample_serving_features.usage], timestamp="label_time", settings=settings)
+    rows = training_set(labels, [views.usage], timestamp="label_time", settings=settings)
     rows["churned"] = (rows["fee"] / 10 - rows["tenure"] / 20 + rng.normal(size=len(rows))) > 1
     version = train_version(settings, rows, folder / "churn.parquet", features=["usage"] if recorded else [])
     with pytest.raises(FeatureError, match=r"feature view 'usage' has no version materialized into the online store"):
@@ -369,9 +381,12 @@ def test_evergreen_predict_takes_the_views_writes_parquet_and_the_cache(
 
 @pytest.fixture(scope="module")
 def across(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataFrame]:
+    return make_across(tmp_path_factory.mktemp("across-views"))
+
+
+def make_across(folder: Path) -> tuple[Settings, pd.DataFrame]:
     """The project of :func:`make_project` (churn@1 trained on usage@1, fees from cents), then usage@2 (whole
     fees) applied and materialized and churn@2 trained on a training set made from it, registered as using it."""
-    folder = tmp_path_factory.mktemp("across-views")
     settings, source = make_project(folder)
     apply(sample_serving_features_v2, settings=settings)
     materialize(["usage"], settings=settings)
@@ -525,3 +540,123 @@ def test_batch_scoring_fills_the_scored_version_with_the_views_it_was_trained_on
     assert (live.model_version, live.features) == ("churn@1", ["usage@1"])
     assert (other.model_version, other.features) == ("churn@2", ["usage@2"])
     pd.testing.assert_frame_equal(pd.read_parquet(other.output), pd.read_parquet(direct.output))
+
+
+# ------------------------------------------------------- keeping the view versions deployments serve fresh
+
+
+def add_activity(folder: Path, source: pd.DataFrame, ids: list[str], *, at: datetime, cents: int) -> pd.DataFrame:
+    """New activity rows for ``ids`` at ``at`` (tenure 33, fees from ``cents`` up), ingested as the next
+    version of the dataset the `usage` view reads; returns the whole source."""
+    fresh = pd.DataFrame(
+        {"customer_id": ids, "event_time": [at] * len(ids), "tenure": [33] * len(ids),
+         "fee_cents": [cents + 37 * i for i in range(len(ids))]}
+    )  # fmt: skip
+    fresh["event_time"] = fresh["event_time"].astype("datetime64[us, UTC]")
+    source = pd.concat([source, fresh], ignore_index=True)
+    path = folder / f"activity-{len(source)}.parquet"
+    source.to_parquet(path, index=False)
+    ingest("activity", parquet(path), settings=load_settings(folder, environ={}))
+    return source
+
+
+def online_fees(settings: Settings, view: str, ids: list[str]) -> list[float]:
+    return get_online_features([view], ids, settings=settings)["fee"].tolist()
+
+
+def test_a_default_materialize_refreshes_every_view_version_a_deployment_serves(tmp_path: Path) -> None:
+    settings, source = make_across(tmp_path)  # churn-api serves churn@1 on usage@1; usage@2 is the newest
+    bare = register("churn", get("churn", 1, settings=settings).package_id, task="classification", settings=settings)
+    record_gate("churn", bare.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("bare-api", "churn", bare.number, features=["usage"], settings=settings)  # no views recorded: "usage"
+    ids = [f"c-{i}" for i in range(8)]
+    before = {v: online_fees(settings, f"usage@{v}", ids) for v in (1, 2)}
+
+    # 1. New rows; `evergreen features materialize` refreshes usage@1 (served) and usage@2 (newest).
+    source = add_activity(tmp_path, source, ids, at=NOW - timedelta(days=1), cents=3101)
+    served_at_first = deployed_views(settings=settings)
+    materialized = evergreen(tmp_path, "features", "materialize")
+    shown_served = evergreen(tmp_path, "features", "show", "usage@1")
+    first = {v: online_fees(settings, f"usage@{v}", ids) for v in (1, 2)}
+
+    # 2. A canary whose first step is 100%: v1 has no arm, but a rollback would restore it on usage@1.
+    deploy("churn-api", "churn", 2, strategy="canary", steps=[100], features=["usage@2"], settings=settings)
+    source = add_activity(tmp_path, source, ids, at=NOW - timedelta(hours=12), cents=1234)
+    served_in_canary = deployed_views(settings=settings)
+    in_canary = materialize(served=served_in_canary, settings=settings)
+    second = {v: online_fees(settings, f"usage@{v}", ids) for v in (1, 2)}
+
+    # 3. The deployment moves fully to v2: usage@1 is served no more and is left alone.
+    deploy("churn-api", "churn", 2, strategy="direct", settings=settings)
+    source = add_activity(tmp_path, source, ids, at=NOW - timedelta(hours=6), cents=2222)
+    served_after = deployed_views(settings=settings)
+    after = materialize(served=served_after, settings=settings)
+    third = {v: online_fees(settings, f"usage@{v}", ids) for v in (1, 2)}
+    shown = evergreen(tmp_path, "features", "show", "usage@1")
+
+    assert served_at_first == {"usage@1": ["churn-api (v1)"], "usage@2": ["bare-api (v3)"]}
+    for done in (materialized, shown_served, shown):
+        assert done.returncode == 0, done.stderr
+    lines = materialized.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["usage@2", "usage@1"]
+    assert lines[0].startswith("usage@2: 8 new rows, 8 entities written")
+    assert lines[0].endswith("— newest version; served by bare-api (v3)")
+    assert lines[1].startswith("usage@1: 8 new rows, 8 entities written")
+    assert lines[1].endswith("— served by churn-api (v1)")
+    assert "served by: churn-api (v1)\n" in shown_served.stdout
+    # each version's online values are the new rows through its own transformation: cents → fee, whole fees
+    cents = [3101 + 37 * i for i in range(len(ids))]
+    assert first == {1: [c / 100 for c in cents], 2: [float(c // 100) for c in cents]}
+    assert all(old != new for old, new in zip(before[1], first[1], strict=True))
+    assert served_in_canary == {
+        "usage@1": ["churn-api (v1 for a rollback)"],
+        "usage@2": ["bare-api (v3)", "churn-api (v2)"],
+    }
+    assert [(m.view, m.rows, m.reasons) for m in in_canary] == [
+        ("usage@2", 8, ("newest version", "served by bare-api (v3), churn-api (v2)")),
+        ("usage@1", 8, ("served by churn-api (v1 for a rollback)",)),
+    ]
+    cents = [1234 + 37 * i for i in range(len(ids))]
+    assert second == {1: [c / 100 for c in cents], 2: [float(c // 100) for c in cents]}
+    assert served_after == {"usage@2": ["bare-api (v3)", "churn-api (v2)"]}
+    assert [(m.view, m.rows) for m in after] == [("usage@2", 8)]
+    assert third == {1: second[1], 2: [float((2222 + 37 * i) // 100) for i in range(len(ids))]}
+    assert (
+        "served by: no deployment; not the newest version (usage@2) either, so `evergreen features materialize` "
+        "leaves it alone" in shown.stdout
+    )
+    assert {m.view for m in materialize(["usage@1"], settings=settings)} == {"usage@1"}  # named: as asked
+
+
+def test_a_served_old_version_that_cannot_be_loaded_fails_the_run_after_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = tmp_path / "usage_as_applied.py"
+    code.write_text(Path(sample_serving_features.__file__).read_text())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("usage_as_applied")
+    settings, _ = make_project(tmp_path, views=module)  # churn-api serves churn@1 on usage@1, from that module
+    apply(sample_serving_features_v2, settings=settings)  # usage@2: the newest, served by no deployment
+    monkeypatch.setattr(module, "usage", sample_serving_features_v2.usage)  # usage@1's code changed
+
+    done: list[Materialized] = []
+    with pytest.raises(FeatureError, match=r"^1 of 2 feature view versions were materialized") as failed:
+        materialize(served=deployed_views(settings=settings), on_done=done.append, settings=settings)
+    code.unlink()  # for the command: the module usage@1 was applied from is gone
+    command = evergreen(tmp_path, "features", "materialize")
+
+    assert [(m.view, m.reasons) for m in done] == [("usage@2", ("newest version",))]
+    message = str(failed.value)
+    assert message.startswith("1 of 2 feature view versions were materialized; these could not be:\n- usage@1 ")
+    assert "(served by churn-api (v1)): feature view usage@1: the code at usage_as_applied:usage has changed" in message
+    assert (
+        "churn-api (v1) still serve(s) usage@1, so its online values grow stale: restore the code it was applied "
+        "from, as it was then, or release to those deployments a model version trained on usage@2"
+    ) in message
+    assert command.returncode == 2
+    assert "Traceback" not in command.stderr
+    assert command.stdout.startswith("usage@2: 0 new rows")
+    errors = " ".join(command.stderr.split())
+    assert "error: 1 of 2 feature view versions were materialized" in errors
+    assert "usage@1 was applied from usage_as_applied:usage, which cannot be imported" in errors
+    assert "release to those deployments a model version trained on usage@2" in errors

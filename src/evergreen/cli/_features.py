@@ -77,8 +77,10 @@ def list_command(ctx: typer.Context) -> None:
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A view's definition (with its transformation's code), versions, statistics, materializations, users."""
     from evergreen.features import show_view
+    from evergreen.serving import deployed_views
 
-    details = show_view(ref, settings=state(ctx).settings())
+    settings = state(ctx).settings()
+    details = show_view(ref, settings=settings)
     d = details.version.definition
     console.print(f"[bold]{details.version.ref}[/]  {d.get('description') or ''}")
     source = d["source"]
@@ -95,6 +97,16 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     else:
         console.print("transformation: none (the source's columns)")
     console.print(f"used by: {', '.join(details.models) or 'no model version recorded'}")
+    served_by = deployed_views(settings=settings).get(details.version.ref)
+    if served_by:
+        console.print(f"served by: {', '.join(served_by)}", markup=False)
+    elif details.version.number != details.versions[0].number:
+        console.print(
+            f"served by: no deployment; not the newest version ({details.versions[0].ref}) either, so "
+            "`evergreen features materialize` leaves it alone"
+        )
+    else:
+        console.print("served by: no deployment")
     if details.materializations:
         last = details.materializations[0]
         profile = last.statistics.get("profile")
@@ -134,26 +146,45 @@ def _aware(text: str, option: str) -> datetime:
 @app.command("materialize")
 def materialize_command(
     ctx: typer.Context,
-    views: list[str] = typer.Argument(None, help="Views (NAME or NAME@VERSION); default: every registered view."),
+    views: list[str] = typer.Argument(
+        None, help="Views (NAME or NAME@VERSION); default: each view's newest version and every version deployed."
+    ),
     full: bool = typer.Option(False, "--full", help="Ignore the watermark: write every entity's newest row."),
     until: str | None = typer.Option(None, "--until", help="Leave out rows with a later event time (ISO, UTC)."),
 ) -> None:
-    """Write the newest feature values to the online store, from each view's watermark on."""
-    from evergreen.features import materialize
+    """Write the newest feature values to the online store, from each view version's watermark on. Without
+    names: each view's newest version and every older version a deployment still serves."""
+    from evergreen.features import Materialized, materialize
 
-    done = materialize(
-        views or None, full=full, until=_aware(until, "--until") if until else None, settings=state(ctx).settings()
-    )
-    for m in done:
+    settings = state(ctx).settings()
+    served = None
+    if not views:  # the versions deployments serve too (the serving layer knows them; it takes a while to import)
+        from evergreen.serving import deployed_views
+
+        served = deployed_views(settings=settings)
+
+    def report(m: Materialized) -> None:
+        why = f" — {'; '.join(m.reasons)}" if m.reasons else ""
         console.print(
             f"{m.view}: {m.rows} new rows, {m.entities} entities written, watermark "
-            f"{when(m.previous_watermark)} → {when(m.watermark)} ({m.online_store})"
+            f"{when(m.previous_watermark)} → {when(m.watermark)} ({m.online_store}){why}",
+            markup=False,
+            soft_wrap=True,  # one line per version, however long: scripts read it
         )
         if m.duplicates:
             err_console.print(
                 f"[yellow]warning:[/] {m.view}: {m.duplicates} rows share an entity and event time with another "
                 "row; which one is used is not specified, so keep one row per entity and time in the transformation"
             )
+
+    materialize(
+        views or None,
+        served=served,
+        full=full,
+        until=_aware(until, "--until") if until else None,
+        on_done=report,
+        settings=settings,
+    )
 
 
 @app.command("get")

@@ -4,7 +4,8 @@ Declare views in code (``FeatureView(...)`` or ``@feature_view(...)`` on a panda
 them with ``apply`` (a new version whenever a definition changes), build training sets with
 ``training_set(entities, views, timestamp=...)`` (DuckDB ASOF joins: each label row gets the newest
 values at or before its time, within the TTL; every label row is kept), write the newest values to the
-online store with ``materialize`` (incremental by watermark), and read them by entity id with
+online store with ``materialize`` (incremental by watermark; by default each view's newest version and the
+older versions deployments still serve, given as ``served``), and read them by entity id with
 ``get_online_features`` or ``OnlineFeatures`` (what the prediction server uses).
 """
 

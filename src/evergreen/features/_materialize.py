@@ -8,13 +8,18 @@ statistics of the rows. The next run starts from that watermark, so rows already
 written again. A row that arrives later with an event time at or before the watermark is in every
 later training set but is not written online by an incremental run (``full=True`` rewrites every
 entity's newest row; the online store never moves an entity's value back in time).
+
+Each view version has its own watermark and online values. A run with no names refreshes each view's
+newest version and every older version a deployment still serves (``served``, which the serving layer
+knows: this one knows nothing of deployments), so a model version trained on ``usage@1`` is not served
+ever older values while ``usage@2`` is the newest.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +27,7 @@ import pandas as pd
 
 from evergreen.config import Settings, load_settings
 from evergreen.data import profile_table
-from evergreen.errors import FeatureError
+from evergreen.errors import EvergreenError, FeatureError
 from evergreen.store import (
     add_materialization,
     get_feature_view_version,
@@ -43,7 +48,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True)
 class Materialized:
     """One materialization: the view version, the rows newer than the old watermark, the entities
-    written, the watermark before and after, and duplicate (entity, event time) rows seen."""
+    written, the watermark before and after, duplicate (entity, event time) rows seen, and why a default
+    run refreshed this version (``"newest version"``, ``"served by churn-api (v1)"``; empty when named)."""
 
     view: str
     rows: int
@@ -52,6 +58,7 @@ class Materialized:
     watermark: datetime | None
     duplicates: int
     online_store: str
+    reasons: tuple[str, ...] = ()
 
 
 def _micros(value: datetime) -> int:
@@ -65,32 +72,105 @@ def _time(micros: int) -> datetime:
 def materialize(
     views: Sequence[str] | None = None,
     *,
+    served: Mapping[str, Sequence[str]] | None = None,
     full: bool = False,
     until: datetime | None = None,
+    on_done: Callable[[Materialized], None] | None = None,
     settings: Settings | None = None,
 ) -> list[Materialized]:
-    """Write the newest values of registered views (all when ``views`` is None; ``name`` means the
-    latest version, ``name@3`` a given one) to the online store of ``[features] online_store``.
+    """Write the newest values of registered views to the online store of ``[features] online_store``:
+    ``views`` as named (``name`` means the latest version, ``name@3`` a given one), or by default the newest
+    version of every view and every version in ``served``.
+
+    ``served`` maps the view versions deployments serve to who serves them (``{"usage@1": ["churn-api
+    (v1)"]}``), as :func:`evergreen.serving.deployed_views` gives them; ``evergreen features materialize``
+    passes them, so a model version still taking traffic on an older view version is not served ever older
+    values. Without it a default run refreshes each view's newest version only. A version neither newest
+    nor served is left alone.
 
     ``until`` leaves out rows with a later event time (default: none is left out); ``full`` ignores the
-    watermark and writes every entity's newest row.
+    watermark and writes every entity's newest row. ``on_done`` is called with each version as it is done.
+
+    Every version is attempted: one that fails does not stop the others.
 
     Raises:
-        FeatureError: no views are registered, or a view's rows cannot be made or written.
+        FeatureError: no views are registered; or, once the others are done, a version could not be
+            materialized (each named, with why and what to do).
+        NotFoundError: a named view or version does not exist (raised before anything is written).
     """
     settings = settings or load_settings()
     if until is not None and until.tzinfo is None:
         raise FeatureError(f"until={until!r} has no time zone; give an aware datetime, e.g. datetime.now(UTC)")
-    if views is None:
-        with open_session(settings) as session:
-            views = [v.latest.ref for v in list_feature_views(session)]
-        if not views:
-            raise FeatureError("no feature views are registered; register them with: evergreen features apply MODULE")
+    served = served or {}
+    planned, newest = _plan(views, served, settings)
     online = open_online_store(settings.features.online_store)
+    done: list[Materialized] = []
+    failed: list[str] = []
     try:
-        return [_materialize_one(ref, online, full=full, until=until, settings=settings) for ref in views]
+        for ref, reasons in planned.items():
+            try:
+                result = _materialize_one(ref, online, full=full, until=until, settings=settings)
+            except EvergreenError as e:
+                if len(planned) == 1:
+                    raise  # nothing else to do: the error as it is
+                failed.append(_failure(ref, reasons, e, served=served.get(ref, ()), newest=newest))
+                continue
+            done.append(replace(result, reasons=tuple(reasons)))
+            if on_done is not None:
+                on_done(done[-1])
     finally:
         online.close()
+    if failed:
+        raise FeatureError(
+            f"{len(done)} of {len(planned)} feature view versions were materialized; these could not be:\n"
+            + "\n".join(f"- {f}" for f in failed)
+        )
+    return done
+
+
+def _plan(
+    views: Sequence[str] | None, served: Mapping[str, Sequence[str]], settings: Settings
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The view versions to materialize, each with why (empty for a named one), and each view's newest
+    version by name.
+
+    Raises:
+        NotFoundError: a named view or version does not exist.
+        FeatureError: no views are registered, or a served version is not pinned (``name@number``).
+    """
+    with open_session(settings) as session:
+        newest = {v.name: v.latest.ref for v in list_feature_views(session)}
+        if views is not None:
+            return {get_feature_view_version(session, *split_view_ref(ref)).ref: [] for ref in views}, newest
+    if not newest:
+        raise FeatureError("no feature views are registered; register them with: evergreen features apply MODULE")
+    planned: dict[str, list[str]] = {ref: ["newest version"] for ref in newest.values()}
+    for ref, users in served.items():
+        if split_view_ref(ref)[1] is None:
+            raise FeatureError(f"served view versions are pinned (NAME@VERSION), but got {ref!r}")
+        planned.setdefault(ref, []).append(f"served by {', '.join(users)}")
+    return dict(sorted(planned.items(), key=lambda item: _newest_first(item[0]))), newest
+
+
+def _newest_first(ref: str) -> tuple[str, int]:
+    name, number = split_view_ref(ref)
+    return name, -(number or 0)
+
+
+def _failure(
+    ref: str, reasons: Sequence[str], error: EvergreenError, *, served: Sequence[str], newest: Mapping[str, str]
+) -> str:
+    """One line on a version that could not be materialized: which, why it was due, the error, and, for an
+    older version deployments still serve, how to stop serving them stale values."""
+    line = ref + (f" ({'; '.join(reasons)})" if reasons else "") + f": {error}"
+    latest = newest.get(split_view_ref(ref)[0])
+    if served and latest != ref:
+        line += (
+            f"; {', '.join(served)} still serve(s) {ref}, so its online values grow stale: restore the code it was "
+            f"applied from, as it was then, or release to those deployments a model version trained on "
+            f"{latest or 'a newer version of the view'}"
+        )
+    return line
 
 
 def _materialize_one(

@@ -7,7 +7,8 @@
   worker of ``evergreen serve --workers N``, whose metrics sum over the workers (``shared_metrics_folder``).
 - ``deploy(..., features=["spend"])`` fills each request's instances with the online values of feature
   views by entity id (a version trained on views with the view versions it was trained on);
-  ``skew_check(deployment)`` compares the values served with offline ones.
+  ``skew_check(deployment)`` compares the values served with offline ones; ``deployed_views()`` names the
+  view versions deployments serve, which ``evergreen features materialize`` keeps fresh.
 - ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
   while the store is away); ``record_feedback`` joins ground truth to predictions.
 """
@@ -15,7 +16,15 @@
 from ._app import MAX_BATCH, create_app
 from ._batch import BatchResult, predict_batch
 from ._canary import MIN_REQUESTS, canary_tick
-from ._deploy import SERVABLE, deploy, deployment, deployments, policy_history, rollback_deployment
+from ._deploy import (
+    SERVABLE,
+    deploy,
+    deployed_views,
+    deployment,
+    deployments,
+    policy_history,
+    rollback_deployment,
+)
 from ._features import FeatureSkew, ServedFeatures, SkewReport, skew_check
 from ._feedback import (
     LABELLED_COLUMNS,
@@ -70,6 +79,7 @@ __all__ = [
     "canary_tick",
     "create_app",
     "deploy",
+    "deployed_views",
     "deployment",
     "deployments",
     "entity_point",

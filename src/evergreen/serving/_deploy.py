@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from evergreen.config import Settings
-from evergreen.errors import ServingError
-from evergreen.features import open_online_store, served_views
+from evergreen.errors import FeatureError, ServingError
+from evergreen.features import OnlineStore, open_online_store, served_views, split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import actor, get
 from evergreen.store import (
@@ -193,6 +193,55 @@ def deployments(*, settings: Settings | None = None) -> list[DeploymentInfo]:
             return list_deployments(session)
     finally:
         store.dispose()
+
+
+def deployed_views(*, settings: Settings | None = None) -> dict[str, list[str]]:
+    """The feature view versions deployments serve now, each with who serves it: ``{"usage@1":
+    ["churn-api (v1)"], "usage@2": ["churn-api (v2)"]}``, from every deployment's current policy: each version
+    it keeps ready with the views it is served (see :meth:`Policy.views_by_version`; a canary's baseline with
+    no arm shows as ``v1 for a rollback``), and a view version the deployment's ``--features`` pin that no
+    version is served (``--features``). A bare name resolves as the server resolves it, to the newest version
+    materialized into the online store; a view with none there serves nothing yet and is left out.
+
+    ``evergreen features materialize`` passes these to :func:`evergreen.features.materialize`, so a default
+    run keeps every served version fresh, not only each view's newest.
+    """
+    settings = settings or run_settings()
+    users: dict[str, dict[str, list[str]]] = {}  # view version -> deployment -> what of it is served the version
+    online: OnlineStore | None = None
+    try:
+        for info in deployments(settings=settings):
+            for view, what in _views_named(Policy.model_validate(info.policy)):
+                if split_view_ref(view)[1] is None:  # a bare name: the version the server takes now
+                    online = online or open_online_store(settings.features.online_store)
+                    try:
+                        view = served_views([view], online.url, settings=settings)[0].ref
+                    except FeatureError:  # none materialized there: the newest takes over once it is
+                        continue
+                labels = users.setdefault(view, {}).setdefault(info.name, [])
+                if what not in labels:
+                    labels.append(what)
+    finally:
+        if online is not None:
+            online.close()
+    return {
+        view: [f"{name} ({', '.join(labels)})" for name, labels in sorted(by_deployment.items())]
+        for view, by_deployment in sorted(users.items(), key=lambda item: split_view_ref(item[0]))
+    }
+
+
+def _views_named(policy: Policy) -> list[tuple[str, str]]:
+    """(view, what is served it) for each view a policy names: each version's (``v1``; ``v1 for a rollback``
+    for a canary's baseline with no arm), then a pinned ``--features`` view no version is served."""
+    named = [
+        (view, f"v{version}" if version in policy.versions else f"v{version} for a rollback")
+        for version, views in policy.views_by_version().items()
+        for view in views
+    ]
+    served = {view for view, _ in named}
+    return named + [
+        (view, "--features") for view in policy.features if split_view_ref(view)[1] is not None and view not in served
+    ]
 
 
 def policy_history(name: str, *, settings: Settings | None = None) -> list[DeploymentEventInfo]:

@@ -123,6 +123,15 @@ class Policy(BaseModel):
             canary = canary.model_copy(update={"baseline_features": tuple(trained_on.get(canary.baseline, ())) or None})
         return self.model_copy(update={"arms": arms, "canary": canary})
 
+    def views_by_version(self) -> dict[int, tuple[str, ...]]:
+        """Every version the policy keeps ready, with the feature views it is served (see :meth:`views_of`):
+        its arms (live, weight 0 and shadow), and a canary's baseline with no arm any more (a 100% step),
+        which a rollback restores on the views it remembers."""
+        found = {a.version: self.views_of(a.version) for a in self.arms}
+        if self.canary is not None and self.canary.baseline not in found:
+            found[self.canary.baseline] = self.canary.baseline_features or self.features
+        return found
+
     @property
     def has_features(self) -> bool:
         """Whether any version of the policy is filled from feature views."""

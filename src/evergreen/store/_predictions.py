@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import operator
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -135,11 +136,13 @@ class PredictionWriter:
         self._positional = compiled.positional  # SQLite's qmark: a tuple in the statement's order
         self._names: list[str] = list(compiled.positiontup or []) if compiled.positional else list(_COLUMNS)
         self._processors = [
-            (name, processor)
-            for name in self._names
+            (position, processor)
+            for position, name in enumerate(self._names)
             if name not in _JSON_COLUMNS
             and (processor := _PREDICTIONS.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
+        self._json_positions = [self._names.index(name) for name in _JSON_COLUMNS]
+        self._take = operator.itemgetter(*self._names)  # a row's values in the statement's order, in one call
         # The engine opens SQLite connections in autocommit mode and begins every transaction itself,
         # taking the write lock up front (see _engine.py); PostgreSQL's driver begins one implicitly.
         self._begin = _SQLITE_BEGIN if dialect.name == "sqlite" else None
@@ -151,7 +154,7 @@ class PredictionWriter:
         """Insert ``rows`` (the columns of ``predictions``; ``inputs`` and ``output`` as JSON text or dicts)."""
         if not rows:
             return
-        done: dict[tuple[str, int], Any] = {}
+        done: dict[tuple[int, int], Any] = {}
         params = [self._values(row, done) for row in rows]
         with self._lock:
             try:
@@ -176,18 +179,18 @@ class PredictionWriter:
         with self._lock:
             self._drop(broken=False)
 
-    def _values(self, row: dict[str, Any], done: dict[tuple[str, int], Any]) -> Any:
-        values = dict(row)
-        for name, processor in self._processors:
-            value = values[name]
-            key = (name, id(value))  # the rows of a request share one time: formatted once
+    def _values(self, row: dict[str, Any], done: dict[tuple[int, int], Any]) -> Any:
+        values = list(self._take(row))
+        for position, processor in self._processors:
+            value = values[position]
+            key = (position, id(value))  # the rows of a request share one time and latency: processed once
             if key not in done:
                 done[key] = (value, processor(value))  # the value kept too, so its id stays its own
-            values[name] = done[key][1]
-        for name in _JSON_COLUMNS:
-            if not isinstance(values[name], str):
-                values[name] = orjson.dumps(values[name]).decode()
-        return tuple(values[n] for n in self._names) if self._positional else values
+            values[position] = done[key][1]
+        for position in self._json_positions:
+            if not isinstance(values[position], str):
+                values[position] = orjson.dumps(values[position]).decode()
+        return tuple(values) if self._positional else dict(zip(self._names, values, strict=True))
 
     def _drop(self, *, broken: bool = True) -> None:
         """Let go of the connection: invalidated when a write failed on it, else back to the pool."""

@@ -32,6 +32,7 @@ from evergreen.serving import deployment
 from evergreen.store import MetadataStore, list_alerts
 from evergreen.system import Release, Retrain, Scheduler, System
 from evergreen.training import load_model, read_package
+from test_cli import evergreen
 from test_server import Running, predict
 
 DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=8)
@@ -67,6 +68,22 @@ def labels(source: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
             "churned": score > 1.0,
         }
     )
+
+
+def add_recent_rows(source: pd.DataFrame, folder: Path, settings: Settings) -> None:
+    """New rows for c-20 and c-21 (tenure 59 and 58, fee 3999 and 3998 cents), an hour old, ingested with
+    ``source`` as the next version of the activity data."""
+    update = pd.DataFrame(
+        {
+            "customer_id": ["c-20", "c-21"],
+            "event_time": [datetime.now(UTC) - timedelta(hours=1)] * 2,
+            "tenure": [59, 58],
+            "fee_cents": [3999, 3998],
+        }
+    )
+    update["event_time"] = update["event_time"].astype("datetime64[us, UTC]")
+    pd.concat([source, update], ignore_index=True).to_parquet(folder / "activity-2.parquet", index=False)
+    ingest("activity", parquet(folder / "activity-2.parquet"), settings=settings)
 
 
 def declare(**overrides: Any) -> System:
@@ -187,17 +204,7 @@ def test_the_skew_monitor_breaches_on_a_stale_online_store_and_recovers_after_ma
     assert (clean.result.status, clean.result.value) == ("ok", 0.0)
 
     # New rows for two customers arrive but are not materialized: the server keeps serving the old values.
-    update = pd.DataFrame(
-        {
-            "customer_id": ["c-20", "c-21"],
-            "event_time": [datetime.now(UTC) - timedelta(hours=1)] * 2,
-            "tenure": [59, 58],
-            "fee_cents": [3999, 3998],
-        }
-    )
-    update["event_time"] = update["event_time"].astype("datetime64[us, UTC]")
-    pd.concat([source, update], ignore_index=True).to_parquet(tmp_path / "activity-2.parquet", index=False)
-    ingest("activity", parquet(tmp_path / "activity-2.parquet"), settings=settings)
+    add_recent_rows(source, tmp_path, settings)
     stale_start = datetime.now(UTC)
     ids = ["c-20", "c-21", "c-22", "c-23"]
     assert predict(server, {"instances": [{}] * 4, "entity_ids": ids}, "churn").is_success
@@ -355,17 +362,7 @@ def test_a_tick_materializes_the_systems_views_before_its_monitors_and_a_second_
     ticking: tuple[Settings, pd.DataFrame, System, Path],
 ) -> None:
     settings, source, system, folder = ticking
-    update = pd.DataFrame(
-        {
-            "customer_id": ["c-20", "c-21"],
-            "event_time": [datetime.now(UTC) - timedelta(hours=1)] * 2,
-            "tenure": [59, 58],
-            "fee_cents": [3999, 3998],
-        }
-    )
-    update["event_time"] = update["event_time"].astype("datetime64[us, UTC]")
-    pd.concat([source, update], ignore_index=True).to_parquet(folder / "activity-2.parquet", index=False)
-    ingest("activity", parquet(folder / "activity-2.parquet"), settings=settings)
+    add_recent_rows(source, folder, settings)
 
     first = system.tick(settings=settings)
     online = get_online_features(["account"], ["c-20", "c-21"], settings=settings)
@@ -384,6 +381,36 @@ def test_a_tick_materializes_the_systems_views_before_its_monitors_and_a_second_
     assert second.materialized[0].watermark == first.materialized[0].watermark
     # only the System's views: the project's others were not touched
     assert all(show_view(v, settings=settings).materializations == [] for v in ("spend", "visits", "raw"))
+
+
+TICK_PROJECT = """
+import sample_system_features
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+from evergreen.monitoring import error_rate
+from evergreen.system import Release, Retrain, System
+
+system = System(
+    name="churn", task="classification", target="churned", timestamp="event_time", entity="customer_id",
+    model=eg.sklearn(LogisticRegression), gate=eg.Gate(metric="roc_auc"), release=Release(strategy="direct"),
+    retrain=Retrain(cron=None, window="7d"), monitors=[error_rate(0.5)], features=[sample_system_features.account],
+)
+"""
+
+
+def test_evergreen_monitor_run_prints_what_the_tick_materialized(
+    ticking: tuple[Settings, pd.DataFrame, System, Path],
+) -> None:
+    _, _, _, folder = ticking
+    (folder / "tick_project.py").write_text(TICK_PROJECT)
+    (folder / "evergreen.toml").write_text('[project]\nsystem = "tick_project.py:system"\n')
+
+    done = evergreen(folder, "monitor", "run")
+
+    assert done.returncode == 0, done.stderr
+    assert "features: account@1 0 new rows, 0 entities (newest version; served by churn (v1))" in done.stdout
+    assert "retrain: nothing due" in done.stdout
 
 
 def test_a_tick_whose_materialization_fails_reports_it_and_still_runs_the_monitors(

@@ -252,6 +252,25 @@ def test_materialize_writes_the_newest_values_and_is_incremental_by_watermark(
     assert get_online_features(["spend"], ["a"], settings=settings)["total"].tolist() == [12.0]
 
 
+def test_only_narrows_a_default_run_to_some_views_with_their_served_versions(
+    settings: Settings, tmp_path: Path
+) -> None:
+    add_version([("a", 0, 1.0), ("b", 1, 10.0)], tmp_path, settings, "v1")
+    apply(sample_features, settings=settings)
+    served = {"raw@1": ["churn-api (v1)"], "spend@1": ["other-api (v1)"]}
+
+    done = materialize(only=["raw"], served=served, settings=settings)
+    with pytest.raises(NotFoundError, match="no feature view 'nope'"):
+        materialize(only=["nope"], settings=settings)
+    with pytest.raises(FeatureError, match=r"^2 of 3 feature view versions were materialized.*\n- nope "):
+        materialize(only=["nope", "raw", "spend"], settings=settings)
+    with pytest.raises(FeatureError, match=r"not both \(views=\['raw'\], only=\['raw'\]\)"):
+        materialize(["raw"], only=["raw"], settings=settings)
+
+    assert [(m.view, m.rows, m.reasons) for m in done] == [("raw@1", 2, ("newest version", "served by churn-api (v1)"))]
+    assert show_view("visits", settings=settings).materializations == []
+
+
 def test_online_values_equal_the_training_set_at_the_watermark(settings: Settings, tmp_path: Path) -> None:
     add_version([("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0), ("c", 2, 4.0)], tmp_path, settings, "v1")
     apply(sample_features, settings=settings)

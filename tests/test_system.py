@@ -228,6 +228,9 @@ def test_a_scheduler_round_trains_the_first_model_and_runs_the_monitors(settings
     assert scheduler.last.decision.reason == "no model yet"
     assert scheduler.last.run is not None
     assert [o.result.status for o in scheduler.last.outcomes] == ["no_data", "no_data"]  # nothing served yet
+    # no feature views: nothing to materialize, nothing said about it
+    assert (scheduler.last.materialized, scheduler.last.materialize_error) == ((), None)
+    assert scheduler.last.features_line() == ""
     assert [v.number for v in versions("churn", settings=settings)] == [1]
     scheduler.run_once()  # the model is new: nothing is due
     assert scheduler.last.decision.retrain is False

@@ -5,6 +5,7 @@ values (a stale online store breaches it; materializing fixes it)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,18 +19,20 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 import evergreen as eg
+import sample_features
 import sample_system_features
 import sample_system_features_v2
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, load, parquet
 from evergreen.features import apply, get_online_features, materialize, show_view, training_set
-from evergreen.monitoring import run_monitors, skew
+from evergreen.monitoring import error_rate, run_monitors, skew
 from evergreen.registry import get, model_card_markdown, recorded_test_rows
 from evergreen.serving import deployment
 from evergreen.store import MetadataStore, list_alerts
-from evergreen.system import Release, Retrain, System
+from evergreen.system import Release, Retrain, Scheduler, System
 from evergreen.training import load_model, read_package
+from test_cli import evergreen
 from test_server import Running, predict
 
 DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=8)
@@ -65,6 +68,22 @@ def labels(source: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
             "churned": score > 1.0,
         }
     )
+
+
+def add_recent_rows(source: pd.DataFrame, folder: Path, settings: Settings) -> None:
+    """New rows for c-20 and c-21 (tenure 59 and 58, fee 3999 and 3998 cents), an hour old, ingested with
+    ``source`` as the next version of the activity data."""
+    update = pd.DataFrame(
+        {
+            "customer_id": ["c-20", "c-21"],
+            "event_time": [datetime.now(UTC) - timedelta(hours=1)] * 2,
+            "tenure": [59, 58],
+            "fee_cents": [3999, 3998],
+        }
+    )
+    update["event_time"] = update["event_time"].astype("datetime64[us, UTC]")
+    pd.concat([source, update], ignore_index=True).to_parquet(folder / "activity-2.parquet", index=False)
+    ingest("activity", parquet(folder / "activity-2.parquet"), settings=settings)
 
 
 def declare(**overrides: Any) -> System:
@@ -185,17 +204,7 @@ def test_the_skew_monitor_breaches_on_a_stale_online_store_and_recovers_after_ma
     assert (clean.result.status, clean.result.value) == ("ok", 0.0)
 
     # New rows for two customers arrive but are not materialized: the server keeps serving the old values.
-    update = pd.DataFrame(
-        {
-            "customer_id": ["c-20", "c-21"],
-            "event_time": [datetime.now(UTC) - timedelta(hours=1)] * 2,
-            "tenure": [59, 58],
-            "fee_cents": [3999, 3998],
-        }
-    )
-    update["event_time"] = update["event_time"].astype("datetime64[us, UTC]")
-    pd.concat([source, update], ignore_index=True).to_parquet(tmp_path / "activity-2.parquet", index=False)
-    ingest("activity", parquet(tmp_path / "activity-2.parquet"), settings=settings)
+    add_recent_rows(source, tmp_path, settings)
     stale_start = datetime.now(UTC)
     ids = ["c-20", "c-21", "c-22", "c-23"]
     assert predict(server, {"instances": [{}] * 4, "entity_ids": ids}, "churn").is_success
@@ -335,3 +344,107 @@ def test_with_the_same_view_versions_nothing_is_rebuilt_and_a_view_version_whose
     assert "the gate judges production churn@2 with the feature view version it was trained on and is served, " in error
     assert "restore account@1's definition where it was applied" in error
     assert error.strip().splitlines()[-1].startswith("evergreen.errors.FeatureError: the gate judges production")
+
+
+@pytest.fixture(scope="module")
+def ticking(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, pd.DataFrame, System, Path]:
+    """churn@1 trained on account@1 and released, with a monitor; other views of the project (on a source
+    never ingested here) registered beside the System's, which its ticks must leave alone."""
+    folder = tmp_path_factory.mktemp("system-features-tick")
+    system = declare(monitors=[error_rate(0.5)])
+    settings, source = labelled_project(folder, system, seed=4)
+    apply(sample_features, settings=settings)
+    assert system.train(settings=settings).output["released"] is True
+    return settings, source, system, folder
+
+
+def test_a_tick_materializes_the_systems_views_before_its_monitors_and_a_second_writes_nothing(
+    ticking: tuple[Settings, pd.DataFrame, System, Path],
+) -> None:
+    settings, source, system, folder = ticking
+    add_recent_rows(source, folder, settings)
+
+    first = system.tick(settings=settings)
+    online = get_online_features(["account"], ["c-20", "c-21"], settings=settings)
+    second = system.tick(settings=settings)
+
+    assert [(m.view, m.rows, m.entities, m.reasons) for m in first.materialized] == [
+        ("account@1", 2, 2, ("newest version", "served by churn (v1)"))
+    ]
+    assert first.materialize_error is None
+    assert online[["tenure", "fee"]].to_dict("records") == [{"tenure": 59, "fee": 39.99}, {"tenure": 58, "fee": 39.98}]
+    assert first.features_line() == "features: account@1 2 new rows, 2 entities (newest version; served by churn (v1))"
+    assert [o.monitor.name for o in first.outcomes] == ["error_rate"]  # the monitors ran after it
+    assert first.decision.reason == "nothing due"
+    # nothing new: nothing written, the watermark stays
+    assert [(m.view, m.rows, m.entities) for m in second.materialized] == [("account@1", 0, 0)]
+    assert second.materialized[0].watermark == first.materialized[0].watermark
+    # only the System's views: the project's others were not touched
+    assert all(show_view(v, settings=settings).materializations == [] for v in ("spend", "visits", "raw"))
+
+
+TICK_PROJECT = """
+import sample_system_features
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+from evergreen.monitoring import error_rate
+from evergreen.system import Release, Retrain, System
+
+system = System(
+    name="churn", task="classification", target="churned", timestamp="event_time", entity="customer_id",
+    model=eg.sklearn(LogisticRegression), gate=eg.Gate(metric="roc_auc"), release=Release(strategy="direct"),
+    retrain=Retrain(cron=None, window="7d"), monitors=[error_rate(0.5)], features=[sample_system_features.account],
+)
+"""
+
+
+def test_evergreen_monitor_run_prints_what_the_tick_materialized(
+    ticking: tuple[Settings, pd.DataFrame, System, Path],
+) -> None:
+    _, _, _, folder = ticking
+    (folder / "tick_project.py").write_text(TICK_PROJECT)
+    (folder / "evergreen.toml").write_text('[project]\nsystem = "tick_project.py:system"\n')
+
+    done = evergreen(folder, "monitor", "run")
+
+    assert done.returncode == 0, done.stderr
+    assert "features: account@1 0 new rows, 0 entities (newest version; served by churn (v1))" in done.stdout
+    assert "retrain: nothing due" in done.stdout
+
+
+def test_a_tick_whose_materialization_fails_reports_it_and_still_runs_the_monitors(
+    ticking: tuple[Settings, pd.DataFrame, System, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings, _, system, _ = ticking
+    # The view is edited in place and applied again: account@2 is the newest, and account@1, which churn@1
+    # is still served, can no longer be rebuilt from its code.
+    monkeypatch.setattr(sample_system_features, "account", sample_system_features_v2.account)
+    apply(sample_system_features, settings=settings)
+    scheduler = Scheduler(settings, system, interval_s=3600)
+
+    with caplog.at_level(logging.INFO, logger="evergreen.scheduler"):
+        scheduler.run_once()
+
+    tick = scheduler.last
+    assert tick is not None
+    rows = pd.read_parquet(load("activity", settings=settings).path())  # with the first test's rows, if it ran
+    entities = rows["customer_id"].nunique()
+    assert [(m.view, m.rows, m.entities, m.reasons) for m in tick.materialized] == [
+        ("account@2", len(rows), entities, ("newest version",))
+    ]
+    error = tick.materialize_error or ""
+    assert error.startswith("1 of 2 feature view versions were materialized; these could not be:\n- account@1 ")
+    assert (
+        "(served by churn (v1)): feature view account@1: the code at sample_system_features:account has changed"
+        in error
+    )
+    assert [o.monitor.name for o in tick.outcomes] == ["error_rate"]
+    assert tick.decision.reason == "nothing due"
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "evergreen.scheduler"]
+    assert logged == [
+        ("INFO", f"tick of churn: features: account@2 {len(rows)} new rows, {entities} entities (newest version)"),
+        ("ERROR", f"tick of churn: feature views could not be materialized: {error}"),
+    ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from evergreen.config import Settings
 from evergreen.errors import ConfigError
 from evergreen.store import MetadataStore, MonitorResultInfo, list_alerts, monitor_results, set_alert_state
 
-from ._context import console, state
+from ._context import console, err_console, state
 from ._runs import when
 
 app = typer.Typer(help="Monitors over the prediction log, their alerts, and one round of the loop.")
@@ -41,7 +42,8 @@ def run_command(
     ctx: typer.Context,
     at: str | None = typer.Option(None, "--at", help="Judge as if it were this ISO time (default: now)."),
 ) -> None:
-    """One round of the loop, for an outside cron: the System's monitors, retraining if due, due schedules."""
+    """One round of the loop, for an outside cron: the System's feature views materialized, its monitors,
+    retraining if due, due schedules."""
     from evergreen.monitoring import run_due
     from evergreen.system import System
 
@@ -63,6 +65,12 @@ def run_command(
             alert,
         )
     console.print(table)
+    if tick.features_line():
+        console.print(tick.features_line(), markup=False, soft_wrap=True)
+    if tick.materialize_error is not None:
+        err_console.print(
+            f"[yellow]warning:[/] feature views could not be materialized: {escape(tick.materialize_error)}"
+        )
     line = f"retrain: {tick.decision.reason}"
     if tick.run is not None:
         line += f" → run {tick.run.id[:12]} {tick.run.status}"

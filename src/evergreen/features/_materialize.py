@@ -12,13 +12,14 @@ entity's newest row; the online store never moves an entity's value back in time
 Each view version has its own watermark and online values. A run with no names refreshes each view's
 newest version and every older version a deployment still serves (``served``, which the serving layer
 knows: this one knows nothing of deployments), so a model version trained on ``usage@1`` is not served
-ever older values while ``usage@2`` is the newest.
+ever older values while ``usage@2`` is the newest. ``only`` narrows such a run to some views (a System's
+tick refreshes its own views, not every view of the project).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,6 +74,7 @@ def materialize(
     views: Sequence[str] | None = None,
     *,
     served: Mapping[str, Sequence[str]] | None = None,
+    only: Collection[str] | None = None,
     full: bool = False,
     until: datetime | None = None,
     on_done: Callable[[Materialized], None] | None = None,
@@ -86,7 +88,8 @@ def materialize(
     (v1)"]}``), as :func:`evergreen.serving.deployed_views` gives them; ``evergreen features materialize``
     passes them, so a model version still taking traffic on an older view version is not served ever older
     values. Without it a default run refreshes each view's newest version only. A version neither newest
-    nor served is left alone.
+    nor served is left alone. ``only`` (view names) narrows a default run to those views: their newest
+    versions and their versions in ``served`` (a name not registered is attempted, and fails, like the others).
 
     ``until`` leaves out rows with a later event time (default: none is left out); ``full`` ignores the
     watermark and writes every entity's newest row. ``on_done`` is called with each version as it is done.
@@ -101,8 +104,13 @@ def materialize(
     settings = settings or load_settings()
     if until is not None and until.tzinfo is None:
         raise FeatureError(f"until={until!r} has no time zone; give an aware datetime, e.g. datetime.now(UTC)")
+    if views is not None and only is not None:
+        raise FeatureError(
+            "give views to materialize exactly those, or only= to narrow a default run, not both "
+            f"(views={list(views)!r}, only={sorted(only)!r})"
+        )
     served = served or {}
-    planned, newest = _plan(views, served, settings)
+    planned, newest = _plan(views, served, settings, only=only)
     online = open_online_store(settings.features.online_store)
     done: list[Materialized] = []
     failed: list[str] = []
@@ -129,10 +137,14 @@ def materialize(
 
 
 def _plan(
-    views: Sequence[str] | None, served: Mapping[str, Sequence[str]], settings: Settings
+    views: Sequence[str] | None,
+    served: Mapping[str, Sequence[str]],
+    settings: Settings,
+    *,
+    only: Collection[str] | None = None,
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The view versions to materialize, each with why (empty for a named one), and each view's newest
-    version by name.
+    version by name (every registered view's, also with ``only``).
 
     Raises:
         NotFoundError: a named view or version does not exist.
@@ -142,13 +154,17 @@ def _plan(
         newest = {v.name: v.latest.ref for v in list_feature_views(session)}
         if views is not None:
             return {get_feature_view_version(session, *split_view_ref(ref)).ref: [] for ref in views}, newest
-    if not newest:
+    if not newest and only is None:
         raise FeatureError("no feature views are registered; register them with: evergreen features apply MODULE")
-    planned: dict[str, list[str]] = {ref: ["newest version"] for ref in newest.values()}
+    names = set(newest) if only is None else set(only)
+    # A name of ``only`` not registered is planned bare: loading it fails, naming it, and the others go on.
+    planned: dict[str, list[str]] = {newest.get(name, name): ["newest version"] for name in names}
     for ref, users in served.items():
-        if split_view_ref(ref)[1] is None:
+        name, number = split_view_ref(ref)
+        if number is None:
             raise FeatureError(f"served view versions are pinned (NAME@VERSION), but got {ref!r}")
-        planned.setdefault(ref, []).append(f"served by {', '.join(users)}")
+        if name in names:
+            planned.setdefault(ref, []).append(f"served by {', '.join(users)}")
     return dict(sorted(planned.items(), key=lambda item: _newest_first(item[0]))), newest
 
 

@@ -13,7 +13,8 @@ together for one ML problem, and builds the standard pipelines from the standard
 
 ``System(..., features=[view, ...])`` takes the features from feature views: the data is then the labelled
 entities, joined point-in-time with the views for training (``feature_window``) and served by entity id;
-the gate (``validate_with_views``) judges production with the view versions it was trained on.
+the gate (``validate_with_views``) judges production with the view versions it was trained on; each ``tick``
+first materializes the views (their newest and still-served versions), so the online values stay fresh.
 
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.

@@ -1,6 +1,6 @@
-"""The loop in the background: every interval, the System's tick (monitors, retraining) and the due cron
-schedules, for ``evergreen server``. Failures are logged and the loop goes on: a broken pipeline must not
-stop the monitoring of the others."""
+"""The loop in the background: every interval, the System's tick (its feature views materialized, monitors,
+retraining) and the due cron schedules, for ``evergreen server``. Failures are logged and the loop goes on: a
+broken pipeline must not stop the monitoring of the others."""
 
 from __future__ import annotations
 
@@ -41,11 +41,22 @@ class Scheduler:
                 self.last = self.system.tick(settings=self.settings)
             except EvergreenError as e:
                 logger.error("tick of %s failed: %s", self.system.name, e)
+            else:
+                self._log(self.system.name, self.last)
         try:
             self.fired.extend(run_due(settings=self.settings))
         except EvergreenError as e:
             logger.error("schedules failed: %s", e)
         self.ticks += 1
+
+    @staticmethod
+    def _log(name: str, tick: Tick) -> None:
+        """What the tick materialized (info) and what it could not (error); nothing for a System without views."""
+        line = tick.features_line()
+        if line:
+            logger.info("tick of %s: %s", name, line)
+        if tick.materialize_error is not None:
+            logger.error("tick of %s: feature views could not be materialized: %s", name, tick.materialize_error)
 
     def start(self) -> None:
         """Run rounds in a daemon thread until :meth:`stop`."""

@@ -13,14 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evergreen.config import Settings
 from evergreen.data import Split, ingest_dataset
-from evergreen.errors import NotFoundError, SystemDefinitionError
+from evergreen.errors import EvergreenError, NotFoundError, SystemDefinitionError
 from evergreen.evaluation import Gate
 from evergreen.executors import Executor
-from evergreen.features import FeatureView
+from evergreen.features import FeatureView, Materialized, materialize
 from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
 from evergreen.pipelines import Pipeline, Run, Step, run_settings
 from evergreen.registry import register_model, validate_model, versions
-from evergreen.serving import STRATEGIES
+from evergreen.serving import STRATEGIES, deployed_views
 from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 
@@ -378,11 +378,14 @@ class System:
         return run_monitors(self.deployment, list(self.monitors), at=at, window=window, settings=settings)
 
     def tick(self, *, at: datetime | None = None, settings: Settings | None = None) -> Tick:
-        """One round of the loop in real time, as ``evergreen server`` and ``evergreen monitor run`` do it: run
-        the monitors, then retrain if :func:`decide` says so. The retraining is claimed in the store for the
-        hour, so two servers never both start it."""
+        """One round of the loop in real time, as ``evergreen server`` and ``evergreen monitor run`` do it:
+        materialize the System's feature views (see :meth:`_materialize_views`), run the monitors, then retrain
+        if :func:`decide` says so. The retraining is claimed in the store for the hour, so two servers never
+        both start it. A materialization that fails is reported in the result (``materialize_error``); the
+        monitors and the retraining run all the same."""
         settings = settings or run_settings()
         at = at or now()
+        materialized, materialize_error = self._materialize_views(settings)
         outcomes = self.monitor(at=at, settings=settings)
         alarm_at, alarm_since = self._alarm(settings)
         decision = decide(
@@ -403,7 +406,26 @@ class System:
                 # and splits it stratified (a time split's "last day" would leave nothing to train on).
                 until = at if decision.since is not None else None
                 run = self.train(since=decision.since, until=until, settings=settings)
-        return Tick(outcomes, decision, run)
+        return Tick(outcomes, decision, run, materialized, materialize_error)
+
+    def _materialize_views(self, settings: Settings) -> tuple[tuple[Materialized, ...], str | None]:
+        """Materialize the System's feature views as a default ``evergreen features materialize`` does, but
+        only these views: each one's newest version and every older version a deployment still serves,
+        incrementally from each version's watermark (no new source rows: nothing is written online), from what
+        the sources hold now (``tick(at=...)`` moves the monitors' windows, not the data).
+
+        Returns the versions materialized (also those done before another failed) and, when some could not
+        be, the error naming them (with what to do); nothing, and no error, for a System without views.
+        """
+        if not self.features:
+            return (), None
+        done: list[Materialized] = []
+        try:
+            served = deployed_views(settings=settings)
+            materialize(only=[v.name for v in self.features], served=served, on_done=done.append, settings=settings)
+        except EvergreenError as e:  # reported in the tick; the monitors and the retraining still run
+            return tuple(done), str(e)
+        return tuple(done), None
 
     def _last_trained(self, settings: Settings) -> datetime | None:
         try:
@@ -435,8 +457,24 @@ class System:
 
 @dataclass(frozen=True)
 class Tick:
-    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run."""
+    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run,
+    and, for a System with feature views, the view versions materialized (rows, entities, why) and the error
+    of those that could not be."""
 
     outcomes: list[Outcome]
     decision: Decision
     run: Run | None
+    materialized: tuple[Materialized, ...] = ()
+    materialize_error: str | None = None
+
+    def features_line(self) -> str:
+        """The view versions the tick materialized, in a line (``features: account@1 2 new rows, 2 entities
+        (newest version; served by churn (v1))``, versions apart by `` | ``); empty for a System without
+        feature views. The error of those that could not be is ``materialize_error``."""
+        if not self.materialized and self.materialize_error is None:
+            return ""
+        done = " | ".join(
+            f"{m.view} {m.rows} new rows, {m.entities} entities" + (f" ({'; '.join(m.reasons)})" if m.reasons else "")
+            for m in self.materialized
+        )
+        return f"features: {done or 'none materialized'}"

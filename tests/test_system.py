@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,29 @@ def test_a_scheduler_round_trains_the_first_model_and_runs_the_monitors(settings
     scheduler.run_once()  # the model is new: nothing is due
     assert scheduler.last.decision.retrain is False
     assert scheduler.ticks == 2
+
+
+def test_the_scheduler_thread_survives_a_round_that_fails_with_a_bug(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Flaky:
+        name = "flaky"
+        calls = 0
+
+        def tick(self, settings: Settings) -> Any:
+            Flaky.calls += 1
+            raise RuntimeError("a bug, not an EvergreenError")
+
+    scheduler = Scheduler(settings, Flaky(), interval_s=0.05)  # type: ignore[arg-type]
+    with caplog.at_level("ERROR", logger="evergreen.scheduler"):
+        scheduler.start()
+        deadline = time.monotonic() + 20
+        while Flaky.calls < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        scheduler.stop()
+    assert Flaky.calls >= 3  # the loop went on after the first failure
+    assert "a round of the loop failed" in caplog.text
+    assert "RuntimeError: a bug, not an EvergreenError" in caplog.text
 
 
 def test_a_tick_after_a_quality_alert_trains_on_the_day_since_it(settings: Settings, tmp_path: Path) -> None:

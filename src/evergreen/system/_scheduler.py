@@ -71,5 +71,8 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception:  # a bug in one round must not end the loop for good, silently
+                logger.exception("a round of the loop failed; the next runs in %.0f s", self.interval_s)
             self._stop.wait(self.interval_s)

@@ -240,6 +240,8 @@ def test_materialize_writes_the_newest_values_and_is_incremental_by_watermark(
     assert second[0].previous_watermark == at(5).to_pydatetime()
     assert second[0].watermark == at(9).to_pydatetime()
     assert (third[0].rows, third[0].watermark) == (0, at(9).to_pydatetime())
+    # The third run found nothing new: it changed nothing and is not in the history.
+    assert [m.rows for m in show_view("spend", settings=settings).materializations] == [1, 3]
     online = get_online_features(["spend"], ["a", "b", "zed"], settings=settings)
     assert online["entity_id"].tolist() == ["a", "b", "zed"]
     assert online["amount"].tolist()[:2] == [2.0, 5.0]

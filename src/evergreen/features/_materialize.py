@@ -4,10 +4,11 @@
 training sets: the whole source is transformed, so windowed transformations see their history), keeps
 the rows whose event time is after the view version's watermark, writes each entity's newest of them
 to the online store, and records the run with the new watermark (the newest event time written) and
-statistics of the rows. The next run starts from that watermark, so rows already written are not
-written again. A row that arrives later with an event time at or before the watermark is in every
-later training set but is not written online by an incremental run (``full=True`` rewrites every
-entity's newest row; the online store never moves an entity's value back in time).
+statistics of the rows; an incremental run that finds no new row changes nothing and is not recorded.
+The next run starts from that watermark, so rows already written are not written again. A row that
+arrives later with an event time at or before the watermark is in every later training set but is not
+written online by an incremental run (``full=True`` rewrites every entity's newest row; the online
+store never moves an entity's value back in time).
 
 Each view version has its own watermark and online values. A run with no names refreshes each view's
 newest version and every older version a deployment still serves (``served``, which the serving layer
@@ -233,6 +234,10 @@ def _materialize_one(
                 )
                 online.write(info.ref, values)
     watermark = _time(newest) if newest is not None else previous
+    if count == 0 and previous is not None:
+        # An incremental run that found nothing new changes nothing: not recorded, so a scheduler's runs
+        # every minute do not push the runs that wrote rows (and their statistics) out of the history.
+        return Materialized(info.ref, 0, 0, previous, previous, 0, online.url)
     with open_session(settings) as session:
         add_materialization(
             session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from evergreen.config import Settings
-from evergreen.errors import FeatureError, ServingError
+from evergreen.errors import FeatureError, NotFoundError, ServingError
 from evergreen.features import OnlineStore, open_online_store, served_views, split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import actor, get
@@ -127,8 +127,12 @@ def _check_trained_on(
     store = _store(settings)
     try:
         with store.session() as session:
-            found = [d for d in list_deployments(session) if d.name == name]
-            current = Policy.model_validate(found[0].policy) if found and found[0].model == model else None
+            try:
+                found = get_deployment(session, name)
+            except NotFoundError:  # a new deployment: only the versions given
+                current = None
+            else:
+                current = Policy.model_validate(found.policy) if found.model == model else None
             views = features if features is not None else (list(current.features) if current else [])
             if not views:
                 return

@@ -23,6 +23,7 @@ from ._checks import (
     UniqueRule,
     run_checks,
 )
+from ._database import duckdb_cursor
 from ._diff import DatasetDiff, SchemaChange, diff
 from ._document import (
     BAR_COLOR,
@@ -91,6 +92,7 @@ __all__ = [
     "diff",
     "drift",
     "duckdb",
+    "duckdb_cursor",
     "figure_html",
     "format_bytes",
     "format_count",

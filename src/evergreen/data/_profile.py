@@ -29,8 +29,6 @@ How it is computed, and why:
 from __future__ import annotations
 
 import math
-import os
-import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ from pydantic import BaseModel, ConfigDict
 
 from evergreen.errors import DataSourceError, SchemaError, did_you_mean
 
+from ._database import duckdb_cursor
 from ._sources import ARROW_ERRORS
 
 __all__ = ["OTHER", "QUANTILES", "ColumnProfile", "Kind", "Profile", "profile_table"]
@@ -218,24 +217,6 @@ def _is_missing(value: object) -> bool:
         return False
 
 
-_database: tuple[int, duckdb.DuckDBPyConnection] | None = None
-_database_lock = threading.Lock()
-
-
-def _cursor() -> duckdb.DuckDBPyConnection:
-    """A new cursor on this process's in-memory DuckDB database.
-
-    Opening a database costs tens of milliseconds, a cursor almost nothing, so one database is kept per
-    process (a forked child opens its own) and every call gets its own cursor, which makes concurrent
-    calls from several threads safe.
-    """
-    global _database
-    with _database_lock:
-        if _database is None or _database[0] != os.getpid():
-            _database = (os.getpid(), duckdb.connect())
-        return _database[1].cursor()
-
-
 @contextmanager
 def scan(data: pa.Table | pd.DataFrame | str | Path) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
     """A DuckDB cursor and the ``FROM`` clause that reads ``data``; closed on exit.
@@ -243,7 +224,7 @@ def scan(data: pa.Table | pd.DataFrame | str | Path) -> Iterator[tuple[duckdb.Du
     A path is a Parquet file, a glob, or a folder (all ``*.parquet`` below it). Errors DuckDB raises
     while opening the source become :class:`DataSourceError` naming the source.
     """
-    con = _cursor()
+    con = duckdb_cursor()
     view: str | None = None
     try:
         if isinstance(data, str | Path):

@@ -18,8 +18,6 @@ and time in the transformation (``evergreen features materialize`` counts such d
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evergreen.config import Settings
-from evergreen.data import load
+from evergreen.data import duckdb_cursor, load
 from evergreen.errors import FeatureError
 
 from ._view import RESERVED_PREFIX, FeatureView
@@ -48,23 +46,12 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-_shared: tuple[int, duckdb.DuckDBPyConnection] | None = None
-_shared_lock = threading.Lock()
-
-
 @contextmanager
 def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection on UTC (naive timestamps are read as UTC), closed on exit.
-
-    Connections are cursors of one in-memory database per process: opening a fresh database costs
-    20-40 ms, a cursor half a millisecond. Temporary views and registered tables belong to the cursor,
-    so concurrent callers do not see each other's. A forked child makes its own database.
-    """
-    global _shared
-    with _shared_lock:
-        if _shared is None or _shared[0] != os.getpid():
-            _shared = (os.getpid(), duckdb.connect(":memory:"))
-        con = _shared[1].cursor()
+    """A cursor on this process's DuckDB database (:func:`evergreen.data.duckdb_cursor`) on UTC (naive
+    timestamps are read as UTC), closed on exit. Temporary views and registered tables belong to the
+    cursor, so concurrent callers do not see each other's."""
+    con = duckdb_cursor()
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con

@@ -180,6 +180,18 @@ def test_a_view_whose_code_changed_since_it_was_applied_is_refused(
         r"run `evergreen features apply sample_features`",
     ):
         load_view("raw", settings=settings)
+    # An older version whose code changed: applying cannot bring it back, and the error says so.
+    apply([sample_features.raw], settings=settings)  # raw@2
+    monkeypatch.setattr(
+        sample_features, "raw", FeatureView(name="raw", entity="customer_id", timestamp="event_time", source="y")
+    )
+    with pytest.raises(
+        FeatureError,
+        match=r"feature view raw@1 is an older version \(the newest is raw@2\) and its code at sample_features:raw "
+        r"has changed since; applying code registers a new version and never brings raw@1 back: restore its "
+        r"definition at sample_features:raw as it was applied on 20\d\d-",
+    ):
+        load_view("raw@1", settings=settings)
 
 
 def test_unknown_views_and_bad_modules_are_refused_with_a_hint(settings: Settings, tmp_path: Path) -> None:

@@ -648,10 +648,14 @@ def test_a_served_old_version_that_cannot_be_loaded_fails_the_run_after_the_othe
     assert [(m.view, m.reasons) for m in done] == [("usage@2", ("newest version",))]
     message = str(failed.value)
     assert message.startswith("1 of 2 feature view versions were materialized; these could not be:\n- usage@1 ")
-    assert "(served by churn-api (v1)): feature view usage@1: the code at usage_as_applied:usage has changed" in message
     assert (
-        "churn-api (v1) still serve(s) usage@1, so its online values grow stale: restore the code it was applied "
-        "from, as it was then, or release to those deployments a model version trained on usage@2"
+        "(served by churn-api (v1)): feature view usage@1 is an older version (the newest is usage@2) and its code "
+        "at usage_as_applied:usage now defines usage@2; applying code registers a new version and never brings "
+        "usage@1 back"
+    ) in message
+    assert (
+        "churn-api (v1) still serve(s) usage@1, so its online values grow stale until its code is restored or those "
+        "deployments get a model version trained on usage@2"
     ) in message
     assert command.returncode == 2
     assert "Traceback" not in command.stderr
@@ -659,4 +663,4 @@ def test_a_served_old_version_that_cannot_be_loaded_fails_the_run_after_the_othe
     errors = " ".join(command.stderr.split())
     assert "error: 1 of 2 feature view versions were materialized" in errors
     assert "usage@1 was applied from usage_as_applied:usage, which cannot be imported" in errors
-    assert "release to those deployments a model version trained on usage@2" in errors
+    assert "or those deployments get a model version trained on usage@2" in errors

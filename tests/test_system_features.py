@@ -342,7 +342,11 @@ def test_with_the_same_view_versions_nothing_is_rebuilt_and_a_view_version_whose
     assert stopped.status == "failed"
     error = next(s.error for s in stopped.steps if s.name == "validate_with_views") or ""
     assert "the gate judges production churn@2 with the feature view version it was trained on and is served, " in error
-    assert "restore account@1's definition where it was applied" in error
+    assert (
+        "feature view account@1 is an older version (the newest is account@2) and its code at "
+        "sample_system_features:account now defines account@2; applying code registers a new version and never "
+        "brings account@1 back: restore its definition at sample_system_features:account as it was applied on "
+    ) in " ".join(error.split())
     assert error.strip().splitlines()[-1].startswith("evergreen.errors.FeatureError: the gate judges production")
 
 
@@ -438,8 +442,8 @@ def test_a_tick_whose_materialization_fails_reports_it_and_still_runs_the_monito
     error = tick.materialize_error or ""
     assert error.startswith("1 of 2 feature view versions were materialized; these could not be:\n- account@1 ")
     assert (
-        "(served by churn (v1)): feature view account@1: the code at sample_system_features:account has changed"
-        in error
+        "(served by churn (v1)): feature view account@1 is an older version (the newest is account@2) and its code "
+        "at sample_system_features:account now defines account@2" in error
     )
     assert [o.monitor.name for o in tick.outcomes] == ["error_rate"]
     assert tick.decision.reason == "nothing due"

@@ -183,9 +183,8 @@ def _failure(
     latest = newest.get(split_view_ref(ref)[0])
     if served and latest != ref:
         line += (
-            f"; {', '.join(served)} still serve(s) {ref}, so its online values grow stale: restore the code it was "
-            f"applied from, as it was then, or release to those deployments a model version trained on "
-            f"{latest or 'a newer version of the view'}"
+            f"; {', '.join(served)} still serve(s) {ref}, so its online values grow stale until its code is restored "
+            f"or those deployments get a model version trained on {latest or 'a newer version of the view'}"
         )
     return line
 

@@ -146,11 +146,16 @@ def load_view(ref: str, *, settings: Settings | None = None) -> tuple[FeatureVie
     name, number = split_view_ref(ref)
     with open_session(settings) as session:
         info = get_feature_view_version(session, name, number)
-    return info, view_code(info)
+        latest = info if number is None else get_feature_view_version(session, name)
+    return info, view_code(info, latest=latest)
 
 
-def view_code(info: FeatureViewVersionInfo) -> FeatureView:
-    """The view object of a registered version, checked against the recorded definition hash."""
+def view_code(info: FeatureViewVersionInfo, *, latest: FeatureViewVersionInfo | None = None) -> FeatureView:
+    """The view object of a registered version, checked against the recorded definition hash.
+
+    ``latest`` (the view's newest version) makes the error for a changed older version say how to get
+    that version back: applying the changed code registers a new version, it never restores an old one.
+    """
     where = str(info.definition.get("defined_in", ""))
     module_name, _, attribute = where.partition(":")
     try:
@@ -162,12 +167,21 @@ def view_code(info: FeatureViewVersionInfo) -> FeatureView:
             f"feature view {info.ref} was applied from {where}, which is no longer a feature view; "
             "apply the module that defines it now"
         )
-    if view.definition_hash() != info.definition_hash:
+    digest = view.definition_hash()
+    if digest == info.definition_hash:
+        return view
+    if latest is None or latest.number == info.number:
         raise FeatureError(
             f"feature view {info.ref}: the code at {where} has changed since this version was applied; "
             f"run `evergreen features apply {module_name}` to register the change as a new version"
         )
-    return view
+    now_defines = f"now defines {latest.ref}" if digest == latest.definition_hash else "has changed since"
+    raise FeatureError(
+        f"feature view {info.ref} is an older version (the newest is {latest.ref}) and its code at {where} "
+        f"{now_defines}; applying code registers a new version and never brings {info.ref} back: restore its "
+        f"definition at {where} as it was applied on {info.created_at:%Y-%m-%d %H:%M} UTC (e.g. from git), keeping "
+        "a changed view under another name or module, or train and release models on the newest version"
+    )
 
 
 @dataclass(frozen=True)

@@ -113,10 +113,8 @@ def _views(refs: Sequence[str], production: str, settings: Settings) -> list[Fea
         except (FeatureError, NotFoundError) as e:
             raise FeatureError(
                 f"the gate judges production {production} with the feature view version it was trained on and is "
-                f"served, {ref}, so it rebuilds {ref}'s values for the test rows, but cannot: {e}. Applying changed "
-                f"code registers a new version and does not bring {ref} back: restore {ref}'s definition where it "
-                "was applied (`evergreen features show` names the place; keep a changed view in a module of its "
-                "own, or under another name, and apply that), then run the gate again (train, or the validate pipeline)"
+                f"served, {ref}, so it rebuilds {ref}'s values for the test rows, but cannot: {e}. Then run the gate "
+                "again (train, or the validate pipeline)"
             ) from e
         views.append(view)
     return views

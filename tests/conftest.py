@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # One native thread per test process (set before NumPy, scikit-learn or LightGBM load their thread
-# pools): with two test workers on two cores, default OpenMP pools oversubscribe the machine and a
+# pools): with three test workers on two cores, default OpenMP pools oversubscribe the machine and a
 # gradient-boosted model's one-row prediction slows down a hundredfold.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

@@ -164,6 +164,7 @@ def test_retention_keeps_the_newest_and_versions_in_use(settings: Settings, tmp_
     assert load("churn", 1, settings=settings).to_pandas()["customer_id"].min() == 0
 
 
+@pytest.mark.timeout(300)  # several CLI processes in a row: up to a minute in the full suite
 def test_the_cli_ingests_refuses_with_exit_1_and_shows(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 

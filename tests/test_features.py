@@ -360,6 +360,7 @@ def evergreen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([EVERGREEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=110)
 
 
+@pytest.mark.timeout(300)  # several CLI processes in a row: up to a minute in the full suite
 def test_the_features_commands(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={})
     add_version([("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0)], tmp_path, settings, "v1")

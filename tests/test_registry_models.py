@@ -113,6 +113,7 @@ def test_export_writes_the_verified_onnx_copy_with_its_signature(settings: Setti
         export_onnx("churn", number, tmp_path / "missing" / "churn.onnx", settings=settings)
 
 
+@pytest.mark.timeout(300)  # several CLI processes in a row: up to a minute in the full suite
 def test_the_cli_shows_promotes_rolls_back_and_exports(settings: Settings, tmp_path: Path) -> None:
     ingest_day(settings, tmp_path, 0)
     first = register_trained(settings, 1)

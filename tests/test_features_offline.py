@@ -255,3 +255,19 @@ def test_a_view_imported_by_name_is_recorded_where_it_is_defined(settings: Setti
     applied = apply([visits, raw], settings=settings)  # imported here with `from sample_features import …`
 
     assert [a.version.definition["defined_in"] for a in applied] == ["sample_features:visits", "sample_features:raw"]
+
+
+def test_numeric_entity_ids_of_different_types_match_by_value(tmp_path: Path) -> None:
+    # An integer id column with a missing value is read as floats (1.0); it must still meet the view's
+    # integer ids, not be compared as the texts "1.0" and "1". Ids of text and numbers meet as text.
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame(
+        {"customer_id": np.array([1, 2], dtype=np.int64), "event_time": [T0, T0], "amount": [10.0, 20.0]}
+    ).to_parquet(path, index=False)
+    view = FeatureView(name="amounts", entity="customer_id", timestamp="event_time", source=parquet(path))
+    later = T0 + pd.Timedelta("1h")
+    floats = pd.DataFrame({"customer_id": [1.0, 2.0, np.nan], "label_time": [later, later, later]})
+    texts = pd.DataFrame({"customer_id": ["1", "2", "3"], "label_time": [later, later, later]})
+
+    assert training_set(floats, [view], timestamp="label_time")["amount"].tolist()[:2] == [10.0, 20.0]
+    assert training_set(texts, [view], timestamp="label_time")["amount"].tolist()[:2] == [10.0, 20.0]

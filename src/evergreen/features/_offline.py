@@ -34,6 +34,10 @@ from evergreen.errors import FeatureError
 
 from ._view import RESERVED_PREFIX, FeatureView
 
+_NUMERIC_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+     "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
+)  # fmt: skip
 _TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 
 
@@ -154,7 +158,8 @@ def training_set(
 
     Every row of ``entities`` comes back, in its order, with its columns unchanged; each view adds its
     feature columns (null where no row of the entity is at or before the label time within the TTL).
-    ``entities`` needs the column ``timestamp`` and each view's entity column.
+    ``entities`` needs the column ``timestamp`` and each view's entity column. Entity ids of two number
+    types meet by value (1.0 is the id 1); ids of a number type and text meet as text.
 
     Raises:
         FeatureError: a column is missing, a feature name is given by two views or is already a column
@@ -177,7 +182,8 @@ def training_set(
             alias = f"f{i}"
             entity = quote(r.view.entity)
             label_key, key = f"l.{entity}", entity
-            if label_types[r.view.entity] != r.types[r.view.entity]:  # e.g. ids as integers here, text there
+            ours, theirs = label_types[r.view.entity], r.types[r.view.entity]
+            if ours != theirs and not (_numeric(ours) and _numeric(theirs)):  # e.g. ids as integers here, text there
                 label_key, key = f"CAST(l.{entity} AS VARCHAR)", f"CAST({entity} AS VARCHAR)"
             feature_columns = ", ".join(quote(f) for f in r.features)
             joins.append(
@@ -199,6 +205,13 @@ def training_set(
         )
         result: pd.DataFrame = con.sql(query).arrow().read_all().to_pandas()
     return result
+
+
+def _numeric(duckdb_type: str) -> bool:
+    """Whether a DuckDB column type is a number: numbers of different types are compared as numbers (an
+    integer id column with a missing value arrives as floats, and 1.0 is the id 1, where the texts
+    "1.0" and "1" would never meet)."""
+    return duckdb_type.split("(")[0] in _NUMERIC_TYPES
 
 
 def _check_entities(entities: pd.DataFrame, views: Sequence[FeatureView], timestamp: str) -> None:

@@ -328,6 +328,28 @@ def test_statistics_and_duplicates_are_recorded_and_shown(settings: Settings, tm
     assert details.materializations[0].rows == 3
 
 
+#: A view whose entity ids are floats, as an integer id column with a missing value is read.
+FLOAT_IDS = FeatureView(
+    name="float_ids",
+    entity="customer_id",
+    timestamp="event_time",
+    source=duckdb_source(
+        "SELECT * FROM (VALUES (1.0::DOUBLE, TIMESTAMPTZ '2024-03-01 00:00:00+00', 10.0::DOUBLE), "
+        "(2.0, TIMESTAMPTZ '2024-03-01 00:00:00+00', 20.0)) t(customer_id, event_time, amount)"
+    ),
+)
+
+
+def test_float_entity_ids_are_materialized_under_their_integer_text(settings: Settings) -> None:
+    apply([FLOAT_IDS], settings=settings)
+    materialize(["float_ids"], settings=settings)
+
+    online = get_online_features(["float_ids"], [1, "2", 1.0, "1.0"], settings=settings)
+    assert online["entity_id"].tolist() == ["1", "2", "1", "1.0"]
+    assert online["amount"].tolist()[:3] == [10.0, 20.0, 10.0]
+    assert pd.isna(online["amount"].tolist()[3])  # text is kept as written: "1.0" is not the id 1
+
+
 def test_serving_lookups_need_a_materialized_version(settings: Settings, tmp_path: Path) -> None:
     add_version([("a", 0, 1.0)], tmp_path, settings, "v1")
     apply(sample_features, settings=settings)

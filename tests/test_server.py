@@ -522,6 +522,19 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     assert cached.json()["probabilities"] == pytest.approx(live["probabilities"][0], abs=1e-5)
     assert missing.status_code == 404
     assert not (tmp_path / "scores.parquet.partial").exists()
+    # Integer ids with a missing one arrive as floats: cached under "7", not "7.0"; the row without an id is
+    # scored and not cached.
+    floats = pd.DataFrame({"customer_id": [7.0, 8.0, None], "tenure": [8, 9, 10], "fee": 21.0})
+    floats.to_parquet(tmp_path / "floats.parquet", index=False)
+    by_number = predict_batch(
+        "churn-api", str(tmp_path / "floats.parquet"), output=tmp_path / "floats-out.parquet", cache=True,
+        entity="customer_id", settings=settings,
+    )  # fmt: skip
+    assert (by_number.rows, by_number.cached) == (3, 2)
+    ids = pd.read_parquet(tmp_path / "floats-out.parquet")["customer_id"]
+    assert ids.tolist()[:2] == ["7", "8"]
+    assert ids.isna().tolist() == [False, False, True]
+    assert server.get("/v1/models/churn-api/predictions/7").json()["prediction"] == live["predictions"][0]
     rows.drop(columns=["fee"]).to_parquet(tmp_path / "bad.parquet", index=False)
     with pytest.raises(SchemaError, match=r"the model's inputs \['fee'\] are not in the frame"):
         predict_batch(

@@ -42,6 +42,7 @@ from ._document import (
     style_figure,
 )
 from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
+from ._entities import entity_key, entity_key_sql, entity_keys
 from ._profile import ColumnProfile, Profile, profile_table
 from ._retention import Pruned, prune
 from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
@@ -93,6 +94,9 @@ __all__ = [
     "drift",
     "duckdb",
     "duckdb_cursor",
+    "entity_key",
+    "entity_key_sql",
+    "entity_keys",
     "figure_html",
     "format_bytes",
     "format_count",

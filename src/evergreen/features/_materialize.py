@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from evergreen.config import Settings, load_settings
-from evergreen.data import profile_table
+from evergreen.data import entity_key, entity_key_sql, profile_table
 from evergreen.errors import EvergreenError, FeatureError
 from evergreen.store import (
     add_materialization,
@@ -199,6 +199,7 @@ def _materialize_one(
     with connect() as con:
         rows = view_rows(con, view, settings=settings)
         features = ", ".join(quote(f) for f in rows.features)
+        key = entity_key_sql(quote(view.entity), rows.types[view.entity])
         conditions = ["t IS NOT NULL AND k IS NOT NULL"]
         parameters: list[Any] = []
         if previous is not None:  # compared as µs since the epoch: no Python time zone objects in DuckDB
@@ -208,7 +209,7 @@ def _materialize_one(
             conditions.append("epoch_us(t) <= ?")
             parameters.append(_micros(until))
         con.execute(
-            f"CREATE TEMP TABLE new_rows AS SELECT * FROM (SELECT CAST({quote(view.entity)} AS VARCHAR) AS k, "
+            f"CREATE TEMP TABLE new_rows AS SELECT * FROM (SELECT {key} AS k, "
             f"CAST({quote(view.timestamp)} AS TIMESTAMPTZ) AS t, {features} FROM {rows.table}) "
             f"WHERE {' AND '.join(conditions)}",
             parameters,
@@ -350,7 +351,7 @@ def get_online_features(
     the id (as text) in ``entity_id`` and nulls where a view has no value for it."""
     online = OnlineFeatures(views, settings=settings)
     try:
-        ids = [str(e) for e in entity_ids]
+        ids = [str(entity_key(e)) for e in entity_ids]
         found = online.lookup(ids)
     finally:
         online.close()

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evergreen.config import Settings
-from evergreen.data import duckdb_cursor, load
+from evergreen.data import duckdb_cursor, entity_key_sql, load
 from evergreen.errors import FeatureError
 
 from ._view import RESERVED_PREFIX, FeatureView
@@ -184,7 +184,7 @@ def training_set(
             label_key, key = f"l.{entity}", entity
             ours, theirs = label_types[r.view.entity], r.types[r.view.entity]
             if ours != theirs and not (_numeric(ours) and _numeric(theirs)):  # e.g. ids as integers here, text there
-                label_key, key = f"CAST(l.{entity} AS VARCHAR)", f"CAST({entity} AS VARCHAR)"
+                label_key, key = entity_key_sql(f"l.{entity}", ours), entity_key_sql(entity, theirs)
             feature_columns = ", ".join(quote(f) for f in r.features)
             joins.append(
                 f"ASOF LEFT JOIN (SELECT {key} AS k, CAST({quote(r.view.timestamp)} AS TIMESTAMPTZ) AS t, "

@@ -35,6 +35,7 @@ from starlette.background import BackgroundTask
 from starlette.types import Message, Receive, Scope, Send
 
 from evergreen.config import Settings
+from evergreen.data import entity_key
 from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
 from evergreen.registry import model_lineage
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
@@ -159,7 +160,7 @@ def create_app(
             model=loaded.model,
             model_version=loaded.version,
             mode=mode,
-            entity_id=None if entity is None else str(entity),
+            entity_id=entity_key(entity),
             inputs=row,
             output=output,
             latency_ms=ms,
@@ -293,7 +294,7 @@ def create_app(
                     inputs=[rows[i] for i in members],
                     outputs=outputs,
                     latency_ms=latency_ms,
-                    entity_ids=[None if entities[i] is None else str(entities[i]) for i in members],
+                    entity_ids=[entity_key(entities[i]) for i in members],
                 )
             )
             if on_prediction is not None:
@@ -489,7 +490,7 @@ def _groups(state: DeploymentState, entities: list[Any]) -> dict[int, list[int]]
         return {sole: list(range(len(entities)))}
     groups: dict[int, list[int]] = {}
     for i, entity in enumerate(entities):
-        chosen = route(state.policy, None if entity is None else str(entity), rewards=state.rewards)
+        chosen = route(state.policy, entity_key(entity), rewards=state.rewards)
         groups.setdefault(chosen, []).append(i)
     return groups
 

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
-from evergreen.data import Schema, ValidationReport, from_uri, validate
+from evergreen.data import Schema, ValidationReport, entity_keys, from_uri, validate
 from evergreen.errors import DataValidationError, FeatureError, SchemaError, ServingError, did_you_mean
 from evergreen.features import split_view_ref
 from evergreen.pipelines import run_settings
@@ -190,7 +190,7 @@ def _check_filled(
         missing = frame[column.name].isna()
         if missing.any():
             ref = features.view_of(column.name)
-            examples = frame.loc[missing, entity].astype(str).unique()[:3].tolist()
+            examples = list(dict.fromkeys(entity_keys(frame.loc[missing, entity])))[:3]
             raise SchemaError(
                 f"feature {column.name!r} of the view {ref} has no online value for {int(missing.sum())} of the "
                 f"input's rows {first_row + 1}-{first_row + len(frame)} (entities such as {examples}), and the "
@@ -237,7 +237,7 @@ def _score(loaded: Any, frame: pd.DataFrame, entity: str | None) -> pd.DataFrame
     X = loaded.signature.select(frame)
     out = pd.DataFrame(index=frame.index)
     if entity is not None:
-        out[entity] = frame[entity].astype(str)
+        out[entity] = pd.Series(entity_keys(frame[entity]), index=frame.index, dtype=object)
     out["prediction"] = np.asarray(loaded.runtime.predict(X))
     classes = loaded.signature.classes
     if loaded.signature.has_proba and classes is not None and callable(getattr(loaded.runtime, "predict_proba", None)):
@@ -255,7 +255,7 @@ def _cache(
     rows = [
         {
             "deployment": deployment,
-            "entity_id": str(record[entity]),
+            "entity_id": record[entity],
             "model": model,
             "model_version": version,
             "output": {
@@ -266,6 +266,7 @@ def _cache(
             "created_at": stamp,
         }
         for record in scored.to_dict("records")
+        if isinstance(record[entity], str)  # a row without an entity id (null) has no cache key
     ]
     with store.session() as session:
         upsert_cached_predictions(session, rows)

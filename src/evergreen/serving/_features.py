@@ -26,6 +26,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from evergreen.config import Settings
+from evergreen.data import entity_key, entity_keys
 from evergreen.errors import FeatureError, ServingError
 from evergreen.features import (
     OnlineFeatures,
@@ -66,7 +67,7 @@ class ServedFeatures:
                 "with one id per instance"
             )
         try:
-            found = self.online.lookup([str(e) for e in entities])
+            found = self.online.lookup([str(entity_key(e)) for e in entities])
         except FeatureError as e:
             return 503, f"the feature values could not be read, so the request is not answered: {e}"
         return [
@@ -85,9 +86,11 @@ class ServedFeatures:
         if not wanted:
             return frame, []
         try:
-            found = self.online.lookup(frame[entity].astype(str).tolist())
+            keys = entity_keys(frame[entity])
+            looked_up = iter(self.online.lookup([k for k in keys if k is not None]))
         except FeatureError as e:
             raise ServingError(f"the online values of the feature views {self.refs} could not be read: {e}") from e
+        found = [{} if k is None else next(looked_up) for k in keys]  # a row without an entity id has no values
         values = pd.DataFrame.from_records(found, columns=wanted, index=frame.index)
         return pd.concat([frame, values], axis=1), wanted
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from evergreen.data import entity_key
 from evergreen.errors import FeedbackError, PredictionLogError
 from evergreen.store import (
     MetadataStore,
@@ -175,7 +176,7 @@ def ingest_feedback_file(
                 label=_python(row["label"]),
                 prediction_id=_text(row.get("prediction_id")),
                 deployment=_text(row.get("deployment")),
-                entity_id=_text(row.get("entity_id")),
+                entity_id=entity_key(row.get("entity_id")),
                 event_time=None if event_time is None or pd.isna(event_time) else event_time.to_pydatetime(),
             )
         )

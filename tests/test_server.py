@@ -531,6 +531,9 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
         entity="customer_id", settings=settings,
     )  # fmt: skip
     assert (by_number.rows, by_number.cached) == (3, 2)
+    assert by_number.warnings == [
+        "customer_id: 1 row(s) have no entity id; they were scored but not cached (the cache is keyed by entity)"
+    ]
     ids = pd.read_parquet(tmp_path / "floats-out.parquet")["customer_id"]
     assert ids.tolist()[:2] == ["7", "8"]
     assert ids.isna().tolist() == [False, False, True]

@@ -108,7 +108,7 @@ def predict_batch(
         batch_id = uuid.uuid4().hex
         partial = output.with_name(output.name + ".partial") if output is not None else None
         writer: Any = None
-        rows = cached = 0
+        rows = cached = unkeyed = 0
         odd: dict[tuple[str, str], list[Any]] = {}
         try:
             for batch in from_uri(source).batches(chunk_rows=chunk_rows, progress=progress):
@@ -130,6 +130,8 @@ def predict_batch(
                             else pacsv.CSVWriter(partial, table.schema)
                         )
                     writer.write_table(table)
+                if entity is not None:
+                    unkeyed += int(scored[entity].isna().sum())
                 if cache and entity is not None:
                     cached += _cache(store, deployment, loaded.model, number, scored, entity, batch_id)
                 rows += len(frame)
@@ -149,6 +151,11 @@ def predict_batch(
         warnings = [
             f"{column}: {count:,} {check} failure(s), {message}" for (column, check), (count, message) in odd.items()
         ]
+        if unkeyed:
+            warnings.append(
+                f"{entity}: {unkeyed:,} row(s) have no entity id; they were scored"
+                + (" but not cached (the cache is keyed by entity)" if cache else "")
+            )
         return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached, refs, warnings)
     finally:
         store.dispose()

@@ -152,7 +152,7 @@ def create_app(
     )
 
     def entry(
-        pid: str, deployment: str, loaded: LoadedModel, mode: str, entity: Any, row: Any, output: Any, ms: float
+        pid: str, deployment: str, loaded: LoadedModel, mode: str, entity: str | None, row: Any, output: Any, ms: float
     ) -> PredictionEntry:
         return PredictionEntry(
             id=pid,
@@ -160,7 +160,7 @@ def create_app(
             model=loaded.model,
             model_version=loaded.version,
             mode=mode,
-            entity_id=entity_key(entity),
+            entity_id=entity,
             inputs=row,
             output=output,
             latency_ms=ms,
@@ -224,13 +224,15 @@ def create_app(
             metrics.errors.labels(deployment, str(refused.status_code)).inc()
             return refused
         instances: list[Any] = body["instances"]
-        entities: list[Any] = body.get("entity_ids") or [None] * len(instances)
+        ids = body.get("entity_ids")  # as text once, by the one rule (7.0 is the id "7"), for every use below
+        entities: list[str | None] = [entity_key(e) for e in ids] if ids else [None] * len(instances)
         return await answer(state, deployment, instances, entities, started)
 
     async def answer(
-        state: DeploymentState, deployment: str, instances: list[Any], entities: list[Any], started: float
+        state: DeploymentState, deployment: str, instances: list[Any], entities: list[str | None], started: float
     ) -> Response:
-        """Route, fill, validate, predict, log and answer a checked request's instances."""
+        """Route, fill, validate, predict, log and answer a checked request's instances (``entities``: ids as
+        text, see :func:`evergreen.data.entity_key`)."""
         groups = _groups(state, entities)
         sent = instances
         if state.features:  # feature views: each version's own views' online values filled in by entity id
@@ -294,7 +296,7 @@ def create_app(
                     inputs=[rows[i] for i in members],
                     outputs=outputs,
                     latency_ms=latency_ms,
-                    entity_ids=[entity_key(entities[i]) for i in members],
+                    entity_ids=[entities[i] for i in members],
                 )
             )
             if on_prediction is not None:
@@ -483,20 +485,20 @@ def _check_body(body: Any, max_batch: int) -> Response | None:
     return None
 
 
-def _groups(state: DeploymentState, entities: list[Any]) -> dict[int, list[int]]:
+def _groups(state: DeploymentState, entities: list[str | None]) -> dict[int, list[int]]:
     """The instances of a request by the live version that answers them (one version: no routing to do)."""
     sole = state.policy.sole_live_version
     if sole is not None:
         return {sole: list(range(len(entities)))}
     groups: dict[int, list[int]] = {}
     for i, entity in enumerate(entities):
-        chosen = route(state.policy, entity_key(entity), rewards=state.rewards)
+        chosen = route(state.policy, entity, rewards=state.rewards)
         groups.setdefault(chosen, []).append(i)
     return groups
 
 
 def _fill(
-    state: DeploymentState, groups: dict[int, list[int]], instances: list[Any], entities: list[Any]
+    state: DeploymentState, groups: dict[int, list[int]], instances: list[Any], entities: list[str | None]
 ) -> list[Any] | tuple[int, str]:
     """The instances with each one's entity's values of the feature views of the version that answers it
     (one lookup per distinct set of views), or the status and message of why they cannot be had."""

@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from evergreen.config import Settings
-from evergreen.data import entity_key, entity_keys
+from evergreen.data import entity_keys
 from evergreen.errors import FeatureError, ServingError
 from evergreen.features import (
     OnlineFeatures,
@@ -58,16 +58,17 @@ class ServedFeatures:
         """The view versions served (``name@number``)."""
         return self.online.refs
 
-    def fill(self, instances: list[Any], entities: list[Any]) -> list[Any] | tuple[int, str]:
-        """The instances with their entities' feature values filled in, or the status and message of why
-        the request cannot have them (422: no entity ids; 503: the online store failed)."""
+    def fill(self, instances: list[Any], entities: list[str | None]) -> list[Any] | tuple[int, str]:
+        """The instances with their entities' feature values filled in (``entities``: ids as text, see
+        :func:`evergreen.data.entity_key`), or the status and message of why the request cannot have them
+        (422: no entity ids; 503: the online store failed)."""
         if any(e is None for e in entities):
             return 422, (
                 f"this deployment takes features from the views {self.names} by entity id; send 'entity_ids' "
                 "with one id per instance"
             )
         try:
-            found = self.online.lookup([str(entity_key(e)) for e in entities])
+            found = self.online.lookup([e for e in entities if e is not None])
         except FeatureError as e:
             return 503, f"the feature values could not be read, so the request is not answered: {e}"
         return [

@@ -321,7 +321,7 @@ def test_evergreen_deploy_and_serve_from_the_command_line(project: tuple[Setting
     assert f'evergreen_model_load_seconds{{model="churn",version="{first}"}}' in metrics
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_two_workers_both_answer_and_log_and_metrics_give_the_servers_totals(
     project: tuple[Settings, int, int], tmp_path: Path
 ) -> None:
@@ -341,6 +341,14 @@ def test_two_workers_both_answer_and_log_and_metrics_give_the_servers_totals(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(process, url, timeout_s=150, what="evergreen serve --workers 2")
+        # Ready means one worker is: the other may still be starting (a worker accepts only once its models
+        # are loaded), and until it is, every request goes to the first.
+        started: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(started) < 2 and time.monotonic() < deadline:
+            started.add(httpx.get(f"{url}/healthz").json()["worker"])
+            time.sleep(0.05)
+        assert len(started) == 2, f"only worker {started} started within 120 s"
 
         def send(_: int) -> list[str]:  # a connection of its own per request, so either worker may take it
             body = {"instances": [{"tenure": 4, "fee": 25.0}]}

@@ -15,6 +15,10 @@ Classification (:func:`classification_metrics`):
 Regression (:func:`regression_metrics`): ``mae``, ``rmse``, ``r2`` (NaN below two rows, where it is
 undefined) and ``mape`` over the rows whose label is not 0 (a percentage of 0 is undefined; the note
 counts the rows left out), as a fraction (0.1 is 10 %), as scikit-learn computes it.
+
+scikit-learn is imported by the functions that compute, not by the module: with SciPy it takes over a
+second to import, and the registry, the command line and the server import this package for its types
+and names (``evergreen models list`` has no metric to compute).
 """
 
 from __future__ import annotations
@@ -26,20 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    brier_score_loss,
-    confusion_matrix,
-    log_loss,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    precision_recall_fscore_support,
-    r2_score,
-    roc_auc_score,
-    root_mean_squared_error,
-)
-from sklearn.preprocessing import label_binarize
 
 from evergreen.evaluation._registry import PROBABILITY_METRICS
 from evergreen.evaluation._report import Calibration, CalibrationBin, ConfusionMatrix, Label, MetricSet
@@ -91,6 +81,9 @@ def _probability_metrics(
     y: Array, proba: Floats, classes: Sequence[Label], positive: Label | None, notes: list[str]
 ) -> tuple[dict[str, float], Calibration | None]:
     """ROC AUC, PR AUC, log loss, Brier score and ECE, with the notes that explain any NaN."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score  # see top
+    from sklearn.preprocessing import label_binarize
+
     seen = {native(v) for v in pd.unique(y)}
     unknown = sorted(seen - set(classes), key=str)
     if unknown:
@@ -155,6 +148,8 @@ def classification_metrics(
     ``labels`` orders the confusion matrix and holds every label of ``y`` and ``pred``; ``positive`` is the
     positive class when there are two labels, else ``None`` (macro averages). ``y`` is not empty.
     """
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support  # see top
+
     notes: list[str] = []
     metrics: dict[str, float] = {"accuracy": float(accuracy_score(y, pred))}
     if positive is not None:
@@ -178,6 +173,13 @@ def classification_metrics(
 
 def regression_metrics(y: Floats, pred: Floats) -> MetricSet:
     """MAE, RMSE, R² and MAPE of ``pred`` against ``y`` (both finite, not empty)."""
+    from sklearn.metrics import (  # see the top of the module
+        mean_absolute_error,
+        mean_absolute_percentage_error,
+        r2_score,
+        root_mean_squared_error,
+    )
+
     notes: list[str] = []
     metrics = {
         "mae": float(mean_absolute_error(y, pred)),

@@ -23,6 +23,9 @@ the interval. The interval is the percentile interval of the resampled differenc
 right (the discordant pairs) carry information. With fewer than :data:`MCNEMAR_EXACT_BELOW` of them
 the exact two-sided binomial test is used, otherwise the chi-square test with continuity correction
 (both from SciPy).
+
+SciPy is imported by the functions that use it, not by the module, as scikit-learn is in
+:mod:`evergreen.evaluation._metrics`: it takes about a second, and most importers compute nothing here.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse, stats
 
 from evergreen.evaluation._metrics import CALIBRATION_BINS
 from evergreen.evaluation._registry import higher_is_better
@@ -136,6 +138,8 @@ def _binary_auc(score: Floats, target: NDArray[np.bool_], kind: Literal["roc", "
     whose thresholds run from the highest score down); per resample, the weight of the positive and of
     the other rows in each group is one sparse product each, followed by cumulative sums.
     """
+    from scipy import sparse  # see the module docstring
+
     values, group = np.unique(score, return_inverse=True)
     if kind == "pr":
         group = len(values) - 1 - group
@@ -332,6 +336,8 @@ def mcnemar(candidate_correct: NDArray[np.bool_], production_correct: NDArray[np
     The chi-square statistic is ``max(|b - c| - 1, 0)² / (b + c)``: the continuity correction never
     makes the statistic larger than no difference at all (``b == c`` gives p = 1).
     """
+    from scipy import stats  # see the module docstring
+
     b = int((candidate_correct & ~production_correct).sum())
     c = int((~candidate_correct & production_correct).sum())
     n = b + c

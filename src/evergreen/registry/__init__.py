@@ -7,8 +7,11 @@ stores the gate's verdict (``validated`` or ``rejected`` with an alert); ``appro
 overall and per slice, gate report, known limits, lineage, history) from what was recorded.
 """
 
-from ._card import model_card_html, model_card_markdown
-from ._export import export_onnx
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._lineage import LineageEdge, LineageGraph, Node, model_lineage, trained_on
 from ._registry import (
     CANDIDATE,
@@ -26,8 +29,26 @@ from ._registry import (
     rollback,
     versions,
 )
-from ._steps import gate_result, register_model, validate_model
-from ._validate import recorded_test_rows, validate_version
+
+if TYPE_CHECKING:
+    from ._card import model_card_html, model_card_markdown
+    from ._export import export_onnx
+    from ._steps import gate_result, register_model, validate_model
+    from ._validate import recorded_test_rows, validate_version
+
+# Cards, ONNX export, validation and the pipeline steps need scikit-learn, SciPy, Plotly and the
+# training code; they load on first use, so that listing or promoting versions (``evergreen models …``)
+# starts in a second rather than three.
+_LAZY = {
+    "export_onnx": "._export",
+    "gate_result": "._steps",
+    "model_card_html": "._card",
+    "model_card_markdown": "._card",
+    "recorded_test_rows": "._validate",
+    "register_model": "._steps",
+    "validate_model": "._steps",
+    "validate_version": "._validate",
+}
 
 __all__ = [
     "CANDIDATE",
@@ -58,3 +79,9 @@ __all__ = [
     "validate_version",
     "versions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.registry' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

@@ -36,6 +36,7 @@ from evergreen.features import (
     show_view,
     training_set,
 )
+from evergreen.features import _materialize as materialize_module
 
 T = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -314,6 +315,69 @@ def test_materialize_full_and_until(settings: Settings, tmp_path: Path) -> None:
         materialize(["raw"], until=datetime(2024, 3, 1), settings=settings)
 
 
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The views materialize reads through their transformation from now on, one entry per read."""
+    reads: list[str] = []
+    read = materialize_module.view_rows
+
+    def counted(con: Any, view: FeatureView, **kwargs: Any) -> Any:
+        reads.append(view.name)
+        return read(con, view, **kwargs)
+
+    monkeypatch.setattr(materialize_module, "view_rows", counted)
+    return reads
+
+
+def test_an_incremental_run_does_not_read_a_dataset_the_last_run_covered(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_version([("a", 0, 1.0), ("b", 1, 4.0), ("a", 5, 2.0)], tmp_path, settings, "v1")
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+    reads = count_reads(monkeypatch)
+
+    same = materialize(["spend"], settings=settings)
+    # a new version whose only new row is late (at or before the watermark): read once, recorded once
+    add_version([("a", 0, 1.0), ("b", 1, 4.0), ("a", 5, 2.0), ("b", 3, 3.0)], tmp_path, settings, "v2")
+    late = materialize(["spend"], settings=settings)
+    after_late = materialize(["spend"], settings=settings)
+    full = materialize(["spend"], full=True, settings=settings)
+
+    assert (same[0].unchanged, same[0].rows, same[0].watermark) == (True, 0, at(5).to_pydatetime())
+    assert (late[0].unchanged, late[0].rows, late[0].watermark) == (False, 0, at(5).to_pydatetime())
+    assert after_late[0].unchanged is True
+    assert (full[0].unchanged, full[0].rows) == (False, 4)
+    assert reads == ["spend", "spend"]  # the late run and the full one
+    runs = show_view("spend", settings=settings).materializations
+    assert [(m.rows, m.source["version"]) for m in runs] == [
+        (4, "transactions@2"),
+        (0, "transactions@2"),
+        (3, "transactions@1"),
+    ]
+
+
+def test_a_run_up_to_a_time_covers_only_that_time(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_version([("a", 0, 1.0), ("a", 5, 2.0)], tmp_path, settings, "v1")
+    apply(sample_features, settings=settings)
+    reads = count_reads(monkeypatch)
+
+    early = materialize(["raw"], until=at(1).to_pydatetime(), settings=settings)
+    earlier = materialize(["raw"], until=at(0.5).to_pydatetime(), settings=settings)
+    rest = materialize(["raw"], settings=settings)
+    later = materialize(["raw"], until=at(9).to_pydatetime(), settings=settings)
+
+    assert [(run[0].rows, run[0].unchanged) for run in (early, earlier, rest, later)] == [
+        (1, False),
+        (0, True),
+        (1, False),
+        (0, True),
+    ]
+    assert reads == ["raw", "raw"]
+    assert get_online_features(["raw"], ["a"], settings=settings)["amount"].tolist() == [2.0]
+
+
 def test_statistics_and_duplicates_are_recorded_and_shown(settings: Settings, tmp_path: Path) -> None:
     add_version([("a", 0, 1.0), ("a", 0, 3.0), ("b", 1, 5.0)], tmp_path, settings, "v1")
     apply(sample_features, settings=settings)
@@ -348,6 +412,17 @@ def test_float_entity_ids_are_materialized_under_their_integer_text(settings: Se
     assert online["entity_id"].tolist() == ["1", "2", "1", "1.0"]
     assert online["amount"].tolist()[:3] == [10.0, 20.0, 10.0]
     assert pd.isna(online["amount"].tolist()[3])  # text is kept as written: "1.0" is not the id 1
+
+
+def test_a_query_source_is_read_at_every_run(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    apply([FLOAT_IDS], settings=settings)
+    reads = count_reads(monkeypatch)
+
+    done = [materialize(["float_ids"], settings=settings)[0] for _ in range(3)]
+
+    assert [(m.rows, m.unchanged) for m in done] == [(2, False), (0, False), (0, False)]
+    assert reads == ["float_ids"] * 3
+    assert [m.rows for m in show_view("float_ids", settings=settings).materializations] == [2]
 
 
 def test_serving_lookups_need_a_materialized_version(settings: Settings, tmp_path: Path) -> None:
@@ -392,6 +467,7 @@ def test_the_features_commands(tmp_path: Path) -> None:
     applied = evergreen(tmp_path, "features", "apply", "sample_features")
     again = evergreen(tmp_path, "features", "apply", "sample_features")
     materialized = evergreen(tmp_path, "features", "materialize")
+    unchanged = evergreen(tmp_path, "features", "materialize", "spend")
     got = evergreen(tmp_path, "features", "get", "spend,visits", "a", "b", "nobody")
     listed = evergreen(tmp_path, "features", "list")
     shown = evergreen(tmp_path, "features", "show", "spend")
@@ -400,11 +476,14 @@ def test_the_features_commands(tmp_path: Path) -> None:
     )
     missing = evergreen(tmp_path, "features", "show", "spnd")
 
-    for done in (applied, again, materialized, got, listed, shown, built):
+    for done in (applied, again, materialized, unchanged, got, listed, shown, built):
         assert done.returncode == 0, done.stderr
     assert "spend@1: new version" in applied.stdout
     assert "spend@1: unchanged" in again.stdout
     assert "spend@1: 3 new rows, 2 entities written" in materialized.stdout
+    assert "spend@1: 0 new rows: its dataset is as the last run left it (not read), watermark 2024-03-01 05:00" in (
+        unchanged.stdout
+    )
     assert "a" in got.stdout
     assert "200" in got.stdout  # visits' cents of a's newest row
     assert "nobody" in got.stdout

@@ -380,9 +380,10 @@ def test_a_tick_materializes_the_systems_views_before_its_monitors_and_a_second_
     assert first.features_line() == "features: account@1 2 new rows, 2 entities (newest version; served by churn (v1))"
     assert [o.monitor.name for o in first.outcomes] == ["error_rate"]  # the monitors ran after it
     assert first.decision.reason == "nothing due"
-    # nothing new: nothing written, the watermark stays
-    assert [(m.view, m.rows, m.entities) for m in second.materialized] == [("account@1", 0, 0)]
+    # the dataset is as the first tick left it: not read, nothing written, the watermark stays
+    assert [(m.view, m.rows, m.unchanged) for m in second.materialized] == [("account@1", 0, True)]
     assert second.materialized[0].watermark == first.materialized[0].watermark
+    assert second.features_line() == "features: account@1 unchanged (newest version; served by churn (v1))"
     # only the System's views: the project's others were not touched
     assert all(show_view(v, settings=settings).materializations == [] for v in ("spend", "visits", "raw"))
 
@@ -413,7 +414,7 @@ def test_evergreen_monitor_run_prints_what_the_tick_materialized(
     done = evergreen(folder, "monitor", "run")
 
     assert done.returncode == 0, done.stderr
-    assert "features: account@1 0 new rows, 0 entities (newest version; served by churn (v1))" in done.stdout
+    assert "features: account@1 unchanged (newest version; served by churn (v1))" in done.stdout
     assert "retrain: nothing due" in done.stdout
 
 

@@ -165,9 +165,14 @@ def materialize_command(
 
     def report(m: Materialized) -> None:
         why = f" — {'; '.join(m.reasons)}" if m.reasons else ""
+        done = (
+            f"0 new rows: its dataset is as the last run left it (not read), watermark {when(m.watermark)}"
+            if m.unchanged
+            else f"{m.rows} new rows, {m.entities} entities written, watermark "
+            f"{when(m.previous_watermark)} → {when(m.watermark)}"
+        )
         console.print(
-            f"{m.view}: {m.rows} new rows, {m.entities} entities written, watermark "
-            f"{when(m.previous_watermark)} → {when(m.watermark)} ({m.online_store}){why}",
+            f"{m.view}: {done} ({m.online_store}){why}",
             markup=False,
             soft_wrap=True,  # one line per version, however long: scripts read it
         )

@@ -89,7 +89,7 @@ def view_rows(
     if dataset is not None:
         version = load(dataset.name, dataset.version, settings=settings)
         con.execute(f"CREATE TEMP VIEW {raw} AS SELECT * FROM read_parquet({_literal(version.path())})")
-        source: dict[str, Any] = {"kind": "dataset", "version": version.ref, "content_id": version.info.content_id}
+        source = _dataset_source(version.ref, version.info.content_id)
     else:
         assert not isinstance(view.source, str)  # a str source is a dataset, handled above
         source = dict(view.source.describe())
@@ -123,6 +123,25 @@ def view_rows(
         con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {raw}")
     types = {str(r[0]): str(r[1]) for r in con.sql(f"DESCRIBE {table}").fetchall()}
     return ViewRows(view, table, _features(view, types), types, source)
+
+
+def dataset_source(view: FeatureView, *, settings: Settings | None = None) -> dict[str, Any] | None:
+    """What :func:`view_rows` would record as the view's source if it read it now, when the source is a
+    dataset (the version ``"transactions"`` resolves to at this moment, and its content id); None for
+    other sources, whose content is known only by reading them.
+
+    Raises:
+        NotFoundError: the dataset or the pinned version does not exist.
+    """
+    dataset = view.dataset
+    if dataset is None:
+        return None
+    version = load(dataset.name, dataset.version, settings=settings)
+    return _dataset_source(version.ref, version.info.content_id)
+
+
+def _dataset_source(ref: str, content_id: str) -> dict[str, Any]:
+    return {"kind": "dataset", "version": ref, "content_id": content_id}
 
 
 def _features(view: FeatureView, types: dict[str, str]) -> tuple[str, ...]:

@@ -469,12 +469,15 @@ class Tick:
 
     def features_line(self) -> str:
         """The view versions the tick materialized, in a line (``features: account@1 2 new rows, 2 entities
-        (newest version; served by churn (v1))``, versions apart by `` | ``); empty for a System without
-        feature views. The error of those that could not be is ``materialize_error``."""
+        (newest version; served by churn (v1))``, or ``account@1 unchanged`` when its dataset is as the last
+        run left it; versions apart by `` | ``); empty for a System without feature views. The error of
+        those that could not be is ``materialize_error``."""
         if not self.materialized and self.materialize_error is None:
             return ""
         done = " | ".join(
-            f"{m.view} {m.rows} new rows, {m.entities} entities" + (f" ({'; '.join(m.reasons)})" if m.reasons else "")
+            f"{m.view} "
+            + ("unchanged" if m.unchanged else f"{m.rows} new rows, {m.entities} entities")
+            + (f" ({'; '.join(m.reasons)})" if m.reasons else "")
             for m in self.materialized
         )
         return f"features: {done or 'none materialized'}"

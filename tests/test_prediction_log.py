@@ -424,3 +424,10 @@ def survives_sigkill(store: MetadataStore, tmp_path: Path, request: pytest.Fixtu
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def test_a_buffer_folder_that_cannot_be_made_is_refused_with_the_folder_named(tmp_path: Path) -> None:
+    (tmp_path / "buffer").write_text("a file where the folder goes")
+    message = r"cannot make the prediction log.s buffer folder .*buffer: File exists"
+    with pytest.raises(PredictionLogError, match=message):
+        PredictionLog(f"sqlite:///{tmp_path / 'meta.db'}", buffer_dir=tmp_path / "buffer")

@@ -30,6 +30,8 @@ from typing import IO, Any
 
 import orjson
 
+from evergreen.errors import PredictionLogError
+
 logger = logging.getLogger("evergreen.serving")
 
 _PREFIX = "predictions-"
@@ -68,7 +70,13 @@ class DiskBuffer:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PredictionLogError(
+                f"cannot make the prediction log's buffer folder {self.directory}: {e.strerror}; expected a folder "
+                "the server can write (move what is there away)"
+            ) from e
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
         self._path: Path | None = None

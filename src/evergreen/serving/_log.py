@@ -264,7 +264,9 @@ class PredictionLog:
         self._wake_shipper = threading.Event()
         self._stop_shipper = threading.Event()
         self._store: MetadataStore | None = self._connect()
-        self._writer_of_store = None if self._store is None else PredictionWriter(self._store)
+        self._writer_of_store = (
+            None if self._store is None else PredictionWriter(self._store, timeout_s=store_timeout_s)
+        )
         self._writer = threading.Thread(target=self._write_loop, name="evergreen-prediction-log", daemon=True)
         self._shipper = threading.Thread(target=self._ship_loop, name="evergreen-prediction-shipper", daemon=True)
         self._writer.start()
@@ -534,7 +536,7 @@ class PredictionLog:
     def _reconnect(self) -> None:
         store = self._connect()
         if store is not None:
-            self._writer_of_store = PredictionWriter(store)
+            self._writer_of_store = PredictionWriter(store, timeout_s=self._store_timeout_s)
             self._store = store
 
     # ----- the rest -----

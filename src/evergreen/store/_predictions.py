@@ -10,13 +10,17 @@ The writer hands its ``inputs`` and ``output`` already encoded as JSON text (see
 from __future__ import annotations
 
 import bisect
+import contextlib
+import fcntl
 import logging
 import operator
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -28,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 
 from evergreen.errors import StoreError
 
+from ._engine import SQLITE_BUSY_TIMEOUT_S
 from ._schema import FeedbackRecord, PredictionRecord
 from ._store import MetadataStore
 
@@ -115,6 +120,84 @@ def insert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None
         session.execute(_INSERTS[session.get_bind().dialect.name], list(rows))
 
 
+class WriteTurns:
+    """Writers of one SQLite database, in any process, taking turns through an exclusive ``flock`` on ``path``.
+
+    SQLite's own wait for its write lock is a busy handler that sleeps 1, 2, 5, 10 … up to 100 ms
+    between tries, so a writer that just missed the lock sleeps long after it was freed: two server
+    workers each committing group after group measured p99 latencies of 150 to 760 ms, and less
+    throughput than with turns. A writer waiting here is woken by the kernel when the holder lets go;
+    after ``timeout_s`` it goes on without a turn (SQLite's busy timeout then decides), so a stopped
+    holder cannot hang the others. A lock file that cannot be
+    opened (a read-only folder) means no turns. Thread-safe only under the caller's own lock.
+    """
+
+    def __init__(self, path: Path, *, timeout_s: float) -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+        self._fd: int | None = None
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        """Whether this writer has the turn now (False inside the block when it went on without one)."""
+        return self._held
+
+    def __enter__(self) -> WriteTurns:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                logger.debug("no write turns: cannot open %s", self.path, exc_info=True)
+                return self
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._held = True
+        except BlockingIOError:
+            self._held = self._wait(self._fd)
+        return self
+
+    def _wait(self, fd: int) -> bool:
+        """Whether a blocking ``flock`` on ``fd``, made in a thread of its own, got the turn within the timeout.
+
+        If not, that thread is left waiting and this object goes on with a new descriptor: should the
+        old one ever get the lock, the thread gives it back and closes it.
+        """
+        granted = threading.Event()
+        guard = threading.Lock()
+        abandoned = False
+
+        def take() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if abandoned:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                else:
+                    granted.set()
+
+        threading.Thread(target=take, name="evergreen-write-turn", daemon=True).start()
+        if granted.wait(self.timeout_s):
+            return True
+        with guard:
+            if granted.is_set():
+                return True
+            abandoned = True
+        self._fd = None
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        if self._held and self._fd is not None:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the lock file (the file itself stays, for the other writers)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class PredictionWriter:
     """Inserts prediction rows into one store, one transaction per call, on a driver connection it keeps.
 
@@ -126,9 +209,13 @@ class PredictionWriter:
     for a one-row commit on SQLite), and that work held the GIL the event loop answering requests needs.
     Known ids are skipped; driver errors leave as ``StoreError``, and the connection is dropped (the
     next call takes a fresh one). Thread-safe (calls take turns on the one connection).
+
+    On a SQLite file, the writers of all processes (the workers of ``evergreen serve --workers N``) take
+    turns through :class:`WriteTurns` before taking SQLite's write lock; ``timeout_s`` bounds the wait
+    for a turn (then SQLite's own busy timeout decides).
     """
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: MetadataStore, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
         dialect = store.engine.dialect
         compiled = _INSERTS[dialect.name].compile(dialect=dialect)
         self._store = store
@@ -146,6 +233,9 @@ class PredictionWriter:
         # The engine opens SQLite connections in autocommit mode and begins every transaction itself,
         # taking the write lock up front (see _engine.py); PostgreSQL's driver begins one implicitly.
         self._begin = _SQLITE_BEGIN if dialect.name == "sqlite" else None
+        database = store.engine.url.database
+        file_backed = dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._turns = WriteTurns(Path(f"{database}-writers.lock"), timeout_s=timeout_s) if file_backed else None
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
         self._connection: Any = None
         self._lock = threading.Lock()
@@ -160,14 +250,15 @@ class PredictionWriter:
             try:
                 if self._connection is None:
                     self._connection = self._store.engine.raw_connection()
-                cursor = self._connection.cursor()
-                try:
-                    if self._begin is not None:
-                        cursor.execute(self._begin)
-                    cursor.executemany(self._sql, params)
-                finally:
-                    cursor.close()
-                self._connection.commit()
+                with self._turns or contextlib.nullcontext():
+                    cursor = self._connection.cursor()
+                    try:
+                        if self._begin is not None:
+                            cursor.execute(self._begin)
+                        cursor.executemany(self._sql, params)
+                    finally:
+                        cursor.close()
+                    self._connection.commit()
             except (SQLAlchemyError, self._driver_error) as e:
                 self._drop()
                 original = getattr(e, "orig", None) or e
@@ -178,6 +269,8 @@ class PredictionWriter:
         """Give the connection back to the pool."""
         with self._lock:
             self._drop(broken=False)
+            if self._turns is not None:
+                self._turns.close()
 
     def _values(self, row: dict[str, Any], done: dict[tuple[int, int], Any]) -> Any:
         values = list(self._take(row))

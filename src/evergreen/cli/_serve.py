@@ -91,22 +91,23 @@ def serve_command(
     deployment: list[str] = typer.Option([], "--deployment", "-d", help="Serve only these (default: all)."),
     host: str | None = typer.Option(None, "--host", help="Overrides [server] host."),
     port: int | None = typer.Option(None, "--port", help="Overrides [server] port."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes on the one socket."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (a socket each on Linux)."),
     reload_interval: float = typer.Option(2.0, "--reload-interval", help="Seconds between checks for new policies."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request (costs ~10%)."),
 ) -> None:
     """Run the prediction server (KServe v1 endpoints, /healthz, /readyz, /metrics).
 
-    With --workers N, N processes accept on one socket, each with its own models and prediction log
-    (strict logging holds per worker); /metrics gives the totals of all of them, from files in a
-    private folder made for this run and removed at exit.
+    With --workers N, N processes serve the port, each with its own models and prediction log (strict
+    logging holds per worker); on Linux each listens on a socket of its own, so the kernel spreads
+    connections over them. /metrics gives the totals of all of them, from files in a private folder
+    made for this run and removed at exit. A worker that dies is replaced.
     """
     import os
 
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from evergreen.serving import WORKER_FACTORY, create_app, shared_metrics_folder, worker_environment
+    from evergreen.serving import WORKER_FACTORY, create_app, run_workers, shared_metrics_folder, worker_environment
 
     settings = state(ctx).settings()
     options = {
@@ -126,7 +127,7 @@ def serve_command(
                     settings, deployments=deployment or None, reload_interval_s=reload_interval, metrics_folder=folder
                 )
             )
-            uvicorn.run(WORKER_FACTORY, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            run_workers(WORKER_FACTORY, workers=workers, **options)  # type: ignore[arg-type]
         return
     app = create_app(settings, deployments=deployment or None, reload_interval_s=reload_interval)
     # One native thread: OpenMP pools left at their default oversubscribe the cores under concurrent

@@ -4,7 +4,8 @@
   a deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per
   entity; ``canary_tick`` moves a canary along or rolls it back.
 - ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``); ``worker_app`` is one
-  worker of ``evergreen serve --workers N``, whose metrics sum over the workers (``shared_metrics_folder``).
+  worker of ``evergreen serve --workers N``, whose metrics sum over the workers (``shared_metrics_folder``);
+  ``run_workers`` runs those workers, each on a socket of its own on Linux.
 - ``deploy(..., features=["spend"])`` fills each request's instances with the online values of feature
   views by entity id (a version trained on views with the view versions it was trained on);
   ``skew_check(deployment)`` compares the values served with offline ones; ``deployed_views()`` names the
@@ -49,6 +50,7 @@ from ._policy import (
     route,
 )
 from ._replica import DeploymentState, LoadedModel, Replica, load_version
+from ._supervisor import run_workers
 from ._workers import WORKER_FACTORY, worker_app, worker_environment
 
 __all__ = [
@@ -94,6 +96,7 @@ __all__ = [
     "record_feedback",
     "rollback_deployment",
     "route",
+    "run_workers",
     "shared_metrics_folder",
     "skew_check",
     "worker_app",

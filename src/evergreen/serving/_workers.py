@@ -1,11 +1,12 @@
-"""Several server worker processes on one socket: ``evergreen serve --workers N``.
+"""Several server worker processes on one port: ``evergreen serve --workers N``.
 
-One Python process answers with one core at most (the GIL), so a server scales by processes. uvicorn's
-supervisor binds the socket once and starts N worker processes that accept on it; each worker calls
-:func:`worker_app`, which builds the app from the spec the parent put in the environment: its own
-replica (models loaded in that process), its own prediction log (its own writer thread, strict
-durability per worker: a worker answers only once its records are durable). The workers share the
-store and the local buffer folder (safe: see ``_buffer.py``), and their metrics: ``evergreen serve``
+One Python process answers with one core at most (the GIL), so a server scales by processes. The
+supervisor (``_supervisor.py``) starts N worker processes, each listening on a socket of its own on
+Linux; each worker calls :func:`worker_app`, which builds the app from the spec the parent put in the
+environment: its own replica (models loaded in that process), its own prediction log (its own writer
+thread, strict durability per worker: a worker answers only once its records are durable; on SQLite
+the writers take turns, see ``WriteTurns``). The workers share the store and the local buffer folder
+(safe: see ``_buffer.py``), and their metrics: ``evergreen serve``
 makes a private folder for the run (:func:`shared_metrics_folder`, removed at exit) and names it in
 the workers' ``PROMETHEUS_MULTIPROC_DIR``, so ``/metrics``, whichever worker answers, gives the
 server's totals (see ``_metrics.py``). ``/healthz`` describes the worker that answered the request.

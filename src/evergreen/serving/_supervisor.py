@@ -1,0 +1,202 @@
+"""The worker processes of ``evergreen serve --workers N``, each listening on a socket of its own.
+
+uvicorn's supervisor binds one socket and hands it to every worker. On one shared socket the worker
+whose event loop wakes first accepts every connection then waiting, so connections opened together
+(a client's pool, a load balancer's keep-alive connections) pile onto one worker while the others idle:
+measured, 16 connections opened at once landed 15/1 or 16/0 on two workers. On Linux each worker here
+binds a socket of its own to the port with ``SO_REUSEPORT``, and the kernel spreads new connections
+over the sockets that listen (by a hash of the connection's addresses).
+
+A worker's socket listens only once its app has started (models loaded), so no connection is queued
+for a worker that cannot answer yet. When a worker dies its socket goes with it: new connections go to
+the others while a replacement starts (a connection already queued on the dead socket, not yet
+accepted, is reset). A worker that exits before it ever served stops the server: its error would
+recur on every restart. The supervisor itself holds the port bound, never listening, so no other
+program takes it between workers. Where ``SO_REUSEPORT`` does not spread connections (not Linux),
+uvicorn's supervisor runs the workers on one socket as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+from multiprocessing.connection import wait
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any
+
+from evergreen.errors import EvergreenError, ServingError
+
+logger = logging.getLogger("evergreen.serving")
+
+#: How long a stopping worker may take to finish its requests and flush its log before it is killed.
+STOP_TIMEOUT_S = 30.0
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def spreads_connections() -> bool:
+    """Whether each worker can have a socket of its own on one port, with the kernel spreading connections."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def run_workers(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
+    """Serve the app factory ``app`` (an import string) from ``workers`` processes on ``host:port``.
+
+    ``options`` are uvicorn's (loop, http, access_log, log_level …). Returns when the server is stopped
+    (SIGINT or SIGTERM); raises :class:`ServingError` when the port is taken or a worker fails to start.
+    """
+    if workers < 1:
+        raise ServingError(f"workers must be at least 1, but got {workers}")
+    if not spreads_connections():
+        import uvicorn
+
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **options)
+        return
+    reservation = _reserve(host, port)
+    try:
+        _Supervisor(app, host, reservation.getsockname()[1], workers, options).run()
+    finally:
+        reservation.close()
+
+
+def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise ServingError(f"cannot listen on host {host!r}: {e.strerror}; expected an IP address or host name") from e
+    return family, address
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` in the port's ``SO_REUSEPORT`` group (not listening yet)."""
+    family, address = _address(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """Hold ``host:port`` for the workers (port 0: a free one), refusing a port another program has.
+
+    The port is first bound without ``SO_REUSEPORT``, which fails if anything holds it, even another
+    server sharing it by ``SO_REUSEPORT`` (which would otherwise silently split the traffic with us).
+    """
+    family, address = _address(host, port)
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        port = probe.getsockname()[1]
+    except OSError as e:
+        raise ServingError(
+            f"cannot listen on {host}:{port}: {e.strerror}; stop what holds it or pick another port with --port"
+        ) from e
+    finally:
+        probe.close()
+    try:
+        return _reuse_port_socket(host, port)
+    except OSError as e:  # taken in the moment between the probe and here
+        raise ServingError(f"cannot listen on {host}:{port}: {e.strerror}; pick another port with --port") from e
+
+
+def _worker_main(app: str, host: str, port: int, options: dict[str, Any], started: Event) -> None:
+    """One worker process: the app from the factory ``app``, its own socket on the port, then uvicorn's
+    server on it, which sets ``started`` once it has started (its socket listens)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                started.set()
+
+    from uvicorn.importer import import_from_string
+
+    try:
+        application = import_from_string(app)()
+    except EvergreenError as e:  # a user's mistake (a setting, a folder): one line, as the CLI prints it
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(1)
+    sock = _reuse_port_socket(host, port)
+    config = uvicorn.Config(application, host=host, port=port, **options)
+    # uvicorn raises the signal that stopped it again once it has shut down: Ctrl-C, which reaches the
+    # whole process group, would end each worker with a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        Server(config).run(sockets=[sock])
+
+
+class _Supervisor:
+    """Starts the workers, replaces one that dies after it served, and stops them all on SIGINT or SIGTERM."""
+
+    def __init__(self, app: str, host: str, port: int, workers: int, options: dict[str, Any]) -> None:
+        self.app, self.host, self.port, self.options = app, host, port, options
+        self.processes: list[tuple[SpawnProcess, Event]] = []
+        self.workers = workers
+        self.stop = threading.Event()
+        self.failure: str | None = None
+
+    def start(self) -> tuple[SpawnProcess, Event]:
+        started = _SPAWN.Event()
+        process = _SPAWN.Process(
+            target=_worker_main,
+            args=(self.app, self.host, self.port, self.options, started),
+            name="evergreen-serve-worker",
+        )
+        process.start()
+        return process, started
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.processes = [self.start() for _ in range(self.workers)]
+            while not self.stop.is_set():
+                wait([process.sentinel for process, _ in self.processes], timeout=0.5)
+                self._replace_dead()
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.failure is not None:
+            raise ServingError(self.failure)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop.set()
+
+    def _replace_dead(self) -> None:
+        for index, (process, started) in enumerate(self.processes):
+            if process.is_alive() or self.stop.is_set():
+                continue
+            process.join()
+            if not started.is_set():
+                self.failure = (
+                    f"a worker of the server on {self.host}:{self.port} exited with code {process.exitcode} before "
+                    "it served (its error is printed above); stopping the server"
+                )
+                self.stop.set()
+                return
+            logger.warning("server worker %s exited with code %s; starting another", process.pid, process.exitcode)
+            self.processes[index] = self.start()
+
+    def _stop_all(self) -> None:
+        """SIGTERM to every worker (each finishes its requests and flushes its log), SIGKILL after the timeout."""
+        for process, _ in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process, _ in self.processes:
+            process.join(STOP_TIMEOUT_S)
+            if process.is_alive():
+                logger.warning("server worker %s did not stop within %.0f s; killed", process.pid, STOP_TIMEOUT_S)
+                process.kill()
+                process.join()

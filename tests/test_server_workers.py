@@ -1,0 +1,197 @@
+"""``evergreen serve --workers N`` as a user runs it: a socket per worker, a dead worker replaced, bad starts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from evergreen.config import Settings, load_settings
+from evergreen.data import ingest, parquet
+from evergreen.registry import record_gate, register
+from evergreen.serving import deploy
+from evergreen.serving._supervisor import spreads_connections
+from evergreen.training import sklearn, train
+from server_process import free_port, wait_ready
+
+EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
+pytestmark = [
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not spreads_connections(), reason="a socket per worker needs Linux's SO_REUSEPORT"),
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A project serving a LogisticRegression on deployment 'churn-api'."""
+    folder = tmp_path_factory.mktemp("workers")
+    settings = load_settings(folder, environ={})
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"customer_id": np.arange(n), "tenure": rng.integers(1, 60, n), "fee": rng.normal(20, 5, n)})
+    frame["churned"] = (frame["fee"] / 5 - frame["tenure"] / 20 + rng.normal(size=n)) > 2
+    frame.to_parquet(folder / "churn.parquet", index=False)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    ingest("churn", parquet(folder / "churn.parquet"), target="churned", id="customer_id", settings=settings, now=now)
+    trained = train("churn", 1, sklearn(LogisticRegression), task="classification", settings=settings)
+    version = register("churn", trained.package.id, task="classification", trial_id=trained.trial_id, settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("churn-api", "churn", version.number, settings=settings)
+    return settings
+
+
+def environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+
+
+@contextmanager
+def serving(folder: Path, port: int, workers: int = 2) -> Iterator[subprocess.Popen[str]]:
+    """``evergreen serve --workers N`` until the block ends; then SIGTERM to the supervisor alone."""
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "--workers", str(workers), "-d", "churn-api"],
+        cwd=folder,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+
+
+def workers_of_connections(port: int, count: int) -> Counter[int]:
+    """Open ``count`` connections at once, then ask each which worker holds it (``/healthz``)."""
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        answers = []
+        for connection in connections:
+            data = b""
+            while not data.endswith(b"}"):
+                chunk = connection.recv(65536)
+                assert chunk, data
+                data += chunk
+            answers.append(json.loads(data.partition(b"\r\n\r\n")[2])["worker"])
+    finally:
+        for connection in connections:
+            connection.close()
+    return Counter(answers)
+
+
+def wait_for_workers(url: str, want: int, *, not_in: frozenset[int] = frozenset(), timeout_s: float = 120) -> set[int]:
+    """The worker pids answering ``/healthz`` (a new connection each) once ``want`` of them outside ``not_in`` do."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while len(seen - not_in) < want:
+        assert time.monotonic() < deadline, f"only workers {seen} answered within {timeout_s} s"
+        seen.add(httpx.get(f"{url}/healthz", timeout=10).json()["worker"])
+        time.sleep(0.05)
+    return seen - not_in
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie waiting to be reaped has closed its sockets)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker_is_replaced(
+    project: Settings,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    body = {"instances": [{"tenure": 4, "fee": 25.0}]}
+    with serving(project.project_dir, port) as process:
+        wait_ready(process, url, timeout_s=150, what="evergreen serve --workers 2")
+        first = wait_for_workers(url, 2)
+        # On one shared socket, 16 connections opened together landed 15/1 or 16/0; a socket each spreads
+        # them by the kernel's hash (all 16 on one of two sockets: a chance of 3 in 100,000).
+        spread = workers_of_connections(port, 16)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not gone(victim):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # At once, with one worker dead: every new connection goes to the live one.
+        answers = [httpx.post(f"{url}/v1/models/churn-api:predict", json=body, timeout=30) for _ in range(20)]
+        replacement = wait_for_workers(url, 1, not_in=frozenset(first))
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+        workers = first | replacement
+        deadline = time.monotonic() + 10
+        while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in workers if not gone(pid)]
+
+    assert set(spread) == first, spread
+    assert sum(spread.values()) == 16
+    assert [a.status_code for a in answers] == [200] * 20
+    assert len(replacement) == 1
+    assert f"server worker {victim} exited with code -9; starting another" in stderr
+    assert process.returncode == 0, stderr
+    assert left == []  # SIGTERM to the supervisor stopped every worker
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["plain", "reuse-port"])
+def test_a_port_another_program_holds_is_refused_with_the_port_named(project: Settings, shared: bool) -> None:
+    with socket.socket() as holder:
+        if shared:  # another server sharing the port by SO_REUSEPORT would split the traffic with us silently
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run(
+            [EVERGREEN, "serve", "--port", str(port), "--workers", "2"],
+            cwd=project.project_dir,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    stderr = " ".join(done.stderr.split())
+    assert done.returncode == 2, stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_worker_that_fails_before_serving_stops_the_server_instead_of_restarting_forever(tmp_path: Path) -> None:
+    (tmp_path / ".evergreen").mkdir()
+    (tmp_path / ".evergreen" / "prediction-buffer").write_text("a file where the buffer folder goes")
+    port = free_port()
+    with serving(tmp_path, port) as process:
+        _, printed = process.communicate(timeout=120)
+    stderr = " ".join(printed.split())  # rich wraps the error line at the terminal's width
+    assert process.returncode == 2, stderr
+    assert f"a worker of the server on 127.0.0.1:{port} exited with code 1 before it served" in stderr
+    assert "error: cannot make the prediction log's buffer folder" in stderr  # the worker's own error
+    assert "Traceback" not in stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # the port is free again

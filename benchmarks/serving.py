@@ -13,8 +13,9 @@ trained on it with ``evergreen.training.train``, registered, gate-passed and dep
   verified ONNX copy when parity held, else the native model; ``/readyz`` says which (column
   *runtime*). After each server stops, the rows it logged are counted in the store and checked against
   the instances it answered. *Evergreen x2 workers* is the strict server again with ``--workers 2``
-  (two processes on one socket): its c=16 throughput over one worker's is the scaling figure, for
-  one-row requests and for 100-row ones (whose work is the server's, not the load generator's);
+  (two processes, each listening on a socket of its own): its c=16 throughput over one worker's is the
+  scaling figure, for one-row requests and for 100-row ones (whose work is the server's, not the load
+  generator's);
 - *bare FastAPI*: a tiny app in this file (``bare_main``), run with uvicorn as Evergreen's server is
   (uvloop, httptools, no access log, async handler): it parses the same body with orjson, builds a
   NumPy row in feature order and answers ``predict_proba`` of the same scikit-learn model, or on a

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+from churn_project import ingest_churn
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
@@ -50,12 +51,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, int, in
     """A project with two gated versions of 'churn' (a LogisticRegression, then a HistGradientBoosting)."""
     folder = tmp_path_factory.mktemp("serving")
     settings = load_settings(folder, environ={})
-    rng = np.random.default_rng(0)
-    n = 600
-    frame = pd.DataFrame({"customer_id": np.arange(n), "tenure": rng.integers(1, 60, n), "fee": rng.normal(20, 5, n)})
-    frame["churned"] = (frame["fee"] / 5 - frame["tenure"] / 20 + rng.normal(size=n)) > 2
-    frame.to_parquet(folder / "churn.parquet", index=False)
-    ingest("churn", parquet(folder / "churn.parquet"), target="churned", id="customer_id", settings=settings, now=NOW)
+    ingest_churn(settings, 600)
     first = release(settings, sklearn(LogisticRegression))
     second = release(settings, sklearn(HistGradientBoostingClassifier, params={"max_iter": 20}))
     deploy("churn-api", "churn", first, settings=settings)

@@ -12,17 +12,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
-from evergreen.data import ingest, parquet
 from evergreen.registry import record_gate, register
 from evergreen.serving import deploy
 from evergreen.serving._supervisor import spreads_connections
@@ -41,13 +38,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A project serving a LogisticRegression on deployment 'churn-api'."""
     folder = tmp_path_factory.mktemp("workers")
     settings = load_settings(folder, environ={})
-    rng = np.random.default_rng(0)
-    n = 300
-    frame = pd.DataFrame({"customer_id": np.arange(n), "tenure": rng.integers(1, 60, n), "fee": rng.normal(20, 5, n)})
-    frame["churned"] = (frame["fee"] / 5 - frame["tenure"] / 20 + rng.normal(size=n)) > 2
-    frame.to_parquet(folder / "churn.parquet", index=False)
-    now = datetime(2026, 6, 1, tzinfo=UTC)
-    ingest("churn", parquet(folder / "churn.parquet"), target="churned", id="customer_id", settings=settings, now=now)
+    ingest_churn(settings, 300)
     trained = train("churn", 1, sklearn(LogisticRegression), task="classification", settings=settings)
     version = register("churn", trained.package.id, task="classification", trial_id=trained.trial_id, settings=settings)
     record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)

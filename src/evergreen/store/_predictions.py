@@ -128,8 +128,8 @@ class WriteTurns:
     workers each committing group after group measured p99 latencies of 150 to 760 ms, and less
     throughput than with turns. A writer waiting here is woken by the kernel when the holder lets go;
     after ``timeout_s`` it goes on without a turn (SQLite's busy timeout then decides), so a stopped
-    holder cannot hang the others. A lock file that cannot be
-    opened (a read-only folder) means no turns. Thread-safe only under the caller's own lock.
+    holder cannot hang the others. A lock file that cannot be opened (a read-only folder) means no
+    turns. Not thread-safe: the caller serializes its own threads (``PredictionWriter``'s lock).
     """
 
     def __init__(self, path: Path, *, timeout_s: float) -> None:

@@ -73,13 +73,14 @@ def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
     return family, address
 
 
-def _reuse_port_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` in the port's ``SO_REUSEPORT`` group (not listening yet)."""
+def _bound_socket(host: str, port: int, *, share: bool = True) -> socket.socket:
+    """A socket bound to ``host:port`` (not listening yet); with ``share``, in the port's ``SO_REUSEPORT`` group."""
     family, address = _address(host, port)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if share:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
         sock.close()
@@ -93,20 +94,15 @@ def _reserve(host: str, port: int) -> socket.socket:
     The port is first bound without ``SO_REUSEPORT``, which fails if anything holds it, even another
     server sharing it by ``SO_REUSEPORT`` (which would otherwise silently split the traffic with us).
     """
-    family, address = _address(host, port)
-    probe = socket.socket(family, socket.SOCK_STREAM)
     try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind(address)
-        port = probe.getsockname()[1]
+        with _bound_socket(host, port, share=False) as probe:
+            port = probe.getsockname()[1]
     except OSError as e:
         raise ServingError(
             f"cannot listen on {host}:{port}: {e.strerror}; stop what holds it or pick another port with --port"
         ) from e
-    finally:
-        probe.close()
     try:
-        return _reuse_port_socket(host, port)
+        return _bound_socket(host, port)
     except OSError as e:  # taken in the moment between the probe and here
         raise ServingError(f"cannot listen on {host}:{port}: {e.strerror}; pick another port with --port") from e
 
@@ -129,7 +125,7 @@ def _worker_main(app: str, host: str, port: int, options: dict[str, Any], starte
     except EvergreenError as e:  # a user's mistake (a setting, a folder): one line, as the CLI prints it
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)
-    sock = _reuse_port_socket(host, port)
+    sock = _bound_socket(host, port)
     config = uvicorn.Config(application, host=host, port=port, **options)
     # uvicorn raises the signal that stopped it again once it has shut down: Ctrl-C, which reaches the
     # whole process group, would end each worker with a traceback.

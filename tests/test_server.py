@@ -618,18 +618,27 @@ def test_a_model_failing_on_valid_input_is_a_500_and_the_failure_is_logged(proje
     record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
     deploy("fragile", "churn", version.number, settings=settings)
 
+    tenures = [7 if k % 4 == 0 else 3 for k in range(40)]
     with Running(settings) as client:
         fine = predict(client, {"instances": [{"tenure": 3, "fee": 20.0}]}, "fragile")
         broken = predict(client, {"instances": [{"tenure": 7, "fee": 20.0}]}, "fragile")
+        with ThreadPoolExecutor(8) as pool:  # concurrent requests share model calls; the bad one fails alone
+            statuses = list(
+                pool.map(
+                    lambda t: predict(client, {"instances": [{"tenure": t, "fee": 20.0}]}, "fragile").status_code,
+                    tenures,
+                )
+            )
 
     assert fine.status_code == 200
     assert broken.status_code == 500
     assert f"churn@{version.number} failed to predict: ValueError('cannot score tenure 7')" in broken.json()["error"]
+    assert statuses == [500 if t == 7 else 200 for t in tenures]
     store = MetadataStore(settings.store.url)
     with store.session() as session:
         count, errors, _ = version_traffic(session, "fragile", version.number, now() - timedelta(hours=1))
     store.dispose()
-    assert (count, errors) == (2, 1)
+    assert (count, errors) == (42, 11)
 
 
 def test_with_auth_on_requests_need_a_token_with_the_right_scope(project: tuple[Settings, int, int]) -> None:

@@ -5,7 +5,8 @@ pass into rows in signature order (see ``_rows.py``: pydantic only for what that
 accept), so a bad request gets a 4xx that names the instance, the field, the value and what was
 expected; a client mistake never gets a 5xx. A verified ONNX copy answers labels and probabilities
 from one run on one float32 matrix. Handlers are ``async`` and run the model in the event loop: a
-one-row prediction takes microseconds, far less than a hand-off to a thread. A request's log rows go to
+one-row prediction takes microseconds, far less than a hand-off to a thread; the model calls of the
+requests of one loop iteration run as one call (see ``_coalesce.py``). A request's log rows go to
 the prediction log as one item (one wait, one group commit with other requests). Predict requests are
 taken before FastAPI's middleware stack and router (see :class:`_App`): those layers and FastAPI's
 dependency solving cost more than the model there. Shadow versions answer after the response has
@@ -41,6 +42,7 @@ from evergreen.registry import model_lineage
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
 
 from ._auth import Authorizer
+from ._coalesce import Coalescer
 from ._features import ServedFeatures
 from ._feedback import Feedback, record_feedback
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, new_prediction_ids
@@ -142,6 +144,7 @@ def create_app(
         on_load=lambda loaded: metrics.load_seconds.labels(loaded.model, str(loaded.version)).set(loaded.load_seconds),
     )
     auth = Authorizer(settings)
+    coalescer = Coalescer()
     max_batch = settings.server.max_batch
     prediction_log = PredictionLog(
         settings.store.url,
@@ -259,7 +262,7 @@ def create_app(
         for version, members in groups.items():
             loaded = state.models[version]
             try:
-                labels, proba = loaded.predict([rows[i] for i in members], values[version])
+                labels, proba = await coalescer.predict(loaded, [rows[i] for i in members], values[version])
             except Exception as e:  # noqa: BLE001 - a model failing on valid input: logged, counted, 500
                 ms = (time.perf_counter() - started) * 1000
                 failure = entry(

@@ -151,6 +151,24 @@ def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker
     assert left == []  # SIGTERM to the supervisor stopped every worker
 
 
+def test_workers_stop_when_their_supervisor_is_killed(project: Settings) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(project.project_dir, port) as process:
+        wait_ready(process, url, timeout_s=150, what="evergreen serve --workers 2")
+        workers = wait_for_workers(url, 2)
+        process.kill()  # SIGKILL: the supervisor cannot stop its workers itself
+        process.communicate(timeout=30)
+        deadline = time.monotonic() + 40
+        while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in workers if not gone(pid)]
+        with socket.socket() as probe:  # nothing holds the port any more
+            probe.bind(("127.0.0.1", port))
+
+    assert left == []
+
+
 @pytest.mark.parametrize("shared", [False, True], ids=["plain", "reuse-port"])
 def test_a_port_another_program_holds_is_refused_with_the_port_named(project: Settings, shared: bool) -> None:
     with socket.socket() as holder:

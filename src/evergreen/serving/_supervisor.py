@@ -11,16 +11,20 @@ A worker's socket listens only once its app has started (models loaded), so no c
 for a worker that cannot answer yet. When a worker dies its socket goes with it: new connections go to
 the others while a replacement starts (a connection already queued on the dead socket, not yet
 accepted, is reset). A worker that exits before it ever served stops the server: its error would
-recur on every restart. The supervisor itself holds the port bound, never listening, so no other
-program takes it between workers. Where ``SO_REUSEPORT`` does not spread connections (not Linux),
-uvicorn's supervisor runs the workers on one socket as before.
+recur on every restart. A worker whose supervisor is gone (killed with SIGKILL, say) gets SIGTERM from
+the kernel and stops as on Ctrl-C, so no orphan keeps serving the port. The supervisor itself holds
+the port bound, never listening, so no other program takes it between workers. Where
+``SO_REUSEPORT`` does not spread connections (not Linux), uvicorn's supervisor runs the workers on one
+socket as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -107,9 +111,25 @@ def _reserve(host: str, port: int) -> socket.socket:
         raise ServingError(f"cannot listen on {host}:{port}: {e.strerror}; pick another port with --port") from e
 
 
-def _worker_main(app: str, host: str, port: int, options: dict[str, Any], started: Event) -> None:
-    """One worker process: the app from the factory ``app``, its own socket on the port, then uvicorn's
-    server on it, which sets ``started`` once it has started (its socket listens)."""
+#: prctl's option that has the kernel signal a process when its parent exits (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with(supervisor: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent exits; exit now if ``supervisor``, the
+    parent it was started by, is already gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        logger.warning("cannot ask to be stopped with the server: %s", os.strerror(ctypes.get_errno()))
+    if os.getppid() != supervisor:
+        sys.exit(0)
+
+
+def _worker_main(app: str, host: str, port: int, options: dict[str, Any], started: Event, supervisor: int) -> None:
+    """One worker process of the supervisor with process id ``supervisor``: the app from the factory
+    ``app``, its own socket on the port, then uvicorn's server on it, which sets ``started`` once it has
+    started (its socket listens)."""
+    _stop_with(supervisor)
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -147,7 +167,7 @@ class _Supervisor:
         started = _SPAWN.Event()
         process = _SPAWN.Process(
             target=_worker_main,
-            args=(self.app, self.host, self.port, self.options, started),
+            args=(self.app, self.host, self.port, self.options, started, os.getpid()),
             name="evergreen-serve-worker",
         )
         process.start()

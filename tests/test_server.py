@@ -219,10 +219,14 @@ def test_a_shadow_version_answers_in_the_background_and_is_never_returned(projec
         deadline = time.monotonic() + 10
         while sum(mode == "shadow" for _, mode in seen) < 5 and time.monotonic() < deadline:
             time.sleep(0.02)
+        metrics = client.get("/metrics").text
 
     assert {a.json()["model_version"] for a in answers} == {f"churn@{first}"}
     assert seen.count((f"churn@{first}", "live")) == 5
     assert seen.count((f"churn@{second}", "shadow")) == 5
+    assert f'evergreen_predictions_total{{deployment="shadowed",mode="live",version="{first}"}} 5.0' in metrics
+    assert f'evergreen_predictions_total{{deployment="shadowed",mode="shadow",version="{second}"}} 5.0' in metrics
+    assert 'evergreen_request_seconds_count{deployment="shadowed"} 5.0' in metrics
 
 
 def test_shared_metrics_outside_a_worker_process_are_refused_with_the_remedy(

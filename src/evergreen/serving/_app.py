@@ -287,7 +287,7 @@ def create_app(
         batches = []
         for version, members in groups.items():
             loaded = state.models[version]
-            metrics.requests.labels(deployment, str(version), "live").inc(len(members))
+            metrics.predictions(deployment, version, "live").inc(len(members))
             outputs = [{"prediction": predictions[i], "probabilities": probabilities[i]} for i in members]
             batches.append(
                 PredictionBatch(
@@ -305,7 +305,7 @@ def create_app(
             if on_prediction is not None:
                 for i, output in zip(members, outputs, strict=True):
                     on_prediction(ids[i], deployment, loaded, "live", entities[i], rows[i], output, latency_ms)
-        metrics.latency.labels(deployment).observe(latency_ms / 1000)
+        metrics.latency_of(deployment).observe(latency_ms / 1000)
         try:
             await prediction_log.record_batches_async(batches)
         except PredictionLogError as e:  # neither the store nor the local disk took it: not acknowledged
@@ -584,7 +584,7 @@ def _shadow(
         started = time.perf_counter()
         labels, proba = loaded.predict(rows)
         latency_ms = (time.perf_counter() - started) * 1000
-        metrics.requests.labels(state.name, str(arm.version), "shadow").inc(len(rows))
+        metrics.predictions(state.name, arm.version, "shadow").inc(len(rows))
         ids = new_prediction_ids(len(rows))
         outputs = [
             {"prediction": labels[k], "probabilities": proba[k] if proba is not None else None}

@@ -63,10 +63,28 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livemax",  # shared: the slowest live worker's load; ignored otherwise
         )
+        self._predictions: dict[tuple[str, int, str], Counter] = {}
+        self._latencies: dict[str, Histogram] = {}
         self.exposed = self.registry
         if self.folder is not None:
             self.exposed = CollectorRegistry()
             MultiProcessCollector(self.exposed, path=str(self.folder))  # type: ignore[no-untyped-call]
+
+    def predictions(self, deployment: str, version: int, mode: str) -> Counter:
+        """The counter of one deployment's predictions by ``version`` in ``mode``: prometheus_client's
+        ``labels()`` checks and locks on every call, a cost per request; its child is looked up once here."""
+        key = (deployment, version, mode)
+        child = self._predictions.get(key)
+        if child is None:
+            child = self._predictions[key] = self.requests.labels(deployment, str(version), mode)
+        return child
+
+    def latency_of(self, deployment: str) -> Histogram:
+        """The request latency histogram of ``deployment`` (looked up once, as :meth:`predictions`)."""
+        child = self._latencies.get(deployment)
+        if child is None:
+            child = self._latencies[deployment] = self.latency.labels(deployment)
+        return child
 
     def expose(self) -> bytes:
         """The text a scrape gets: this app's metrics, or the sums over the server's workers."""

@@ -168,6 +168,24 @@ def _http_request(host: str, port: int, path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
+def _tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user and system) used so far by process ``pid`` and its descendants (a server's
+    workers); None where there is no /proc."""
+    if not Path(f"/proc/{pid}").exists():
+        return None
+    total, pending, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+            pending += [int(c) for task in tasks for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 @dataclass
 class _Phase:
     latencies: list[float] = field(default_factory=list)
@@ -175,14 +193,17 @@ class _Phase:
     errors: int = 0
     first_error: str | None = None
     answered: int = 0  # instances in requests answered with 200
+    server_cpu_s: float | None = None  # CPU the server's processes used during the phase
 
     def summary(self) -> dict[str, Any]:
         ms = sorted(x * 1e3 for x in self.latencies)
+        cpu = self.server_cpu_s
         return {
             "requests": len(ms),
             "p50_ms": _percentile(ms, 50),
             "p99_ms": _percentile(ms, 99),
             "rps": len(ms) / self.seconds if self.seconds > 0 else None,
+            "cpu_us": None if cpu is None or not ms else cpu / len(ms) * 1e6,
             "errors": self.errors,
             "first_error": self.first_error,
         }
@@ -198,7 +219,13 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 async def _run_phase(
-    host: str, port: int, requests: list[tuple[bytes, int]], concurrency: int, max_requests: int, max_seconds: float
+    host: str,
+    port: int,
+    requests: list[tuple[bytes, int]],
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+    server_pid: int | None = None,
 ) -> _Phase:
     phase = _Phase()
     connections = [_Connection(host, port) for _ in range(concurrency)]
@@ -221,10 +248,14 @@ async def _run_phase(
                 if phase.first_error is None:
                     phase.first_error = f"HTTP {status}: {body[:300].decode(errors='replace')}"
 
+    cpu_before = None if server_pid is None else _tree_cpu_s(server_pid)
     start = clock()
     stop_at = start + max_seconds
     await asyncio.gather(*(worker(c) for c in connections))
     phase.seconds = clock() - start
+    cpu_after = None if server_pid is None else _tree_cpu_s(server_pid)
+    if cpu_before is not None and cpu_after is not None:
+        phase.server_cpu_s = cpu_after - cpu_before
     for c in connections:
         c.close()
     return phase
@@ -241,7 +272,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         await _run_phase(host, port, single, CONCURRENCY, C16_MAX_REQUESTS, WARMUP_C16_S),
     ]
     c1 = await _run_phase(host, port, single, 1, requests, seconds)
-    c16 = await _run_phase(host, port, single, CONCURRENCY, C16_MAX_REQUESTS, seconds)
+    c16 = await _run_phase(host, port, single, CONCURRENCY, C16_MAX_REQUESTS, seconds, spec.get("server_pid"))
     batched = await _run_phase(host, port, batch, 1, requests, seconds)
     batched16 = await _run_phase(host, port, batch, CONCURRENCY, C16_MAX_REQUESTS, seconds)
     phases = [*warm, c1, c16, batched, batched16]
@@ -414,6 +445,7 @@ class Row:
     c1_p99: float | None = None
     c16_rps: float | None = None
     c16_p99: float | None = None
+    c16_cpu_us: float | None = None  # the server's CPU per one-row request at c=16
     batch_p50: float | None = None
     batch16_rps: float | None = None  # 100-row requests per second at c=16
     errors: int = 0
@@ -443,11 +475,12 @@ def bodies(test: Any, features: list[str], key: str) -> tuple[list[str], list[st
     return single, batch
 
 
-def load(port: int, path: str, single: list[str], batch: list[str], args: argparse.Namespace, work: Path) -> dict:
-    """Run the load generator process against one endpoint; its summary."""
+def load(server: Server, path: str, single: list[str], batch: list[str], args: argparse.Namespace, work: Path) -> dict:
+    """Run the load generator process against one server's endpoint; its summary."""
     spec = {
+        "server_pid": server.process.pid,
         "host": HOST,
-        "port": port,
+        "port": server.port,
         "path": path,
         "single": single,
         "batch": batch,
@@ -481,6 +514,7 @@ def http_row(model: str, what: str, runtime: str, result: dict[str, Any]) -> Row
         result["c1"]["p99_ms"],
         result["c16"]["rps"],
         result["c16"]["p99_ms"],
+        result["c16"]["cpu_us"],
         result["batch"]["p50_ms"],
         result["batch16"]["rps"],
         errors,
@@ -654,7 +688,7 @@ def run_evergreen(
         for key in MODELS:
             runtime = ready["deployments"][f"{key}-api"]["versions"]["1"]
             console.print(f"  Evergreen {label}: {MODELS[key]} ({runtime}) …")
-            result = load(port, f"/v1/models/{key}-api:predict", single, batch, args, work)
+            result = load(server, f"/v1/models/{key}-api:predict", single, batch, args, work)
             answered[f"{key}-api"] = result["answered"]
             what = f"Evergreen, {mode} logging" if workers == 1 else f"Evergreen x{workers} workers, {mode} logging"
             rows.append(http_row(key, what, runtime, result))
@@ -699,16 +733,16 @@ def run_bare(packages: dict[str, Any], settings: Any, test: Any, features: list[
                 "",
                 "bare FastAPI: fixed answer, no model",
                 "",
-                load(port, "/v1/models/fixed:predict", single, batch, args, work),
+                load(server, "/v1/models/fixed:predict", single, batch, args, work),
             )
         )
         for key in packages:
             console.print(f"  bare FastAPI: {MODELS[key]} …")
-            result = load(port, f"/v1/models/{key}:predict", single, batch, args, work)
+            result = load(server, f"/v1/models/{key}:predict", single, batch, args, work)
             rows.append(http_row(key, "bare FastAPI + scikit-learn", "native", result))
             if key in onnx:
                 console.print(f"  bare FastAPI: {MODELS[key]}, ONNX copy …")
-                result = load(port, f"/v1/models/{key}-onnx:predict", single, batch, args, work)
+                result = load(server, f"/v1/models/{key}-onnx:predict", single, batch, args, work)
                 rows.append(http_row(key, "bare FastAPI + the ONNX copy", "onnx", result))
     finally:
         server.stop()
@@ -751,7 +785,7 @@ def mlflow_row(key: str, model: Any, test: Any, features: list[str], args: Any, 
     try:
         server.wait_ready("/ping")
         console.print(f"  MLflow: {MODELS[key]} …")
-        result = load(port, "/invocations", single, batch, args, work)
+        result = load(server, "/invocations", single, batch, args, work)
     finally:
         server.stop()
     return http_row(key, "MLflow models serve", "native", result)
@@ -788,12 +822,13 @@ def results_table(rows: list[Row], args: argparse.Namespace) -> Any:
         title=f"One-row and 100-row predictions, {FEATURES} numeric features, one server worker unless said "
         f"(c=1 and batch: ≤ {args.requests:,} requests or {args.duration:g} s; c=16: {args.duration:g} s)",
         caption="ms are request latencies as the load generator sees them (send to full body); "
-        "in-process rows time the call alone. x bare: this row's c=1 p50 over the bare FastAPI + scikit-learn "
-        "row of the same model; % bare: its c=16 throughput over that row's",
+        "in-process rows time the call alone. c=16 CPU µs: the server's processes' CPU time per one-row "
+        "request at c=16 (steadier than req/s on a shared machine). x bare: this row's c=1 p50 over the bare "
+        "FastAPI + scikit-learn row of the same model; % bare: its c=16 throughput over that row's",
     )
     headers = (
-        "what", "runtime", "c=1 p50", "c=1 p99", "c=16 req/s", "c=16 p99", "100-row p50", "100-row c=16 req/s",
-        "x bare p50",
+        "what", "runtime", "c=1 p50", "c=1 p99", "c=16 req/s", "c=16 p99", "c=16 CPU µs", "100-row p50",
+        "100-row c=16 req/s", "x bare p50",
     )  # fmt: skip
     for header in (*headers, "% bare req/s", "errors"):
         table.add_column(header, justify="left" if header == "what" else "right")
@@ -815,6 +850,7 @@ def results_table(rows: list[Row], args: argparse.Namespace) -> Any:
                 _ms(r.c1_p99, 3 if r.c16_rps is None else 2),
                 "" if r.c16_rps is None else f"{r.c16_rps:,.0f}",
                 _ms(r.c16_p99, 1),
+                "" if r.c16_cpu_us is None else f"{r.c16_cpu_us:,.0f}",
                 _ms(r.batch_p50, 3 if r.c16_rps is None else 2),
                 "" if r.batch16_rps is None else f"{r.batch16_rps:,.0f}",
                 p50_ratio,
@@ -937,6 +973,26 @@ def floor_shares(rows: list[Row]) -> list[str]:
     return [f"{heading}: {'; '.join(shares)}"]
 
 
+def cpu_shares(rows: list[Row]) -> list[str]:
+    """The no-model floor's server CPU per one-row request at c=16 over each one-worker server row's: the
+    share of the floor's throughput that server reaches where CPU is what limits both, which the load on a
+    shared machine moves less than it moves req/s."""
+    fixed = next((r for r in rows if r.what.startswith("bare FastAPI: fixed")), None)
+    if fixed is None or not fixed.c16_cpu_us:
+        return []
+    shares = [
+        f"{MODELS[r.model]} {r.what.removeprefix('bare FastAPI + ').removeprefix('Evergreen, ')} "
+        f"{100 * fixed.c16_cpu_us / r.c16_cpu_us:.0f} %"
+        for r in rows
+        if r.model and r.c16_cpu_us and "workers" not in r.what
+    ]
+    heading = (
+        f"The no-model floor's server CPU per one-row request at c=16 ({fixed.c16_cpu_us:,.0f} µs) over each "
+        "server's (the share of the floor's req/s it reaches where CPU is the limit)"
+    )
+    return [f"{heading}: {'; '.join(shares)}"] if shares else []
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1_000, help="most requests of the c=1 and batch phases")
@@ -973,7 +1029,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
     console = Console()
     if not console.is_terminal:  # a log or a pipe: rich would wrap the table at 80 columns
-        console = Console(width=max(console.width, 160))
+        console = Console(width=max(console.width, 180))
     version, problem = (None, "skipped (--skip-mlflow)") if args.skip_mlflow else mlflow_version()
     console.print(
         f"Python {platform.python_version()}, evergreen {getattr(evergreen, '__version__', '?')}, "
@@ -1014,6 +1070,7 @@ def main(argv: list[str] | None = None) -> None:
         if r.note:
             notes.append(f"first error of {MODELS.get(r.model, 'no model')} / {r.what}: {r.note}")
     notes += floor_shares(rows)
+    notes += cpu_shares(rows)
     console.print(results_table(rows, args))
     console.print(aims_table(rows))
     for note in notes:

@@ -32,7 +32,7 @@ from evergreen.errors import DataValidationError, SchemaError, ServingError
 from evergreen.registry import record_gate, register
 from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
 from evergreen.store import MetadataStore, now, predictions_by_id, version_traffic
-from evergreen.training import ModelSpec, package_model, sklearn, train
+from evergreen.training import ModelSpec, OnnxModel, package_model, sklearn, train
 from server_process import free_port, wait_ready
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -563,6 +563,32 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     assert not (tmp_path / "holes-out.parquet.partial").exists()
     with pytest.raises(ServingError, match="the cache is keyed by entity"):
         predict_batch("churn-api", str(tmp_path / "today.parquet"), cache=True, settings=settings)
+
+
+def test_batch_scoring_runs_a_verified_onnx_copy_once_per_chunk_for_labels_and_probabilities(
+    project: tuple[Settings, int, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[tuple[str, int]] = []
+    for method in ("predict", "predict_proba", "predict_and_proba"):
+        original = getattr(OnnxModel, method)
+
+        def counted(self: OnnxModel, X: Any, _name: str = method, _original: Any = original) -> Any:
+            runs.append((_name, len(X)))
+            return _original(self, X)
+
+        monkeypatch.setattr(OnnxModel, method, counted)
+    rows = pd.DataFrame({"tenure": range(1, 251), "fee": 21.0})
+    rows.to_parquet(tmp_path / "today.parquet", index=False)
+
+    predict_batch(
+        "churn-api", str(tmp_path / "today.parquet"), output=tmp_path / "scores.parquet", chunk_rows=100,
+        settings=project[0],
+    )  # fmt: skip
+
+    assert runs == [("predict_and_proba", 100), ("predict_and_proba", 100), ("predict_and_proba", 50)]
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    labels = np.where(scores["probability_True"] > scores["probability_False"], True, False)
+    assert scores["prediction"].tolist() == labels.tolist()
 
 
 def test_a_post_processing_hook_changes_the_answers_and_a_failing_one_is_a_named_500(

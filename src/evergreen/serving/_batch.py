@@ -245,10 +245,18 @@ def _score(loaded: Any, frame: pd.DataFrame, entity: str | None) -> pd.DataFrame
     out = pd.DataFrame(index=frame.index)
     if entity is not None:
         out[entity] = pd.Series(entity_keys(frame[entity]), index=frame.index, dtype=object)
-    out["prediction"] = np.asarray(loaded.runtime.predict(X))
-    classes = loaded.signature.classes
-    if loaded.signature.has_proba and classes is not None and callable(getattr(loaded.runtime, "predict_proba", None)):
-        proba = np.asarray(loaded.runtime.predict_proba(X), dtype=float)
+    runtime, classes = loaded.runtime, loaded.signature.classes
+    wants_proba = loaded.signature.has_proba and classes is not None
+    proba = None
+    if wants_proba and callable(getattr(runtime, "predict_and_proba", None)):  # an ONNX copy: one run for both
+        labels, proba = runtime.predict_and_proba(X)
+    else:
+        labels = runtime.predict(X)
+        if wants_proba and callable(getattr(runtime, "predict_proba", None)):
+            proba = runtime.predict_proba(X)
+    out["prediction"] = np.asarray(labels)
+    if proba is not None and classes is not None:
+        proba = np.asarray(proba, dtype=float)
         for k, label in enumerate(classes):
             out[f"probability_{label}"] = proba[:, k]
     return out

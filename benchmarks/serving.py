@@ -186,6 +186,15 @@ def _tree_cpu_s(pid: int) -> float | None:
     return total
 
 
+def _machine_ticks() -> list[int] | None:
+    """The machine's CPU time so far by state (/proc/stat: user, nice, system, idle, iowait, irq, softirq,
+    steal); None where there is none."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass
 class _Phase:
     latencies: list[float] = field(default_factory=list)
@@ -194,6 +203,8 @@ class _Phase:
     first_error: str | None = None
     answered: int = 0  # instances in requests answered with 200
     server_cpu_s: float | None = None  # CPU the server's processes used during the phase
+    own_cpu_s: float | None = None  # CPU this load generator used during the phase
+    machine: dict[str, float] | None = None  # idle and stolen shares of the machine's CPU time, in %
 
     def summary(self) -> dict[str, Any]:
         ms = sorted(x * 1e3 for x in self.latencies)
@@ -204,6 +215,8 @@ class _Phase:
             "p99_ms": _percentile(ms, 99),
             "rps": len(ms) / self.seconds if self.seconds > 0 else None,
             "cpu_us": None if cpu is None or not ms else cpu / len(ms) * 1e6,
+            "loadgen_cpu_us": None if self.own_cpu_s is None or not ms else self.own_cpu_s / len(ms) * 1e6,
+            "machine": self.machine,
             "errors": self.errors,
             "first_error": self.first_error,
         }
@@ -249,10 +262,17 @@ async def _run_phase(
                     phase.first_error = f"HTTP {status}: {body[:300].decode(errors='replace')}"
 
     cpu_before = None if server_pid is None else _tree_cpu_s(server_pid)
+    own_before, ticks_before = time.process_time(), _machine_ticks()
     start = clock()
     stop_at = start + max_seconds
     await asyncio.gather(*(worker(c) for c in connections))
     phase.seconds = clock() - start
+    phase.own_cpu_s = time.process_time() - own_before
+    ticks_after = _machine_ticks()
+    if ticks_before is not None and ticks_after is not None:
+        spent = [b - a for a, b in zip(ticks_before, ticks_after, strict=True)]
+        if sum(spent) > 0:
+            phase.machine = {"idle": 100 * spent[3] / sum(spent), "steal": 100 * spent[7] / sum(spent)}
     cpu_after = None if server_pid is None else _tree_cpu_s(server_pid)
     if cpu_before is not None and cpu_after is not None:
         phase.server_cpu_s = cpu_after - cpu_before
@@ -450,6 +470,8 @@ class Row:
     batch16_rps: float | None = None  # 100-row requests per second at c=16
     errors: int = 0
     note: str = ""
+    c16_loadgen_cpu_us: float | None = None  # the load generator's CPU per request, in the same phase
+    c16_machine: dict[str, float] | None = None  # the machine's idle and stolen CPU time in %, same phase
 
 
 def make_data(rows: int, seed: int = 0) -> Any:
@@ -519,6 +541,8 @@ def http_row(model: str, what: str, runtime: str, result: dict[str, Any]) -> Row
         result["batch16"]["rps"],
         errors,
         result["first_error"] or "",
+        c16_loadgen_cpu_us=result["c16"]["loadgen_cpu_us"],
+        c16_machine=result["c16"]["machine"],
     )
 
 
@@ -993,6 +1017,35 @@ def cpu_shares(rows: list[Row]) -> list[str]:
     return [f"{heading}: {'; '.join(shares)}"] if shares else []
 
 
+def scaling_cores(rows: list[Row]) -> list[str]:
+    """The cores the servers and the load generator used at c=16 (CPU per request times req/s): why two workers
+    on a 2-core machine that also runs the load generator cannot serve twice one worker's requests."""
+    parts = []
+    for r in rows:
+        if r.what.startswith("Evergreen") and "strict" in r.what and r.c16_rps and r.c16_cpu_us:
+            loadgen = r.c16_loadgen_cpu_us or 0.0
+            parts.append(
+                f"{MODELS[r.model]} {r.what.removeprefix('Evergreen').strip(', ')}: server "
+                f"{r.c16_cpu_us * r.c16_rps / 1e6:.2f}, load generator {loadgen * r.c16_rps / 1e6:.2f}"
+            )
+    if not parts:
+        return []
+    heading = f"Cores used at c=16 (one-row; CPU per request times req/s, of the machine's {os.cpu_count()})"
+    return [f"{heading}: {'; '.join(parts)}"]
+
+
+def machine_shares(rows: list[Row]) -> list[str]:
+    """The machine's idle CPU time and the time the host took from its virtual CPUs (steal) during each
+    server's c=16 phase: a phase with much stolen time measured the host's other guests as well."""
+    parts = [
+        f"{MODELS.get(r.model, 'no model')} {r.what.strip()}: {r.c16_machine['idle']:.0f} % idle, "
+        f"{r.c16_machine['steal']:.0f} % stolen"
+        for r in rows
+        if r.c16_machine is not None
+    ]
+    return [f"The machine during each c=16 phase: {'; '.join(parts)}"] if parts else []
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1_000, help="most requests of the c=1 and batch phases")
@@ -1071,6 +1124,8 @@ def main(argv: list[str] | None = None) -> None:
             notes.append(f"first error of {MODELS.get(r.model, 'no model')} / {r.what}: {r.note}")
     notes += floor_shares(rows)
     notes += cpu_shares(rows)
+    notes += scaling_cores(rows)
+    notes += machine_shares(rows)
     console.print(results_table(rows, args))
     console.print(aims_table(rows))
     for note in notes:

@@ -2,7 +2,7 @@
 #   make quickstart    run the main loop on embedded defaults
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
-# The virtualenv (.venv) is made on first use and the project (editable, with the dev, postgres, redis,
+# The virtualenv (.venv) is made on first use and the project (editable, with the dev, docs, postgres, redis,
 # onnx and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
 # whenever pyproject.toml or this Makefile is newer than the stamp file .venv/.installed.
 
@@ -16,18 +16,19 @@ BIN := $(VENV)/bin
 VENV_PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 # Only the folders that exist: examples/ and benchmarks/ may be absent in a fresh clone.
-CODE_DIRS := $(wildcard src tests examples benchmarks)
+CODE_DIRS := $(wildcard src tests examples benchmarks docs/hooks.py)
 # Three workers on two cores: tests spend much of their time waiting for the CLI processes and servers
 # they start (6.4 against 8.0 minutes with two workers, measured on a quiet machine).
 PYTEST_ARGS ?= -n 3
 
-.PHONY: help setup test lint format typecheck imports pytest quickstart bench clean distclean
+.PHONY: help setup test lint docs docs-serve format typecheck imports pytest quickstart bench clean distclean
 
 help:
 	@echo "make quickstart   set up .venv, then run 'evergreen quickstart'"
 	@echo "make test         set up, then ruff check, ruff format --check, mypy, lint-imports, pytest"
 	@echo "                  (pytest runs on 3 processes; other arguments: make test PYTEST_ARGS=\"-k foo\")"
 	@echo "make lint         the static checks of 'make test' without pytest"
+	@echo "make docs         build the documentation site into site/ (mkdocs build --strict); make docs-serve previews it"
 	@echo "make format       ruff format, then ruff check --fix"
 	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving,"
 	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv; the loop on drifting streams)"
@@ -42,9 +43,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml Makefile | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,postgres,redis,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,docs,postgres,redis,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,postgres,redis,onnx,lightgbm]" "xgboost-cpu>=2.1"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,docs,postgres,redis,onnx,lightgbm]" "xgboost-cpu>=2.1"
 	@touch $@
 
 lint: setup
@@ -52,6 +53,14 @@ lint: setup
 	$(BIN)/ruff format --check $(CODE_DIRS)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The site is built with warnings as errors: a broken link, anchor or API reference fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 test: lint
 	bash .ci/ensure-postgres
@@ -82,7 +91,7 @@ bench: setup
 	$(VENV_PY) benchmarks/loop.py
 
 clean:
-	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project
+	rm -rf build dist site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune \
 	  -exec rm -rf {} +
 

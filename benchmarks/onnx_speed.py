@@ -6,7 +6,7 @@ A seeded binary classification problem (``--features`` numeric features, ``--tra
 trains a LogisticRegression and a HistGradientBoostingClassifier (100 trees). Each is converted with
 ``evergreen.training.convert`` and its parity checked on 1,000 test rows; then ``predict_proba`` is
 timed call by call (``--calls`` calls per row of the table, after 50 warm-up calls) on NumPy rows in
-signature order, the serving hot path (DESIGN.md: a one-row DataFrame alone adds ~0.5 ms):
+signature order, the serving hot path (docs/design.md: a one-row DataFrame alone adds ~0.5 ms):
 
 - *native*: the scikit-learn model's ``predict_proba`` (its per-call input checks included);
 - *ONNX*: ``OnnxModel.predict_proba`` (one thread, sequential execution; the input checks, the float32

@@ -27,7 +27,7 @@ trained on it with ``evergreen.training.train``, registered, gate-passed and dep
   as ``{"dataframe_records": [...]}``; its uvicorn access log stays on, as MLflow starts it.
 
 Every server gets ``OMP_NUM_THREADS=1`` (Evergreen's server also limits native thread pools itself):
-on two cores an OpenMP pool per process oversubscribes the machine (DESIGN.md, Performance targets).
+on two cores an OpenMP pool per process oversubscribes the machine (docs/design.md, Performance targets).
 
 The load generator is a process of its own (this file with ``_loadgen``: stdlib asyncio, uvloop when
 installed, raw HTTP/1.1 over keep-alive connections opened before timing, loopback only). Against
@@ -95,7 +95,7 @@ FLOOR_CALLS = 2_000
 START_TIMEOUT_S = 120.0
 MODELS = {"lr": "LogisticRegression", "hgb": "HistGradientBoostingClassifier"}
 
-# The issue's aims (one worker, strict logging), and DESIGN.md's targets, which supersede them.
+# The issue's aims (one worker, strict logging), and docs/design.md's targets, which supersede them.
 AIM_P50_MS = 1.0
 AIM_RPS = 1_000.0
 AIM_P99_MS = 25.0
@@ -890,7 +890,7 @@ def aims_table(rows: list[Row]) -> Any:
     def find(key: str, prefix: str) -> Row | None:
         return next((r for r in rows if r.model == key and r.what.startswith(prefix)), None)
 
-    table = Table(title="Aims: the issue's (one worker, strict logging) and DESIGN.md's targets, which supersede them")
+    table = Table(title="Aims: the issue's (one worker, strict logging) and the design's targets, which supersede them")
     for header in ("model", "aim", "from", "measured", ""):
         table.add_column(header, justify="right" if header == "measured" else "left")
     fixed = find("", "bare FastAPI: fixed")
@@ -982,7 +982,7 @@ def aims_table(rows: list[Row]) -> Any:
 
 def floor_shares(rows: list[Row]) -> list[str]:
     """What share of the no-model floor's c=16 throughput the bare endpoints that do run a model reach:
-    the context of DESIGN.md's 80 % aim (they validate nothing and log nothing)."""
+    the context of docs/design.md's 80 % aim (they validate nothing and log nothing)."""
     fixed = next((r for r in rows if r.what.startswith("bare FastAPI: fixed")), None)
     if fixed is None or not fixed.c16_rps:
         return []

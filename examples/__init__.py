@@ -1,1 +1,1 @@
-"""Example pipelines, shipped inside the package as ``evergreen.examples`` (see the README)."""
+"""Example pipelines, shipped inside the package as ``evergreen.examples`` (see docs/guides/pipelines.md)."""

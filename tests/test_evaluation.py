@@ -388,12 +388,12 @@ def test_a_real_scikit_learn_regressor() -> None:
 
 
 def test_readme_example_runs() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Evaluation", 1)[1]
+    readme = (Path(__file__).parent.parent / "docs" / "guides" / "evaluation.md").read_text()
+    section = readme.split("# Evaluation", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    exec(compile(code.group(1), "docs/guides/evaluation.md", "exec"), namespace)
     assert namespace["report"].metrics["accuracy"] > namespace["report"].baseline.metrics["accuracy"]
 
 

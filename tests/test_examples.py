@@ -1,4 +1,4 @@
-"""The example the README walks through, and `evergreen quickstart`, run as a user would run them."""
+"""The example the docs walk through, and `evergreen quickstart`, run as a user would run them."""
 
 from __future__ import annotations
 

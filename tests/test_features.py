@@ -499,12 +499,12 @@ def test_the_features_commands(tmp_path: Path) -> None:
     assert datetime.now(UTC) > at(0)
 
 
-# ------------------------------------------------------------------------------------- the README
+# ------------------------------------------------------------------------------ the docs example
 
 
 def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Feature store", 1)[1].split("\n## ", 1)[0]
+    readme = (Path(__file__).parent.parent / "docs" / "guides" / "features.md").read_text()
+    section = readme.split("# Feature store", 1)[1].split("\n## ", 1)[0]
     module, usage = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
     (tmp_path / "churn_features.py").write_text(module)
     monkeypatch.chdir(tmp_path)
@@ -513,7 +513,7 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv(name)
 
     namespace: dict[str, Any] = {}
-    exec(compile(usage, "README.md", "exec"), namespace)
+    exec(compile(usage, "docs/guides/features.md", "exec"), namespace)
 
     assert namespace["train"]["total"].tolist()[:2] == [280.0, 30.0]
     assert namespace["train"]["total"].isna().tolist()[2:] == [True, True]

@@ -194,8 +194,8 @@ def test_cli_feedback_ingest_exits_1_with_a_report_when_rows_are_refused(tmp_pat
 
 
 def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Prediction log and feedback", 1)[1]
+    readme = (Path(__file__).parent.parent / "docs" / "guides" / "prediction-log.md").read_text()
+    section = readme.split("# Prediction log and feedback", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     monkeypatch.chdir(tmp_path)
@@ -212,7 +212,7 @@ def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "until": T0 + timedelta(days=1),
     }
     try:
-        exec(compile(code.group(1), "README.md", "exec"), namespace)
+        exec(compile(code.group(1), "docs/guides/prediction-log.md", "exec"), namespace)
     finally:
         namespace["log"].close()
         store.dispose()

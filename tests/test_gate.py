@@ -620,14 +620,14 @@ def test_a_gate_that_does_not_fit_the_call_is_refused_before_any_work() -> None:
         judge(Gate(metric="f1", max_size_bytes=10), model, model, X, y, task="classification", measure_latency=False)
 
 
-# --------------------------------------------------------------------------------------- the README
+# ------------------------------------------------------------------------------ the docs example
 
 
 def test_readme_gate_example_runs() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "guides" / "evaluation.md").read_text()
     section = readme.split("## Gate", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    exec(compile(code.group(1), "docs/guides/evaluation.md", "exec"), namespace)
     assert namespace["report"].passed

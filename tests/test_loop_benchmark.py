@@ -1,4 +1,4 @@
-"""benchmarks/loop.py runs end to end on tiny settings (a smoke run: the figures themselves are in the README)."""
+"""benchmarks/loop.py runs end to end on tiny settings (a smoke run: the figures are in docs/performance.md)."""
 
 from __future__ import annotations
 

@@ -492,12 +492,12 @@ def test_two_schedulers_never_start_the_same_firing_twice(tmp_path: Path, store_
 
 def test_readme_example_runs(fresh: tuple[Settings, Any, str], capsys: pytest.CaptureFixture[str]) -> None:
     settings, _, name = fresh
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("## Monitoring, alerts and schedules", 1)[1]
+    readme = (Path(__file__).parent.parent / "docs" / "guides" / "monitoring.md").read_text()
+    section = readme.split("# Monitoring, alerts and schedules", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     namespace: dict[str, Any] = {"deployment": name, "settings": settings}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    exec(compile(code.group(1), "docs/guides/monitoring.md", "exec"), namespace)
     assert [o.monitor.name for o in namespace["outcomes"]] == ["drift", "quality:roc_auc", "error_rate"]
     assert "drift no_data" in capsys.readouterr().out
 

@@ -373,20 +373,21 @@ def judge(
         candidate: the new model; anything :func:`~evergreen.evaluation.evaluate` takes.
         production: the model serving now, or ``None`` for a first model: then only the baseline,
             thresholds and budgets are checked, and the verdict says so.
-        X, y: the fresh test set, the same rows for both models.
+        X: the fresh test set's features, the same rows for both models.
+        y: the fresh test set's labels.
         task: ``"classification"`` or ``"regression"``.
         slice_frame: more columns for the gate's slices, aligned with ``X`` by index.
         y_train: the candidate's training labels, for the baseline (see :func:`evaluate`).
         measure_latency: time predictions (needed when the gate has ``max_p99_ms``).
-        candidate_size_bytes, production_size_bytes: the serialised models' sizes (the candidate's is
-            needed when the gate has ``max_size_bytes``).
+        candidate_size_bytes: the serialised candidate's size (needed when the gate has ``max_size_bytes``).
+        production_size_bytes: the serialised production model's size.
         production_X: production's own feature values of the same rows as ``X``, in the same order (e.g.
             made by the feature view versions production is served, when the candidate's come from newer
             ones); production is scored on it, against the same ``y``, sliced by the same groups
             (``slice_frame``, else ``X``). ``None``: production is scored on ``X``.
-        candidate_features, production_features: where each model's feature values came from (e.g. the
-            feature view versions ``["usage@2"]``), recorded in the report; the verdict names them when
-            they differ.
+        candidate_features: where the candidate's feature values came from (e.g. the feature view
+            versions ``["usage@2"]``), recorded in the report; the verdict names both when they differ.
+        production_features: where production's feature values came from.
 
     Returns:
         a :class:`GateReport`: ``passed``, a one-line ``verdict``, every check, the primary comparison and

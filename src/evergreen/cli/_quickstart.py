@@ -6,18 +6,13 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
-from rich.table import Column, Table
 
 from evergreen.config import CONFIG_FILENAME, load_settings
 
-if TYPE_CHECKING:
-    from evergreen.system import DayRecord
-
 from ._context import console
+from ._day_table import DayTable, number
 
 #: The file that marks a folder as the quickstart's own, which a later quickstart may wipe and remake.
 MARKER = ".evergreen-quickstart"
@@ -100,39 +95,11 @@ def quickstart_command(
     if not isinstance(system, System):
         raise typer.BadParameter(f"{directory / 'project.py'}: 'system' is a {type(system).__name__}, not a System")
     console.print(f"project {directory} (store {settings.store.url})")
-    table = Table(
-        "day",
-        "event",
-        Column("data", min_width=8),
-        "drifted",
-        "alerts",
-        "training → gate → release",
-        "live",
-        f"online {METRIC}",
-        "never retrained",
-        title="Day by day",
-        title_justify="left",
-    )
+    days_table = DayTable(METRIC, console.width)
     from rich.live import Live
 
-    with Live(table, console=console, refresh_per_second=4, transient=False):
-        loop = Loop(
-            system,
-            settings,
-            directory,
-            customers,
-            report=lambda r: table.add_row(
-                str(r.day),
-                r.event,
-                _data(r),
-                ", ".join(r.drifted),
-                ", ".join(r.alerts),
-                _training(r),
-                r.live_version,
-                _number(r.online_quality),
-                _number(r.static_quality),
-            ),
-        )
+    with Live(days_table.table, console=console, refresh_per_second=4, transient=False):
+        loop = Loop(system, settings, directory, customers, report=days_table.add)
         records = loop.run(days)
     report = directory / "report.html"
     report.write_text(
@@ -149,11 +116,11 @@ def quickstart_command(
     )
     loop_mean, static_mean = _means(records)
     console.print(
-        f"\nmean online {METRIC}: the loop {_number(loop_mean)}, never retrained {_number(static_mean)}  "
+        f"\nmean online {METRIC}: the loop {number(loop_mean)}, never retrained {number(static_mean)}  "
         f"({time.monotonic() - started:.0f} s)\n"
         f"report: {report}  (open it in a browser)\n"
-        f"serve the live model: cd {directory} && evergreen serve   "
-        "then POST /v1/models/churn:predict"
+        f"serve the live model: cd {directory} && evergreen serve\n"
+        "  then POST /v1/models/churn:predict"
     )
 
 
@@ -166,23 +133,3 @@ def _means(records: list) -> tuple[float | None, float | None]:  # type: ignore[
     if not pairs:
         return None, None
     return sum(p[0] for p in pairs) / len(pairs), sum(p[1] for p in pairs) / len(pairs)
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
-
-
-def _data(record: DayRecord) -> str:
-    """The day's data version, or why validation blocked it (in red)."""
-    if record.validation.startswith("blocked"):
-        return f"[red]{escape(record.validation)}[/red]"
-    return record.data_version
-
-
-def _training(record: DayRecord) -> str:
-    """Why a model was trained, the gate's verdict (a refusal in yellow) and what was released."""
-    if not record.retrain:
-        return ""
-    gate = f"[yellow]{escape(record.gate)}[/yellow]" if record.gate.startswith("refused") else record.gate
-    why = "schedule" if record.retrain.startswith("schedule") else record.retrain
-    return f"{escape(why)} → {gate} → {escape(record.release.removeprefix('released '))}"

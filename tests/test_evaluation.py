@@ -4,8 +4,6 @@ should be, the report survives JSON, and every bad input is refused with a messa
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +26,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from docs_examples import DOCS_SRC
 from evergreen.errors import EvaluationError
 from evergreen.evaluation import METRICS, EvaluationReport, evaluate, higher_is_better
 from evergreen.evaluation._slices import group_rows
@@ -387,13 +386,10 @@ def test_a_real_scikit_learn_regressor() -> None:
     assert report.baseline.metrics["r2"] == 0.0
 
 
-def test_readme_example_runs() -> None:
-    readme = (Path(__file__).parent.parent / "docs" / "guides" / "evaluation.md").read_text()
-    section = readme.split("# Evaluation", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None
+def test_the_docs_example_runs() -> None:
+    example = DOCS_SRC / "evaluation.py"
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "docs/guides/evaluation.md", "exec"), namespace)
+    exec(compile(example.read_text(), str(example), "exec"), namespace)
     assert namespace["report"].metrics["accuracy"] > namespace["report"].baseline.metrics["accuracy"]
 
 

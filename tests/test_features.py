@@ -5,7 +5,6 @@ lookups, and the ``evergreen features`` commands."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import pytest
 
 import sample_features
 import sample_features_v2
+from docs_examples import DOCS_SRC
 from evergreen import registry
 from evergreen.config import Settings, load_settings
 from evergreen.data import duckdb as duckdb_source
@@ -502,18 +502,16 @@ def test_the_features_commands(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ the docs example
 
 
-def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).parent.parent / "docs" / "guides" / "features.md").read_text()
-    section = readme.split("# Feature store", 1)[1].split("\n## ", 1)[0]
-    module, usage = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
-    (tmp_path / "churn_features.py").write_text(module)
+def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "churn_features.py").write_text((DOCS_SRC / "features_views.py").read_text())
+    usage = DOCS_SRC / "features_usage.py"
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [k for k in os.environ if k.startswith("EVERGREEN_")]:
         monkeypatch.delenv(name)
 
     namespace: dict[str, Any] = {}
-    exec(compile(usage, "docs/guides/features.md", "exec"), namespace)
+    exec(compile(usage.read_text(), str(usage), "exec"), namespace)
 
     assert namespace["train"]["total"].tolist()[:2] == [280.0, 30.0]
     assert namespace["train"]["total"].isna().tolist()[2:] == [True, True]

@@ -3,7 +3,6 @@ reported, label delays, files, the CLI, and the labelled view for monitoring."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from docs_examples import DOCS_SRC
 from evergreen.errors import FeedbackError
 from evergreen.serving import (
     LABELLED_COLUMNS,
@@ -193,11 +193,8 @@ def test_cli_feedback_ingest_exits_1_with_a_report_when_rows_are_refused(tmp_pat
     assert f"row 1: prediction_id='{'f' * 32}': no such prediction in the log" in refused.stderr
 
 
-def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).parent.parent / "docs" / "guides" / "prediction-log.md").read_text()
-    section = readme.split("# Prediction log and feedback", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None
+def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = DOCS_SRC / "prediction_log.py"
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path}/evergreen.db"
     store = MetadataStore(url)
@@ -212,7 +209,7 @@ def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         "until": T0 + timedelta(days=1),
     }
     try:
-        exec(compile(code.group(1), "docs/guides/prediction-log.md", "exec"), namespace)
+        exec(compile(example.read_text(), str(example), "exec"), namespace)
     finally:
         namespace["log"].close()
         store.dispose()

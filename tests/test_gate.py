@@ -8,7 +8,6 @@ import json
 import math
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from docs_examples import DOCS_SRC
 from evergreen.errors import EvaluationError
 from evergreen.evaluation import METRICS, Gate, GateReport, evaluate, judge
 from evergreen.evaluation._metrics import classification_metrics, regression_metrics
@@ -623,11 +623,8 @@ def test_a_gate_that_does_not_fit_the_call_is_refused_before_any_work() -> None:
 # ------------------------------------------------------------------------------ the docs example
 
 
-def test_readme_gate_example_runs() -> None:
-    readme = (Path(__file__).parent.parent / "docs" / "guides" / "evaluation.md").read_text()
-    section = readme.split("## Gate", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None
+def test_the_docs_gate_example_runs() -> None:
+    example = DOCS_SRC / "gate.py"
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "docs/guides/evaluation.md", "exec"), namespace)
+    exec(compile(example.read_text(), str(example), "exec"), namespace)
     assert namespace["report"].passed

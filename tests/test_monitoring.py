@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from docs_examples import DOCS_SRC
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
 from evergreen.errors import MonitorError
@@ -490,14 +490,11 @@ def test_two_schedulers_never_start_the_same_firing_twice(tmp_path: Path, store_
     assert fire.slot.endswith("03:00:00+00:00")
 
 
-def test_readme_example_runs(fresh: tuple[Settings, Any, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_docs_example_runs(fresh: tuple[Settings, Any, str], capsys: pytest.CaptureFixture[str]) -> None:
     settings, _, name = fresh
-    readme = (Path(__file__).parent.parent / "docs" / "guides" / "monitoring.md").read_text()
-    section = readme.split("# Monitoring, alerts and schedules", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None
+    example = DOCS_SRC / "monitoring.py"
     namespace: dict[str, Any] = {"deployment": name, "settings": settings}
-    exec(compile(code.group(1), "docs/guides/monitoring.md", "exec"), namespace)
+    exec(compile(example.read_text(), str(example), "exec"), namespace)
     assert [o.monitor.name for o in namespace["outcomes"]] == ["drift", "quality:roc_auc", "error_rate"]
     assert "drift no_data" in capsys.readouterr().out
 

@@ -89,6 +89,7 @@ bench: setup
 	$(VENV_PY) benchmarks/serving.py
 	$(VENV_PY) benchmarks/features.py
 	$(VENV_PY) benchmarks/loop.py
+	$(VENV_PY) benchmarks/startup.py
 
 clean:
 	rm -rf build dist site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

@@ -72,7 +72,12 @@ def show_command(
         console.print(f"  pipeline run {t.run_id} step {t.step}")
     code = t.code
     if code.get("git_sha"):
-        dirty = f" + uncommitted changes {code['diff_hash'][:12]}" if code.get("dirty") else " (clean)"
+        changed = sorted(code.get("changed") or {})
+        dirty = (
+            f" + uncommitted changes to {', '.join(changed) or code['diff_hash'][:12]}"
+            if code.get("dirty")
+            else " (clean)"
+        )
         console.print(f"  code {code['git_sha'][:12]}{dirty}")
     else:
         console.print(f"  code: not recorded ({code.get('reason', 'unknown')})")

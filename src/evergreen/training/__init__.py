@@ -13,6 +13,7 @@
   parallel trials), keeping the study in the metadata database so that it resumes after a crash.
 """
 
+from ._code import code_version
 from ._experiments import Comparison, compare, experiments, series, trial, trials
 from ._fit import Fitted, check_labels, features_of, fit
 from ._models import (
@@ -31,7 +32,7 @@ from ._models import (
 from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
 from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
 from ._steps import evaluate_model, train_model, tune_model
-from ._tracking import FLUSH_POINTS, Trial, code_version, dataset_ref, environment, track
+from ._tracking import FLUSH_POINTS, Trial, dataset_ref, environment, track
 from ._train import Recipe, Reproduction, Trained, reproduce, train
 from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
 

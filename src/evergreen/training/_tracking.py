@@ -4,7 +4,7 @@
 series by step), tags, datasets and artifacts logged on it are kept in memory and written in one
 transaction when the buffer fills, on :meth:`Trial.flush`, and when the trial ends, so logging a metric
 costs no database round trip. Recorded without being asked: the code version (git sha, and a hash of
-the uncommitted changes), the environment (Python, platform, installed packages), the seed, the host,
+the tracked files changed since it), the environment (Python, platform, installed packages), the seed, the host,
 the pipeline run and step it ran in, and its duration. A trial whose block raises is marked failed with
 the error, and the exception goes on.
 """
@@ -12,18 +12,15 @@ the error, and the exception goes on.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import platform
 import random
 import socket
-import subprocess
 import sys
 import traceback
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -35,6 +32,8 @@ from evergreen.errors import TrackingError
 from evergreen.executors import step_context
 from evergreen.pipelines import run_settings
 from evergreen.store import MetadataStore, add_metrics, create_trial, now, update_trial
+
+from ._code import code_version
 
 #: Metric points kept in memory before they are written; a flush is one INSERT of all of them.
 FLUSH_POINTS = 10_000
@@ -73,38 +72,6 @@ def _metric_value(key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TrackingError(f"metric {key!r} must be a number, got {type(value).__name__} {value!r:.60}")
     return float(value)
-
-
-def _git(folder: Path, *args: str) -> bytes | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=folder, capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def code_version(folder: Path) -> dict[str, Any]:
-    """The git commit of ``folder`` and a hash of its uncommitted changes (tracked diffs and new files).
-
-    ``dirty`` is False when the work tree matches the commit; ``diff_hash`` then is None. Outside a git
-    repository (or without git) every field is None and ``reason`` says why.
-    """
-    sha = _git(folder, "rev-parse", "HEAD")
-    if sha is None:
-        return {"git_sha": None, "dirty": None, "diff_hash": None, "reason": f"{folder} is not in a git repository"}
-    digest = hashlib.sha256()
-    diff = _git(folder, "diff", "HEAD", "--binary") or b""
-    digest.update(diff)
-    untracked = (_git(folder, "ls-files", "--others", "--exclude-standard", "-z") or b"").split(b"\0")
-    root = Path((_git(folder, "rev-parse", "--show-toplevel") or b".").decode().strip())
-    new_files = [name for name in untracked if name]
-    for name in sorted(new_files):
-        digest.update(b"\0new\0" + name + b"\0")
-        path = root / name.decode(errors="replace")
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    dirty = bool(diff or new_files)
-    return {"git_sha": sha.decode().strip(), "dirty": dirty, "diff_hash": digest.hexdigest() if dirty else None}
 
 
 @lru_cache(maxsize=1)

@@ -24,11 +24,12 @@ from evergreen.errors import ReproducibilityError, TrainingError
 from evergreen.evaluation import EvaluationReport, evaluate
 from evergreen.pipelines import run_settings
 
+from ._code import code_note, code_version
 from ._experiments import trial as get_trial
 from ._fit import features_of, fit
 from ._models import ModelPackage, check_task, package_model, with_categories
 from ._spec import ModelSpec
-from ._tracking import code_version, track
+from ._tracking import track
 
 #: Metrics compared by :func:`reproduce`; the cost metrics (latency, fit time) vary run to run.
 _TIMING_METRICS = ("fit_s", "p50_ms", "p99_ms")
@@ -240,15 +241,7 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
         for name, value in original.metrics.items()
         if name not in _TIMING_METRICS and not _same(value, new.metrics.get(name, math.nan))
     }
-    now = code_version(settings.project_dir)
-    then = original.code
-    matches = (now.get("git_sha"), now.get("diff_hash")) == (then.get("git_sha"), then.get("diff_hash"))
-    note = (
-        "same code as recorded"
-        if matches
-        else f"code differs: recorded {then.get('git_sha') or 'no git'} {then.get('diff_hash') or ''}, "
-        f"now {now.get('git_sha') or 'no git'} {now.get('diff_hash') or ''}".strip()
-    )
+    matches, note = code_note(original.code, code_version(settings.project_dir), settings.project_dir)
     return Reproduction(
         trial_id=original.id,
         new_trial_id=again.trial_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -96,7 +97,8 @@ def show_command(
     for key, value in sorted(t.tags.items()):
         console.print(f"  tag {key} = {_value(value)}")
     for name, artifact in sorted(t.artifacts.items()):
-        console.print(f"  artifact {name}: {artifact['id'][:12]} ({artifact['materializer']})")
+        what = artifact.get("file_name") or artifact.get("materializer")
+        console.print(f"  artifact {name}: {what} ({artifact.get('kind', 'value')}, {artifact['id'][:12]})")
     if t.error:
         console.print(f"[red]error:[/]\n{t.error}")
 
@@ -121,6 +123,44 @@ def compare_command(
     if not comparison.params and not comparison.metrics:
         console.print("the trials have the same parameters and metrics" + ("" if show_all else " (--all shows them)"))
         return
+    console.print(table)
+
+
+def _size(size: int) -> str:
+    value, unit = float(size), "B"
+    for larger in ("kB", "MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, larger
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+@app.command("artifacts")
+def artifacts_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="A trial id or a unique prefix of it."),
+    download: Path | None = typer.Option(
+        None, "--download", help="Write the artifacts into this folder, each under DIR/NAME/.", file_okay=False
+    ),
+    names: list[str] = typer.Option([], "--name", help="Only this artifact (repeatable)."),
+) -> None:
+    """A trial's artifacts (files, folders, figures, values) with their sizes and media types; --download
+    writes them to a folder, verified against their sha256."""
+    from evergreen.training import artifacts, download_artifacts
+
+    settings = state(ctx).settings()
+    if download is not None:
+        for path in download_artifacts(ref, download, names=names or None, settings=settings):
+            console.print(str(path))
+        return
+    listed = artifacts(ref, names=names or None, settings=settings)
+    if not listed:
+        console.print("the trial has no artifacts: log one with trial.log_artifact(NAME, PATH)")
+        return
+    table = Table("name", "kind", "file", "media type", "size", "id")
+    for a in listed:
+        kind = f"folder ({a.files} files)" if a.kind == "folder" else a.kind
+        table.add_row(a.name, kind, a.file_name, a.media_type, _size(a.size), a.id[:12])
     console.print(table)
 
 

@@ -2,7 +2,8 @@
 
 - ``with track("churn", params={...}, seed=7) as trial:`` records a trial (parameters, metric series,
   tags, datasets, artifacts, code version, environment); ``trial``, ``trials``, ``experiments`` and
-  ``compare`` read them back.
+  ``compare`` read them back; ``artifacts`` lists a trial's files, folders, figures and values and
+  ``download_artifacts`` writes them to a folder.
 - ``sklearn(HistGradientBoostingClassifier, params={...}, search={"learning_rate": (0.01, 0.3, "log")})``
   (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame.
 - ``package_model`` stores a fitted model with its signature and library versions; ``load_model``
@@ -13,8 +14,9 @@
   parallel trials), keeping the study in the metadata database so that it resumes after a crash.
 """
 
+from ._artifacts import TrialArtifact
 from ._code import code_version
-from ._experiments import Comparison, compare, experiments, series, trial, trials
+from ._experiments import Comparison, artifacts, compare, download_artifacts, experiments, series, trial, trials
 from ._fit import Fitted, check_labels, features_of, fit
 from ._models import (
     TASKS,
@@ -55,8 +57,10 @@ __all__ = [
     "Signature",
     "Trained",
     "Trial",
+    "TrialArtifact",
     "TuningResult",
     "TuningTrial",
+    "artifacts",
     "check_labels",
     "check_parity",
     "check_task",
@@ -64,6 +68,7 @@ __all__ = [
     "compare",
     "convert",
     "dataset_ref",
+    "download_artifacts",
     "environment",
     "evaluate_model",
     "experiments",

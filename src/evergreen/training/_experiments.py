@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
-from evergreen.errors import TrackingError
+from evergreen.errors import NotFoundError, TrackingError, did_you_mean
 from evergreen.store import (
     ExperimentInfo,
     MetadataStore,
@@ -19,6 +22,8 @@ from evergreen.store import (
     list_trials,
     metric_series,
 )
+
+from ._artifacts import TrialArtifact, describe, download
 
 
 def _store(settings: Settings | None) -> MetadataStore:
@@ -63,6 +68,42 @@ def series(ref: str, *, settings: Settings | None = None) -> dict[str, list[tupl
             return metric_series(session, get_trial(session, ref).id)
     finally:
         store.dispose()
+
+
+def artifacts(ref: str, *, names: Sequence[str] | None = None, settings: Settings | None = None) -> list[TrialArtifact]:
+    """The artifacts of a trial (files, folders, figures and values) by name, or only ``names``.
+
+    Raises:
+        NotFoundError: a name the trial has no artifact under (the known names are listed).
+    """
+    found = trial(ref, settings=settings)
+    unknown = [n for n in names or () if n not in found.artifacts]
+    if unknown:
+        raise NotFoundError(
+            f"trial {found.id} has no artifact {unknown[0]!r}{did_you_mean(unknown[0], found.artifacts)}; "
+            f"its artifacts: {sorted(found.artifacts) or 'none'}; `evergreen experiments artifacts TRIAL` lists them"
+        )
+    return [describe(name, found.artifacts[name]) for name in (names or sorted(found.artifacts))]
+
+
+def download_artifacts(
+    ref: str,
+    destination: str | os.PathLike[str],
+    *,
+    names: Sequence[str] | None = None,
+    settings: Settings | None = None,
+) -> list[Path]:
+    """Write a trial's artifacts (or only ``names``) into ``destination/<name>/`` and return what was written.
+
+    Files keep their original name (``out/loss_plot/loss.png``), folders their layout, values are written in
+    their stored format (``out/recipe/recipe.json``). Every blob is verified against its sha256 first.
+
+    Raises:
+        NotFoundError: a name the trial has no artifact under (the known names are listed).
+    """
+    settings = settings or load_settings()
+    store = ArtifactStore(settings.artifacts.root)
+    return [download(store, a, Path(destination)) for a in artifacts(ref, names=names, settings=settings)]
 
 
 @dataclass(frozen=True)

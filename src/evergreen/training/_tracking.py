@@ -26,13 +26,14 @@ from typing import Any, Self
 
 import numpy as np
 
-from evergreen.artifacts import ArtifactStore
+from evergreen.artifacts import ArtifactStore, save_bytes
 from evergreen.config import Settings
 from evergreen.errors import TrackingError
 from evergreen.executors import step_context
 from evergreen.pipelines import run_settings
 from evergreen.store import MetadataStore, add_metrics, create_trial, now, update_trial
 
+from ._artifacts import figure_file, store_artifact
 from ._code import code_version
 
 #: Metric points kept in memory before they are written; a flush is one INSERT of all of them.
@@ -239,14 +240,46 @@ class Trial:
         self._dirty = True
 
     def log_artifact(self, name: str, value: object) -> str:
-        """Store ``value`` in the artifact store (by its materializer) under ``name``; returns its id."""
+        """Store an artifact under ``name`` and return its id; logging a name again replaces it.
+
+        ``value`` may be the path (str or Path) of a file or folder, which is stored with its name and
+        media type (a path with nothing there is refused, never stored as text); bytes, stored as a file
+        called ``name``; a matplotlib or Plotly figure (see :meth:`log_figure`); or any value a
+        materializer saves (a DataFrame, an array, a JSON-able value; see :meth:`log_dict`).
+        """
         self._require_running()
+        return self._keep(name, store_artifact(self._artifacts_store(), _check_key("artifact", name), value))
+
+    def log_figure(self, name: str, figure: object, file_name: str | None = None) -> str:
+        """Store a figure: matplotlib as ``{name}.png`` (or ``file_name``'s format: .svg, .pdf, .jpg), Plotly
+        as a self-contained ``{name}.html`` page (or its ``.json``)."""
+        self._require_running()
+        data, file_name = figure_file(_check_key("figure", name), figure, file_name)
+        return self._keep(name, save_bytes(self._artifacts_store(), data, file_name).to_dict())
+
+    def log_text(self, name: str, text: str, file_name: str | None = None) -> str:
+        """Store ``text`` as a UTF-8 file (``{name}.txt`` unless ``file_name`` is given)."""
+        self._require_running()
+        if not isinstance(text, str):
+            raise TrackingError(f"text artifact {name!r} must be a str, got {type(text).__name__} {text!r:.60}")
+        file_name = file_name or f"{_check_key('artifact', name)}.txt"
+        return self._keep(name, save_bytes(self._artifacts_store(), text.encode(), file_name).to_dict())
+
+    def log_dict(self, name: str, value: Any) -> str:
+        """Store a JSON value (a dict, list, str, number …) as canonical JSON; a str here is text, not a path."""
+        self._require_running()
+        plain = _json_value("artifact", _check_key("artifact", name), value)
+        return self._keep(name, dataclasses.asdict(self._artifacts_store().save(plain)))
+
+    def _artifacts_store(self) -> ArtifactStore:
         if self._artifact_store is None:
             self._artifact_store = ArtifactStore(self._settings.artifacts.root)
-        ref = self._artifact_store.save(value)
-        self._artifacts[_check_key("artifact", name)] = dataclasses.asdict(ref)
+        return self._artifact_store
+
+    def _keep(self, name: str, record: dict[str, Any]) -> str:
+        self._artifacts[name] = record
         self._dirty = True
-        return ref.id
+        return str(record["id"])
 
     def flush(self) -> None:
         """Write buffered parameters, tags, datasets, artifacts and metric points in one transaction."""

@@ -16,7 +16,18 @@
 
 from ._artifacts import TrialArtifact
 from ._code import code_version
-from ._experiments import Comparison, artifacts, compare, download_artifacts, experiments, series, trial, trials
+from ._experiments import (
+    Comparison,
+    TrialTable,
+    artifacts,
+    compare,
+    download_artifacts,
+    experiments,
+    series,
+    trial,
+    trial_table,
+    trials,
+)
 from ._fit import Fitted, check_labels, features_of, fit
 from ._models import (
     TASKS,
@@ -58,6 +69,7 @@ __all__ = [
     "Trained",
     "Trial",
     "TrialArtifact",
+    "TrialTable",
     "TuningResult",
     "TuningTrial",
     "artifacts",
@@ -88,6 +100,7 @@ __all__ = [
     "train",
     "train_model",
     "trial",
+    "trial_table",
     "trials",
     "tune",
     "tune_model",

@@ -21,9 +21,11 @@ from evergreen.store import (
     list_experiments,
     list_trials,
     metric_series,
+    unique_prefixes,
 )
 
 from ._artifacts import TrialArtifact, describe, download
+from ._query import metric_columns, parse_sort, parse_where, select_trials
 
 
 def _store(settings: Settings | None) -> MetadataStore:
@@ -40,14 +42,67 @@ def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
         store.dispose()
 
 
-def trials(experiment: str | None = None, *, limit: int = 50, settings: Settings | None = None) -> list[TrialInfo]:
-    """The newest trials first, of one experiment or of all."""
+def trials(
+    experiment: str | None = None,
+    *,
+    where: str | Sequence[str] = (),
+    sort: str | None = None,
+    limit: int | None = 50,
+    settings: Settings | None = None,
+) -> list[TrialInfo]:
+    """The trials of one experiment or of all: newest first, or by ``sort``; only those meeting ``where``.
+
+    ``where`` is one condition or several, all of which must hold: ``"roc_auc > 0.8"``,
+    ``"params.C = 0.5"``, ``"tags.team = growth and status = finished"``. ``sort`` is a field, with
+    ``-`` for highest first: ``"-roc_auc"``. See :mod:`evergreen.training._query` for the grammar.
+
+    Raises:
+        TrackingError: a condition or sort field that cannot be read (quoted, with the grammar).
+        NotFoundError: no such experiment.
+    """
+    conditions = parse_where([where] if isinstance(where, str) else where)
+    order = parse_sort(sort) if sort else None
     store = _store(settings)
     try:
         with store.session() as session:
-            return list_trials(session, experiment, limit=limit)
+            if not conditions and order is None:
+                return list_trials(session, experiment, limit=limit)
+            found = list_trials(session, experiment, limit=None)
     finally:
         store.dispose()
+    chosen = select_trials(found, where=conditions, sort=order)
+    return chosen if limit is None else chosen[:limit]
+
+
+@dataclass(frozen=True)
+class TrialTable:
+    """Trials ready to show: ``ids`` maps each id to the shortest unique prefix (12 characters or more)
+    that show, compare, reproduce and artifacts accept; ``metrics`` are the metric columns in order."""
+
+    trials: list[TrialInfo]
+    ids: dict[str, str]
+    metrics: list[str]
+
+
+def trial_table(
+    experiment: str | None = None,
+    *,
+    where: str | Sequence[str] = (),
+    sort: str | None = None,
+    limit: int | None = 50,
+    baseline: bool = False,
+    settings: Settings | None = None,
+) -> TrialTable:
+    """:func:`trials` with their unique id prefixes and their metric columns, most telling first (the
+    gate's metric, the model's own, costs; the trivial baseline's only with ``baseline``)."""
+    found = trials(experiment, where=where, sort=sort, limit=limit, settings=settings)
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            ids = unique_prefixes(session, [t.id for t in found])
+    finally:
+        store.dispose()
+    return TrialTable(found, ids, metric_columns(found, baseline=baseline))
 
 
 def experiments(*, settings: Settings | None = None) -> list[ExperimentInfo]:

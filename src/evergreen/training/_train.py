@@ -28,6 +28,7 @@ from ._code import code_note, code_version
 from ._experiments import trial as get_trial
 from ._fit import features_of, fit
 from ._models import ModelPackage, check_task, package_model, with_categories
+from ._query import PRIMARY_METRIC_TAG
 from ._spec import ModelSpec
 from ._tracking import track
 
@@ -88,13 +89,15 @@ def train(
     experiment: str = "training",
     slices: list[str] | None = None,
     measure_latency: bool = True,
+    primary_metric: str | None = None,
     settings: Settings | None = None,
 ) -> Trained:
     """Train ``spec`` on a version of ``dataset`` (the latest when ``version`` is None) and record it.
 
     ``target`` defaults to the target of the version's schema; the features are the schema's feature
     columns. ``split`` defaults to a seeded stratified split (classification) or random split
-    (regression) with 20 % test rows.
+    (regression) with 20 % test rows. ``primary_metric`` (e.g. the gate's metric) is recorded as the
+    trial's ``primary_metric`` tag, which trial lists show first.
 
     Raises:
         TrainingError: no target given or in the schema, labels that cannot be learnt, a spec the data refuses.
@@ -123,7 +126,8 @@ def train(
         features=features,
         seed=seed,
     )
-    return _run(recipe, train_rows, test_rows, experiment, slices, measure_latency, settings, loaded.info)
+    tags = {PRIMARY_METRIC_TAG: primary_metric} if primary_metric else None
+    return _run(recipe, train_rows, test_rows, experiment, slices, measure_latency, settings, loaded.info, tags)
 
 
 def _run(
@@ -233,7 +237,8 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
         True,
         settings,
         loaded.info,
-        tags={"reproduces": original.id},
+        tags={"reproduces": original.id}
+        | ({PRIMARY_METRIC_TAG: original.tags[PRIMARY_METRIC_TAG]} if PRIMARY_METRIC_TAG in original.tags else {}),
     )
     new = get_trial(again.trial_id, settings=settings)
     differences = {

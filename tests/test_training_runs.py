@@ -104,8 +104,10 @@ def test_reproduce_names_a_code_change_and_refuses_a_trial_without_a_recipe(sett
     assert again.identical
     assert not again.code_matches
     assert again.code_note == "code differs: train.py changed since the trial"
+    (tmp_path / "recipe.txt").write_text("flour, water, salt")
     with track("manual", settings=settings) as manual:
         manual.log_metric("x", 1.0)
+        manual.log_artifact("recipe", tmp_path / "recipe.txt")
     with pytest.raises(TrainingError, match=r"has no recipe: only trials made by evergreen.training.train"):
         reproduce(manual.id, settings=settings)
 

@@ -220,17 +220,27 @@ def artifacts_command(
 
     settings = state(ctx).settings()
     if download is not None:
-        for path in download_artifacts(ref, download, names=names or None, settings=settings):
+        written = download_artifacts(ref, download, names=names or None, settings=settings)
+        for path in written:
             console.print(str(path))
+        if not written:
+            console.print("the trial has no artifacts: nothing was written")
         return
     listed = artifacts(ref, names=names or None, settings=settings)
     if not listed:
         console.print("the trial has no artifacts: log one with trial.log_artifact(NAME, PATH)")
         return
-    table = Table("name", "kind", "file", "media type", "size", "id")
+    table = Table(
+        Column("name", overflow="fold"),
+        Column("file", overflow="fold"),
+        Column("kind", overflow="fold"),
+        Column("media type", overflow="fold"),
+        Column("size", no_wrap=True),
+        Column("id", no_wrap=True),
+    )
     for a in listed:
-        kind = f"folder ({a.files} files)" if a.kind == "folder" else a.kind
-        table.add_row(a.name, kind, a.file_name, a.media_type, _size(a.size), a.id[:12])
+        kind = f"folder of {a.files} file{'s' * (a.files != 1)}" if a.kind == "folder" else a.kind
+        table.add_row(a.name, a.file_name, kind, a.media_type, _size(a.size), a.id[:12])
     console.print(table)
 
 

@@ -214,7 +214,7 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
     settings = settings or run_settings()
     original = get_trial(trial_ref, settings=settings)
     stored = original.artifacts.get("recipe")
-    if stored is None:
+    if stored is None or "kind" in stored:  # a file or folder someone logged as "recipe" is no recipe
         raise TrainingError(
             f"trial {original.id[:12]} has no recipe: only trials made by evergreen.training.train (or its step) "
             "can be reproduced"

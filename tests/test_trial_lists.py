@@ -101,8 +101,9 @@ def clashing_ids(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_ids_are_shown_as_unique_prefixes_and_an_ambiguous_prefix_lists_its_matches(
-    settings: Settings, clashing_ids: list[str]
+    tmp_path: Path, store_url: str, clashing_ids: list[str]
 ) -> None:
+    settings = load_settings(tmp_path, overrides={"store.url": store_url}, environ={})
     for c in (0.1, 0.5):
         trained(settings, c, 0.7)
 

@@ -89,6 +89,11 @@ def test_the_gate_metric_leads_then_own_metrics_then_costs_and_baselines_only_wh
 
     assert shown == ["roc_auc", "accuracy", "brier", "log_loss", "fit_s", "p50_ms", "p99_ms", "size_bytes"]
     assert with_baseline == [*shown, "baseline_accuracy", "baseline_brier", "baseline_roc_auc"]
+    table = trial_table("churn", settings=settings)
+    assert (table.column("roc_auc"), table.column("params.C"), table.column("tags.team")) == ([0.7], [0.1], ["growth"])
+    assert table.column("params.missing") == [None]
+    with pytest.raises(TrackingError, match=r"'tags.' names no tag; write tags.NAME"):
+        table.column("tags.")
 
 
 @pytest.fixture

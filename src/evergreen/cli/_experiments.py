@@ -1,11 +1,11 @@
-"""``evergreen experiments …``: list, show and compare tracked trials."""
+"""``evergreen experiments …``: list, show, compare and reproduce tracked trials; list and download their artifacts."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich import box
@@ -13,9 +13,6 @@ from rich.table import Column, Table
 
 from ._context import console, state
 from ._runs import when
-
-if TYPE_CHECKING:
-    from evergreen.store import TrialInfo
 
 app = typer.Typer(help="Tracked trials: parameters, metrics, code and data versions; compare them.")
 
@@ -36,14 +33,6 @@ def _duration(seconds: float | None) -> str:
 
 def _pairs(values: dict[str, Any], keys: list[str] | None = None) -> list[str]:
     return [f"{k}={_value(values[k])}" for k in (keys if keys is not None else sorted(values)) if k in values]
-
-
-def _cell(trial: TrialInfo, column: str) -> str:
-    section, _, key = column.partition(".")
-    if section in ("params", "tags", "metrics") and key:
-        values: dict[str, Any] = getattr(trial, section)
-        return _value(values.get(key))
-    return _value(trial.metrics.get(column))
 
 
 #: The width below which Rich should not narrow a column that folds (experiment, started, status, params, tags).
@@ -90,7 +79,7 @@ def list_command(
         ("experiment", [f"{t.experiment} #{t.number}" for t in listed.trials], False),
         ("started (UTC)", [when(t.started_at) for t in listed.trials], False),
         ("status", [f"{t.status} {_duration(t.duration_s)}" for t in listed.trials], False),
-        *[(c, [_cell(t, c) for t in listed.trials], True) for c in chosen],
+        *[(c, [_value(v) for v in listed.column(c)], True) for c in chosen],
     ]
     if not chosen:
         shown.append(("metrics", [" ".join(_pairs(t.metrics, listed.metrics)) for t in listed.trials], True))

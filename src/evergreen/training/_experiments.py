@@ -1,4 +1,5 @@
-"""Reading tracked trials back: one trial, the trials of an experiment, and what differs between trials."""
+"""Reading tracked trials back: one trial, the trials of an experiment (filtered and sorted), their artifacts,
+and what differs between trials."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from evergreen.store import (
 )
 
 from ._artifacts import TrialArtifact, describe, download
-from ._query import metric_columns, parse_sort, parse_where, select_trials
+from ._query import column_value, metric_columns, parse_sort, parse_where, select_trials
 
 
 def _store(settings: Settings | None) -> MetadataStore:
@@ -82,6 +83,10 @@ class TrialTable:
     trials: list[TrialInfo]
     ids: dict[str, str]
     metrics: list[str]
+
+    def column(self, name: str) -> list[Any]:
+        """Each trial's value of the field ``name`` (``roc_auc``, ``params.C``, ``tags.team`` …), None where absent."""
+        return [column_value(t, name) for t in self.trials]
 
 
 def trial_table(

@@ -155,6 +155,13 @@ def field_value(trial: TrialInfo, section: str, key: str) -> tuple[bool, Any]:
     return (key in values), values.get(key)
 
 
+def column_value(trial: TrialInfo, name: str) -> Any:
+    """The value of the field ``name`` (``roc_auc``, ``params.C``, ``tags.team``, ``status``) of a trial, None
+    where it has none; a column of a trial table."""
+    section, key = _field(name, name)
+    return field_value(trial, section, key)[1]
+
+
 def select_trials(
     found: Sequence[TrialInfo], *, where: Sequence[Condition] = (), sort: SortKey | None = None
 ) -> list[TrialInfo]:

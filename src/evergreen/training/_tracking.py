@@ -3,8 +3,8 @@
 ``with track("churn", params={...}, seed=7) as trial:`` opens a trial; parameters, metrics (scalars and
 series by step), tags, datasets and artifacts logged on it are kept in memory and written in one
 transaction when the buffer fills, on :meth:`Trial.flush`, and when the trial ends, so logging a metric
-costs no database round trip. Recorded without being asked: the code version (git sha, and a hash of
-the tracked files changed since it), the environment (Python, platform, installed packages), the seed, the host,
+costs no database round trip. Recorded without being asked: the code version (git sha, and the tracked
+files changed since it), the environment (Python, platform, installed packages), the seed, the host,
 the pipeline run and step it ran in, and its duration. A trial whose block raises is marked failed with
 the error, and the exception goes on.
 """
@@ -260,9 +260,10 @@ class Trial:
     def log_text(self, name: str, text: str, file_name: str | None = None) -> str:
         """Store ``text`` as a UTF-8 file (``{name}.txt`` unless ``file_name`` is given)."""
         self._require_running()
+        _check_key("artifact", name)
         if not isinstance(text, str):
             raise TrackingError(f"text artifact {name!r} must be a str, got {type(text).__name__} {text!r:.60}")
-        file_name = file_name or f"{_check_key('artifact', name)}.txt"
+        file_name = file_name or f"{name}.txt"
         return self._keep(name, save_bytes(self._artifacts_store(), text.encode(), file_name).to_dict())
 
     def log_dict(self, name: str, value: Any) -> str:

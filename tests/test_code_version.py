@@ -131,6 +131,23 @@ def test_a_recorded_commit_missing_from_the_repository_is_said(project: Path, se
     assert note.startswith("code differs: the recorded commit 000000000000 is not in this repository")
 
 
+def test_a_trial_recorded_before_files_were_named_is_compared_by_commit(project: Path) -> None:
+    sha = git(project, "rev-parse", "HEAD").strip()
+    clean_then = {"git_sha": sha, "dirty": False, "diff_hash": None}  # as older versions recorded the code
+    dirty_then = {"git_sha": sha, "dirty": True, "diff_hash": "ab" * 32}
+    now = code_version(project)
+    (project / "train.py").write_text("C = 0.5\n")
+    edited = code_version(project)
+
+    assert code_note(clean_then, now, project) == (True, "same code as recorded")
+    assert code_note(clean_then, edited, project) == (False, "code differs: train.py changed since the trial")
+    assert code_note(dirty_then, edited, project) == (
+        False,
+        f"code not compared file by file: the trial ran on {sha[:12]} with uncommitted changes recorded only as "
+        "a hash; train.py changed since that commit",
+    )
+
+
 def test_init_writes_a_gitignore_so_git_add_all_leaves_the_store_out(tmp_path: Path) -> None:
     folder = tmp_path / "churn"
     (folder).mkdir()

@@ -203,8 +203,7 @@ def artifacts_command(
     ),
     names: list[str] = typer.Option([], "--name", help="Only this artifact (repeatable)."),
 ) -> None:
-    """A trial's artifacts (files, folders, figures, values) with their sizes and media types; --download
-    writes them to a folder, verified against their sha256."""
+    """A trial's artifacts (files, folders, figures, values); --download DIR writes them, verified by sha256."""
     from evergreen.training import artifacts, download_artifacts
 
     settings = state(ctx).settings()

@@ -162,6 +162,11 @@ def code_note(then: Mapping[str, Any], now: Mapping[str, Any], folder: Path) -> 
             f"code differs: the recorded commit {str(then['git_sha'])[:12]} is not in this repository, "
             f"now {str(now['git_sha'])[:12]}"
         )
+    if not then.get("source_hash") and then.get("dirty"):  # recorded before changed files were named
+        return False, (
+            f"code not compared file by file: the trial ran on {str(then['git_sha'])[:12]} with uncommitted "
+            "changes recorded only as a hash" + (f"; {', '.join(files)} changed since that commit" if files else "")
+        )
     if not files:  # a trial recorded before source hashes, whose files are all as they were
         return True, "same code as recorded"
     shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")

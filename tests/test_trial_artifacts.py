@@ -180,3 +180,36 @@ def test_the_cli_lists_and_downloads_a_trials_artifacts(
     assert (tmp_path / "out" / "scores" / "scores.csv").read_bytes() == csv.read_bytes()
     assert not (tmp_path / "out" / "thresholds").exists()
     assert "the trial has no artifacts" in none.output
+
+
+def test_empty_inputs_are_stored_as_they_are(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with track("churn", settings=settings) as t:
+        t.log_artifact("nothing_yet", tmp_path / "empty")
+        t.log_artifact("no_bytes", b"")
+        t.log_text("blank", "")
+    listed = {a.name: a for a in artifacts(t.id, settings=settings)}
+    download_artifacts(t.id, tmp_path / "out", settings=settings)
+
+    assert (listed["nothing_yet"].kind, listed["nothing_yet"].files, listed["nothing_yet"].size) == ("folder", 0, 0)
+    assert (tmp_path / "out" / "nothing_yet" / "empty").is_dir()
+    assert not any((tmp_path / "out" / "nothing_yet" / "empty").iterdir())
+    assert (tmp_path / "out" / "no_bytes" / "no_bytes").read_bytes() == b""
+    assert (tmp_path / "out" / "blank" / "blank.txt").read_text() == ""
+
+
+def test_logging_outside_a_running_trial_or_under_a_bad_name_is_refused(settings: Settings, tmp_path: Path) -> None:
+    csv = scores_csv(tmp_path)
+    idle = track("churn", settings=settings)
+
+    with pytest.raises(
+        TrackingError, match=r"trial of 'churn' has not started; log inside `with track\(\.\.\.\) as trial:`"
+    ):
+        idle.log_artifact("scores", csv)
+    with track("churn", settings=settings) as t:
+        with pytest.raises(TrackingError, match=r"artifact name '' is not valid; expected a non-empty string"):
+            t.log_artifact("", csv)
+        with pytest.raises(TrackingError, match=r"artifact name '' is not valid"):
+            t.log_text("", "x")
+    with pytest.raises(TrackingError, match=r"trial of 'churn' has ended \(finished\)"):
+        t.log_figure("curve", go.Figure())

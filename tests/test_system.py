@@ -20,6 +20,7 @@ from evergreen.registry import get, versions
 from evergreen.serving import deployment
 from evergreen.store import MetadataStore, raise_alert
 from evergreen.system import Release, Retrain, Scheduler, System, decide
+from evergreen.training import trial
 from sample_pipelines import refuse_everything
 
 MONDAY = datetime(2026, 3, 2, 4, tzinfo=UTC)
@@ -189,6 +190,9 @@ def test_ingest_train_gate_and_release_through_the_pipelines(settings: Settings,
     assert first.output["released"] is True
     assert first.output["strategy"] == "direct"  # the first version of a deployment goes live directly
     assert get("churn", "production", settings=settings).number == 1
+    trial_id = get("churn", "production", settings=settings).trial_id
+    assert trial_id is not None
+    assert trial(trial_id, settings=settings).tags["primary_metric"] == system.gate.metric  # trial lists lead with it
     system.ingest(day_file(tmp_path, 3), settings=settings)
     second = system.train(settings=settings).output
     assert second["released"] is True

@@ -181,7 +181,7 @@ def test_trials_logged_from_threads_at_once_lose_nothing(settings: Settings) -> 
     assert sorted(t.params["i"] for t in trials("parallel", settings=settings)) == [0, 1, 2, 3]
 
 
-def test_code_version_is_the_commit_and_a_hash_of_uncommitted_changes(tmp_path: Path) -> None:
+def test_code_version_is_the_commit_and_a_hash_of_tracked_changes(tmp_path: Path) -> None:
     assert code_version(tmp_path)["git_sha"] is None
     git(tmp_path, "init", "-q")
     (tmp_path / "train.py").write_text("C = 1\n")
@@ -198,7 +198,8 @@ def test_code_version_is_the_commit_and_a_hash_of_uncommitted_changes(tmp_path: 
     assert (clean["dirty"], clean["diff_hash"]) == (False, None)
     assert edited["dirty"] is True
     assert edited["git_sha"] == clean["git_sha"]
-    assert with_new_file["diff_hash"] not in (None, edited["diff_hash"])
+    assert with_new_file["diff_hash"] == edited["diff_hash"]  # an untracked file is not code
+    assert edited["changed"] == {"train.py": with_new_file["changed"]["train.py"]}
 
 
 def test_the_cli_lists_shows_and_compares_trials(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet, recorded_splits
 from evergreen.errors import TrainingError
 from evergreen.registry import get, model_lineage
-from evergreen.training import reproduce, sklearn, track, train, trial
+from evergreen.training import reproduce, sklearn, track, train, trial, trial_table
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
@@ -58,7 +58,16 @@ def hgb() -> object:
 def test_training_on_a_version_records_a_recipe_and_reproduces_identically(settings: Settings, tmp_path: Path) -> None:
     ingest_churn(settings, tmp_path)
 
-    trained = train("churn", None, hgb(), task="classification", seed=5, slices=["plan"], settings=settings)  # type: ignore[arg-type]
+    trained = train(
+        "churn",
+        None,
+        hgb(),  # type: ignore[arg-type]
+        task="classification",
+        seed=5,
+        slices=["plan"],
+        primary_metric="log_loss",
+        settings=settings,
+    )
     again = reproduce(trained.trial_id[:10], settings=settings)
 
     assert trained.recipe.target == "churned"
@@ -71,8 +80,13 @@ def test_training_on_a_version_records_a_recipe_and_reproduces_identically(setti
     assert "baseline_roc_auc" in recorded.metrics
     assert [s.spec["kind"] for s in recorded_splits("churn", 1, settings=settings)] == ["stratified"]
     assert again.identical, again.differences
-    assert again.code_matches
+    assert not again.code_matches  # tmp_path is no git repository: nothing to compare, and it says so
+    assert again.code_note == f"code not compared: when the trial ran, {tmp_path} is not in a git repository"
     assert trial(again.new_trial_id, settings=settings).tags["reproduces"] == trained.trial_id
+    listed = trial_table("training", settings=settings)
+    assert listed.metrics[0] == "log_loss"  # the primary metric (a System's gate metric) leads
+    assert not [m for m in listed.metrics if m.startswith("baseline_")]
+    assert listed.metrics[-4:] == ["fit_s", "p50_ms", "p99_ms", "size_bytes"]
 
 
 def test_reproduce_names_a_code_change_and_refuses_a_trial_without_a_recipe(settings: Settings, tmp_path: Path) -> None:
@@ -89,9 +103,11 @@ def test_reproduce_names_a_code_change_and_refuses_a_trial_without_a_recipe(sett
 
     assert again.identical
     assert not again.code_matches
-    assert "code differs: recorded" in again.code_note
+    assert again.code_note == "code differs: train.py changed since the trial"
+    (tmp_path / "recipe.txt").write_text("flour, water, salt")
     with track("manual", settings=settings) as manual:
         manual.log_metric("x", 1.0)
+        manual.log_artifact("recipe", tmp_path / "recipe.txt")
     with pytest.raises(TrainingError, match=r"has no recipe: only trials made by evergreen.training.train"):
         reproduce(manual.id, settings=settings)
 

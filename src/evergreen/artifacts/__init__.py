@@ -12,8 +12,21 @@ Values become bytes through materializers chosen by type (pandas DataFrame → P
 .npy, scikit-learn-style model → skops, JSON-able value → canonical JSON). Add your own with
 :func:`register_materializer`; trust your own estimator modules for skops loading with
 :func:`trust_modules`.
+
+Files and folders are stored as they are, with their name and media type: ``save_path(store, path)``
+and ``save_bytes(store, data, "loss.png")`` give a :class:`StoredFile`; ``export(store, stored, folder)``
+writes it back, verified.
 """
 
+from evergreen.artifacts._files import (
+    FolderEntry,
+    StoredFile,
+    export,
+    folder_entries,
+    media_type_of,
+    save_bytes,
+    save_path,
+)
 from evergreen.artifacts._materializers import (
     Materializer,
     materializer_for,
@@ -26,9 +39,16 @@ from evergreen.artifacts._store import ArtifactRef, ArtifactStore
 __all__ = [
     "ArtifactRef",
     "ArtifactStore",
+    "FolderEntry",
     "Materializer",
+    "StoredFile",
+    "export",
+    "folder_entries",
     "materializer_for",
     "materializer_named",
+    "media_type_of",
     "register_materializer",
+    "save_bytes",
+    "save_path",
     "trust_modules",
 ]

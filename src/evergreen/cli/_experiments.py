@@ -1,13 +1,15 @@
-"""``evergreen experiments …``: list, show and compare tracked trials."""
+"""``evergreen experiments …``: list, show, compare and reproduce tracked trials; list and download their artifacts."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
+from rich import box
+from rich.table import Column, Table
 
 from ._context import console, state
 from ._runs import when
@@ -29,37 +31,86 @@ def _duration(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f}s"
 
 
+def _pairs(values: dict[str, Any], keys: list[str] | None = None) -> list[str]:
+    return [f"{k}={_value(values[k])}" for k in (keys if keys is not None else sorted(values)) if k in values]
+
+
+#: The width below which Rich should not narrow a column that folds (experiment, started, status, params, tags).
+_READABLE = 10
+
+
 @app.command("list")
 def list_command(
     ctx: typer.Context,
     experiment: str | None = typer.Argument(None, help="Only this experiment's trials."),
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many trials, newest first."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many trials, newest first (or by --sort)."),
+    where: list[str] = typer.Option(
+        [], "--where", "-w", help='Only trials meeting this, e.g. "roc_auc > 0.8", "params.C = 0.5" (repeatable).'
+    ),
+    sort: str | None = typer.Option(None, "--sort", "-s", help='Order by a field; "-roc_auc" is highest first.'),
+    params: bool = typer.Option(False, "--params", help="A column of each trial's parameters."),
+    tags: bool = typer.Option(False, "--tags", help="A column of each trial's tags."),
+    columns: str | None = typer.Option(
+        None, "--columns", "-c", help='These fields as columns instead of the metrics, e.g. "roc_auc,params.C".'
+    ),
+    baseline: bool = typer.Option(False, "--baseline", help="Also the trivial baseline's metrics (baseline_*)."),
 ) -> None:
-    """The experiments and their newest trials, with each trial's last metric values."""
-    from evergreen.training import experiments, trials  # here, not at the top: keeps `evergreen --help` fast
+    """The experiments and their newest trials, with each trial's last metric values: the gate's metric first,
+    then the model's own metrics and its costs."""
+    from evergreen.training import experiments, trial_table  # here, not at the top: keeps `evergreen --help` fast
 
     settings = state(ctx).settings()
-    if experiment is None:
+    if experiment is None and not where and sort is None:
         summary = Table("experiment", "trials", "last trial started (UTC)")
         for info in experiments(settings=settings):
             summary.add_row(info.name, str(info.trials), when(info.last_started_at))
         console.print(summary)
-    found = trials(experiment, limit=limit, settings=settings)
-    if not found:
-        console.print("no trials yet: record one with `with evergreen.training.track(NAME) as trial:`")
+    listed = trial_table(experiment, where=where, sort=sort, limit=limit, baseline=baseline, settings=settings)
+    if not listed.trials:
+        if where:
+            console.print(f"no trial meets {' and '.join(where)}")
+        else:
+            console.print("no trials yet: record one with `with evergreen.training.track(NAME) as trial:`")
         return
-    table = Table("trial", "experiment", "#", "status", "started (UTC)", "duration", "metrics")
-    for t in found:
-        metrics = ", ".join(f"{k}={_value(v)}" for k, v in sorted(t.metrics.items())[:4])
-        table.add_row(
-            t.id[:12], t.experiment, str(t.number), t.status, when(t.started_at), _duration(t.duration_s), metrics
-        )
+    ids = [listed.ids[t.id] for t in listed.trials]
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
+    shown: list[tuple[str, list[str], bool]] = [  # header, a value per trial, whether each value shows whole
+        ("trial", ids, True),
+        ("experiment", [f"{t.experiment} #{t.number}" for t in listed.trials], False),
+        ("started (UTC)", [when(t.started_at) for t in listed.trials], False),
+        ("status", [f"{t.status} {_duration(t.duration_s)}" for t in listed.trials], False),
+        *[(c, [_value(v) for v in listed.column(c)], True) for c in chosen],
+    ]
+    if not chosen:
+        shown.append(("metrics", [" ".join(_pairs(t.metrics, listed.metrics)) for t in listed.trials], True))
+    if params:
+        shown.append(("params", [" ".join(_pairs(t.params)) for t in listed.trials], False))
+    if tags:
+        shown.append(("tags", [" ".join(_pairs(t.tags)) for t in listed.trials], False))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    # Whole columns are as wide as their widest value (for metrics, the widest name=value pair), so Rich
+    # narrows only the others, which fold, to fit the terminal; metrics also take the room left beside the
+    # folding columns' readable minimum, so that several pairs share a line where there is space.
+    widths = [max(len(word) for value in values for word in value.split(" ")) for _, values, _ in shown]
+    spare = (
+        console.width
+        - 3 * len(shown)
+        - sum(w if whole else _READABLE for w, (_, _, whole) in zip(widths, shown, strict=True))
+    )
+    for (header, values, whole), widest in zip(shown, widths, strict=True):
+        if header == "metrics":
+            widest = min(max(len(v) for v in values), widest + max(spare, 0))
+        table.add_column(header, width=widest if whole else None, overflow="fold")
+    for i in range(len(listed.trials)):
+        table.add_row(*[values[i] for _, values, _ in shown])
     console.print(table)
 
 
 @app.command("show")
 def show_command(
-    ctx: typer.Context, ref: str = typer.Argument(..., help="A trial id or a unique prefix of it.")
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="A trial id or a unique prefix of it."),
+    with_series: bool = typer.Option(False, "--series", help="Every logged point of each metric, with its step."),
 ) -> None:
     """One trial: parameters, metrics (last value and series length), tags, data, code and environment."""
     from evergreen.training import series, trial
@@ -72,7 +123,12 @@ def show_command(
         console.print(f"  pipeline run {t.run_id} step {t.step}")
     code = t.code
     if code.get("git_sha"):
-        dirty = f" + uncommitted changes {code['diff_hash'][:12]}" if code.get("dirty") else " (clean)"
+        changed = sorted(code.get("changed") or {})
+        dirty = (
+            f" + uncommitted changes to {', '.join(changed) or code['diff_hash'][:12]}"
+            if code.get("dirty")
+            else " (clean)"
+        )
         console.print(f"  code {code['git_sha'][:12]}{dirty}")
     else:
         console.print(f"  code: not recorded ({code.get('reason', 'unknown')})")
@@ -84,14 +140,24 @@ def show_command(
     for key, value in sorted(t.params.items()):
         params.add_row(key, _value(value))
     console.print(params)
+    logged = series(t.id, settings=settings)
     metrics = Table("metric", "last value", "points")
-    for key, points in sorted(series(t.id, settings=settings).items()):
+    for key, points in sorted(logged.items()):
         metrics.add_row(key, _value(points[-1][1]), str(len(points)))
     console.print(metrics)
+    if with_series:
+        for key, points in sorted(logged.items()):
+            steps = Table(
+                Column("step", justify="right"), Column("value", justify="right"), title=key, title_justify="left"
+            )
+            for step, value in points:
+                steps.add_row(str(step), _value(value))
+            console.print(steps)
     for key, value in sorted(t.tags.items()):
         console.print(f"  tag {key} = {_value(value)}")
     for name, artifact in sorted(t.artifacts.items()):
-        console.print(f"  artifact {name}: {artifact['id'][:12]} ({artifact['materializer']})")
+        what = artifact.get("file_name") or artifact.get("materializer")
+        console.print(f"  artifact {name}: {what} ({artifact.get('kind', 'value')}, {artifact['id'][:12]})")
     if t.error:
         console.print(f"[red]error:[/]\n{t.error}")
 
@@ -116,6 +182,53 @@ def compare_command(
     if not comparison.params and not comparison.metrics:
         console.print("the trials have the same parameters and metrics" + ("" if show_all else " (--all shows them)"))
         return
+    console.print(table)
+
+
+def _size(size: int) -> str:
+    value, unit = float(size), "B"
+    for larger in ("kB", "MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, larger
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+@app.command("artifacts")
+def artifacts_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="A trial id or a unique prefix of it."),
+    download: Path | None = typer.Option(
+        None, "--download", help="Write the artifacts into this folder, each under DIR/NAME/.", file_okay=False
+    ),
+    names: list[str] = typer.Option([], "--name", help="Only this artifact (repeatable)."),
+) -> None:
+    """A trial's artifacts (files, folders, figures, values); --download DIR writes them, verified by sha256."""
+    from evergreen.training import artifacts, download_artifacts
+
+    settings = state(ctx).settings()
+    if download is not None:
+        written = download_artifacts(ref, download, names=names or None, settings=settings)
+        for path in written:
+            console.print(str(path))
+        if not written:
+            console.print("the trial has no artifacts: nothing was written")
+        return
+    listed = artifacts(ref, names=names or None, settings=settings)
+    if not listed:
+        console.print("the trial has no artifacts: log one with trial.log_artifact(NAME, PATH)")
+        return
+    table = Table(
+        Column("name", overflow="fold"),
+        Column("file", overflow="fold"),
+        Column("kind", overflow="fold"),
+        Column("media type", overflow="fold"),
+        Column("size", no_wrap=True),
+        Column("id", no_wrap=True),
+    )
+    for a in listed:
+        kind = f"folder of {a.files} file{'s' * (a.files != 1)}" if a.kind == "folder" else a.kind
+        table.add_row(a.name, a.file_name, kind, a.media_type, _size(a.size), a.id[:12])
     console.print(table)
 
 

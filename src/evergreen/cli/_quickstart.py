@@ -35,19 +35,29 @@ kind = "inline"
 
 
 def make_project(directory: Path) -> Path:
-    """Write the example project (evergreen.toml, project.py, schema.yaml) into ``directory``; existing files
-    are kept."""
+    """Write the example project (evergreen.toml, project.py, schema.yaml, a .gitignore with ``.evergreen/``)
+    into ``directory``; existing files are kept."""
     from evergreen import examples
 
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / CONFIG_FILENAME
     if not config.exists():
         config.write_text(CONFIG)
+    _ignore_store(directory)
     bundled = Path(examples.__file__).parent
     for source, target in (("churn_project.py", "project.py"), ("churn_schema.yaml", "schema.yaml")):
         if not (directory / target).exists():
             shutil.copyfile(bundled / source, directory / target)
     return directory
+
+
+def _ignore_store(directory: Path) -> None:
+    """Have git ignore ``.evergreen/`` (the database and artifacts): they are not code, and a committed
+    database would make every later trial's code read as changed."""
+    ignore = directory / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if not {".evergreen", ".evergreen/", "/.evergreen", "/.evergreen/"}.intersection(line.strip() for line in lines):
+        ignore.write_text("".join(f"{line}\n" for line in [*lines, ".evergreen/"]))
 
 
 def init_command(directory: Path = typer.Argument(..., help="The folder of the new project.")) -> None:

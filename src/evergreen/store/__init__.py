@@ -40,6 +40,7 @@ from ._experiments import (
     list_experiments,
     list_trials,
     metric_series,
+    unique_prefixes,
     update_trial,
 )
 from ._features import (
@@ -300,6 +301,7 @@ __all__ = [
     "start_step",
     "token_hash",
     "token_scopes",
+    "unique_prefixes",
     "update_trial",
     "upsert_cached_predictions",
     "version_by_content",

@@ -131,30 +131,70 @@ def metric_series(session: Session, trial_id: str) -> dict[str, list[tuple[int, 
     return series
 
 
+def _with_prefix(prefix: str) -> Any:
+    """Trials whose id starts with ``prefix``: a range on the primary key (so the index serves it) and the
+    prefix test itself (ids are lowercase hex, which sorts below ``g`` in every collation)."""
+    return (
+        (TrialRecord.id >= prefix)
+        & (TrialRecord.id < prefix + "g")
+        & TrialRecord.id.startswith(prefix, autoescape=True)
+    )
+
+
 def get_trial(session: Session, ref: str) -> TrialInfo:
-    """A trial by its id or a unique prefix of it (at least four characters)."""
-    if len(ref) >= 32:
-        found = session.execute(_trials().where(TrialRecord.id == ref)).all()
-    elif len(ref) >= MIN_PREFIX:
-        found = session.execute(_trials().where(TrialRecord.id.startswith(ref, autoescape=True)).limit(2)).all()
-    else:
+    """A trial by its id or a unique prefix of it (at least four characters).
+
+    Raises:
+        NotFoundError: no such trial, a prefix too short, or one that starts several trials (listed).
+    """
+    ref = ref.strip().lower()
+    if len(ref) < MIN_PREFIX:
         raise NotFoundError(f"trial id {ref!r} is too short; give at least {MIN_PREFIX} characters of the id")
+    found = session.execute(_trials().where(_with_prefix(ref)).order_by(TrialRecord.id).limit(11)).all()
     if not found:
         raise NotFoundError(f"no trial with id {ref!r}; `evergreen experiments list` shows the trials")
     if len(found) > 1:
-        raise NotFoundError(f"trial id prefix {ref!r} is ambiguous (it starts {len(found)}+ trials); give more of it")
+        shown = ", ".join(f"{trial.id} ({name} #{trial.number})" for trial, name in found[:10])
+        more = " and more" if len(found) > 10 else ""
+        raise NotFoundError(
+            f"trial id prefix {ref!r} is ambiguous: it starts {shown}{more}; give more characters of the id"
+        )
     return _infos(session, found)[0]
 
 
-def list_trials(session: Session, experiment: str | None = None, *, limit: int = 50) -> list[TrialInfo]:
-    """The newest trials first, of one experiment or of all."""
+def unique_prefixes(session: Session, ids: Sequence[str], *, length: int = 12) -> dict[str, str]:
+    """For each trial id, its first ``length`` characters, or more where a shorter prefix starts other trials."""
+    prefixes = {}
+    for trial_id in ids:
+        size = length
+        while size < len(trial_id):
+            others = session.execute(
+                select(TrialRecord.id).where(_with_prefix(trial_id[:size]), TrialRecord.id != trial_id).limit(1)
+            ).first()
+            if others is None:
+                break
+            size = max(size + 1, len(_common_prefix(trial_id, others[0])) + 1)
+        prefixes[trial_id] = trial_id[:size]
+    return prefixes
+
+
+def _common_prefix(a: str, b: str) -> str:
+    size = 0
+    while size < min(len(a), len(b)) and a[size] == b[size]:
+        size += 1
+    return a[:size]
+
+
+def list_trials(session: Session, experiment: str | None = None, *, limit: int | None = 50) -> list[TrialInfo]:
+    """The newest trials first, of one experiment or of all (every one when ``limit`` is None)."""
     query = _trials()
     if experiment is not None:
         names = session.execute(select(ExperimentRecord.name)).scalars().all()
         if experiment not in names:
             raise NotFoundError(f"no experiment {experiment!r}{did_you_mean(experiment, names)}")
         query = query.where(ExperimentRecord.name == experiment)
-    rows = session.execute(query.order_by(TrialRecord.started_at.desc(), TrialRecord.number.desc()).limit(limit)).all()
+    query = query.order_by(TrialRecord.started_at.desc(), TrialRecord.number.desc())
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return _infos(session, rows)
 
 
@@ -175,13 +215,22 @@ def _trials() -> Any:
     )
 
 
+#: Trial ids per query when reading last metric values (well below every database's limit of bound parameters).
+_CHUNK = 500
+
+
 def _infos(session: Session, rows: Sequence[Any]) -> list[TrialInfo]:
     ids = [trial.id for trial, _ in rows]
     last: dict[str, dict[str, float]] = {}
-    if ids:
+    for start in range(0, len(ids), _CHUNK):
+        latest = (
+            select(func.max(TrialMetricRecord.id))
+            .where(TrialMetricRecord.trial_id.in_(ids[start : start + _CHUNK]))
+            .group_by(TrialMetricRecord.trial_id, TrialMetricRecord.key)
+        )
         points = session.execute(
             select(TrialMetricRecord.trial_id, TrialMetricRecord.key, TrialMetricRecord.value)
-            .where(TrialMetricRecord.trial_id.in_(ids))
+            .where(TrialMetricRecord.id.in_(latest))
             .order_by(TrialMetricRecord.id)
         ).all()
         for trial_id, key, value in points:

@@ -274,6 +274,8 @@ class System:
         default_split = Split(kind="time", test="1d", column=self.timestamp).to_dict()
 
         views = [v.name for v in self.features]
+        # the standard step records the gate's metric, which trial lists show first; a user's own step may not take it
+        primary = {"primary_metric": self.gate.metric} if train is train_model else {}
 
         def train_pipeline(
             window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
@@ -295,7 +297,15 @@ class System:
             if tuned_search:
                 tuned = tune(window, model, self.task, target=self.target, split=split, n_trials=self.tune_trials)
             trained = train(
-                window, model, self.task, self.target, split, tuned=tuned, experiment=self.name, measure_latency=timed
+                window,
+                model,
+                self.task,
+                self.target,
+                split,
+                tuned=tuned,
+                experiment=self.name,
+                measure_latency=timed,
+                **primary,
             )
             registered = register(trained, self.name, self.task)
             validated = validate(registered, gate)

@@ -2,7 +2,8 @@
 
 - ``with track("churn", params={...}, seed=7) as trial:`` records a trial (parameters, metric series,
   tags, datasets, artifacts, code version, environment); ``trial``, ``trials``, ``experiments`` and
-  ``compare`` read them back.
+  ``compare`` read them back; ``artifacts`` lists a trial's files, folders, figures and values and
+  ``download_artifacts`` writes them to a folder.
 - ``sklearn(HistGradientBoostingClassifier, params={...}, search={"learning_rate": (0.01, 0.3, "log")})``
   (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame.
 - ``package_model`` stores a fitted model with its signature and library versions; ``load_model``
@@ -13,7 +14,20 @@
   parallel trials), keeping the study in the metadata database so that it resumes after a crash.
 """
 
-from ._experiments import Comparison, compare, experiments, series, trial, trials
+from ._artifacts import TrialArtifact
+from ._code import code_version
+from ._experiments import (
+    Comparison,
+    TrialTable,
+    artifacts,
+    compare,
+    download_artifacts,
+    experiments,
+    series,
+    trial,
+    trial_table,
+    trials,
+)
 from ._fit import Fitted, check_labels, features_of, fit
 from ._models import (
     TASKS,
@@ -31,7 +45,7 @@ from ._models import (
 from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
 from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
 from ._steps import evaluate_model, train_model, tune_model
-from ._tracking import FLUSH_POINTS, Trial, code_version, dataset_ref, environment, track
+from ._tracking import FLUSH_POINTS, Trial, dataset_ref, environment, track
 from ._train import Recipe, Reproduction, Trained, reproduce, train
 from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
 
@@ -54,8 +68,11 @@ __all__ = [
     "Signature",
     "Trained",
     "Trial",
+    "TrialArtifact",
+    "TrialTable",
     "TuningResult",
     "TuningTrial",
+    "artifacts",
     "check_labels",
     "check_parity",
     "check_task",
@@ -63,6 +80,7 @@ __all__ = [
     "compare",
     "convert",
     "dataset_ref",
+    "download_artifacts",
     "environment",
     "evaluate_model",
     "experiments",
@@ -82,6 +100,7 @@ __all__ = [
     "train",
     "train_model",
     "trial",
+    "trial_table",
     "trials",
     "tune",
     "tune_model",

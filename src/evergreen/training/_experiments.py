@@ -1,15 +1,19 @@
-"""Reading tracked trials back: one trial, the trials of an experiment, and what differs between trials."""
+"""Reading tracked trials back: one trial, the trials of an experiment (filtered and sorted), their artifacts,
+and what differs between trials."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
-from evergreen.errors import TrackingError
+from evergreen.errors import NotFoundError, TrackingError, did_you_mean
 from evergreen.store import (
     ExperimentInfo,
     MetadataStore,
@@ -18,7 +22,11 @@ from evergreen.store import (
     list_experiments,
     list_trials,
     metric_series,
+    unique_prefixes,
 )
+
+from ._artifacts import TrialArtifact, describe, download
+from ._query import column_value, metric_columns, parse_sort, parse_where, select_trials
 
 
 def _store(settings: Settings | None) -> MetadataStore:
@@ -35,14 +43,71 @@ def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
         store.dispose()
 
 
-def trials(experiment: str | None = None, *, limit: int = 50, settings: Settings | None = None) -> list[TrialInfo]:
-    """The newest trials first, of one experiment or of all."""
+def trials(
+    experiment: str | None = None,
+    *,
+    where: str | Sequence[str] = (),
+    sort: str | None = None,
+    limit: int | None = 50,
+    settings: Settings | None = None,
+) -> list[TrialInfo]:
+    """The trials of one experiment or of all: newest first, or by ``sort``; only those meeting ``where``.
+
+    ``where`` is one condition or several, all of which must hold: ``"roc_auc > 0.8"``,
+    ``"params.C = 0.5"``, ``"tags.team = growth and status = finished"``. ``sort`` is a field, with
+    ``-`` for highest first: ``"-roc_auc"``. See :mod:`evergreen.training._query` for the grammar.
+
+    Raises:
+        TrackingError: a condition or sort field that cannot be read (quoted, with the grammar).
+        NotFoundError: no such experiment.
+    """
+    conditions = parse_where([where] if isinstance(where, str) else where)
+    order = parse_sort(sort) if sort else None
     store = _store(settings)
     try:
         with store.session() as session:
-            return list_trials(session, experiment, limit=limit)
+            if not conditions and order is None:
+                return list_trials(session, experiment, limit=limit)
+            found = list_trials(session, experiment, limit=None)
     finally:
         store.dispose()
+    chosen = select_trials(found, where=conditions, sort=order)
+    return chosen if limit is None else chosen[:limit]
+
+
+@dataclass(frozen=True)
+class TrialTable:
+    """Trials ready to show: ``ids`` maps each id to the shortest unique prefix (12 characters or more)
+    that show, compare, reproduce and artifacts accept; ``metrics`` are the metric columns in order."""
+
+    trials: list[TrialInfo]
+    ids: dict[str, str]
+    metrics: list[str]
+
+    def column(self, name: str) -> list[Any]:
+        """Each trial's value of the field ``name`` (``roc_auc``, ``params.C``, ``tags.team`` …), None where absent."""
+        return [column_value(t, name) for t in self.trials]
+
+
+def trial_table(
+    experiment: str | None = None,
+    *,
+    where: str | Sequence[str] = (),
+    sort: str | None = None,
+    limit: int | None = 50,
+    baseline: bool = False,
+    settings: Settings | None = None,
+) -> TrialTable:
+    """:func:`trials` with their unique id prefixes and their metric columns, most telling first (the
+    gate's metric, the model's own, costs; the trivial baseline's only with ``baseline``)."""
+    found = trials(experiment, where=where, sort=sort, limit=limit, settings=settings)
+    store = _store(settings)
+    try:
+        with store.session() as session:
+            ids = unique_prefixes(session, [t.id for t in found])
+    finally:
+        store.dispose()
+    return TrialTable(found, ids, metric_columns(found, baseline=baseline))
 
 
 def experiments(*, settings: Settings | None = None) -> list[ExperimentInfo]:
@@ -63,6 +128,42 @@ def series(ref: str, *, settings: Settings | None = None) -> dict[str, list[tupl
             return metric_series(session, get_trial(session, ref).id)
     finally:
         store.dispose()
+
+
+def artifacts(ref: str, *, names: Sequence[str] | None = None, settings: Settings | None = None) -> list[TrialArtifact]:
+    """The artifacts of a trial (files, folders, figures and values) by name, or only ``names``.
+
+    Raises:
+        NotFoundError: a name the trial has no artifact under (the known names are listed).
+    """
+    found = trial(ref, settings=settings)
+    unknown = [n for n in names or () if n not in found.artifacts]
+    if unknown:
+        raise NotFoundError(
+            f"trial {found.id} has no artifact {unknown[0]!r}{did_you_mean(unknown[0], found.artifacts)}; "
+            f"its artifacts: {sorted(found.artifacts) or 'none'}; `evergreen experiments artifacts TRIAL` lists them"
+        )
+    return [describe(name, found.artifacts[name]) for name in (names or sorted(found.artifacts))]
+
+
+def download_artifacts(
+    ref: str,
+    destination: str | os.PathLike[str],
+    *,
+    names: Sequence[str] | None = None,
+    settings: Settings | None = None,
+) -> list[Path]:
+    """Write a trial's artifacts (or only ``names``) into ``destination/<name>/`` and return what was written.
+
+    Files keep their original name (``out/loss_plot/loss.png``), folders their layout, values are written in
+    their stored format (``out/recipe/recipe.json``). Every blob is verified against its sha256 first.
+
+    Raises:
+        NotFoundError: a name the trial has no artifact under (the known names are listed).
+    """
+    settings = settings or load_settings()
+    store = ArtifactStore(settings.artifacts.root)
+    return [download(store, a, Path(destination)) for a in artifacts(ref, names=names, settings=settings)]
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,13 @@ def train_model(
     experiment: str = "training",
     slices: list[str] | None = None,
     measure_latency: bool = True,
+    primary_metric: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` on the version's training side (parameters: ``params``, then a ``tune_model``
     output's), evaluate it on the test side, package it and track it. Returns the model id, the trial,
     the test metrics and whether a verified ONNX copy was stored. ``measure_latency=False`` skips timing
-    predictions row by row (seconds for a tree ensemble), for a pipeline whose gate has no latency budget."""
+    predictions row by row (seconds for a tree ensemble), for a pipeline whose gate has no latency budget.
+    ``primary_metric`` (the gate's metric) is recorded so that trial lists show it first."""
     settings = run_settings()
     chosen = {**(params or {}), **((tuned or {}).get("params") or {})}
     trained = train(
@@ -116,6 +118,7 @@ def train_model(
         experiment=experiment,
         slices=slices,
         measure_latency=measure_latency,
+        primary_metric=primary_metric,
         settings=settings,
     )
     return {

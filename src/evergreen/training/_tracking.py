@@ -3,8 +3,8 @@
 ``with track("churn", params={...}, seed=7) as trial:`` opens a trial; parameters, metrics (scalars and
 series by step), tags, datasets and artifacts logged on it are kept in memory and written in one
 transaction when the buffer fills, on :meth:`Trial.flush`, and when the trial ends, so logging a metric
-costs no database round trip. Recorded without being asked: the code version (git sha, and a hash of
-the uncommitted changes), the environment (Python, platform, installed packages), the seed, the host,
+costs no database round trip. Recorded without being asked: the code version (git sha, and the tracked
+files changed since it), the environment (Python, platform, installed packages), the seed, the host,
 the pipeline run and step it ran in, and its duration. A trial whose block raises is marked failed with
 the error, and the exception goes on.
 """
@@ -12,29 +12,29 @@ the error, and the exception goes on.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import platform
 import random
 import socket
-import subprocess
 import sys
 import traceback
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import metadata
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
 
-from evergreen.artifacts import ArtifactStore
+from evergreen.artifacts import ArtifactStore, save_bytes
 from evergreen.config import Settings
 from evergreen.errors import TrackingError
 from evergreen.executors import step_context
 from evergreen.pipelines import run_settings
 from evergreen.store import MetadataStore, add_metrics, create_trial, now, update_trial
+
+from ._artifacts import figure_file, store_artifact
+from ._code import code_version
 
 #: Metric points kept in memory before they are written; a flush is one INSERT of all of them.
 FLUSH_POINTS = 10_000
@@ -73,38 +73,6 @@ def _metric_value(key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TrackingError(f"metric {key!r} must be a number, got {type(value).__name__} {value!r:.60}")
     return float(value)
-
-
-def _git(folder: Path, *args: str) -> bytes | None:
-    try:
-        done = subprocess.run(["git", *args], cwd=folder, capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def code_version(folder: Path) -> dict[str, Any]:
-    """The git commit of ``folder`` and a hash of its uncommitted changes (tracked diffs and new files).
-
-    ``dirty`` is False when the work tree matches the commit; ``diff_hash`` then is None. Outside a git
-    repository (or without git) every field is None and ``reason`` says why.
-    """
-    sha = _git(folder, "rev-parse", "HEAD")
-    if sha is None:
-        return {"git_sha": None, "dirty": None, "diff_hash": None, "reason": f"{folder} is not in a git repository"}
-    digest = hashlib.sha256()
-    diff = _git(folder, "diff", "HEAD", "--binary") or b""
-    digest.update(diff)
-    untracked = (_git(folder, "ls-files", "--others", "--exclude-standard", "-z") or b"").split(b"\0")
-    root = Path((_git(folder, "rev-parse", "--show-toplevel") or b".").decode().strip())
-    new_files = [name for name in untracked if name]
-    for name in sorted(new_files):
-        digest.update(b"\0new\0" + name + b"\0")
-        path = root / name.decode(errors="replace")
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    dirty = bool(diff or new_files)
-    return {"git_sha": sha.decode().strip(), "dirty": dirty, "diff_hash": digest.hexdigest() if dirty else None}
 
 
 @lru_cache(maxsize=1)
@@ -272,14 +240,47 @@ class Trial:
         self._dirty = True
 
     def log_artifact(self, name: str, value: object) -> str:
-        """Store ``value`` in the artifact store (by its materializer) under ``name``; returns its id."""
+        """Store an artifact under ``name`` and return its id; logging a name again replaces it.
+
+        ``value`` may be the path (str or Path) of a file or folder, which is stored with its name and
+        media type (a path with nothing there is refused, never stored as text); bytes, stored as a file
+        called ``name``; a matplotlib or Plotly figure (see :meth:`log_figure`); or any value a
+        materializer saves (a DataFrame, an array, a JSON-able value; see :meth:`log_dict`).
+        """
         self._require_running()
+        return self._keep(name, store_artifact(self._artifacts_store(), _check_key("artifact", name), value))
+
+    def log_figure(self, name: str, figure: object, file_name: str | None = None) -> str:
+        """Store a figure: matplotlib as ``{name}.png`` (or ``file_name``'s format: .svg, .pdf, .jpg), Plotly
+        as a self-contained ``{name}.html`` page (or its ``.json``)."""
+        self._require_running()
+        data, file_name = figure_file(_check_key("figure", name), figure, file_name)
+        return self._keep(name, save_bytes(self._artifacts_store(), data, file_name).to_dict())
+
+    def log_text(self, name: str, text: str, file_name: str | None = None) -> str:
+        """Store ``text`` as a UTF-8 file (``{name}.txt`` unless ``file_name`` is given)."""
+        self._require_running()
+        _check_key("artifact", name)
+        if not isinstance(text, str):
+            raise TrackingError(f"text artifact {name!r} must be a str, got {type(text).__name__} {text!r:.60}")
+        file_name = file_name or f"{name}.txt"
+        return self._keep(name, save_bytes(self._artifacts_store(), text.encode(), file_name).to_dict())
+
+    def log_dict(self, name: str, value: Any) -> str:
+        """Store a JSON value (a dict, list, str, number …) as canonical JSON; a str here is text, not a path."""
+        self._require_running()
+        plain = _json_value("artifact", _check_key("artifact", name), value)
+        return self._keep(name, dataclasses.asdict(self._artifacts_store().save(plain)))
+
+    def _artifacts_store(self) -> ArtifactStore:
         if self._artifact_store is None:
             self._artifact_store = ArtifactStore(self._settings.artifacts.root)
-        ref = self._artifact_store.save(value)
-        self._artifacts[_check_key("artifact", name)] = dataclasses.asdict(ref)
+        return self._artifact_store
+
+    def _keep(self, name: str, record: dict[str, Any]) -> str:
+        self._artifacts[name] = record
         self._dirty = True
-        return ref.id
+        return str(record["id"])
 
     def flush(self) -> None:
         """Write buffered parameters, tags, datasets, artifacts and metric points in one transaction."""

@@ -24,11 +24,13 @@ from evergreen.errors import ReproducibilityError, TrainingError
 from evergreen.evaluation import EvaluationReport, evaluate
 from evergreen.pipelines import run_settings
 
+from ._code import code_note, code_version
 from ._experiments import trial as get_trial
 from ._fit import features_of, fit
 from ._models import ModelPackage, check_task, package_model, with_categories
+from ._query import PRIMARY_METRIC_TAG
 from ._spec import ModelSpec
-from ._tracking import code_version, track
+from ._tracking import track
 
 #: Metrics compared by :func:`reproduce`; the cost metrics (latency, fit time) vary run to run.
 _TIMING_METRICS = ("fit_s", "p50_ms", "p99_ms")
@@ -87,13 +89,15 @@ def train(
     experiment: str = "training",
     slices: list[str] | None = None,
     measure_latency: bool = True,
+    primary_metric: str | None = None,
     settings: Settings | None = None,
 ) -> Trained:
     """Train ``spec`` on a version of ``dataset`` (the latest when ``version`` is None) and record it.
 
     ``target`` defaults to the target of the version's schema; the features are the schema's feature
     columns. ``split`` defaults to a seeded stratified split (classification) or random split
-    (regression) with 20 % test rows.
+    (regression) with 20 % test rows. ``primary_metric`` (e.g. the gate's metric) is recorded as the
+    trial's ``primary_metric`` tag, which trial lists show first.
 
     Raises:
         TrainingError: no target given or in the schema, labels that cannot be learnt, a spec the data refuses.
@@ -122,7 +126,8 @@ def train(
         features=features,
         seed=seed,
     )
-    return _run(recipe, train_rows, test_rows, experiment, slices, measure_latency, settings, loaded.info)
+    tags = {PRIMARY_METRIC_TAG: primary_metric} if primary_metric else None
+    return _run(recipe, train_rows, test_rows, experiment, slices, measure_latency, settings, loaded.info, tags)
 
 
 def _run(
@@ -209,7 +214,7 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
     settings = settings or run_settings()
     original = get_trial(trial_ref, settings=settings)
     stored = original.artifacts.get("recipe")
-    if stored is None:
+    if stored is None or "kind" in stored:  # a file or folder someone logged as "recipe" is no recipe
         raise TrainingError(
             f"trial {original.id[:12]} has no recipe: only trials made by evergreen.training.train (or its step) "
             "can be reproduced"
@@ -232,7 +237,8 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
         True,
         settings,
         loaded.info,
-        tags={"reproduces": original.id},
+        tags={"reproduces": original.id}
+        | ({PRIMARY_METRIC_TAG: original.tags[PRIMARY_METRIC_TAG]} if PRIMARY_METRIC_TAG in original.tags else {}),
     )
     new = get_trial(again.trial_id, settings=settings)
     differences = {
@@ -240,15 +246,7 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
         for name, value in original.metrics.items()
         if name not in _TIMING_METRICS and not _same(value, new.metrics.get(name, math.nan))
     }
-    now = code_version(settings.project_dir)
-    then = original.code
-    matches = (now.get("git_sha"), now.get("diff_hash")) == (then.get("git_sha"), then.get("diff_hash"))
-    note = (
-        "same code as recorded"
-        if matches
-        else f"code differs: recorded {then.get('git_sha') or 'no git'} {then.get('diff_hash') or ''}, "
-        f"now {now.get('git_sha') or 'no git'} {now.get('diff_hash') or ''}".strip()
-    )
+    matches, note = code_note(original.code, code_version(settings.project_dir), settings.project_dir)
     return Reproduction(
         trial_id=original.id,
         new_trial_id=again.trial_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -274,6 +275,7 @@ class System:
         default_split = Split(kind="time", test="1d", column=self.timestamp).to_dict()
 
         views = [v.name for v in self.features]
+        takes_window = "window" in getattr(release, "signature", inspect.signature(release)).parameters
 
         def train_pipeline(
             window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
@@ -299,7 +301,7 @@ class System:
             )
             registered = register(trained, self.name, self.task)
             validated = validate(registered, gate)
-            if views:  # the deployment declares the view versions the window was joined with
+            if views or takes_window:  # the window's summary, and the view versions the deployment declares
                 return release(validated, self.deployment, released, window=window)
             return release(validated, self.deployment, released)
 

@@ -1,0 +1,247 @@
+"""Regression end to end: the gate never releases a model worse than a constant, and the gate, the model card
+and the quality monitor speak of errors that are better lower (no rates, no "points", no drop of an RMSE)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+from evergreen.config import Settings, load_settings
+from evergreen.data import infer_schema, ingest, parquet
+from evergreen.errors import MonitorError, NotFoundError
+from evergreen.evaluation import Gate
+from evergreen.monitoring import quality, run_monitors
+from evergreen.registry import get, model_card_markdown, register, validate_version
+from evergreen.serving import deployment
+from evergreen.store import MetadataStore, add_feedback, insert_predictions
+from evergreen.system import Retrain, System
+from evergreen.training import sklearn, train
+
+FIRST_DAY = pd.Timestamp("2024-05-01")  # tz-naive, as a spreadsheet export writes it
+DAYS = 6
+
+
+def diabetes(*, noise: bool) -> pd.DataFrame:
+    """scikit-learn's diabetes table as six days of visits; with ``noise`` the target is pure noise of the same
+    mean and spread, so nothing can be learnt from the features."""
+    frame = load_diabetes(as_frame=True).frame
+    if noise:
+        rng = np.random.default_rng(0)
+        frame["target"] = rng.normal(frame["target"].mean(), frame["target"].std(), len(frame)).round(1)
+    frame.insert(0, "patient", np.arange(len(frame)))
+    spacing = DAYS * 86_400 // len(frame)
+    frame.insert(1, "seen_at", FIRST_DAY + pd.to_timedelta(np.arange(len(frame)) * spacing, unit="s"))
+    return frame
+
+
+def daily_system(folder: Path, settings: Settings, *, noise: bool) -> System:
+    """A regression System fed one CSV per day, its schema kept from the whole table (as a team keeps it in git)."""
+    frame = diabetes(noise=noise)
+    schema = folder / "visits.schema.yaml"
+    infer_schema(frame, target="target", timestamp="seen_at", entity="patient").to_yaml(schema)
+    system = System(
+        name="visits",
+        task="regression",
+        target="target",
+        timestamp="seen_at",
+        entity="patient",
+        schema=str(schema),
+        model=eg.sklearn(HistGradientBoostingRegressor, params={"max_iter": 50, "random_state": 0}),
+        gate=eg.Gate(metric="rmse"),
+        retrain=Retrain(cron=None, window="7d"),
+    )
+    for day, rows in frame.groupby(frame["seen_at"].dt.date):
+        path = folder / f"visits-{day}.csv"
+        rows.to_csv(path, index=False)
+        assert system.ingest(str(path), settings=settings).status == "succeeded"
+    return system
+
+
+def settings_in(folder: Path) -> Settings:
+    return load_settings(folder, overrides={"executor.kind": "inline"}, environ={})
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict[str, Any]]:
+    """The System on the real diabetes target, trained once: its run's output."""
+    folder = tmp_path_factory.mktemp("signal")
+    settings = settings_in(folder)
+    run = daily_system(folder, settings, noise=False).train(settings=settings)
+    assert run.status == "succeeded", [s.error for s in run.steps]
+    return settings, run.output
+
+
+def test_a_first_model_worse_than_the_training_mean_is_refused(tmp_path: Path) -> None:
+    settings = settings_in(tmp_path)
+    system = daily_system(tmp_path, settings, noise=True)
+
+    output = system.train(settings=settings).output
+
+    assert output["released"] is False
+    found = re.search(
+        r"rmse ([0-9.]+) does not beat the constant baseline: always predicting the training mean ([0-9.]+) "
+        r"scores rmse ([0-9.]+) on the same test rows \(lower is better\)",
+        output["verdict"],
+    )
+    assert found, output["verdict"]
+    version = get("visits", output["version"], settings=settings)
+    assert version.status == "rejected"
+    report = version.gate or {}
+    candidate, baseline = report["candidate"], report["candidate"]["baseline"]
+    assert float(found.group(1)) == pytest.approx(candidate["metrics"]["rmse"], rel=1e-3)
+    assert float(found.group(2)) == pytest.approx(baseline["prediction"], rel=1e-3)
+    assert float(found.group(3)) == pytest.approx(baseline["metrics"]["rmse"], rel=1e-3)
+    assert candidate["metrics"]["rmse"] > baseline["metrics"]["rmse"]
+    with pytest.raises(NotFoundError, match="visits"):
+        deployment("visits", settings=settings)
+
+
+def test_a_first_model_that_beats_the_training_mean_is_released(released: tuple[Settings, dict[str, Any]]) -> None:
+    settings, output = released
+
+    assert output["released"] is True
+    assert "rmse" in output["verdict"]
+    assert get("visits", "production", settings=settings).number == output["version"]
+
+
+def test_the_regression_card_speaks_of_errors_not_rates(released: tuple[Settings, dict[str, Any]]) -> None:
+    settings, output = released
+
+    card = model_card_markdown("visits", output["version"], settings=settings)
+
+    assert "- **Primary metric:** rmse (lower is better)" in card
+    assert "- **Metric:** rmse (lower is better)" in card
+    assert "- **Compared with:** no production model yet (first model)" in card
+    assert re.search(r"^- Small test set: \d+ rows \(fewer than 200\); RMSE [0-9.]+ ± [0-9.]+ \(95 %", card, re.M)
+    for wrong in ("rate", "points", "primary:** None", "passed: passed", "Verdict:** passed"):
+        assert wrong not in card
+
+
+def test_the_card_of_a_classifier_gated_on_log_loss_names_log_loss(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={})
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"tenure": rng.integers(1, 60, 600), "fee": rng.normal(20, 5, 600).round(2)})
+    frame["plan_ends"] = np.where(frame["fee"] / 5 - frame["tenure"] / 20 + rng.normal(size=600) > 2, "yes", "no")
+    frame.to_parquet(tmp_path / "accounts.parquet", index=False)
+    ingest("accounts", parquet(tmp_path / "accounts.parquet"), target="plan_ends", settings=settings)
+    trained = train("accounts", 1, sklearn(LogisticRegression), task="classification", settings=settings)
+    version = register(
+        "accounts", trained.package.id, task="classification", trial_id=trained.trial_id, settings=settings
+    )
+    validate_version("accounts", version.number, Gate(metric="log_loss"), settings=settings)
+
+    card = model_card_markdown("accounts", version.number, settings=settings)
+
+    assert "- **Primary metric:** log_loss (lower is better)" in card
+    assert "- **Metric:** log_loss (lower is better)" in card
+    assert "roc_auc (higher" not in card
+
+
+def log_visits(settings: Settings, day: datetime, errors: np.ndarray, predictions: np.ndarray) -> None:
+    """Live predictions of the production version on ``day``, each labelled the next morning with the
+    prediction plus ``errors``."""
+    version = get("visits", "production", settings=settings).number
+    rows, feedback = [], []
+    for i, (guess, error) in enumerate(zip(predictions, errors, strict=True)):
+        pid, at = uuid.uuid4().hex, day + timedelta(minutes=i)
+        rows.append(
+            {
+                "id": pid,
+                "deployment": "visits",
+                "model": "visits",
+                "model_version": version,
+                "mode": "live",
+                "entity_id": str(i),
+                "inputs": {},
+                "inputs_hash": None,
+                "output": {"prediction": float(guess)},
+                "latency_ms": 1.0,
+                "created_at": at,
+            }
+        )
+        feedback.append(
+            {
+                "prediction_id": pid,
+                "deployment": "visits",
+                "entity_id": str(i),
+                "label": {"value": float(guess + error)},
+                "event_time": None,
+                "received_at": at + timedelta(hours=12),
+                "label_delay_s": 43_200.0,
+            }
+        )
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            insert_predictions(session, rows)
+            add_feedback(session, feedback)
+    finally:
+        store.dispose()
+
+
+def test_the_quality_monitor_on_rmse_fires_when_rmse_rises(released: tuple[Settings, dict[str, Any]]) -> None:
+    settings, _ = released
+    tested = get("visits", "production", settings=settings).metrics["rmse"]
+    rng = np.random.default_rng(1)
+    guesses = rng.uniform(50, 300, 200)
+    calm, rough = datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC)
+    log_visits(settings, calm, rng.normal(0, tested * 0.9, 200), guesses)
+    log_visits(settings, rough, rng.normal(0, tested * 2.0, 200), guesses)
+    monitor = quality("rmse", rise=0.25 * tested)
+
+    (before,) = run_monitors("visits", [monitor], window=(calm, calm + timedelta(days=1)), settings=settings)
+    (after,) = run_monitors("visits", [monitor], window=(rough, rough + timedelta(days=1)), settings=settings)
+
+    assert before.result.status == "ok"
+    assert after.result.status == "breached"
+    assert after.result.threshold == pytest.approx(tested * 1.25)
+    assert after.alert is not None
+    assert re.search(rf"visits: rmse [0-9.]+ is above {after.result.threshold:.4g}", after.alert.message)
+    (ceiling,) = run_monitors(
+        "visits", [quality("rmse", above=1.5 * tested)], window=(rough, rough + timedelta(days=1)), settings=settings
+    )
+    assert ceiling.result.status == "breached"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: quality("rmse", below=30.0),
+            r"rmse is better lower, so it gets worse when it rises; below=30.0 .* Use above=30.0",
+        ),
+        (lambda: quality("mae", drop=5.0), r"Use rise=5.0 \(a change from the test value\)"),
+        (
+            lambda: quality("roc_auc", rise=0.05),
+            r"roc_auc is better higher, so it gets worse when it falls; .*Use drop=0.05",
+        ),
+        (lambda: quality("r2", above=0.5), r"Use below=0.5 \(an absolute limit\)"),
+        (lambda: quality("rmse"), r"give exactly one of above= or rise= \(got none\)"),
+        (
+            lambda: quality("rmse", above=40.0, rise=5.0),
+            r"give exactly one of above= or rise= \(got above=40.0, rise=5.0\)",
+        ),
+        (lambda: quality("rmse", rise=-1.0), r"rise must be a finite number >= 0 .*, got -1.0"),
+        (lambda: quality("rmse", above=float("nan")), r"above must be a finite number, got nan"),
+        (lambda: quality("rsme", above=1.0), r"unknown metric 'rsme'.*rmse"),
+    ],
+)
+def test_a_quality_limit_named_against_the_metrics_direction_is_refused(make: Any, message: str) -> None:
+    with pytest.raises(MonitorError, match=message):
+        make()
+
+
+def test_the_old_spelling_still_works_for_metrics_better_higher() -> None:
+    assert quality("roc_auc", drop=0.05).relative is True
+    assert quality("accuracy", below=0.7).threshold == 0.7

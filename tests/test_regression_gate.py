@@ -3,7 +3,10 @@ and the quality monitor speak of errors that are better lower (no rates, no "poi
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +29,9 @@ from evergreen.registry import get, model_card_markdown, register, validate_vers
 from evergreen.serving import deployment
 from evergreen.store import MetadataStore, add_feedback, insert_predictions
 from evergreen.system import Retrain, System
-from evergreen.training import sklearn, train
+from evergreen.training import sklearn, track, train
+
+EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
 FIRST_DAY = pd.Timestamp("2024-05-01")  # tz-naive, as a spreadsheet export writes it
 DAYS = 6
@@ -245,3 +250,27 @@ def test_a_quality_limit_named_against_the_metrics_direction_is_refused(make: An
 def test_the_old_spelling_still_works_for_metrics_better_higher() -> None:
     assert quality("roc_auc", drop=0.05).relative is True
     assert quality("accuracy", below=0.7).threshold == 0.7
+
+
+def test_experiments_list_and_compare_show_a_regressions_own_errors_first(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={})
+    ids = []
+    for depth in (2, 6):
+        with track("visits", params={"max_depth": depth}, settings=settings) as t:
+            t.log_metrics({"mae": 40.0 + depth, "rmse": 50.0 + depth, "r2": 0.4 - depth / 100, "mape": 0.4})
+            t.log_metrics({"baseline_mae": 65.0, "baseline_rmse": 75.0, "baseline_r2": -0.01, "baseline_mape": 0.6})
+        ids.append(t.id)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "250"}
+
+    def evergreen(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([EVERGREEN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+
+    listed = evergreen("experiments", "list", "visits")
+    compared = evergreen("experiments", "compare", *ids)
+
+    assert listed.returncode == 0, listed.stderr
+    assert "mae=46, rmse=56, r2=0.34, mape=0.4" in listed.stdout
+    assert "baseline_" not in listed.stdout
+    assert compared.returncode == 0, compared.stderr
+    assert "metric rmse (lower is better)" in compared.stdout
+    assert "metric r2 (higher is better)" in compared.stdout

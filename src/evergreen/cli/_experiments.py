@@ -50,11 +50,31 @@ def list_command(
         return
     table = Table("trial", "experiment", "#", "status", "started (UTC)", "duration", "metrics")
     for t in found:
-        metrics = ", ".join(f"{k}={_value(v)}" for k, v in sorted(t.metrics.items())[:4])
+        metrics = ", ".join(f"{k}={_value(t.metrics[k])}" for k in _headline(t.metrics)[:4])
         table.add_row(
             t.id[:12], t.experiment, str(t.number), t.status, when(t.started_at), _duration(t.duration_s), metrics
         )
     console.print(table)
+
+
+def _headline(metrics: dict[str, Any]) -> list[str]:
+    """A trial's metric names, the model's own first in report order (``mae, rmse, r2, mape`` for a regression,
+    not ``baseline_mae, baseline_mape, …`` as sorting would give), then the rest, the baseline's last."""
+    from evergreen.evaluation import METRICS
+
+    known = [m for task in METRICS.values() for m in task if m in metrics]
+    rest = sorted(k for k in metrics if k not in known)
+    return known + [k for k in rest if not k.startswith("baseline_")] + [k for k in rest if k.startswith("baseline_")]
+
+
+def _direction(metric: str) -> str:
+    """`` (lower is better)`` or `` (higher is better)`` for a known metric (also a ``baseline_`` one)."""
+    from evergreen.evaluation import METRICS, higher_is_better
+
+    name = metric.removeprefix("baseline_")
+    if not any(name in task for task in METRICS.values()):
+        return ""
+    return " (higher is better)" if higher_is_better(name) else " (lower is better)"
 
 
 @app.command("show")
@@ -112,7 +132,7 @@ def compare_command(
     for key, values in comparison.params.items():
         table.add_row(f"param {key}", *[_value(v) for v in values])
     for key, metric_values in comparison.metrics.items():
-        table.add_row(f"metric {key}", *[_value(v) for v in metric_values])
+        table.add_row(f"metric {key}{_direction(key)}", *[_value(v) for v in metric_values])
     if not comparison.params and not comparison.metrics:
         console.print("the trials have the same parameters and metrics" + ("" if show_all else " (--all shows them)"))
         return

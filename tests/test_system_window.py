@@ -12,7 +12,8 @@ from sklearn.linear_model import LogisticRegression
 
 import evergreen as eg
 from evergreen.config import Settings, load_settings
-from evergreen.data import infer_schema, load
+from evergreen.data import Schema, csv, infer_schema, load
+from evergreen.data import ingest as ingest_version
 from evergreen.registry import get, recorded_test_rows
 from evergreen.system import DayRecord, Retrain, System, loop_report_html
 
@@ -74,6 +75,10 @@ def ingest(system: System, source: str, settings: Settings) -> None:
 def month(system: System, folder: Path, settings: Settings) -> None:
     for day in range(1, 31):
         ingest(system, write(export(day), folder / f"day-{day:02d}.csv"), settings)
+
+
+def system_schema(system: System) -> Schema:
+    return Schema.from_yaml(system.schema or "")
 
 
 def window_rows(settings: Settings) -> pd.DataFrame:
@@ -151,3 +156,15 @@ def test_the_loop_report_shows_the_window_each_model_was_trained_on() -> None:
 
     assert "<th>training window</th>" in page
     assert "window 2024-05-23 23:59 → 2024-05-30 23:59 UTC, 7 versions, 280 rows" in page
+
+
+def test_incremental_snapshots_are_read_once(system: System, settings: Settings, tmp_path: Path) -> None:
+    # Each incremental version is a whole snapshot: the parent's rows plus the new ones.
+    for day in range(1, 4):
+        path = write(export(day), tmp_path / f"day-{day:02d}.csv")
+        ingest_version("churn", csv(path), watermark="event_time", schema=system_schema(system), settings=settings)
+
+    output = system.train(settings=settings).output
+
+    assert len(window_rows(settings)) == 3 * ROWS
+    assert output["window"].endswith(", 1 version, 120 rows")

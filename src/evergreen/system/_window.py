@@ -11,8 +11,8 @@ corrected ones). Counting both would weigh that day twice, so rows are merged as
 most often. Rows repeated *within* one file stay repeated (they are the source's data), a row held by
 both the first export and the re-export counts once, and a new row of the re-export is added. A corrected
 row (the same entity and time with another label) differs in a column, so both versions of it are kept:
-the data cannot tell a correction from a second event. Incremental snapshots, each holding its parent's
-rows, are merged the same way, so no row is counted once per snapshot.
+the data cannot tell a correction from a second event. An incremental version (``watermark=``) holds its
+parent's rows too, so its parent is not read at all: no row is counted once per snapshot.
 """
 
 from __future__ import annotations
@@ -92,10 +92,15 @@ def training_rows(
     after = end.timestamp() - window_s  # exclusive: a row exactly window_s older than the end is outside it
     start = max(after, datetime.fromisoformat(since).timestamp() if since else 0.0)
     inclusive = start > after  # ``since`` bounds the window: a row at that very time is in it
+    # An incremental version (ingested with a watermark) holds all of its parent's rows: the parent adds none.
+    held = {info.parent_number for info in infos if info.watermark_column is not None}
     inside = [
         info
         for info, span in spans
-        if span is not None and (span[1] >= start if inclusive else span[1] > start) and span[0] <= end.timestamp()
+        if span is not None
+        and info.number not in held
+        and (span[1] >= start if inclusive else span[1] > start)
+        and span[0] <= end.timestamp()
     ]
     latest = load(dataset, infos[0].number, settings=settings)
     if not inside:  # nothing in the window: an empty query over the newest version, refused by training

@@ -168,3 +168,20 @@ def test_incremental_snapshots_are_read_once(system: System, settings: Settings,
 
     assert len(window_rows(settings)) == 3 * ROWS
     assert output["window"].endswith(", 1 version, 120 rows")
+
+
+def test_a_window_after_the_newest_data_is_refused_with_the_newest_time(
+    system: System, settings: Settings, tmp_path: Path
+) -> None:
+    ingest(system, write(export(1), tmp_path / "day-01.csv"), settings)
+
+    run = system.train(
+        since=datetime(2024, 6, 1, tzinfo=UTC), until=datetime(2024, 6, 2, tzinfo=UTC), settings=settings
+    )
+
+    assert run.status == "failed"
+    error = run.step("training_window").error or ""
+    assert (
+        "dataset 'churn' has no rows in the training window 2024-06-01 00:00 → 2024-06-02 00:00 UTC: its newest "
+        "'event_time' is 2024-05-01 23:59 UTC; ingest newer data" in error
+    )

@@ -66,7 +66,8 @@ def training_rows(
     empty: no bound), merged across versions as the module docstring says.
 
     Raises:
-        SystemDefinitionError: the dataset has no versions, or no values in its ``timestamp`` column.
+        SystemDefinitionError: the dataset has no versions, no values in its ``timestamp`` column, or no
+            version with rows in the window.
     """
     store = MetadataStore(settings.store.url)
     try:
@@ -88,9 +89,9 @@ def training_rows(
             f"dataset {dataset!r} has no values in a timestamp column {timestamp!r} in any of its {len(infos)} "
             "version(s); check the System's timestamp= against the data's columns"
         )
-    end = datetime.fromisoformat(until) if until else datetime.fromtimestamp(newest, UTC)
+    end = _utc(until) if until else datetime.fromtimestamp(newest, UTC)
     after = end.timestamp() - window_s  # exclusive: a row exactly window_s older than the end is outside it
-    start = max(after, datetime.fromisoformat(since).timestamp() if since else 0.0)
+    start = max(after, _utc(since).timestamp() if since else 0.0)
     inclusive = start > after  # ``since`` bounds the window: a row at that very time is in it
     # An incremental version (ingested with a watermark) holds all of its parent's rows: the parent adds none.
     held = {info.parent_number for info in infos if info.watermark_column is not None}
@@ -102,13 +103,24 @@ def training_rows(
         and (span[1] >= start if inclusive else span[1] > start)
         and span[0] <= end.timestamp()
     ]
+    if not inside:
+        window = Window("", [], start, end, load(dataset, infos[0].number, settings=settings))
+        raise SystemDefinitionError(
+            f"dataset {dataset!r} has no rows in the training {window.summary(0).split(',')[0]}: its newest "
+            f"{timestamp!r} is {datetime.fromtimestamp(newest, UTC):%Y-%m-%d %H:%M} UTC; ingest newer data, or "
+            "train with a wider window (Retrain(window=...)) or other since/until"
+        )
     latest = load(dataset, infos[0].number, settings=settings)
-    if not inside:  # nothing in the window: an empty query over the newest version, refused by training
-        inside = [infos[0]]
     paths = {info.number: load(dataset, info.number, settings=settings).path() for info in inside}
     columns = _columns(latest, [info.schema for info in inside])
     query = _query(paths, columns, timestamp, (start, inclusive), end.timestamp())
     return Window(query, [info.ref for info in inside], start, end, latest)
+
+
+def _utc(text: str) -> datetime:
+    """An ISO time; a time without a zone is read as UTC, as label and event times are."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _span(profile: dict[str, object], timestamp: str) -> tuple[float, float] | None:

@@ -274,3 +274,21 @@ def test_experiments_list_and_compare_show_a_regressions_own_errors_first(tmp_pa
     assert compared.returncode == 0, compared.stderr
     assert "metric rmse (lower is better)" in compared.stdout
     assert "metric r2 (higher is better)" in compared.stdout
+
+
+def test_models_show_says_the_gates_outcome_once(released: tuple[Settings, dict[str, Any]]) -> None:
+    settings, output = released
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "400"}
+
+    shown = subprocess.run(
+        [EVERGREEN, "models", "show", f"visits@{output['version']}"],
+        cwd=settings.project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert "gate: passed (first model: no production to compare with;" in shown.stdout
+    assert "passed: passed" not in shown.stdout

@@ -23,7 +23,7 @@ import evergreen as eg
 from evergreen.config import Settings, load_settings
 from evergreen.data import infer_schema, ingest, parquet
 from evergreen.errors import MonitorError, NotFoundError
-from evergreen.evaluation import Gate
+from evergreen.evaluation import Gate, judge
 from evergreen.monitoring import quality, run_monitors
 from evergreen.registry import get, model_card_markdown, register, validate_version
 from evergreen.serving import deployment
@@ -292,3 +292,33 @@ def test_models_show_says_the_gates_outcome_once(released: tuple[Settings, dict[
     assert shown.returncode == 0, shown.stderr
     assert "gate: passed (first model: no production to compare with;" in shown.stdout
     assert "passed: passed" not in shown.stdout
+
+
+class Shifted:
+    """A regression model that predicts the column ``signal``, ``shift`` too high for clinic ``b``."""
+
+    def __init__(self, shift: float) -> None:
+        self.shift = shift
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return X["signal"].to_numpy() + np.where(X["clinic"] == "b", self.shift, 0.0)
+
+
+@pytest.mark.parametrize(("shift", "passed"), [(3.0, True), (15.0, False)])
+def test_a_slice_tolerance_on_rmse_is_a_share_of_productions_error(shift: float, passed: bool) -> None:
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame({"signal": rng.normal(150, 50, 600), "clinic": np.repeat(["a", "b"], 300)})
+    y = X["signal"] + rng.normal(0, 20, 600)
+    gate = Gate(metric="rmse", slices=["clinic"], slice_tolerance=0.05, n_bootstrap=200)
+
+    report = judge(gate, Shifted(shift), Shifted(0.0), X, y, task="regression", y_train=y, measure_latency=False)
+
+    check = report.check("slice:clinic=b")
+    production = report.production.slice("clinic").group("b").metrics["rmse"] if report.production else 0.0
+    assert check.passed is passed
+    assert check.limit == pytest.approx(0.05 * production)
+    assert (
+        f"tolerance {'of ' if passed else ''}{0.05 * production:.4g} = 5% of production's {production:.4g}"
+        in check.detail
+    )
+    assert report.check("slice:clinic=a").passed

@@ -83,7 +83,9 @@ class Gate(_Model):
       worse direction: a drop for a metric better higher, a rise for an error (``{"log_loss": 0.01}``: log
       loss may rise by at most 0.01; ``{"rmse": 0.5}``: RMSE may rise by at most 0.5).
     - ``slices``: columns whose groups are compared on ``metric``; a group of at least ``min_slice_rows``
-      rows in which the candidate is worse than production by more than ``slice_tolerance`` refuses it.
+      rows in which the candidate is worse than production by more than ``slice_tolerance`` refuses it
+      (for an error in the target's units, ``rmse`` or ``mae``, by more than that share of production's
+      value on the group: 0.05 is 5 %, since 0.05 dollars or mmol/L means nothing on another target).
       Smaller groups, and groups where the metric is undefined (one class), are reported, not checked.
     - ``require_beats_baseline``: the candidate must be strictly better on ``metric`` than the evaluation's
       trivial baseline, a constant scored on the same test rows (the training mean for regression, the

@@ -28,7 +28,7 @@ from evergreen.evaluation._evaluate import LabelsLike, _labels_array, _probabili
 from evergreen.evaluation._gate import Gate, GateCheck, GateReport, PrimaryResult, better_sign
 from evergreen.evaluation._metrics import native
 from evergreen.evaluation._predictor import Predictor
-from evergreen.evaluation._registry import METRICS, higher_is_better
+from evergreen.evaluation._registry import METRICS, TARGET_UNIT_METRICS, higher_is_better
 from evergreen.evaluation._report import EvaluationReport, SliceGroup, Task
 from evergreen.evaluation._significance import Scored, mcnemar, paired_bootstrap, weighted_metric
 
@@ -267,18 +267,19 @@ def _slices(gate: Gate, cand: EvaluationReport, prod: EvaluationReport) -> list[
                 checks.append(GateCheck(passed=True, skipped=True, detail=detail, **common))
             else:
                 drop = sign * (pv - cv)
-                passed = drop <= tolerance + _EPS
+                allowed, said = tolerance, f"{tolerance:g}"
+                if metric in TARGET_UNIT_METRICS:  # in the target's units: a share of production's error
+                    allowed = tolerance * abs(pv)
+                    said = f"{_f(allowed)} = {tolerance:.0%} of production's {_f(pv)}"
+                passed = drop <= allowed + _EPS
                 values = f"candidate {_f(cv)}, production {_f(pv)}"
                 if passed:
-                    detail = (
-                        f"slice {label} {metric} {values} on {group.rows} rows, within the tolerance of {tolerance:g}"
-                    )
+                    detail = f"slice {label} {metric} {values} on {group.rows} rows, within the tolerance of {said}"
                 else:
                     detail = (
-                        f"slice {label} {metric} {verb} {_f(drop)} (tolerance {tolerance:g}) on {group.rows} rows: "
-                        + values
+                        f"slice {label} {metric} {verb} {_f(drop)} (tolerance {said}) on {group.rows} rows: " + values
                     )
-                checks.append(GateCheck(passed=passed, detail=detail, **common))
+                checks.append(GateCheck(passed=passed, detail=detail, **{**common, "limit": allowed}))
     return checks
 
 

@@ -56,7 +56,7 @@ from evergreen.data import (
     style_figure,
 )
 from evergreen.errors import SchemaError
-from evergreen.evaluation import METRICS, EvaluationReport, SliceResult, higher_is_better
+from evergreen.evaluation import METRICS, TARGET_UNIT_METRICS, EvaluationReport, SliceResult, higher_is_better
 
 from ._card_sources import CardSources, gather
 
@@ -78,8 +78,6 @@ _FAILED_COLOR = "#cf222e"
 
 #: Metrics shown per slice group (beside the primary one), by task; the overall table shows them all.
 _SLICE_METRICS = {"classification": ("accuracy", "f1", "roc_auc", "log_loss"), "regression": ("mae", "rmse", "r2")}
-#: Errors in the target's units, whose slice gap is relative (:data:`SLICE_GAP` of the overall value).
-_IN_TARGET_UNITS = ("rmse", "mae")
 #: Metrics left out of the baseline comparison (see the module docstring).
 _NOT_COMPARED = ("ece",)
 
@@ -777,7 +775,7 @@ def _weak(value: float | None, overall: float | None, rows: int, metric: str) ->
     if not (math.isfinite(value) and math.isfinite(overall)):
         return False
     worse_by = overall - value if higher else value - overall
-    if metric in _IN_TARGET_UNITS:  # an error in the target's units: the gap is a share of the overall error
+    if metric in TARGET_UNIT_METRICS:  # an error in the target's units: the gap is a share of the overall error
         return worse_by > SLICE_GAP * abs(overall)
     return worse_by > SLICE_GAP
 

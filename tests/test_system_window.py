@@ -185,3 +185,17 @@ def test_a_window_after_the_newest_data_is_refused_with_the_newest_time(
         "dataset 'churn' has no rows in the training window 2024-06-01 00:00 → 2024-06-02 00:00 UTC: its newest "
         "'event_time' is 2024-05-01 23:59 UTC; ingest newer data" in error
     )
+
+
+def test_a_tick_that_retrains_says_which_window_it_trained_on(
+    system: System, settings: Settings, tmp_path: Path
+) -> None:
+    for day in (1, 2):
+        ingest(system, write(export(day), tmp_path / f"day-{day:02d}.csv"), settings)
+
+    tick = system.tick(at=datetime(2024, 5, 3, 4, tzinfo=UTC), settings=settings)
+
+    assert tick.decision.reason == "no model yet"
+    assert tick.training_line() == (
+        "training: window 2024-04-25 23:59 → 2024-05-02 23:59 UTC, 2 versions, 80 rows → released v1 (direct)"
+    )

@@ -469,6 +469,22 @@ class Tick:
     materialized: tuple[Materialized, ...] = ()
     materialize_error: str | None = None
 
+    def training_line(self) -> str:
+        """What the tick's retraining did, in a line (``training: window 2024-05-23 23:59 → 2024-05-30 23:59
+        UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``); empty
+        when it did not retrain."""
+        if self.run is None:
+            return ""
+        if self.run.status != "succeeded":
+            return f"training: run {self.run.id[:12]} {self.run.status} (evergreen runs show {self.run.id[:12]})"
+        output = self.run.output
+        if not isinstance(output, dict):
+            return f"training: run {self.run.id[:12]} succeeded"
+        window = f"{output['window']} → " if output.get("window") else ""
+        if output.get("released"):
+            return f"training: {window}released v{output.get('version')} ({output.get('strategy')})"
+        return f"training: {window}not released: {output.get('reason', output.get('verdict', ''))}"
+
     def features_line(self) -> str:
         """The view versions the tick materialized, in a line (``features: account@1 2 new rows, 2 entities
         (newest version; served by churn (v1))``, or ``account@1 unchanged`` when its dataset is as the last

@@ -47,7 +47,7 @@ def training_window(
     :mod:`evergreen.system._window`).
 
     Returns the window version's reference, with the versions it was drawn from (``from``), its bounds and
-    a one-line ``summary`` (``window 2024-05-24 → 2024-05-30, 8 versions, 800 rows``).
+    a one-line ``summary`` (``window 2024-05-23 23:59 → 2024-05-30 23:59 UTC, 8 versions, 800 rows``).
     """
     window = training_rows(dataset, timestamp, window_s, since, until, settings=run_settings())
     context = step_context()

@@ -296,7 +296,9 @@ def test_a_first_model_is_judged_on_the_baseline_thresholds_and_budgets_only() -
     assert [c.name for c in report.checks] == ["baseline", "threshold:roc_auc", "threshold:log_loss"]
     assert report.verdict == (
         "passed (first model: no production to compare with; baseline, thresholds and budgets only): "
-        "all 3 checks passed"
+        f"roc_auc {report.candidate.metrics['roc_auc']:.4g} beats the constant baseline: always predicting the "
+        "training majority class 0 (with the training class shares as probabilities) scores roc_auc 0.5 on the "
+        "same test rows; all 3 checks passed"
     )
     high = gate.model_copy(update={"thresholds": {"roc_auc": 0.99}})
     refused = judge(high, model, None, X, y, task="classification", measure_latency=False)
@@ -316,7 +318,10 @@ def test_a_first_model_is_judged_on_the_baseline_thresholds_and_budgets_only() -
         measure_latency=False,
     )
     assert not useless.passed
-    assert "roc_auc 0.5 does not beat the majority baseline's 0.5 (fitted on train)" in useless.verdict
+    assert (
+        "roc_auc 0.5 does not beat the constant baseline: always predicting the training majority class"
+        in useless.verdict
+    )
 
 
 def test_nan_metrics_refuse_with_the_reason_instead_of_crashing() -> None:
@@ -585,7 +590,10 @@ def test_the_bootstrap_is_fast_on_ten_thousand_rows() -> None:
         ({"metric": "f1", "significance": 0.0}, "Gate.significance must be strictly between 0 and 1, got 0.0"),
         ({"metric": "f1", "min_delta": -0.01}, "Gate.min_delta must be a finite number >= 0"),
         ({"metric": "f1", "slice_tolerance": -0.1}, "Gate.slice_tolerance must be a finite number >= 0, got -0.1"),
-        ({"metric": "f1", "guardrails": {"log_loss": -1}}, r"Gate.guardrails\['log_loss'\] must be an allowed drop"),
+        (
+            {"metric": "f1", "guardrails": {"log_loss": -1}},
+            r"Gate.guardrails\['log_loss'\] must be an allowed worsening",
+        ),
         ({"metric": "f1", "guardrails": {"logloss": 0.1}}, "unknown metric 'logloss'; did you mean 'log_loss'?"),
         ({"metric": "f1", "thresholds": {"f1": math.nan}}, r"Gate.thresholds\['f1'\] must be a finite floor"),
         ({"metric": "f1", "n_bootstrap": 50}, "Gate.n_bootstrap must be an integer >= 100 .* got 50"),

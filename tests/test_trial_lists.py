@@ -87,7 +87,7 @@ def test_the_gate_metric_leads_then_own_metrics_then_costs_and_baselines_only_wh
     shown = trial_table("churn", settings=settings).metrics
     with_baseline = trial_table("churn", baseline=True, settings=settings).metrics
 
-    assert shown == ["roc_auc", "accuracy", "brier", "log_loss", "fit_s", "p50_ms", "p99_ms", "size_bytes"]
+    assert shown == ["roc_auc", "accuracy", "log_loss", "brier", "fit_s", "p50_ms", "p99_ms", "size_bytes"]
     assert with_baseline == [*shown, "baseline_accuracy", "baseline_brier", "baseline_roc_auc"]
     table = trial_table("churn", settings=settings)
     assert (table.column("roc_auc"), table.column("params.C"), table.column("tags.team")) == ([0.7], [0.1], ["growth"])
@@ -128,8 +128,8 @@ def test_ids_are_shown_as_unique_prefixes_and_an_ambiguous_prefix_lists_its_matc
     assert len(compare(list(table.ids.values()), settings=settings).trials) == 2
 
 
-def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "80"}
+def run(folder: Path, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": str(columns)}
     return subprocess.run([EVERGREEN, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=110)
 
 
@@ -164,19 +164,16 @@ def test_at_80_columns_ids_and_metric_values_show_whole(settings: Settings, tmp_
     assert "Traceback" not in bad.stderr
 
 
-def test_params_and_tags_columns_on_request(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_params_and_tags_columns_on_request(settings: Settings, tmp_path: Path) -> None:
     trained(settings, 0.5, 0.8, team="platform")
-    monkeypatch.chdir(tmp_path)
 
-    plain = CliRunner().invoke(app, ["experiments", "list", "churn"], env={"COLUMNS": "200"})
-    wide = CliRunner().invoke(app, ["experiments", "list", "churn", "--params", "--tags"], env={"COLUMNS": "200"})
+    plain = run(tmp_path, "experiments", "list", "churn", columns=200)
+    wide = run(tmp_path, "experiments", "list", "churn", "--params", "--tags", columns=200)
 
-    assert plain.exit_code == 0, plain.output
-    assert "penalty=l2" not in plain.output
-    assert wide.exit_code == 0, wide.output
-    assert {"C=0.5", "penalty=l2", "team=platform"} <= set(wide.output.split())
+    assert plain.returncode == 0, plain.stderr
+    assert "penalty=l2" not in plain.stdout
+    assert wide.returncode == 0, wide.stderr
+    assert {"C=0.5", "penalty=l2", "team=platform"} <= set(wide.stdout.split())
 
 
 def test_show_series_prints_each_point_with_its_step(

@@ -101,12 +101,14 @@ def _data(record: DayRecord) -> str:
 
 
 def _training(record: DayRecord) -> str:
-    """Why a model was trained, the gate's verdict (a refusal in yellow) and what was released."""
+    """Why a model was trained, the gate's verdict (a refusal in yellow) and what was released, with the
+    training window's summary under it."""
     if not record.retrain:
         return ""
     gate = f"[yellow]{escape(record.gate)}[/yellow]" if record.gate.startswith("refused") else record.gate
     why = "schedule" if record.retrain.startswith("schedule") else record.retrain
-    return f"{escape(why)} → {gate} → {escape(record.release.removeprefix('released '))}"
+    line = f"{escape(why)} → {gate} → {escape(record.release.removeprefix('released '))}"
+    return f"{line}\n[dim]{escape(record.window)}[/dim]" if record.window else line
 
 
 def _training_compact(record: DayRecord) -> str:

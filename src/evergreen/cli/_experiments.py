@@ -106,6 +106,16 @@ def list_command(
     console.print(table)
 
 
+def _direction(metric: str) -> str:
+    """`` (lower is better)`` or `` (higher is better)`` for a known metric (also a ``baseline_`` one)."""
+    from evergreen.evaluation import METRICS, higher_is_better
+
+    name = metric.removeprefix("baseline_")
+    if not any(name in task for task in METRICS.values()):
+        return ""
+    return " (higher is better)" if higher_is_better(name) else " (lower is better)"
+
+
 @app.command("show")
 def show_command(
     ctx: typer.Context,
@@ -178,7 +188,7 @@ def compare_command(
     for key, values in comparison.params.items():
         table.add_row(f"param {key}", *[_value(v) for v in values])
     for key, metric_values in comparison.metrics.items():
-        table.add_row(f"metric {key}", *[_value(v) for v in metric_values])
+        table.add_row(f"metric {key}{_direction(key)}", *[_value(v) for v in metric_values])
     if not comparison.params and not comparison.metrics:
         console.print("the trials have the same parameters and metrics" + ("" if show_all else " (--all shows them)"))
         return

@@ -227,6 +227,7 @@ class Loop:
             )
         result = self._train(day, since=decision.since, reason=decision.reason, system=system)
         record.retrain = decision.reason
+        record.window = str(result.get("window", ""))
         verdict = str(result.get("verdict", ""))
         record.gate = "passed" if result.get("passed") else verdict.split(";")[0][:80] or "refused"
         if result.get("released"):

@@ -69,7 +69,9 @@ def show_command(
     if v.metrics:
         console.print("  metrics: " + ", ".join(f"{k}={_metric(val)}" for k, val in v.metrics.items()))
     if v.gate is not None:
-        console.print(f"  gate: {'passed' if v.gate.get('passed') else 'refused'}: {v.gate.get('verdict', '')}")
+        outcome, verdict = "passed" if v.gate.get("passed") else "refused", str(v.gate.get("verdict", ""))
+        # A verdict starts with its outcome ("passed: rmse 54.0 vs production …"): not said twice.
+        console.print(f"  gate: {verdict if verdict.startswith(outcome) else f'{outcome}: {verdict}'}")
         judged = [
             f"{who} {', '.join(v.gate[key])}"
             for who, key in (("candidate", "candidate_features"), ("production", "production_features"))

@@ -75,6 +75,8 @@ def run_command(
     if tick.run is not None:
         line += f" → run {tick.run.id[:12]} {tick.run.status}"
     console.print(line)
+    if tick.training_line():
+        console.print(tick.training_line(), markup=False, soft_wrap=True)
     for fired in run_due(at=moment, settings=settings):
         console.print(f"schedule {fired.schedule} ({when(fired.slot)}): {fired.outcome}")
 

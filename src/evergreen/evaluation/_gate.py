@@ -79,13 +79,18 @@ class Gate(_Model):
 
     **Other checks** (point estimates on the same test rows; each refusal names the measured values):
 
-    - ``guardrails``: metric → the largest allowed drop of the candidate against production, in the
-      metric's worse direction (``{"log_loss": 0.01}``: log loss may rise by at most 0.01).
+    - ``guardrails``: metric → how much worse than production the candidate may be on it, in the metric's
+      worse direction: a drop for a metric better higher, a rise for an error (``{"log_loss": 0.01}``: log
+      loss may rise by at most 0.01; ``{"rmse": 0.5}``: RMSE may rise by at most 0.5).
     - ``slices``: columns whose groups are compared on ``metric``; a group of at least ``min_slice_rows``
-      rows in which the candidate is worse than production by more than ``slice_tolerance`` refuses it.
+      rows in which the candidate is worse than production by more than ``slice_tolerance`` refuses it
+      (for an error in the target's units, ``rmse`` or ``mae``, by more than that share of production's
+      value on the group: 0.05 is 5 %, since 0.05 dollars or mmol/L means nothing on another target).
       Smaller groups, and groups where the metric is undefined (one class), are reported, not checked.
-    - ``require_beats_baseline``: the candidate must be strictly better than the evaluation's trivial
-      baseline on ``metric``.
+    - ``require_beats_baseline``: the candidate must be strictly better on ``metric`` than the evaluation's
+      trivial baseline, a constant scored on the same test rows (the training mean for regression, the
+      majority class with the training class shares for classification). It is checked for a first model
+      too, so a model worse than a constant is never released.
     - ``max_p99_ms``, ``max_size_bytes``: budgets on the candidate's single-row p99 latency and size.
     - ``thresholds``: absolute floors (ceilings for lower-is-better metrics) on the candidate, always
       checked, and the only quality check for a first model (no production to compare with).
@@ -156,7 +161,7 @@ def _check_fields(data: Mapping[str, Any]) -> None:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise EvaluationError(f"Gate.seed must be a non-negative integer, got {seed!r}")
-    _limits("guardrails", data.get("guardrails", {}), "an allowed drop >= 0", lambda v: v >= 0)
+    _limits("guardrails", data.get("guardrails", {}), "an allowed worsening >= 0", lambda v: v >= 0)
     _limits("thresholds", data.get("thresholds", {}), "a finite floor (ceiling if lower is better)", lambda v: True)
     slices = data.get("slices", [])
     if isinstance(slices, str) or not isinstance(slices, list | tuple) or not all(isinstance(s, str) for s in slices):

@@ -28,7 +28,7 @@ from evergreen.evaluation._evaluate import LabelsLike, _labels_array, _probabili
 from evergreen.evaluation._gate import Gate, GateCheck, GateReport, PrimaryResult, better_sign
 from evergreen.evaluation._metrics import native
 from evergreen.evaluation._predictor import Predictor
-from evergreen.evaluation._registry import METRICS, higher_is_better
+from evergreen.evaluation._registry import METRICS, TARGET_UNIT_METRICS, higher_is_better
 from evergreen.evaluation._report import EvaluationReport, SliceGroup, Task
 from evergreen.evaluation._significance import Scored, mcnemar, paired_bootstrap, weighted_metric
 
@@ -225,9 +225,9 @@ def _guardrails(gate: Gate, cand: EvaluationReport, prod: EvaluationReport) -> l
         if drop > allowed + _EPS:
             detail = f"guardrail {metric} {verb} by {_f(drop)} ({values}), more than the allowed {allowed:g}"
         else:
-            detail = (
-                f"guardrail {metric} changed by {_signed(cv - pv)} ({values}), within the allowed drop of {allowed:g}"
-            )
+            worse = "drop" if higher_is_better(metric) else "rise"
+            detail = f"guardrail {metric} changed by {_signed(cv - pv)} ({values}), within the allowed {worse}"
+            detail += f" of {allowed:g}"
         checks.append(
             GateCheck(
                 name=name, passed=drop <= allowed + _EPS, detail=detail, candidate=cv, production=pv, limit=allowed
@@ -267,31 +267,48 @@ def _slices(gate: Gate, cand: EvaluationReport, prod: EvaluationReport) -> list[
                 checks.append(GateCheck(passed=True, skipped=True, detail=detail, **common))
             else:
                 drop = sign * (pv - cv)
-                passed = drop <= tolerance + _EPS
+                allowed, said = tolerance, f"{tolerance:g}"
+                if metric in TARGET_UNIT_METRICS:  # in the target's units: a share of production's error
+                    allowed = tolerance * abs(pv)
+                    said = f"{_f(allowed)} = {tolerance:.0%} of production's {_f(pv)}"
+                passed = drop <= allowed + _EPS
                 values = f"candidate {_f(cv)}, production {_f(pv)}"
                 if passed:
-                    detail = (
-                        f"slice {label} {metric} {values} on {group.rows} rows, within the tolerance of {tolerance:g}"
-                    )
+                    detail = f"slice {label} {metric} {values} on {group.rows} rows, within the tolerance of {said}"
                 else:
                     detail = (
-                        f"slice {label} {metric} {verb} {_f(drop)} (tolerance {tolerance:g}) on {group.rows} rows: "
-                        + values
+                        f"slice {label} {metric} {verb} {_f(drop)} (tolerance {said}) on {group.rows} rows: " + values
                     )
-                checks.append(GateCheck(passed=passed, detail=detail, **common))
+                checks.append(GateCheck(passed=passed, detail=detail, **{**common, "limit": allowed}))
     return checks
+
+
+def _constant(cand: EvaluationReport) -> str:
+    """What the trivial baseline predicts, in words: ``the training mean 152.1``, ``the majority class 'no'``."""
+    baseline = cand.baseline
+    source = "training" if baseline.fitted_on == "train" else "test labels'"
+    if baseline.strategy == "mean":
+        value = baseline.prediction
+        shown = _f(float(value)) if isinstance(value, int | float) else repr(value)
+        return f"the {source} mean {shown}"
+    priors = " (with the training class shares as probabilities)" if baseline.priors else ""
+    return f"the {source} majority class {baseline.prediction!r}{priors}"
 
 
 def _baseline(metric: str, cand: EvaluationReport) -> GateCheck:
     cv, bv = _metric_value(cand, metric), cand.baseline.metrics.get(metric, math.nan)
-    base = f"the {cand.baseline.strategy} baseline's {_f(bv)} (fitted on {cand.baseline.fitted_on})"
     if math.isnan(cv) or math.isnan(bv):
         reason = _why_missing(cand, metric, "the candidate") if math.isnan(cv) else f"{metric} is NaN for the baseline"
         return GateCheck(
             name="baseline", passed=False, detail=f"the baseline check cannot be made: {reason}", candidate=cv, limit=bv
         )
     passed = cand.beats_baseline(metric)
-    detail = f"{metric} {_f(cv)} {'beats' if passed else 'does not beat'} {base}"
+    detail = (
+        f"{metric} {_f(cv)} {'beats' if passed else 'does not beat'} the constant baseline: always predicting "
+        f"{_constant(cand)} scores {metric} {_f(bv)} on the same test rows"
+    )
+    if not passed:
+        detail += f" ({'higher' if higher_is_better(metric) else 'lower'} is better)"
     return GateCheck(name="baseline", passed=passed, detail=detail, candidate=cv, limit=bv)
 
 
@@ -344,7 +361,10 @@ def _verdict(checks: list[GateCheck], first_model: bool) -> str:
         more = f" (and {len(failed) - 1} more: {', '.join(c.name for c in failed[1:])})" if len(failed) > 1 else ""
         return f"refused{mode}: {failed[0].detail}{more}"
     if first_model:
-        return f"passed{mode}: all {len(checks)} checks passed"
+        baseline = next((c for c in checks if c.name == "baseline"), None)
+        said = f"{baseline.detail}; " if baseline is not None else ""
+        counted = "the only check passed" if len(checks) == 1 else f"all {len(checks)} checks passed"
+        return f"passed{mode}: {said}{counted}"
     primary = next(c for c in checks if c.name == "primary")
     return f"passed: {primary.detail} (all {len(checks)} checks passed)"
 

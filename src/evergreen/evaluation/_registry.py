@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from evergreen.errors import EvaluationError, did_you_mean
 
-__all__ = ["METRICS", "PROBABILITY_METRICS", "higher_is_better"]
+__all__ = ["METRICS", "PROBABILITY_METRICS", "TARGET_UNIT_METRICS", "higher_is_better"]
 
 METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
@@ -23,6 +23,10 @@ METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 PROBABILITY_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 """The classification metrics that need ``predict_proba``; a model without it has none of them."""
+
+TARGET_UNIT_METRICS: tuple[str, ...] = ("mae", "rmse")
+"""Errors in the target's own units (dollars, mmol/L), with no fixed scale: a tolerance on them that has to
+fit every target (a slice's) is a share of the value, not a number of units."""
 
 _HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
     {

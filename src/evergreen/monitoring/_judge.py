@@ -197,7 +197,7 @@ def _labelled(monitor: Monitor, live: pd.DataFrame, reference: Reference) -> Jud
     if monitor.relative:
         tested = reference.test_metrics.get(metric)
         if tested is None:
-            info["reason"] = f"{reference.ref} has no test {metric} to measure a drop from"
+            info["reason"] = f"{reference.ref} has no test {metric} to measure a {'drop' if up else 'rise'} from"
             return Judgement("no_data", value, None, len(live), info)
         threshold = float(tested) - monitor.threshold if up else float(tested) + monitor.threshold
         info["test_value"] = float(tested)

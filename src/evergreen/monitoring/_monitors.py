@@ -7,13 +7,14 @@ one; every definition is plain JSON-able data, so a System can store it and a se
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from evergreen.data import DriftThresholds
-from evergreen.errors import MonitorError
-from evergreen.evaluation import METRICS
+from evergreen.errors import MonitorError, did_you_mean
+from evergreen.evaluation import METRICS, higher_is_better
 
 Kind = Literal["drift", "prediction_drift", "missing", "invalid", "quality", "bias", "latency", "error_rate", "skew"]
 KINDS: tuple[str, ...] = (
@@ -183,25 +184,63 @@ def quality(
     *,
     below: float | None = None,
     drop: float | None = None,
+    above: float | None = None,
+    rise: float | None = None,
     min_labelled: float = 0.8,
     window: str | float = "1d",
     windows: int = 1,
     actions: list[Action] | None = None,
 ) -> Monitor:
     """The model's ``metric`` on the window's labelled predictions, judged only once ``min_labelled`` of the
-    window has labels. Breached ``below`` an absolute value, or ``drop`` under the value the serving version
-    scored on its test set (give one). For an error metric (``rmse``, ``log_loss``) ``below`` reads "above"."""
+    window has labels. Give one limit, named the way the metric gets worse:
+
+    - a metric that is better higher (``accuracy``, ``roc_auc``, ``r2``): breached ``below`` an absolute
+      floor, or when it falls by more than ``drop`` under the value the serving version scored on its test
+      set;
+    - an error, better lower (``rmse``, ``mae``, ``mape``, ``log_loss``, ``brier``, ``ece``): breached
+      ``above`` an absolute ceiling, or when it rises by more than ``rise`` over the test value.
+
+    Raises:
+        MonitorError: an unknown metric, not exactly one limit, a limit that is not a finite number (``drop``
+            and ``rise`` also not negative), or a limit named against the metric's direction (``below=`` for
+            ``rmse``), with the spelling to use instead.
+    """
     known = {m for names in METRICS.values() for m in names}
     if metric not in known:
-        raise MonitorError(f"quality monitor: unknown metric {metric!r}; expected one of {sorted(known)}")
-    if (below is None) == (drop is None):
-        raise MonitorError(f"quality monitor on {metric!r}: give exactly one of below= or drop= (got {below}, {drop})")
+        raise MonitorError(
+            f"quality monitor: unknown metric {metric!r}{did_you_mean(metric, known)}; expected one of {sorted(known)}"
+        )
+    limits = {"below": below, "drop": drop, "above": above, "rise": rise}
+    given = {name: value for name, value in limits.items() if value is not None}
+    up = higher_is_better(metric)
+    fits = ("below", "drop") if up else ("above", "rise")
+    if len(given) != 1:
+        shown = ", ".join(f"{k}={v}" for k, v in given.items()) or "none"
+        raise MonitorError(f"quality monitor on {metric!r}: give exactly one of {fits[0]}= or {fits[1]}= (got {shown})")
+    ((name, value),) = given.items()
+    if name not in fits:
+        way, worse = ("higher", "falls") if up else ("lower", "rises")
+        instead = {"below": "above", "above": "below", "drop": "rise", "rise": "drop"}[name]
+        meaning = "a change from the test value" if instead in ("drop", "rise") else "an absolute limit"
+        raise MonitorError(
+            f"quality monitor on {metric!r}: {metric} is better {way}, so it gets worse when it {worse}; "
+            f"{name}={value} would watch the wrong way. Use {instead}={value} ({meaning})"
+        )
+    relative = name in ("drop", "rise")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or (relative and value < 0)
+    ):
+        rule = "a finite number >= 0 (in the metric's units)" if relative else "a finite number"
+        raise MonitorError(f"quality monitor on {metric!r}: {name} must be {rule}, got {value!r}")
     return _monitor(
         kind="quality",
         name=f"quality:{metric}",
         metric=metric,
-        threshold=below if below is not None else drop,
-        relative=drop is not None,
+        threshold=float(value),
+        relative=relative,
         min_labelled=min_labelled,
         **_common(window, windows, actions),
     )

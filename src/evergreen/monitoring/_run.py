@@ -10,6 +10,7 @@ import pandas as pd
 
 from evergreen.config import Settings
 from evergreen.errors import MonitorError
+from evergreen.evaluation import higher_is_better
 from evergreen.pipelines import run_settings
 from evergreen.store import (
     AlertInfo,
@@ -215,11 +216,7 @@ def _message(monitor: Monitor, deployment: str, verdict: Judgement) -> str:
     value = "n/a" if verdict.value is None else f"{verdict.value:.4g}"
     threshold = "n/a" if verdict.threshold is None else f"{verdict.threshold:.4g}"
     if monitor.kind == "quality":
-        rule = (
-            "below"
-            if verdict.value is not None and verdict.threshold is not None and verdict.value < verdict.threshold
-            else "beyond"
-        )
+        rule = "below" if monitor.metric is None or higher_is_better(monitor.metric) else "above"
         what = f"{monitor.metric} {value} is {rule} {threshold}"
     elif monitor.kind == "drift":
         drifted = verdict.details.get("drifted") or []

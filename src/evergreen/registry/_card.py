@@ -22,7 +22,8 @@ Known limits are derived, not written by hand, so that every card states them th
   the metric's best possible one, which a constant predictor gets by construction (recall 1 by always
   predicting the positive class); ECE is left out too, since a constant predictor with the training
   priors is calibrated by construction, so it would be listed on every card;
-- a test set smaller than :data:`SMALL_TEST_SET` rows (with the rough uncertainty of a proportion);
+- a test set smaller than :data:`SMALL_TEST_SET` rows (with the rough uncertainty of a proportion, or of
+  the RMSE or MAE for regression);
 - a training dataset version whose validation failed or warned;
 - the library versions the model was saved with.
 """
@@ -55,14 +56,15 @@ from evergreen.data import (
     style_figure,
 )
 from evergreen.errors import SchemaError
-from evergreen.evaluation import METRICS, EvaluationReport, SliceResult, higher_is_better
+from evergreen.evaluation import METRICS, TARGET_UNIT_METRICS, EvaluationReport, SliceResult, higher_is_better
 
 from ._card_sources import CardSources, gather
 
 __all__ = ["MIN_SLICE_ROWS", "SLICE_GAP", "SMALL_TEST_SET", "model_card_html", "model_card_markdown"]
 
 SLICE_GAP = 0.05
-"""A slice group is a known limit when its primary metric is worse than overall by more than this."""
+"""A slice group is a known limit when its primary metric is worse than overall by more than this (by more
+than this share of the overall value for an error in the target's units, RMSE or MAE)."""
 
 MIN_SLICE_ROWS = 30
 """Slice groups with fewer test rows are too noisy to call a limit (they are still in the tables)."""
@@ -149,11 +151,22 @@ def _measured(sources: CardSources) -> tuple[dict[str, Any], dict[str, Any], str
     return model, baseline, None
 
 
+def gate_metric(gate: Any) -> str | None:
+    """The primary metric of a stored gate report: ``gate["gate"]["metric"]`` (a :class:`GateReport` as
+    recorded by the gate), or a flat ``gate["metric"]`` (a report a team's own gate step recorded)."""
+    if not isinstance(gate, dict):
+        return None
+    policy = gate.get("gate")
+    for found in (policy.get("metric") if isinstance(policy, dict) else None, gate.get("metric")):
+        if isinstance(found, str) and found:
+            return found
+    return None
+
+
 def _primary_metric(sources: CardSources, chosen: str | None) -> str:
     """The metric the slice checks and the chart use (see :func:`model_card_markdown`)."""
     measured = sources.report.metrics if sources.report is not None else sources.version.metrics
-    gate = sources.version.gate if isinstance(sources.version.gate, dict) else {}
-    for candidate in (chosen, gate.get("metric")):
+    for candidate in (chosen, gate_metric(sources.version.gate)):
         if isinstance(candidate, str) and candidate:
             return candidate
     if sources.version.task == "regression":
@@ -399,7 +412,7 @@ def _allowed(column: ColumnSchema) -> str:
 def _metrics(sources: CardSources, primary: str) -> Section:
     section = Section("metrics", "Metrics")
     report, v = sources.report, sources.version
-    section.facts.append(("Primary metric", primary))
+    section.facts.append(("Primary metric", _named(primary)))
     if report is not None:
         section.facts.append(("Test rows", format_count(report.rows)))
         section.facts.append(("Baseline", f"{report.baseline.strategy} (fitted on {report.baseline.fitted_on})"))
@@ -475,13 +488,27 @@ def _gate(sources: CardSources) -> Section:
     passed = gate.get("passed")
     verdict = gate.get("verdict")
     section.facts += [
-        ("Result", "passed" if passed is True else "failed" if passed is False else NOT_RECORDED),
-        ("Verdict", format_value(verdict) if verdict else (event.reason if event else NOT_RECORDED)),
+        ("Result", "passed" if passed is True else "refused" if passed is False else NOT_RECORDED),
+        (
+            "Verdict",
+            _reason(verdict) if isinstance(verdict, str) and verdict else (event.reason if event else NOT_RECORDED),
+        ),
     ]
     if event is not None:
         section.facts.append(("Recorded", f"{format_when(event.created_at)} UTC by {event.actor}"))
-    for key, value in gate.items():
-        if key not in ("passed", "verdict", "checks") and not isinstance(value, list | dict):
+    metric = gate_metric(gate)
+    if metric is not None:
+        section.facts.append(("Metric", _named(metric)))
+    if gate.get("first_model") is True:
+        section.facts.append(
+            ("Compared with", "no production model yet (first model): the constant baseline, thresholds and budgets")
+        )
+    elif gate.get("first_model") is False:
+        section.facts.append(("Compared with", "production, on the same test rows"))
+    if isinstance(gate.get("rows"), int):
+        section.facts.append(("Test rows", format_count(gate["rows"])))
+    for key, value in gate.items():  # what a team's own gate step recorded beside the usual fields
+        if key not in _GATE_FIELDS and value is not None and not isinstance(value, list | dict):
             section.facts.append((str(key), format_value(value)))
     judged_with = _judged_with(gate)
     if judged_with:
@@ -505,6 +532,30 @@ def _gate(sources: CardSources) -> Section:
                 styles.append("")
         section.tables.append(("Checks", Table(("check", "result", "detail"), rows, styles=styles)))
     return section
+
+
+_GATE_FIELDS = frozenset(
+    {"passed", "verdict", "checks", "metric", "first_model", "rows", "gate", "primary", "candidate", "production"}
+    | {"candidate_features", "production_features"}
+)
+
+
+def _reason(verdict: str) -> str:
+    """A gate verdict without its leading ``passed:`` or ``refused (…):``, which the Result fact says."""
+    for word in ("passed", "refused"):
+        if verdict.startswith(word):
+            rest = verdict[len(word) :]
+            if rest.startswith(" (") and "): " in rest:
+                rest = rest[rest.index("): ") + 1 :]
+            if rest.startswith(": "):
+                return rest[2:]
+    return verdict
+
+
+def _named(metric: str) -> str:
+    """``rmse (lower is better)``; the name alone for a metric of unknown direction."""
+    higher = _direction(metric)
+    return metric if higher is None else f"{metric} ({'higher' if higher else 'lower'} is better)"
 
 
 def _judged_with(gate: dict[str, Any]) -> str:
@@ -535,10 +586,9 @@ def _limits(sources: CardSources, primary: str) -> Section:
                         f"{_num(overall)} overall ({format_count(group.rows)} test rows)."
                     )
         if report.rows < SMALL_TEST_SET:
-            margin = 100 * 1.96 * math.sqrt(0.25 / report.rows) if report.rows else math.inf
             limits.append(
-                f"Small test set: {format_count(report.rows)} rows (fewer than {SMALL_TEST_SET}); a rate measured "
-                f"on it is uncertain by up to ±{margin:.1f} points (95 %)."
+                f"Small test set: {format_count(report.rows)} rows (fewer than {SMALL_TEST_SET}); "
+                + _uncertainty(report, primary)
             )
     else:
         limits.append(
@@ -576,6 +626,27 @@ def _limits(sources: CardSources, primary: str) -> Section:
     else:
         limits.append(f"The model package could not be read ({sources.gaps.get('package', NOT_RECORDED)}).")
     return section
+
+
+def _uncertainty(report: EvaluationReport, primary: str) -> str:
+    """How uncertain a metric measured on the report's few test rows is, in the task's terms (95 %).
+
+    Classification: a rate (accuracy, recall) of ``n`` rows is uncertain by at most ±1.96·√(0.25/n), in
+    percentage points. Regression: the error of one model, from its own value, assuming roughly normal
+    errors: RMSE ± 1.96·RMSE/√(2n), MAE ± 1.96·MAE·√(π/2 - 1)/√n (the card reads no rows to bootstrap)."""
+    n = report.rows
+    if report.task != "regression":
+        margin = 100 * 1.96 * math.sqrt(0.25 / n) if n else math.inf
+        return f"a rate measured on it (accuracy, recall) is uncertain by up to ±{margin:.1f} percentage points (95 %)."
+    metric = primary if primary in ("rmse", "mae") else "rmse"
+    value = report.metrics.get(metric)
+    if value is None or not math.isfinite(value) or not n:
+        return f"its {metric.upper()} is uncertain (95 % interval not known)."
+    spread = 1 / math.sqrt(2 * n) if metric == "rmse" else math.sqrt(math.pi / 2 - 1) / math.sqrt(n)
+    return (
+        f"{metric.upper()} {format_number(value)} ± {format_number(1.96 * value * spread)} "
+        "(95 %, assuming roughly normal errors)."
+    )
 
 
 def _lineage(sources: CardSources) -> Section:
@@ -704,6 +775,8 @@ def _weak(value: float | None, overall: float | None, rows: int, metric: str) ->
     if not (math.isfinite(value) and math.isfinite(overall)):
         return False
     worse_by = overall - value if higher else value - overall
+    if metric in TARGET_UNIT_METRICS:  # an error in the target's units: the gap is a share of the overall error
+        return worse_by > SLICE_GAP * abs(overall)
     return worse_by > SLICE_GAP
 
 

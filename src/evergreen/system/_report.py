@@ -28,6 +28,7 @@ class DayRecord:
     drift: dict[str, float] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
     retrain: str = ""
+    window: str = ""
     gate: str = ""
     release: str = ""
     live_version: str = ""
@@ -49,6 +50,7 @@ def loop_report_html(
             "drifted",
             "alerts",
             "retrain",
+            "training window",
             "gate",
             "release",
             "live",
@@ -64,6 +66,7 @@ def loop_report_html(
                 ", ".join(r.drifted),
                 "; ".join(r.alerts),
                 r.retrain,
+                r.window,
                 r.gate,
                 r.release,
                 r.live_version,
@@ -72,7 +75,7 @@ def loop_report_html(
             )
             for r in records
         ],
-        right=frozenset({0, 10, 11}),
+        right=frozenset({0, 11, 12}),
         styles=[_style(r) for r in records],
     )
     loop, static = _means(records)

@@ -51,10 +51,10 @@ class Scheduler:
 
     @staticmethod
     def _log(name: str, tick: Tick) -> None:
-        """What the tick materialized (info) and what it could not (error); nothing for a System without views."""
-        line = tick.features_line()
-        if line:
-            logger.info("tick of %s: %s", name, line)
+        """What the tick materialized and trained (info) and what it could not materialize (error)."""
+        for line in (tick.features_line(), tick.training_line()):
+            if line:
+                logger.info("tick of %s: %s", name, line)
         if tick.materialize_error is not None:
             logger.error("tick of %s: feature views could not be materialized: %s", name, tick.materialize_error)
 

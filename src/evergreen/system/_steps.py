@@ -5,14 +5,13 @@ steps, so that a user's replacement is easy to write."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, load, parquet
+from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, parquet
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
 from evergreen.features import connect, load_view, open_online_store, served_views, training_set
@@ -20,58 +19,11 @@ from evergreen.pipelines import run_settings, step
 from evergreen.registry import promote
 from evergreen.serving import deploy, predict_batch
 from evergreen.serving import deployment as current_deployment
-from evergreen.store import MetadataStore, list_versions
+
+from ._window import Window, training_rows
 
 
-@dataclass(frozen=True)
-class _Window:
-    """The rows of a dataset's versions inside a time window, as a DuckDB query over their Parquet files."""
-
-    query: str
-    used: list[str]
-    start: float
-    end: datetime
-    latest: DatasetVersion
-
-
-def _window(dataset: str, timestamp: str, window_s: float, since: str | None, until: str | None) -> _Window:
-    """The query for the rows of ``dataset``'s versions whose ``timestamp`` lies in the last ``window_s``
-    seconds before the newest row (or before ``until``), and not before ``since``; versions are read newest
-    first until the window is covered."""
-    settings = run_settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            versions = list(reversed(list_versions(session, dataset)))
-    finally:
-        store.dispose()
-    if not versions:
-        raise SystemDefinitionError(f"dataset {dataset!r} has no versions yet: ingest data before training")
-    latest = load(dataset, versions[0].number, settings=settings)
-    column = latest.profile.columns.get(timestamp)
-    if column is None or column.max is None:
-        raise SystemDefinitionError(f"dataset {dataset!r} has no timestamp column {timestamp!r} with values")
-    end = datetime.fromisoformat(until) if until else _time(column.max)
-    start = max(end.timestamp() - window_s, datetime.fromisoformat(since).timestamp() if since else 0.0)
-    paths: list[str] = []
-    used: list[str] = []
-    for info in versions:
-        version = load(dataset, info.number, settings=settings)
-        times = version.profile.columns[timestamp]
-        if times.max is not None and times.max < start:
-            break
-        paths.append(version.path())
-        used.append(version.ref)
-    files = ", ".join(f"'{p}'" for p in paths)
-    query = (
-        f"SELECT * FROM read_parquet([{files}], union_by_name = true) "
-        f'WHERE epoch("{timestamp}") >= {start} AND epoch("{timestamp}") <= {end.timestamp()} '
-        f'ORDER BY "{timestamp}"'
-    )
-    return _Window(query, used, start, end, latest)
-
-
-def _window_output(window: _Window, version: DatasetVersion) -> dict[str, Any]:
+def _window_output(window: Window, version: DatasetVersion) -> dict[str, Any]:
     return {
         "dataset": version.info.dataset,
         "version": version.info.number,
@@ -80,6 +32,7 @@ def _window_output(window: _Window, version: DatasetVersion) -> dict[str, Any]:
         "from": window.used,
         "start": datetime.fromtimestamp(window.start, UTC).isoformat(),
         "end": window.end.isoformat(),
+        "summary": window.summary(version.info.rows),
     }
 
 
@@ -88,13 +41,15 @@ def training_window(
     dataset: str, timestamp: str, window_s: float, since: str | None = None, until: str | None = None
 ) -> dict[str, Any]:
     """The rows of ``dataset``'s versions whose ``timestamp`` lies in the last ``window_s`` seconds before the
-    newest row (or before ``until``), and not before ``since`` (ISO times; empty means no bound), recorded
-    as the next version of the dataset ``{dataset}-window``. Versions are read newest first until the window
-    is covered.
+    dataset's newest row (or before ``until``), and not before ``since`` (ISO times; empty means no bound),
+    recorded as the next version of the dataset ``{dataset}-window``. Every version with rows in the window
+    contributes them (late files included), and a row held by several versions is counted once (see
+    :mod:`evergreen.system._window`).
 
-    Returns the window version's reference, with the versions it was drawn from.
+    Returns the window version's reference, with the versions it was drawn from (``from``), its bounds and
+    a one-line ``summary`` (``window 2024-05-23 23:59 → 2024-05-30 23:59 UTC, 8 versions, 800 rows``).
     """
-    window = _window(dataset, timestamp, window_s, since, until)
+    window = training_rows(dataset, timestamp, window_s, since, until, settings=run_settings())
     context = step_context()
     version = ingest(
         f"{dataset}-window",
@@ -133,7 +88,7 @@ def feature_window(
         NotFoundError: a view was never applied (``evergreen features apply MODULE``).
     """
     settings = run_settings()
-    window = _window(dataset, timestamp, window_s, since, until)
+    window = training_rows(dataset, timestamp, window_s, since, until, settings=settings)
     columns = [c.name for c in window.latest.schema.columns]
     missing = [c for c in (entity, timestamp, target) if c not in columns]
     if missing:
@@ -172,11 +127,6 @@ def feature_window(
     return {**_window_output(window, version), "features": [info.ref for info, _ in loaded]}
 
 
-def _time(value: float) -> datetime:
-    """A profile's datetime statistic (seconds since the epoch) as a UTC datetime."""
-    return datetime.fromtimestamp(value, UTC)
-
-
 @step(cache=False)
 def version_ref(model: str, version: int, passed: bool = False, verdict: str = "") -> dict[str, Any]:
     """A registered version named by hand, in the shape the ``validate`` and ``release`` steps take."""
@@ -189,11 +139,13 @@ def release_model(
 ) -> dict[str, Any]:
     """Release a gated version on ``deployment`` by the System's strategy, or do nothing when the gate refused
     it. The first version of a deployment always goes live directly: there is nothing to compare a canary
-    with. When the version's training ``window`` was made from feature views (``window["features"]``, as
+    with. The training ``window``'s summary, when given, is returned under ``"window"`` (so the run's output
+    says which data the version was trained on). When the window was made from feature views (``window["features"]``, as
     :func:`feature_window` gives), the deployment declares those view versions, so the server fills each
     request by entity id with values of the views the model was trained on. Returns what was done."""
+    used = {"window": window["summary"]} if window and window.get("summary") else {}
     if not validated.get("passed"):
-        return {**validated, "released": False, "reason": f"gate: {validated.get('verdict', 'refused')}"}
+        return {**validated, **used, "released": False, "reason": f"gate: {validated.get('verdict', 'refused')}"}
     settings = run_settings()
     try:
         current_deployment(deployment, settings=settings)
@@ -216,7 +168,7 @@ def release_model(
     promote(
         validated["model"], validated["version"], reason=f"released on {deployment!r} by {strategy}", settings=settings
     )
-    return {**validated, "released": True, "strategy": strategy, "revision": info.revision}
+    return {**validated, **used, "released": True, "strategy": strategy, "revision": info.revision}
 
 
 @step(cache=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -276,6 +277,7 @@ class System:
         views = [v.name for v in self.features]
         # the standard step records the gate's metric, which trial lists show first; a user's own step may not take it
         primary = {"primary_metric": self.gate.metric} if train is train_model else {}
+        takes_window = "window" in getattr(release, "signature", inspect.signature(release)).parameters
 
         def train_pipeline(
             window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
@@ -309,7 +311,7 @@ class System:
             )
             registered = register(trained, self.name, self.task)
             validated = validate(registered, gate)
-            if views:  # the deployment declares the view versions the window was joined with
+            if views or takes_window:  # the window's summary, and the view versions the deployment declares
                 return release(validated, self.deployment, released, window=window)
             return release(validated, self.deployment, released)
 
@@ -476,6 +478,22 @@ class Tick:
     run: Run | None
     materialized: tuple[Materialized, ...] = ()
     materialize_error: str | None = None
+
+    def training_line(self) -> str:
+        """What the tick's retraining did, in a line (``training: window 2024-05-23 23:59 → 2024-05-30 23:59
+        UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``); empty
+        when it did not retrain."""
+        if self.run is None:
+            return ""
+        if self.run.status != "succeeded":
+            return f"training: run {self.run.id[:12]} {self.run.status} (evergreen runs show {self.run.id[:12]})"
+        output = self.run.output
+        if not isinstance(output, dict):
+            return f"training: run {self.run.id[:12]} succeeded"
+        window = f"{output['window']} → " if output.get("window") else ""
+        if output.get("released"):
+            return f"training: {window}released v{output.get('version')} ({output.get('strategy')})"
+        return f"training: {window}not released: {output.get('reason', output.get('verdict', ''))}"
 
     def features_line(self) -> str:
         """The view versions the tick materialized, in a line (``features: account@1 2 new rows, 2 entities

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evergreen.errors import TrackingError
+from evergreen.evaluation import METRICS
 from evergreen.store import TrialInfo
 
 #: The tag a training trial records its primary metric under (the gate's metric), shown first in lists.
@@ -25,6 +26,8 @@ PRIMARY_METRIC_TAG = "primary_metric"
 #: Metrics about cost rather than quality, shown after the quality metrics.
 COST_METRIC_NAMES = ("fit_s", "p50_ms", "p99_ms", "size_bytes")
 BASELINE_PREFIX = "baseline_"
+#: Each known metric's place in an evaluation report (classification's, then regression's).
+REPORT_ORDER = {name: i for i, name in enumerate(dict.fromkeys(m for task in METRICS.values() for m in task))}
 GRAMMAR = (
     'FIELD OP VALUE [and FIELD OP VALUE …], e.g. "roc_auc > 0.8", "params.C = 0.5", "tags.team = growth"; '
     "FIELD is a metric name, metrics.NAME, params.NAME, tags.NAME, status or experiment; "
@@ -185,12 +188,16 @@ def select_trials(
 
 def metric_columns(found: Sequence[TrialInfo], *, baseline: bool = False) -> list[str]:
     """The metric names to show for these trials, most telling first: the trials' primary metric (the gate's,
-    recorded as the ``primary_metric`` tag), the model's other quality metrics, cost metrics (fit time,
+    recorded as the ``primary_metric`` tag), the model's other quality metrics (in the evaluation report's
+    order: ``mae, rmse, r2, mape``, not alphabetical), cost metrics (fit time,
     latency, size), then, only with ``baseline``, the trivial baseline's metrics."""
     names = {k for t in found for k in t.metrics}
     primary = Counter(str(t.tags[PRIMARY_METRIC_TAG]) for t in found if t.tags.get(PRIMARY_METRIC_TAG) in names)
     first = [name for name, _ in primary.most_common()]
-    own = sorted(n for n in names if not n.startswith(BASELINE_PREFIX) and n not in COST_METRIC_NAMES)
+    own = sorted(
+        (n for n in names if not n.startswith(BASELINE_PREFIX) and n not in COST_METRIC_NAMES),
+        key=lambda n: (REPORT_ORDER.get(n, len(REPORT_ORDER)), n),
+    )
     costs = [n for n in COST_METRIC_NAMES if n in names]
     baselines = sorted(n for n in names if n.startswith(BASELINE_PREFIX)) if baseline else []
     ordered = [*first, *own, *costs, *baselines]

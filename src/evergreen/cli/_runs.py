@@ -11,6 +11,7 @@ from rich.tree import Tree
 from evergreen.pipelines import reap
 from evergreen.store import RUN_STATUSES, MetadataStore, RunInfo, get_run, list_runs
 
+from . import _tables as tables
 from ._context import console, state
 
 app = typer.Typer(help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.", no_args_is_help=True)
@@ -63,7 +64,15 @@ def list_command(
     if not runs:
         console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
         return
-    table = Table("run", "pipeline", "status", "started (UTC)", "duration", "steps", "cached")
+    table = tables.table(
+        tables.key("run"),
+        tables.text("pipeline"),
+        tables.key("status"),
+        tables.text("started (UTC)"),
+        tables.key("duration"),
+        tables.key("steps"),
+        tables.key("cached"),
+    )
     for run in runs:
         cached = sum(1 for s in run.steps if s.status == "cached")
         table.add_row(

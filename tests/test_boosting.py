@@ -57,6 +57,7 @@ SPECS: dict[str, Callable[[], ModelSpec]] = {
 LABELS: dict[str, Callable[[pd.Series], pd.Series]] = {
     "yes-no": lambda churned: churned,
     "int-0-1": lambda churned: (churned == "yes").astype(int),
+    "bool": lambda churned: churned == "yes",  # LightGBM's ONNX converter needs these encoded
 }
 
 

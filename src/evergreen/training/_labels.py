@@ -4,8 +4,9 @@ XGBoost's ``XGBClassifier`` refuses string labels ("yes"/"no"), booleans it answ
 labels other than ``0 … n-1``. :class:`EncodedLabels` wraps such an estimator: it fits it on the labels'
 positions in the sorted classes and answers with the original labels, so that fitting, ``predict``,
 ``predict_proba`` (columns in the order of ``classes_``), the signature, the ONNX copy and serving all
-agree on the labels a user gave. Estimators that encode labels themselves (scikit-learn, LightGBM) are
-never wrapped.
+agree on the labels a user gave. LightGBM encodes labels itself, but onnxmltools cannot convert a
+LightGBM classifier whose classes are booleans, so boolean labels are encoded for it too; scikit-learn's
+estimators are never wrapped.
 
 The wrapper is a scikit-learn estimator, stored with skops like any other; this module is trusted for
 skops loading (``evergreen.artifacts.trust_modules``).
@@ -26,20 +27,18 @@ __all__ = ["EncodedLabels", "needs_encoding", "unwrap"]
 
 trust_modules(__name__)
 
-#: Estimator modules whose classifiers learn only from labels 0 … n-1.
-_INDEX_LABEL_LIBRARIES = ("xgboost",)
-
 
 def needs_encoding(estimator: object, y: pd.Series) -> bool:
-    """Whether ``estimator`` (unfitted) is a classifier of a library that learns only from ``0 … n-1``
-    and ``y`` holds other labels (strings, booleans, or integers not exactly ``0 … n-1``)."""
-    if type(estimator).__module__.split(".", 1)[0] not in _INDEX_LABEL_LIBRARIES:
+    """Whether ``estimator`` (unfitted) is a classifier that needs ``y`` encoded: an XGBoost one and labels
+    other than the integers ``0 … n-1``, or a LightGBM one and boolean labels."""
+    library = type(estimator).__module__.split(".", 1)[0]
+    if library not in ("xgboost", "lightgbm") or not callable(getattr(estimator, "predict_proba", None)):
         return False
-    if not callable(getattr(estimator, "predict_proba", None)):
-        return False
-    classes = pd.unique(y.dropna())
-    if not pd.api.types.is_integer_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
+    if pd.api.types.is_bool_dtype(y.dtype):
         return True
+    if library == "lightgbm" or not pd.api.types.is_integer_dtype(y.dtype):
+        return library == "xgboost"
+    classes = pd.unique(y.dropna())
     return sorted(int(c) for c in classes) != list(range(len(classes)))
 
 

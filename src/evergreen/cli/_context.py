@@ -20,6 +20,7 @@ class CliState:
     """Global flags given before the command (``evergreen --store-url … runs list``)."""
 
     overrides: dict[str, object] = field(default_factory=dict)
+    store_named: bool = False  # the note on a new store outside any project was printed
 
     def settings(self) -> Settings:
         """Settings from ``evergreen.toml`` (found in the working directory or the nearest folder above
@@ -30,7 +31,8 @@ class CliState:
         folder."""
         settings = load_settings(Path.cwd(), overrides=self.overrides)
         new_store = _new_default_store(settings)
-        if new_store is not None:
+        if new_store is not None and not self.store_named:
+            self.store_named = True
             err_console.print(
                 f"note: no {CONFIG_FILENAME} in {settings.project_dir} or any folder above it, so this folder "
                 f"is the project and its new store is {new_store}. To use an existing project, run the command "

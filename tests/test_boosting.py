@@ -162,7 +162,21 @@ def test_native_boosting_names_and_aliases_are_accepted() -> None:
             lambda: xgboost(params={"max_depth": "deep"}),
             r"xgboost:XGBClassifier parameter 'max_depth' = 'deep' is not valid: expected a value of type int",
         ),
+        (
+            lambda: lightgbm(params={"num_leaves": 1, "verbose": -1}),
+            r"parameter 'num_leaves' = 1 is not valid: expected a value > 1; fix it in the spec's params",
+        ),
+        (
+            lambda: xgboost(params={"max_depth": -3}),
+            r"parameter 'max_depth' = -3 is not valid: expected a value that is greater equal to 0",
+        ),
+        (
+            lambda: xgboost(params={"objective": "binary:logistc"}),
+            r"failed to fit on 100 rows with \{'objective': 'binary:logistc'\}: Unknown objective function: "
+            r"`binary:logistc`$",
+        ),
     ],
+    ids=["lightgbm-type", "xgboost-type", "lightgbm-range", "xgboost-range", "xgboost-objective"],
 )
 def test_a_wrongly_typed_boosting_value_is_our_error(
     spec: Callable[[], ModelSpec], message: str, tmp_path: Path

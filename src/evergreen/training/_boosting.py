@@ -64,12 +64,22 @@ def accepted_names(estimator_class: type, library: str) -> set[str]:
     return names | XGBOOST_NATIVE
 
 
-# "Parameter num_leaves should be of type int, got "many""
-_LIGHTGBM_TYPE = re.compile(r"Parameter (?P<name>\w+) should be of type (?P<expected>\w+), got \"?(?P<value>[^\"]*)")
-# "Invalid Parameter format for max_depth expect int but value='deep'"
-_XGBOOST_TYPE = re.compile(
-    r"Invalid Parameter format for (?P<name>\w+) expect (?P<expected>\w+) but value='(?P<value>[^']*)'"
+# Each library's messages about one parameter's value, and what the value should have been:
+# "Parameter num_leaves should be of type int, got "many"" (LightGBM)
+# "Invalid Parameter format for max_depth expect int but value='deep'" (XGBoost)
+# "Check failed: (num_leaves) > (1) at …/config_auto.cpp, line 352 ." (LightGBM)
+# "value -3 for Parameter max_depth should be greater equal to 0" (XGBoost)
+_VALUE_RULES = (
+    (re.compile(r"Parameter (?P<name>\w+) should be of type (?P<rule>\w+), got"), "a value of type {rule}"),
+    (
+        re.compile(r"Invalid Parameter format for (?P<name>\w+) expect (?P<rule>\w+) but value="),
+        "a value of type {rule}",
+    ),
+    (re.compile(r"Check failed: \((?P<name>\w+)\) (?P<rule>[<>=!]+ \([^)]*\))"), "a value {rule}"),
+    (re.compile(r"for Parameter (?P<name>\w+) should be (?P<rule>[^\n.]+)"), "a value that is {rule}"),
 )
+# The timestamp and source location XGBoost puts before a message, and LightGBM after it.
+_NOISE = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+: | at \S+, line \d+ ?\.?$")
 
 
 def is_library_error(error: BaseException) -> bool:
@@ -81,17 +91,18 @@ def is_library_error(error: BaseException) -> bool:
 
 
 def library_error(estimator: str, error: BaseException, params: Mapping[str, Any], rows: int) -> TrainingError:
-    """A TrainingError for a library's refusal: the parameter, its value and the expected type when the
-    message names them, else the library's first line with the parameters given."""
+    """A TrainingError for a library's refusal: the parameter, its value and what was expected when the
+    message names them, else the library's first line (without its source location) and the parameters."""
     text = str(error).strip()
-    first = text.splitlines()[0] if text else type(error).__name__
-    for pattern in (_LIGHTGBM_TYPE, _XGBOOST_TYPE):
+    for pattern, expected in _VALUE_RULES:
         found = pattern.search(text)
         if found:
             name = found["name"]
-            value = params.get(name, found["value"])
+            value = repr(params[name]) if name in params else "its value"
+            rule = expected.format(rule=found["rule"].replace("(", "").replace(")", "").strip())
             return TrainingError(
-                f"{estimator} parameter {name!r} = {value!r} is not valid: expected a value of type "
-                f"{found['expected']}; fix it in the spec's params or search space"
+                f"{estimator} parameter {name!r} = {value} is not valid: expected {rule}; "
+                "fix it in the spec's params or search space"
             )
+    first = _NOISE.sub("", text.splitlines()[0]) if text else type(error).__name__
     return TrainingError(f"{estimator} failed to fit on {rows} rows with {dict(params)}: {first}")

@@ -4,7 +4,9 @@
   tags, datasets, artifacts, code version, environment); ``trial``, ``trials``, ``experiments`` and
   ``compare`` read them back.
 - ``sklearn(HistGradientBoostingClassifier, params={...}, search={"learning_rate": (0.01, 0.3, "log")})``
-  (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame.
+  (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame, wrapping
+  in ``EncodedLabels`` an XGBoost classifier whose labels are not ``0 … n-1`` (e.g. "yes"/"no") and a
+  LightGBM one with boolean labels, so that the model and its ONNX copy answer with the labels given.
 - ``package_model`` stores a fitted model with its signature and library versions; ``load_model``
   loads it back, warning on a version mismatch.
 - ``convert(model, sample)`` makes an ONNX copy (or records why it cannot), ``check_parity`` proves the
@@ -15,6 +17,7 @@
 
 from ._experiments import Comparison, compare, experiments, series, trial, trials
 from ._fit import Fitted, check_labels, features_of, fit
+from ._labels import EncodedLabels
 from ._models import (
     TASKS,
     ModelPackage,
@@ -42,6 +45,7 @@ __all__ = [
     "Comparison",
     "Conversion",
     "Dimension",
+    "EncodedLabels",
     "Fitted",
     "InputColumn",
     "InputSpec",

@@ -120,7 +120,7 @@ def _plain(value: Any) -> Any:
 
 def flavor_of(model: Any) -> Flavor:
     """Which library the model comes from, by the module of its class (of the estimator inside an
-    :class:`~evergreen.training._labels.EncodedLabels`)."""
+    :class:`~evergreen.training.EncodedLabels`)."""
     root = type(unwrap(model)).__module__.split(".", 1)[0]
     return root if root in _LIBRARY else "custom"  # type: ignore[return-value]
 

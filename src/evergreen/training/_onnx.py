@@ -28,11 +28,11 @@ attribute values are cast to int on their way into the graph (``False`` → 0, w
 attribute means); the cast is recorded in ``Conversion.patches``, and parity is still checked as for
 any model.
 
-Labels. A model wrapped in :class:`~evergreen.training._labels.EncodedLabels` (an XGBoost classifier
-fitted on string or other labels) converts as the XGBoost model inside it, whose labels are positions in
-the classes; the file then says so (``evergreen.labels = "index"``) and :class:`OnnxModel` answers with
-the original labels. XGBoost models fitted on a DataFrame convert from a copy whose booster names the
-features by position, which is all onnxmltools understands.
+Labels. A model wrapped in :class:`~evergreen.training.EncodedLabels` (an XGBoost classifier
+fitted on string or other labels, a LightGBM one on booleans) converts as the model inside it, whose
+labels are positions in the classes; the file then says so (``evergreen.labels = "index"``) and
+:class:`OnnxModel` answers with the original labels. XGBoost models fitted on a DataFrame convert
+from a copy whose booster names the features by position, which is all onnxmltools understands.
 
 All of ONNX is an optional dependency (``pip install "evergreen[onnx]"``), imported on first use.
 """

@@ -98,3 +98,19 @@ def test_init_inside_a_project_makes_a_new_project_there(tmp_path: Path) -> None
     assert made.returncode == 0, made.stderr
     assert (root / "inner" / "evergreen.toml").is_file()
     assert re.search(rf"project directory: {re.escape(str(root / 'inner'))}\n", doctor.stdout)
+
+
+def test_relative_paths_in_flags_are_relative_to_the_working_directory(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+
+    listed = evergreen(notebooks, "--store-url", "sqlite:///mine.db", "runs", "list")
+    doctor = evergreen(notebooks, "--store-url", "sqlite:///mine.db", "--artifacts-root", "blobs", "doctor")
+
+    assert listed.returncode == 0, listed.stderr
+    assert "No runs yet" in listed.stdout
+    assert (notebooks / "mine.db").exists()
+    assert not (root / "mine.db").exists()
+    assert f"store.url = sqlite:///{notebooks / 'mine.db'} (flag)" in doctor.stdout
+    assert f"artifacts.root = {notebooks / 'blobs'} (flag)" in doctor.stdout

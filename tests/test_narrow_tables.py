@@ -60,6 +60,9 @@ def test_runs_list_prints_whole_ids_that_runs_show_takes(project: Path, columns:
         shown = evergreen(project, "runs", "show", run_id)
         assert shown.returncode == 0, shown.stderr
         assert f"run {run_id}" in shown.stdout
+        assert_fits(shown.stdout)
+        keys = re.findall(r"^\w+\s+(?:succeeded|failed)\s.*?\s([0-9a-f]{12})\s", shown.stdout, flags=re.MULTILINE)
+        assert keys  # each executed step's cache key, whole
 
 
 def test_features_list_prints_whole_versions_and_names(project: Path) -> None:

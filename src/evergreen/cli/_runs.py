@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
-from rich.table import Table
 from rich.tree import Tree
 
 from evergreen.pipelines import reap
@@ -112,7 +111,14 @@ def print_run(run: RunInfo) -> None:
     )
     if run.error:
         console.print(f"  [red]{run.error}[/]")
-    table = Table("step", "status", "duration", "attempts", "cache key", "outputs")
+    table = tables.table(
+        tables.text("step"),
+        tables.text("status"),
+        tables.key("duration"),
+        tables.key("attempts"),
+        tables.key("cache key"),
+        tables.text("outputs"),
+    )
     for step in run.steps:
         reused = f" (from {step.cached_from[:8]})" if step.cached_from else ""
         outputs = ", ".join(f"{a.id[:12]} {a.type_name.rsplit('.', 1)[-1]}" for a in step.outputs) or "-"

@@ -3,15 +3,19 @@ a missing, unused or differently typed column is named when the model is registe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from evergreen.config import Settings, load_settings
-from evergreen.data import csv, ingest
+from evergreen.data import ColumnSchema, Schema, csv, ingest
 from evergreen.errors import RegistryError
 from evergreen.registry import models, register
+from evergreen.registry._columns import check_columns
+from evergreen.store import DatasetVersionInfo
 from evergreen.training import Trained, sklearn, train
 
 
@@ -103,3 +107,31 @@ def test_every_dataset_given_is_checked(settings: Settings, trained: Trained) ->
 def test_an_unknown_package_with_datasets_is_refused_by_name(settings: Settings, trained: Trained) -> None:
     with pytest.raises(RegistryError, match=r"no packaged model ffffffffffff in the artifact store"):
         register("ghost", "f" * 64, task="classification", datasets=["churn@1"], settings=settings)
+
+
+def dataset_version(schema: Schema) -> DatasetVersionInfo:
+    return DatasetVersionInfo(
+        id=1, dataset="orders", number=2, content_id="c" * 64, created_at=datetime(2026, 3, 1, tzinfo=UTC),
+        rows=10, size=100, source={}, schema=schema.model_dump(mode="json"), profile={}, report={},
+        watermark_column=None, watermark=None, parent_number=None, run_id=None,
+    )  # fmt: skip
+
+
+def test_columns_from_feature_views_count_as_provided() -> None:
+    dataset = dataset_version(
+        Schema(
+            columns=[
+                ColumnSchema(name="customer_id", dtype="string", role="entity"),
+                ColumnSchema(name="tenure", dtype="int"),
+                ColumnSchema(name="churned", dtype="bool", role="target"),
+            ]
+        )
+    )
+    inputs = [ColumnSchema(name="tenure", dtype="float"), ColumnSchema(name="spend_7d", dtype="float")]
+
+    check_columns("churn", inputs, dataset, view_features={"spend_7d"})  # an int column may feed a float input
+    check_columns("churn", inputs, dataset, view_features=None)  # a view that does not list its features
+    with pytest.raises(RegistryError, match=r"it takes \['spend_7d'\], which neither orders@2 nor its feature views"):
+        check_columns("churn", inputs, dataset, view_features={"visits"})
+    with pytest.raises(RegistryError, match=r"'tenure' is string in the model and int in the dataset"):
+        check_columns("churn", [ColumnSchema(name="tenure", dtype="string")], dataset)

@@ -106,6 +106,25 @@ def test_xgboost_with_other_integer_labels_answers_with_them(tmp_path: Path) -> 
     assert set(fitted.model.predict(train[FEATURES]).tolist()) == {1, 2}
 
 
+def test_xgboost_with_three_string_classes_converts_and_answers_with_them(tmp_path: Path) -> None:
+    frame = churn_csv(tmp_path / "plans.csv", 500, seed=2)
+    frame["plan"] = np.array(["basic", "pro", "team"])[np.digitize(frame["monthly_fee"], [17, 23])]
+    features = ["tenure", "support_calls", "monthly_fee"]
+    train, test = frame.iloc[:400], frame.iloc[400:]
+    artifacts = ArtifactStore(str(tmp_path / "artifacts"))
+
+    fitted = fit(xgboost(params={"n_estimators": 10}), train, target="plan", task="classification", features=features)
+    package = package_model(
+        fitted.model, train[features], task="classification", artifacts=artifacts, X_test=test[features]
+    )
+
+    assert package.signature.classes == ["basic", "pro", "team"]
+    assert package.onnx_verified, package.onnx_status
+    onnx = OnnxModel(onnx_bytes(package, artifacts))
+    assert onnx.predict(test[features]).tolist() == fitted.model.predict(test[features]).tolist()
+    assert set(onnx.predict(test[features]).tolist()) <= {"basic", "pro", "team"}
+
+
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_a_dataframe_trained_xgboost_model_gets_a_verified_onnx_copy(task: str, tmp_path: Path) -> None:
     train = churn_csv(tmp_path / "train.csv", 400, seed=0)

@@ -4,17 +4,25 @@ their parameters are checked by name when a spec is made and by value, in our wo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import uvicorn
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from evergreen.artifacts import ArtifactStore
+from evergreen.config import Settings, load_settings
+from evergreen.data import csv, ingest
 from evergreen.errors import TrainingError
-from evergreen.serving import load_version
+from evergreen.registry import record_gate, register
+from evergreen.serving import create_app, deploy, load_version
 from evergreen.training import (
     ModelSpec,
     OnnxModel,
@@ -24,6 +32,7 @@ from evergreen.training import (
     onnx_bytes,
     package_model,
     sklearn,
+    train,
     xgboost,
 )
 
@@ -215,3 +224,46 @@ def test_an_xgboost_label_encoded_model_refuses_an_empty_frame_like_any_other(tm
         fit(xgboost(), train.head(0), target="churned", task="classification", features=FEATURES)
     with pytest.raises(TrainingError, match=r"single class \('no'\)"):
         fit(xgboost(), train[train["churned"] == "no"], target="churned", task="classification", features=FEATURES)
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[httpx.Client]:
+    """The prediction server on a free loopback port, in a thread of this process."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # polls the server's own flag; nothing waits on a guessed delay
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_a_deployed_boosting_model_answers_requests_with_the_string_labels(library: str, tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={})
+    frame = churn_csv(tmp_path / "churn.csv", 400, seed=0)
+    ingest("churn", csv(tmp_path / "churn.csv"), target="churned", timestamp="event_time", id="customer_id",
+           settings=settings)  # fmt: skip
+    spec = SPECS[library]()
+    trained = train("churn", 1, spec, task="classification", measure_latency=False, settings=settings)
+    version = register("churn", trained.package.id, task="classification", datasets=["churn@1"], settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("churn-api", "churn", version.number, settings=settings)
+    rows = frame[FEATURES].head(10)
+    native = load_model(trained.package.id, ArtifactStore(settings.artifacts.root))
+
+    with serving(settings) as client:
+        answer = client.post("/v1/models/churn-api:predict", json={"instances": rows.to_dict("records")})
+
+    assert answer.status_code == 200, answer.text
+    assert trained.package.onnx_verified
+    assert answer.json()["predictions"] == native.predict(rows).tolist()
+    assert set(answer.json()["predictions"]) <= {"yes", "no"}
+    np.testing.assert_allclose(answer.json()["probabilities"], native.predict_proba(rows), atol=1e-5)

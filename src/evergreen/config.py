@@ -56,6 +56,7 @@ __all__ = [
     "StoreSettings",
     "find_config_file",
     "load_settings",
+    "resolve_sqlite_url",
 ]
 
 CONFIG_FILENAME = "evergreen.toml"
@@ -230,10 +231,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _resolve_relative_paths(self) -> Self:
         self.project_dir = Path(os.path.abspath(self.project_dir))
-        url = _resolve_sqlite_url(self.store.url, self.project_dir)
+        url = resolve_sqlite_url(self.store.url, self.project_dir)
         if url != self.store.url:
             self.store = self.store.model_copy(update={"url": url})
-        online = _resolve_sqlite_url(self.features.online_store, self.project_dir)
+        online = resolve_sqlite_url(self.features.online_store, self.project_dir)
         if online != self.features.online_store:
             self.features = self.features.model_copy(update={"online_store": online})
         root = _resolve_local_path(self.artifacts.root, self.project_dir)
@@ -278,7 +279,7 @@ def _absolute(path: str, base: Path) -> Path:
     return Path(os.path.normpath(base / path))
 
 
-def _resolve_sqlite_url(url: str, base: Path) -> str:
+def resolve_sqlite_url(url: str, base: Path) -> str:
     """``sqlite:///rel.db`` -> ``sqlite:////base/rel.db``; absolute, in-memory and other URLs unchanged."""
     match = _SQLITE_FILE_URL.match(url)
     if match is None:  # not SQLite, or sqlite:// (in memory)

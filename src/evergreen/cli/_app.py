@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from evergreen import __version__
+from evergreen.config import resolve_sqlite_url
 from evergreen.errors import EvergreenError, StepExecutionError
 
 from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _store, _tokens
@@ -46,8 +47,12 @@ def main_callback(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Global flags come before the command and beat evergreen.toml and EVERGREEN_* variables."""
+    # Paths on the command line are relative to the working directory, as any path argument is, even
+    # in a subfolder of the project; only those in evergreen.toml are relative to the project folder.
     if artifacts_root is not None and "://" not in artifacts_root:
         artifacts_root = str(Path(artifacts_root).resolve())
+    if store_url is not None:
+        store_url = resolve_sqlite_url(store_url, Path.cwd())
     ctx.obj = CliState(
         overrides={
             "store.url": store_url,

@@ -8,10 +8,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from evergreen.config import Settings, load_settings
+from evergreen.config import CONFIG_FILENAME, Settings, load_settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+_SQLITE_PREFIX = "sqlite:///"
 
 
 @dataclass
@@ -19,10 +20,34 @@ class CliState:
     """Global flags given before the command (``evergreen --store-url … runs list``)."""
 
     overrides: dict[str, object] = field(default_factory=dict)
+    store_named: bool = False  # the note on a new store outside any project was printed
 
     def settings(self) -> Settings:
-        """Settings from ``evergreen.toml``, ``EVERGREEN_*`` variables and these flags."""
-        return load_settings(Path.cwd(), overrides=self.overrides)
+        """Settings from ``evergreen.toml`` (found in the working directory or the nearest folder above
+        it that has one, as git finds its repository), ``EVERGREEN_*`` variables and these flags.
+
+        Outside any project the working directory is the project; the first command there that would
+        make a new default store says so on stderr, so a store is never made unnoticed in the wrong
+        folder."""
+        settings = load_settings(Path.cwd(), overrides=self.overrides)
+        new_store = _new_default_store(settings)
+        if new_store is not None and not self.store_named:
+            self.store_named = True
+            err_console.print(
+                f"note: no {CONFIG_FILENAME} in {settings.project_dir} or any folder above it, so this folder "
+                f"is the project and its new store is {new_store}. To use an existing project, run the command "
+                f"in its folder or a subfolder; to make one, run: evergreen init DIR",
+                markup=False,
+            )
+        return settings
+
+
+def _new_default_store(settings: Settings) -> Path | None:
+    """The SQLite file of the default store when no project file was found and it does not exist yet."""
+    if settings.config_file is not None or settings.sources.get("store.url") != "default":
+        return None
+    path = Path(settings.store.url.removeprefix(_SQLITE_PREFIX))
+    return None if not settings.store.url.startswith(_SQLITE_PREFIX) or path.exists() else path
 
 
 def state(ctx: typer.Context) -> CliState:

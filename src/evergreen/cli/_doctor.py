@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.errors import EvergreenError
@@ -17,13 +17,16 @@ def doctor_command(ctx: typer.Context) -> None:
     settings = state(ctx).settings()
     console.print(f"project directory: {settings.project_dir}")
     console.print(f"config file: {settings.config_file or 'none (defaults; create evergreen.toml to change them)'}")
-    table = Table("setting", "value", "from")
+    console.print("settings, each with where it comes from:")
+    # One line per setting rather than a table: a line wraps at its spaces, so a path or URL (one word)
+    # stays whole on one line at 80 columns, where a table column would fold it or cut it.
+    file_name = settings.config_file.name if settings.config_file is not None else None
     for key, source in sorted(settings.sources.items()):
         section, _, name = key.partition(".")
         value = getattr(getattr(settings, section), name)
         shown = redact(value) if key == "store.url" else str(value)
-        table.add_row(key, shown, source)
-    console.print(table)
+        origin = file_name if settings.config_file is not None and source == str(settings.config_file) else source
+        console.print(Text.assemble(f"  {key} = ", (shown, "bold"), " ", (f"({origin})", "dim")))
     ok = True
     try:
         store = MetadataStore(settings.store.url, migrate=False)

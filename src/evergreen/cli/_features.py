@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from . import _tables as tables
 from ._context import console, err_console, state
 from ._runs import when
 
@@ -55,7 +56,16 @@ def list_command(ctx: typer.Context) -> None:
     if not found:
         console.print("No feature views yet. Register them with: evergreen features apply MODULE")
         return
-    table = Table("view", "versions", "entity", "features", "ttl", "owner", "materialized up to", "used by")
+    table = tables.table(
+        tables.key("view"),
+        tables.key("versions"),
+        tables.text("entity"),
+        tables.text("features"),
+        tables.key("ttl"),
+        tables.text("owner"),
+        tables.text("materialized up to"),
+        tables.text("used by"),
+    )
     for view, users in found:
         definition = view.latest.definition
         done = view.materialized

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
-from rich.table import Table
 from rich.tree import Tree
 
 from evergreen.pipelines import reap
 from evergreen.store import RUN_STATUSES, MetadataStore, RunInfo, get_run, list_runs
 
+from . import _tables as tables
 from ._context import console, state
 
 app = typer.Typer(help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.", no_args_is_help=True)
@@ -63,7 +63,15 @@ def list_command(
     if not runs:
         console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
         return
-    table = Table("run", "pipeline", "status", "started (UTC)", "duration", "steps", "cached")
+    table = tables.table(
+        tables.key("run"),
+        tables.text("pipeline"),
+        tables.key("status"),
+        tables.text("started (UTC)"),
+        tables.key("duration"),
+        tables.key("steps"),
+        tables.key("cached"),
+    )
     for run in runs:
         cached = sum(1 for s in run.steps if s.status == "cached")
         table.add_row(
@@ -103,7 +111,14 @@ def print_run(run: RunInfo) -> None:
     )
     if run.error:
         console.print(f"  [red]{run.error}[/]")
-    table = Table("step", "status", "duration", "attempts", "cache key", "outputs")
+    table = tables.table(
+        tables.text("step"),
+        tables.text("status"),
+        tables.key("duration"),
+        tables.key("attempts"),
+        tables.key("cache key"),
+        tables.text("outputs"),
+    )
     for step in run.steps:
         reused = f" (from {step.cached_from[:8]})" if step.cached_from else ""
         outputs = ", ".join(f"{a.id[:12]} {a.type_name.rsplit('.', 1)[-1]}" for a in step.outputs) or "-"

@@ -20,12 +20,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
-from evergreen.errors import RegistryError
+from evergreen.data import ColumnSchema
+from evergreen.errors import NotFoundError, RegistryError
 from evergreen.pipelines import run_settings
 from evergreen.store import (
     AlertInfo,
+    DatasetVersionInfo,
     Edge,
+    FeatureViewVersionInfo,
     MetadataStore,
     ModelEventInfo,
     ModelInfo,
@@ -47,6 +51,9 @@ from evergreen.store import (
     set_alias,
     set_status,
 )
+from evergreen.training import read_package
+
+from ._columns import check_columns
 
 PRODUCTION, CANDIDATE, PREVIOUS = "production", "candidate", "previous"
 #: Statuses from which a version may be released.
@@ -87,12 +94,23 @@ def register(
 ) -> ModelVersionInfo:
     """Record a packaged model (its manifest id) as the next version of ``name``, with its lineage:
     the dataset versions it was trained on (``"name@number"``), the feature views it uses (``"view"`` for
-    the latest version, ``"view@2"``), the trial and the pipeline run that made it."""
+    the latest version, ``"view@2"``), the trial and the pipeline run that made it.
+
+    With ``datasets``, the model's inputs are checked against each version's schema first (see
+    :func:`~evergreen.registry._columns.check_columns`): a RegistryError names every missing, unused
+    or differently typed column, instead of the model failing later at serving."""
     if not name or len(name) > 255:
         raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
     with open_session(settings) as session:
-        trained_on = [_dataset_version_id(session, ref) for ref in datasets]
-        feature_versions = [_feature_version_id(session, ref) for ref in features]
+        dataset_versions = [_dataset_version(session, ref) for ref in datasets]
+        views = [_feature_version(session, ref) for ref in features]
+        if dataset_versions:
+            inputs = _inputs(package_id, settings or run_settings())
+            provided = _view_features(views)
+            for dataset in dataset_versions:
+                check_columns(name, inputs, dataset, view_features=provided)
+        trained_on = [d.id for d in dataset_versions]
+        feature_versions = [v.id for v in views]
         version = add_model_version(
             session,
             name=name,
@@ -117,18 +135,41 @@ def register(
         return version
 
 
-def _dataset_version_id(session: Session, ref: str) -> int:
+def _dataset_version(session: Session, ref: str) -> DatasetVersionInfo:
     name, sep, number = ref.rpartition("@")
     if not sep or not name or not number:
         raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
-    return get_version(session, name, number).id
+    return get_version(session, name, number)
 
 
-def _feature_version_id(session: Session, ref: str) -> int:
+def _feature_version(session: Session, ref: str) -> FeatureViewVersionInfo:
     name, sep, number = ref.rpartition("@")
     if sep and not number.isdigit():
         raise RegistryError(f"feature view reference {ref!r} is not of the form NAME or NAME@VERSION (e.g. 'spend@2')")
-    return get_feature_view_version(session, name if sep else ref, int(number) if sep else None).id
+    return get_feature_view_version(session, name if sep else ref, int(number) if sep else None)
+
+
+def _inputs(package_id: str, settings: Settings) -> list[ColumnSchema]:
+    """The packaged model's input columns, from its signature."""
+    try:
+        package = read_package(package_id, ArtifactStore(settings.artifacts.root))
+    except NotFoundError as e:
+        raise RegistryError(
+            f"cannot check the model's columns against its datasets: no packaged model {package_id[:12]} in the "
+            f"artifact store {settings.artifacts.root} (package it with package_model, or train it with train)"
+        ) from e
+    return list(package.signature.inputs)
+
+
+def _view_features(views: Sequence[FeatureViewVersionInfo]) -> set[str] | None:
+    """The feature columns the views provide; None when one does not list them."""
+    provided: set[str] = set()
+    for view in views:
+        listed = view.definition.get("features")
+        if listed is None:
+            return None
+        provided.update(str(f) for f in listed)
+    return provided
 
 
 def get(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> ModelVersionInfo:

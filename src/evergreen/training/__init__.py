@@ -5,7 +5,9 @@
   ``compare`` read them back; ``artifacts`` lists a trial's files, folders, figures and values and
   ``download_artifacts`` writes them to a folder.
 - ``sklearn(HistGradientBoostingClassifier, params={...}, search={"learning_rate": (0.01, 0.3, "log")})``
-  (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame.
+  (or ``lightgbm(...)``, ``xgboost(...)``) is a JSON model spec; ``fit`` fits one on a frame, wrapping
+  in ``EncodedLabels`` an XGBoost classifier whose labels are not ``0 … n-1`` (e.g. "yes"/"no") and a
+  LightGBM one with boolean labels, so that the model and its ONNX copy answer with the labels given.
 - ``package_model`` stores a fitted model with its signature and library versions; ``load_model``
   loads it back, warning on a version mismatch.
 - ``convert(model, sample)`` makes an ONNX copy (or records why it cannot), ``check_parity`` proves the
@@ -29,6 +31,7 @@ from ._experiments import (
     trials,
 )
 from ._fit import Fitted, check_labels, features_of, fit
+from ._labels import EncodedLabels
 from ._models import (
     TASKS,
     ModelPackage,
@@ -56,6 +59,7 @@ __all__ = [
     "Comparison",
     "Conversion",
     "Dimension",
+    "EncodedLabels",
     "Fitted",
     "InputColumn",
     "InputSpec",

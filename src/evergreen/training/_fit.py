@@ -12,6 +12,8 @@ import pandas as pd
 from evergreen.data import Schema
 from evergreen.errors import SchemaError, TrainingError, did_you_mean
 
+from ._boosting import is_library_error, library_error
+from ._labels import EncodedLabels, needs_encoding
 from ._models import check_task
 from ._spec import ModelSpec
 
@@ -76,7 +78,10 @@ def fit(
     Raises:
         SchemaError: the target or a feature column is missing.
         TrainingError: the labels cannot be learnt from (see :func:`check_labels`), or the estimator
-            refused its parameters or the data.
+            refused its parameters (LightGBM's and XGBoost's refusals named by parameter) or the data.
+
+    An XGBoost classifier given labels other than ``0 … n-1`` (strings, booleans) is wrapped in
+    :class:`EncodedLabels`, so the fitted model answers with the labels it was given.
     """
     check_task(task)
     columns = list(features) if features is not None else features_of(train, target, schema=schema)
@@ -86,9 +91,15 @@ def fit(
         model = spec.build(params, seed=seed)
     except (TypeError, ValueError) as e:
         raise TrainingError(f"{spec.estimator} does not accept the parameters {chosen}: {e}") from e
+    if task == "classification" and needs_encoding(model, train[target]):
+        model = EncodedLabels(model)
     started = time.perf_counter()
     try:
         model.fit(train[columns], train[target])
-    except (TypeError, ValueError) as e:
-        raise TrainingError(f"{spec.estimator} failed to fit on {len(train)} rows with {chosen}: {e}") from e
+    except Exception as e:
+        if is_library_error(e):  # LightGBM's and XGBoost's own errors, e.g. num_leaves="many"
+            raise library_error(spec.estimator, e, chosen, len(train)) from e
+        if isinstance(e, TypeError | ValueError):
+            raise TrainingError(f"{spec.estimator} failed to fit on {len(train)} rows with {chosen}: {e}") from e
+        raise
     return Fitted(model, columns, chosen, time.perf_counter() - started)

@@ -25,6 +25,7 @@ from evergreen.data import ColumnSchema, Schema, infer_schema
 from evergreen.errors import MissingDependencyError, ModelVersionWarning, SchemaError, TrainingError, did_you_mean
 from evergreen.evaluation import Predictor
 
+from ._labels import unwrap
 from ._onnx import check_parity, convert
 
 Task = Literal["classification", "regression"]
@@ -118,8 +119,9 @@ def _plain(value: Any) -> Any:
 
 
 def flavor_of(model: Any) -> Flavor:
-    """Which library the model comes from, by the module of its class."""
-    root = type(model).__module__.split(".", 1)[0]
+    """Which library the model comes from, by the module of its class (of the estimator inside an
+    :class:`~evergreen.training.EncodedLabels`)."""
+    root = type(unwrap(model)).__module__.split(".", 1)[0]
     return root if root in _LIBRARY else "custom"  # type: ignore[return-value]
 
 

@@ -28,11 +28,18 @@ attribute values are cast to int on their way into the graph (``False`` → 0, w
 attribute means); the cast is recorded in ``Conversion.patches``, and parity is still checked as for
 any model.
 
+Labels. A model wrapped in :class:`~evergreen.training.EncodedLabels` (an XGBoost classifier
+fitted on string or other labels, a LightGBM one on booleans) converts as the model inside it, whose
+labels are positions in the classes; the file then says so (``evergreen.labels = "index"``) and
+:class:`OnnxModel` answers with the original labels. XGBoost models fitted on a DataFrame convert
+from a copy whose booster names the features by position, which is all onnxmltools understands.
+
 All of ONNX is an optional dependency (``pip install "evergreen[onnx]"``), imported on first use.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import re
@@ -46,12 +53,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evergreen.errors import EvergreenError, MissingDependencyError, ModelError, SchemaError, did_you_mean
 
+from ._labels import EncodedLabels, unwrap
+
 __all__ = ["Conversion", "InputColumn", "InputSpec", "OnnxModel", "Parity", "check_parity", "convert"]
 
 ONNX_EXTRA = 'pip install "evergreen[onnx]"'
 TENSOR_INPUT = "X"
 """The name of the single input of a ``layout="tensor"`` model."""
 META_SPEC, META_TASK, META_CLASSES = "evergreen.input_spec", "evergreen.task", "evergreen.classes"
+META_LABELS = "evergreen.labels"
+"""``"index"`` when the graph's labels are positions in the classes (a model wrapped in EncodedLabels)."""
 HGB_TYPES = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
 """Estimators whose skl2onnx converter emits boolean attributes (see the module docstring)."""
 REASON_LIMIT = 400
@@ -299,7 +310,22 @@ def _convert_booster(model: object, family: str, spec: InputSpec) -> Any:
     initial = [(TENSOR_INPUT, types.FloatTensorType([None, len(spec.columns)]))]
     if family == "lightgbm":
         return onnxmltools.convert_lightgbm(model, initial_types=initial, zipmap=False)
-    return onnxmltools.convert_xgboost(model, initial_types=initial)
+    return onnxmltools.convert_xgboost(_positional_features(model), initial_types=initial)
+
+
+def _positional_features(model: Any) -> Any:
+    """A copy of an XGBoost model whose booster names its features by position (``f0``, ``f1`` …).
+
+    onnxmltools reads the feature of each split from the booster's dump and understands only the
+    ``f%d`` names XGBoost gives when it was fitted on an array; a model fitted on a DataFrame names them
+    after the columns. The tensor input takes the columns in the model's order, so position is enough;
+    the names stay in the signature, where serving maps a request's fields onto that order.
+    """
+    if getattr(model.get_booster(), "feature_names", None) is None:
+        return model
+    plain = copy.deepcopy(model)
+    plain.get_booster().feature_names = None
+    return plain
 
 
 def _classes_meta(model: object) -> str | None:
@@ -324,7 +350,8 @@ def convert(model: object, sample: pd.DataFrame) -> Conversion:
             f"got {type(sample).__name__} of shape {getattr(sample, 'shape', '?')}"
         )
     model_type = _type_name(model)
-    family, task = _family(model), _task(model)
+    native = unwrap(model)  # the library's estimator; EncodedLabels adds only the label decoding
+    family, task = _family(native), _task(model)
     if family is None or task is None:
         return Conversion(
             ok=False,
@@ -334,7 +361,7 @@ def convert(model: object, sample: pd.DataFrame) -> Conversion:
     converter = "skl2onnx" if family == "sklearn" else "onnxmltools"
     version = str(_import(converter).__version__)
     onnx = _import("onnx")
-    spec = _input_spec(model, sample)
+    spec = _input_spec(native, sample)
     failed = {"ok": False, "model_type": model_type, "task": task, "input_spec": spec}
     failed |= {"converter": converter, "converter_version": version}
     mismatch = _feature_mismatch(model, sample)
@@ -347,7 +374,7 @@ def convert(model: object, sample: pd.DataFrame) -> Conversion:
         )
     cast: list[str] = []
     try:
-        proto = _convert_sklearn(model, spec, cast) if family == "sklearn" else _convert_booster(model, family, spec)
+        proto = _convert_sklearn(native, spec, cast) if family == "sklearn" else _convert_booster(native, family, spec)
     except EvergreenError:
         raise
     except Exception as e:  # noqa: BLE001 - converters raise anything (TypeError, RuntimeError, their own types)
@@ -356,6 +383,8 @@ def convert(model: object, sample: pd.DataFrame) -> Conversion:
     classes = _classes_meta(model)
     if classes is not None:
         meta[META_CLASSES] = classes
+    if isinstance(model, EncodedLabels):
+        meta[META_LABELS] = "index"
     onnx.helper.set_model_props(proto, meta)
     data = proto.SerializeToString()
     patches = [
@@ -430,6 +459,7 @@ class OnnxModel:
             self.classes = np.asarray(
                 stored["values"], dtype=object if stored["dtype"] == "object" else stored["dtype"]
             )
+        self._index_labels = self.classes is not None and meta.get(META_LABELS) == "index"
         self._names = input_spec.names
         self._expected = {i.name for i in self._session.get_inputs()}
         needed = {TENSOR_INPUT} if input_spec.layout == "tensor" else set(self._names)
@@ -458,6 +488,8 @@ class OnnxModel:
         if self.task == "regression":
             return np.asarray(out, dtype=np.float64).reshape(-1)
         labels = np.asarray(out).reshape(-1)
+        if self._index_labels and self.classes is not None:
+            return self.classes[labels.astype(np.intp)]
         if self.classes is not None and labels.dtype != self.classes.dtype:
             labels = labels.astype(self.classes.dtype)
         return labels

@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict
 
 from evergreen.errors import TrainingError, did_you_mean
 
+from ._boosting import accepted_names
+from ._models import check_task
+
 __all__ = ["Dimension", "ModelSpec", "lightgbm", "sklearn", "xgboost"]
 
 
@@ -104,8 +107,13 @@ class ModelSpec(BaseModel):
         return target
 
     def accepted_params(self) -> set[str] | None:
-        """The constructor's parameter names, or None when it takes ``**kwargs``."""
-        signature = inspect.signature(self.estimator_class())
+        """The constructor's parameter names, or None when it takes ``**kwargs``; for LightGBM's and
+        XGBoost's estimators (``**kwargs`` passed to the library), the names the library takes."""
+        cls = self.estimator_class()
+        library = getattr(cls, "__module__", "").split(".", 1)[0]
+        if library in ("lightgbm", "xgboost") and isinstance(cls, type):
+            return accepted_names(cls, library)
+        signature = inspect.signature(cls)
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
             return None
         return set(signature.parameters)
@@ -130,12 +138,26 @@ class ModelSpec(BaseModel):
                 if name not in accepted:
                     raise TrainingError(
                         f"{self.estimator} has no parameter {name!r}{did_you_mean(name, accepted)}; "
-                        f"it takes {sorted(accepted)}"
+                        f"it takes {_listing(self.estimator, accepted)}"
                     )
         both = sorted(set(self.params) & set(self.search))
         if both:
             raise TrainingError(f"parameters {both} are both fixed (params) and tuned (search); keep one")
         return self
+
+
+_PARAMETER_DOCS = {
+    "lightgbm": "https://lightgbm.readthedocs.io/en/stable/Parameters.html",
+    "xgboost": "https://xgboost.readthedocs.io/en/stable/parameter.html",
+}
+
+
+def _listing(estimator: str, accepted: set[str]) -> str:
+    """The accepted names, or where they are documented when there are too many to read in a message."""
+    library = estimator.split(".", 1)[0].split(":", 1)[0]
+    if library in _PARAMETER_DOCS:
+        return f"its scikit-learn parameters or the native ones listed at {_PARAMETER_DOCS[library]}"
+    return str(sorted(accepted))
 
 
 def _spec(estimator: Any, params: Mapping[str, Any] | None, search: Mapping[str, Any] | None) -> ModelSpec:
@@ -164,14 +186,16 @@ def lightgbm(
     task: str = "classification", params: Mapping[str, Any] | None = None, search: Mapping[str, Any] | None = None
 ) -> ModelSpec:
     """LightGBM's scikit-learn estimator for ``task`` (needs ``pip install "evergreen[lightgbm]"``)."""
-    return _boosting("lightgbm", "LGBMClassifier" if task == "classification" else "LGBMRegressor", params, search)
+    name = "LGBMClassifier" if check_task(task) == "classification" else "LGBMRegressor"
+    return _boosting("lightgbm", name, params, search)
 
 
 def xgboost(
     task: str = "classification", params: Mapping[str, Any] | None = None, search: Mapping[str, Any] | None = None
 ) -> ModelSpec:
     """XGBoost's scikit-learn estimator for ``task`` (needs ``pip install "evergreen[xgboost]"``)."""
-    return _boosting("xgboost", "XGBClassifier" if task == "classification" else "XGBRegressor", params, search)
+    name = "XGBClassifier" if check_task(task) == "classification" else "XGBRegressor"
+    return _boosting("xgboost", name, params, search)
 
 
 def _boosting(library: str, name: str, params: Mapping[str, Any] | None, search: Mapping[str, Any] | None) -> ModelSpec:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
@@ -16,6 +17,8 @@ from ._doctor import doctor_command
 from ._quickstart import init_command, quickstart_command
 from ._run import run_command
 from ._serve import deploy_command, predict_command, serve_command
+from ._tick import tick_command
+from ._train import train_command
 
 app = typer.Typer(
     name="evergreen",
@@ -62,6 +65,8 @@ app.command("run")(run_command)
 app.command("doctor")(doctor_command)
 app.command("quickstart")(quickstart_command)
 app.command("init")(init_command)
+app.command("train")(train_command)
+app.command("tick")(tick_command)
 app.command("deploy")(deploy_command)
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
@@ -84,5 +89,5 @@ def main() -> None:
         # errors propagate out of it and are reported here.
         app()
     except EvergreenError as e:
-        err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False)
+        err_console.print(f"[red]error:[/] {escape(str(e))}", markup=True, highlight=False)
         sys.exit(1 if isinstance(e, StepExecutionError) else 2)

@@ -43,10 +43,15 @@ def _window(dataset: str, timestamp: str, window_s: float, since: str | None, un
     try:
         with store.session() as session:
             versions = list(reversed(list_versions(session, dataset)))
+    except NotFoundError:
+        versions = []  # no such dataset yet: the same remedy as a dataset without versions
     finally:
         store.dispose()
     if not versions:
-        raise SystemDefinitionError(f"dataset {dataset!r} has no versions yet: ingest data before training")
+        raise SystemDefinitionError(
+            f"dataset {dataset!r} has no versions yet: ingest data before training "
+            f"(evergreen data ingest {dataset} FILE, or System.ingest(FILE))"
+        )
     latest = load(dataset, versions[0].number, settings=settings)
     column = latest.profile.columns.get(timestamp)
     if column is None or column.max is None:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from evergreen.examples import subscriptions
 
@@ -54,3 +55,21 @@ def ingest(project: Path, dataset: str, files: Sequence[Path], *extra: str) -> N
             project, "data", "ingest", dataset, str(path), "--schema", "schema.yaml", "--no-progress", *extra
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def diabetes_days(folder: Path, days: int) -> list[Path]:
+    """scikit-learn's diabetes data (unscaled) with a patient id and an observation time, split into ``days``
+    CSV files of consecutive days: the columns of the regression template."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "progression"})
+    frame.insert(0, "patient_id", range(len(frame)))
+    files = []
+    for day, rows in enumerate(np.array_split(np.arange(len(frame)), days), start=1):
+        part = frame.iloc[rows].copy()
+        start = pd.Timestamp("2026-01-01") + pd.Timedelta(days=day)
+        part.insert(1, "event_time", start + pd.to_timedelta(np.linspace(0, 86_000, len(part)), unit="s"))
+        path = folder / f"diabetes-day{day}.csv"
+        part.to_csv(path, index=False)
+        files.append(path)
+    return files

@@ -39,7 +39,7 @@ def print_verdict(ref: str, report: GateReport) -> None:
         )
         console.print(
             f"  {metric}: candidate {number(p.candidate)}, production {number(p.production)}, "
-            f"baseline {number(baseline)} (improvement {p.improvement:+.4g}{interval})"
+            f"baseline {number(baseline)} (improvement {p.improvement + 0.0:+.4g}{interval})"
         )
     else:
         console.print(

@@ -15,6 +15,7 @@ from . import _data, _experiments, _features, _feedback, _models, _monitor, _run
 from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import init_command, quickstart_command
+from ._register import register_command, validate_command
 from ._run import run_command
 from ._serve import deploy_command, predict_command, serve_command
 from ._tick import tick_command
@@ -75,6 +76,8 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_features.app, name="features")
 app.add_typer(_feedback.app, name="feedback")
+_models.app.command("register")(register_command)
+_models.app.command("validate")(validate_command)
 app.add_typer(_models.app, name="models")
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_runs.app, name="runs")

@@ -142,6 +142,14 @@ def test_register_and_validate_explain_what_they_cannot_do(
     assert no_model.returncode == 2
     assert f"trial {'abcd' + '0' * 8} (scratch #1) made no model package" in one_line(no_model.stderr)
 
+    with pytest.raises(RuntimeError, match="diverged"), track("scratch", settings=settings) as broken:
+        raise RuntimeError("diverged")
+    failed = evergreen(project, "models", "register", "churn", "--trial", broken.id)
+    assert failed.returncode == 2
+    assert f"trial {broken.id[:12]} (scratch #3) is failed; only a finished training trial can be registered" in (
+        one_line(failed.stderr)
+    )
+
     # A version registered from a package alone has no recorded test set to be gated on.
     register("handmade", get("churn", 1, settings=settings).package_id, task="classification", settings=settings)
     no_data = evergreen(project, "models", "validate", "handmade", "1", "--metric", "roc_auc")

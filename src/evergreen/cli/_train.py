@@ -31,7 +31,7 @@ def train_command(
         None,
         "--system",
         help="The System to train, by its name (or FILE.py:NAME), when the project declares several; "
-        "default: [project] system in evergreen.toml.",
+        "default: the one the project.system setting of evergreen.toml names.",
     ),
     no_release: bool = typer.Option(
         False, "--no-release", help="Stop after the gate: a version that passed stays validated, not live."

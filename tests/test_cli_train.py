@@ -156,3 +156,23 @@ def test_run_on_a_system_names_the_commands_that_run_one(tmp_path: Path) -> None
     missing = evergreen(project, "run", "project.py:nothing")
     assert missing.returncode == 2
     assert "project.py:nothing is nothing, not a pipeline" in " ".join(missing.stderr.split())
+
+
+def test_a_mistake_in_the_project_module_is_one_line_with_file_and_line(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    source = (project / "project.py").read_text()
+    (project / "project.py").write_text(source.replace('target="churned",', 'target="churned", tagret="churned",'))
+    wrong = evergreen(project, "train")
+    assert wrong.returncode == 2
+    message = " ".join(wrong.stderr.split())
+    assert re.search(
+        r"project\.py:\d+: TypeError: System.__init__\(\) got an unexpected keyword argument 'tagret'", message
+    )
+    assert "fix the project's module and run again" in message
+    assert "Traceback" not in wrong.stderr
+
+    (project / "project.py").write_text(source + "\noops(\n")
+    broken = evergreen(project, "tick")
+    assert broken.returncode == 2
+    assert re.search(r"project\.py:\d+: '\(' was never closed", " ".join(broken.stderr.split()))
+    assert "Traceback" not in broken.stderr

@@ -3,10 +3,12 @@ evergreen.toml, or one picked by ``--system`` when the project's module declares
 
 from __future__ import annotations
 
+import traceback
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from evergreen.config import CONFIG_FILENAME, Settings
-from evergreen.errors import ConfigError, did_you_mean
+from evergreen.errors import ConfigError, EvergreenError, did_you_mean
 
 if TYPE_CHECKING:
     from evergreen.system import System
@@ -21,7 +23,6 @@ NO_SYSTEM = (
 def project_system(settings: Settings, name: str | None = None) -> System:
     """The System named ``name`` (its ``System(name=...)``, or ``FILE.py:ATTR`` / ``MODULE:ATTR``), looked up
     in the module of ``[project] system``; that System itself when ``name`` is None."""
-    from evergreen.pipelines import import_module
     from evergreen.system import System
 
     target = name if name is not None and ":" in name else settings.project.system
@@ -34,7 +35,7 @@ def project_system(settings: Settings, name: str | None = None) -> System:
         )
     if module_part.endswith(".py") and not module_part.startswith("/"):
         module_part = str(settings.project_dir / module_part)
-    module = import_module(module_part)
+    module = _import(module_part)
     declared = {value.name: value for value in vars(module).values() if isinstance(value, System)}
     if name is None or ":" in name:
         found = getattr(module, attribute, None)
@@ -51,3 +52,29 @@ def project_system(settings: Settings, name: str | None = None) -> System:
             f"its Systems: {', '.join(sorted(declared)) or 'none'}"
         )
     return declared[name]
+
+
+def _import(module_part: str) -> ModuleType:
+    """The project's module; a mistake in it (a syntax error, a wrong argument) is reported as one line that
+    names the file and line, not as a traceback."""
+    from evergreen.pipelines import import_module
+
+    try:
+        return import_module(module_part)
+    except EvergreenError:  # ours already say what to do (a missing file, a System refused at declaration)
+        raise
+    except SyntaxError as e:
+        raise ConfigError(f"{e.filename}:{e.lineno}: {e.msg}; fix the project's module and run again") from e
+    except Exception as e:  # the user's code can raise anything: translated (from e), not swallowed
+        frames = traceback.extract_tb(e.__traceback__)
+        where = next(
+            (
+                f"{f.filename}:{f.lineno}: "
+                for f in reversed(frames)
+                if f.filename.endswith(".py") and "site-packages" not in f.filename and "/evergreen/" not in f.filename
+            ),
+            "",
+        )
+        raise ConfigError(
+            f"{where}{type(e).__name__}: {e} (while importing {module_part}); fix the project's module and run again"
+        ) from e

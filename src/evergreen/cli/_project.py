@@ -4,6 +4,7 @@ evergreen.toml, or one picked by ``--system`` when the project's module declares
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -66,15 +67,10 @@ def _import(module_part: str) -> ModuleType:
     except SyntaxError as e:
         raise ConfigError(f"{e.filename}:{e.lineno}: {e.msg}; fix the project's module and run again") from e
     except Exception as e:  # the user's code can raise anything: translated (from e), not swallowed
+        folder = str(Path(module_part).resolve().parent if module_part.endswith(".py") else Path.cwd())
         frames = traceback.extract_tb(e.__traceback__)
-        where = next(
-            (
-                f"{f.filename}:{f.lineno}: "
-                for f in reversed(frames)
-                if f.filename.endswith(".py") and "site-packages" not in f.filename and "/evergreen/" not in f.filename
-            ),
-            "",
-        )
+        # The deepest line of the project's own code: where the user's mistake is.
+        where = next((f"{f.filename}:{f.lineno}: " for f in reversed(frames) if f.filename.startswith(folder)), "")
         raise ConfigError(
             f"{where}{type(e).__name__}: {e} (while importing {module_part}); fix the project's module and run again"
         ) from e

@@ -170,3 +170,31 @@ def test_register_and_validate_explain_what_they_cannot_do(
     unknown = evergreen(project, "models", "validate", "churn", "9")
     assert unknown.returncode == 2
     assert "model 'churn' has no version '9'" in one_line(unknown.stderr)
+
+
+def test_register_trial_keeps_one_task_per_model(tmp_path: Path) -> None:
+    """A regression trial cannot become a version of a classification model: the gate would compare them."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from cli_projects import diabetes_days
+    from evergreen import examples
+    from evergreen.data import Schema, csv, ingest
+    from evergreen.errors import RegistryError
+    from evergreen.registry import register_trial
+
+    templates = Path(examples.__file__).parent
+    settings = load_settings(tmp_path, environ={})
+    for name, path, schema in (
+        ("churn", churn_days(tmp_path, (1,))[0], "churn_schema.yaml"),
+        ("progression", diabetes_days(tmp_path, 1)[0], "regression_schema.yaml"),
+    ):
+        ingest(name, csv(str(path)), schema=Schema.from_yaml(templates / schema), settings=settings)
+    classifier = train("churn", None, sklearn(HistGradientBoostingClassifier), task="classification", settings=settings)
+    regressor = train("progression", None, sklearn(HistGradientBoostingRegressor), task="regression", settings=settings)
+    first = register_trial("churn", classifier.trial_id, settings=settings)
+    assert (first.ref, first.task, first.status) == ("churn@1", "classification", "registered")
+    assert first.metrics["roc_auc"] == pytest.approx(classifier.report.metrics["roc_auc"])
+
+    with pytest.raises(RegistryError, match=r"trained a regression model, but model 'churn' holds classification"):
+        register_trial("churn", regressor.trial_id, settings=settings)
+    assert register_trial("progression", regressor.trial_id, settings=settings).ref == "progression@1"

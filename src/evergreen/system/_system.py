@@ -361,6 +361,7 @@ class System:
         ``release=False`` stops after the gate (the pipeline ``{name}-train-no-release``): a version that
         passed is ``validated`` and the registry's ``candidate``, for a person to promote and deploy.
         ``on_event`` is called with each step's changes of state (a progress display).
+
         The test side is the newest day of the window (both the candidate and production are judged on rows
         neither trained on); with less than two days of data (just after an alert) a stratified fifth.
         """

@@ -129,6 +129,12 @@ def test_tick_trains_the_first_model_then_has_nothing_due(tmp_path: Path) -> Non
     assert "retrain: nothing due" in second.stdout
     assert "training run" not in second.stdout
 
+    # `monitor run`, for an outside cron, is the same round.
+    cron = evergreen(project, "monitor", "run", "--at", "2026-01-05T04:00")
+    assert cron.returncode == 0, cron.stdout + cron.stderr
+    assert "tick at 2026-01-05 04:00:00 UTC" in cron.stdout
+    assert "retrain: nothing due" in cron.stdout
+
 
 def test_tick_at_with_a_zone_is_converted_and_a_bad_time_is_refused(tmp_path: Path) -> None:
     project = new_project(tmp_path)

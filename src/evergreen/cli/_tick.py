@@ -24,6 +24,8 @@ from ._verdict import number
 if TYPE_CHECKING:
     from evergreen.system import Round
 
+_COLORS = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
+
 
 def parse_at(text: str | None, *, option: str = "--at") -> datetime | None:
     """An ISO time given on the command line; a time without a zone is UTC."""
@@ -85,7 +87,7 @@ def print_round(done: Round, moment: datetime) -> None:
                 table.add_row(
                     r.monitor,
                     f"{when(r.window_start)} → {when(r.window_end)}",
-                    r.status,
+                    f"[{_COLORS.get(r.status, 'white')}]{r.status}[/]",
                     number(r.value),
                     number(r.threshold),
                     alert,

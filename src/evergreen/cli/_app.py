@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from evergreen import __version__
 from evergreen.config import resolve_sqlite_url
@@ -15,8 +16,11 @@ from . import _data, _experiments, _features, _feedback, _models, _monitor, _run
 from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import init_command, quickstart_command
+from ._register import register_command, validate_command
 from ._run import run_command
 from ._serve import deploy_command, predict_command, serve_command
+from ._tick import tick_command
+from ._train import train_command
 
 app = typer.Typer(
     name="evergreen",
@@ -67,6 +71,8 @@ app.command("run")(run_command)
 app.command("doctor")(doctor_command)
 app.command("quickstart")(quickstart_command)
 app.command("init")(init_command)
+app.command("train")(train_command)
+app.command("tick")(tick_command)
 app.command("deploy")(deploy_command)
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
@@ -75,6 +81,8 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_features.app, name="features")
 app.add_typer(_feedback.app, name="feedback")
+_models.app.command("register")(register_command)
+_models.app.command("validate")(validate_command)
 app.add_typer(_models.app, name="models")
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_runs.app, name="runs")
@@ -89,5 +97,5 @@ def main() -> None:
         # errors propagate out of it and are reported here.
         app()
     except EvergreenError as e:
-        err_console.print(f"[red]error:[/] {e}", markup=True, highlight=False)
+        err_console.print(f"[red]error:[/] {escape(str(e))}", markup=True, highlight=False)
         sys.exit(1 if isinstance(e, StepExecutionError) else 2)

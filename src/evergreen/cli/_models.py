@@ -10,6 +10,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from evergreen.config import Settings
+from evergreen.errors import NotFoundError, RegistryError
+
 from ._context import console, state
 from ._runs import when
 
@@ -114,10 +117,33 @@ def promote_command(
     name, number = split_model_ref(ref)
     if number is None:
         raise typer.BadParameter(f"{ref!r} names no version; give NAME@VERSION, e.g. {ref}@3", param_hint="REF")
-    v = promote(
-        name, number, alias=alias, reason=reason, require_approval=require_approval, settings=state(ctx).settings()
-    )
+    settings = state(ctx).settings()
+    try:
+        v = promote(name, number, alias=alias, reason=reason, require_approval=require_approval, settings=settings)
+    except RegistryError as e:  # a refusal names the commands that make the version releasable
+        raise RegistryError(f"{e}{_promote_remedy(name, number, settings)}") from e
     console.print(f"{v.ref} is now {alias} ({v.status})")
+
+
+def _promote_remedy(name: str, number: str, settings: Settings) -> str:
+    """What to run so that version ``number`` of ``name`` may be promoted, by its status; "" when nothing does."""
+    from evergreen.registry import get
+
+    try:
+        v = get(name, number, settings=settings)
+    except NotFoundError:
+        return ""
+    if v.status == "registered":
+        return f"; gate it first: evergreen models validate {name} {v.number}, then evergreen models promote {v.ref}"
+    if v.status == "rejected":
+        return (
+            f"; the gate refused it (evergreen models show {v.ref} shows why): train a new candidate with "
+            f"evergreen train, or pick another trial: evergreen experiments list, evergreen models register {name} "
+            f"--trial ID, evergreen models validate {name} VERSION"
+        )
+    if v.status == "validated":
+        return f"; approve it first: evergreen models approve {v.ref} -m WHY"
+    return ""
 
 
 @app.command("approve")

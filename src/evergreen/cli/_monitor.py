@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from evergreen.config import Settings
 from evergreen.errors import ConfigError
 from evergreen.store import MetadataStore, MonitorResultInfo, list_alerts, monitor_results, set_alert_state
 
-from ._context import console, err_console, state
+from ._context import console, state
 from ._runs import when
 
 app = typer.Typer(help="Monitors over the prediction log, their alerts, and one round of the loop.")
@@ -40,45 +37,13 @@ def load_system(settings: Settings) -> object:
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    at: str | None = typer.Option(None, "--at", help="Judge as if it were this ISO time (default: now)."),
+    at: str | None = typer.Option(None, "--at", help="Judge as if it were this ISO time (no zone: UTC; default: now)."),
 ) -> None:
     """One round of the loop, for an outside cron: the System's feature views materialized, its monitors,
-    retraining if due, due schedules."""
-    from evergreen.monitoring import run_due
-    from evergreen.system import System
+    retraining if due, due schedules (the round of `evergreen tick`, which this runs)."""
+    from ._tick import tick_command
 
-    settings = state(ctx).settings()
-    system = load_system(settings)
-    assert isinstance(system, System)
-    moment = _time(at)
-    tick = system.tick(at=moment, settings=settings)
-    table = Table("monitor", "window (UTC)", "status", "value", "threshold", "alert")
-    for outcome in tick.outcomes:
-        r = outcome.result
-        alert = "opened" if outcome.opened else "resolved" if outcome.resolved else ""
-        table.add_row(
-            r.monitor,
-            f"{when(r.window_start)} → {when(r.window_end)}",
-            _status(r.status),
-            _num(r.value),
-            _num(r.threshold),
-            alert,
-        )
-    console.print(table)
-    if tick.features_line():
-        console.print(tick.features_line(), markup=False, soft_wrap=True)
-    if tick.materialize_error is not None:
-        err_console.print(
-            f"[yellow]warning:[/] feature views could not be materialized: {escape(tick.materialize_error)}"
-        )
-    line = f"retrain: {tick.decision.reason}"
-    if tick.run is not None:
-        line += f" → run {tick.run.id[:12]} {tick.run.status}"
-    console.print(line)
-    if tick.training_line():
-        console.print(tick.training_line(), markup=False, soft_wrap=True)
-    for fired in run_due(at=moment, settings=settings):
-        console.print(f"schedule {fired.schedule} ({when(fired.slot)}): {fired.outcome}")
+    tick_command(ctx, at=at, system_name=None)
 
 
 @app.command("status")
@@ -202,20 +167,6 @@ def server_command(
             )
     finally:
         scheduler.stop()
-
-
-def _time(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO time such as 2026-03-02T04:00:00+00:00", param_hint="--at"
-        ) from e
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} has no time zone; add +00:00 for UTC", param_hint="--at")
-    return moment
 
 
 def _status(status: str) -> str:

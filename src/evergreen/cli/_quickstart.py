@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from evergreen.config import CONFIG_FILENAME, load_settings
+from evergreen.errors import ConfigError, did_you_mean
 
 from ._context import console
 from ._day_table import DayTable, number
@@ -34,18 +35,28 @@ kind = "inline"
 """
 
 
-def make_project(directory: Path) -> Path:
-    """Write the example project (evergreen.toml, project.py, schema.yaml, a .gitignore with ``.evergreen/``)
-    into ``directory``; existing files are kept."""
+#: The templates of ``evergreen init --task``: the bundled project module and schema, and the System's name.
+TEMPLATES = {
+    "classification": ("churn_project.py", "churn_schema.yaml", "churn"),
+    "regression": ("regression_project.py", "regression_schema.yaml", "progression"),
+}
+
+
+def make_project(directory: Path, task: str = "classification") -> Path:
+    """Write the ``task``'s template project (evergreen.toml, project.py, schema.yaml, a .gitignore with
+    ``.evergreen/``) into ``directory``; existing files are kept."""
     from evergreen import examples
 
+    if task not in TEMPLATES:
+        raise ConfigError(f"task {task!r} has no template; expected one of {', '.join(TEMPLATES)}")
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / CONFIG_FILENAME
     if not config.exists():
         config.write_text(CONFIG)
     _ignore_store(directory)
     bundled = Path(examples.__file__).parent
-    for source, target in (("churn_project.py", "project.py"), ("churn_schema.yaml", "schema.yaml")):
+    project, schema, _ = TEMPLATES[task]
+    for source, target in ((project, "project.py"), (schema, "schema.yaml")):
         if not (directory / target).exists():
             shutil.copyfile(bundled / source, directory / target)
     return directory
@@ -60,15 +71,39 @@ def _ignore_store(directory: Path) -> None:
         ignore.write_text("".join(f"{line}\n" for line in [*lines, ".evergreen/"]))
 
 
-def init_command(directory: Path = typer.Argument(..., help="The folder of the new project.")) -> None:
-    """Make a new project from the churn example: evergreen.toml and project.py, ready to edit."""
+def init_command(
+    directory: Path = typer.Argument(..., help="The folder of the new project."),
+    task: str = typer.Option(
+        "classification",
+        "--task",
+        help="The template: classification (churn: a yes/no label) or regression (a number to predict).",
+    ),
+) -> None:
+    """Make a new project from a template: evergreen.toml, project.py (the System) and schema.yaml, ready to
+    edit; it prints the commands that take it to a live model."""
+    if task not in TEMPLATES:
+        raise typer.BadParameter(
+            f"{task!r} is not a template{did_you_mean(task, TEMPLATES)}; expected one of {', '.join(TEMPLATES)}",
+            param_hint="--task",
+        )
     directory = directory.resolve()
     if (directory / CONFIG_FILENAME).exists():
-        raise typer.BadParameter(f"{directory} already has an {CONFIG_FILENAME}", param_hint="DIRECTORY")
-    make_project(directory)
+        raise typer.BadParameter(
+            f"{directory} already has an {CONFIG_FILENAME}; choose a new folder", param_hint="DIRECTORY"
+        )
+    make_project(directory, task)
+    name = TEMPLATES[task][2]
     console.print(
-        f"made {directory}: edit project.py (the System), then\n"
-        f"  cd {directory} && evergreen data ingest churn FILE ... (or evergreen quickstart --dir . to see it run)"
+        f"made {directory}: a {task} System {name!r} in project.py, its columns in schema.yaml. Edit both to "
+        "fit your data, then:\n"
+        f"  cd {directory}\n"
+        f"  evergreen data ingest {name} FILE.csv --schema schema.yaml   # each file of labelled rows, oldest first\n"
+        "  evergreen train                  # train on the System's window, gate, release: a model is live\n"
+        f"  evergreen serve                  # answers POST /v1/models/{name}:predict\n"
+        "  evergreen feedback ingest FILE   # the true labels of served predictions, when they are known\n"
+        "  evergreen monitor status         # drift and quality per window (evergreen tick runs a round of the loop)",
+        markup=False,
+        soft_wrap=True,
     )
 
 

@@ -10,8 +10,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from evergreen.errors import ConfigError, StepExecutionError
-from evergreen.pipelines import Pipeline, Run, RunEvent, load_pipeline
+from evergreen.errors import ConfigError, PipelineDefinitionError, StepExecutionError
+from evergreen.pipelines import Pipeline, Run, RunEvent, import_module, load_pipeline
 from evergreen.store import MetadataStore, get_run
 
 from ._context import console, state
@@ -27,6 +27,26 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
             raise ConfigError(f"-p {pair!r} is not of the form key=value (e.g. -p day=3)")
         params[key.strip()] = value
     return params
+
+
+def _pipeline(target: str) -> Pipeline:
+    """The pipeline at ``target``; a System there is refused with the commands that run one."""
+    try:
+        return load_pipeline(target)
+    except PipelineDefinitionError:
+        from evergreen.system import System
+
+        module_part, sep, name = target.rpartition(":")
+        found = getattr(import_module(module_part), name, None) if sep and module_part and name else None
+        if not isinstance(found, System):
+            raise
+        raise ConfigError(
+            f"{target} is a System ({found.name!r}), not a pipeline; a System runs with "
+            "`evergreen train` (train, gate and release now), `evergreen tick` (one round of its loop) or "
+            "`evergreen server` (the loop every interval, with serving), which find it through [project] system "
+            f"in evergreen.toml (or --system {found.name}); from Python, {name}.train() or "
+            f"{name}.pipelines[NAME].run() (its pipelines: {', '.join(found.pipelines)})"
+        ) from None
 
 
 @dataclass
@@ -71,7 +91,7 @@ def run_command(
 ) -> None:
     """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded."""
     settings = state(ctx).settings()
-    pipeline = load_pipeline(target)
+    pipeline = _pipeline(target)
     params: dict[str, Any] = parse_params(param)
     pipeline.coerce_params(params, source="-p")
     progress = Progress(pipeline)

@@ -1,6 +1,7 @@
 """The model registry: named models, numbered versions, aliases, a status lifecycle and an audit trail.
 
-``register(name, package_id, task=…)`` records a packaged model as the next version; ``record_gate``
+``register(name, package_id, task=…)`` records a packaged model as the next version (``register_trial(name,
+trial_id)`` the model a tracked training trial made, with its metrics and lineage); ``record_gate``
 stores the gate's verdict (``validated`` or ``rejected`` with an alert); ``approve``, ``promote`` and
 ``rollback`` move versions through release, each in one transaction with an audit event.
 ``model_card_markdown`` and ``model_card_html`` write a version's model card (purpose, data, metrics
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._card import model_card_html, model_card_markdown
     from ._export import export_onnx
     from ._steps import gate_result, register_model, validate_model
+    from ._trials import register_trial
     from ._validate import recorded_test_rows, validate_version
 
 # Cards, ONNX export, validation and the pipeline steps need scikit-learn, SciPy, Plotly and the
@@ -46,6 +48,7 @@ _LAZY = {
     "model_card_markdown": "._card",
     "recorded_test_rows": "._validate",
     "register_model": "._steps",
+    "register_trial": "._trials",
     "validate_model": "._steps",
     "validate_version": "._validate",
 }
@@ -72,6 +75,7 @@ __all__ = [
     "recorded_test_rows",
     "register",
     "register_model",
+    "register_trial",
     "retire",
     "rollback",
     "trained_on",

@@ -16,13 +16,18 @@ entities, joined point-in-time with the views for training (``feature_window``) 
 the gate (``validate_with_views``) judges production with the view versions it was trained on; each ``tick``
 first materializes the views (their newest and still-served versions), so the online values stay fresh.
 
+``training_outcome(system, run, settings=...)`` reads back what a ``train`` run did (window, version, gate
+report, release); ``Scheduler(settings, system).run_once(at=...)`` is one round of the loop (``evergreen
+tick``).
+
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
 
 from ._gate import gate_inputs, validate_with_views
+from ._outcome import TrainingOutcome, training_outcome
 from ._report import DayRecord, loop_report_html
-from ._scheduler import Scheduler
+from ._scheduler import Round, Scheduler
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
 from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide
 
@@ -32,15 +37,18 @@ __all__ = [
     "Decision",
     "Release",
     "Retrain",
+    "Round",
     "Scheduler",
     "System",
     "Tick",
+    "TrainingOutcome",
     "decide",
     "feature_window",
     "gate_inputs",
     "loop_report_html",
     "release_model",
     "score_batch",
+    "training_outcome",
     "training_window",
     "validate_with_views",
     "version_ref",

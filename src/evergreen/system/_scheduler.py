@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError
@@ -15,6 +16,16 @@ from evergreen.monitoring import Fired, run_due
 from ._system import System, Tick
 
 logger = logging.getLogger("evergreen.scheduler")
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round did: the System's tick (None without a System, or when it failed), the cron firings
+    started, and the errors of the parts that failed (each logged; the round went on)."""
+
+    tick: Tick | None
+    fired: list[Fired]
+    errors: list[str]
 
 
 @dataclass
@@ -34,20 +45,28 @@ class Scheduler:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def run_once(self) -> None:
-        """One round, now."""
+    def run_once(self, *, at: datetime | None = None) -> Round:
+        """One round, now (or judged as if it were ``at``, as ``evergreen tick --at`` does)."""
+        tick: Tick | None = None
+        fired: list[Fired] = []
+        errors: list[str] = []
         if self.system is not None:
             try:
-                self.last = self.system.tick(settings=self.settings)
+                timed = {"at": at} if at is not None else {}  # the server's rounds pass no time: now
+                tick = self.last = self.system.tick(settings=self.settings, **timed)
             except EvergreenError as e:
                 logger.error("tick of %s failed: %s", self.system.name, e)
+                errors.append(f"tick of {self.system.name} failed: {e}")
             else:
-                self._log(self.system.name, self.last)
+                self._log(self.system.name, tick)
         try:
-            self.fired.extend(run_due(settings=self.settings))
+            fired = run_due(at=at, settings=self.settings)
         except EvergreenError as e:
             logger.error("schedules failed: %s", e)
+            errors.append(f"schedules failed: {e}")
+        self.fired.extend(fired)
         self.ticks += 1
+        return Round(tick, fired, errors)
 
     @staticmethod
     def _log(name: str, tick: Tick) -> None:

@@ -19,7 +19,7 @@ from evergreen.evaluation import Gate
 from evergreen.executors import Executor
 from evergreen.features import FeatureView, Materialized, materialize
 from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
-from evergreen.pipelines import Pipeline, Run, Step, run_settings
+from evergreen.pipelines import Pipeline, Run, RunEvent, Step, run_settings
 from evergreen.registry import register_model, validate_model, versions
 from evergreen.serving import STRATEGIES, deployed_views
 from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
@@ -264,9 +264,18 @@ class System:
 
         return Pipeline(data, name=f"{self.name}-data")
 
-    def _train(self) -> Pipeline:
+    def train_pipeline(self, *, release: bool = True) -> Pipeline:
+        """The ``train`` pipeline, or with ``release=False`` the same without its release step."""
+        return self.pipelines["train"] if release else self._train_held
+
+    @cached_property
+    def _train_held(self) -> Pipeline:
+        """The ``train`` pipeline without its ``release`` step: it stops after the gate (``train(release=False)``)."""
+        return self._train(release=False)
+
+    def _train(self, *, release: bool = True) -> Pipeline:
         window_step, tune, train = self.step("window"), self.step("tune"), self.step("train")
-        register, validate, release = self.step("register"), self.step("validate"), self.step("release")
+        register, validate, release_step = self.step("register"), self.step("validate"), self.step("release")
         model, gate = self.model.model_dump(mode="json"), self.gate.model_dump(mode="json")
         released = self.release.as_step_argument()
         timed = self.gate.max_p99_ms is not None  # timing rows one by one costs seconds: only for a budget
@@ -277,7 +286,7 @@ class System:
         views = [v.name for v in self.features]
         # the standard step records the gate's metric, which trial lists show first; a user's own step may not take it
         primary = {"primary_metric": self.gate.metric} if train is train_model else {}
-        takes_window = "window" in getattr(release, "signature", inspect.signature(release)).parameters
+        takes_window = "window" in getattr(release_step, "signature", inspect.signature(release_step)).parameters
 
         def train_pipeline(
             window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
@@ -311,11 +320,13 @@ class System:
             )
             registered = register(trained, self.name, self.task)
             validated = validate(registered, gate)
+            if not release:
+                return validated
             if views or takes_window:  # the window's summary, and the view versions the deployment declares
-                return release(validated, self.deployment, released, window=window)
-            return release(validated, self.deployment, released)
+                return release_step(validated, self.deployment, released, window=window)
+            return release_step(validated, self.deployment, released)
 
-        return Pipeline(train_pipeline, name=f"{self.name}-train")
+        return Pipeline(train_pipeline, name=f"{self.name}-train" if release else f"{self.name}-train-no-release")
 
     def _validate(self) -> Pipeline:
         validate, gate = self.step("validate"), self.gate.model_dump(mode="json")
@@ -354,8 +365,14 @@ class System:
         until: datetime | None = None,
         settings: Settings | None = None,
         executor: Executor | None = None,
+        release: bool = True,
+        on_event: Callable[[RunEvent], None] | None = None,
     ) -> Run:
         """Run the ``train`` pipeline: window → (tune) → train → register → gate → release.
+
+        ``release=False`` stops after the gate (the pipeline ``{name}-train-no-release``): a version that
+        passed is ``validated`` and the registry's ``candidate``, for a person to promote and deploy.
+        ``on_event`` is called with each step's changes of state (a progress display).
 
         The test side is the newest day of the window (both the candidate and production are judged on rows
         neither trained on); with less than two days of data (just after an alert) a stratified fifth.
@@ -369,7 +386,7 @@ class System:
             if short
             else Split(kind="time", test="1d", column=self.timestamp)
         )
-        return self.pipelines["train"].run(
+        return self.train_pipeline(release=release).run(
             window_s=window_s,
             split=split.to_dict(),
             since=since.isoformat() if since else "",
@@ -377,6 +394,7 @@ class System:
             settings=settings,
             executor=executor,
             check=False,
+            on_event=on_event,
         )
 
     def monitor(

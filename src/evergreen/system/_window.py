@@ -79,8 +79,8 @@ def training_rows(
         store.dispose()
     if not infos:
         raise SystemDefinitionError(
-            f"dataset {dataset!r} has no versions yet: ingest data before training (evergreen data ingest, or "
-            "System.ingest)"
+            f"dataset {dataset!r} has no versions yet: ingest data before training "
+            f"(evergreen data ingest {dataset} FILE, or System.ingest(FILE))"
         )
     spans = [(info, _span(info.profile, timestamp)) for info in infos]
     newest = max((span[1] for _, span in spans if span is not None), default=None)

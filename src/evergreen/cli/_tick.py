@@ -1,0 +1,115 @@
+"""``evergreen tick [--at TIME]``: one round of the System's loop, the round ``evergreen server`` runs every
+interval (:meth:`evergreen.system.Scheduler.run_once`): feature views materialized, monitors judged, the
+retraining decision (and the training run when it is due), then the due cron schedules. It prints what it did.
+
+Exit codes: 0 when the round ran (also when it decided not to retrain); 1 when a part of it failed (the tick
+or the schedules: the error is printed, as the server would log it); 2 for a usage or project mistake."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ._context import console, err_console, state
+from ._project import project_system
+from ._runs import styled, when
+from ._train import print_training
+from ._verdict import number
+
+if TYPE_CHECKING:
+    from evergreen.system import Round
+
+_COLORS = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
+
+
+def parse_at(text: str | None, *, option: str = "--at") -> datetime | None:
+    """An ISO time given on the command line; a time without a zone is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO time; expected e.g. 2026-03-02T04:00 (UTC) or 2026-03-02T06:00+02:00",
+            param_hint=option,
+        ) from e
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def tick_command(
+    ctx: typer.Context,
+    at: str | None = typer.Option(
+        None, "--at", help="Judge as if it were this ISO time (no zone: UTC), e.g. 2026-03-02T04:00. Default: now."
+    ),
+    system_name: str | None = typer.Option(
+        None, "--system", help="The System, by its name (or FILE.py:NAME), when the project declares several."
+    ),
+) -> None:
+    """One round of the System's loop now, as `evergreen server` runs it each interval: its feature views
+    materialized, its monitors, retraining if due, due cron schedules."""
+    from evergreen.system import Scheduler
+
+    moment = parse_at(at) or datetime.now(UTC)
+    settings = state(ctx).settings()
+    system = project_system(settings, system_name)
+    # The scheduler logs a failed part for the server's log; here it is printed below, once.
+    scheduler_log = logging.getLogger("evergreen.scheduler")
+    quiet = logging.NullHandler()
+    scheduler_log.addHandler(quiet)
+    try:
+        done = Scheduler(settings, system).run_once(at=moment)
+    finally:
+        scheduler_log.removeHandler(quiet)
+    print_round(done, moment)
+    if done.tick is not None and done.tick.run is not None:
+        ok = print_training(system, done.tick.run, settings)
+        if not ok:
+            raise typer.Exit(1)
+    if done.errors:
+        raise typer.Exit(1)
+
+
+def print_round(done: Round, moment: datetime) -> None:
+    """The round's monitors, feature views, retraining decision, schedules and errors."""
+    tick = done.tick
+    console.print(f"tick at {when(moment.astimezone(UTC))} UTC")
+    if tick is not None:
+        if tick.outcomes:
+            table = Table("monitor", "window (UTC)", "status", "value", "threshold", "alert")
+            for outcome in tick.outcomes:
+                r = outcome.result
+                alert = "opened" if outcome.opened else "resolved" if outcome.resolved else ""
+                table.add_row(
+                    r.monitor,
+                    f"{when(r.window_start)} → {when(r.window_end)}",
+                    f"[{_COLORS.get(r.status, 'white')}]{r.status}[/]",
+                    number(r.value),
+                    number(r.threshold),
+                    alert,
+                )
+            console.print(table)
+        else:
+            console.print("monitors: none declared")
+        if tick.features_line():
+            console.print(tick.features_line(), markup=False, soft_wrap=True)
+        if tick.materialize_error is not None:
+            err_console.print(
+                f"[yellow]warning:[/] feature views could not be materialized: {escape(tick.materialize_error)}"
+            )
+        line = f"retrain: {tick.decision.reason}"
+        if tick.decision.retrain and tick.run is None:
+            line += " (already started this hour by another tick or server)"
+        if tick.run is not None:
+            line += f" → training run {tick.run.id[:12]} {styled(tick.run.status)}:"
+        console.print(line)
+    for fired in done.fired:
+        console.print(f"schedule {fired.schedule} ({when(fired.slot)}): {fired.outcome}")
+    if not done.fired:
+        console.print("schedules: none due")
+    for error in done.errors:
+        err_console.print(f"[red]error:[/] {escape(error)}")

@@ -1,0 +1,134 @@
+"""``evergreen train``: the System's standard path from the shell: train on its window, gate against
+production, release by its policy, and say what happened at each stage.
+
+Exit codes: 0 when the run finished, whether the gate passed or refused the candidate (a refusal is the
+gate doing its job, printed as the verdict); 1 when a step failed (the failed step and its error are
+printed); 2 for a usage or project mistake (no System, an unknown ``--system``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
+
+from ._context import console, state
+from ._project import project_system
+from ._run import Progress
+from ._runs import seconds, styled
+from ._verdict import print_verdict
+
+if TYPE_CHECKING:
+    from evergreen.config import Settings
+    from evergreen.pipelines import Run
+    from evergreen.system import System, TrainingOutcome
+
+
+def train_command(
+    ctx: typer.Context,
+    system_name: str | None = typer.Option(
+        None,
+        "--system",
+        help="The System to train, by its name (or FILE.py:NAME), when the project declares several; "
+        "default: the one the project.system setting of evergreen.toml names.",
+    ),
+    no_release: bool = typer.Option(
+        False, "--no-release", help="Stop after the gate: a version that passed stays validated, not live."
+    ),
+) -> None:
+    """Train the System's model on its window, gate it against production, and release it by the System's
+    policy (exit code 0 whether the gate passes or refuses; 1 when a step fails)."""
+    settings = state(ctx).settings()
+    system = project_system(settings, system_name)
+    release = not no_release
+    console.print(
+        f"training {system.name}: window of {system.retrain.window} from dataset {system.name!r}, "
+        f"gate on {system.gate.metric}, "
+        + (f"release by {system.release.strategy} on deployment {system.deployment!r}" if release else "no release")
+    )
+    progress = Progress(system.train_pipeline(release=release))
+    with progress.live:
+        run = system.train(settings=settings, release=release, on_event=progress)
+    if not console.is_terminal:  # a live display ends without a newline when it is not a terminal
+        console.print()
+    if not print_training(system, run, settings, release=release):
+        raise typer.Exit(1)
+
+
+def print_training(system: System, run: Run, settings: Settings, *, release: bool = True) -> bool:
+    """What a ``train`` run of ``system`` did: the window, the version registered, the gate's verdict and
+    the release (or why nothing went live); for a failed run, the failed steps. True when the run succeeded."""
+    from evergreen.system import training_outcome
+
+    outcome = training_outcome(system, run, settings=settings)
+    window = outcome.window
+    if window is not None:
+        drawn = ", ".join(str(v) for v in window.get("from", []))
+        console.print(
+            f"window: {window.get('dataset')}@{window.get('version')}, {window.get('rows')} rows "
+            f"from {_moment(window.get('start'))} to {_moment(window.get('end'))} UTC (drawn from {drawn or '-'})",
+            soft_wrap=True,
+        )
+    version = outcome.version
+    if version is not None:
+        trial = f" (trial {version.trial_id[:12]})" if version.trial_id else ""
+        console.print(f"registered {version.ref}{trial}")
+        if outcome.report is not None:
+            print_verdict(version.ref, outcome.report)
+    if run.status != "succeeded":
+        for step, error in outcome.failed.items():
+            console.print(f"[red]step {escape(step)} failed:[/] {escape(error)}", soft_wrap=True)
+        console.print(f"run {run.id} {styled(run.status)}. Details: evergreen runs show {run.id[:12]}")
+        return False
+    _print_release(outcome, release, system.deployment)
+    console.print(
+        f"run {run.id} {styled(run.status)} in {seconds(run.info.duration_s)}. "
+        f"Details: evergreen runs show {run.id[:12]}"
+    )
+    return True
+
+
+def _print_release(outcome: TrainingOutcome, release: bool, deployment: str) -> None:
+    """What went live, or why nothing did, with the commands that take it further."""
+    version = outcome.version
+    if version is None:
+        return
+    if not release:
+        if version.status == "validated":
+            console.print(
+                f"not released (--no-release): {version.ref} is validated. Release it with: "
+                f"evergreen models promote {version.ref} && evergreen deploy {deployment} {version.ref}",
+                soft_wrap=True,
+            )
+        else:
+            console.print(f"not released: {version.ref} is {version.status}", soft_wrap=True)
+        return
+    if outcome.released:
+        strategy = (outcome.release or {}).get("strategy", "?")
+        revision = (outcome.release or {}).get("revision", "?")
+        console.print(
+            f"[green]live:[/] {version.ref} on deployment {deployment!r} by {strategy} (revision {revision}); "
+            f"serve it with: evergreen serve",
+            soft_wrap=True,
+        )
+        return
+    reason = (outcome.release or {}).get("reason", f"{version.ref} is {version.status}")
+    console.print(
+        f"[yellow]not released:[/] {escape(str(reason))}; production is unchanged "
+        f"(evergreen models show {version.ref} for the whole report)",
+        soft_wrap=True,
+    )
+
+
+def _moment(text: object) -> str:
+    """An ISO time of the window as ``2026-01-04 23:58`` (UTC), or ``?``."""
+    if not isinstance(text, str):
+        return "?"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,184 @@
+"""``evergreen train``, ``evergreen tick`` and ``evergreen run`` on a System, as a user runs them: a project
+made by ``evergreen init``, days of data written with ``pandas.DataFrame.to_csv`` and ingested by the CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cli_projects import churn_days, evergreen, ingest, new_project
+
+
+def test_train_reports_window_verdict_and_release_then_a_second_run_goes_live_by_the_canary(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2, 3)))
+
+    first = evergreen(project, "train")
+    assert first.returncode == 0, first.stdout + first.stderr
+    out = first.stdout
+    assert "training churn: window of 7d from dataset 'churn', gate on roc_auc, release by canary" in out
+    assert re.search(r"window: churn-window@1, 900 rows from \S+ \S+ to 2026-01-04 \S+ UTC", out), out
+    assert "(drawn from churn@3, churn@2, churn@1)" in out
+    assert re.search(r"registered churn@1 \(trial [0-9a-f]{12}\)", out)
+    assert "gate on roc_auc, 300 fresh test rows: churn@1 passed" in out
+    assert re.search(r"roc_auc: candidate 0\.\d+, production none \(first model\), baseline 0\.5", out), out
+    assert "live: churn@1 on deployment 'churn' by direct (revision 1)" in out
+    assert re.search(r"run [0-9a-f]{32} succeeded", out)
+
+    second = evergreen(project, "train")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert re.search(r"roc_auc: candidate 0\.\d+, production 0\.\d+, baseline 0\.5 \(improvement", second.stdout)
+    assert "live: churn@2 on deployment 'churn' by canary (revision 2)" in second.stdout
+    shown = evergreen(project, "models", "show", "churn@production")
+    assert shown.returncode == 0, shown.stderr
+    assert "churn@2  released  aliases: production" in shown.stdout
+
+
+def test_train_no_release_stops_after_the_gate_and_names_the_commands_that_release(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+
+    result = evergreen(project, "train", "--no-release")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "training churn: window of 7d from dataset 'churn', gate on roc_auc, no release" in result.stdout
+    assert (
+        "not released (--no-release): churn@1 is validated. Release it with: "
+        "evergreen models promote churn@1 && evergreen deploy churn churn@1"
+    ) in result.stdout
+    assert "release_model" not in result.stdout
+    listed = evergreen(project, "models", "list")
+    assert "candidate→1" in listed.stdout
+    assert "production" not in listed.stdout
+
+
+def test_a_refused_gate_is_a_verdict_with_exit_code_0_and_nothing_goes_live(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    source = (project / "project.py").read_text()
+    (project / "project.py").write_text(
+        source.replace(
+            'gate=eg.Gate(metric="roc_auc")', 'gate=eg.Gate(metric="roc_auc", thresholds={"roc_auc": 0.999})'
+        )
+    )
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+
+    result = evergreen(project, "train")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "churn@1 refused" in result.stdout
+    assert "✗ threshold:roc_auc" in result.stdout
+    assert "not released: gate: refused" in result.stdout
+    assert "production is unchanged (evergreen models show churn@1 for the whole report)" in result.stdout
+    listed = evergreen(project, "models", "list")
+    assert "production" not in listed.stdout
+
+
+def test_train_picks_a_system_by_name_and_a_failed_step_exits_1_with_the_remedy(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    with (project / "project.py").open("a") as f:
+        f.write('\nimport dataclasses\n\nsecond = dataclasses.replace(system, name="upsell")\n')
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+
+    result = evergreen(project, "train", "--system", "upsell")
+    assert result.returncode == 1
+    assert "training upsell:" in result.stdout
+    assert "step training_window failed: SystemDefinitionError: dataset 'upsell' has no versions yet" in result.stdout
+    assert "(evergreen data ingest upsell FILE, or System.ingest(FILE))" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+    unknown = evergreen(project, "train", "--system", "upsel")
+    assert unknown.returncode == 2
+    assert "--system 'upsel': no System of that name in" in unknown.stderr
+    assert "did you mean 'upsell'?; its Systems: churn, upsell" in unknown.stderr
+
+
+@pytest.mark.parametrize("command", [["train"], ["tick"]])
+def test_a_project_without_a_system_is_told_how_to_declare_one(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "evergreen.toml").write_text('[store]\nurl = "sqlite:///.evergreen/evergreen.db"\n')
+    result = evergreen(tmp_path, *command)
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert 'no System is declared: set [project] system = "project.py:system" in' in message
+    assert "evergreen init DIR makes a project that has one" in message
+    assert "Traceback" not in result.stderr
+
+
+def test_a_system_target_that_is_not_a_system_is_named(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    result = evergreen(project, "train", "--system", "project.py:CONFIG")
+    assert result.returncode == 2
+    assert "System 'project.py:CONFIG' is nothing, not a System; Systems declared there: churn" in result.stderr
+
+
+def test_tick_trains_the_first_model_then_has_nothing_due(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+
+    first = evergreen(project, "tick")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "quality:roc_auc" in first.stdout
+    assert re.search(r"retrain: no model yet → training run [0-9a-f]{12} succeeded:", first.stdout)
+    assert "live: churn@1 on deployment 'churn' by direct" in first.stdout
+    assert "schedules: none due" in first.stdout
+
+    # Naive --at is UTC; the model is newer than that time, so nothing is due.
+    second = evergreen(project, "tick", "--at", "2026-01-05T04:00")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "tick at 2026-01-05 04:00:00 UTC" in second.stdout
+    assert "2026-01-04 00:00:00 → 2026-01-05 00:00:00" in second.stdout
+    assert "retrain: nothing due" in second.stdout
+    assert "training run" not in second.stdout
+
+    # `monitor run`, for an outside cron, is the same round.
+    cron = evergreen(project, "monitor", "run", "--at", "2026-01-05T04:00")
+    assert cron.returncode == 0, cron.stdout + cron.stderr
+    assert "tick at 2026-01-05 04:00:00 UTC" in cron.stdout
+    assert "retrain: nothing due" in cron.stdout
+
+
+def test_tick_at_with_a_zone_is_converted_and_a_bad_time_is_refused(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    zoned = evergreen(project, "tick", "--at", "2026-01-05T06:00+02:00")
+    assert zoned.returncode == 1, zoned.stdout + zoned.stderr
+    assert "tick at 2026-01-05 04:00:00 UTC" in zoned.stdout
+    # No data yet: the first training fails in its window step, and the tick says so with exit code 1.
+    assert "step training_window failed: SystemDefinitionError: dataset 'churn' has no versions yet" in zoned.stdout
+
+    bad = evergreen(project, "tick", "--at", "yesterday")
+    assert bad.returncode == 2
+    assert "'yesterday' is not an ISO time; expected e.g. 2026-03-02T04:00 (UTC)" in bad.stderr
+
+
+def test_run_on_a_system_names_the_commands_that_run_one(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    result = evergreen(project, "run", "project.py:system")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "project.py:system is a System ('churn'), not a pipeline; a System runs with `evergreen train`" in message
+    assert "`evergreen tick` (one round of its loop) or `evergreen server`" in message
+    assert "through [project] system in evergreen.toml (or --system churn)" in message
+    assert "Traceback" not in result.stderr
+
+    missing = evergreen(project, "run", "project.py:nothing")
+    assert missing.returncode == 2
+    assert "project.py:nothing is nothing, not a pipeline" in " ".join(missing.stderr.split())
+
+
+def test_a_mistake_in_the_project_module_is_one_line_with_file_and_line(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    source = (project / "project.py").read_text()
+    (project / "project.py").write_text(source.replace('target="churned",', 'target="churned", tagret="churned",'))
+    wrong = evergreen(project, "train")
+    assert wrong.returncode == 2
+    message = " ".join(wrong.stderr.split())
+    assert re.search(
+        r"project\.py:\d+: TypeError: System.__init__\(\) got an unexpected keyword argument 'tagret'", message
+    )
+    assert "fix the project's module and run again" in message
+    assert "Traceback" not in wrong.stderr
+
+    (project / "project.py").write_text(source + "\noops(\n")
+    broken = evergreen(project, "tick")
+    assert broken.returncode == 2
+    assert re.search(r"project\.py:\d+: '\(' was never closed", " ".join(broken.stderr.split()))
+    assert "Traceback" not in broken.stderr

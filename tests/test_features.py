@@ -311,8 +311,8 @@ def test_materialize_full_and_until(settings: Settings, tmp_path: Path) -> None:
     assert (early[0].rows, early[0].watermark) == (1, at(0).to_pydatetime())
     assert (full[0].rows, full[0].previous_watermark) == (2, None)
     assert get_online_features(["raw"], ["a"], settings=settings)["amount"].tolist() == [2.0]
-    with pytest.raises(FeatureError, match="has no time zone"):
-        materialize(["raw"], until=datetime(2024, 3, 1), settings=settings)
+    naive = materialize(["raw"], until=at(1).to_pydatetime().replace(tzinfo=None), full=True, settings=settings)
+    assert (naive[0].rows, naive[0].watermark) == (1, at(0).to_pydatetime())  # a naive until is UTC
 
 
 def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -136,11 +136,13 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
 
 
 def _aware(text: str, option: str) -> datetime:
+    from evergreen.data import parse_time
+    from evergreen.errors import SchemaError
+
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise typer.BadParameter(f"{text!r} is not an ISO time such as 2024-05-01T12:00", param_hint=option) from e
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return parse_time(text, what=option)
+    except SchemaError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from e
 
 
 @app.command("materialize")
@@ -220,6 +222,7 @@ def training_set_command(
     """Join the views' features to ENTITIES as of each row's label time (point in time, every row kept)."""
     import pandas as pd
 
+    from evergreen.data import utc_times
     from evergreen.errors import FeatureError
     from evergreen.features import load_view, training_set
 
@@ -227,8 +230,8 @@ def training_set_command(
     if not entities.is_file():
         raise FeatureError(f"no file {entities}; give a Parquet or CSV file of entity ids and label times")
     frame = pd.read_parquet(entities) if entities.suffix in (".parquet", ".pq") else pd.read_csv(entities)
-    if timestamp in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[timestamp]):
-        frame[timestamp] = pd.to_datetime(frame[timestamp], utc=True, format="ISO8601")
+    if timestamp in frame.columns:
+        frame[timestamp] = utc_times(frame[timestamp])
     loaded = [load_view(v.strip(), settings=settings)[1] for v in views.split(",") if v.strip()]
     result = training_set(frame, loaded, timestamp=timestamp, settings=settings)
     if output.suffix == ".csv":

@@ -205,15 +205,13 @@ def server_command(
 def _time(text: str | None) -> datetime | None:
     if text is None:
         return None
+    from evergreen.data import parse_time
+    from evergreen.errors import SchemaError
+
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO time such as 2026-03-02T04:00:00+00:00", param_hint="--at"
-        ) from e
-    if moment.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} has no time zone; add +00:00 for UTC", param_hint="--at")
-    return moment
+        return parse_time(text, what="--at")
+    except SchemaError as e:
+        raise typer.BadParameter(str(e), param_hint="--at") from e
 
 
 def _status(status: str) -> str:

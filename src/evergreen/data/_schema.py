@@ -36,7 +36,7 @@ import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar, Union, get_args, get_origin
 
@@ -48,6 +48,8 @@ from pandas.tseries.api import guess_datetime_format
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from evergreen.errors import SchemaError, did_you_mean
+
+from ._time import as_utc, is_time_dtype, utc_times
 
 __all__ = [
     "ColumnSchema",
@@ -65,11 +67,6 @@ ROLES: tuple[str, ...] = get_args(Role)
 DTYPES: tuple[str, ...] = get_args(DType)
 _SINGLE_ROLES = ("target", "timestamp", "entity", "id")  # at most one column each
 _REQUEST_ROLES = ("feature", "entity", "timestamp")  # what a serving request carries
-
-
-def as_utc(value: datetime) -> datetime:
-    """A timezone-aware UTC datetime; a naive one is read as UTC (the convention everywhere in Evergreen)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class ColumnSchema(BaseModel):
@@ -363,7 +360,7 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         kind = "int"
     elif pd.api.types.is_float_dtype(dtype):
         kind = "float"
-    elif pd.api.types.is_datetime64_any_dtype(dtype):
+    elif is_time_dtype(dtype):
         kind = "datetime"
     elif is_text(dtype):
         inferred = pd.api.types.infer_dtype(s, skipna=True)
@@ -450,13 +447,8 @@ def parse_datetimes(s: pd.Series) -> pd.Series:
     values that fail are retried one by one as mixed formats, and not more than 10,000 distinct ones,
     so a column of garbage cannot stall validation.
     """
-    converted: pd.Series
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        converted = s.dt.tz_convert("UTC")
-        return converted
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        converted = s.dt.tz_localize("UTC")
-        return converted
+    if is_time_dtype(s.dtype):
+        return utc_times(s)
     if not is_text(s.dtype):
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     present = s.dropna()

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -174,6 +174,10 @@ def newer_mask(source: Source, values: pa.Array | pa.ChunkedArray, name: str, af
                 f"watermark column {name!r} of {source.label} holds text that is not an ISO-8601 timestamp"
                 f"{' with a UTC offset' if zone else ''}, so it cannot compare with after={after!r}: {first_line(e)}"
             ) from e
+    if pa.types.is_timestamp(values.type) and values.type.tz and isinstance(after, datetime) and after.tzinfo:
+        # the same instants, whatever the zones are called (UTC, Etc/UTC, +02:00, Europe/Berlin)
+        values = pc.cast(values, pa.timestamp(values.type.unit, tz="UTC"))
+        bound = pa.scalar(after.astimezone(UTC))
     try:
         return pc.greater(values, bound)
     except ARROW_ERRORS as e:

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from evergreen.data._schema import ColumnSchema, Schema, as_utc, is_text, parse_datetimes
+from evergreen.data._schema import ColumnSchema, Schema, is_text, parse_datetimes
+from evergreen.data._time import as_utc, is_time_dtype
 from evergreen.errors import DataValidationError, nearest
 
 if TYPE_CHECKING:
@@ -394,7 +395,7 @@ def _read_datetime(s: pd.Series, col: ColumnSchema) -> tuple[pd.Series, np.ndarr
             "numbers, not timestamps",
             f"convert them, e.g. pd.to_datetime(df[{col.name!r}], unit='s') for epoch seconds",
         )
-    if not (is_text(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype)):
+    if not (is_text(s.dtype) or is_time_dtype(s.dtype)):
         return _whole_column(s, col, "values that are not timestamps", "convert the column to datetimes")
     parsed = parse_datetimes(s)
     bad = s.notna().to_numpy() & parsed.isna().to_numpy()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, load, parquet
+from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, load, parquet, parse_time
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
 from evergreen.features import connect, load_view, open_online_store, served_views, training_set
@@ -51,8 +51,8 @@ def _window(dataset: str, timestamp: str, window_s: float, since: str | None, un
     column = latest.profile.columns.get(timestamp)
     if column is None or column.max is None:
         raise SystemDefinitionError(f"dataset {dataset!r} has no timestamp column {timestamp!r} with values")
-    end = datetime.fromisoformat(until) if until else _time(column.max)
-    start = max(end.timestamp() - window_s, datetime.fromisoformat(since).timestamp() if since else 0.0)
+    end = parse_time(until, what="until") if until else _time(column.max)
+    start = max(end.timestamp() - window_s, parse_time(since, what="since").timestamp() if since else 0.0)
     paths: list[str] = []
     used: list[str] = []
     for info in versions:

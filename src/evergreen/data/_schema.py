@@ -76,6 +76,13 @@ class ColumnSchema(BaseModel):
     bound a datetime column (``latest`` None means "up to the time of validation", so future
     timestamps fail); ``categories`` lists the allowed values of a category column (None allows any).
     Datetimes without a timezone are read as UTC.
+
+    ``bounds`` says what those limits are. ``strict`` (the default, for limits a person writes): a value
+    outside them blocks the batch. ``observed`` (what :func:`infer_schema` writes): they are only what one
+    sample held, so a value outside them is a warning, since data from the same distribution wanders
+    beyond a sample's range and into categories it happened to miss; but values that look like a unit
+    change (most of them out of range, fitting it once divided by 1000, 100 or 60, with a spread scaled as
+    much) still block.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -89,6 +96,7 @@ class ColumnSchema(BaseModel):
     earliest: datetime | None = None
     latest: datetime | None = None
     categories: list[str] | None = None
+    bounds: Literal["strict", "observed"] = "strict"
 
     @field_validator("earliest", "latest")
     @classmethod
@@ -195,6 +203,9 @@ class Schema(BaseModel):
     def to_yaml(self, path: str | Path) -> None:
         """Write the schema as YAML (atomically: a reader never sees half a file). None fields are left out."""
         data = self.model_dump(mode="json", exclude_none=True)
+        for column in data["columns"]:
+            if column.get("bounds") == "strict":  # the default: a person's limits need no label
+                del column["bounds"]
         text = dump_yaml(data)
         header = "# Evergreen schema: edit freely and keep it in git. Keys per column: " + ", ".join(
             ColumnSchema.model_fields
@@ -213,11 +224,13 @@ class Schema(BaseModel):
 
         Fields are the feature, entity and timestamp columns (not target, id or ignore), typed by
         dtype; a nullable column is Optional and may be left out; the timestamp may be left out (the
-        server uses the time of the request); ranges become ``ge``/``le``; categories become a
-        Literal; NaN and infinity are refused; extra keys are refused. A bad request raises
-        ``pydantic.ValidationError`` whose entries carry the field (``loc``), the value (``input``)
-        and the expectation (``msg``), e.g. ``age: Input should be less than or equal to 97
-        [input_value=150]``. Build it once and reuse it: building costs far more than validating.
+        server uses the time of the request); strict ranges become ``ge``/``le`` and strict categories
+        a Literal, while observed ones (``bounds: observed``, as inferred) are not enforced: they only
+        warn in a batch, and one request cannot show a unit change; NaN and infinity are refused;
+        extra keys are refused. A bad request raises ``pydantic.ValidationError`` whose entries carry
+        the field (``loc``), the value (``input``) and the expectation (``msg``), e.g. ``age: Input
+        should be less than or equal to 97 [input_value=150]``. Build it once and reuse it: building
+        costs far more than validating.
         """
         fields: dict[str, Any] = {}
         for i, col in enumerate(c for c in self.columns if c.role in _REQUEST_ROLES):
@@ -248,7 +261,8 @@ def _plain_number(value: Any) -> Any:
 
 
 def _datetime_bounds(col: ColumnSchema) -> Callable[[datetime], datetime]:
-    earliest, latest = col.earliest, col.latest
+    earliest = col.earliest if col.bounds == "strict" else None  # an observed earliest only warns in batches
+    latest = col.latest
 
     def check(value: datetime) -> datetime:
         value = as_utc(value)
@@ -264,12 +278,14 @@ def _datetime_bounds(col: ColumnSchema) -> Callable[[datetime], datetime]:
 def _request_field(col: ColumnSchema) -> tuple[Any, Any]:
     """The (annotation, FieldInfo) of one request field for ``col``."""
     ann: Any
+    strict = col.bounds == "strict"
     if col.dtype in ("int", "float"):
         base = int if col.dtype == "int" else float
-        ann = Annotated[base, BeforeValidator(_plain_number), Field(ge=col.min, le=col.max, allow_inf_nan=False)]
+        lo, hi = (col.min, col.max) if strict else (None, None)
+        ann = Annotated[base, BeforeValidator(_plain_number), Field(ge=lo, le=hi, allow_inf_nan=False)]
     elif col.dtype == "bool":
         ann = bool
-    elif col.dtype == "category" and col.categories:
+    elif col.dtype == "category" and col.categories and strict:
         ann = Literal[tuple(col.categories)]
     elif col.dtype == "datetime":
         ann = Annotated[datetime, AfterValidator(_datetime_bounds(col))]
@@ -308,6 +324,10 @@ def infer_schema(
       batches are newer, and anything after the time of validation fails as a future timestamp.
     - entity and id columns get no range (new keys are larger); roles come from the arguments, every
       other column is a feature.
+    - inferred ranges, ``earliest`` and categories are marked ``bounds: observed``: one sample's limits,
+      which warn rather than block, except for a unit change (see :class:`ColumnSchema`). Types, missing
+      columns, nulls in a column that had none, and future timestamps still block. Write the limits
+      yourself (or set ``bounds: strict``) to make every value outside them block.
     """
     names = [str(c) for c in df.columns]
     if not names:
@@ -398,7 +418,10 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         if parsed.notna().any():
             lo, hi = parsed.min(), parsed.max()
             earliest = (lo - (hi - lo) * slack).floor("us").to_pydatetime()
-        return ColumnSchema(name=name, dtype="datetime", role=role, nullable=nullable, earliest=earliest)
+        observed = "observed" if earliest is not None else "strict"
+        return ColumnSchema(
+            name=name, dtype="datetime", role=role, nullable=nullable, earliest=earliest, bounds=observed
+        )
 
     if kind in ("int", "float"):
         values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -407,13 +430,15 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         hi_b: float | None = None
         if finite.size and role not in ("entity", "id"):
             lo_b, hi_b = _widen(float(finite.min()), float(finite.max()), slack, integer=kind == "int")
-        return ColumnSchema(name=name, dtype=kind, role=role, nullable=nullable, min=lo_b, max=hi_b)
+        observed = "observed" if lo_b is not None else "strict"
+        return ColumnSchema(name=name, dtype=kind, role=role, nullable=nullable, min=lo_b, max=hi_b, bounds=observed)
 
     if kind == "bool":
         return ColumnSchema(name=name, dtype="bool", role=role, nullable=nullable)
 
     if kind == "category":
         categories = sorted({str(c) for c in s.cat.categories})
+        # a pandas categorical's categories were declared by whoever made the data, not observed
         return ColumnSchema(name=name, dtype="category", role=role, nullable=nullable, categories=categories)
 
     # text
@@ -426,6 +451,7 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         role=role,
         nullable=nullable,
         categories=sorted(str(c) for c in distinct),
+        bounds="observed",
     )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 
 from evergreen.config import Settings, load_settings
 from evergreen.data import (
@@ -27,6 +28,7 @@ from evergreen.data import (
     parse_time,
     profile_table,
     split,
+    sql,
     utc_times,
 )
 from evergreen.errors import SchemaError
@@ -141,13 +143,20 @@ def source_for(kind: str, frame: pd.DataFrame, path: Path) -> object:
     if kind == "csv":
         frame.to_csv(path.with_suffix(".csv"), index=False)  # 2024-05-01 02:43:11.999+02:00
         return csv(path.with_suffix(".csv"))
+    if kind == "sql":  # SQLite keeps times as text: pandas' own (naive) or ISO text with offsets
+        url = f"sqlite:///{path.with_suffix('.db')}"
+        engine = sa.create_engine(url)
+        as_text = frame.assign(event_time=frame["event_time"].map(lambda t: t.isoformat()))
+        (frame if frame["event_time"].dt.tz is None else as_text).to_sql("orders", engine, index=False)
+        engine.dispose()
+        return sql(url, "SELECT * FROM orders")
     frame.to_parquet(path.with_suffix(".parquet"), index=False)
     if kind == "parquet":
         return parquet(path.with_suffix(".parquet"))
     return duckdb(f"SELECT * FROM read_parquet('{path.with_suffix('.parquet')}')")
 
 
-@pytest.mark.parametrize("kind", ["csv", "parquet", "duckdb"])
+@pytest.mark.parametrize("kind", ["csv", "parquet", "duckdb", "sql"])
 @pytest.mark.parametrize("zone", ZONES)
 def test_incremental_ingestion_by_a_time_watermark(
     kind: str, zone: str | None, settings: Settings, tmp_path: Path

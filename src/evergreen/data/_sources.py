@@ -282,7 +282,10 @@ def parquet(path: str | Path) -> Source:
 
 
 def sql(url: str, query: str) -> Source:
-    """The rows of ``query`` on the database at a SQLAlchemy ``url``, fetched ``chunk_rows`` at a time."""
+    """The rows of ``query`` on the database at a SQLAlchemy ``url``, fetched ``chunk_rows`` at a time.
+
+    Text columns of ISO-8601 date-times (how SQLite stores timestamps) are read as timestamps: zone-aware
+    (UTC) when every value carries an offset, naive (UTC by Evergreen's rule) when none does."""
     from evergreen.data._sources_db import SqlSource
 
     return SqlSource(url, query)

@@ -286,3 +286,29 @@ def test_cli_ingests_zone_aware_csv_by_watermark_and_shows_dates(tmp_path: Path)
     assert "2024-05-02" in row
     assert "2024-05-03" in row
     assert "e+09" not in row
+
+
+def test_diff_and_card_show_zone_aware_times_as_dates(settings: Settings, tmp_path: Path) -> None:
+    from evergreen.data import card_markdown, diff, infer_schema
+
+    first, second = export(1, "Europe/Berlin"), export(2, "Europe/Berlin")
+    a = ingest("orders", source_for("csv", first, tmp_path / "a"), settings=settings)
+    b = ingest("orders", source_for("csv", second, tmp_path / "b"), schema=infer_schema(second), settings=settings)
+    text = diff(a, b).to_text()
+    assert "schema: event_time.earliest: '2024-05-01T" in text
+    assert "datetime.datetime" not in text
+    statistics = next(
+        line for line in card_markdown(b).splitlines() if line.startswith("| event_time | datetime | 60 |")
+    )
+    assert "| 2024-05-03 " in statistics  # the mean, minimum, quantiles and maximum as dates
+
+
+def test_cli_at_options_read_a_naive_time_as_utc(tmp_path: Path) -> None:
+    made = evergreen(tmp_path, "init", "project")
+    assert made.returncode == 0, made.stderr
+    judged = evergreen(tmp_path / "project", "monitor", "run", "--at", "2026-03-02T04:00")
+    assert judged.returncode == 0, judged.stderr
+    assert "2026-03-01 00:00:00 → 2026-03-02 00:00:00" in judged.stdout
+    refused = evergreen(tmp_path / "project", "monitor", "run", "--at", "tomorrow")
+    assert refused.returncode == 2
+    assert "time 'tomorrow' is not an ISO-8601 time; write it like 2024-05-01T12:00:00+00:00" in refused.stderr

@@ -140,7 +140,7 @@ def _aware(text: str, option: str) -> datetime:
     from evergreen.errors import SchemaError
 
     try:
-        return parse_time(text, what=option)
+        return parse_time(text)
     except SchemaError as e:
         raise typer.BadParameter(str(e), param_hint=option) from e
 

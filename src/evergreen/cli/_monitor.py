@@ -40,7 +40,9 @@ def load_system(settings: Settings) -> object:
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    at: str | None = typer.Option(None, "--at", help="Judge as if it were this ISO time (default: now)."),
+    at: str | None = typer.Option(
+        None, "--at", help="Judge as if it were this ISO time (default: now; without a zone, UTC)."
+    ),
 ) -> None:
     """One round of the loop, for an outside cron: the System's feature views materialized, its monitors,
     retraining if due, due schedules."""
@@ -209,7 +211,7 @@ def _time(text: str | None) -> datetime | None:
     from evergreen.errors import SchemaError
 
     try:
-        return parse_time(text, what="--at")
+        return parse_time(text)
     except SchemaError as e:
         raise typer.BadParameter(str(e), param_hint="--at") from e
 

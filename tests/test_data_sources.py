@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -429,14 +429,16 @@ def test_watermark_bound_of_another_type_is_refused(kind: str, tmp_path: Path) -
 def test_string_bound_on_a_timestamp_watermark_asks_for_a_datetime(kind: str, tmp_path: Path) -> None:
     source = make_source(kind, tmp_path, events(10))
     message = r"holds timestamp\[.*\] values, which do not compare with after='2024-01-01 05:00:00' \(a str\)"
-    with pytest.raises(DataSourceError, match=message + "; pass after as a naive datetime"):
+    with pytest.raises(DataSourceError, match=message + r"; pass after as a datetime \(a naive one is UTC\)"):
         source.read(watermark="ts", after="2024-01-01 05:00:00")
 
 
-def test_timezone_aware_bound_on_a_naive_watermark_is_refused(tmp_path: Path) -> None:
-    source = make_source("csv", tmp_path, events(10))
-    with pytest.raises(DataSourceError, match=r"holds timestamp\[s\] values.*pass after as a naive datetime"):
-        source.read(watermark="ts", after=START.replace(tzinfo=UTC))
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_naive_watermark_and_an_aware_bound_compare_as_utc(kind: str, tmp_path: Path) -> None:
+    source = make_source(kind, tmp_path, events(10))
+    berlin = timezone(timedelta(hours=2))
+    newer = source.read(watermark="ts", after=(START + timedelta(hours=7)).replace(tzinfo=UTC).astimezone(berlin))
+    assert newer.column("id").to_pylist() == [8, 9]
 
 
 def test_sqlite_text_timestamps_in_another_format_compare_exactly(tmp_path: Path) -> None:

@@ -312,3 +312,21 @@ def test_cli_at_options_read_a_naive_time_as_utc(tmp_path: Path) -> None:
     refused = evergreen(tmp_path / "project", "monitor", "run", "--at", "tomorrow")
     assert refused.returncode == 2
     assert "time 'tomorrow' is not an ISO-8601 time; write it like 2024-05-01T12:00:00+00:00" in refused.stderr
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, "Europe/Berlin"), ("UTC", None), ("+02:00", "UTC")])
+def test_an_export_that_changes_its_time_flavour_continues_the_watermark(
+    before: str | None, after: str | None, settings: Settings, tmp_path: Path
+) -> None:
+    first, second = export(1, before), export(2, after)
+    ingest("orders", source_for("csv", first, tmp_path / "a"), watermark="event_time", settings=settings)
+    both = pd.concat([first.assign(event_time=utc_times(first["event_time"])),
+                      second.assign(event_time=utc_times(second["event_time"]))], ignore_index=True)  # fmt: skip
+    if after is None:
+        both["event_time"] = both["event_time"].dt.tz_localize(None)
+    elif after != "UTC":
+        both["event_time"] = both["event_time"].dt.tz_convert(after)
+    made = ingest("orders", source_for("csv", both, tmp_path / "b"), watermark="event_time", settings=settings)
+    assert (made.new_rows, made.info.rows) == (len(second), len(first) + len(second))
+    stored = utc_times(made.to_pandas()["event_time"])
+    assert stored.tolist() == utc_times(both["event_time"]).tolist()  # the same instants, whatever the flavour

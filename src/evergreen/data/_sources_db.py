@@ -242,6 +242,7 @@ class DuckDbSource(Source):
         except duckdb.Error as e:
             raise DataSourceError(f"cannot open DuckDB database '{self.database}': {first_line(e)}") from e
         try:
+            connection.execute("SET TimeZone = 'UTC'")  # naive times are UTC, whatever the machine's zone
             relation = self._run(lambda: connection.sql(self.query))
             if relation is None:
                 raise DataSourceError(f"{self.label} returns no table; it must end in a query (SELECT …): {self.query}")

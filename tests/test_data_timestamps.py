@@ -230,6 +230,9 @@ def test_a_system_trains_on_zone_aware_csv_exports(settings: Settings, tmp_path:
     assert run.status == "succeeded", run.steps
     assert run.output["released"] is True
     assert get("churn", "production", settings=settings).number == 1
+    naive = datetime.now(UTC).replace(tzinfo=None)  # a naive time is UTC: the model was just trained
+    tick = system.tick(at=naive, settings=settings)
+    assert (tick.decision.retrain, tick.decision.reason) == (False, "nothing due")
 
 
 def test_feature_views_and_training_sets_over_zone_aware_events(settings: Settings, tmp_path: Path) -> None:

@@ -369,5 +369,8 @@ def test_merge_schemas_covers_every_chunk() -> None:
     assert x.min == min(first.column("x").min or 0, second.column("x").min or 0)
     assert x.max == second.column("x").max
     assert merge_schemas([first, second], max_categories=2).column("plan").dtype == "string"
+    empty = infer_schema(pd.DataFrame({"n": [float("nan")] * 3, "plan": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]}))
+    assert empty.column("n").bounds == "strict"  # no values: no limits observed
+    assert merge_schemas([empty, second]).column("n").bounds == "observed"  # the limits come from the second
     with pytest.raises(SchemaError, match=r"cannot merge schemas with different columns"):
         merge_schemas([first, infer_schema(pd.DataFrame({"other": [1]}))])

@@ -723,7 +723,8 @@ def _literal_args(ann: Any) -> tuple[Any, ...]:
 def merge_schemas(schemas: Sequence[Schema], *, max_categories: int = 50) -> Schema:
     """One schema covering every chunk a schema was inferred from (same columns, in the same order).
 
-    Ranges and categories are unions, a column is nullable if it is in any chunk, an ``int`` column
+    Ranges and categories are unions, limits observed in any chunk are observed (``bounds``), a column
+    is nullable if it is in any chunk, an ``int`` column
     that is ``float`` elsewhere is ``float``, and a category column whose categories add up to more than
     ``max_categories`` (or that is ``string`` in some chunk) is ``string``.
     """
@@ -761,6 +762,8 @@ def merge_schemas(schemas: Sequence[Schema], *, max_categories: int = 50) -> Sch
                     "earliest": min(earliest) if earliest else None,
                     "latest": max(latest) if latest and len(latest) == len(versions) else None,
                     "categories": categories,
+                    # limits observed in any chunk are observed ones (a chunk of nulls has none)
+                    "bounds": "observed" if any(c.bounds == "observed" for c in versions) else column.bounds,
                 }
             )
         )

@@ -330,7 +330,7 @@ def _header_hint(values: pd.Series, name: str) -> str:
 def _read_numeric(s: pd.Series, col: ColumnSchema) -> tuple[pd.Series, np.ndarray | None, Failure | None]:
     if pd.api.types.is_bool_dtype(s.dtype):
         return _whole_column(s, col, "booleans", "convert them to 0/1 or change the dtype to bool in the schema")
-    if pd.api.types.is_datetime64_any_dtype(s.dtype) or isinstance(s.dtype, pd.PeriodDtype | pd.IntervalDtype):
+    if is_time_dtype(s.dtype) or isinstance(s.dtype, pd.PeriodDtype | pd.IntervalDtype):
         return _whole_column(s, col, "non-numeric values", "convert the column, or change its dtype in the schema")
     if pd.api.types.is_numeric_dtype(s.dtype):
         values = s.to_numpy(dtype="float64", na_value=np.nan)

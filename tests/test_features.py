@@ -491,6 +491,9 @@ def test_the_features_commands(tmp_path: Path) -> None:
     assert "2024-03-01 05:00:00" in listed.stdout
     assert 'rows["total"] = rows.groupby("customer_id")["amount"].cumsum()' in shown.stdout
     assert "statistics of the last run" in shown.stdout
+    seen_at = next(line for line in shown.stdout.splitlines() if line.startswith("│ seen_at"))
+    assert "2024-03-01" in seen_at  # a time feature's statistics as dates
+    assert "e+09" not in seen_at
     assert "2 rows, 3 columns" in built.stdout
     assert pd.read_parquet(tmp_path / "set.parquet")["amount"].tolist() == [1.0, 10.0]
     assert missing.returncode == 2

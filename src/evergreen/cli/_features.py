@@ -76,6 +76,7 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A view's definition (with its transformation's code), versions, statistics, materializations, users."""
+    from evergreen.data import format_epoch
     from evergreen.features import show_view
     from evergreen.serving import deployed_views
 
@@ -113,7 +114,12 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         if profile:
             table = Table("feature", "count", "nulls", "mean", "std", "min", "max", title="statistics of the last run")
             for c in profile["columns"].values():
-                stats = (_number(c.get(k)) for k in ("mean", "std", "min", "max"))
+                if c.get("kind") == "datetime":  # epoch seconds: shown as dates, the spread in seconds
+                    std = c.get("std")
+                    stats = [format_epoch(c.get("mean")), "-" if std is None else f"{std:.4g} s"]
+                    stats += [format_epoch(c.get("min")), format_epoch(c.get("max"))]
+                else:
+                    stats = [_number(c.get(k)) for k in ("mean", "std", "min", "max")]
                 table.add_row(c["name"], str(c["count"]), str(c["nulls"]), *stats)
             console.print(table)
         runs = Table("materialized (UTC)", "rows", "entities", "duplicates", "watermark", "online store")

@@ -587,8 +587,9 @@ def _null_failure(col: ColumnSchema, positions: np.ndarray, labels: pd.Index) ->
 
 
 _OBSERVED = (
-    "the schema's limits were observed in one sample (bounds: observed), so this is a warning; write the "
-    "limits you mean in the schema (with bounds: strict) to block such values"
+    "the schema's limits were observed in one sample (bounds: observed), so this is a warning; to block "
+    "such values, write the limits you mean with bounds: strict (evergreen data schema DATASET -o schema.yaml, "
+    "edit, then evergreen data ingest … --schema schema.yaml)"
 )
 
 

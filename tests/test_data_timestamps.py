@@ -176,6 +176,17 @@ def test_incremental_ingestion_by_a_time_watermark(
     assert (again.info.number, again.new_rows) == (2, 0)  # the same file twice adds nothing
 
 
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("kind", ["parquet", "duckdb"])
+def test_incremental_ingestion_in_every_unit(kind: str, unit: str, settings: Settings, tmp_path: Path) -> None:
+    first, second = export(1, "+02:00", unit), export(2, "+02:00", unit)
+    ingest("orders", source_for(kind, first, tmp_path / "a"), watermark="event_time", settings=settings)
+    both = pd.concat([first, second], ignore_index=True)
+    made = ingest("orders", source_for(kind, both, tmp_path / "b"), watermark="event_time", settings=settings)
+    assert (made.new_rows, made.profile.columns["event_time"].kind) == (len(second), "datetime")
+    assert made.profile.columns["event_time"].max == pytest.approx(instant(second["event_time"].max()), abs=1e-3)
+
+
 def test_a_date_watermark_reads_back_as_a_date(settings: Settings, tmp_path: Path) -> None:
     frame = pd.DataFrame({"day": [date(2024, 5, 1), date(2024, 5, 2)], "n": [1, 2]})
     path = tmp_path / "days.parquet"

@@ -344,3 +344,12 @@ def test_an_export_that_changes_its_time_flavour_continues_the_watermark(
     assert (made.new_rows, made.info.rows) == (len(second), len(first) + len(second))
     stored = utc_times(made.to_pandas()["event_time"])
     assert stored.tolist() == utc_times(both["event_time"]).tolist()  # the same instants, whatever the flavour
+
+
+def test_a_text_watermark_with_a_quote_reads_back(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "codes.parquet"
+    frame = pd.DataFrame({"code": ["a", "it's"], "n": [1, 2]})
+    frame.to_parquet(path, index=False)
+    assert ingest("codes", parquet(path), watermark="code", settings=settings).info.watermark == '"it\'s"'
+    pd.concat([frame, pd.DataFrame({"code": ["zz"], "n": [3]})]).to_parquet(path, index=False)
+    assert ingest("codes", parquet(path), watermark="code", settings=settings).new_rows == 1

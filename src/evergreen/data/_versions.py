@@ -10,6 +10,7 @@ writes no version.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -424,8 +425,9 @@ def _watermark_value(parent: DatasetVersionInfo) -> object | None:
     text = parent.watermark
     if text is None:
         return None
-    if text.startswith("'"):
-        return text[1:-1]
+    if text[:1] in ("'", '"'):  # repr() of a string: quoted with " when it holds a '
+        value: str = ast.literal_eval(text)
+        return value
     try:
         number = float(text)
     except ValueError:

@@ -309,7 +309,9 @@ def test_request_model_accepts_a_good_row(frame: pd.DataFrame) -> None:
 def test_request_model_rejects_a_bad_row_naming_field_value_and_expectation(
     frame: pd.DataFrame, field: str, value: object, expected: str
 ) -> None:
-    request = infer(frame).request_model()
+    inferred = infer(frame)
+    written = Schema(columns=[c.model_copy(update={"bounds": "strict"}) for c in inferred.columns])
+    request = written.request_model()  # limits a person wrote (the inferred ones are only observed)
     good = {"customer_id": "c1", "age": 40, "balance": 3.5, "plan": "basic", "active": True, "note": "x"}
     with pytest.raises(pydantic.ValidationError) as info:
         request.model_validate({**good, field: value})
@@ -317,6 +319,14 @@ def test_request_model_rejects_a_bad_row_naming_field_value_and_expectation(
     assert error["loc"] == (field,)
     assert expected in error["msg"]
     assert repr(value) in str(info.value) or str(value) in str(info.value)
+
+
+def test_request_model_does_not_enforce_observed_limits(frame: pd.DataFrame) -> None:
+    request = infer(frame).request_model()
+    row = {"customer_id": "c1", "age": 500, "balance": 3.5, "plan": "gold", "active": True, "note": "x"}
+    assert request.model_validate(row).model_dump()["age"] == 500  # a batch would warn; a request cannot tell
+    with pytest.raises(pydantic.ValidationError, match="valid integer"):
+        request.model_validate({**row, "age": "old"})  # types still count
 
 
 def test_request_model_refuses_extra_and_missing_keys(frame: pd.DataFrame) -> None:
@@ -359,5 +369,8 @@ def test_merge_schemas_covers_every_chunk() -> None:
     assert x.min == min(first.column("x").min or 0, second.column("x").min or 0)
     assert x.max == second.column("x").max
     assert merge_schemas([first, second], max_categories=2).column("plan").dtype == "string"
+    empty = infer_schema(pd.DataFrame({"n": [float("nan")] * 3, "plan": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]}))
+    assert empty.column("n").bounds == "strict"  # no values: no limits observed
+    assert merge_schemas([empty, second]).column("n").bounds == "observed"  # the limits come from the second
     with pytest.raises(SchemaError, match=r"cannot merge schemas with different columns"):
         merge_schemas([first, infer_schema(pd.DataFrame({"other": [1]}))])

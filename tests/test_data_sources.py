@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -429,14 +429,16 @@ def test_watermark_bound_of_another_type_is_refused(kind: str, tmp_path: Path) -
 def test_string_bound_on_a_timestamp_watermark_asks_for_a_datetime(kind: str, tmp_path: Path) -> None:
     source = make_source(kind, tmp_path, events(10))
     message = r"holds timestamp\[.*\] values, which do not compare with after='2024-01-01 05:00:00' \(a str\)"
-    with pytest.raises(DataSourceError, match=message + "; pass after as a naive datetime"):
+    with pytest.raises(DataSourceError, match=message + r"; pass after as a datetime \(a naive one is UTC\)"):
         source.read(watermark="ts", after="2024-01-01 05:00:00")
 
 
-def test_timezone_aware_bound_on_a_naive_watermark_is_refused(tmp_path: Path) -> None:
-    source = make_source("csv", tmp_path, events(10))
-    with pytest.raises(DataSourceError, match=r"holds timestamp\[s\] values.*pass after as a naive datetime"):
-        source.read(watermark="ts", after=START.replace(tzinfo=UTC))
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_naive_watermark_and_an_aware_bound_compare_as_utc(kind: str, tmp_path: Path) -> None:
+    source = make_source(kind, tmp_path, events(10))
+    berlin = timezone(timedelta(hours=2))
+    newer = source.read(watermark="ts", after=(START + timedelta(hours=7)).replace(tzinfo=UTC).astimezone(berlin))
+    assert newer.column("id").to_pylist() == [8, 9]
 
 
 def test_sqlite_text_timestamps_in_another_format_compare_exactly(tmp_path: Path) -> None:
@@ -515,3 +517,35 @@ def test_sources_are_recipes_that_read_nothing_when_built(tmp_path: Path) -> Non
     for make in build:
         assert isinstance(make(), Source)
     assert list(tmp_path.iterdir()) == []
+
+
+def sqlite_text(tmp_path: Path, values: list[str | None]) -> str:
+    url = f"sqlite:///{tmp_path / 'text.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (id INTEGER, ts TEXT)"))
+        connection.execute(
+            sa.text("INSERT INTO t VALUES (:id, :ts)"), [{"id": i, "ts": v} for i, v in enumerate(values)]
+        )
+    engine.dispose()
+    return url
+
+
+def test_sqlite_iso_text_is_read_as_timestamps_and_other_text_stays_text(tmp_path: Path) -> None:
+    aware = sql(sqlite_text(tmp_path, ["2024-05-01 02:00:00+02:00", None, "2024-05-01T01:30:00Z"]), "SELECT * FROM t")
+    table = aware.read()
+    assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    assert table.column("ts").to_pylist() == [
+        datetime(2024, 5, 1, tzinfo=UTC),
+        None,
+        datetime(2024, 5, 1, 1, 30, tzinfo=UTC),
+    ]
+    (tmp_path / "text.db").unlink()
+    mixed = sql(sqlite_text(tmp_path, ["2024-05-01 02:00:00+02:00", "2024-05-01 01:30:00"]), "SELECT * FROM t")
+    assert mixed.read().schema.field("ts").type == pa.string()  # naive and aware together: one type cannot hold both
+    (tmp_path / "text.db").unlink()
+    later = sql(sqlite_text(tmp_path, ["2024-05-01 00:00:00", "2024-05-02 00:00:00", "soon"]), "SELECT * FROM t")
+    with pytest.raises(
+        DataSourceError, match=r"column 'ts' of SQL query .* held ISO-8601 times in its first rows but a later"
+    ):
+        later.read(chunk_rows=2)

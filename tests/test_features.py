@@ -311,8 +311,8 @@ def test_materialize_full_and_until(settings: Settings, tmp_path: Path) -> None:
     assert (early[0].rows, early[0].watermark) == (1, at(0).to_pydatetime())
     assert (full[0].rows, full[0].previous_watermark) == (2, None)
     assert get_online_features(["raw"], ["a"], settings=settings)["amount"].tolist() == [2.0]
-    with pytest.raises(FeatureError, match="has no time zone"):
-        materialize(["raw"], until=datetime(2024, 3, 1), settings=settings)
+    naive = materialize(["raw"], until=at(1).to_pydatetime().replace(tzinfo=None), full=True, settings=settings)
+    assert (naive[0].rows, naive[0].watermark) == (1, at(0).to_pydatetime())  # a naive until is UTC
 
 
 def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -491,6 +491,9 @@ def test_the_features_commands(tmp_path: Path) -> None:
     assert "2024-03-01 05:00:00" in listed.stdout
     assert 'rows["total"] = rows.groupby("customer_id")["amount"].cumsum()' in shown.stdout
     assert "statistics of the last run" in shown.stdout
+    seen_at = next(line for line in shown.stdout.splitlines() if line.startswith("│ seen_at"))
+    assert "2024-03-01" in seen_at  # a time feature's statistics as dates
+    assert "e+09" not in seen_at
     assert "2 rows, 3 columns" in built.stdout
     assert pd.read_parquet(tmp_path / "set.parquet")["amount"].tolist() == [1.0, 10.0]
     assert missing.returncode == 2

@@ -98,6 +98,24 @@ def test_a_label_by_entity_and_time_matches_the_latest_live_prediction_before_it
     assert dict(zip(frame["prediction_id"], frame["label"], strict=True)) == {first: "stayed", second: "churned"}
 
 
+def test_naive_event_and_received_times_are_utc(store: MetadataStore) -> None:
+    early = predict(store, T0)
+    predict(store, T0 + timedelta(hours=2))  # after the naive event time read as UTC: not matched
+    naive = (T0 + timedelta(hours=1)).replace(tzinfo=None)
+
+    result = record_feedback(
+        store,
+        Feedback(label=1, deployment="churn", entity_id="c1", event_time=naive),
+        received_at=naive + timedelta(hours=1),
+    )
+
+    assert result.ok, result.report()
+    assert result.label_delays_s == [2 * 3600.0]
+    with store.session() as s:
+        frame = labelled_predictions(s, "churn", T0, T0 + timedelta(days=1))
+    assert frame.loc[frame["label"].notna(), "prediction_id"].tolist() == [early]
+
+
 def test_bulk_feedback_reports_every_refused_label_and_records_the_rest(store: MetadataStore) -> None:
     known = [predict(store, T0 + timedelta(minutes=i), entity=f"c{i}") for i in range(50)]
     unknown = uuid.uuid4().hex

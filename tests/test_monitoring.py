@@ -213,7 +213,9 @@ def test_input_drift_opens_one_alert_naming_the_feature_and_a_quiet_window_resol
     assert first.opened
     assert first.result.details["drifted"] == ["fee"]
     assert "fee" in first.alert.message  # type: ignore[union-attr]
-    again = run_monitors(name, [drift()], at=at + timedelta(minutes=5), settings=settings)[0]
+    naive = (at + timedelta(minutes=5)).replace(tzinfo=None)  # a naive time is UTC: the same window
+    again = run_monitors(name, [drift()], at=naive, settings=settings)[0]
+    assert again.result.window_start == START
     assert not again.opened
     assert again.alert is None  # the same window judged again is not a new breach
     (alert,) = alerts_of(settings, name)

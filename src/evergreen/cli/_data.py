@@ -143,7 +143,7 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
-    from evergreen.data import Split, load  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.data import Split, format_epoch, load  # here, not at the top: keeps `evergreen --help` fast
 
     settings = state(ctx).settings()
     name, number = split_ref(ref)
@@ -160,6 +160,7 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     for column in version.schema.columns:
         stats = profile.columns.get(column.name)
         top = ""
+        show = format_epoch if stats is not None and stats.kind == "datetime" else _number
         if stats is not None and stats.categories:
             top = ", ".join(f"{k} ({v})" for k, v in list(stats.categories.items())[:3])
         columns.add_row(
@@ -167,9 +168,9 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
             column.dtype,
             column.role,
             str(stats.nulls) if stats else "-",
-            _number(stats.mean) if stats else "-",
-            _number(stats.min) if stats else "-",
-            _number(stats.max) if stats else "-",
+            show(stats.mean) if stats else "-",
+            show(stats.min) if stats else "-",
+            show(stats.max) if stats else "-",
             top,
         )
     console.print(columns)

@@ -86,6 +86,7 @@ def list_command(ctx: typer.Context) -> None:
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A view's definition (with its transformation's code), versions, statistics, materializations, users."""
+    from evergreen.data import format_epoch
     from evergreen.features import show_view
     from evergreen.serving import deployed_views
 
@@ -123,7 +124,12 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         if profile:
             table = Table("feature", "count", "nulls", "mean", "std", "min", "max", title="statistics of the last run")
             for c in profile["columns"].values():
-                stats = (_number(c.get(k)) for k in ("mean", "std", "min", "max"))
+                if c.get("kind") == "datetime":  # epoch seconds: shown as dates, the spread in seconds
+                    std = c.get("std")
+                    stats = [format_epoch(c.get("mean")), "-" if std is None else f"{std:.4g} s"]
+                    stats += [format_epoch(c.get("min")), format_epoch(c.get("max"))]
+                else:
+                    stats = [_number(c.get(k)) for k in ("mean", "std", "min", "max")]
                 table.add_row(c["name"], str(c["count"]), str(c["nulls"]), *stats)
             console.print(table)
         runs = Table("materialized (UTC)", "rows", "entities", "duplicates", "watermark", "online store")
@@ -146,11 +152,13 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
 
 
 def _aware(text: str, option: str) -> datetime:
+    from evergreen.data import parse_time
+    from evergreen.errors import SchemaError
+
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise typer.BadParameter(f"{text!r} is not an ISO time such as 2024-05-01T12:00", param_hint=option) from e
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return parse_time(text)
+    except SchemaError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from e
 
 
 @app.command("materialize")
@@ -230,6 +238,7 @@ def training_set_command(
     """Join the views' features to ENTITIES as of each row's label time (point in time, every row kept)."""
     import pandas as pd
 
+    from evergreen.data import utc_times
     from evergreen.errors import FeatureError
     from evergreen.features import load_view, training_set
 
@@ -237,8 +246,8 @@ def training_set_command(
     if not entities.is_file():
         raise FeatureError(f"no file {entities}; give a Parquet or CSV file of entity ids and label times")
     frame = pd.read_parquet(entities) if entities.suffix in (".parquet", ".pq") else pd.read_csv(entities)
-    if timestamp in frame.columns and not pd.api.types.is_datetime64_any_dtype(frame[timestamp]):
-        frame[timestamp] = pd.to_datetime(frame[timestamp], utc=True, format="ISO8601")
+    if timestamp in frame.columns:
+        frame[timestamp] = utc_times(frame[timestamp])
     loaded = [load_view(v.strip(), settings=settings)[1] for v in views.split(",") if v.strip()]
     result = training_set(frame, loaded, timestamp=timestamp, settings=settings)
     if output.suffix == ".csv":

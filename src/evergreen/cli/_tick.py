@@ -28,17 +28,16 @@ _COLORS = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "di
 
 
 def parse_at(text: str | None, *, option: str = "--at") -> datetime | None:
-    """An ISO time given on the command line; a time without a zone is UTC."""
+    """An ISO time given on the command line; a time without a zone is UTC (``evergreen.data.parse_time``)."""
     if text is None:
         return None
+    from evergreen.data import parse_time
+    from evergreen.errors import SchemaError
+
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as e:
-        raise typer.BadParameter(
-            f"{text!r} is not an ISO time; expected e.g. 2026-03-02T04:00 (UTC) or 2026-03-02T06:00+02:00",
-            param_hint=option,
-        ) from e
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        return parse_time(text, what=option)
+    except SchemaError as e:
+        raise typer.BadParameter(str(e), param_hint=option) from e
 
 
 def tick_command(

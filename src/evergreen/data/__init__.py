@@ -6,6 +6,10 @@ version; ``load``, ``diff`` and ``prune`` work with the versions; ``drift`` comp
 stored profile; ``split`` holds the reproducible train/test splits, and ``split_version`` makes one
 of a version and records it there.
 
+Times follow one rule (``_time``): a date or a timestamp of any unit, naive or zone-aware, is a time; a
+naive time is UTC. ``is_time_sql_type``, ``is_time_dtype`` and ``utc_times`` classify and convert columns,
+``parse_time`` reads a time a user typed, ``format_epoch`` shows a profile's epoch seconds as a date.
+
 ``card_markdown`` and ``card_html`` write a version's data card. The card renderer beneath them is
 shared with other cards (the registry's model cards): build ``Section`` objects of facts, ``Table``
 objects and notes, then ``render_markdown`` or ``render_html`` (self-contained, every string escaped).
@@ -49,6 +53,16 @@ from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
 from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
 from ._splits import Split
 from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
+from ._time import (
+    as_utc,
+    format_epoch,
+    from_epoch,
+    is_time_arrow_type,
+    is_time_dtype,
+    is_time_sql_type,
+    parse_time,
+    utc_times,
+)
 from ._validation import Failure, ValidationReport, validate
 from ._version_splits import VersionSplit, recorded_splits, split_version
 from ._versions import DatasetVersion, check, ingest, load
@@ -85,6 +99,7 @@ __all__ = [
     "UniqueRule",
     "ValidationReport",
     "VersionSplit",
+    "as_utc",
     "card_html",
     "card_markdown",
     "check",
@@ -100,16 +115,22 @@ __all__ = [
     "figure_html",
     "format_bytes",
     "format_count",
+    "format_epoch",
     "format_number",
     "format_value",
     "format_when",
+    "from_epoch",
     "from_uri",
     "infer_schema",
     "ingest",
     "ingest_dataset",
+    "is_time_arrow_type",
+    "is_time_dtype",
+    "is_time_sql_type",
     "load",
     "load_dataset",
     "parquet",
+    "parse_time",
     "profile_table",
     "prune",
     "recorded_splits",
@@ -121,5 +142,6 @@ __all__ = [
     "split_version",
     "sql",
     "style_figure",
+    "utc_times",
     "validate",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -51,10 +52,17 @@ class DatasetDiff:
             if change.change in ("added", "removed"):
                 lines.append(f"schema: column {change.column!r} {change.change}")
             else:
-                lines.append(f"schema: {change.column}.{change.change}: {change.before!r} → {change.after!r}")
+                lines.append(
+                    f"schema: {change.column}.{change.change}: {_shown(change.before)} → {_shown(change.after)}"
+                )
         if self.drift is not None:
             lines.append(self.drift.to_text())
         return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    """A schema attribute's value as the schema file writes it (a time in ISO 8601, UTC)."""
+    return repr(value.isoformat() if isinstance(value, datetime) else value)
 
 
 def diff(a: DatasetVersion, b: DatasetVersion, *, id_column: str | None = None) -> DatasetDiff:

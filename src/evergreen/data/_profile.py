@@ -45,6 +45,7 @@ from evergreen.errors import DataSourceError, SchemaError, did_you_mean
 
 from ._database import duckdb_cursor
 from ._sources import ARROW_ERRORS
+from ._time import is_time_sql_type
 
 __all__ = ["OTHER", "QUANTILES", "ColumnProfile", "Kind", "Profile", "profile_table"]
 
@@ -80,9 +81,6 @@ _NUMERIC_TYPES = frozenset(
     }
 )
 _FLOAT_TYPES = frozenset({"float", "double"})
-_DATETIME_TYPES = frozenset(
-    {"date", "timestamp", "timestamp_s", "timestamp_ms", "timestamp_ns", "timestamp with time zone"}
-)
 
 
 class ColumnProfile(BaseModel):
@@ -162,7 +160,7 @@ def sql_string(text: str) -> str:
 def kind_of(type_id: str) -> Kind:
     if type_id in _NUMERIC_TYPES:
         return "numeric"
-    if type_id in _DATETIME_TYPES:
+    if is_time_sql_type(type_id):
         return "datetime"
     if type_id == "boolean":
         return "boolean"

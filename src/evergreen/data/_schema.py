@@ -36,7 +36,7 @@ import tempfile
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar, Union, get_args, get_origin
 
@@ -48,6 +48,8 @@ from pandas.tseries.api import guess_datetime_format
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from evergreen.errors import SchemaError, did_you_mean
+
+from ._time import as_utc, is_time_dtype, utc_times
 
 __all__ = [
     "ColumnSchema",
@@ -67,11 +69,6 @@ _SINGLE_ROLES = ("target", "timestamp", "entity", "id")  # at most one column ea
 _REQUEST_ROLES = ("feature", "entity", "timestamp")  # what a serving request carries
 
 
-def as_utc(value: datetime) -> datetime:
-    """A timezone-aware UTC datetime; a naive one is read as UTC (the convention everywhere in Evergreen)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class ColumnSchema(BaseModel):
     """One column: its dtype, role, nullability and allowed values.
 
@@ -79,6 +76,13 @@ class ColumnSchema(BaseModel):
     bound a datetime column (``latest`` None means "up to the time of validation", so future
     timestamps fail); ``categories`` lists the allowed values of a category column (None allows any).
     Datetimes without a timezone are read as UTC.
+
+    ``bounds`` says what those limits are. ``strict`` (the default, for limits a person writes): a value
+    outside them blocks the batch. ``observed`` (what :func:`infer_schema` writes): they are only what one
+    sample held, so a value outside them is a warning, since data from the same distribution wanders
+    beyond a sample's range and into categories it happened to miss; but values that look like a unit
+    change (most of them out of range, fitting it once divided by 1000, 100 or 60, with a spread scaled as
+    much) still block.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -92,6 +96,7 @@ class ColumnSchema(BaseModel):
     earliest: datetime | None = None
     latest: datetime | None = None
     categories: list[str] | None = None
+    bounds: Literal["strict", "observed"] = "strict"
 
     @field_validator("earliest", "latest")
     @classmethod
@@ -198,6 +203,9 @@ class Schema(BaseModel):
     def to_yaml(self, path: str | Path) -> None:
         """Write the schema as YAML (atomically: a reader never sees half a file). None fields are left out."""
         data = self.model_dump(mode="json", exclude_none=True)
+        for column in data["columns"]:
+            if column.get("bounds") == "strict":  # the default: a person's limits need no label
+                del column["bounds"]
         text = dump_yaml(data)
         header = "# Evergreen schema: edit freely and keep it in git. Keys per column: " + ", ".join(
             ColumnSchema.model_fields
@@ -216,11 +224,13 @@ class Schema(BaseModel):
 
         Fields are the feature, entity and timestamp columns (not target, id or ignore), typed by
         dtype; a nullable column is Optional and may be left out; the timestamp may be left out (the
-        server uses the time of the request); ranges become ``ge``/``le``; categories become a
-        Literal; NaN and infinity are refused; extra keys are refused. A bad request raises
-        ``pydantic.ValidationError`` whose entries carry the field (``loc``), the value (``input``)
-        and the expectation (``msg``), e.g. ``age: Input should be less than or equal to 97
-        [input_value=150]``. Build it once and reuse it: building costs far more than validating.
+        server uses the time of the request); strict ranges become ``ge``/``le`` and strict categories
+        a Literal, while observed ones (``bounds: observed``, as inferred) are not enforced: they only
+        warn in a batch, and one request cannot show a unit change; NaN and infinity are refused;
+        extra keys are refused. A bad request raises ``pydantic.ValidationError`` whose entries carry
+        the field (``loc``), the value (``input``) and the expectation (``msg``), e.g. ``age: Input
+        should be less than or equal to 97 [input_value=150]``. Build it once and reuse it: building
+        costs far more than validating.
         """
         fields: dict[str, Any] = {}
         for i, col in enumerate(c for c in self.columns if c.role in _REQUEST_ROLES):
@@ -251,7 +261,8 @@ def _plain_number(value: Any) -> Any:
 
 
 def _datetime_bounds(col: ColumnSchema) -> Callable[[datetime], datetime]:
-    earliest, latest = col.earliest, col.latest
+    earliest = col.earliest if col.bounds == "strict" else None  # an observed earliest only warns in batches
+    latest = col.latest
 
     def check(value: datetime) -> datetime:
         value = as_utc(value)
@@ -267,12 +278,14 @@ def _datetime_bounds(col: ColumnSchema) -> Callable[[datetime], datetime]:
 def _request_field(col: ColumnSchema) -> tuple[Any, Any]:
     """The (annotation, FieldInfo) of one request field for ``col``."""
     ann: Any
+    strict = col.bounds == "strict"
     if col.dtype in ("int", "float"):
         base = int if col.dtype == "int" else float
-        ann = Annotated[base, BeforeValidator(_plain_number), Field(ge=col.min, le=col.max, allow_inf_nan=False)]
+        lo, hi = (col.min, col.max) if strict else (None, None)
+        ann = Annotated[base, BeforeValidator(_plain_number), Field(ge=lo, le=hi, allow_inf_nan=False)]
     elif col.dtype == "bool":
         ann = bool
-    elif col.dtype == "category" and col.categories:
+    elif col.dtype == "category" and col.categories and strict:
         ann = Literal[tuple(col.categories)]
     elif col.dtype == "datetime":
         ann = Annotated[datetime, AfterValidator(_datetime_bounds(col))]
@@ -311,6 +324,10 @@ def infer_schema(
       batches are newer, and anything after the time of validation fails as a future timestamp.
     - entity and id columns get no range (new keys are larger); roles come from the arguments, every
       other column is a feature.
+    - inferred ranges, ``earliest`` and categories are marked ``bounds: observed``: one sample's limits,
+      which warn rather than block, except for a unit change (see :class:`ColumnSchema`). Types, missing
+      columns, nulls in a column that had none, and future timestamps still block. Write the limits
+      yourself (or set ``bounds: strict``) to make every value outside them block.
     """
     names = [str(c) for c in df.columns]
     if not names:
@@ -363,7 +380,7 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         kind = "int"
     elif pd.api.types.is_float_dtype(dtype):
         kind = "float"
-    elif pd.api.types.is_datetime64_any_dtype(dtype):
+    elif is_time_dtype(dtype):
         kind = "datetime"
     elif is_text(dtype):
         inferred = pd.api.types.infer_dtype(s, skipna=True)
@@ -401,7 +418,10 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         if parsed.notna().any():
             lo, hi = parsed.min(), parsed.max()
             earliest = (lo - (hi - lo) * slack).floor("us").to_pydatetime()
-        return ColumnSchema(name=name, dtype="datetime", role=role, nullable=nullable, earliest=earliest)
+        observed = "observed" if earliest is not None else "strict"
+        return ColumnSchema(
+            name=name, dtype="datetime", role=role, nullable=nullable, earliest=earliest, bounds=observed
+        )
 
     if kind in ("int", "float"):
         values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -410,13 +430,15 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         hi_b: float | None = None
         if finite.size and role not in ("entity", "id"):
             lo_b, hi_b = _widen(float(finite.min()), float(finite.max()), slack, integer=kind == "int")
-        return ColumnSchema(name=name, dtype=kind, role=role, nullable=nullable, min=lo_b, max=hi_b)
+        observed = "observed" if lo_b is not None else "strict"
+        return ColumnSchema(name=name, dtype=kind, role=role, nullable=nullable, min=lo_b, max=hi_b, bounds=observed)
 
     if kind == "bool":
         return ColumnSchema(name=name, dtype="bool", role=role, nullable=nullable)
 
     if kind == "category":
         categories = sorted({str(c) for c in s.cat.categories})
+        # a pandas categorical's categories were declared by whoever made the data, not observed
         return ColumnSchema(name=name, dtype="category", role=role, nullable=nullable, categories=categories)
 
     # text
@@ -429,6 +451,7 @@ def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categ
         role=role,
         nullable=nullable,
         categories=sorted(str(c) for c in distinct),
+        bounds="observed",
     )
 
 
@@ -450,13 +473,8 @@ def parse_datetimes(s: pd.Series) -> pd.Series:
     values that fail are retried one by one as mixed formats, and not more than 10,000 distinct ones,
     so a column of garbage cannot stall validation.
     """
-    converted: pd.Series
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        converted = s.dt.tz_convert("UTC")
-        return converted
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        converted = s.dt.tz_localize("UTC")
-        return converted
+    if is_time_dtype(s.dtype):
+        return utc_times(s)
     if not is_text(s.dtype):
         return pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
     present = s.dropna()
@@ -705,7 +723,8 @@ def _literal_args(ann: Any) -> tuple[Any, ...]:
 def merge_schemas(schemas: Sequence[Schema], *, max_categories: int = 50) -> Schema:
     """One schema covering every chunk a schema was inferred from (same columns, in the same order).
 
-    Ranges and categories are unions, a column is nullable if it is in any chunk, an ``int`` column
+    Ranges and categories are unions, limits observed in any chunk are observed (``bounds``), a column
+    is nullable if it is in any chunk, an ``int`` column
     that is ``float`` elsewhere is ``float``, and a category column whose categories add up to more than
     ``max_categories`` (or that is ``string`` in some chunk) is ``string``.
     """
@@ -743,6 +762,8 @@ def merge_schemas(schemas: Sequence[Schema], *, max_categories: int = 50) -> Sch
                     "earliest": min(earliest) if earliest else None,
                     "latest": max(latest) if latest and len(latest) == len(versions) else None,
                     "categories": categories,
+                    # limits observed in any chunk are observed ones (a chunk of nulls has none)
+                    "bounds": "observed" if any(c.bounds == "observed" for c in versions) else column.bounds,
                 }
             )
         )

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
+from evergreen.data._time import as_utc
 from evergreen.errors import DataSourceError, did_you_mean
 
 __all__ = ["URI_FORMS", "Source", "csv", "duckdb", "from_uri", "parquet", "sql"]
@@ -60,7 +61,8 @@ class Source(ABC):
       types stay fixed (SQL only: a column that is entirely null in the first chunk takes its type later).
     - With ``watermark`` and ``after``, only rows whose watermark value is strictly greater than ``after``
       come back (a tie is not newer; a null watermark is never newer). With ``watermark`` alone every row
-      comes back, but the column must exist. Databases apply the filter in their query.
+      comes back, but the column must exist. Databases apply the filter in their query. Times compare by
+      instant; a naive time, in the column or in ``after``, is UTC.
     - An input that cannot be read as the table it claims to be raises ``DataSourceError`` naming the
       input, what was expected and the remedy, before anything wrong is yielded. A source with no rows at
       all is an error (there is nothing to ingest); rows all filtered out by the watermark are not.
@@ -174,6 +176,11 @@ def newer_mask(source: Source, values: pa.Array | pa.ChunkedArray, name: str, af
                 f"watermark column {name!r} of {source.label} holds text that is not an ISO-8601 timestamp"
                 f"{' with a UTC offset' if zone else ''}, so it cannot compare with after={after!r}: {first_line(e)}"
             ) from e
+    if pa.types.is_timestamp(values.type) and isinstance(after, datetime):
+        # a naive time, on either side, is UTC; aware ones compare by instant, whatever their zone is called
+        # (UTC, Etc/UTC, +02:00, Europe/Berlin)
+        values = pc.cast(values, pa.timestamp(values.type.unit, tz="UTC"))
+        bound = pa.scalar(as_utc(after))
     try:
         return pc.greater(values, bound)
     except ARROW_ERRORS as e:
@@ -186,8 +193,7 @@ def newer_mask(source: Source, values: pa.Array | pa.ChunkedArray, name: str, af
 def _python_type_for(arrow_type: pa.DataType) -> str:
     """How to write an ``after`` value that compares with a column of ``arrow_type``."""
     if pa.types.is_timestamp(arrow_type):
-        kind = "a timezone-aware datetime" if arrow_type.tz else "a naive datetime (no tzinfo)"
-        return f"{kind}, e.g. datetime.fromisoformat('2024-01-31 00:00:00')"
+        return "a datetime (a naive one is UTC), e.g. datetime.fromisoformat('2024-01-31 00:00:00')"
     if pa.types.is_date(arrow_type):
         return "a datetime.date, e.g. date.fromisoformat('2024-01-31')"
     if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
@@ -278,7 +284,10 @@ def parquet(path: str | Path) -> Source:
 
 
 def sql(url: str, query: str) -> Source:
-    """The rows of ``query`` on the database at a SQLAlchemy ``url``, fetched ``chunk_rows`` at a time."""
+    """The rows of ``query`` on the database at a SQLAlchemy ``url``, fetched ``chunk_rows`` at a time.
+
+    Text columns of ISO-8601 date-times (how SQLite stores timestamps) are read as timestamps: zone-aware
+    (UTC) when every value carries an offset, naive (UTC by Evergreen's rule) when none does."""
     from evergreen.data._sources_db import SqlSource
 
     return SqlSource(url, query)

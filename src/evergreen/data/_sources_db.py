@@ -2,8 +2,11 @@
 
 Both stream: SQLAlchemy fetches ``chunk_rows`` rows at a time (``yield_per``: a server-side cursor where
 the driver has one), DuckDB hands over Arrow batches as it produces them. Both push the watermark filter
-into the query, so a database with an index on the watermark column reads only the new rows. Errors name
-the query and the URL with its password replaced by ``***``. See ``_sources`` for the contract.
+into the query, so a database with an index on the watermark column reads only the new rows (except a text
+watermark: text compares as text in the database, wrong across formats and zones, so it is filtered after
+parsing). A SQL column whose first values are all ISO-8601 date-times as text (SQLite has no timestamp
+type) is read as timestamps, as a CSV file's are. Errors name the query and the URL with its password
+replaced by ``***``. See ``_sources`` for the contract.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
@@ -77,6 +81,8 @@ class SqlSource(Source):
                     with self._execute(connection, sa.select(sa.text("*")).select_from(subquery).limit(1)) as probe:
                         names, first = list(probe.keys()), probe.first()
                     check_watermark(self, names, _probe_schema(names, first, watermark), watermark, after)
+                    if first is not None and watermark in names and isinstance(first[names.index(watermark)], str):
+                        pushed = False  # text compares as text in the database: wrong across zones and formats
                 if pushed:
                     newer = sa.column(str(watermark)) > sa.bindparam("_eg_after", after)
                     statement = sa.select(sa.text("*")).select_from(subquery).where(newer)
@@ -135,7 +141,10 @@ class SqlSource(Source):
     def _column(self, name: str, values: list[object], types: dict[str, pa.DataType]) -> pa.Array:
         known = types.get(name)
         try:
-            array = pa.array(values, type=known)
+            if known is not None and pa.types.is_timestamp(known) and any(isinstance(v, str) for v in values):
+                array = _text_times(name, pa.array(values, type=pa.string()), known, self.label)
+            else:
+                array = pa.array(values, type=known)
         except (*ARROW_ERRORS, TypeError, OverflowError) as e:
             kinds = sorted({type(v).__name__ for v in values if v is not None})
             before = f", but it was {known} in earlier rows" if known is not None else ""
@@ -143,9 +152,48 @@ class SqlSource(Source):
                 f"column {name!r} of {self.label} holds {'/'.join(kinds)} values{before}; CAST it to one type in "
                 f"the query ({first_line(e)})"
             ) from e
+        if known is None and pa.types.is_string(array.type):
+            array = _iso_times(array) or array
         if not pa.types.is_null(array.type):
             types[name] = array.type
         return array
+
+
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
+def _iso_times(text: pa.Array) -> pa.Array | None:
+    """Text whose every value is an ISO-8601 date and time (SQLite's only way to hold a timestamp) as
+    timestamps, as a CSV file's are read: zone-aware (UTC) when every value has an offset, naive (UTC by
+    Evergreen's rule) when none has. None when the text is anything else, or mixes the two."""
+    present = text.drop_null()
+    if len(present) == 0 or not pc.all(pc.match_substring_regex(present, _ISO_DATETIME)).as_py():
+        return None
+    offsets = pc.match_substring_regex(present, _OFFSET)
+    if pc.all(offsets).as_py():
+        zone: str | None = "UTC"
+    elif not pc.any(offsets).as_py():
+        zone = None
+    else:
+        return None
+    for unit in ("us", "ns"):  # microseconds, as databases keep them; nanoseconds if the text has them
+        try:
+            return pc.cast(text, pa.timestamp(unit, tz=zone))
+        except ARROW_ERRORS:
+            continue
+    return None
+
+
+def _text_times(name: str, text: pa.Array, known: pa.DataType, label: str) -> pa.Array:
+    """A later chunk's text in a column whose first chunk was read as timestamps, as those timestamps."""
+    try:
+        return pc.cast(text, known)
+    except ARROW_ERRORS as e:
+        raise DataSourceError(
+            f"column {name!r} of {label} held ISO-8601 times in its first rows but a later row holds text that is "
+            f"not one ({first_line(e)}); fix that row or CAST the column to one type in the query"
+        ) from e
 
 
 def _probe_schema(names: list[str], row: sa.Row[object] | None, watermark: str) -> pa.Schema | None:
@@ -194,6 +242,7 @@ class DuckDbSource(Source):
         except duckdb.Error as e:
             raise DataSourceError(f"cannot open DuckDB database '{self.database}': {first_line(e)}") from e
         try:
+            connection.execute("SET TimeZone = 'UTC'")  # naive times are UTC, whatever the machine's zone
             relation = self._run(lambda: connection.sql(self.query))
             if relation is None:
                 raise DataSourceError(f"{self.label} returns no table; it must end in a query (SELECT …): {self.query}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -37,6 +37,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from evergreen.errors import SchemaError, did_you_mean
+
+from ._time import is_time_dtype, utc_times
 
 __all__ = ["Split", "by_group", "by_time", "parse_duration", "random", "stratified"]
 
@@ -285,7 +287,9 @@ class Split(BaseModel):
         """Rows strictly after ``max - span``; ``span`` is the duration or the fraction of the time range."""
         name = str(column.name)
         values = column
-        if not (pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values)):
+        if is_time_dtype(values.dtype):
+            values = utc_times(values)
+        elif not pd.api.types.is_timedelta64_dtype(values):
             numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
             if numeric and isinstance(self.test, str):
                 raise SchemaError(
@@ -353,22 +357,11 @@ def _round(x: float) -> int:
 
 
 def _parse_times(values: pd.Series) -> pd.Series:
-    """Text timestamps as datetimes, or a SchemaError naming the column and a value that does not parse."""
+    """Text timestamps as UTC datetimes, or a SchemaError naming the column and a value that does not parse."""
     try:
-        return pd.to_datetime(values, format="ISO8601")
-    except (ValueError, TypeError) as e:
-        bad: Hashable = None
-        for v in values.dropna().unique()[:1000]:
-            try:
-                pd.to_datetime(v, format="ISO8601")
-            except (ValueError, TypeError):
-                bad = v
-                break
-        example = f" (e.g. {bad!r})" if bad is not None else ""
-        raise SchemaError(
-            f"time split column {values.name!r} ({values.dtype}) has values that are not ISO 8601 timestamps"
-            f"{example}; convert it with pd.to_datetime first"
-        ) from e
+        return utc_times(values)
+    except SchemaError as e:
+        raise SchemaError(f"time split {e}") from e
 
 
 def random(test: float = 0.2, *, seed: int = 0) -> Split:

@@ -13,6 +13,11 @@ traceback reach the user. It runs in three stages, all vectorised (a 1M-row fram
    :class:`Failure` rows; a range failure where most values look scaled by ~1000, 100 or 60 says so
    (grams vs kilograms, cents vs euros, seconds vs minutes).
 
+Limits a person wrote (``bounds: strict``, the default) block every value outside them. Limits
+``infer_schema`` observed in one sample (``bounds: observed``) make range and category failures warnings,
+because healthy data from the same distribution wanders beyond a sample's range; only a unit change (the
+scale hint above, which a growing id column does not trigger: its spread does not scale) still blocks.
+
 Check names in reports: ``no_rows``, ``duplicate_column``, ``missing_column``, ``unexpected_column``,
 ``dtype``, ``unparseable_timestamp``, ``null``, ``infinite``, ``range``, ``category``,
 ``future_timestamp``; the data tests of ``run_checks`` add their own.
@@ -20,6 +25,7 @@ Check names in reports: ``no_rows``, ``duplicate_column``, ``missing_column``, `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,7 +34,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from evergreen.data._schema import ColumnSchema, Schema, as_utc, is_text, parse_datetimes
+from evergreen.data._schema import ColumnSchema, Schema, is_text, parse_datetimes
+from evergreen.data._time import as_utc, is_time_dtype
 from evergreen.errors import DataValidationError, nearest
 
 if TYPE_CHECKING:
@@ -323,7 +330,7 @@ def _header_hint(values: pd.Series, name: str) -> str:
 def _read_numeric(s: pd.Series, col: ColumnSchema) -> tuple[pd.Series, np.ndarray | None, Failure | None]:
     if pd.api.types.is_bool_dtype(s.dtype):
         return _whole_column(s, col, "booleans", "convert them to 0/1 or change the dtype to bool in the schema")
-    if pd.api.types.is_datetime64_any_dtype(s.dtype) or isinstance(s.dtype, pd.PeriodDtype | pd.IntervalDtype):
+    if is_time_dtype(s.dtype) or isinstance(s.dtype, pd.PeriodDtype | pd.IntervalDtype):
         return _whole_column(s, col, "non-numeric values", "convert the column, or change its dtype in the schema")
     if pd.api.types.is_numeric_dtype(s.dtype):
         values = s.to_numpy(dtype="float64", na_value=np.nan)
@@ -394,7 +401,7 @@ def _read_datetime(s: pd.Series, col: ColumnSchema) -> tuple[pd.Series, np.ndarr
             "numbers, not timestamps",
             f"convert them, e.g. pd.to_datetime(df[{col.name!r}], unit='s') for epoch seconds",
         )
-    if not (is_text(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype)):
+    if not (is_text(s.dtype) or is_time_dtype(s.dtype)):
         return _whole_column(s, col, "values that are not timestamps", "convert the column to datetimes")
     parsed = parse_datetimes(s)
     bad = s.notna().to_numpy() & parsed.isna().to_numpy()
@@ -579,36 +586,59 @@ def _null_failure(col: ColumnSchema, positions: np.ndarray, labels: pd.Index) ->
     )
 
 
+_OBSERVED = (
+    "the schema's limits were observed in one sample (bounds: observed), so this is a warning; to block "
+    "such values, write the limits you mean with bounds: strict (evergreen data schema DATASET -o schema.yaml, "
+    "edit, then evergreen data ingest … --schema schema.yaml)"
+)
+
+
 def _range_failure(col: ColumnSchema, count: int, values: pd.Series, column: pd.Series) -> Failure:
+    """A range failure: blocking for strict limits; for observed ones a warning, unless a unit changed."""
+    observed = col.bounds == "observed"
     if col.dtype == "datetime":
         lo_txt = col.earliest.isoformat() if col.earliest is not None else "-"
         hi_txt = col.latest.isoformat() if col.latest is not None else "now"
+        remedy = _OBSERVED if observed else "check the source, or widen earliest/latest in the schema"
         return Failure(
             column=col.name,
             check="range",
             failing=count,
             examples=_examples(values),
-            message=f"column {col.name!r} has {_count(count, 'timestamp')} outside [{lo_txt}, {hi_txt}]; "
-            "check the source, or widen earliest/latest in the schema",
+            blocking=not observed,
+            message=f"column {col.name!r} has {_count(count, 'timestamp')} outside [{lo_txt}, {hi_txt}]; {remedy}",
         )
     lo = -np.inf if col.min is None else col.min
     hi = np.inf if col.max is None else col.max
     bounds = f"[{_fmt(lo)}, {_fmt(hi)}]"
     hint = _scale_hint(column.to_numpy(dtype="float64", na_value=np.nan), lo, hi)
-    remedy = "convert the unit at the source, or update min/max in the schema if the new scale is intended"
-    if not hint:
+    if hint:
+        remedy = "convert the unit at the source, or update min/max in the schema if the new scale is intended"
+        if observed:
+            remedy += " (a unit change blocks even though the limits were only observed)"
+    elif observed:
+        remedy = _OBSERVED
+    else:
         remedy = "check the source, or widen min/max in the schema if these values are valid"
     return Failure(
         column=col.name,
         check="range",
         failing=count,
         examples=_examples(values),
+        blocking=bool(hint) or not observed,
         message=f"column {col.name!r} has {_count(count, 'value')} outside {bounds}{hint}; {remedy}",
     )
 
 
 def _scale_hint(values: np.ndarray, lo: float, hi: float) -> str:
-    """``"; most values look scaled by ~1000 (…)"`` when most values fall outside [lo, hi] but fit it rescaled."""
+    """``"; most values look scaled by ~1000 (…)"`` when most values fall outside [lo, hi] but fit it rescaled.
+
+    A unit change scales the values' spread as well as their level; a column that only moves (an id or
+    an order number that grows every day) keeps its spread. So where the batch's spread can be compared
+    with the range's (two distinct values or more, finite limits), a factor fits only if it also brings
+    the spread to within a factor of its square root of the range's: x100 needs a spread at least 10
+    times the range's, x1/100 at most a tenth of it.
+    """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return ""
@@ -617,11 +647,20 @@ def _scale_hint(values: np.ndarray, lo: float, hi: float) -> str:
     inside = (finite >= lo) & (finite <= hi)
     if inside.mean() > 0.5:
         return ""
+    spread, width = float(finite.max() - finite.min()), hi - lo
+    ratio = spread / width if spread > 0 and math.isfinite(width) and width > 0 else None
+
+    def scaled_spread(factor: float) -> bool:
+        if ratio is None:
+            return True  # one value, or an open range: the level alone decides
+        return ratio >= math.sqrt(factor) if factor > 1 else ratio <= math.sqrt(factor)
+
     fits = [
         (float(((finite / factor >= lo) & (finite / factor <= hi)).mean()), label, meaning)
         for factor, label, meaning in _SCALES
+        if scaled_spread(factor)
     ]
-    best = max(fit for fit, _, _ in fits)
+    best = max((fit for fit, _, _ in fits), default=0.0)
     if best < 0.8:
         return ""
     # Several factors can fit (x100 and x60 both bring 5,000-12,000 into [30, 200]): name the first in
@@ -643,12 +682,18 @@ def _category_failure(col: ColumnSchema, values: pd.Series) -> Failure:
         named.append(f"{value!r} ({_count(int(counts[value]), 'row')}{suggestion})")
     more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
     shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
+    observed = col.bounds == "observed"
+    remedy = (
+        f"Check the values at the source; {_OBSERVED}"
+        if observed
+        else "Fix the values at the source, or add them to `categories` in the schema if they are valid"
+    )
     return Failure(
         column=col.name,
         check="category",
         failing=len(values),
         examples=unseen[:MAX_EXAMPLES],
+        blocking=not observed,
         message=f"column {col.name!r} has {_count(len(values), 'value')} in unseen categories: "
-        f"{', '.join(named)}{more}; allowed: {shown}. Fix the values at the source, or add them to `categories` "
-        "in the schema if they are valid",
+        f"{', '.join(named)}{more}; allowed: {shown}. {remedy}",
     )

@@ -10,13 +10,14 @@ writes no version.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -415,14 +416,33 @@ def _format_watermark(value: Any) -> str | None:
 
 
 def _watermark_value(parent: DatasetVersionInfo) -> object | None:
-    """The parent's high-water mark, as the type its column holds."""
+    """The parent's high-water mark, as the type its column holds.
+
+    Read back from the text :func:`_format_watermark` wrote (a quoted string, a number, or an ISO date or
+    time), not from the profile, so that a zone-aware time recorded before every timestamp type was
+    profiled as a datetime still reads as a time.
+    """
     text = parent.watermark
     if text is None:
         return None
-    kind = parent.profile.get("columns", {}).get(parent.watermark_column or "", {}).get("kind")
-    if kind == "datetime":
-        return datetime.fromisoformat(text)
-    if text.startswith("'"):
-        return text[1:-1]
-    number = float(text)
+    if text[:1] in ("'", '"'):  # repr() of a string: quoted with " when it holds a '
+        value: str = ast.literal_eval(text)
+        return value
+    try:
+        number = float(text)
+    except ValueError:
+        return _watermark_time(text, parent)
     return int(number) if number.is_integer() and "." not in text else number
+
+
+def _watermark_time(text: str, parent: DatasetVersionInfo) -> date | datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise DataSourceError(
+            f"dataset {parent.dataset!r}@{parent.number} records the high-water mark {text!r} of watermark column "
+            f"{parent.watermark_column!r}, which is not a number, text or ISO time; ingest into a new dataset"
+        ) from e
+    if len(text) == len("2024-05-01"):  # a DATE column's mark (a datetime's always has a time): compare dates
+        return moment.date()
+    return moment

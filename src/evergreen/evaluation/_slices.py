@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from evergreen.data import is_time_dtype
 from evergreen.errors import EvaluationError, did_you_mean
 from evergreen.evaluation._metrics import native
 from evergreen.evaluation._report import Label
@@ -137,7 +138,7 @@ def _by_bin(column: str, values: NDArray[np.float64], missing: Mask, bins: int) 
 
 def group_rows(column: str, values: pd.Series, *, top: int = SLICE_TOP, bins: int = SLICE_BINS) -> Grouping:
     """Split the rows by ``values`` (one per row): see the module docstring for how."""
-    if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+    if is_time_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values):
         raise EvaluationError(
             f"slice column {column!r} is {values.dtype}; slice by a column derived from it instead, "
             f"such as its month (X[{column!r}].dt.month) or weekday"

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from evergreen.config import Settings, load_settings
-from evergreen.data import entity_key, entity_key_sql, profile_table
+from evergreen.data import as_utc, entity_key, entity_key_sql, profile_table
 from evergreen.errors import EvergreenError, FeatureError
 from evergreen.store import (
     FeatureMaterializationInfo,
@@ -114,8 +114,8 @@ def materialize(
         NotFoundError: a named view or version does not exist (raised before anything is written).
     """
     settings = settings or load_settings()
-    if until is not None and until.tzinfo is None:
-        raise FeatureError(f"until={until!r} has no time zone; give an aware datetime, e.g. datetime.now(UTC)")
+    if until is not None:
+        until = as_utc(until)  # a naive time is UTC, as everywhere
     if views is not None and only is not None:
         raise FeatureError(
             "give views to materialize exactly those, or only= to narrow a default run, not both "

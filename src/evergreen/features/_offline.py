@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from evergreen.config import Settings
-from evergreen.data import duckdb_cursor, entity_key_sql, load
+from evergreen.data import duckdb_cursor, entity_key_sql, is_time_dtype, is_time_sql_type, load
 from evergreen.errors import FeatureError
 
 from ._view import RESERVED_PREFIX, FeatureView
@@ -38,7 +38,6 @@ _NUMERIC_TYPES = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
      "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
 )  # fmt: skip
-_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 
 
 def quote(name: str) -> str:
@@ -152,7 +151,7 @@ def _features(view: FeatureView, types: dict[str, str]) -> tuple[str, ...]:
             f"feature view {view.name!r}: its rows have no column(s) {missing}; they have {columns}. "
             "Fix the view's entity, timestamp or features, or its transformation"
         )
-    if types[view.timestamp] not in _TIME_TYPES:
+    if not is_time_sql_type(types[view.timestamp]):
         raise FeatureError(
             f"feature view {view.name!r}: timestamp column {view.timestamp!r} is {types[view.timestamp]}; expected "
             "a timestamp or date (parse it in the transformation, e.g. pd.to_datetime)"
@@ -247,7 +246,7 @@ def _check_entities(entities: pd.DataFrame, views: Sequence[FeatureView], timest
     if reserved:
         raise FeatureError(f"the entity frame's column(s) {reserved} start with {RESERVED_PREFIX!r}, which is reserved")
     kind = entities[timestamp].dtype
-    if not pd.api.types.is_datetime64_any_dtype(kind):
+    if not is_time_dtype(kind):
         raise FeatureError(
             f"the entity frame's label time {timestamp!r} is {kind}; expected datetimes "
             "(convert it with pd.to_datetime; naive times are read as UTC)"

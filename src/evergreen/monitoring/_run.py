@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from evergreen.config import Settings
+from evergreen.data import as_utc
 from evergreen.errors import MonitorError
 from evergreen.evaluation import higher_is_better
 from evergreen.pipelines import run_settings
@@ -71,12 +72,15 @@ def run_monitors(
     that window instead (a simulation, a backfill). A window newly found breached counts toward its
     monitor's alert; after ``windows`` breached windows in a row the alert opens (once: while it is open, more
     breaches only count) and its actions run. A window within threshold resolves the monitor's open alert.
+    Times without a zone are UTC.
     """
     settings = settings or run_settings()
     names = [m.name for m in monitors]
     if len(set(names)) != len(names):
         raise MonitorError(f"monitor names must be unique on a deployment; got {names}")
-    at = at or now()
+    at = as_utc(at) if at is not None else now()  # a naive time is UTC, as everywhere
+    if window is not None:
+        window = (as_utc(window[0]), as_utc(window[1]))
     references: dict[int, Reference] = {}
     read: dict[tuple[datetime, datetime], Window] = {}
     outcomes: list[Outcome] = []

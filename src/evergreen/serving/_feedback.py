@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from evergreen.data import entity_key
+from evergreen.data import as_utc, entity_key
 from evergreen.errors import FeedbackError, PredictionLogError
 from evergreen.store import (
     MetadataStore,
@@ -51,7 +51,7 @@ LABELLED_COLUMNS = (
 @dataclass(frozen=True)
 class Feedback:
     """One label, for the prediction ``prediction_id`` or for ``entity_id``'s latest prediction by
-    ``deployment`` at or before ``event_time`` (a timezone-aware datetime)."""
+    ``deployment`` at or before ``event_time`` (a naive datetime is UTC)."""
 
     label: Any
     prediction_id: str | None = None
@@ -105,10 +105,8 @@ def record_feedback(
     ``received_at`` minus its prediction's ``created_at``. A prediction still in a server's buffer
     (store outage, async log) is not in the store yet: its label is refused and may be sent again.
     """
-    batch = [items] if isinstance(items, Feedback) else list(items)
-    received = received_at or datetime.now(UTC)
-    if received.tzinfo is None:
-        raise FeedbackError(f"received_at must be timezone-aware (datetime.now(UTC)), but got {received!r}")
+    batch = [_in_utc(item) for item in ([items] if isinstance(items, Feedback) else list(items))]
+    received = as_utc(received_at or datetime.now(UTC))
     refused: list[RefusedFeedback] = []
     by_id: list[tuple[int, Feedback, Any]] = []
     by_entity: list[tuple[int, Feedback, Any]] = []
@@ -240,9 +238,14 @@ def _check(item: Feedback) -> tuple[str | None, Any]:
         return None, label
     if not (item.deployment and item.entity_id and item.event_time is not None):
         return "give prediction_id, or all of deployment, entity_id and event_time", None
-    if item.event_time.tzinfo is None:
-        return "event_time must be timezone-aware (UTC)", None
     return None, label
+
+
+def _in_utc(item: Feedback) -> Feedback:
+    """``item`` with its event time in UTC (a naive one is UTC, as everywhere in Evergreen)."""
+    if isinstance(item, Feedback) and isinstance(item.event_time, datetime):
+        return replace(item, event_time=as_utc(item.event_time))
+    return item
 
 
 def _row(

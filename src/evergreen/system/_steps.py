@@ -9,9 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, parquet
+from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, parquet, utc_times
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
 from evergreen.features import connect, load_view, open_online_store, served_views, training_set
@@ -109,8 +107,7 @@ def feature_window(
             .read_all()
             .to_pandas()
         )
-    if not pd.api.types.is_datetime64_any_dtype(labels[timestamp]):
-        labels[timestamp] = pd.to_datetime(labels[timestamp], utc=True)
+    labels[timestamp] = utc_times(labels[timestamp])
     rows = training_set(labels, [view for _, view in loaded], timestamp=timestamp, settings=settings)
     schema = infer_schema(rows, target=target, timestamp=timestamp, entity=entity)
     context = step_context()

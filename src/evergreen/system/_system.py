@@ -13,7 +13,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evergreen.config import Settings
-from evergreen.data import Split, ingest_dataset
+from evergreen.data import Split, as_utc, ingest_dataset
 from evergreen.errors import EvergreenError, NotFoundError, SystemDefinitionError
 from evergreen.evaluation import Gate
 from evergreen.executors import Executor
@@ -377,6 +377,7 @@ class System:
         The test side is the newest day of the window (both the candidate and production are judged on rows
         neither trained on); with less than two days of data (just after an alert) a stratified fifth.
         """
+        since, until = (as_utc(since) if since else None), (as_utc(until) if until else None)  # naive is UTC
         window_s = parse_duration(self.retrain.window)
         short = since is not None and until is not None and (until - since).total_seconds() < 2 * 86_400
         split = (
@@ -414,7 +415,7 @@ class System:
         both start it. A materialization that fails is reported in the result (``materialize_error``); the
         monitors and the retraining run all the same."""
         settings = settings or run_settings()
-        at = at or now()
+        at = as_utc(at) if at is not None else now()  # a naive time is UTC, as everywhere
         materialized, materialize_error = self._materialize_views(settings)
         outcomes = self.monitor(at=at, settings=settings)
         alarm_at, alarm_since = self._alarm(settings)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from evergreen.config import Settings
-from evergreen.data import DatasetVersion, load
+from evergreen.data import DatasetVersion, load, parse_time
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.store import MetadataStore, list_versions
 
@@ -89,9 +89,9 @@ def training_rows(
             f"dataset {dataset!r} has no values in a timestamp column {timestamp!r} in any of its {len(infos)} "
             "version(s); check the System's timestamp= against the data's columns"
         )
-    end = _utc(until) if until else datetime.fromtimestamp(newest, UTC)
+    end = parse_time(until, what="until") if until else datetime.fromtimestamp(newest, UTC)
     after = end.timestamp() - window_s  # exclusive: a row exactly window_s older than the end is outside it
-    start = max(after, _utc(since).timestamp() if since else 0.0)
+    start = max(after, parse_time(since, what="since").timestamp() if since else 0.0)
     inclusive = start > after  # ``since`` bounds the window: a row at that very time is in it
     # An incremental version (ingested with a watermark) holds all of its parent's rows: the parent adds none.
     held = {info.parent_number for info in infos if info.watermark_column is not None}
@@ -115,12 +115,6 @@ def training_rows(
     columns = _columns(latest, [info.schema for info in inside])
     query = _query(paths, columns, timestamp, (start, inclusive), end.timestamp())
     return Window(query, [info.ref for info in inside], start, end, latest)
-
-
-def _utc(text: str) -> datetime:
-    """An ISO time; a time without a zone is read as UTC, as label and event times are."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _span(profile: dict[str, object], timestamp: str) -> tuple[float, float] | None:

@@ -64,6 +64,21 @@ class Canary(BaseModel):
     baseline_features: tuple[str, ...] | None = None
 
 
+class Follow(BaseModel):
+    """A deployment that follows a registry alias (``evergreen deploy api churn@production``): when the alias
+    moves (``models promote``, ``models rollback``), the deployment releases the version it now names by
+    ``strategy`` (a canary ramps through ``steps``, each lasting ``every_s``, under ``guardrails``); a
+    rollback of the alias switches at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alias: str
+    strategy: Literal["direct", "blue-green", "canary"] = "direct"
+    steps: list[float] = [10.0, 50.0, 100.0]
+    every_s: float = 3600.0
+    guardrails: dict[str, float] = {}
+
+
 class Policy(BaseModel):
     """What answers a deployment's requests."""
 
@@ -75,6 +90,7 @@ class Policy(BaseModel):
     sticky: bool = True
     postprocess: str | None = None  # "module:function" applied to every answer (thresholds, filtering …)
     features: tuple[str, ...] = ()  # feature views whose online values fill each request, by entity id
+    follows: Follow | None = None  # the registry alias the deployment follows; None: its versions are pinned
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -98,6 +114,16 @@ class Policy(BaseModel):
         a weight, not a bandit), else None."""
         live = [a.version for a in self.arms if a.mode == "live" and a.weight > 0]
         return live[0] if len(live) == 1 and self.strategy != "bandit" else None
+
+    @property
+    def target(self) -> int:
+        """The version the policy releases: a canary's candidate, else the live version with the most weight."""
+        if self.canary is not None:
+            return self.canary.candidate
+        incumbent = _incumbent(self)
+        if incumbent is None:  # unreachable: the validator requires a live arm
+            raise ServingError("a policy needs at least one live version")
+        return incumbent
 
     @property
     def shadows(self) -> list[Arm]:
@@ -145,7 +171,8 @@ class Policy(BaseModel):
             + (f" [{', '.join(a.features)}]" if a.features else "")
             for a in self.arms
         ]
-        return f"{self.strategy}: {', '.join(parts)}"
+        follows = f" (follows {self.follows.alias})" if self.follows is not None else ""
+        return f"{self.strategy}: {', '.join(parts)}{follows}"
 
 
 def _check_steps(steps: list[float]) -> list[float]:
@@ -293,7 +320,13 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
     if action in ("rollback", "complete"):
         survivor = plan.baseline if action == "rollback" else plan.candidate
         arms = [Arm(version=survivor, features=views.get(survivor))]
-        return Policy(strategy="direct", arms=arms, postprocess=policy.postprocess, features=policy.features)
+        return Policy(
+            strategy="direct",
+            arms=arms,
+            postprocess=policy.postprocess,
+            features=policy.features,
+            follows=policy.follows,
+        )
     step = plan.step + 1
     share = plan.steps[step]
     arms = [Arm(version=plan.candidate, weight=share, features=views.get(plan.candidate))]
@@ -305,4 +338,5 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
         canary=plan.model_copy(update={"step": step}),
         postprocess=policy.postprocess,
         features=policy.features,
+        follows=policy.follows,
     )

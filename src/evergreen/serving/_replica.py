@@ -31,6 +31,7 @@ from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, o
 
 from ._canary import canary_tick
 from ._features import ServedFeatures, open_features_store
+from ._follow import follow_aliases
 from ._policy import Policy
 from ._rewards import rewards
 from ._rows import RowReader, matrix
@@ -130,7 +131,7 @@ class Replica:
     settings: Settings
     only: list[str] | None = None
     reload_interval_s: float = 2.0
-    control: bool = True  # also move canary releases along (see _canary.py); idempotent across replicas
+    control: bool = True  # also move canaries along and follow aliases (_canary.py, _follow.py); idempotent
     on_load: Callable[[LoadedModel], None] | None = None  # called once per version loaded (the load-time metric)
     states: dict[str, DeploymentState] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -256,6 +257,7 @@ class Replica:
         while not self._stop.wait(self.reload_interval_s):
             if self.control:
                 self._tick_canaries()
+                self._follow_aliases()
             self.refresh()
             self._update_rewards()
             self.refresh_features()
@@ -283,6 +285,18 @@ class Replica:
                 continue
             if action != "hold":
                 log.warning("canary of %s: %s (%s)", name, action, why)
+
+    def _follow_aliases(self) -> None:
+        """Move the deployments that follow an alias moved without them (by the registry's own ``promote``
+        in a user's code); ``evergreen models promote`` moves them itself. Idempotent across replicas."""
+        names = [name for name, state in self.states.items() if state.policy.follows is not None]
+        if not names:
+            return
+        try:
+            for info in follow_aliases(names=names, settings=self.settings):
+                log.warning("deployment %s follows its alias: revision %d", info.name, info.revision)
+        except EvergreenError as e:
+            log.warning("cannot move the deployments that follow an alias: %s", e)
 
     def stop(self) -> None:
         """Stop watching the store."""

@@ -1,0 +1,279 @@
+"""One truth about what is live: after every release command the registry (`models list` / `show`), the
+deployment's record and the server agree, whether a deployment follows an alias or is pinned to a number."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from evergreen.config import Settings, load_settings
+from evergreen.errors import RegistryError, ServingError
+from evergreen.registry import get, history, promote, record_gate, register, retire, traffic, versions
+from evergreen.serving import (
+    canary_tick,
+    deploy,
+    deployment,
+    follow_aliases,
+    policy_history,
+    promote_model,
+    rollback_deployment,
+    rollback_model,
+)
+from evergreen.store import MetadataStore, insert_predictions, now
+
+EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(tmp_path, environ={})
+
+
+def gated(settings: Settings) -> int:
+    """A new version of 'churn' that passed the gate."""
+    registered = register("churn", uuid.uuid4().hex * 2, task="classification", settings=settings)
+    record_gate("churn", registered.number, {}, passed=True, verdict="not worse", settings=settings)
+    return registered.number
+
+
+def evergreen(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line in the project folder, wide enough that Rich tables keep each row on one line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "250"}
+    return subprocess.run(
+        [EVERGREEN, *args], cwd=settings.project_dir, env=env, capture_output=True, text=True, timeout=110
+    )
+
+
+def statuses(settings: Settings) -> dict[int, str]:
+    return {v.number: v.status for v in versions("churn", settings=settings)}
+
+
+def served(settings: Settings) -> dict[int, list[str]]:
+    return {number: [use.describe() for use in uses] for number, uses in traffic("churn", settings=settings).items()}
+
+
+def log_live(settings: Settings, name: str, version: int, *, count: int, errors: int) -> None:
+    """Predictions of a version as the server's log records them, ``errors`` of them failed."""
+    rows = [
+        {
+            "id": uuid.uuid4().hex,
+            "deployment": name,
+            "model": "churn",
+            "model_version": version,
+            "mode": "error" if i < errors else "live",
+            "entity_id": f"c-{i}",
+            "inputs": None,
+            "inputs_hash": None,
+            "output": {"prediction": True},
+            "latency_ms": 4.0,
+            "created_at": now(),
+        }
+        for i in range(count)
+    ]
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            insert_predictions(session, rows)
+    finally:
+        store.dispose()
+
+
+def test_a_canary_at_25_percent_keeps_the_old_version_released_and_list_and_show_name_both(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], settings=settings)
+
+    release = promote_model("churn", second, reason="fresher data", settings=settings)
+
+    [(info, policy)] = release.moved
+    assert (info.revision, policy.describe()) == (2, "canary: v2 25%, v1 75% (follows production)")
+    assert statuses(settings) == {first: "released", second: "released"}  # v1 answers 75%: not retired
+    assert served(settings) == {first: ["churn-api 75%"], second: ["churn-api 25%"]}
+    assert get("churn", "production", settings=settings).number == second
+    listed = evergreen(settings, "models", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "v1: churn-api 75% (follows production); v2: churn-api 25% (follows production)" in listed.stdout
+    assert "previous→1, production→2" in listed.stdout
+    shown = evergreen(settings, "models", "show", "churn")
+    rows = [line.split("│") for line in shown.stdout.splitlines() if line.startswith("│ 1 ") or line.startswith("│ 2 ")]
+    assert [[cell.strip() for cell in row[1:5]] for row in rows] == [
+        ["1", "released", "previous", "churn-api 75% (follows production)"],
+        ["2", "released", "production", "churn-api 25% (follows production)"],
+    ]
+    one = evergreen(settings, "models", "show", "churn@1")
+    assert "traffic: churn-api 75% (follows production)" in one.stdout, one.stdout
+
+
+def test_a_version_leaves_released_only_when_no_deployment_sends_it_traffic(settings: Settings) -> None:
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    deploy("churn-api", "churn", first, settings=settings)  # pinned: moves no alias, but v1 is out there
+    assert statuses(settings) == {first: "released", second: "validated", third: "validated"}
+    assert [e.action for e in history("churn", settings=settings)][:1] == ["serve"]
+
+    deploy("churn-api", "churn", second, strategy="shadow", settings=settings)
+    assert served(settings) == {first: ["churn-api 100%"], second: ["churn-api shadow"]}
+    assert statuses(settings)[second] == "released"
+    deploy("churn-api", "churn", second, strategy="blue-green", settings=settings)
+    assert served(settings) == {first: ["churn-api standby"], second: ["churn-api 100%"]}
+    assert statuses(settings) == {first: "retired", second: "released", third: "validated"}  # standby answers none
+    rollback_deployment("churn-api", reason="back to v1 with v2 in shadow", settings=settings)
+    assert statuses(settings) == {first: "released", second: "released", third: "validated"}
+    with pytest.raises(RegistryError, match=r"churn@1 takes traffic \(churn-api 100%\); deploy another version"):
+        retire("churn", first, reason="old", settings=settings)
+    deploy("churn-api", "churn", third, strategy="bandit", versions=[first, third], settings=settings)
+    assert statuses(settings) == {first: "released", second: "retired", third: "released"}
+
+
+def test_deploy_rollback_of_a_followed_promotion_puts_production_back(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", settings=settings)
+    promote_model("churn", second, settings=settings)
+
+    rolled = evergreen(settings, "deploy", "churn-api", "--rollback", "-m", "error rate doubled")
+
+    assert rolled.returncode == 0, rolled.stderr
+    assert "churn-api revision 3: direct: v1 100% (follows production)" in rolled.stdout
+    assert "churn@production names v1" in rolled.stdout
+    assert get("churn", "production", settings=settings).number == first
+    assert statuses(settings) == {first: "released", second: "rolled_back"}
+    assert served(settings) == {first: ["churn-api 100%"]}
+    listed = evergreen(settings, "models", "list").stdout
+    assert "production→1" in listed
+    assert "v1: churn-api 100% (follows production)" in listed
+
+
+def test_models_promote_and_rollback_move_a_following_deployment(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    evergreen(settings, "models", "promote", "churn@1", "-m", "first")
+    deployed = evergreen(settings, "deploy", "churn-api", "churn@production")
+    assert "churn-api revision 1: direct: v1 100% (follows production)" in deployed.stdout, deployed.stderr
+    assert "`evergreen models promote churn@VERSION` and `evergreen models rollback churn` move it" in deployed.stdout
+
+    promoted = evergreen(settings, "models", "promote", "churn@2", "-m", "fresher data")
+
+    assert promoted.returncode == 0, promoted.stderr
+    assert "churn@2 is now production (released)" in promoted.stdout
+    assert "churn-api follows churn@production: revision 2: direct: v2 100% (follows production)" in promoted.stdout
+    assert deployment("churn-api", settings=settings)[1].target == second
+    assert statuses(settings) == {first: "retired", second: "released"}
+    [latest, *_] = policy_history("churn-api", settings=settings)
+    assert (latest.revision, latest.action) == (2, "follow:production")
+
+    rolled = evergreen(settings, "models", "rollback", "churn", "-m", "worse online")
+
+    assert rolled.returncode == 0, rolled.stderr
+    assert "churn@1 is back in production" in rolled.stdout
+    assert "churn-api follows churn@production: revision 3: direct: v1 100% (follows production)" in rolled.stdout
+    assert statuses(settings) == {first: "released", second: "rolled_back"}
+    nothing = evergreen(settings, "models", "rollback", "churn", "-m", "again")
+    assert nothing.returncode != 0
+    assert "no previous production version to roll back to" in nothing.stdout + nothing.stderr
+
+
+def test_a_rollback_during_a_followed_canary_switches_back_at_once(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[10, 50, 100], settings=settings)
+    promote_model("churn", second, settings=settings)
+
+    release = rollback_model("churn", reason="worse online", settings=settings)
+
+    assert [p.describe() for _, p in release.moved] == ["direct: v1 100% (follows production)"]
+    assert statuses(settings) == {first: "released", second: "rolled_back"}
+    again = promote_model("churn", second, settings=settings)  # a rolled-back version may be released again
+    assert [p.describe() for _, p in again.moved] == ["canary: v2 10%, v1 90% (follows production)"]
+
+
+def test_a_pinned_deployment_is_named_with_the_command_that_would_move_it(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", first, settings=settings)
+
+    promoted = evergreen(settings, "models", "promote", "churn@2")
+
+    assert promoted.returncode == 0, promoted.stderr
+    assert (
+        "churn-api is pinned (direct: v1 100%) and was not moved: `evergreen deploy churn-api churn@2` moves it, "
+        "`evergreen deploy churn-api churn@production` makes it follow production"
+    ) in promoted.stdout
+    assert deployment("churn-api", settings=settings)[1].target == first
+    assert statuses(settings) == {first: "released", second: "released"}  # v1 still answers, v2 is production
+    assert served(settings) == {first: ["churn-api 100%"]}
+
+
+def test_deploying_a_number_onto_a_following_deployment_pins_it_and_says_the_alias_stayed(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", settings=settings)
+
+    pinned = evergreen(settings, "deploy", "churn-api", "churn@2", "--strategy", "canary", "--steps", "50,100")
+
+    assert pinned.returncode == 0, pinned.stderr
+    assert "churn-api revision 2: canary: v2 50%, v1 50%" in pinned.stdout
+    assert (
+        "churn-api no longer follows churn@production, which this did not move; it is pinned to churn@2. "
+        "`evergreen deploy churn-api churn@production` follows it again"
+    ) in pinned.stdout
+    assert get("churn", "production", settings=settings).number == first
+    assert promote_model("churn", second, settings=settings).moved == []
+
+
+def test_deployments_that_compare_versions_cannot_follow_an_alias(settings: Settings) -> None:
+    first = gated(settings)
+    promote_model("churn", first, settings=settings)
+    with pytest.raises(ServingError, match=r"a shadow deployment compares versions, so it cannot follow the alias"):
+        deploy("churn-api", "churn", "production", strategy="shadow", settings=settings)
+    with pytest.raises(ServingError, match=r"`evergreen deploy churn-api churn@3 --strategy bandit`"):
+        deploy("churn-api", "churn", "production", strategy="bandit", settings=settings)
+    second = gated(settings)  # the gate points 'candidate' at it
+    deploy("churn-api", "churn", "candidate", settings=settings)  # a version of the moment: pinned
+    assert (deployment("churn-api", settings=settings)[1].follows, served(settings)) == (
+        None,
+        {second: ["churn-api 100%"]},
+    )
+
+
+def test_a_guardrail_rollback_of_a_followed_canary_puts_the_alias_back(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy(
+        "churn-api",
+        "churn",
+        "production",
+        strategy="canary",
+        steps=[50, 100],
+        every_s=60,
+        guardrails={"error_rate": 0.1},
+        settings=settings,
+    )
+    deploy("churn-eu", "churn", "production", settings=settings)  # another follower, switched directly
+    promote_model("churn", second, settings=settings)
+    assert deployment("churn-eu", settings=settings)[1].target == second
+    log_live(settings, "churn-api", second, count=60, errors=30)
+
+    assert canary_tick("churn-api", settings=settings)[0] == "rollback"
+
+    assert get("churn", "production", settings=settings).number == first
+    assert deployment("churn-api", settings=settings)[1].describe() == "direct: v1 100% (follows production)"
+    assert deployment("churn-eu", settings=settings)[1].describe() == "direct: v1 100% (follows production)"
+    assert statuses(settings) == {first: "released", second: "rolled_back"}
+
+
+def test_a_server_catches_up_with_an_alias_moved_by_the_registry_alone(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", settings=settings)
+
+    promote("churn", second, settings=settings)  # the registry's own promote, from a user's script
+
+    assert statuses(settings) == {first: "released", second: "released"}  # v1 still answers: not retired
+    [moved] = follow_aliases(settings=settings)
+    assert (moved.name, moved.revision) == ("churn-api", 2)
+    assert statuses(settings) == {first: "retired", second: "released"}
+    assert follow_aliases(settings=settings) == []  # idempotent

@@ -6,11 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 
+from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
 from evergreen.errors import RegistryError, ServingError
 from evergreen.registry import get, history, promote, record_gate, register, retire, traffic, versions
@@ -25,6 +32,8 @@ from evergreen.serving import (
     rollback_model,
 )
 from evergreen.store import MetadataStore, insert_predictions, now
+from evergreen.training import ModelSpec, sklearn, train
+from server_process import free_port, wait_ready
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
@@ -277,3 +286,74 @@ def test_a_server_catches_up_with_an_alias_moved_by_the_registry_alone(settings:
     assert (moved.name, moved.revision) == ("churn-api", 2)
     assert statuses(settings) == {first: "retired", second: "released"}
     assert follow_aliases(settings=settings) == []  # idempotent
+
+
+def trained(settings: Settings, spec: ModelSpec) -> int:
+    """A real model of 'churn', trained, registered and gated."""
+    fitted = train("churn", 1, spec, task="classification", measure_latency=False, settings=settings)
+    version = register("churn", fitted.package.id, task="classification", trial_id=fitted.trial_id, settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="not worse", settings=settings)
+    return version.number
+
+
+@contextmanager
+def evergreen_serve(settings: Settings) -> Iterator[httpx.Client]:
+    """`evergreen serve` as its own process, checking the store for new policies every 0.2 s."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    process = subprocess.Popen(
+        [EVERGREEN, "serve", "--port", str(port), "--reload-interval", "0.2"],
+        cwd=settings.project_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_ready(process, f"http://127.0.0.1:{port}", timeout_s=60, what="evergreen serve")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
+
+
+def answers_with(client: httpx.Client, expected: str, *, timeout_s: float = 30) -> None:
+    """Wait until the server's answers come from ``expected`` (``churn@2``): it reloads in the background."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = client.post("/v1/models/churn-api:predict", json={"instances": [{"tenure": 3, "fee": 30.0}]})
+        assert answer.status_code == 200, answer.text
+        if answer.json()["model_version"] == expected:
+            return
+        assert time.monotonic() < deadline, f"the server still answers with {answer.json()['model_version']}"
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(300)
+def test_a_running_server_answers_with_the_version_promote_and_rollback_move_its_alias_to(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={})
+    ingest_churn(settings, 600)
+    first = trained(settings, sklearn(LogisticRegression))
+    second = trained(settings, sklearn(HistGradientBoostingClassifier, params={"max_iter": 20}))
+    assert evergreen(settings, "models", "promote", f"churn@{first}").returncode == 0
+    assert evergreen(settings, "deploy", "churn-api", "churn@production").returncode == 0
+
+    with evergreen_serve(settings) as client:
+        answers_with(client, f"churn@{first}")
+        promoted = evergreen(settings, "models", "promote", f"churn@{second}", "-m", "fresher data")
+        assert "churn-api follows churn@production: revision 2" in promoted.stdout, promoted.stderr
+        answers_with(client, f"churn@{second}")
+
+        rolled = evergreen(settings, "models", "rollback", "churn", "-m", "worse online")
+        assert "churn-api follows churn@production: revision 3" in rolled.stdout, rolled.stderr
+        answers_with(client, f"churn@{first}")
+        listed = evergreen(settings, "models", "list").stdout
+        assert "previous" not in listed
+        assert f"production→{first}" in listed
+        assert f"v{first}: churn-api 100% (follows production)" in listed
+
+        promote("churn", second, reason="from a script", settings=settings)  # the registry alone: the server follows
+        answers_with(client, f"churn@{second}")
+    assert deployment("churn-api", settings=settings)[1].describe() == f"direct: v{second} 100% (follows production)"
+    assert statuses(settings) == {first: "retired", second: "released"}

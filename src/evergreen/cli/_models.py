@@ -15,7 +15,7 @@ from ._runs import when
 
 if TYPE_CHECKING:
     from evergreen.registry import Traffic
-    from evergreen.serving import Release
+    from evergreen.serving import Promotion
 
 app = typer.Typer(help="The model registry: versions, aliases, release and rollback, lineage, ONNX export.")
 
@@ -142,7 +142,7 @@ def promote_command(
     _report(release)
 
 
-def _report(release: Release) -> None:
+def _report(release: Promotion) -> None:
     """What the deployments of the model did: those that follow the alias moved (or already served it), the
     pinned ones stayed, each with the command that would move it."""
     v = release.version

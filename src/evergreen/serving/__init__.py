@@ -39,7 +39,7 @@ from ._feedback import (
     labelled_predictions,
     record_feedback,
 )
-from ._follow import Release, follow_aliases, promote_model, rollback_deployment, rollback_model
+from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
 from ._metrics import shared_metrics_folder
 from ._policy import (
@@ -79,8 +79,8 @@ __all__ = [
     "PredictionEntry",
     "PredictionLog",
     "PredictionLogStats",
+    "Promotion",
     "RefusedFeedback",
-    "Release",
     "Replica",
     "ServedFeatures",
     "SkewReport",

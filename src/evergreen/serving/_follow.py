@@ -44,7 +44,7 @@ _ALIAS_ACTIONS = ("release", "restore", "alias")
 
 
 @dataclass(frozen=True)
-class Release:
+class Promotion:
     """What a promotion or rollback did: the version the alias names now, the deployments that follow the
     alias and moved (with their new policy) or already served it, and the model's other deployments, which
     are pinned to version numbers (or follow another alias) and were not moved."""
@@ -66,7 +66,7 @@ def promote_model(
     run_id: str | None = None,
     features: list[str] | None = None,
     settings: Settings | None = None,
-) -> Release:
+) -> Promotion:
     """Point ``alias`` at a version (for ``production``: release it, see :func:`evergreen.registry.promote`)
     and move every deployment that follows ``model@alias`` to it by the deployment's strategy, in one
     transaction. ``features`` replaces the feature views of the deployments moved (None keeps theirs).
@@ -94,7 +94,9 @@ def promote_model(
         store.dispose()
 
 
-def rollback_model(model: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None) -> Release:
+def rollback_model(
+    model: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None
+) -> Promotion:
     """Put the ``previous`` version back in production (see :func:`evergreen.registry.rollback`) and switch
     every deployment that follows ``model@production`` back to it at once, in one transaction."""
     settings = settings or run_settings()
@@ -250,7 +252,7 @@ def restore_alias(session: Session, model: str, alias: str, version: int, *, rea
 
 def _release(
     session: Session, model: str, alias: str, version: int, moved: list[tuple[DeploymentInfo, Policy]]
-) -> Release:
+) -> Promotion:
     changed = {info.name for info, _ in moved}
     unchanged: list[str] = []
     pinned: list[tuple[str, Policy]] = []
@@ -261,7 +263,7 @@ def _release(
             unchanged.append(info.name)
         else:
             pinned.append((info.name, Policy.model_validate(info.policy)))
-    return Release(get_model_version(session, model, version), alias, moved, unchanged, pinned)
+    return Promotion(get_model_version(session, model, version), alias, moved, unchanged, pinned)
 
 
 def _check_followers(model: str, alias: str, version: int, features: list[str] | None, settings: Settings) -> None:

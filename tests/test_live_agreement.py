@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
 from evergreen.errors import RegistryError, ServingError
-from evergreen.registry import get, history, promote, record_gate, register, retire, traffic, versions
+from evergreen.registry import approve, get, history, promote, record_gate, register, retire, traffic, versions
 from evergreen.serving import (
     canary_tick,
     deploy,
@@ -136,6 +136,23 @@ def test_a_version_leaves_released_only_when_no_deployment_sends_it_traffic(sett
         retire("churn", first, reason="old", settings=settings)
     deploy("churn-api", "churn", third, strategy="bandit", versions=[first, third], settings=settings)
     assert statuses(settings) == {first: "released", second: "retired", third: "released"}
+
+
+def test_a_version_taking_traffic_before_its_release_still_needs_its_approval(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    deploy("churn-api", "churn", first, settings=settings)  # pinned: v1 is released without approval
+    approve("churn", second, reason="reviewed the slices", settings=settings)
+    deploy("churn-api", "churn", second, strategy="canary", settings=settings)
+    assert statuses(settings) == {first: "released", second: "released"}
+
+    with pytest.raises(RegistryError, match="churn@1 is released; a version must be approved before release"):
+        promote_model("churn", first, require_approval=True, settings=settings)
+    promoted = promote_model("churn", second, require_approval=True, settings=settings)
+
+    assert promoted.version.aliases == ["production"]
+    assert [(name, policy.describe()) for name, policy in promoted.pinned] == [("churn-api", "canary: v2 10%, v1 90%")]
+    with pytest.raises(RegistryError, match="churn@2 is already in production"):
+        promote_model("churn", second, settings=settings)
 
 
 def test_deploy_rollback_of_a_followed_promotion_puts_production_back(settings: Settings) -> None:

@@ -24,7 +24,11 @@ def _seconds(text: str) -> float:
 def deploy_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The deployment (created on first use)."),
-    ref: str | None = typer.Argument(None, help="MODEL@VERSION or MODEL@ALIAS to release (not with --rollback)."),
+    ref: str | None = typer.Argument(
+        None,
+        help="MODEL@VERSION pins the deployment to a version; MODEL@ALIAS (churn@production) makes it follow the "
+        "alias, so models promote / rollback move it. Not with --rollback.",
+    ),
     strategy: str = typer.Option("direct", "--strategy", help="direct, blue-green, canary, shadow or bandit."),
     steps: str = typer.Option("10,50,100", "--steps", help="Canary: the traffic shares (percent) to ramp through."),
     every: str = typer.Option("1h", "--every", help="Canary: how long each step lasts (30s, 10m, 1h, 1d)."),

@@ -43,6 +43,12 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(tmp_path, environ={})
 
 
+@pytest.fixture
+def on_both(tmp_path: Path, store_url: str) -> Settings:
+    """A project on SQLite and on PostgreSQL, for the transactions that move an alias and its deployments."""
+    return load_settings(tmp_path, overrides={"store.url": store_url}, environ={})
+
+
 def gated(settings: Settings) -> int:
     """A new version of 'churn' that passed the gate."""
     registered = register("churn", uuid.uuid4().hex * 2, task="classification", settings=settings)
@@ -118,24 +124,24 @@ def test_a_canary_at_25_percent_keeps_the_old_version_released_and_list_and_show
     assert "traffic: churn-api 75% (follows production)" in one.stdout, one.stdout
 
 
-def test_a_version_leaves_released_only_when_no_deployment_sends_it_traffic(settings: Settings) -> None:
-    first, second, third = gated(settings), gated(settings), gated(settings)
-    deploy("churn-api", "churn", first, settings=settings)  # pinned: moves no alias, but v1 is out there
-    assert statuses(settings) == {first: "released", second: "validated", third: "validated"}
-    assert [e.action for e in history("churn", settings=settings)][:1] == ["serve"]
+def test_a_version_leaves_released_only_when_no_deployment_sends_it_traffic(on_both: Settings) -> None:
+    first, second, third = gated(on_both), gated(on_both), gated(on_both)
+    deploy("churn-api", "churn", first, settings=on_both)  # pinned: moves no alias, but v1 is out there
+    assert statuses(on_both) == {first: "released", second: "validated", third: "validated"}
+    assert [e.action for e in history("churn", settings=on_both)][:1] == ["serve"]
 
-    deploy("churn-api", "churn", second, strategy="shadow", settings=settings)
-    assert served(settings) == {first: ["churn-api 100%"], second: ["churn-api shadow"]}
-    assert statuses(settings)[second] == "released"
-    deploy("churn-api", "churn", second, strategy="blue-green", settings=settings)
-    assert served(settings) == {first: ["churn-api standby"], second: ["churn-api 100%"]}
-    assert statuses(settings) == {first: "retired", second: "released", third: "validated"}  # standby answers none
-    rollback_deployment("churn-api", reason="back to v1 with v2 in shadow", settings=settings)
-    assert statuses(settings) == {first: "released", second: "released", third: "validated"}
+    deploy("churn-api", "churn", second, strategy="shadow", settings=on_both)
+    assert served(on_both) == {first: ["churn-api 100%"], second: ["churn-api shadow"]}
+    assert statuses(on_both)[second] == "released"
+    deploy("churn-api", "churn", second, strategy="blue-green", settings=on_both)
+    assert served(on_both) == {first: ["churn-api standby"], second: ["churn-api 100%"]}
+    assert statuses(on_both) == {first: "retired", second: "released", third: "validated"}  # standby answers none
+    rollback_deployment("churn-api", reason="back to v1 with v2 in shadow", settings=on_both)
+    assert statuses(on_both) == {first: "released", second: "released", third: "validated"}
     with pytest.raises(RegistryError, match=r"churn@1 takes traffic \(churn-api 100%\); deploy another version"):
-        retire("churn", first, reason="old", settings=settings)
-    deploy("churn-api", "churn", third, strategy="bandit", versions=[first, third], settings=settings)
-    assert statuses(settings) == {first: "released", second: "retired", third: "released"}
+        retire("churn", first, reason="old", settings=on_both)
+    deploy("churn-api", "churn", third, strategy="bandit", versions=[first, third], settings=on_both)
+    assert statuses(on_both) == {first: "released", second: "retired", third: "released"}
 
 
 def test_a_version_taking_traffic_before_its_release_still_needs_its_approval(settings: Settings) -> None:
@@ -202,17 +208,17 @@ def test_models_promote_and_rollback_move_a_following_deployment(settings: Setti
     assert "no previous production version to roll back to" in nothing.stdout + nothing.stderr
 
 
-def test_a_rollback_during_a_followed_canary_switches_back_at_once(settings: Settings) -> None:
-    first, second = gated(settings), gated(settings)
-    promote_model("churn", first, settings=settings)
-    deploy("churn-api", "churn", "production", strategy="canary", steps=[10, 50, 100], settings=settings)
-    promote_model("churn", second, settings=settings)
+def test_a_rollback_during_a_followed_canary_switches_back_at_once(on_both: Settings) -> None:
+    first, second = gated(on_both), gated(on_both)
+    promote_model("churn", first, settings=on_both)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[10, 50, 100], settings=on_both)
+    promote_model("churn", second, settings=on_both)
 
-    release = rollback_model("churn", reason="worse online", settings=settings)
+    release = rollback_model("churn", reason="worse online", settings=on_both)
 
     assert [p.describe() for _, p in release.moved] == ["direct: v1 100% (follows production)"]
-    assert statuses(settings) == {first: "released", second: "rolled_back"}
-    again = promote_model("churn", second, settings=settings)  # a rolled-back version may be released again
+    assert statuses(on_both) == {first: "released", second: "rolled_back"}
+    again = promote_model("churn", second, settings=on_both)  # a rolled-back version may be released again
     assert [p.describe() for _, p in again.moved] == ["canary: v2 10%, v1 90% (follows production)"]
 
 
@@ -265,9 +271,9 @@ def test_deployments_that_compare_versions_cannot_follow_an_alias(settings: Sett
     )
 
 
-def test_a_guardrail_rollback_of_a_followed_canary_puts_the_alias_back(settings: Settings) -> None:
-    first, second = gated(settings), gated(settings)
-    promote_model("churn", first, settings=settings)
+def test_a_guardrail_rollback_of_a_followed_canary_puts_the_alias_back(on_both: Settings) -> None:
+    first, second = gated(on_both), gated(on_both)
+    promote_model("churn", first, settings=on_both)
     deploy(
         "churn-api",
         "churn",
@@ -276,19 +282,19 @@ def test_a_guardrail_rollback_of_a_followed_canary_puts_the_alias_back(settings:
         steps=[50, 100],
         every_s=60,
         guardrails={"error_rate": 0.1},
-        settings=settings,
+        settings=on_both,
     )
-    deploy("churn-eu", "churn", "production", settings=settings)  # another follower, switched directly
-    promote_model("churn", second, settings=settings)
-    assert deployment("churn-eu", settings=settings)[1].target == second
-    log_live(settings, "churn-api", second, count=60, errors=30)
+    deploy("churn-eu", "churn", "production", settings=on_both)  # another follower, switched directly
+    promote_model("churn", second, settings=on_both)
+    assert deployment("churn-eu", settings=on_both)[1].target == second
+    log_live(on_both, "churn-api", second, count=60, errors=30)
 
-    assert canary_tick("churn-api", settings=settings)[0] == "rollback"
+    assert canary_tick("churn-api", settings=on_both)[0] == "rollback"
 
-    assert get("churn", "production", settings=settings).number == first
-    assert deployment("churn-api", settings=settings)[1].describe() == "direct: v1 100% (follows production)"
-    assert deployment("churn-eu", settings=settings)[1].describe() == "direct: v1 100% (follows production)"
-    assert statuses(settings) == {first: "released", second: "rolled_back"}
+    assert get("churn", "production", settings=on_both).number == first
+    assert deployment("churn-api", settings=on_both)[1].describe() == "direct: v1 100% (follows production)"
+    assert deployment("churn-eu", settings=on_both)[1].describe() == "direct: v1 100% (follows production)"
+    assert statuses(on_both) == {first: "released", second: "rolled_back"}
 
 
 def test_a_server_catches_up_with_an_alias_moved_by_the_registry_alone(settings: Settings) -> None:

@@ -88,9 +88,10 @@ def canary_tick(
             action, why = canary_decision(policy, metrics if count >= min_requests else {}, seconds)
             if action == "hold":
                 return action, why
-            if action == "rollback":  # the alias moves back too: the registry before the deployment, as promote locks
-                with contextlib.suppress(NotFoundError):
-                    lock_model(session, model_id(session, info.model))
+            # The model before the deployment, in the order every change takes them (see _follow.py): a rollback
+            # moves the alias back, and any change settles the model's statuses.
+            with contextlib.suppress(NotFoundError):
+                lock_model(session, model_id(session, info.model))
             locked = get_deployment(session, name, lock=True)
             if locked.revision != info.revision:
                 return "hold", "another replica changed the policy first"

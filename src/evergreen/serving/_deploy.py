@@ -19,6 +19,8 @@ from evergreen.store import (
     features_used_by,
     get_deployment,
     list_deployments,
+    lock_model,
+    model_id,
     set_policy,
 )
 
@@ -115,6 +117,7 @@ def deploy(
     store = _store(settings)
     try:
         with store.session() as session:
+            lock_model(session, model_id(session, model))  # the model before the deployment (see _follow.py)
             current: Policy | None = None
             existing = [d for d in list_deployments(session) if d.name == name]
             if existing:

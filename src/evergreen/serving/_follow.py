@@ -7,7 +7,9 @@ recorded change of its policy (so ``evergreen deploy api --rollback`` undoes it)
 version by its steps, a rollback of the alias switches at once. Deployments pinned to a version number
 are left alone and reported, so the caller can say which command would move them.
 
-The registry's own ``promote`` / ``rollback`` move only the alias; a running server's reload loop calls
+Every change that touches both takes the model's lock before the deployment's (PostgreSQL row locks), so
+a promotion racing a deploy or a canary step waits instead of deadlocking. The registry's own ``promote`` /
+``rollback`` move only the alias; a running server's reload loop calls
 :func:`follow_aliases`, which brings every following deployment to its alias, so the two agree within a
 reload interval whichever way the alias was moved.
 """

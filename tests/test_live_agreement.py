@@ -263,6 +263,14 @@ def test_deployments_that_compare_versions_cannot_follow_an_alias(settings: Sett
         deploy("churn-api", "churn", "production", strategy="shadow", settings=settings)
     with pytest.raises(ServingError, match=r"`evergreen deploy churn-api churn@3 --strategy bandit`"):
         deploy("churn-api", "churn", "production", strategy="bandit", settings=settings)
+    with pytest.raises(ServingError, match=r"strategy 'canery' is not known; did you mean 'canary'"):
+        deploy("churn-api", "churn", "production", strategy="canery", settings=settings)
+    with pytest.raises(
+        ServingError, match=r"canary steps must rise to 100 with each share in \(0, 100\], got \[10, 50\]"
+    ):
+        deploy("churn-api", "churn", "production", strategy="canary", steps=[10, 50], settings=settings)
+    with pytest.raises(ServingError, match="a canary step must last a positive time, got every_s=0"):
+        deploy("churn-api", "churn", "production", strategy="canary", every_s=0, settings=settings)
     second = gated(settings)  # the gate points 'candidate' at it
     deploy("churn-api", "churn", "candidate", settings=settings)  # a version of the moment: pinned
     assert (deployment("churn-api", settings=settings)[1].follows, served(settings)) == (

@@ -24,7 +24,7 @@ from evergreen.store import (
     set_policy,
 )
 
-from ._policy import Follow, Policy, _check_steps, make_policy
+from ._policy import Follow, Policy, check_every, check_steps, check_strategy, make_policy
 
 #: Statuses of a model version that may take live traffic.
 SERVABLE = ("validated", "approved", "released", "retired", "rolled_back")
@@ -93,18 +93,20 @@ def deploy(
     settings = settings or run_settings()
     alias = followed_alias(ref)
     follow: Follow | None = None
-    if alias is not None:
+    if alias is not None:  # checked now: the first version of a following deployment goes live directly
+        check_strategy(strategy)
         if strategy in ("shadow", "bandit"):
             raise ServingError(
                 f"a {strategy} deployment compares versions, so it cannot follow the alias {model}@{alias}; "
                 f"give version numbers, e.g. `evergreen deploy {name} {model}@3 --strategy {strategy}`"
             )
-        if strategy in ("direct", "blue-green", "canary"):  # an unknown one is refused by make_policy
-            ramp = _check_steps(list(steps or [10.0, 50.0, 100.0])) if strategy == "canary" else None
-            follow = Follow.model_validate(
-                {"alias": alias, "strategy": strategy, "every_s": every_s, "guardrails": dict(guardrails or {})}
-                | ({"steps": ramp} if ramp else {})
-            )
+        ramp: dict[str, list[float]] = {}
+        if strategy == "canary":
+            ramp["steps"] = check_steps(list(steps or [10.0, 50.0, 100.0]))
+            check_every(every_s)
+        follow = Follow.model_validate(
+            {"alias": alias, "strategy": strategy, "every_s": every_s, "guardrails": dict(guardrails or {})} | ramp
+        )
     if features:
         _check_served([tuple(features)], settings)
     version = get(model, ref, settings=settings)

@@ -175,7 +175,20 @@ class Policy(BaseModel):
         return f"{self.strategy}: {', '.join(parts)}{follows}"
 
 
-def _check_steps(steps: list[float]) -> list[float]:
+def check_every(every_s: float) -> None:
+    """Refuse a canary step that lasts no time."""
+    if every_s <= 0:
+        raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+
+
+def check_strategy(strategy: str) -> None:
+    """Refuse a strategy that is not one of :data:`STRATEGIES` (ServingError, with the nearest name)."""
+    if strategy not in STRATEGIES:
+        hint = did_you_mean(strategy, STRATEGIES)
+        raise ServingError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
+
+
+def check_steps(steps: list[float]) -> list[float]:
     if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(steps) or steps[-1] != 100:
         raise ServingError(f"canary steps must rise to 100 with each share in (0, 100], got {steps}")
     return steps
@@ -197,9 +210,7 @@ def make_policy(
         ServingError: an unknown strategy, or one that needs a version already live (blue-green, canary,
             shadow) on a deployment that has none.
     """
-    if strategy not in STRATEGIES:
-        hint = did_you_mean(strategy, STRATEGIES)
-        raise ServingError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
+    check_strategy(strategy)
     incumbent = _incumbent(current)
     if strategy == "direct":
         return Policy(strategy="direct", arms=[Arm(version=version)])
@@ -221,9 +232,8 @@ def make_policy(
         return Policy(strategy="blue-green", arms=[Arm(version=version), Arm(version=incumbent, weight=0.0)])
     if strategy == "shadow":
         return Policy(strategy="shadow", arms=[Arm(version=incumbent), Arm(version=version, weight=0.0, mode="shadow")])
-    ramp = _check_steps(list(steps or [10.0, 50.0, 100.0]))
-    if every_s <= 0:
-        raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+    ramp = check_steps(list(steps or [10.0, 50.0, 100.0]))
+    check_every(every_s)
     plan = Canary(baseline=incumbent, candidate=version, steps=ramp, every_s=every_s, guardrails=dict(guardrails or {}))
     arms = [Arm(version=version, weight=ramp[0])]
     if ramp[0] < 100:

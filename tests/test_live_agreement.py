@@ -253,6 +253,10 @@ def test_deploying_a_number_onto_a_following_deployment_pins_it_and_says_the_ali
         "`evergreen deploy churn-api churn@production` follows it again"
     ) in pinned.stdout
     assert get("churn", "production", settings=settings).number == first
+    back = evergreen(settings, "deploy", "churn-api", "--rollback", "-m", "follow production again")
+    assert "churn-api revision 3: direct: v1 100% (follows production)\nchurn@production names v1" in back.stdout
+    again = evergreen(settings, "deploy", "churn-api", "--rollback", "-m", "the canary after all")
+    assert "churn-api revision 4: canary: v2 50%, v1 50%\nchurn-api no longer follows churn@production" in again.stdout
     assert promote_model("churn", second, settings=settings).moved == []
 
 

@@ -55,10 +55,17 @@ def deploy_command(
 
     settings = state(ctx).settings()
     if rollback:
+        before = deployment(name, settings=settings)[1].follows
         info, policy = rollback_deployment(name, reason=reason, settings=settings)
         console.print(f"{name} revision {info.revision}: {policy.describe()}", markup=False)
         if policy.follows is not None:
             console.print(f"{info.model}@{policy.follows.alias} names v{policy.target}", markup=False)
+        elif before is not None:
+            console.print(
+                f"{name} no longer follows {info.model}@{before.alias}, which this did not move; "
+                f"`evergreen deploy {name} {info.model}@{before.alias}` follows it again",
+                markup=False,
+            )
         return
     if ref is None:
         raise typer.BadParameter("give MODEL@VERSION to release, or --rollback", param_hint="REF")

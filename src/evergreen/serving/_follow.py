@@ -91,7 +91,7 @@ def promote_model(
                 session, model, alias, promoted.number, rollback=False, reason=why, features=features
             )
             settle_statuses(session, model, actor=actor(), reason=f"{promoted.ref} is now {alias}")
-            return _release(session, model, alias, promoted.number, moved)
+            return _promotion(session, model, alias, promoted.number, moved)
     finally:
         store.dispose()
 
@@ -114,7 +114,7 @@ def rollback_model(
             restored = rollback_in(session, model, reason=reason, run_id=run_id)
             moved = move_followers(session, model, PRODUCTION, restored.number, rollback=True, reason=reason)
             settle_statuses(session, model, actor=actor(), reason=f"{restored.ref} is back in production")
-            return _release(session, model, PRODUCTION, restored.number, moved)
+            return _promotion(session, model, PRODUCTION, restored.number, moved)
     finally:
         store.dispose()
 
@@ -252,7 +252,7 @@ def restore_alias(session: Session, model: str, alias: str, version: int, *, rea
         promote_in(session, model, version, alias=alias, reason=reason)
 
 
-def _release(
+def _promotion(
     session: Session, model: str, alias: str, version: int, moved: list[tuple[DeploymentInfo, Policy]]
 ) -> Promotion:
     changed = {info.name for info, _ in moved}

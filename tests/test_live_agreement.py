@@ -22,6 +22,7 @@ from evergreen.config import Settings, load_settings
 from evergreen.errors import RegistryError, ServingError
 from evergreen.registry import approve, get, history, promote, record_gate, register, retire, traffic, versions
 from evergreen.serving import (
+    Follow,
     canary_tick,
     deploy,
     deployment,
@@ -220,6 +221,19 @@ def test_a_rollback_during_a_followed_canary_switches_back_at_once(on_both: Sett
     assert statuses(on_both) == {first: "released", second: "rolled_back"}
     again = promote_model("churn", second, settings=on_both)  # a rolled-back version may be released again
     assert [p.describe() for _, p in again.moved] == ["canary: v2 10%, v1 90% (follows production)"]
+
+
+def test_a_promotion_can_give_a_follower_a_new_release_plan(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[10, 100], every_s=3600, settings=settings)
+    plan = Follow(alias="production", strategy="canary", steps=[30, 100], every_s=60, guardrails={"p99_ms": 20})
+
+    [(_, policy)] = promote_model("churn", second, plans={"churn-api": plan}, settings=settings).moved
+
+    assert policy.describe() == "canary: v2 30%, v1 70% (follows production)"
+    assert policy.canary is not None
+    assert (policy.canary.every_s, policy.canary.guardrails, policy.follows) == (60, {"p99_ms": 20}, plan)
 
 
 def test_a_pinned_deployment_is_named_with_the_command_that_would_move_it(settings: Settings) -> None:

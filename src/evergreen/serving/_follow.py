@@ -16,6 +16,7 @@ reload interval whichever way the alias was moved.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -39,7 +40,7 @@ from evergreen.store import (
 )
 
 from ._deploy import _check_trained_on, _store, compose
-from ._policy import Policy
+from ._policy import Follow, Policy
 
 #: Audit actions that move an alias; the latest of them tells whether an alias moved back (``restore``).
 _ALIAS_ACTIONS = ("release", "restore", "alias")
@@ -67,11 +68,14 @@ def promote_model(
     require_approval: bool = False,
     run_id: str | None = None,
     features: list[str] | None = None,
+    plans: Mapping[str, Follow] | None = None,
     settings: Settings | None = None,
 ) -> Promotion:
     """Point ``alias`` at a version (for ``production``: release it, see :func:`evergreen.registry.promote`)
     and move every deployment that follows ``model@alias`` to it by the deployment's strategy, in one
-    transaction. ``features`` replaces the feature views of the deployments moved (None keeps theirs).
+    transaction. ``features`` replaces the feature views of the deployments moved (None keeps theirs);
+    ``plans`` (deployment name → :class:`Follow`) gives named followers a new release plan, used for this
+    move and recorded for the next (the System passes its current ``Release``).
 
     Raises:
         RegistryError: the registry refuses the promotion (the version is not releasable …).
@@ -88,7 +92,7 @@ def promote_model(
             )
             why = reason or f"{promoted.ref} promoted to {alias}"
             moved = move_followers(
-                session, model, alias, promoted.number, rollback=False, reason=why, features=features
+                session, model, alias, promoted.number, rollback=False, reason=why, features=features, plans=plans
             )
             settle_statuses(session, model, actor=actor(), reason=f"{promoted.ref} is now {alias}")
             return _promotion(session, model, alias, promoted.number, moved)
@@ -201,18 +205,20 @@ def move_followers(
     features: list[str] | None = None,
     skip: str | None = None,
     only: str | None = None,
+    plans: Mapping[str, Follow] | None = None,
 ) -> list[tuple[DeploymentInfo, Policy]]:
     """Inside a transaction that moved ``model@alias`` to ``version``: give each deployment that follows it
     (but ``skip``; only ``only`` when given) and does not release that version yet a new policy by its
-    strategy (``rollback``: switch at once rather than ramp). Returns the deployments changed."""
+    strategy, or by its new plan in ``plans`` (``rollback``: switch at once rather than ramp). Returns the
+    deployments changed."""
     moved: list[tuple[DeploymentInfo, Policy]] = []
     for info in list_deployments(session):
         if info.model != model or info.name == skip or (only is not None and info.name != only):
             continue
         current = Policy.model_validate(get_deployment(session, info.name, lock=True).policy)
-        plan = current.follows
-        if plan is None or plan.alias != alias or current.target == version:
+        if current.follows is None or current.follows.alias != alias or current.target == version:
             continue
+        plan = (plans or {}).get(info.name, current.follows)
         strategy = "direct" if rollback and plan.strategy == "canary" else plan.strategy
         policy = compose(
             session,

@@ -18,7 +18,7 @@ from evergreen.executors import step_context
 from evergreen.features import connect, load_view, open_online_store, served_views, training_set
 from evergreen.pipelines import run_settings, step
 from evergreen.registry import PRODUCTION
-from evergreen.serving import deploy, predict_batch, promote_model
+from evergreen.serving import Follow, deploy, predict_batch, promote_model
 from evergreen.serving import deployment as current_deployment
 from evergreen.store import MetadataStore, list_versions
 
@@ -206,11 +206,21 @@ def release_model(
         first = False
     except NotFoundError:
         follows, first = None, True
-    if follows is not None and follows.alias == PRODUCTION:  # the promotion moves it by its own strategy
-        moved = promote_model(model, version, reason=why, features=features, settings=settings).moved
+    if follows is not None and follows.alias == PRODUCTION and strategy in ("direct", "blue-green", "canary"):
+        # The promotion moves it, by the System's release as it is now (recorded as the deployment's plan).
+        plan = Follow(
+            alias=PRODUCTION,
+            strategy=strategy,
+            steps=list(release.get("steps") or follows.steps),
+            every_s=float(release.get("every_s", follows.every_s)),
+            guardrails=dict(release.get("guardrails") or {}),
+        )
+        moved = promote_model(
+            model, version, reason=why, features=features, plans={deployment: plan}, settings=settings
+        ).moved
         info = next((d for d, _ in moved if d.name == deployment), None)
         revision = info.revision if info is not None else current_deployment(deployment, settings=settings)[0].revision
-        return {**validated, "released": True, "strategy": follows.strategy, "revision": revision}
+        return {**validated, "released": True, "strategy": strategy, "revision": revision}
     done = "direct" if first else strategy
 
     def put(ref: str | int, how: str) -> int:

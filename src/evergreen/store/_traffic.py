@@ -18,8 +18,10 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from ._models import aliases_of, list_model_versions, set_status
-from ._schema import DeploymentRecord, ModelEventRecord, ModelRecord
+from evergreen.errors import NotFoundError
+
+from ._models import aliases_of, get_model_version, set_status
+from ._schema import DeploymentRecord, ModelEventRecord, ModelRecord, ModelVersionRecord
 
 #: Statuses a version leaves for ``released`` when it takes traffic (registered and rejected ones cannot).
 _REVIVABLE = ("validated", "approved", "retired", "rolled_back")
@@ -80,10 +82,19 @@ def settle_statuses(session: Session, model: str, *, actor: str, reason: str) ->
     if found is None:
         return []
     production = aliases_of(session, found).get("production")
-    versions = list_model_versions(session, model)
     traffic = traffic_of(session, model)
+    released = session.execute(
+        select(ModelVersionRecord.number).where(
+            ModelVersionRecord.model_id == found, ModelVersionRecord.status == "released"
+        )
+    ).scalars()
+    # Only versions that take traffic or are released can change: a few, however many versions there are.
     changes: list[tuple[int, str, str]] = []
-    for version in versions:
+    for number in sorted({*traffic, *released}):
+        try:
+            version = get_model_version(session, model, number)
+        except NotFoundError:  # a policy naming a version that was never registered: nothing to settle
+            continue
         uses = [t for t in traffic.get(version.number, []) if t.takes_traffic]
         if uses and version.status in _REVIVABLE:
             where = ", ".join(t.describe() for t in uses)

@@ -404,5 +404,13 @@ def test_a_running_server_answers_with_the_version_promote_and_rollback_move_its
 
         promote("churn", second, reason="from a script", settings=settings)  # the registry alone: the server follows
         answers_with(client, f"churn@{second}")
-    assert deployment("churn-api", settings=settings)[1].describe() == f"direct: v{second} 100% (follows production)"
-    assert statuses(settings) == {first: "retired", second: "released"}
+        assert statuses(settings) == {first: "retired", second: "released"}
+
+        undone = evergreen(settings, "deploy", "churn-api", "--rollback", "-m", "error rate doubled")
+        assert f"churn@production names v{first}" in undone.stdout, undone.stderr
+        answers_with(client, f"churn@{first}")
+        listed = evergreen(settings, "models", "list").stdout
+        assert f"production→{first}" in listed
+        assert f"v{first}: churn-api 100% (follows production)" in listed
+    assert deployment("churn-api", settings=settings)[1].describe() == f"direct: v{first} 100% (follows production)"
+    assert statuses(settings) == {first: "released", second: "rolled_back"}

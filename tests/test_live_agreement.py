@@ -414,3 +414,19 @@ def test_a_running_server_answers_with_the_version_promote_and_rollback_move_its
         assert f"v{first}: churn-api 100% (follows production)" in listed
     assert deployment("churn-api", settings=settings)[1].describe() == f"direct: v{first} 100% (follows production)"
     assert statuses(settings) == {first: "released", second: "rolled_back"}
+
+
+def test_a_deployment_can_follow_an_alias_of_its_own(settings: Settings) -> None:
+    first, second = gated(settings), gated(settings)
+    promote_model("churn", first, alias="staging", settings=settings)
+    deploy("churn-staging", "churn", "staging", strategy="blue-green", settings=settings)
+
+    moved = promote_model("churn", second, alias="staging", settings=settings).moved
+
+    assert [(info.name, policy.describe()) for info, policy in moved] == [
+        ("churn-staging", "blue-green: v2 100%, v1 0% (follows staging)")
+    ]
+    assert served(settings) == {first: ["churn-staging standby"], second: ["churn-staging 100%"]}
+    assert statuses(settings) == {first: "retired", second: "released"}  # production was never involved
+    with pytest.raises(RegistryError, match="model 'churn' has no production version to roll back"):
+        rollback_model("churn", reason="nothing in production", settings=settings)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,6 +36,7 @@ from evergreen.serving import (
 from evergreen.store import MetadataStore, insert_predictions, now
 from evergreen.training import ModelSpec, sklearn, train
 from server_process import free_port, wait_ready
+from test_store import run_in_processes
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
@@ -430,3 +432,32 @@ def test_a_deployment_can_follow_an_alias_of_its_own(settings: Settings) -> None
     assert statuses(settings) == {first: "retired", second: "released"}  # production was never involved
     with pytest.raises(RegistryError, match="model 'churn' has no production version to roll back"):
         rollback_model("churn", reason="nothing in production", settings=settings)
+
+
+def release_or_deploy(url: str, index: int, barrier: Any) -> int:
+    """Process 0 promotes v2 and v1 in turn (moving the follower); process 1 deploys them in turn on a pinned
+    deployment. Each change settles the statuses of the same versions."""
+    settings = load_settings(Path.cwd(), overrides={"store.url": url}, environ={})
+    barrier.wait(timeout=60)
+    for i in range(8):
+        number = 2 - i % 2
+        if index == 0:
+            promote_model("churn", number, reason=f"turn {i}", settings=settings)
+        else:
+            deploy("churn-eu", "churn", number, reason=f"turn {i}", settings=settings)
+    return index
+
+
+def test_promotions_racing_deploys_agree_and_never_deadlock(on_both: Settings) -> None:
+    first, second = gated(on_both), gated(on_both)
+    promote_model("churn", first, settings=on_both)
+    deploy("churn-api", "churn", "production", settings=on_both)
+    deploy("churn-eu", "churn", first, settings=on_both)
+
+    assert run_in_processes(release_or_deploy, on_both.store.url) == [0, 1]
+
+    production = get("churn", "production", settings=on_both).number
+    assert (production, deployment("churn-api", settings=on_both)[1].target) == (first, first)
+    uses = served(on_both)
+    expected = {v: "released" if v == production or v in uses else "retired" for v in (first, second)}
+    assert statuses(on_both) == expected

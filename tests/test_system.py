@@ -17,7 +17,7 @@ from evergreen.config import Settings, load_settings
 from evergreen.errors import SystemDefinitionError
 from evergreen.features import FeatureView
 from evergreen.registry import get, versions
-from evergreen.serving import deployment
+from evergreen.serving import canary_tick, deployment
 from evergreen.store import MetadataStore, raise_alert
 from evergreen.system import Release, Retrain, Scheduler, System, decide
 from evergreen.training import trial
@@ -200,6 +200,23 @@ def test_ingest_train_gate_and_release_through_the_pipelines(settings: Settings,
     _, policy = deployment("churn", settings=settings)
     assert policy.canary is not None
     assert policy.canary.candidate == 2
+    # The registry agrees with the deployment at every canary step: v1 answers until the ramp completes.
+    assert policy.describe() == "canary: v2 50%, v1 50% (follows production)"
+    assert (get("churn", "production", settings=settings).number, statuses(settings)) == (2, ["released"] * 2)
+    for step, live, status in (
+        ("advance", "canary: v2 100% (follows production)", ["released"] * 2),  # v1 is kept as the baseline
+        ("complete", "direct: v2 100% (follows production)", ["retired", "released"]),
+    ):
+        info, _ = deployment("churn", settings=settings)
+        assert (
+            canary_tick("churn", settings=settings, at=info.updated_at + timedelta(hours=1), min_requests=0)[0] == step
+        )
+        assert (deployment("churn", settings=settings)[1].describe(), statuses(settings)) == (live, status)
+    assert get("churn", "production", settings=settings).number == 2
+
+
+def statuses(settings: Settings) -> list[str]:
+    return [v.status for v in versions("churn", settings=settings)]
 
 
 def test_a_replaced_step_decides_instead_of_the_standard_one(settings: Settings, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,10 @@ from evergreen.errors import NotFoundError, RegistryError
 
 from ._context import console, state
 from ._runs import when
+
+if TYPE_CHECKING:
+    from evergreen.registry import Traffic
+    from evergreen.serving import Promotion
 
 app = typer.Typer(help="The model registry: versions, aliases, release and rollback, lineage, ONNX export.")
 
@@ -33,18 +37,25 @@ def _metric(value: Any) -> str:
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """Every registered model with its number of versions and its aliases."""
-    from evergreen.registry import models
+    """Every registered model with its number of versions, its aliases and the traffic each version takes."""
+    from evergreen.registry import models, traffic
 
-    found = models(settings=state(ctx).settings())
+    settings = state(ctx).settings()
+    found = models(settings=settings)
     if not found:
         console.print("no models yet: register one with evergreen.registry.register or the register_model step")
         return
-    table = Table("model", "versions", "aliases", "created (UTC)")
+    table = Table("model", "versions", "aliases", "traffic", "created (UTC)")
     for m in found:
         aliases = ", ".join(f"{alias}→{number}" for alias, number in m.aliases.items()) or "-"
-        table.add_row(m.name, str(m.versions), aliases, when(m.created_at))
+        used = "; ".join(f"v{n}: {_uses(uses)}" for n, uses in traffic(m.name, settings=settings).items()) or "-"
+        table.add_row(m.name, str(m.versions), aliases, used, when(m.created_at))
     console.print(table)
+
+
+def _uses(uses: list[Traffic]) -> str:
+    """``churn-api 25% (follows production), churn-eu standby``."""
+    return ", ".join(t.describe() + (f" (follows {t.follows})" if t.follows else "") for t in uses)
 
 
 @app.command("show")
@@ -53,21 +64,30 @@ def show_command(
     ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS (e.g. churn@production)."),
 ) -> None:
     """A model's versions, or one version with its metrics, gate verdict, lineage chain and audit trail."""
-    from evergreen.registry import get, history, model_lineage, versions
+    from evergreen.registry import get, history, model_lineage, traffic, versions
 
     settings = state(ctx).settings()
     name, number = split_model_ref(ref)
     if number is None:
-        table = Table("version", "status", "aliases", "task", "created (UTC)", "by", "metrics")
+        table = Table("version", "status", "aliases", "traffic", "task", "created (UTC)", "by", "metrics")
+        used = traffic(name, settings=settings)
         for v in versions(name, settings=settings):
             metrics = ", ".join(f"{k}={_metric(val)}" for k, val in list(v.metrics.items())[:3])
             table.add_row(
-                str(v.number), v.status, ", ".join(v.aliases) or "-", v.task, when(v.created_at), v.created_by, metrics
+                str(v.number),
+                v.status,
+                ", ".join(v.aliases) or "-",
+                _uses(used.get(v.number, [])) or "-",
+                v.task,
+                when(v.created_at),
+                v.created_by,
+                metrics,
             )
         console.print(table)
         return
     v = get(name, number, settings=settings)
     console.print(f"[bold]{v.ref}[/]  {v.status}  aliases: {', '.join(v.aliases) or '-'}  task: {v.task}")
+    console.print(f"  traffic: {_uses(traffic(name, settings=settings).get(v.number, [])) or 'none'}")
     console.print(f"  registered {when(v.created_at)} UTC by {v.created_by}; package {v.package_id[:12]}")
     if v.metrics:
         console.print("  metrics: " + ", ".join(f"{k}={_metric(val)}" for k, val in v.metrics.items()))
@@ -111,18 +131,45 @@ def promote_command(
     reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the audit trail."),
     require_approval: bool = typer.Option(False, "--require-approval", help="Refuse unless approved by a person."),
 ) -> None:
-    """Point an alias at a version; for production, release it (the one it replaces becomes previous)."""
-    from evergreen.registry import promote
+    """Point an alias at a version; for production, release it (the one it replaces becomes previous).
+
+    Deployments that follow the alias (deployed as NAME@ALIAS) move to the version by their strategy, in the
+    same transaction; those pinned to a version number stay, and the command that would move each is named."""
+    from evergreen.serving import promote_model
 
     name, number = split_model_ref(ref)
     if number is None:
         raise typer.BadParameter(f"{ref!r} names no version; give NAME@VERSION, e.g. {ref}@3", param_hint="REF")
     settings = state(ctx).settings()
     try:
-        v = promote(name, number, alias=alias, reason=reason, require_approval=require_approval, settings=settings)
+        release = promote_model(
+            name, number, alias=alias, reason=reason, require_approval=require_approval, settings=settings
+        )
     except RegistryError as e:  # a refusal names the commands that make the version releasable
         raise RegistryError(f"{e}{_promote_remedy(name, number, settings)}") from e
-    console.print(f"{v.ref} is now {alias} ({v.status})")
+    console.print(f"{release.version.ref} is now {alias} ({release.version.status})", markup=False)
+    _report(release)
+
+
+def _report(release: Promotion) -> None:
+    """What the deployments of the model did: those that follow the alias moved (or already served it), the
+    pinned ones stayed, each with the command that would move it."""
+    v = release.version
+    target = f"{v.model}@{release.alias}"
+    for info, policy in release.moved:
+        console.print(f"{info.name} follows {target}: revision {info.revision}: {policy.describe()}", markup=False)
+    for name in release.unchanged:
+        console.print(f"{name} follows {target} and already serves v{v.number}", markup=False)
+    for name, policy in release.pinned:
+        if policy.target == v.number:
+            continue
+        console.print(
+            f"{name} is pinned ({policy.describe()}) and was not moved: `evergreen deploy {name} {v.ref}` moves it, "
+            f"`evergreen deploy {name} {target}` makes it follow {release.alias}",
+            markup=False,
+        )
+    if not release.moved and not release.unchanged and release.alias == "production":
+        console.print(f"no deployment follows {target}: `evergreen deploy NAME {target}` serves it", markup=False)
 
 
 def _promote_remedy(name: str, number: str, settings: Settings) -> str:
@@ -168,11 +215,14 @@ def rollback_command(
     name: str = typer.Argument(..., help="The model whose production version goes back to the previous one."),
     reason: str = typer.Option(..., "--reason", "-m", help="Why; kept in the audit trail."),
 ) -> None:
-    """Put the previous production version back, in one step; the current one is marked rolled back."""
-    from evergreen.registry import rollback
+    """Put the previous production version back, in one step; the current one is marked rolled back.
 
-    v = rollback(name, reason=reason, settings=state(ctx).settings())
-    console.print(f"{v.ref} is back in production")
+    Deployments that follow NAME@production switch back to it at once, in the same transaction."""
+    from evergreen.serving import rollback_model
+
+    release = rollback_model(name, reason=reason, settings=state(ctx).settings())
+    console.print(f"{release.version.ref} is back in production", markup=False)
+    _report(release)
 
 
 @app.command("export")

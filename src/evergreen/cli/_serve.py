@@ -24,7 +24,11 @@ def _seconds(text: str) -> float:
 def deploy_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The deployment (created on first use)."),
-    ref: str | None = typer.Argument(None, help="MODEL@VERSION or MODEL@ALIAS to release (not with --rollback)."),
+    ref: str | None = typer.Argument(
+        None,
+        help="MODEL@VERSION pins the deployment to a version; MODEL@ALIAS (churn@production) makes it follow the "
+        "alias, so models promote / rollback move it. Not with --rollback.",
+    ),
     strategy: str = typer.Option("direct", "--strategy", help="direct, blue-green, canary, shadow or bandit."),
     steps: str = typer.Option("10,50,100", "--steps", help="Canary: the traffic shares (percent) to ramp through."),
     every: str = typer.Option("1h", "--every", help="Canary: how long each step lasts (30s, 10m, 1h, 1d)."),
@@ -42,13 +46,26 @@ def deploy_command(
     rollback: bool = typer.Option(False, "--rollback", help="Restore the deployment's previous policy."),
     reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the deployment's history."),
 ) -> None:
-    """Release a registered model version on deployment NAME by a strategy, or roll the deployment back."""
-    from evergreen.serving import deploy, rollback_deployment
+    """Release a registered model version on deployment NAME by a strategy, or roll the deployment back.
+
+    MODEL@ALIAS (churn@production) makes the deployment follow the alias: `evergreen models promote` and
+    `models rollback` then move its traffic. MODEL@NUMBER pins it; deploying moves no alias."""
+    from evergreen.errors import NotFoundError
+    from evergreen.serving import deploy, deployment, followed_alias, rollback_deployment
 
     settings = state(ctx).settings()
     if rollback:
+        before = deployment(name, settings=settings)[1].follows
         info, policy = rollback_deployment(name, reason=reason, settings=settings)
-        console.print(f"{name} revision {info.revision}: {policy.describe()}")
+        console.print(f"{name} revision {info.revision}: {policy.describe()}", markup=False)
+        if policy.follows is not None:
+            console.print(f"{info.model}@{policy.follows.alias} names v{policy.target}", markup=False)
+        elif before is not None:
+            console.print(
+                f"{name} no longer follows {info.model}@{before.alias}, which this did not move; "
+                f"`evergreen deploy {name} {info.model}@{before.alias}` follows it again",
+                markup=False,
+            )
         return
     if ref is None:
         raise typer.BadParameter("give MODEL@VERSION to release, or --rollback", param_hint="REF")
@@ -69,6 +86,10 @@ def deploy_command(
         chosen = [int(v) for v in versions.split(",")] if versions else None
     except ValueError as e:
         raise typer.BadParameter(f"expected comma-separated numbers: {e}") from e
+    try:
+        before = deployment(name, settings=settings)[1].follows
+    except NotFoundError:
+        before = None
     info, policy = deploy(
         name,
         model,
@@ -83,7 +104,21 @@ def deploy_command(
         reason=reason,
         settings=settings,
     )
-    console.print(f"{name} revision {info.revision}: {policy.describe()}")
+    console.print(f"{name} revision {info.revision}: {policy.describe()}", markup=False)
+    if policy.follows is not None:
+        console.print(
+            f"{name} follows {model}@{policy.follows.alias} (v{policy.target}): `evergreen models promote "
+            f"{model}@VERSION` and `evergreen models rollback {model}` move it ({policy.follows.strategy})",
+            markup=False,
+        )
+    elif before is not None:
+        console.print(
+            f"{name} no longer follows {model}@{before.alias}, which this did not move; it is pinned to "
+            f"{model}@{policy.target}. `evergreen deploy {name} {model}@{before.alias}` follows it again",
+            markup=False,
+        )
+    elif followed_alias(number) is None and not number.isdigit():
+        console.print(f"{name} is pinned to {model}@{policy.target} ({number} names it now)", markup=False)
 
 
 def serve_command(

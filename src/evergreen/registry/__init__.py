@@ -3,7 +3,9 @@
 ``register(name, package_id, task=…)`` records a packaged model as the next version (``register_trial(name,
 trial_id)`` the model a tracked training trial made, with its metrics and lineage); ``record_gate``
 stores the gate's verdict (``validated`` or ``rejected`` with an alert); ``approve``, ``promote`` and
-``rollback`` move versions through release, each in one transaction with an audit event.
+``rollback`` move versions through release, each in one transaction with an audit event (``promote_in`` and
+``rollback_in`` do it inside a caller's transaction, so serving moves the deployments that follow an alias in
+the same one); ``traffic`` tells which deployments send each version traffic.
 ``model_card_markdown`` and ``model_card_html`` write a version's model card (purpose, data, metrics
 overall and per slice, gate report, known limits, lineage, history) from what was recorded.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from evergreen.store import Traffic
 
 from ._lineage import LineageEdge, LineageGraph, Node, model_lineage, trained_on
 from ._registry import (
@@ -24,10 +28,13 @@ from ._registry import (
     history,
     models,
     promote,
+    promote_in,
     record_gate,
     register,
     retire,
     rollback,
+    rollback_in,
+    traffic,
     versions,
 )
 
@@ -60,6 +67,7 @@ __all__ = [
     "LineageEdge",
     "LineageGraph",
     "Node",
+    "Traffic",
     "actor",
     "approve",
     "export_onnx",
@@ -71,6 +79,7 @@ __all__ = [
     "model_lineage",
     "models",
     "promote",
+    "promote_in",
     "record_gate",
     "recorded_test_rows",
     "register",
@@ -78,6 +87,8 @@ __all__ = [
     "register_trial",
     "retire",
     "rollback",
+    "rollback_in",
+    "traffic",
     "trained_on",
     "validate_model",
     "validate_version",

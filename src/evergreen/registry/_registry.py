@@ -5,8 +5,11 @@ Lifecycle of a version::
     registered ──gate passed──▶ validated ──approve──▶ approved ──promote──▶ released ──▶ retired
         └──gate refused──▶ rejected                                            └──rollback──▶ rolled_back
 
-Releasing a version (the ``production`` alias) retires the one it replaces and points ``previous`` at
-it, in one transaction; :func:`rollback` puts ``previous`` back in production in one transaction too.
+``released`` means "out there": the version holds ``production`` or a deployment sends it traffic (a live
+share, a shadow copy, or the baseline of a canary in progress); a version is ``retired`` only once it does
+neither (see ``evergreen.store``'s ``settle_statuses``, run after every alias and deployment change).
+Releasing a version (the ``production`` alias) replaces the current one and points ``previous`` at it, in
+one transaction; :func:`rollback` puts ``previous`` back in production in one transaction too.
 Every change is an audit event with who, when, why and from which run. Changes to one model are
 serialised in the store, so two promotions racing leave exactly one production version.
 """
@@ -34,6 +37,7 @@ from evergreen.store import (
     ModelEventInfo,
     ModelInfo,
     ModelVersionInfo,
+    Traffic,
     add_edges,
     add_event,
     add_model_version,
@@ -50,14 +54,17 @@ from evergreen.store import (
     record_feature_usage,
     set_alias,
     set_status,
+    settle_statuses,
+    traffic_of,
+    was_approved,
 )
 from evergreen.training import read_package
 
 from ._columns import check_columns
 
 PRODUCTION, CANDIDATE, PREVIOUS = "production", "candidate", "previous"
-#: Statuses from which a version may be released.
-RELEASABLE = ("validated", "approved", "retired", "rolled_back")
+#: Statuses from which a version may be released (``released``: it takes traffic without being production).
+RELEASABLE = ("validated", "approved", "released", "retired", "rolled_back")
 
 
 def actor() -> str:
@@ -254,101 +261,152 @@ def promote(
     run_id: str | None = None,
     settings: Settings | None = None,
 ) -> ModelVersionInfo:
-    """Point ``alias`` at a version. For ``production`` this releases it: the version it replaces is
-    retired and becomes ``previous``, all in one transaction.
+    """Point ``alias`` at a version. For ``production`` this releases it: the version it replaces becomes
+    ``previous`` and is retired unless a deployment still sends it traffic, all in one transaction.
+
+    This moves the registry only; deployments that follow the alias (``evergreen deploy api
+    churn@production``) move with it through :func:`evergreen.serving.promote_model` (what ``evergreen
+    models promote`` runs), or at the next reload of a running server.
 
     Raises:
         RegistryError: the version may not be released (rejected, or not yet validated / approved), or the
             alias is ``previous`` (kept by releases and rollbacks only).
     """
+    with open_session(settings) as session:
+        version = promote_in(
+            session, name, ref, alias=alias, reason=reason, require_approval=require_approval, run_id=run_id
+        )
+        settle_statuses(session, name, actor=actor(), reason=f"{version.ref} is now {alias}")
+        return get_model_version(session, name, version.number)
+
+
+def promote_in(
+    session: Session,
+    name: str,
+    ref: str | int,
+    *,
+    alias: str = PRODUCTION,
+    reason: str = "",
+    require_approval: bool = False,
+    run_id: str | None = None,
+) -> ModelVersionInfo:
+    """:func:`promote` inside a caller's transaction, without settling the other versions' statuses, so
+    the caller can move the deployments that follow the alias first (then call ``settle_statuses``)."""
     if alias == PREVIOUS:
         raise RegistryError("the 'previous' alias is set by releases and rollbacks; it cannot be promoted to")
     if not alias or len(alias) > 64 or alias.isdigit() or alias == "latest":
         raise RegistryError(f"alias {alias!r} is not valid; expected a name such as 'staging' (not a number)")
-    with open_session(settings) as session:
-        model = model_id(session, name)
-        lock_model(session, model)
-        version = get_model_version(session, name, ref)
-        who = actor()
-        if alias != PRODUCTION:
-            if version.status == "rejected":
-                raise RegistryError(f"{version.ref} was rejected by the gate; it cannot take the alias {alias!r}")
-            set_alias(session, model, alias, version.id)
-            add_event(
-                session, model=model, version_id=version.id, action="alias", alias=alias, actor=who, reason=reason
-            )
-            return get_model_version(session, name, version.number)
-        allowed = ("approved", "retired", "rolled_back") if require_approval else RELEASABLE
-        if version.status == "released":
-            raise RegistryError(f"{version.ref} is already in production")
-        if version.status not in allowed:
-            need = "approved" if require_approval else "validated by the gate (or approved)"
-            raise RegistryError(f"{version.ref} is {version.status}; a version must be {need} before release")
-        current = _production(session, name)
-        if current is not None:
-            set_status(session, current, "retired", action="replace", actor=who, reason=f"replaced by {version.ref}")
-            set_alias(session, model, PREVIOUS, current.id)
-        set_alias(session, model, PRODUCTION, version.id)
-        if CANDIDATE in version.aliases:
-            set_alias(session, model, CANDIDATE, None)
-        set_status(
-            session,
-            version,
-            "released",
-            action="release",
-            actor=who,
-            reason=reason or "promoted",
-            run_id=run_id,
-            details={"replaces": current.number if current else None},
-        )
+    model = model_id(session, name)
+    lock_model(session, model)
+    version = get_model_version(session, name, ref)
+    who = actor()
+    if alias != PRODUCTION:
+        if version.status == "rejected":
+            raise RegistryError(f"{version.ref} was rejected by the gate; it cannot take the alias {alias!r}")
+        set_alias(session, model, alias, version.id)
+        add_event(session, model=model, version_id=version.id, action="alias", alias=alias, actor=who, reason=reason)
         return get_model_version(session, name, version.number)
+    if PRODUCTION in version.aliases:
+        raise RegistryError(f"{version.ref} is already in production")
+    # A version taking traffic on a deployment is ``released`` before it is production: judge its approval.
+    status = "approved" if version.status == "released" and was_approved(session, version.id) else version.status
+    allowed = ("approved", "retired", "rolled_back") if require_approval else RELEASABLE
+    if status not in allowed:
+        need = "approved" if require_approval else "validated by the gate (or approved)"
+        raise RegistryError(f"{version.ref} is {version.status}; a version must be {need} before release")
+    current = _production(session, name)
+    if current is not None:
+        served = [t.describe() for t in traffic_of(session, name).get(current.number, []) if t.takes_traffic]
+        replaced = f"replaced by {version.ref}" + (f"; still takes traffic: {', '.join(served)}" if served else "")
+        set_status(session, current, "released" if served else "retired", action="replace", actor=who, reason=replaced)
+        set_alias(session, model, PREVIOUS, current.id)
+    set_alias(session, model, PRODUCTION, version.id)
+    if CANDIDATE in version.aliases:
+        set_alias(session, model, CANDIDATE, None)
+    set_status(
+        session,
+        version,
+        "released",
+        action="release",
+        actor=who,
+        reason=reason or "promoted",
+        run_id=run_id,
+        details={"replaces": current.number if current else None},
+    )
+    return get_model_version(session, name, version.number)
 
 
 def rollback(
     name: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None
 ) -> ModelVersionInfo:
     """Put the ``previous`` version back in production in one transaction; the version rolled back is
-    marked ``rolled_back``. Returns the version now in production."""
+    marked ``rolled_back`` (``released`` while a deployment still sends it traffic). Returns the version
+    now in production. Deployments that follow ``production`` move as with :func:`promote`."""
     with open_session(settings) as session:
-        model = model_id(session, name)
-        lock_model(session, model)
-        current = _production(session, name)
-        if current is None:
-            raise RegistryError(f"model {name!r} has no production version to roll back")
-        previous = _alias(session, name, PREVIOUS)
-        if previous is None:
-            raise RegistryError(
-                f"model {name!r} has no previous production version to roll back to ({current.ref} is the first)"
-            )
-        who = actor()
-        set_status(session, current, "rolled_back", action="rollback", actor=who, reason=reason, run_id=run_id)
-        set_alias(session, model, PRODUCTION, previous.id)
-        set_alias(session, model, PREVIOUS, None)
-        set_status(
-            session,
-            previous,
-            "released",
-            action="restore",
-            actor=who,
-            reason=reason,
-            run_id=run_id,
-            details={"rolled_back": current.number},
+        restored = rollback_in(session, name, reason=reason, run_id=run_id)
+        settle_statuses(session, name, actor=actor(), reason=f"{restored.ref} is back in production")
+        return get_model_version(session, name, restored.number)
+
+
+def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None = None) -> ModelVersionInfo:
+    """:func:`rollback` inside a caller's transaction, without settling statuses (see :func:`promote_in`)."""
+    model = model_id(session, name)
+    lock_model(session, model)
+    current = _production(session, name)
+    if current is None:
+        raise RegistryError(
+            f"model {name!r} has no production version to roll back; `evergreen models promote {name}@VERSION` "
+            "releases one"
         )
-        return get_model_version(session, name, previous.number)
+    previous = _alias(session, name, PREVIOUS)
+    if previous is None:
+        raise RegistryError(
+            f"model {name!r} has no previous production version to roll back to ({current.ref} is the first); "
+            f"`evergreen models promote {name}@VERSION` releases another"
+        )
+    who = actor()
+    set_status(session, current, "rolled_back", action="rollback", actor=who, reason=reason, run_id=run_id)
+    set_alias(session, model, PRODUCTION, previous.id)
+    set_alias(session, model, PREVIOUS, None)
+    set_status(
+        session,
+        previous,
+        "released",
+        action="restore",
+        actor=who,
+        reason=reason,
+        run_id=run_id,
+        details={"rolled_back": current.number},
+    )
+    return get_model_version(session, name, previous.number)
 
 
 def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
-    """Take a version out of use; a version in production must be replaced or rolled back first."""
+    """Take a version out of use; a version in production must be replaced or rolled back first, and one
+    a deployment sends traffic must first be replaced there."""
     with open_session(settings) as session:
         model = model_id(session, name)
         lock_model(session, model)
         version = get_model_version(session, name, ref)
         if PRODUCTION in version.aliases:
             raise RegistryError(f"{version.ref} is in production; promote another version or roll back first")
+        served = [t for t in traffic_of(session, name).get(version.number, []) if t.takes_traffic]
+        if served:
+            raise RegistryError(
+                f"{version.ref} takes traffic ({', '.join(t.describe() for t in served)}); deploy another version "
+                f"there first, e.g. `evergreen deploy {served[0].deployment} {name}@production`"
+            )
         for alias in version.aliases:
             set_alias(session, model, alias, None)
         set_status(session, version, "retired", action="retire", actor=actor(), reason=reason)
         return get_model_version(session, name, version.number)
+
+
+def traffic(name: str, *, settings: Settings | None = None) -> dict[int, list[Traffic]]:
+    """Version number → the deployments that use it and how (live share, shadow, canary baseline, standby)."""
+    with open_session(settings) as session:
+        model_id(session, name)  # a NotFoundError naming the models for an unknown name
+        return traffic_of(session, name)
 
 
 def _alias(session: Session, name: str, alias: str) -> ModelVersionInfo | None:

@@ -3,6 +3,9 @@
 - ``deploy("churn-api", "churn", 3, strategy="canary", steps=[10, 50, 100])`` records a new policy for
   a deployment; ``route(policy, entity_id)`` picks the version that answers one request, sticky per
   entity; ``canary_tick`` moves a canary along or rolls it back.
+- ``deploy("churn-api", "churn", "production")`` makes a deployment that *follows* the alias:
+  ``promote_model("churn", 6)`` and ``rollback_model("churn", reason=…)`` move the alias and its followers'
+  traffic in one transaction (``follow_aliases`` catches up after the registry's own ``promote``).
 - ``create_app(settings)`` is the ASGI prediction server (``evergreen serve``); ``worker_app`` is one
   worker of ``evergreen serve --workers N``, whose metrics sum over the workers (``shared_metrics_folder``);
   ``run_workers`` runs those workers, each on a socket of its own on Linux.
@@ -23,8 +26,8 @@ from ._deploy import (
     deployed_views,
     deployment,
     deployments,
+    followed_alias,
     policy_history,
-    rollback_deployment,
 )
 from ._features import FeatureSkew, ServedFeatures, SkewReport, skew_check
 from ._feedback import (
@@ -36,12 +39,14 @@ from ._feedback import (
     labelled_predictions,
     record_feedback,
 )
+from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
 from ._metrics import shared_metrics_folder
 from ._policy import (
     STRATEGIES,
     Arm,
     Canary,
+    Follow,
     Policy,
     canary_decision,
     entity_point,
@@ -67,12 +72,14 @@ __all__ = [
     "FeatureSkew",
     "Feedback",
     "FeedbackResult",
+    "Follow",
     "LoadedModel",
     "Policy",
     "PredictionBatch",
     "PredictionEntry",
     "PredictionLog",
     "PredictionLogStats",
+    "Promotion",
     "RefusedFeedback",
     "Replica",
     "ServedFeatures",
@@ -85,6 +92,8 @@ __all__ = [
     "deployment",
     "deployments",
     "entity_point",
+    "follow_aliases",
+    "followed_alias",
     "ingest_feedback_file",
     "labelled_predictions",
     "load_version",
@@ -93,8 +102,10 @@ __all__ = [
     "next_policy",
     "policy_history",
     "predict_batch",
+    "promote_model",
     "record_feedback",
     "rollback_deployment",
+    "rollback_model",
     "route",
     "run_workers",
     "shared_metrics_folder",

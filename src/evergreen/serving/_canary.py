@@ -10,6 +10,7 @@ least ``min_requests`` predictions were seen; with fewer the step holds.
 from __future__ import annotations
 
 import contextlib
+import logging
 from datetime import datetime
 
 import numpy as np
@@ -18,12 +19,24 @@ from sqlalchemy.orm import Session
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError, RegistryError
 from evergreen.pipelines import run_settings
-from evergreen.registry import PRODUCTION, get
-from evergreen.registry import rollback as registry_rollback
-from evergreen.store import MetadataStore, get_deployment, now, set_policy, version_traffic
+from evergreen.registry import PRODUCTION
+from evergreen.store import (
+    MetadataStore,
+    get_deployment,
+    get_model_version,
+    lock_model,
+    model_id,
+    now,
+    set_policy,
+    settle_statuses,
+    version_traffic,
+)
 
 from ._feedback import labelled_predictions
+from ._follow import move_followers, restore_alias
 from ._policy import CanaryAction, Policy, canary_decision, next_policy
+
+log = logging.getLogger("evergreen.serving")
 
 MIN_REQUESTS = 50
 #: Labelled answers needed before the online-quality guardrail (``accuracy_min``) is judged.
@@ -75,6 +88,10 @@ def canary_tick(
             action, why = canary_decision(policy, metrics if count >= min_requests else {}, seconds)
             if action == "hold":
                 return action, why
+            # The model before the deployment, in the order every change takes them (see _follow.py): a rollback
+            # moves the alias back, and any change settles the model's statuses.
+            with contextlib.suppress(NotFoundError):
+                lock_model(session, model_id(session, info.model))
             locked = get_deployment(session, name, lock=True)
             if locked.revision != info.revision:
                 return "hold", "another replica changed the policy first"
@@ -87,21 +104,31 @@ def canary_tick(
                 actor="canary",
                 reason=why,
             )
-        if action == "rollback":
-            _unpromote(info.model, policy.canary.candidate, why, settings)
+            if action == "rollback":
+                _unpromote(session, name, info.model, policy, why)
         return action, why
     finally:
         store.dispose()
 
 
-def _unpromote(model: str, candidate: int, why: str, settings: Settings) -> None:
-    """A candidate the canary rolled back must not stay the registry's ``production`` (the System promotes a
-    version when it releases it, so the next gate would judge candidates against the rolled-back one):
-    put the previous production version back, when the candidate is the one in production."""
+def _unpromote(session: Session, name: str, model: str, policy: Policy, why: str) -> None:
+    """A candidate the canary rolled back must not stay what its alias names (``production`` for a pinned
+    deployment, as the System used to promote the version it released; the alias a following deployment
+    follows): point the alias back at the baseline, and move the alias's other followers with it."""
+    plan = policy.canary
+    if plan is None:
+        return
+    alias = policy.follows.alias if policy.follows is not None else PRODUCTION
     try:
-        production = get(model, PRODUCTION, settings=settings)
+        named = get_model_version(session, model, alias)
     except NotFoundError:
         return
-    if production.number == candidate:
-        with contextlib.suppress(RegistryError):  # no previous version: nothing to restore
-            registry_rollback(model, reason=f"canary rolled back: {why}", settings=settings)
+    if named.number != plan.candidate:
+        return
+    try:
+        restore_alias(session, model, alias, plan.baseline, reason=f"canary rolled back: {why}")
+    except RegistryError as e:  # e.g. the baseline cannot be released: the deployment is back, the alias stays
+        log.warning("canary of %s rolled back, but %s@%s stays on v%s: %s", name, model, alias, plan.candidate, e)
+        return
+    move_followers(session, model, alias, plan.baseline, rollback=True, reason=f"canary rolled back: {why}", skip=name)
+    settle_statuses(session, model, actor="canary", reason=f"canary of {name!r} rolled back")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from sqlalchemy.orm import Session
+
 from evergreen.config import Settings
 from evergreen.errors import FeatureError, NotFoundError, ServingError
 from evergreen.features import OnlineStore, open_online_store, served_views, split_view_ref
@@ -17,10 +19,12 @@ from evergreen.store import (
     features_used_by,
     get_deployment,
     list_deployments,
+    lock_model,
+    model_id,
     set_policy,
 )
 
-from ._policy import Policy, make_policy
+from ._policy import Follow, Policy, check_every, check_steps, check_strategy, make_policy
 
 #: Statuses of a model version that may take live traffic.
 SERVABLE = ("validated", "approved", "released", "retired", "rolled_back")
@@ -28,6 +32,18 @@ SERVABLE = ("validated", "approved", "released", "retired", "rolled_back")
 
 def _store(settings: Settings | None) -> MetadataStore:
     return MetadataStore((settings or run_settings()).store.url)
+
+
+#: Aliases a deployment cannot follow: ``latest``, ``candidate`` and ``previous`` name a version of the
+#: moment (the newest, the last gated, the last replaced), so a deployment given one is pinned to it.
+UNFOLLOWABLE = ("latest", "candidate", "previous")
+
+
+def followed_alias(ref: str | int) -> str | None:
+    """The alias a deployment given ``ref`` follows (``production``, ``staging`` …), None when ``ref`` pins a
+    version (a number, or one of :data:`UNFOLLOWABLE`)."""
+    text = str(ref)
+    return None if text.isdigit() or text in UNFOLLOWABLE else text
 
 
 def deploy(
@@ -47,6 +63,14 @@ def deploy(
 ) -> tuple[DeploymentInfo, Policy]:
     """Release a version of ``model`` on deployment ``name`` by ``strategy``; creates the deployment.
 
+    ``ref`` is a version number, which pins the deployment to it, or an alias such as ``"production"``,
+    which the deployment then *follows*: ``models promote`` / ``models rollback`` (see :func:`promote_model`)
+    move its traffic to the version the alias names, by this ``strategy`` (a canary ramps by these
+    ``steps``, ``every_s`` and ``guardrails``; a rollback of the alias switches at once). The first version
+    of a following deployment, and the alias's version when it already carries the most traffic, go live
+    directly. Shadow and bandit deployments compare versions, so they take numbers only. Deploying moves no
+    alias: the registry shows which deployments serve each version (``evergreen models list``).
+
     ``postprocess`` (``"module:function"``) sets the hook applied to every answer; without it the
     deployment keeps the hook it had. The function is called as ``f(predictions=…, probabilities=…,
     instances=…)`` and returns ``{"predictions": […]}`` (and optionally ``"probabilities"``).
@@ -61,11 +85,28 @@ def deploy(
 
     Raises:
         ServingError: the version was never validated (or was rejected), the deployment serves another
-            model, or the strategy cannot apply (see :func:`make_policy`).
+            model, the strategy cannot apply (see :func:`make_policy`), or a shadow or bandit deployment
+            was given an alias.
         FeatureError: a feature view, or a view version a version of the policy was trained on, has no
             version materialized into the online store.
     """
     settings = settings or run_settings()
+    alias = followed_alias(ref)
+    follow: Follow | None = None
+    if alias is not None:  # checked now: the first version of a following deployment goes live directly
+        check_strategy(strategy)
+        if strategy in ("shadow", "bandit"):
+            raise ServingError(
+                f"a {strategy} deployment compares versions, so it cannot follow the alias {model}@{alias}; "
+                f"give version numbers, e.g. `evergreen deploy {name} {model}@3 --strategy {strategy}`"
+            )
+        ramp: dict[str, list[float]] = {}
+        if strategy == "canary":
+            ramp["steps"] = check_steps(list(steps or [10.0, 50.0, 100.0]))
+            check_every(every_s)
+        follow = Follow.model_validate(
+            {"alias": alias, "strategy": strategy, "every_s": every_s, "guardrails": dict(guardrails or {})} | ramp
+        )
     if features:
         _check_served([tuple(features)], settings)
     version = get(model, ref, settings=settings)
@@ -78,6 +119,7 @@ def deploy(
     store = _store(settings)
     try:
         with store.session() as session:
+            lock_model(session, model_id(session, model))  # the model before the deployment (see _follow.py)
             current: Policy | None = None
             existing = [d for d in list_deployments(session) if d.name == name]
             if existing:
@@ -85,20 +127,20 @@ def deploy(
                 if found.model != model:
                     raise ServingError(f"deployment {name!r} serves model {found.model!r}, not {model!r}")
                 current = Policy.model_validate(found.policy)
-            policy = make_policy(
-                strategy,
-                version.number,
+            policy = compose(
+                session,
+                model=model,
+                version=version.number,
+                strategy=strategy,
                 current=current,
                 steps=steps,
                 every_s=every_s,
                 guardrails=guardrails,
                 versions=versions,
+                postprocess=postprocess,
+                features=features,
+                follow=follow,
             )
-            hook = postprocess if postprocess is not None else (current.postprocess if current else None)
-            views = features if features is not None else (list(current.features) if current else [])
-            policy = policy.model_copy(update={"postprocess": hook or None, "features": tuple(views)})
-            if views:  # each version is served the view versions it was trained on, where it was trained on any
-                policy = policy.with_views(features_used_by(session, model, [*policy.versions, *_baseline(policy)]))
             info = set_policy(
                 session,
                 name=name,
@@ -106,11 +148,58 @@ def deploy(
                 policy=policy.model_dump(mode="json"),
                 action=f"deploy:{strategy}",
                 actor=actor(),
-                reason=reason or f"deploy {version.ref} by {strategy}",
+                reason=reason or f"deploy {model}@{ref} (v{version.number}) by {strategy}",
             )
             return info, policy
     finally:
         store.dispose()
+
+
+def compose(
+    session: Session,
+    *,
+    model: str,
+    version: int,
+    strategy: str,
+    current: Policy | None,
+    steps: list[float] | None = None,
+    every_s: float = 3600.0,
+    guardrails: Mapping[str, float] | None = None,
+    versions: list[int] | None = None,
+    postprocess: str | None = None,
+    features: list[str] | None = None,
+    follow: Follow | None = None,
+) -> Policy:
+    """The policy that releases ``version`` by ``strategy`` from ``current``, keeping the deployment's hook
+    and feature views unless given, each version pinned on the views it was trained on, and ``follow``.
+
+    A deployment that follows an alias puts the version live directly where a release against the live one
+    has nothing to compare: on a new deployment, or when the version already carries the most traffic; a
+    canary already ramping to the version goes on."""
+    if follow is not None and current is not None and current.canary is not None and current.target == version:
+        policy = current  # the ramp in progress already releases it
+    else:
+        direct = follow is not None and (current is None or _most(current) == version)
+        policy = make_policy(
+            "direct" if direct else strategy,
+            version,
+            current=current,
+            steps=steps,
+            every_s=every_s,
+            guardrails=guardrails,
+            versions=versions,
+        )
+    hook = postprocess if postprocess is not None else (current.postprocess if current else None)
+    views = features if features is not None else (list(current.features) if current else [])
+    policy = policy.model_copy(update={"postprocess": hook or None, "features": tuple(views), "follows": follow})
+    if views:  # each version is served the view versions it was trained on, where it was trained on any
+        policy = policy.with_views(features_used_by(session, model, [*policy.versions, *_baseline(policy)]))
+    return policy
+
+
+def _most(policy: Policy) -> int:
+    """The live version with the most weight."""
+    return max((a for a in policy.arms if a.mode == "live"), key=lambda a: a.weight).version
 
 
 def _baseline(policy: Policy) -> list[int]:
@@ -152,30 +241,6 @@ def _check_served(view_sets: Iterable[Sequence[str]], settings: Settings) -> Non
             served_views(views, online.url, settings=settings)
     finally:
         online.close()
-
-
-def rollback_deployment(name: str, *, reason: str, settings: Settings | None = None) -> tuple[DeploymentInfo, Policy]:
-    """Restore the policy the deployment had before its latest change, as a new recorded revision."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            current = get_deployment(session, name, lock=True)
-            history = deployment_history(session, name, limit=2)
-            if len(history) < 2:
-                raise ServingError(f"deployment {name!r} has had one policy only; there is nothing to roll back to")
-            previous = history[1]
-            info = set_policy(
-                session,
-                name=name,
-                model=current.model,
-                policy=previous.policy,
-                action="rollback",
-                actor=actor(),
-                reason=reason or f"back to revision {previous.revision}",
-            )
-            return info, Policy.model_validate(previous.policy)
-    finally:
-        store.dispose()
 
 
 def deployment(name: str, *, settings: Settings | None = None) -> tuple[DeploymentInfo, Policy]:

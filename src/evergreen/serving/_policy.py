@@ -64,6 +64,21 @@ class Canary(BaseModel):
     baseline_features: tuple[str, ...] | None = None
 
 
+class Follow(BaseModel):
+    """A deployment that follows a registry alias (``evergreen deploy api churn@production``): when the alias
+    moves (``models promote``, ``models rollback``), the deployment releases the version it now names by
+    ``strategy`` (a canary ramps through ``steps``, each lasting ``every_s``, under ``guardrails``); a
+    rollback of the alias switches at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alias: str
+    strategy: Literal["direct", "blue-green", "canary"] = "direct"
+    steps: list[float] = [10.0, 50.0, 100.0]
+    every_s: float = 3600.0
+    guardrails: dict[str, float] = {}
+
+
 class Policy(BaseModel):
     """What answers a deployment's requests."""
 
@@ -75,6 +90,7 @@ class Policy(BaseModel):
     sticky: bool = True
     postprocess: str | None = None  # "module:function" applied to every answer (thresholds, filtering …)
     features: tuple[str, ...] = ()  # feature views whose online values fill each request, by entity id
+    follows: Follow | None = None  # the registry alias the deployment follows; None: its versions are pinned
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -98,6 +114,16 @@ class Policy(BaseModel):
         a weight, not a bandit), else None."""
         live = [a.version for a in self.arms if a.mode == "live" and a.weight > 0]
         return live[0] if len(live) == 1 and self.strategy != "bandit" else None
+
+    @property
+    def target(self) -> int:
+        """The version the policy releases: a canary's candidate, else the live version with the most weight."""
+        if self.canary is not None:
+            return self.canary.candidate
+        incumbent = _incumbent(self)
+        if incumbent is None:  # unreachable: the validator requires a live arm
+            raise ServingError("a policy needs at least one live version")
+        return incumbent
 
     @property
     def shadows(self) -> list[Arm]:
@@ -145,10 +171,24 @@ class Policy(BaseModel):
             + (f" [{', '.join(a.features)}]" if a.features else "")
             for a in self.arms
         ]
-        return f"{self.strategy}: {', '.join(parts)}"
+        follows = f" (follows {self.follows.alias})" if self.follows is not None else ""
+        return f"{self.strategy}: {', '.join(parts)}{follows}"
 
 
-def _check_steps(steps: list[float]) -> list[float]:
+def check_every(every_s: float) -> None:
+    """Refuse a canary step that lasts no time."""
+    if every_s <= 0:
+        raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+
+
+def check_strategy(strategy: str) -> None:
+    """Refuse a strategy that is not one of :data:`STRATEGIES` (ServingError, with the nearest name)."""
+    if strategy not in STRATEGIES:
+        hint = did_you_mean(strategy, STRATEGIES)
+        raise ServingError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
+
+
+def check_steps(steps: list[float]) -> list[float]:
     if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(steps) or steps[-1] != 100:
         raise ServingError(f"canary steps must rise to 100 with each share in (0, 100], got {steps}")
     return steps
@@ -170,9 +210,7 @@ def make_policy(
         ServingError: an unknown strategy, or one that needs a version already live (blue-green, canary,
             shadow) on a deployment that has none.
     """
-    if strategy not in STRATEGIES:
-        hint = did_you_mean(strategy, STRATEGIES)
-        raise ServingError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
+    check_strategy(strategy)
     incumbent = _incumbent(current)
     if strategy == "direct":
         return Policy(strategy="direct", arms=[Arm(version=version)])
@@ -194,9 +232,8 @@ def make_policy(
         return Policy(strategy="blue-green", arms=[Arm(version=version), Arm(version=incumbent, weight=0.0)])
     if strategy == "shadow":
         return Policy(strategy="shadow", arms=[Arm(version=incumbent), Arm(version=version, weight=0.0, mode="shadow")])
-    ramp = _check_steps(list(steps or [10.0, 50.0, 100.0]))
-    if every_s <= 0:
-        raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+    ramp = check_steps(list(steps or [10.0, 50.0, 100.0]))
+    check_every(every_s)
     plan = Canary(baseline=incumbent, candidate=version, steps=ramp, every_s=every_s, guardrails=dict(guardrails or {}))
     arms = [Arm(version=version, weight=ramp[0])]
     if ramp[0] < 100:
@@ -293,7 +330,13 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
     if action in ("rollback", "complete"):
         survivor = plan.baseline if action == "rollback" else plan.candidate
         arms = [Arm(version=survivor, features=views.get(survivor))]
-        return Policy(strategy="direct", arms=arms, postprocess=policy.postprocess, features=policy.features)
+        return Policy(
+            strategy="direct",
+            arms=arms,
+            postprocess=policy.postprocess,
+            features=policy.features,
+            follows=policy.follows,
+        )
     step = plan.step + 1
     share = plan.steps[step]
     arms = [Arm(version=plan.candidate, weight=share, features=views.get(plan.candidate))]
@@ -305,4 +348,5 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
         canary=plan.model_copy(update={"step": step}),
         postprocess=policy.postprocess,
         features=policy.features,
+        follows=policy.follows,
     )

@@ -20,17 +20,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
-from evergreen.errors import EvergreenError, FeatureError
+from evergreen.errors import EvergreenError, FeatureError, NotFoundError
 from evergreen.executors import resolve_function
 from evergreen.features import OnlineStore, served_views
-from evergreen.store import MetadataStore, get_model_version, list_deployments
+from evergreen.store import DeploymentInfo, MetadataStore, get_model_version, list_deployments
 from evergreen.training import ModelPackage, OnnxModel, Signature, load_model, onnx_bytes, read_package
 
 from ._canary import canary_tick
 from ._features import ServedFeatures, open_features_store
+from ._follow import follow_aliases
 from ._policy import Policy
 from ._rewards import rewards
 from ._rows import RowReader, matrix
@@ -130,7 +132,7 @@ class Replica:
     settings: Settings
     only: list[str] | None = None
     reload_interval_s: float = 2.0
-    control: bool = True  # also move canary releases along (see _canary.py); idempotent across replicas
+    control: bool = True  # also move canaries along and follow aliases (_canary.py, _follow.py); idempotent
     on_load: Callable[[LoadedModel], None] | None = None  # called once per version loaded (the load-time metric)
     states: dict[str, DeploymentState] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -139,6 +141,7 @@ class Replica:
     _cache: dict[tuple[str, int], LoadedModel] = field(default_factory=dict)
     _online: OnlineStore | None = None  # opened on first use by a deployment with feature views
     _store: MetadataStore | None = None
+    _lagging: list[str] = field(default_factory=list)  # deployments whose alias moved without them (last reload)
 
     def _metadata(self) -> MetadataStore:
         """The replica's one store (one engine and pool for every reload), opened on first use and
@@ -153,6 +156,7 @@ class Replica:
         try:
             with self._metadata().session() as session:
                 found = [d for d in list_deployments(session) if self.only is None or d.name in self.only]
+                self._lagging = [d.name for d in found if self._lags(session, d)]
                 packages: dict[tuple[str, int], str] = {}
                 for d in found:
                     current = self.states.get(d.name)
@@ -256,6 +260,7 @@ class Replica:
         while not self._stop.wait(self.reload_interval_s):
             if self.control:
                 self._tick_canaries()
+                self._follow_aliases()
             self.refresh()
             self._update_rewards()
             self.refresh_features()
@@ -283,6 +288,30 @@ class Replica:
                 continue
             if action != "hold":
                 log.warning("canary of %s: %s (%s)", name, action, why)
+
+    def _lags(self, session: Session, found: DeploymentInfo) -> bool:
+        """Whether a deployment follows an alias that names another version than the one it releases."""
+        state = self.states.get(found.name)
+        policy = state.policy if state is not None and state.revision == found.revision else None
+        policy = policy or Policy.model_validate(found.policy)
+        if policy.follows is None:
+            return False
+        try:
+            return get_model_version(session, found.model, policy.follows.alias).number != policy.target
+        except NotFoundError:  # the alias was removed: the deployment keeps what it serves
+            return False
+
+    def _follow_aliases(self) -> None:
+        """Move the deployments that follow an alias moved without them (by the registry's own ``promote``
+        in a user's code); ``evergreen models promote`` moves them itself. The last reload found which lag,
+        so a server whose deployments agree with their aliases writes nothing. Idempotent across replicas."""
+        if not self._lagging:
+            return
+        try:
+            for info in follow_aliases(names=self._lagging, settings=self.settings):
+                log.warning("deployment %s follows its alias: revision %d", info.name, info.revision)
+        except EvergreenError as e:
+            log.warning("cannot move the deployments that follow an alias: %s", e)
 
     def stop(self) -> None:
         """Stop watching the store."""

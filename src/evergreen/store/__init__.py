@@ -159,6 +159,7 @@ from ._runs import (
 )
 from ._store import MetadataStore
 from ._tokens import SCOPES, create_token, list_tokens, revoke_token, token_hash, token_scopes
+from ._traffic import Traffic, settle_statuses, traffic_of, was_approved
 
 __all__ = [
     "ALERT_STATES",
@@ -202,6 +203,7 @@ __all__ = [
     "ServedInputs",
     "StepRunInfo",
     "TokenInfo",
+    "Traffic",
     "TrialInfo",
     "add_alert_event",
     "add_edges",
@@ -297,14 +299,17 @@ __all__ = [
     "set_alias",
     "set_policy",
     "set_status",
+    "settle_statuses",
     "skip_steps",
     "start_step",
     "token_hash",
     "token_scopes",
+    "traffic_of",
     "unique_prefixes",
     "update_trial",
     "upsert_cached_predictions",
     "version_by_content",
     "version_traffic",
     "versions_by_id",
+    "was_approved",
 ]

@@ -1,7 +1,8 @@
 """Reads and writes of deployments and the history of their policies.
 
 Every change writes the new policy with a revision one higher and an event holding that policy, in one
-transaction with the deployment's row locked, so replicas see whole policies and history restores any.
+transaction with the deployment's row locked, so replicas see whole policies and history restores any;
+the same transaction settles the model's version statuses on the new traffic (see ``_traffic.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from evergreen.errors import NotFoundError, did_you_mean
 from ._records import CachedPredictionInfo, DeploymentEventInfo, DeploymentInfo
 from ._runs import now
 from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionCacheRecord, PredictionRecord
+from ._traffic import settle_statuses
 
 
 def get_deployment(session: Session, name: str, *, lock: bool = False) -> DeploymentInfo:
@@ -41,7 +43,8 @@ def list_deployments(session: Session) -> list[DeploymentInfo]:
 def set_policy(
     session: Session, *, name: str, model: str, policy: dict[str, Any], action: str, actor: str, reason: str
 ) -> DeploymentInfo:
-    """Create the deployment or give it a new policy (revision + 1), with the event that records it."""
+    """Create the deployment or give it a new policy (revision + 1), with the event that records it; the
+    model's versions are settled on the new traffic (a version that takes traffic is ``released``)."""
     record = session.execute(
         select(DeploymentRecord).where(DeploymentRecord.name == name).with_for_update()
     ).scalar_one_or_none()
@@ -67,6 +70,7 @@ def set_policy(
         )
     )
     session.flush()
+    settle_statuses(session, model, actor=actor, reason=f"deployment {name!r} revision {record.revision}")
     return _info(record)
 
 

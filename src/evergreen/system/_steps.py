@@ -14,8 +14,8 @@ from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
 from evergreen.features import connect, load_view, open_online_store, served_views, training_set
 from evergreen.pipelines import run_settings, step
-from evergreen.registry import promote
-from evergreen.serving import deploy, predict_batch
+from evergreen.registry import PRODUCTION
+from evergreen.serving import Follow, deploy, predict_batch, promote_model
 from evergreen.serving import deployment as current_deployment
 
 from ._window import Window, training_rows
@@ -135,37 +135,67 @@ def release_model(
     validated: dict[str, Any], deployment: str, release: dict[str, Any], window: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Release a gated version on ``deployment`` by the System's strategy, or do nothing when the gate refused
-    it. The first version of a deployment always goes live directly: there is nothing to compare a canary
-    with. The training ``window``'s summary, when given, is returned under ``"window"`` (so the run's output
-    says which data the version was trained on). When the window was made from feature views (``window["features"]``, as
+    it. The version becomes the registry's ``production`` (the next gate judges candidates against it) and
+    the deployment follows ``production``, so both move in one transaction and agree at every canary step;
+    the first version of a deployment always goes live directly: there is nothing to compare a canary with.
+    The training ``window``'s summary, when given, is returned under ``"window"`` (so the run's output says
+    which data the version was trained on). When the window was made from feature views (``window["features"]``, as
     :func:`feature_window` gives), the deployment declares those view versions, so the server fills each
     request by entity id with values of the views the model was trained on. Returns what was done."""
     used = {"window": window["summary"]} if window and window.get("summary") else {}
     if not validated.get("passed"):
         return {**validated, **used, "released": False, "reason": f"gate: {validated.get('verdict', 'refused')}"}
     settings = run_settings()
+    model, version = validated["model"], validated["version"]
+    strategy = str(release.get("strategy", "direct"))
+    features = list(window["features"]) if window and window.get("features") else None
+    why = f"released by the System after the gate: {validated.get('verdict', '')}"
     try:
-        current_deployment(deployment, settings=settings)
-        strategy = str(release.get("strategy", "direct"))
+        follows = current_deployment(deployment, settings=settings)[1].follows
+        first = False
     except NotFoundError:
-        strategy = "direct"
-    info, _ = deploy(
-        deployment,
-        validated["model"],
-        validated["version"],
-        strategy=strategy,
-        steps=release.get("steps"),
-        every_s=float(release.get("every_s", 3600.0)),
-        guardrails=release.get("guardrails"),
-        features=list(window["features"]) if window and window.get("features") else None,
-        reason=f"released by the System after the gate: {validated.get('verdict', '')}",
-        settings=settings,
-    )
-    # The gate judges the next candidate against the registry's production version: point it here.
-    promote(
-        validated["model"], validated["version"], reason=f"released on {deployment!r} by {strategy}", settings=settings
-    )
-    return {**validated, **used, "released": True, "strategy": strategy, "revision": info.revision}
+        follows, first = None, True
+    if follows is not None and follows.alias == PRODUCTION and strategy in ("direct", "blue-green", "canary"):
+        # The promotion moves it, by the System's release as it is now (recorded as the deployment's plan).
+        plan = Follow(
+            alias=PRODUCTION,
+            strategy=strategy,
+            steps=list(release.get("steps") or follows.steps),
+            every_s=float(release.get("every_s", follows.every_s)),
+            guardrails=dict(release.get("guardrails") or {}),
+        )
+        moved = promote_model(
+            model, version, reason=why, features=features, plans={deployment: plan}, settings=settings
+        ).moved
+        info = next((d for d, _ in moved if d.name == deployment), None)
+        revision = info.revision if info is not None else current_deployment(deployment, settings=settings)[0].revision
+        return {**validated, **used, "released": True, "strategy": strategy, "revision": revision}
+    done = "direct" if first else strategy
+
+    def put(ref: str | int, how: str) -> int:
+        info, _ = deploy(
+            deployment,
+            model,
+            ref,
+            strategy=how,
+            steps=release.get("steps"),
+            every_s=float(release.get("every_s", 3600.0)),
+            guardrails=release.get("guardrails"),
+            features=features,
+            reason=why,
+            settings=settings,
+        )
+        return info.revision
+
+    if strategy in ("shadow", "bandit"):  # these compare versions: the deployment pins them
+        revision = put(version, done)
+        promote_model(model, version, reason=f"released on {deployment!r} by {strategy}", settings=settings)
+        return {**validated, **used, "released": True, "strategy": strategy, "revision": revision}
+    # A new deployment, or one made before deployments followed aliases: production first, then follow it
+    # (its first version goes live directly; later promotions move it by the System's strategy).
+    promote_model(model, version, reason=f"released on {deployment!r} by {done}", settings=settings)
+    revision = put(PRODUCTION, strategy)
+    return {**validated, **used, "released": True, "strategy": done, "revision": revision}
 
 
 @step(cache=False)

@@ -18,8 +18,9 @@ STAMP := $(VENV)/.installed
 # Only the folders that exist: examples/ and benchmarks/ may be absent in a fresh clone.
 CODE_DIRS := $(wildcard src tests examples benchmarks docs/hooks.py)
 # Three workers on two cores: tests spend much of their time waiting for the CLI processes and servers
-# they start (6.4 against 8.0 minutes with two workers, measured on a quiet machine).
-PYTEST_ARGS ?= -n 3
+# they start (6.4 against 8.0 minutes with two workers, measured on a quiet machine). The slowest tests are
+# listed after each run, to keep the whole suite within 10 minutes on two cores.
+PYTEST_ARGS ?= -n 3 --durations=15
 
 .PHONY: help setup test lint docs docs-serve format typecheck imports pytest quickstart bench clean distclean
 

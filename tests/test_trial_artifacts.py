@@ -126,7 +126,6 @@ def test_bad_figures_and_texts_are_refused_by_name(settings: Settings) -> None:
 
 
 def test_a_matplotlib_figure_is_stored_as_a_png(settings: Settings, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
     figure = Figure()

@@ -43,7 +43,7 @@ Default verdict (:class:`DriftThresholds`), and why:
    10% scores 0.22; a mix moving from 40/30/20/10% to 25/30/25/20% scores 0.16.
 5. **Dataset: drifted when at least half of the judged columns are** (``dataset_share=0.5``). The
    per-column list is the signal to read; the dataset verdict is a coarse "the population moved" alarm,
-   and input drift is a warning rather than the retraining trigger (DESIGN.md, Retraining policy), so
+   and input drift is a warning rather than the retraining trigger (docs/design.md, Retraining policy), so
    it should not fire for a few moved features.
 6. **Datetime columns are not judged by default**: a later batch always "drifts" on its event time.
    Set ``datetimes=True`` to include them (as numeric).

@@ -62,7 +62,7 @@ class Gate(_Model):
       McNemar's ``p < significance`` with the candidate making more errors. A gain or loss within noise
       passes, and the report says whether it was ``shown_better`` (``low > 0``, or McNemar significant
       in the candidate's favour) so nobody calls a within-noise candidate better. This is the retraining
-      gate DESIGN.md asks for: it keeps a fresher model unless the data show it is worse.
+      gate docs/design.md asks for: it keeps a fresher model unless the data show it is worse.
     - ``min_delta > 0``: *shown better, by about min_delta*. PASS only if the candidate is shown better
       (as above: the improvement's interval excludes 0, or McNemar is significant in its favour) **and**
       the measured improvement is at least ``min_delta``. The two halves guard against the two errors:
@@ -70,7 +70,7 @@ class Gate(_Model):
       at most ``significance / 2``), and a candidate that is shown better and whose measured gain reaches
       the margin is not refused for a confidence interval that is merely wide. Requiring the interval's
       *lower* bound to reach ``min_delta`` instead would refuse almost every candidate whose true gain is
-      near the margin (at exactly the margin, 97.5% of them), which is the "strict gate" DESIGN.md
+      near the margin (at exactly the margin, 97.5% of them), which is the "strict gate" docs/design.md
       measured as costly. The cost of this rule: a candidate truly better by a little less than
       ``min_delta`` can pass when its measured gain overshoots; it is still shown better than production.
 

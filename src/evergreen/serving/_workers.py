@@ -31,7 +31,7 @@ from ._metrics import MULTIPROC_VARIABLE
 SPEC_VARIABLE = "_EVERGREEN_SERVE_SPEC"
 #: The import string uvicorn gives each worker process.
 WORKER_FACTORY = "evergreen.serving._workers:worker_app"
-#: Native thread pools of a worker: one thread each (DESIGN.md, Performance targets).
+#: Native thread pools of a worker: one thread each (docs/design.md, Performance targets).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

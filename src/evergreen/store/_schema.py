@@ -1,6 +1,6 @@
 """The metadata store's tables, as SQLAlchemy 2 declarative models.
 
-The schema is laid out for the whole of DESIGN.md: every record has a stable string id, every time is
+The schema is laid out for the whole of docs/design.md: every record has a stable string id, every time is
 UTC, and lineage is one generic graph of typed edges (``artifact``, ``step_run``, ``run`` today;
 ``dataset_version``, ``model_version``, ``deployment`` … as later capabilities add their tables), so a
 new concept joins the graph without a new link table. Changing a table here needs an Alembic revision

@@ -61,7 +61,7 @@ class Release(BaseModel):
 
 
 class Retrain(BaseModel):
-    """When to retrain and on which data (see DESIGN.md, "Retraining policy").
+    """When to retrain and on which data (see docs/design.md, "Retraining policy").
 
     ``cron``: a schedule (UTC); ``on_alert``: retrain when a labelled-quality monitor (quality, bias) opens
     an alert, then drop the data from before it and retrain daily on the days since, until ``window`` is

@@ -422,7 +422,7 @@ class OnnxModel:
 
     The session uses one intra-op and one inter-op thread and sequential execution: a serving process
     runs one model per worker, and ONNX Runtime's default of a thread per core oversubscribes the machine
-    as soon as several workers run (DESIGN.md, Performance targets). ``input_spec`` defaults to the one
+    as soon as several workers run (docs/design.md, Performance targets). ``input_spec`` defaults to the one
     :func:`convert` stored in the file.
     """
 

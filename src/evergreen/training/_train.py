@@ -157,7 +157,7 @@ def _run(
         )
         X_test = test_rows[recipe.features]
         # The dataset's schema, not ranges inferred from these rows: requests are held to the same rules as
-        # the batches the model was trained on (DESIGN.md, Schema), so data that drifts within them is served.
+        # the batches the model was trained on (docs/design.md, Schema), so data that drifts within them is served.
         package = package_model(
             fitted.model,
             train_rows[recipe.features],

@@ -4,6 +4,7 @@ deployment's record and the server agree, whether a deployment follows an alias 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,9 +60,9 @@ def gated(settings: Settings) -> int:
     return registered.number
 
 
-def evergreen(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The command line in the project folder, wide enough that Rich tables keep each row on one line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "250"}
+def evergreen(settings: Settings, *args: str, columns: int = 250) -> subprocess.CompletedProcess[str]:
+    """The command line in the project folder, by default wide enough that Rich tables keep each row on one line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": str(columns)}
     return subprocess.run(
         [EVERGREEN, *args], cwd=settings.project_dir, env=env, capture_output=True, text=True, timeout=110
     )
@@ -118,13 +119,41 @@ def test_a_canary_at_25_percent_keeps_the_old_version_released_and_list_and_show
     assert "v1: churn-api 75% (follows production); v2: churn-api 25% (follows production)" in listed.stdout
     assert "previous→1, production→2" in listed.stdout
     shown = evergreen(settings, "models", "show", "churn")
-    rows = [line.split("│") for line in shown.stdout.splitlines() if line.startswith("│ 1 ") or line.startswith("│ 2 ")]
-    assert [[cell.strip() for cell in row[1:5]] for row in rows] == [
+    # a light table: cells are separated by two spaces or more
+    rows = [re.split(r"\s{2,}", line) for line in shown.stdout.splitlines() if line.startswith(("1 ", "2 "))]
+    assert [row[:4] for row in rows] == [
         ["1", "released", "previous", "churn-api 75% (follows production)"],
         ["2", "released", "production", "churn-api 25% (follows production)"],
     ]
     one = evergreen(settings, "models", "show", "churn@1")
     assert "traffic: churn-api 75% (follows production)" in one.stdout, one.stdout
+
+
+def test_models_list_and_show_fit_80_columns_and_keep_versions_and_metrics_whole(settings: Settings) -> None:
+    first = register(
+        "churn",
+        uuid.uuid4().hex * 2,
+        task="classification",
+        metrics={"accuracy": 0.812345, "baseline_accuracy": 0.5, "roc_auc": 0.876543, "brier": 0.123456},
+        settings=settings,
+    ).number
+    record_gate("churn", first, {"gate": {"metric": "roc_auc"}}, passed=True, verdict="not worse", settings=settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], settings=settings)
+    promote_model("churn", gated(settings), reason="fresher data", settings=settings)
+
+    listed = evergreen(settings, "models", "list", columns=80)
+    shown = evergreen(settings, "models", "show", "churn", columns=80)
+
+    for output in (listed, shown):
+        assert output.returncode == 0, output.stderr
+        assert all(len(line) <= 80 for line in output.stdout.splitlines()), output.stdout
+        assert "…" not in output.stdout
+    assert "production→2" in listed.stdout
+    row = next(line for line in shown.stdout.splitlines() if line.startswith("1 "))
+    assert "roc_auc=0.8765" in row  # the gate's metric first, whole
+    assert "accuracy=0.8123" in shown.stdout
+    assert "baseline_" not in shown.stdout
 
 
 def test_a_version_leaves_released_only_when_no_deployment_sends_it_traffic(on_both: Settings) -> None:

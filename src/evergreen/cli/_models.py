@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError, RegistryError
 
+from . import _tables as tables
 from ._context import console, state
 from ._runs import when
 
@@ -43,14 +43,35 @@ def list_command(ctx: typer.Context) -> None:
     settings = state(ctx).settings()
     found = models(settings=settings)
     if not found:
-        console.print("no models yet: register one with evergreen.registry.register or the register_model step")
+        console.print(
+            "no models yet: `evergreen train` trains, gates and releases a project's System; "
+            "`evergreen models register NAME --trial TRIAL` registers a tracked trial"
+        )
         return
-    table = Table("model", "versions", "aliases", "traffic", "created (UTC)")
+    table = tables.table(
+        tables.key("model"),
+        tables.key("versions"),
+        tables.text("aliases"),
+        tables.text("traffic"),
+        tables.text("created (UTC)"),
+    )
     for m in found:
         aliases = ", ".join(f"{alias}→{number}" for alias, number in m.aliases.items()) or "-"
         used = "; ".join(f"v{n}: {_uses(uses)}" for n, uses in traffic(m.name, settings=settings).items()) or "-"
         table.add_row(m.name, str(m.versions), aliases, used, when(m.created_at))
     console.print(table)
+
+
+def _headline(metrics: dict[str, Any], gate: dict[str, Any] | None) -> list[str]:
+    """A version's metric names, most telling first: the gate's metric, then the model's own in the evaluation
+    report's order (``roc_auc, accuracy, …``, not alphabetical), then the trivial baseline's."""
+    from evergreen.evaluation import METRICS
+
+    order = {m: i for i, m in enumerate(dict.fromkeys(m for task in METRICS.values() for m in task))}
+    policy = (gate or {}).get("gate")
+    judged = policy.get("metric") if isinstance(policy, dict) else None
+    names = sorted(metrics, key=lambda k: (k.startswith("baseline_"), k != judged, order.get(k, len(order)), k))
+    return names
 
 
 def _uses(uses: list[Traffic]) -> str:
@@ -69,19 +90,24 @@ def show_command(
     settings = state(ctx).settings()
     name, number = split_model_ref(ref)
     if number is None:
-        table = Table("version", "status", "aliases", "traffic", "task", "created (UTC)", "by", "metrics")
+        table = tables.table(
+            tables.key("version"),
+            tables.text("status"),
+            tables.text("aliases"),
+            tables.text("traffic"),
+            tables.text("created (UTC)"),
+            tables.text("metrics"),
+            title=f"{name}: versions",
+        )
         used = traffic(name, settings=settings)
         for v in versions(name, settings=settings):
-            metrics = ", ".join(f"{k}={_metric(val)}" for k, val in list(v.metrics.items())[:3])
             table.add_row(
                 str(v.number),
                 v.status,
                 ", ".join(v.aliases) or "-",
                 _uses(used.get(v.number, [])) or "-",
-                v.task,
                 when(v.created_at),
-                v.created_by,
-                metrics,
+                " ".join(f"{k}={_metric(v.metrics[k])}" for k in _headline(v.metrics, v.gate)[:2]),
             )
         console.print(table)
         return
@@ -90,7 +116,7 @@ def show_command(
     console.print(f"  traffic: {_uses(traffic(name, settings=settings).get(v.number, [])) or 'none'}")
     console.print(f"  registered {when(v.created_at)} UTC by {v.created_by}; package {v.package_id[:12]}")
     if v.metrics:
-        console.print("  metrics: " + ", ".join(f"{k}={_metric(val)}" for k, val in v.metrics.items()))
+        console.print("  metrics: " + " ".join(f"{k}={_metric(v.metrics[k])}" for k in _headline(v.metrics, v.gate)))
     if v.gate is not None:
         outcome, verdict = "passed" if v.gate.get("passed") else "refused", str(v.gate.get("verdict", ""))
         # A verdict starts with its outcome ("passed: rmse 54.0 vs production …"): not said twice.
@@ -117,7 +143,14 @@ def show_command(
             )
         console.print(f"  {edge.relation:<10} {node.kind} {node.label} {node.id[:12]}{facts}")
     events = [e for e in history(name, settings=settings) if e.version == v.number]
-    trail = Table("when (UTC)", "action", "from", "to", "by", "why")
+    trail = tables.table(
+        tables.text("when (UTC)"),
+        tables.text("action"),
+        tables.text("from"),
+        tables.text("to"),
+        tables.text("by"),
+        tables.text("why"),
+    )
     for e in events:
         trail.add_row(when(e.created_at), e.action, e.from_status or "-", e.to_status or "-", e.actor, e.reason)
     console.print(trail)

@@ -233,3 +233,70 @@ def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         store.dispose()
     assert namespace["result"].ok, namespace["result"].report()
     assert sorted(namespace["frame"]["label"]) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("task", "predicted", "good", "bad", "why"),
+    [
+        (
+            "regression",
+            151.0,
+            [140.5, 12, "97.0"],
+            ["high", True, float("inf")],
+            "is not a number, and its model is a regression",
+        ),
+        (
+            "classification",
+            True,
+            [False, 1, 0],
+            ["maybe"],
+            "is not one of its model's classes, which are numbers or true/false",
+        ),
+        (
+            "classification",
+            "benign",
+            ["malignant"],
+            [1, 0.5],
+            "is not text, but its model's classes are (e.g. 'benign')",
+        ),
+    ],
+)
+def test_a_label_of_the_wrong_kind_for_its_model_is_refused_and_the_rest_recorded(
+    tmp_path: Path, task: str, predicted: Any, good: list[Any], bad: list[Any], why: str
+) -> None:
+    from evergreen.config import load_settings
+    from evergreen.registry import register
+
+    settings = load_settings(tmp_path, environ={})
+    version = register("scores", uuid.uuid4().hex * 2, task=task, settings=settings).number
+    store = MetadataStore(settings.store.url)
+    try:
+        ids = []
+        for _ in range(len(good) + len(bad)):
+            pid = uuid.uuid4().hex
+            row = {
+                "id": pid,
+                "deployment": "api",
+                "model": "scores",
+                "model_version": version,
+                "mode": "live",
+                "entity_id": None,
+                "inputs": {"x": 1},
+                "inputs_hash": None,
+                "output": {"prediction": predicted},
+                "latency_ms": 0.3,
+                "created_at": T0,
+            }
+            with store.session() as s:
+                insert_predictions(s, [row])
+            ids.append(pid)
+        labels = [*good, *bad]
+        result = record_feedback(
+            store, [Feedback(label=label, prediction_id=pid) for label, pid in zip(labels, ids, strict=True)]
+        )
+    finally:
+        store.dispose()
+
+    assert result.accepted == len(good)
+    assert [r.index for r in result.refused] == list(range(len(good), len(labels)))
+    assert all(why in r.reason for r in result.refused), result.refused

@@ -26,6 +26,7 @@ from evergreen.store import (
     add_feedback,
     labelled_prediction_rows,
     latest_live_predictions,
+    prediction_answers,
     prediction_times,
 )
 
@@ -118,8 +119,7 @@ def record_feedback(
             by_id.append((index, item, label))
         else:
             by_entity.append((index, item, label))
-    rows: list[dict[str, Any]] = []
-    delays: list[float] = []
+    matched: list[tuple[int, Feedback, str, dict[str, Any], float]] = []
     with store.session() as session:
         known = prediction_times(session, [item.prediction_id for _, item, _ in by_id if item.prediction_id])
         for index, item, label in by_id:
@@ -129,8 +129,8 @@ def record_feedback(
                 continue
             deployment, entity_id, created_at = found
             delay = (received - created_at).total_seconds()
-            rows.append(_row(item.prediction_id, deployment, entity_id, label, item.event_time, received, delay))
-            delays.append(delay)
+            row = _row(item.prediction_id, deployment, entity_id, label, item.event_time, received, delay)
+            matched.append((index, item, item.prediction_id or "", row, delay))
         keys = [(item.deployment or "", item.entity_id or "", item.event_time or received) for _, item, _ in by_entity]
         for (index, item, label), match in zip(by_entity, latest_live_predictions(session, keys), strict=True):
             if match is None:
@@ -140,7 +140,17 @@ def record_feedback(
                 continue
             prediction_id, created_at = match
             delay = (received - created_at).total_seconds()
-            rows.append(_row(prediction_id, item.deployment, item.entity_id, label, item.event_time, received, delay))
+            row = _row(prediction_id, item.deployment, item.entity_id, label, item.event_time, received, delay)
+            matched.append((index, item, prediction_id, row, delay))
+        answers = prediction_answers(session, [pid for _, _, pid, _, _ in matched])
+        rows: list[dict[str, Any]] = []
+        delays: list[float] = []
+        for index, item, pid, row, delay in matched:
+            problem = _fits(item.label, answers.get(pid))
+            if problem is not None:
+                refused.append(RefusedFeedback(index, _key(item), problem))
+                continue
+            rows.append(row)
             delays.append(delay)
         add_feedback(session, rows)
     refused.sort(key=lambda r: r.index)
@@ -239,6 +249,34 @@ def _check(item: Feedback) -> tuple[str | None, Any]:
     if not (item.deployment and item.entity_id and item.event_time is not None):
         return "give prediction_id, or all of deployment, entity_id and event_time", None
     return None, label
+
+
+def _fits(label: Any, answer: tuple[str, Any] | None) -> str | None:
+    """Why ``label`` cannot be the true value of a prediction with ``answer`` (its model's task and the label
+    it predicted), or None. A regression's label is a finite number; a classifier's is of its classes' kind
+    (a number or true/false for numeric classes, text for text classes), so a label such as ``'high'`` or
+    ``'maybe'`` is refused here rather than breaking the quality monitors that judge it later."""
+    if answer is None:
+        return None
+    task, predicted = answer
+    numeric = isinstance(label, int | float) and not isinstance(label, bool)
+    if isinstance(label, str) and not isinstance(predicted, str):
+        try:
+            number = float(label)
+        except ValueError:
+            number = math.nan
+        numeric = math.isfinite(number)
+    if task == "regression":
+        if numeric and (not isinstance(label, float) or math.isfinite(label)):
+            return None
+        return f"label {label!r} is not a number, and its model is a regression"
+    if isinstance(predicted, str):
+        if isinstance(label, str):
+            return None
+        return f"label {label!r} is not text, but its model's classes are (e.g. {predicted!r})"
+    if numeric or isinstance(label, bool):
+        return None
+    return f"label {label!r} is not one of its model's classes, which are numbers or true/false (e.g. {predicted!r})"
 
 
 def _in_utc(item: Feedback) -> Feedback:

@@ -321,6 +321,30 @@ def prediction_times(session: Session, ids: Iterable[str]) -> dict[str, tuple[st
     return found
 
 
+def prediction_answers(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
+    """The task of the model version that made each logged prediction among ``ids`` (``classification`` or
+    ``regression``) and the label it answered (the output's ``prediction``), to check a label against."""
+    from ._schema import ModelRecord, ModelVersionRecord
+
+    found: dict[str, tuple[str, Any]] = {}
+    columns = (PredictionRecord.id, ModelVersionRecord.task, PredictionRecord.output)
+    joined = (
+        select(*columns)
+        .join(ModelRecord, ModelRecord.name == PredictionRecord.model)
+        .join(
+            ModelVersionRecord,
+            and_(
+                ModelVersionRecord.model_id == ModelRecord.id,
+                ModelVersionRecord.number == PredictionRecord.model_version,
+            ),
+        )
+    )
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        for pid, task, output in session.execute(joined.where(PredictionRecord.id.in_(chunk))):
+            found[pid] = (task, output.get("prediction") if isinstance(output, dict) else None)
+    return found
+
+
 def latest_live_predictions(
     session: Session, keys: Sequence[tuple[str, str, datetime]]
 ) -> list[tuple[str, datetime] | None]:

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from evergreen.config import Settings
 from evergreen.errors import NotFoundError, RegistryError
 
 from ._context import console, state
 from ._runs import when
 
 if TYPE_CHECKING:
+    from evergreen.config import Settings
     from evergreen.registry import Traffic
     from evergreen.serving import Promotion
 

@@ -99,3 +99,11 @@ def test_the_written_out_run_statuses_are_the_stores(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert f"Only runs with this status: {', '.join(RUN_STATUSES)}." in result.stdout
+
+
+def test_promoting_a_model_loads_neither_the_server_nor_the_training_code(tmp_path: Path) -> None:
+    """``models promote`` and ``models rollback`` import these two from the serving face, which loads each name
+    with only its own modules: not FastAPI (the server) nor scikit-learn and SciPy (batch scoring, training)."""
+    modules = imported_after("from evergreen.serving import promote_model, rollback_model", tmp_path)
+    assert loaded(modules, ("fastapi", "uvicorn", "sklearn", "scipy")) == []
+    assert "evergreen.serving._app" not in modules

@@ -17,9 +17,10 @@ One entry point per concept::
                        entity="customer_id", model=eg.sklearn(HistGradientBoostingClassifier),
                        gate=eg.Gate(metric="roc_auc"), monitors=[eg.monitor.quality("roc_auc", drop=0.05)])
 
-The System and the names around it (``Gate``, ``Release``, ``Retrain``, ``sklearn``, ``lightgbm``,
-``xgboost``, ``monitor``, ``split``) load scikit-learn and the server's libraries, so they are imported on
-first use: ``import evergreen`` stays quick for the command line.
+Every name but ``EvergreenError`` and ``__version__`` is imported on first use (PEP 562): pipelines and
+settings load SQLAlchemy and pydantic, the System and the names around it (``Gate``, ``Release``,
+``Retrain``, ``sklearn``, ``lightgbm``, ``xgboost``, ``monitor``, ``split``) scikit-learn and the server's
+libraries, so ``import evergreen`` stays quick for the command line.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from evergreen.config import Settings, load_settings
 from evergreen.errors import EvergreenError
-from evergreen.pipelines import Pipeline, Run, Step, pipeline, step
 
 if TYPE_CHECKING:
     from evergreen import monitoring as monitor
+    from evergreen.config import Settings, load_settings
     from evergreen.data import split
     from evergreen.evaluation import Gate
+    from evergreen.pipelines import Pipeline, Run, Step, pipeline, step
     from evergreen.system import Release, Retrain, System
     from evergreen.training import lightgbm, sklearn, xgboost
 
@@ -42,13 +43,20 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Gate": ("evergreen.evaluation", "Gate"),
+    "Pipeline": ("evergreen.pipelines", "Pipeline"),
     "Release": ("evergreen.system", "Release"),
     "Retrain": ("evergreen.system", "Retrain"),
+    "Run": ("evergreen.pipelines", "Run"),
+    "Settings": ("evergreen.config", "Settings"),
+    "Step": ("evergreen.pipelines", "Step"),
     "System": ("evergreen.system", "System"),
     "lightgbm": ("evergreen.training", "lightgbm"),
+    "load_settings": ("evergreen.config", "load_settings"),
     "monitor": ("evergreen.monitoring", None),
+    "pipeline": ("evergreen.pipelines", "pipeline"),
     "sklearn": ("evergreen.training", "sklearn"),
     "split": ("evergreen.data", "split"),
+    "step": ("evergreen.pipelines", "step"),
     "xgboost": ("evergreen.training", "xgboost"),
 }
 

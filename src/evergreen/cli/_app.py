@@ -9,7 +9,6 @@ import typer
 from rich.markup import escape
 
 from evergreen import __version__
-from evergreen.config import resolve_sqlite_url
 from evergreen.errors import EvergreenError, StepExecutionError
 
 from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _store, _tokens
@@ -56,6 +55,8 @@ def main_callback(
     if artifacts_root is not None and "://" not in artifacts_root:
         artifacts_root = str(Path(artifacts_root).resolve())
     if store_url is not None:
+        from evergreen.config import resolve_sqlite_url  # here, not at the top: keeps `evergreen --help` fast
+
         store_url = resolve_sqlite_url(store_url, Path.cwd())
     ctx.obj = CliState(
         overrides={

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from evergreen.config import CONFIG_FILENAME, Settings, load_settings
+if TYPE_CHECKING:
+    from evergreen.config import Settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -29,6 +31,9 @@ class CliState:
         Outside any project the working directory is the project; the first command there that would
         make a new default store says so on stderr, so a store is never made unnoticed in the wrong
         folder."""
+        # Here, not at the top: pydantic-settings is not needed by `evergreen --help`.
+        from evergreen.config import CONFIG_FILENAME, load_settings
+
         settings = load_settings(Path.cwd(), overrides=self.overrides)
         new_store = _new_default_store(settings)
         if new_store is not None and not self.store_named:

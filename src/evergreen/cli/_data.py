@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from evergreen.errors import DataValidationError
-from evergreen.store import MetadataStore, list_checks, list_datasets, list_splits, list_versions
 
 from ._context import console, err_console, state
 from ._runs import when
@@ -116,6 +115,8 @@ def validate_command(
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every dataset with its number of versions and its latest version."""
+    from evergreen.store import MetadataStore, list_datasets  # here, not at the top: keeps `evergreen --help` fast
+
     settings = state(ctx).settings()
     store = MetadataStore(settings.store.url)
     try:
@@ -144,6 +145,7 @@ def list_command(ctx: typer.Context) -> None:
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
     from evergreen.data import Split, format_epoch, load  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.store import MetadataStore, list_checks, list_splits, list_versions
 
     settings = state(ctx).settings()
     name, number = split_ref(ref)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import typer
 from rich.text import Text
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.errors import EvergreenError
-from evergreen.store import MetadataStore, current_revision, head_revision, redact
 
 from ._context import console, state
 
 
 def doctor_command(ctx: typer.Context) -> None:
     """Print the resolved settings with their sources; check the store and the artifact root."""
+    from evergreen.artifacts import ArtifactStore  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.store import MetadataStore, current_revision, head_revision, redact
+
     settings = state(ctx).settings()
     console.print(f"project directory: {settings.project_dir}")
     console.print(f"config file: {settings.config_file or 'none (defaults; create evergreen.toml to change them)'}")

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from evergreen.store import MetadataStore
-
 from ._context import console, err_console, state
 
 app = typer.Typer(help="Feedback: labels for logged predictions, joined by prediction id or by entity and time.")
@@ -23,6 +21,7 @@ def ingest_command(
 ) -> None:
     """Record the labels in FILE; rows whose prediction is not in the log are refused and listed (exit code 1)."""
     from evergreen.serving import ingest_feedback_file  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.store import MetadataStore
 
     settings = state(ctx).settings()
     store = MetadataStore(settings.store.url)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from evergreen.config import Settings
 from evergreen.errors import NotFoundError, RegistryError
 
 from . import _tables as tables
@@ -17,6 +16,7 @@ from ._context import console, state
 from ._runs import when
 
 if TYPE_CHECKING:
+    from evergreen.config import Settings
     from evergreen.registry import Traffic
     from evergreen.serving import Promotion
 

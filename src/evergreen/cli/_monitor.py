@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
-from evergreen.config import Settings
 from evergreen.errors import ConfigError
-from evergreen.store import MetadataStore, MonitorResultInfo, list_alerts, monitor_results, set_alert_state
 
 from ._context import console, state
 from ._runs import when
+
+if TYPE_CHECKING:
+    from evergreen.config import Settings
+    from evergreen.store import MonitorResultInfo
 
 app = typer.Typer(help="Monitors over the prediction log, their alerts, and one round of the loop.")
 
@@ -52,6 +56,8 @@ def status_command(
     deployment: str | None = typer.Option(None, "--deployment", "-d", help="Only this deployment."),
 ) -> None:
     """The latest judged window of every monitor."""
+    from evergreen.store import MetadataStore, monitor_results  # here, not at the top: keeps --help fast
+
     store = MetadataStore(state(ctx).settings().store.url)
     try:
         with store.session() as session:
@@ -85,6 +91,8 @@ def alerts_command(
     limit: int = typer.Option(50, "--limit", min=1),
 ) -> None:
     """Open and acknowledged alerts (with --all, resolved ones too), newest first."""
+    from evergreen.store import MetadataStore, list_alerts  # here, not at the top: keeps `evergreen --help` fast
+
     states = ("open", "acknowledged", "resolved") if all_states else ("open", "acknowledged")
     store = MetadataStore(state(ctx).settings().store.url)
     try:
@@ -123,6 +131,7 @@ def resolve_command(
 
 def _set(ctx: typer.Context, alert_id: int, target: str, note: str) -> None:
     from evergreen.registry import actor
+    from evergreen.store import MetadataStore, set_alert_state
 
     store = MetadataStore(state(ctx).settings().store.url)
     try:

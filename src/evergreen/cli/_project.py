@@ -8,10 +8,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from evergreen.config import CONFIG_FILENAME, Settings
 from evergreen.errors import ConfigError, EvergreenError, did_you_mean
 
 if TYPE_CHECKING:
+    from evergreen.config import Settings
     from evergreen.system import System
 
 #: The remedy when a project declares no System.
@@ -24,6 +24,7 @@ NO_SYSTEM = (
 def project_system(settings: Settings, name: str | None = None) -> System:
     """The System named ``name`` (its ``System(name=...)``, or ``FILE.py:ATTR`` / ``MODULE:ATTR``), looked up
     in the module of ``[project] system``; that System itself when ``name`` is None."""
+    from evergreen.config import CONFIG_FILENAME
     from evergreen.system import System
 
     target = name if name is not None and ":" in name else settings.project.system

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 
-from evergreen.config import CONFIG_FILENAME, load_settings
 from evergreen.errors import ConfigError, did_you_mean
 
 from ._context import console
@@ -46,6 +45,7 @@ def make_project(directory: Path, task: str = "classification") -> Path:
     """Write the ``task``'s template project (evergreen.toml, project.py, schema.yaml, a .gitignore with
     ``.evergreen/``) into ``directory``; existing files are kept."""
     from evergreen import examples
+    from evergreen.config import CONFIG_FILENAME
 
     if task not in TEMPLATES:
         raise ConfigError(f"task {task!r} has no template; expected one of {', '.join(TEMPLATES)}")
@@ -81,6 +81,8 @@ def init_command(
 ) -> None:
     """Make a new project from a template: evergreen.toml, project.py (the System) and schema.yaml, ready to
     edit; it prints the commands that take it to a live model."""
+    from evergreen.config import CONFIG_FILENAME  # here, not at the top: keeps `evergreen --help` fast
+
     if task not in TEMPLATES:
         raise typer.BadParameter(
             f"{task!r} is not a template{did_you_mean(task, TEMPLATES)}; expected one of {', '.join(TEMPLATES)}",
@@ -114,6 +116,7 @@ def quickstart_command(
 ) -> None:
     """Run the whole loop on a simulated churn business: ingest, validate, train, gate, release, serve, monitor,
     retrain, day after day, and write an HTML report."""
+    from evergreen.config import load_settings
     from evergreen.pipelines import load_object
     from evergreen.system import System, loop_report_html
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
 from evergreen.errors import ConfigError, PipelineDefinitionError, StepExecutionError
-from evergreen.pipelines import Pipeline, Run, RunEvent, import_module, load_pipeline
-from evergreen.store import MetadataStore, get_run
 
 from ._context import console, state
 from ._runs import print_run, seconds, styled
+
+if TYPE_CHECKING:
+    from evergreen.pipelines import Pipeline, RunEvent
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -31,6 +32,8 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 def _pipeline(target: str) -> Pipeline:
     """The pipeline at ``target``; a System there is refused with the commands that run one."""
+    from evergreen.pipelines import import_module, load_pipeline  # here, not at the top: keeps --help fast
+
     try:
         return load_pipeline(target)
     except PipelineDefinitionError:
@@ -90,6 +93,9 @@ def run_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step even when a cached result exists."),
 ) -> None:
     """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded."""
+    from evergreen.pipelines import Run  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.store import MetadataStore, get_run
+
     settings = state(ctx).settings()
     pipeline = _pipeline(target)
     params: dict[str, Any] = parse_params(param)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.tree import Tree
 
-from evergreen.pipelines import reap
-from evergreen.store import RUN_STATUSES, MetadataStore, RunInfo, get_run, list_runs
-
 from . import _tables as tables
 from ._context import console, state
+
+if TYPE_CHECKING:
+    from evergreen.store import RunInfo
 
 app = typer.Typer(help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.", no_args_is_help=True)
 
@@ -47,9 +48,14 @@ def list_command(
     ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
     pipeline: str | None = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
-    status: str | None = typer.Option(None, "--status", help=f"Only runs with this status: {', '.join(RUN_STATUSES)}."),
+    # The statuses are written out (tests/test_startup_imports.py keeps them equal to the store's RUN_STATUSES):
+    # taking them from evergreen.store would import SQLAlchemy for `evergreen --help`.
+    status: str | None = typer.Option(None, "--status", help="Only runs with this status: running, succeeded, failed."),
 ) -> None:
     """The newest runs, with their status, duration and cache hits."""
+    from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.store import RUN_STATUSES, MetadataStore, list_runs
+
     if status is not None and status not in RUN_STATUSES:
         raise typer.BadParameter(f"{status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
     settings = state(ctx).settings()
@@ -91,6 +97,9 @@ def show_command(
     ctx: typer.Context, run_id: str = typer.Argument(..., help="A run id or a unique prefix of it.")
 ) -> None:
     """One run: its parameters, each step (status, duration, attempts, cache hit), artifacts and lineage."""
+    from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.store import MetadataStore, get_run
+
     settings = state(ctx).settings()
     store = MetadataStore(settings.store.url)
     try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from evergreen.store import MetadataStore
-
 from ._context import console, state
 
 app = typer.Typer(help="Manage the metadata store.", no_args_is_help=True)
@@ -14,6 +12,8 @@ app = typer.Typer(help="Manage the metadata store.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
     """Apply every pending schema migration (back the store up first)."""
+    from evergreen.store import MetadataStore  # here, not at the top: keeps `evergreen --help` fast
+
     settings = state(ctx).settings()
     store = MetadataStore(settings.store.url, migrate=False)
     try:

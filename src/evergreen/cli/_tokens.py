@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from evergreen.store import SCOPES, MetadataStore, create_token, list_tokens, revoke_token
-
 from ._context import console, state
 from ._runs import when
 
@@ -20,6 +18,8 @@ def create_command(
     scope: list[str] = typer.Option(..., "--scope", help="predict, feedback or admin (repeat for several)."),
 ) -> None:
     """Make a token and print it once: only its hash is stored."""
+    from evergreen.store import SCOPES, MetadataStore, create_token  # here, not at the top: keeps --help fast
+
     unknown = [s for s in scope if s not in SCOPES]
     if unknown:
         raise typer.BadParameter(f"unknown scope(s) {unknown}; expected some of {list(SCOPES)}", param_hint="--scope")
@@ -35,6 +35,8 @@ def create_command(
 @app.command("revoke")
 def revoke_command(ctx: typer.Context, name: str = typer.Argument(..., help="The token's name.")) -> None:
     """Make a token unusable (servers stop accepting it within a few seconds)."""
+    from evergreen.store import MetadataStore, revoke_token  # here, not at the top: keeps `evergreen --help` fast
+
     store = MetadataStore(state(ctx).settings().store.url)
     try:
         with store.session() as session:
@@ -47,6 +49,8 @@ def revoke_command(ctx: typer.Context, name: str = typer.Argument(..., help="The
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every token's name, scopes and dates (never the token)."""
+    from evergreen.store import MetadataStore, list_tokens  # here, not at the top: keeps `evergreen --help` fast
+
     store = MetadataStore(state(ctx).settings().store.url)
     try:
         with store.session() as session:

@@ -2,14 +2,30 @@
 reusing cached steps, running independent steps in parallel and recording every run, step, artifact
 and lineage edge in the metadata store."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._graph import CHECKS, Graph, Node, check, validate
 from ._loading import import_module, load_object, load_pipeline
 from ._pipeline import Pipeline, pipeline
 from ._placeholders import Param, StepOutput
-from ._run import Run, RunEvent
-from ._runner import reap
-from ._settings import run_settings
 from ._step import Step, step
+
+if TYPE_CHECKING:
+    from ._reap import reap
+    from ._run import Run, RunEvent
+    from ._settings import run_settings
+
+# A run's results need the artifact store (fsspec) and a step's settings the executors; they load on first
+# use, so that defining a pipeline, or listing runs (`evergreen runs list`, which only reaps dead ones), does not.
+_LAZY = {
+    "Run": "._run",
+    "RunEvent": "._run",
+    "reap": "._reap",
+    "run_settings": "._settings",
+}
 
 __all__ = [
     "CHECKS",
@@ -31,3 +47,9 @@ __all__ = [
     "step",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.pipelines' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

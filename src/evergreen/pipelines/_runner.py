@@ -29,31 +29,19 @@ from evergreen.store import (
     finish_step,
     get_run,
     heartbeat,
-    pid_alive,
-    reap_dead_runs,
     skip_steps,
     start_step,
 )
 
 from ._graph import Node
 from ._hashing import cache_key
+from ._reap import reap
 from ._run import Run, RunEvent
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-
-
-def reap(store: MetadataStore, settings: Settings) -> list[str]:
-    """Mark failed the runs whose process died; returns their ids."""
-    with store.session() as session:
-        return reap_dead_runs(
-            session,
-            stale_after_s=settings.executor.stale_after_seconds,
-            host=socket.gethostname(),
-            pid_alive=pid_alive,
-        )
 
 
 def run_pipeline(

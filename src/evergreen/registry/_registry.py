@@ -19,15 +19,12 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
-from evergreen.data import ColumnSchema
 from evergreen.errors import NotFoundError, RegistryError
-from evergreen.pipelines import run_settings
 from evergreen.store import (
     AlertInfo,
     DatasetVersionInfo,
@@ -58,9 +55,12 @@ from evergreen.store import (
     traffic_of,
     was_approved,
 )
-from evergreen.training import read_package
 
-from ._columns import check_columns
+if TYPE_CHECKING:
+    from evergreen.data import ColumnSchema
+
+# The pipelines, training and data capabilities (the run's settings, reading a packaged model, checking its
+# columns) are imported where they are used: reading the registry (`evergreen models list`) needs only the store.
 
 PRODUCTION, CANDIDATE, PREVIOUS = "production", "candidate", "previous"
 #: Statuses from which a version may be released (``released``: it takes traffic without being production).
@@ -77,7 +77,11 @@ def actor() -> str:
 
 @contextmanager
 def open_session(settings: Settings | None) -> Iterator[Session]:
-    store = MetadataStore((settings or run_settings()).store.url)
+    if settings is None:
+        from evergreen.pipelines import run_settings
+
+        settings = run_settings()
+    store = MetadataStore(settings.store.url)
     try:
         with store.session() as session:
             yield session
@@ -106,6 +110,10 @@ def register(
     With ``datasets``, the model's inputs are checked against each version's schema first (see
     :func:`~evergreen.registry._columns.check_columns`): a RegistryError names every missing, unused
     or differently typed column, instead of the model failing later at serving."""
+    from evergreen.pipelines import run_settings
+
+    from ._columns import check_columns
+
     if not name or len(name) > 255:
         raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
     with open_session(settings) as session:
@@ -158,6 +166,9 @@ def _feature_version(session: Session, ref: str) -> FeatureViewVersionInfo:
 
 def _inputs(package_id: str, settings: Settings) -> list[ColumnSchema]:
     """The packaged model's input columns, from its signature."""
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.training import read_package
+
     try:
         package = read_package(package_id, ArtifactStore(settings.artifacts.root))
     except NotFoundError as e:

@@ -17,46 +17,111 @@
   while the store is away); ``record_feedback`` joins ground truth to predictions.
 """
 
-from ._app import MAX_BATCH, create_app
-from ._batch import BatchResult, predict_batch
-from ._canary import MIN_REQUESTS, canary_tick
-from ._deploy import (
-    SERVABLE,
-    deploy,
-    deployed_views,
-    deployment,
-    deployments,
-    followed_alias,
-    policy_history,
-)
-from ._features import FeatureSkew, ServedFeatures, SkewReport, skew_check
-from ._feedback import (
-    LABELLED_COLUMNS,
-    Feedback,
-    FeedbackResult,
-    RefusedFeedback,
-    ingest_feedback_file,
-    labelled_predictions,
-    record_feedback,
-)
-from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
-from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
-from ._metrics import shared_metrics_folder
-from ._policy import (
-    STRATEGIES,
-    Arm,
-    Canary,
-    Follow,
-    Policy,
-    canary_decision,
-    entity_point,
-    make_policy,
-    next_policy,
-    route,
-)
-from ._replica import DeploymentState, LoadedModel, Replica, load_version
-from ._supervisor import run_workers
-from ._workers import WORKER_FACTORY, worker_app, worker_environment
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import MAX_BATCH, create_app
+    from ._batch import BatchResult, predict_batch
+    from ._canary import MIN_REQUESTS, canary_tick
+    from ._deploy import (
+        SERVABLE,
+        deploy,
+        deployed_views,
+        deployment,
+        deployments,
+        followed_alias,
+        policy_history,
+    )
+    from ._features import FeatureSkew, ServedFeatures, SkewReport, skew_check
+    from ._feedback import (
+        LABELLED_COLUMNS,
+        Feedback,
+        FeedbackResult,
+        RefusedFeedback,
+        ingest_feedback_file,
+        labelled_predictions,
+        record_feedback,
+    )
+    from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
+    from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
+    from ._metrics import shared_metrics_folder
+    from ._policy import (
+        STRATEGIES,
+        Arm,
+        Canary,
+        Follow,
+        Policy,
+        canary_decision,
+        entity_point,
+        make_policy,
+        next_policy,
+        route,
+    )
+    from ._replica import DeploymentState, LoadedModel, Replica, load_version
+    from ._supervisor import run_workers
+    from ._workers import WORKER_FACTORY, worker_app, worker_environment
+
+# Every name loads on first use (PEP 562), with only the modules it needs: the prediction server needs FastAPI,
+# batch scoring and feedback pandas and the training code, so promoting or rolling back a model
+# (`evergreen models promote`) need not load them.
+_LAZY = {
+    "Arm": "._policy",
+    "BatchResult": "._batch",
+    "Canary": "._policy",
+    "DeploymentState": "._replica",
+    "FeatureSkew": "._features",
+    "Feedback": "._feedback",
+    "FeedbackResult": "._feedback",
+    "Follow": "._policy",
+    "LABELLED_COLUMNS": "._feedback",
+    "LoadedModel": "._replica",
+    "MAX_BATCH": "._app",
+    "MIN_REQUESTS": "._canary",
+    "Policy": "._policy",
+    "PredictionBatch": "._log",
+    "PredictionEntry": "._log",
+    "PredictionLog": "._log",
+    "PredictionLogStats": "._log",
+    "Promotion": "._follow",
+    "RefusedFeedback": "._feedback",
+    "Replica": "._replica",
+    "SERVABLE": "._deploy",
+    "STRATEGIES": "._policy",
+    "ServedFeatures": "._features",
+    "SkewReport": "._features",
+    "WORKER_FACTORY": "._workers",
+    "canary_decision": "._policy",
+    "canary_tick": "._canary",
+    "create_app": "._app",
+    "deploy": "._deploy",
+    "deployed_views": "._deploy",
+    "deployment": "._deploy",
+    "deployments": "._deploy",
+    "entity_point": "._policy",
+    "follow_aliases": "._follow",
+    "followed_alias": "._deploy",
+    "ingest_feedback_file": "._feedback",
+    "labelled_predictions": "._feedback",
+    "load_version": "._replica",
+    "make_policy": "._policy",
+    "new_prediction_ids": "._log",
+    "next_policy": "._policy",
+    "policy_history": "._deploy",
+    "predict_batch": "._batch",
+    "promote_model": "._follow",
+    "record_feedback": "._feedback",
+    "rollback_deployment": "._follow",
+    "rollback_model": "._follow",
+    "route": "._policy",
+    "run_workers": "._supervisor",
+    "shared_metrics_folder": "._metrics",
+    "skew_check": "._features",
+    "worker_app": "._workers",
+    "worker_environment": "._workers",
+}
 
 __all__ = [
     "LABELLED_COLUMNS",
@@ -113,3 +178,9 @@ __all__ = [
     "worker_app",
     "worker_environment",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

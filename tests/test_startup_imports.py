@@ -1,0 +1,109 @@
+"""The command line starts without the heavy libraries (issue 24): what a command imports, not how long it takes.
+
+Each check runs in a fresh interpreter and reads ``sys.modules`` after the command, so a module-level import
+that pulls SQLAlchemy or pandas back into ``evergreen --help`` (or scikit-learn into ``models list``) fails here
+on any machine, however fast. ``benchmarks/startup.py`` measures the time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evergreen.store import RUN_STATUSES
+
+#: Libraries that a light command does not need: tables, models, statistics, serving, object storage.
+HEAVY = ("pandas", "numpy", "pyarrow", "scipy", "sklearn", "duckdb", "fsspec", "fastapi", "uvicorn")
+#: What only a command that opens the store needs: the database layer and the settings. (Not pydantic itself:
+#: Typer imports it to convert a subcommand's parameters.)
+STORE = ("sqlalchemy", "pydantic_settings")
+
+
+def imported_after(code: str, cwd: Path) -> set[str]:
+    """The modules in ``sys.modules`` after running ``code`` in a fresh interpreter in ``cwd``."""
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def run_main(*argv: str) -> str:
+    """Code that runs ``evergreen ARGV`` through the console script's entry point, as the shell does."""
+    return (
+        f"sys.argv = ['evergreen', *{list(argv)!r}]\n"
+        "from evergreen.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code"
+    )
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if name in modules]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import evergreen",
+        "from evergreen.cli._app import app",
+        run_main("--help"),
+        run_main("--version"),
+        run_main("runs", "--help"),
+    ],
+    ids=["import evergreen", "import the app", "--help", "--version", "runs --help"],
+)
+def test_help_imports_only_the_command_line(tmp_path: Path, code: str) -> None:
+    modules = imported_after(code, tmp_path)
+    assert loaded(modules, HEAVY + STORE) == []
+    # Of Evergreen itself: the package, its errors and the command line's modules; no capability, no store.
+    ours = {m for m in modules if m == "evergreen" or m.startswith("evergreen.")}
+    assert {m for m in ours if not m.startswith("evergreen.cli")} <= {"evergreen", "evergreen.errors"}
+
+
+@pytest.mark.parametrize("command", [("data", "list"), ("models", "list"), ("runs", "list")])
+def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    modules = imported_after(run_main(*command), tmp_path)
+    assert "sqlalchemy" in modules  # it did open the store
+    assert loaded(modules, HEAVY) == []
+
+
+def test_the_sdk_names_still_resolve(tmp_path: Path) -> None:
+    code = (
+        "import evergreen as eg\n"
+        "assert all(getattr(eg, name) is not None for name in eg.__all__)\n"
+        "from evergreen import Settings, load_settings, pipeline, step\n"
+        "from evergreen.pipelines import Pipeline\n"
+        "assert eg.Pipeline is Pipeline and eg.Settings is Settings"
+    )
+    assert "evergreen.pipelines" in imported_after(code, tmp_path)
+
+
+def test_the_written_out_run_statuses_are_the_stores(tmp_path: Path) -> None:
+    """``runs list --status`` names the statuses in its help without importing the store for them."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("evergreen")), "runs", "list", "--help"],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Only runs with this status: {', '.join(RUN_STATUSES)}." in result.stdout
+
+
+def test_promoting_a_model_loads_neither_the_server_nor_the_training_code(tmp_path: Path) -> None:
+    """``models promote`` and ``models rollback`` import these two from the serving face, which loads each name
+    with only its own modules: not FastAPI (the server) nor scikit-learn and SciPy (batch scoring, training)."""
+    modules = imported_after("from evergreen.serving import promote_model, rollback_model", tmp_path)
+    assert loaded(modules, ("fastapi", "uvicorn", "sklearn", "scipy")) == []
+    assert "evergreen.serving._app" not in modules

@@ -166,7 +166,7 @@ def serve_command(
         return
     app = create_app(settings, deployments=deployment or None, reload_interval_s=reload_interval)
     # One native thread: OpenMP pools left at their default oversubscribe the cores under concurrent
-    # requests (DESIGN.md measured a fall from ~1,000 to 19 req/s).
+    # requests (docs/design.md measured a fall from ~1,000 to 19 req/s).
     with threadpool_limits(limits=1):
         uvicorn.run(app, **options)  # type: ignore[arg-type]
 

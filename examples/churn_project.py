@@ -1,8 +1,10 @@
 """The churn project that ``evergreen init`` and ``evergreen quickstart`` make: one System declaration.
 
-Edit it to make it yours: point ``source`` at your data, pick a model, tune the gate, the release, the
-monitors and the retraining policy. ``evergreen monitor run`` and ``evergreen server`` read ``system``
-from here (``[project] system = "project.py:system"`` in evergreen.toml).
+Edit it to make it yours: name your columns (``target``, ``timestamp``, ``entity``; the rest are in
+``schema.yaml``), pick a model, tune the gate, the release, the monitors and the retraining policy; then
+ingest your files with ``evergreen data ingest churn FILE --schema schema.yaml``. ``evergreen train``,
+``evergreen tick`` and ``evergreen server`` read ``system`` from here (``[project] system =
+"project.py:system"`` in evergreen.toml).
 """
 
 from __future__ import annotations

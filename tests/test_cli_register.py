@@ -69,8 +69,9 @@ def test_a_trial_is_registered_validated_promoted_and_deployed(trained_project: 
     assert "gate on roc_auc, 300 fresh test rows: churn@2 passed" in validated.stdout
     assert re.search(r"roc_auc: candidate 0\.\d+, production 0\.\d+, baseline 0\.5 \(improvement", validated.stdout)
     assert (
-        "churn@2 is validated (the candidate). Next: evergreen models promote churn@2, "
-        "then evergreen deploy churn churn@2"
+        "churn@2 is validated (the candidate). Next: evergreen models promote churn@2 "
+        "(deployments that follow churn@production move with it; `evergreen deploy churn churn@production` "
+        "makes one follow)"
     ) in one_line(validated.stdout)
 
     again = evergreen(project, "models", "validate", "churn", "2")

@@ -177,3 +177,28 @@ def test_an_empty_batch_is_still_blocked(settings: Settings, tmp_path: Path) -> 
     schema = infer_schema(export(1), target="churned")
     report = validate(export(2).iloc[:0], schema, now=NOW)
     assert [(f.check, f.blocking) for f in report.failures] == [("no_rows", True)]
+
+
+def test_the_cli_says_the_shared_remedy_of_observed_limit_warnings_once(tmp_path: Path) -> None:
+    from cli_projects import evergreen
+
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    day1 = pd.DataFrame(
+        {
+            "order_id": range(100),
+            "amount": [10.0 + i % 10 for i in range(100)],
+            "items": [1 + i % 3 for i in range(100)],
+        }
+    )
+    day2 = day1.assign(order_id=day1["order_id"] + 100, amount=day1["amount"] + 30.0, items=day1["items"] + 5)
+    day1.to_csv(tmp_path / "day1.csv", index=False)
+    day2.to_csv(tmp_path / "day2.csv", index=False)
+    first = evergreen(tmp_path, "data", "ingest", "orders", "day1.csv", "--no-progress")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    second = evergreen(tmp_path, "data", "ingest", "orders", "day2.csv", "--no-progress")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    text = " ".join(second.stdout.split())
+    assert text.count("warning:") >= 2  # amount and items beyond what day 1 showed
+    assert text.count("were observed in one sample (bounds: observed)") == 1

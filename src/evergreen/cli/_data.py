@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from evergreen.errors import DataValidationError
 
 from ._context import console, err_console, state
 from ._runs import when
+
+if TYPE_CHECKING:
+    from evergreen.data import Failure
 
 app = typer.Typer(help="Datasets: ingest, validate and version data; list, show and compare versions.")
 
@@ -72,8 +78,7 @@ def ingest_command(
             f"[green]✓[/] {version.ref}: {version.info.rows} rows ({version.new_rows} new), "
             f"content {version.info.content_id[:12]}"
         )
-    for warning in version.report.warnings:
-        console.print(f"[yellow]warning:[/] {warning.message}")
+    print_warnings(version.report.warnings)
     if settings.data.keep_last or settings.data.max_age_days:
         pruned = prune(
             name,
@@ -178,8 +183,7 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     console.print(columns)
     report = version.report
     console.print(f"validation: {'passed' if report.ok else 'failed'}, {len(report.warnings)} warning(s)")
-    for warning in report.warnings:
-        console.print(f"  [yellow]warning:[/] {warning.message}")
+    print_warnings(report.warnings, indent="  ")
     store = MetadataStore(settings.store.url)
     try:
         with store.session() as session:
@@ -279,8 +283,6 @@ def card_command(
     """Write a version's data card: NAME@N.md (Markdown) and/or NAME@N.html (self-contained, with charts)."""
     import re
 
-    from rich.markup import escape
-
     from evergreen.data import card_html, card_markdown, load  # here, not at the top: keeps `evergreen --help` fast
 
     formats = {"html": ("html",), "md": ("md",), "both": ("md", "html")}
@@ -296,3 +298,17 @@ def card_command(
         path = output / f"{stem}.{kind}"
         path.write_text(card_markdown(version) if kind == "md" else card_html(version), encoding="utf-8")
         console.print(str(path), markup=False)
+
+
+def print_warnings(warnings: Sequence[Failure], *, indent: str = "") -> None:
+    """Each validation warning on a line, the remedy they share (make observed limits strict) once after."""
+    from evergreen.data import OBSERVED_LIMITS_NOTE
+
+    shared = False
+    for warning in warnings:
+        message = warning.message
+        if OBSERVED_LIMITS_NOTE in message:
+            message, shared = message.replace(OBSERVED_LIMITS_NOTE, "").rstrip(" ;:,"), True
+        console.print(f"{indent}[yellow]warning:[/] {escape(message)}")
+    if shared:
+        console.print(f"{indent}  [dim]({escape(OBSERVED_LIMITS_NOTE)})[/]")

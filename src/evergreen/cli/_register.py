@@ -104,8 +104,9 @@ def validate_command(
     if report.passed:
         deployment = system.deployment if system is not None else name
         console.print(
-            f"{judged.ref} is {judged.status} (the candidate). Next: evergreen models promote {judged.ref}, "
-            f"then evergreen deploy {deployment} {judged.ref}",
+            f"{judged.ref} is {judged.status} (the candidate). Next: evergreen models promote {judged.ref} "
+            f"(deployments that follow {name}@production move with it; `evergreen deploy {deployment} "
+            f"{name}@production` makes one follow)",
             soft_wrap=True,
         )
     else:

@@ -63,13 +63,14 @@ from ._time import (
     parse_time,
     utc_times,
 )
-from ._validation import Failure, ValidationReport, validate
+from ._validation import OBSERVED_LIMITS_NOTE, Failure, ValidationReport, validate
 from ._version_splits import VersionSplit, recorded_splits, split_version
 from ._versions import DatasetVersion, check, ingest, load
 
 __all__ = [
     "BAR_COLOR",
     "DASH",
+    "OBSERVED_LIMITS_NOTE",
     "URI_FORMS",
     "Code",
     "ColumnDrift",

@@ -586,7 +586,8 @@ def _null_failure(col: ColumnSchema, positions: np.ndarray, labels: pd.Index) ->
     )
 
 
-_OBSERVED = (
+#: The remedy every warning about inferred (observed) limits ends with; the CLI prints it once.
+OBSERVED_LIMITS_NOTE = (
     "the schema's limits were observed in one sample (bounds: observed), so this is a warning; to block "
     "such values, write the limits you mean with bounds: strict (evergreen data schema DATASET -o schema.yaml, "
     "edit, then evergreen data ingest … --schema schema.yaml)"
@@ -599,7 +600,7 @@ def _range_failure(col: ColumnSchema, count: int, values: pd.Series, column: pd.
     if col.dtype == "datetime":
         lo_txt = col.earliest.isoformat() if col.earliest is not None else "-"
         hi_txt = col.latest.isoformat() if col.latest is not None else "now"
-        remedy = _OBSERVED if observed else "check the source, or widen earliest/latest in the schema"
+        remedy = OBSERVED_LIMITS_NOTE if observed else "check the source, or widen earliest/latest in the schema"
         return Failure(
             column=col.name,
             check="range",
@@ -617,7 +618,7 @@ def _range_failure(col: ColumnSchema, count: int, values: pd.Series, column: pd.
         if observed:
             remedy += " (a unit change blocks even though the limits were only observed)"
     elif observed:
-        remedy = _OBSERVED
+        remedy = OBSERVED_LIMITS_NOTE
     else:
         remedy = "check the source, or widen min/max in the schema if these values are valid"
     return Failure(
@@ -684,7 +685,7 @@ def _category_failure(col: ColumnSchema, values: pd.Series) -> Failure:
     shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
     observed = col.bounds == "observed"
     remedy = (
-        f"Check the values at the source; {_OBSERVED}"
+        f"Check the values at the source; {OBSERVED_LIMITS_NOTE}"
         if observed
         else "Fix the values at the source, or add them to `categories` in the schema if they are valid"
     )

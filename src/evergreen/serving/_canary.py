@@ -38,6 +38,7 @@ from ._policy import CanaryAction, Policy, canary_decision, next_policy
 
 log = logging.getLogger("evergreen.serving")
 
+#: Answers of the candidate a canary step needs before it may advance (guardrails judged on too few lie).
 MIN_REQUESTS = 50
 #: Labelled answers needed before the online-quality guardrail (``accuracy_min``) is judged.
 MIN_LABELS = 20

@@ -327,3 +327,24 @@ def test_check_validates_against_the_latest_schema_and_writes_nothing(settings: 
         assert [v.number for v in list_versions(session, "churn")] == [1]
         assert len(list_checks(session, "churn")) == 1  # only the ingestion; checks leave no record
     store.dispose()
+
+
+def test_a_late_file_under_a_watermark_is_said_to_be_skipped_with_the_way_to_add_it(tmp_path: Path) -> None:
+    from cli_projects import evergreen
+
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    times = pd.date_range("2026-12-02", periods=20, freq="h", tz="UTC")
+    pd.DataFrame({"id": range(20), "event_time": times, "x": range(20)}).to_csv(tmp_path / "day2.csv", index=False)
+    late = pd.DataFrame({"id": range(100, 110), "event_time": times[:10] - pd.Timedelta(days=1), "x": range(10)})
+    late.to_csv(tmp_path / "day1-late.csv", index=False)
+    first = evergreen(tmp_path, "data", "ingest", "events", "day2.csv", "--watermark", "event_time", "--no-progress")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    again = evergreen(
+        tmp_path, "data", "ingest", "events", "day1-late.csv", "--watermark", "event_time", "--no-progress"
+    )
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    text = " ".join(again.stdout.split())
+    assert "no new data: events@1 is unchanged (20 rows)" in text
+    assert "were skipped: ingest such a file without --watermark to add them" in text

@@ -71,7 +71,14 @@ def ingest_command(
     except DataValidationError as e:
         err_console.print(f"[red]✗ {e}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from e
-    if version.new_rows == 0:
+    if version.new_rows == 0 and watermark is not None and version.info.watermark is not None:
+        console.print(
+            f"no new data: {version.ref} is unchanged ({version.info.rows} rows). With --watermark only rows with "
+            f"{watermark} after {version.info.watermark} are read; rows at or before it (a late file) were "
+            "skipped: ingest such a file without --watermark to add them",
+            markup=False,
+        )
+    elif version.new_rows == 0:
         console.print(f"no new data: {version.ref} is unchanged ({version.info.rows} rows)")
     else:
         console.print(

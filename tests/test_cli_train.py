@@ -128,6 +128,10 @@ def test_tick_trains_the_first_model_then_has_nothing_due(tmp_path: Path) -> Non
     assert "2026-01-04 00:00:00 → 2026-01-05 00:00:00" in second.stdout
     assert "retrain: nothing due" in second.stdout
     assert "training run" not in second.stdout
+    # nothing was served: every monitor has no data, and the tick says when answers get judged
+    assert "no monitor had answers to judge in windows ending by 2026-01-05 00:00:00 UTC" in " ".join(
+        second.stdout.split()
+    )
 
     # `monitor run`, for an outside cron, is the same round.
     cron = evergreen(project, "monitor", "run", "--at", "2026-01-05T04:00")

@@ -90,7 +90,8 @@ def test_a_new_user_goes_from_csv_files_to_a_monitored_live_model(tmp_path: Path
         assert features[0] in bad.text
     finally:
         server.terminate()
-        server.communicate(timeout=30)
+        said, _ = server.communicate(timeout=30)
+    assert f"serving every deployment at {url} with 1 worker(s), strict logging" in " ".join(said.split())
 
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"prediction_id": body["prediction_ids"], "label": today[target].tolist()}).to_csv(labels, index=False)

@@ -147,6 +147,9 @@ def test_the_cli_shows_promotes_rolls_back_and_exports(settings: Settings, tmp_p
     assert shown.returncode == 0, shown.stderr
     assert "trained_on" in shown.stdout
     assert "churn@1" in shown.stdout
+    trained_on = next(line.split() for line in shown.stdout.splitlines() if "trained_on" in line)
+    assert trained_on[:3] == ["trained_on", "dataset_version", "churn@1"]
+    assert trained_on[3].startswith("(")  # its facts follow the version, with no row number between
     assert "restore" in shown.stdout
     assert "error rate doubled" in shown.stdout
     assert exported.returncode == 0, exported.stderr

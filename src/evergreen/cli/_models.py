@@ -141,7 +141,9 @@ def show_command(
             facts = (
                 f" (code {sha}{' + uncommitted changes' if code.get('dirty') else ''}, seed {node.facts.get('seed')})"
             )
-        console.print(f"  {edge.relation:<10} {node.kind} {node.label} {node.id[:12]}{facts}")
+        # an id says more only where the label does not already hold it (a run's, a trial's)
+        shown = "" if node.id.isdigit() or node.id[:12] in node.label else f" {node.id[:12]}"
+        console.print(f"  {edge.relation:<10} {node.kind} {node.label}{shown}{facts}")
     events = [e for e in history(name, settings=settings) if e.version == v.number]
     trail = tables.table(
         tables.text("when (UTC)"),

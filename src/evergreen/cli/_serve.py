@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ._context import console, state
 from ._models import split_model_ref
+
+if TYPE_CHECKING:
+    from evergreen.config import Settings
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -137,15 +141,8 @@ def serve_command(
     connections over them. /metrics gives the totals of all of them, from files in a private folder
     made for this run and removed at exit. A worker that dies is replaced.
     """
-    import os
-
-    import uvicorn
-    from threadpoolctl import threadpool_limits
-
-    from evergreen.serving import WORKER_FACTORY, create_app, run_workers, shared_metrics_folder, worker_environment
-
     settings = state(ctx).settings()
-    options = {
+    options: dict[str, Any] = {
         "host": host or settings.server.host,
         "port": settings.server.port if port is None else port,
         "loop": "uvloop",
@@ -153,6 +150,28 @@ def serve_command(
         "access_log": access_log,
         "log_level": "warning",
     }
+    url = f"http://{options['host']}:{options['port']}"
+    console.print(
+        f"serving {', '.join(deployment) or 'every deployment'} at {url} with {workers} worker(s), "
+        f"{settings.server.durability} logging: POST {url}/v1/models/NAME:predict, GET {url}/readyz "
+        "(Ctrl-C stops)",
+        markup=False,
+        soft_wrap=True,
+    )
+    _serve(settings, deployment, workers, reload_interval, options)
+
+
+def _serve(
+    settings: Settings, deployment: list[str], workers: int, reload_interval: float, options: dict[str, Any]
+) -> None:
+    """Run uvicorn with one worker in this process, or ``workers`` worker processes."""
+    import os
+
+    import uvicorn
+    from threadpoolctl import threadpool_limits
+
+    from evergreen.serving import WORKER_FACTORY, create_app, run_workers, shared_metrics_folder, worker_environment
+
     if workers > 1:
         # The workers are new processes (spawned): they read their spec, the folder of their shared
         # metrics, and one thread per native pool, from the environment they inherit.
@@ -162,13 +181,13 @@ def serve_command(
                     settings, deployments=deployment or None, reload_interval_s=reload_interval, metrics_folder=folder
                 )
             )
-            run_workers(WORKER_FACTORY, workers=workers, **options)  # type: ignore[arg-type]
+            run_workers(WORKER_FACTORY, workers=workers, **options)
         return
     app = create_app(settings, deployments=deployment or None, reload_interval_s=reload_interval)
     # One native thread: OpenMP pools left at their default oversubscribe the cores under concurrent
     # requests (docs/design.md measured a fall from ~1,000 to 19 req/s).
     with threadpool_limits(limits=1):
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        uvicorn.run(app, **options)
 
 
 def predict_command(

@@ -92,6 +92,15 @@ def print_round(done: Round, moment: datetime) -> None:
                     alert,
                 )
             console.print(table)
+            if all(o.result.status == "no_data" for o in tick.outcomes):
+                end = max(o.result.window_end for o in tick.outcomes)
+                console.print(
+                    f"no monitor had answers to judge in windows ending by {when(end)} UTC: a window is judged "
+                    "once it is over (and its labels arrived), so today's answers are judged by a tick after "
+                    "midnight UTC, e.g. evergreen tick --at TOMORROW_T04:00",
+                    markup=False,
+                    soft_wrap=True,
+                )
         else:
             console.print("monitors: none declared")
         if tick.features_line():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli_projects import churn_days, evergreen, ingest, new_project
+from evergreen.errors import ConfigError
 
 
 def test_train_reports_window_verdict_and_release_then_a_second_run_goes_live_by_the_canary(tmp_path: Path) -> None:
@@ -188,3 +189,10 @@ def test_a_mistake_in_the_project_module_is_one_line_with_file_and_line(tmp_path
     assert broken.returncode == 2
     assert re.search(r"project\.py:\d+: '\(' was never closed", " ".join(broken.stderr.split()))
     assert "Traceback" not in broken.stderr
+    # looking up a model's System (models validate's gate) in a broken module says what is broken, rather
+    # than that no System declares the model
+    from evergreen.cli._project import declared_systems
+    from evergreen.config import load_settings
+
+    with pytest.raises(ConfigError, match=r"project\.py:\d+: '\(' was never closed"):
+        declared_systems(load_settings(project, environ={}))

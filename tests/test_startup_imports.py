@@ -103,7 +103,8 @@ def test_the_written_out_run_statuses_are_the_stores(tmp_path: Path) -> None:
 
 def test_promoting_a_model_loads_neither_the_server_nor_the_training_code(tmp_path: Path) -> None:
     """``models promote`` and ``models rollback`` import these two from the serving face, which loads each name
-    with only its own modules: not FastAPI (the server) nor scikit-learn and SciPy (batch scoring, training)."""
+    with only its own modules: not FastAPI (the server), scikit-learn and SciPy (batch scoring, training), nor pandas
+    and DuckDB (the feature store, needed only for deployments with feature views)."""
     modules = imported_after("from evergreen.serving import promote_model, rollback_model", tmp_path)
-    assert loaded(modules, ("fastapi", "uvicorn", "sklearn", "scipy")) == []
+    assert loaded(modules, ("fastapi", "uvicorn", "sklearn", "scipy", "pandas", "pyarrow", "duckdb")) == []
     assert "evergreen.serving._app" not in modules

@@ -13,6 +13,7 @@ from rich.table import Table
 from . import _tables as tables
 from ._context import console, err_console, state
 from ._runs import when
+from ._tick import parse_at
 
 app = typer.Typer(help="Feature views: register, list and show them, build training sets, serve the latest values.")
 
@@ -151,16 +152,6 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     console.print(history)
 
 
-def _aware(text: str, option: str) -> datetime:
-    from evergreen.data import parse_time
-    from evergreen.errors import SchemaError
-
-    try:
-        return parse_time(text)
-    except SchemaError as e:
-        raise typer.BadParameter(str(e), param_hint=option) from e
-
-
 @app.command("materialize")
 def materialize_command(
     ctx: typer.Context,
@@ -204,7 +195,7 @@ def materialize_command(
         views or None,
         served=served,
         full=full,
-        until=_aware(until, "--until") if until else None,
+        until=parse_at(until, option="--until"),
         on_done=report,
         settings=settings,
     )

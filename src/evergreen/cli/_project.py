@@ -35,10 +35,7 @@ def project_system(settings: Settings, name: str | None = None) -> System:
         raise ConfigError(
             f"System {target!r} is not of the form FILE.py:NAME or MODULE:NAME (e.g. 'project.py:system')"
         )
-    if module_part.endswith(".py") and not module_part.startswith("/"):
-        module_part = str(settings.project_dir / module_part)
-    module = _import(module_part)
-    declared = {value.name: value for value in vars(module).values() if isinstance(value, System)}
+    module_part, module, declared = _declared(settings, module_part)
     if name is None or ":" in name:
         found = getattr(module, attribute, None)
         if not isinstance(found, System):
@@ -54,6 +51,25 @@ def project_system(settings: Settings, name: str | None = None) -> System:
             f"its Systems: {', '.join(sorted(declared)) or 'none'}"
         )
     return declared[name]
+
+
+def declared_systems(settings: Settings) -> dict[str, System]:
+    """The Systems declared in the module of ``[project] system``, by name (none without that setting); a
+    mistake in the module is an error, not an empty answer."""
+    target = settings.project.system
+    if not target or ":" not in target:
+        return {}
+    return _declared(settings, target.rpartition(":")[0])[2]
+
+
+def _declared(settings: Settings, module_part: str) -> tuple[str, ModuleType, dict[str, System]]:
+    """The module's path as imported, the module, and the Systems it declares by name."""
+    from evergreen.system import System
+
+    if module_part.endswith(".py") and not module_part.startswith("/"):
+        module_part = str(settings.project_dir / module_part)
+    module = _import(module_part)
+    return module_part, module, {value.name: value for value in vars(module).values() if isinstance(value, System)}
 
 
 def _import(module_part: str) -> ModuleType:

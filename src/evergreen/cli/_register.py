@@ -21,7 +21,7 @@ from rich.markup import escape
 from evergreen.errors import ConfigError, RegistryError
 
 from ._context import console, state
-from ._project import project_system
+from ._project import declared_systems
 from ._verdict import print_verdict
 
 if TYPE_CHECKING:
@@ -135,9 +135,4 @@ def _gate(settings: Settings, name: str, metric: str | None, min_delta: float) -
 
 def _system_named(settings: Settings, name: str) -> System | None:
     """The project's System whose model is ``name``, if the project declares one."""
-    if not settings.project.system:
-        return None
-    try:
-        return project_system(settings, name)
-    except ConfigError:  # a project whose Systems train other models
-        return None
+    return declared_systems(settings).get(name)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
 from evergreen.errors import FeatureError, NotFoundError, ServingError
-from evergreen.features import OnlineStore, open_online_store, served_views, split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import actor, get
 from evergreen.store import (
@@ -25,6 +25,9 @@ from evergreen.store import (
 )
 
 from ._policy import Follow, Policy, check_every, check_steps, check_strategy, make_policy
+
+if TYPE_CHECKING:
+    from evergreen.features import OnlineStore
 
 #: Statuses of a model version that may take live traffic.
 SERVABLE = ("validated", "approved", "released", "retired", "rolled_back")
@@ -235,6 +238,8 @@ def _check_trained_on(
 def _check_served(view_sets: Iterable[Sequence[str]], settings: Settings) -> None:
     """Refuse feature views that cannot be served: a view with no version materialized into the online store
     (FeatureError, naming the command that materializes it)."""
+    from evergreen.features import open_online_store, served_views
+
     online = open_online_store(settings.features.online_store)
     try:
         for views in view_sets:
@@ -275,6 +280,8 @@ def deployed_views(*, settings: Settings | None = None) -> dict[str, list[str]]:
     ``evergreen features materialize`` passes these to :func:`evergreen.features.materialize`, so a default
     run keeps every served version fresh, not only each view's newest.
     """
+    from evergreen.features import open_online_store, served_views, split_view_ref
+
     settings = settings or run_settings()
     users: dict[str, dict[str, list[str]]] = {}  # view version -> deployment -> what of it is served the version
     online: OnlineStore | None = None
@@ -302,6 +309,8 @@ def deployed_views(*, settings: Settings | None = None) -> dict[str, list[str]]:
 def _views_named(policy: Policy) -> list[tuple[str, str]]:
     """(view, what is served it) for each view a policy names: each version's (``v1``; ``v1 for a rollback``
     for a canary's baseline with no arm), then a pinned ``--features`` view no version is served."""
+    from evergreen.features import split_view_ref
+
     named = [
         (view, f"v{version}" if version in policy.versions else f"v{version} for a rollback")
         for version, views in policy.views_by_version().items()

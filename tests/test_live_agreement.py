@@ -368,6 +368,29 @@ def test_a_server_catches_up_with_an_alias_moved_by_the_registry_alone(settings:
     assert follow_aliases(settings=settings) == []  # idempotent
 
 
+def test_a_registry_rollback_is_caught_up_as_a_rollback_however_many_events_follow_it(settings: Settings) -> None:
+    from datetime import timedelta
+
+    from evergreen.registry import rollback
+
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], every_s=60, settings=settings)
+    promote_model("churn", second, settings=settings)
+    log_live(settings, "churn-api", second, count=60, errors=0)
+    assert canary_tick("churn-api", settings=settings, at=now() + timedelta(hours=1))[0] == "advance"
+    assert deployment("churn-api", settings=settings)[1].describe() == "canary: v2 100% (follows production)"
+    rollback("churn", reason="worse online", settings=settings)  # the registry's own, from a script
+    for _ in range(25):  # more audit events than a short look back would see
+        promote("churn", third, alias="staging", settings=settings)
+
+    [moved] = follow_aliases(settings=settings)
+
+    assert moved.name == "churn-api"
+    # caught up as the rollback it was: straight back to v1, not a canary ramp towards it
+    assert deployment("churn-api", settings=settings)[1].describe() == "direct: v1 100% (follows production)"
+
+
 def trained(settings: Settings, spec: ModelSpec) -> int:
     """A real model of 'churn', trained, registered and gated."""
     fitted = train("churn", 1, spec, task="classification", measure_latency=False, settings=settings)

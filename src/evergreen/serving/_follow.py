@@ -291,10 +291,8 @@ def _check_followers(model: str, alias: str, version: int, features: list[str] |
 
 def _moved_back(session: Session, model: str, version: int) -> bool:
     """Whether the alias came to ``version`` by a rollback (its latest alias event is a ``restore``)."""
-    for event in model_events(session, model, limit=20):
-        if event.version == version and event.action in _ALIAS_ACTIONS:
-            return event.action == "restore"
-    return False
+    latest = model_events(session, model, version=version, actions=_ALIAS_ACTIONS, limit=1)
+    return bool(latest) and latest[0].action == "restore"
 
 
 def _follows(info: DeploymentInfo, alias: str) -> bool:

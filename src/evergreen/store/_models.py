@@ -239,16 +239,26 @@ def add_event(
     )
 
 
-def model_events(session: Session, name: str, *, limit: int = 50) -> list[ModelEventInfo]:
-    """A model's audit trail, newest first."""
+def model_events(
+    session: Session,
+    name: str,
+    *,
+    limit: int = 50,
+    version: int | None = None,
+    actions: Sequence[str] | None = None,
+) -> list[ModelEventInfo]:
+    """A model's audit trail, newest first; only one ``version``'s events, or only ``actions``, when given."""
     model = model_id(session, name)
-    rows = session.execute(
+    query = (
         select(ModelEventRecord, ModelVersionRecord.number)
         .outerjoin(ModelVersionRecord, ModelVersionRecord.id == ModelEventRecord.version_id)
         .where(ModelEventRecord.model_id == model)
-        .order_by(ModelEventRecord.id.desc())
-        .limit(limit)
-    ).all()
+    )
+    if version is not None:
+        query = query.where(ModelVersionRecord.number == version)
+    if actions is not None:
+        query = query.where(ModelEventRecord.action.in_(list(actions)))
+    rows = session.execute(query.order_by(ModelEventRecord.id.desc()).limit(limit)).all()
     return [
         ModelEventInfo(
             e.id,

@@ -16,12 +16,15 @@ from evergreen.examples import subscriptions
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
 
-def evergreen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``evergreen ARGS`` in ``cwd`` as a user would (no EVERGREEN_* variables from the test's environment)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
-    env["COLUMNS"] = "200"
-    return subprocess.run([EVERGREEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=170)
+def evergreen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``evergreen ARGS`` in ``cwd`` as a user would (no EVERGREEN_* variables from the test's environment,
+    200 columns, the tests' sample modules importable), with ``env`` on top."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
+    base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    base["COLUMNS"] = "200"
+    return subprocess.run(
+        [EVERGREEN, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=170
+    )
 
 
 def new_project(tmp_path: Path, *extra: str) -> Path:

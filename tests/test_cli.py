@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
-
-
-def evergreen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
-    base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
-    base["COLUMNS"] = "200"
-    return subprocess.run(
-        [EVERGREEN, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=110
-    )
+from cli_projects import evergreen
 
 
 def test_run_then_list_and_show_a_run(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ lookups, and the ``evergreen features`` commands."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 import sample_features
 import sample_features_v2
+from cli_projects import evergreen
 from docs_examples import DOCS_SRC
 from evergreen import registry
 from evergreen.config import Settings, load_settings
@@ -446,15 +445,6 @@ def test_serving_lookups_need_a_materialized_version(settings: Settings, tmp_pat
 
 
 # ---------------------------------------------------------------------------------------- the CLI
-
-EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
-
-
-def evergreen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
-    env["COLUMNS"] = "200"
-    return subprocess.run([EVERGREEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=110)
 
 
 @pytest.mark.timeout(300)  # several CLI processes in a row: up to a minute in the full suite

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 import sample_serving_features
 import sample_serving_features_v2
+from cli_projects import evergreen
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
 from evergreen.errors import FeatureError, SchemaError, ServingError
@@ -38,7 +39,6 @@ from evergreen.serving import (
 from evergreen.store import MetadataStore, predictions_by_id, set_policy
 from evergreen.training import sklearn as sklearn_spec
 from evergreen.training import train
-from test_cli import evergreen
 from test_server import Running, predict
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cli_projects import evergreen
 from docs_examples import DOCS_SRC
 from evergreen.errors import FeedbackError
 from evergreen.serving import (
@@ -22,7 +23,6 @@ from evergreen.serving import (
     record_feedback,
 )
 from evergreen.store import MetadataStore, insert_predictions
-from test_cli import evergreen
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

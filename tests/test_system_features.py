@@ -22,6 +22,7 @@ import evergreen as eg
 import sample_features
 import sample_system_features
 import sample_system_features_v2
+from cli_projects import evergreen
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, load, parquet
@@ -32,7 +33,6 @@ from evergreen.serving import deployment
 from evergreen.store import MetadataStore, list_alerts
 from evergreen.system import Release, Retrain, Scheduler, System
 from evergreen.training import load_model, read_package
-from test_cli import evergreen
 from test_server import Running, predict
 
 DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=8)

@@ -65,13 +65,13 @@ def list_command(ctx: typer.Context) -> None:
 def _headline(metrics: dict[str, Any], gate: dict[str, Any] | None) -> list[str]:
     """A version's metric names, most telling first: the gate's metric, then the model's own in the evaluation
     report's order (``roc_auc, accuracy, …``, not alphabetical), then the trivial baseline's."""
-    from evergreen.evaluation import METRICS
+    from evergreen.evaluation import REPORT_ORDER
 
-    order = {m: i for i, m in enumerate(dict.fromkeys(m for task in METRICS.values() for m in task))}
     policy = (gate or {}).get("gate")
     judged = policy.get("metric") if isinstance(policy, dict) else None
-    names = sorted(metrics, key=lambda k: (k.startswith("baseline_"), k != judged, order.get(k, len(order)), k))
-    return names
+    return sorted(
+        metrics, key=lambda k: (k.startswith("baseline_"), k != judged, REPORT_ORDER.get(k, len(REPORT_ORDER)), k)
+    )
 
 
 def _uses(uses: list[Traffic]) -> str:

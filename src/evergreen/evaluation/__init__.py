@@ -26,7 +26,7 @@ from ._evaluate import LabelsLike, evaluate
 from ._gate import Gate, GateCheck, GateReport, PrimaryResult
 from ._judge import judge
 from ._predictor import Predictor
-from ._registry import METRICS, PROBABILITY_METRICS, TARGET_UNIT_METRICS, higher_is_better
+from ._registry import METRICS, PROBABILITY_METRICS, REPORT_ORDER, TARGET_UNIT_METRICS, higher_is_better
 from ._report import (
     Baseline,
     Calibration,
@@ -45,6 +45,7 @@ from ._score import score
 __all__ = [
     "METRICS",
     "PROBABILITY_METRICS",
+    "REPORT_ORDER",
     "TARGET_UNIT_METRICS",
     "Baseline",
     "Calibration",

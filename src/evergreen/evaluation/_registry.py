@@ -21,6 +21,12 @@ METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 """The metric names :func:`~evergreen.evaluation.evaluate` reports, per task, in report order."""
 
+REPORT_ORDER: Mapping[str, int] = MappingProxyType(
+    {name: i for i, name in enumerate(dict.fromkeys(m for task in METRICS.values() for m in task))}
+)
+"""Each known metric's place in a report (classification's, then regression's): lists of metrics show them
+in this order, the most telling first, rather than alphabetically."""
+
 PROBABILITY_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 """The classification metrics that need ``predict_proba``; a model without it has none of them."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evergreen.errors import TrackingError
-from evergreen.evaluation import METRICS
+from evergreen.evaluation import REPORT_ORDER
 from evergreen.store import TrialInfo
 
 #: The tag a training trial records its primary metric under (the gate's metric), shown first in lists.
@@ -26,8 +26,6 @@ PRIMARY_METRIC_TAG = "primary_metric"
 #: Metrics about cost rather than quality, shown after the quality metrics.
 COST_METRIC_NAMES = ("fit_s", "p50_ms", "p99_ms", "size_bytes")
 BASELINE_PREFIX = "baseline_"
-#: Each known metric's place in an evaluation report (classification's, then regression's).
-REPORT_ORDER = {name: i for i, name in enumerate(dict.fromkeys(m for task in METRICS.values() for m in task))}
 GRAMMAR = (
     'FIELD OP VALUE [and FIELD OP VALUE …], e.g. "roc_auc > 0.8", "params.C = 0.5", "tags.team = growth"; '
     "FIELD is a metric name, metrics.NAME, params.NAME, tags.NAME, status or experiment; "

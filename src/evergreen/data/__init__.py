@@ -48,6 +48,7 @@ from ._document import (
 from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
 from ._entities import entity_key, entity_key_sql, entity_keys
 from ._profile import ColumnProfile, Profile, profile_table
+from ._profile import quote as quote_identifier
 from ._retention import Pruned, prune
 from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
 from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
@@ -134,6 +135,7 @@ __all__ = [
     "parse_time",
     "profile_table",
     "prune",
+    "quote_identifier",
     "recorded_splits",
     "render_html",
     "render_markdown",

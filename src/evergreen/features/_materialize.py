@@ -37,6 +37,7 @@ import pandas as pd
 
 from evergreen.config import Settings, load_settings
 from evergreen.data import as_utc, entity_key, entity_key_sql, profile_table
+from evergreen.data import quote_identifier as quote
 from evergreen.errors import EvergreenError, FeatureError
 from evergreen.store import (
     FeatureMaterializationInfo,
@@ -48,7 +49,7 @@ from evergreen.store import (
     now,
 )
 
-from ._offline import connect, dataset_source, quote, view_rows
+from ._offline import connect, dataset_source, view_rows
 from ._online import OnlineStore, open_online_store, plain
 from ._registry import latest_materialization, load_view, open_session, split_view_ref
 

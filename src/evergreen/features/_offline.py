@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from evergreen.config import Settings
 from evergreen.data import duckdb_cursor, entity_key_sql, is_time_dtype, is_time_sql_type, load
+from evergreen.data import quote_identifier as quote
 from evergreen.errors import FeatureError
 
 from ._view import RESERVED_PREFIX, FeatureView
@@ -38,11 +39,6 @@ _NUMERIC_TYPES = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
      "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"}
 )  # fmt: skip
-
-
-def quote(name: str) -> str:
-    """A DuckDB identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(text: str) -> str:

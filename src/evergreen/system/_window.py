@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from evergreen.config import Settings
-from evergreen.data import DatasetVersion, load, parse_time
+from evergreen.data import DatasetVersion, load, parse_time, quote_identifier
 from evergreen.errors import NotFoundError, SystemDefinitionError
 from evergreen.store import MetadataStore, list_versions
 
@@ -141,21 +141,17 @@ def _columns(latest: DatasetVersion, schemas: list[dict[str, object]]) -> list[s
     return names
 
 
-def _name(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
 def _query(paths: dict[int, str], columns: list[str], timestamp: str, start: tuple[float, bool], end: float) -> str:
     """Rows from ``start`` (included when its flag says so) to ``end`` (included) of every file, each distinct
     row kept as often as the one file holding it most often (the ``n``-th copy of a row in a file is numbered
     ``n``; one row per (row, ``n``) is kept), ordered by time, then by every column, so the same data always
     gives the same window."""
-    ts = _name(timestamp)
+    ts = quote_identifier(timestamp)
     files = " UNION ALL BY NAME ".join(
         f"SELECT *, {number} AS {_VERSION} FROM read_parquet('{path.replace(chr(39), chr(39) * 2)}')"
         for number, path in paths.items()
     )
-    listed = ", ".join(_name(c) for c in columns)
+    listed = ", ".join(quote_identifier(c) for c in columns)
     return (
         f"SELECT {listed} FROM ("
         f"SELECT DISTINCT {listed}, {_COPY} FROM ("

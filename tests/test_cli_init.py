@@ -62,3 +62,15 @@ def test_init_refuses_an_unknown_task_and_an_existing_project(tmp_path: Path) ->
     assert again.returncode == 2
     assert "already has an evergreen.toml; choose a new folder" in " ".join(again.stderr.replace("│", " ").split())
     assert "churn" in (tmp_path / "project" / "project.py").read_text()  # the first project is kept as it was
+
+
+def test_init_with_no_folder_makes_the_current_folder_a_project_and_keeps_the_users_files(tmp_path: Path) -> None:
+    """As ``git init``: no argument means here. A ``project.py`` the user already wrote is kept and named."""
+    (tmp_path / "project.py").write_text("# my own System\n")
+    made = evergreen(tmp_path, "init")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert (tmp_path / "evergreen.toml").exists()
+    assert (tmp_path / "schema.yaml").exists()
+    assert (tmp_path / "project.py").read_text() == "# my own System\n"
+    assert "kept your project.py (the classification template was not copied over them)" in made.stdout
+    assert "  cd " not in made.stdout  # already there

@@ -75,6 +75,25 @@ def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, comman
     assert loaded(modules, HEAVY) == []
 
 
+def test_listing_datasets_loads_only_the_store_modules_it_reads(tmp_path: Path) -> None:
+    """The store's face loads each name with its own module: the prediction log, deployments, feature and
+    monitoring tables stay unloaded for a command that lists datasets."""
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    modules = imported_after(run_main("data", "list"), tmp_path)
+    assert "evergreen.store._datasets" in modules
+    unused = ("_predictions", "_deployments", "_features", "_monitoring", "_experiments", "_tokens")
+    assert [name for name in unused if f"evergreen.store.{name}" in modules] == []
+
+
+def test_every_store_name_resolves(tmp_path: Path) -> None:
+    code = (
+        "import evergreen.store as store\n"
+        "assert all(getattr(store, name) is not None for name in store.__all__)\n"
+        "assert sorted(store.__all__) == sorted(store._LAZY)"
+    )
+    assert "evergreen.store._predictions" in imported_after(code, tmp_path)
+
+
 def test_the_sdk_names_still_resolve(tmp_path: Path) -> None:
     code = (
         "import evergreen as eg\n"

@@ -72,7 +72,9 @@ def _ignore_store(directory: Path) -> None:
 
 
 def init_command(
-    directory: Path = typer.Argument(..., help="The folder of the new project."),
+    directory: Path = typer.Argument(
+        Path("."), help="The folder of the new project (made if missing).", show_default="."
+    ),
     task: str = typer.Option(
         "classification",
         "--task",
@@ -93,12 +95,19 @@ def init_command(
         raise typer.BadParameter(
             f"{directory} already has an {CONFIG_FILENAME}; choose a new folder", param_hint="DIRECTORY"
         )
+    kept = [name for name in ("project.py", "schema.yaml") if (directory / name).exists()]
     make_project(directory, task)
     name = TEMPLATES[task][2]
+    made = (
+        f"made {directory}: a {task} System {name!r} in project.py, its columns in schema.yaml."
+        if not kept
+        else f"made {directory}/{CONFIG_FILENAME}; kept your {' and '.join(kept)} "
+        f"(the {task} template was not copied over them)."
+    )
+    cd = "" if directory == Path.cwd() else f"  cd {directory}\n"
     console.print(
-        f"made {directory}: a {task} System {name!r} in project.py, its columns in schema.yaml. Edit both to "
-        "fit your data, then:\n"
-        f"  cd {directory}\n"
+        f"{made} Edit them to fit your data, then:\n"
+        f"{cd}"
         f"  evergreen data ingest {name} FILE.csv --schema schema.yaml   # each file of labelled rows, oldest first\n"
         "  evergreen train                  # train on the System's window, gate, release: a model is live\n"
         f"  evergreen serve                  # answers POST /v1/models/{name}:predict\n"

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, did_you_mean
 
+from ._engine import dialect_insert
 from ._records import CachedPredictionInfo, DeploymentEventInfo, DeploymentInfo
 from ._runs import now
 from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionCacheRecord, PredictionRecord
@@ -114,8 +114,7 @@ def upsert_cached_predictions(session: Session, rows: Sequence[dict[str, Any]]) 
     """Store batch predictions by (deployment, entity); a newer batch replaces an entity's older row."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     statement = insert(PredictionCacheRecord)
     statement = statement.on_conflict_do_update(
         index_elements=["deployment", "entity_id"],

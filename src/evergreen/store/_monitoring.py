@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, StoreError, did_you_mean
 
+from ._engine import dialect_insert
 from ._records import AlertEventInfo, AlertInfo, MonitorResultInfo, ScheduleFireInfo, ScheduleInfo
 from ._runs import now
 from ._schema import (
@@ -194,8 +194,7 @@ def claim_fire(session: Session, *, schedule: str, slot: str, holder: str) -> bo
     The claim is a row unique per (schedule, slot), inserted with ON CONFLICT DO NOTHING, so two
     schedulers on the same store never both start the same firing, whichever database it is.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     statement = (
         insert(ScheduleFireRecord)
         .values(schedule=schedule, slot=slot, holder=holder, status="running", message="", started_at=now())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fcntl
+import functools
+import importlib
 import logging
 import operator
 import os
@@ -25,7 +27,6 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Dialect, Table, and_, bindparam, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -98,15 +99,16 @@ _PREDICTIONS = cast(Table, PredictionRecord.__table__)
 _COLUMNS = tuple(c.name for c in _PREDICTIONS.c)
 _JSON_COLUMNS = ("inputs", "output")
 _SQLITE_BEGIN = "BEGIN IMMEDIATE"
-#: One insert per dialect, built once: every column a bound parameter, the JSON ones bound as text.
-_INSERTS = {
-    name: dialect.insert(_PREDICTIONS)
-    .values(
-        {c.name: bindparam(c.name, type_=_JsonText() if c.name in _JSON_COLUMNS else c.type) for c in _PREDICTIONS.c}
-    )
-    .on_conflict_do_nothing()
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+
+
+@functools.cache
+def _insert(dialect: str) -> Any:
+    """The prediction log's insert for one dialect, built once: every column a bound parameter, JSON as text."""
+    dialect_insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+    columns = {
+        c.name: bindparam(c.name, type_=_JsonText() if c.name in _JSON_COLUMNS else c.type) for c in _PREDICTIONS.c
+    }
+    return dialect_insert(_PREDICTIONS).values(columns).on_conflict_do_nothing()
 
 
 def insert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -117,7 +119,7 @@ def insert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> None
     on the prediction log's hot path the ORM's per-row bookkeeping costs more than the database.
     """
     if rows:
-        session.execute(_INSERTS[session.get_bind().dialect.name], list(rows))
+        session.execute(_insert(session.get_bind().dialect.name), list(rows))
 
 
 class WriteTurns:
@@ -217,7 +219,7 @@ class PredictionWriter:
 
     def __init__(self, store: MetadataStore, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
         dialect = store.engine.dialect
-        compiled = _INSERTS[dialect.name].compile(dialect=dialect)
+        compiled = _insert(dialect.name).compile(dialect=dialect)
         self._store = store
         self._sql = str(compiled)
         self._positional = compiled.positional  # SQLite's qmark: a tuple in the statement's order

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from evergreen.errors import NotFoundError
 
+from ._engine import dialect_insert
 from ._records import ArtifactInfo, Edge, RunInfo, StepRunInfo
 from ._schema import ArtifactRecord, LineageEdge, PipelineRecord, RunRecord, StepRunRecord
 
@@ -38,8 +38,7 @@ def new_id() -> str:
 def _insert_ignoring_duplicates(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     session.execute(insert(table).on_conflict_do_nothing(), list(rows))
 
 

@@ -267,6 +267,17 @@ def test_parquet_files_with_columns_in_another_order_keep_the_first_files_order(
     assert table.column("id").to_pylist() == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("name", ["day[1].parquet", "day[1].csv"])
+def test_a_file_whose_name_has_brackets_is_that_file_not_a_pattern(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("id,value\n0,1.5\n1,2.5\n")
+    else:
+        pq.write_table(events(2), path)
+    (tmp_path / "day1.parquet").touch()  # what the pattern day[1] would match instead
+    assert from_uri(str(path)).read().column("id").to_pylist() == [0, 1]
+
+
 def test_missing_parquet_file_glob_and_folder_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataSourceError, match=r"Parquet file '.*nope\.parquet' not found"):
         parquet(tmp_path / "nope.parquet").read()

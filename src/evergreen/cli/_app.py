@@ -27,6 +27,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help as written: Rich markup would eat "[server] host" and "evergreen[redis]" from help texts.
+    rich_markup_mode=None,
 )
 
 

@@ -8,13 +8,22 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 if TYPE_CHECKING:
     from evergreen.config import Settings
 
+# Markup off: what commands print holds user text (paths, messages, "[project] system", "evergreen[redis]")
+# that Rich would otherwise read as style tags and drop. A line that wants colour says markup=True and
+# escapes what it interpolates, or prints rich.text.Text.
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 _SQLITE_PREFIX = "sqlite:///"
+
+
+def mark(passed: bool, text: str) -> Text:
+    """``✓ text`` with a green tick, or ``✗ text`` with a red cross; the text printed as it is written."""
+    return Text.assemble(("✓", "green") if passed else ("✗", "red"), " ", text)
 
 
 @dataclass
@@ -42,7 +51,6 @@ class CliState:
                 f"note: no {CONFIG_FILENAME} in {settings.project_dir} or any folder above it, so this folder "
                 f"is the project and its new store is {new_store}. To use an existing project, run the command "
                 f"in its folder or a subfolder; to make one, run: evergreen init DIR",
-                markup=False,
             )
         return settings
 

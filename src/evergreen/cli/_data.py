@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from evergreen.errors import DataValidationError
 
@@ -18,7 +19,9 @@ from ._runs import when
 if TYPE_CHECKING:
     from evergreen.data import Failure
 
-app = typer.Typer(help="Datasets: ingest, validate and version data; list, show and compare versions.")
+app = typer.Typer(
+    help="Datasets: ingest, validate and version data; list, show and compare versions.", rich_markup_mode=None
+)
 
 
 def split_ref(text: str) -> tuple[str, str | None]:
@@ -69,21 +72,21 @@ def ingest_command(
             progress=progress,
         )
     except DataValidationError as e:
-        err_console.print(f"[red]✗ {e}[/]", markup=True, highlight=False)
+        err_console.print(f"[red]✗ {escape(str(e))}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from e
     if version.new_rows == 0 and watermark is not None and version.info.watermark is not None:
         console.print(
             f"no new data: {version.ref} is unchanged ({version.info.rows} rows). With --watermark only rows with "
             f"{watermark} after {version.info.watermark} are read; rows at or before it (a late file) were "
             "skipped: ingest such a file without --watermark to add them",
-            markup=False,
         )
     elif version.new_rows == 0:
         console.print(f"no new data: {version.ref} is unchanged ({version.info.rows} rows)")
     else:
         console.print(
-            f"[green]✓[/] {version.ref}: {version.info.rows} rows ({version.new_rows} new), "
-            f"content {version.info.content_id[:12]}"
+            f"[green]✓[/] {escape(version.ref)}: {version.info.rows} rows ({version.new_rows} new), "
+            f"content {version.info.content_id[:12]}",
+            markup=True,
         )
     print_warnings(version.report.warnings)
     if settings.data.keep_last or settings.data.max_age_days:
@@ -119,7 +122,7 @@ def validate_command(
         settings=state(ctx).settings(),
         progress=progress,
     )
-    console.print(report.to_text(), markup=False)
+    console.print(report.to_text())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -163,7 +166,9 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     name, number = split_ref(ref)
     version = load(name, number, settings=settings)
     info = version.info
-    console.print(f"[bold]{info.ref}[/]  {info.rows} rows, {info.size} bytes, content {info.content_id}")
+    console.print(
+        Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes, content {info.content_id}")
+    )
     console.print(f"  created {when(info.created_at)} UTC from {info.source}")
     if info.parent_number is not None:
         console.print(f"  parent {info.dataset}@{info.parent_number}")
@@ -217,7 +222,7 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     console.print(history)
     failed = [c for c in checks if not c.ok]
     if failed:
-        console.print(f"[red]{len(failed)} of the last {len(checks)} ingestion attempts were refused[/]")
+        console.print(f"{len(failed)} of the last {len(checks)} ingestion attempts were refused", style="red")
 
 
 def _number(value: float | None) -> str:
@@ -238,7 +243,7 @@ def diff_command(
     name_a, ref_a = split_ref(a)
     name_b, ref_b = split_ref(b) if "@" in b else (name_a, b)
     result = diff(load(name_a, ref_a, settings=settings), load(name_b, ref_b, settings=settings), id_column=id_column)
-    console.print(result.to_text(), markup=False)
+    console.print(result.to_text())
 
 
 @app.command("schema")
@@ -304,7 +309,7 @@ def card_command(
     for kind in formats[fmt]:
         path = output / f"{stem}.{kind}"
         path.write_text(card_markdown(version) if kind == "md" else card_html(version), encoding="utf-8")
-        console.print(str(path), markup=False)
+        console.print(str(path))
 
 
 def print_warnings(warnings: Sequence[Failure], *, indent: str = "") -> None:
@@ -316,6 +321,6 @@ def print_warnings(warnings: Sequence[Failure], *, indent: str = "") -> None:
         message = warning.message
         if OBSERVED_LIMITS_NOTE in message:
             message, shared = message.replace(OBSERVED_LIMITS_NOTE, "").rstrip(" ;:,"), True
-        console.print(f"{indent}[yellow]warning:[/] {escape(message)}")
+        console.print(f"{indent}[yellow]warning:[/] {escape(message)}", markup=True)
     if shared:
-        console.print(f"{indent}  [dim]({escape(OBSERVED_LIMITS_NOTE)})[/]")
+        console.print(f"{indent}  ({OBSERVED_LIMITS_NOTE})", style="dim")

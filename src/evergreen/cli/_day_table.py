@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.markup import escape
 from rich.table import Column, Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from evergreen.system import DayRecord
@@ -78,9 +78,9 @@ class DayTable:
         blocked = record.validation.startswith("blocked")
         self.table.add_row(
             f"{record.day}*" if record.event else str(record.day),
-            "[red]blocked[/red]" if blocked else record.data_version,
+            Text("blocked", style="red") if blocked else record.data_version,
             str(len(record.drifted)) if record.drifted else "",
-            ", ".join(escape(name.split(":")[0]) for name in record.alerts),
+            ", ".join(name.split(":")[0] for name in record.alerts),
             _training_compact(record),
             record.live_version.replace(" ", ""),
             number(record.online_quality),
@@ -93,30 +93,30 @@ def number(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def _data(record: DayRecord) -> str:
+def _data(record: DayRecord) -> Text | str:
     """The day's data version, or why validation blocked it (in red)."""
     if record.validation.startswith("blocked"):
-        return f"[red]{escape(record.validation)}[/red]"
+        return Text(record.validation, style="red")
     return record.data_version
 
 
-def _training(record: DayRecord) -> str:
+def _training(record: DayRecord) -> Text | str:
     """Why a model was trained, the gate's verdict (a refusal in yellow) and what was released, with the
     training window's summary under it."""
     if not record.retrain:
         return ""
-    gate = f"[yellow]{escape(record.gate)}[/yellow]" if record.gate.startswith("refused") else record.gate
+    gate = (record.gate, "yellow" if record.gate.startswith("refused") else "")
     why = "schedule" if record.retrain.startswith("schedule") else record.retrain
-    line = f"{escape(why)} → {gate} → {escape(record.release.removeprefix('released '))}"
-    return f"{line}\n[dim]{escape(record.window)}[/dim]" if record.window else line
+    line = Text.assemble(why, " → ", gate, " → ", record.release.removeprefix("released "))
+    return Text.assemble(line, "\n", (record.window, "dim")) if record.window else line
 
 
-def _training_compact(record: DayRecord) -> str:
+def _training_compact(record: DayRecord) -> Text | str:
     """``schedule → v3 canary`` (the gate passed it), or ``alert → refused`` in yellow when the gate did not."""
     if not record.retrain:
         return ""
     why = "schedule" if record.retrain.startswith("schedule") else _WHY.get(record.retrain, record.retrain)
     if record.gate != "passed":
-        return f"{escape(why)} → [yellow]refused[/yellow]"
+        return Text.assemble(why, " → ", ("refused", "yellow"))
     released = record.release.removeprefix("released ").replace("(", "").replace(")", "")
-    return f"{escape(why)} → {escape(released)}"
+    return f"{why} → {released}"

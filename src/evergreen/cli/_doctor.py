@@ -7,7 +7,7 @@ from rich.text import Text
 
 from evergreen.errors import EvergreenError
 
-from ._context import console, state
+from ._context import console, mark, state
 
 
 def doctor_command(ctx: typer.Context) -> None:
@@ -39,24 +39,27 @@ def doctor_command(ctx: typer.Context) -> None:
         head = head_revision()
         if revision is None:
             console.print(
-                f"[green]✓[/] store reachable: {store.display_url} (empty; its schema is created on first use)"
+                mark(True, f"store reachable: {store.display_url} (empty; its schema is created on first use)")
             )
         elif revision == head:
-            console.print(f"[green]✓[/] store reachable: {store.display_url} (schema {revision}, current)")
+            console.print(mark(True, f"store reachable: {store.display_url} (schema {revision}, current)"))
         else:
             ok = False
             console.print(
-                f"[red]✗[/] store {store.display_url} is at schema {revision}, this Evergreen needs {head}: "
-                "run evergreen store upgrade"
+                mark(
+                    False,
+                    f"store {store.display_url} is at schema {revision}, this Evergreen needs {head}: "
+                    "run evergreen store upgrade",
+                )
             )
     except EvergreenError as e:
         ok = False
-        console.print(f"[red]✗[/] store: {e}")
+        console.print(mark(False, f"store: {e}"))
     try:
         ArtifactStore(settings.artifacts.root).check_writable()
-        console.print(f"[green]✓[/] artifact root writable: {settings.artifacts.root}")
+        console.print(mark(True, f"artifact root writable: {settings.artifacts.root}"))
     except EvergreenError as e:
         ok = False
-        console.print(f"[red]✗[/] artifact root: {e}")
+        console.print(mark(False, f"artifact root: {e}"))
     if not ok:
         raise typer.Exit(1)

@@ -10,11 +10,14 @@ from typing import Any
 import typer
 from rich import box
 from rich.table import Column, Table
+from rich.text import Text
 
 from ._context import console, state
 from ._runs import when
 
-app = typer.Typer(help="Tracked trials: parameters, metrics, code and data versions; compare them.")
+app = typer.Typer(
+    help="Tracked trials: parameters, metrics, code and data versions; compare them.", rich_markup_mode=None
+)
 
 
 def _value(value: Any) -> str:
@@ -127,7 +130,7 @@ def show_command(
 
     settings = state(ctx).settings()
     t = trial(ref, settings=settings)
-    console.print(f"[bold]trial {t.id}[/]  {t.experiment} #{t.number}  {t.status}")
+    console.print(Text.assemble((f"trial {t.id}", "bold"), f"  {t.experiment} #{t.number}  {t.status}"))
     console.print(f"  started {when(t.started_at)} UTC, duration {_duration(t.duration_s)}, host {t.host}")
     if t.run_id:
         console.print(f"  pipeline run {t.run_id} step {t.step}")
@@ -169,7 +172,7 @@ def show_command(
         what = artifact.get("file_name") or artifact.get("materializer")
         console.print(f"  artifact {name}: {what} ({artifact.get('kind', 'value')}, {artifact['id'][:12]})")
     if t.error:
-        console.print(f"[red]error:[/]\n{t.error}")
+        console.print(Text.assemble(("error:", "red"), "\n", t.error))
 
 
 @app.command("compare")
@@ -253,7 +256,9 @@ def reproduce_command(
     result = reproduce(ref, settings=state(ctx).settings())
     console.print(f"trial {result.trial_id[:12]} made again as {result.new_trial_id[:12]}; {result.code_note}")
     if result.identical:
-        console.print("[green]identical[/]: every metric came out the same (timings are not compared)")
+        console.print(
+            Text.assemble(("identical", "green"), ": every metric came out the same (timings are not compared)")
+        )
         return
     table = Table("metric", "recorded", "now", "difference")
     for name, (before, after) in sorted(result.differences.items()):

@@ -9,13 +9,17 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from . import _tables as tables
 from ._context import console, err_console, state
 from ._runs import when
 from ._tick import parse_at
 
-app = typer.Typer(help="Feature views: register, list and show them, build training sets, serve the latest values.")
+app = typer.Typer(
+    help="Feature views: register, list and show them, build training sets, serve the latest values.",
+    rich_markup_mode=None,
+)
 
 
 def _number(value: Any) -> str:
@@ -44,8 +48,10 @@ def apply_command(
     from evergreen.features import apply
 
     for applied in apply(target, settings=state(ctx).settings()):
-        what = "[green]new version[/]" if applied.created else "unchanged"
-        console.print(f"{applied.version.ref}: {what} (definition {applied.version.definition_hash[:12]})")
+        what = ("new version", "green") if applied.created else "unchanged"
+        console.print(
+            Text.assemble(f"{applied.version.ref}: ", what, f" (definition {applied.version.definition_hash[:12]})")
+        )
 
 
 @app.command("list")
@@ -94,7 +100,7 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     settings = state(ctx).settings()
     details = show_view(ref, settings=settings)
     d = details.version.definition
-    console.print(f"[bold]{details.version.ref}[/]  {d.get('description') or ''}")
+    console.print(Text.assemble((details.version.ref, "bold"), f"  {d.get('description') or ''}"))
     source = d["source"]
     where = f"{source['name']}@{source['version'] or 'latest'}" if source.get("kind") == "dataset" else str(source)
     console.print(f"entity {d['entity']}, timestamp {d['timestamp']}, source {where}, ttl {_ttl(d.get('ttl_s'))}")
@@ -102,16 +108,16 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     console.print(f"applied {when(details.version.created_at)} by {details.version.created_by}")
     transformation = d["transformation"]
     if transformation["kind"] == "pandas":
-        console.print(f"transformation (pandas, {transformation['function']}):", markup=False)
-        console.print(transformation["code"].rstrip(), markup=False)
+        console.print(f"transformation (pandas, {transformation['function']}):")
+        console.print(transformation["code"].rstrip())
     elif transformation["kind"] == "sql":
-        console.print("transformation (DuckDB SQL):", transformation["sql"], markup=False)
+        console.print("transformation (DuckDB SQL):", transformation["sql"])
     else:
         console.print("transformation: none (the source's columns)")
     console.print(f"used by: {', '.join(details.models) or 'no model version recorded'}")
     served_by = deployed_views(settings=settings).get(details.version.ref)
     if served_by:
-        console.print(f"served by: {', '.join(served_by)}", markup=False)
+        console.print(f"served by: {', '.join(served_by)}")
     elif details.version.number != details.versions[0].number:
         console.print(
             f"served by: no deployment; not the newest version ({details.versions[0].ref}) either, so "
@@ -182,13 +188,15 @@ def materialize_command(
         )
         console.print(
             f"{m.view}: {done} ({m.online_store}){why}",
-            markup=False,
             soft_wrap=True,  # one line per version, however long: scripts read it
         )
         if m.duplicates:
             err_console.print(
-                f"[yellow]warning:[/] {m.view}: {m.duplicates} rows share an entity and event time with another "
-                "row; which one is used is not specified, so keep one row per entity and time in the transformation"
+                Text.assemble(
+                    ("warning:", "yellow"),
+                    f" {m.view}: {m.duplicates} rows share an entity and event time with another row; which one "
+                    "is used is not specified, so keep one row per entity and time in the transformation",
+                )
             )
 
     materialize(

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
-from ._context import console, err_console, state
+from ._context import console, err_console, mark, state
 
-app = typer.Typer(help="Feedback: labels for logged predictions, joined by prediction id or by entity and time.")
+app = typer.Typer(
+    help="Feedback: labels for logged predictions, joined by prediction id or by entity and time.",
+    rich_markup_mode=None,
+)
 
 
 @app.command("ingest")
@@ -30,7 +33,7 @@ def ingest_command(
     finally:
         store.dispose()
     if result.ok:
-        console.print(f"[green]✓[/] {result.accepted} label(s) recorded from {file}")
+        console.print(mark(True, f"{result.accepted} label(s) recorded from {file}"))
         return
-    err_console.print(f"[red]✗[/] {file}: {result.report()}", markup=True, highlight=False)
+    err_console.print(mark(False, f"{file}: {result.report()}"))
     raise typer.Exit(1)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.text import Text
 
 from evergreen.errors import NotFoundError, RegistryError
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from evergreen.registry import Traffic
     from evergreen.serving import Promotion
 
-app = typer.Typer(help="The model registry: versions, aliases, release and rollback, lineage, ONNX export.")
+app = typer.Typer(
+    help="The model registry: versions, aliases, release and rollback, lineage, ONNX export.", rich_markup_mode=None
+)
 
 
 def split_model_ref(text: str) -> tuple[str, str | None]:
@@ -112,7 +115,9 @@ def show_command(
         console.print(table)
         return
     v = get(name, number, settings=settings)
-    console.print(f"[bold]{v.ref}[/]  {v.status}  aliases: {', '.join(v.aliases) or '-'}  task: {v.task}")
+    console.print(
+        Text.assemble((v.ref, "bold"), f"  {v.status}  aliases: {', '.join(v.aliases) or '-'}  task: {v.task}")
+    )
     console.print(f"  traffic: {_uses(traffic(name, settings=settings).get(v.number, [])) or 'none'}")
     console.print(f"  registered {when(v.created_at)} UTC by {v.created_by}; package {v.package_id[:12]}")
     if v.metrics:
@@ -129,7 +134,7 @@ def show_command(
         if judged:
             console.print(f"  judged with feature views: {'; '.join(judged)}")
     graph = model_lineage(name, v.number, settings=settings)
-    console.print("[bold]lineage[/]")
+    console.print("lineage", style="bold")
     for edge in graph.edges:
         node = graph.nodes[edge.src]
         facts = ""
@@ -182,7 +187,7 @@ def promote_command(
         )
     except RegistryError as e:  # a refusal names the commands that make the version releasable
         raise RegistryError(f"{e}{_promote_remedy(name, number, settings)}") from e
-    console.print(f"{release.version.ref} is now {alias} ({release.version.status})", markup=False)
+    console.print(f"{release.version.ref} is now {alias} ({release.version.status})")
     _report(release)
 
 
@@ -192,19 +197,18 @@ def _report(release: Promotion) -> None:
     v = release.version
     target = f"{v.model}@{release.alias}"
     for info, policy in release.moved:
-        console.print(f"{info.name} follows {target}: revision {info.revision}: {policy.describe()}", markup=False)
+        console.print(f"{info.name} follows {target}: revision {info.revision}: {policy.describe()}")
     for name in release.unchanged:
-        console.print(f"{name} follows {target} and already serves v{v.number}", markup=False)
+        console.print(f"{name} follows {target} and already serves v{v.number}")
     for name, policy in release.pinned:
         if policy.target == v.number:
             continue
         console.print(
             f"{name} is pinned ({policy.describe()}) and was not moved: `evergreen deploy {name} {v.ref}` moves it, "
             f"`evergreen deploy {name} {target}` makes it follow {release.alias}",
-            markup=False,
         )
     if not release.moved and not release.unchanged and release.alias == "production":
-        console.print(f"no deployment follows {target}: `evergreen deploy NAME {target}` serves it", markup=False)
+        console.print(f"no deployment follows {target}: `evergreen deploy NAME {target}` serves it")
 
 
 def _promote_remedy(name: str, number: str, settings: Settings) -> str:
@@ -256,7 +260,7 @@ def rollback_command(
     from evergreen.serving import rollback_model
 
     release = rollback_model(name, reason=reason, settings=state(ctx).settings())
-    console.print(f"{release.version.ref} is back in production", markup=False)
+    console.print(f"{release.version.ref} is back in production")
     _report(release)
 
 
@@ -303,4 +307,4 @@ def card_command(
         render = model_card_markdown if kind == "md" else model_card_html
         path = output / f"{stem}.{kind}"
         path.write_text(render(name, version.number, purpose=purpose, settings=settings), encoding="utf-8")
-        console.print(str(path), markup=False)
+        console.print(str(path))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from evergreen.errors import ConfigError
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
     from evergreen.config import Settings
     from evergreen.store import MonitorResultInfo
 
-app = typer.Typer(help="Monitors over the prediction log, their alerts, and one round of the loop.")
+app = typer.Typer(
+    help="Monitors over the prediction log, their alerts, and one round of the loop.", rich_markup_mode=None
+)
 
 
 def load_system(settings: Settings) -> object:
@@ -178,9 +181,9 @@ def server_command(
         scheduler.stop()
 
 
-def _status(status: str) -> str:
+def _status(status: str) -> Text:
     colors = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
-    return f"[{colors.get(status, 'white')}]{status}[/]"
+    return Text(status, style=colors.get(status, "white"))
 
 
 def _num(value: float | None) -> str:

@@ -113,7 +113,6 @@ def init_command(
         f"  evergreen serve                  # answers POST /v1/models/{name}:predict\n"
         "  evergreen feedback ingest FILE   # the true labels of served predictions, when they are known\n"
         "  evergreen monitor status         # drift and quality per window (evergreen tick runs a round of the loop)",
-        markup=False,
         soft_wrap=True,
     )
 

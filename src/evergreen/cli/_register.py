@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from evergreen.errors import ConfigError, RegistryError
 
@@ -111,8 +111,10 @@ def validate_command(
         )
     else:
         console.print(
-            f"[yellow]{escape(judged.ref)} is {judged.status}[/]: production is unchanged and an alert was raised "
-            "(evergreen monitor alerts)",
+            Text.assemble(
+                (f"{judged.ref} is {judged.status}", "yellow"),
+                ": production is unchanged and an alert was raised (evergreen monitor alerts)",
+            ),
             soft_wrap=True,
         )
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from evergreen.errors import ConfigError, PipelineDefinitionError, StepExecutionError
 
@@ -119,13 +120,19 @@ def run_command(
         raise typer.Exit(1)
     cached = sum(1 for s in run.steps if s.status == "cached")
     console.print(
-        f"run [bold]{run.id}[/] {styled(run.status)}: {len(run.steps)} steps, {cached} cached, "
-        f"took {seconds(run.info.duration_s)}. Details: evergreen runs show {run.id[:12]}"
+        Text.assemble(
+            "run ",
+            (run.id, "bold"),
+            " ",
+            styled(run.status),
+            f": {len(run.steps)} steps, {cached} cached, took {seconds(run.info.duration_s)}. "
+            f"Details: evergreen runs show {run.id[:12]}",
+        )
     )
     try:
         output = run.output
     except Exception as e:  # noqa: BLE001 - an output that cannot be shown must not fail a good run
-        console.print(f"[yellow]output not shown: {e}[/]")
+        console.print(f"output not shown: {e}", style="yellow")
         return
     if output is not None:
         console.print("output:", output)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import typer
+from rich.text import Text
 from rich.tree import Tree
 
 from . import _tables as tables
@@ -14,7 +15,11 @@ from ._context import console, state
 if TYPE_CHECKING:
     from evergreen.store import RunInfo
 
-app = typer.Typer(help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -26,9 +31,9 @@ STATUS_STYLE = {
 }
 
 
-def styled(status: str) -> str:
+def styled(status: str) -> Text:
     """A status word in its colour."""
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return Text(status, style=STATUS_STYLE.get(status, "white"))
 
 
 def seconds(value: float | None) -> str:
@@ -113,13 +118,15 @@ def show_command(
 
 def print_run(run: RunInfo) -> None:
     """The run's header, step table, failure tracebacks and lineage tree."""
-    console.print(f"[bold]run {run.id}[/] of pipeline [bold]{run.pipeline}[/]: {styled(run.status)}")
+    console.print(
+        Text.assemble((f"run {run.id}", "bold"), " of pipeline ", (run.pipeline, "bold"), ": ", styled(run.status))
+    )
     console.print(f"  parameters: {run.params}")
     console.print(
         f"  started {when(run.started_at)} UTC, took {seconds(run.duration_s)}, on {run.host} (pid {run.pid})"
     )
     if run.error:
-        console.print(f"  [red]{run.error}[/]")
+        console.print(f"  {run.error}", style="red")
     table = tables.table(
         tables.text("step"),
         tables.text("status"),
@@ -142,15 +149,15 @@ def print_run(run: RunInfo) -> None:
     console.print(table)
     for step in run.steps:
         if step.status == "failed" and step.error:
-            console.print(f"[red]step {step.name} failed:[/]")
-            console.print(step.error.rstrip(), markup=False)
-    tree = Tree("[bold]lineage[/] (artifact → step → artifact)")
+            console.print(f"step {step.name} failed:", style="red")
+            console.print(step.error.rstrip())
+    tree = Tree(Text.assemble(("lineage", "bold"), " (artifact → step → artifact)"))
     for step in run.steps:
-        node = tree.add(f"{step.name} {styled(step.status)}")
+        node = tree.add(Text.assemble(f"{step.name} ", styled(step.status)))
         for name, artifact in step.inputs.items():
-            node.add(f"[dim]in[/]  {name} ← {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B)")
+            facts = f"  {name} ← {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B)"
+            node.add(Text.assemble(("in", "dim"), facts))
         for index, artifact in enumerate(step.outputs):
-            node.add(
-                f"[dim]out[/] {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B) {artifact.uri}"
-            )
+            facts = f" {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B) {artifact.uri}"
+            node.add(Text.assemble(("out", "dim"), facts))
     console.print(tree)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.text import Text
 
 from ._context import console, state
 from ._models import split_model_ref
@@ -61,14 +62,13 @@ def deploy_command(
     if rollback:
         before = deployment(name, settings=settings)[1].follows
         info, policy = rollback_deployment(name, reason=reason, settings=settings)
-        console.print(f"{name} revision {info.revision}: {policy.describe()}", markup=False)
+        console.print(f"{name} revision {info.revision}: {policy.describe()}")
         if policy.follows is not None:
-            console.print(f"{info.model}@{policy.follows.alias} names v{policy.target}", markup=False)
+            console.print(f"{info.model}@{policy.follows.alias} names v{policy.target}")
         elif before is not None:
             console.print(
                 f"{name} no longer follows {info.model}@{before.alias}, which this did not move; "
                 f"`evergreen deploy {name} {info.model}@{before.alias}` follows it again",
-                markup=False,
             )
         return
     if ref is None:
@@ -108,21 +108,19 @@ def deploy_command(
         reason=reason,
         settings=settings,
     )
-    console.print(f"{name} revision {info.revision}: {policy.describe()}", markup=False)
+    console.print(f"{name} revision {info.revision}: {policy.describe()}")
     if policy.follows is not None:
         console.print(
             f"{name} follows {model}@{policy.follows.alias} (v{policy.target}): `evergreen models promote "
             f"{model}@VERSION` and `evergreen models rollback {model}` move it ({policy.follows.strategy})",
-            markup=False,
         )
     elif before is not None:
         console.print(
             f"{name} no longer follows {model}@{before.alias}, which this did not move; it is pinned to "
             f"{model}@{policy.target}. `evergreen deploy {name} {model}@{before.alias}` follows it again",
-            markup=False,
         )
     elif followed_alias(number) is None and not number.isdigit():
-        console.print(f"{name} is pinned to {model}@{policy.target} ({number} names it now)", markup=False)
+        console.print(f"{name} is pinned to {model}@{policy.target} ({number} names it now)")
 
 
 def serve_command(
@@ -155,7 +153,6 @@ def serve_command(
         f"serving {', '.join(deployment) or 'every deployment'} at {url} with {workers} worker(s), "
         f"{settings.server.durability} logging: POST {url}/v1/models/NAME:predict, GET {url}/readyz "
         "(Ctrl-C stops)",
-        markup=False,
         soft_wrap=True,
     )
     _serve(settings, deployment, workers, reload_interval, options)
@@ -229,4 +226,4 @@ def predict_command(
         f"scored {result.rows} rows with {result.model_version}{views}{where}{cached} (batch {result.batch_id[:12]})"
     )
     for warning in result.warnings:
-        console.print(f"[yellow]scored, but the server would refuse it[/yellow]: {warning}")
+        console.print(Text.assemble(("scored, but the server would refuse it", "yellow"), f": {warning}"))

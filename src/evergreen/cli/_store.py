@@ -6,7 +6,7 @@ import typer
 
 from ._context import console, state
 
-app = typer.Typer(help="Manage the metadata store.", no_args_is_help=True)
+app = typer.Typer(help="Manage the metadata store.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("upgrade")

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ._context import console, err_console, state
 from ._project import project_system
@@ -86,7 +86,7 @@ def print_round(done: Round, moment: datetime) -> None:
                 table.add_row(
                     r.monitor,
                     f"{when(r.window_start)} → {when(r.window_end)}",
-                    f"[{_COLORS.get(r.status, 'white')}]{r.status}[/]",
+                    Text(r.status, style=_COLORS.get(r.status, "white")),
                     number(r.value),
                     number(r.threshold),
                     alert,
@@ -98,26 +98,27 @@ def print_round(done: Round, moment: datetime) -> None:
                     f"no monitor had answers to judge in windows ending by {when(end)} UTC: a window is judged "
                     "once it is over (and its labels arrived), so today's answers are judged by a tick after "
                     "midnight UTC, e.g. evergreen tick --at TOMORROW_T04:00",
-                    markup=False,
                     soft_wrap=True,
                 )
         else:
             console.print("monitors: none declared")
         if tick.features_line():
-            console.print(tick.features_line(), markup=False, soft_wrap=True)
+            console.print(tick.features_line(), soft_wrap=True)
         if tick.materialize_error is not None:
             err_console.print(
-                f"[yellow]warning:[/] feature views could not be materialized: {escape(tick.materialize_error)}"
+                Text.assemble(
+                    ("warning:", "yellow"), f" feature views could not be materialized: {tick.materialize_error}"
+                )
             )
-        line = f"retrain: {tick.decision.reason}"
+        line = Text(f"retrain: {tick.decision.reason}")
         if tick.decision.retrain and tick.run is None:
-            line += " (already started this hour by another tick or server)"
+            line.append(" (already started this hour by another tick or server)")
         if tick.run is not None:
-            line += f" → training run {tick.run.id[:12]} {styled(tick.run.status)}:"
+            line.append(f" → training run {tick.run.id[:12]} ").append_text(styled(tick.run.status)).append(":")
         console.print(line)
     for fired in done.fired:
         console.print(f"schedule {fired.schedule} ({when(fired.slot)}): {fired.outcome}")
     if not done.fired:
         console.print("schedules: none due")
     for error in done.errors:
-        err_console.print(f"[red]error:[/] {escape(error)}")
+        err_console.print(Text.assemble(("error:", "red"), f" {error}"))

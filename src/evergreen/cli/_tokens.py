@@ -8,7 +8,7 @@ from rich.table import Table
 from ._context import console, state
 from ._runs import when
 
-app = typer.Typer(help="API tokens with scopes (predict, feedback, admin), stored hashed.")
+app = typer.Typer(help="API tokens with scopes (predict, feedback, admin), stored hashed.", rich_markup_mode=None)
 
 
 @app.command("create")
@@ -29,7 +29,7 @@ def create_command(
             token = create_token(session, name, sorted(set(scope)))
     finally:
         store.dispose()
-    console.print(token, markup=False)
+    console.print(token)
 
 
 @app.command("revoke")

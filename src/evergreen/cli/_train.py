@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from ._context import console, state
 from ._project import project_system
@@ -78,13 +78,18 @@ def print_training(system: System, run: Run, settings: Settings, *, release: boo
             print_verdict(version.ref, outcome.report)
     if run.status != "succeeded":
         for step, error in outcome.failed.items():
-            console.print(f"[red]step {escape(step)} failed:[/] {escape(error)}", soft_wrap=True)
-        console.print(f"run {run.id} {styled(run.status)}. Details: evergreen runs show {run.id[:12]}")
+            console.print(Text.assemble((f"step {step} failed:", "red"), f" {error}"), soft_wrap=True)
+        console.print(
+            Text.assemble(f"run {run.id} ", styled(run.status), f". Details: evergreen runs show {run.id[:12]}")
+        )
         return False
     _print_release(outcome, release, system.deployment)
     console.print(
-        f"run {run.id} {styled(run.status)} in {seconds(run.info.duration_s)}. "
-        f"Details: evergreen runs show {run.id[:12]}"
+        Text.assemble(
+            f"run {run.id} ",
+            styled(run.status),
+            f" in {seconds(run.info.duration_s)}. Details: evergreen runs show {run.id[:12]}",
+        )
     )
     return True
 
@@ -108,15 +113,20 @@ def _print_release(outcome: TrainingOutcome, release: bool, deployment: str) -> 
         strategy = (outcome.release or {}).get("strategy", "?")
         revision = (outcome.release or {}).get("revision", "?")
         console.print(
-            f"[green]live:[/] {version.ref} on deployment {deployment!r} by {strategy} (revision {revision}); "
-            f"serve it with: evergreen serve",
+            Text.assemble(
+                ("live:", "green"),
+                f" {version.ref} on deployment {deployment!r} by {strategy} (revision {revision}); "
+                "serve it with: evergreen serve",
+            ),
             soft_wrap=True,
         )
         return
     reason = (outcome.release or {}).get("reason", f"{version.ref} is {version.status}")
     console.print(
-        f"[yellow]not released:[/] {escape(str(reason))}; production is unchanged "
-        f"(evergreen models show {version.ref} for the whole report)",
+        Text.assemble(
+            ("not released:", "yellow"),
+            f" {reason}; production is unchanged (evergreen models show {version.ref} for the whole report)",
+        ),
         soft_wrap=True,
     )
 

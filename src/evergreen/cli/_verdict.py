@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
+from rich.text import Text
 
 from ._context import console
 
@@ -24,8 +24,8 @@ def number(value: float | None) -> str:
 def print_verdict(ref: str, report: GateReport) -> None:
     """The gate's verdict on version ``ref`` (e.g. ``churn@3``), in a few lines."""
     metric = report.gate.metric
-    word = "[green]passed[/]" if report.passed else "[yellow]refused[/]"
-    console.print(f"gate on {metric}, {report.rows} fresh test rows: {escape(ref)} {word}")
+    word = ("passed", "green") if report.passed else ("refused", "yellow")
+    console.print(Text.assemble(f"gate on {metric}, {report.rows} fresh test rows: {ref} ", word))
     candidate = report.candidate.metrics.get(metric)
     baseline = report.candidate.baseline.metrics.get(metric)
     if report.primary is not None:
@@ -46,5 +46,5 @@ def print_verdict(ref: str, report: GateReport) -> None:
             f"  {metric}: candidate {number(candidate)}, production none (first model), baseline {number(baseline)}"
         )
     for check in report.failed:
-        console.print(f"  [yellow]✗[/] {escape(check.name)}: {escape(check.detail)}")
-    console.print(f"  verdict: {escape(report.verdict)}")
+        console.print(Text.assemble("  ", ("✗", "yellow"), f" {check.name}: {check.detail}"))
+    console.print(f"  verdict: {report.verdict}")

@@ -233,7 +233,9 @@ def _progress_bar(source: Source, stream: Stream, enabled: bool) -> Iterator[Cal
         return
     bar = Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}", table_column=Column(max_width=50, no_wrap=True, overflow="ellipsis")),
+        TextColumn(
+            "{task.description}", markup=False, table_column=Column(max_width=50, no_wrap=True, overflow="ellipsis")
+        ),
         BarColumn(),
         TextColumn("{task.fields[rows]:,} rows read", table_column=Column(no_wrap=True)),
         TimeElapsedColumn(),
@@ -332,7 +334,7 @@ def from_uri(spec: str) -> Source:
     if scheme in ("csv", "parquet") and rest:
         return csv(rest) if scheme == "csv" else parquet(rest)
     lower = text.lower()
-    if lower.endswith((".csv", ".tsv")) and not glob.has_magic(text):
+    if lower.endswith((".csv", ".tsv")) and (not glob.has_magic(text) or Path(text).is_file()):
         return csv(text, delimiter="\t" if lower.endswith(".tsv") else None)
     if lower.endswith((".parquet", ".pq")) or text.endswith(("/", "\\")) or Path(text).is_dir():
         return parquet(text)

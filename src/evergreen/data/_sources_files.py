@@ -231,13 +231,18 @@ class ParquetSource(Source):
     def _short_label(self) -> str:
         return f"Parquet source '{Path(self.path).name}'"
 
+    @property
+    def _is_glob(self) -> bool:
+        """A pattern, unless a file of that very name exists (``day[1].parquet`` is a file, not a pattern)."""
+        return glob.has_magic(self.path) and not Path(self.path).exists()
+
     def describe(self) -> dict[str, object]:
-        shown = self.path if glob.has_magic(self.path) else str(Path(self.path).resolve())
+        shown = self.path if self._is_glob else str(Path(self.path).resolve())
         return {"kind": "parquet", "path": shown}
 
     def files(self) -> list[Path]:
         """The files this source reads now, sorted; DataSourceError if there are none."""
-        if glob.has_magic(self.path):
+        if self._is_glob:
             found = sorted(Path(p) for p in glob.glob(self.path, recursive=True) if Path(p).is_file())
             if not found:
                 raise DataSourceError(f"the glob '{self.path}' matches no file; check the pattern and the folder")

@@ -9,13 +9,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
 
 import sample_features
 from cli_projects import evergreen
 from evergreen import registry
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
-from evergreen.features import apply
+from evergreen.errors import FeatureError
+from evergreen.features import (
+    OnlineFeatures,
+    apply,
+    get_online_features,
+    materialize,
+    open_online_store,
+    training_set,
+)
+from redis_server import RedisServer
 
 T = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -81,3 +91,134 @@ def test_evergreen_models_show_lists_the_view_versions_of_a_model(tmp_path: Path
     assert shown.returncode == 0, shown.stderr
     assert "Traceback" not in shown.stderr
     assert "uses_features feature_view_version spend@1" in shown.stdout
+
+
+# ------------------------------------------------------------------------------------ the TTL online
+
+
+def test_online_values_obey_the_ttl_as_the_training_set_does(
+    online_url: str, tmp_path: Path, make_settings: Callable[[str, str | None], Settings]
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/evergreen.db", online_url)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    transactions(
+        [("fresh", now - pd.Timedelta(days=1), 5.0), ("stale", now - pd.Timedelta(days=3), 7.0)], tmp_path, settings
+    )
+    apply(sample_features, settings=settings)  # spend: TTL 2 days
+    materialize(["spend"], settings=settings)
+    labels = pd.DataFrame({"customer_id": ["fresh", "stale", "nobody"], "label_time": [now] * 3})
+
+    offline = training_set(labels, ["spend"], timestamp="label_time", settings=settings)
+    online = get_online_features(["spend"], ["fresh", "stale", "nobody"], at=now, settings=settings)
+    served = get_online_features(["spend"], ["fresh", "stale"], settings=settings)  # at the time of the call
+
+    assert online["amount"].tolist()[0] == offline["amount"].tolist()[0] == 5.0
+    assert online["amount"].isna().tolist() == offline["amount"].isna().tolist() == [False, True, True]
+    assert served["amount"].isna().tolist() == [False, True]
+    # SQLite keeps the stale value and leaves it out at lookup; Redis deleted it when it was written.
+    assert online.attrs["expired"] == {"spend@1": 0 if online_url.startswith("redis") else 1}
+
+
+def test_the_ttl_boundary_is_the_training_sets_online(
+    online_url: str, tmp_path: Path, make_settings: Callable[[str, str | None], Settings]
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/evergreen.db", online_url)
+    event = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta(hours=1)
+    transactions([("c-1", event, 5.0)], tmp_path, settings)
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+    edge = event + pd.Timedelta(days=2)  # exactly the TTL old: still used
+    times = [edge, edge + pd.Timedelta(microseconds=1)]
+
+    offline = training_set(
+        pd.DataFrame({"customer_id": ["c-1", "c-1"], "label_time": times}), ["spend"], timestamp="label_time",
+        settings=settings,
+    )  # fmt: skip
+    online = [get_online_features(["spend"], ["c-1"], at=t, settings=settings)["amount"][0] for t in times]
+
+    assert offline["amount"].tolist()[0] == online[0] == 5.0
+    assert pd.isna(offline["amount"].tolist()[1])
+    assert pd.isna(online[1])
+
+
+def test_a_value_stored_without_expiry_is_still_checked_at_lookup(
+    online_url: str, tmp_path: Path, make_settings: Callable[[str, str | None], Settings]
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/evergreen.db", online_url)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    transactions([("c-1", now - pd.Timedelta(hours=1), 5.0)], tmp_path, settings)
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+    old = now - pd.Timedelta(days=30)
+    store = open_online_store(online_url)
+    try:  # as materialized before online stores expired values, or by a writer whose clock is behind
+        store.write("spend@1", [("legacy", old.value // 1000, {"amount": 1.0, "total": 1.0, "seen_at": None})])
+    finally:
+        store.close()
+
+    online = OnlineFeatures(["spend"], settings=settings)
+    try:
+        found = online.read(["c-1", "legacy"], at=now)
+        single = online.lookup(["legacy"])
+    finally:
+        online.close()
+
+    assert [row["amount"] for row in found.rows] == [5.0, None]
+    assert found.expired == {"spend@1": 1}
+    assert single == [{"amount": None, "total": None, "seen_at": None}]
+
+
+@pytest.mark.redis
+def test_redis_expires_values_natively_at_event_time_plus_ttl(redis_server: RedisServer) -> None:
+    url = redis_server.fresh_url()
+    store = open_online_store(url)
+    ttl = 2 * 86_400 * 1_000_000
+    fresh_us = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=1)).value // 1000
+    stale_us = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=3)).value // 1000
+    try:
+        store.write("spend@1", [("fresh", fresh_us, {"x": 1}), ("stale", stale_us, {"x": 2})], ttl_us=ttl)
+        store.write("raw@1", [("fresh", fresh_us, {"x": 3})])
+        found = store.read("spend@1", ["fresh", "stale"])
+    finally:
+        store.close()
+    client = redis.Redis.from_url(url)
+    try:
+        expires = client.pexpiretime("evergreen:features:spend@1:fresh")
+        never = client.pexpiretime("evergreen:features:raw@1:fresh")
+    finally:
+        client.close()
+
+    assert found == [(fresh_us, {"x": 1}), None]
+    assert expires == -(-(fresh_us + ttl) // 1000)
+    assert never == -1  # a view without a TTL: no expiry
+
+
+def test_features_get_says_why_a_value_is_blank(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={})
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    transactions([("a", now - pd.Timedelta(days=3), 7.0), ("b", now - pd.Timedelta(hours=3), 2.0)], tmp_path, settings)
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+
+    got = evergreen(tmp_path, "features", "get", "spend", "a", "b")
+    earlier = evergreen(tmp_path, "features", "get", "spend", "a", "--at", str((now - pd.Timedelta(days=2)).date()))
+    wrong = evergreen(tmp_path, "features", "get", "spend", "a", "--at", "yesterday")
+
+    assert got.returncode == 0, got.stderr
+    assert "note: spend@1: 1 value(s) older than the view's TTL 2d are blank" in got.stdout
+    row_a = next(line for line in got.stdout.splitlines() if line.startswith("│ a "))
+    assert "7" not in row_a  # a's amount and total (7) are blank
+    assert earlier.returncode == 0, earlier.stderr
+    assert "note" not in earlier.stdout
+    assert wrong.returncode == 2
+    assert "--at" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def test_a_lookup_time_that_is_not_a_time_is_refused(tmp_path: Path, settings: Settings) -> None:
+    transactions([("a", pd.Timestamp.now(tz="UTC"), 7.0)], tmp_path, settings)
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+
+    with pytest.raises(FeatureError, match=r"at= must be a datetime .* but got str '2024-05-01'"):
+        get_online_features(["spend"], ["a"], at="2024-05-01", settings=settings)  # type: ignore[arg-type]

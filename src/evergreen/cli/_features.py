@@ -206,16 +206,31 @@ def get_command(
     ctx: typer.Context,
     views: str = typer.Argument(..., help="Views, comma-separated (NAME or NAME@VERSION)."),
     entities: list[str] = typer.Argument(..., help="Entity ids."),
+    at: str | None = typer.Option(
+        None, "--at", help="Look up as of this time (ISO, UTC; default: now): the TTL is applied at it."
+    ),
 ) -> None:
-    """The latest online values of VIEWS for ENTITIES (blank where a view has no value for an entity)."""
-    from evergreen.features import get_online_features
+    """The latest online values of VIEWS for ENTITIES, as the server serves them now (or --at): blank where a
+    view has no value for an entity, or only one older than the view's TTL."""
+    from evergreen.features import get_online_features, show_view
 
+    settings = state(ctx).settings()
     names = [v.strip() for v in views.split(",") if v.strip()]
-    frame = get_online_features(names, entities, settings=state(ctx).settings())
+    frame = get_online_features(names, entities, at=parse_at(at, option="--at"), settings=settings)
     table = Table(*map(str, frame.columns))
     for row in frame.itertuples(index=False):
         table.add_row(*(_number(v) if v is not None else "" for v in row))
     console.print(table)
+    for ref, count in frame.attrs.get("expired", {}).items():
+        if count:
+            ttl = _ttl(show_view(ref, settings=settings).version.definition.get("ttl_s"))
+            console.print(
+                f"note: {ref}: {count} value(s) older than the view's TTL {ttl} are blank, as a training set at "
+                f"{at or 'this time'} has them (evergreen features materialize {ref.partition('@')[0]} writes newer "
+                "rows, if its source has them)",
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @app.command("training-set")

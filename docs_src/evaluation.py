@@ -9,16 +9,9 @@ data["churned"] = (data["usage"] + rng.normal(scale=0.5, size=400) < 0).astype(i
 train, test = data.iloc[:300], data.iloc[300:]
 model = LogisticRegression().fit(train[["usage"]], train["churned"])
 
-report = evaluate(
-    model,
-    test[["usage"]],
-    test["churned"],
-    task="classification",
-    y_train=train["churned"],
-    slices=["plan", "usage"],
-    slice_frame=test,
-)
-report.metrics["roc_auc"], report.baseline.metrics["roc_auc"]  # the model, the majority-class baseline
-report.slice("plan").group("pro").metrics["f1"]  # per slice, with its row count
-report.latency.row_p99_ms  # single-row predict, milliseconds
+report = evaluate(model, test[["usage"]], test["churned"], task="classification",
+                  y_train=train["churned"], slices=["plan", "usage"], slice_frame=test)
+report.metrics["roc_auc"], report.baseline.metrics["roc_auc"]   # the model, the majority-class baseline
+report.slice("plan").group("pro").metrics["f1"]                 # per slice, with its row count
+report.latency.row_p99_ms                                        # single-row predict, milliseconds
 EvaluationReport.model_validate_json(report.model_dump_json())

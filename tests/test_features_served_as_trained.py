@@ -12,11 +12,12 @@ import pytest
 import redis
 
 import sample_features
+import sample_features_v2
 from cli_projects import evergreen
 from evergreen import registry
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
-from evergreen.errors import FeatureError
+from evergreen.errors import FeatureError, NotFoundError, RegistryError
 from evergreen.features import (
     OnlineFeatures,
     apply,
@@ -222,3 +223,113 @@ def test_a_lookup_time_that_is_not_a_time_is_refused(tmp_path: Path, settings: S
 
     with pytest.raises(FeatureError, match=r"at= must be a datetime .* but got str '2024-05-01'"):
         get_online_features(["spend"], ["a"], at="2024-05-01", settings=settings)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- training sets from applied versions
+
+
+def labelled(settings: Settings, tmp_path: Path) -> pd.DataFrame:
+    """Transactions of a and b, and a label row of each a day later."""
+    transactions([("a", T, 1.0), ("b", T + pd.Timedelta(hours=1), 10.0)], tmp_path, settings)
+    return pd.DataFrame({"customer_id": ["a", "b"], "label_time": [T + pd.Timedelta(days=1)] * 2})
+
+
+def test_a_view_edited_but_not_applied_is_refused_with_the_command_to_apply_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    labels = labelled(settings, tmp_path)
+    apply(sample_features, settings=settings)
+
+    with pytest.raises(
+        FeatureError,
+        match=r"feature view 'spend': its definition differs from the applied version spend@1 \(applied .* UTC\).*"
+        r"run `evergreen features apply sample_features_v2` to register the change as spend@2",
+    ):
+        training_set(labels, [sample_features_v2.spend], timestamp="label_time", settings=settings)
+
+
+def test_a_training_set_records_the_applied_versions_and_register_pins_them(settings: Settings, tmp_path: Path) -> None:
+    labels = labelled(settings, tmp_path)
+    apply(sample_features, settings=settings)
+    old = training_set(labels, [sample_features.spend, sample_features.visits], timestamp="label_time",
+                       settings=settings)  # fmt: skip
+    apply(sample_features_v2, settings=settings)  # spend@2 is now the newest: the old code is still spend@1
+
+    again = training_set(labels, [sample_features.spend], timestamp="label_time", settings=settings)
+    new = training_set(labels, [sample_features_v2.spend], timestamp="label_time", settings=settings)
+    version = registry.register("churn", "a" * 64, task="classification", features=old.attrs["feature_views"],
+                                settings=settings)  # fmt: skip
+
+    assert old.attrs["feature_views"] == {"spend": 1, "visits": 1}
+    assert again.attrs["feature_views"] == {"spend": 1}
+    assert new.attrs["feature_views"] == {"spend": 2}
+    assert old["amount"].tolist() == [1.0, 10.0]
+    assert new["amount"].tolist() == [2.0, 20.0]
+    graph = registry.model_lineage("churn", version.number, settings=settings)
+    assert sorted(n.label for n in graph.of_kind("feature_view_version")) == ["spend@1", "visits@1"]
+
+
+def test_view_names_are_accepted_as_the_cli_accepts_them(settings: Settings, tmp_path: Path) -> None:
+    labels = labelled(settings, tmp_path)
+    apply(sample_features, settings=settings)
+    apply(sample_features_v2, settings=settings)
+
+    named = training_set(labels, ["spend@1", "visits"], timestamp="label_time", settings=settings)
+    newest = training_set(labels, ["spend"], timestamp="label_time", settings=settings)
+
+    assert named.attrs["feature_views"] == {"spend": 1, "visits": 1}
+    assert named["total"].tolist() == [1.0, 10.0]
+    assert newest.attrs["feature_views"] == {"spend": 2}
+    assert newest["amount"].tolist() == [2.0, 20.0]
+    with pytest.raises(NotFoundError, match="no feature view 'spnd'; did you mean 'spend'"):
+        training_set(labels, ["spnd"], timestamp="label_time", settings=settings)
+
+
+def test_a_view_never_applied_is_a_draft_that_register_refuses(settings: Settings, tmp_path: Path) -> None:
+    labels = labelled(settings, tmp_path)
+
+    draft = training_set(labels, [sample_features.raw], timestamp="label_time", settings=settings)
+
+    assert draft.attrs["feature_views"] == {"raw": None}
+    assert draft["amount"].tolist() == [1.0, 10.0]
+    with pytest.raises(RegistryError, match=r"feature view 'raw' was not applied when the training set was made"):
+        registry.register("churn", "a" * 64, task="classification", features=draft.attrs["feature_views"],
+                          settings=settings)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("views", "message"),
+    [
+        ("spend", r"needs at least one feature view: a list of views or their names .* but got 'spend'"),
+        ([], r"needs at least one feature view"),
+        ([42], r"takes feature views or their names \('spend', 'spend@2'\), but got int 42"),
+        (["spend@x"], r"'spend@x' is not a feature view reference; expected NAME or NAME@VERSION"),
+    ],
+)
+def test_bad_views_are_refused_naming_them(settings: Settings, views: object, message: str) -> None:
+    labels = pd.DataFrame({"customer_id": ["a"], "label_time": [T]})
+    apply(sample_features, settings=settings)
+
+    with pytest.raises(FeatureError, match=message):
+        training_set(labels, views, timestamp="label_time", settings=settings)  # type: ignore[arg-type]
+
+
+def test_register_refuses_recorded_versions_that_are_not_numbers(settings: Settings) -> None:
+    apply(sample_features, settings=settings)
+
+    with pytest.raises(RegistryError, match=r"maps view names to version numbers .* but 'spend' maps to '1'"):
+        registry.register("churn", "a" * 64, task="classification", features={"spend": "1"}, settings=settings)  # type: ignore[dict-item]
+    with pytest.raises(RegistryError, match=r"a list of feature view references, but got the text 'spend'"):
+        registry.register("churn", "a" * 64, task="classification", features="spend", settings=settings)
+
+
+def test_the_training_set_command_takes_names_and_versions(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, environ={})
+    labels = labelled(settings, tmp_path)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    apply(sample_features, settings=settings)
+
+    built = evergreen(tmp_path, "features", "training-set", "labels.csv", "--views", "spend@1,visits", "-o", "set.csv")
+
+    assert built.returncode == 0, built.stderr
+    assert pd.read_csv(tmp_path / "set.csv")["total"].tolist() == [1.0, 10.0]

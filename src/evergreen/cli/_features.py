@@ -246,7 +246,7 @@ def training_set_command(
 
     from evergreen.data import utc_times
     from evergreen.errors import FeatureError
-    from evergreen.features import load_view, training_set
+    from evergreen.features import training_set
 
     settings = state(ctx).settings()
     if not entities.is_file():
@@ -254,8 +254,8 @@ def training_set_command(
     frame = pd.read_parquet(entities) if entities.suffix in (".parquet", ".pq") else pd.read_csv(entities)
     if timestamp in frame.columns:
         frame[timestamp] = utc_times(frame[timestamp])
-    loaded = [load_view(v.strip(), settings=settings)[1] for v in views.split(",") if v.strip()]
-    result = training_set(frame, loaded, timestamp=timestamp, settings=settings)
+    names = [v.strip() for v in views.split(",") if v.strip()]
+    result = training_set(frame, names, timestamp=timestamp, settings=settings)
     if output.suffix == ".csv":
         result.to_csv(output, index=False)
     else:

@@ -5,18 +5,22 @@ from applied view versions, which they record for ``register``."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import redis
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 import sample_features
 import sample_features_v2
+import sample_ttl_features
 from cli_projects import evergreen
 from evergreen import registry
 from evergreen.config import Settings, load_settings
-from evergreen.data import ingest, parquet
+from evergreen.data import csv, ingest, parquet
 from evergreen.errors import FeatureError, NotFoundError, RegistryError
 from evergreen.features import (
     OnlineFeatures,
@@ -26,7 +30,12 @@ from evergreen.features import (
     open_online_store,
     training_set,
 )
+from evergreen.registry import record_gate, register
+from evergreen.serving import deploy, skew_check
+from evergreen.training import sklearn as sklearn_spec
+from evergreen.training import train
 from redis_server import RedisServer
+from test_server import Running, predict
 
 T = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -333,3 +342,50 @@ def test_the_training_set_command_takes_names_and_versions(tmp_path: Path) -> No
 
     assert built.returncode == 0, built.stderr
     assert pd.read_csv(tmp_path / "set.csv")["total"].tolist() == [1.0, 10.0]
+
+
+# ------------------------------------------------------------------ served as trained: the skew check
+
+
+def test_the_server_serves_what_the_training_set_gives_so_a_fresh_materialization_has_no_skew(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(tmp_path, environ={})
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    rng = np.random.default_rng(0)
+    # Even customers have a row a day old; odd ones stopped five days ago, beyond the view's 3-day TTL.
+    rows = [
+        (f"c-{i}", now - pd.Timedelta(days=days), int(rng.integers(1, 60)), int(rng.integers(1000, 4000)))
+        for i in range(80)
+        for days in ((9, 5, 1) if i % 2 == 0 else (9, 5))
+    ]
+    activity = pd.DataFrame(rows, columns=["customer_id", "event_time", "tenure", "fee_cents"])
+    activity.to_csv(tmp_path / "activity.csv", index=False)
+    ingest("activity", csv(tmp_path / "activity.csv"), settings=settings)
+    apply(sample_ttl_features, settings=settings)
+    labels = pd.DataFrame({"customer_id": [f"c-{i}" for i in range(80)], "label_time": [now] * 80})
+    train_rows = training_set(labels, ["usage"], timestamp="label_time", settings=settings)
+    train_rows["churned"] = train_rows["fee"].fillna(25.0) / 10 + rng.normal(size=80) > 2.5
+    train_rows.to_parquet(tmp_path / "churn.parquet", index=False)
+    dataset = ingest(
+        "churn", parquet(tmp_path / "churn.parquet"), target="churned", id="customer_id", timestamp="label_time",
+        settings=settings,
+    )  # fmt: skip
+    trained = train("churn", dataset.info.number, sklearn_spec(HistGradientBoostingClassifier), task="classification",
+                    measure_latency=False, settings=settings)  # fmt: skip
+    version = register("churn", trained.package.id, task="classification",
+                       features=train_rows.attrs["feature_views"], settings=settings)  # fmt: skip
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    materialize(settings=settings)
+    deploy("churn-api", "churn", version.number, features=["usage"], settings=settings)
+    start = datetime.now(UTC)
+
+    with Running(settings) as client:
+        answer = predict(client, {"instances": [{}] * 6, "entity_ids": [f"c-{i}" for i in range(6)]})
+    report = skew_check("churn-api", since=start, settings=settings)
+
+    assert answer.status_code == 200, answer.text
+    assert train_rows.attrs["feature_views"] == {"usage": 1}
+    assert train_rows["fee"].isna().tolist()[:4] == [False, True, False, True]
+    assert (report.compared, report.skewed) == (6, [])
+    assert report.views == ["usage@1"]

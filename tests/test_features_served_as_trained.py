@@ -126,7 +126,10 @@ def test_online_values_obey_the_ttl_as_the_training_set_does(
     assert online["amount"].isna().tolist() == offline["amount"].isna().tolist() == [False, True, True]
     assert served["amount"].isna().tolist() == [False, True]
     # SQLite keeps the stale value and leaves it out at lookup; Redis deleted it when it was written.
-    assert online.attrs["expired"] == {"spend@1": 0 if online_url.startswith("redis") else 1}
+    redis_store = online_url.startswith("redis")
+    assert online.attrs["lookup"]["expired"] == {"spend@1": 0 if redis_store else 1}
+    assert online.attrs["lookup"]["missing"] == {"spend@1": 2 if redis_store else 1}
+    assert online.attrs["lookup"]["ttl_us"] == {"spend@1": 2 * 86_400 * 1_000_000}
 
 
 def test_the_ttl_boundary_is_the_training_sets_online(
@@ -174,7 +177,7 @@ def test_a_value_stored_without_expiry_is_still_checked_at_lookup(
         online.close()
 
     assert [row["amount"] for row in found.rows] == [5.0, None]
-    assert found.expired == {"spend@1": 1}
+    assert (found.expired, found.missing) == ({"spend@1": 1}, {"spend@1": 0})
     assert single == [{"amount": None, "total": None, "seen_at": None}]
 
 
@@ -223,6 +226,23 @@ def test_features_get_says_why_a_value_is_blank(tmp_path: Path) -> None:
     assert wrong.returncode == 2
     assert "--at" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+@pytest.mark.redis
+def test_features_get_on_redis_says_a_blank_may_be_a_deleted_expired_value(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    url = redis_server.fresh_url()
+    settings = load_settings(tmp_path, overrides={"features.online_store": url}, environ={})
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    transactions([("a", now - pd.Timedelta(days=3), 7.0), ("b", now - pd.Timedelta(hours=3), 2.0)], tmp_path, settings)
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+
+    got = evergreen(tmp_path, "features", "get", "spend", "a", "b", env={"EVERGREEN_FEATURES_ONLINE_STORE": url})
+
+    assert got.returncode == 0, got.stderr
+    assert "note: spend@1: 1 blank: no value, or one older than the TTL 2d, which Redis deletes" in got.stdout
 
 
 def test_a_lookup_time_that_is_not_a_time_is_refused(tmp_path: Path, settings: Settings) -> None:

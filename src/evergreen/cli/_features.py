@@ -212,7 +212,7 @@ def get_command(
 ) -> None:
     """The latest online values of VIEWS for ENTITIES, as the server serves them now (or --at): blank where a
     view has no value for an entity, or only one older than the view's TTL."""
-    from evergreen.features import get_online_features, show_view
+    from evergreen.features import get_online_features
 
     settings = state(ctx).settings()
     names = [v.strip() for v in views.split(",") if v.strip()]
@@ -221,13 +221,22 @@ def get_command(
     for row in frame.itertuples(index=False):
         table.add_row(*(_number(v) if v is not None else "" for v in row))
     console.print(table)
-    for ref, count in frame.attrs.get("expired", {}).items():
-        if count:
-            ttl = _ttl(show_view(ref, settings=settings).version.definition.get("ttl_s"))
+    found = frame.attrs["lookup"]
+    for ref, ttl_us in found["ttl_us"].items():
+        if ttl_us is None:
+            continue
+        ttl, name = _ttl(ttl_us / 1_000_000), ref.partition("@")[0]
+        notes = []
+        if found["expired"][ref]:
+            notes.append(f"{found['expired'][ref]} value(s) older than the view's TTL {ttl} are blank")
+        if found["missing"][ref] and settings.features.online_store.startswith(("redis", "rediss", "unix")):
+            notes.append(
+                f"{found['missing'][ref]} blank: no value, or one older than the TTL {ttl}, which Redis deletes"
+            )
+        if notes:
             console.print(
-                f"note: {ref}: {count} value(s) older than the view's TTL {ttl} are blank, as a training set at "
-                f"{at or 'this time'} has them (evergreen features materialize {ref.partition('@')[0]} writes newer "
-                "rows, if its source has them)",
+                f"note: {ref}: {'; '.join(notes)}; a training set at {at or 'this time'} has them blank too "
+                f"(evergreen features materialize {name} writes newer rows, if its source has them)",
                 markup=False,
                 soft_wrap=True,
             )

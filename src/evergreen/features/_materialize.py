@@ -338,11 +338,14 @@ def served_views(views: Sequence[str], online_store: str, *, settings: Settings 
 @dataclass(frozen=True)
 class OnlineLookup:
     """What a lookup found: each entity's features from every view (``None`` where a view has no value
-    for the entity, or only one older than its TTL), and per view version how many values were left out
-    as older than its TTL (a store that deletes expired values itself, as Redis does, has fewer to count)."""
+    for the entity, or only one older than its TTL), and per view version (with its TTL in µs) how many
+    values were left out as older than its TTL and how many entities had no value at all (a store that
+    deletes expired values itself, as Redis does, counts those as missing)."""
 
     rows: list[dict[str, Any]]
     expired: dict[str, int]
+    missing: dict[str, int]
+    ttl_us: dict[str, int | None]
 
 
 def _micros_at(at: datetime | None) -> int:
@@ -406,15 +409,18 @@ class OnlineFeatures:
         at_us = _micros_at(at)
         rows: list[dict[str, Any]] = [{} for _ in entity_ids]
         expired: dict[str, int] = {}
+        missing: dict[str, int] = {}
         for served in self.views:
             found = self.store.read(served.ref, entity_ids)
-            expired[served.ref] = 0
+            expired[served.ref] = missing[served.ref] = 0
             for row, hit in zip(rows, found, strict=True):
-                if hit is not None and not fresh(hit[0], at_us, served.ttl_us):
+                if hit is None:
+                    missing[served.ref] += 1
+                elif not fresh(hit[0], at_us, served.ttl_us):
                     expired[served.ref] += 1
                     hit = None
                 row.update(dict.fromkeys(served.features) if hit is None else hit[1])
-        return OnlineLookup(rows, expired)
+        return OnlineLookup(rows, expired, missing, {v.ref: v.ttl_us for v in self.views})
 
     def close(self) -> None:
         """Close the online store, unless it was given (shared)."""
@@ -432,7 +438,8 @@ def get_online_features(
     """The latest values of ``views`` for ``entity_ids`` as of ``at`` (default: now; naive is UTC) as a
     DataFrame: one row per id, in order, with the id (as text) in ``entity_id`` and nulls where a view has
     no value for it or only one older than the view's TTL at ``at``, as a training set row at ``at`` would
-    have. ``attrs["expired"]`` counts, per view version, the values left out as older than its TTL."""
+    have. ``attrs["lookup"]`` is the :class:`OnlineLookup` without its rows: per view version, the values
+    left out as older than its TTL, the entities with no value, and the TTL."""
     online = OnlineFeatures(views, settings=settings)
     try:
         ids = [str(entity_key(e)) for e in entity_ids]
@@ -443,5 +450,5 @@ def get_online_features(
         [{"entity_id": e, **row} for e, row in zip(ids, found.rows, strict=True)],
         columns=["entity_id", *online.features],
     )
-    frame.attrs["expired"] = found.expired
+    frame.attrs["lookup"] = {"expired": found.expired, "missing": found.missing, "ttl_us": found.ttl_us}
     return frame

@@ -34,6 +34,7 @@ from evergreen.data import duckdb_cursor, entity_key_sql, is_time_dtype, is_time
 from evergreen.data import quote_identifier as quote
 from evergreen.errors import FeatureError
 
+from ._registry import training_views
 from ._ttl import fresh_sql, ttl_micros
 from ._view import RESERVED_PREFIX, FeatureView
 
@@ -190,8 +191,6 @@ def training_set(
             (see :func:`view_rows`).
         NotFoundError: a view name that is not registered.
     """
-    from ._registry import training_views  # the registry sits beside the offline store, not below it
-
     if isinstance(views, str | FeatureView) or not views:
         raise FeatureError(
             f"training_set needs at least one feature view: a list of views or their names (e.g. ['spend']), "

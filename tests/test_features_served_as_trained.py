@@ -326,12 +326,23 @@ def test_a_view_never_applied_is_a_draft_that_register_refuses(settings: Setting
                           settings=settings)  # fmt: skip
 
 
+def test_views_given_by_a_generator_are_taken_as_a_list(settings: Settings, tmp_path: Path) -> None:
+    labels = labelled(settings, tmp_path)
+    apply(sample_features, settings=settings)
+
+    made = training_set(labels, (v for v in ["spend", "visits"]), timestamp="label_time", settings=settings)
+
+    assert made.attrs["feature_views"] == {"spend": 1, "visits": 1}
+    assert made["amount"].tolist() == [1.0, 10.0]
+
+
 @pytest.mark.parametrize(
     ("views", "message"),
     [
         ("spend", r"needs at least one feature view: a list of views or their names .* but got 'spend'"),
         ([], r"needs at least one feature view"),
         ([42], r"takes feature views or their names \('spend', 'spend@2'\), but got int 42"),
+        (42, r"needs at least one feature view: .* but got 42"),
         (["spend@x"], r"'spend@x' is not a feature view reference; expected NAME or NAME@VERSION"),
     ],
 )

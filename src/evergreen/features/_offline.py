@@ -10,16 +10,16 @@ DuckDB straight from Parquet; a pandas transformation gets the source's rows as 
 values of the newest row of ``e`` whose event time is at or before ``t``: a row stamped exactly ``t`` *is*
 used (its values were known at ``t``), a row stamped a microsecond later is not. If that row is older
 than the view's TTL (``t - event_time > ttl``) the features are null: the rule of ``_ttl.py``, which
-online lookups apply too. Every label row is kept, in the
-order given, with nulls where no row qualifies. Rows that arrive late (a newer dataset version adding
-rows with earlier event times) are used by their event time like any other. When one entity has
-several rows with the same event time, which of them is used is not specified: keep one row per entity
-and time in the transformation (``evergreen features materialize`` counts such duplicates).
+online lookups apply too. Every label row is kept, in the order given, with nulls where no row
+qualifies. Rows that arrive late (a newer dataset version adding rows with earlier event times) are
+used by their event time like any other. When one entity has several rows with the same event time,
+which of them is used is not specified: keep one row per entity and time in the transformation
+(``evergreen features materialize`` counts such duplicates).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +165,7 @@ def _features(view: FeatureView, types: dict[str, str]) -> tuple[str, ...]:
 
 def training_set(
     entities: pd.DataFrame,
-    views: Sequence[FeatureView | str],
+    views: Iterable[FeatureView | str],
     *,
     timestamp: str,
     settings: Settings | None = None,
@@ -191,14 +191,15 @@ def training_set(
             (see :func:`view_rows`).
         NotFoundError: a view name that is not registered.
     """
-    if isinstance(views, str | FeatureView) or not views:
+    chosen = list(views) if isinstance(views, Iterable) and not isinstance(views, str | FeatureView) else []
+    if not chosen:
         raise FeatureError(
             f"training_set needs at least one feature view: a list of views or their names (e.g. ['spend']), "
             f"but got {views!r}"
         )
     if not isinstance(entities, pd.DataFrame):  # before the registry is asked about the views
         raise FeatureError(f"the entity frame must be a pandas DataFrame, but got {type(entities).__name__}")
-    resolved = training_views(views, settings=settings)
+    resolved = training_views(chosen, settings=settings)
     result = _join(entities, [view for view, _ in resolved], timestamp=timestamp, settings=settings)
     result.attrs["feature_views"] = {view.name: number for view, number in resolved}
     return result

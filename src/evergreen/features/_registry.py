@@ -232,7 +232,8 @@ def _applied_number(view: FeatureView, versions: Sequence[FeatureViewVersionInfo
         if info.definition_hash == digest:
             return info.number
     latest = versions[0]
-    where = getattr(view, "defined_in_module", None) or "MODULE"
+    module = getattr(view, "defined_in_module", None)
+    where = module if module and module != "__main__" else "MODULE"  # a script's views: the user's module name
     raise FeatureError(
         f"feature view {view.name!r}: its definition differs from the applied version {latest.ref} (applied "
         f"{latest.created_at:%Y-%m-%d %H:%M} UTC), so a model trained on it could not be registered and served "

@@ -132,6 +132,24 @@ def test_online_values_obey_the_ttl_as_the_training_set_does(
     assert online.attrs["lookup"]["ttl_us"] == {"spend@1": 2 * 86_400 * 1_000_000}
 
 
+def test_each_view_has_its_own_ttl_in_one_lookup(
+    online_url: str, tmp_path: Path, make_settings: Callable[[str, str | None], Settings]
+) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/evergreen.db", online_url)
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    transactions([("stale", now - pd.Timedelta(days=3), 7.0)], tmp_path, settings)
+    apply(sample_features, settings=settings)  # spend: TTL 2 days; visits: none
+    materialize(["spend", "visits"], settings=settings)
+    labels = pd.DataFrame({"customer_id": ["stale"], "label_time": [now]})
+
+    offline = training_set(labels, ["spend", "visits"], timestamp="label_time", settings=settings)
+    online = get_online_features(["spend", "visits"], ["stale"], at=now, settings=settings)
+
+    assert online["cents"].tolist() == offline["cents"].tolist() == [700.0]
+    assert online["total"].isna().tolist() == offline["total"].isna().tolist() == [True]
+    assert online.attrs["lookup"]["ttl_us"] == {"spend@1": 2 * 86_400 * 1_000_000, "visits@1": None}
+
+
 def test_the_ttl_boundary_is_the_training_sets_online(
     online_url: str, tmp_path: Path, make_settings: Callable[[str, str | None], Settings]
 ) -> None:

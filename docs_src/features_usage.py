@@ -21,6 +21,8 @@ labels = pd.DataFrame({
 })
 train = training_set(labels, [churn_features.spend, churn_features.big], timestamp="label_time")
 train["total"].tolist()        # [280.0, 30.0, nan, nan]: c-2's row is older than the TTL, c-3 has none
+train.attrs["feature_views"]   # {"spend": 1, "big": 1}: the applied versions, for register(features=...)
 materialize()                  # each entity's newest values into the online store, from the watermark on
-online = get_online_features(["spend", "big"], ["c-1", "c-3"])
-online["total"].tolist()       # [280.0, nan]
+online = get_online_features(["spend", "big"], ["c-1", "c-3"], at=pd.Timestamp("2024-05-04", tz="UTC"))
+online["total"].tolist()       # [280.0, nan]: what a training set row at that time gets; c-3 has none
+get_online_features(["spend"], ["c-1"])["total"].tolist()  # [nan] today: 280.0 is older than the 7-day TTL

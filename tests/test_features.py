@@ -44,10 +44,10 @@ def at(hours: float) -> pd.Timestamp:
     return T + pd.Timedelta(hours=hours)
 
 
-def frame(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
-    """Transactions from (customer, hours after T, amount)."""
+def frame(rows: list[tuple[str, float, float]], base: pd.Timestamp = T) -> pd.DataFrame:
+    """Transactions from (customer, hours after ``base``, amount)."""
     out = pd.DataFrame(rows, columns=["customer_id", "hours", "amount"])
-    out["event_time"] = (T + pd.to_timedelta(out.pop("hours"), unit="h")).astype("datetime64[us, UTC]")
+    out["event_time"] = (base + pd.to_timedelta(out.pop("hours"), unit="h")).astype("datetime64[us, UTC]")
     return out[["customer_id", "event_time", "amount"]]
 
 
@@ -65,9 +65,11 @@ def settings(tmp_path: Path, make_settings: Callable[[str, str | None], Settings
     return make_settings(f"sqlite:///{tmp_path}/evergreen.db", None)
 
 
-def add_version(rows: list[tuple[str, float, float]], tmp_path: Path, settings: Settings, name: str) -> None:
+def add_version(
+    rows: list[tuple[str, float, float]], tmp_path: Path, settings: Settings, name: str, base: pd.Timestamp = T
+) -> None:
     path = tmp_path / f"{name}.parquet"
-    frame(rows).to_parquet(path, index=False)
+    frame(rows, base).to_parquet(path, index=False)
     ingest("transactions", parquet(path), settings=settings)
 
 
@@ -237,11 +239,19 @@ def test_materialize_writes_the_newest_values_and_is_incremental_by_watermark(
     online_url: str, tmp_path: Path, make_settings: Callable[[str, str | None], Settings]
 ) -> None:
     settings = make_settings(f"sqlite:///{tmp_path}/evergreen.db", online_url)
-    add_version([("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0)], tmp_path, settings, "v1")
+    # Within spend's 2-day TTL of now: Redis deletes older values itself (see the TTL tests).
+    base = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(hours=12)
+
+    def at(hours: float) -> pd.Timestamp:
+        return base + pd.Timedelta(hours=hours)
+
+    add_version([("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0)], tmp_path, settings, "v1", base)
     apply(sample_features, settings=settings)
 
     first = materialize(["spend", "raw"], settings=settings)
-    add_version([("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0), ("b", 9, 5.0), ("a", 3, 9.0)], tmp_path, settings, "v2")
+    add_version(
+        [("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0), ("b", 9, 5.0), ("a", 3, 9.0)], tmp_path, settings, "v2", base
+    )
     second = materialize(["spend", "raw"], settings=settings)
     third = materialize(["spend"], settings=settings)
 
@@ -293,7 +303,7 @@ def test_online_values_equal_the_training_set_at_the_watermark(settings: Setting
     entities = pd.DataFrame({"customer_id": ["a", "b", "c"], "label_time": [at(5)] * 3})
 
     offline = training_set(entities, [spend], timestamp="label_time", settings=settings)
-    online = get_online_features(["spend"], ["a", "b", "c"], settings=settings)
+    online = get_online_features(["spend"], ["a", "b", "c"], at=at(5), settings=settings)
 
     assert offline["amount"].tolist() == online["amount"].tolist()
     assert offline["total"].tolist() == online["total"].tolist()
@@ -436,7 +446,7 @@ def test_serving_lookups_need_a_materialized_version(settings: Settings, tmp_pat
     online = OnlineFeatures(["spend"], settings=settings)
     try:
         assert online.features == ("amount", "total", "seen_at")
-        assert online.lookup(["a", "b"]) == [
+        assert online.lookup(["a", "b"], at=at(0)) == [
             {"amount": 1.0, "total": 1.0, "seen_at": at(0).isoformat()},
             {"amount": None, "total": None, "seen_at": None},
         ]

@@ -117,7 +117,7 @@ def test_the_written_out_run_statuses_are_the_stores(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert f"Only runs with this status: {', '.join(RUN_STATUSES)}." in result.stdout
+    assert f"Only runs with this status: {', '.join(RUN_STATUSES)}." in " ".join(result.stdout.split())
 
 
 def test_promoting_a_model_loads_neither_the_server_nor_the_training_code(tmp_path: Path) -> None:

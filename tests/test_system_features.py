@@ -28,7 +28,7 @@ from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, load, parquet
 from evergreen.features import apply, get_online_features, materialize, show_view, training_set
 from evergreen.monitoring import error_rate, run_monitors, skew
-from evergreen.registry import get, model_card_markdown, recorded_test_rows
+from evergreen.registry import get, model_card_markdown, model_lineage, recorded_test_rows
 from evergreen.serving import deployment
 from evergreen.store import MetadataStore, list_alerts
 from evergreen.system import Release, Retrain, Scheduler, System
@@ -145,6 +145,20 @@ def test_the_train_pipeline_joins_labels_with_the_views_and_records_the_lineage(
     assert show_view("account", settings=settings).models == ["churn@1"]
     _, policy = deployment("churn", settings=settings)
     assert policy.features == ("account@1",)
+
+
+def test_models_show_prints_the_view_versions_the_system_registered_the_version_with(
+    trained: tuple[Settings, pd.DataFrame, System, Any],
+) -> None:
+    settings = trained[0]
+
+    graph = model_lineage("churn", 1, settings=settings)
+    shown = evergreen(settings.project_dir, "models", "show", "churn@1")
+
+    assert [n.label for n in graph.of_kind("feature_view_version")] == ["account@1"]
+    assert all(edge.src in graph.nodes for edge in graph.edges)
+    assert shown.returncode == 0, shown.stderr
+    assert "uses_features feature_view_version account@1" in shown.stdout
 
 
 @pytest.fixture(scope="module")

@@ -214,16 +214,40 @@ def get_command(
     ctx: typer.Context,
     views: str = typer.Argument(..., help="Views, comma-separated (NAME or NAME@VERSION)."),
     entities: list[str] = typer.Argument(..., help="Entity ids."),
+    at: str | None = typer.Option(
+        None, "--at", help="Look up as of this time (ISO, UTC; default: now): the TTL is applied at it."
+    ),
 ) -> None:
-    """The latest online values of VIEWS for ENTITIES (blank where a view has no value for an entity)."""
+    """The latest online values of VIEWS for ENTITIES, as the server serves them now (or --at): blank where a
+    view has no value for an entity, or only one older than the view's TTL."""
     from evergreen.features import get_online_features
 
+    settings = state(ctx).settings()
     names = [v.strip() for v in views.split(",") if v.strip()]
-    frame = get_online_features(names, entities, settings=state(ctx).settings())
+    frame = get_online_features(names, entities, at=parse_at(at, option="--at"), settings=settings)
     table = Table(*map(str, frame.columns))
     for row in frame.itertuples(index=False):
         table.add_row(*(_number(v) if v is not None else "" for v in row))
     console.print(table)
+    found = frame.attrs["lookup"]
+    for ref, ttl_us in found["ttl_us"].items():
+        if ttl_us is None:
+            continue
+        ttl, name = _ttl(ttl_us / 1_000_000), ref.partition("@")[0]
+        notes = []
+        if found["expired"][ref]:
+            notes.append(f"{found['expired'][ref]} value(s) older than the view's TTL {ttl} are blank")
+        if found["missing"][ref] and settings.features.online_store.startswith(("redis", "rediss", "unix")):
+            notes.append(
+                f"{found['missing'][ref]} blank: no value, or one older than the TTL {ttl}, which Redis deletes"
+            )
+        if notes:
+            console.print(
+                f"note: {ref}: {'; '.join(notes)}; a training set at {at or 'this time'} has them blank too "
+                f"(evergreen features materialize {name} writes newer rows, if its source has them)",
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 @app.command("training-set")
@@ -239,7 +263,7 @@ def training_set_command(
 
     from evergreen.data import utc_times
     from evergreen.errors import FeatureError
-    from evergreen.features import load_view, training_set
+    from evergreen.features import training_set
 
     settings = state(ctx).settings()
     if not entities.is_file():
@@ -247,8 +271,8 @@ def training_set_command(
     frame = pd.read_parquet(entities) if entities.suffix in (".parquet", ".pq") else pd.read_csv(entities)
     if timestamp in frame.columns:
         frame[timestamp] = utc_times(frame[timestamp])
-    loaded = [load_view(v.strip(), settings=settings)[1] for v in views.split(",") if v.strip()]
-    result = training_set(frame, loaded, timestamp=timestamp, settings=settings)
+    names = [v.strip() for v in views.split(",") if v.strip()]
+    result = training_set(frame, names, timestamp=timestamp, settings=settings)
     if output.suffix == ".csv":
         result.to_csv(output, index=False)
     else:

@@ -6,10 +6,19 @@ them with ``apply`` (a new version whenever a definition changes), build trainin
 values at or before its time, within the TTL; every label row is kept), write the newest values to the
 online store with ``materialize`` (incremental by watermark; by default each view's newest version and the
 older versions deployments still serve, given as ``served``), and read them by entity id with
-``get_online_features`` or ``OnlineFeatures`` (what the prediction server uses).
+``get_online_features`` or ``OnlineFeatures`` (what the prediction server uses); a value older than its
+view's TTL is null online as it is in a training set (one rule, in ``_ttl.py``).
 """
 
-from ._materialize import Materialized, OnlineFeatures, ServedView, get_online_features, materialize, served_views
+from ._materialize import (
+    Materialized,
+    OnlineFeatures,
+    OnlineLookup,
+    ServedView,
+    get_online_features,
+    materialize,
+    served_views,
+)
 from ._offline import ViewRows, connect, training_set, view_rows
 from ._online import OnlineRow, OnlineStore, SqliteOnlineStore, open_online_store, plain
 from ._registry import (
@@ -32,6 +41,7 @@ __all__ = [
     "FeatureViewDetails",
     "Materialized",
     "OnlineFeatures",
+    "OnlineLookup",
     "OnlineRow",
     "OnlineStore",
     "ServedView",

@@ -28,6 +28,7 @@ tick refreshes its own views, not every view of the project).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ from evergreen.store import (
 from ._offline import connect, dataset_source, view_rows
 from ._online import OnlineStore, open_online_store, plain
 from ._registry import latest_materialization, load_view, open_session, split_view_ref
+from ._ttl import fresh, ttl_micros
 
 _BATCH = 50_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -251,7 +253,7 @@ def _materialize_one(
                     (entity, event_us, {n: plain(c[j]) for n, c in zip(names, columns[2:], strict=True)})
                     for j, (entity, event_us) in enumerate(zip(columns[0], columns[1], strict=True))
                 )
-                online.write(info.ref, values)
+                online.write(info.ref, values, ttl_us=ttl_micros(view.ttl))
     watermark = _time(newest) if newest is not None else previous
     if count == 0 and last is not None and previous is not None and not _newly_covered(last, rows.source, until):
         # An incremental run that found nothing new changes nothing: not recorded, so a scheduler's runs
@@ -288,10 +290,11 @@ def _covered(last: FeatureMaterializationInfo, source: dict[str, Any] | None, un
 
 @dataclass(frozen=True)
 class ServedView:
-    """A view version as served: its key in the online store and its features."""
+    """A view version as served: its key in the online store, its features and its TTL in µs (None: none)."""
 
     ref: str
     features: tuple[str, ...]
+    ttl_us: int | None = None
 
 
 def served_views(views: Sequence[str], online_store: str, *, settings: Settings | None = None) -> list[ServedView]:
@@ -317,7 +320,8 @@ def served_views(views: Sequence[str], online_store: str, *, settings: Settings 
             for info in candidates:
                 done = last_materialization(session, info.id, online_store=online_store)
                 if done is not None:
-                    found.append(ServedView(info.ref, tuple(done.statistics.get("features", []))))
+                    features = tuple(done.statistics.get("features", []))
+                    found.append(ServedView(info.ref, features, ttl_micros(info.definition.get("ttl_s"))))
                     break
             else:
                 raise FeatureError(
@@ -331,11 +335,42 @@ def served_views(views: Sequence[str], online_store: str, *, settings: Settings 
     return found
 
 
+@dataclass(frozen=True)
+class OnlineLookup:
+    """What a lookup found: each entity's features from every view (``None`` where a view has no value
+    for the entity, or only one older than its TTL), and per view version (with its TTL in µs) how many
+    values were left out as older than its TTL and how many entities had no value at all (a store that
+    deletes expired values itself, as Redis does, counts those as missing)."""
+
+    rows: list[dict[str, Any]]
+    expired: dict[str, int]
+    missing: dict[str, int]
+    ttl_us: dict[str, int | None]
+
+
+def _micros_at(at: datetime | None) -> int:
+    """``at`` (naive: UTC), or now, in µs since the epoch.
+
+    Raises:
+        FeatureError: ``at`` is not a datetime.
+    """
+    if at is None:
+        return time.time_ns() // 1000
+    if not isinstance(at, datetime):
+        raise FeatureError(
+            f"the lookup time at= must be a datetime (naive is UTC), e.g. pd.Timestamp('2024-05-01', tz='UTC'), "
+            f"but got {type(at).__name__} {at!r}"
+        )
+    return _micros(as_utc(at))
+
+
 class OnlineFeatures:
     """Lookups of registered views' latest values by entity id (what the prediction server uses).
 
     The views resolve once, when this object is made (see :func:`served_views`); a lookup is then one
-    read of the online store per view. Thread-safe as the online store is.
+    read of the online store per view. A value older than its view's TTL at the lookup's time (now, unless
+    given) is null, by the rule training sets follow (``_ttl.py``), so a model is served what it was
+    trained on. Thread-safe as the online store is.
     """
 
     def __init__(
@@ -356,20 +391,36 @@ class OnlineFeatures:
         """The view versions served (``name@number``)."""
         return [v.ref for v in self.views]
 
-    def lookup(self, entity_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Each entity's features from every view (``None`` for a view with no value for the entity)."""
+    def lookup(self, entity_ids: Sequence[str], *, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Each entity's features from every view as of ``at`` (default: now): ``None`` for a view with no
+        value for the entity, or only one older than the view's TTL."""
+        at_us = _micros_at(at)
         if len(self.views) == 1:  # the common case, without merging: each stored value is the view's features
             served = self.views[0]
+            ttl = served.ttl_us
             return [
-                dict.fromkeys(served.features) if hit is None else hit[1]
+                hit[1] if hit is not None and fresh(hit[0], at_us, ttl) else dict.fromkeys(served.features)
                 for hit in self.store.read(served.ref, entity_ids)
             ]
+        return self.read(entity_ids, at=at).rows
+
+    def read(self, entity_ids: Sequence[str], *, at: datetime | None = None) -> OnlineLookup:
+        """:meth:`lookup`, also counting per view version the values left out as older than its TTL."""
+        at_us = _micros_at(at)
         rows: list[dict[str, Any]] = [{} for _ in entity_ids]
+        expired: dict[str, int] = {}
+        missing: dict[str, int] = {}
         for served in self.views:
             found = self.store.read(served.ref, entity_ids)
+            expired[served.ref] = missing[served.ref] = 0
             for row, hit in zip(rows, found, strict=True):
+                if hit is None:
+                    missing[served.ref] += 1
+                elif not fresh(hit[0], at_us, served.ttl_us):
+                    expired[served.ref] += 1
+                    hit = None
                 row.update(dict.fromkeys(served.features) if hit is None else hit[1])
-        return rows
+        return OnlineLookup(rows, expired, missing, {v.ref: v.ttl_us for v in self.views})
 
     def close(self) -> None:
         """Close the online store, unless it was given (shared)."""
@@ -378,14 +429,26 @@ class OnlineFeatures:
 
 
 def get_online_features(
-    views: Sequence[str], entity_ids: Sequence[object], *, settings: Settings | None = None
+    views: Sequence[str],
+    entity_ids: Sequence[object],
+    *,
+    at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """The latest values of ``views`` for ``entity_ids`` as a DataFrame: one row per id, in order, with
-    the id (as text) in ``entity_id`` and nulls where a view has no value for it."""
+    """The latest values of ``views`` for ``entity_ids`` as of ``at`` (default: now; naive is UTC) as a
+    DataFrame: one row per id, in order, with the id (as text) in ``entity_id`` and nulls where a view has
+    no value for it or only one older than the view's TTL at ``at``, as a training set row at ``at`` would
+    have. ``attrs["lookup"]`` is the :class:`OnlineLookup` without its rows: per view version, the values
+    left out as older than its TTL, the entities with no value, and the TTL."""
     online = OnlineFeatures(views, settings=settings)
     try:
         ids = [str(entity_key(e)) for e in entity_ids]
-        found = online.lookup(ids)
+        found = online.read(ids, at=at)
     finally:
         online.close()
-    return pd.DataFrame([{"entity_id": e, **row} for e, row in zip(ids, found, strict=True)])
+    frame = pd.DataFrame(
+        [{"entity_id": e, **row} for e, row in zip(ids, found.rows, strict=True)],
+        columns=["entity_id", *online.features],
+    )
+    frame.attrs["lookup"] = {"expired": found.expired, "missing": found.missing, "ttl_us": found.ttl_us}
+    return frame

@@ -9,16 +9,17 @@ DuckDB straight from Parquet; a pandas transformation gets the source's rows as 
 **The point-in-time rule.** For a label row of entity ``e`` at label time ``t``, a view contributes the
 values of the newest row of ``e`` whose event time is at or before ``t``: a row stamped exactly ``t`` *is*
 used (its values were known at ``t``), a row stamped a microsecond later is not. If that row is older
-than the view's TTL (``t - event_time > ttl``) the features are null. Every label row is kept, in the
-order given, with nulls where no row qualifies. Rows that arrive late (a newer dataset version adding
-rows with earlier event times) are used by their event time like any other. When one entity has
-several rows with the same event time, which of them is used is not specified: keep one row per entity
-and time in the transformation (``evergreen features materialize`` counts such duplicates).
+than the view's TTL (``t - event_time > ttl``) the features are null: the rule of ``_ttl.py``, which
+online lookups apply too. Every label row is kept, in the order given, with nulls where no row
+qualifies. Rows that arrive late (a newer dataset version adding rows with earlier event times) are
+used by their event time like any other. When one entity has several rows with the same event time,
+which of them is used is not specified: keep one row per entity and time in the transformation
+(``evergreen features materialize`` counts such duplicates).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ from evergreen.data import duckdb_cursor, entity_key_sql, is_time_dtype, is_time
 from evergreen.data import quote_identifier as quote
 from evergreen.errors import FeatureError
 
+from ._registry import training_views
+from ._ttl import fresh_sql, ttl_micros
 from ._view import RESERVED_PREFIX, FeatureView
 
 _NUMERIC_TYPES = frozenset(
@@ -162,7 +165,7 @@ def _features(view: FeatureView, types: dict[str, str]) -> tuple[str, ...]:
 
 def training_set(
     entities: pd.DataFrame,
-    views: Sequence[FeatureView],
+    views: Iterable[FeatureView | str],
     *,
     timestamp: str,
     settings: Settings | None = None,
@@ -170,17 +173,42 @@ def training_set(
     """``entities`` (entity ids with label times, and any other columns such as labels) with each view's
     features as of each row's label time, by the point-in-time rule of this module.
 
+    ``views`` are view objects or names of registered views (``"spend"``: its newest version, ``"spend@2"``).
+    A training set is made from *applied* versions only, so that a model trained on it can be registered
+    and served with the same values: a view object must have the definition of an applied version of its
+    name (one edited since is refused with the ``evergreen features apply`` command to run); a view whose
+    name was never applied is a draft, used as it is. ``attrs["feature_views"]`` records the version of
+    each view (``{"spend": 2}``; None for a draft): pass it to ``registry.register(features=...)``.
+
     Every row of ``entities`` comes back, in its order, with its columns unchanged; each view adds its
     feature columns (null where no row of the entity is at or before the label time within the TTL).
     ``entities`` needs the column ``timestamp`` and each view's entity column. Entity ids of two number
     types meet by value (1.0 is the id 1); ids of a number type and text meet as text.
 
     Raises:
-        FeatureError: a column is missing, a feature name is given by two views or is already a column
-            of ``entities``, or a view's rows cannot be made (see :func:`view_rows`).
+        FeatureError: a view object edited since it was applied, a column is missing, a feature name is
+            given by two views or is already a column of ``entities``, or a view's rows cannot be made
+            (see :func:`view_rows`).
+        NotFoundError: a view name that is not registered.
     """
-    if not views:
-        raise FeatureError("training_set needs at least one feature view")
+    chosen = list(views) if isinstance(views, Iterable) and not isinstance(views, str | FeatureView) else []
+    if not chosen:
+        raise FeatureError(
+            f"training_set needs at least one feature view: a list of views or their names (e.g. ['spend']), "
+            f"but got {views!r}"
+        )
+    if not isinstance(entities, pd.DataFrame):  # before the registry is asked about the views
+        raise FeatureError(f"the entity frame must be a pandas DataFrame, but got {type(entities).__name__}")
+    resolved = training_views(chosen, settings=settings)
+    result = _join(entities, [view for view, _ in resolved], timestamp=timestamp, settings=settings)
+    result.attrs["feature_views"] = {view.name: number for view, number in resolved}
+    return result
+
+
+def _join(
+    entities: pd.DataFrame, views: Sequence[FeatureView], *, timestamp: str, settings: Settings | None
+) -> pd.DataFrame:
+    """The point-in-time join of :func:`training_set`, of views already resolved."""
     _check_entities(entities, views, timestamp)
     with connect() as con:
         rows = [view_rows(con, view, index=i, settings=settings) for i, view in enumerate(views)]
@@ -205,12 +233,12 @@ def training_set(
                 f"{feature_columns} FROM {r.table}) {alias} ON {label_key} = {alias}.k AND l.{label_t} >= {alias}.t"
             )
             for feature in r.features:
-                if r.view.ttl is None:
+                ttl = ttl_micros(r.view.ttl)
+                if ttl is None:
                     selects.append(f"{alias}.{quote(feature)}")
                 else:
-                    micros = int(r.view.ttl.total_seconds() * 1_000_000)
                     selects.append(
-                        f"CASE WHEN {alias}.t >= l.{label_t} - to_microseconds({micros}) "
+                        f"CASE WHEN {fresh_sql(f'{alias}.t', f'l.{label_t}', ttl)} "
                         f"THEN {alias}.{quote(feature)} END AS {quote(feature)}"
                     )
         query = (

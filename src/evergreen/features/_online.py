@@ -59,6 +59,9 @@ class OnlineStore(ABC):
       the stored one is ignored (so replaying or reordering a materialization never moves a value back
       in time), and at an equal event time the later write wins. One ``write`` call is atomic on SQLite
       and applied in chunks on Redis (a reader may see a part of it, never a half-written row).
+    - ``write`` takes the view's TTL (``ttl_us``): a store that can expire values itself (Redis) deletes a
+      value once it is older than the TTL (see ``_ttl.py``); one that cannot (SQLite) keeps it. Either way
+      :class:`OnlineFeatures` checks each value's age at lookup, so an expired value is never served.
     - ``read`` returns one entry per requested id, in order: ``(event time µs, values)`` or ``None``.
     - Entity ids are text; callers turn other ids into text with ``str()``.
     - An instance may be shared by the threads of one process; open one per process (``close`` at the end).
@@ -67,8 +70,11 @@ class OnlineStore(ABC):
     url: str
 
     @abstractmethod
-    def write(self, view_key: str, rows: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
-        """Upsert ``(entity id, event time µs, values)`` rows; returns how many rows were given."""
+    def write(
+        self, view_key: str, rows: Iterable[tuple[str, int, dict[str, Any]]], *, ttl_us: int | None = None
+    ) -> int:
+        """Upsert ``(entity id, event time µs, values)`` rows of a view with this TTL (µs, None: none);
+        returns how many rows were given."""
 
     @abstractmethod
     def read(self, view_key: str, entity_ids: Sequence[str]) -> list[OnlineRow | None]:
@@ -90,7 +96,8 @@ class OnlineStore(ABC):
 class SqliteOnlineStore(OnlineStore):
     """The online store in a SQLite file: one table keyed by (view key, entity id), WAL mode.
 
-    A lookup is one primary-key read on a connection kept per thread; a write is one transaction.
+    A lookup is one primary-key read on a connection kept per thread; a write is one transaction. Values
+    older than their view's TTL stay in the file (lookups leave them out) until a newer one replaces them.
     """
 
     _UPSERT = (
@@ -130,7 +137,9 @@ class SqliteOnlineStore(OnlineStore):
                 self._all.append(con)
         return con
 
-    def write(self, view_key: str, rows: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
+    def write(
+        self, view_key: str, rows: Iterable[tuple[str, int, dict[str, Any]]], *, ttl_us: int | None = None
+    ) -> int:
         data = [(view_key, entity, event_us, orjson.dumps(values)) for entity, event_us, values in rows]
         con = self._connection()
         try:

@@ -19,7 +19,7 @@ from types import ModuleType
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings, load_settings
-from evergreen.errors import FeatureError, PipelineDefinitionError
+from evergreen.errors import FeatureError, NotFoundError, PipelineDefinitionError
 from evergreen.pipelines import import_module as load_module
 from evergreen.store import (
     FeatureMaterializationInfo,
@@ -181,6 +181,64 @@ def view_code(info: FeatureViewVersionInfo, *, latest: FeatureViewVersionInfo | 
         f"{now_defines}; applying code registers a new version and never brings {info.ref} back: restore its "
         f"definition at {where} as it was applied on {info.created_at:%Y-%m-%d %H:%M} UTC (e.g. from git), keeping "
         "a changed view under another name or module, or train and release models on the newest version"
+    )
+
+
+def training_views(
+    views: Sequence[FeatureView | str], *, settings: Settings | None = None
+) -> list[tuple[FeatureView, int | None]]:
+    """The views a training set joins, each with the applied version it is (None: a view never applied).
+
+    A name (``spend``: the newest version, ``spend@2``) is loaded as :func:`load_view` does. A view object
+    is the applied version with its definition (the newest such); one whose name was never applied is a
+    draft, used as it is.
+
+    Raises:
+        FeatureError: a view object whose definition differs from every applied version of its name (edited
+            but not applied: the training set would not be what a model registered with the view is served),
+            or something else than a view or a name.
+        NotFoundError: a name that is not registered.
+    """
+    resolved: list[tuple[FeatureView, int | None]] = []
+    objects = [v for v in views if isinstance(v, FeatureView)]
+    applied: dict[str, list[FeatureViewVersionInfo]] = {}
+    if objects:
+        with open_session(settings) as session:
+            for name in {v.name for v in objects}:
+                try:
+                    applied[name] = list_feature_view_versions(session, name)
+                except NotFoundError:
+                    applied[name] = []
+    for view in views:
+        if isinstance(view, str):
+            info, loaded = load_view(view, settings=settings)
+            resolved.append((loaded, info.number))
+        elif isinstance(view, FeatureView):
+            resolved.append((view, _applied_number(view, applied[view.name])))
+        else:
+            raise FeatureError(
+                f"training_set takes feature views or their names ('spend', 'spend@2'), but got "
+                f"{type(view).__name__} {view!r}"
+            )
+    return resolved
+
+
+def _applied_number(view: FeatureView, versions: Sequence[FeatureViewVersionInfo]) -> int | None:
+    """The newest applied version with ``view``'s definition; None when its name was never applied."""
+    if not versions:
+        return None
+    digest = view.definition_hash()
+    for info in versions:
+        if info.definition_hash == digest:
+            return info.number
+    latest = versions[0]
+    module = getattr(view, "defined_in_module", None)
+    where = module if module and module != "__main__" else "MODULE"  # a script's views: the user's module name
+    raise FeatureError(
+        f"feature view {view.name!r}: its definition differs from the applied version {latest.ref} (applied "
+        f"{latest.created_at:%Y-%m-%d %H:%M} UTC), so a model trained on it could not be registered and served "
+        f"with the values it was trained on; run `evergreen features apply {where}` to register the change as "
+        f"{view.name}@{latest.number + 1}, or pass the name {latest.ref!r} to use the applied version"
     )
 
 

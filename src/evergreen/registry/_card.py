@@ -671,6 +671,9 @@ def _lineage(sources: CardSources) -> Section:
     for node in sources.lineage.of_kind("dataset_version") if sources.lineage is not None else []:
         content = node.facts.get("content_id")
         section.facts.append((f"Dataset {node.label}", Code(str(content)) if content else NOT_RECORDED))
+    for node in sources.lineage.of_kind("feature_view_version") if sources.lineage is not None else []:
+        digest = node.facts.get("definition_hash")
+        section.facts.append((f"Feature view {node.label}", Code(str(digest)) if digest else NOT_RECORDED))
     if sources.lineage is None:
         section.facts.append(("Dataset versions", f"{NOT_RECORDED} ({sources.gaps.get('lineage', 'unknown')})"))
     elif not sources.lineage.of_kind("dataset_version"):

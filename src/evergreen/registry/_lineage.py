@@ -1,5 +1,5 @@
-"""Lineage of a model version: the trial, datasets (with their validation), code and run it came from;
-and back from a dataset version to the model versions trained on it.
+"""Lineage of a model version: the trial, datasets (with their validation), feature view versions, code
+and run it came from; and back from a dataset version to the model versions trained on it.
 
 The answer is a small graph (nodes with their facts, edges with their relation) so that the CLI can
 print the chain and the API can return it as is.
@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError
 from evergreen.store import (
+    FEATURE_NODE,
     ModelVersionInfo,
+    feature_view_versions_by_id,
     get_model_version,
     get_run,
     get_trial,
@@ -28,7 +31,8 @@ from ._registry import open_session
 
 
 class Node(BaseModel):
-    """One node: its kind (``model_version``, ``trial``, ``dataset_version``, ``run``), id, label and facts."""
+    """One node: its kind (``model_version``, ``trial``, ``dataset_version``, ``feature_view_version``,
+    ``run``, ``artifact``), id, label and facts."""
 
     kind: str
     id: str
@@ -37,7 +41,7 @@ class Node(BaseModel):
 
 
 class LineageEdge(BaseModel):
-    """``src`` was used to make ``dst`` (``relation``: trained_on, produced, package)."""
+    """``src`` was used to make ``dst`` (``relation``: trained_on, produced, package, uses_features)."""
 
     src: str
     dst: str
@@ -45,7 +49,7 @@ class LineageEdge(BaseModel):
 
 
 class LineageGraph(BaseModel):
-    """Nodes keyed ``kind:id`` and the edges between them."""
+    """Nodes keyed ``kind:id`` and the edges between them; every edge's ``src`` is a key of ``nodes``."""
 
     nodes: dict[str, Node]
     edges: list[LineageEdge]
@@ -71,7 +75,8 @@ def _model_node(version: ModelVersionInfo) -> Node:
 
 def model_lineage(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> LineageGraph:
     """Where a model version came from: its trial (code version, parameters), the dataset versions it
-    was trained on (with their validation result), the pipeline run, and the packaged artifact."""
+    was trained on (with their validation result), the feature view versions it uses, the pipeline run, and
+    the packaged artifact. Every edge has its node: one whose record is gone is labelled ``(deleted)``."""
     with open_session(settings) as session:
         version = get_model_version(session, name, ref)
         into, _ = lineage(session, "model_version", str(version.id))
@@ -95,6 +100,7 @@ def model_lineage(name: str, ref: str | int | None = None, *, settings: Settings
         missing = set(dataset_ids) - {int(n.id) for n in nodes.values() if n.kind == "dataset_version"}
         for gone in sorted(missing):
             nodes[f"dataset_version:{gone}"] = Node(kind="dataset_version", id=str(gone), label="(deleted)")
+        nodes.update(_feature_nodes(session, [int(e.src_id) for e in into if e.src_kind == FEATURE_NODE]))
         for edge in into:
             key = f"{edge.src_kind}:{edge.src_id}"
             if edge.src_kind == "trial" and key not in nodes:
@@ -116,8 +122,27 @@ def model_lineage(name: str, ref: str | int | None = None, *, settings: Settings
                     nodes[key] = Node(kind="run", id=edge.src_id, label="(deleted)")
             elif edge.src_kind == "artifact":
                 nodes[key] = Node(kind="artifact", id=edge.src_id, label=f"package {edge.src_id[:12]}")
+            elif key not in nodes:  # a kind this function does not describe: still a node, so edges resolve
+                nodes[key] = Node(kind=edge.src_kind, id=edge.src_id, label=edge.src_id)
             edges.append(LineageEdge(src=key, dst=f"model_version:{version.id}", relation=edge.relation))
         return LineageGraph(nodes=nodes, edges=edges)
+
+
+def _feature_nodes(session: Session, ids: list[int]) -> dict[str, Node]:
+    """A node per feature view version id: ``spend@2`` with its definition hash, features and TTL."""
+    nodes = {f"{FEATURE_NODE}:{gone}": Node(kind=FEATURE_NODE, id=str(gone), label="(deleted)") for gone in sorted(ids)}
+    for info in feature_view_versions_by_id(session, ids):
+        nodes[f"{FEATURE_NODE}:{info.id}"] = Node(
+            kind=FEATURE_NODE,
+            id=str(info.id),
+            label=info.ref,
+            facts={
+                "definition_hash": info.definition_hash,
+                "features": info.definition.get("features"),
+                "ttl_s": info.definition.get("ttl_s"),
+            },
+        )
+    return nodes
 
 
 def trained_on(

@@ -17,7 +17,7 @@ serialised in the store, so two promotions racing leave exactly one production v
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -98,14 +98,15 @@ def register(
     trial_id: str | None = None,
     run_id: str | None = None,
     datasets: Sequence[str] = (),
-    features: Sequence[str] = (),
+    features: Sequence[str] | Mapping[str, int | None] = (),
     reason: str = "",
     description: str = "",
     settings: Settings | None = None,
 ) -> ModelVersionInfo:
     """Record a packaged model (its manifest id) as the next version of ``name``, with its lineage:
     the dataset versions it was trained on (``"name@number"``), the feature views it uses (``"view"`` for
-    the latest version, ``"view@2"``), the trial and the pipeline run that made it.
+    the latest version, ``"view@2"``, or the versions a training set recorded: its
+    ``attrs["feature_views"]``, ``{"view": 2}``), the trial and the pipeline run that made it.
 
     With ``datasets``, the model's inputs are checked against each version's schema first (see
     :func:`~evergreen.registry._columns.check_columns`): a RegistryError names every missing, unused
@@ -118,7 +119,7 @@ def register(
         raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
     with open_session(settings) as session:
         dataset_versions = [_dataset_version(session, ref) for ref in datasets]
-        views = [_feature_version(session, ref) for ref in features]
+        views = [_feature_version(session, ref) for ref in _feature_refs(features)]
         if dataset_versions:
             inputs = _inputs(package_id, settings or run_settings())
             provided = _view_features(views)
@@ -155,6 +156,34 @@ def _dataset_version(session: Session, ref: str) -> DatasetVersionInfo:
     if not sep or not name or not number:
         raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
     return get_version(session, name, number)
+
+
+def _feature_refs(features: Sequence[str] | Mapping[str, int | None]) -> list[str]:
+    """``features`` as view references: a mapping of view names to the versions a training set recorded
+    (``{"spend": 2}``) becomes ``["spend@2"]``.
+
+    Raises:
+        RegistryError: a version that is not a number (None: the training set used a view never applied).
+    """
+    if isinstance(features, str):
+        raise RegistryError(f"features must be a list of feature view references, but got the text {features!r}")
+    if not isinstance(features, Mapping):
+        return list(features)
+    refs = []
+    for view, number in features.items():
+        if number is None:
+            raise RegistryError(
+                f"feature view {view!r} was not applied when the training set was made, so no version of it "
+                "can be recorded; register it (evergreen features apply MODULE), make the training set again "
+                "and register with its attrs['feature_views']"
+            )
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise RegistryError(
+                f"features maps view names to version numbers (a training set's attrs['feature_views']), but "
+                f"{view!r} maps to {number!r}"
+            )
+        refs.append(f"{view}@{number}")
+    return refs
 
 
 def _feature_version(session: Session, ref: str) -> FeatureViewVersionInfo:

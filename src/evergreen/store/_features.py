@@ -158,6 +158,19 @@ def get_feature_view_version(session: Session, name: str, number: int | None = N
     return _version_info(record, name)
 
 
+def feature_view_versions_by_id(session: Session, ids: Sequence[int]) -> list[FeatureViewVersionInfo]:
+    """The feature view versions with these ids (those that exist), in the order of ``ids``."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(FeatureViewVersionRecord, FeatureViewRecord.name)
+        .join(FeatureViewRecord, FeatureViewRecord.id == FeatureViewVersionRecord.view_id)
+        .where(FeatureViewVersionRecord.id.in_(list(ids)))
+    ).all()
+    found = {record.id: _version_info(record, name) for record, name in rows}
+    return [found[i] for i in ids if i in found]
+
+
 def list_feature_view_versions(session: Session, name: str) -> list[FeatureViewVersionInfo]:
     """Every version of a view, newest first."""
     get_feature_view_version(session, name)  # raises NotFoundError naming the view

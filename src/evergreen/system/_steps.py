@@ -121,7 +121,8 @@ def feature_window(
             settings=settings,
             run_id=context["run_id"] if context else None,
         )
-    return {**_window_output(window, version), "features": [info.ref for info, _ in loaded]}
+    used = [f"{view}@{number}" for view, number in rows.attrs["feature_views"].items()]  # what it was made from
+    return {**_window_output(window, version), "features": used}
 
 
 @step(cache=False)

@@ -586,7 +586,7 @@ def floors(key: str, package: Any, settings: Any, test: Any, features: list[str]
         records = test[features].to_dict(orient="records")
 
         def handler_work(instances: list[dict[str, float]]) -> Any:
-            rows, values, _ = loaded.reader.read([dict(r) for r in instances], range(len(instances)))
+            rows, values, _, _ = loaded.reader.read([dict(r) for r in instances], range(len(instances)))
             return loaded.predict(rows, values)
 
         p50, p99 = time_calls(lambda: handler_work(records[:1]), FLOOR_CALLS)

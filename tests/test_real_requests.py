@@ -25,7 +25,7 @@ from evergreen.monitoring import drift, invalid, missing, run_monitors
 from evergreen.registry import record_gate, register
 from evergreen.serving import deploy, deployment, predict_batch
 from evergreen.store import MetadataStore, predictions_by_id
-from evergreen.training import sklearn, train
+from evergreen.training import package_model, sklearn, train
 from test_features_serving import add_activity, make_project
 from test_server import Running, predict
 
@@ -397,3 +397,49 @@ def test_a_column_schema_without_a_range_counts_nothing() -> None:
     _, _, problems, outside = RowReader(signature).read([{"x": 1e300}, {"x": -1e300}], [0, 1])
 
     assert (problems, outside) == ([], {})
+
+
+# ---------------------------------------------------------------------------------------- unknown categories
+
+
+def test_an_unknown_category_is_refused_only_by_a_model_that_cannot_take_it(
+    project: tuple[Settings, pd.DataFrame],
+) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    from evergreen.artifacts import ArtifactStore
+
+    settings, _ = project
+    X = pd.DataFrame({"plan": ["basic", "premium", "basic", "family"] * 25, "amount": np.linspace(5, 80, 100)})
+    y = np.where(X["amount"] > 40, "fraud", "legit")
+    encoders = {"ignore": OneHotEncoder(handle_unknown="ignore"), "crash": OrdinalEncoder()}
+    for name, encoder in encoders.items():
+        model = make_pipeline(ColumnTransformer([("plan", encoder, ["plan"])], remainder="passthrough"),
+                              LogisticRegression()).fit(X, y)  # fmt: skip
+        package = package_model(model, X, task="classification", artifacts=ArtifactStore(settings.artifacts.root),
+                                schema=infer_schema(X))  # fmt: skip
+        version = register(f"plans-{name}", package.id, task="classification", settings=settings)
+        record_gate(f"plans-{name}", version.number, {}, passed=True, verdict="ok", settings=settings)
+        deploy(f"plans-{name}", f"plans-{name}", version.number, settings=settings)
+    deploy("plans-strict", "plans-ignore", 1, strict_ranges=True, settings=settings)  # ranges only, not categories
+    body = {"instances": [{"plan": "basic", "amount": 30.0}, {"plan": "student", "amount": 30.0}]}
+
+    with Running(settings) as client:
+        taken = predict(client, body, "plans-ignore")
+        strict = predict(client, body, "plans-strict")
+        refused = predict(client, body, "plans-crash")
+        known = predict(client, {"instances": body["instances"][:1]}, "plans-crash")
+
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["out_of_range"] == [[], ["plan"]]
+    assert strict.status_code == 200, strict.text
+    assert strict.json()["predictions"] == taken.json()["predictions"]
+    assert refused.status_code == 422
+    assert refused.json()["error"].startswith(
+        "instances[1].plan: 'student' is a category the training data never had (known: ['basic', 'family', "
+        "'premium']), and the model cannot take it (ValueError: "
+    )
+    assert refused.json()["error"].endswith("send one of the known categories")
+    assert known.status_code == 200

@@ -267,7 +267,9 @@ def create_app(
                 outside[i] = names
                 if state.policy.strict_ranges:  # a value the server filled in is never refused for its range
                     given = sent[i]
-                    problems += [reader.range_problem(i, rows[i], n) for n in names if n in given]
+                    problems += [
+                        reader.range_problem(i, rows[i], n) for n in names if n in given and n in reader.bounded
+                    ]
         if problems:
             metrics.errors.labels(deployment, "422").inc()
             return _error(422, "; ".join(problems[:20]))
@@ -279,6 +281,10 @@ def create_app(
             try:
                 labels, proba = await coalescer.predict(loaded, [rows[i] for i in members], values[version])
             except Exception as e:  # noqa: BLE001 - a model failing on valid input: logged, counted, 500
+                unknown = [p for i in members if i in outside for p in loaded.reader.unknown_categories(i, rows[i], e)]
+                if unknown:  # a category it never saw: the model cannot take it, the client can send another
+                    metrics.errors.labels(deployment, "422").inc()
+                    return _error(422, "; ".join(unknown[:20]))
                 ms = (time.perf_counter() - started) * 1000
                 failure = entry(
                     new_prediction_ids(1)[0], deployment, loaded, "error", None, {}, {"error": repr(e)[:500]}, ms

@@ -11,7 +11,8 @@ answer and no message, it only skips pydantic for instances that are plainly val
 (categories, strings, datetimes, nullable columns) go through pydantic row by row.
 
 A numeric column's range (``min``/``max`` of the signature: what the training data held, with its
-slack) does not make a request malformed: real data wanders beyond one training split's range, and a
+slack), or a category the training data never had (of observed categories; strict ones are refused),
+does not make a request malformed: real data wanders beyond one training split's range, and a
 fraud model exists to score the largest transactions. The reader answers such a value and reports the
 columns outside their range per instance (see :meth:`RowReader.read`); the server logs and counts them,
 and refuses them only for a deployment deployed with ``strict_ranges`` (:meth:`RowReader.range_problem`).
@@ -61,6 +62,11 @@ class RowReader:
             for c in signature.inputs
             if c.dtype in ("int", "float") and (c.min is not None or c.max is not None)
         ]
+        self.bounded = frozenset(name for name, _, _ in self.ranges)
+        #: The categories of each category column that lists them: a value outside them is reported too.
+        self.categories = {
+            c.name: frozenset(c.categories) for c in signature.inputs if c.dtype == "category" and c.categories
+        }
         self.numeric = all(c.dtype in _KINDS for c in signature.inputs)
         self.fast = (
             self.numeric and all(not c.nullable for c in signature.inputs) and len(set(self.names)) == len(self.names)
@@ -145,7 +151,8 @@ class RowReader:
         return line
 
     def _outside(self, row: dict[str, Any]) -> list[str]:
-        """The numeric columns of a validated row whose value lies outside their range."""
+        """The columns of a validated row whose value lies outside their range, or outside their categories
+        (a category column's observed categories; strict ones the request model refuses)."""
         found = []
         for name, low, high in self.ranges:
             value = row.get(name)
@@ -153,11 +160,27 @@ class RowReader:
                 continue
             if (low is not None and value < low) or (high is not None and value > high):
                 found.append(name)
+        for name, known in self.categories.items():
+            value = row.get(name)
+            if value is not None and value not in known:
+                found.append(name)
         return found
 
+    def unknown_categories(self, index: int, row: dict[str, Any], error: Exception) -> list[str]:
+        """Messages naming the values of ``row`` (instance ``index``) in categories the training data never
+        had, for a model that failed on them with ``error``: what it cannot take is the client's to fix."""
+        return [
+            f"instances[{index}].{name}: {row.get(name)!r} is a category the training data never had (known: "
+            f"{sorted(known)}), and the model cannot take it ({type(error).__name__}: {str(error)[:200]}); send "
+            "one of the known categories"
+            for name, known in self.categories.items()
+            if row.get(name) is not None and row.get(name) not in known
+        ]
+
     def range_problem(self, index: int, row: dict[str, Any], name: str) -> str:
-        """The message refusing the value of column ``name`` of ``row`` (instance ``index`` of the request)
-        for its range, in a deployment with ``strict_ranges``: the column, the value, the range, the remedy."""
+        """The message refusing the value of column ``name`` (one of :attr:`bounded`) of ``row`` (instance
+        ``index`` of the request) for its range, in a deployment with ``strict_ranges``: the column, the
+        value, the range, the remedy."""
         low, high = next((lo, hi) for n, lo, hi in self.ranges if n == name)
         bounds = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
         return (

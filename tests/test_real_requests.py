@@ -323,8 +323,10 @@ def test_a_deployment_refusing_unknown_entities_refuses_them_online_and_in_batch
     settings, _ = features_project
     pd.DataFrame({"customer_id": ["c-2", "nobody", "c-3"]}).to_csv(tmp_path / "ids.csv", index=False)
 
-    online = predict(features_server, {"instances": [{}, {"tenure": 3, "fee": 20.0}], "entity_ids": ["c-2", "nobody"]},
+    online = predict(features_server, {"instances": [{}, {"tenure": 3}], "entity_ids": ["c-2", "nobody"]},
                      "refusing-api")  # fmt: skip
+    given = predict(features_server, {"instances": [{"tenure": 3, "fee": 20.0}], "entity_ids": ["nobody"]},
+                    "refusing-api")  # fmt: skip  # nothing was left to fill
     refused = (
         r"1 of the input's rows 1-3 have an entity with no row in the online store of usage@1 \(such as "
         r"\['nobody'\]\), and deployment 'refusing-api' refuses unknown entities"
@@ -333,6 +335,8 @@ def test_a_deployment_refusing_unknown_entities_refuses_them_online_and_in_batch
         predict_batch("refusing-api", str(tmp_path / "ids.csv"), output=tmp_path / "out.csv", entity="customer_id",
                       settings=settings)  # fmt: skip
 
+    assert given.status_code == 200, given.text
+    assert "missing_entities" not in given.json()
     assert online.status_code == 422
     assert online.json()["error"].startswith(
         "instances[1]: entity 'nobody' has no row in the online store of the feature view(s) usage@1, and this "
@@ -371,11 +375,13 @@ def test_an_unknown_entity_is_scored_with_nulls_and_flagged_alike_online_and_in_
 
     with Running(settings) as client:
         online = predict(client, {"instances": [{}, {}], "entity_ids": ["c-2", "nobody"]}, "gappy-api")
+        counted = metric(client, "evergreen_missing_entities_total", deployment="gappy-api")
     batch = predict_batch("gappy-api", str(tmp_path / "ids.csv"), output=tmp_path / "out.csv", entity="customer_id",
                           settings=settings)  # fmt: skip
 
     assert online.status_code == 200, online.text
     assert online.json()["missing_entities"] == ["nobody"]
+    assert counted == 1
     first, second = logged_outputs(settings, online.json()["prediction_ids"])
     assert "missing_entity" not in first
     assert second["missing_entity"] is True

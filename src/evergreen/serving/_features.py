@@ -87,8 +87,9 @@ class ServedFeatures:
 
     def fill(self, instances: list[Any], entities: list[str | None]) -> Filled | tuple[int, str]:
         """The instances with their entities' feature values filled in (``entities``: ids as text, see
-        :func:`evergreen.data.entity_key`) and the entities with no online row, or the status and message of
-        why the request cannot have them (422: no entity ids; 503: the online store failed)."""
+        :func:`evergreen.data.entity_key`) and the entities with no online row for a feature their instance
+        does not give, or the status and message of why the request cannot have them (422: no entity ids;
+        503: the online store failed)."""
         if any(e is None for e in entities):
             return 422, (
                 f"this deployment takes features from the views {self.names} by entity id; send 'entity_ids' "
@@ -100,7 +101,14 @@ class ServedFeatures:
             return 503, f"the feature values could not be read, so the request is not answered: {e}"
         pairs = zip(found, instances, strict=True)
         rows = [{**values, **row} if isinstance(row, dict) else row for values, row in pairs]
+        if missing:  # an entity is missing only where it left a value to fill empty (as in a batch)
+            missing = {k: views for k, views in missing.items() if self._left_empty(instances[k], views)}
         return Filled(rows, missing)
+
+    def _left_empty(self, instance: Any, views: list[str]) -> bool:
+        """Whether ``instance`` lacks a feature of ``views`` (so their missing row leaves it empty)."""
+        given = instance if isinstance(instance, dict) else {}
+        return any(f not in given for v in self.online.views if v.ref in views for f in v.features)
 
     def lookup(self, entities: Sequence[str]) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
         """Each entity's features from every view (None for a view with no row for it), and for each entity

@@ -293,10 +293,13 @@ def test_a_value_the_server_filled_in_is_never_refused_for_its_range(
 
     filled = predict(features_server, {"instances": [{}], "entity_ids": ["c-0"]})
     sent = predict(features_server, {"instances": [{"fee": 200.0}], "entity_ids": ["c-1"]})
+    by_entity = features_server.get("/v1/models/churn-api/predictions/c-0")  # not cached: answered live
 
     assert filled.status_code == 200, filled.text
     assert filled.json()["out_of_range"] == [["fee"]]
     assert logged_outputs(settings, filled.json()["prediction_ids"])[0]["out_of_range"] == ["fee"]
+    assert (by_entity.status_code, by_entity.json()["source"]) == (200, "live")
+    assert by_entity.json()["out_of_range"] == ["fee"]
     assert sent.status_code == 422  # the client's own value: strict_ranges refuses it
     assert sent.json()["error"].startswith("instances[0].fee: 200.0 is outside the training range")
 

@@ -437,6 +437,8 @@ def create_app(
                 "probabilities": (body.get("probabilities") or [None])[0],
                 "model_version": body["model_version"],
                 "prediction_id": body["prediction_ids"][0],
+                **({"out_of_range": body["out_of_range"][0]} if "out_of_range" in body else {}),
+                **({"missing_entity": True} if "missing_entities" in body else {}),
             },
         )
 

@@ -158,10 +158,13 @@ def test_strict_ranges_is_kept_by_a_redeploy_and_switched_off_by_the_command_lin
     deploy("tx-switch", "tx", 1, reason="again", settings=settings)  # not given: kept
     kept = deployment("tx-switch", settings=settings)[1].strict_ranges
 
+    switched_on = evergreen(settings.project_dir, "deploy", "tx-cli", "tx@1", "--strict-ranges")
     done = evergreen(settings.project_dir, "deploy", "tx-switch", "tx@1", "--no-strict-ranges")
     bad = evergreen(settings.project_dir, "deploy", "tx-switch", "tx@1", "--missing-entities", "skip")
 
     assert kept is True
+    assert switched_on.returncode == 0, switched_on.stderr
+    assert "tx-cli revision 1: direct: v1 100%; strict ranges" in switched_on.stdout
     assert done.returncode == 0, done.stderr
     assert deployment("tx-switch", settings=settings)[1].strict_ranges is False
     assert bad.returncode != 0

@@ -586,7 +586,7 @@ def floors(key: str, package: Any, settings: Any, test: Any, features: list[str]
         records = test[features].to_dict(orient="records")
 
         def handler_work(instances: list[dict[str, float]]) -> Any:
-            rows, values, _ = loaded.reader.read([dict(r) for r in instances], range(len(instances)))
+            rows, values, _, _ = loaded.reader.read([dict(r) for r in instances], range(len(instances)))
             return loaded.predict(rows, values)
 
         p50, p99 = time_calls(lambda: handler_work(records[:1]), FLOOR_CALLS)
@@ -1097,9 +1097,9 @@ def main(argv: list[str] | None = None) -> None:
         settings, packages, test, features = build_project(work, console)
         test, refused = servable_rows(packages, test, features)
         notes.append(
-            f"{refused} of {refused + len(test):,} test rows (drawn like the training rows) are refused with 422 by "
-            "the servers' request model: the signature's ranges are the training split's min and max; the requests "
-            "use the other rows"
+            f"{refused} of {refused + len(test):,} test rows (drawn like the training rows) break the schema's "
+            "request model (a strict range; the server answers and counts such values unless the deployment has "
+            "strict_ranges); the requests use the other rows"
         )
         console.print("in-process floors …")
         for key, package in packages.items():

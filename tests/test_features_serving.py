@@ -147,7 +147,11 @@ def test_requests_without_entity_ids_or_for_unknown_entities_are_refused(server:
     assert no_ids.status_code == 422
     assert "takes features from the views ['usage@1'] by entity id; send 'entity_ids'" in no_ids.json()["error"]
     assert unknown.status_code == 422
-    assert "instances[0].tenure" in unknown.json()["error"]
+    assert unknown.json()["error"] == (
+        "instances[0]: entity 'nobody' has no row in the online store of usage@1, and the model takes no missing "
+        "['tenure', 'fee']; materialize the view (evergreen features materialize usage) or send those values in "
+        "the instance"
+    )
 
 
 def test_the_skew_check_finds_nothing_while_online_and_offline_agree_then_finds_stale_values(

@@ -123,7 +123,7 @@ def test_it_answers_rows_with_ids_versions_and_probabilities(
     ("body", "status", "message"),
     [
         (b"{not json", 400, "not valid JSON"),
-        ([1, 2], 422, "the body must be an object"),
+        ([1, 2], 422, 'the body must be a JSON object, got list; accepted bodies: {"instances"'),
         ({"rows": []}, 422, "unknown key(s) ['rows']"),
         ({"instances": []}, 422, "'instances' must be a non-empty list"),
         ({"instances": [{"tenure": "three", "fee": 1.0}]}, 422, "instances[0].tenure: Input should be a valid integer"),

@@ -73,7 +73,7 @@ def status_command(
     if not latest:
         console.print("no monitor has judged a window yet; run: evergreen monitor run")
         return
-    table = Table("deployment", "monitor", "window (UTC)", "status", "value", "threshold", "rows")
+    table = Table("deployment", "monitor", "window (UTC)", "status", "value", "threshold", "rows", "out of range")
     for (name, monitor), r in sorted(latest.items()):
         table.add_row(
             name,
@@ -83,8 +83,19 @@ def status_command(
             _num(r.value),
             _num(r.threshold),
             str(r.rows),
+            _flagged(r.details),
         )
     console.print(table)
+
+
+def _flagged(details: dict[str, object]) -> str:
+    """The rows an input monitor's window answered out of range (per column) and with unknown entities."""
+    outside = details.get("out_of_range")
+    parts = [f"{column} {count}" for column, count in outside.items()] if isinstance(outside, dict) else []
+    missing = details.get("missing_entities")
+    if missing:
+        parts.append(f"unknown entities {missing}")
+    return ", ".join(parts) or "-"
 
 
 @app.command("alerts")

@@ -48,6 +48,18 @@ def deploy_command(
         help="Feature views whose online values fill each request by entity id (comma-separated); a version "
         "trained on views is filled with the view versions it was trained on.",
     ),
+    strict_ranges: bool | None = typer.Option(
+        None,
+        "--strict-ranges/--no-strict-ranges",
+        help="Refuse (422) values outside the training range instead of answering and counting them "
+        "(default: as the deployment had it, else answered).",
+    ),
+    missing_entities: str | None = typer.Option(
+        None,
+        "--missing-entities",
+        help="An entity with no online feature row: score (answer with nulls where the model takes them, "
+        "flagged; the default) or refuse (422 online, a failed batch run).",
+    ),
     rollback: bool = typer.Option(False, "--rollback", help="Restore the deployment's previous policy."),
     reason: str = typer.Option("", "--reason", "-m", help="Why; kept in the deployment's history."),
 ) -> None:
@@ -105,6 +117,8 @@ def deploy_command(
         versions=chosen,
         postprocess=postprocess,
         features=[v.strip() for v in features.split(",") if v.strip()] if features is not None else None,
+        strict_ranges=strict_ranges,
+        missing_entities=missing_entities,
         reason=reason,
         settings=settings,
     )

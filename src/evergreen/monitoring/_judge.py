@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,8 +50,44 @@ class Window:
         return int(counts.index[int(counts.to_numpy().argmax())])
 
 
+#: Monitors of the inputs, whose verdicts also say how many rows the server answered with values out of
+#: their training range (per column) and with an entity that had no online feature row.
+_INPUT_KINDS = ("drift", "missing", "invalid")
+
+
 def judge(monitor: Monitor, window: Window, reference: Reference | None) -> Judgement:
-    """The verdict of ``monitor`` on ``window`` against the serving version's ``reference``."""
+    """The verdict of ``monitor`` on ``window`` against the serving version's ``reference``; an input
+    monitor's details carry the window's ``out_of_range`` rows per column and ``missing_entities`` as the
+    server flagged them in the log (see :func:`flagged_counts`)."""
+    verdict = _judge(monitor, window, reference)
+    if monitor.kind not in _INPUT_KINDS:
+        return verdict
+    outside, missing = flagged_counts(window.live)
+    if not outside and not missing:
+        return verdict
+    counted: dict[str, Any] = {"out_of_range": outside} if outside else {}
+    if missing:
+        counted["missing_entities"] = missing
+    return replace(verdict, details={**verdict.details, **counted})
+
+
+def flagged_counts(live: pd.DataFrame) -> tuple[dict[str, int], int]:
+    """How many live predictions of a window had each column out of its training range, and how many had an
+    entity with no online feature row, as the server logged them with each output."""
+    outside: dict[str, int] = {}
+    missing = 0
+    if live.empty:
+        return outside, missing
+    for output in live["output"]:
+        if not isinstance(output, dict):
+            continue
+        for name in output.get("out_of_range") or ():
+            outside[name] = outside.get(name, 0) + 1
+        missing += bool(output.get("missing_entity"))
+    return dict(sorted(outside.items())), missing
+
+
+def _judge(monitor: Monitor, window: Window, reference: Reference | None) -> Judgement:
     if monitor.kind == "error_rate":
         total = len(window.live) + window.errors
         if total < monitor.min_rows:

@@ -13,6 +13,11 @@
   views by entity id (a version trained on views with the view versions it was trained on);
   ``skew_check(deployment)`` compares the values served with offline ones; ``deployed_views()`` names the
   view versions deployments serve, which ``evergreen features materialize`` keeps fresh.
+- ``deploy(..., strict_ranges=True)`` refuses values outside the training range (by default they are
+  answered, logged as ``out_of_range`` and counted); ``deploy(..., missing_entities="refuse")`` refuses an
+  entity with no online row (by default it is scored with nulls where the model takes them, flagged), the
+  same online and in batch. The predict route takes KServe v1's ``instances`` and MLflow's
+  ``dataframe_split``, ``dataframe_records`` and ``inputs`` bodies.
 - ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
   while the store is away); ``record_feedback`` joins ground truth to predictions.
 """

@@ -43,12 +43,13 @@ from evergreen.store import CachedPredictionInfo, MetadataStore, cached_predicti
 
 from ._auth import Authorizer
 from ._coalesce import Coalescer
-from ._features import ServedFeatures
+from ._features import Filled, ServedFeatures, materialize_hint, missing_problem
 from ._feedback import Feedback, record_feedback
 from ._log import PredictionBatch, PredictionEntry, PredictionLog, new_prediction_ids
 from ._metrics import Metrics
 from ._policy import route
 from ._replica import DeploymentState, LoadedModel, Replica
+from ._shapes import Body, read_body
 
 log = logging.getLogger("evergreen.serving")
 # A server freezes its start-up heap (see lifespan). Native bindings (DuckDB's) report every object not
@@ -222,12 +223,12 @@ def create_app(
         except orjson.JSONDecodeError as e:
             metrics.errors.labels(deployment, "400").inc()
             return _error(400, f"the request body is not valid JSON: {e}")
-        refused = _check_body(body, max_batch)
-        if refused is not None:
-            metrics.errors.labels(deployment, str(refused.status_code)).inc()
-            return refused
-        instances: list[Any] = body["instances"]
-        ids = body.get("entity_ids")  # as text once, by the one rule (7.0 is the id "7"), for every use below
+        read = read_body(body, max_batch, lambda: _column_order(state))
+        if not isinstance(read, Body):
+            metrics.errors.labels(deployment, str(read[0])).inc()
+            return _error(*read)
+        instances = read.instances
+        ids = read.entity_ids  # as text once, by the one rule (7.0 is the id "7"), for every use below
         entities: list[str | None] = [entity_key(e) for e in ids] if ids else [None] * len(instances)
         return await answer(state, deployment, instances, entities, started)
 
@@ -238,21 +239,37 @@ def create_app(
         text, see :func:`evergreen.data.entity_key`)."""
         groups = _groups(state, entities)
         sent = instances
+        missing: dict[int, list[str]] = {}  # instance → the views with no online row for its entity
         if state.features:  # feature views: each version's own views' online values filled in by entity id
             filled = _fill(state, groups, instances, entities)
             if isinstance(filled, tuple):
                 metrics.errors.labels(deployment, str(filled[0])).inc()
                 return _error(*filled)
-            instances = filled
+            instances, missing = filled.rows, filled.missing
+            if missing:
+                refused = _missing_problems(state, groups, instances, sent, entities, missing)
+                if refused:
+                    metrics.errors.labels(deployment, "422").inc()
+                    return _error(422, "; ".join(refused[:20]))
         rows: list[dict[str, Any]] = [{}] * len(instances)
         values: dict[int, list[list[Any]] | None] = {}
         problems = []
+        outside: dict[int, list[str]] = {}  # instance → its columns out of their training range
         for version, members in groups.items():
             chosen = instances if len(members) == len(instances) else [instances[i] for i in members]
-            read, values[version], wrong = state.models[version].reader.read(chosen, members)
+            reader = state.models[version].reader
+            read, values[version], wrong, out = reader.read(chosen, members)
             problems += wrong
             for i, row in zip(members, read, strict=False):
                 rows[i] = row
+            for k, names in out.items():
+                i = members[k]
+                outside[i] = names
+                if state.policy.strict_ranges:  # a value the server filled in is never refused for its range
+                    given = sent[i]
+                    problems += [
+                        reader.range_problem(i, rows[i], n) for n in names if n in given and n in reader.bounded
+                    ]
         if problems:
             metrics.errors.labels(deployment, "422").inc()
             return _error(422, "; ".join(problems[:20]))
@@ -264,6 +281,10 @@ def create_app(
             try:
                 labels, proba = await coalescer.predict(loaded, [rows[i] for i in members], values[version])
             except Exception as e:  # noqa: BLE001 - a model failing on valid input: logged, counted, 500
+                unknown = [p for i in members if i in outside for p in loaded.reader.unknown_categories(i, rows[i], e)]
+                if unknown:  # a category it never saw: the model cannot take it, the client can send another
+                    metrics.errors.labels(deployment, "422").inc()
+                    return _error(422, "; ".join(unknown[:20]))
                 ms = (time.perf_counter() - started) * 1000
                 failure = entry(
                     new_prediction_ids(1)[0], deployment, loaded, "error", None, {}, {"error": repr(e)[:500]}, ms
@@ -289,6 +310,8 @@ def create_app(
             loaded = state.models[version]
             metrics.predictions(deployment, version, "live").inc(len(members))
             outputs = [{"prediction": predictions[i], "probabilities": probabilities[i]} for i in members]
+            if outside or missing:
+                outputs = [_flagged(o, outside.get(i), i in missing) for o, i in zip(outputs, members, strict=True)]
             batches.append(
                 PredictionBatch(
                     deployment=deployment,
@@ -306,6 +329,8 @@ def create_app(
                 for i, output in zip(members, outputs, strict=True):
                     on_prediction(ids[i], deployment, loaded, "live", entities[i], rows[i], output, latency_ms)
         metrics.latency_of(deployment).observe(latency_ms / 1000)
+        if outside or missing:
+            metrics.count_odd(deployment, outside.values(), len(missing))
         try:
             await prediction_log.record_batches_async(batches)
         except PredictionLogError as e:  # neither the store nor the local disk took it: not acknowledged
@@ -318,6 +343,10 @@ def create_app(
         }
         if any(p is not None for p in probabilities):
             answer["probabilities"] = probabilities
+        if outside:
+            answer["out_of_range"] = [outside.get(i, []) for i in range(len(instances))]
+        if missing:
+            answer["missing_entities"] = [entities[i] for i in sorted(missing)]
         response = _json(200, answer)
         if state.policy.shadows:
             response.background = BackgroundTask(
@@ -408,6 +437,8 @@ def create_app(
                 "probabilities": (body.get("probabilities") or [None])[0],
                 "model_version": body["model_version"],
                 "prediction_id": body["prediction_ids"][0],
+                **({"out_of_range": body["out_of_range"][0]} if "out_of_range" in body else {}),
+                **({"missing_entity": True} if "missing_entities" in body else {}),
             },
         )
 
@@ -470,22 +501,51 @@ def _lookup(store: MetadataStore, deployment: str, entity_id: str) -> CachedPred
         return cached_prediction(session, deployment, entity_id)
 
 
-def _check_body(body: Any, max_batch: int) -> Response | None:
-    """A 4xx for a body that is not ``{"instances": [...], "entity_ids"?: [...]}`` within the batch limit."""
-    if not isinstance(body, dict):
-        return _error(422, f'the body must be an object {{"instances": [...]}}, got {type(body).__name__}')
-    unknown = sorted(set(body) - {"instances", "entity_ids"})
-    if unknown:
-        return _error(422, f"unknown key(s) {unknown} in the body; expected 'instances' and optionally 'entity_ids'")
-    instances = body.get("instances")
-    if not isinstance(instances, list) or not instances:
-        return _error(422, "'instances' must be a non-empty list of objects (one per row to predict)")
-    if len(instances) > max_batch:
-        return _error(413, f"{len(instances)} instances in one request; the limit is {max_batch}, split the batch")
-    entities = body.get("entity_ids")
-    if entities is not None and (not isinstance(entities, list) or len(entities) != len(instances)):
-        return _error(422, f"'entity_ids' must be a list as long as 'instances' ({len(instances)})")
-    return None
+def _column_order(state: DeploymentState) -> list[str] | None:
+    """The columns of rows sent as plain lists: the signature's of every version of the deployment, None
+    when its versions take different columns."""
+    orders = {tuple(m.signature.names) for m in state.models.values()}
+    return list(next(iter(orders))) if len(orders) == 1 else None
+
+
+def _flagged(output: dict[str, Any], outside: list[str] | None, missing: bool) -> dict[str, Any]:
+    """A logged output with what was odd about its instance: the columns out of their training range and
+    whether its entity had no online row."""
+    if outside:
+        output["out_of_range"] = outside
+    if missing:
+        output["missing_entity"] = True
+    return output
+
+
+def _missing_problems(
+    state: DeploymentState,
+    groups: dict[int, list[int]],
+    instances: list[Any],
+    sent: list[Any],
+    entities: list[str | None],
+    missing: dict[int, list[str]],
+) -> list[str]:
+    """Why instances whose entity has no online row are refused: all of them when the deployment refuses
+    such entities; else those whose answering version takes no null for a feature left empty (answered
+    otherwise, with nulls, and flagged)."""
+    if state.policy.missing_entities == "refuse":
+        return [missing_problem(entities[i], views, i) for i, views in sorted(missing.items())]
+    version_of = {i: v for v, members in groups.items() for i in members}
+    problems = []
+    for i, views in sorted(missing.items()):
+        row, given = instances[i], sent[i]
+        if not isinstance(row, dict):
+            continue  # named by the reader
+        inputs = state.models[version_of[i]].signature.inputs
+        empty = [c.name for c in inputs if not c.nullable and row.get(c.name) is None and c.name not in given]
+        if empty:
+            problems.append(
+                f"instances[{i}]: entity {entities[i]!r} has no row in the online store of {', '.join(views)}, and "
+                f"the model takes no missing {empty}; materialize the view ({materialize_hint(views)}) "
+                "or send those values in the instance"
+            )
+    return problems
 
 
 def _groups(state: DeploymentState, entities: list[str | None]) -> dict[int, list[int]]:
@@ -502,27 +562,30 @@ def _groups(state: DeploymentState, entities: list[str | None]) -> dict[int, lis
 
 def _fill(
     state: DeploymentState, groups: dict[int, list[int]], instances: list[Any], entities: list[str | None]
-) -> list[Any] | tuple[int, str]:
+) -> Filled | tuple[int, str]:
     """The instances with each one's entity's values of the feature views of the version that answers it
-    (one lookup per distinct set of views), or the status and message of why they cannot be had."""
+    (one lookup per distinct set of views) and the entities with no online row, or the status and message
+    of why they cannot be had."""
     if len(groups) == 1:  # one version answers all: no split to make
         served = state.features.get(next(iter(groups)))
-        return instances if served is None else served.fill(instances, entities)
+        return Filled(instances, {}) if served is None else served.fill(instances, entities)
     by_views: dict[int, tuple[ServedFeatures, list[int]]] = {}
     for version, members in groups.items():
         served = state.features.get(version)
         if served is not None:
             by_views.setdefault(id(served), (served, []))[1].extend(members)
     filled = list(instances)
+    missing: dict[int, list[str]] = {}
     for served, members in by_views.values():
         if len(members) == len(instances):
             return served.fill(instances, entities)
         part = served.fill([instances[i] for i in members], [entities[i] for i in members])
         if isinstance(part, tuple):
             return part
-        for i, row in zip(members, part, strict=True):
+        for i, row in zip(members, part.rows, strict=True):
             filled[i] = row
-    return filled
+        missing.update({members[k]: views for k, views in part.missing.items()})
+    return Filled(filled, missing)
 
 
 def _answered_by(groups: dict[int, list[int]], refs: list[str], ids: list[str]) -> list[str]:
@@ -552,11 +615,11 @@ def _shadow_rows(state: DeploymentState, loaded: LoadedModel, served: _Served) -
     views = state.features.get(loaded.version)
     if all(state.features.get(v) is views for v in served.groups):
         return served.rows
-    filled = served.sent if views is None else views.fill(served.sent, served.entities)
+    filled = Filled(served.sent, {}) if views is None else views.fill(served.sent, served.entities)
     if isinstance(filled, tuple):
         log.warning("shadow %s of %s not run: %s", loaded.ref, state.name, filled[1])
         return None
-    rows, _, problems = loaded.reader.read(filled, range(len(filled)))
+    rows, _, problems, _ = loaded.reader.read(filled.rows, range(len(filled.rows)))
     if problems:
         log.warning("shadow %s of %s not run: %s", loaded.ref, state.name, "; ".join(problems[:5]))
         return None

@@ -77,11 +77,15 @@ def predict_batch(
 
     When the deployment declares feature views, each row gets its entity's online values of them (by the
     ``entity`` column), as the server fills a request; a feature column the input has is kept as given.
+    An entity with no online row is treated as the server treats it, by the deployment's
+    ``missing_entities``: ``score`` scores it with nulls where the model takes them (counted in the
+    result's warnings), ``refuse`` stops the run.
 
     Raises:
         ServingError: neither an output nor the cache was asked for, the output type is unknown, the
-            cache or the deployment's feature views are asked for without an entity column, or the
-            views' online values cannot be read.
+            cache or the deployment's feature views are asked for without an entity column, the
+            views' online values cannot be read, or an entity has no online row and the deployment
+            refuses such entities.
         SchemaError: the input lacks a column the model takes (or the entity column), or a filled-in
             feature the model needs has no online value for some rows' entities.
     """
@@ -110,6 +114,7 @@ def predict_batch(
         writer: Any = None
         rows = cached = unkeyed = 0
         odd: dict[tuple[str, str], list[Any]] = {}
+        unknown: list[str] = []  # entity ids with no online row, scored with nulls (missing_entities = score)
         try:
             for batch in from_uri(source).batches(chunk_rows=chunk_rows, progress=progress):
                 frame = batch.to_pandas()
@@ -117,7 +122,12 @@ def predict_batch(
                     names = [str(c) for c in frame.columns]
                     raise SchemaError(f"entity column {entity!r} is not in the input{did_you_mean(entity, names)}")
                 if features is not None and entity is not None:
-                    frame, filled = features.fill_frame(frame, entity)
+                    frame, filled, missing = features.fill_frame(frame, entity)
+                    if missing:
+                        ids = entity_keys(frame[entity].iloc[missing])
+                        if policy.missing_entities == "refuse":
+                            raise ServingError(_refused_entities(deployment, features, ids, rows, len(frame)))
+                        unknown += [k for k in ids if k is not None]
                     _check_filled(loaded, features, frame, filled, entity, first_row=rows)
                 _check_inputs(loaded, frame, odd, first_row=rows)
                 scored = _score(loaded, frame, entity)
@@ -151,6 +161,13 @@ def predict_batch(
         warnings = [
             f"{column}: {count:,} {check} failure(s), {message}" for (column, check), (count, message) in odd.items()
         ]
+        if unknown:
+            shown = list(dict.fromkeys(unknown))[:5]
+            warnings.append(
+                f"{entity}: {len(unknown):,} row(s) have an entity with no row in the online store of "
+                f"{', '.join(refs)} (such as {shown}); they were scored with nulls for its features "
+                "(missing_entities = score; deploy with --missing-entities refuse to stop such a run)"
+            )
         if unkeyed:
             warnings.append(
                 f"{entity}: {unkeyed:,} row(s) have no entity id; they were scored"
@@ -178,6 +195,17 @@ def _served_features(
         return ServedFeatures(views, settings)
     except FeatureError as e:
         raise ServingError(f"deployment {deployment!r} cannot take features from the views {list(views)}: {e}") from e
+
+
+def _refused_entities(deployment: str, features: ServedFeatures, ids: list[str | None], first: int, size: int) -> str:
+    """The message of a batch run stopped by entities with no online row (missing_entities = refuse)."""
+    shown = list(dict.fromkeys(k for k in ids if k is not None))[:5]
+    return (
+        f"{len(ids):,} of the input's rows {first + 1}-{first + size} have an entity with no row in the online "
+        f"store of {', '.join(features.refs)} (such as {shown}), and deployment {deployment!r} refuses unknown "
+        "entities (missing_entities = refuse), so nothing is written; materialize the views (evergreen features "
+        "materialize NAME), leave those entities out, or deploy with --missing-entities score"
+    )
 
 
 def _check_filled(

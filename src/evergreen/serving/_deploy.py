@@ -24,7 +24,7 @@ from evergreen.store import (
     set_policy,
 )
 
-from ._policy import Follow, Policy, check_every, check_steps, check_strategy, make_policy
+from ._policy import Follow, Policy, check_every, check_missing_entities, check_steps, check_strategy, make_policy
 
 if TYPE_CHECKING:
     from evergreen.features import OnlineStore
@@ -61,6 +61,8 @@ def deploy(
     versions: list[int] | None = None,
     postprocess: str | None = None,
     features: list[str] | None = None,
+    strict_ranges: bool | None = None,
+    missing_entities: str | None = None,
     reason: str = "",
     settings: Settings | None = None,
 ) -> tuple[DeploymentInfo, Policy]:
@@ -86,6 +88,15 @@ def deploy(
     different versions of a view each is filled with its own; a version recorded with none is served
     ``features`` (a name meaning the newest version materialized).
 
+    ``strict_ranges`` (default False): a value a client sent outside its column's training range (the
+    signature's ``min``/``max``) is answered, logged with the prediction (``out_of_range``) and counted; True
+    refuses it with a 422 naming the column, the value and the range. A value the server filled in from the
+    online store is never refused for its range. ``missing_entities`` says what an entity id with no online
+    row of the feature views gets, online and in batch alike: ``"score"`` (the default) answers it with
+    nulls where the model takes nulls, flagged (``missing_entities`` in the answer, ``missing_entity`` in
+    the log, a warning in batch); ``"refuse"`` answers 422 naming the entity (a batch run fails, writing
+    nothing). Without them the deployment keeps the settings it had.
+
     Raises:
         ServingError: the version was never validated (or was rejected), the deployment serves another
             model, the strategy cannot apply (see :func:`make_policy`), or a shadow or bandit deployment
@@ -94,6 +105,8 @@ def deploy(
             version materialized into the online store.
     """
     settings = settings or run_settings()
+    if missing_entities is not None:
+        check_missing_entities(missing_entities)
     alias = followed_alias(ref)
     follow: Follow | None = None
     if alias is not None:  # checked now: the first version of a following deployment goes live directly
@@ -143,6 +156,8 @@ def deploy(
                 postprocess=postprocess,
                 features=features,
                 follow=follow,
+                strict_ranges=strict_ranges,
+                missing_entities=missing_entities,
             )
             info = set_policy(
                 session,
@@ -172,9 +187,12 @@ def compose(
     postprocess: str | None = None,
     features: list[str] | None = None,
     follow: Follow | None = None,
+    strict_ranges: bool | None = None,
+    missing_entities: str | None = None,
 ) -> Policy:
     """The policy that releases ``version`` by ``strategy`` from ``current``, keeping the deployment's hook
-    and feature views unless given, each version pinned on the views it was trained on, and ``follow``.
+    and feature views (and its input rules, ``strict_ranges`` and ``missing_entities``) unless given, each
+    version pinned on the views it was trained on, and ``follow``.
 
     A deployment that follows an alias puts the version live directly where a release against the live one
     has nothing to compare: on a new deployment, or when the version already carries the most traffic; a
@@ -194,7 +212,13 @@ def compose(
         )
     hook = postprocess if postprocess is not None else (current.postprocess if current else None)
     views = features if features is not None else (list(current.features) if current else [])
-    policy = policy.model_copy(update={"postprocess": hook or None, "features": tuple(views), "follows": follow})
+    rules = {
+        "strict_ranges": strict_ranges if strict_ranges is not None else (current.strict_ranges if current else False),
+        "missing_entities": missing_entities or (current.missing_entities if current else "score"),
+    }
+    policy = policy.model_copy(
+        update={"postprocess": hook or None, "features": tuple(views), "follows": follow, **rules}
+    )
     if views:  # each version is served the view versions it was trained on, where it was trained on any
         policy = policy.with_views(features_used_by(session, model, [*policy.versions, *_baseline(policy)]))
     return policy

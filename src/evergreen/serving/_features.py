@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from evergreen.features import (
     load_view,
     open_online_store,
     served_views,
+    split_view_ref,
     training_set,
 )
 from evergreen.pipelines import run_settings
@@ -43,6 +45,31 @@ from ._policy import Policy
 
 #: The column holding the prediction time in the skew check's entity frame.
 _AT = "__served_at"
+
+
+@dataclass(frozen=True)
+class Filled:
+    """A request's instances with their entities' online values, and the entities with no online row: each
+    one's position in the request, with the view versions that have no row for it."""
+
+    rows: list[Any]
+    missing: dict[int, list[str]]
+
+
+def materialize_hint(views: Sequence[str]) -> str:
+    """The command that fills the online store of ``views`` (``name@number`` refs)."""
+    names = " ".join(dict.fromkeys(split_view_ref(v)[0] for v in views))
+    return f"evergreen features materialize {names}"
+
+
+def missing_problem(entity: str | None, views: list[str], index: int) -> str:
+    """The message refusing instance ``index`` for its entity's having no online row in ``views``."""
+    return (
+        f"instances[{index}]: entity {entity!r} has no row in the online store of the feature view(s) "
+        f"{', '.join(views)}, and this deployment refuses unknown entities (missing_entities = refuse); "
+        f"materialize the view ({materialize_hint(views)}), send a known entity, or deploy with "
+        "--missing-entities score to answer them with nulls where the model takes them"
+    )
 
 
 class ServedFeatures:
@@ -58,42 +85,85 @@ class ServedFeatures:
         """The view versions served (``name@number``)."""
         return self.online.refs
 
-    def fill(self, instances: list[Any], entities: list[str | None]) -> list[Any] | tuple[int, str]:
+    def fill(self, instances: list[Any], entities: list[str | None]) -> Filled | tuple[int, str]:
         """The instances with their entities' feature values filled in (``entities``: ids as text, see
-        :func:`evergreen.data.entity_key`), or the status and message of why the request cannot have them
-        (422: no entity ids; 503: the online store failed)."""
+        :func:`evergreen.data.entity_key`) and the entities with no online row for a feature their instance
+        does not give, or the status and message of why the request cannot have them (422: no entity ids;
+        503: the online store failed)."""
         if any(e is None for e in entities):
             return 422, (
                 f"this deployment takes features from the views {self.names} by entity id; send 'entity_ids' "
                 "with one id per instance"
             )
         try:
-            found = self.online.lookup([e for e in entities if e is not None])
+            found, missing = self.lookup([e for e in entities if e is not None])
         except FeatureError as e:
             return 503, f"the feature values could not be read, so the request is not answered: {e}"
-        return [
-            {**values, **row} if isinstance(row, dict) else row for values, row in zip(found, instances, strict=True)
-        ]
+        pairs = zip(found, instances, strict=True)
+        rows = [{**values, **row} if isinstance(row, dict) else row for values, row in pairs]
+        if missing:  # an entity is missing only where it left a value to fill empty (as in a batch)
+            missing = {k: views for k, views in missing.items() if self._left_empty(instances[k], views)}
+        return Filled(rows, missing)
 
-    def fill_frame(self, frame: pd.DataFrame, entity: str) -> tuple[pd.DataFrame, list[str]]:
+    def _left_empty(self, instance: Any, views: list[str]) -> bool:
+        """Whether ``instance`` lacks a feature of ``views`` (so their missing row leaves it empty)."""
+        given = instance if isinstance(instance, dict) else {}
+        return any(f not in given for v in self.online.views if v.ref in views for f in v.features)
+
+    def lookup(self, entities: Sequence[str]) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
+        """Each entity's features from every view (None for a view with no row for it), and for each entity
+        with no row in some view (by its position) those views' versions.
+
+        Raises:
+            FeatureError: the online store failed.
+        """
+        online = self.online
+        if len(online.views) == 1:  # the common case, without merging: each stored value is the view's features
+            served = online.views[0]
+            hits = online.store.read(served.ref, entities)
+            missing = {k: [served.ref] for k, hit in enumerate(hits) if hit is None}
+            return [dict.fromkeys(served.features) if hit is None else hit[1] for hit in hits], missing
+        rows: list[dict[str, Any]] = [{} for _ in entities]
+        missing = {}
+        for served in online.views:
+            for k, (row, hit) in enumerate(zip(rows, online.store.read(served.ref, entities), strict=True)):
+                if hit is None:
+                    row.update(dict.fromkeys(served.features))
+                    missing.setdefault(k, []).append(served.ref)
+                else:
+                    row.update(hit[1])
+        return rows, missing
+
+    def fill_frame(self, frame: pd.DataFrame, entity: str) -> tuple[pd.DataFrame, list[str], list[int]]:
         """``frame`` (a batch) with its entities' feature values by its ``entity`` column, one lookup per
-        view for the whole frame, and the features filled in; a feature column the frame already has is
-        kept as given, as a value given in an instance is. Entities with no online row get nulls.
+        view for the whole frame, the features filled in, and the positions of the rows whose entity has
+        no online row in some view; a feature column the frame already has is kept as given, as a value
+        given in an instance is. Entities with no online row get nulls.
 
         Raises:
             ServingError: the online store failed.
         """
         wanted = [f for f in self.online.features if f not in frame.columns]
         if not wanted:
-            return frame, []
+            return frame, [], []
+        keys = entity_keys(frame[entity])
         try:
-            keys = entity_keys(frame[entity])
-            looked_up = iter(self.online.lookup([k for k in keys if k is not None]))
+            looked_up, missing = self.lookup([k for k in keys if k is not None])
         except FeatureError as e:
             raise ServingError(f"the online values of the feature views {self.refs} could not be read: {e}") from e
-        found = [{} if k is None else next(looked_up) for k in keys]  # a row without an entity id has no values
-        values = pd.DataFrame.from_records(found, columns=wanted, index=frame.index)
-        return pd.concat([frame, values], axis=1), wanted
+        found: list[dict[str, Any]] = []
+        unknown: list[int] = []
+        hits = iter(enumerate(looked_up))
+        for position, key in enumerate(keys):
+            if key is None:  # a row without an entity id has no values
+                found.append({})
+                continue
+            k, values = next(hits)
+            found.append(values)
+            if k in missing:
+                unknown.append(position)
+        table = pd.DataFrame.from_records(found, columns=wanted, index=frame.index)
+        return pd.concat([frame, table], axis=1), wanted, unknown
 
     def view_of(self, feature: str) -> str:
         """The view version (``name@number``) a served feature comes from."""

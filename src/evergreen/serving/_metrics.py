@@ -20,7 +20,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,6 +56,18 @@ class Metrics:
         self.errors = Counter(
             "evergreen_request_errors", "Requests refused or failed", ["deployment", "status"], registry=self.registry
         )
+        self.out_of_range = Counter(
+            "evergreen_out_of_range_values",
+            "Values answered although outside their column's training range",
+            ["deployment", "column"],
+            registry=self.registry,
+        )
+        self.missing_entities = Counter(
+            "evergreen_missing_entities",
+            "Instances answered whose entity had no online feature row",
+            ["deployment"],
+            registry=self.registry,
+        )
         self.load_seconds = Gauge(
             "evergreen_model_load_seconds",
             "Time to load a model version",
@@ -85,6 +97,15 @@ class Metrics:
         if child is None:
             child = self._latencies[deployment] = self.latency.labels(deployment)
         return child
+
+    def count_odd(self, deployment: str, outside: Iterable[list[str]], missing: int) -> None:
+        """Count one request's answered values out of their training range (per column, from each
+        instance's list of such columns) and its instances whose entity had no online row."""
+        for names in outside:
+            for name in names:
+                self.out_of_range.labels(deployment, name).inc()
+        if missing:
+            self.missing_entities.labels(deployment).inc(missing)
 
     def expose(self) -> bytes:
         """The text a scrape gets: this app's metrics, or the sums over the server's workers."""

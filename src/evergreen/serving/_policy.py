@@ -33,6 +33,8 @@ from evergreen.errors import ServingError, did_you_mean
 
 Strategy = Literal["direct", "blue-green", "canary", "shadow", "bandit"]
 STRATEGIES: tuple[str, ...] = ("direct", "blue-green", "canary", "shadow", "bandit")
+MissingEntities = Literal["score", "refuse"]
+MISSING_ENTITIES: tuple[str, ...] = ("score", "refuse")
 
 
 class Arm(BaseModel):
@@ -91,6 +93,11 @@ class Policy(BaseModel):
     postprocess: str | None = None  # "module:function" applied to every answer (thresholds, filtering …)
     features: tuple[str, ...] = ()  # feature views whose online values fill each request, by entity id
     follows: Follow | None = None  # the registry alias the deployment follows; None: its versions are pinned
+    #: Refuse (422) a value a client sent outside its column's training range; False: answer it, log and count it.
+    strict_ranges: bool = False
+    #: An entity id with no row in the online store of a feature view: ``score`` it with nulls where the model
+    #: takes nulls, flagged in the answer and the log; ``refuse`` it (422 online, a failed batch run).
+    missing_entities: MissingEntities = "score"
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -172,13 +179,27 @@ class Policy(BaseModel):
             for a in self.arms
         ]
         follows = f" (follows {self.follows.alias})" if self.follows is not None else ""
-        return f"{self.strategy}: {', '.join(parts)}{follows}"
+        rules = ["strict ranges"] if self.strict_ranges else []
+        rules += ["missing entities refused"] if self.missing_entities == "refuse" else []
+        shown = f"; {', '.join(rules)}" if rules else ""
+        return f"{self.strategy}: {', '.join(parts)}{follows}{shown}"
 
 
 def check_every(every_s: float) -> None:
     """Refuse a canary step that lasts no time."""
     if every_s <= 0:
         raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+
+
+def check_missing_entities(value: str) -> MissingEntities:
+    """``value`` if it is a rule for entities with no online row, else a ServingError naming the choices."""
+    if value not in MISSING_ENTITIES:
+        hint = did_you_mean(value, MISSING_ENTITIES)
+        raise ServingError(
+            f"missing_entities {value!r} is not known{hint}; expected one of {MISSING_ENTITIES} (score: answer "
+            "with nulls where the model takes them, flagged; refuse: 422 naming the entity)"
+        )
+    return value  # type: ignore[return-value]
 
 
 def check_strategy(strategy: str) -> None:
@@ -336,6 +357,8 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
             postprocess=policy.postprocess,
             features=policy.features,
             follows=policy.follows,
+            strict_ranges=policy.strict_ranges,
+            missing_entities=policy.missing_entities,
         )
     step = plan.step + 1
     share = plan.steps[step]
@@ -349,4 +372,6 @@ def next_policy(policy: Policy, action: CanaryAction) -> Policy:
         postprocess=policy.postprocess,
         features=policy.features,
         follows=policy.follows,
+        strict_ranges=policy.strict_ranges,
+        missing_entities=policy.missing_entities,
     )

@@ -104,9 +104,10 @@ def load_version(model: str, version: int, package_id: str, artifacts: ArtifactS
     else:
         runtime = load_model(package, artifacts)
         name = "native"
-    request_model = package.signature.input_schema().request_model()
-    reader = RowReader(package.signature, request_model)
-    return LoadedModel(model, version, package, runtime, name, request_model, time.perf_counter() - started, reader)
+    reader = RowReader(package.signature)
+    return LoadedModel(
+        model, version, package, runtime, name, reader.request_model, time.perf_counter() - started, reader
+    )
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,8 @@ def with_categories(frame: pd.DataFrame, columns: list[ColumnSchema]) -> pd.Data
     in training, evaluation and serving, whatever values a batch happens to hold; a value outside the
     schema's categories becomes missing.
     """
-    typed = {
-        c.name: pd.Categorical(frame[c.name], categories=c.categories)
+    typed = {  # values outside the categories made missing first: pandas deprecates doing it in Categorical
+        c.name: pd.Categorical(frame[c.name].where(frame[c.name].isin(c.categories)), categories=c.categories)
         for c in columns
         if c.dtype == "category" and c.categories is not None and c.name in frame.columns
     }

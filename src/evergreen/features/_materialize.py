@@ -340,12 +340,14 @@ class OnlineLookup:
     """What a lookup found: each entity's features from every view (``None`` where a view has no value
     for the entity, or only one older than its TTL), and per view version (with its TTL in µs) how many
     values were left out as older than its TTL and how many entities had no value at all (a store that
-    deletes expired values itself, as Redis does, counts those as missing)."""
+    deletes expired values itself, as Redis does, counts those as missing); ``gaps``: for each entity (by
+    its position) left without a usable value in some view, the versions of those views."""
 
     rows: list[dict[str, Any]]
     expired: dict[str, int]
     missing: dict[str, int]
     ttl_us: dict[str, int | None]
+    gaps: dict[int, list[str]]
 
 
 def _micros_at(at: datetime | None) -> int:
@@ -410,17 +412,22 @@ class OnlineFeatures:
         rows: list[dict[str, Any]] = [{} for _ in entity_ids]
         expired: dict[str, int] = {}
         missing: dict[str, int] = {}
+        gaps: dict[int, list[str]] = {}
         for served in self.views:
             found = self.store.read(served.ref, entity_ids)
             expired[served.ref] = missing[served.ref] = 0
-            for row, hit in zip(rows, found, strict=True):
+            for k, (row, hit) in enumerate(zip(rows, found, strict=True)):
                 if hit is None:
                     missing[served.ref] += 1
                 elif not fresh(hit[0], at_us, served.ttl_us):
                     expired[served.ref] += 1
                     hit = None
-                row.update(dict.fromkeys(served.features) if hit is None else hit[1])
-        return OnlineLookup(rows, expired, missing, {v.ref: v.ttl_us for v in self.views})
+                if hit is None:
+                    row.update(dict.fromkeys(served.features))
+                    gaps.setdefault(k, []).append(served.ref)
+                else:
+                    row.update(hit[1])
+        return OnlineLookup(rows, expired, missing, {v.ref: v.ttl_us for v in self.views}, gaps)
 
     def close(self) -> None:
         """Close the online store, unless it was given (shared)."""

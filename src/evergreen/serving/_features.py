@@ -111,28 +111,15 @@ class ServedFeatures:
         return any(f not in given for v in self.online.views if v.ref in views for f in v.features)
 
     def lookup(self, entities: Sequence[str]) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
-        """Each entity's features from every view (None for a view with no row for it), and for each entity
-        with no row in some view (by its position) those views' versions.
+        """Each entity's features from every view now (None for a view with no row for it, or only one older
+        than the view's TTL: the rule training sets follow), and for each entity left without a value in some
+        view (by its position) those views' versions: an expired value is missing, as in Redis, which deletes it.
 
         Raises:
             FeatureError: the online store failed.
         """
-        online = self.online
-        if len(online.views) == 1:  # the common case, without merging: each stored value is the view's features
-            served = online.views[0]
-            hits = online.store.read(served.ref, entities)
-            missing = {k: [served.ref] for k, hit in enumerate(hits) if hit is None}
-            return [dict.fromkeys(served.features) if hit is None else hit[1] for hit in hits], missing
-        rows: list[dict[str, Any]] = [{} for _ in entities]
-        missing = {}
-        for served in online.views:
-            for k, (row, hit) in enumerate(zip(rows, online.store.read(served.ref, entities), strict=True)):
-                if hit is None:
-                    row.update(dict.fromkeys(served.features))
-                    missing.setdefault(k, []).append(served.ref)
-                else:
-                    row.update(hit[1])
-        return rows, missing
+        found = self.online.read(entities)
+        return found.rows, found.gaps
 
     def fill_frame(self, frame: pd.DataFrame, entity: str) -> tuple[pd.DataFrame, list[str], list[int]]:
         """``frame`` (a batch) with its entities' feature values by its ``entity`` column, one lookup per

@@ -164,6 +164,28 @@ def test_retention_keeps_the_newest_and_versions_in_use(settings: Settings, tmp_
     assert load("churn", 1, settings=settings).to_pandas()["customer_id"].min() == 0
 
 
+def test_ingest_applies_the_projects_retention_settings(tmp_path: Path) -> None:
+    """``[data] keep_last`` holds for every ingestion, not only the CLI's: a version in use is kept."""
+    settings = load_settings(tmp_path, overrides={"data.keep_last": 2}, environ={})
+    made = [
+        ingest("churn", parquet(write(customers(50, start=d * 50), tmp_path / f"{d}.parquet")), settings=settings)
+        for d in range(3)
+    ]
+    assert [v.pruned for v in made] == [(), (), (1,)]
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        second = list_versions(session, "churn")[0]
+        add_edges(session, [Edge("dataset_version", str(second.id), "model_version", "m1", "trained_on", "")])
+    store.dispose()
+    fourth = ingest("churn", parquet(write(customers(50, start=150), tmp_path / "3.parquet")), settings=settings)
+    again = ingest("churn", parquet(tmp_path / "3.parquet"), settings=settings)  # the same content: no new version
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        assert [v.number for v in list_versions(session, "churn")] == [2, 3, 4]  # 2 is in use
+    store.dispose()
+    assert (fourth.pruned, again.pruned) == ((), ())
+
+
 @pytest.mark.timeout(300)  # several CLI processes in a row: up to a minute in the full suite
 def test_the_cli_ingests_refuses_with_exit_1_and_shows(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}

@@ -215,6 +215,20 @@ def test_ingest_train_gate_and_release_through_the_pipelines(settings: Settings,
     assert get("churn", "production", settings=settings).number == 2
 
 
+def test_the_systems_ingestion_keeps_the_projects_retention(tmp_path: Path) -> None:
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n\n[data]\nkeep_last = 2\n')
+    settings = load_settings(tmp_path, environ={})
+    system = declare()
+    for day in range(4):
+        assert system.ingest(day_file(tmp_path, day), settings=settings).status == "succeeded"
+    store = MetadataStore(settings.store.url)
+    with store.session() as session:
+        from evergreen.store import list_versions
+
+        assert [v.number for v in list_versions(session, "churn")] == [3, 4]
+    store.dispose()
+
+
 def statuses(settings: Settings) -> list[str]:
     return [v.status for v in versions("churn", settings=settings)]
 

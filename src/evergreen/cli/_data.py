@@ -53,7 +53,6 @@ def ingest_command(
         Schema,
         from_uri,
         ingest,
-        prune,
     )  # here, not at the top: keeps `evergreen --help` fast
 
     settings = state(ctx).settings()
@@ -89,15 +88,8 @@ def ingest_command(
             markup=True,
         )
     print_warnings(version.report.warnings)
-    if settings.data.keep_last or settings.data.max_age_days:
-        pruned = prune(
-            name,
-            keep_last=settings.data.keep_last or None,
-            max_age_days=settings.data.max_age_days or None,
-            settings=settings,
-        )
-        if pruned.deleted:
-            console.print(f"retention: deleted version(s) {', '.join(map(str, pruned.deleted))}")
+    if version.pruned:
+        console.print(f"retention: deleted version(s) {', '.join(map(str, version.pruned))}")
 
 
 @app.command("validate")

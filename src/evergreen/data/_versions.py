@@ -43,6 +43,7 @@ from evergreen.store import (
 
 from ._checks import DataTests, run_checks
 from ._profile import Profile, profile_table
+from ._retention import prune
 from ._schema import Schema, infer_schema, merge_schemas
 from ._sources import ARROW_ERRORS, Source
 from ._validation import Failure, ValidationReport, validate
@@ -60,6 +61,7 @@ class DatasetVersion:
     info: DatasetVersionInfo
     artifacts: ArtifactStore
     new_rows: int | None = None  # rows this ingestion added (None when the version was loaded, not made)
+    pruned: tuple[int, ...] = ()  # older versions this ingestion deleted by the [data] retention settings
 
     @property
     def ref(self) -> str:
@@ -138,7 +140,11 @@ def ingest(
     Memory stays bounded by ``chunk_rows``: rows are written, then validated, chunk by chunk (only the
     new rows of an incremental ingestion: the parent's were validated when it was made); data tests
     read only the columns they name.
+
+    A new version then applies the retention of ``[data] keep_last`` / ``max_age_days`` (when set) to
+    the dataset's older versions, as :func:`prune` does; the version numbers deleted are in ``pruned``.
     """
+    settings = settings or load_settings()
     store, artifacts = _open(settings)
     try:
         with store.session() as session:
@@ -206,9 +212,17 @@ def ingest(
                 edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
             add_edges(session, edges)
             made = get_version(session, name, None)
-        return DatasetVersion(made, artifacts, new_rows=new_rows)
     finally:
         store.dispose()
+    return DatasetVersion(made, artifacts, new_rows=new_rows, pruned=_retain(name, settings))
+
+
+def _retain(name: str, settings: Settings) -> tuple[int, ...]:
+    """Apply the project's retention settings to ``name``'s versions; the numbers deleted."""
+    keep_last, max_age_days = settings.data.keep_last or None, settings.data.max_age_days or None
+    if keep_last is None and max_age_days is None:
+        return ()
+    return tuple(prune(name, keep_last=keep_last, max_age_days=max_age_days, settings=settings).deleted)
 
 
 def check(

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from evergreen.artifacts import ArtifactStore
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.errors import ConfigError
+from evergreen.pipelines import run_settings
 from evergreen.store import (
     MetadataStore,
     contents_in_use,
@@ -46,7 +47,7 @@ def prune(
         raise ConfigError(f"keep_last must be ≥ 1 (the latest version is always kept), got {keep_last}")
     if max_age_days is not None and max_age_days < 0:
         raise ConfigError(f"max_age_days must be ≥ 0, got {max_age_days}")
-    settings = settings or load_settings()
+    settings = settings or run_settings()
     store = MetadataStore(settings.store.url)
     artifacts = ArtifactStore(settings.artifacts.root)
     try:

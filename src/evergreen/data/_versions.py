@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from evergreen.artifacts import ArtifactStore
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.errors import DataSourceError, DataValidationError, NotFoundError
+from evergreen.pipelines import run_settings
 from evergreen.store import (
     DatasetVersionInfo,
     Edge,
@@ -98,7 +99,7 @@ class DatasetVersion:
 
 
 def _open(settings: Settings | None) -> tuple[MetadataStore, ArtifactStore]:
-    settings = settings or load_settings()
+    settings = settings or run_settings()
     return MetadataStore(settings.store.url), ArtifactStore(settings.artifacts.root)
 
 
@@ -144,7 +145,7 @@ def ingest(
     A new version then applies the retention of ``[data] keep_last`` / ``max_age_days`` (when set) to
     the dataset's older versions, as :func:`prune` does; the version numbers deleted are in ``pruned``.
     """
-    settings = settings or load_settings()
+    settings = settings or run_settings()
     store, artifacts = _open(settings)
     try:
         with store.session() as session:

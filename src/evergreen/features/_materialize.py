@@ -36,10 +36,11 @@ from typing import Any
 
 import pandas as pd
 
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.data import as_utc, entity_key, entity_key_sql, profile_table
 from evergreen.data import quote_identifier as quote
 from evergreen.errors import EvergreenError, FeatureError
+from evergreen.pipelines import run_settings
 from evergreen.store import (
     FeatureMaterializationInfo,
     add_materialization,
@@ -116,7 +117,7 @@ def materialize(
             materialized (each named, with why and what to do).
         NotFoundError: a named view or version does not exist (raised before anything is written).
     """
-    settings = settings or load_settings()
+    settings = settings or run_settings()
     if until is not None:
         until = as_utc(until)  # a naive time is UTC, as everywhere
     if views is not None and only is not None:
@@ -378,7 +379,7 @@ class OnlineFeatures:
     def __init__(
         self, views: Sequence[str], *, settings: Settings | None = None, store: OnlineStore | None = None
     ) -> None:
-        settings = settings or load_settings()
+        settings = settings or run_settings()
         self._owned = store is None  # a store given is shared (a server's replica): closed by its owner
         self.store = store if store is not None else open_online_store(settings.features.online_store)
         try:

@@ -18,9 +18,10 @@ from types import ModuleType
 
 from sqlalchemy.orm import Session
 
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.errors import FeatureError, NotFoundError, PipelineDefinitionError
 from evergreen.pipelines import import_module as load_module
+from evergreen.pipelines import run_settings
 from evergreen.store import (
     FeatureMaterializationInfo,
     FeatureViewInfo,
@@ -43,7 +44,7 @@ from ._view import FeatureView, views_in
 @contextmanager
 def open_session(settings: Settings | None) -> Iterator[Session]:
     """A metadata-store session on the settings' store, the store closed afterwards."""
-    store = MetadataStore((settings or load_settings()).store.url)
+    store = MetadataStore((settings or run_settings()).store.url)
     try:
         with store.session() as session:
             yield session

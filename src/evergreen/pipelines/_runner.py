@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
 from evergreen.artifacts import ArtifactRef, ArtifactStore
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.errors import EvergreenError, RunError, StepExecutionError
 from evergreen.executors import Executor, StepResult, StepTask, make_executor
 from evergreen.store import (
@@ -37,6 +37,7 @@ from ._graph import Node
 from ._hashing import cache_key
 from ._reap import reap
 from ._run import Run, RunEvent
+from ._settings import context_settings, run_settings
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -55,7 +56,7 @@ def run_pipeline(
     on_event: Callable[[RunEvent], None] | None,
 ) -> Run:
     """Run ``pipeline`` with checked ``params``; see :meth:`Pipeline.run`."""
-    settings = settings or load_settings()
+    settings = settings or run_settings()
     store = MetadataStore(settings.store.url)
     artifacts = ArtifactStore(settings.artifacts.root)
     own_executor = executor is None
@@ -98,9 +99,7 @@ def run_pipeline(
             context={
                 "run_id": run_id,
                 "pipeline": pipeline.name,
-                "store_url": settings.store.url,
-                "artifact_root": settings.artifacts.root,
-                "project_dir": str(settings.project_dir),
+                **context_settings(settings),
             },
             pipeline=pipeline,
             run_id=run_id,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from evergreen.artifacts import ArtifactStore
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.errors import NotFoundError, TrackingError, did_you_mean
+from evergreen.pipelines import run_settings
 from evergreen.store import (
     ExperimentInfo,
     MetadataStore,
@@ -30,7 +31,7 @@ from ._query import column_value, metric_columns, parse_sort, parse_where, selec
 
 
 def _store(settings: Settings | None) -> MetadataStore:
-    return MetadataStore((settings or load_settings()).store.url)
+    return MetadataStore((settings or run_settings()).store.url)
 
 
 def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
@@ -161,7 +162,7 @@ def download_artifacts(
     Raises:
         NotFoundError: a name the trial has no artifact under (the known names are listed).
     """
-    settings = settings or load_settings()
+    settings = settings or run_settings()
     store = ArtifactStore(settings.artifacts.root)
     return [download(store, a, Path(destination)) for a in artifacts(ref, names=names, settings=settings)]
 

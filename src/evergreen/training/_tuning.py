@@ -24,7 +24,6 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import optuna
@@ -32,7 +31,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from evergreen.artifacts import ArtifactStore
-from evergreen.config import Settings, load_settings
+from evergreen.config import Settings
 from evergreen.data import Schema
 from evergreen.errors import TrainingError, did_you_mean
 from evergreen.evaluation import METRICS, evaluate, higher_is_better
@@ -145,28 +144,27 @@ def run_trial(
     features: list[str],
     seed: int,
     experiment: str,
-    store_url: str,
-    artifact_root: str,
-    project_dir: str,
+    settings: dict[str, Any],
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Fit and score one trial (on a worker or inline); reports intermediate scores for pruning.
 
-    ``threads`` caps the native thread pools (OpenMP, BLAS) of the trial, so that parallel trials do
-    not oversubscribe the cores.
+    ``settings`` are the study's (``Settings.model_dump(mode="json")``), so a trial on a worker records
+    where the study does. ``threads`` caps the native thread pools (OpenMP, BLAS) of the trial, so that
+    parallel trials do not oversubscribe the cores.
     """
     with threadpool_limits(limits=threads):
-        settings = load_settings(Path(project_dir), overrides={"store.url": store_url, "artifacts.root": artifact_root})
+        resolved = Settings.model_validate(settings)
         kind = check_task(task)
         model_spec = ModelSpec.model_validate(spec)
-        store = MetadataStore(store_url)
+        store = MetadataStore(resolved.store.url)
         try:
             optuna_trial = None
             if len(budgets) > 1:
                 loaded = optuna.load_study(study_name=study, storage=study_storage(store, study))
                 optuna_trial = optuna.Trial(loaded, trial_id)
             tags = {"study": study, "study_trial": number}
-            with track(experiment, params=params, tags=tags, seed=seed, settings=settings) as tracked:
+            with track(experiment, params=params, tags=tags, seed=seed, settings=resolved) as tracked:
                 fitted = None
                 for step, share in enumerate(budgets):
                     rows = train if share >= 1.0 else train.sample(frac=share, random_state=seed).sort_index()
@@ -296,9 +294,7 @@ def tune(
                 "features": features,
                 "seed": seed,
                 "experiment": experiment,
-                "store_url": settings.store.url,
-                "artifact_root": settings.artifacts.root,
-                "project_dir": str(settings.project_dir),
+                "settings": settings.model_dump(mode="json"),
                 # one native thread per trial when trials run side by side, so they share the cores
                 "threads": max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None,
             }
@@ -332,7 +328,7 @@ def _optimise(
                 inputs=inputs,
                 params={**fixed, "params": params, "trial_id": trial._trial_id, "number": trial.number},
                 outputs=1,
-                artifact_root=fixed["artifact_root"],
+                artifact_root=artifacts.root,
                 callable=run_trial if isinstance(executor, InlineExecutor) else None,
             )
             running[executor.submit(task)] = trial

@@ -36,6 +36,7 @@ from evergreen.store import (
 
 from ._graph import Node
 from ._hashing import CodeFingerprint, cache_key
+from ._main_guard import check_main_guard
 from ._reap import reap
 from ._run import Run, RunEvent
 
@@ -57,11 +58,13 @@ def run_pipeline(
 ) -> Run:
     """Run ``pipeline`` with checked ``params``; see :meth:`Pipeline.run`."""
     settings = settings or load_settings()
+    modules = sorted({n.step.function.__module__ for n in pipeline.graph.nodes.values()})
+    if executor is None and settings.executor.kind == "local" and {"__main__", "__mp_main__"} & set(modules):
+        check_main_guard(pipeline.name)  # before anything is recorded
     store = MetadataStore(settings.store.url)
     artifacts = ArtifactStore(settings.artifacts.root)
     own_executor = executor is None
     if executor is None:
-        modules = sorted({n.step.function.__module__ for n in pipeline.graph.nodes.values()})
         executor = make_executor(
             settings.executor.kind, workers=settings.executor.workers, with_main="__main__" in modules, preload=modules
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -119,7 +119,9 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
     lineage tree. A traceback's lines are printed whole (as Python wrote them), not folded at the width."""
     console.print(f"[bold]run {run.id}[/] of pipeline [bold]{run.pipeline}[/]: {styled(run.status)}")
     if fired is not None:
-        console.print(f"  fired by schedule {escape(fired.schedule)} at {escape(fired.slot)}", soft_wrap=True)
+        slot = datetime.fromisoformat(fired.slot).astimezone(UTC) if fired.slot[:1].isdigit() else None
+        at = f"{when(slot)} UTC" if slot is not None else escape(fired.slot)  # an alert's slot is not a time
+        console.print(f"  fired by schedule {escape(fired.schedule)} at {at}", soft_wrap=True)
     if run.error:
         console.print(f"  [red]{escape(run.error)}[/]", soft_wrap=True)
     for step in run.steps:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -94,10 +96,11 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def statuses(project: Path, target: str, *extra: str) -> tuple[dict[str, str], str]:
     """Run ``target`` with the CLI; the status of each step from ``runs show`` and that output."""
-    done = evergreen(project, "run", target, *extra)
+    # No .pyc files: an edit within the second of the last compile, keeping the size, would not be seen.
+    done = evergreen(project, "run", target, *extra, env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     run_id = done.stdout.split("Details: evergreen runs show ")[1].split()[0]
-    shown = evergreen(project, "runs", "show", run_id)
+    shown = evergreen(project, "runs", "show", run_id, env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert shown.returncode == 0, shown.stdout + shown.stderr
     found = {}
     for line in shown.stdout.splitlines():
@@ -211,3 +214,52 @@ def test_a_bad_version_is_refused() -> None:
         @eg.step(version="")
         def f(x: int) -> int:
             return x
+
+
+def test_the_key_follows_the_code_that_runs_not_the_file(modules: Path) -> None:
+    write(modules, "tools", "def scale(x):\n    return x * 2\n")
+    write(modules, "steps", "import tools\n\n\ndef step(x):\n    return tools.scale(x)\n")
+    steps = importlib.import_module("steps")
+    tools = importlib.import_module("tools")
+    before = code_fingerprint(steps.step, root=modules).hash
+
+    # edited on disk but not imported again (a long-running server): the running code is unchanged
+    write(modules, "tools", "# moved down\n\n\ndef scale(x):\n    return x * 3\n")
+    assert code_fingerprint(steps.step, root=modules).hash == before
+
+    importlib.reload(tools)  # now the new body runs
+    assert code_fingerprint(steps.step, root=modules).hash != before
+
+    write(modules, "tools", "\n\n\n\n# only comments and blank lines differ\ndef scale(x):\n    return x * 3\n")
+    reloaded = code_fingerprint(steps.step, root=modules).hash
+    importlib.reload(tools)
+    assert code_fingerprint(steps.step, root=modules).hash == reloaded
+
+
+def test_the_key_is_the_same_in_every_process(modules: Path) -> None:
+    write(
+        modules,
+        "flags",
+        """
+        _MISSING = object()
+
+        def pick(x, default=_MISSING, *, names=frozenset({"a", "b", "c", "d"})):
+            return x in {"alpha", "beta", "gamma"} or default is _MISSING or x in names
+        """,
+    )
+    probe = (
+        f"import sys; sys.path.insert(0, {str(modules)!r}); import flags; from pathlib import Path; "
+        "from evergreen.pipelines._hashing import code_fingerprint; "
+        f"print(code_fingerprint(flags.pick, root=Path({str(modules)!r})).hash)"
+    )
+    hashes = {
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONDONTWRITEBYTECODE": "1"},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(hashes) == 1

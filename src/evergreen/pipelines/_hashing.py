@@ -1,10 +1,15 @@
 """Hashes that decide caching: a step's code (with the project code it calls), and a step call's cache key.
 
-A step's code is its own source plus the source of every *project-local* function and class it reaches
-through its global names (transitively), and the simple constants those functions read. Project-local
-means defined in a module whose file lies under the project folder and outside any installed-library
-folder (the standard library, site-packages, the virtualenv). So editing a helper in ``features.py``
-changes the cache key of every step that calls it, while editing pandas, or an unrelated function, does not.
+A step's code is its own code plus that of every *project-local* function and class it reaches through
+its global names (transitively), and the simple constants those functions read. Project-local means
+defined in a module whose file lies under the project folder and outside any installed-library folder
+(the standard library, site-packages, the virtualenv). So editing a helper in ``features.py`` changes the
+cache key of every step that calls it, while editing pandas, or an unrelated function, does not.
+
+Code is hashed from the compiled functions this process runs, not from the files on disk: in a
+long-running process (``evergreen server``) a file edited after it was imported must not give a key
+for code that is not the code that runs. Line numbers and file names are left out, so moving a
+function, or editing the lines above it, changes nothing.
 """
 
 from __future__ import annotations
@@ -76,6 +81,52 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _constant(value: Any) -> str:
+    """A constant of compiled code as text that is the same in every process (set order is not)."""
+    if isinstance(value, types.CodeType):
+        return _code_digest(value)
+    if isinstance(value, tuple):
+        return "(" + ",".join(_constant(v) for v in value) + ")"
+    if isinstance(value, frozenset):
+        return "frozenset(" + ",".join(sorted(_constant(v) for v in value)) + ")"
+    if isinstance(value, _CONSTANT_TYPES):
+        return repr(value)
+    # Other objects (a default argument such as a sentinel `object()`) by type only: their repr may hold
+    # a memory address, which differs in every process and would make the key never match.
+    return f"<{type(value).__module__}.{type(value).__qualname__}>"
+
+
+def _code_digest(code: types.CodeType) -> str:
+    """sha256 of what a code object does: its bytecode, constants, names and signature, not where it is."""
+    parts = [
+        code.co_code.hex(),
+        _constant(code.co_consts),
+        repr((code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)),
+        repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags)),
+    ]
+    return _sha256("\n".join(parts).encode())
+
+
+def _function_digest(function: types.FunctionType) -> str:
+    """The code's digest with the function's default values (they change what a call does)."""
+    defaults = _constant(function.__defaults__ or ()) + _constant(
+        tuple(sorted((function.__kwdefaults__ or {}).items()))
+    )
+    return _sha256(f"{_code_digest(function.__code__)}\n{defaults}".encode())
+
+
+def _class_digest(cls: type) -> str:
+    """A class's bases, methods (by their code) and simple class attributes."""
+    parts = [repr([f"{base.__module__}.{base.__qualname__}" for base in cls.__mro__[1:]])]
+    for name, member in sorted(vars(cls).items()):
+        method = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+        if isinstance(method, types.FunctionType):
+            parts.append(f"{name}={_function_digest(method)}")
+        elif isinstance(member, _CONSTANT_TYPES) and not name.startswith("__"):
+            parts.append(f"{name}={member!r}")
+    return _sha256("\n".join(parts).encode())
+
+
 def _source(obj: Any) -> bytes:
     try:
         return textwrap.dedent(inspect.getsource(obj)).encode()
@@ -138,7 +189,7 @@ class _Walker:
             return
         if len(self.covers) >= MAX_COVERED:
             return
-        self.covers[f"{function.__module__}:{function.__qualname__}"] = _sha256(_source(function))
+        self.covers[f"{function.__module__}:{function.__qualname__}"] = _function_digest(function)
         namespace = function.__globals__
         names = sorted(_code_names(function.__code__))
         for name in names:
@@ -153,7 +204,7 @@ class _Walker:
     def _cover_class(self, cls: type) -> None:
         if not self._is_local(cls.__module__) or len(self.covers) >= MAX_COVERED:
             return
-        self.covers[f"{cls.__module__}:{cls.__qualname__}"] = _sha256(_source(cls))
+        self.covers[f"{cls.__module__}:{cls.__qualname__}"] = _class_digest(cls)
         for member in vars(cls).values():
             method = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
             if isinstance(method, types.FunctionType) and id(method) not in self.seen:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import linecache
+import os
 import sys
 from types import FrameType
 
@@ -26,8 +27,15 @@ def check_main_guard(pipeline: str) -> None:
     if frame is not None:
         raise RunError(_message(pipeline, frame, worker=True))
     frame = _module_frame("__main__")
-    if frame is not None and not _guarded(frame.f_code.co_filename, frame.f_lineno):
+    if frame is not None and _is_main_script(frame) and not _guarded(frame.f_code.co_filename, frame.f_lineno):
         raise RunError(_message(pipeline, frame, worker=False))
+
+
+def _is_main_script(frame: FrameType) -> bool:
+    """Whether the frame runs the script that workers import again (a notebook cell or ``python -c`` has no
+    file for them to import, so none of this applies there)."""
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    return script is not None and os.path.abspath(script) == os.path.abspath(frame.f_code.co_filename)
 
 
 def _module_frame(module_name: str) -> FrameType | None:

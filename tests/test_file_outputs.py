@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 import sample_file_steps as sf
+from docs_examples import DOCS_SRC
 from evergreen.artifacts import ArtifactRef, ArtifactStore, PngImage, materializer_named
 from evergreen.config import Settings, load_settings
 from evergreen.errors import ArtifactIntegrityError, MaterializerError
@@ -116,3 +119,15 @@ def test_a_changed_stored_file_is_refused(tmp_path: Path, store: ArtifactStore) 
     Path(store.uri(ref.id)).write_bytes(b"tampered")
     with pytest.raises(ArtifactIntegrityError, match="is corrupt"):
         store.load(ref)
+
+
+def test_the_guide_example_runs(tmp_path: Path) -> None:
+    (tmp_path / "evergreen.toml").write_text("[executor]\nworkers = 1\n")
+    (tmp_path / "reports.py").write_text((DOCS_SRC / "pipeline_outputs.py").read_text())
+
+    done = subprocess.run(
+        [sys.executable, "reports.py"], cwd=tmp_path, capture_output=True, text=True, timeout=100, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "signups.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

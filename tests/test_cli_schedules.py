@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from cli_projects import evergreen
+from evergreen.cli._runs import print_run
 from evergreen.config import load_settings
 from evergreen.monitoring import register_schedules, schedule
+from evergreen.store import RunInfo, ScheduleFireInfo
 
 FLOW = """\
 import evergreen as eg
@@ -106,3 +109,13 @@ def test_a_run_not_fired_by_a_schedule_says_nothing_of_one(project: Path) -> Non
     listed = evergreen(project, "runs", "list")
     run_id = listed.stdout.splitlines()[2].split()[0]
     assert "fired by schedule" not in evergreen(project, "runs", "show", run_id).stdout
+
+
+def test_runs_show_names_the_alert_that_started_a_run(capsys: pytest.CaptureFixture[str]) -> None:
+    moment = datetime(2030, 1, 1, 4, 0, tzinfo=UTC)
+    run = RunInfo("a" * 32, "retrain", "succeeded", {}, {"nodes": []}, moment, moment, moment, moment, "host", 1, None)
+    fire = ScheduleFireInfo(1, "alert:drift:churn", "alert-7", "host:1", "succeeded", run.id, "", moment, moment)
+
+    print_run(run, fired=fire)
+
+    assert "  started by alert #7 (drift:churn)" in capsys.readouterr().out.splitlines()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -119,9 +119,12 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
     lineage tree. A traceback's lines are printed whole (as Python wrote them), not folded at the width."""
     console.print(f"[bold]run {run.id}[/] of pipeline [bold]{run.pipeline}[/]: {styled(run.status)}")
     if fired is not None:
-        slot = datetime.fromisoformat(fired.slot).astimezone(UTC) if fired.slot[:1].isdigit() else None
-        at = f"{when(slot)} UTC" if slot is not None else escape(fired.slot)  # an alert's slot is not a time
-        console.print(f"  fired by schedule {escape(fired.schedule)} at {at}", soft_wrap=True)
+        if fired.schedule.startswith("alert:"):  # an alert's action: slot "alert-ID", schedule "alert:KEY"
+            alert = fired.slot.removeprefix("alert-")
+            line = f"started by alert #{escape(alert)} ({escape(fired.schedule.removeprefix('alert:'))})"
+        else:
+            line = f"fired by schedule {escape(fired.schedule)} at {_slot(fired.slot)}"
+        console.print(f"  {line}", soft_wrap=True)
     if run.error:
         console.print(f"  [red]{escape(run.error)}[/]", soft_wrap=True)
     for step in run.steps:
@@ -168,6 +171,14 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
                 f"{escape(artifact.uri)}"
             )
     console.print(tree)
+
+
+def _slot(slot: str) -> str:
+    """A firing's slot (ISO text in the store) as a UTC time, or as stored when it is not a time."""
+    try:
+        return f"{when(datetime.fromisoformat(slot))} UTC"
+    except ValueError:
+        return escape(slot)
 
 
 def code_lines(dag: dict[str, Any]) -> list[str]:

@@ -14,7 +14,8 @@ import pytest
 
 import evergreen as eg
 from cli_projects import evergreen
-from evergreen.errors import PipelineDefinitionError
+from evergreen.config import load_settings
+from evergreen.errors import NondeterministicStepWarning, PipelineDefinitionError
 from evergreen.pipelines._hashing import MAX_COVERED, code_fingerprint
 
 HELPERS = """\
@@ -263,3 +264,33 @@ def test_the_key_is_the_same_in_every_process(modules: Path) -> None:
         for seed in ("1", "2", "3")
     }
     assert len(hashes) == 1
+
+
+def test_run_without_cache_warns_in_python_too(modules: Path) -> None:
+    write(
+        modules,
+        "noted",
+        f"""
+        from pathlib import Path
+
+        import evergreen as eg
+
+        @eg.step
+        def read_note(n: int) -> str:
+            return Path({str(modules / "note.txt")!r}).read_text() * n
+
+        @eg.pipeline
+        def noted(n: int = 1):
+            return read_note(n)
+        """,
+    )
+    noted = importlib.import_module("noted")
+    settings = load_settings(modules, overrides={"executor.kind": "inline"}, environ={})
+    (modules / "note.txt").write_text("first")
+    noted.noted.run(settings=settings)
+    (modules / "note.txt").write_text("second")
+
+    with pytest.warns(NondeterministicStepWarning, match=r"step 'read_note' is not deterministic .* noted:read_note"):
+        run = noted.noted.run(settings=settings, cache=False)
+
+    assert run.output == "second"

@@ -294,3 +294,38 @@ def test_run_without_cache_warns_in_python_too(modules: Path) -> None:
         run = noted.noted.run(settings=settings, cache=False)
 
     assert run.output == "second"
+
+
+def test_decorated_helpers_and_proxy_globals(modules: Path) -> None:
+    write(
+        modules,
+        "wrapped",
+        """
+        import functools
+
+        class Proxy:  # like a context-local proxy: callable, and any attribute lookup fails
+            def __getattr__(self, name):
+                raise RuntimeError("working outside of a request")
+
+            def __call__(self):
+                return None
+
+        current = Proxy()
+
+        def logged(function):
+            @functools.wraps(function)
+            def wrapper(*args):
+                return function(*args)
+            return wrapper
+
+        @logged
+        def helper(x):
+            return x + 1
+
+        def step(x):
+            return helper(x) if current else x
+        """,
+    )
+    wrapped = importlib.import_module("wrapped")
+    covers = code_fingerprint(wrapped.step, root=modules).covers
+    assert sorted(covers) == ["wrapped:helper", "wrapped:step"]  # the function inside the decorator

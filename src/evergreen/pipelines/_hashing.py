@@ -153,6 +153,26 @@ def _code_names(code: types.CodeType) -> set[str]:
     return names
 
 
+def _unwrapped(value: Any) -> Any:
+    """The function behind decorators that keep it as ``__wrapped__`` (``functools.wraps``, ``@eg.step``).
+
+    Read from the instance's own ``__dict__``, never through ``getattr``: a global may be a proxy whose
+    attribute lookup runs code or raises.
+    """
+    for _ in range(16):  # decorators stack a few deep; a cycle of __wrapped__ ends here
+        if isinstance(value, type):
+            return value
+        try:
+            namespace = object.__getattribute__(value, "__dict__")
+        except AttributeError:
+            return value
+        wrapped = namespace.get("__wrapped__") if isinstance(namespace, dict) else None
+        if wrapped is None:
+            return value
+        value = wrapped
+    return value
+
+
 class _Walker:
     """Follows global references from a function to the project code it reaches (cycles visited once)."""
 
@@ -163,7 +183,11 @@ class _Walker:
         self.local_modules: dict[str, bool] = {}
 
     def walk(self, function: Callable[..., Any]) -> dict[str, str]:
-        target = inspect.unwrap(function)
+        target = _unwrapped(function)
+        if not isinstance(target, types.FunctionType):
+            return {
+                f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', '?')}": code_hash(function)
+            }
         self.seen.add(id(target))
         self._cover_function(target, always=True)
         return dict(sorted(self.covers.items()))
@@ -223,10 +247,7 @@ class _Walker:
                     if attribute in module_namespace:
                         self._follow(module_namespace[attribute], names, owner=value.__name__, name=attribute)
             return
-        try:
-            target = inspect.unwrap(value) if callable(value) else value
-        except ValueError:  # a cycle of __wrapped__
-            return
+        target = _unwrapped(value)
         if id(target) in self.seen:
             return
         if isinstance(target, types.FunctionType):

@@ -25,6 +25,7 @@ __all__ = [
     "ModelError",
     "ModelVersionWarning",
     "MonitorError",
+    "NondeterministicStepWarning",
     "NotFoundError",
     "PipelineDefinitionError",
     "PredictionLogError",
@@ -151,6 +152,11 @@ class TrainingError(EvergreenError):
 
 class ModelVersionWarning(UserWarning):
     """A model is loaded under library versions other than those it was saved with."""
+
+
+class NondeterministicStepWarning(UserWarning):
+    """A step run again under a cache key already recorded made different bytes: its result depends on
+    something its cache key does not cover (time, randomness without a seed, files, code outside the project)."""
 
 
 class RegistryError(EvergreenError):

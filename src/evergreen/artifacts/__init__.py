@@ -9,7 +9,8 @@ One entry point, :class:`ArtifactStore`::
     same = store.load(ref)  # bytes verified by sha256 before decoding
 
 Values become bytes through materializers chosen by type (pandas DataFrame → Parquet, NumPy array →
-.npy, scikit-learn-style model → skops, JSON-able value → canonical JSON). Add your own with
+.npy, scikit-learn-style model → skops, bytes as they are, ``pathlib.Path`` → the file or folder, matplotlib
+figure → PNG, Plotly figure → JSON, JSON-able value → canonical JSON). Add your own with
 :func:`register_materializer`; trust your own estimator modules for skops loading with
 :func:`trust_modules`.
 
@@ -18,6 +19,7 @@ and ``save_bytes(store, data, "loss.png")`` give a :class:`StoredFile`; ``export
 writes it back, verified.
 """
 
+from evergreen.artifacts._figures import PngImage
 from evergreen.artifacts._files import (
     FolderEntry,
     StoredFile,
@@ -29,6 +31,7 @@ from evergreen.artifacts._files import (
 )
 from evergreen.artifacts._materializers import (
     Materializer,
+    deterministic_format,
     materializer_for,
     materializer_named,
     register_materializer,
@@ -41,7 +44,9 @@ __all__ = [
     "ArtifactStore",
     "FolderEntry",
     "Materializer",
+    "PngImage",
     "StoredFile",
+    "deterministic_format",
     "export",
     "folder_entries",
     "materializer_for",

@@ -11,11 +11,20 @@ Built-ins, tried in this order after any user-registered ones:
 - ``sklearn.skops``: scikit-learn-style models (``fit``, ``predict``, ``get_params``) with skops,
   which loads without running arbitrary code; only trusted types are loaded (see
   :func:`trust_modules`);
+- ``bytes``: ``bytes``, ``bytearray`` and ``memoryview`` as they are; they load as ``bytes``;
+- ``path.tar`` (see :mod:`evergreen.artifacts._paths`): a ``pathlib.Path`` to a file or folder, copied into
+  the store; it loads as a ``Path`` to a fresh local copy with the same name;
+- ``matplotlib.png`` and ``plotly.json`` (see :mod:`evergreen.artifacts._figures`): a matplotlib figure as
+  PNG, loaded as :class:`~evergreen.artifacts.PngImage` (``bytes`` that notebooks show); a Plotly figure as
+  its JSON, loaded as a ``plotly.graph_objects.Figure``;
 - ``json``: None, bool, int, float, str and lists, tuples and str-keyed dicts of them, as canonical
   JSON (sorted keys, compact, UTF-8). Tuples come back as lists.
 
-pandas, pyarrow, NumPy and skops are imported only when a value needs them, so importing this module
-stays cheap for the CLI.
+pandas, pyarrow, NumPy, skops, matplotlib and Plotly are imported only when a value needs them, so
+importing this module stays cheap for the CLI.
+
+A materializer may say ``deterministic = False`` when equal values can give different bytes (skops); the
+pipeline runner then does not warn when a re-run step makes other bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from evergreen.errors import MaterializerError
 
+from ._figures import MatplotlibPngMaterializer, PlotlyJsonMaterializer
+from ._paths import PathMaterializer
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -39,6 +51,7 @@ __all__ = [
     "NumpyMaterializer",
     "PandasParquetMaterializer",
     "SkopsMaterializer",
+    "deterministic_format",
     "materializer_for",
     "materializer_named",
     "register_materializer",
@@ -344,6 +357,7 @@ class SkopsMaterializer:
     """
 
     name = "sklearn.skops"
+    deterministic = False
 
     def can_save(self, value: object) -> bool:
         """True for objects with callable ``fit``, ``predict`` and ``get_params`` (not classes)."""
@@ -386,12 +400,39 @@ class SkopsMaterializer:
             raise MaterializerError(f"skops could not load the model: {e}") from e
 
 
+# ---------------------------------------------------------------------------------------- bytes
+
+
+class BytesMaterializer:
+    """``bytes`` (also ``bytearray``, ``memoryview``) stored as they are; they load as ``bytes``."""
+
+    name = "bytes"
+
+    def can_save(self, value: object) -> bool:
+        """True for bytes-like values."""
+        return isinstance(value, bytes | bytearray | memoryview)
+
+    def to_bytes(self, value: object) -> bytes:
+        """The bytes themselves."""
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise MaterializerError(f"the bytes materializer saves bytes-like values, not {type_name(value)}")
+        return bytes(value)
+
+    def from_bytes(self, data: bytes) -> object:
+        """The bytes."""
+        return bytes(data)
+
+
 # ------------------------------------------------------------------------------------- registry
 
 _BUILTINS: tuple[Materializer, ...] = (
     PandasParquetMaterializer(),
     NumpyMaterializer(),
     SkopsMaterializer(),
+    BytesMaterializer(),
+    PathMaterializer(),
+    MatplotlibPngMaterializer(),
+    PlotlyJsonMaterializer(),
     JsonMaterializer(),
 )
 _registry_lock = threading.Lock()
@@ -449,11 +490,20 @@ def materializer_for(value: object) -> Materializer:
     known = ", ".join(repr(m.name) for m in _all_materializers())
     raise MaterializerError(
         f"no materializer can save a value of type {type_name(value)}.{hint} Built-ins save "
-        f"pandas.DataFrame, numpy.ndarray, scikit-learn-style models and JSON-able values (known: "
+        f"pandas.DataFrame, numpy.ndarray, scikit-learn-style models, bytes, pathlib.Path (a file or folder), "
+        f"matplotlib and Plotly figures and JSON-able values (known: "
         f"{known}). To save this type, register one with "
         f"evergreen.artifacts.register_materializer(m), where m has name, can_save(value), "
         f"to_bytes(value) and from_bytes(data)."
     )
+
+
+def deterministic_format(name: str) -> bool:
+    """Whether the materializer ``name`` gives equal bytes for equal values (unknown names: assumed so)."""
+    for materializer in _all_materializers():
+        if materializer.name == name:
+            return bool(getattr(materializer, "deterministic", True))
+    return True
 
 
 def materializer_named(name: str) -> Materializer:

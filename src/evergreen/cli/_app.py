@@ -11,7 +11,7 @@ from rich.markup import escape
 from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
 
-from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _store, _tokens
+from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _schedules, _store, _tokens
 from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import init_command, quickstart_command
@@ -89,6 +89,7 @@ _models.app.command("validate")(validate_command)
 app.add_typer(_models.app, name="models")
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_runs.app, name="runs")
+app.add_typer(_schedules.app, name="schedules")
 app.add_typer(_store.app, name="store")
 app.add_typer(_tokens.app, name="tokens")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +12,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from evergreen.errors import ConfigError, PipelineDefinitionError, StepExecutionError
+from evergreen.errors import ConfigError, NondeterministicStepWarning, PipelineDefinitionError, StepExecutionError
 
-from ._context import console, state
+from . import _tables as tables
+from ._context import console, err_console, state
 from ._runs import print_run, seconds, styled
 
 if TYPE_CHECKING:
@@ -62,20 +64,33 @@ class _Row:
 
 
 class Progress:
-    """A live table of the run's steps, updated from run events."""
+    """The run's steps as a table, updated from run events: live on a terminal; elsewhere (a pipe, a log
+    file) the caller prints it once at the end, because a live display written to a pipe leaves its last
+    line without a newline."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.rows = {name: _Row() for name in pipeline.steps}
-        self.live = Live(self.render(), console=console, refresh_per_second=8, transient=False)
+        self.live = (
+            Live(self.render(), console=console, refresh_per_second=8, transient=False) if console.is_terminal else None
+        )
 
     def render(self) -> Table:
         """The table as it stands."""
-        table = Table("step", "status", "attempt", "time")
+        table = tables.table(tables.text("step"), tables.key("status"), tables.key("attempt"), tables.key("time"))
         now = time.monotonic()
         for name, row in self.rows.items():
             elapsed = None if row.started is None else (row.finished or now) - row.started
             table.add_row(name, styled(row.status), str(row.attempt or ""), seconds(elapsed))
         return table
+
+    def __enter__(self) -> Progress:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
 
     def __call__(self, event: RunEvent) -> None:
         row = self.rows[event.step]
@@ -84,7 +99,8 @@ class Progress:
             row.started = time.monotonic()
         if event.status in ("succeeded", "failed", "cached", "skipped"):
             row.finished = time.monotonic()
-        self.live.update(self.render())
+        if self.live is not None:
+            self.live.update(self.render())
 
 
 def run_command(
@@ -103,14 +119,22 @@ def run_command(
     pipeline.coerce_params(params, source="-p")
     progress = Progress(pipeline)
     failed: Run | None = None
-    with progress.live:
+    with warnings.catch_warnings(record=True) as caught, progress:
+        warnings.simplefilter("always", NondeterministicStepWarning)
         try:
             run = pipeline.run(settings=settings, cache=not no_cache, on_event=progress, **params)
         except StepExecutionError as e:
             failed = e.run if isinstance(e.run, Run) else None
             if failed is None:
                 raise
-    if failed is not None:
+    for warning in caught:
+        if issubclass(warning.category, NondeterministicStepWarning):
+            err_console.print(Text.assemble(("warning:", "yellow"), f" {warning.message}"), soft_wrap=True)
+        else:  # not ours to show differently: hand it back to the warnings machinery
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if progress.live is None and failed is None:
+        console.print(progress.render())
+    if failed is not None:  # its own table follows the failed step's traceback
         store = MetadataStore(settings.store.url)
         try:
             with store.session() as session:
@@ -127,7 +151,8 @@ def run_command(
             styled(run.status),
             f": {len(run.steps)} steps, {cached} cached, took {seconds(run.info.duration_s)}. "
             f"Details: evergreen runs show {run.id[:12]}",
-        )
+        ),
+        soft_wrap=True,
     )
     try:
         output = run.output

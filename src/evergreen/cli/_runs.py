@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -13,7 +13,7 @@ from . import _tables as tables
 from ._context import console, state
 
 if TYPE_CHECKING:
-    from evergreen.store import RunInfo
+    from evergreen.store import RunInfo, ScheduleFireInfo
 
 app = typer.Typer(
     help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.",
@@ -101,9 +101,10 @@ def list_command(
 def show_command(
     ctx: typer.Context, run_id: str = typer.Argument(..., help="A run id or a unique prefix of it.")
 ) -> None:
-    """One run: its parameters, each step (status, duration, attempts, cache hit), artifacts and lineage."""
+    """One run: a failed step's traceback first, then its parameters, each step (status, duration, attempts,
+    cache hit, the code its cache key covers), artifacts and lineage."""
     from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import MetadataStore, get_run
+    from evergreen.store import MetadataStore, get_run, schedule_fires
 
     settings = state(ctx).settings()
     store = MetadataStore(settings.store.url)
@@ -111,32 +112,45 @@ def show_command(
         reap(store, settings)
         with store.session() as session:
             run = get_run(session, run_id)
+            fires = schedule_fires(session, run_id=run.id, limit=1)
     finally:
         store.dispose()
-    print_run(run)
+    print_run(run, fired=fires[0] if fires else None)
 
 
-def print_run(run: RunInfo) -> None:
-    """The run's header, step table, failure tracebacks and lineage tree."""
+def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
+    """The run's header, the failed steps' tracebacks, the step table, the code in each cache key and the
+    lineage tree. A traceback's lines are printed whole (as Python wrote them), not folded at the width."""
     console.print(
         Text.assemble((f"run {run.id}", "bold"), " of pipeline ", (run.pipeline, "bold"), ": ", styled(run.status))
     )
-    console.print(f"  parameters: {run.params}")
+    if fired is not None:
+        if fired.schedule.startswith("alert:"):  # an alert's action: slot "alert-ID", schedule "alert:KEY"
+            alert = fired.slot.removeprefix("alert-")
+            line = f"started by alert #{alert} ({fired.schedule.removeprefix('alert:')})"
+        else:
+            line = f"fired by schedule {fired.schedule} at {_slot(fired.slot)}"
+        console.print(f"  {line}", soft_wrap=True)
+    if run.error:
+        console.print(f"  {run.error}", style="red", soft_wrap=True)
+    for step in run.steps:
+        if step.status == "failed" and step.error:
+            console.print(f"step {step.name} failed:", style="red")
+            console.print(step.error.rstrip(), soft_wrap=True)
+    console.print(f"  parameters: {run.params}", soft_wrap=True)
     console.print(
         f"  started {when(run.started_at)} UTC, took {seconds(run.duration_s)}, on {run.host} (pid {run.pid})"
     )
-    if run.error:
-        console.print(f"  {run.error}", style="red")
     table = tables.table(
         tables.text("step"),
-        tables.text("status"),
+        tables.key("status"),
         tables.key("duration"),
         tables.key("attempts"),
         tables.key("cache key"),
         tables.text("outputs"),
     )
     for step in run.steps:
-        reused = f" (from {step.cached_from[:8]})" if step.cached_from else ""
+        reused = f" from {step.cached_from[:8]}" if step.cached_from else ""
         outputs = ", ".join(f"{a.id[:12]} {a.type_name.rsplit('.', 1)[-1]}" for a in step.outputs) or "-"
         table.add_row(
             step.name,
@@ -147,10 +161,11 @@ def print_run(run: RunInfo) -> None:
             outputs,
         )
     console.print(table)
-    for step in run.steps:
-        if step.status == "failed" and step.error:
-            console.print(f"step {step.name} failed:", style="red")
-            console.print(step.error.rstrip())
+    code = code_lines(run.dag)
+    if code:
+        console.print("code in each cache key", style="bold")
+        for line in code:
+            console.print(f"  {line}")
     tree = Tree(Text.assemble(("lineage", "bold"), " (artifact → step → artifact)"))
     for step in run.steps:
         node = tree.add(Text.assemble(f"{step.name} ", styled(step.status)))
@@ -161,3 +176,25 @@ def print_run(run: RunInfo) -> None:
             facts = f" {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B) {artifact.uri}"
             node.add(Text.assemble(("out", "dim"), facts))
     console.print(tree)
+
+
+def _slot(slot: str) -> str:
+    """A firing's slot (ISO text in the store) as a UTC time, or as stored when it is not a time."""
+    try:
+        return f"{when(datetime.fromisoformat(slot))} UTC"
+    except ValueError:
+        return slot
+
+
+def code_lines(dag: dict[str, Any]) -> list[str]:
+    """One line per step: the code its cache key covers (``module:qualname``), or the version that replaces it.
+
+    Runs recorded before the DAG kept this have none."""
+    lines = []
+    for node in dag.get("nodes", []):
+        code = node.get("code")
+        if not code:
+            continue
+        covered = f"version {code['version']!r}" if code.get("version") else ", ".join(code.get("covers", {}))
+        lines.append(f"{node['name']}: {covered}")
+    return lines

@@ -48,10 +48,10 @@ def train_command(
         + (f"release by {system.release.strategy} on deployment {system.deployment!r}" if release else "no release")
     )
     progress = Progress(system.train_pipeline(release=release))
-    with progress.live:
+    with progress:
         run = system.train(settings=settings, release=release, on_event=progress)
-    if not console.is_terminal:  # a live display ends without a newline when it is not a terminal
-        console.print()
+    if progress.live is None:  # not a terminal: the table is printed once, whole
+        console.print(progress.render())
     if not print_training(system, run, settings, release=release):
         raise typer.Exit(1)
 

@@ -85,6 +85,14 @@ def _split_outputs(task: StepTask, value: Any) -> list[Any]:
     return list(value)
 
 
+def _traceback(error: BaseException) -> str:
+    """The traceback from the step's own code on: the frame of this module that called it is left out."""
+    frames = error.__traceback__
+    if frames is not None and frames.tb_frame.f_code is execute_task.__code__ and frames.tb_next is not None:
+        frames = frames.tb_next
+    return "".join(traceback.format_exception(type(error), error, frames))
+
+
 def execute_task(task: StepTask) -> StepResult:
     """Load the inputs, call the step, save its outputs; any exception becomes the result's traceback."""
     token = _context.set(task.context)
@@ -97,7 +105,7 @@ def execute_task(task: StepTask) -> StepResult:
         kwargs.update(task.params)
         value = function(**kwargs)
         return StepResult(outputs=[store.save(v) for v in _split_outputs(task, value)])
-    except Exception:  # noqa: BLE001 - whatever a user's step raises is reported, not propagated
-        return StepResult(error=traceback.format_exc())
+    except Exception as e:  # noqa: BLE001 - whatever a user's step raises is reported, not propagated
+        return StepResult(error=_traceback(e))
     finally:
         _context.reset(token)

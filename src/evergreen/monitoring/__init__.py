@@ -35,7 +35,16 @@ from ._monitors import (
 )
 from ._reference import Reference, reference_of
 from ._run import LOOKBACK_WINDOWS, Outcome, aligned_window, run_monitors
-from ._schedules import Fired, Schedule, last_slot, register_schedules, run_due, schedule
+from ._schedules import (
+    Fired,
+    Schedule,
+    ScheduleState,
+    last_slot,
+    register_schedules,
+    run_due,
+    schedule,
+    schedule_states,
+)
 
 __all__ = [
     "DAY_S",
@@ -49,6 +58,7 @@ __all__ = [
     "Outcome",
     "Reference",
     "Schedule",
+    "ScheduleState",
     "Window",
     "alert_payload",
     "aligned_window",
@@ -73,6 +83,7 @@ __all__ = [
     "run_monitors",
     "run_pipeline",
     "schedule",
+    "schedule_states",
     "skew",
     "start_pipeline",
     "take_actions",

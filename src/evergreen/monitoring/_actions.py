@@ -74,8 +74,9 @@ def start_pipeline(target: str, params: dict[str, Any], *, schedule: str, slot: 
         try:
             run = load_pipeline(target).run(settings=settings, **params)
         except EvergreenError as e:
+            failed_run = getattr(getattr(e, "run", None), "id", None)  # a StepExecutionError carries its run
             with store.session() as session:
-                finish_fire(session, schedule=schedule, slot=slot, status="failed", message=str(e))
+                finish_fire(session, schedule=schedule, slot=slot, status="failed", run_id=failed_run, message=str(e))
             raise
         with store.session() as session:
             finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id)

@@ -17,7 +17,15 @@ from croniter import croniter
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError, MonitorError
 from evergreen.pipelines import run_settings
-from evergreen.store import MetadataStore, ScheduleInfo, list_schedules, now, save_schedule
+from evergreen.store import (
+    MetadataStore,
+    ScheduleFireInfo,
+    ScheduleInfo,
+    list_schedules,
+    now,
+    save_schedule,
+    schedule_fires,
+)
 
 from ._actions import start_pipeline
 
@@ -77,6 +85,52 @@ def last_slot(cron: str, at: datetime) -> datetime:
         return moment.replace(second=0, microsecond=0)
     previous: datetime = croniter(cron, moment).get_prev(datetime)
     return previous.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """A stored schedule as of a moment: when it fires next and its last firing.
+
+    ``next_due`` is the slot :func:`run_due` would start at that moment when ``due`` is true, else the next
+    slot to come; None for schedules that answer alerts, or are disabled. ``last`` is its latest firing.
+    """
+
+    schedule: ScheduleInfo
+    due: bool
+    next_due: datetime | None
+    last: ScheduleFireInfo | None
+
+
+def schedule_states(*, at: datetime | None = None, settings: Settings | None = None) -> list[ScheduleState]:
+    """Every stored schedule, by name, with what :func:`run_due` would do about it at ``at`` (default: now)."""
+    settings = settings or run_settings()
+    at = at or now()
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            stored = list_schedules(session)
+            last = {info.name: schedule_fires(session, schedule=info.name, limit=1) for info in stored}
+    finally:
+        store.dispose()
+    states = []
+    for info in stored:
+        fired = last[info.name][0] if last[info.name] else None
+        if info.kind != "cron" or not info.enabled:
+            states.append(ScheduleState(info, False, None, fired))
+            continue
+        slot = last_slot(info.spec, at)
+        if slot >= info.created_at and not _claimed(info.name, slot, fired):
+            states.append(ScheduleState(info, True, slot, fired))
+            continue
+        start = max(at, info.created_at).astimezone(UTC)
+        upcoming: datetime = croniter(info.spec, start).get_next(datetime)
+        states.append(ScheduleState(info, False, upcoming.astimezone(UTC), fired))
+    return states
+
+
+def _claimed(name: str, slot: datetime, last: ScheduleFireInfo | None) -> bool:
+    """Whether the firing ``slot`` was claimed already (firings are claimed in order, so the latest tells)."""
+    return last is not None and last.slot >= slot.isoformat()
 
 
 def run_due(*, at: datetime | None = None, settings: Settings | None = None) -> list[Fired]:

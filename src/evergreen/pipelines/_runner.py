@@ -11,13 +11,14 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
-from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.artifacts import ArtifactRef, ArtifactStore, deterministic_format
 from evergreen.config import Settings
-from evergreen.errors import EvergreenError, RunError, StepExecutionError
+from evergreen.errors import EvergreenError, NondeterministicStepWarning, RunError, StepExecutionError
 from evergreen.executors import Executor, StepResult, StepTask, make_executor
 from evergreen.store import (
     ArtifactInfo,
@@ -34,7 +35,8 @@ from evergreen.store import (
 )
 
 from ._graph import Node
-from ._hashing import cache_key
+from ._hashing import CodeFingerprint, cache_key
+from ._main_guard import check_main_guard
 from ._reap import reap
 from ._run import Run, RunEvent
 from ._settings import context_settings, run_settings
@@ -57,11 +59,13 @@ def run_pipeline(
 ) -> Run:
     """Run ``pipeline`` with checked ``params``; see :meth:`Pipeline.run`."""
     settings = settings or run_settings()
+    modules = sorted({n.step.function.__module__ for n in pipeline.graph.nodes.values()})
+    if executor is None and settings.executor.kind == "local" and {"__main__", "__mp_main__"} & set(modules):
+        check_main_guard(pipeline.name)  # before anything is recorded
     store = MetadataStore(settings.store.url)
     artifacts = ArtifactStore(settings.artifacts.root)
     own_executor = executor is None
     if executor is None:
-        modules = sorted({n.step.function.__module__ for n in pipeline.graph.nodes.values()})
         executor = make_executor(
             settings.executor.kind, workers=settings.executor.workers, with_main="__main__" in modules, preload=modules
         )
@@ -70,6 +74,10 @@ def run_pipeline(
             _check_importable(pipeline)
         reap(store, settings)
         node_params = {name: _node_params(node, params) for name, node in pipeline.graph.nodes.items()}
+        code = {name: node.step.fingerprint(settings.project_dir) for name, node in pipeline.graph.nodes.items()}
+        dag = pipeline.graph.to_dict()
+        for described in dag["nodes"]:
+            described["code"] = code[described["name"]].to_dict()
         with store.session() as session:
             pipeline_id = ensure_pipeline(
                 session,
@@ -81,7 +89,7 @@ def run_pipeline(
                 session,
                 pipeline_id=pipeline_id,
                 params=params,
-                dag=pipeline.graph.to_dict(),
+                dag=dag,
                 host=socket.gethostname(),
                 pid=os.getpid(),
                 steps=[
@@ -89,7 +97,7 @@ def run_pipeline(
                         "name": name,
                         "position": position,
                         "cache_key": "",
-                        "code_hash": node.step.code_hash,
+                        "code_hash": code[name].hash,
                         "params": node_params[name],
                     }
                     for position, (name, node) in enumerate(pipeline.graph.nodes.items())
@@ -105,6 +113,7 @@ def run_pipeline(
             run_id=run_id,
             step_ids=step_ids,
             node_params=node_params,
+            code=code,
             store=store,
             artifacts=artifacts,
             executor=executor,
@@ -202,6 +211,7 @@ class _Scheduler:
         run_id: str,
         step_ids: dict[str, str],
         node_params: dict[str, dict[str, Any]],
+        code: dict[str, CodeFingerprint],
         store: MetadataStore,
         artifacts: ArtifactStore,
         executor: Executor,
@@ -213,6 +223,7 @@ class _Scheduler:
         self.run_id = run_id
         self.step_ids = step_ids
         self.node_params = node_params
+        self.code = code
         self.store = store
         self.artifacts = artifacts
         self.executor = executor
@@ -254,7 +265,7 @@ class _Scheduler:
         node = self.graph.nodes[name]
         inputs = self._inputs(node)
         input_ids = {param: ref.id for param, ref in inputs.items()}
-        key = cache_key(code=node.step.code_hash, params=self.node_params[name], inputs=input_ids)
+        key = cache_key(code=self.code[name].hash, params=self.node_params[name], inputs=input_ids)
         if attempt == 1 and self.cache and node.step.cache and self._reuse(name, key, input_ids):
             return
         with self.store.session() as session:
@@ -295,8 +306,29 @@ class _Scheduler:
         self.emit(RunEvent(self.run_id, name, "cached"))
         return True
 
+    def _compare(self, name: str, key: str, previous: tuple[str, list[ArtifactInfo]], now: list[ArtifactInfo]) -> None:
+        """Warn when a step made other bytes than an earlier run of the same cache key did."""
+        previous_id, before = previous
+        changed = [
+            f"output {index}: {old.id[:12]} before, {new.id[:12]} now"
+            for index, (old, new) in enumerate(zip(before, now, strict=False))
+            if old.id != new.id and old.materializer == new.materializer and deterministic_format(new.materializer)
+        ]
+        if not changed:
+            return
+        fingerprint = self.code[name]
+        covered = f"version {fingerprint.version!r}" if fingerprint.version else ", ".join(fingerprint.covers)
+        message = (
+            f"step {name!r} is not deterministic or depends on something its cache key misses: run again with "
+            f"cache key {key[:12]} it made different bytes ({'; '.join(changed)}; the earlier step run is "
+            f"{previous_id[:12]}). Its key covers its parameters, its input artifacts and the code {covered}. "
+            "Fix its randomness (a seed parameter) or what it reads besides its inputs, or mark it "
+            "@eg.step(cache=False) so it is never reused"
+        )
+        warnings.warn(message, NondeterministicStepWarning, stacklevel=2)
+
     def _finish(self, future: Future[StepResult]) -> None:
-        name, attempt, _key, input_ids = self.running.pop(future)
+        name, attempt, key, input_ids = self.running.pop(future)
         result = future.result()
         step = self.graph.nodes[name].step
         if result.ok:
@@ -305,7 +337,10 @@ class _Scheduler:
                 for r in result.outputs
             ]
             with self.store.session() as session:
+                previous = find_cached_step(session, key) if step.cache else None
                 finish_step(session, self.step_ids[name], status="succeeded", inputs=input_ids, outputs=infos)
+            if previous is not None:
+                self._compare(name, key, previous, infos)
             self.outputs[name] = list(result.outputs)
             self.emit(RunEvent(self.run_id, name, "succeeded", attempt))
             return

@@ -6,6 +6,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, overload
 
 from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
@@ -13,7 +14,7 @@ from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
 from evergreen.errors import PipelineDefinitionError
 
 from ._graph import graph_being_built
-from ._hashing import canonical_json, code_hash
+from ._hashing import CodeFingerprint, canonical_json, code_fingerprint, code_hash
 
 
 class Step:
@@ -32,6 +33,7 @@ class Step:
         retries: int = 0,
         retry_backoff_s: float = 1.0,
         outputs: int | None = None,
+        version: str | None = None,
     ) -> None:
         if not callable(function) or not hasattr(function, "__code__"):
             raise PipelineDefinitionError(f"@eg.step needs a function, got {function!r}")
@@ -56,6 +58,12 @@ class Step:
         self.outputs = outputs if outputs is not None else _count_outputs(self.hints.get("return"))
         if self.outputs < 1:
             raise PipelineDefinitionError(f"step {self.name!r}: outputs must be ≥ 1, got {self.outputs}")
+        if version is not None and (not isinstance(version, str) or not version.strip()):
+            raise PipelineDefinitionError(
+                f"step {self.name!r}: version={version!r} is not a non-empty str; give e.g. "
+                '@eg.step(version="2") and change it when the step\'s results should be recomputed'
+            )
+        self.version = version
         self.code_hash = code_hash(function)
         self.reference = f"{function.__module__}:{function.__qualname__}"
         functools.update_wrapper(self, function)
@@ -64,6 +72,11 @@ class Step:
     def importable(self) -> bool:
         """Whether a worker process can find this step by ``module:qualname``."""
         return "<locals>" not in self.function.__qualname__
+
+    def fingerprint(self, root: Path) -> CodeFingerprint:
+        """What the cache key knows of this step's code: its source and the project code under ``root`` it
+        calls (see :mod:`evergreen.pipelines._hashing`), or only ``version`` when the step was given one."""
+        return code_fingerprint(self.function, root=root, version=self.version)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         graph = graph_being_built()
@@ -137,6 +150,7 @@ def step(
     retries: int = 0,
     retry_backoff_s: float = 1.0,
     outputs: int | None = None,
+    version: str | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -149,15 +163,26 @@ def step(
     retries: int = 0,
     retry_backoff_s: float = 1.0,
     outputs: int | None = None,
+    version: str | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step: ``@eg.step`` or ``@eg.step(retries=2, cache=False)``.
 
-    A step's result is cached by its source code, its parameters and its input artifacts; ``cache=False``
-    runs it every time. ``retries`` re-runs a failing step after ``retry_backoff_s`` seconds, doubling
-    each time. A return annotation ``tuple[A, B]`` (or ``outputs=2``) makes two separate outputs.
+    A step's result is cached by its code, its parameters and its input artifacts; ``cache=False`` runs it
+    every time. Its code is its own source and that of the project functions and classes it calls
+    (transitively); ``version="2"`` replaces all of that with a version you bump by hand, for steps whose
+    code reaches outside what can be followed. ``retries`` re-runs a failing step after ``retry_backoff_s``
+    seconds, doubling each time. A return annotation ``tuple[A, B]`` (or ``outputs=2``) makes two separate outputs.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
-        return Step(f, name=name, cache=cache, retries=retries, retry_backoff_s=retry_backoff_s, outputs=outputs)
+        return Step(
+            f,
+            name=name,
+            cache=cache,
+            retries=retries,
+            retry_backoff_s=retry_backoff_s,
+            outputs=outputs,
+            version=version,
+        )
 
     return wrap(function) if function is not None else wrap

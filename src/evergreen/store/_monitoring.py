@@ -214,11 +214,15 @@ def finish_fire(
     record.status, record.run_id, record.message, record.finished_at = status, run_id, message[:2000], now()
 
 
-def schedule_fires(session: Session, *, schedule: str | None = None, limit: int = 50) -> list[ScheduleFireInfo]:
-    """Firings, newest first."""
+def schedule_fires(
+    session: Session, *, schedule: str | None = None, run_id: str | None = None, limit: int = 50
+) -> list[ScheduleFireInfo]:
+    """Firings, newest first; of one schedule, or the one that started the run ``run_id``."""
     query = select(ScheduleFireRecord).order_by(ScheduleFireRecord.id.desc()).limit(limit)
     if schedule is not None:
         query = query.where(ScheduleFireRecord.schedule == schedule)
+    if run_id is not None:
+        query = query.where(ScheduleFireRecord.run_id == run_id)
     return [
         ScheduleFireInfo(r.id, r.schedule, r.slot, r.holder, r.status, r.run_id, r.message, r.started_at, r.finished_at)
         for r in session.execute(query).scalars()

@@ -1,0 +1,92 @@
+"""``evergreen schedules list`` and ``evergreen schedules run-due``: the stored cron schedules, without a System.
+
+Schedules are declared with ``evergreen.monitoring.schedule(...)`` and stored with ``register_schedules``;
+these commands read them from the store, so a project needs no System (and no server) to see them or to
+run what is due from an outside cron.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+from rich.text import Text
+
+from . import _tables as tables
+from ._context import console, state
+from ._runs import styled, when
+from ._tick import parse_at
+
+app = typer.Typer(
+    help="Cron schedules of pipelines: when each fires next, and run what is due.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+_AT_HELP = "As if it were this ISO time (no zone: UTC), e.g. 2026-03-02T04:00. Default: now."
+_REGISTER = (
+    "Declare them in Python and store them once: evergreen.monitoring.register_schedules("
+    '[evergreen.monitoring.schedule("nightly", "0 3 * * *", "project:retrain")])'
+)
+
+
+@app.command("list")
+def list_command(ctx: typer.Context, at: str | None = typer.Option(None, "--at", help=_AT_HELP)) -> None:
+    """Each schedule: its pipeline, when it fires (cron, UTC), when it is due next, and the run its last
+    firing started (with that firing's status)."""
+    from evergreen.monitoring import schedule_states  # here, not at the top: keeps `evergreen --help` fast
+
+    moment = parse_at(at) or datetime.now(UTC)
+    states = schedule_states(at=moment, settings=state(ctx).settings())
+    if not states:
+        console.print(f"No schedules in the store. {_REGISTER}")
+        return
+    table = tables.table(
+        tables.text("schedule"),
+        tables.text("pipeline"),
+        tables.key("fires (UTC)"),
+        tables.text("next due"),
+        tables.key("last run"),
+        tables.key("status"),
+    )
+    for found in states:
+        info = found.schedule
+        fires = info.spec if info.kind == "cron" else f"on alert {info.spec}"
+        next_due: Text | str
+        if not info.enabled:
+            next_due = "disabled"
+        elif found.next_due is None:
+            next_due = "-"
+        else:
+            next_due = Text.assemble(_minute(found.next_due), (" (due)", "bold") if found.due else "")
+        last = found.last
+        run = "never" if last is None else (last.run_id[:12] if last.run_id else _minute(last.slot))
+        table.add_row(info.name, info.pipeline, fires, next_due, run, styled(last.status) if last else "-")
+    console.print(table)
+
+
+def _minute(moment: datetime | str) -> str:
+    """A UTC time to the minute (cron's resolution); a firing's slot is kept as ISO text."""
+    parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("run-due")
+def run_due_command(ctx: typer.Context, at: str | None = typer.Option(None, "--at", help=_AT_HELP)) -> None:
+    """Start, once, every schedule due now (or at ``--at``): the latest missed firing of each, never one
+    that another process started already. Exit code 1 when a started pipeline failed."""
+    from evergreen.monitoring import run_due  # here, not at the top: keeps `evergreen --help` fast
+
+    moment = parse_at(at) or datetime.now(UTC)
+    fired = run_due(at=moment, settings=state(ctx).settings())
+    if not fired:
+        console.print(f"Nothing due at {when(moment.astimezone(UTC))} UTC (see: evergreen schedules list).")
+        return
+    for firing in fired:
+        mark = ("fired", "green") if firing.ok else ("failed", "red")
+        console.print(
+            Text.assemble(mark, f" {firing.schedule} (slot {_minute(firing.slot)} UTC): {firing.outcome}"),
+            soft_wrap=True,
+        )
+    if not all(firing.ok for firing in fired):
+        raise typer.Exit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from evergreen.config import Settings, load_settings
-from evergreen.data import ingest, parquet, recorded_splits
-from evergreen.errors import TrainingError
+from evergreen.data import csv, ingest, parquet, recorded_splits
+from evergreen.errors import TrainingError, TrainingWarning
 from evergreen.registry import get, model_lineage
 from evergreen.training import reproduce, sklearn, track, train, trial, trial_table
 
@@ -49,6 +50,10 @@ def ingest_churn(settings: Settings, tmp_path: Path) -> dict[str, object]:
     return {"dataset": "churn", "version": version.info.number, "content_id": version.info.content_id}
 
 
+#: What a tuning of hgb()'s search space picked: train() is given the searched parameters, as the pipelines do.
+TUNED = {"learning_rate": 0.1}
+
+
 def hgb() -> object:
     return sklearn(
         HistGradientBoostingClassifier, params={"max_iter": 30}, search={"learning_rate": (0.01, 0.3, "log")}
@@ -62,6 +67,7 @@ def test_training_on_a_version_records_a_recipe_and_reproduces_identically(setti
         "churn",
         None,
         hgb(),  # type: ignore[arg-type]
+        params=TUNED,
         task="classification",
         seed=5,
         slices=["plan"],
@@ -83,7 +89,7 @@ def test_training_on_a_version_records_a_recipe_and_reproduces_identically(setti
     assert not again.code_matches  # tmp_path is no git repository: nothing to compare, and it says so
     assert again.code_note == f"code not compared: when the trial ran, {tmp_path} is not in a git repository"
     assert trial(again.new_trial_id, settings=settings).tags["reproduces"] == trained.trial_id
-    listed = trial_table("training", settings=settings)
+    listed = trial_table("churn", settings=settings)
     assert listed.metrics[0] == "log_loss"  # the primary metric (a System's gate metric) leads
     assert not [m for m in listed.metrics if m.startswith("baseline_")]
     assert listed.metrics[-4:] == ["fit_s", "p50_ms", "p99_ms", "size_bytes"]
@@ -96,7 +102,7 @@ def test_reproduce_names_a_code_change_and_refuses_a_trial_without_a_recipe(sett
     subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run([*git, "add", "train.py"], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "first"], cwd=tmp_path, check=True)
-    trained = train("churn", 1, hgb(), task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
+    trained = train("churn", 1, hgb(), params=TUNED, task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
     (tmp_path / "train.py").write_text("learning_rate = 0.2\n")
 
     again = reproduce(trained.trial_id, settings=settings)
@@ -136,7 +142,7 @@ def test_the_training_steps_chain_in_a_pipeline(settings: Settings, tmp_path: Pa
 
 def test_the_cli_reproduces_a_trial(settings: Settings, tmp_path: Path) -> None:
     ingest_churn(settings, tmp_path)
-    trained = train("churn", 1, hgb(), task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
+    trained = train("churn", 1, hgb(), params=TUNED, task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 
     done = subprocess.run(
@@ -151,3 +157,22 @@ def test_the_cli_reproduces_a_trial(settings: Settings, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "identical" in done.stdout
     assert f"trial {trained.trial_id[:12]} made again" in done.stdout
+
+
+def test_train_says_when_it_is_probably_not_what_was_meant(settings: Settings, tmp_path: Path) -> None:
+    """The latest of several separately ingested files, and a search space it does not search: both warned."""
+    days = churn()
+    for day, rows in enumerate((days.iloc[:300], days.iloc[300:])):
+        rows.to_csv(tmp_path / f"day{day}.csv", index=False)
+        ingest("churn", csv(tmp_path / f"day{day}.csv"), target="churned", id="customer_id", settings=settings)
+
+    with pytest.warns(TrainingWarning) as warned:
+        trained = train("churn", None, hgb(), task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
+
+    messages = [str(w.message) for w in warned]
+    assert any(m.startswith(f"trained on churn@2 alone ({len(days) - 300} rows)") for m in messages), messages
+    assert any("search space (learning_rate) is not searched by train()" in m for m in messages), messages
+    assert trial(trained.trial_id, settings=settings).experiment == "churn"  # named after the dataset
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train("churn", 2, hgb(), params=TUNED, task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]

@@ -154,6 +154,11 @@ class ModelVersionWarning(UserWarning):
     """A model is loaded under library versions other than those it was saved with."""
 
 
+class TrainingWarning(UserWarning):
+    """A training call that may not do what was meant: one dataset version of many separate files, or a
+    search space given to a call that does not search."""
+
+
 class NondeterministicStepWarning(UserWarning):
     """A step run again under a cache key already recorded made different bytes: its result depends on
     something its cache key does not cover (time, randomness without a seed, files, code outside the project)."""

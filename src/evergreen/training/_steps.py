@@ -94,7 +94,7 @@ def train_model(
     params: dict[str, Any] | None = None,
     tuned: dict[str, Any] | None = None,
     seed: int = 0,
-    experiment: str = "training",
+    experiment: str | None = None,
     slices: list[str] | None = None,
     measure_latency: bool = True,
     primary_metric: str | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,8 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from evergreen.artifacts import ArtifactRef, ArtifactStore
 from evergreen.config import Settings
-from evergreen.data import Schema, Split, load, split_version
-from evergreen.errors import ReproducibilityError, TrainingError
+from evergreen.data import DatasetVersion, Schema, Split, load, split_version
+from evergreen.errors import ReproducibilityError, TrainingError, TrainingWarning
 from evergreen.evaluation import EvaluationReport, evaluate
 from evergreen.pipelines import run_settings
 
@@ -86,18 +87,24 @@ def train(
     split: Split | None = None,
     params: Mapping[str, Any] | None = None,
     seed: int = 0,
-    experiment: str = "training",
+    experiment: str | None = None,
     slices: list[str] | None = None,
     measure_latency: bool = True,
     primary_metric: str | None = None,
     settings: Settings | None = None,
 ) -> Trained:
-    """Train ``spec`` on a version of ``dataset`` (the latest when ``version`` is None) and record it.
+    """Train ``spec`` on one version of ``dataset`` (the latest when ``version`` is None) and record it as a
+    trial of ``experiment`` (by default named after the dataset).
 
     ``target`` defaults to the target of the version's schema; the features are the schema's feature
     columns. ``split`` defaults to a seeded stratified split (classification) or random split
     (regression) with 20 % test rows. ``primary_metric`` (e.g. the gate's metric) is recorded as the
-    trial's ``primary_metric`` tag, which trial lists show first.
+    trial's ``primary_metric`` tag, which trial lists show first. The model is fitted with the spec's fixed
+    parameters and ``params``; a search space is searched by :func:`tune`, not here.
+
+    Warns:
+        TrainingWarning: the latest version is one file of several (ingested without a watermark, so it
+            does not hold the earlier versions' rows), or the spec's search space is left unsearched.
 
     Raises:
         TrainingError: no target given or in the schema, labels that cannot be learnt, a spec the data refuses.
@@ -105,6 +112,7 @@ def train(
     task = check_task(task)
     settings = settings or run_settings()
     loaded = load(dataset, version, settings=settings)
+    _warn_if_not_meant(loaded, version, spec, params)
     schema = loaded.schema
     target = target or schema.target
     if target is None:
@@ -127,7 +135,33 @@ def train(
         seed=seed,
     )
     tags = {PRIMARY_METRIC_TAG: primary_metric} if primary_metric else None
-    return _run(recipe, train_rows, test_rows, experiment, slices, measure_latency, settings, loaded.info, tags)
+    name = experiment or dataset
+    return _run(recipe, train_rows, test_rows, name, slices, measure_latency, settings, loaded.info, tags)
+
+
+def _warn_if_not_meant(
+    loaded: DatasetVersion, version: int | str | None, spec: ModelSpec, params: Mapping[str, Any] | None
+) -> None:
+    """Say so when the call probably does not do what was meant (see :class:`TrainingWarning`)."""
+    info = loaded.info
+    if version is None and info.number > 1 and info.watermark_column is None:
+        warnings.warn(
+            f"trained on {loaded.ref} alone ({info.rows} rows): the latest version of {info.dataset!r}, which "
+            f"was ingested as a file of its own, so the rows of its {info.number - 1} earlier version(s) are "
+            "not in it. To train on many days, use the System's training window (evergreen train), or "
+            "ingest with --watermark COLUMN so that each version holds every row so far",
+            TrainingWarning,
+            stacklevel=3,
+        )
+    unsearched = sorted(set(spec.search) - set(params or {}))
+    if unsearched:
+        warnings.warn(
+            f"the spec's search space ({', '.join(unsearched)}) is not searched by train(): those parameters "
+            "take the estimator's defaults. Search it with tune() (or the System's tune=), then train with "
+            "params=the best trial's parameters",
+            TrainingWarning,
+            stacklevel=3,
+        )
 
 
 def _run(

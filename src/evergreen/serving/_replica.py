@@ -202,6 +202,7 @@ class Replica:
     _lagging: list[str] = field(default_factory=list)  # deployments whose alias moved without them (last reload)
     #: deployments whose last load failed → (revision, failed attempts, monotonic time of the next attempt)
     _retry: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    _step_failures: dict[str, str] = field(default_factory=dict)  # reload step → its last failure, while it fails
 
     def _metadata(self) -> MetadataStore:
         """The replica's one store (one engine and pool for every reload), opened on first use and
@@ -259,8 +260,13 @@ class Replica:
         try:
             policy = Policy.model_validate(found.policy)
             return {v: get_model_version(session, found.model, v).package_id for v in policy.versions}
-        except (NotFoundError, ValidationError) as e:
+        except NotFoundError as e:
             return f"revision {found.revision} of the policy names what the registry lacks: {e}"
+        except ValidationError as e:  # written by another Evergreen version, say
+            return (
+                f"revision {found.revision} of the policy cannot be read by this version of Evergreen: "
+                f"{e.errors()[0]['msg']}; run the server with the Evergreen version that deployed it"
+            )
 
     def _build(
         self, found: DeploymentInfo, packages: dict[int, str] | str, artifacts: ArtifactStore
@@ -379,8 +385,16 @@ class Replica:
         next reload, so the thread that keeps the replica in step with the store never dies."""
         try:
             step()
-        except Exception:
-            log.exception("the reload step %s failed; it runs again in %.1f s", step.__name__, self.reload_interval_s)
+        except Exception as e:
+            failure = f"{type(e).__name__}: {e}"
+            if self._step_failures.get(step.__name__) != failure:  # a traceback per new failure, not per reload
+                log.exception(
+                    "the reload step %s failed; it runs again every %.1f s", step.__name__, self.reload_interval_s
+                )
+            self._step_failures[step.__name__] = failure
+        else:
+            if self._step_failures.pop(step.__name__, None) is not None:
+                log.warning("the reload step %s works again", step.__name__)
 
     def _update_rewards(self) -> None:
         """Refresh each bandit's rewards from the feedback that arrived (a new state object, swapped)."""
@@ -410,7 +424,10 @@ class Replica:
         """Whether a deployment follows an alias that names another version than the one it releases."""
         state = self.states.get(found.name)
         policy = state.policy if state is not None and state.revision == found.revision else None
-        policy = policy or Policy.model_validate(found.policy)
+        try:
+            policy = policy or Policy.model_validate(found.policy)
+        except ValidationError:  # reported by the load of that revision (see _packages)
+            return False
         if policy.follows is None:
             return False
         try:

@@ -174,6 +174,21 @@ def test_an_unknown_deployment_is_404(server: httpx.Client) -> None:
     assert "no deployment 'chrun-api'; this server serves ['churn-api']" in answer.json()["error"]
 
 
+def test_one_deployments_readiness_has_its_own_route(server: httpx.Client) -> None:
+    ready = server.get("/v1/models/churn-api")
+    unknown = server.get("/v1/models/chrun-api")
+    verb = server.get("/v1/models/churn-api:feedback")
+
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["name"] == "churn-api"
+    assert ready.json()["ready"] is True
+    assert set(ready.json()) == {"name", "ready", "revision", "policy", "versions"}
+    assert unknown.status_code == 404
+    assert unknown.json()["error"].startswith("no deployment 'chrun-api'; this server serves [")
+    assert verb.status_code == 405
+    assert verb.headers["allow"] == "POST"
+
+
 def test_a_new_version_takes_over_under_load_without_a_dropped_request(project: tuple[Settings, int, int]) -> None:
     settings, first, second = project
     answers: list[tuple[int, str]] = []

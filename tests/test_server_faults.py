@@ -312,6 +312,21 @@ def test_the_projects_own_model_classes_load_without_pythonpath_from_a_subfolder
     assert f"  custom-api: not ready: cannot load churn@{project.fee_rule}" in server.stdout
 
 
+def test_serve_names_a_deployment_it_was_asked_for_that_does_not_exist(project: Project) -> None:
+    with serving(project.folder, "-d", "churn-api", "-d", "chrun-api") as server:
+        server.wait_for(lambda: server.answers("churn-api"), "churn-api served")
+        missing = server.predict("chrun-api")
+        server.stop(signal.SIGINT)
+
+    assert missing.status_code == 503
+    assert (
+        "no deployment 'chrun-api' in the store; `evergreen deploy chrun-api MODEL@VERSION` makes it"
+        in (missing.json()["error"])
+    )
+    assert "  chrun-api: not ready: no deployment 'chrun-api' in the store" in server.stdout
+    assert "evergreen serve stopped: served 0 predictions in " in server.stdout
+
+
 @pytest.mark.parametrize(("workers", "signum"), [(1, signal.SIGINT), (1, signal.SIGTERM), (2, signal.SIGTERM)])
 def test_serve_says_what_it_serves_at_start_and_that_it_stopped_at_exit(
     project: Project, workers: int, signum: int

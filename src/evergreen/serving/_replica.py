@@ -245,7 +245,9 @@ class Replica:
         if self.only is not None:
             for name in self.only:
                 if name not in {d.name for d in found}:
-                    self.errors[name] = f"no deployment {name!r} in the store"
+                    self.errors[name] = (
+                        f"no deployment {name!r} in the store; `evergreen deploy {name} MODEL@VERSION` makes it"
+                    )
 
     def _due(self, found: DeploymentInfo) -> bool:
         """Whether a deployment's revision is to be loaded now: new to this replica, or failed and its wait over."""
@@ -479,4 +481,6 @@ class Replica:
                 lines.append(f"{name}: not ready: {self.errors[name]}")
         if "store" in self.errors:
             lines.append(f"not ready: {self.errors['store']}")
+        if not lines:
+            lines.append("no deployment yet: `evergreen deploy NAME MODEL@VERSION` makes one, served within a reload")
         return lines

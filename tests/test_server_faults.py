@@ -57,6 +57,11 @@ MYMODELS = textwrap.dedent(
             return np.asarray(X["fee"], dtype=float) > self.threshold_
 
 
+    def in_words(predictions, probabilities, instances):
+        """A post-processing hook: the answer as the support team reads it."""
+        return {"predictions": ["churn" if p else "stay" for p in predictions]}
+
+
     class NeedsGpu(FeeRule):
         """A model that refuses to be loaded where there is no GPU."""
 
@@ -179,6 +184,17 @@ class Server:
         body = {"instances": [{"tenure": 3, "fee": 40.0}, {"tenure": 50, "fee": 5.0}]}
         return httpx.post(f"{self.url}/v1/models/{deployment}:predict", json=body, timeout=10)
 
+    def first_answer(self, deployment: str) -> httpx.Response:
+        """The first 200 answer of ``deployment`` to :meth:`predict`, polling (up to 90 s) until it answers."""
+        answered: list[httpx.Response] = []
+
+        def answers() -> bool:
+            answered.append(self.predict(deployment))
+            return answered[-1].status_code == 200
+
+        self.wait_for(answers, f"{deployment} answered", timeout_s=90)
+        return answered[-1]
+
     def answers(self, deployment: str) -> bool:
         return self.get(f"/v1/models/{deployment}").status_code == 200
 
@@ -292,16 +308,19 @@ def test_the_projects_own_model_classes_load_without_pythonpath_from_a_subfolder
     project: Project, workers: int
 ) -> None:
     deploy("custom-api", "churn", project.fee_rule, settings=project.settings)
+    deploy("hooked-api", "churn", project.healthy, postprocess="mymodels:in_words", settings=project.settings)
     subfolder = project.folder / "notebooks"
     subfolder.mkdir(exist_ok=True)
-    with serving(subfolder, "-d", "churn-api", "-d", "custom-api", "--workers", str(workers)) as server:
+    served = ["-d", "churn-api", "-d", "custom-api", "-d", "hooked-api"]
+    with serving(subfolder, *served, "--workers", str(workers)) as server:
         server.wait_for(lambda: server.answers("churn-api"), "churn-api served")
         assert server.predict("custom-api").status_code == 503
         # mymodels.py is put in the project folder: the next try loads it, without a restart or a deploy.
         shutil.copy(project.lab / "mymodels.py", project.folder / "mymodels.py")
         try:
-            server.wait_for(lambda: server.answers("custom-api"), "the custom model loaded", timeout_s=90)
-            answer = server.predict("custom-api")
+            # (with two workers, each loads it on its own next try: the first answer may come from either)
+            answer = server.first_answer("custom-api")
+            hooked = server.first_answer("hooked-api")
         finally:
             (project.folder / "mymodels.py").unlink()
         server.stop()
@@ -310,6 +329,11 @@ def test_the_projects_own_model_classes_load_without_pythonpath_from_a_subfolder
     assert answer.json()["model_version"] == f"churn@{project.fee_rule}"
     assert answer.json()["predictions"] == [True, False]  # fee 40 is above the churners' mean, fee 5 is not
     assert f"  custom-api: not ready: cannot load churn@{project.fee_rule}" in server.stdout
+    assert hooked.json()["predictions"] == ["churn", "stay"]
+    assert (
+        "  hooked-api: not ready: cannot import the post-processing hook 'mymodels:in_words': the hook's module "
+        "'mymodels' cannot be imported"
+    ) in server.stdout
 
 
 def test_serve_names_a_deployment_it_was_asked_for_that_does_not_exist(project: Project) -> None:

@@ -120,7 +120,7 @@ def load_version(model: str, version: int, package_id: str, artifacts: ArtifactS
 _EXTRAS = {"lightgbm": "lightgbm", "xgboost": "xgboost", "onnxruntime": "onnx", "onnx": "onnx", "skl2onnx": "onnx"}
 
 
-def load_failure(error: BaseException, settings: Settings) -> str:
+def load_failure(error: BaseException, settings: Settings, *, whose: str = "the model's") -> str:
     """Why a model (or a hook) could not be loaded, for a person: the cause and what to do about it.
 
     The code a model needs is looked up through the error's chain (skops and the artifact store wrap it),
@@ -138,14 +138,14 @@ def load_failure(error: BaseException, settings: Settings) -> str:
         )
     if isinstance(cause, ModuleNotFoundError) and cause.name:
         return (
-            f"the model's module {cause.name!r} cannot be imported: {cause}. The server imports from the project "
+            f"{whose} module {cause.name!r} cannot be imported: {cause}. The server imports from the project "
             f"folder ({settings.project_dir}) and the Python path: put {cause.name.split('.')[0]}.py (or its "
             "package) in the project folder, or install the package that provides it where the server runs; "
             "the server tries again by itself, or deploy another version (evergreen deploy NAME MODEL@VERSION)"
         )
     if isinstance(cause, ImportError):
         return (
-            f"importing the model's code failed: {cause}. Fix the module (it is imported from the project folder "
+            f"importing {whose} code failed: {cause}. Fix the module (it is imported from the project folder "
             f"{settings.project_dir} or the Python path); the server tries again by itself"
         )
     if isinstance(error, MemoryError):
@@ -292,9 +292,8 @@ class Replica:
         try:
             hook = resolve_function(policy.postprocess) if policy.postprocess else None
         except Exception as e:  # importing the user's hook module runs their code
-            raise ServingError(
-                f"cannot import the post-processing hook {policy.postprocess!r}: {load_failure(e, self.settings)}"
-            ) from e
+            cause = load_failure(e, self.settings, whose="the hook's")
+            raise ServingError(f"cannot import the post-processing hook {policy.postprocess!r}: {cause}") from e
         try:
             features = self._features(policy)
         except EvergreenError as e:  # FeatureError naming the views, or the online store not opening

@@ -363,8 +363,8 @@ def test_serve_says_what_it_serves_at_start_and_that_it_stopped_at_exit(
 
     lines = server.stdout.splitlines()
     assert lines[0] == (
-        f"evergreen serve: churn-api at {server.url} with {workers} worker(s); prediction log durability strict "
-        "([server] durability: an answer is sent once its prediction is logged)"
+        f"serving churn-api at {server.url} with {workers} worker(s), strict logging ([server] durability = "
+        "'strict': an answer is sent once its prediction is logged)"
     )
     assert lines[1] == f"POST {server.url}/v1/models/NAME:predict, GET {server.url}/readyz (Ctrl-C stops)"
     healthy = project.healthy

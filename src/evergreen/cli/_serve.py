@@ -154,8 +154,8 @@ def serve_command(
     url = f"http://{options['host']}:{options['port']}"
     durability = settings.server.durability
     console.print(
-        f"evergreen serve: {', '.join(deployment) or 'every deployment'} at {url} with {workers} worker(s); "
-        f"prediction log durability {durability} ([server] durability: {_DURABILITY[durability]})",
+        f"serving {', '.join(deployment) or 'every deployment'} at {url} with {workers} worker(s), {durability} "
+        f"logging ([server] durability = {durability!r}: {_DURABILITY[durability]})",
         markup=False,
         soft_wrap=True,
     )

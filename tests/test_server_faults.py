@@ -195,6 +195,17 @@ class Server:
         self.wait_for(answers, f"{deployment} answered", timeout_s=90)
         return answered[-1]
 
+    def wait_for_workers(self, count: int) -> None:
+        """Until ``count`` worker processes have answered ``/healthz`` (each loaded, and the first one printed
+        what it serves): ready means one worker is, and the others may still be loading."""
+        seen: set[int] = set()
+
+        def all_answered() -> bool:
+            seen.add(self.get("/healthz").json()["worker"])
+            return len(seen) >= count
+
+        self.wait_for(all_answered, f"{count} workers answered", timeout_s=120)
+
     def answers(self, deployment: str) -> bool:
         return self.get(f"/v1/models/{deployment}").status_code == 200
 
@@ -314,6 +325,7 @@ def test_the_projects_own_model_classes_load_without_pythonpath_from_a_subfolder
     served = ["-d", "churn-api", "-d", "custom-api", "-d", "hooked-api"]
     with serving(subfolder, *served, "--workers", str(workers)) as server:
         server.wait_for(lambda: server.answers("churn-api"), "churn-api served")
+        server.wait_for_workers(workers)
         assert server.predict("custom-api").status_code == 503
         # mymodels.py is put in the project folder: the next try loads it, without a restart or a deploy.
         shutil.copy(project.lab / "mymodels.py", project.folder / "mymodels.py")
@@ -357,6 +369,7 @@ def test_serve_says_what_it_serves_at_start_and_that_it_stopped_at_exit(
 ) -> None:
     with serving(project.folder, "-d", "churn-api", "--workers", str(workers)) as server:
         server.wait_for(lambda: server.answers("churn-api"), "churn-api served")
+        server.wait_for_workers(workers)
         for _ in range(3):
             assert server.predict("churn-api").status_code == 200
         server.stop(signum)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
@@ -28,3 +29,11 @@ def wait_ready(process: subprocess.Popen[str], url: str, *, timeout_s: float, wh
         assert process.poll() is None, process.communicate()[1]
         assert time.monotonic() < deadline, f"{what} never became ready"
         time.sleep(0.2)
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie waiting to be reaped has closed its sockets)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True

@@ -94,3 +94,12 @@ def test_the_commands_print_paths_and_messages_with_brackets(tmp_path: Path) -> 
     trained = evergreen(tmp_path, "train")
     assert trained.returncode == 2
     assert 'set [project] system = "project.py:system"' in _flat(trained.stderr)
+
+
+def test_the_commands_consoles_print_brackets_as_written() -> None:
+    from evergreen.cli._context import console, err_console
+
+    for shared in (console, err_console):
+        with shared.capture() as captured:
+            shared.print('[server] host; pip install "evergreen[redis]"; [bold]x[/]')
+        assert captured.get().strip() == '[server] host; pip install "evergreen[redis]"; [bold]x[/]'

@@ -33,7 +33,7 @@ from evergreen.registry import record_gate, register
 from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
 from evergreen.store import MetadataStore, now, predictions_by_id, version_traffic
 from evergreen.training import ModelSpec, OnnxModel, package_model, sklearn, train
-from server_process import free_port, wait_ready
+from server_process import free_port, gone, wait_ready
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
@@ -172,6 +172,21 @@ def test_an_unknown_deployment_is_404(server: httpx.Client) -> None:
 
     assert answer.status_code == 404
     assert "no deployment 'chrun-api'; this server serves ['churn-api']" in answer.json()["error"]
+
+
+def test_one_deployments_readiness_has_its_own_route(server: httpx.Client) -> None:
+    ready = server.get("/v1/models/churn-api")
+    unknown = server.get("/v1/models/chrun-api")
+    verb = server.get("/v1/models/churn-api:feedback")
+
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["name"] == "churn-api"
+    assert ready.json()["ready"] is True
+    assert set(ready.json()) == {"name", "ready", "revision", "policy", "versions"}
+    assert unknown.status_code == 404
+    assert unknown.json()["error"].startswith("no deployment 'chrun-api'; this server serves [")
+    assert verb.status_code == 405
+    assert verb.headers["allow"] == "POST"
 
 
 def test_a_new_version_takes_over_under_load_without_a_dropped_request(project: tuple[Settings, int, int]) -> None:
@@ -370,6 +385,9 @@ def test_two_workers_both_answer_and_log_and_metrics_give_the_servers_totals(
         killed = min(logged)  # a worker that dies uncleanly: its counts stay in the totals, its live gauge goes
         os.kill(killed, signal.SIGKILL)
         deadline = time.monotonic() + 15
+        while not gone(killed):  # until then, a connection the kernel hands its socket is reset
+            assert time.monotonic() < deadline, f"worker {killed} still runs after SIGKILL"
+            time.sleep(0.01)
         while True:
             after = httpx.get(f"{url}/metrics").text
             if not (folders[0] / f"gauge_livemax_{killed}.db").exists() or time.monotonic() > deadline:

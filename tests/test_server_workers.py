@@ -24,7 +24,7 @@ from evergreen.registry import record_gate, register
 from evergreen.serving import deploy
 from evergreen.serving._supervisor import spreads_connections
 from evergreen.training import sklearn, train
-from server_process import free_port, wait_ready
+from server_process import free_port, gone, wait_ready
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 pytestmark = [
@@ -103,14 +103,6 @@ def wait_for_workers(url: str, want: int, *, not_in: frozenset[int] = frozenset(
         seen.add(httpx.get(f"{url}/healthz", timeout=10).json()["worker"])
         time.sleep(0.05)
     return seen - not_in
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has exited (a zombie waiting to be reaped has closed its sockets)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
 
 
 def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker_is_replaced(

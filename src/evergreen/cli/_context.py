@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 # Markup off: what commands print holds user text (paths, messages, "[project] system", "evergreen[redis]")
 # that Rich would otherwise read as style tags and drop. A line that wants colour says markup=True and
 # escapes what it interpolates, or prints rich.text.Text.
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 _SQLITE_PREFIX = "sqlite:///"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,29 +164,59 @@ def serve_command(
         "log_level": "warning",
     }
     url = f"http://{options['host']}:{options['port']}"
+    durability = settings.server.durability
     console.print(
-        f"serving {', '.join(deployment) or 'every deployment'} at {url} with {workers} worker(s), "
-        f"{settings.server.durability} logging: POST {url}/v1/models/NAME:predict, GET {url}/readyz "
-        "(Ctrl-C stops)",
+        f"serving {', '.join(deployment) or 'every deployment'} at {url} with {workers} worker(s), {durability} "
+        f"logging ([server] durability = {durability!r}: {_DURABILITY[durability]})",
         soft_wrap=True,
     )
+    console.print(f"POST {url}/v1/models/NAME:predict, GET {url}/readyz (Ctrl-C stops)", soft_wrap=True)
     _serve(settings, deployment, workers, reload_interval, options)
+
+
+#: What each ``[server] durability`` means for a client, printed at start.
+_DURABILITY = {
+    "strict": "an answer is sent once its prediction is logged",
+    "async": "answers do not wait for the log; a killed server loses its last predictions",
+}
 
 
 def _serve(
     settings: Settings, deployment: list[str], workers: int, reload_interval: float, options: dict[str, Any]
 ) -> None:
-    """Run uvicorn with one worker in this process, or ``workers`` worker processes."""
+    """Run uvicorn with one worker in this process, or ``workers`` worker processes; print what is served once
+    loaded, where requests go, and a line at exit (also on Ctrl-C and SIGTERM)."""
     import os
 
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from evergreen.serving import WORKER_FACTORY, create_app, run_workers, shared_metrics_folder, worker_environment
+    from evergreen.serving import (
+        WORKER_FACTORY,
+        answered_by_workers,
+        create_app,
+        print_summary,
+        project_importable,
+        run_workers,
+        shared_metrics_folder,
+        worker_environment,
+    )
+
+    project_importable(settings)  # the project's model classes and hooks import without PYTHONPATH
+
+    def stopped(answered: int, seconds: float) -> None:
+        # Flushed here: after a SIGTERM, uvicorn raises the signal again and the process ends without
+        # flushing its buffers.
+        console.print(
+            f"evergreen serve stopped: served {answered} predictions in {_duration(seconds)}",
+            soft_wrap=True,
+        )
+        console.file.flush()
 
     if workers > 1:
         # The workers are new processes (spawned): they read their spec, the folder of their shared
         # metrics, and one thread per native pool, from the environment they inherit.
+        since = time.monotonic()
         with shared_metrics_folder() as folder:
             os.environ.update(
                 worker_environment(
@@ -193,12 +224,29 @@ def _serve(
                 )
             )
             run_workers(WORKER_FACTORY, workers=workers, **options)
+            stopped(answered_by_workers(folder), time.monotonic() - since)
         return
-    app = create_app(settings, deployments=deployment or None, reload_interval_s=reload_interval)
+    app = create_app(
+        settings,
+        deployments=deployment or None,
+        reload_interval_s=reload_interval,
+        on_started=print_summary,
+        on_stopped=stopped,
+    )
     # One native thread: OpenMP pools left at their default oversubscribe the cores under concurrent
     # requests (docs/design.md measured a fall from ~1,000 to 19 req/s).
     with threadpool_limits(limits=1):
         uvicorn.run(app, **options)
+
+
+def _duration(seconds: float) -> str:
+    """``4.2s``, ``3m 12s`` or ``2h 5m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs}s"
+    return f"{minutes // 60}h {minutes % 60}m"
 
 
 def predict_command(

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     )
     from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
     from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
-    from ._metrics import shared_metrics_folder
+    from ._metrics import answered_by_workers, shared_metrics_folder
     from ._policy import (
         STRATEGIES,
         Arm,
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     )
     from ._replica import DeploymentState, LoadedModel, Replica, load_version
     from ._supervisor import run_workers
-    from ._workers import WORKER_FACTORY, worker_app, worker_environment
+    from ._workers import WORKER_FACTORY, print_summary, project_importable, worker_app, worker_environment
 
 # Every name loads on first use (PEP 562), with only the modules it needs: the prediction server needs FastAPI,
 # batch scoring and feedback pandas and the training code, so promoting or rolling back a model
@@ -98,6 +98,7 @@ _LAZY = {
     "ServedFeatures": "._features",
     "SkewReport": "._features",
     "WORKER_FACTORY": "._workers",
+    "answered_by_workers": "._metrics",
     "canary_decision": "._policy",
     "canary_tick": "._canary",
     "create_app": "._app",
@@ -116,6 +117,8 @@ _LAZY = {
     "next_policy": "._policy",
     "policy_history": "._deploy",
     "predict_batch": "._batch",
+    "print_summary": "._workers",
+    "project_importable": "._workers",
     "promote_model": "._follow",
     "record_feedback": "._feedback",
     "rollback_deployment": "._follow",
@@ -154,6 +157,7 @@ __all__ = [
     "Replica",
     "ServedFeatures",
     "SkewReport",
+    "answered_by_workers",
     "canary_decision",
     "canary_tick",
     "create_app",
@@ -172,6 +176,8 @@ __all__ = [
     "next_policy",
     "policy_history",
     "predict_batch",
+    "print_summary",
+    "project_importable",
     "promote_model",
     "record_feedback",
     "rollback_deployment",

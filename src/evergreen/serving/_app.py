@@ -128,6 +128,8 @@ def create_app(
     reload_interval_s: float = 2.0,
     on_prediction: PredictionHook | None = None,
     shared_metrics: bool = False,
+    on_started: Callable[[Replica], None] | None = None,
+    on_stopped: Callable[[int, float], None] | None = None,
 ) -> FastAPI:
     """The ASGI app serving ``deployments`` (all in the store when None).
 
@@ -136,6 +138,9 @@ def create_app(
     are durable (group-committed with other requests' records; on local disk while the store is away).
     Its metrics are its own, or with ``shared_metrics`` those of all the server's worker processes, in
     the folder ``PROMETHEUS_MULTIPROC_DIR`` names (``evergreen serve --workers N``; see ``_metrics.py``).
+    ``on_started`` is called with the replica once it has loaded what it can (a deployment that cannot be
+    loaded is not ready, the others serve: start-up never fails for a model); ``on_stopped`` at shutdown,
+    after the prediction log is flushed, with the live predictions answered and the seconds served.
     """
     metrics = Metrics(shared=shared_metrics)
     replica = Replica(
@@ -181,13 +186,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         replica.start()
+        since = time.monotonic()
+        if on_started is not None:
+            on_started(replica)
         # What start-up made (libraries, models) lives as long as the server: out of the collector's
         # sight, a full collection walks only what requests made, not the whole heap (a pause per run).
         gc.collect()
         gc.freeze()
         yield
-        replica.stop()
-        prediction_log.close()
+        try:
+            replica.stop()
+            prediction_log.close()
+        finally:
+            if on_stopped is not None:
+                on_stopped(metrics.answered(), time.monotonic() - since)
         metrics.close()
         for store in opened:
             store.dispose()
@@ -202,6 +214,8 @@ def create_app(
             return state
         if name in replica.errors:
             return _error(503, f"deployment {name!r} is not ready: {replica.errors[name]}")
+        if "store" in replica.errors:  # which deployments exist is not known yet
+            return _error(503, f"deployment {name!r} is not loaded yet: {replica.errors['store']}")
         known = sorted(replica.states)
         return _error(404, f"no deployment {name!r}; this server serves {known or 'no deployment yet'}")
 
@@ -389,6 +403,29 @@ def create_app(
             for name, s in replica.states.items()
         }
         return _json(200 if ready else 503, {"ready": ready, "deployments": loaded, "not_ready": reasons})
+
+    @app.get("/v1/models/{deployment}")
+    async def deployment_ready(deployment: str) -> Response:
+        """One deployment's readiness (KServe v1 "model ready"): 200 once its current revision is loaded;
+        503 with the reason when it cannot be (an older revision, if loaded, keeps answering); 404 if not served."""
+        state = replica.states.get(deployment)
+        reason = replica.errors.get(deployment)
+        if state is None and reason is None and deployment.endswith((":predict", ":feedback")):
+            refused = _error(405, f"{deployment.rpartition(':')[2]} takes POST, not GET")
+            refused.headers["Allow"] = "POST"
+            return refused
+        if state is None and reason is None:
+            return _error(
+                404, f"no deployment {deployment!r}; this server serves {sorted(replica.states) or 'none yet'}"
+            )
+        body: dict[str, Any] = {"name": deployment, "ready": reason is None}
+        if state is not None:
+            body["revision"] = state.revision
+            body["policy"] = state.policy.describe()
+            body["versions"] = {str(v): m.runtime_name for v, m in state.models.items()}
+        if reason is not None:
+            body["reason"] = reason
+        return _json(200 if reason is None else 503, body)
 
     @app.get("/v1/models/{deployment}/predictions/{entity_id}")
     async def cached(deployment: str, entity_id: str, request: Request) -> Response:

@@ -113,10 +113,34 @@ class Metrics:
             _forget_dead_workers(self.folder)
         return generate_latest(self.exposed)
 
+    def answered(self) -> int:
+        """Live predictions answered so far: this app's, or (shared) the whole server's."""
+        return answered(self.exposed)
+
     def close(self) -> None:
         """At the app's exit: a shared worker's live gauges leave the sums (prometheus_client's mark_process_dead)."""
         if self.folder is not None:
             mark_process_dead(os.getpid(), str(self.folder))  # type: ignore[no-untyped-call]
+
+
+def answered(registry: CollectorRegistry) -> int:
+    """The live predictions counted in ``registry`` (``evergreen_predictions_total``, mode ``live``)."""
+    return round(
+        sum(
+            sample.value
+            for family in registry.collect()
+            if family.name == "evergreen_predictions"
+            for sample in family.samples
+            if sample.name == "evergreen_predictions_total" and sample.labels.get("mode") == "live"
+        )
+    )
+
+
+def answered_by_workers(folder: Path) -> int:
+    """The live predictions the workers that shared ``folder`` (:func:`shared_metrics_folder`) answered."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    return answered(registry)
 
 
 def _multiprocess_folder() -> Path:

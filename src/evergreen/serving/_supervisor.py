@@ -39,6 +39,9 @@ from evergreen.errors import EvergreenError, ServingError
 
 logger = logging.getLogger("evergreen.serving")
 
+#: Set in the environment of the first worker started: it prints what it serves once loaded (the others,
+#: loading the same, stay quiet; so do the replacements of workers that died).
+ANNOUNCE_VARIABLE = "_EVERGREEN_SERVE_ANNOUNCE"
 #: How long a stopping worker may take to finish its requests and flush its log before it is killed.
 STOP_TIMEOUT_S = 30.0
 _SPAWN = multiprocessing.get_context("spawn")
@@ -125,11 +128,16 @@ def _stop_with(supervisor: int) -> None:
         sys.exit(0)
 
 
-def _worker_main(app: str, host: str, port: int, options: dict[str, Any], started: Event, supervisor: int) -> None:
+def _worker_main(
+    app: str, host: str, port: int, options: dict[str, Any], started: Event, supervisor: int, announce: bool
+) -> None:
     """One worker process of the supervisor with process id ``supervisor``: the app from the factory
     ``app``, its own socket on the port, then uvicorn's server on it, which sets ``started`` once it has
-    started (its socket listens)."""
+    started (its socket listens). With ``announce``, the app is told (:data:`ANNOUNCE_VARIABLE`) to print
+    what it serves."""
     _stop_with(supervisor)
+    if announce:
+        os.environ[ANNOUNCE_VARIABLE] = "1"
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -163,11 +171,11 @@ class _Supervisor:
         self.stop = threading.Event()
         self.failure: str | None = None
 
-    def start(self) -> tuple[SpawnProcess, Event]:
+    def start(self, *, announce: bool = False) -> tuple[SpawnProcess, Event]:
         started = _SPAWN.Event()
         process = _SPAWN.Process(
             target=_worker_main,
-            args=(self.app, self.host, self.port, self.options, started, os.getpid()),
+            args=(self.app, self.host, self.port, self.options, started, os.getpid(), announce),
             name="evergreen-serve-worker",
         )
         process.start()
@@ -176,7 +184,7 @@ class _Supervisor:
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.processes = [self.start() for _ in range(self.workers)]
+            self.processes = [self.start(announce=i == 0) for i in range(self.workers)]
             while not self.stop.is_set():
                 wait([process.sentinel for process, _ in self.processes], timeout=0.5)
                 self._replace_dead()

@@ -10,12 +10,15 @@ the writers take turns, see ``WriteTurns``). The workers share the store and the
 makes a private folder for the run (:func:`shared_metrics_folder`, removed at exit) and names it in
 the workers' ``PROMETHEUS_MULTIPROC_DIR``, so ``/metrics``, whichever worker answers, gives the
 server's totals (see ``_metrics.py``). ``/healthz`` describes the worker that answered the request.
+Every worker puts the project folder on its Python path (:func:`project_importable`), and the first
+one started prints what it serves once loaded, as ``evergreen serve`` does with one process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from evergreen.errors import ServingError
 
 from ._app import create_app
 from ._metrics import MULTIPROC_VARIABLE
+from ._replica import Replica
+from ._supervisor import ANNOUNCE_VARIABLE
 
 #: The environment variable that carries a worker's spec from ``evergreen serve`` to the worker process.
 SPEC_VARIABLE = "_EVERGREEN_SERVE_SPEC"
@@ -48,6 +53,21 @@ def worker_environment(
     return {SPEC_VARIABLE: json.dumps(spec), MULTIPROC_VARIABLE: str(metrics_folder), **ONE_THREAD}
 
 
+def project_importable(settings: Settings) -> None:
+    """Put the project folder (the one holding evergreen.toml) first on this process's Python path, so the
+    project's own code (a custom model's class in ``mymodels.py``, a post-processing hook) imports in the
+    server as it did where the model was trained, without ``PYTHONPATH``."""
+    folder = str(settings.project_dir)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
+def print_summary(replica: Replica) -> None:
+    """Print each deployment as loaded (see :meth:`Replica.summary`), flushed: a server may end by a signal."""
+    sys.stdout.write("".join(f"  {line}\n" for line in replica.summary()))
+    sys.stdout.flush()
+
+
 def worker_app() -> FastAPI:
     """The app of one worker process, from the spec in its environment (see the module docstring)."""
     from threadpoolctl import threadpool_limits
@@ -60,6 +80,11 @@ def worker_app() -> FastAPI:
     spec: dict[str, Any] = json.loads(raw)
     threadpool_limits(limits=1)  # for the life of the process: a worker is one core's worth of work
     settings = Settings.model_validate(spec["settings"])
+    project_importable(settings)
     return create_app(
-        settings, deployments=spec["deployments"], reload_interval_s=spec["reload_interval_s"], shared_metrics=True
+        settings,
+        deployments=spec["deployments"],
+        reload_interval_s=spec["reload_interval_s"],
+        shared_metrics=True,
+        on_started=print_summary if os.environ.get(ANNOUNCE_VARIABLE) else None,
     )

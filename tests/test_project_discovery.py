@@ -102,3 +102,20 @@ def test_relative_paths_in_flags_are_relative_to_the_working_directory(tmp_path:
     assert not (root / "mine.db").exists()
     assert f"store.url = sqlite:///{notebooks / 'mine.db'} (flag)" in doctor.stdout
     assert f"artifacts.root = {notebooks / 'blobs'} (flag)" in doctor.stdout
+
+
+def test_a_command_in_a_subfolder_imports_the_projects_own_modules(tmp_path: Path) -> None:
+    """``evergreen run pipelines_here:double`` from a subfolder: the module beside evergreen.toml imports
+    without PYTHONPATH, as every command (and the server) puts the project folder on the Python path."""
+    root = project(tmp_path)
+    (root / "pipelines_here.py").write_text(
+        "import evergreen as eg\n\n\n@eg.step\ndef twice(x: int) -> int:\n    return 2 * x\n\n\n"
+        "@eg.pipeline\ndef double(x: int):\n    return twice(x)\n"
+    )
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+
+    ran = evergreen(notebooks, "run", "pipelines_here:double", "-p", "x=21")
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "42" in ran.stdout

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -56,6 +57,7 @@ __all__ = [
     "StoreSettings",
     "find_config_file",
     "load_settings",
+    "project_importable",
     "resolve_sqlite_url",
 ]
 
@@ -507,3 +509,13 @@ def load_settings(
         return Settings(_build_sources=(tuple(layers), {}))  # highest priority first
     except ValidationError as e:
         raise ConfigError(_report(_validation_problems(e, sources))) from e
+
+
+def project_importable(settings: Settings) -> None:
+    """Put the project folder (the one holding evergreen.toml) first on this process's Python path, so the
+    project's own code (a custom model's class in ``mymodels.py``, a post-processing hook, a pipeline
+    module) imports in a server, a worker or a command as it did where the model was trained, without
+    ``PYTHONPATH``."""
+    folder = str(settings.project_dir)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)

@@ -41,9 +41,10 @@ class CliState:
         make a new default store says so on stderr, so a store is never made unnoticed in the wrong
         folder."""
         # Here, not at the top: pydantic-settings is not needed by `evergreen --help`.
-        from evergreen.config import CONFIG_FILENAME, load_settings
+        from evergreen.config import CONFIG_FILENAME, load_settings, project_importable
 
         settings = load_settings(Path.cwd(), overrides=self.overrides)
+        project_importable(settings)  # the project's own modules (models, pipelines, hooks) import from any subfolder
         new_store = _new_default_store(settings)
         if new_store is not None and not self.store_named:
             self.store_named = True

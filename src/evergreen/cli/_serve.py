@@ -196,13 +196,10 @@ def _serve(
         answered_by_workers,
         create_app,
         print_summary,
-        project_importable,
         run_workers,
         shared_metrics_folder,
         worker_environment,
     )
-
-    project_importable(settings)  # the project's model classes and hooks import without PYTHONPATH
 
     def stopped(answered: int, seconds: float) -> None:
         # Flushed here: after a SIGTERM, uvicorn raises the signal again and the process ends without

@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     )
     from ._replica import DeploymentState, LoadedModel, Replica, load_version
     from ._supervisor import run_workers
-    from ._workers import WORKER_FACTORY, print_summary, project_importable, worker_app, worker_environment
+    from ._workers import WORKER_FACTORY, print_summary, worker_app, worker_environment
 
 # Every name loads on first use (PEP 562), with only the modules it needs: the prediction server needs FastAPI,
 # batch scoring and feedback pandas and the training code, so promoting or rolling back a model
@@ -118,7 +118,6 @@ _LAZY = {
     "policy_history": "._deploy",
     "predict_batch": "._batch",
     "print_summary": "._workers",
-    "project_importable": "._workers",
     "promote_model": "._follow",
     "record_feedback": "._feedback",
     "rollback_deployment": "._follow",
@@ -177,7 +176,6 @@ __all__ = [
     "policy_history",
     "predict_batch",
     "print_summary",
-    "project_importable",
     "promote_model",
     "record_feedback",
     "rollback_deployment",

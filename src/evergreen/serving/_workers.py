@@ -24,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from evergreen.config import Settings
+from evergreen.config import Settings, project_importable
 from evergreen.errors import ServingError
 
 from ._app import create_app
@@ -51,15 +51,6 @@ def worker_environment(
         "reload_interval_s": reload_interval_s,
     }
     return {SPEC_VARIABLE: json.dumps(spec), MULTIPROC_VARIABLE: str(metrics_folder), **ONE_THREAD}
-
-
-def project_importable(settings: Settings) -> None:
-    """Put the project folder (the one holding evergreen.toml) first on this process's Python path, so the
-    project's own code (a custom model's class in ``mymodels.py``, a post-processing hook) imports in the
-    server as it did where the model was trained, without ``PYTHONPATH``."""
-    folder = str(settings.project_dir)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
 
 
 def print_summary(replica: Replica) -> None:

@@ -84,3 +84,15 @@ def test_doctor_prints_each_setting_whole_on_its_line(project: Path) -> None:
     assert f"  artifacts.root = {project / '.evergreen' / 'artifacts'} (default)" in lines
     assert f"  store.url = sqlite:///{project / '.evergreen' / 'evergreen.db'} (default)" in lines
     assert "  executor.kind = inline (evergreen.toml)" in lines
+
+
+def test_data_list_prints_whole_names_and_versions(project: Path) -> None:
+    (project / "activity-window-export.csv").write_text("id,x\n1,0.5\n2,1.5\n")
+    made = evergreen(project, "data", "ingest", "activity-window-export", "activity-window-export.csv", "--no-progress")
+    assert made.returncode == 0, made.stderr
+
+    listed = evergreen(project, "data", "list")
+
+    assert listed.returncode == 0, listed.stderr
+    assert_fits(listed.stdout)
+    assert re.search(r"\sactivity-window-export@1\s", listed.stdout)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from evergreen.errors import DataValidationError
 
+from . import _tables as tables
 from ._context import console, err_console, state
 from ._runs import when
 
@@ -134,7 +135,14 @@ def list_command(ctx: typer.Context) -> None:
     if not datasets:
         console.print("No datasets yet. Make one with: evergreen data ingest NAME SOURCE")
         return
-    table = Table("dataset", "versions", "latest", "rows", "content", "created (UTC)")
+    table = tables.table(
+        tables.text("dataset"),
+        tables.key("versions"),
+        tables.key("latest"),
+        tables.key("rows"),
+        tables.key("content"),
+        tables.text("created (UTC)"),
+    )
     for dataset in datasets:
         latest = dataset.latest
         table.add_row(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
+from rich.table import Column
 from rich.text import Text
 
 from evergreen.errors import ConfigError
 
+from . import _tables as tables
 from ._context import console, state
 from ._runs import when
 
@@ -73,12 +74,23 @@ def status_command(
     if not latest:
         console.print("no monitor has judged a window yet; run: evergreen monitor run")
         return
-    table = Table("deployment", "monitor", "window (UTC)", "status", "value", "threshold", "rows", "out of range")
+    several = len({name for name, _ in latest}) > 1  # one deployment's name is not repeated on every row
+    table = tables.table(
+        *([tables.key("deployment")] if several else []),
+        tables.key("monitor"),
+        tables.text("window (UTC)"),
+        tables.key("status"),
+        tables.key("value"),
+        tables.key("threshold"),
+        tables.key("rows"),
+        Column("out of range", overflow="fold", min_width=14),
+        title=None if several else f"deployment {next(iter(latest))[0]}",
+    )
     for (name, monitor), r in sorted(latest.items()):
         table.add_row(
-            name,
+            *([name] if several else []),
             monitor,
-            f"{when(r.window_start)} → {when(r.window_end)}",
+            tables.span(r.window_start, r.window_end),
             _status(r.status),
             _num(r.value),
             _num(r.threshold),
@@ -91,7 +103,7 @@ def status_command(
 def _flagged(details: dict[str, object]) -> str:
     """The rows an input monitor's window answered out of range (per column) and with unknown entities."""
     outside = details.get("out_of_range")
-    parts = [f"{column} {count}" for column, count in outside.items()] if isinstance(outside, dict) else []
+    parts = [tables.names(outside, shown=1)] if isinstance(outside, dict) and outside else []
     missing = details.get("missing_entities")
     if missing:
         parts.append(f"unknown entities {missing}")
@@ -117,7 +129,15 @@ def alerts_command(
     if not alerts:
         console.print("no alerts")
         return
-    table = Table("id", "state", "severity", "subject", "message", "count", "updated (UTC)")
+    table = tables.table(
+        tables.key("id"),
+        tables.key("state"),
+        tables.key("severity"),
+        tables.text("subject"),
+        tables.text("message"),
+        tables.key("count"),
+        tables.text("updated (UTC)"),
+    )
     for a in alerts:
         table.add_row(str(a.id), a.state, a.severity, a.subject, a.message, str(a.count), when(a.updated_at))
     console.print(table)

@@ -9,6 +9,8 @@ pipe is as wide as ``COLUMNS`` (80 by default), so no table line runs into the n
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from rich import box
 from rich.table import Column, Table
 
@@ -26,3 +28,18 @@ def text(header: str) -> Column:
 def table(*columns: Column, title: str | None = None) -> Table:
     """A table of ``columns`` with a light box: a rule under the header and no vertical lines."""
     return Table(*columns, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
+
+
+def span(start: datetime, end: datetime) -> str:
+    """A window of time, short: ``2026-12-06`` for one whole UTC day, else ``2026-12-06 00:00 → 12-07 06:00``."""
+    midnight = start.hour == start.minute == start.second == 0
+    if midnight and end - start == timedelta(days=1):
+        return start.strftime("%Y-%m-%d")
+    return f"{start:%Y-%m-%d %H:%M} → {end:%m-%d %H:%M}"
+
+
+def names(counts: dict[str, object], shown: int = 2) -> str:
+    """``name count`` pairs, the first ``shown`` of them, then how many more: a cell that stays short."""
+    parts = [f"{name} {count}" for name, count in list(counts.items())[:shown]]
+    more = len(counts) - shown
+    return ", ".join(parts) + (f" +{more} more" if more > 0 else "")

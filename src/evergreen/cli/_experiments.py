@@ -12,6 +12,7 @@ from rich import box
 from rich.table import Column, Table
 from rich.text import Text
 
+from . import _tables as tables
 from ._context import console, state
 from ._runs import when
 
@@ -64,7 +65,7 @@ def list_command(
 
     settings = state(ctx).settings()
     if experiment is None and not where and sort is None:
-        summary = Table("experiment", "trials", "last trial started (UTC)")
+        summary = tables.table(tables.text("experiment"), tables.key("trials"), tables.text("last trial started (UTC)"))
         for info in experiments(settings=settings):
             summary.add_row(info.name, str(info.trials), when(info.last_started_at))
         console.print(summary)
@@ -76,10 +77,12 @@ def list_command(
             console.print("no trials yet: record one with `with evergreen.training.track(NAME) as trial:`")
         return
     ids = [listed.ids[t.id] for t in listed.trials]
+    names = [f"{t.experiment} #{t.number}" for t in listed.trials]
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else []
     shown: list[tuple[str, list[str], bool]] = [  # header, a value per trial, whether each value shows whole
         ("trial", ids, True),
-        ("experiment", [f"{t.experiment} #{t.number}" for t in listed.trials], False),
+        # a name shows whole (its "#3" may wrap) unless it is too long to leave room for the metrics
+        ("experiment", names, max(map(len, names)) <= _WHOLE_NAME),
         ("started (UTC)", [when(t.started_at) for t in listed.trials], False),
         ("status", [f"{t.status} {_duration(t.duration_s)}" for t in listed.trials], False),
         *[(c, [_value(v) for v in listed.column(c)], True) for c in chosen],
@@ -107,6 +110,10 @@ def list_command(
     for i in range(len(listed.trials)):
         table.add_row(*[values[i] for _, values, _ in shown])
     console.print(table)
+
+
+#: The longest experiment name ("name #N") a trial list keeps on one line; a longer one folds.
+_WHOLE_NAME = 20
 
 
 def _direction(metric: str) -> str:

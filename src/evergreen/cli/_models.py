@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.padding import Padding
 from rich.text import Text
 
 from evergreen.errors import NotFoundError, RegistryError
@@ -125,7 +126,9 @@ def show_command(
     if v.gate is not None:
         outcome, verdict = "passed" if v.gate.get("passed") else "refused", str(v.gate.get("verdict", ""))
         # A verdict starts with its outcome ("passed: rmse 54.0 vs production …"): not said twice.
-        console.print(f"  gate: {verdict if verdict.startswith(outcome) else f'{outcome}: {verdict}'}")
+        console.print(
+            Padding(f"gate: {verdict if verdict.startswith(outcome) else f'{outcome}: {verdict}'}", (0, 0, 0, 2))
+        )
         judged = [
             f"{who} {', '.join(v.gate[key])}"
             for who, key in (("candidate", "candidate_features"), ("production", "production_features"))
@@ -150,17 +153,13 @@ def show_command(
         shown = "" if node.id.isdigit() or node.id[:12] in node.label else f" {node.id[:12]}"
         console.print(f"  {edge.relation:<10} {node.kind} {node.label}{shown}{facts}")
     events = [e for e in history(name, settings=settings) if e.version == v.number]
-    trail = tables.table(
-        tables.text("when (UTC)"),
-        tables.text("action"),
-        tables.text("from"),
-        tables.text("to"),
-        tables.text("by"),
-        tables.text("why"),
-    )
+    # One line per event, its reason below it across the whole width: a reason is a sentence, not a cell.
+    console.print("history (UTC)", style="bold")
     for e in events:
-        trail.add_row(when(e.created_at), e.action, e.from_status or "-", e.to_status or "-", e.actor, e.reason)
-    console.print(trail)
+        moved = f"{e.from_status or '-'} → {e.to_status or '-'}"
+        console.print(f"  {when(e.created_at)}  {e.action:<9} {moved}  by {e.actor}", soft_wrap=True)
+        if e.reason:
+            console.print(Padding(e.reason, (0, 0, 0, 4)))
 
 
 @app.command("promote")

@@ -424,12 +424,21 @@ def test_every_answered_prediction_is_in_the_log_and_takes_feedback(
     good = server.post("/v1/models/churn-api:feedback", json=[{"prediction_id": i, "label": True} for i in ids[:3]])
     unknown = server.post("/v1/models/churn-api:feedback", json={"prediction_id": "0" * 32, "label": False})
     malformed = server.post("/v1/models/churn-api:feedback", json={"prediction": ids[0]})
+    outside = server.post(
+        "/v1/models/churn-api:feedback",
+        json=[{"prediction_id": ids[3], "label": 2}, {"prediction_id": ids[4], "label": 0}],
+    )
 
     assert logged_ids(settings, ids) == set(ids)  # strict: answered only once logged
     assert good.json() == {"accepted": 3, "refused": []}
     assert unknown.status_code == 422
     assert unknown.json()["accepted"] == 0
     assert malformed.status_code == 422
+    assert outside.status_code == 422  # 2 is a number, but not one of the classes [False, True]
+    assert outside.json() == {
+        "accepted": 1,
+        "refused": [{"index": 0, "reason": f"label 2 is not one of the classes [False, True] of churn@{project[1]}"}],
+    }
 
 
 @pytest.mark.timeout(180)

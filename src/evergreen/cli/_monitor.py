@@ -73,7 +73,7 @@ def status_command(
     if not latest:
         console.print("no monitor has judged a window yet; run: evergreen monitor run")
         return
-    table = Table("deployment", "monitor", "window (UTC)", "status", "value", "threshold", "rows", "out of range")
+    table = Table("deployment", "monitor", "window (UTC)", "status", "value", "threshold", "rows", "notes")
     for (name, monitor), r in sorted(latest.items()):
         table.add_row(
             name,
@@ -83,9 +83,18 @@ def status_command(
             _num(r.value),
             _num(r.threshold),
             str(r.rows),
-            _flagged(r.details),
+            _notes(r),
         )
     console.print(table)
+
+
+def _notes(r: MonitorResultInfo) -> str:
+    """Why a window with answers was not judged (e.g. labels that are not among the model's classes), else
+    what was odd about its rows."""
+    reason = r.details.get("reason")
+    if r.status in ("no_data", "pending") and r.rows and reason:
+        return str(reason)
+    return _flagged(r.details)
 
 
 def _flagged(details: dict[str, object]) -> str:

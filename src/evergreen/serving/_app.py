@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.types import Message, Receive, Scope, Send
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.data import entity_key
 from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
@@ -171,6 +172,13 @@ def create_app(
         )
 
     opened: list[MetadataStore] = []
+    packages: list[ArtifactStore] = []
+
+    def artifacts() -> ArtifactStore:
+        """Where feedback reads the classes of the model versions its labels must be among (opened once)."""
+        if not packages:
+            packages.append(ArtifactStore(settings.artifacts.root))
+        return packages[0]
 
     def metadata() -> MetadataStore:
         """The app's one store for feedback and cache reads (an engine and pool, not one per request)."""
@@ -467,7 +475,7 @@ def create_app(
                 parsed.append(Feedback(deployment=deployment, **{**item, "event_time": when}))
             except (ValueError, TypeError, FeedbackError) as e:
                 return _error(422, f"feedback[{i}]: {e}")
-        result = await asyncio.to_thread(record_feedback, metadata(), parsed)
+        result = await asyncio.to_thread(record_feedback, metadata(), parsed, artifacts=artifacts())
         refused = [{"index": r.index, "reason": r.reason} for r in result.refused]
         return _json(200 if not refused else 422, {"accepted": result.accepted, "refused": refused})
 

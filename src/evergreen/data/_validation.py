@@ -16,7 +16,9 @@ traceback reach the user. It runs in three stages, all vectorised (a 1M-row fram
 Limits a person wrote (``bounds: strict``, the default) block every value outside them. Limits
 ``infer_schema`` observed in one sample (``bounds: observed``) make range and category failures warnings,
 because healthy data from the same distribution wanders beyond a sample's range; only a unit change (the
-scale hint above, which a growing id column does not trigger: its spread does not scale) still blocks.
+scale hint above, which a growing id column does not trigger: its spread does not scale) still blocks,
+and so does an unseen category of the target: its categories are the classes, and a label outside them
+(``BENIGN`` for ``benign``) would be read as missing and fail training later.
 
 Check names in reports: ``no_rows``, ``duplicate_column``, ``missing_column``, ``unexpected_column``,
 ``dtype``, ``unparseable_timestamp``, ``null``, ``infinite``, ``range``, ``category``,
@@ -684,17 +686,21 @@ def _category_failure(col: ColumnSchema, values: pd.Series) -> Failure:
     more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
     shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
     observed = col.bounds == "observed"
-    remedy = (
-        f"Check the values at the source; {OBSERVED_LIMITS_NOTE}"
-        if observed
-        else "Fix the values at the source, or add them to `categories` in the schema if they are valid"
-    )
+    if col.role == "target":  # a label outside the classes is read as missing: training would fail on it later
+        remedy = (
+            "The target's categories are the model's classes, so this blocks whatever the bounds: fix the "
+            "labels at the source, or add them to `categories` in the schema if they are new classes"
+        )
+    elif observed:
+        remedy = f"Check the values at the source; {OBSERVED_LIMITS_NOTE}"
+    else:
+        remedy = "Fix the values at the source, or add them to `categories` in the schema if they are valid"
     return Failure(
         column=col.name,
         check="category",
         failing=len(values),
         examples=unseen[:MAX_EXAMPLES],
-        blocking=not observed,
+        blocking=not observed or col.role == "target",
         message=f"column {col.name!r} has {_count(len(values), 'value')} in unseen categories: "
         f"{', '.join(named)}{more}; allowed: {shown}. {remedy}",
     )

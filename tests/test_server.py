@@ -106,6 +106,8 @@ def test_it_answers_rows_with_ids_versions_and_probabilities(
     assert one.json()["model_version"] == f"churn@{project[1]}"
     assert isinstance(one.json()["predictions"][0], bool)
     assert sum(one.json()["probabilities"][0]) == pytest.approx(1.0)
+    assert one.json()["classes"] == [False, True]  # the probabilities' columns, once per response
+    assert batch.json()["classes"] == [False, True]
     assert batch.status_code == 200
     assert len(set(batch.json()["prediction_ids"])) == 50
     health = server.get("/healthz").json()

@@ -351,6 +351,7 @@ def create_app(
         }
         if any(p is not None for p in probabilities):
             answer["probabilities"] = probabilities
+            answer["classes"] = _classes(state, groups, len(instances))
         if outside:
             answer["out_of_range"] = [outside.get(i, []) for i in range(len(instances))]
         if missing:
@@ -443,6 +444,7 @@ def create_app(
                 "entity_id": entity_id,
                 "prediction": body["predictions"][0],
                 "probabilities": (body.get("probabilities") or [None])[0],
+                **({"classes": body["classes"]} if "classes" in body else {}),
                 "model_version": body["model_version"],
                 "prediction_id": body["prediction_ids"][0],
                 **({"out_of_range": body["out_of_range"][0]} if "out_of_range" in body else {}),
@@ -502,6 +504,22 @@ def _postprocess(
             500, f"post-processing hook {name} returned {len(changed)} predictions for {len(predictions)} rows"
         )
     return changed, proba
+
+
+def _classes(state: DeploymentState, groups: dict[int, list[int]], n: int) -> list[Any] | None:
+    """The class labels the columns of ``probabilities`` stand for, in order: one list for the response, or
+    one per instance when the versions that answered have different classes."""
+    if len(groups) == 1:
+        return state.models[next(iter(groups))].signature.classes
+    found = {version: state.models[version].signature.classes for version in groups}
+    first = next(iter(found.values()))
+    if all(classes == first for classes in found.values()):
+        return first
+    per: list[Any] = [None] * n
+    for version, members in groups.items():
+        for i in members:
+            per[i] = found[version]
+    return per
 
 
 def _lookup(store: MetadataStore, deployment: str, entity_id: str) -> CachedPredictionInfo | None:

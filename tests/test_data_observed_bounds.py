@@ -108,6 +108,18 @@ def test_an_unseen_category_of_the_target_blocks_while_one_of_a_feature_warns(
     assert load("orders", settings=settings).ref == "orders@1"  # no version was written
 
 
+def test_an_empty_label_in_a_csv_export_is_a_missing_label_not_a_class(settings: Settings, tmp_path: Path) -> None:
+    ingest("orders", csv(day_file(tmp_path, 1)), target="churned", settings=settings, now=NOW)
+    blanks = export(2)
+    blanks.loc[[5, 9], "churned"] = None  # written as empty cells by to_csv
+    with pytest.raises(
+        DataValidationError, match=r"column 'churned' is not nullable but has 2 missing values; fill or drop"
+    ) as info:
+        ingest("orders", csv(day_file(tmp_path, 2, blanks)), settings=settings, now=NOW)
+
+    assert [(f.column, f.check) for f in info.value.report.blocking] == [("churned", "null")]
+
+
 def text_in_a_count(frame: pd.DataFrame) -> pd.DataFrame:
     calls = frame["support_calls"].astype(object)
     calls[7] = "unknown"

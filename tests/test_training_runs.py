@@ -154,16 +154,18 @@ def test_the_cli_reproduces_a_trial(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_missing_and_unseen_labels_name_the_version_and_the_column(settings: Settings, tmp_path: Path) -> None:
-    from evergreen.data import ColumnSchema, Schema
+    from evergreen.data import ColumnSchema, Schema, csv
     from evergreen.training import check_target_values
 
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"patient_id": [f"P{i:05d}" for i in range(80)], "radius": rng.normal(14, 3, 80).round(2)})
     frame["diagnosis"] = np.where(frame["radius"] > 14, "malignant", "benign").astype(object)
     frame.loc[[3, 17, 40], "diagnosis"] = None  # labels that had not arrived when the file was exported
-    path = tmp_path / "scans.parquet"
-    frame.to_parquet(path, index=False)
-    ingest("tumor", parquet(path), target="diagnosis", id="patient_id", settings=settings, now=NOW)
+    path = tmp_path / "scans.csv"
+    frame.to_csv(path, index=False)  # the missing labels are empty cells
+    version = ingest("tumor", csv(path), target="diagnosis", id="patient_id", settings=settings, now=NOW)
+    target = version.schema.columns[-1]
+    assert (target.nullable, target.categories) == (True, ["benign", "malignant"])  # '' is no class
 
     with pytest.raises(TrainingError, match=r"tumor@1: target column 'diagnosis' has 3 missing label\(s\) in 80 rows"):
         train("tumor", 1, sklearn(HistGradientBoostingClassifier), task="classification", settings=settings)

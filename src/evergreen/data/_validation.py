@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from evergreen.data._schema import ColumnSchema, Schema, is_text, parse_datetimes
+from evergreen.data._schema import ColumnSchema, Schema, blank_as_missing, is_text, parse_datetimes
 from evergreen.data._time import as_utc, is_time_dtype
 from evergreen.errors import DataValidationError, nearest
 
@@ -299,6 +299,8 @@ def _read_as(s: pd.Series, col: ColumnSchema) -> tuple[pd.Series, np.ndarray | N
     Unreadable values become missing in the returned series; the mask lets the null check leave
     them out so that each bad value is counted once.
     """
+    if col.role == "target" and col.dtype in ("category", "string"):
+        s = blank_as_missing(s)
     if col.dtype in ("int", "float"):
         return _read_numeric(s, col)
     if col.dtype == "bool":

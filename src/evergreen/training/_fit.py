@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from evergreen.data import Schema
+from evergreen.data import Schema, blank_as_missing
 from evergreen.errors import SchemaError, TrainingError, did_you_mean
 
 from ._boosting import is_library_error, library_error
@@ -50,7 +50,7 @@ def check_target_values(ref: str, rows: pd.DataFrame, target: str, schema: Schem
     with a did-you-mean. ``rows`` are the version's rows as stored (before categories are applied)."""
     if target not in rows.columns:
         return
-    values = rows[target]
+    values = blank_as_missing(rows[target])  # a CSV's empty label is a missing one, not a class ''
     column = next((c for c in schema.columns if c.name == target), None)
     categories = column.categories if column is not None and column.dtype == "category" else None
     missing = int(values.isna().sum())

@@ -539,6 +539,7 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     assert cached.status_code == 200
     assert cached.json()["prediction"] == live["predictions"][0]
     assert cached.json()["probabilities"] == pytest.approx(live["probabilities"][0], abs=1e-5)
+    assert cached.json()["classes"] == live["classes"] == [False, True]
     assert missing.status_code == 404
     assert not (tmp_path / "scores.parquet.partial").exists()
     # Integer ids with a missing one arrive as floats: cached under "7", not "7.0"; the row without an id is

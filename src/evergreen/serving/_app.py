@@ -409,6 +409,9 @@ def create_app(
         found = await asyncio.to_thread(_lookup, metadata(), deployment, entity_id)
         if found is None:
             return await live_for_entity(deployment, entity_id)
+        state = replica.states.get(deployment)
+        loaded = state.models.get(found.model_version) if state is not None else None
+        classes = loaded.signature.classes if loaded is not None and loaded.model == found.model else None
         return _json(
             200,
             {
@@ -416,6 +419,7 @@ def create_app(
                 "entity_id": found.entity_id,
                 "prediction": found.output.get("prediction"),
                 "probabilities": found.output.get("probabilities"),
+                **({"classes": classes} if classes is not None and found.output.get("probabilities") else {}),
                 "model_version": f"{found.model}@{found.model_version}",
                 "batch_id": found.batch_id,
                 "created_at": found.created_at.isoformat(),

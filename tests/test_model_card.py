@@ -229,3 +229,21 @@ def test_a_metric_worse_than_the_baseline_in_the_table_is_a_known_limit_ece_incl
         "read as probabilities." in limits
     )
     assert "accuracy" not in limits  # better than the baseline
+
+
+def test_a_card_without_an_evaluation_names_the_positive_class_from_the_models_classes(settings: Settings) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.training import package_model
+
+    X = pd.DataFrame({"radius": [8.0, 9.0, 10.0, 18.0, 19.0, 20.0]})
+    y = ["benign"] * 3 + ["malignant"] * 3
+    package = package_model(
+        LogisticRegression().fit(X, y), X, task="classification", artifacts=ArtifactStore(settings.artifacts.root)
+    )
+    register("tumor", package.id, task="classification", settings=settings)
+
+    metrics = section(model_card_markdown("tumor", settings=settings), "Metrics")
+
+    assert "- **Positive class:** malignant (precision, recall, F1, ROC AUC and PR AUC are about it)" in metrics

@@ -414,17 +414,15 @@ def _metrics(sources: CardSources, primary: str) -> Section:
     if report is not None:
         section.facts.append(("Test rows", format_count(report.rows)))
         section.facts.append(("Baseline", f"{report.baseline.strategy} (fitted on {report.baseline.fitted_on})"))
-        if report.positive_label is not None:
-            section.facts.append(
-                (
-                    "Positive class",
-                    f"{format_value(report.positive_label)} (precision, recall, F1, ROC AUC and PR AUC are about it)",
-                )
-            )
     else:
         section.notes.append(
             f"No evaluation report: {sources.gaps.get('evaluation', NOT_RECORDED)}. The metrics are those "
             "registered with the version."
+        )
+    positive = _positive(sources)
+    if positive is not None:
+        section.facts.append(
+            ("Positive class", f"{format_value(positive)} (precision, recall, F1, ROC AUC and PR AUC are about it)")
         )
     model_metrics, baseline, _ = _measured(sources)
     names = [m for m in METRICS.get(v.task, ()) if m in model_metrics]
@@ -574,6 +572,15 @@ def _judged_with(gate: dict[str, Any]) -> str:
         if isinstance(versions, list) and versions
     ]
     return "; ".join(named)
+
+
+def _positive(sources: CardSources) -> Any:
+    """The class that a two-class model's precision, recall, F1 and AUCs are about: the evaluation's, else
+    the second of the model's classes (the evaluation's rule); None for one class, more, or a regression."""
+    if sources.report is not None:
+        return sources.report.positive_label
+    classes = sources.package.signature.classes if sources.package is not None else None
+    return classes[1] if classes is not None and len(classes) == 2 else None
 
 
 def _limits(sources: CardSources, primary: str) -> Section:

@@ -212,6 +212,7 @@ def _utc_text(moment: datetime) -> str:
 #: The classes of packaged models by package id (content-addressed, so they never change); None for a regression.
 _CLASSES: dict[str, list[Any] | None] = {}
 _MAX_CACHED = 1000
+_UNREAD: Any = object()
 
 
 def _classes(answers: Iterable[PredictionAnswer], artifacts: ArtifactStore | None) -> dict[str, list[Any] | None]:
@@ -225,16 +226,18 @@ def _classes(answers: Iterable[PredictionAnswer], artifacts: ArtifactStore | Non
         package_id = answer.package_id
         if answer.task != "classification" or package_id in found:
             continue
-        if package_id not in _CLASSES:
-            try:
-                classes = read_package(package_id, artifacts).signature.classes
-            except EvergreenError as e:
-                log.warning("the classes of %s@%s are unknown (%s)", answer.model, answer.model_version, e)
-                continue
-            if len(_CLASSES) >= _MAX_CACHED:
-                _CLASSES.clear()
-            _CLASSES[package_id] = classes
-        found[package_id] = _CLASSES[package_id]
+        cached = _CLASSES.get(package_id, _UNREAD)
+        if cached is not _UNREAD:
+            found[package_id] = cached
+            continue
+        try:
+            classes = read_package(package_id, artifacts).signature.classes
+        except EvergreenError as e:
+            log.warning("the classes of %s@%s are unknown (%s)", answer.model, answer.model_version, e)
+            continue
+        if len(_CLASSES) >= _MAX_CACHED:  # the server's threads share it: a lost entry is only read again
+            _CLASSES.clear()
+        _CLASSES[package_id] = found[package_id] = classes
     return found
 
 

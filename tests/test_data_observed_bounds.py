@@ -90,6 +90,36 @@ def test_a_fee_exported_in_cents_is_blocked_with_the_hint(settings: Settings, tm
     assert "a unit change blocks even though the limits were only observed" in blocking.message
 
 
+def test_an_unseen_category_of_the_target_blocks_while_one_of_a_feature_warns(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from evergreen.data import load
+
+    ingest("orders", csv(day_file(tmp_path, 1)), target="churned", settings=settings, now=NOW)
+    shouted = export(2).assign(churned=lambda f: f["churned"].str.upper(), plan=lambda f: f["plan"].str.title())
+    with pytest.raises(DataValidationError, match=r"column 'churned' has 400 values in unseen categories: ") as info:
+        ingest("orders", csv(day_file(tmp_path, 2, shouted)), settings=settings, now=NOW)
+
+    (blocking,) = info.value.report.blocking
+    assert (blocking.column, blocking.check) == ("churned", "category")
+    assert "'NO' (329 rows, did you mean 'no'?), 'YES' (71 rows, did you mean 'yes'?)" in blocking.message
+    assert "the model's classes, so this blocks whatever the bounds" in blocking.message
+    assert ("plan", "category") in {(w.column, w.check) for w in info.value.report.warnings}
+    assert load("orders", settings=settings).ref == "orders@1"  # no version was written
+
+
+def test_an_empty_label_in_a_csv_export_is_a_missing_label_not_a_class(settings: Settings, tmp_path: Path) -> None:
+    ingest("orders", csv(day_file(tmp_path, 1)), target="churned", settings=settings, now=NOW)
+    blanks = export(2)
+    blanks.loc[[5, 9], "churned"] = None  # written as empty cells by to_csv
+    with pytest.raises(
+        DataValidationError, match=r"column 'churned' is not nullable but has 2 missing values; fill or drop"
+    ) as info:
+        ingest("orders", csv(day_file(tmp_path, 2, blanks)), settings=settings, now=NOW)
+
+    assert [(f.column, f.check) for f in info.value.report.blocking] == [("churned", "null")]
+
+
 def text_in_a_count(frame: pd.DataFrame) -> pd.DataFrame:
     calls = frame["support_calls"].astype(object)
     calls[7] = "unknown"

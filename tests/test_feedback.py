@@ -14,6 +14,7 @@ import pytest
 
 from cli_projects import evergreen
 from docs_examples import DOCS_SRC
+from evergreen.config import Settings
 from evergreen.errors import FeedbackError
 from evergreen.serving import (
     LABELLED_COLUMNS,
@@ -130,7 +131,11 @@ def test_bulk_feedback_reports_every_refused_label_and_records_the_rest(store: M
     assert result.accepted == 50
     assert [(r.index, r.reason) for r in result.refused] == [
         (3, "no such prediction in the log"),
-        (51, "no live prediction for this entity at or before event_time"),
+        (
+            51,
+            "deployment 'churn' has no live prediction for entity 'nobody'; check the entity_id (as sent with the "
+            "prediction) and the deployment, or join by prediction_id",
+        ),
         (52, "the label is empty"),
         (53, "give prediction_id, or all of deployment, entity_id and event_time"),
     ]
@@ -243,21 +248,21 @@ def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
             151.0,
             [140.5, 12, "97.0"],
             ["high", True, float("inf")],
-            "is not a number, and its model is a regression",
+            "is not a number, and its model scores@1 is a regression",
         ),
         (
             "classification",
             True,
             [False, 1, 0],
             ["maybe"],
-            "is not one of its model's classes, which are numbers or true/false",
+            "is not one of the classes of scores@1, which are numbers or true/false",
         ),
         (
             "classification",
             "benign",
             ["malignant"],
             [1, 0.5],
-            "is not text, but its model's classes are (e.g. 'benign')",
+            "is not text, but the classes of scores@1 are (e.g. 'benign')",
         ),
     ],
 )
@@ -300,3 +305,170 @@ def test_a_label_of_the_wrong_kind_for_its_model_is_refused_and_the_rest_recorde
     assert result.accepted == len(good)
     assert [r.index for r in result.refused] == list(range(len(good), len(labels)))
     assert all(why in r.reason for r in result.refused), result.refused
+
+
+# -- labels checked against the classes of the model version that made the prediction -----------------
+
+
+@pytest.fixture
+def tumor(tmp_path: Path) -> Iterator[tuple[Settings, MetadataStore, list[str]]]:
+    """A project whose registered classifier 'tumor' (classes benign, malignant) made four live predictions
+    for patients P0…P3 at T0; the project's settings, its store, and the prediction ids."""
+    from sklearn.linear_model import LogisticRegression
+
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.config import load_settings
+    from evergreen.registry import register
+    from evergreen.training import package_model
+
+    settings = load_settings(tmp_path, environ={})
+    X = pd.DataFrame({"radius": [8.0, 9.0, 10.0, 18.0, 19.0, 20.0]})
+    y = pd.Series(["benign"] * 3 + ["malignant"] * 3, name="diagnosis")
+    package = package_model(
+        LogisticRegression().fit(X, y), X, task="classification", artifacts=ArtifactStore(settings.artifacts.root)
+    )
+    version = register("tumor", package.id, task="classification", settings=settings).number
+    store = MetadataStore(settings.store.url)
+    ids = [uuid.uuid4().hex for _ in range(4)]
+    rows = [
+        {
+            "id": pid,
+            "deployment": "tumor",
+            "model": "tumor",
+            "model_version": version,
+            "mode": "live",
+            "entity_id": f"P{k}",
+            "inputs": {"radius": 9.0},
+            "inputs_hash": None,
+            "output": {"prediction": "benign", "probabilities": [0.9, 0.1]},
+            "latency_ms": 0.3,
+            "created_at": T0,
+        }
+        for k, pid in enumerate(ids)
+    ]
+    with store.session() as s:
+        insert_predictions(s, rows)
+    yield settings, store, ids
+    store.dispose()
+
+
+def test_a_label_that_is_not_one_of_the_models_classes_is_refused_with_a_did_you_mean(
+    tumor: tuple[Settings, MetadataStore, list[str]], tmp_path: Path
+) -> None:
+    from evergreen.artifacts import ArtifactStore
+
+    settings, store, _ = tumor
+    berlin = pd.Timestamp(T0).tz_convert("Europe/Berlin") + pd.Timedelta(hours=1)
+    path = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {
+            "deployment": "tumor",
+            "entity_id": ["P0", "P1", "P2", "P3"],
+            "event_time": [berlin] * 4,
+            "label": ["maybe", "Malignant", "1", "malignant"],
+        }
+    ).to_csv(path, index=False)
+
+    result = ingest_feedback_file(store, path, artifacts=ArtifactStore(settings.artifacts.root))
+
+    assert result.accepted == 1
+    assert [r.index for r in result.refused] == [0, 1, 2]
+    classes = "is not one of the classes ['benign', 'malignant'] of tumor@1"
+    assert result.refused[0].reason == f"label 'maybe' {classes}"
+    assert result.refused[1].reason == f"label 'Malignant' {classes}; did you mean 'malignant'?"
+    assert result.refused[2].reason == f"label '1' {classes}"
+    with pytest.raises(FeedbackError, match=r"row 1: deployment='tumor', entity_id='P1', .*did you mean 'malignant'"):
+        result.raise_if_refused()
+    with store.session() as s:
+        frame = labelled_predictions(s, "tumor", T0, T0 + timedelta(days=1))
+    assert frame["label"].tolist() == ["malignant"]
+
+
+def test_labels_naming_numeric_or_boolean_classes_are_recorded_as_those_classes(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.config import load_settings
+    from evergreen.registry import register
+    from evergreen.training import package_model
+
+    settings = load_settings(tmp_path, environ={})
+    artifacts = ArtifactStore(settings.artifacts.root)
+    X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    store = MetadataStore(settings.store.url)
+    cases = {
+        "ints": ([0, 0, 1, 1], [1, "0", 1.0, "1.0", True], [2, "yes", "0.5"]),
+        "bools": ([False, False, True, True], [True, 0, "true", "False"], [2, "maybe"]),
+    }
+    try:
+        for name, (y, good, bad) in cases.items():
+            package = package_model(LogisticRegression().fit(X, y), X, task="classification", artifacts=artifacts)
+            version = register(name, package.id, task="classification", settings=settings).number
+            labels = [*good, *bad]
+            ids = [uuid.uuid4().hex for _ in labels]
+            rows = [
+                {
+                    "id": pid,
+                    "deployment": name,
+                    "model": name,
+                    "model_version": version,
+                    "mode": "live",
+                    "entity_id": None,
+                    "inputs": {"x": 1.0},
+                    "inputs_hash": None,
+                    "output": {"prediction": y[0]},
+                    "latency_ms": 0.3,
+                    "created_at": T0,
+                }
+                for pid in ids
+            ]
+            with store.session() as s:
+                insert_predictions(s, rows)
+            items = [Feedback(label=label, prediction_id=pid) for label, pid in zip(labels, ids, strict=True)]
+
+            result = record_feedback(store, items, artifacts=artifacts)
+
+            assert result.accepted == len(good), result.report()
+            assert [r.index for r in result.refused] == list(range(len(good), len(labels)))
+            assert all(f"of {name}@1" in r.reason for r in result.refused)
+            with store.session() as s:
+                frame = labelled_predictions(s, name, T0, T0 + timedelta(days=1))
+            recorded = dict(zip(frame["prediction_id"], frame["label"], strict=True))
+            expected = [1, 0, 1, 1, 1] if name == "ints" else [True, False, True, False]
+            assert [recorded[pid] for pid in ids[: len(good)]] == expected
+            assert all(type(recorded[pid]) is type(y[0]) for pid in ids[: len(good)])
+    finally:
+        store.dispose()
+
+
+def test_a_label_before_the_entitys_first_prediction_says_when_that_prediction_was_made(
+    tumor: tuple[Settings, MetadataStore, list[str]],
+) -> None:
+    _, store, _ = tumor
+    scanned = datetime(2026, 2, 20, 10, 44, 54, tzinfo=UTC)  # the data's own event time: before the prediction
+
+    result = record_feedback(store, Feedback(label="benign", deployment="tumor", entity_id="P0", event_time=scanned))
+
+    assert not result.ok
+    assert result.refused[0].reason == (
+        "no live prediction for this entity at or before event_time: its first prediction is 2026-03-01 12:00:00 "
+        "UTC, after the label's time 2026-02-20 10:44:54 UTC; send the time of the prediction (or later) as "
+        "event_time, or join by prediction_id"
+    )
+
+
+@pytest.mark.timeout(110)
+def test_cli_feedback_ingest_refuses_labels_outside_the_classes(
+    tumor: tuple[Settings, MetadataStore, list[str]], tmp_path: Path
+) -> None:
+    _, _, ids = tumor
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"prediction_id": ids[:2], "label": ["benign", "Benign"]}).to_csv(labels, index=False)
+
+    refused = evergreen(tmp_path, "feedback", "ingest", str(labels))
+
+    assert refused.returncode == 1, refused.stderr
+    assert "1 label(s) recorded, 1 refused" in refused.stderr
+    assert "label 'Benign' is not one of the classes ['benign', 'malignant'] of tumor@1; did you mean 'benign'?" in (
+        " ".join(refused.stderr.split())
+    )

@@ -132,6 +132,7 @@ def test_the_metrics_show_model_against_baseline_and_every_slice_group(markdown:
     plan = report.slice("plan")
 
     assert "- **Primary metric:** roc_auc" in metrics  # the gate's metric
+    assert "- **Positive class:** True (precision, recall, F1, ROC AUC and PR AUC are about it)" in metrics
     assert re.search(r"^\| accuracy \| [0-9.]+ \| [0-9.]+ \| yes \|$", metrics, re.M)
     assert "**Slice: plan (categorical)**" in metrics
     for group in plan.groups:
@@ -212,3 +213,37 @@ def test_the_history_lists_this_versions_events_only(settings: Settings, trained
 def test_an_unknown_model_is_an_error(settings: Settings) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         model_card_markdown("nope", settings=settings)
+
+
+def test_a_metric_worse_than_the_baseline_in_the_table_is_a_known_limit_ece_included(settings: Settings) -> None:
+    metrics = {"accuracy": 0.93, "baseline_accuracy": 0.62, "ece": 0.05622, "baseline_ece": 0.03776}
+    register("calibrated", "e" * 64, task="classification", metrics=metrics, settings=settings)
+
+    markdown = model_card_markdown("calibrated", settings=settings)
+    limits = section(markdown, "Known limits")
+
+    assert "| ece | 0.05622 | 0.03776 | no |" in section(markdown, "Metrics")
+    assert (
+        "- Less calibrated than the trivial baseline: ece 0.05622 against 0.03776 (a constant prediction of the "
+        "training priors is nearly calibrated by construction); calibrate the model if its probabilities are "
+        "read as probabilities." in limits
+    )
+    assert "accuracy" not in limits  # better than the baseline
+
+
+def test_a_card_without_an_evaluation_names_the_positive_class_from_the_models_classes(settings: Settings) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.training import package_model
+
+    X = pd.DataFrame({"radius": [8.0, 9.0, 10.0, 18.0, 19.0, 20.0]})
+    y = ["benign"] * 3 + ["malignant"] * 3
+    package = package_model(
+        LogisticRegression().fit(X, y), X, task="classification", artifacts=ArtifactStore(settings.artifacts.root)
+    )
+    register("tumor", package.id, task="classification", settings=settings)
+
+    metrics = section(model_card_markdown("tumor", settings=settings), "Metrics")
+
+    assert "- **Positive class:** malignant (precision, recall, F1, ROC AUC and PR AUC are about it)" in metrics

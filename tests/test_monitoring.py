@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from cli_projects import evergreen
 from docs_examples import DOCS_SRC
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet
@@ -47,11 +48,13 @@ from evergreen.store import (
     add_feedback,
     alert_events,
     insert_predictions,
+    labelled_prediction_rows,
     list_alerts,
     monitor_results,
     schedule_fires,
     set_alert_state,
 )
+from evergreen.system import Decision, Round, Tick
 from evergreen.training import sklearn, train
 
 DAY = timedelta(days=1)
@@ -518,3 +521,72 @@ def test_an_alert_starts_at_its_first_breached_window_and_keeps_it_while_open(
     assert alert.count == 4 - windows  # one breach per judged window once the run was long enough
     assert alert.details["window_start"] == START.isoformat()
     assert alert.details["window_end"] == (START + 3 * DAY).isoformat()
+
+
+# -- a monitor that had answers but could not judge them says why (evergreen tick, monitor status) ----
+
+
+def relabel(settings: Settings, name: str, label: Any) -> None:
+    """Send ``label`` for every prediction of ``name`` on START's day (the newest label is the one judged)."""
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            rows = labelled_prediction_rows(session, deployment=name, since=START, until=START + DAY)
+            add_feedback(
+                session,
+                [
+                    {
+                        "prediction_id": r.prediction_id,
+                        "deployment": name,
+                        "entity_id": r.entity_id,
+                        "label": {"value": label},
+                        "event_time": None,
+                        "received_at": START + DAY,
+                        "label_delay_s": 1.0,
+                    }
+                    for r in rows
+                ],
+            )
+    finally:
+        store.dispose()
+
+
+@pytest.mark.timeout(110)
+def test_a_monitor_with_answers_but_no_usable_labels_says_why(
+    fresh: tuple[Settings, Any, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evergreen.cli._tick import print_round
+
+    settings, model, name = fresh
+    log_day(settings, model, name, START, churn_frame(60, 3))
+    relabel(settings, name, "maybe")  # labels a store may hold from before they were checked on arrival
+    at = START + DAY + timedelta(hours=1)
+
+    outcomes = run_monitors(name, [quality("roc_auc", drop=0.1, window="1d")], at=at, settings=settings)
+    print_round(Round(Tick(outcomes, Decision(False, "nothing due"), None), [], []), at)
+    status = evergreen(settings.project_dir, "monitor", "status", "-d", name)
+
+    assert outcomes[0].result.status == "no_data"
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "quality:roc_auc: no_data: the labels cannot be scored: the labels mix text and numbers" in printed
+    assert "'maybe'" in printed
+    assert "no monitor had answers" not in printed  # it had 60
+    assert status.returncode == 0, status.stderr
+    assert "the labels cannot be scored" in " ".join(status.stdout.replace("│", " ").split())
+
+
+@pytest.mark.timeout(110)
+def test_a_window_waiting_for_labels_says_how_much_is_labelled(
+    fresh: tuple[Settings, Any, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evergreen.cli._tick import print_round
+
+    settings, model, name = fresh
+    log_day(settings, model, name, START, churn_frame(60, 4), labelled=0.3)
+    at = START + DAY + timedelta(hours=1)
+
+    outcomes = run_monitors(name, [quality("roc_auc", drop=0.1, window="1d")], at=at, settings=settings)
+    print_round(Round(Tick(outcomes, Decision(False, "nothing due"), None), [], []), at)
+
+    assert outcomes[0].result.status == "pending"
+    assert "quality:roc_auc: pending: 30% of the window is labelled (need 80%)" in capsys.readouterr().out

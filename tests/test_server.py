@@ -106,6 +106,8 @@ def test_it_answers_rows_with_ids_versions_and_probabilities(
     assert one.json()["model_version"] == f"churn@{project[1]}"
     assert isinstance(one.json()["predictions"][0], bool)
     assert sum(one.json()["probabilities"][0]) == pytest.approx(1.0)
+    assert one.json()["classes"] == [False, True]  # the probabilities' columns, once per response
+    assert batch.json()["classes"] == [False, True]
     assert batch.status_code == 200
     assert len(set(batch.json()["prediction_ids"])) == 50
     health = server.get("/healthz").json()
@@ -442,12 +444,21 @@ def test_every_answered_prediction_is_in_the_log_and_takes_feedback(
     good = server.post("/v1/models/churn-api:feedback", json=[{"prediction_id": i, "label": True} for i in ids[:3]])
     unknown = server.post("/v1/models/churn-api:feedback", json={"prediction_id": "0" * 32, "label": False})
     malformed = server.post("/v1/models/churn-api:feedback", json={"prediction": ids[0]})
+    outside = server.post(
+        "/v1/models/churn-api:feedback",
+        json=[{"prediction_id": ids[3], "label": 2}, {"prediction_id": ids[4], "label": 0}],
+    )
 
     assert logged_ids(settings, ids) == set(ids)  # strict: answered only once logged
     assert good.json() == {"accepted": 3, "refused": []}
     assert unknown.status_code == 422
     assert unknown.json()["accepted"] == 0
     assert malformed.status_code == 422
+    assert outside.status_code == 422  # 2 is a number, but not one of the classes [False, True]
+    assert outside.json() == {
+        "accepted": 1,
+        "refused": [{"index": 0, "reason": f"label 2 is not one of the classes [False, True] of churn@{project[1]}"}],
+    }
 
 
 @pytest.mark.timeout(180)
@@ -546,6 +557,7 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     assert cached.status_code == 200
     assert cached.json()["prediction"] == live["predictions"][0]
     assert cached.json()["probabilities"] == pytest.approx(live["probabilities"][0], abs=1e-5)
+    assert cached.json()["classes"] == live["classes"] == [False, True]
     assert missing.status_code == 404
     assert not (tmp_path / "scores.parquet.partial").exists()
     # Integer ids with a missing one arrive as floats: cached under "7", not "7.0"; the row without an id is

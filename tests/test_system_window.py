@@ -199,3 +199,28 @@ def test_a_tick_that_retrains_says_which_window_it_trained_on(
     assert tick.training_line() == (
         "training: window 2024-04-25 23:59 → 2024-05-02 23:59 UTC, 2 versions, 80 rows → released v1 (direct)"
     )
+
+
+def test_a_window_with_unseen_labels_names_the_version_they_come_from(
+    system: System, settings: Settings, tmp_path: Path
+) -> None:
+    schema = system_schema(system)
+    loose = Schema(  # shouted labels allowed once, by a schema edited for one export (and later put back)
+        columns=[
+            c.model_copy(update={"categories": ["NO", "YES", "no", "yes"]}) if c.name == "churned" else c
+            for c in schema.columns
+        ]
+    )
+    ingest(system, write(export(1), tmp_path / "day-01.csv"), settings)
+    shouted = export(2).assign(churned=lambda f: f["churned"].str.upper())
+    ingest_version("churn", csv(write(shouted, tmp_path / "day-02.csv")), schema=loose, settings=settings)
+    ingest(system, write(export(3), tmp_path / "day-03.csv"), settings)
+
+    run = system.train(settings=settings)
+
+    assert run.status == "failed"
+    error = run.step("training_window").error or ""
+    assert "the training window of 'churn' failed validation; no version was written." in error
+    assert error.strip().splitlines()[-1].endswith("if they are new classes (these rows come from churn@2)")
+    assert "'YES' (" in error
+    assert "did you mean 'yes'?" in error

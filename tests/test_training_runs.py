@@ -176,3 +176,33 @@ def test_train_says_when_it_is_probably_not_what_was_meant(settings: Settings, t
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train("churn", 2, hgb(), params=TUNED, task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
+
+
+def test_missing_and_unseen_labels_name_the_version_and_the_column(settings: Settings, tmp_path: Path) -> None:
+    from evergreen.data import ColumnSchema, Schema
+    from evergreen.training import check_target_values
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"patient_id": [f"P{i:05d}" for i in range(80)], "radius": rng.normal(14, 3, 80).round(2)})
+    frame["diagnosis"] = np.where(frame["radius"] > 14, "malignant", "benign").astype(object)
+    frame.loc[[3, 17, 40], "diagnosis"] = None  # labels that had not arrived when the file was exported
+    path = tmp_path / "scans.csv"
+    frame.to_csv(path, index=False)  # the missing labels are empty cells
+    version = ingest("tumor", csv(path), target="diagnosis", id="patient_id", settings=settings, now=NOW)
+    target = version.schema.columns[-1]
+    assert (target.nullable, target.categories) == (True, ["benign", "malignant"])  # '' is no class
+
+    with pytest.raises(TrainingError, match=r"tumor@1: target column 'diagnosis' has 3 missing label\(s\) in 80 rows"):
+        train("tumor", 1, sklearn(HistGradientBoostingClassifier), task="classification", settings=settings)
+
+    schema = Schema(
+        columns=[ColumnSchema(name="diagnosis", dtype="category", role="target", categories=["benign", "malignant"])]
+    )
+    shouted = pd.DataFrame({"diagnosis": ["BENIGN", "MALIGNANT", "BENIGN", "benign"]})
+    with pytest.raises(
+        TrainingError,
+        match=r"tumor@22: target column 'diagnosis' has 3 label\(s\) outside the schema's categories "
+        r"\['benign', 'malignant'\]: 'BENIGN' \(2 rows, did you mean 'benign'\?\), 'MALIGNANT' \(1 rows, did you mean",
+    ):
+        check_target_values("tumor@22", shouted, "diagnosis", schema)
+    check_target_values("tumor@23", shouted.iloc[[3]], "diagnosis", schema)  # all known: nothing to say

@@ -22,14 +22,16 @@ def ingest_command(
         help="A .csv or .parquet file with 'label' and 'prediction_id', or 'deployment', 'entity_id', 'event_time'.",
     ),
 ) -> None:
-    """Record the labels in FILE; rows whose prediction is not in the log are refused and listed (exit code 1)."""
+    """Record the labels in FILE; rows whose prediction is not in the log, or whose label is not one of its
+    model's classes (not a number, for a regression), are refused and listed (exit code 1)."""
+    from evergreen.artifacts import ArtifactStore
     from evergreen.serving import ingest_feedback_file  # here, not at the top: keeps `evergreen --help` fast
     from evergreen.store import MetadataStore
 
     settings = state(ctx).settings()
     store = MetadataStore(settings.store.url)
     try:
-        result = ingest_feedback_file(store, file)
+        result = ingest_feedback_file(store, file, artifacts=ArtifactStore(settings.artifacts.root))
     finally:
         store.dispose()
     if result.ok:

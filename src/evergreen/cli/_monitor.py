@@ -83,7 +83,7 @@ def status_command(
         tables.key("value"),
         tables.key("threshold"),
         tables.key("rows"),
-        Column("out of range", overflow="fold", min_width=14),
+        Column("notes", overflow="fold", min_width=14),
         title=None if several else f"deployment {next(iter(latest))[0]}",
     )
     for (name, monitor), r in sorted(latest.items()):
@@ -95,9 +95,18 @@ def status_command(
             _num(r.value),
             _num(r.threshold),
             str(r.rows),
-            _flagged(r.details),
+            _notes(r),
         )
     console.print(table)
+
+
+def _notes(r: MonitorResultInfo) -> str:
+    """Why a window with answers was not judged (e.g. labels that are not among the model's classes), else
+    what was odd about its rows."""
+    reason = r.details.get("reason")
+    if r.status in ("no_data", "pending") and r.rows and reason:
+        return str(reason)
+    return _flagged(r.details)
 
 
 def _flagged(details: dict[str, object]) -> str:

@@ -92,7 +92,12 @@ def print_round(done: Round, moment: datetime) -> None:
                     alert,
                 )
             console.print(table)
-            if all(o.result.status == "no_data" for o in tick.outcomes):
+            for outcome in tick.outcomes:  # a monitor that had answers but could not judge them says why
+                r = outcome.result
+                reason = r.details.get("reason")
+                if r.status in ("no_data", "pending") and r.rows and reason:
+                    console.print(f"{r.monitor}: {r.status}: {reason}", soft_wrap=True, markup=False)
+            if all(o.result.status == "no_data" and not o.result.rows for o in tick.outcomes):
                 end = max(o.result.window_end for o in tick.outcomes)
                 console.print(
                     f"no monitor had answers to judge in windows ending by {when(end)} UTC: a window is judged "

@@ -50,7 +50,7 @@ from ._entities import entity_key, entity_key_sql, entity_keys
 from ._profile import ColumnProfile, Profile, profile_table
 from ._profile import quote as quote_identifier
 from ._retention import Pruned, prune
-from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
+from ._schema import ColumnSchema, DType, Role, Schema, blank_as_missing, infer_schema
 from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
 from ._splits import Split
 from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
@@ -102,6 +102,7 @@ __all__ = [
     "ValidationReport",
     "VersionSplit",
     "as_utc",
+    "blank_as_missing",
     "card_html",
     "card_markdown",
     "check",

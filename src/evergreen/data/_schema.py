@@ -315,7 +315,8 @@ def infer_schema(
     - dtype from the pandas dtype; text columns with at most ``max_categories`` distinct values become
       ``category`` (their values, sorted, are the allowed categories), others ``string``. Entity and id
       columns are never categories (new keys are expected), and the timestamp column is parsed as datetime.
-    - nullable iff the column has nulls.
+    - nullable iff the column has nulls; an empty text in the target column is a missing label (a CSV
+      export's blank), not a class.
     - the numeric range is the observed one widened by the *slack*: ``slack x (max - min)`` on each
       side (``slack x |value|`` when all values are equal), rounded outwards for int columns, and never
       below 0 for a column that has no negative value (counts and prices stay non-negative). So the
@@ -368,7 +369,18 @@ def is_text(dtype: Any) -> bool:
     return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
 
 
+def blank_as_missing(s: pd.Series) -> pd.Series:
+    """A text column with its empty (or all-space) values as missing: how a CSV export writes a label that
+    is not known yet, which must count as no label rather than as a class ``''``."""
+    if not is_text(s.dtype):
+        return s
+    blank = s.astype(str).str.strip().eq("") & s.notna()
+    return s.mask(blank) if blank.any() else s
+
+
 def _infer_column(s: pd.Series, name: str, role: str, *, slack: float, max_categories: int) -> ColumnSchema:
+    if role == "target":
+        s = blank_as_missing(s)
     dtype = s.dtype
     nullable = bool(s.isna().any())
     kind: str

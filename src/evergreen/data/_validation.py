@@ -16,7 +16,9 @@ traceback reach the user. It runs in three stages, all vectorised (a 1M-row fram
 Limits a person wrote (``bounds: strict``, the default) block every value outside them. Limits
 ``infer_schema`` observed in one sample (``bounds: observed``) make range and category failures warnings,
 because healthy data from the same distribution wanders beyond a sample's range; only a unit change (the
-scale hint above, which a growing id column does not trigger: its spread does not scale) still blocks.
+scale hint above, which a growing id column does not trigger: its spread does not scale) still blocks,
+and so does an unseen category of the target: its categories are the classes, and a label outside them
+(``BENIGN`` for ``benign``) would be read as missing and fail training later.
 
 Check names in reports: ``no_rows``, ``duplicate_column``, ``missing_column``, ``unexpected_column``,
 ``dtype``, ``unparseable_timestamp``, ``null``, ``infinite``, ``range``, ``category``,
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from evergreen.data._schema import ColumnSchema, Schema, is_text, parse_datetimes
+from evergreen.data._schema import ColumnSchema, Schema, blank_as_missing, is_text, parse_datetimes
 from evergreen.data._time import as_utc, is_time_dtype
 from evergreen.errors import DataValidationError, nearest
 
@@ -297,6 +299,8 @@ def _read_as(s: pd.Series, col: ColumnSchema) -> tuple[pd.Series, np.ndarray | N
     Unreadable values become missing in the returned series; the mask lets the null check leave
     them out so that each bad value is counted once.
     """
+    if col.role == "target" and col.dtype in ("category", "string"):
+        s = blank_as_missing(s)
     if col.dtype in ("int", "float"):
         return _read_numeric(s, col)
     if col.dtype == "bool":
@@ -684,17 +688,21 @@ def _category_failure(col: ColumnSchema, values: pd.Series) -> Failure:
     more = f" and {len(unseen) - 10} more" if len(unseen) > 10 else ""
     shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
     observed = col.bounds == "observed"
-    remedy = (
-        f"Check the values at the source; {OBSERVED_LIMITS_NOTE}"
-        if observed
-        else "Fix the values at the source, or add them to `categories` in the schema if they are valid"
-    )
+    if col.role == "target":  # a label outside the classes is read as missing: training would fail on it later
+        remedy = (
+            "The target's categories are the model's classes, so this blocks whatever the bounds: fix the "
+            "labels at the source, or add them to `categories` in the schema if they are new classes"
+        )
+    elif observed:
+        remedy = f"Check the values at the source; {OBSERVED_LIMITS_NOTE}"
+    else:
+        remedy = "Fix the values at the source, or add them to `categories` in the schema if they are valid"
     return Failure(
         column=col.name,
         check="category",
         failing=len(values),
         examples=unseen[:MAX_EXAMPLES],
-        blocking=not observed,
+        blocking=not observed or col.role == "target",
         message=f"column {col.name!r} has {_count(len(values), 'value')} in unseen categories: "
         f"{', '.join(named)}{more}; allowed: {shown}. {remedy}",
     )

@@ -18,10 +18,10 @@ Known limits are derived, not written by hand, so that every card states them th
 - a slice group of at least :data:`MIN_SLICE_ROWS` rows whose primary metric is worse than the overall
   value by more than :data:`SLICE_GAP`;
 - no verified ONNX copy (with the recorded reason);
-- a metric on which the model is not better than the trivial baseline, unless the baseline's value is
-  the metric's best possible one, which a constant predictor gets by construction (recall 1 by always
-  predicting the positive class); ECE is left out too, since a constant predictor with the training
-  priors is calibrated by construction, so it would be listed on every card;
+- a metric on which the model is not better than the trivial baseline (the table's "no"), unless the
+  baseline's value is the metric's best possible one, which a constant predictor gets by construction
+  (recall 1 by always predicting the positive class); a worse ECE is listed as being less calibrated
+  than the baseline, which predicts the training priors and so is nearly calibrated by construction;
 - a test set smaller than :data:`SMALL_TEST_SET` rows (with the rough uncertainty of a proportion, or of
   the RMSE or MAE for regression);
 - a training dataset version whose validation failed or warned;
@@ -78,8 +78,6 @@ _FAILED_COLOR = "#cf222e"
 
 #: Metrics shown per slice group (beside the primary one), by task; the overall table shows them all.
 _SLICE_METRICS = {"classification": ("accuracy", "f1", "roc_auc", "log_loss"), "regression": ("mae", "rmse", "r2")}
-#: Metrics left out of the baseline comparison (see the module docstring).
-_NOT_COMPARED = ("ece",)
 
 
 # -- public API --------------------------------------------------------------------------------------
@@ -421,6 +419,11 @@ def _metrics(sources: CardSources, primary: str) -> Section:
             f"No evaluation report: {sources.gaps.get('evaluation', NOT_RECORDED)}. The metrics are those "
             "registered with the version."
         )
+    positive = _positive(sources)
+    if positive is not None:
+        section.facts.append(
+            ("Positive class", f"{format_value(positive)} (precision, recall, F1, ROC AUC and PR AUC are about it)")
+        )
     model_metrics, baseline, _ = _measured(sources)
     names = [m for m in METRICS.get(v.task, ()) if m in model_metrics]
     names += sorted(k for k in model_metrics if k not in names and k in baseline)
@@ -571,6 +574,15 @@ def _judged_with(gate: dict[str, Any]) -> str:
     return "; ".join(named)
 
 
+def _positive(sources: CardSources) -> Any:
+    """The class that a two-class model's precision, recall, F1 and AUCs are about: the evaluation's, else
+    the second of the model's classes (the evaluation's rule); None for one class, more, or a regression."""
+    if sources.report is not None:
+        return sources.report.positive_label
+    classes = sources.package.signature.classes if sources.package is not None else None
+    return classes[1] if classes is not None and len(classes) == 2 else None
+
+
 def _limits(sources: CardSources, primary: str) -> Section:
     section = Section("known-limits", "Known limits")
     limits = section.items
@@ -596,16 +608,19 @@ def _limits(sources: CardSources, primary: str) -> Section:
             "could not be checked."
         )
     model_metrics, baseline, strategy = _measured(sources)
+    by = f" ({strategy})" if strategy else ""
     for m in model_metrics:
-        if (
-            m in baseline
-            and m not in _NOT_COMPARED
-            and not _perfect(m, baseline[m])
-            and not _is_better(m, model_metrics, baseline)
-        ):
+        if m in baseline and not _perfect(m, baseline[m]) and not _is_better(m, model_metrics, baseline):
+            if m == "ece":
+                limits.append(
+                    f"Less calibrated than the trivial baseline{by}: ece {_num(model_metrics[m])} against "
+                    f"{_num(baseline[m])} (a constant prediction of the training priors is nearly calibrated by "
+                    "construction); calibrate the model if its probabilities are read as probabilities."
+                )
+                continue
             limits.append(
-                f"Not better than the trivial baseline{f' ({strategy})' if strategy else ''} on {m}: "
-                f"{_num(model_metrics[m])} against {_num(baseline[m])}."
+                f"Not better than the trivial baseline{by} on {m}: {_num(model_metrics[m])} against "
+                f"{_num(baseline[m])}."
             )
     for node in sources.lineage.of_kind("dataset_version") if sources.lineage is not None else []:
         validation = node.facts.get("validation")

@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.types import Message, Receive, Scope, Send
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.data import entity_key
 from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
@@ -176,6 +177,13 @@ def create_app(
         )
 
     opened: list[MetadataStore] = []
+    packages: list[ArtifactStore] = []
+
+    def artifacts() -> ArtifactStore:
+        """Where feedback reads the classes of the model versions its labels must be among (opened once)."""
+        if not packages:
+            packages.append(ArtifactStore(settings.artifacts.root))
+        return packages[0]
 
     def metadata() -> MetadataStore:
         """The app's one store for feedback and cache reads (an engine and pool, not one per request)."""
@@ -357,6 +365,7 @@ def create_app(
         }
         if any(p is not None for p in probabilities):
             answer["probabilities"] = probabilities
+            answer["classes"] = _classes(state, groups, len(instances))
         if outside:
             answer["out_of_range"] = [outside.get(i, []) for i in range(len(instances))]
         if missing:
@@ -437,6 +446,9 @@ def create_app(
         found = await asyncio.to_thread(_lookup, metadata(), deployment, entity_id)
         if found is None:
             return await live_for_entity(deployment, entity_id)
+        state = replica.states.get(deployment)
+        loaded = state.models.get(found.model_version) if state is not None else None
+        classes = loaded.signature.classes if loaded is not None and loaded.model == found.model else None
         return _json(
             200,
             {
@@ -444,6 +456,7 @@ def create_app(
                 "entity_id": found.entity_id,
                 "prediction": found.output.get("prediction"),
                 "probabilities": found.output.get("probabilities"),
+                **({"classes": classes} if classes is not None and found.output.get("probabilities") else {}),
                 "model_version": f"{found.model}@{found.model_version}",
                 "batch_id": found.batch_id,
                 "created_at": found.created_at.isoformat(),
@@ -472,6 +485,7 @@ def create_app(
                 "entity_id": entity_id,
                 "prediction": body["predictions"][0],
                 "probabilities": (body.get("probabilities") or [None])[0],
+                **({"classes": body["classes"]} if "classes" in body else {}),
                 "model_version": body["model_version"],
                 "prediction_id": body["prediction_ids"][0],
                 **({"out_of_range": body["out_of_range"][0]} if "out_of_range" in body else {}),
@@ -504,7 +518,7 @@ def create_app(
                 parsed.append(Feedback(deployment=deployment, **{**item, "event_time": when}))
             except (ValueError, TypeError, FeedbackError) as e:
                 return _error(422, f"feedback[{i}]: {e}")
-        result = await asyncio.to_thread(record_feedback, metadata(), parsed)
+        result = await asyncio.to_thread(record_feedback, metadata(), parsed, artifacts=artifacts())
         refused = [{"index": r.index, "reason": r.reason} for r in result.refused]
         return _json(200 if not refused else 422, {"accepted": result.accepted, "refused": refused})
 
@@ -531,6 +545,22 @@ def _postprocess(
             500, f"post-processing hook {name} returned {len(changed)} predictions for {len(predictions)} rows"
         )
     return changed, proba
+
+
+def _classes(state: DeploymentState, groups: dict[int, list[int]], n: int) -> list[Any] | None:
+    """The class labels the columns of ``probabilities`` stand for, in order: one list for the response, or
+    one per instance when the versions that answered have different classes."""
+    if len(groups) == 1:
+        return state.models[next(iter(groups))].signature.classes
+    found = {version: state.models[version].signature.classes for version in groups}
+    first = next(iter(found.values()))
+    if all(classes == first for classes in found.values()):
+        return first
+    per: list[Any] = [None] * n
+    for version, members in groups.items():
+        for i in members:
+            per[i] = found[version]
+    return per
 
 
 def _lookup(store: MetadataStore, deployment: str, entity_id: str) -> CachedPredictionInfo | None:

@@ -4,11 +4,16 @@ A label names its prediction either by ``prediction_id`` (the id the server answ
 ``(deployment, entity_id, event_time)``, which matches the latest *live* prediction for that entity made
 at or before ``event_time``. The label delay is the time from that prediction to the label's arrival.
 A label whose prediction is not in the log is refused and reported (with its position and the
-reason), never silently dropped; the others are recorded in one transaction.
+reason), never silently dropped; the others are recorded in one transaction. A label must also fit the
+model version that made its prediction: a regression's is a number, a classifier's one of its classes
+(read from the version's package when the artifact store is given; "Malignant" for the class
+"malignant" is refused with a did-you-mean), so that a bad label cannot switch a quality monitor off.
+Labels are recorded as the value they name: ``"97.0"`` as 97.0, ``"1"`` as the class 1.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -19,18 +24,24 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from evergreen.artifacts import ArtifactStore
 from evergreen.data import as_utc, entity_key
-from evergreen.errors import FeedbackError, PredictionLogError
+from evergreen.errors import EvergreenError, FeedbackError, PredictionLogError, did_you_mean
 from evergreen.store import (
     MetadataStore,
+    PredictionAnswer,
     add_feedback,
+    first_live_predictions,
     labelled_prediction_rows,
     latest_live_predictions,
     prediction_answers,
     prediction_times,
 )
+from evergreen.training import read_package
 
 from ._log import canonical_json
+
+log = logging.getLogger("evergreen.serving")
 
 #: The columns :func:`labelled_predictions` returns, in order.
 LABELLED_COLUMNS = (
@@ -98,13 +109,21 @@ class FeedbackResult:
 
 
 def record_feedback(
-    store: MetadataStore, items: Feedback | Iterable[Feedback], *, received_at: datetime | None = None
+    store: MetadataStore,
+    items: Feedback | Iterable[Feedback],
+    *,
+    received_at: datetime | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> FeedbackResult:
-    """Record one label or many in one transaction; unknown predictions are refused and reported.
+    """Record one label or many in one transaction; unknown predictions and labels that do not fit their
+    model are refused and reported.
 
     ``received_at`` (default: now, UTC) is when the labels arrived; each label's delay is
     ``received_at`` minus its prediction's ``created_at``. A prediction still in a server's buffer
     (store outage, async log) is not in the store yet: its label is refused and may be sent again.
+    ``artifacts`` is the artifact store holding the models' packages: with it, a classifier's label must
+    be one of the classes of the version that made the prediction; without it, only of their kind (text,
+    or numbers and true/false). The CLI and the server give it.
     """
     batch = [_in_utc(item) for item in ([items] if isinstance(items, Feedback) else list(items))]
     received = as_utc(received_at or datetime.now(UTC))
@@ -132,37 +151,107 @@ def record_feedback(
             row = _row(item.prediction_id, deployment, entity_id, label, item.event_time, received, delay)
             matched.append((index, item, item.prediction_id or "", row, delay))
         keys = [(item.deployment or "", item.entity_id or "", item.event_time or received) for _, item, _ in by_entity]
+        unmatched: list[tuple[int, Feedback]] = []
         for (index, item, label), match in zip(by_entity, latest_live_predictions(session, keys), strict=True):
             if match is None:
-                refused.append(
-                    RefusedFeedback(index, _key(item), "no live prediction for this entity at or before event_time")
-                )
+                unmatched.append((index, item))
                 continue
             prediction_id, created_at = match
             delay = (received - created_at).total_seconds()
             row = _row(prediction_id, item.deployment, item.entity_id, label, item.event_time, received, delay)
             matched.append((index, item, prediction_id, row, delay))
+        refused += _unmatched(session, unmatched)
         answers = prediction_answers(session, [pid for _, _, pid, _, _ in matched])
+        classes = _classes(answers.values(), artifacts)
         rows: list[dict[str, Any]] = []
         delays: list[float] = []
         for index, item, pid, row, delay in matched:
-            problem = _fits(item.label, answers.get(pid))
+            answer = answers.get(pid)
+            problem, label = _fits(row["label"]["value"], answer, classes.get(answer.package_id) if answer else None)
             if problem is not None:
                 refused.append(RefusedFeedback(index, _key(item), problem))
                 continue
-            rows.append(row)
+            rows.append({**row, "label": {"value": label}})
             delays.append(delay)
         add_feedback(session, rows)
     refused.sort(key=lambda r: r.index)
     return FeedbackResult(accepted=len(rows), refused=refused, label_delays_s=delays)
 
 
+def _unmatched(session: Session, unmatched: list[tuple[int, Feedback]]) -> list[RefusedFeedback]:
+    """Why each label by entity and time matched no prediction: the entity's first live prediction came
+    after the label's time (a label sent with the data's own event time, older than the prediction), or
+    the deployment never answered that entity."""
+    firsts: dict[str, dict[str, datetime]] = {}
+    for deployment in {item.deployment or "" for _, item in unmatched}:
+        entities = [item.entity_id or "" for _, item in unmatched if item.deployment == deployment]
+        firsts[deployment] = first_live_predictions(session, deployment, entities)
+    refused = []
+    for index, item in unmatched:
+        first = firsts.get(item.deployment or "", {}).get(item.entity_id or "")
+        if first is None:
+            reason = (
+                f"deployment {item.deployment!r} has no live prediction for entity {item.entity_id!r}; check the "
+                "entity_id (as sent with the prediction) and the deployment, or join by prediction_id"
+            )
+        else:
+            when = item.event_time or first
+            reason = (
+                f"no live prediction for this entity at or before event_time: its first prediction is "
+                f"{_utc_text(first)}, after the label's time {_utc_text(when)}; send the time of the prediction "
+                "(or later) as event_time, or join by prediction_id"
+            )
+        refused.append(RefusedFeedback(index, _key(item), reason))
+    return refused
+
+
+def _utc_text(moment: datetime) -> str:
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+#: The classes of packaged models by package id (content-addressed, so they never change); None for a regression.
+_CLASSES: dict[str, list[Any] | None] = {}
+_MAX_CACHED = 1000
+_UNREAD: Any = object()
+
+
+def _classes(answers: Iterable[PredictionAnswer], artifacts: ArtifactStore | None) -> dict[str, list[Any] | None]:
+    """The classes of the classifiers among ``answers``' model versions, by package id, read from their
+    packages (once per process); a package that cannot be read is left out (its labels are then checked
+    by kind only) and logged."""
+    if artifacts is None:
+        return {}
+    found: dict[str, list[Any] | None] = {}
+    for answer in answers:
+        package_id = answer.package_id
+        if answer.task != "classification" or package_id in found:
+            continue
+        cached = _CLASSES.get(package_id, _UNREAD)
+        if cached is not _UNREAD:
+            found[package_id] = cached
+            continue
+        try:
+            classes = read_package(package_id, artifacts).signature.classes
+        except EvergreenError as e:
+            log.warning("the classes of %s@%s are unknown (%s)", answer.model, answer.model_version, e)
+            continue
+        if len(_CLASSES) >= _MAX_CACHED:  # the server's threads share it: a lost entry is only read again
+            _CLASSES.clear()
+        _CLASSES[package_id] = found[package_id] = classes
+    return found
+
+
 def ingest_feedback_file(
-    store: MetadataStore, path: Path | str, *, received_at: datetime | None = None
+    store: MetadataStore,
+    path: Path | str,
+    *,
+    received_at: datetime | None = None,
+    artifacts: ArtifactStore | None = None,
 ) -> FeedbackResult:
     """Record the labels of a CSV or Parquet file: columns ``label`` and either ``prediction_id`` or
     ``deployment``, ``entity_id`` and ``event_time`` (both forms may mix, row by row; an event_time
-    without a zone is taken as UTC). Refused rows are reported by their 0-based row number."""
+    without a zone is taken as UTC). Refused rows are reported by their 0-based row number;
+    ``artifacts`` as for :func:`record_feedback`."""
     frame = _read(Path(path))
     columns = set(frame.columns)
     by_entity = {"deployment", "entity_id", "event_time"}
@@ -188,7 +277,7 @@ def ingest_feedback_file(
                 event_time=None if event_time is None or pd.isna(event_time) else event_time.to_pydatetime(),
             )
         )
-    return record_feedback(store, items, received_at=received_at)
+    return record_feedback(store, items, received_at=received_at, artifacts=artifacts)
 
 
 def labelled_predictions(
@@ -251,32 +340,80 @@ def _check(item: Feedback) -> tuple[str | None, Any]:
     return None, label
 
 
-def _fits(label: Any, answer: tuple[str, Any] | None) -> str | None:
-    """Why ``label`` cannot be the true value of a prediction with ``answer`` (its model's task and the label
-    it predicted), or None. A regression's label is a finite number; a classifier's is of its classes' kind
-    (a number or true/false for numeric classes, text for text classes), so a label such as ``'high'`` or
-    ``'maybe'`` is refused here rather than breaking the quality monitors that judge it later."""
+def _fits(label: Any, answer: PredictionAnswer | None, classes: list[Any] | None) -> tuple[str | None, Any]:
+    """(why ``label`` cannot be the true value of the prediction ``answer`` describes or None, the label as
+    the value it names). A regression's label is a finite number (numeric text becomes the number); a
+    classifier's is one of ``classes`` (the version's, when known: ``"1"`` or ``1.0`` names the class 1,
+    ``"true"`` the class True), else of its classes' kind (text for text classes, a number or true/false
+    for the others). So a label such as ``'high'``, ``'maybe'`` or ``'Malignant'`` is refused here rather
+    than switching off the quality monitors that judge it later."""
     if answer is None:
+        return None, label
+    if answer.task == "regression":
+        number = _number(label)
+        if number is None:
+            return f"label {label!r} is not a number, and its model {_ref(answer)} is a regression", None
+        return None, number
+    if classes:
+        for known in classes:
+            if _names(label, known):
+                return None, known
+        texts = [c for c in classes if isinstance(c, str)]
+        hint = did_you_mean(label, texts) if isinstance(label, str) else ""
+        return f"label {label!r} is not one of the classes {classes} of {_ref(answer)}{hint}", None
+    predicted = answer.prediction
+    if isinstance(predicted, str):
+        if isinstance(label, str):
+            return None, label
+        return f"label {label!r} is not text, but the classes of {_ref(answer)} are (e.g. {predicted!r})", None
+    if isinstance(label, bool):
+        return None, label
+    number = _number(label)
+    if number is not None:
+        if not isinstance(label, str):
+            return None, label
+        return None, int(number) if float(number).is_integer() else number  # "1" from a CSV is the class 1
+    return (
+        f"label {label!r} is not one of the classes of {_ref(answer)}, which are numbers or true/false "
+        f"(e.g. {predicted!r})",
+        None,
+    )
+
+
+def _names(label: Any, known: Any) -> bool:
+    """Whether ``label`` names the class ``known``: equal text; for a class True/False the same bool, 1/0 or
+    text such as ``"true"``; for a numeric class an equal number or numeric text (``"1"``, ``1.0`` for 1)."""
+    if isinstance(known, str):
+        return isinstance(label, str) and label == known
+    if isinstance(known, bool):
+        if isinstance(label, str):
+            return label.strip().lower() in (("true", "1") if known else ("false", "0"))
+        return isinstance(label, bool | int | float) and label == known
+    if isinstance(known, int | float):
+        number = float(label) if isinstance(label, bool) else _number(label)
+        return number is not None and number == known
+    return bool(label == known)
+
+
+def _number(label: Any) -> float | int | None:
+    """``label`` as a finite number (an int stays an int; numeric text is parsed), or None; a bool is no number."""
+    if isinstance(label, bool):
         return None
-    task, predicted = answer
-    numeric = isinstance(label, int | float) and not isinstance(label, bool)
-    if isinstance(label, str) and not isinstance(predicted, str):
+    if isinstance(label, int):
+        return label
+    if isinstance(label, float):
+        return label if math.isfinite(label) else None
+    if isinstance(label, str):
         try:
             number = float(label)
         except ValueError:
-            number = math.nan
-        numeric = math.isfinite(number)
-    if task == "regression":
-        if numeric and (not isinstance(label, float) or math.isfinite(label)):
             return None
-        return f"label {label!r} is not a number, and its model is a regression"
-    if isinstance(predicted, str):
-        if isinstance(label, str):
-            return None
-        return f"label {label!r} is not text, but its model's classes are (e.g. {predicted!r})"
-    if numeric or isinstance(label, bool):
-        return None
-    return f"label {label!r} is not one of its model's classes, which are numbers or true/false (e.g. {predicted!r})"
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _ref(answer: PredictionAnswer) -> str:
+    return f"{answer.model}@{answer.model_version}"
 
 
 def _in_utc(item: Feedback) -> Feedback:

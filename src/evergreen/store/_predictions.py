@@ -323,13 +323,31 @@ def prediction_times(session: Session, ids: Iterable[str]) -> dict[str, tuple[st
     return found
 
 
-def prediction_answers(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, Any]]:
-    """The task of the model version that made each logged prediction among ``ids`` (``classification`` or
-    ``regression``) and the label it answered (the output's ``prediction``), to check a label against."""
+@dataclass(frozen=True)
+class PredictionAnswer:
+    """What a label is checked against: the task of the model version that made a prediction, the label it
+    answered (the output's ``prediction``), and that version's name, number and package (its classes)."""
+
+    task: str
+    prediction: Any
+    model: str
+    model_version: int
+    package_id: str
+
+
+def prediction_answers(session: Session, ids: Iterable[str]) -> dict[str, PredictionAnswer]:
+    """The :class:`PredictionAnswer` of each logged prediction among ``ids`` whose model version is registered."""
     from ._schema import ModelRecord, ModelVersionRecord
 
-    found: dict[str, tuple[str, Any]] = {}
-    columns = (PredictionRecord.id, ModelVersionRecord.task, PredictionRecord.output)
+    found: dict[str, PredictionAnswer] = {}
+    columns = (
+        PredictionRecord.id,
+        ModelVersionRecord.task,
+        PredictionRecord.output,
+        PredictionRecord.model,
+        PredictionRecord.model_version,
+        ModelVersionRecord.package_id,
+    )
     joined = (
         select(*columns)
         .join(ModelRecord, ModelRecord.name == PredictionRecord.model)
@@ -342,8 +360,30 @@ def prediction_answers(session: Session, ids: Iterable[str]) -> dict[str, tuple[
         )
     )
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        for pid, task, output in session.execute(joined.where(PredictionRecord.id.in_(chunk))):
-            found[pid] = (task, output.get("prediction") if isinstance(output, dict) else None)
+        for pid, task, output, model, version, package_id in session.execute(
+            joined.where(PredictionRecord.id.in_(chunk))
+        ):
+            predicted = output.get("prediction") if isinstance(output, dict) else None
+            found[pid] = PredictionAnswer(task, predicted, model, version, package_id)
+    return found
+
+
+def first_live_predictions(session: Session, deployment: str, entities: Iterable[str]) -> dict[str, datetime]:
+    """When each of ``entities`` first got a *live* prediction from ``deployment``; entities that never
+    did are absent. Says why a label by entity and time matched nothing (its time is before them all)."""
+    found: dict[str, datetime] = {}
+    for chunk in _chunks(list(dict.fromkeys(entities))):
+        query = (
+            select(PredictionRecord.entity_id, func.min(PredictionRecord.created_at))
+            .where(
+                PredictionRecord.deployment == deployment,
+                PredictionRecord.entity_id.in_(chunk),
+                PredictionRecord.mode == "live",
+            )
+            .group_by(PredictionRecord.entity_id)
+        )
+        for entity_id, first in session.execute(query):
+            found[cast(str, entity_id)] = first
     return found
 
 

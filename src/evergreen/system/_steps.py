@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evergreen.data import DatasetVersion, duckdb, infer_schema, ingest, parquet, utc_times
-from evergreen.errors import NotFoundError, SystemDefinitionError
+from evergreen.data import DatasetVersion, Failure, ValidationReport, duckdb, infer_schema, ingest, parquet, utc_times
+from evergreen.errors import DataValidationError, NotFoundError, SystemDefinitionError
 from evergreen.executors import step_context
 from evergreen.features import connect, load_view, open_online_store, served_views, training_set
 from evergreen.pipelines import run_settings, step
 from evergreen.registry import PRODUCTION
 from evergreen.serving import Follow, deploy, predict_batch, promote_model
 from evergreen.serving import deployment as current_deployment
+from evergreen.store import MetadataStore, list_versions
 
 from ._window import Window, training_rows
 
@@ -49,14 +50,55 @@ def training_window(
     """
     window = training_rows(dataset, timestamp, window_s, since, until, settings=run_settings())
     context = step_context()
-    version = ingest(
-        f"{dataset}-window",
-        duckdb(window.query),
-        schema=window.latest.schema,
-        settings=run_settings(),
-        run_id=context["run_id"] if context else None,
-    )
+    try:
+        version = ingest(
+            f"{dataset}-window",
+            duckdb(window.query),
+            schema=window.latest.schema,
+            settings=run_settings(),
+            run_id=context["run_id"] if context else None,
+        )
+    except DataValidationError as e:  # name the versions the offending rows came from
+        if not isinstance(e.report, ValidationReport):
+            raise
+        report = _with_sources(dataset, window.used, e.report)
+        raise DataValidationError(
+            f"the training window of {dataset!r} failed validation; no version was written.\n{report.to_text()}",
+            report=report,
+        ) from e
     return _window_output(window, version)
+
+
+def _with_sources(dataset: str, used: list[str], report: ValidationReport) -> ValidationReport:
+    """``report`` with each blocking failure naming the versions among ``used`` that hold its rows (an unseen
+    category among a version's profiled values, or the same failure in its own ingestion's report, a warning
+    then): where the rows to fix come from."""
+    store = MetadataStore(run_settings().store.url)
+    try:
+        with store.session() as session:
+            infos = [info for info in list_versions(session, dataset) if info.ref in used]
+    finally:
+        store.dispose()
+    failures = []
+    for failure in report.failures:
+        if failure.blocking:
+            held = [info.ref for info in infos if _holds(info.profile, info.report, failure)]
+            source = (
+                f"these rows come from {', '.join(held)}" if held else f"the window's rows come from {', '.join(used)}"
+            )
+            failure = failure.model_copy(update={"message": f"{failure.message} ({source})"})
+        failures.append(failure)
+    return ValidationReport(rows=report.rows, failures=failures)
+
+
+def _holds(profile: dict[str, Any], report: dict[str, Any], failure: Failure) -> bool:
+    """Whether a version with this recorded profile and report holds rows of ``failure``."""
+    if failure.check == "category":
+        column = profile.get("columns", {}).get(failure.column or "", {})
+        counts = column.get("categories") if isinstance(column, dict) else None
+        if isinstance(counts, dict) and any(example in counts for example in failure.examples):
+            return True
+    return any((f.get("column"), f.get("check")) == (failure.column, failure.check) for f in report.get("failures", []))
 
 
 @step(cache=False)

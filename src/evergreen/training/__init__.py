@@ -30,7 +30,7 @@ from ._experiments import (
     trial_table,
     trials,
 )
-from ._fit import Fitted, check_labels, features_of, fit
+from ._fit import Fitted, check_labels, check_target_values, features_of, fit
 from ._labels import EncodedLabels
 from ._models import (
     TASKS,
@@ -79,6 +79,7 @@ __all__ = [
     "artifacts",
     "check_labels",
     "check_parity",
+    "check_target_values",
     "check_task",
     "code_version",
     "compare",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from evergreen.data import Schema
+from evergreen.data import Schema, blank_as_missing
 from evergreen.errors import SchemaError, TrainingError, did_you_mean
 
 from ._boosting import is_library_error, library_error
@@ -42,6 +42,37 @@ def features_of(frame: pd.DataFrame, target: str, *, schema: Schema | None = Non
             f"feature columns {missing} of the schema are not in the frame (it has {list(frame.columns)})"
         )
     return wanted
+
+
+def check_target_values(ref: str, rows: pd.DataFrame, target: str, schema: Schema) -> None:
+    """Refuse a dataset version ``ref`` whose ``target`` has missing labels, naming the version, the column
+    and, for labels outside the schema's categories (read as missing, so they cannot be learnt), each value
+    with a did-you-mean. ``rows`` are the version's rows as stored (before categories are applied)."""
+    if target not in rows.columns:
+        return
+    values = blank_as_missing(rows[target])  # a CSV's empty label is a missing one, not a class ''
+    column = next((c for c in schema.columns if c.name == target), None)
+    categories = column.categories if column is not None and column.dtype == "category" else None
+    missing = int(values.isna().sum())
+    unseen = values[values.notna() & ~values.astype(str).isin(categories)] if categories is not None else values[:0]
+    if not missing and unseen.empty:
+        return
+    if not unseen.empty:
+        counts = unseen.astype(str).value_counts()
+        named = ", ".join(
+            f"{value!r} ({int(n)} rows{did_you_mean(str(value), categories or []).replace(';', ',')})"
+            for value, n in counts.head(10).items()
+        )
+        raise TrainingError(
+            f"{ref}: target column {target!r} has {len(unseen)} label(s) outside the schema's categories "
+            f"{categories}: {named}; a label outside them is read as missing and cannot be learnt. Fix the "
+            "labels at the source and ingest that data again (ingestion refuses such labels now), or add them "
+            "to `categories` in the schema if they are new classes"
+        )
+    raise TrainingError(
+        f"{ref}: target column {target!r} has {missing} missing label(s) in {len(values)} rows; fill them at "
+        "the source and ingest that data again, or drop those rows"
+    )
 
 
 def check_labels(y: pd.Series, task: str, *, rows_name: str = "training rows") -> None:

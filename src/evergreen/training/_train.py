@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from evergreen.artifacts import ArtifactRef, ArtifactStore
@@ -27,7 +28,7 @@ from evergreen.pipelines import run_settings
 
 from ._code import code_note, code_version
 from ._experiments import trial as get_trial
-from ._fit import features_of, fit
+from ._fit import check_target_values, features_of, fit
 from ._models import ModelPackage, check_task, package_model, with_categories
 from ._query import PRIMARY_METRIC_TAG
 from ._spec import ModelSpec
@@ -120,6 +121,7 @@ def train(
     if split is None:
         split = Split(kind="stratified" if task == "classification" else "random", test=0.2, seed=seed)
     made = split_version(dataset, loaded.info.number, split, settings=settings)
+    check_target_values(loaded.ref, pd.concat([made.train, made.test]), target, schema)
     features = features_of(made.train, target, schema=schema)
     train_rows, test_rows = with_categories(made.train, schema.columns), with_categories(made.test, schema.columns)
     recipe = Recipe(

@@ -421,3 +421,22 @@ def raised(error: BaseException, cause: BaseException) -> BaseException:
 )
 def test_a_load_failure_is_explained_with_its_remedy(error: BaseException, expected: str, tmp_path: Path) -> None:
     assert expected in load_failure(error, Settings(project_dir=tmp_path))
+
+
+def test_serve_on_a_port_in_use_says_so_before_starting(tmp_path: Path) -> None:
+    import socket
+
+    from cli_projects import evergreen
+
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = evergreen(tmp_path, "serve", "--port", str(port))
+
+    assert refused.returncode == 2
+    assert refused.stdout == ""  # nothing claims to be serving
+    message = " ".join(refused.stderr.split())
+    assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" in message
+    assert "pick another port with --port PORT or [server] port in evergreen.toml" in message

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.text import Text
 
+from evergreen.errors import ConfigError
+
 from ._context import console, state
 from ._models import split_model_ref
 
@@ -163,6 +165,7 @@ def serve_command(
         "access_log": access_log,
         "log_level": "warning",
     }
+    _check_free(options["host"], options["port"])
     url = f"http://{options['host']}:{options['port']}"
     durability = settings.server.durability
     console.print(
@@ -172,6 +175,24 @@ def serve_command(
     )
     console.print(f"POST {url}/v1/models/NAME:predict, GET {url}/readyz (Ctrl-C stops)", soft_wrap=True)
     _serve(settings, deployment, workers, reload_interval, options)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse, before anything starts, a port another process listens on (with the settings that move it)."""
+    import socket
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise ConfigError(
+                f"cannot serve on {host}:{port}: {e.strerror or e} (another evergreen serve, or another "
+                "program, may be listening there); pick another port with --port PORT or [server] port in "
+                "evergreen.toml"
+            ) from e
 
 
 #: What each ``[server] durability`` means for a client, printed at start.

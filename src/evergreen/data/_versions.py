@@ -156,7 +156,7 @@ def ingest(
                 f"dataset {name!r} was ingested with watermark column {parent.watermark_column!r}; "
                 f"got {watermark!r}. Use the same column, or ingest into a new dataset"
             )
-        after = _watermark_value(parent) if watermark is not None and parent is not None else None
+        after = _after(parent, watermark, artifacts) if watermark is not None and parent is not None else None
         with _temporary_parquet() as path:
             new_rows, high_water = _write_snapshot(
                 path, source, parent, artifacts, watermark=watermark, after=after, progress=progress
@@ -388,14 +388,20 @@ def _write_snapshot(
     after: object | None,
     progress: bool,
 ) -> tuple[int, str | None]:
-    """Write the parent's rows (incremental only) then the source's; returns (new rows, high-water mark)."""
+    """Write the parent's rows (incremental only) then the source's; returns (new rows, high-water mark).
+
+    The high-water mark is the largest value of the ``watermark`` column over the whole snapshot, the
+    parent's rows included: a parent ingested without a watermark may hold newer rows than the source."""
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
     new_rows = 0
     high: Any = None
 
     def write(table: pa.Table) -> None:
-        nonlocal writer, schema
+        nonlocal writer, schema, high
+        if watermark is not None:
+            batch_high = pc.max(table.column(watermark)).as_py()
+            high = batch_high if high is None or (batch_high is not None and batch_high > high) else high
         if writer is None:
             schema = table.schema
             writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True)
@@ -410,9 +416,6 @@ def _write_snapshot(
             if table.num_rows == 0:
                 continue
             new_rows += table.num_rows
-            if watermark is not None:
-                batch_high = pc.max(table.column(watermark)).as_py()
-                high = batch_high if high is None or (batch_high is not None and batch_high > high) else high
             write(table)
     finally:
         if writer is not None:
@@ -428,6 +431,19 @@ def _format_watermark(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def _after(parent: DatasetVersionInfo, watermark: str, artifacts: ArtifactStore) -> object | None:
+    """The value after which an incremental ingestion reads rows: the parent's high-water mark, or, for a
+    parent ingested without a watermark, the largest value of the column among its rows (None when it
+    has no such column), so that a snapshot's mark never falls below the data it holds."""
+    if parent.watermark_column is not None:
+        return _watermark_value(parent)
+    path = artifacts.local_path(parent.content_id)
+    if watermark not in pq.ParquetFile(path).schema_arrow.names:
+        return None
+    value: object | None = pc.max(pq.read_table(path, columns=[watermark]).column(watermark)).as_py()
+    return value
 
 
 def _watermark_value(parent: DatasetVersionInfo) -> object | None:

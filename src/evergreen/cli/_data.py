@@ -82,12 +82,13 @@ def ingest_command(
     elif version.new_rows == 0:
         console.print(f"no new data: {version.ref} is unchanged ({version.info.rows} rows)")
     else:
+        added = version.overlap.describe() if version.overlap is not None else f"{version.new_rows} new"
         console.print(
-            f"[green]✓[/] {escape(version.ref)}: {version.info.rows} rows ({version.new_rows} new), "
+            f"[green]✓[/] {escape(version.ref)}: {version.info.rows} rows ({escape(added)}), "
             f"content {version.info.content_id[:12]}",
             markup=True,
         )
-    print_warnings(version.report.warnings)
+        print_warnings(version.report.warnings)  # an unchanged version's were printed when it was made
     if version.pruned:
         console.print(f"retention: deleted version(s) {', '.join(map(str, version.pruned))}")
 

@@ -38,11 +38,13 @@ from evergreen.store import (
     add_version,
     ensure_dataset,
     get_version,
+    list_versions,
     record_check,
     version_by_content,
 )
 
 from ._checks import DataTests, run_checks
+from ._overlap import Overlap, overlap
 from ._profile import Profile, profile_table
 from ._retention import prune
 from ._schema import Schema, infer_schema, merge_schemas
@@ -62,6 +64,7 @@ class DatasetVersion:
     info: DatasetVersionInfo
     artifacts: ArtifactStore
     new_rows: int | None = None  # rows this ingestion added (None when the version was loaded, not made)
+    overlap: Overlap | None = None  # of those rows, how many earlier versions held (None when not made)
     pruned: tuple[int, ...] = ()  # older versions this ingestion deleted by the [data] retention settings
 
     @property
@@ -192,6 +195,7 @@ def ingest(
             if existing is not None:
                 keep_report(session, existing.id)
                 return DatasetVersion(existing, artifacts, new_rows=0)
+            earlier = _earlier(session, name, profile, schema, artifacts)
             version_id = add_version(
                 session,
                 dataset_id=dataset_id,
@@ -213,9 +217,42 @@ def ingest(
                 edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
             add_edges(session, edges)
             made = get_version(session, name, None)
+        found = overlap(artifacts.local_path(content_id), skip=skip, rows=new_rows, earlier=earlier, schema=schema)
     finally:
         store.dispose()
-    return DatasetVersion(made, artifacts, new_rows=new_rows, pruned=_retain(name, settings))
+    return DatasetVersion(made, artifacts, new_rows=new_rows, overlap=found, pruned=_retain(name, settings))
+
+
+def _earlier(
+    session: Any, name: str, profile: Profile, schema: Schema, artifacts: ArtifactStore
+) -> list[tuple[str, str]]:
+    """(ref, local Parquet path) of the dataset's versions whose rows an ingestion's rows are compared with:
+    not those an incremental version holds whole (its parent), and, when the schema has a timestamp
+    column, only those whose times overlap the new snapshot's."""
+    infos = list_versions(session, name)
+    held = {info.parent_number for info in infos if info.watermark_column is not None}
+    times = [c.name for c in schema.columns if c.role == "timestamp"]
+    span = _span(profile.model_dump(mode="json"), times[0]) if times else None
+    found = []
+    for info in infos:
+        if info.number in held:
+            continue
+        if span is not None:
+            other = _span(info.profile, times[0])
+            if other is not None and (other[1] < span[0] or other[0] > span[1]):
+                continue
+        found.append((info.ref, artifacts.local_path(info.content_id)))
+    return found
+
+
+def _span(profile: dict[str, Any], column: str) -> tuple[float, float] | None:
+    """A version's (oldest, newest) value of ``column`` from its profile; None when it has none."""
+    columns = profile.get("columns")
+    stats = columns.get(column) if isinstance(columns, dict) else None
+    low, high = (stats.get("min"), stats.get("max")) if isinstance(stats, dict) else (None, None)
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return None
+    return float(low), float(high)
 
 
 def _retain(name: str, settings: Settings) -> tuple[int, ...]:

@@ -184,8 +184,9 @@ def ingest(
             if not report.ok:
                 with store.session() as session:
                     keep_report(session, None)
+                text = report.to_text().replace("data schema NAME ", f"data schema {name} ")  # the remedy's name
                 raise DataValidationError(
-                    f"dataset {name!r}: blocking checks failed; no version was written.\n{report.to_text()}", report
+                    f"dataset {name!r}: blocking checks failed; no version was written.\n{text}", report
                 )
             content_id = artifacts.put_file(path)
             profile = profile_table(path)

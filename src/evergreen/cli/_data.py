@@ -18,6 +18,7 @@ from ._runs import when
 
 if TYPE_CHECKING:
     from evergreen.data import Failure
+    from evergreen.store import DatasetInfo
 
 app = typer.Typer(
     help="Datasets: ingest, validate and version data; list, show and compare versions.", rich_markup_mode=None
@@ -132,9 +133,22 @@ def list_command(ctx: typer.Context) -> None:
             datasets = list_datasets(session)
     finally:
         store.dispose()
+    empty = [d.name for d in datasets if d.versions == 0]  # every ingestion refused: nothing to show
+    datasets = [d for d in datasets if d.versions > 0]
     if not datasets:
         console.print("No datasets yet. Make one with: evergreen data ingest NAME SOURCE")
-        return
+    else:
+        console.print(_datasets_table(datasets))
+    if empty:
+        console.print(
+            f"not listed: {', '.join(empty)}, with no version yet (every ingestion was refused by validation); "
+            "ingest a file that passes, or see why with evergreen data validate NAME SOURCE",
+            soft_wrap=True,
+        )
+
+
+def _datasets_table(datasets: Sequence[DatasetInfo]) -> Table:
+    """One row per dataset (a ``DatasetInfo`` of the store): its versions and its latest version."""
     table = Table("dataset", "versions", "latest", "rows", "content", "created (UTC)")
     for dataset in datasets:
         latest = dataset.latest
@@ -146,13 +160,18 @@ def list_command(ctx: typer.Context) -> None:
             latest.content_id[:12] if latest else "-",
             when(latest.created_at) if latest else "-",
         )
-    console.print(table)
+    return table
 
 
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
-    from evergreen.data import Split, format_epoch, load  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.data import (  # here, not at the top: keeps `evergreen --help` fast
+        Split,
+        format_epoch,
+        load,
+        source_text,
+    )
     from evergreen.store import MetadataStore, list_checks, list_splits, list_versions
 
     settings = state(ctx).settings()
@@ -162,7 +181,11 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     console.print(
         Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes, content {info.content_id}")
     )
-    console.print(f"  created {when(info.created_at)} UTC from {info.source}")
+    console.print(
+        f"  created {when(info.created_at)} UTC from {source_text(info.source, relative_to=settings.project_dir)}",
+        soft_wrap=True,
+        highlight=False,
+    )
     if info.parent_number is not None:
         console.print(f"  parent {info.dataset}@{info.parent_number}")
     if info.watermark_column:

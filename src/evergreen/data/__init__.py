@@ -51,7 +51,7 @@ from ._profile import ColumnProfile, Profile, profile_table
 from ._profile import quote as quote_identifier
 from ._retention import Pruned, prune
 from ._schema import ColumnSchema, DType, Role, Schema, infer_schema
-from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
+from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, source_text, sql
 from ._splits import Split
 from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
 from ._time import (
@@ -140,6 +140,7 @@ __all__ = [
     "render_html",
     "render_markdown",
     "run_checks",
+    "source_text",
     "split",
     "split_dataset",
     "split_version",

@@ -137,3 +137,40 @@ def test_the_command_line_says_what_is_new_and_repeats_no_warnings_for_an_unchan
     assert "warning" not in repeated.stdout
     assert again.returncode == 0, again.stdout + again.stderr
     assert "tumor@3: 32 rows (2 new, 30 already in tumor@2)" in " ".join(again.stdout.split())
+    assert "warning:" in again.stdout
+
+
+def test_a_reordered_re_export_is_all_held_and_its_warnings_are_not_repeated(tmp_path: Path) -> None:
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    day1 = scans(1, 20)
+    infer_schema(day1, target="diagnosis", timestamp="scanned_at", id="scan_id").to_yaml(tmp_path / "schema.yaml")
+    day1.to_csv(tmp_path / "day1.csv", index=False)
+    wide = scans(2, 30).assign(radius=lambda f: f["radius"] * 1.6)
+    wide.to_csv(tmp_path / "day2.csv", index=False)
+    wide.sample(frac=1.0, random_state=3).to_csv(tmp_path / "day2-reordered.csv", index=False)
+    for name in ("day1.csv", "day2.csv"):
+        done = evergreen(tmp_path, "data", "ingest", "tumor", name, "--schema", "schema.yaml", "--no-progress")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    again = evergreen(tmp_path, "data", "ingest", "tumor", "day2-reordered.csv", "--no-progress")
+
+    text = " ".join(again.stdout.split())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "tumor@3: 30 rows (0 new, 30 already in tumor@2)" in text
+    assert "warning:" not in again.stdout
+    assert (
+        "validation warning(s), about rows already held (shown when they were ingested; evergreen data show tumor@3"
+        in text
+    )
+
+
+def test_an_incremental_ingestion_counts_its_rows_past_the_watermark_as_new(settings: Settings, tmp_path: Path) -> None:
+    _ingest("tumor", scans(1, 20), tmp_path / "day1.csv", settings, **ROLES)
+    both = pd.concat([scans(1, 20), scans(2, 15)])
+    both.to_csv(tmp_path / "both.csv", index=False)
+
+    version = ingest("tumor", csv(tmp_path / "both.csv"), watermark="scanned_at", settings=settings, now=DECEMBER)
+
+    assert (version.info.rows, version.new_rows) == (35, 15)
+    assert version.overlap is not None
+    assert version.overlap.describe() == "15 new"

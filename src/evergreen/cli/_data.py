@@ -89,7 +89,14 @@ def ingest_command(
             f"content {version.info.content_id[:12]}",
             markup=True,
         )
-        print_warnings(version.report.warnings)  # an unchanged version's were printed when it was made
+        if version.overlap is None or version.overlap.new or version.overlap.replacing:
+            print_warnings(version.report.warnings)  # rows held already had theirs printed when they came
+        elif version.report.warnings:
+            console.print(
+                f"{len(version.report.warnings)} validation warning(s), about rows already held (shown when they "
+                f"were ingested; evergreen data show {version.ref} lists them)",
+                soft_wrap=True,
+            )
     if version.pruned:
         console.print(f"retention: deleted version(s) {', '.join(map(str, version.pruned))}")
 

@@ -196,7 +196,9 @@ def ingest(
             if existing is not None:
                 keep_report(session, existing.id)
                 return DatasetVersion(existing, artifacts, new_rows=0)
-            earlier = _earlier(session, name, profile, schema, artifacts)
+            # an incremental snapshot's new rows are past the parent's mark, so none can equal a parent's row
+            parent_rows = parent.number if parent is not None and after is not None else None
+            earlier = _earlier(session, name, profile, schema, artifacts, skip_number=parent_rows)
             version_id = add_version(
                 session,
                 dataset_id=dataset_id,
@@ -225,13 +227,13 @@ def ingest(
 
 
 def _earlier(
-    session: Any, name: str, profile: Profile, schema: Schema, artifacts: ArtifactStore
+    session: Any, name: str, profile: Profile, schema: Schema, artifacts: ArtifactStore, *, skip_number: int | None
 ) -> list[tuple[str, str]]:
     """(ref, local Parquet path) of the dataset's versions whose rows an ingestion's rows are compared with:
-    not those an incremental version holds whole (its parent), and, when the schema has a timestamp
-    column, only those whose times overlap the new snapshot's."""
+    not ``skip_number``, not those an incremental version holds whole (its parent), and, when the schema has
+    a timestamp column, only those whose times overlap the new snapshot's."""
     infos = list_versions(session, name)
-    held = {info.parent_number for info in infos if info.watermark_column is not None}
+    held = {info.parent_number for info in infos if info.watermark_column is not None} | {skip_number}
     times = [c.name for c in schema.columns if c.role == "timestamp"]
     span = _span(profile.model_dump(mode="json"), times[0]) if times else None
     found = []

@@ -71,6 +71,9 @@ def test_the_command_line_names_the_dataset_in_the_remedy(tmp_path: Path) -> Non
     assert refused.returncode == 1
     assert "`evergreen data schema tumor -o schema.yaml` to edit it" in text
     assert "Traceback" not in text
+    checked = evergreen(tmp_path, "data", "validate", "tumor", "day1.csv", "--schema", str(TEMPLATE), "--no-progress")
+    assert checked.returncode == 1
+    assert "`evergreen data schema tumor -o schema.yaml` to edit it" in " ".join(checked.stdout.split())
 
 
 def test_the_regression_template_fits_the_raw_diabetes_data_and_only_warns_on_the_scaled_one() -> None:

@@ -123,7 +123,7 @@ def validate_command(
         settings=state(ctx).settings(),
         progress=progress,
     )
-    console.print(report.to_text())
+    console.print(report.to_text().replace("data schema NAME ", f"data schema {name} "))
     if not report.ok:
         raise typer.Exit(1)
 

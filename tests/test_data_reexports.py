@@ -13,7 +13,8 @@ import pytest
 
 from cli_projects import evergreen
 from evergreen.config import Settings, load_settings
-from evergreen.data import DatasetVersion, csv, duckdb_cursor, infer_schema, ingest
+from evergreen.data import DatasetVersion, csv, duckdb_cursor, infer_schema, ingest, load
+from evergreen.errors import DataSourceError
 from evergreen.system._window import training_rows
 
 DECEMBER = datetime(2026, 12, 31, tzinfo=UTC)
@@ -174,3 +175,27 @@ def test_an_incremental_ingestion_counts_its_rows_past_the_watermark_as_new(sett
     assert (version.info.rows, version.new_rows) == (35, 15)
     assert version.overlap is not None
     assert version.overlap.describe() == "15 new"
+
+
+def test_rows_that_cannot_be_compared_with_an_earlier_version_are_refused_before_a_version_is_written(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = scans(1, 20).assign(note=True)
+    first.to_csv(tmp_path / "day1.csv", index=False)
+    schema = infer_schema(first, target="diagnosis", timestamp="scanned_at", id="scan_id")
+    schema = schema.model_copy(
+        update={"columns": [c.model_copy(update={"role": "ignore"}) if c.name == "note" else c for c in schema.columns]}
+    )
+    ingest("tumor", csv(tmp_path / "day1.csv"), schema=schema, settings=settings, now=DECEMBER)
+    scans(1, 20).assign(note=pd.Timestamp("2026-11-01")).to_csv(tmp_path / "day1-again.csv", index=False)
+
+    retyped = schema.model_copy(
+        update={
+            "columns": [c.model_copy(update={"dtype": "datetime"}) if c.name == "note" else c for c in schema.columns]
+        }
+    )
+
+    with pytest.raises(DataSourceError, match=r"the new rows cannot be compared with those of tumor@1 .*new dataset"):
+        ingest("tumor", csv(tmp_path / "day1-again.csv"), schema=retyped, settings=settings, now=DECEMBER)
+
+    assert load("tumor", settings=settings).info.number == 1

@@ -15,6 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import duckdb
+
+from evergreen.errors import DataSourceError
+
 from ._database import duckdb_cursor
 from ._profile import quote as quote_identifier
 from ._profile import sql_string
@@ -90,6 +94,12 @@ def overlap(path: str, *, skip: int, rows: int, earlier: Sequence[tuple[str, str
         found = cursor.sql(
             f"SELECT holder, sum(least(n_in, coalesce(n_old, 0))), {replacing} FROM ({counts}) r{keyed} GROUP BY holder"
         ).fetchall()
+    except duckdb.Error as e:
+        refs = ", ".join(ref for ref, _ in earlier)
+        raise DataSourceError(
+            f"the new rows cannot be compared with those of {refs} (as the training window merges them): "
+            f"{str(e).splitlines()[0]}; a column whose type changed needs a new dataset (or a full re-ingestion)"
+        ) from e
     finally:
         cursor.close()
     by_holder = sorted(((int(h or 0), earlier[k][0]) for k, h, _ in ((r[0], r[1], r[2]) for r in found)

@@ -199,6 +199,7 @@ def ingest(
             # an incremental snapshot's new rows are past the parent's mark, so none can equal a parent's row
             parent_rows = parent.number if parent is not None and after is not None else None
             earlier = _earlier(session, name, profile, schema, artifacts, skip_number=parent_rows)
+            found = overlap(artifacts.local_path(content_id), skip=skip, rows=new_rows, earlier=earlier, schema=schema)
             version_id = add_version(
                 session,
                 dataset_id=dataset_id,
@@ -220,7 +221,6 @@ def ingest(
                 edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
             add_edges(session, edges)
             made = get_version(session, name, None)
-        found = overlap(artifacts.local_path(content_id), skip=skip, rows=new_rows, earlier=earlier, schema=schema)
     finally:
         store.dispose()
     return DatasetVersion(made, artifacts, new_rows=new_rows, overlap=found, pruned=_retain(name, settings))

@@ -10,13 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
 from evergreen.artifacts import ArtifactStore
-from evergreen.data import Schema, infer_schema
+from evergreen.config import load_settings
+from evergreen.data import Schema, csv, infer_schema, ingest
+from evergreen.registry import record_gate, register
+from evergreen.serving import deploy
 from evergreen.serving._rows import RowReader
-from evergreen.training import package_model, signature_of
+from evergreen.training import package_model, signature_of, sklearn, train
+from test_real_requests import metric
+from test_server import Running, predict
 
 DAYS = 20
 
@@ -116,3 +121,31 @@ def test_an_inferred_signature_records_the_exact_training_range(tmp_path: Path, 
 
     found = next(c for c in package.signature.inputs if c.name == column)
     assert (found.min, found.max) == (X[column].min(), X[column].max())
+
+
+def test_the_server_reports_and_counts_a_value_beyond_the_training_range_of_a_schema_without_limits(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(tmp_path, overrides={"executor.kind": "inline"}, environ={})
+    frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})  # scaled: bmi < 0.2
+    frame.insert(0, "visit_time", pd.date_range("2026-11-01", periods=len(frame), freq="h"))  # naive times
+    frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    inferred = infer_schema(frame, target="progression", timestamp="visit_time")
+    schema = Schema(columns=[c.model_copy(update={"min": None, "max": None}) for c in inferred.columns])
+    ingest("progression", csv(tmp_path / "diabetes.csv"), schema=schema, settings=settings)
+    trained = train("progression", 1, sklearn(HistGradientBoostingRegressor, params={"max_iter": 20}),
+                    task="regression", measure_latency=False, settings=settings)  # fmt: skip
+    version = register("progression", trained.package.id, task="regression", trial_id=trained.trial_id,
+                       settings=settings)  # fmt: skip
+    record_gate("progression", version.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("progression", "progression", version.number, settings=settings)
+    features = [c for c in frame.columns if c not in ("visit_time", "progression")]
+    usual = {name: float(frame[name].median()) for name in features}
+
+    with Running(settings) as client:
+        answer = predict(client, {"instances": [usual | {"bmi": 5.0}, usual]}, "progression")
+        counted = metric(client, "evergreen_out_of_range_values_total", deployment="progression", column="bmi")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["out_of_range"] == [["bmi"], []]
+    assert counted == 1

@@ -199,3 +199,14 @@ def test_rows_that_cannot_be_compared_with_an_earlier_version_are_refused_before
         ingest("tumor", csv(tmp_path / "day1-again.csv"), schema=retyped, settings=settings, now=DECEMBER)
 
     assert load("tumor", settings=settings).info.number == 1
+
+
+def test_a_file_spanning_two_ingested_days_names_both_versions_most_first(settings: Settings, tmp_path: Path) -> None:
+    _ingest("tumor", scans(1, 12), tmp_path / "day1.csv", settings, **ROLES)
+    _ingest("tumor", scans(2, 20), tmp_path / "day2.csv", settings)
+    week = pd.concat([scans(1, 12), scans(2, 20), scans(3, 4)])
+
+    version = _ingest("tumor", week, tmp_path / "week.csv", settings)
+
+    assert version.overlap is not None
+    assert version.overlap.describe() == "4 new, 32 already in tumor@2, tumor@1"

@@ -102,13 +102,15 @@ def overlap(path: str, *, skip: int, rows: int, earlier: Sequence[tuple[str, str
         ) from e
     finally:
         cursor.close()
-    by_holder = sorted(((int(h or 0), earlier[k][0]) for k, h, _ in ((r[0], r[1], r[2]) for r in found)
-                        if k is not None and h), reverse=True)  # fmt: skip
+    held = sorted(
+        ((int(count), earlier[holder][0]) for holder, count, _ in found if holder is not None and count),
+        key=lambda pair: -pair[0],
+    )
     return Overlap(
         rows,
-        held=sum(h for h, _ in by_holder),
-        replacing=int(sum(r[2] or 0 for r in found)),
-        holders=tuple(ref for _, ref in by_holder),
+        held=sum(count for count, _ in held),
+        replacing=int(sum(replaced or 0 for _, _, replaced in found)),
+        holders=tuple(ref for _, ref in held),
     )
 
 

@@ -403,3 +403,23 @@ def test_the_watermark_is_the_newest_row_of_the_snapshot_after_an_ingestion_with
     assert newer.info.rows == 35
     assert newer.info.watermark == newer.to_pandas()["visit_time"].max().isoformat()
     assert datetime.fromisoformat(newer.info.watermark) > newest
+
+
+def test_a_late_file_after_a_version_without_a_watermark_is_said_to_be_skipped(tmp_path: Path) -> None:
+    from cli_projects import evergreen
+
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    times = pd.date_range("2026-12-06", periods=20, freq="h", tz="Europe/Berlin")
+    pd.DataFrame({"id": range(20), "visit_time": times}).to_csv(tmp_path / "dec06.csv", index=False)
+    late = pd.DataFrame({"id": range(100, 110), "visit_time": times[:10] - pd.Timedelta(days=19)})
+    late.to_csv(tmp_path / "nov17.csv", index=False)
+    first = evergreen(tmp_path, "data", "ingest", "progression", "dec06.csv", "--no-progress")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    again = evergreen(tmp_path, "data", "ingest", "progression", "nov17.csv", "--watermark", "visit_time",
+                      "--no-progress")  # fmt: skip
+
+    text = " ".join(again.stdout.split())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no new data: progression@1 is unchanged (20 rows)" in text
+    assert "only rows with visit_time after the newest in progression@1 are read" in text

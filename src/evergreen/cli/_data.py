@@ -74,10 +74,11 @@ def ingest_command(
     except DataValidationError as e:
         err_console.print(f"[red]✗ {escape(str(e))}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from e
-    if version.new_rows == 0 and watermark is not None and version.info.watermark is not None:
+    if version.new_rows == 0 and watermark is not None:
+        mark = version.info.watermark or f"the newest in {version.ref}"  # a parent ingested without a watermark
         console.print(
             f"no new data: {version.ref} is unchanged ({version.info.rows} rows). With --watermark only rows with "
-            f"{watermark} after {version.info.watermark} are read; rows at or before it (a late file) were "
+            f"{watermark} after {mark} are read; rows at or before it (a late file) were "
             "skipped: ingest such a file without --watermark to add them",
         )
     elif version.new_rows == 0:

@@ -55,6 +55,9 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@# A merge conflict left in prose is valid Markdown: refuse its markers anywhere in the project's text.
+	@! grep -rnE '^(<<<<<<<|>>>>>>>)( |$$)' --include='*.md' --include='*.py' --include='*.yaml' --include='*.toml' \
+		README.md CONTRIBUTING.md docs docs_src src tests examples benchmarks || (echo "merge conflict markers above"; exit 1)
 
 # The site is built with warnings as errors: a broken link, anchor or API reference fails the build.
 docs: setup

@@ -370,3 +370,56 @@ def test_a_late_file_under_a_watermark_is_said_to_be_skipped_with_the_way_to_add
     text = " ".join(again.stdout.split())
     assert "no new data: events@1 is unchanged (20 rows)" in text
     assert "were skipped: ingest such a file without --watermark to add them" in text
+
+
+DECEMBER = datetime(2026, 12, 31, tzinfo=UTC)
+
+
+def test_the_watermark_is_the_newest_row_of_the_snapshot_after_an_ingestion_without_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    def visits(start: str, n: int, first_id: int) -> pd.DataFrame:
+        times = pd.date_range(start, periods=n, freq="h", tz="Europe/Berlin")
+        return pd.DataFrame({"patient_id": range(first_id, first_id + n), "visit_time": times, "bmi": 25.0})
+
+    visits("2026-12-06", 30, 0).to_csv(tmp_path / "dec06.csv", index=False)
+    visits("2026-11-20", 20, 100).to_csv(tmp_path / "nov20-late.csv", index=False)
+    visits("2026-11-17", 10, 200).to_csv(tmp_path / "nov17-late.csv", index=False)
+    visits("2026-12-08", 5, 300).to_csv(tmp_path / "dec08.csv", index=False)
+    plain = ingest("progression", csv_source(tmp_path / "dec06.csv"), settings=settings, now=DECEMBER)
+    newest = pd.read_csv(tmp_path / "dec06.csv", parse_dates=["visit_time"])["visit_time"].max()
+
+    late = ingest("progression", csv_source(tmp_path / "nov20-late.csv"), watermark="visit_time", settings=settings,
+                  now=DECEMBER)  # fmt: skip
+    older = ingest("progression", csv_source(tmp_path / "nov17-late.csv"), watermark="visit_time", settings=settings,
+                   now=DECEMBER)  # fmt: skip
+    newer = ingest("progression", csv_source(tmp_path / "dec08.csv"), watermark="visit_time", settings=settings,
+                   now=DECEMBER)  # fmt: skip
+
+    assert plain.info.watermark is None
+    assert (late.info.number, late.new_rows) == (plain.info.number, 0)  # nothing after the parent's Dec 6 rows
+    assert (older.info.number, older.new_rows) == (plain.info.number, 0)
+    assert newer.new_rows == 5
+    assert newer.info.rows == 35
+    assert newer.info.watermark == newer.to_pandas()["visit_time"].max().isoformat()
+    assert datetime.fromisoformat(newer.info.watermark) > newest
+
+
+def test_a_late_file_after_a_version_without_a_watermark_is_said_to_be_skipped(tmp_path: Path) -> None:
+    from cli_projects import evergreen
+
+    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    times = pd.date_range("2026-12-06", periods=20, freq="h", tz="Europe/Berlin")
+    pd.DataFrame({"id": range(20), "visit_time": times}).to_csv(tmp_path / "dec06.csv", index=False)
+    late = pd.DataFrame({"id": range(100, 110), "visit_time": times[:10] - pd.Timedelta(days=19)})
+    late.to_csv(tmp_path / "nov17.csv", index=False)
+    first = evergreen(tmp_path, "data", "ingest", "progression", "dec06.csv", "--no-progress")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    again = evergreen(tmp_path, "data", "ingest", "progression", "nov17.csv", "--watermark", "visit_time",
+                      "--no-progress")  # fmt: skip
+
+    text = " ".join(again.stdout.split())
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no new data: progression@1 is unchanged (20 rows)" in text
+    assert "only rows with visit_time after the newest in progression@1 are read" in text

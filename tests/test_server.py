@@ -550,8 +550,8 @@ def test_batch_prediction_writes_parquet_in_chunks_and_fills_the_cache(
     scores = pd.read_parquet(tmp_path / "scores.parquet")
     live = predict(server, {"instances": [{"tenure": 8, "fee": 21.0}]}).json()
     assert (result.rows, result.cached, result.model_version) == (250, 250, f"churn@{first}")
-    assert len(result.warnings) == 1  # tenure 66-250 lies outside the training schema's range: scored, reported
-    assert result.warnings[0].startswith("tenure: 185 range failure(s), column 'tenure' has")
+    assert len(result.warnings) == 1  # tenure 60-250 lies outside the model's training range: scored, reported
+    assert result.warnings[0].startswith("tenure: 191 range failure(s), column 'tenure' has")
     assert list(scores.columns) == ["customer_id", "prediction", "probability_False", "probability_True"]
     assert len(scores) == 250
     assert cached.status_code == 200

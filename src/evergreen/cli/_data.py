@@ -19,6 +19,7 @@ from ._runs import when
 
 if TYPE_CHECKING:
     from evergreen.data import Failure
+    from evergreen.store import DatasetInfo
 
 app = typer.Typer(
     help="Datasets: ingest, validate and version data; list, show and compare versions.", rich_markup_mode=None
@@ -74,21 +75,30 @@ def ingest_command(
     except DataValidationError as e:
         err_console.print(f"[red]✗ {escape(str(e))}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from e
-    if version.new_rows == 0 and watermark is not None and version.info.watermark is not None:
+    if version.new_rows == 0 and watermark is not None:
+        mark = version.info.watermark or f"the newest in {version.ref}"  # a parent ingested without a watermark
         console.print(
             f"no new data: {version.ref} is unchanged ({version.info.rows} rows). With --watermark only rows with "
-            f"{watermark} after {version.info.watermark} are read; rows at or before it (a late file) were "
+            f"{watermark} after {mark} are read; rows at or before it (a late file) were "
             "skipped: ingest such a file without --watermark to add them",
         )
     elif version.new_rows == 0:
         console.print(f"no new data: {version.ref} is unchanged ({version.info.rows} rows)")
     else:
+        added = version.overlap.describe() if version.overlap is not None else f"{version.new_rows} new"
         console.print(
-            f"[green]✓[/] {escape(version.ref)}: {version.info.rows} rows ({version.new_rows} new), "
+            f"[green]✓[/] {escape(version.ref)}: {version.info.rows} rows ({escape(added)}), "
             f"content {version.info.content_id[:12]}",
             markup=True,
         )
-    print_warnings(version.report.warnings)
+        if version.overlap is None or version.overlap.new or version.overlap.replacing:
+            print_warnings(version.report.warnings)  # rows held already had theirs printed when they came
+        elif version.report.warnings:
+            console.print(
+                f"{len(version.report.warnings)} validation warning(s), about rows already held (shown when they "
+                f"were ingested; evergreen data show {version.ref} lists them)",
+                soft_wrap=True,
+            )
     if version.pruned:
         console.print(f"retention: deleted version(s) {', '.join(map(str, version.pruned))}")
 
@@ -115,7 +125,7 @@ def validate_command(
         settings=state(ctx).settings(),
         progress=progress,
     )
-    console.print(report.to_text())
+    console.print(report.to_text().replace("data schema NAME ", f"data schema {name} "))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -132,9 +142,22 @@ def list_command(ctx: typer.Context) -> None:
             datasets = list_datasets(session)
     finally:
         store.dispose()
+    empty = [d.name for d in datasets if d.versions == 0]  # every ingestion refused: nothing to show
+    datasets = [d for d in datasets if d.versions > 0]
     if not datasets:
         console.print("No datasets yet. Make one with: evergreen data ingest NAME SOURCE")
-        return
+    else:
+        console.print(_datasets_table(datasets))
+    if empty:
+        console.print(
+            f"not listed: {', '.join(empty)}, with no version yet (every ingestion was refused by validation); "
+            "ingest a file that passes, or see why with evergreen data validate NAME SOURCE",
+            soft_wrap=True,
+        )
+
+
+def _datasets_table(datasets: Sequence[DatasetInfo]) -> Table:
+    """One row per dataset (a ``DatasetInfo`` of the store): its versions and its latest version."""
     table = tables.table(
         tables.text("dataset"),
         tables.key("versions"),
@@ -153,13 +176,18 @@ def list_command(ctx: typer.Context) -> None:
             latest.content_id[:12] if latest else "-",
             when(latest.created_at) if latest else "-",
         )
-    console.print(table)
+    return table
 
 
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
-    from evergreen.data import Split, format_epoch, load  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.data import (  # here, not at the top: keeps `evergreen --help` fast
+        Split,
+        format_epoch,
+        load,
+        source_text,
+    )
     from evergreen.store import MetadataStore, list_checks, list_splits, list_versions
 
     settings = state(ctx).settings()
@@ -169,7 +197,11 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     console.print(
         Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes, content {info.content_id}")
     )
-    console.print(f"  created {when(info.created_at)} UTC from {info.source}")
+    console.print(
+        f"  created {when(info.created_at)} UTC from {source_text(info.source, relative_to=settings.project_dir)}",
+        soft_wrap=True,
+        highlight=False,
+    )
     if info.parent_number is not None:
         console.print(f"  parent {info.dataset}@{info.parent_number}")
     if info.watermark_column:

@@ -137,7 +137,7 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         if step.status == "failed" and step.error:
             console.print(f"step {step.name} failed:", style="red")
             console.print(step.error.rstrip(), soft_wrap=True)
-    console.print(f"  parameters: {run.params}", soft_wrap=True)
+    console.print(f"  parameters: {_params(run.params)}", soft_wrap=True, highlight=False)
     console.print(
         f"  started {when(run.started_at)} UTC, took {seconds(run.duration_s)}, on {run.host} (pid {run.pid})"
     )
@@ -176,6 +176,20 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
             facts = f" {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B) {artifact.uri}"
             node.add(Text.assemble(("out", "dim"), facts))
     console.print(tree)
+
+
+def _params(params: dict[str, Any]) -> str:
+    """A run's parameters as ``source=day1.csv, window=7d`` (a recorded data source as its description)."""
+    if not params:
+        return "none"
+    from evergreen.data import source_text  # here, not at the top: keeps `evergreen --help` fast
+
+    def shown(value: Any) -> str:
+        if isinstance(value, dict) and "kind" in value:
+            return source_text(value)
+        return repr(value) if value == "" else str(value)
+
+    return ", ".join(f"{name}={shown(value)}" for name, value in params.items())
 
 
 def _slot(slot: str) -> str:

@@ -2,7 +2,8 @@
 
 ``ingest(name, source)`` reads a source (``csv``, ``parquet``, ``sql``, ``duckdb``), validates it
 against a schema and data tests, profiles it, and records it as an immutable, content-addressed
-version; ``load``, ``diff`` and ``prune`` work with the versions; ``drift`` compares a batch with a
+version (its ``overlap`` says how many of the rows earlier versions already held); ``load``, ``diff``
+and ``prune`` work with the versions; ``drift`` compares a batch with a
 stored profile; ``split`` holds the reproducible train/test splits, and ``split_version`` makes one
 of a version and records it there.
 
@@ -47,11 +48,12 @@ from ._document import (
 )
 from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
 from ._entities import entity_key, entity_key_sql, entity_keys
+from ._overlap import Overlap
 from ._profile import ColumnProfile, Profile, profile_table
 from ._profile import quote as quote_identifier
 from ._retention import Pruned, prune
 from ._schema import ColumnSchema, DType, Role, Schema, blank_as_missing, infer_schema
-from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, sql
+from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, source_text, sql
 from ._splits import Split
 from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
 from ._time import (
@@ -89,6 +91,7 @@ __all__ = [
     "MissingRule",
     "ModeRule",
     "OutlierRule",
+    "Overlap",
     "Profile",
     "Pruned",
     "Role",
@@ -141,6 +144,7 @@ __all__ = [
     "render_html",
     "render_markdown",
     "run_checks",
+    "source_text",
     "split",
     "split_dataset",
     "split_version",

@@ -19,11 +19,12 @@ from __future__ import annotations
 import glob
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,7 +35,7 @@ from rich.table import Column
 from evergreen.data._time import as_utc
 from evergreen.errors import DataSourceError, did_you_mean
 
-__all__ = ["URI_FORMS", "Source", "csv", "duckdb", "from_uri", "parquet", "sql"]
+__all__ = ["URI_FORMS", "Source", "csv", "duckdb", "from_uri", "parquet", "source_text", "sql"]
 
 ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
 
@@ -342,3 +343,30 @@ def from_uri(spec: str) -> Source:
     if glob.has_magic(text) and re.search(r"\.(csv|tsv)$", lower):
         hint = f"; for several CSV files use \"duckdb:SELECT * FROM read_csv('{text}')\""
     raise DataSourceError(f"cannot tell what kind of source {spec!r} is{hint}\naccepted forms:\n{URI_FORMS}")
+
+
+def source_text(described: Mapping[str, Any], *, relative_to: Path | None = None) -> str:
+    """A recorded source (what :meth:`Source.describe` returned) as people read it, e.g. ``CSV file
+    'day1.csv'`` (a path under ``relative_to`` shown relative to it), ``SQL query on URL: QUERY``,
+    ``dataset churn@3``; a kind this does not know as its kind and fields."""
+    kind = described.get("kind")
+    path = str(described.get("path", ""))
+    if relative_to is not None and path and Path(path).is_relative_to(relative_to.resolve()):
+        path = str(Path(path).relative_to(relative_to.resolve()))
+    if kind == "csv":
+        return f"CSV file '{path}'"
+    if kind == "parquet":
+        return f"Parquet source '{path}'"
+    if kind == "sql":
+        return f"SQL query on {described.get('url')}: {described.get('query')}"
+    if kind == "duckdb":
+        database = described.get("database")
+        return (
+            f"DuckDB query{f' on {database!r}' if database not in (None, ':memory:') else ''}: {described.get('query')}"
+        )
+    if kind == "dataset":
+        version = described.get("version")
+        name = described.get("name")
+        return f"dataset {version}" if name is None else f"dataset {name}@{version or 'latest'}"
+    fields = ", ".join(f"{k}={v}" for k, v in described.items() if k != "kind")
+    return f"{kind} ({fields})" if fields else str(kind)

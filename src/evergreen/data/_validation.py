@@ -260,23 +260,28 @@ def _structure(frame: pd.DataFrame, schema: Schema) -> list[Failure]:
     missing = [c for c in schema.columns if c.name not in frame.columns and c.role != "ignore"]
     failures: list[Failure] = []
     renamed: set[str] = set()
+    absent: list[ColumnSchema] = []
     for col in missing:
         guess = nearest(col.name, [e for e in extra if e not in renamed])
-        if guess is not None:
-            renamed.add(guess)
-            message = (
-                f"column {col.name!r} ({col.dtype}, {col.role}) is missing; did you mean {guess!r}? The data has "
-                f"an unexpected column {guess!r}: rename it to {col.name!r} at the source, or in the schema"
-            )
-        else:
-            message = (
-                f"column {col.name!r} ({col.dtype}, {col.role}) is missing from the data (columns: "
-                f"{', '.join(map(str, frame.columns))}); add it at the source, or remove it from the schema"
-            )
-        failures.append(Failure(column=col.name, check="missing_column", failing=rows, message=message))
-    for name in extra:
-        if name in renamed:
+        if guess is None:
+            absent.append(col)
             continue
+        renamed.add(guess)
+        message = (
+            f"column {col.name!r} ({col.dtype}, {col.role}) is missing; did you mean {guess!r}? The data has "
+            f"an unexpected column {guess!r}: rename it to {col.name!r} at the source, or in the schema"
+        )
+        failures.append(Failure(column=col.name, check="missing_column", failing=rows, message=message))
+    unexpected = [name for name in extra if name not in renamed]
+    if len(absent) > 1 or len(unexpected) > 1:  # a schema made for other data: say it once, compactly
+        return [*failures, *_misfit(frame, absent, unexpected)]
+    for col in absent:
+        message = (
+            f"column {col.name!r} ({col.dtype}, {col.role}) is missing from the data (columns: "
+            f"{', '.join(map(str, frame.columns))}); add it at the source, or remove it from the schema"
+        )
+        failures.append(Failure(column=col.name, check="missing_column", failing=rows, message=message))
+    for name in unexpected:
         failures.append(
             Failure(
                 column=name,
@@ -285,6 +290,43 @@ def _structure(frame: pd.DataFrame, schema: Schema) -> list[Failure]:
                 examples=_examples(frame[name].head(1000).dropna()),
                 message=f"column {name!r} is not in the schema; drop it, or add it to the schema "
                 "(with role: ignore to keep it without using it)",
+            )
+        )
+    return failures
+
+
+#: How to get a schema that fits a file, when the one given was made for other data (a template's).
+FIT_REMEDY = (
+    "if the schema was made for other data (a template's), ingest without --schema to infer one from this "
+    "file, then `evergreen data schema NAME -o schema.yaml` to edit it"
+)
+
+
+def _misfit(frame: pd.DataFrame, absent: list[ColumnSchema], unexpected: list[str]) -> list[Failure]:
+    """One failure for all the schema's columns the data lacks and one for all the data's columns the
+    schema lacks: names and counts once, not the data's columns repeated per missing column."""
+    rows = len(frame)
+    failures = []
+    if absent:
+        names = [c.name for c in absent]
+        failures.append(
+            Failure(
+                column=names[0] if len(names) == 1 else None,
+                check="missing_column",
+                failing=rows,
+                message=f"{len(names)} of the schema's columns {'is' if len(names) == 1 else 'are'} missing from "
+                f"the data: {', '.join(names)} (the data has {_count(frame.shape[1], 'column')}); {FIT_REMEDY}",
+            )
+        )
+    if unexpected:
+        failures.append(
+            Failure(
+                column=unexpected[0] if len(unexpected) == 1 else None,
+                check="unexpected_column",
+                failing=rows,
+                message=f"{len(unexpected)} of the data's columns {'is' if len(unexpected) == 1 else 'are'} not in the "
+                f"schema: {', '.join(unexpected)}; "
+                "drop them, or add them to the schema (with role: ignore to keep one without using it)",
             )
         )
     return failures

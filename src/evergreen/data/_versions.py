@@ -38,11 +38,13 @@ from evergreen.store import (
     add_version,
     ensure_dataset,
     get_version,
+    list_versions,
     record_check,
     version_by_content,
 )
 
 from ._checks import DataTests, run_checks
+from ._overlap import Overlap, overlap
 from ._profile import Profile, profile_table
 from ._retention import prune
 from ._schema import Schema, infer_schema, merge_schemas
@@ -62,6 +64,7 @@ class DatasetVersion:
     info: DatasetVersionInfo
     artifacts: ArtifactStore
     new_rows: int | None = None  # rows this ingestion added (None when the version was loaded, not made)
+    overlap: Overlap | None = None  # of those rows, how many earlier versions held (None when not made)
     pruned: tuple[int, ...] = ()  # older versions this ingestion deleted by the [data] retention settings
 
     @property
@@ -156,7 +159,7 @@ def ingest(
                 f"dataset {name!r} was ingested with watermark column {parent.watermark_column!r}; "
                 f"got {watermark!r}. Use the same column, or ingest into a new dataset"
             )
-        after = _watermark_value(parent) if watermark is not None and parent is not None else None
+        after = _after(parent, watermark, artifacts) if watermark is not None and parent is not None else None
         with _temporary_parquet() as path:
             new_rows, high_water = _write_snapshot(
                 path, source, parent, artifacts, watermark=watermark, after=after, progress=progress
@@ -181,8 +184,9 @@ def ingest(
             if not report.ok:
                 with store.session() as session:
                     keep_report(session, None)
+                text = report.to_text().replace("data schema NAME ", f"data schema {name} ")  # the remedy's name
                 raise DataValidationError(
-                    f"dataset {name!r}: blocking checks failed; no version was written.\n{report.to_text()}", report
+                    f"dataset {name!r}: blocking checks failed; no version was written.\n{text}", report
                 )
             content_id = artifacts.put_file(path)
             profile = profile_table(path)
@@ -192,6 +196,10 @@ def ingest(
             if existing is not None:
                 keep_report(session, existing.id)
                 return DatasetVersion(existing, artifacts, new_rows=0)
+            # an incremental snapshot's new rows are past the parent's mark, so none can equal a parent's row
+            parent_rows = parent.number if parent is not None and after is not None else None
+            earlier = _earlier(session, name, profile, schema, artifacts, skip_number=parent_rows)
+            found = overlap(artifacts.local_path(content_id), skip=skip, rows=new_rows, earlier=earlier, schema=schema)
             version_id = add_version(
                 session,
                 dataset_id=dataset_id,
@@ -215,7 +223,39 @@ def ingest(
             made = get_version(session, name, None)
     finally:
         store.dispose()
-    return DatasetVersion(made, artifacts, new_rows=new_rows, pruned=_retain(name, settings))
+    return DatasetVersion(made, artifacts, new_rows=new_rows, overlap=found, pruned=_retain(name, settings))
+
+
+def _earlier(
+    session: Any, name: str, profile: Profile, schema: Schema, artifacts: ArtifactStore, *, skip_number: int | None
+) -> list[tuple[str, str]]:
+    """(ref, local Parquet path) of the dataset's versions whose rows an ingestion's rows are compared with:
+    not ``skip_number``, not those an incremental version holds whole (its parent), and, when the schema has
+    a timestamp column, only those whose times overlap the new snapshot's."""
+    infos = list_versions(session, name)
+    held = {info.parent_number for info in infos if info.watermark_column is not None} | {skip_number}
+    times = [c.name for c in schema.columns if c.role == "timestamp"]
+    span = _span(profile.model_dump(mode="json"), times[0]) if times else None
+    found = []
+    for info in infos:
+        if info.number in held:
+            continue
+        if span is not None:
+            other = _span(info.profile, times[0])
+            if other is not None and (other[1] < span[0] or other[0] > span[1]):
+                continue
+        found.append((info.ref, artifacts.local_path(info.content_id)))
+    return found
+
+
+def _span(profile: dict[str, Any], column: str) -> tuple[float, float] | None:
+    """A version's (oldest, newest) value of ``column`` from its profile; None when it has none."""
+    columns = profile.get("columns")
+    stats = columns.get(column) if isinstance(columns, dict) else None
+    low, high = (stats.get("min"), stats.get("max")) if isinstance(stats, dict) else (None, None)
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return None
+    return float(low), float(high)
 
 
 def _retain(name: str, settings: Settings) -> tuple[int, ...]:
@@ -388,14 +428,20 @@ def _write_snapshot(
     after: object | None,
     progress: bool,
 ) -> tuple[int, str | None]:
-    """Write the parent's rows (incremental only) then the source's; returns (new rows, high-water mark)."""
+    """Write the parent's rows (incremental only) then the source's; returns (new rows, high-water mark).
+
+    The high-water mark is the largest value of the ``watermark`` column over the whole snapshot, the
+    parent's rows included: a parent ingested without a watermark may hold newer rows than the source."""
     writer: pq.ParquetWriter | None = None
     schema: pa.Schema | None = None
     new_rows = 0
     high: Any = None
 
     def write(table: pa.Table) -> None:
-        nonlocal writer, schema
+        nonlocal writer, schema, high
+        if watermark is not None:
+            batch_high = pc.max(table.column(watermark)).as_py()
+            high = batch_high if high is None or (batch_high is not None and batch_high > high) else high
         if writer is None:
             schema = table.schema
             writer = pq.ParquetWriter(path, schema, compression="zstd", write_statistics=True)
@@ -410,9 +456,6 @@ def _write_snapshot(
             if table.num_rows == 0:
                 continue
             new_rows += table.num_rows
-            if watermark is not None:
-                batch_high = pc.max(table.column(watermark)).as_py()
-                high = batch_high if high is None or (batch_high is not None and batch_high > high) else high
             write(table)
     finally:
         if writer is not None:
@@ -428,6 +471,19 @@ def _format_watermark(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def _after(parent: DatasetVersionInfo, watermark: str, artifacts: ArtifactStore) -> object | None:
+    """The value after which an incremental ingestion reads rows: the parent's high-water mark, or, for a
+    parent ingested without a watermark, the largest value of the column among its rows (None when it
+    has no such column), so that a snapshot's mark never falls below the data it holds."""
+    if parent.watermark_column is not None:
+        return _watermark_value(parent)
+    path = artifacts.local_path(parent.content_id)
+    if watermark not in pq.ParquetFile(path).schema_arrow.names:
+        return None
+    value: object | None = pc.max(pq.read_table(path, columns=[watermark]).column(watermark)).as_py()
+    return value
 
 
 def _watermark_value(parent: DatasetVersionInfo) -> object | None:

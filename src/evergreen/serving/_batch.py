@@ -132,7 +132,10 @@ def predict_batch(
                 _check_inputs(loaded, frame, odd, first_row=rows)
                 scored = _score(loaded, frame, entity)
                 if partial is not None:
-                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    written = scored
+                    if entity is not None and pd.api.types.is_integer_dtype(frame[entity].dtype):
+                        written = scored.assign(**{entity: frame[entity].to_numpy()})  # ids as the input has them
+                    table = pa.Table.from_pandas(written, preserve_index=False)
                     if writer is None:
                         writer = (
                             pq.ParquetWriter(partial, table.schema)

@@ -10,8 +10,9 @@ always did (lax mode: ``"3"`` for an int) or refuses it with the message a clien
 answer and no message, it only skips pydantic for instances that are plainly valid. Other signatures
 (categories, strings, datetimes, nullable columns) go through pydantic row by row.
 
-A numeric column's range (``min``/``max`` of the signature: what the training data held, with its
-slack), or a category the training data never had (of observed categories; strict ones are refused),
+A numeric column's range (``min``/``max`` of the signature: the smallest and largest value of the rows
+the model was fitted on, recorded at training; the schema's limits only for a column those rows held no
+number in), or a category the training data never had (of observed categories; strict ones are refused),
 does not make a request malformed: real data wanders beyond one training split's range, and a
 fraud model exists to score the largest transactions. The reader answers such a value and reports the
 columns outside their range per instance (see :meth:`RowReader.read`); the server logs and counts them,

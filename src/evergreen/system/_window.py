@@ -11,7 +11,9 @@ corrected ones). Counting both would weigh that day twice, so rows are merged as
 most often. Rows repeated *within* one file stay repeated (they are the source's data), a row held by
 both the first export and the re-export counts once, and a new row of the re-export is added. A corrected
 row (the same entity and time with another label) differs in a column, so both versions of it are kept:
-the data cannot tell a correction from a second event. An incremental version (``watermark=``) holds its
+the data cannot tell a correction from a second event, unless the dataset has an ``id`` column (a row
+id): then an id and time names one row, and of the versions holding rows of an id and time only the
+newest one's are kept (a correction replaces the earlier row). An incremental version (``watermark=``) holds its
 parent's rows too, so its parent is not read at all: no row is counted once per snapshot.
 """
 
@@ -113,7 +115,8 @@ def training_rows(
     latest = load(dataset, infos[0].number, settings=settings)
     paths = {info.number: load(dataset, info.number, settings=settings).path() for info in inside}
     columns = _columns(latest, [info.schema for info in inside])
-    query = _query(paths, columns, timestamp, (start, inclusive), end.timestamp())
+    ids = [c.name for c in latest.schema.columns if c.role == "id" and c.name != timestamp]
+    query = _query(paths, columns, timestamp, (start, inclusive), end.timestamp(), ids[0] if ids else None)
     return Window(query, [info.ref for info in inside], start, end, latest)
 
 
@@ -141,21 +144,34 @@ def _columns(latest: DatasetVersion, schemas: list[dict[str, object]]) -> list[s
     return names
 
 
-def _query(paths: dict[int, str], columns: list[str], timestamp: str, start: tuple[float, bool], end: float) -> str:
+def _query(
+    paths: dict[int, str],
+    columns: list[str],
+    timestamp: str,
+    start: tuple[float, bool],
+    end: float,
+    id_column: str | None = None,
+) -> str:
     """Rows from ``start`` (included when its flag says so) to ``end`` (included) of every file, each distinct
     row kept as often as the one file holding it most often (the ``n``-th copy of a row in a file is numbered
     ``n``; one row per (row, ``n``) is kept), ordered by time, then by every column, so the same data always
-    gives the same window."""
+    gives the same window. With ``id_column``, rows of an id and time come only from the newest file holding
+    that id and time (a correction replaces)."""
     ts = quote_identifier(timestamp)
     files = " UNION ALL BY NAME ".join(
         f"SELECT *, {number} AS {_VERSION} FROM read_parquet('{path.replace(chr(39), chr(39) * 2)}')"
         for number, path in paths.items()
     )
     listed = ", ".join(quote_identifier(c) for c in columns)
+    inside = (
+        f"SELECT * FROM ({files}) WHERE epoch({ts}) {'>=' if start[1] else '>'} {start[0]!r} AND epoch({ts}) <= {end!r}"
+    )
+    if id_column is not None:
+        key = quote_identifier(id_column)
+        inside += f" QUALIFY {key} IS NULL OR {_VERSION} = max({_VERSION}) OVER (PARTITION BY {key}, {ts})"
     return (
         f"SELECT {listed} FROM ("
         f"SELECT DISTINCT {listed}, {_COPY} FROM ("
-        f"SELECT {listed}, row_number() OVER (PARTITION BY {_VERSION}, {listed}) AS {_COPY} FROM ({files}) "
-        f"WHERE epoch({ts}) {'>=' if start[1] else '>'} {start[0]!r} AND epoch({ts}) <= {end!r})) "
+        f"SELECT {listed}, row_number() OVER (PARTITION BY {_VERSION}, {listed}) AS {_COPY} FROM ({inside}))) "
         f"ORDER BY {ts}, {listed}"
     )

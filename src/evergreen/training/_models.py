@@ -91,7 +91,13 @@ def with_categories(frame: pd.DataFrame, columns: list[ColumnSchema]) -> pd.Data
 
 def signature_of(model: Any, X: pd.DataFrame, *, task: str, schema: Schema | None = None) -> Signature:
     """The signature of ``model`` fitted on ``X``: column rules from ``schema`` (inferred from ``X`` when
-    None), output from the model (its classes for a classifier)."""
+    None), output from the model (its classes for a classifier).
+
+    A numeric input's ``min``/``max`` are its training range, the smallest and largest value of ``X``
+    (``bounds: observed``), not the schema's limits: a schema inferred from a first small file, or one
+    written without limits, says nothing about what the model has seen, and serving reports and (with
+    ``strict_ranges``) refuses values by these. The schema's limits stay only where ``X`` holds no
+    number in the column."""
     task = check_task(task)
     if X.shape[1] == 0:
         raise TrainingError("the model has no input columns; the feature frame is empty")
@@ -103,6 +109,7 @@ def signature_of(model: Any, X: pd.DataFrame, *, task: str, schema: Schema | Non
         inputs = [known[str(c)] for c in X.columns]
     else:
         inputs = list(infer_schema(X).columns)
+    inputs = [_training_range(column, X.iloc[:, k]) for k, column in enumerate(inputs)]
     sample = np.asarray(model.predict(X.head(2)))
     classes = getattr(model, "classes_", None)
     return Signature(
@@ -112,6 +119,18 @@ def signature_of(model: Any, X: pd.DataFrame, *, task: str, schema: Schema | Non
         classes=[_plain(c) for c in classes] if task == "classification" and classes is not None else None,
         has_proba=callable(getattr(model, "predict_proba", None)),
     )
+
+
+def _training_range(column: ColumnSchema, values: pd.Series) -> ColumnSchema:
+    """``column`` bounded by the smallest and largest finite value the model was trained on (numeric
+    columns with any; others as they are)."""
+    if column.dtype not in ("int", "float"):
+        return column
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    finite = numbers[np.isfinite(numbers)]
+    if finite.empty:
+        return column
+    return column.model_copy(update={"min": float(finite.min()), "max": float(finite.max()), "bounds": "observed"})
 
 
 def _plain(value: Any) -> Any:

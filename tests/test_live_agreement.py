@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,41 @@ def test_a_rollback_during_a_followed_canary_switches_back_at_once(on_both: Sett
     assert [p.describe() for _, p in again.moved] == ["canary: v2 10%, v1 90% (follows production)"]
 
 
+def test_rolling_back_a_replaced_canary_returns_to_the_version_that_served_fully(settings: Settings) -> None:
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], settings=settings)
+    promote_model("churn", second, settings=settings)
+    replaced = promote_model("churn", third, settings=settings)  # v2 never got past 25%
+    assert [p.describe() for _, p in replaced.moved] == ["canary: v3 25%, v1 75% (follows production)"]
+    assert get("churn", "previous", settings=settings).number == first
+
+    rolled = evergreen(settings, "models", "rollback", "churn", "-m", "test rollback")
+
+    assert rolled.returncode == 0, rolled.stderr
+    assert "churn@1 is back in production" in rolled.stdout
+    assert "direct: v1 100% (follows production)" in rolled.stdout
+    assert get("churn", "production", settings=settings).number == first
+    assert statuses(settings) == {first: "released", second: "retired", third: "rolled_back"}
+    assert served(settings) == {first: ["churn-api 100%"]}
+
+
+def test_a_completed_canary_is_what_the_next_rollback_returns_to(settings: Settings) -> None:
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], every_s=60, settings=settings)
+    promote_model("churn", second, settings=settings)
+    log_live(settings, "churn-api", second, count=60, errors=0)
+    for hours, action in ((1, "advance"), (2, "complete")):
+        moved, _ = canary_tick("churn-api", at=now() + timedelta(hours=hours), min_requests=0, settings=settings)
+        assert moved == action
+    assert deployment("churn-api", settings=settings)[1].describe() == "direct: v2 100% (follows production)"
+    promote_model("churn", third, settings=settings)
+
+    assert get("churn", "previous", settings=settings).number == second
+    assert rollback_model("churn", reason="worse", settings=settings).version.number == second
+
+
 def test_a_promotion_can_give_a_follower_a_new_release_plan(settings: Settings) -> None:
     first, second = gated(settings), gated(settings)
     promote_model("churn", first, settings=settings)
@@ -369,8 +405,6 @@ def test_a_server_catches_up_with_an_alias_moved_by_the_registry_alone(settings:
 
 
 def test_a_registry_rollback_is_caught_up_as_a_rollback_however_many_events_follow_it(settings: Settings) -> None:
-    from datetime import timedelta
-
     from evergreen.registry import rollback
 
     first, second, third = gated(settings), gated(settings), gated(settings)

@@ -8,7 +8,8 @@ Lifecycle of a version::
 ``released`` means "out there": the version holds ``production`` or a deployment sends it traffic (a live
 share, a shadow copy, or the baseline of a canary in progress); a version is ``retired`` only once it does
 neither (see ``evergreen.store``'s ``settle_statuses``, run after every alias and deployment change).
-Releasing a version (the ``production`` alias) replaces the current one and points ``previous`` at it, in
+Releasing a version (the ``production`` alias) replaces the current one and points ``previous`` at the last
+version that served fully (the current one, or the baseline of the canary it is still a candidate of), in
 one transaction; :func:`rollback` puts ``previous`` back in production in one transaction too.
 Every change is an audit event with who, when, why and from which run. Changes to one model are
 serialised in the store, so two promotions racing leave exactly one production version.
@@ -39,6 +40,7 @@ from evergreen.store import (
     add_event,
     add_model_version,
     aliases_of,
+    canaries_of,
     get_feature_view_version,
     get_model_version,
     get_version,
@@ -359,7 +361,7 @@ def promote_in(
         served = [t.describe() for t in traffic_of(session, name).get(current.number, []) if t.takes_traffic]
         replaced = f"replaced by {version.ref}" + (f"; still takes traffic: {', '.join(served)}" if served else "")
         set_status(session, current, "released" if served else "retired", action="replace", actor=who, reason=replaced)
-        set_alias(session, model, PREVIOUS, current.id)
+        _keep_previous(session, name, model, current, version)
     set_alias(session, model, PRODUCTION, version.id)
     if CANDIDATE in version.aliases:
         set_alias(session, model, CANDIDATE, None)
@@ -374,6 +376,23 @@ def promote_in(
         details={"replaces": current.number if current else None},
     )
     return get_model_version(session, name, version.number)
+
+
+def _keep_previous(
+    session: Session, name: str, model: int, current: ModelVersionInfo, replacement: ModelVersionInfo
+) -> None:
+    """Point ``previous`` at the version a rollback must return to once ``replacement`` takes production from
+    ``current``: the last version that served fully. That is ``current``, unless ``current`` is still the
+    candidate of a canary in progress (it never took all the traffic): then it is that canary's baseline,
+    the version still serving the rest, so replacing a canary and rolling back returns to what served before
+    (not to a version that only ever had a canary's share)."""
+    baseline = canaries_of(session, name).get(current.number)
+    if baseline is None:
+        set_alias(session, model, PREVIOUS, current.id)
+    elif baseline == replacement.number:  # production goes back to the version that served fully
+        set_alias(session, model, PREVIOUS, None)
+    else:
+        set_alias(session, model, PREVIOUS, get_model_version(session, name, baseline).id)
 
 
 def rollback(

@@ -12,7 +12,7 @@ from cli_projects import churn_days, evergreen, ingest, new_project
 from evergreen.errors import ConfigError
 
 
-def test_train_reports_window_verdict_and_release_then_a_second_run_goes_live_by_the_canary(tmp_path: Path) -> None:
+def test_train_reports_window_verdict_and_release_then_a_second_run_starts_a_canary(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     ingest(project, "churn", churn_days(tmp_path, (1, 2, 3)))
 
@@ -31,7 +31,18 @@ def test_train_reports_window_verdict_and_release_then_a_second_run_goes_live_by
     second = evergreen(project, "train")
     assert second.returncode == 0, second.stdout + second.stderr
     assert re.search(r"roc_auc: candidate 0\.\d+, production 0\.\d+, baseline 0\.5 \(improvement", second.stdout)
-    assert "live: churn@2 on deployment 'churn' by canary (revision 2)" in second.stdout
+    # a canary is told as the share it takes beside the version still answering the rest
+    told = " ".join(second.stdout.split())
+    assert "live:" not in told
+    assert re.search(
+        r"canary: churn@2 takes (\d+)% of deployment 'churn' beside churn@1 \((\d+)%\); churn@2 is production in "
+        r"the registry \(the next gate compares against it\) and takes all traffic when the canary completes: "
+        r"steps [\d%, ]+, each at least \S+ and 50 answers, advanced by a running evergreen serve\. "
+        r"evergreen models rollback churn returns to churn@1 \(revision 2\)",
+        told,
+    ), told
+    listed = evergreen(project, "models", "list")
+    assert re.search(r"previous→1, production→2 \(canary \d+%\)", " ".join(listed.stdout.split())), listed.stdout
     shown = evergreen(project, "models", "show", "churn@production")
     assert shown.returncode == 0, shown.stderr
     assert "churn@2  released  aliases: production" in shown.stdout

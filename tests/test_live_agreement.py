@@ -118,7 +118,7 @@ def test_a_canary_at_25_percent_keeps_the_old_version_released_and_list_and_show
     listed = evergreen(settings, "models", "list")
     assert listed.returncode == 0, listed.stderr
     assert "v1: churn-api 75% (follows production); v2: churn-api 25% (follows production)" in listed.stdout
-    assert "previous→1, production→2" in listed.stdout
+    assert "previous→1, production→2 (canary 25%)" in listed.stdout
     shown = evergreen(settings, "models", "show", "churn")
     # a light table: cells are separated by two spaces or more
     rows = [re.split(r"\s{2,}", line) for line in shown.stdout.splitlines() if line.startswith(("1 ", "2 "))]

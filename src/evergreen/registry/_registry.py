@@ -468,6 +468,13 @@ def traffic(name: str, *, settings: Settings | None = None) -> dict[int, list[Tr
         return traffic_of(session, name)
 
 
+def canaries(name: str, *, settings: Settings | None = None) -> dict[int, int]:
+    """The canaries of ``name`` in progress on its deployments: candidate version → baseline version."""
+    with open_session(settings) as session:
+        model_id(session, name)  # a NotFoundError naming the models for an unknown name
+        return canaries_of(session, name)
+
+
 def _alias(session: Session, name: str, alias: str) -> ModelVersionInfo | None:
     model = model_id(session, name)
     number = aliases_of(session, model).get(alias)

@@ -152,6 +152,34 @@ def test_tick_trains_the_first_model_then_has_nothing_due(tmp_path: Path) -> Non
     assert "retrain: nothing due" in cron.stdout
 
 
+def test_a_failed_retrain_holds_its_hour_only_until_new_data_is_ingested(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+
+    early = evergreen(project, "tick", "--at", "2026-01-05T04:00")  # nothing ingested yet: the training fails
+    assert early.returncode == 1
+    assert "step training_window failed: SystemDefinitionError: dataset 'churn' has no versions yet" in early.stdout
+
+    # No new data: retrying would fail the same way, and the tick says so instead of claiming another process
+    held = " ".join(evergreen(project, "tick", "--at", "2026-01-05T04:30").stdout.split())
+    assert "another tick or server" not in held
+    assert re.search(
+        r"retrain: no model yet \(this hour's attempt failed \(run [0-9a-f]{12}\): "
+        r"SystemDefinitionError: dataset 'churn' has no versions yet.*; it is tried again by the next tick once new "
+        r"data is ingested \(evergreen data ingest\), or in the next hour\)",
+        held,
+    ), held
+    assert "training run" not in held
+
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    retried = evergreen(project, "tick", "--at", "2026-01-05T04:45")  # the same hour, with data now
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert re.search(r"retrain: no model yet → training run [0-9a-f]{12} succeeded:", retried.stdout)
+    assert "live: churn@1 on deployment 'churn' by direct" in retried.stdout
+
+    done = " ".join(evergreen(project, "tick", "--at", "2026-01-05T04:50").stdout.split())
+    assert "retrain: nothing due" in done  # the model is newer than the hour's claim
+
+
 def test_tick_at_with_a_zone_is_converted_and_a_bad_time_is_refused(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     zoned = evergreen(project, "tick", "--at", "2026-01-05T06:00+02:00")

@@ -22,6 +22,7 @@ from ._train import print_training
 from ._verdict import number
 
 if TYPE_CHECKING:
+    from evergreen.store import ScheduleFireInfo
     from evergreen.system import Round
 
 _COLORS = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
@@ -73,6 +74,21 @@ def tick_command(
         raise typer.Exit(1)
 
 
+def _held(fire: ScheduleFireInfo) -> str:
+    """Why a due retraining was not started: the hour's attempt that holds it, as it stands."""
+    run = f" (run {fire.run_id[:12]})" if fire.run_id else ""
+    started = f"{when(fire.started_at)} UTC"
+    if fire.status == "failed":
+        why = f": {fire.message}" if fire.message else ""
+        return (
+            f"this hour's attempt failed{run}{why}; it is tried again by the next tick once new data is ingested "
+            "(evergreen data ingest), or in the next hour"
+        )
+    if fire.status == "running":
+        return f"already started this hour by {fire.holder} at {started}, still running"
+    return f"already done this hour by {fire.holder} at {started}{run}: {fire.status}"
+
+
 def print_round(done: Round, moment: datetime) -> None:
     """The round's monitors, feature views, retraining decision, schedules and errors."""
     tick = done.tick
@@ -111,8 +127,8 @@ def print_round(done: Round, moment: datetime) -> None:
                 )
             )
         line = Text(f"retrain: {tick.decision.reason}")
-        if tick.decision.retrain and tick.run is None:
-            line.append(" (already started this hour by another tick or server)")
+        if tick.decision.retrain and tick.run is None and tick.held is not None:
+            line.append(f" ({_held(tick.held)})")
         if tick.run is not None:
             line.append(f" → training run {tick.run.id[:12]} ").append_text(styled(tick.run.status)).append(":")
         console.print(line)

@@ -22,7 +22,17 @@ from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, 
 from evergreen.pipelines import Pipeline, Run, RunEvent, Step, run_settings
 from evergreen.registry import register_model, validate_model, versions
 from evergreen.serving import STRATEGIES, deployed_views
-from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
+from evergreen.store import (
+    ALERT_STATES,
+    MetadataStore,
+    ScheduleFireInfo,
+    claim_fire,
+    finish_fire,
+    list_alerts,
+    list_versions,
+    now,
+    schedule_fires,
+)
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 
 from ._gate import validate_with_views
@@ -422,22 +432,54 @@ class System:
         decision = decide(
             self.retrain, at=at, last_trained=self._last_trained(settings), alarm_at=alarm_at, alarm_since=alarm_since
         )
-        run = None
+        run: Run | None = None
+        held: ScheduleFireInfo | None = None
         if decision.retrain:
-            store = MetadataStore(settings.store.url)
-            try:
-                with store.session() as session:
-                    claimed = claim_fire(
-                        session, schedule=f"{self.name}-retrain", slot=at.strftime("%Y-%m-%dT%H"), holder=holder_name()
-                    )
-            finally:
-                store.dispose()
-            if claimed:
+            slot = at.strftime("%Y-%m-%dT%H")
+            held = self._claim_retrain(slot, settings)
+            if held is None:
                 # After an alert the window ends now: System.train then knows when it holds under two days
                 # and splits it stratified (a time split's "last day" would leave nothing to train on).
                 until = at if decision.since is not None else None
-                run = self.train(since=decision.since, until=until, settings=settings)
-        return Tick(outcomes, decision, run, materialized, materialize_error)
+                run = self._train_claimed(slot, since=decision.since, until=until, settings=settings)
+        return Tick(outcomes, decision, run, materialized, materialize_error, held)
+
+    def _claim_retrain(self, slot: str, settings: Settings) -> ScheduleFireInfo | None:
+        """Claim the hour's retraining; None when claimed, else the attempt that holds it. An attempt of this
+        hour that failed holds it only until new data of the System's dataset is ingested after it started:
+        then the retraining is claimed again (a failure for want of rows must not wait for the next hour)."""
+        schedule = f"{self.name}-retrain"
+        store = MetadataStore(settings.store.url)
+        try:
+            with store.session() as session:
+                try:
+                    newest = max((v.created_at for v in list_versions(session, self.name)), default=None)
+                except NotFoundError:
+                    newest = None
+                if claim_fire(session, schedule=schedule, slot=slot, holder=holder_name(), retry_failed_before=newest):
+                    return None
+                return schedule_fires(session, schedule=schedule, slot=slot, limit=1)[0]
+        finally:
+            store.dispose()
+
+    def _train_claimed(self, slot: str, *, since: datetime | None, until: datetime | None, settings: Settings) -> Run:
+        """:meth:`train` for a claimed retraining, recording how the attempt ended on its claim."""
+        schedule = f"{self.name}-retrain"
+        store = MetadataStore(settings.store.url)
+        try:
+            try:
+                run = self.train(since=since, until=until, settings=settings)
+            except EvergreenError as e:
+                with store.session() as session:
+                    finish_fire(session, schedule=schedule, slot=slot, status="failed", message=str(e))
+                raise
+            with store.session() as session:
+                error = next((s.error for s in run.steps if s.status == "failed" and s.error), "")
+                error = error.strip().splitlines()[-1].removeprefix("evergreen.errors.") if error.strip() else ""
+                finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id, message=error)
+            return run
+        finally:
+            store.dispose()
 
     def _materialize_views(self, settings: Settings) -> tuple[tuple[Materialized, ...], str | None]:
         """Materialize the System's feature views as a default ``evergreen features materialize`` does, but
@@ -488,8 +530,9 @@ class System:
 
 @dataclass(frozen=True)
 class Tick:
-    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run,
-    and, for a System with feature views, the view versions materialized (rows, entities, why) and the error
+    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run (or,
+    when retraining was due but not started, the hour's attempt that holds it), and, for a System with feature
+    views, the view versions materialized (rows, entities, why) and the error
     of those that could not be."""
 
     outcomes: list[Outcome]
@@ -497,6 +540,9 @@ class Tick:
     run: Run | None
     materialized: tuple[Materialized, ...] = ()
     materialize_error: str | None = None
+    #: When retraining was due but this round did not start it: the attempt of the hour that holds it
+    #: (running elsewhere, done, or failed with no new data since).
+    held: ScheduleFireInfo | None = None
 
     def training_line(self) -> str:
         """What the tick's retraining did, in a line (``training: window 2024-05-23 23:59 → 2024-05-30 23:59

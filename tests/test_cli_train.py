@@ -28,8 +28,23 @@ def test_train_reports_window_verdict_and_release_then_a_second_run_starts_a_can
     assert "live: churn@1 on deployment 'churn' by direct (revision 1)" in out
     assert re.search(r"run [0-9a-f]{32} succeeded", out)
 
+    # The same rows again would make a copy of churn@1: said, and nothing registered
+    again = evergreen(project, "train")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (
+        "nothing new to train on: the training window of 'churn' holds the same rows churn@1 (production) was "
+        "trained on, so a new version would be a copy of it (the same metrics, and a release that replaces churn@1 "
+        "for nothing). Ingest new data (evergreen data ingest churn FILE) and train again, or train anyway with: "
+        "evergreen train --force"
+    ) in " ".join(again.stdout.split())
+    assert "registered" not in again.stdout
+    ingest(project, "churn", churn_days(tmp_path, (3,)))  # a re-export of a day already ingested adds nothing
+    assert "nothing new to train on" in evergreen(project, "train").stdout
+
+    ingest(project, "churn", churn_days(tmp_path, (4,)))
     second = evergreen(project, "train")
     assert second.returncode == 0, second.stdout + second.stderr
+    assert "registered churn@2" in second.stdout
     assert re.search(r"roc_auc: candidate 0\.\d+, production 0\.\d+, baseline 0\.5 \(improvement", second.stdout)
     # a canary is told as the share it takes beside the version still answering the rest
     told = " ".join(second.stdout.split())
@@ -178,6 +193,31 @@ def test_a_failed_retrain_holds_its_hour_only_until_new_data_is_ingested(tmp_pat
 
     done = " ".join(evergreen(project, "tick", "--at", "2026-01-05T04:50").stdout.split())
     assert "retrain: nothing due" in done  # the model is newer than the hour's claim
+
+
+def test_a_due_retrain_with_no_new_rows_trains_no_copy_and_force_trains_anyway(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    assert evergreen(project, "train").returncode == 0
+
+    due = evergreen(project, "tick", "--at", "2027-02-01T04:00")  # the schedule is due, the data is as it was
+    assert due.returncode == 0, due.stdout + due.stderr
+    told = " ".join(due.stdout.split())
+    assert re.search(
+        r"retrain: \S.* \(not trained: the training window holds the same rows churn@1 \(production\) was trained "
+        r"on, so a new version would be a copy of it; ingest new data \(evergreen data ingest churn FILE\)\)",
+        told,
+    ), told
+    assert "training run" not in told
+
+    forced = evergreen(project, "train", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "registered churn@2" in forced.stdout
+    # the candidate of a refused or held release counts too: --no-release leaves churn@3 the candidate
+    ingest(project, "churn", churn_days(tmp_path, (3,)))
+    assert "registered churn@3" in evergreen(project, "train", "--no-release").stdout
+    held = " ".join(evergreen(project, "train", "--no-release").stdout.split())
+    assert "holds the same rows churn@3 (the gate's candidate) was trained on" in held, held
 
 
 def test_tick_at_with_a_zone_is_converted_and_a_bad_time_is_refused(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from ._train import print_training
 from ._verdict import number
 
 if TYPE_CHECKING:
-    from evergreen.store import ScheduleFireInfo
+    from evergreen.store import ModelVersionInfo, ScheduleFireInfo
     from evergreen.system import Round
 
 _COLORS = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
@@ -72,6 +72,15 @@ def tick_command(
             raise typer.Exit(1)
     if done.errors:
         raise typer.Exit(1)
+
+
+def _copy(version: ModelVersionInfo) -> str:
+    """Why a due retraining did not train: the window holds the rows ``version`` was trained on."""
+    role = "production" if "production" in version.aliases else "the gate's candidate"
+    return (
+        f"the training window holds the same rows {version.ref} ({role}) was trained on, so a new version would "
+        f"be a copy of it; ingest new data (evergreen data ingest {version.model} FILE)"
+    )
 
 
 def _held(fire: ScheduleFireInfo) -> str:
@@ -127,7 +136,9 @@ def print_round(done: Round, moment: datetime) -> None:
                 )
             )
         line = Text(f"retrain: {tick.decision.reason}")
-        if tick.decision.retrain and tick.run is None and tick.held is not None:
+        if tick.decision.retrain and tick.unchanged is not None:
+            line.append(f" (not trained: {_copy(tick.unchanged)})")
+        elif tick.decision.retrain and tick.run is None and tick.held is not None:
             line.append(f" ({_held(tick.held)})")
         if tick.run is not None:
             line.append(f" → training run {tick.run.id[:12]} ").append_text(styled(tick.run.status)).append(":")

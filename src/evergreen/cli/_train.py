@@ -36,12 +36,28 @@ def train_command(
     no_release: bool = typer.Option(
         False, "--no-release", help="Stop after the gate: a version that passed stays validated, not live."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Train even when the window holds the same rows production (or the candidate) was trained on.",
+    ),
 ) -> None:
     """Train the System's model on its window, gate it against production, and release it by the System's
     policy (exit code 0 whether the gate passes or refuses; 1 when a step fails)."""
     settings = state(ctx).settings()
     system = project_system(settings, system_name)
     release = not no_release
+    copy_of = None if force else system.unchanged(settings=settings)
+    if copy_of is not None:
+        role = "production" if "production" in copy_of.aliases else "the gate's candidate"
+        console.print(
+            f"nothing new to train on: the training window of {system.name!r} holds the same rows {copy_of.ref} "
+            f"({role}) was trained on, so a new version would be a copy of it (the same metrics, and a release "
+            f"that replaces {copy_of.ref} for nothing). Ingest new data (evergreen data ingest {system.name} FILE) "
+            "and train again, or train anyway with: evergreen train --force",
+            soft_wrap=True,
+        )
+        return
     console.print(
         f"training {system.name}: window of {system.retrain.window} from dataset {system.name!r}, "
         f"gate on {system.gate.metric}, "

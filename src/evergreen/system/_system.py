@@ -20,11 +20,12 @@ from evergreen.executors import Executor
 from evergreen.features import FeatureView, Materialized, materialize
 from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
 from evergreen.pipelines import Pipeline, Run, RunEvent, Step, run_settings
-from evergreen.registry import register_model, validate_model, versions
+from evergreen.registry import CANDIDATE, PRODUCTION, register_model, trained_on, validate_model, versions
 from evergreen.serving import STRATEGIES, deployed_views
 from evergreen.store import (
     ALERT_STATES,
     MetadataStore,
+    ModelVersionInfo,
     ScheduleFireInfo,
     claim_fire,
     finish_fire,
@@ -37,6 +38,7 @@ from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 
 from ._gate import validate_with_views
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
+from ._window import training_rows
 
 #: The steps of the standard pipelines a System builds; ``System(steps={...})`` replaces any of them.
 STEP_NAMES = ("ingest", "window", "tune", "train", "register", "validate", "release", "score")
@@ -408,6 +410,47 @@ class System:
             on_event=on_event,
         )
 
+    def unchanged(
+        self, *, since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None
+    ) -> ModelVersionInfo | None:
+        """The version in production (or the gate's candidate) that was trained on exactly the rows the
+        training window (as :meth:`train` would draw it with ``since`` and ``until``) holds now, else None.
+
+        Training again on the same rows makes a copy of that version: the same metrics, a new version number,
+        and a canary that replaces a release in progress for nothing. Same rows means the same window query:
+        the same dataset versions (immutable) cut at the same bounds. Only the standard window step is judged
+        (a replaced one, or feature views, may give other rows from the same labels); a window that cannot be
+        drawn is left for the training run to report.
+        """
+        if self.step("window") is not training_window:
+            return None
+        settings = settings or run_settings()
+        since, until = (as_utc(since) if since else None), (as_utc(until) if until else None)
+        try:
+            window = training_rows(
+                self.name,
+                self.timestamp,
+                parse_duration(self.retrain.window),
+                since.isoformat() if since else "",
+                until.isoformat() if until else "",
+                settings=settings,
+            )
+            store = MetadataStore(settings.store.url)
+            try:
+                with store.session() as session:
+                    drawn = list_versions(session, f"{self.name}-window")
+            finally:
+                store.dispose()
+        except EvergreenError:  # no data, or no window drawn yet
+            return None
+        for version in reversed(drawn):  # newest first: the one production was trained on is recent
+            if version.source.get("query") != window.query:
+                continue
+            for model in trained_on(version.dataset, version.number, settings=settings):
+                if model.model == self.name and {PRODUCTION, CANDIDATE} & set(model.aliases):
+                    return model
+        return None
+
     def monitor(
         self,
         *,
@@ -434,15 +477,17 @@ class System:
         )
         run: Run | None = None
         held: ScheduleFireInfo | None = None
+        copy_of: ModelVersionInfo | None = None
         if decision.retrain:
+            # After an alert the window ends now: System.train then knows when it holds under two days
+            # and splits it stratified (a time split's "last day" would leave nothing to train on).
+            until = at if decision.since is not None else None
+            copy_of = self.unchanged(since=decision.since, until=until, settings=settings)
             slot = at.strftime("%Y-%m-%dT%H")
-            held = self._claim_retrain(slot, settings)
-            if held is None:
-                # After an alert the window ends now: System.train then knows when it holds under two days
-                # and splits it stratified (a time split's "last day" would leave nothing to train on).
-                until = at if decision.since is not None else None
+            held = self._claim_retrain(slot, settings) if copy_of is None else None
+            if copy_of is None and held is None:
                 run = self._train_claimed(slot, since=decision.since, until=until, settings=settings)
-        return Tick(outcomes, decision, run, materialized, materialize_error, held)
+        return Tick(outcomes, decision, run, materialized, materialize_error, held, copy_of)
 
     def _claim_retrain(self, slot: str, settings: Settings) -> ScheduleFireInfo | None:
         """Claim the hour's retraining; None when claimed, else the attempt that holds it. An attempt of this
@@ -543,6 +588,9 @@ class Tick:
     #: When retraining was due but this round did not start it: the attempt of the hour that holds it
     #: (running elsewhere, done, or failed with no new data since).
     held: ScheduleFireInfo | None = None
+    #: When retraining was due but the window holds the rows this version (production or the candidate) was
+    #: trained on, so the round did not train a copy of it (see :meth:`System.unchanged`).
+    unchanged: ModelVersionInfo | None = None
 
     def training_line(self) -> str:
         """What the tick's retraining did, in a line (``training: window 2024-05-23 23:59 → 2024-05-30 23:59

@@ -4,12 +4,17 @@ made by ``evergreen init``, days of data written with ``pandas.DataFrame.to_csv`
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cli_projects import churn_days, evergreen, ingest, new_project
+from evergreen.config import load_settings
 from evergreen.errors import ConfigError
+from evergreen.store import MetadataStore, insert_predictions, now
 
 
 def test_train_reports_window_verdict_and_release_then_a_second_run_starts_a_canary(tmp_path: Path) -> None:
@@ -218,6 +223,76 @@ def test_a_due_retrain_with_no_new_rows_trains_no_copy_and_force_trains_anyway(t
     assert "registered churn@3" in evergreen(project, "train", "--no-release").stdout
     held = " ".join(evergreen(project, "train", "--no-release").stdout.split())
     assert "holds the same rows churn@3 (the gate's candidate) was trained on" in held, held
+
+
+def _served_wrongly(project: Path, labels: Path, count: int = 60) -> None:
+    """``count`` answers of churn@1 as the server logs them, each confidently wrong, and their true labels as
+    a user's ``to_csv`` file for ``evergreen feedback ingest``."""
+    settings = load_settings(project, environ={})
+    rows, truth = [], []
+    for i in range(count):
+        churned = i % 2 == 0
+        sure = 0.9 if churned else 0.1  # the probability of "not churned": the wrong class
+        pid = uuid.uuid4().hex
+        output = {"prediction": not churned, "probabilities": [sure, 1 - sure]}
+        rows.append(
+            {
+                "id": pid,
+                "deployment": "churn",
+                "model": "churn",
+                "model_version": 1,
+                "mode": "live",
+                "entity_id": str(i),
+                "inputs": None,
+                "inputs_hash": None,
+                "output": output,
+                "latency_ms": 2.0,
+                "created_at": now(),
+            }
+        )
+        truth.append({"prediction_id": pid, "label": churned})
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            insert_predictions(session, rows)
+    finally:
+        store.dispose()
+    pd.DataFrame(truth).to_csv(labels, index=False)
+
+
+def test_tick_reads_in_order_monitors_alerts_retraining_then_schedules(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    assert evergreen(project, "train").returncode == 0
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT04:00")
+    quiet = evergreen(project, "tick", "--at", "2026-01-05T04:00")
+    [row] = [line for line in quiet.stdout.splitlines() if "quality:roc_auc" in line]
+    assert re.search(r"no_data .* test - 0\.1 ", row), row  # the limit is a drop, not a floor of 0.1
+    _served_wrongly(project, tmp_path / "labels.csv")
+    assert evergreen(project, "feedback", "ingest", str(tmp_path / "labels.csv")).returncode == 0
+
+    ticked = evergreen(project, "tick", "--at", tomorrow)
+
+    assert "alert #" not in ticked.stderr  # not logged ahead of the round
+    lines = ticked.stdout.splitlines()
+    assert lines[0].startswith("tick at ")
+    [row] = [line for line in lines if "quality:roc_auc" in line]
+    found = re.search(r"breached .* (0\.\d+) \(test (0\.\d+) - 0\.1\) .*opened", row)
+    assert found is not None, row
+    limit, tested = (float(v) for v in found.groups())
+    assert limit == pytest.approx(tested - 0.1, abs=2e-4)
+    order = [
+        next(i for i, line in enumerate(lines) if line.startswith(start))
+        for start in (
+            f"alert #1 opened (critical): churn: roc_auc 0 is below {found.group(1)}",
+            "retrain: quality alert → training run",
+            "step training_window failed: SystemDefinitionError: dataset 'churn' has no rows in the training window",
+            "schedules: none due",
+        )
+    ]
+    assert order == sorted(order), ticked.stdout
+    assert order[0] > lines.index(row), ticked.stdout
+    assert ticked.returncode == 1
 
 
 def test_tick_at_with_a_zone_is_converted_and_a_bad_time_is_refused(tmp_path: Path) -> None:

@@ -594,8 +594,10 @@ class Tick:
 
     def training_line(self) -> str:
         """What the tick's retraining did, in a line (``training: window 2024-05-23 23:59 → 2024-05-30 23:59
-        UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``); empty
-        when it did not retrain."""
+        UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``, or ``not
+        started`` when the window held only rows a version was trained on); empty when it did not retrain."""
+        if self.unchanged is not None:
+            return f"training: not started, the window holds the rows {self.unchanged.ref} was trained on (no new data)"
         if self.run is None:
             return ""
         if self.run.status != "succeeded":

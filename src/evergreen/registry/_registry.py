@@ -417,11 +417,12 @@ def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None 
             f"model {name!r} has no production version to roll back; `evergreen models promote {name}@VERSION` "
             "releases one"
         )
-    previous = _alias(session, name, PREVIOUS)
+    previous = _restorable(session, name, current)
     if previous is None:
         raise RegistryError(
-            f"model {name!r} has no previous production version to roll back to ({current.ref} is the first); "
-            f"`evergreen models promote {name}@VERSION` releases another"
+            f"model {name!r} has no previous production version to roll back to ({current.ref} is the first "
+            f"in production, or a rollback already returned to it); `evergreen models promote {name}@VERSION` "
+            "releases another"
         )
     who = actor()
     set_status(session, current, "rolled_back", action="rollback", actor=who, reason=reason, run_id=run_id)
@@ -438,6 +439,23 @@ def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None 
         details={"rolled_back": current.number},
     )
     return get_model_version(session, name, previous.number)
+
+
+def restorable(name: str, *, settings: Settings | None = None) -> ModelVersionInfo | None:
+    """The version :func:`rollback` would put back in production now; None when there is none."""
+    with open_session(settings) as session:
+        current = _production(session, name)
+        return None if current is None else _restorable(session, name, current)
+
+
+def _restorable(session: Session, name: str, current: ModelVersionInfo) -> ModelVersionInfo | None:
+    """What a rollback of ``current`` returns to: the baseline of the canary ``current`` is still the candidate
+    of (the version serving the rest of that deployment's traffic, whatever ``previous`` says: a store whose
+    ``previous`` was moved to a replaced canary's candidate before this rule), else ``previous``."""
+    baseline = canaries_of(session, name).get(current.number)
+    if baseline is not None and baseline != current.number:
+        return get_model_version(session, name, baseline)
+    return _alias(session, name, PREVIOUS)
 
 
 def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:

@@ -57,7 +57,7 @@ def test_train_reports_window_verdict_and_release_then_a_second_run_starts_a_can
     assert re.search(
         r"canary: churn@2 takes (\d+)% of deployment 'churn' beside churn@1 \((\d+)%\); churn@2 is production in "
         r"the registry \(the next gate compares against it\) and takes all traffic when the canary completes: "
-        r"steps [\d%, ]+, each at least \S+ and 50 answers, advanced by a running evergreen serve\. "
+        r"steps [\d%, ]+, each at least \S+ and 50 answers, advanced by a running evergreen serve \(or server\)\. "
         r"evergreen models rollback churn returns to churn@1 \(revision 2\)",
         told,
     ), told

@@ -173,7 +173,7 @@ def _canary_line(ref: str, number: int, deployment: str, settings: Settings) -> 
         f"{ref} takes {shares.get(number, 0.0):g}% of deployment {deployment!r} beside {baseline} "
         f"({shares.get(plan.baseline, 0.0):g}%); {ref} is production in the registry (the next gate compares "
         f"against it) and takes all traffic when the canary completes: steps {steps}, each at least "
-        f"{_span(plan.every_s)} and {MIN_REQUESTS} answers, advanced by a running evergreen serve. "
+        f"{_span(plan.every_s)} and {MIN_REQUESTS} answers, advanced by a running evergreen serve (or server). "
         f"evergreen models rollback {info.model} returns to {baseline}"
     )
 

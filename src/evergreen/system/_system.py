@@ -464,9 +464,11 @@ class System:
     def tick(self, *, at: datetime | None = None, settings: Settings | None = None) -> Tick:
         """One round of the loop in real time, as ``evergreen server`` and ``evergreen monitor run`` do it:
         materialize the System's feature views (see :meth:`_materialize_views`), run the monitors, then retrain
-        if :func:`decide` says so. The retraining is claimed in the store for the hour, so two servers never
-        both start it. A materialization that fails is reported in the result (``materialize_error``); the
-        monitors and the retraining run all the same."""
+        if :func:`decide` says so, unless the window holds only the rows production (or the candidate) was
+        trained on (:meth:`unchanged`: the result's ``unchanged``). The retraining is claimed in the store for
+        the hour, so two servers never both start it; a failed attempt holds the hour only until new data is
+        ingested (the result's ``held`` names the attempt that holds it). A materialization that fails is
+        reported in the result (``materialize_error``); the monitors and the retraining run all the same."""
         settings = settings or run_settings()
         at = as_utc(at) if at is not None else now()  # a naive time is UTC, as everywhere
         materialized, materialize_error = self._materialize_views(settings)

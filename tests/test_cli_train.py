@@ -4,15 +4,20 @@ made by ``evergreen init``, days of data written with ``pandas.DataFrame.to_csv`
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cli_projects import churn_days, evergreen, ingest, new_project
+from evergreen.config import load_settings
 from evergreen.errors import ConfigError
+from evergreen.store import MetadataStore, insert_predictions, now
 
 
-def test_train_reports_window_verdict_and_release_then_a_second_run_goes_live_by_the_canary(tmp_path: Path) -> None:
+def test_train_reports_window_verdict_and_release_then_a_second_run_starts_a_canary(tmp_path: Path) -> None:
     project = new_project(tmp_path)
     ingest(project, "churn", churn_days(tmp_path, (1, 2, 3)))
 
@@ -28,10 +33,36 @@ def test_train_reports_window_verdict_and_release_then_a_second_run_goes_live_by
     assert "live: churn@1 on deployment 'churn' by direct (revision 1)" in out
     assert re.search(r"run [0-9a-f]{32} succeeded", out)
 
+    # The same rows again would make a copy of churn@1: said, and nothing registered
+    again = evergreen(project, "train")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (
+        "nothing new to train on: the training window of 'churn' holds the same rows churn@1 (production) was "
+        "trained on, so a new version would be a copy of it (the same metrics, and a release that replaces churn@1 "
+        "for nothing). Ingest new data (evergreen data ingest churn FILE) and train again, or train anyway with: "
+        "evergreen train --force"
+    ) in " ".join(again.stdout.split())
+    assert "registered" not in again.stdout
+    ingest(project, "churn", churn_days(tmp_path, (3,)))  # a re-export of a day already ingested adds nothing
+    assert "nothing new to train on" in evergreen(project, "train").stdout
+
+    ingest(project, "churn", churn_days(tmp_path, (4,)))
     second = evergreen(project, "train")
     assert second.returncode == 0, second.stdout + second.stderr
+    assert "registered churn@2" in second.stdout
     assert re.search(r"roc_auc: candidate 0\.\d+, production 0\.\d+, baseline 0\.5 \(improvement", second.stdout)
-    assert "live: churn@2 on deployment 'churn' by canary (revision 2)" in second.stdout
+    # a canary is told as the share it takes beside the version still answering the rest
+    told = " ".join(second.stdout.split())
+    assert "live:" not in told
+    assert re.search(
+        r"canary: churn@2 takes (\d+)% of deployment 'churn' beside churn@1 \((\d+)%\); churn@2 is production in "
+        r"the registry \(the next gate compares against it\) and takes all traffic when the canary completes: "
+        r"steps [\d%, ]+, each at least \S+ and 50 answers, advanced by a running evergreen serve \(or server\)\. "
+        r"evergreen models rollback churn returns to churn@1 \(revision 2\)",
+        told,
+    ), told
+    listed = evergreen(project, "models", "list")
+    assert re.search(r"previous→1, production→2 \(canary \d+%\)", " ".join(listed.stdout.split())), listed.stdout
     shown = evergreen(project, "models", "show", "churn@production")
     assert shown.returncode == 0, shown.stderr
     assert "churn@2  released  aliases: production" in shown.stdout
@@ -139,6 +170,129 @@ def test_tick_trains_the_first_model_then_has_nothing_due(tmp_path: Path) -> Non
     assert cron.returncode == 0, cron.stdout + cron.stderr
     assert "tick at 2026-01-05 04:00:00 UTC" in cron.stdout
     assert "retrain: nothing due" in cron.stdout
+
+
+def test_a_failed_retrain_holds_its_hour_only_until_new_data_is_ingested(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+
+    early = evergreen(project, "tick", "--at", "2026-01-05T04:00")  # nothing ingested yet: the training fails
+    assert early.returncode == 1
+    assert "step training_window failed: SystemDefinitionError: dataset 'churn' has no versions yet" in early.stdout
+
+    # No new data: retrying would fail the same way, and the tick says so instead of claiming another process
+    held = " ".join(evergreen(project, "tick", "--at", "2026-01-05T04:30").stdout.split())
+    assert "another tick or server" not in held
+    assert re.search(
+        r"retrain: no model yet \(this hour's attempt failed \(run [0-9a-f]{12}\): "
+        r"SystemDefinitionError: dataset 'churn' has no versions yet.*; it is tried again by the next tick once new "
+        r"data is ingested \(evergreen data ingest\), or in the next hour\)",
+        held,
+    ), held
+    assert "training run" not in held
+
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    retried = evergreen(project, "tick", "--at", "2026-01-05T04:45")  # the same hour, with data now
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert re.search(r"retrain: no model yet → training run [0-9a-f]{12} succeeded:", retried.stdout)
+    assert "live: churn@1 on deployment 'churn' by direct" in retried.stdout
+
+    done = " ".join(evergreen(project, "tick", "--at", "2026-01-05T04:50").stdout.split())
+    assert "retrain: nothing due" in done  # the model is newer than the hour's claim
+
+
+def test_a_due_retrain_with_no_new_rows_trains_no_copy_and_force_trains_anyway(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    assert evergreen(project, "train").returncode == 0
+
+    due = evergreen(project, "tick", "--at", "2027-02-01T04:00")  # the schedule is due, the data is as it was
+    assert due.returncode == 0, due.stdout + due.stderr
+    told = " ".join(due.stdout.split())
+    assert re.search(
+        r"retrain: \S.* \(not trained: the training window holds the same rows churn@1 \(production\) was trained "
+        r"on, so a new version would be a copy of it; ingest new data \(evergreen data ingest churn FILE\)\)",
+        told,
+    ), told
+    assert "training run" not in told
+
+    forced = evergreen(project, "train", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "registered churn@2" in forced.stdout
+    # the candidate of a refused or held release counts too: --no-release leaves churn@3 the candidate
+    ingest(project, "churn", churn_days(tmp_path, (3,)))
+    assert "registered churn@3" in evergreen(project, "train", "--no-release").stdout
+    held = " ".join(evergreen(project, "train", "--no-release").stdout.split())
+    assert "holds the same rows churn@3 (the gate's candidate) was trained on" in held, held
+
+
+def _served_wrongly(project: Path, labels: Path, count: int = 60) -> None:
+    """``count`` answers of churn@1 as the server logs them, each confidently wrong, and their true labels as
+    a user's ``to_csv`` file for ``evergreen feedback ingest``."""
+    settings = load_settings(project, environ={})
+    rows, truth = [], []
+    for i in range(count):
+        churned = i % 2 == 0
+        sure = 0.9 if churned else 0.1  # the probability of "not churned": the wrong class
+        pid = uuid.uuid4().hex
+        output = {"prediction": not churned, "probabilities": [sure, 1 - sure]}
+        rows.append(
+            {
+                "id": pid,
+                "deployment": "churn",
+                "model": "churn",
+                "model_version": 1,
+                "mode": "live",
+                "entity_id": str(i),
+                "inputs": None,
+                "inputs_hash": None,
+                "output": output,
+                "latency_ms": 2.0,
+                "created_at": now(),
+            }
+        )
+        truth.append({"prediction_id": pid, "label": churned})
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            insert_predictions(session, rows)
+    finally:
+        store.dispose()
+    pd.DataFrame(truth).to_csv(labels, index=False)
+
+
+def test_tick_reads_in_order_monitors_alerts_retraining_then_schedules(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    assert evergreen(project, "train").returncode == 0
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT04:00")
+    quiet = evergreen(project, "tick", "--at", "2026-01-05T04:00")
+    [row] = [line for line in quiet.stdout.splitlines() if "quality:roc_auc" in line]
+    assert re.search(r"no_data .* test - 0\.1 ", row), row  # the limit is a drop, not a floor of 0.1
+    _served_wrongly(project, tmp_path / "labels.csv")
+    assert evergreen(project, "feedback", "ingest", str(tmp_path / "labels.csv")).returncode == 0
+
+    ticked = evergreen(project, "tick", "--at", tomorrow)
+
+    assert "alert #" not in ticked.stderr  # not logged ahead of the round
+    lines = ticked.stdout.splitlines()
+    assert lines[0].startswith("tick at ")
+    [row] = [line for line in lines if "quality:roc_auc" in line]
+    found = re.search(r"breached .* (0\.\d+) \(test (0\.\d+) - 0\.1\) .*opened", row)
+    assert found is not None, row
+    limit, tested = (float(v) for v in found.groups())
+    assert limit == pytest.approx(tested - 0.1, abs=2e-4)
+    order = [
+        next(i for i, line in enumerate(lines) if line.startswith(start))
+        for start in (
+            f"alert #1 opened (critical): churn: roc_auc 0 is below {found.group(1)}",
+            "retrain: quality alert → training run",
+            "step training_window failed: SystemDefinitionError: dataset 'churn' has no rows in the training window",
+            "schedules: none due",
+        )
+    ]
+    assert order == sorted(order), ticked.stdout
+    assert order[0] > lines.index(row), ticked.stdout
+    assert ticked.returncode == 1
 
 
 def test_tick_at_with_a_zone_is_converted_and_a_bad_time_is_refused(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_a_canary_at_25_percent_keeps_the_old_version_released_and_list_and_show
     listed = evergreen(settings, "models", "list")
     assert listed.returncode == 0, listed.stderr
     assert "v1: churn-api 75% (follows production); v2: churn-api 25% (follows production)" in listed.stdout
-    assert "previous→1, production→2" in listed.stdout
+    assert "previous→1, production→2 (canary 25%)" in listed.stdout
     shown = evergreen(settings, "models", "show", "churn")
     # a light table: cells are separated by two spaces or more
     rows = [re.split(r"\s{2,}", line) for line in shown.stdout.splitlines() if line.startswith(("1 ", "2 "))]
@@ -237,7 +238,10 @@ def test_models_promote_and_rollback_move_a_following_deployment(settings: Setti
     assert statuses(settings) == {first: "released", second: "rolled_back"}
     nothing = evergreen(settings, "models", "rollback", "churn", "-m", "again")
     assert nothing.returncode != 0
-    assert "no previous production version to roll back to" in nothing.stdout + nothing.stderr
+    assert (
+        "no previous production version to roll back to (churn@1 is the first in production, or a rollback already"
+        in " ".join((nothing.stdout + nothing.stderr).split())
+    )
 
 
 def test_a_rollback_during_a_followed_canary_switches_back_at_once(on_both: Settings) -> None:
@@ -252,6 +256,64 @@ def test_a_rollback_during_a_followed_canary_switches_back_at_once(on_both: Sett
     assert statuses(on_both) == {first: "released", second: "rolled_back"}
     again = promote_model("churn", second, settings=on_both)  # a rolled-back version may be released again
     assert [p.describe() for _, p in again.moved] == ["canary: v2 10%, v1 90% (follows production)"]
+
+
+def test_rolling_back_a_replaced_canary_returns_to_the_version_that_served_fully(settings: Settings) -> None:
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], settings=settings)
+    promote_model("churn", second, settings=settings)
+    replaced = promote_model("churn", third, settings=settings)  # v2 never got past 25%
+    assert [p.describe() for _, p in replaced.moved] == ["canary: v3 25%, v1 75% (follows production)"]
+    assert get("churn", "previous", settings=settings).number == first
+
+    rolled = evergreen(settings, "models", "rollback", "churn", "-m", "test rollback")
+
+    assert rolled.returncode == 0, rolled.stderr
+    assert "churn@1 is back in production" in rolled.stdout
+    assert "direct: v1 100% (follows production)" in rolled.stdout
+    assert get("churn", "production", settings=settings).number == first
+    assert statuses(settings) == {first: "released", second: "retired", third: "rolled_back"}
+    assert served(settings) == {first: ["churn-api 100%"]}
+
+
+def test_a_rollback_during_a_canary_returns_to_its_baseline_whatever_previous_names(settings: Settings) -> None:
+    from evergreen.store import model_id, set_alias
+
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], settings=settings)
+    promote_model("churn", second, settings=settings)
+    promote_model("churn", third, settings=settings)
+    replaced = get("churn", second, settings=settings).id
+    store = MetadataStore(settings.store.url)
+    try:  # a store written before the rule: previous was moved to the replaced canary's candidate
+        with store.session() as session:
+            set_alias(session, model_id(session, "churn"), "previous", replaced)
+    finally:
+        store.dispose()
+
+    release = rollback_model("churn", reason="worse online", settings=settings)
+
+    assert release.version.number == first
+    assert [p.describe() for _, p in release.moved] == ["direct: v1 100% (follows production)"]
+    assert served(settings) == {first: ["churn-api 100%"]}
+
+
+def test_a_completed_canary_is_what_the_next_rollback_returns_to(settings: Settings) -> None:
+    first, second, third = gated(settings), gated(settings), gated(settings)
+    promote_model("churn", first, settings=settings)
+    deploy("churn-api", "churn", "production", strategy="canary", steps=[25, 100], every_s=60, settings=settings)
+    promote_model("churn", second, settings=settings)
+    log_live(settings, "churn-api", second, count=60, errors=0)
+    for hours, action in ((1, "advance"), (2, "complete")):
+        moved, _ = canary_tick("churn-api", at=now() + timedelta(hours=hours), min_requests=0, settings=settings)
+        assert moved == action
+    assert deployment("churn-api", settings=settings)[1].describe() == "direct: v2 100% (follows production)"
+    promote_model("churn", third, settings=settings)
+
+    assert get("churn", "previous", settings=settings).number == second
+    assert rollback_model("churn", reason="worse", settings=settings).version.number == second
 
 
 def test_a_promotion_can_give_a_follower_a_new_release_plan(settings: Settings) -> None:
@@ -369,8 +431,6 @@ def test_a_server_catches_up_with_an_alias_moved_by_the_registry_alone(settings:
 
 
 def test_a_registry_rollback_is_caught_up_as_a_rollback_however_many_events_follow_it(settings: Settings) -> None:
-    from datetime import timedelta
-
     from evergreen.registry import rollback
 
     first, second, third = gated(settings), gated(settings), gated(settings)

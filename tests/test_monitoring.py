@@ -563,7 +563,7 @@ def test_a_monitor_with_answers_but_no_usable_labels_says_why(
     at = START + DAY + timedelta(hours=1)
 
     outcomes = run_monitors(name, [quality("roc_auc", drop=0.1, window="1d")], at=at, settings=settings)
-    print_round(Round(Tick(outcomes, Decision(False, "nothing due"), None), [], []), at)
+    print_round(Round(Tick(outcomes, Decision(False, "nothing due"), None), [], []), at, lambda run: True)
     status = evergreen(settings.project_dir, "monitor", "status", "-d", name)
 
     assert outcomes[0].result.status == "no_data"
@@ -586,7 +586,7 @@ def test_a_window_waiting_for_labels_says_how_much_is_labelled(
     at = START + DAY + timedelta(hours=1)
 
     outcomes = run_monitors(name, [quality("roc_auc", drop=0.1, window="1d")], at=at, settings=settings)
-    print_round(Round(Tick(outcomes, Decision(False, "nothing due"), None), [], []), at)
+    print_round(Round(Tick(outcomes, Decision(False, "nothing due"), None), [], []), at, lambda run: True)
 
     assert outcomes[0].result.status == "pending"
     assert "quality:roc_auc: pending: 30% of the window is labelled (need 80%)" in capsys.readouterr().out

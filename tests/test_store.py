@@ -849,3 +849,21 @@ def test_served_inputs_reads_a_half_open_window(store: MetadataStore) -> None:
         second = served_inputs(session, "api", since=start + timedelta(hours=2), until=start + timedelta(hours=3))
     assert [p.prediction_id for p in first] == ["p1", "p2"]
     assert [p.prediction_id for p in second] == ["p3"]
+
+
+def test_a_failed_firing_is_claimed_again_only_with_a_reason_newer_than_it(store: MetadataStore) -> None:
+    from evergreen.store import claim_fire, finish_fire, now, schedule_fires
+
+    slot = {"schedule": "churn-retrain", "slot": "2026-01-05T04"}
+    with store.session() as session:
+        assert claim_fire(session, holder="a:1", **slot)
+        assert not claim_fire(session, holder="b:2", retry_failed_before=now() + timedelta(hours=1), **slot)  # running
+        finish_fire(session, status="failed", message="no rows", **slot)
+        [failed] = schedule_fires(session, **slot)
+    with store.session() as session:
+        assert not claim_fire(session, holder="b:2", **slot)
+        assert not claim_fire(session, holder="b:2", retry_failed_before=failed.started_at, **slot)  # no newer data
+        assert claim_fire(session, holder="b:2", retry_failed_before=failed.started_at + timedelta(seconds=1), **slot)
+        assert not claim_fire(session, holder="c:3", retry_failed_before=now() + timedelta(hours=1), **slot)  # taken
+        [retried] = schedule_fires(session, **slot)
+    assert (retried.id, retried.holder, retried.status, retried.message) == (failed.id, "b:2", "running", "")

@@ -333,3 +333,26 @@ def test_a_tick_after_a_quality_alert_trains_on_the_day_since_it(settings: Setti
     assert tick.run is not None
     assert tick.run.status == "succeeded", [s.error for s in tick.run.steps if s.error]
     assert [v.number for v in versions("churn", settings=settings)] == [1, 2]
+
+
+def test_a_due_retrain_on_the_rows_production_was_trained_on_trains_no_copy(settings: Settings, tmp_path: Path) -> None:
+    system = declare()
+    for day in range(3):
+        system.ingest(day_file(tmp_path, day), settings=settings)
+    assert system.train(settings=settings).status == "succeeded"
+    later = datetime.now(UTC) + timedelta(days=2)  # the daily schedule is due; no data came
+
+    tick = system.tick(at=later, settings=settings)
+
+    assert tick.decision.retrain
+    assert tick.run is None
+    assert tick.unchanged is not None
+    assert tick.unchanged.ref == "churn@1"
+    assert tick.training_line() == (
+        "training: not started, the window holds the rows churn@1 was trained on (no new data)"
+    )
+    assert [v.number for v in versions("churn", settings=settings)] == [1]
+    system.ingest(day_file(tmp_path, 3), settings=settings)  # a new day: the next due round trains
+    assert system.unchanged(settings=settings) is None
+    assert system.tick(at=later, settings=settings).run is not None
+    assert [v.number for v in versions("churn", settings=settings)] == [1, 2]

@@ -42,7 +42,7 @@ def _metric(value: Any) -> str:
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every registered model with its number of versions, its aliases and the traffic each version takes."""
-    from evergreen.registry import models, traffic
+    from evergreen.registry import canaries, models, traffic
 
     settings = state(ctx).settings()
     found = models(settings=settings)
@@ -60,9 +60,13 @@ def list_command(ctx: typer.Context) -> None:
         tables.text("created (UTC)"),
     )
     for m in found:
-        aliases = ", ".join(f"{alias}→{number}" for alias, number in m.aliases.items()) or "-"
-        used = "; ".join(f"v{n}: {_uses(uses)}" for n, uses in traffic(m.name, settings=settings).items()) or "-"
-        table.add_row(m.name, str(m.versions), aliases, used, when(m.created_at))
+        served, ramping = traffic(m.name, settings=settings), canaries(m.name, settings=settings)
+        aliases = ", ".join(
+            f"{alias}→{number}" + (_share(served.get(number, [])) if number in ramping else "")
+            for alias, number in m.aliases.items()
+        )
+        used = "; ".join(f"v{n}: {_uses(uses)}" for n, uses in served.items()) or "-"
+        table.add_row(m.name, str(m.versions), aliases or "-", used, when(m.created_at))
     console.print(table)
 
 
@@ -76,6 +80,12 @@ def _headline(metrics: dict[str, Any], gate: dict[str, Any] | None) -> list[str]
     return sorted(
         metrics, key=lambda k: (k.startswith("baseline_"), k != judged, REPORT_ORDER.get(k, len(REPORT_ORDER)), k)
     )
+
+
+def _share(uses: list[Traffic]) -> str:
+    """`` (canary 25%)`` for a canary's candidate: the alias names it, but it answers only its share yet."""
+    partial = [t for t in uses if t.role == "live" and t.weight < 100]
+    return f" (canary {', '.join(f'{t.weight:g}%' for t in partial)})" if partial else ""
 
 
 def _uses(uses: list[Traffic]) -> str:

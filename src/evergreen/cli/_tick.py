@@ -22,6 +22,11 @@ from ._train import print_training
 from ._verdict import number
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from evergreen.monitoring import Outcome
+    from evergreen.pipelines import Run
+    from evergreen.store import ModelVersionInfo, ScheduleFireInfo
     from evergreen.system import Round
 
 _COLORS = {"ok": "green", "breached": "red", "pending": "yellow", "no_data": "dim"}
@@ -56,26 +61,68 @@ def tick_command(
     moment = parse_at(at) or datetime.now(UTC)
     settings = state(ctx).settings()
     system = project_system(settings, system_name)
-    # The scheduler logs a failed part for the server's log; here it is printed below, once.
-    scheduler_log = logging.getLogger("evergreen.scheduler")
+    # The scheduler logs a failed part and the monitors an opened alert, for the server's log; here both are
+    # printed below, once, in the round's order (not as log lines ahead of it).
+    loggers = [logging.getLogger("evergreen.scheduler"), logging.getLogger("evergreen.monitoring")]
     quiet = logging.NullHandler()
-    scheduler_log.addHandler(quiet)
+    for logger in loggers:
+        logger.addHandler(quiet)
     try:
         done = Scheduler(settings, system).run_once(at=moment)
     finally:
-        scheduler_log.removeHandler(quiet)
-    print_round(done, moment)
-    if done.tick is not None and done.tick.run is not None:
-        ok = print_training(system, done.tick.run, settings)
-        if not ok:
-            raise typer.Exit(1)
-    if done.errors:
+        for logger in loggers:
+            logger.removeHandler(quiet)
+    trained = print_round(done, moment, lambda run: print_training(system, run, settings))
+    if not trained or done.errors:
         raise typer.Exit(1)
 
 
-def print_round(done: Round, moment: datetime) -> None:
-    """The round's monitors, feature views, retraining decision, schedules and errors."""
+def _threshold(outcome: Outcome) -> str:
+    """The limit a window is judged against. A quality monitor with ``drop=`` / ``rise=`` is judged against
+    the serving version's test score minus (plus) that amount: ``0.8971 (test 0.9971 - 0.1)`` once judged,
+    ``test - 0.1`` while no window could be (the limit's own value is not a floor)."""
+    monitor, r = outcome.monitor, outcome.result
+    if not monitor.relative:
+        return number(r.threshold)
+    from evergreen.evaluation import higher_is_better
+
+    sign = "-" if monitor.metric is None or higher_is_better(monitor.metric) else "+"
+    rule = f"test {sign} {number(monitor.threshold)}"
+    tested = r.details.get("test_value")
+    if r.status in ("ok", "breached") and isinstance(tested, int | float):
+        return f"{number(r.threshold)} ({rule.replace('test', f'test {number(tested)}')})"
+    return rule
+
+
+def _copy(version: ModelVersionInfo) -> str:
+    """Why a due retraining did not train: the window holds the rows ``version`` was trained on."""
+    role = "production" if "production" in version.aliases else "the gate's candidate"
+    return (
+        f"the training window holds the same rows {version.ref} ({role}) was trained on, so a new version would "
+        f"be a copy of it; ingest new data (evergreen data ingest {version.model} FILE)"
+    )
+
+
+def _held(fire: ScheduleFireInfo) -> str:
+    """Why a due retraining was not started: the hour's attempt that holds it, as it stands."""
+    run = f" (run {fire.run_id[:12]})" if fire.run_id else ""
+    started = f"{when(fire.started_at)} UTC"
+    if fire.status == "failed":
+        why = f": {fire.message}" if fire.message else ""
+        return (
+            f"this hour's attempt failed{run}{why}; it is tried again by the next tick once new data is ingested "
+            "(evergreen data ingest), or in the next hour"
+        )
+    if fire.status == "running":
+        return f"already started this hour by {fire.holder} at {started}, still running"
+    return f"already done this hour by {fire.holder} at {started}{run}: {fire.status}"
+
+
+def print_round(done: Round, moment: datetime, training: Callable[[Run], bool]) -> bool:
+    """The round in its order: the monitors (and the alerts they opened), feature views, the retraining
+    decision with its run's report (``training``), schedules and errors. False when the training run failed."""
     tick = done.tick
+    trained = True
     console.print(f"tick at {when(moment.astimezone(UTC))} UTC")
     if tick is not None:
         if tick.outcomes:
@@ -88,7 +135,7 @@ def print_round(done: Round, moment: datetime) -> None:
                     f"{when(r.window_start)} → {when(r.window_end)}",
                     Text(r.status, style=_COLORS.get(r.status, "white")),
                     number(r.value),
-                    number(r.threshold),
+                    _threshold(outcome),
                     alert,
                 )
             console.print(table)
@@ -96,7 +143,13 @@ def print_round(done: Round, moment: datetime) -> None:
                 r = outcome.result
                 reason = r.details.get("reason")
                 if r.status in ("no_data", "pending") and r.rows and reason:
-                    console.print(f"{r.monitor}: {r.status}: {reason}", soft_wrap=True, markup=False)
+                    console.print(f"{r.monitor}: {r.status}: {reason}", soft_wrap=True)
+            for outcome in tick.outcomes:
+                if outcome.opened and outcome.alert is not None:
+                    a = outcome.alert
+                    console.print(f"alert #{a.id} opened ({a.severity}): {a.message}", soft_wrap=True)
+                    for action in outcome.actions:
+                        console.print(f"  {action}", soft_wrap=True)
             if all(o.result.status == "no_data" and not o.result.rows for o in tick.outcomes):
                 end = max(o.result.window_end for o in tick.outcomes)
                 console.print(
@@ -116,14 +169,19 @@ def print_round(done: Round, moment: datetime) -> None:
                 )
             )
         line = Text(f"retrain: {tick.decision.reason}")
-        if tick.decision.retrain and tick.run is None:
-            line.append(" (already started this hour by another tick or server)")
+        if tick.decision.retrain and tick.unchanged is not None:
+            line.append(f" (not trained: {_copy(tick.unchanged)})")
+        elif tick.decision.retrain and tick.run is None and tick.held is not None:
+            line.append(f" ({_held(tick.held)})")
         if tick.run is not None:
             line.append(f" → training run {tick.run.id[:12]} ").append_text(styled(tick.run.status)).append(":")
         console.print(line)
+        if tick.run is not None:
+            trained = training(tick.run)
     for fired in done.fired:
         console.print(f"schedule {fired.schedule} ({when(fired.slot)}): {fired.outcome}")
     if not done.fired:
         console.print("schedules: none due")
     for error in done.errors:
         err_console.print(Text.assemble(("error:", "red"), f" {error}"))
+    return trained

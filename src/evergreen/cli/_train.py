@@ -36,12 +36,28 @@ def train_command(
     no_release: bool = typer.Option(
         False, "--no-release", help="Stop after the gate: a version that passed stays validated, not live."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Train even when the window holds the same rows production (or the candidate) was trained on.",
+    ),
 ) -> None:
     """Train the System's model on its window, gate it against production, and release it by the System's
     policy (exit code 0 whether the gate passes or refuses; 1 when a step fails)."""
     settings = state(ctx).settings()
     system = project_system(settings, system_name)
     release = not no_release
+    copy_of = None if force else system.unchanged(settings=settings)
+    if copy_of is not None:
+        role = "production" if "production" in copy_of.aliases else "the gate's candidate"
+        console.print(
+            f"nothing new to train on: the training window of {system.name!r} holds the same rows {copy_of.ref} "
+            f"({role}) was trained on, so a new version would be a copy of it (the same metrics, and a release "
+            f"that replaces {copy_of.ref} for nothing). Ingest new data (evergreen data ingest {system.name} FILE) "
+            "and train again, or train anyway with: evergreen train --force",
+            soft_wrap=True,
+        )
+        return
     console.print(
         f"training {system.name}: window of {system.retrain.window} from dataset {system.name!r}, "
         f"gate on {system.gate.metric}, "
@@ -83,7 +99,7 @@ def print_training(system: System, run: Run, settings: Settings, *, release: boo
             Text.assemble(f"run {run.id} ", styled(run.status), f". Details: evergreen runs show {run.id[:12]}")
         )
         return False
-    _print_release(outcome, release, system.deployment)
+    _print_release(outcome, release, system.deployment, settings)
     console.print(
         Text.assemble(
             f"run {run.id} ",
@@ -94,8 +110,9 @@ def print_training(system: System, run: Run, settings: Settings, *, release: boo
     return True
 
 
-def _print_release(outcome: TrainingOutcome, release: bool, deployment: str) -> None:
-    """What went live, or why nothing did, with the commands that take it further."""
+def _print_release(outcome: TrainingOutcome, release: bool, deployment: str, settings: Settings) -> None:
+    """What went live, or why nothing did, with the commands that take it further. A canary is told as the
+    share it takes beside the version still answering the rest, not as "live"."""
     version = outcome.version
     if version is None:
         return
@@ -112,6 +129,10 @@ def _print_release(outcome: TrainingOutcome, release: bool, deployment: str) -> 
     if outcome.released:
         strategy = (outcome.release or {}).get("strategy", "?")
         revision = (outcome.release or {}).get("revision", "?")
+        ramp = _canary_line(version.ref, version.number, deployment, settings) if strategy == "canary" else None
+        if ramp is not None:
+            console.print(Text.assemble(("canary:", "green"), f" {ramp} (revision {revision})"), soft_wrap=True)
+            return
         console.print(
             Text.assemble(
                 ("live:", "green"),
@@ -129,6 +150,40 @@ def _print_release(outcome: TrainingOutcome, release: bool, deployment: str) -> 
         ),
         soft_wrap=True,
     )
+
+
+def _canary_line(ref: str, number: int, deployment: str, settings: Settings) -> str | None:
+    """``tumor@2 takes 25% of deployment 'tumor' beside tumor@1 (75%) …`` while the deployment ramps version
+    ``number`` by a canary; None when it does not (the canary already completed or rolled back)."""
+    from evergreen.errors import NotFoundError
+    from evergreen.serving import MIN_REQUESTS
+    from evergreen.serving import deployment as current_deployment
+
+    try:
+        info, policy = current_deployment(deployment, settings=settings)
+    except NotFoundError:
+        return None
+    plan = policy.canary
+    if plan is None or plan.candidate != number:
+        return None
+    shares = {a.version: a.weight for a in policy.arms if a.mode == "live"}
+    baseline = f"{info.model}@{plan.baseline}"
+    steps = ", ".join(f"{s:g}%" for s in plan.steps)
+    return (
+        f"{ref} takes {shares.get(number, 0.0):g}% of deployment {deployment!r} beside {baseline} "
+        f"({shares.get(plan.baseline, 0.0):g}%); {ref} is production in the registry (the next gate compares "
+        f"against it) and takes all traffic when the canary completes: steps {steps}, each at least "
+        f"{_span(plan.every_s)} and {MIN_REQUESTS} answers, advanced by a running evergreen serve (or server). "
+        f"evergreen models rollback {info.model} returns to {baseline}"
+    )
+
+
+def _span(seconds: float) -> str:
+    """A canary step's length as the System declares it: ``1h``, ``30min``, ``45s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _moment(text: object) -> str:

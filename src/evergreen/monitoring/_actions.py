@@ -30,7 +30,7 @@ def take_actions(alert: AlertInfo, actions: tuple[Action, ...], *, deployment: s
 
     An action that fails is recorded in the alert's history and does not stop the others.
     """
-    logger.warning("alert #%d [%s] %s: %s", alert.id, alert.severity, alert.subject, alert.message)
+    logger.warning("alert #%d [%s] %s", alert.id, alert.severity, alert.message)  # the message names the subject
     outcomes = []
     for action in actions:
         try:

@@ -242,6 +242,8 @@ def quality(
         threshold=float(value),
         relative=relative,
         min_labelled=min_labelled,
+        # the model is measurably worse on real labels: the System's retraining trigger, not a warning to look at
+        severity="critical",
         **_common(window, windows, actions),
     )
 

@@ -8,7 +8,8 @@ Lifecycle of a version::
 ``released`` means "out there": the version holds ``production`` or a deployment sends it traffic (a live
 share, a shadow copy, or the baseline of a canary in progress); a version is ``retired`` only once it does
 neither (see ``evergreen.store``'s ``settle_statuses``, run after every alias and deployment change).
-Releasing a version (the ``production`` alias) replaces the current one and points ``previous`` at it, in
+Releasing a version (the ``production`` alias) replaces the current one and points ``previous`` at the last
+version that served fully (the current one, or the baseline of the canary it is still a candidate of), in
 one transaction; :func:`rollback` puts ``previous`` back in production in one transaction too.
 Every change is an audit event with who, when, why and from which run. Changes to one model are
 serialised in the store, so two promotions racing leave exactly one production version.
@@ -39,6 +40,7 @@ from evergreen.store import (
     add_event,
     add_model_version,
     aliases_of,
+    canaries_of,
     get_feature_view_version,
     get_model_version,
     get_version,
@@ -359,7 +361,7 @@ def promote_in(
         served = [t.describe() for t in traffic_of(session, name).get(current.number, []) if t.takes_traffic]
         replaced = f"replaced by {version.ref}" + (f"; still takes traffic: {', '.join(served)}" if served else "")
         set_status(session, current, "released" if served else "retired", action="replace", actor=who, reason=replaced)
-        set_alias(session, model, PREVIOUS, current.id)
+        _keep_previous(session, name, model, current, version)
     set_alias(session, model, PRODUCTION, version.id)
     if CANDIDATE in version.aliases:
         set_alias(session, model, CANDIDATE, None)
@@ -374,6 +376,23 @@ def promote_in(
         details={"replaces": current.number if current else None},
     )
     return get_model_version(session, name, version.number)
+
+
+def _keep_previous(
+    session: Session, name: str, model: int, current: ModelVersionInfo, replacement: ModelVersionInfo
+) -> None:
+    """Point ``previous`` at the version a rollback must return to once ``replacement`` takes production from
+    ``current``: the last version that served fully. That is ``current``, unless ``current`` is still the
+    candidate of a canary in progress (it never took all the traffic): then it is that canary's baseline,
+    the version still serving the rest, so replacing a canary and rolling back returns to what served before
+    (not to a version that only ever had a canary's share)."""
+    baseline = canaries_of(session, name).get(current.number)
+    if baseline is None:
+        set_alias(session, model, PREVIOUS, current.id)
+    elif baseline == replacement.number:  # production goes back to the version that served fully
+        set_alias(session, model, PREVIOUS, None)
+    else:
+        set_alias(session, model, PREVIOUS, get_model_version(session, name, baseline).id)
 
 
 def rollback(
@@ -398,11 +417,12 @@ def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None 
             f"model {name!r} has no production version to roll back; `evergreen models promote {name}@VERSION` "
             "releases one"
         )
-    previous = _alias(session, name, PREVIOUS)
+    previous = _restorable(session, name, current)
     if previous is None:
         raise RegistryError(
-            f"model {name!r} has no previous production version to roll back to ({current.ref} is the first); "
-            f"`evergreen models promote {name}@VERSION` releases another"
+            f"model {name!r} has no previous production version to roll back to ({current.ref} is the first "
+            f"in production, or a rollback already returned to it); `evergreen models promote {name}@VERSION` "
+            "releases another"
         )
     who = actor()
     set_status(session, current, "rolled_back", action="rollback", actor=who, reason=reason, run_id=run_id)
@@ -419,6 +439,23 @@ def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None 
         details={"rolled_back": current.number},
     )
     return get_model_version(session, name, previous.number)
+
+
+def restorable(name: str, *, settings: Settings | None = None) -> ModelVersionInfo | None:
+    """The version :func:`rollback` would put back in production now; None when there is none."""
+    with open_session(settings) as session:
+        current = _production(session, name)
+        return None if current is None else _restorable(session, name, current)
+
+
+def _restorable(session: Session, name: str, current: ModelVersionInfo) -> ModelVersionInfo | None:
+    """What a rollback of ``current`` returns to: the baseline of the canary ``current`` is still the candidate
+    of (the version serving the rest of that deployment's traffic, whatever ``previous`` says: a store whose
+    ``previous`` was moved to a replaced canary's candidate before this rule), else ``previous``."""
+    baseline = canaries_of(session, name).get(current.number)
+    if baseline is not None and baseline != current.number:
+        return get_model_version(session, name, baseline)
+    return _alias(session, name, PREVIOUS)
 
 
 def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
@@ -447,6 +484,13 @@ def traffic(name: str, *, settings: Settings | None = None) -> dict[int, list[Tr
     with open_session(settings) as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return traffic_of(session, name)
+
+
+def canaries(name: str, *, settings: Settings | None = None) -> dict[int, int]:
+    """The canaries of ``name`` in progress on its deployments: candidate version → baseline version."""
+    with open_session(settings) as session:
+        model_id(session, name)  # a NotFoundError naming the models for an unknown name
+        return canaries_of(session, name)
 
 
 def _alias(session: Session, name: str, alias: str) -> ModelVersionInfo | None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError, ServingError
 from evergreen.pipelines import run_settings
-from evergreen.registry import PREVIOUS, PRODUCTION, actor, get, promote_in, rollback_in
+from evergreen.registry import PREVIOUS, PRODUCTION, actor, get, promote_in, restorable, rollback_in
 from evergreen.store import (
     DeploymentInfo,
     ModelVersionInfo,
@@ -107,7 +107,7 @@ def rollback_model(
     every deployment that follows ``model@production`` back to it at once, in one transaction."""
     settings = settings or run_settings()
     try:
-        previous = get(model, PREVIOUS, settings=settings)
+        previous = restorable(model, settings=settings)
     except NotFoundError:  # the registry's rollback says why there is nothing to roll back to
         previous = None
     if previous is not None:

@@ -169,7 +169,7 @@ if TYPE_CHECKING:
     )
     from ._store import MetadataStore
     from ._tokens import SCOPES, create_token, list_tokens, revoke_token, token_hash, token_scopes
-    from ._traffic import Traffic, settle_statuses, traffic_of, was_approved
+    from ._traffic import Traffic, canaries_of, settle_statuses, traffic_of, was_approved
 
 # Each name loads with only its own module, so a command that lists datasets does not pay for the
 # prediction log, the run records and the deployment tables it never touches.
@@ -325,6 +325,7 @@ _LAZY = {
     "token_hash": "._tokens",
     "token_scopes": "._tokens",
     "Traffic": "._traffic",
+    "canaries_of": "._traffic",
     "settle_statuses": "._traffic",
     "traffic_of": "._traffic",
     "was_approved": "._traffic",
@@ -388,6 +389,7 @@ __all__ = [
     "aliases_of",
     "append_journal",
     "cached_prediction",
+    "canaries_of",
     "claim_fire",
     "contents_in_use",
     "create_run",

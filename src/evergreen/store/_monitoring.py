@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, StoreError, did_you_mean
@@ -188,20 +188,40 @@ def delete_schedule(session: Session, name: str) -> None:
     session.delete(found)
 
 
-def claim_fire(session: Session, *, schedule: str, slot: str, holder: str) -> bool:
+def claim_fire(
+    session: Session, *, schedule: str, slot: str, holder: str, retry_failed_before: datetime | None = None
+) -> bool:
     """Claim one firing (``slot``) of ``schedule`` for ``holder``; False when another process claimed it first.
 
     The claim is a row unique per (schedule, slot), inserted with ON CONFLICT DO NOTHING, so two
-    schedulers on the same store never both start the same firing, whichever database it is.
+    schedulers on the same store never both start the same firing, whichever database it is. With
+    ``retry_failed_before``, a firing of the slot that failed and had started before that time is taken over
+    (one conditional UPDATE, so of two schedulers retrying at once only one wins): a failed attempt does not
+    hold its slot against a retry that has a reason to succeed now.
     """
     insert = dialect_insert(session)
+    started = now()
     statement = (
         insert(ScheduleFireRecord)
-        .values(schedule=schedule, slot=slot, holder=holder, status="running", message="", started_at=now())
+        .values(schedule=schedule, slot=slot, holder=holder, status="running", message="", started_at=started)
         .on_conflict_do_nothing(index_elements=["schedule", "slot"])
         .returning(ScheduleFireRecord.id)
     )
-    return session.execute(statement).first() is not None
+    if session.execute(statement).first() is not None:
+        return True
+    if retry_failed_before is None:
+        return False
+    retried = session.execute(
+        update(ScheduleFireRecord)
+        .where(
+            ScheduleFireRecord.schedule == schedule,
+            ScheduleFireRecord.slot == slot,
+            ScheduleFireRecord.status == "failed",
+            ScheduleFireRecord.started_at < retry_failed_before,
+        )
+        .values(holder=holder, status="running", run_id=None, message="", started_at=started, finished_at=None)
+    )
+    return int(getattr(retried, "rowcount", 0) or 0) > 0
 
 
 def finish_fire(
@@ -215,12 +235,19 @@ def finish_fire(
 
 
 def schedule_fires(
-    session: Session, *, schedule: str | None = None, run_id: str | None = None, limit: int = 50
+    session: Session,
+    *,
+    schedule: str | None = None,
+    slot: str | None = None,
+    run_id: str | None = None,
+    limit: int = 50,
 ) -> list[ScheduleFireInfo]:
-    """Firings, newest first; of one schedule, or the one that started the run ``run_id``."""
+    """Firings, newest first; of one schedule (and one of its slots), or the one that started the run ``run_id``."""
     query = select(ScheduleFireRecord).order_by(ScheduleFireRecord.id.desc()).limit(limit)
     if schedule is not None:
         query = query.where(ScheduleFireRecord.schedule == schedule)
+    if slot is not None:
+        query = query.where(ScheduleFireRecord.slot == slot)
     if run_id is not None:
         query = query.where(ScheduleFireRecord.run_id == run_id)
     return [

@@ -75,6 +75,17 @@ def traffic_of(session: Session, model: str) -> dict[int, list[Traffic]]:
     return dict(sorted(found.items()))
 
 
+def canaries_of(session: Session, model: str) -> dict[int, int]:
+    """The canaries of ``model`` in progress: candidate version → its baseline (the version that served the
+    deployment fully before the canary began), over every deployment of the model."""
+    policies = session.execute(select(DeploymentRecord.policy).where(DeploymentRecord.model == model)).scalars()
+    return {
+        int(canary["candidate"]): int(canary["baseline"])
+        for canary in (policy.get("canary") for policy in policies)
+        if canary is not None
+    }
+
+
 def settle_statuses(session: Session, model: str, *, actor: str, reason: str) -> list[tuple[int, str, str]]:
     """Apply the status rule (see the module docstring) to every version of ``model``; returns the changes
     as (version, from, to). A model not registered (yet) has nothing to settle."""

@@ -20,13 +20,25 @@ from evergreen.executors import Executor
 from evergreen.features import FeatureView, Materialized, materialize
 from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
 from evergreen.pipelines import Pipeline, Run, RunEvent, Step, run_settings
-from evergreen.registry import register_model, validate_model, versions
+from evergreen.registry import CANDIDATE, PRODUCTION, register_model, trained_on, validate_model, versions
 from evergreen.serving import STRATEGIES, deployed_views
-from evergreen.store import ALERT_STATES, MetadataStore, claim_fire, list_alerts, now
+from evergreen.store import (
+    ALERT_STATES,
+    MetadataStore,
+    ModelVersionInfo,
+    ScheduleFireInfo,
+    claim_fire,
+    finish_fire,
+    list_alerts,
+    list_versions,
+    now,
+    schedule_fires,
+)
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 
 from ._gate import validate_with_views
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
+from ._window import training_rows
 
 #: The steps of the standard pipelines a System builds; ``System(steps={...})`` replaces any of them.
 STEP_NAMES = ("ingest", "window", "tune", "train", "register", "validate", "release", "score")
@@ -398,6 +410,47 @@ class System:
             on_event=on_event,
         )
 
+    def unchanged(
+        self, *, since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None
+    ) -> ModelVersionInfo | None:
+        """The version in production (or the gate's candidate) that was trained on exactly the rows the
+        training window (as :meth:`train` would draw it with ``since`` and ``until``) holds now, else None.
+
+        Training again on the same rows makes a copy of that version: the same metrics, a new version number,
+        and a canary that replaces a release in progress for nothing. Same rows means the same window query:
+        the same dataset versions (immutable) cut at the same bounds. Only the standard window step is judged
+        (a replaced one, or feature views, may give other rows from the same labels); a window that cannot be
+        drawn is left for the training run to report.
+        """
+        if self.step("window") is not training_window:
+            return None
+        settings = settings or run_settings()
+        since, until = (as_utc(since) if since else None), (as_utc(until) if until else None)
+        try:
+            window = training_rows(
+                self.name,
+                self.timestamp,
+                parse_duration(self.retrain.window),
+                since.isoformat() if since else "",
+                until.isoformat() if until else "",
+                settings=settings,
+            )
+            store = MetadataStore(settings.store.url)
+            try:
+                with store.session() as session:
+                    drawn = list_versions(session, f"{self.name}-window")
+            finally:
+                store.dispose()
+        except EvergreenError:  # no data, or no window drawn yet
+            return None
+        for version in reversed(drawn):  # newest first: the one production was trained on is recent
+            if version.source.get("query") != window.query:
+                continue
+            for model in trained_on(version.dataset, version.number, settings=settings):
+                if model.model == self.name and {PRODUCTION, CANDIDATE} & set(model.aliases):
+                    return model
+        return None
+
     def monitor(
         self,
         *,
@@ -411,9 +464,11 @@ class System:
     def tick(self, *, at: datetime | None = None, settings: Settings | None = None) -> Tick:
         """One round of the loop in real time, as ``evergreen server`` and ``evergreen monitor run`` do it:
         materialize the System's feature views (see :meth:`_materialize_views`), run the monitors, then retrain
-        if :func:`decide` says so. The retraining is claimed in the store for the hour, so two servers never
-        both start it. A materialization that fails is reported in the result (``materialize_error``); the
-        monitors and the retraining run all the same."""
+        if :func:`decide` says so, unless the window holds only the rows production (or the candidate) was
+        trained on (:meth:`unchanged`: the result's ``unchanged``). The retraining is claimed in the store for
+        the hour, so two servers never both start it; a failed attempt holds the hour only until new data is
+        ingested (the result's ``held`` names the attempt that holds it). A materialization that fails is
+        reported in the result (``materialize_error``); the monitors and the retraining run all the same."""
         settings = settings or run_settings()
         at = as_utc(at) if at is not None else now()  # a naive time is UTC, as everywhere
         materialized, materialize_error = self._materialize_views(settings)
@@ -422,22 +477,56 @@ class System:
         decision = decide(
             self.retrain, at=at, last_trained=self._last_trained(settings), alarm_at=alarm_at, alarm_since=alarm_since
         )
-        run = None
+        run: Run | None = None
+        held: ScheduleFireInfo | None = None
+        copy_of: ModelVersionInfo | None = None
         if decision.retrain:
-            store = MetadataStore(settings.store.url)
+            # After an alert the window ends now: System.train then knows when it holds under two days
+            # and splits it stratified (a time split's "last day" would leave nothing to train on).
+            until = at if decision.since is not None else None
+            copy_of = self.unchanged(since=decision.since, until=until, settings=settings)
+            slot = at.strftime("%Y-%m-%dT%H")
+            held = self._claim_retrain(slot, settings) if copy_of is None else None
+            if copy_of is None and held is None:
+                run = self._train_claimed(slot, since=decision.since, until=until, settings=settings)
+        return Tick(outcomes, decision, run, materialized, materialize_error, held, copy_of)
+
+    def _claim_retrain(self, slot: str, settings: Settings) -> ScheduleFireInfo | None:
+        """Claim the hour's retraining; None when claimed, else the attempt that holds it. An attempt of this
+        hour that failed holds it only until new data of the System's dataset is ingested after it started:
+        then the retraining is claimed again (a failure for want of rows must not wait for the next hour)."""
+        schedule = f"{self.name}-retrain"
+        store = MetadataStore(settings.store.url)
+        try:
+            with store.session() as session:
+                try:
+                    newest = max((v.created_at for v in list_versions(session, self.name)), default=None)
+                except NotFoundError:
+                    newest = None
+                if claim_fire(session, schedule=schedule, slot=slot, holder=holder_name(), retry_failed_before=newest):
+                    return None
+                return schedule_fires(session, schedule=schedule, slot=slot, limit=1)[0]
+        finally:
+            store.dispose()
+
+    def _train_claimed(self, slot: str, *, since: datetime | None, until: datetime | None, settings: Settings) -> Run:
+        """:meth:`train` for a claimed retraining, recording how the attempt ended on its claim."""
+        schedule = f"{self.name}-retrain"
+        store = MetadataStore(settings.store.url)
+        try:
             try:
+                run = self.train(since=since, until=until, settings=settings)
+            except EvergreenError as e:
                 with store.session() as session:
-                    claimed = claim_fire(
-                        session, schedule=f"{self.name}-retrain", slot=at.strftime("%Y-%m-%dT%H"), holder=holder_name()
-                    )
-            finally:
-                store.dispose()
-            if claimed:
-                # After an alert the window ends now: System.train then knows when it holds under two days
-                # and splits it stratified (a time split's "last day" would leave nothing to train on).
-                until = at if decision.since is not None else None
-                run = self.train(since=decision.since, until=until, settings=settings)
-        return Tick(outcomes, decision, run, materialized, materialize_error)
+                    finish_fire(session, schedule=schedule, slot=slot, status="failed", message=str(e))
+                raise
+            with store.session() as session:
+                error = next((s.error for s in run.steps if s.status == "failed" and s.error), "")
+                error = error.strip().splitlines()[-1].removeprefix("evergreen.errors.") if error.strip() else ""
+                finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id, message=error)
+            return run
+        finally:
+            store.dispose()
 
     def _materialize_views(self, settings: Settings) -> tuple[tuple[Materialized, ...], str | None]:
         """Materialize the System's feature views as a default ``evergreen features materialize`` does, but
@@ -488,8 +577,9 @@ class System:
 
 @dataclass(frozen=True)
 class Tick:
-    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run,
-    and, for a System with feature views, the view versions materialized (rows, entities, why) and the error
+    """What one round of the loop did: the monitors' outcomes, the retraining decision, the training run (or,
+    when retraining was due but not started, the hour's attempt that holds it), and, for a System with feature
+    views, the view versions materialized (rows, entities, why) and the error
     of those that could not be."""
 
     outcomes: list[Outcome]
@@ -497,11 +587,19 @@ class Tick:
     run: Run | None
     materialized: tuple[Materialized, ...] = ()
     materialize_error: str | None = None
+    #: When retraining was due but this round did not start it: the attempt of the hour that holds it
+    #: (running elsewhere, done, or failed with no new data since).
+    held: ScheduleFireInfo | None = None
+    #: When retraining was due but the window holds the rows this version (production or the candidate) was
+    #: trained on, so the round did not train a copy of it (see :meth:`System.unchanged`).
+    unchanged: ModelVersionInfo | None = None
 
     def training_line(self) -> str:
         """What the tick's retraining did, in a line (``training: window 2024-05-23 23:59 → 2024-05-30 23:59
-        UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``); empty
-        when it did not retrain."""
+        UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``, or ``not
+        started`` when the window held only rows a version was trained on); empty when it did not retrain."""
+        if self.unchanged is not None:
+            return f"training: not started, the window holds the rows {self.unchanged.ref} was trained on (no new data)"
         if self.run is None:
             return ""
         if self.run.status != "succeeded":

@@ -45,6 +45,7 @@ def trained_project(tmp_path: Path) -> Path:
     return project
 
 
+@pytest.mark.timeout(300)  # a dozen CLI processes in a row: over two minutes on a loaded machine
 def test_a_trial_is_registered_validated_promoted_and_deployed(trained_project: Path) -> None:
     project = trained_project
     trial_id = notebook_trial(project)

@@ -506,7 +506,7 @@ def test_a_version_trained_on_a_view_version_not_materialized_is_refused_and_not
                        policy=shadow.with_views({1: ["usage@1"], 2: ["usage@2"]}).model_dump(mode="json"))  # fmt: skip
     finally:
         store.dispose()
-    replica = Replica(settings, only=["pinned-api"])
+    replica = Replica(settings, only=["pinned-api"], reload_interval_s=0)  # a failed load is tried again at once
     try:
         replica.refresh()
         ready, reasons = replica.ready()

@@ -440,3 +440,97 @@ def test_serve_on_a_port_in_use_says_so_before_starting(tmp_path: Path) -> None:
     message = " ".join(refused.stderr.split())
     assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" in message
     assert "pick another port with --port PORT or [server] port in evergreen.toml" in message
+
+
+#: A scikit-learn-style class of the user's (it has get_params, so Evergreen saves it with skops, which loads
+#: only types it trusts).
+THRESHOLD = textwrap.dedent(
+    """
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+
+    class Threshold(ClassifierMixin, BaseEstimator):
+        def __init__(self, column="fee"):
+            self.column = column
+
+        def fit(self, X, y):
+            self.cut_ = float(np.median(X[self.column]))
+            self.classes_ = np.array([False, True])
+            return self
+
+        def predict(self, X):
+            return np.asarray(X[self.column], dtype=float) > self.cut_
+    """
+)
+
+SAVE_THRESHOLD = textwrap.dedent(
+    """
+    import pandas as pd
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.training import package_model
+    from mymodels import Threshold
+
+    X = pd.DataFrame({"tenure": [1, 5, 9, 12], "fee": [10.0, 20.0, 30.0, 40.0]})
+    model = Threshold().fit(X, [0, 0, 1, 1])
+    package = package_model(model, X, task="classification", artifacts=ArtifactStore("store"))
+    print(package.id, package.native["materializer"])
+    """
+)
+
+LOAD_THRESHOLD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.config import load_settings, project_importable
+    from evergreen.errors import MaterializerError
+    from evergreen.training import load_model
+
+    project = Path(sys.argv[1])
+    if sys.argv[3] == "as-a-project":
+        project_importable(load_settings(project, environ={}))
+    try:
+        model = load_model(sys.argv[2], ArtifactStore(str(project / "store")))
+    except MaterializerError as e:
+        print("refused:", e)
+    else:
+        print("predicted:", model.predict(pd.DataFrame({"tenure": [3], "fee": [35.0]})).tolist())
+    """
+)
+
+
+def test_a_projects_own_estimator_class_saved_with_skops_loads_where_the_project_is_imported(tmp_path: Path) -> None:
+    """The server (and every command) trusts the project folder's own classes when loading a model, as the
+    project's scripts do; any other process still refuses types it does not trust."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "evergreen.toml").write_text("")
+    (project / "mymodels.py").write_text(THRESHOLD)
+    (project / "save.py").write_text(SAVE_THRESHOLD)
+    (tmp_path / "load.py").write_text(LOAD_THRESHOLD)
+    saved = subprocess.run(
+        [sys.executable, "save.py"], cwd=project, env=environment(), capture_output=True, text=True, timeout=120
+    )
+    assert saved.returncode == 0, saved.stderr
+    package_id, materializer = saved.stdout.split()[-2:]
+    assert materializer == "sklearn.skops"
+
+    def load(how: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "load.py", str(project), package_id, how],
+            cwd=tmp_path,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "predicted: [True]" in load("as-a-project")
+    refused = load("alone")
+    assert "refusing to load the model: it contains untrusted types ['mymodels.Threshold']" in refused
+    assert "keep its module in the project folder" in refused

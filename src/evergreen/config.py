@@ -57,6 +57,7 @@ __all__ = [
     "StoreSettings",
     "find_config_file",
     "load_settings",
+    "project_folders",
     "project_importable",
     "resolve_sqlite_url",
 ]
@@ -511,11 +512,23 @@ def load_settings(
         raise ConfigError(_report(_validation_problems(e, sources))) from e
 
 
+_project_folders: list[Path] = []
+
+
 def project_importable(settings: Settings) -> None:
     """Put the project folder (the one holding evergreen.toml) first on this process's Python path, so the
     project's own code (a custom model's class in ``mymodels.py``, a post-processing hook, a pipeline
     module) imports in a server, a worker or a command as it did where the model was trained, without
-    ``PYTHONPATH``."""
+    ``PYTHONPATH``; and count it among :func:`project_folders`, whose code a model file may name."""
     folder = str(settings.project_dir)
     if folder not in sys.path:
         sys.path.insert(0, folder)
+    resolved = Path(folder).resolve()
+    if resolved not in _project_folders:
+        _project_folders.append(resolved)
+
+
+def project_folders() -> tuple[Path, ...]:
+    """The project folders this process imports from (see :func:`project_importable`): the project's own
+    code, which loading a model it saved may run (its classes), as the project's own scripts do."""
+    return tuple(_project_folders)

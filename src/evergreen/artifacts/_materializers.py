@@ -29,14 +29,17 @@ pipeline runner then does not warn when a re-run step makes other bytes.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
 import re
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from evergreen.config import project_folders
 from evergreen.errors import MaterializerError
 
 from ._figures import MatplotlibPngMaterializer, PlotlyJsonMaterializer
@@ -302,9 +305,11 @@ def trust_modules(*modules: str) -> None:
 
     By default Evergreen loads from a skops file only names from scikit-learn, NumPy, SciPy, LightGBM and
     XGBoost, and classes (not functions) from the standard library, except from modules that reach the OS
-    or load code (``os``, ``subprocess``, ``sys``, ``pickle`` …). Call this, e.g. ``trust_modules("mypackage")``,
-    for your own estimators, and only for code whose artifacts you trust. It applies to the whole
-    process; call it where your estimator classes are defined so executor processes get it too.
+    or load code (``os``, ``subprocess``, ``sys``, ``pickle`` …), and, in a process that imports a project
+    (the server, its workers, every command: :func:`evergreen.config.project_importable`), the modules of the
+    project's own folder. Call this, e.g. ``trust_modules("mypackage")``, for estimators of an installed
+    package, and only for code whose artifacts you trust. It applies to the whole process; call it where
+    your estimator classes are defined so executor processes get it too.
     """
     for module in modules:
         if not isinstance(module, str) or not _MODULE_NAME.match(module):
@@ -313,6 +318,25 @@ def trust_modules(*modules: str) -> None:
             )
     with _trust_lock:
         _user_trusted.update(modules)
+
+
+def _in_project(qualified: str) -> bool:
+    """Whether ``qualified`` names something in a module of the project's own folder (the project's code,
+    e.g. a model class in ``mymodels.py`` beside evergreen.toml; see :func:`evergreen.config.project_folders`)."""
+    folders = project_folders()
+    if not folders:
+        return False
+    parts = qualified.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            spec = importlib.util.find_spec(".".join(parts[:cut]))
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin:
+            continue
+        origin = Path(spec.origin).resolve()
+        return any(origin.is_relative_to(folder) for folder in folders)
+    return False
 
 
 def _resolves_to_class(qualified: str) -> bool:
@@ -337,6 +361,8 @@ def _is_trusted(qualified: str) -> bool:
     with _trust_lock:
         user = tuple(_user_trusted)
     if any(qualified.startswith(module + ".") for module in user):
+        return True
+    if _in_project(qualified):
         return True
     # Standard-library classes only: functions such as builtins.eval are refused, and so is everything
     # from modules that reach the OS or load code (posix.system, subprocess.Popen).
@@ -391,8 +417,10 @@ class SkopsMaterializer:
             raise MaterializerError(
                 f"refusing to load the model: it contains untrusted types {refused}. Evergreen loads only "
                 f"scikit-learn, NumPy, SciPy, LightGBM and XGBoost types, standard-library classes and modules you "
-                f"trust. If you trust where this artifact came from, call "
-                f"evergreen.artifacts.trust_modules({calls}) before loading it."
+                f"trust. If it is your project's own code, keep its module in the project folder (beside "
+                f"evergreen.toml: the server and every command trust the project's own code); otherwise, if you "
+                f"trust where this artifact came from, call evergreen.artifacts.trust_modules({calls}) before "
+                "loading it."
             )
         try:
             return sio.loads(data, trusted=names)

@@ -57,7 +57,7 @@ def test_a_refused_first_ingestion_leaves_no_dataset_in_the_list_and_says_why(tm
     assert "progress@1" in text
     assert "0 versions" not in text
     assert not re.search(r"│\s*visits\s*│", listed.stdout)
-    assert "not listed: visits, with no version yet (every ingestion was refused by validation)" in text
+    assert "not listed: visits, with no version yet (no ingestion made one: each was refused or failed)" in text
 
 
 def test_data_show_names_the_source_as_people_read_it(tmp_path: Path) -> None:

@@ -465,3 +465,22 @@ def test_labels_of_different_types_are_refused() -> None:
         evaluate(PredictOnly([0, 1]), rows(2), ["no", "yes"], task="classification")
     with pytest.raises(EvaluationError, match=r"y mixes label types \['int', 'str'\]"):
         evaluate(PredictOnly([0, 1]), rows(2), [0, "yes"], task="classification")
+
+
+def test_float32_probabilities_of_three_classes_are_scored_without_a_warning() -> None:
+    """An ONNX copy answers float32 rows that sum to 1 only within rounding; scikit-learn would warn (an error
+    under this suite's settings) that they do not sum to one."""
+    from evergreen.evaluation._metrics import classification_metrics
+
+    rng = np.random.default_rng(0)
+    raw = rng.random((200, 3))
+    proba = (raw / raw.sum(axis=1, keepdims=True)).astype(np.float32)
+    assert not np.allclose(proba.astype(np.float64).sum(axis=1), 1.0, atol=1e-12, rtol=0)  # float32 rounding
+    classes = ["class_0", "class_1", "class_2"]
+    y = np.array([classes[i] for i in rng.integers(0, 3, 200)], dtype=object)
+    pred = np.array([classes[i] for i in proba.argmax(axis=1)], dtype=object)
+
+    scored = classification_metrics(y, pred, proba, labels=classes, proba_classes=classes, positive=None)
+
+    assert 0.3 < scored.metrics["roc_auc"] < 0.7  # random probabilities
+    assert np.isfinite(scored.metrics["log_loss"])

@@ -150,9 +150,8 @@ def list_command(ctx: typer.Context) -> None:
         console.print(_datasets_table(datasets))
     if empty:
         console.print(
-            f"not listed: {', '.join(empty)}, with no version yet (every ingestion was refused by validation); "
-            "ingest a file that passes, or see why with evergreen data validate NAME SOURCE",
-            soft_wrap=True,
+            f"not listed: {', '.join(empty)}, with no version yet (no ingestion made one: each was refused or "
+            "failed); ingest a file that passes, or see why with evergreen data validate NAME SOURCE"
         )
 
 

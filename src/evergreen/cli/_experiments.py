@@ -97,7 +97,9 @@ def list_command(
     # Whole columns are as wide as their widest value (for metrics, the widest name=value pair), so Rich
     # narrows only the others, which fold, to fit the terminal; metrics also take the room left beside the
     # folding columns' readable minimum, so that several pairs share a line where there is space.
-    widths = [max(len(word) for value in values for word in value.split(" ")) for _, values, _ in shown]
+    widths = [
+        max(len(header), *(len(word) for value in values for word in value.split(" "))) for header, values, _ in shown
+    ]
     spare = (
         console.width
         - 3 * len(shown)

@@ -8,13 +8,13 @@ or the schedules: the error is printed, as the server would log it); 2 for a usa
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
+from . import _tables as tables
 from ._context import console, err_console, state
 from ._project import project_system
 from ._runs import styled, when
@@ -126,13 +126,20 @@ def print_round(done: Round, moment: datetime, training: Callable[[Run], bool]) 
     console.print(f"tick at {when(moment.astimezone(UTC))} UTC")
     if tick is not None:
         if tick.outcomes:
-            table = Table("monitor", "window (UTC)", "status", "value", "threshold", "alert")
+            table = tables.table(
+                tables.key("monitor"),
+                tables.text("window (UTC)"),
+                tables.key("status"),
+                tables.key("value"),
+                tables.text("threshold"),
+                tables.key("alert"),
+            )
             for outcome in tick.outcomes:
                 r = outcome.result
                 alert = "opened" if outcome.opened else "resolved" if outcome.resolved else ""
                 table.add_row(
                     r.monitor,
-                    f"{when(r.window_start)} → {when(r.window_end)}",
+                    tables.span(r.window_start, r.window_end),
                     Text(r.status, style=_COLORS.get(r.status, "white")),
                     number(r.value),
                     _threshold(outcome),
@@ -152,10 +159,11 @@ def print_round(done: Round, moment: datetime, training: Callable[[Run], bool]) 
                         console.print(f"  {action}", soft_wrap=True)
             if all(o.result.status == "no_data" and not o.result.rows for o in tick.outcomes):
                 end = max(o.result.window_end for o in tick.outcomes)
+                tomorrow = moment.astimezone(UTC) + timedelta(days=1)
                 console.print(
                     f"no monitor had answers to judge in windows ending by {when(end)} UTC: a window is judged "
                     "once it is over (and its labels arrived), so today's answers are judged by a tick after "
-                    "midnight UTC, e.g. evergreen tick --at TOMORROW_T04:00",
+                    f"midnight UTC, e.g. evergreen tick --at {tomorrow:%Y-%m-%d}T04:00",
                     soft_wrap=True,
                 )
         else:

@@ -92,6 +92,12 @@ def _probability_metrics(
             f"predict_proba ({list(classes)})"
         )
         return dict.fromkeys(PROBABILITY_METRICS, math.nan), None
+    # An ONNX copy answers float32 probabilities whose rows sum to 1 only within float32 rounding, which
+    # scikit-learn warns about; rows that sum to 1 within that rounding are made to sum to 1 exactly.
+    proba = np.asarray(proba, dtype=np.float64)
+    sums = proba.sum(axis=1, keepdims=True)
+    if proba.size and np.all(np.abs(sums - 1.0) < 1e-4):
+        proba = proba / sums
     # scikit-learn's probability metrics take the columns in sorted label order; a model's classes_ need not be.
     order = sorted(range(len(classes)), key=lambda i: classes[i])
     classes, proba = [classes[i] for i in order], proba[:, order]

@@ -224,7 +224,9 @@ def _message(monitor: Monitor, deployment: str, verdict: Judgement) -> str:
         what = f"{monitor.metric} {value} is {rule} {threshold}"
     elif monitor.kind == "drift":
         drifted = verdict.details.get("drifted") or []
-        what = f"input drift in {', '.join(drifted) or 'no feature'} ({value} of features, limit {threshold})"
+        share = "n/a" if verdict.value is None else f"{verdict.value:.0%}"
+        limit = "n/a" if verdict.threshold is None else f"{verdict.threshold:.0%}"
+        what = f"input drift in {', '.join(drifted) or 'no feature'} ({share} of the features drifted, limit {limit})"
     elif monitor.kind == "skew":
         features = verdict.details.get("features") or {}
         worst = ", ".join(f"{name} {f['mismatch_rate']:.1%}" for name, f in features.items() if f.get("mismatched"))

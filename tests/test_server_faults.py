@@ -438,7 +438,7 @@ def test_serve_on_a_port_in_use_says_so_before_starting(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert refused.stdout == ""  # nothing claims to be serving
     message = " ".join(refused.stderr.split())
-    assert f"error: cannot serve on 127.0.0.1:{port}: Address already in use" in message
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in message
     assert "pick another port with --port PORT or [server] port in evergreen.toml" in message
 
 

@@ -179,6 +179,7 @@ def serve_command(
 
 def _check_free(host: str, port: int) -> None:
     """Refuse, before anything starts, a port another process listens on (with the settings that move it)."""
+    import errno
     import socket
 
     if port == 0:
@@ -188,8 +189,13 @@ def _check_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise ConfigError(
+                    f"cannot listen on {host}:{port}: {e.strerror or e}; expected an address of this machine "
+                    "(--host HOST or [server] host in evergreen.toml, e.g. 127.0.0.1 or 0.0.0.0)"
+                ) from e
             raise ConfigError(
-                f"cannot serve on {host}:{port}: {e.strerror or e} (another evergreen serve, or another "
+                f"cannot listen on {host}:{port}: {e.strerror or e} (another evergreen serve, or another "
                 "program, may be listening there); pick another port with --port PORT or [server] port in "
                 "evergreen.toml"
             ) from e

@@ -42,7 +42,8 @@ def project() -> Iterator[Path]:
 
 
 def assert_fits(output: str, width: int = 80) -> None:
-    too_wide = [line for line in output.splitlines() if len(line) > width]
+    """Every line fits, except a line holding one value alone (a path longer than the terminal), printed whole."""
+    too_wide = [line for line in output.splitlines() if len(line) > width and len(line.split()) > 1]
     assert not too_wide, too_wide
     assert "…" not in output
 

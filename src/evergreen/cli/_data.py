@@ -193,9 +193,8 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     name, number = split_ref(ref)
     version = load(name, number, settings=settings)
     info = version.info
-    console.print(
-        Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes, content {info.content_id}")
-    )
+    console.print(Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes"))
+    console.print(f"  content {info.content_id}", soft_wrap=True)
     console.print(
         f"  created {when(info.created_at)} UTC from {source_text(info.source, relative_to=settings.project_dir)}",
         soft_wrap=True,
@@ -205,7 +204,16 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         console.print(f"  parent {info.dataset}@{info.parent_number}")
     if info.watermark_column:
         console.print(f"  watermark {info.watermark_column} = {info.watermark}")
-    columns = Table("column", "dtype", "role", "nulls", "mean", "min", "max", "top values")
+    columns = tables.table(
+        tables.key("column"),
+        tables.key("dtype"),
+        tables.key("role"),
+        tables.key("nulls"),
+        tables.text("mean"),
+        tables.text("min"),
+        tables.text("max"),
+        tables.text("top values"),
+    )
     profile = version.profile
     for column in version.schema.columns:
         stats = profile.columns.get(column.name)
@@ -247,7 +255,13 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
                 when(record.created_at),
             )
         console.print(recorded)
-    history = Table("version", "rows", "content", "parent", "created (UTC)")
+    history = tables.table(
+        tables.key("version"),
+        tables.key("rows"),
+        tables.key("content"),
+        tables.key("parent"),
+        tables.text("created (UTC)"),
+    )
     for v in versions:
         history.add_row(v.ref, str(v.rows), v.content_id[:12], str(v.parent_number or "-"), when(v.created_at))
     console.print(history)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
-from rich.tree import Tree
 
 from . import _tables as tables
 from ._context import console, state
@@ -166,16 +165,17 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         console.print("code in each cache key", style="bold")
         for line in code:
             console.print(f"  {line}")
-    tree = Tree(Text.assemble(("lineage", "bold"), " (artifact → step → artifact)"))
+    # One line per edge, never wrapped, and an artifact's path whole on its own line (a tree would fold it).
+    console.print(Text.assemble(("lineage", "bold"), " (artifact → step → artifact)"))
     for step in run.steps:
-        node = tree.add(Text.assemble(f"{step.name} ", styled(step.status)))
+        console.print(Text.assemble(f"  {step.name} ", styled(step.status)), soft_wrap=True)
         for name, artifact in step.inputs.items():
             facts = f"  {name} ← {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B)"
-            node.add(Text.assemble(("in", "dim"), facts))
+            console.print(Text.assemble("    ", ("in", "dim"), facts), soft_wrap=True)
         for index, artifact in enumerate(step.outputs):
-            facts = f" {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B) {artifact.uri}"
-            node.add(Text.assemble(("out", "dim"), facts))
-    console.print(tree)
+            facts = f" {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B)"
+            console.print(Text.assemble("    ", ("out", "dim"), facts), soft_wrap=True)
+            console.print(f"      {artifact.uri}", soft_wrap=True)  # on a line of its own, whole
 
 
 def _params(params: dict[str, Any]) -> str:

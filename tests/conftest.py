@@ -27,7 +27,7 @@ Online-store fixtures (the feature store):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # One native thread per test process (set before NumPy, scikit-learn or LightGBM load their thread
@@ -37,6 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
+from evergreen.config import Settings, load_settings
 from postgres_server import PostgresServer
 from redis_server import RedisServer, RedisUnavailableError
 
@@ -109,3 +110,14 @@ def online_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/online.db"
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.fresh_url()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[[str, str | None], Settings]:
+    """Settings of a project in ``tmp_path`` on a given store and online store (a SQLite file by default)."""
+
+    def make(store_url: str, online_url: str | None = None) -> Settings:
+        overrides = {"store.url": store_url, "features.online_store": online_url or f"sqlite:///{tmp_path}/online.db"}
+        return load_settings(tmp_path, overrides=overrides, environ={})
+
+    return make

@@ -41,15 +41,6 @@ T = pd.Timestamp("2024-03-01", tz="UTC")
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[[str, str | None], Settings]:
-    def make(store_url: str, online_url: str | None = None) -> Settings:
-        overrides = {"store.url": store_url, "features.online_store": online_url or f"sqlite:///{tmp_path}/online.db"}
-        return load_settings(tmp_path, overrides=overrides, environ={})
-
-    return make
-
-
-@pytest.fixture
 def settings(tmp_path: Path, make_settings: Callable[[str, str | None], Settings]) -> Settings:
     return make_settings(f"sqlite:///{tmp_path}/evergreen.db", None)
 

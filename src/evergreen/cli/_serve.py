@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.text import Text
 
-from evergreen.errors import ConfigError
-
 from ._context import console, state
 from ._models import split_model_ref
 
@@ -165,7 +163,9 @@ def serve_command(
         "access_log": access_log,
         "log_level": "warning",
     }
-    _check_free(options["host"], options["port"])
+    from evergreen.serving import check_port
+
+    check_port(options["host"], options["port"])  # before saying it serves: a port in use is refused first
     url = f"http://{options['host']}:{options['port']}"
     durability = settings.server.durability
     console.print(
@@ -175,30 +175,6 @@ def serve_command(
     )
     console.print(f"POST {url}/v1/models/NAME:predict, GET {url}/readyz (Ctrl-C stops)", soft_wrap=True)
     _serve(settings, deployment, workers, reload_interval, options)
-
-
-def _check_free(host: str, port: int) -> None:
-    """Refuse, before anything starts, a port another process listens on (with the settings that move it)."""
-    import errno
-    import socket
-
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE:
-                raise ConfigError(
-                    f"cannot listen on {host}:{port}: {e.strerror or e}; expected an address of this machine "
-                    "(--host HOST or [server] host in evergreen.toml, e.g. 127.0.0.1 or 0.0.0.0)"
-                ) from e
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {e.strerror or e} (another evergreen serve, or another "
-                "program, may be listening there); pick another port with --port PORT or [server] port in "
-                "evergreen.toml"
-            ) from e
 
 
 #: What each ``[server] durability`` means for a client, printed at start.

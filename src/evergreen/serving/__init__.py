@@ -66,7 +66,7 @@ if TYPE_CHECKING:
         route,
     )
     from ._replica import DeploymentState, LoadedModel, Replica, load_version
-    from ._supervisor import run_workers
+    from ._supervisor import check_port, run_workers
     from ._workers import WORKER_FACTORY, print_summary, worker_app, worker_environment
 
 # Every name loads on first use (PEP 562), with only the modules it needs: the prediction server needs FastAPI,
@@ -123,6 +123,7 @@ _LAZY = {
     "rollback_deployment": "._follow",
     "rollback_model": "._follow",
     "route": "._policy",
+    "check_port": "._supervisor",
     "run_workers": "._supervisor",
     "shared_metrics_folder": "._metrics",
     "skew_check": "._features",
@@ -159,6 +160,7 @@ __all__ = [
     "answered_by_workers",
     "canary_decision",
     "canary_tick",
+    "check_port",
     "create_app",
     "deploy",
     "deployed_views",

@@ -95,19 +95,26 @@ def _bound_socket(host: str, port: int, *, share: bool = True) -> socket.socket:
     return sock
 
 
-def _reserve(host: str, port: int) -> socket.socket:
-    """Hold ``host:port`` for the workers (port 0: a free one), refusing a port another program has.
+def check_port(host: str, port: int) -> int:
+    """The port a server can listen on at ``host`` (port 0: a free one); ServingError for one another program
+    holds, named with the settings that move it.
 
-    The port is first bound without ``SO_REUSEPORT``, which fails if anything holds it, even another
-    server sharing it by ``SO_REUSEPORT`` (which would otherwise silently split the traffic with us).
+    The port is bound without ``SO_REUSEPORT``, which fails if anything holds it, even another server
+    sharing it by ``SO_REUSEPORT`` (which would otherwise silently split the traffic with us).
     """
     try:
         with _bound_socket(host, port, share=False) as probe:
-            port = probe.getsockname()[1]
+            return int(probe.getsockname()[1])
     except OSError as e:
         raise ServingError(
-            f"cannot listen on {host}:{port}: {e.strerror}; stop what holds it or pick another port with --port"
+            f"cannot listen on {host}:{port}: {e.strerror} (another evergreen serve, or another program, may be "
+            "listening there); pick another port with --port PORT or [server] port in evergreen.toml"
         ) from e
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """Hold ``host:port`` for the workers (port 0: a free one), refusing a port another program has."""
+    port = check_port(host, port)
     try:
         return _bound_socket(host, port)
     except OSError as e:  # taken in the moment between the probe and here

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from evergreen.pipelines import Pipeline, Run, Step, pipeline, step
     from evergreen.system import Release, Retrain, System
     from evergreen.training import lightgbm, sklearn, xgboost
+    from evergreen.workspace import Workspace, open_workspace
 
 __version__ = "0.1.0"
 
@@ -50,9 +51,11 @@ _LAZY = {
     "Settings": ("evergreen.config", "Settings"),
     "Step": ("evergreen.pipelines", "Step"),
     "System": ("evergreen.system", "System"),
+    "Workspace": ("evergreen.workspace", "Workspace"),
     "lightgbm": ("evergreen.training", "lightgbm"),
     "load_settings": ("evergreen.config", "load_settings"),
     "monitor": ("evergreen.monitoring", None),
+    "open_workspace": ("evergreen.workspace", "open_workspace"),
     "pipeline": ("evergreen.pipelines", "pipeline"),
     "sklearn": ("evergreen.training", "sklearn"),
     "split": ("evergreen.data", "split"),
@@ -70,10 +73,12 @@ __all__ = [
     "Settings",
     "Step",
     "System",
+    "Workspace",
     "__version__",
     "lightgbm",
     "load_settings",
     "monitor",
+    "open_workspace",
     "pipeline",
     "sklearn",
     "split",

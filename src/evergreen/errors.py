@@ -29,6 +29,7 @@ __all__ = [
     "NotFoundError",
     "PipelineDefinitionError",
     "PredictionLogError",
+    "RefError",
     "RegistryError",
     "ReproducibilityError",
     "RunError",
@@ -72,6 +73,10 @@ class StoreError(EvergreenError):
 
 class StoreSchemaError(StoreError):
     """The metadata store's schema is not the one this version of Evergreen needs."""
+
+
+class RefError(EvergreenError, ValueError):
+    """A reference to a version (``name``, ``name@3``, ``name@alias``) is malformed."""
 
 
 class NotFoundError(EvergreenError):

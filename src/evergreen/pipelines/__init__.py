@@ -14,9 +14,10 @@ from ._placeholders import Param, StepOutput
 from ._step import Step, step
 
 if TYPE_CHECKING:
+    from evergreen.workspace import run_settings
+
     from ._reap import reap
     from ._run import Run, RunEvent
-    from ._settings import run_settings
 
 # A run's results need the artifact store (fsspec) and a step's settings the executors; they load on first
 # use, so that defining a pipeline, or listing runs (`evergreen runs list`, which only reaps dead ones), does not.
@@ -24,7 +25,7 @@ _LAZY = {
     "Run": "._run",
     "RunEvent": "._run",
     "reap": "._reap",
-    "run_settings": "._settings",
+    "run_settings": "evergreen.workspace",
 }
 
 __all__ = [

@@ -33,13 +33,13 @@ from evergreen.store import (
     skip_steps,
     start_step,
 )
+from evergreen.workspace import context_settings, run_settings
 
 from ._graph import Node
 from ._hashing import CodeFingerprint, cache_key
 from ._main_guard import check_main_guard
 from ._reap import reap
 from ._run import Run, RunEvent
-from ._settings import context_settings, run_settings
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline

@@ -97,7 +97,7 @@ class Progress:
         row.status, row.attempt = event.status, event.attempt
         if event.status == "running" and row.started is None:
             row.started = time.monotonic()
-        if event.status in ("succeeded", "failed", "cached", "skipped"):
+        if event.status in ("succeeded", "failed", "cached", "skipped", "cancelled"):
             row.finished = time.monotonic()
         if self.live is not None:
             self.live.update(self.render())
@@ -111,7 +111,6 @@ def run_command(
 ) -> None:
     """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded."""
     from evergreen.pipelines import Run  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import MetadataStore, get_run
 
     settings = state(ctx).settings()
     pipeline = _pipeline(target)
@@ -135,12 +134,7 @@ def run_command(
     if progress.live is None and failed is None:
         console.print(progress.render())
     if failed is not None:  # its own table follows the failed step's traceback
-        store = MetadataStore(settings.store.url)
-        try:
-            with store.session() as session:
-                print_run(get_run(session, failed.id))
-        finally:
-            store.dispose()
+        print_run(failed.info)
         raise typer.Exit(1)
     cached = sum(1 for s in run.steps if s.status == "cached")
     console.print(

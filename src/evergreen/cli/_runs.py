@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from evergreen.store import RunInfo, ScheduleFireInfo
 
 app = typer.Typer(
-    help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.",
+    help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage; cancel a running one.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 STATUS_STYLE = {
+    "cancelling": "yellow",
+    "cancelled": "magenta",
     "succeeded": "green",
     "cached": "cyan",
     "running": "yellow",
@@ -54,22 +56,18 @@ def list_command(
     pipeline: str | None = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
     # The statuses are written out (tests/test_startup_imports.py keeps them equal to the store's RUN_STATUSES):
     # taking them from evergreen.store would import SQLAlchemy for `evergreen --help`.
-    status: str | None = typer.Option(None, "--status", help="Only runs with this status: running, succeeded, failed."),
+    status: str | None = typer.Option(
+        None, "--status", help="Only runs with this status: running, cancelling, succeeded, failed, cancelled."
+    ),
 ) -> None:
     """The newest runs, with their status, duration and cache hits."""
-    from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import RUN_STATUSES, MetadataStore, list_runs
+    from evergreen.errors import RunError
+    from evergreen.pipelines import runs as list_runs  # here, not at the top: keeps `evergreen --help` fast
 
-    if status is not None and status not in RUN_STATUSES:
-        raise typer.BadParameter(f"{status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
-    settings = state(ctx).settings()
-    store = MetadataStore(settings.store.url)
     try:
-        reap(store, settings)
-        with store.session() as session:
-            runs = list_runs(session, limit=limit, pipeline=pipeline, status=status)
-    finally:
-        store.dispose()
+        runs = list_runs(state(ctx).settings(), pipeline=pipeline, status=status, limit=limit)
+    except RunError as e:
+        raise typer.BadParameter(str(e), param_hint="--status") from e
     if not runs:
         console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
         return
@@ -102,19 +100,31 @@ def show_command(
 ) -> None:
     """One run: a failed step's traceback first, then its parameters, each step (status, duration, attempts,
     cache hit, the code its cache key covers), artifacts and lineage."""
-    from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import MetadataStore, get_run, schedule_fires
+    from evergreen.pipelines import run_detail  # here, not at the top: keeps `evergreen --help` fast
 
-    settings = state(ctx).settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        reap(store, settings)
-        with store.session() as session:
-            run = get_run(session, run_id)
-            fires = schedule_fires(session, run_id=run.id, limit=1)
-    finally:
-        store.dispose()
-    print_run(run, fired=fires[0] if fires else None)
+    detail = run_detail(run_id, state(ctx).settings(), previews=False)
+    print_run(detail.run, fired=detail.fired)
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., help="A run id or a unique prefix of it."),
+    reason: str = typer.Option("", "--reason", "-m", help="Why, recorded with the run."),
+) -> None:
+    """Stop a running run: no step starts any more, running steps are killed, and the run is recorded cancelled
+    (by the process that drives it, within its heartbeat interval). Exit code 1 when the run had ended."""
+    from evergreen.pipelines import cancel_run  # here, not at the top: keeps `evergreen --help` fast
+
+    outcome = cancel_run(run_id, state(ctx).settings(), reason=reason)
+    run = outcome.run
+    if not outcome.requested:
+        console.print(Text.assemble(f"run {run.id} had ended: ", styled(run.status), "; nothing to cancel"))
+        raise typer.Exit(1)
+    console.print(
+        Text.assemble(f"run {run.id} of pipeline {run.pipeline}: ", styled(run.status), f" ({run.error})"),
+        soft_wrap=True,
+    )
 
 
 def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
@@ -127,6 +137,8 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         if fired.schedule.startswith("alert:"):  # an alert's action: slot "alert-ID", schedule "alert:KEY"
             alert = fired.slot.removeprefix("alert-")
             line = f"started by alert #{alert} ({fired.schedule.removeprefix('alert:')})"
+        elif fired.slot.startswith("manual:"):  # evergreen.monitoring.trigger_schedule, the API's :trigger
+            line = f"triggered by hand from schedule {fired.schedule} at {_slot(fired.slot.removeprefix('manual:'))}"
         else:
             line = f"fired by schedule {fired.schedule} at {_slot(fired.slot)}"
         console.print(f"  {line}", soft_wrap=True)

@@ -1,4 +1,4 @@
-"""``evergreen schedules list`` and ``evergreen schedules run-due``: the stored cron schedules, without a System.
+"""``evergreen schedules list``, ``run-due`` and ``trigger``: the stored cron schedules, without a System.
 
 Schedules are declared with ``evergreen.monitoring.schedule(...)`` and stored with ``register_schedules``;
 these commands read them from the store, so a project needs no System (and no server) to see them or to
@@ -18,7 +18,7 @@ from ._runs import styled, when
 from ._tick import parse_at
 
 app = typer.Typer(
-    help="Cron schedules of pipelines: when each fires next, and run what is due.",
+    help="Cron schedules of pipelines: when each fires next, run what is due, or start one now.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -89,4 +89,21 @@ def run_due_command(ctx: typer.Context, at: str | None = typer.Option(None, "--a
             soft_wrap=True,
         )
     if not all(firing.ok for firing in fired):
+        raise typer.Exit(1)
+
+
+@app.command("trigger")
+def trigger_command(ctx: typer.Context, name: str = typer.Argument(..., help="The schedule's name.")) -> None:
+    """Start a schedule's pipeline now, with its parameters, and wait for it; its cron firings are left as
+    they are (the next due one still runs). Exit code 1 when the run did not succeed."""
+    from evergreen.monitoring import trigger_schedule  # here, not at the top: keeps `evergreen --help` fast
+
+    triggered = trigger_schedule(name, settings=state(ctx).settings())
+    console.print(f"started run {triggered.run.id} of schedule {name} ({triggered.slot})", soft_wrap=True)
+    run = triggered.run.wait()
+    console.print(
+        Text.assemble(f"run {run.id[:12]} ", styled(run.status), f": see evergreen runs show {run.id[:12]}"),
+        soft_wrap=True,
+    )
+    if run.status != "succeeded":
         raise typer.Exit(1)

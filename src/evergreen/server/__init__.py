@@ -17,7 +17,7 @@ Conventions every resource module (``_<domain>.py``, one ``router`` each, regist
 from __future__ import annotations
 
 from ._app import PREFIX, WORKER_FACTORY, create_api, mount_api
-from ._pages import Page, PageQuery, decode_cursor, encode_cursor
+from ._pages import Page, PageQuery, decode_cursor, encode_cursor, page_of
 from ._problems import Problem
 from ._security import actor, require, settings_of, workspace_of
 
@@ -32,6 +32,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "mount_api",
+    "page_of",
     "require",
     "settings_of",
     "workspace_of",

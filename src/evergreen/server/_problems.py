@@ -36,7 +36,8 @@ STATUS_OF_ERROR: tuple[tuple[type[errors.EvergreenError], int], ...] = (
 
 class Problem(Exception):
     """An error answered as ``application/problem+json``: ``status``, a short ``title``, the ``detail`` sentence,
-    and where it applies the ``field`` at fault, the ``value`` it had, what was ``expected`` and a ``remedy``."""
+    and where it applies the ``field`` at fault, the ``value`` it had, what was ``expected`` and a ``remedy``;
+    ``error`` names the :mod:`evergreen.errors` type behind it, so the Python client raises the same one."""
 
     def __init__(
         self,
@@ -48,12 +49,13 @@ class Problem(Exception):
         value: Any = None,
         expected: str | None = None,
         remedy: str | None = None,
+        error: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        extras = {"field": field, "value": value, "expected": expected, "remedy": remedy}
+        extras = {"field": field, "value": value, "expected": expected, "remedy": remedy, "error": error}
         self.body.update({k: v for k, v in extras.items() if v is not None})
         self.headers = headers
 
@@ -86,7 +88,7 @@ def install(app: FastAPI) -> None:
             status, "Conflict" if status == 409 else "Error"
         )
         remedy = "retry when the metadata store is reachable again" if status == 503 else None
-        return problem_response(Problem(status, title, str(exc), remedy=remedy), request)
+        return problem_response(Problem(status, title, str(exc), remedy=remedy, error=type(exc).__name__), request)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -44,7 +44,7 @@ def test_every_operation_answers_within_its_schema(served: str) -> None:
             try:
                 case.call_and_validate(base_url=base)
             except AssertionError as e:  # schemathesis's failures: say which operation, and how to repeat it
-                raise AssertionError(f"{operation.label}: {e}\n{case.as_curl_command()}") from e
+                raise AssertionError(f"{case.operation.label}: {e}\n{case.as_curl_command()}") from e
 
         call()
 

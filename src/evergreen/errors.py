@@ -141,7 +141,7 @@ class ParameterError(RunError):
     would do, so an interface can point at the field.
     """
 
-    def __init__(self, message: str, *, parameter: str, value: object = None, expected: str = "") -> None:
+    def __init__(self, message: str, *, parameter: str = "", value: object = None, expected: str = "") -> None:
         super().__init__(message)
         self.parameter, self.value, self.expected = parameter, value, expected
 

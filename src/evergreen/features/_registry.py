@@ -245,10 +245,19 @@ class FeatureViewDetails:
     models: list[str]
 
 
-def list_views(*, settings: Settings | None = None) -> list[tuple[FeatureViewInfo, list[str]]]:
-    """Every registered view with its latest version and materialization, and the models using it."""
+def list_views(
+    *, settings: Settings | None = None, after: str | None = None, limit: int | None = None
+) -> list[tuple[FeatureViewInfo, list[str]]]:
+    """The registered views by name, each with its latest version and materialization and the models using
+    it: ``limit`` of them (every one when None) after the name ``after``.
+
+    Raises:
+        FeatureError: ``limit`` below 1.
+    """
+    if limit is not None and limit < 1:
+        raise FeatureError(f"limit must be at least 1 (or None for every view), but got {limit}")
     with open_workspace(settings).session() as session:
-        views = list_feature_views(session)
+        views = list_feature_views(session, after=after, limit=limit)
         users = models_using_features(session, [v.latest.id for v in views])
     return [(v, users.get(v.latest.id, [])) for v in views]
 
@@ -262,6 +271,24 @@ def show_view(ref: str, *, settings: Settings | None = None) -> FeatureViewDetai
         runs = list_materializations(session, info.id)
         users = models_using_features(session, [info.id])[info.id]
     return FeatureViewDetails(info, versions, runs, users)
+
+
+def materializations(
+    ref: str, *, settings: Settings | None = None, after: int | None = None, limit: int | None = 20
+) -> list[FeatureMaterializationInfo]:
+    """The materializations of a view version (``name`` for the latest, ``name@3``), newest first: ``limit``
+    of them (every one when None) after the one whose id is ``after``.
+
+    Raises:
+        NotFoundError: no such view or version.
+        FeatureError: a reference that is not NAME or NAME@VERSION, or ``limit`` below 1.
+    """
+    if limit is not None and limit < 1:
+        raise FeatureError(f"limit must be at least 1 (or None for every materialization), but got {limit}")
+    name, number = split_view_ref(ref)
+    with open_workspace(settings).session() as session:
+        info = get_feature_view_version(session, name, number)
+        return list_materializations(session, info.id, after=after, limit=limit)
 
 
 def record_usage(model: str, version: int, views: Sequence[str], *, settings: Settings | None = None) -> list[str]:

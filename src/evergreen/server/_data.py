@@ -213,7 +213,7 @@ def _dataset_item(info: DatasetInfo) -> DatasetItem:
     return DatasetItem(name=info.name, created_at=info.created_at, versions=info.versions, latest=latest)
 
 
-def _cursor_of(query: PageQuery, kind: type) -> Any:
+def cursor_of(query: PageQuery, kind: type) -> Any:
     """The previous page's last key, checked to be of the list's key type (a cursor of another list is a 400)."""
     key = query.after()
     if key is not None and (not isinstance(key, kind) or isinstance(key, bool)):
@@ -243,7 +243,7 @@ def list_datasets(
     """Every dataset with its number of versions and its latest version (no schema or profile)."""
     found = data.datasets(
         settings=settings_of(request),
-        after=_cursor_of(page, str),
+        after=cursor_of(page, str),
         limit=page.limit + 1,
         descending=sort == "-name",
     )
@@ -268,7 +268,7 @@ def list_versions(
     found = data.versions(
         name,
         settings=settings_of(request),
-        after=_cursor_of(page, int),
+        after=cursor_of(page, int),
         limit=page.limit + 1,
         newest_first=sort == "-number",
     )
@@ -359,7 +359,7 @@ def list_attempts(
 ) -> Page[AttemptItem]:
     """The dataset's ingestion attempts, newest first, each with its validation report."""
     found = data.attempts(
-        name, settings=settings_of(request), refused=refused, after=_cursor_of(page, int), limit=page.limit + 1
+        name, settings=settings_of(request), refused=refused, after=cursor_of(page, int), limit=page.limit + 1
     )
     return page_of(found, page, lambda a: a.id, _attempt)
 

@@ -15,6 +15,7 @@ import pytest
 import evergreen as eg
 import sample_pipelines as sp
 from api_server import api_server
+from cli_projects import evergreen
 from evergreen.config import Settings, load_settings
 from evergreen.monitoring import register_schedules, schedule
 from evergreen.pipelines import runs
@@ -291,3 +292,46 @@ def test_a_read_token_lists_but_cannot_start_cancel_or_trigger(settings: Setting
         )
         assert started.status_code == 202, started.text
         until(lambda: status_of(server.api, started.json()["run_id"]) == "succeeded", "the run succeeded")
+
+
+def test_the_cli_drives_runs_and_schedules_through_a_server(settings: Settings, tmp_path: Path) -> None:
+    register_schedules(
+        [schedule("nightly", "0 3 * * *", "sample_pipelines:never_cached", log=str(tmp_path / "log"))],
+        settings=settings,
+    )
+    laptop = tmp_path / "laptop"  # no project here: everything goes through the server
+    laptop.mkdir()
+    with api_server(settings) as server:
+        remote = ("--server", server.url)
+        started = evergreen(laptop, *remote, "run", "nightly", "-p", "x=4")
+        assert started.returncode == 0, started.stderr
+        found = re.search(r"started run ([0-9a-f]{32}) of pipeline nightly on the server", started.stdout)
+        assert found, started.stdout
+        run_id = found.group(1)
+        until(lambda: status_of(server.api, run_id) == "succeeded", "the run succeeded")
+
+        listed = evergreen(laptop, *remote, "runs", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert re.search(rf"{run_id[:12]}\s+nightly\s+succeeded", listed.stdout), listed.stdout
+        shown = evergreen(laptop, *remote, "runs", "show", run_id[:12])
+        assert shown.returncode == 0, shown.stderr
+        assert f"run {run_id} of pipeline nightly: succeeded" in shown.stdout
+        assert "  parameters: x=4, label=night" in shown.stdout
+        ended = evergreen(laptop, *remote, "runs", "cancel", run_id)
+        assert ended.returncode == 1
+        assert "has ended (succeeded); there is nothing to cancel" in ended.stdout
+
+        triggered = evergreen(laptop, *remote, "schedules", "trigger", "nightly")
+        assert triggered.returncode == 0, triggered.stderr
+        fired = re.search(r"started run ([0-9a-f]{32}) of schedule nightly \(manual:", triggered.stdout)
+        assert fired, triggered.stdout
+        until(lambda: status_of(server.api, fired.group(1)) == "succeeded", "the triggered run succeeded")
+        schedules = evergreen(laptop, *remote, "schedules", "list")
+        assert schedules.returncode == 0, schedules.stderr
+        assert re.search(
+            rf"nightly\s+sample_pipelines:never_cached\s+0 3 \* \* \*.*{fired.group(1)[:12]}", schedules.stdout
+        )
+
+        refused = evergreen(laptop, *remote, "run", "nightly", "-p", "x=many")
+        assert refused.returncode != 0
+        assert "parameter 'x' = 'many'" in refused.stderr

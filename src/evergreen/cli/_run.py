@@ -105,11 +105,24 @@ class Progress:
 
 def run_command(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="MODULE:PIPELINE or path/to/file.py:PIPELINE"),
+    target: str = typer.Argument(..., help="MODULE:PIPELINE or path/to/file.py:PIPELINE (with --server: its name)"),
     param: list[str] = typer.Option([], "--param", "-p", help="A pipeline parameter, key=value; repeatable."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step even when a cached result exists."),
 ) -> None:
-    """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded."""
+    """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded.
+
+    With --server, TARGET is the name of a pipeline the server knows (GET /api/v1/pipelines): the run starts
+    there, with the parameters checked against the pipeline's first, and this returns with its id."""
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/pipelines/{name}/runs
+        with client:
+            started = client.post(f"/pipelines/{target}/runs", {"params": parse_params(param), "cache": not no_cache})
+        console.print(
+            f"started run {started['run_id']} of pipeline {started['pipeline']} on the server; follow it with: "
+            f"evergreen --server {client.url} runs show {started['run_id'][:12]}",
+            soft_wrap=True,
+        )
+        return
     from evergreen.pipelines import Run  # here, not at the top: keeps `evergreen --help` fast
 
     settings = state(ctx).settings()

@@ -28,10 +28,20 @@ from evergreen.pipelines import (
 from evergreen.store import ArtifactInfo, RunInfo, ScheduleFireInfo, StepRunInfo
 
 from ._pages import Page, PageQuery, page_of
-from ._problems import Problem
+from ._problems import PROBLEM_JSON, Problem
 from ._security import actor, require, settings_of
 
 router = APIRouter(tags=["runs"])
+
+_PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"type": "object"}}}}
+#: The problems these routes may answer besides their own success.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A malformed cursor.", **_PROBLEM},
+    404: {"description": "No such pipeline, run or schedule.", **_PROBLEM},
+    409: {"description": "The run had ended, or the schedule's pipeline no longer fits it.", **_PROBLEM},
+    422: {"description": "An invalid parameter or filter.", **_PROBLEM},
+    503: {"description": "The metadata store cannot be reached.", **_PROBLEM},
+}
 
 RunStatus = Literal["running", "cancelling", "succeeded", "failed", "cancelled"]
 
@@ -352,14 +362,18 @@ def _name_cursor(after: Any) -> str | None:
 # -- pipelines ------------------------------------------------------------------------------------------------
 
 
-@router.get("/pipelines", response_model=Page[PipelineItem], dependencies=[Depends(require("read"))])
+@router.get(
+    "/pipelines", response_model=Page[PipelineItem], responses=PROBLEMS, dependencies=[Depends(require("read"))]
+)
 def list_pipelines(request: Request, page: Annotated[PageQuery, Depends()]) -> Page[PipelineItem]:
     """The pipelines this project can start by name, by name, with their parameters and steps."""
     found = pipelines(settings_of(request), after=_name_cursor(page.after()), limit=page.limit + 1)
     return page_of(found, page, lambda p: p.name, _pipeline_item)
 
 
-@router.get("/pipelines/{name}", response_model=PipelineItem, dependencies=[Depends(require("read"))])
+@router.get(
+    "/pipelines/{name}", response_model=PipelineItem, responses=PROBLEMS, dependencies=[Depends(require("read"))]
+)
 def show_pipeline(request: Request, name: str) -> PipelineItem:
     """One pipeline: where it was found, its parameters (name, type, default) and steps."""
     found = {p.name: p for p in pipelines(settings_of(request))}
@@ -376,7 +390,7 @@ def show_pipeline(request: Request, name: str) -> PipelineItem:
     status_code=202,
     response_model=RunStarted,
     dependencies=[Depends(require("operate"))],
-    responses={404: {"description": "No pipeline of that name"}, 422: {"description": "A bad parameter"}},
+    responses=PROBLEMS,
 )
 def start_pipeline_run(
     request: Request, response: Response, name: str, body: Annotated[StartRequest | None, Body()] = None
@@ -405,7 +419,7 @@ def start_pipeline_run(
 # -- runs -----------------------------------------------------------------------------------------------------
 
 
-@router.get("/runs", response_model=Page[RunItem], dependencies=[Depends(require("read"))])
+@router.get("/runs", response_model=Page[RunItem], responses=PROBLEMS, dependencies=[Depends(require("read"))])
 def list_runs(
     request: Request,
     page: Annotated[PageQuery, Depends()],
@@ -431,7 +445,7 @@ def list_runs(
     return page_of(found, page, lambda r: [r.created_at.isoformat(), r.id], _run_item)
 
 
-@router.get("/runs/{run_id}", response_model=RunShown, dependencies=[Depends(require("read"))])
+@router.get("/runs/{run_id}", response_model=RunShown, responses=PROBLEMS, dependencies=[Depends(require("read"))])
 def show_run(
     request: Request,
     run_id: str,
@@ -461,7 +475,7 @@ def show_run(
     status_code=202,
     response_model=CancelAnswer,
     dependencies=[Depends(require("operate"))],
-    responses={409: {"description": "The run had ended"}},
+    responses=PROBLEMS,
 )
 def cancel(request: Request, run_id: str, body: Annotated[CancelRequest | None, Body()] = None) -> CancelAnswer:
     """Stop a running run: no step starts any more, its running steps are killed, and it is recorded cancelled
@@ -483,7 +497,9 @@ def cancel(request: Request, run_id: str, body: Annotated[CancelRequest | None, 
 # -- schedules ------------------------------------------------------------------------------------------------
 
 
-@router.get("/schedules", response_model=Page[ScheduleItem], dependencies=[Depends(require("read"))])
+@router.get(
+    "/schedules", response_model=Page[ScheduleItem], responses=PROBLEMS, dependencies=[Depends(require("read"))]
+)
 def list_schedules(
     request: Request,
     page: Annotated[PageQuery, Depends()],
@@ -501,7 +517,7 @@ def list_schedules(
     status_code=202,
     response_model=Triggered,
     dependencies=[Depends(require("operate"))],
-    responses={404: {"description": "No schedule of that name"}},
+    responses=PROBLEMS,
 )
 def trigger(request: Request, response: Response, name: str) -> Triggered:
     """Start the schedule's pipeline now with its parameters; its cron firings are left as they are."""

@@ -53,8 +53,8 @@ def _tiny(value: int):
     return sp.constant(value)
 
 
-def test_runs_come_by_keyset_pages_each_once_newest_first(tmp_path: Path) -> None:
-    settings = project(tmp_path, **{"executor.kind": "inline"})
+def test_runs_come_by_keyset_pages_each_once_newest_first(tmp_path: Path, store_url: str) -> None:
+    settings = project(tmp_path, **{"executor.kind": "inline", "store.url": store_url})
     made = [_tiny.run(settings=settings, value=v, cache=False).id for v in range(5)]
 
     seen: list[str] = []

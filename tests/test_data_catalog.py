@@ -28,7 +28,7 @@ from evergreen.data import (
     versions,
 )
 from evergreen.errors import ConfigError, DataSourceError, DataValidationError, NotFoundError
-from evergreen.store import list_runs
+from evergreen.store import add_version, ensure_dataset, list_runs
 from evergreen.workspace import open_workspace
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -207,3 +207,30 @@ def test_a_bad_upload_is_refused_before_anything_is_recorded(settings: Settings)
     assert [a.ok for a in attempts("churn", settings=settings)] == [True]
     with open_workspace(settings).session() as session:
         assert list_runs(session) == []
+
+
+def test_every_dataset_of_a_large_store_is_listed_with_its_latest_version(settings: Settings) -> None:
+    """More datasets than one SQL expression may name (SQLite: depth 1,000): `evergreen data list` lists all."""
+    with open_workspace(settings).session() as session:
+        for i in range(1_050):
+            dataset_id = ensure_dataset(session, f"d{i:04d}")
+            for number in range(1 + i % 3):
+                add_version(
+                    session,
+                    dataset_id=dataset_id,
+                    content_id=f"{i:04d}{number}".ljust(64, "0"),
+                    rows=10 + number,
+                    size=100,
+                    source={"kind": "csv", "path": f"d{i}.csv"},
+                    schema={"columns": []},
+                    profile={"rows": 10, "columns": {}},
+                    report={"rows": 10, "failures": []},
+                    watermark_column=None,
+                    watermark=None,
+                    parent_id=None,
+                    run_id=None,
+                )
+    found = datasets(settings=settings)
+    assert len(found) == 1_050
+    assert [(d.versions, d.latest.number if d.latest else None) for d in found[:4]] == [(1, 1), (2, 2), (3, 3), (1, 1)]
+    assert all(d.latest is not None and d.latest.rows == 9 + d.versions for d in found)

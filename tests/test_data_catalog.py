@@ -186,8 +186,13 @@ def test_an_upload_is_ingested_in_a_background_run(settings: Settings) -> None:
         "size": len(buffer.getvalue()),
     }
     assert source_text(made.info.source).startswith("uploaded file 'day2.parquet' (sha256 ")
+    again = start_ingest(
+        "churn", csv_bytes(customers(5, start=900)), filename="d3.csv", uploaded_by="token:ci", settings=settings
+    )
+    assert again.wait(timeout=120).status == "succeeded"
+    assert source_text(load("churn", settings=settings).info.source).startswith("uploaded file 'd3.csv' by token:ci (")
     with open_workspace(settings).session() as session:
-        assert [r.pipeline for r in list_runs(session)] == ["ingest-upload"]
+        assert [r.pipeline for r in list_runs(session)] == ["ingest-upload"] * 2
 
 
 def test_a_new_dataset_from_an_upload_takes_the_roles_given(settings: Settings) -> None:

@@ -70,9 +70,16 @@ class UploadSource(Source):
     named in errors) by the name it was uploaded under and its sha256, not by where it is kept."""
 
     def __init__(
-        self, path: str | Path, *, format: str, filename: str | None = None, sha256: str | None = None
+        self,
+        path: str | Path,
+        *,
+        format: str,
+        filename: str | None = None,
+        sha256: str | None = None,
+        uploaded_by: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.uploaded_by = uploaded_by
         self.format = upload_format(format, filename)
         self.filename = filename or f"upload.{self.format}"
         self.sha256 = sha256 or _sha256(self.path)
@@ -83,13 +90,16 @@ class UploadSource(Source):
         return f"uploaded {'CSV' if self.format == 'csv' else 'Parquet'} file {self.filename!r}"
 
     def describe(self) -> dict[str, object]:
-        return {
+        described: dict[str, object] = {
             "kind": "upload",
             "format": self.format,
             "filename": self.filename,
             "sha256": self.sha256,
             "size": self.path.stat().st_size,
         }
+        if self.uploaded_by is not None:
+            described["uploaded_by"] = self.uploaded_by
+        return described
 
     def _open(self, *, chunk_rows: int, watermark: str | None, after: object) -> AbstractContextManager[Stream]:
         return self._inner._open(chunk_rows=chunk_rows, watermark=watermark, after=after)
@@ -201,6 +211,7 @@ def start_ingest(
     timestamp: str | None = None,
     entity: str | None = None,
     id: str | None = None,
+    uploaded_by: str | None = None,
     settings: Settings | None = None,
 ) -> IngestStarted:
     """Check an uploaded file (as :func:`check_upload`), then ingest it as the next version of dataset
@@ -208,7 +219,8 @@ def start_ingest(
 
     Follow the run with ``evergreen runs show RUN_ID``; it fails (with the report) if the data changed
     under it, e.g. another ingestion made a version with a stricter schema first. ``target``, ``timestamp``,
-    ``entity`` and ``id`` name the roles when the dataset is new (its schema is then inferred).
+    ``entity`` and ``id`` name the roles when the dataset is new (its schema is then inferred). ``uploaded_by``
+    (who sent the file, e.g. the API token's name) is recorded in the version's source.
 
     Raises:
         DataValidationError: a blocking check failed; nothing was recorded (the report is on the error).
@@ -236,6 +248,7 @@ def start_ingest(
             "timestamp": timestamp,
             "entity": entity,
             "id": id,
+            "uploaded_by": uploaded_by,
         }
     from ._steps import ingest_upload_pipeline
 

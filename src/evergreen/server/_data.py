@@ -22,7 +22,7 @@ from evergreen.store import DatasetCheckInfo, DatasetInfo, DatasetVersionInfo
 
 from ._pages import Page, PageQuery, page_of
 from ._problems import PROBLEM_JSON, Problem
-from ._security import require, settings_of
+from ._security import actor, require, settings_of
 
 router = APIRouter(tags=["datasets"])
 
@@ -530,6 +530,7 @@ async def ingest_upload(
             timestamp=timestamp,
             entity=entity,
             id=id,
+            uploaded_by=actor(request),
             settings=settings_of(request),
         )
     except DataValidationError as e:

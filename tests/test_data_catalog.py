@@ -149,6 +149,10 @@ def test_an_upload_is_checked_without_writing_anything(settings: Settings) -> No
         "churn", csv_bytes(customers(10).assign(fee=np.nan)), filename="x.csv", tests=FEE_PRESENT, settings=settings
     )
     assert not with_tests.ok
+    received = settings.project_dir / "received-upload"  # as a server streams a large body to disk
+    received.write_bytes(csv_bytes(customers(40, start=500)))
+    assert check_upload("churn", received, format="csv", settings=settings).rows == 40
+    assert received.exists()  # the caller's file: the caller deletes it
     assert [v.number for v in versions("churn", settings=settings)] == [1]
     assert [a.ok for a in attempts("churn", settings=settings)] == [True]  # dry runs record no attempt
 

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: An upload: the file's bytes, or a local file holding them (a server streams a large body to disk first).
+Upload = bytes | os.PathLike[str]
+
 #: The formats an upload may have, with the file suffixes that name them.
 UPLOAD_FORMATS = {"csv": (".csv", ".txt"), "parquet": (".parquet", ".pq")}
 
@@ -71,7 +74,7 @@ class UploadSource(Source):
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         format: str,
         filename: str | None = None,
@@ -126,13 +129,16 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _uploaded(body: bytes, *, format: str | None, filename: str | None) -> Iterator[UploadSource]:
-    """The upload in a temporary file, as a source; the file is deleted afterwards."""
+def _uploaded(body: Upload, *, format: str | None, filename: str | None) -> Iterator[UploadSource]:
+    """The upload as a source: bytes in a temporary file (deleted afterwards), or the file it was received in."""
     chosen = upload_format(format, filename)
-    if not body:
+    if (os.path.getsize(body) if isinstance(body, os.PathLike) else len(body)) == 0:
         raise DataSourceError(
             f"the upload {filename or ''!r} is empty (0 bytes); send the {chosen.upper()} file as the request body"
         )
+    if isinstance(body, os.PathLike):
+        yield UploadSource(body, format=chosen, filename=_safe_name(filename))
+        return
     handle, path = tempfile.mkstemp(prefix="evergreen-upload-", suffix=f".{chosen}")
     try:
         with os.fdopen(handle, "wb") as f:
@@ -153,7 +159,7 @@ def _safe_name(filename: str | None) -> str | None:
 
 def check_upload(
     name: str,
-    body: bytes,
+    body: Upload,
     *,
     format: str | None = None,
     filename: str | None = None,
@@ -161,8 +167,9 @@ def check_upload(
     tests: DataTests | None = None,
     settings: Settings | None = None,
 ) -> ValidationReport:
-    """Validate an uploaded CSV or Parquet file as ingesting it into dataset ``name`` would (its latest
-    version's schema, or ``schema``; ``tests`` too) and write nothing. A dry run before ``start_ingest``.
+    """Validate an uploaded CSV or Parquet file (its bytes, or a local file holding them) as ingesting it into
+    dataset ``name`` would (its latest version's schema, or ``schema``; ``tests`` too) and write nothing. A dry
+    run before ``start_ingest``.
 
     Raises:
         DataSourceError: an empty or unreadable upload, or an unknown format.
@@ -201,7 +208,7 @@ class IngestStarted:
 
 def start_ingest(
     name: str,
-    body: bytes,
+    body: Upload,
     *,
     format: str | None = None,
     filename: str | None = None,

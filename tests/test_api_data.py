@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import io
 import time
 from pathlib import Path
@@ -228,6 +229,7 @@ def test_an_upload_is_ingested_in_a_background_run(settings: Settings) -> None:
         assert (latest["ref"], latest["rows"], latest["run_id"]) == ("churn@2", 50, body["run_id"])
         assert latest["source"]["filename"] == "day2.parquet"
         assert latest["source"]["sha256"] == body["upload"]
+        assert latest["source"]["uploaded_by"] == getpass.getuser()  # auth off: the server's user
         fresh = server.api.post(
             "/datasets/fresh:ingest",
             params={"filename": "a.csv", "target": "churned", "timestamp": "event_time"},
@@ -276,3 +278,5 @@ def test_a_read_token_reads_and_validates_but_cannot_ingest(tmp_path: Path) -> N
         )
         assert allowed.status_code == 202, allowed.text
         assert wait_for_run(settings, allowed.json()["run_id"]) == "succeeded"
+        made = server.api.get("/datasets/churn/versions/latest").json()
+        assert (made["number"], made["source"]["uploaded_by"]) == (2, "token:ci")

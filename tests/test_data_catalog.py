@@ -28,7 +28,7 @@ from evergreen.data import (
     versions,
 )
 from evergreen.errors import ConfigError, DataSourceError, DataValidationError, NotFoundError
-from evergreen.store import list_runs
+from evergreen.store import add_version, ensure_dataset, list_runs
 from evergreen.workspace import open_workspace
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -149,6 +149,10 @@ def test_an_upload_is_checked_without_writing_anything(settings: Settings) -> No
         "churn", csv_bytes(customers(10).assign(fee=np.nan)), filename="x.csv", tests=FEE_PRESENT, settings=settings
     )
     assert not with_tests.ok
+    received = settings.project_dir / "received-upload"  # as a server streams a large body to disk
+    received.write_bytes(csv_bytes(customers(40, start=500)))
+    assert check_upload("churn", received, format="csv", settings=settings).rows == 40
+    assert received.exists()  # the caller's file: the caller deletes it
     assert [v.number for v in versions("churn", settings=settings)] == [1]
     assert [a.ok for a in attempts("churn", settings=settings)] == [True]  # dry runs record no attempt
 
@@ -186,8 +190,13 @@ def test_an_upload_is_ingested_in_a_background_run(settings: Settings) -> None:
         "size": len(buffer.getvalue()),
     }
     assert source_text(made.info.source).startswith("uploaded file 'day2.parquet' (sha256 ")
+    again = start_ingest(
+        "churn", csv_bytes(customers(5, start=900)), filename="d3.csv", uploaded_by="token:ci", settings=settings
+    )
+    assert again.wait(timeout=120).status == "succeeded"
+    assert source_text(load("churn", settings=settings).info.source).startswith("uploaded file 'd3.csv' by token:ci (")
     with open_workspace(settings).session() as session:
-        assert [r.pipeline for r in list_runs(session)] == ["ingest-upload"]
+        assert [r.pipeline for r in list_runs(session)] == ["ingest-upload"] * 2
 
 
 def test_a_new_dataset_from_an_upload_takes_the_roles_given(settings: Settings) -> None:
@@ -207,3 +216,30 @@ def test_a_bad_upload_is_refused_before_anything_is_recorded(settings: Settings)
     assert [a.ok for a in attempts("churn", settings=settings)] == [True]
     with open_workspace(settings).session() as session:
         assert list_runs(session) == []
+
+
+def test_every_dataset_of_a_large_store_is_listed_with_its_latest_version(settings: Settings) -> None:
+    """More datasets than one SQL expression may name (SQLite: depth 1,000): `evergreen data list` lists all."""
+    with open_workspace(settings).session() as session:
+        for i in range(1_050):
+            dataset_id = ensure_dataset(session, f"d{i:04d}")
+            for number in range(1 + i % 3):
+                add_version(
+                    session,
+                    dataset_id=dataset_id,
+                    content_id=f"{i:04d}{number}".ljust(64, "0"),
+                    rows=10 + number,
+                    size=100,
+                    source={"kind": "csv", "path": f"d{i}.csv"},
+                    schema={"columns": []},
+                    profile={"rows": 10, "columns": {}},
+                    report={"rows": 10, "failures": []},
+                    watermark_column=None,
+                    watermark=None,
+                    parent_id=None,
+                    run_id=None,
+                )
+    found = datasets(settings=settings)
+    assert len(found) == 1_050
+    assert [(d.versions, d.latest.number if d.latest else None) for d in found[:4]] == [(1, 1), (2, 2), (3, 3), (1, 1)]
+    assert all(d.latest is not None and d.latest.rows == 9 + d.versions for d in found)

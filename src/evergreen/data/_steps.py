@@ -78,13 +78,13 @@ def ingest_upload(
     timestamp: str | None = None,
     entity: str | None = None,
     id: str | None = None,
+    uploaded_by: str | None = None,
 ) -> dict[str, Any]:
     """Ingest an uploaded file, kept in the artifact store under its sha256 ``upload``, as the next version
     of ``dataset`` (see ``evergreen.data.start_ingest``); a blocking check failure fails the step."""
     context = step_context()
-    source = UploadSource(
-        open_workspace().artifacts.local_path(upload), format=format, filename=filename, sha256=upload
-    )
+    path = open_workspace().artifacts.local_path(upload)
+    source = UploadSource(path, format=format, filename=filename, sha256=upload, uploaded_by=uploaded_by)
     version = ingest(
         dataset,
         source,
@@ -110,8 +110,9 @@ def _ingest_upload(
     timestamp: str | None = None,
     entity: str | None = None,
     id: str | None = None,
+    uploaded_by: str | None = None,
 ) -> Any:
-    return ingest_upload(dataset, upload, format, filename, schema, tests, target, timestamp, entity, id)
+    return ingest_upload(dataset, upload, format, filename, schema, tests, target, timestamp, entity, id, uploaded_by)
 
 
 #: The pipeline an upload is ingested by (``evergreen.data.start_ingest``), one run per upload.

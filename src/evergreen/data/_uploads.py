@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: An upload: the file's bytes, or a local file holding them (a server streams a large body to disk first).
+Upload = bytes | os.PathLike[str]
+
 #: The formats an upload may have, with the file suffixes that name them.
 UPLOAD_FORMATS = {"csv": (".csv", ".txt"), "parquet": (".parquet", ".pq")}
 
@@ -70,9 +73,16 @@ class UploadSource(Source):
     named in errors) by the name it was uploaded under and its sha256, not by where it is kept."""
 
     def __init__(
-        self, path: str | Path, *, format: str, filename: str | None = None, sha256: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str,
+        filename: str | None = None,
+        sha256: str | None = None,
+        uploaded_by: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.uploaded_by = uploaded_by
         self.format = upload_format(format, filename)
         self.filename = filename or f"upload.{self.format}"
         self.sha256 = sha256 or _sha256(self.path)
@@ -83,13 +93,16 @@ class UploadSource(Source):
         return f"uploaded {'CSV' if self.format == 'csv' else 'Parquet'} file {self.filename!r}"
 
     def describe(self) -> dict[str, object]:
-        return {
+        described: dict[str, object] = {
             "kind": "upload",
             "format": self.format,
             "filename": self.filename,
             "sha256": self.sha256,
             "size": self.path.stat().st_size,
         }
+        if self.uploaded_by is not None:
+            described["uploaded_by"] = self.uploaded_by
+        return described
 
     def _open(self, *, chunk_rows: int, watermark: str | None, after: object) -> AbstractContextManager[Stream]:
         return self._inner._open(chunk_rows=chunk_rows, watermark=watermark, after=after)
@@ -116,13 +129,16 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _uploaded(body: bytes, *, format: str | None, filename: str | None) -> Iterator[UploadSource]:
-    """The upload in a temporary file, as a source; the file is deleted afterwards."""
+def _uploaded(body: Upload, *, format: str | None, filename: str | None) -> Iterator[UploadSource]:
+    """The upload as a source: bytes in a temporary file (deleted afterwards), or the file it was received in."""
     chosen = upload_format(format, filename)
-    if not body:
+    if (os.path.getsize(body) if isinstance(body, os.PathLike) else len(body)) == 0:
         raise DataSourceError(
             f"the upload {filename or ''!r} is empty (0 bytes); send the {chosen.upper()} file as the request body"
         )
+    if isinstance(body, os.PathLike):
+        yield UploadSource(body, format=chosen, filename=_safe_name(filename))
+        return
     handle, path = tempfile.mkstemp(prefix="evergreen-upload-", suffix=f".{chosen}")
     try:
         with os.fdopen(handle, "wb") as f:
@@ -143,7 +159,7 @@ def _safe_name(filename: str | None) -> str | None:
 
 def check_upload(
     name: str,
-    body: bytes,
+    body: Upload,
     *,
     format: str | None = None,
     filename: str | None = None,
@@ -151,8 +167,9 @@ def check_upload(
     tests: DataTests | None = None,
     settings: Settings | None = None,
 ) -> ValidationReport:
-    """Validate an uploaded CSV or Parquet file as ingesting it into dataset ``name`` would (its latest
-    version's schema, or ``schema``; ``tests`` too) and write nothing. A dry run before ``start_ingest``.
+    """Validate an uploaded CSV or Parquet file (its bytes, or a local file holding them) as ingesting it into
+    dataset ``name`` would (its latest version's schema, or ``schema``; ``tests`` too) and write nothing. A dry
+    run before ``start_ingest``.
 
     Raises:
         DataSourceError: an empty or unreadable upload, or an unknown format.
@@ -191,7 +208,7 @@ class IngestStarted:
 
 def start_ingest(
     name: str,
-    body: bytes,
+    body: Upload,
     *,
     format: str | None = None,
     filename: str | None = None,
@@ -201,6 +218,7 @@ def start_ingest(
     timestamp: str | None = None,
     entity: str | None = None,
     id: str | None = None,
+    uploaded_by: str | None = None,
     settings: Settings | None = None,
 ) -> IngestStarted:
     """Check an uploaded file (as :func:`check_upload`), then ingest it as the next version of dataset
@@ -208,7 +226,8 @@ def start_ingest(
 
     Follow the run with ``evergreen runs show RUN_ID``; it fails (with the report) if the data changed
     under it, e.g. another ingestion made a version with a stricter schema first. ``target``, ``timestamp``,
-    ``entity`` and ``id`` name the roles when the dataset is new (its schema is then inferred).
+    ``entity`` and ``id`` name the roles when the dataset is new (its schema is then inferred). ``uploaded_by``
+    (who sent the file, e.g. the API token's name) is recorded in the version's source.
 
     Raises:
         DataValidationError: a blocking check failed; nothing was recorded (the report is on the error).
@@ -236,6 +255,7 @@ def start_ingest(
             "timestamp": timestamp,
             "entity": entity,
             "id": id,
+            "uploaded_by": uploaded_by,
         }
     from ._steps import ingest_upload_pipeline
 

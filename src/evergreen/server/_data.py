@@ -8,13 +8,19 @@ comes from ``format``, else the Content-Type (``text/csv``, ``application/vnd.ap
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from evergreen import data
 from evergreen.errors import ConfigError, DataValidationError, SchemaError
@@ -22,7 +28,7 @@ from evergreen.store import DatasetCheckInfo, DatasetInfo, DatasetVersionInfo
 
 from ._pages import Page, PageQuery, page_of
 from ._problems import PROBLEM_JSON, Problem
-from ._security import require, settings_of
+from ._security import actor, require, settings_of
 
 router = APIRouter(tags=["datasets"])
 
@@ -441,11 +447,20 @@ class _Upload:
         self.tests = tests
 
 
-async def _body(request: Request, upload: _Upload) -> tuple[bytes, str | None]:
-    """The request's body and the format the request names (``format``, else the Content-Type)."""
-    body = await request.body()
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return body, upload.format or FORMAT_OF_TYPE.get(kind)
+@contextlib.asynccontextmanager
+async def _received(request: Request, upload: _Upload) -> AsyncIterator[tuple[Path, str | None]]:
+    """The request's body streamed to a temporary file (memory holds a chunk, whatever the file's size), and
+    the format the request names (``format``, else the Content-Type); the file is deleted afterwards."""
+    handle, name = tempfile.mkstemp(prefix="evergreen-upload-")
+    path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            async for chunk in request.stream():
+                f.write(chunk)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        yield path, upload.format or FORMAT_OF_TYPE.get(kind)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _tests(request: Request, upload: _Upload) -> data.DataTests | None:
@@ -486,15 +501,17 @@ def _tests(request: Request, upload: _Upload) -> data.DataTests | None:
 async def validate_upload(request: Request, name: Name, upload: Annotated[_Upload, Depends()]) -> Report:
     """A dry run: the uploaded file checked against the dataset's schema (its latest version's) and the data
     tests named, as ingesting it would; nothing is written. 200 with ``ok`` false when a blocking check fails."""
-    body, format = await _body(request, upload)
-    report = data.check_upload(
-        name,
-        body,
-        format=format,
-        filename=upload.filename,
-        tests=_tests(request, upload),
-        settings=settings_of(request),
-    )
+    async with _received(request, upload) as (body, format):
+        # In a worker thread: validation takes a while, and the prediction routes share this event loop.
+        report = await run_in_threadpool(
+            data.check_upload,
+            name,
+            body,
+            format=format,
+            filename=upload.filename,
+            tests=_tests(request, upload),
+            settings=settings_of(request),
+        )
     return _report(report)
 
 
@@ -518,20 +535,22 @@ async def ingest_upload(
 ) -> IngestAccepted:
     """Check the uploaded file as ``:validate`` does, refusing it (422, nothing recorded) when a blocking check
     fails; else ingest it as the dataset's next version in a background run: 202 with the run's id."""
-    body, format = await _body(request, upload)
     try:
-        started = data.start_ingest(
-            name,
-            body,
-            format=format,
-            filename=upload.filename,
-            tests=_tests(request, upload),
-            target=target,
-            timestamp=timestamp,
-            entity=entity,
-            id=id,
-            settings=settings_of(request),
-        )
+        async with _received(request, upload) as (body, format):
+            started = await run_in_threadpool(
+                data.start_ingest,
+                name,
+                body,
+                format=format,
+                filename=upload.filename,
+                tests=_tests(request, upload),
+                target=target,
+                timestamp=timestamp,
+                entity=entity,
+                id=id,
+                uploaded_by=actor(request),
+                settings=settings_of(request),
+            )
     except DataValidationError as e:
         blocking = e.report.blocking if isinstance(e.report, data.ValidationReport) else []
         problem = Problem(

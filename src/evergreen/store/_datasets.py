@@ -137,35 +137,35 @@ def list_datasets(
 ) -> list[DatasetInfo]:
     """The datasets by name (``descending``: Z to A), each with its number of versions and its latest version;
     a page of ``limit`` of them after the name ``after`` in that order (keyset)."""
-    counts = (
-        select(
-            DatasetVersionRecord.dataset_id,
-            func.count().label("versions"),
-            func.max(DatasetVersionRecord.number).label("last"),
-        )
-        .group_by(DatasetVersionRecord.dataset_id)
-        .subquery()
-    )
-    query = select(DatasetRecord, counts.c.versions, counts.c.last).outerjoin(
-        counts, counts.c.dataset_id == DatasetRecord.id
-    )
+    query = select(DatasetRecord)
     if after is not None:
         query = query.where(DatasetRecord.name < after if descending else DatasetRecord.name > after)
     query = query.order_by(DatasetRecord.name.desc() if descending else DatasetRecord.name)
-    rows = session.execute(query if limit is None else query.limit(limit)).all()
-    wanted = [(dataset.id, last) for dataset, _, last in rows if last is not None]
+    datasets = session.execute(query if limit is None else query.limit(limit)).scalars().all()
+    # Counted for this page's datasets only, so a page costs the same however many versions the store holds;
+    # in chunks, as SQLite refuses an expression deeper than 1,000 (a listing of every dataset).
+    counts: dict[int, tuple[int, int]] = {}
     latest: dict[int, DatasetVersionInfo] = {}
-    if wanted:
-        found = session.execute(
-            _versions().where(
-                or_(*(and_(DatasetVersionRecord.dataset_id == i, DatasetVersionRecord.number == n) for i, n in wanted))
+    for first in range(0, len(datasets), 200):
+        ids = [d.id for d in datasets[first : first + 200]]
+        chunk = {
+            dataset_id: (versions, last)
+            for dataset_id, versions, last in session.execute(
+                select(DatasetVersionRecord.dataset_id, func.count(), func.max(DatasetVersionRecord.number))
+                .where(DatasetVersionRecord.dataset_id.in_(ids))
+                .group_by(DatasetVersionRecord.dataset_id)
+            ).all()
+        }
+        if chunk:
+            newest = or_(
+                *(
+                    and_(DatasetVersionRecord.dataset_id == i, DatasetVersionRecord.number == n)
+                    for i, (_, n) in chunk.items()
+                )
             )
-        ).all()
-        latest = {row[0].dataset_id: _version_info(*row) for row in found}
-    return [
-        DatasetInfo(dataset.name, dataset.created_at, versions or 0, latest.get(dataset.id))
-        for dataset, versions, _ in rows
-    ]
+            latest |= {row[0].dataset_id: _version_info(*row) for row in session.execute(_versions().where(newest))}
+        counts |= chunk
+    return [DatasetInfo(d.name, d.created_at, counts.get(d.id, (0, None))[0], latest.get(d.id)) for d in datasets]
 
 
 def record_check(

@@ -17,7 +17,7 @@ import pytest
 
 import evergreen as eg
 import sample_pipelines as sp
-from cli_projects import EVERGREEN
+from cli_projects import EVERGREEN, evergreen
 from evergreen.config import Settings, load_settings
 from evergreen.errors import NotFoundError, ParameterError, RunError, StepExecutionError
 from evergreen.monitoring import register_schedules, schedule, schedule_states, trigger_schedule
@@ -81,6 +81,8 @@ def test_a_list_with_a_bad_status_or_limit_is_refused(tmp_path: Path) -> None:
         runs(settings, status="finished")
     with pytest.raises(RunError, match="limit must be at least 1, but got 0"):
         runs(settings, limit=0)
+    with pytest.raises(RunError, match=r"since=2026-12-07T10:00:00 has no time zone; give an aware time"):
+        runs(settings, since=datetime(2026, 12, 7, 10, 0))
 
 
 # -- one run --------------------------------------------------------------------------------------------
@@ -382,3 +384,14 @@ def test_what_a_step_printed_is_its_log_in_the_runs_detail(tmp_path: Path) -> No
     assert run_detail(failed.id, settings).logs == {"chatty": "reading 3 files\nfile 2 is empty\n"}
     assert failed.step("chatty").error is not None
     assert "ValueError: no rows" in failed.step("chatty").error
+
+
+def test_runs_show_prints_what_a_failed_step_printed_before_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "evergreen.toml").write_text("[executor]\nworkers = 1\n")
+    settings = load_settings(tmp_path, environ={})
+    failed = sp.talks.run(settings=settings, fail=True, check=False)
+
+    shown = evergreen(tmp_path, "runs", "show", failed.id[:12])
+
+    assert shown.returncode == 0, shown.stderr
+    assert "step chatty printed:\nreading 3 files\nfile 2 is empty\nstep chatty failed:\nTraceback" in shown.stdout

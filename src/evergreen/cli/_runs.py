@@ -121,12 +121,13 @@ def show_command(
     if client is not None:  # --server: the server's GET /api/v1/runs/{id}
         with client:
             shown = client.get(f"/runs/{run_id}", previews=False)
-        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")))
+        logs = {s["name"]: s["log"] for s in shown["step_runs"] if s.get("log")}
+        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")), logs=logs)
         return
     from evergreen.pipelines import run_detail  # here, not at the top: keeps `evergreen --help` fast
 
     detail = run_detail(run_id, state(ctx).settings(), previews=False)
-    print_run(detail.run, fired=detail.fired)
+    print_run(detail.run, fired=detail.fired, logs=detail.logs)
 
 
 def run_of_api(shown: dict[str, Any]) -> RunInfo:
@@ -229,9 +230,10 @@ def cancel_command(
     )
 
 
-def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
-    """The run's header, the failed steps' tracebacks, the step table, the code in each cache key and the
-    lineage tree. A traceback's lines are printed whole (as Python wrote them), not folded at the width."""
+def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None, logs: dict[str, str] | None = None) -> None:
+    """The run's header, the failed steps' tracebacks (each after what the step printed, from ``logs``), the
+    step table, the code in each cache key and the lineage tree. A traceback's lines are printed whole (as
+    Python wrote them), not folded at the width."""
     console.print(
         Text.assemble((f"run {run.id}", "bold"), " of pipeline ", (run.pipeline, "bold"), ": ", styled(run.status))
     )
@@ -248,6 +250,10 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         console.print(f"  {run.error}", style="red", soft_wrap=True)
     for step in run.steps:
         if step.status == "failed" and step.error:
+            printed = (logs or {}).get(step.name)
+            if printed:
+                console.print(f"step {step.name} printed:", style="dim")
+                console.print(printed.rstrip(), soft_wrap=True, highlight=False, markup=False)
             console.print(f"step {step.name} failed:", style="red")
             console.print(step.error.rstrip(), soft_wrap=True)
     console.print(f"  parameters: {_params(run.params)}", soft_wrap=True, highlight=False)

@@ -19,7 +19,7 @@ import evergreen as eg
 import sample_pipelines as sp
 from cli_projects import EVERGREEN, evergreen
 from evergreen.config import Settings, load_settings
-from evergreen.errors import NotFoundError, ParameterError, RunError, StepExecutionError
+from evergreen.errors import ConfigError, NotFoundError, ParameterError, RunError, StepExecutionError
 from evergreen.monitoring import register_schedules, schedule, schedule_states, trigger_schedule
 from evergreen.pipelines import cancel_run, find_pipeline, pipelines, run_detail, runs, start_run
 
@@ -395,3 +395,41 @@ def test_runs_show_prints_what_a_failed_step_printed_before_its_traceback(tmp_pa
 
     assert shown.returncode == 0, shown.stderr
     assert "step chatty printed:\nreading 3 files\nfile 2 is empty\nstep chatty failed:\nTraceback" in shown.stdout
+
+
+SYSTEM_PROJECT = """\
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+
+system = eg.System(
+    name="churn", task="classification", target="churned", timestamp="event_time", entity="customer_id",
+    model=eg.sklearn(LogisticRegression), gate=eg.Gate(metric="roc_auc"),
+)
+"""
+
+
+def test_a_systems_standard_pipelines_are_known_by_their_names(tmp_path: Path) -> None:
+    module = "system_" + re.sub(r"\W", "_", tmp_path.name)
+    (tmp_path / f"{module}.py").write_text(SYSTEM_PROJECT)
+    (tmp_path / "evergreen.toml").write_text(f'[project]\nsystem = "{module}.py:system"\n')
+    settings = load_settings(tmp_path, environ={})
+
+    known = {p.name: p for p in pipelines(settings)}
+
+    assert {"churn-data", "churn-train", "churn-validate", "churn-release", "churn-batch_predict"} <= set(known)
+    data = known["churn-data"]
+    assert data.source == "declared"
+    assert data.target.endswith(f"{module}.py:system.pipelines['data']")
+    assert [p.name for p in data.parameters][:1] == ["source"]
+    assert find_pipeline("churn-train", settings) is not None
+
+
+def test_a_project_module_that_does_not_import_is_named_with_its_error(tmp_path: Path) -> None:
+    module = "broken_" + re.sub(r"\W", "_", tmp_path.name)
+    (tmp_path / f"{module}.py").write_text("import evergreen as eg\n\ndef oops(:\n    pass\n")
+    (tmp_path / "evergreen.toml").write_text(f'[project]\nsystem = "{module}.py:system"\n')
+    settings = load_settings(tmp_path, environ={})
+
+    with pytest.raises(ConfigError, match=rf"\[project\] system = '{module}.py:system': .*SyntaxError: .*line 3"):
+        pipelines(settings)

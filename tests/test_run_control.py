@@ -396,6 +396,15 @@ def test_runs_show_prints_what_a_failed_step_printed_before_its_traceback(tmp_pa
     assert shown.returncode == 0, shown.stderr
     assert "step chatty printed:\nreading 3 files\nfile 2 is empty\nstep chatty failed:\nTraceback" in shown.stdout
 
+    listed = evergreen(tmp_path, "runs", "list", "--since", "2000-01-01", "--status", "failed")
+    assert listed.returncode == 0, listed.stderr
+    assert failed.id[:12] in listed.stdout
+    none = evergreen(tmp_path, "runs", "list", "--since", "2099-01-01T00:00")
+    assert none.stdout.startswith("No runs match --pipeline, --status and --since")
+    bad = evergreen(tmp_path, "runs", "list", "--since", "yesterday")
+    assert bad.returncode == 2
+    assert "--since 'yesterday' is not an ISO-8601 time" in bad.stderr
+
 
 SYSTEM_PROJECT = """\
 from sklearn.linear_model import LogisticRegression

@@ -59,12 +59,19 @@ def list_command(
     status: str | None = typer.Option(
         None, "--status", help="Only runs with this status: running, cancelling, succeeded, failed, cancelled."
     ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs started at or after this ISO time (no zone: UTC), e.g. 2026-03-02T04:00."
+    ),
 ) -> None:
     """The newest runs, with their status, duration and cache hits."""
+    from ._tick import parse_at
+
+    after = parse_at(since, option="--since")
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/runs
         with client:
-            items = client.get("/runs", limit=limit, pipeline=pipeline, status=status)["items"]
+            query = {"limit": limit, "pipeline": pipeline, "status": status, "since": after and after.isoformat()}
+            items = client.get("/runs", **query)["items"]
         rows = [
             (i["id"], i["pipeline"], i["status"], _time(i["started_at"]), i["duration_s"], i["steps"], i["cached"])
             for i in items
@@ -74,7 +81,7 @@ def list_command(
         from evergreen.pipelines import runs as list_runs  # here, not at the top: keeps `evergreen --help` fast
 
         try:
-            found = list_runs(state(ctx).settings(), pipeline=pipeline, status=status, limit=limit)
+            found = list_runs(state(ctx).settings(), pipeline=pipeline, status=status, since=after, limit=limit)
         except RunError as e:
             raise typer.BadParameter(str(e), param_hint="--status") from e
         rows = [
@@ -90,7 +97,10 @@ def list_command(
             for r in found
         ]
     if not rows:
-        console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
+        if pipeline or status or since:
+            console.print("No runs match --pipeline, --status and --since; drop them to see every run.")
+        else:
+            console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
         return
     table = tables.table(
         tables.key("run"),

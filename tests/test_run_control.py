@@ -89,7 +89,7 @@ def test_a_list_with_a_bad_status_or_limit_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_runs_detail_has_its_steps_artifacts_and_previews_of_what_it_made(tmp_path: Path) -> None:
-    settings = project(tmp_path)
+    settings = project(tmp_path, **{"executor.kind": "inline"})
     run = sp.sums.run(settings=settings, rows=8, log=str(tmp_path / "log"))
 
     detail = run_detail(run.id[:8], settings)

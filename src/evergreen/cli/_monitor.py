@@ -8,8 +8,6 @@ import typer
 from rich.table import Column
 from rich.text import Text
 
-from evergreen.errors import ConfigError
-
 from . import _tables as tables
 from ._context import console, state
 from ._runs import when
@@ -24,22 +22,10 @@ app = typer.Typer(
 
 
 def load_system(settings: Settings) -> object:
-    """The project's System, from ``[project] system``."""
-    from evergreen.pipelines import load_object
-    from evergreen.system import System
+    """The project's System, from ``[project] system`` (see :func:`evergreen.system.load_system`)."""
+    from evergreen.system import load_system as load
 
-    target = settings.project.system
-    if not target:
-        raise ConfigError(
-            'no System is declared: set [project] system = "project.py:system" in evergreen.toml '
-            "(evergreen init DIR makes a project that has one)"
-        )
-    if ".py:" in target and not target.startswith("/"):
-        target = str(settings.project_dir / target)
-    found = load_object(target, what="System")
-    if not isinstance(found, System):
-        raise ConfigError(f"[project] system = {settings.project.system!r} is a {type(found).__name__}, not a System")
-    return found
+    return load(settings)
 
 
 @app.command("run")
@@ -60,17 +46,9 @@ def status_command(
     deployment: str | None = typer.Option(None, "--deployment", "-d", help="Only this deployment."),
 ) -> None:
     """The latest judged window of every monitor."""
-    from evergreen.store import MetadataStore, monitor_results  # here, not at the top: keeps --help fast
+    from evergreen.monitoring import monitors  # here, not at the top: keeps `evergreen --help` fast
 
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            results = monitor_results(session, deployment=deployment, limit=2000)
-    finally:
-        store.dispose()
-    latest: dict[tuple[str, str], MonitorResultInfo] = {}
-    for r in results:  # newest first
-        latest.setdefault((r.deployment, r.monitor), r)
+    latest = {(r.deployment, r.monitor): r for r in monitors(deployment=deployment, settings=state(ctx).settings())}
     if not latest:
         console.print("no monitor has judged a window yet; run: evergreen monitor run")
         return
@@ -126,16 +104,11 @@ def alerts_command(
     limit: int = typer.Option(50, "--limit", min=1),
 ) -> None:
     """Open and acknowledged alerts (with --all, resolved ones too), newest first."""
-    from evergreen.store import MetadataStore, list_alerts  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.monitoring import UNRESOLVED, alerts  # here, not at the top: keeps `evergreen --help` fast
 
-    states = ("open", "acknowledged", "resolved") if all_states else ("open", "acknowledged")
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            alerts = list_alerts(session, states=states, limit=limit)
-    finally:
-        store.dispose()
-    if not alerts:
+    states = (*UNRESOLVED, "resolved") if all_states else UNRESOLVED
+    found = alerts(states=states, limit=limit, settings=state(ctx).settings())
+    if not found:
         console.print("no alerts")
         return
     table = tables.table(
@@ -147,7 +120,7 @@ def alerts_command(
         tables.key("count"),
         tables.text("updated (UTC)"),
     )
-    for a in alerts:
+    for a in found:
         table.add_row(str(a.id), a.state, a.severity, a.subject, a.message, str(a.count), when(a.updated_at))
     console.print(table)
 
@@ -173,15 +146,9 @@ def resolve_command(
 
 
 def _set(ctx: typer.Context, alert_id: int, target: str, note: str) -> None:
-    from evergreen.registry import actor
-    from evergreen.store import MetadataStore, set_alert_state
+    from evergreen.monitoring import set_alert_state
 
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            alert = set_alert_state(session, alert_id, target, actor=actor(), note=note)
-    finally:
-        store.dispose()
+    alert = set_alert_state(alert_id, target, note=note, settings=state(ctx).settings())
     console.print(f"alert #{alert.id} is {alert.state}")
 
 

@@ -1,8 +1,9 @@
 """Token authentication for the server, when ``[auth] enabled = true``.
 
-A request carries ``Authorization: Bearer <token>``; the token's scopes (``predict``, ``feedback``,
-``admin``) decide what it may call. Lookups are cached for a few seconds so the hot path does not hit
-the store on every request; a revoked token therefore stops working within ``ttl_s``.
+A request carries ``Authorization: Bearer <token>``; the token's scopes (``read``, ``operate``, ``predict``,
+``feedback``, ``admin``; see :data:`~evergreen.store.SCOPES`) decide what it may call. Lookups are cached for
+a few seconds so the hot path does not hit the store on every request; a revoked token therefore stops
+working within ``ttl_s``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from fastapi import Request
 
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError
-from evergreen.store import MetadataStore, token_scopes
+from evergreen.store import token_scopes
+from evergreen.workspace import open_workspace
 
 #: Seconds a token's scopes are trusted before they are read from the store again.
 TOKEN_TTL_S = 5.0
@@ -24,7 +26,7 @@ class Authorizer:
 
     def __init__(self, settings: Settings, *, ttl_s: float = TOKEN_TTL_S) -> None:
         self.enabled = settings.auth.enabled
-        self._url = settings.store.url
+        self._settings = settings
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[list[str] | None, float]] = {}
 
@@ -32,12 +34,8 @@ class Authorizer:
         cached = self._cache.get(token)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        store = MetadataStore(self._url)
-        try:
-            with store.session() as session:
-                scopes = token_scopes(session, token)
-        finally:
-            store.dispose()
+        with open_workspace(self._settings).session() as session:
+            scopes = token_scopes(session, token)
         self._cache[token] = (scopes, time.monotonic() + self._ttl_s)
         return scopes
 

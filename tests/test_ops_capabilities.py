@@ -401,7 +401,7 @@ def test_bad_tokens_are_refused_with_what_was_expected(settings: Settings) -> No
 
     with pytest.raises(ConflictError, match="a token named 'ci' exists already"):
         create_token("ci", ["read"], settings=settings)
-    with pytest.raises(ServingError, match=r"unknown scope\(s\) \['write'\]; expected one or more of \['read', "):
+    with pytest.raises(ServingError, match=r"unknown scope\(s\) \['write'\]; expected one or more of \['predict', "):
         create_token("writer", ["read", "write"], settings=settings)
     with pytest.raises(ServingError, match="no scope; expected one or more of"):
         create_token("empty", [], settings=settings)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._app import MAX_BATCH, create_app
+    from ._auth import Authorizer, check_exposure
     from ._batch import BatchResult, predict_batch
     from ._canary import MIN_REQUESTS, canary_tick
     from ._deploy import (
@@ -90,6 +91,7 @@ _LAZY = {
     "check_scopes": "._tokens",
     "IssuedToken": "._tokens",
     "Arm": "._policy",
+    "Authorizer": "._auth",
     "BatchResult": "._batch",
     "Canary": "._policy",
     "DeploymentState": "._replica",
@@ -139,6 +141,7 @@ _LAZY = {
     "rollback_deployment": "._follow",
     "rollback_model": "._follow",
     "route": "._policy",
+    "check_exposure": "._auth",
     "check_port": "._supervisor",
     "run_workers": "._supervisor",
     "shared_metrics_folder": "._metrics",
@@ -155,6 +158,7 @@ __all__ = [
     "STRATEGIES",
     "WORKER_FACTORY",
     "Arm",
+    "Authorizer",
     "BatchResult",
     "Canary",
     "DeploymentState",
@@ -177,6 +181,7 @@ __all__ = [
     "answered_by_workers",
     "canary_decision",
     "canary_tick",
+    "check_exposure",
     "check_port",
     "check_scopes",
     "create_app",

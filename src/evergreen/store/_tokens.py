@@ -15,10 +15,10 @@ from ._records import TokenInfo
 from ._runs import now
 from ._schema import TokenRecord
 
-#: What a token may do: ``read`` the control API, ``operate`` (start runs, ingest, promote, deploy, acknowledge
-#: alerts; reads too), ``predict`` and send ``feedback`` to the prediction server, ``admin`` (everything,
-#: tokens included).
-SCOPES = ("read", "operate", "predict", "feedback", "admin")
+#: What a token may do: ``predict`` and send ``feedback`` to the prediction server, ``read`` the control API,
+#: ``operate`` it (start runs, ingest, promote, deploy, acknowledge alerts; reads too), ``admin`` everything
+#: (tokens included).
+SCOPES = ("predict", "feedback", "read", "operate", "admin")
 
 
 def token_hash(token: str) -> str:
@@ -64,14 +64,14 @@ def _token_info(r: TokenRecord) -> TokenInfo:
     return TokenInfo(r.name, [str(s) for s in r.scopes], r.created_at, r.revoked_at)
 
 
-def token_scopes(session: Session, token: str) -> list[str] | None:
-    """The scopes of a valid token; None when it is unknown or revoked."""
+def find_token(session: Session, token: str) -> TokenInfo | None:
+    """The valid token ``token`` (its name and scopes); None when it is unknown or revoked."""
     record = session.execute(
         select(TokenRecord).where(TokenRecord.token_hash == token_hash(token))
     ).scalar_one_or_none()
     if record is None or record.revoked_at is not None:
         return None
-    return [str(s) for s in record.scopes]
+    return _token_info(record)
 
 
 def list_tokens(session: Session, *, after: str | None = None, limit: int | None = None) -> list[TokenInfo]:

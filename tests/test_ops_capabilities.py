@@ -220,7 +220,7 @@ def test_predictions_of_an_unknown_deployment_or_with_bad_filters_are_refused_by
         predictions("churn-apx", settings=settings)
     with pytest.raises(ServingError, match="prediction mode 'canary' is not one of live, shadow, error"):
         predictions("churn-api", mode="canary", settings=settings)
-    with pytest.raises(ServingError, match="limit 0 must be between 1 and 500"):
+    with pytest.raises(ServingError, match="limit 0 must be between 1 and 1000"):
         predictions("churn-api", limit=0, settings=settings)
     with pytest.raises(ServingError, match=r"since \(2026-03-01T13:00:00\+00:00\) must be before until"):
         predictions("churn-api", since=T0 + timedelta(hours=1), until=T0, settings=settings)

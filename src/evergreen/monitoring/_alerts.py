@@ -25,8 +25,8 @@ UNRESOLVED = ("open", "acknowledged")
 SEVERITIES = ("info", "warning", "critical")
 #: What raises alerts: a monitor's breached windows, or the gate refusing a candidate.
 ALERT_KINDS = ("monitor", "gate")
-#: The most items one call returns.
-MAX_PAGE = 500
+#: The most items one call returns (the API asks for a page of up to 500, plus one to see if more follow).
+MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from evergreen.workspace import open_workspace
 
 from ._feedback import Feedback, FeedbackResult, ingest_feedback_file, record_feedback
 
-#: The most predictions one call returns.
-MAX_PAGE = 500
+#: The most predictions one call returns (the API asks for a page of up to 500, plus one to see if more follow).
+MAX_PAGE = 1000
 
 
 def predictions(

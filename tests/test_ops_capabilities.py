@@ -410,3 +410,29 @@ def test_bad_tokens_are_refused_with_what_was_expected(settings: Settings) -> No
     create_token("ci-deployer", ["operate"], settings=settings)
     with pytest.raises(NotFoundError, match="no token 'ci-deploer'; did you mean 'ci-deployer'"):
         revoke_token("ci-deploer", settings=settings)
+
+
+# -- the CLI's reference parsing -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("churn@", "model reference 'churn@' is not of the form NAME, NAME@VERSION or NAME@ALIAS (e.g. 'churn@3')"),
+        ("@3", "model reference '@3' is not of the form NAME, NAME@VERSION or NAME@ALIAS"),
+        ("churn", "'churn' names no version; give MODEL@VERSION or MODEL@ALIAS"),
+    ],
+)
+def test_deploy_refuses_a_reference_without_a_version_naming_the_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ref: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from evergreen.cli import app
+
+    (tmp_path / "evergreen.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["deploy", "churn-api", ref])
+
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split()), result.output

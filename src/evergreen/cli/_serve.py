@@ -11,7 +11,6 @@ import typer
 from rich.text import Text
 
 from ._context import console, state
-from ._models import split_model_ref
 
 if TYPE_CHECKING:
     from evergreen.config import Settings
@@ -68,7 +67,8 @@ def deploy_command(
 
     MODEL@ALIAS (churn@production) makes the deployment follow the alias: `evergreen models promote` and
     `models rollback` then move its traffic. MODEL@NUMBER pins it; deploying moves no alias."""
-    from evergreen.errors import NotFoundError
+    from evergreen.errors import NotFoundError, RefError
+    from evergreen.refs import Ref
     from evergreen.serving import deploy, deployment, followed_alias, rollback_deployment
 
     settings = state(ctx).settings()
@@ -86,7 +86,11 @@ def deploy_command(
         return
     if ref is None:
         raise typer.BadParameter("give MODEL@VERSION to release, or --rollback", param_hint="REF")
-    model, number = split_model_ref(ref)
+    try:
+        parsed = Ref.parse(ref, what="model reference", example="churn@3")
+    except RefError as e:
+        raise typer.BadParameter(str(e), param_hint="REF") from e
+    model, number = parsed.name, parsed.selector
     if number is None:
         raise typer.BadParameter(f"{ref!r} names no version; give MODEL@VERSION or MODEL@ALIAS", param_hint="REF")
     bounds = {}

@@ -100,8 +100,8 @@ def test_deployments_are_deployed_listed_by_pages_shown_with_their_etag_and_roll
         assert [d["name"] for d in server.api.get("/deployments", params={"model": "fraud"}).json()["items"]] == []
 
 
-def test_two_racing_deploys_on_one_etag_give_one_200_and_one_409(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
+def test_two_racing_deploys_on_one_etag_give_one_200_and_one_409(tmp_path: Path, store_url: str) -> None:
+    settings = _settings(tmp_path, **{"store.url": store_url})
     for _ in range(3):
         validated(settings)
     with api_server(settings) as server:

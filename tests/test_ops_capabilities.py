@@ -436,3 +436,27 @@ def test_deploy_refuses_a_reference_without_a_version_naming_the_form(
 
     assert result.exit_code == 2
     assert message in " ".join(result.output.split()), result.output
+
+
+def test_tokens_create_accepts_the_read_and_operate_scopes_and_names_the_known_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from evergreen.cli import app
+
+    (tmp_path / "evergreen.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    made = CliRunner().invoke(app, ["tokens", "create", "ci", "--scope", "operate", "--scope", "read"])
+    refused = CliRunner().invoke(app, ["tokens", "create", "w", "--scope", "write"])
+
+    assert made.exit_code == 0, made.output
+    assert made.output.strip().startswith("eg_")
+    assert [(t.name, t.scopes) for t in tokens(settings=load_settings(tmp_path, environ={}))] == [
+        ("ci", ["operate", "read"])
+    ]
+    assert refused.exit_code == 2
+    assert (
+        "unknown scope(s) ['write']; expected one or more of ['predict', 'feedback', 'read', 'operate', 'admin']"
+        in (" ".join(refused.output.replace("│", " ").split()))
+    )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, did_you_mean
@@ -357,7 +357,7 @@ def list_alerts(
         query = query.where(AlertRecord.kind == kind)
     if before is not None:
         at, last = before
-        query = query.where(or_(AlertRecord.updated_at < at, and_(AlertRecord.updated_at == at, AlertRecord.id < last)))
+        query = query.where(AlertRecord.updated_at <= at, or_(AlertRecord.updated_at < at, AlertRecord.id < last))
     order = (AlertRecord.updated_at.desc(), AlertRecord.id.desc())
     rows = session.execute(query.order_by(*order).limit(limit)).scalars()
     return [alert_info(r) for r in rows]

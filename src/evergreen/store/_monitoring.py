@@ -69,10 +69,8 @@ def monitor_results(
     if after_key is not None:
         end, last = after_key
         query = query.where(
-            or_(
-                MonitorResultRecord.window_end < end,
-                and_(MonitorResultRecord.window_end == end, MonitorResultRecord.id < last),
-            )
+            MonitorResultRecord.window_end <= end,
+            or_(MonitorResultRecord.window_end < end, MonitorResultRecord.id < last),
         )
     query = query.order_by(MonitorResultRecord.window_end.desc(), MonitorResultRecord.id.desc())
     if limit is not None:

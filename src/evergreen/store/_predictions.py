@@ -339,7 +339,8 @@ def list_predictions(
         query = query.where(record.created_at < until)
     if before is not None:
         at, pid = before
-        query = query.where(or_(record.created_at < at, and_(record.created_at == at, record.id < pid)))
+        # The bare bound first: an index on (deployment, created_at) starts the scan at the cursor.
+        query = query.where(record.created_at <= at, or_(record.created_at < at, record.id < pid))
     query = query.order_by(record.created_at.desc(), record.id.desc()).limit(limit)
     return [_prediction_info(r) for r in session.execute(query).scalars()]
 

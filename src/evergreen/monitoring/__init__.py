@@ -53,11 +53,13 @@ from ._schedules import (
     Fired,
     Schedule,
     ScheduleState,
+    Triggered,
     last_slot,
     register_schedules,
     run_due,
     schedule,
     schedule_states,
+    trigger_schedule,
 )
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "Reference",
     "Schedule",
     "ScheduleState",
+    "Triggered",
     "Window",
     "alert",
     "alert_payload",
@@ -110,5 +113,6 @@ __all__ = [
     "skew",
     "start_pipeline",
     "take_actions",
+    "trigger_schedule",
     "webhook",
 ]

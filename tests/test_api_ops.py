@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from api_server import ApiServer, api_server
 from evergreen.config import Settings, load_settings
 from evergreen.registry import record_gate, register
 from evergreen.server import encode_cursor
-from evergreen.serving import create_token
+from evergreen.serving import create_token, policy_history
 from evergreen.store import insert_predictions, raise_alert, record_monitor_result
 from evergreen.workspace import open_workspace
 
@@ -461,3 +462,66 @@ def test_system_status_names_live_versions_next_run_and_open_alerts(tmp_path: Pa
         assert datetime.fromisoformat(status["next_run"]["at"]).hour == 3
         assert status["open_alerts"] == 1
         assert [a["message"] for a in status["alerts"]] == ["drift"]
+
+
+# -- the CLI through --server ---------------------------------------------------------------------------------
+
+
+def test_deploy_monitor_and_tokens_commands_go_to_the_server_with_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from evergreen.cli import app
+    from evergreen.errors import ServingError
+
+    settings = _settings(tmp_path / "served")
+    for _ in range(2):
+        validated(settings)
+    monitor_windows(settings, "churn-api", "drift", 2)
+    drift_id, _, _ = raise_alerts(settings)
+    laptop = tmp_path / "laptop"  # no project here: every command must act on the server, none locally
+    laptop.mkdir()
+    monkeypatch.chdir(laptop)
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(app, ["--server", server.url, *args])
+
+    with api_server(settings) as server:
+        deployed = run("deploy", "churn-api", "churn@1", "-m", "first release")
+        assert deployed.exit_code == 0, deployed.output
+        assert "churn-api revision 1: direct: v1 100%" in deployed.output
+        canary = run("deploy", "churn-api", "churn@2", "--strategy", "canary", "--steps", "25,100", "-m", "v2")
+        assert "churn-api revision 2: canary: v2 25%, v1 75%" in canary.output, canary.output
+        back = run("deploy", "churn-api", "--rollback", "-m", "v2 errors")
+        assert "churn-api revision 3: direct: v1 100%" in back.output, back.output
+        unexplained = run("deploy", "churn-api", "churn@2")
+        assert unexplained.exit_code == 2
+        assert "give -m WHY" in " ".join(unexplained.output.replace("│", " ").split())
+        wrong = run("deploy", "churn-api", "chrun@2", "-m", "typo")
+        assert "chrun" in str(wrong.exception)
+        alone = run("deploy", "solo", "churn@1", "-m", "x")
+        assert alone.exit_code == 0
+        refused = run("deploy", "solo", "--rollback", "-m", "undo").exception  # the SDK's own error, from the server
+        assert isinstance(refused, ServingError)
+        assert "deployment 'solo' has had one policy only" in str(refused)
+
+        alerts = run("monitor", "alerts")
+        assert alerts.exit_code == 0, alerts.output
+        assert "drift breached" in alerts.output
+        acked = run("monitor", "ack", str(drift_id), "-m", "on it")
+        assert f"alert #{drift_id} is acknowledged" in acked.output
+        status = run("monitor", "status")
+        assert status.exit_code == 0, status.output
+        assert "drift" in status.output
+        assert "ok" in status.output
+
+        made = run("tokens", "create", "ci", "--scope", "operate")
+        assert made.exit_code == 0, made.output
+        assert made.output.strip().startswith("eg_")
+        listed = run("tokens", "list")
+        assert "ci" in listed.output
+        assert "operate" in listed.output
+        assert "revoked ci" in run("tokens", "revoke", "ci").output
+    assert not (laptop / ".evergreen").exists()
+    assert policy_history("churn-api", settings=settings)[0].reason == "v2 errors"

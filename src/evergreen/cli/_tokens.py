@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from urllib.parse import quote
+
 import typer
 from rich.table import Table
 
@@ -29,28 +32,50 @@ def create_command(
     from evergreen.serving import check_scopes, create_token  # here, not at the top: keeps --help fast
 
     try:
-        check_scopes(scope)
+        chosen = check_scopes(scope)
     except ServingError as e:
         raise typer.BadParameter(str(e), param_hint="--scope") from e
-    console.print(create_token(name, scope, settings=state(ctx).settings()).token)
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/tokens (an admin token's)
+        with client:
+            console.print(client.post("/tokens", {"name": name, "scopes": chosen})["token"])
+        return
+    console.print(create_token(name, chosen, settings=state(ctx).settings()).token)
 
 
 @app.command("revoke")
 def revoke_command(ctx: typer.Context, name: str = typer.Argument(..., help="The token's name.")) -> None:
     """Make a token unusable (servers stop accepting it within a few seconds)."""
-    from evergreen.serving import revoke_token  # here, not at the top: keeps `evergreen --help` fast
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/tokens/{name}:revoke
+        with client:
+            client.post(f"/tokens/{quote(name, safe='')}:revoke")
+    else:
+        from evergreen.serving import revoke_token  # here, not at the top: keeps `evergreen --help` fast
 
-    revoke_token(name, settings=state(ctx).settings())
+        revoke_token(name, settings=state(ctx).settings())
     console.print(f"revoked {name}")
 
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every token's name, scopes and dates (never the token)."""
-    from evergreen.serving import tokens  # here, not at the top: keeps `evergreen --help` fast
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/tokens
+        with client:
+            rows = [
+                (t["name"], t["scopes"], _at(t["created_at"]), _at(t["revoked_at"])) for t in client.items("/tokens")
+            ]
+    else:
+        from evergreen.serving import tokens  # here, not at the top: keeps `evergreen --help` fast
 
-    found = tokens(settings=state(ctx).settings())
+        rows = [(t.name, t.scopes, t.created_at, t.revoked_at) for t in tokens(settings=state(ctx).settings())]
     table = Table("name", "scopes", "created (UTC)", "revoked (UTC)")
-    for t in found:
-        table.add_row(t.name, ", ".join(t.scopes), when(t.created_at), when(t.revoked_at))
+    for name, scopes, created, revoked in rows:
+        table.add_row(name, ", ".join(scopes), when(created), when(revoked))
     console.print(table)
+
+
+def _at(text: str | None) -> datetime | None:
+    """A time of an API answer (ISO 8601)."""
+    return datetime.fromisoformat(text) if text else None

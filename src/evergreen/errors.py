@@ -15,6 +15,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigError",
+    "ConflictError",
     "DataSourceError",
     "DataValidationError",
     "EvaluationError",
@@ -79,6 +80,11 @@ class StoreSchemaError(StoreError):
 
 class RefError(EvergreenError, ValueError):
     """A reference to a version (``name``, ``name@3``, ``name@alias``) is malformed."""
+
+
+class ConflictError(EvergreenError):
+    """A change lost a race or would clash with what exists: a stale revision (``If-Match``), a name taken,
+    a state that can no longer move."""
 
 
 class NotFoundError(EvergreenError):

@@ -8,7 +8,7 @@ import evergreen
 from evergreen.config import Settings
 from evergreen.serving import Authorizer
 
-from . import _data, _docs, _features, _health, _problems, _runs, _settings
+from . import _data, _deployments, _docs, _features, _health, _monitoring, _problems, _runs, _settings, _system, _tokens
 
 #: Where the API is mounted on the server.
 PREFIX = "/api/v1"
@@ -34,7 +34,7 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.authorizer = Authorizer(settings)
     _problems.install(api)
     _docs.install(api)
-    for module in (_health, _settings, _data, _features, _runs):
+    for module in (_health, _settings, _data, _features, _runs, _deployments, _monitoring, _system, _tokens):
         api.include_router(module.router)
     return api
 

@@ -94,10 +94,12 @@ if TYPE_CHECKING:
         SCHEDULE_KINDS,
         add_alert_event,
         alert_events,
+        alert_info,
         claim_fire,
         delete_schedule,
         finish_fire,
         get_alert,
+        latest_monitor_results,
         list_schedules,
         monitor_results,
         open_alert,
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
         insert_predictions,
         labelled_prediction_rows,
         latest_live_predictions,
+        list_predictions,
         prediction_answers,
         prediction_times,
         predictions_by_id,
@@ -173,7 +176,7 @@ if TYPE_CHECKING:
         start_step,
     )
     from ._store import MetadataStore
-    from ._tokens import SCOPES, create_token, find_token, list_tokens, revoke_token, token_hash
+    from ._tokens import SCOPES, create_token, find_token, get_token, list_tokens, revoke_token, token_hash
     from ._traffic import Traffic, canaries_of, settle_statuses, traffic_of, was_approved
 
 # Each name loads with only its own module, so a command that lists datasets does not pay for the
@@ -267,6 +270,8 @@ _LAZY = {
     "save_schedule": "._monitoring",
     "schedule_fires": "._monitoring",
     "set_alert_state": "._monitoring",
+    "alert_info": "._monitoring",
+    "latest_monitor_results": "._monitoring",
     "PREDICTION_MODES": "._predictions",
     "LabelledPredictionInfo": "._predictions",
     "PredictionInfo": "._predictions",
@@ -281,6 +286,7 @@ _LAZY = {
     "prediction_times": "._predictions",
     "predictions_by_id": "._predictions",
     "prune_predictions": "._predictions",
+    "list_predictions": "._predictions",
     "AlertEventInfo": "._records",
     "AlertInfo": "._records",
     "ArtifactInfo": "._records",
@@ -334,6 +340,7 @@ _LAZY = {
     "list_tokens": "._tokens",
     "revoke_token": "._tokens",
     "token_hash": "._tokens",
+    "get_token": "._tokens",
     "Traffic": "._traffic",
     "canaries_of": "._traffic",
     "settle_statuses": "._traffic",
@@ -397,6 +404,7 @@ __all__ = [
     "add_model_version",
     "add_version",
     "alert_events",
+    "alert_info",
     "aliases_of",
     "append_journal",
     "cached_prediction",
@@ -429,6 +437,7 @@ __all__ = [
     "get_feature_view_version",
     "get_model_version",
     "get_run",
+    "get_token",
     "get_trial",
     "get_version",
     "head_revision",
@@ -438,6 +447,7 @@ __all__ = [
     "labelled_prediction_rows",
     "last_materialization",
     "latest_live_predictions",
+    "latest_monitor_results",
     "lineage",
     "list_alerts",
     "list_checks",
@@ -450,6 +460,7 @@ __all__ = [
     "list_model_versions",
     "list_models",
     "list_pipelines",
+    "list_predictions",
     "list_runs",
     "list_schedules",
     "list_splits",

@@ -14,6 +14,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigError",
+    "ConflictError",
     "DataSourceError",
     "DataValidationError",
     "EvaluationError",
@@ -171,6 +172,11 @@ class NondeterministicStepWarning(UserWarning):
 
 class RegistryError(EvergreenError):
     """A registry change is not allowed (a status or alias rule), or a model name or alias is invalid."""
+
+
+class ConflictError(EvergreenError):
+    """A change was made against a state that is no longer current: the record changed since the caller read
+    it (its revision or ETag differs), so the change was refused rather than applied to what the caller never saw."""
 
 
 class ServingError(EvergreenError):

@@ -12,6 +12,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from evergreen.errors import NotFoundError, RegistryError
+from evergreen.refs import Ref
 
 from . import _tables as tables
 from ._context import console, state
@@ -28,9 +29,13 @@ app = typer.Typer(
 
 
 def split_model_ref(text: str) -> tuple[str, str | None]:
-    """``churn@3`` / ``churn@production`` → (name, ref); ``churn`` → (name, None)."""
-    name, sep, ref = text.rpartition("@")
-    return (name, ref or None) if sep else (text, None)
+    """``churn@3`` / ``churn@production`` → (name, ref); ``churn`` → (name, None).
+
+    Raises:
+        RefError: an empty name or nothing after ``@`` (``churn@``).
+    """
+    ref = Ref.parse(text, what="model reference", example="churn@3")
+    return ref.name, ref.selector
 
 
 def _metric(value: Any) -> str:

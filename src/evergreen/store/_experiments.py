@@ -185,27 +185,43 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:size]
 
 
-def list_trials(session: Session, experiment: str | None = None, *, limit: int | None = 50) -> list[TrialInfo]:
-    """The newest trials first, of one experiment or of all (every one when ``limit`` is None)."""
+def list_trials(
+    session: Session,
+    experiment: str | None = None,
+    *,
+    limit: int | None = 50,
+    after: tuple[datetime, str] | None = None,
+) -> list[TrialInfo]:
+    """The newest trials first (by start, then id), of one experiment or of all (every one when ``limit`` is
+    None); with ``after``, the (started_at, id) of the last trial of a previous page, those that follow it."""
     query = _trials()
     if experiment is not None:
         names = session.execute(select(ExperimentRecord.name)).scalars().all()
         if experiment not in names:
             raise NotFoundError(f"no experiment {experiment!r}{did_you_mean(experiment, names)}")
         query = query.where(ExperimentRecord.name == experiment)
-    query = query.order_by(TrialRecord.started_at.desc(), TrialRecord.number.desc())
+    if after is not None:
+        started, last_id = after
+        query = query.where(
+            (TrialRecord.started_at < started) | ((TrialRecord.started_at == started) & (TrialRecord.id < last_id))
+        )
+    query = query.order_by(TrialRecord.started_at.desc(), TrialRecord.id.desc())
     rows = session.execute(query if limit is None else query.limit(limit)).all()
     return _infos(session, rows)
 
 
-def list_experiments(session: Session) -> list[ExperimentInfo]:
-    """Every experiment by name, with its number of trials and the start of its latest one."""
-    rows = session.execute(
+def list_experiments(session: Session, *, after: str | None = None, limit: int | None = None) -> list[ExperimentInfo]:
+    """Experiments by name (those after ``after``; at most ``limit``), with their number of trials and the start
+    of their latest one."""
+    query = (
         select(ExperimentRecord, func.count(TrialRecord.id), func.max(TrialRecord.started_at))
         .outerjoin(TrialRecord, TrialRecord.experiment_id == ExperimentRecord.id)
         .group_by(ExperimentRecord.id)
         .order_by(ExperimentRecord.name)
-    ).all()
+    )
+    if after is not None:
+        query = query.where(ExperimentRecord.name > after)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return [ExperimentInfo(e.name, e.created_at, count, last) for e, count, last in rows]
 
 

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "ApiError",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigError",
@@ -177,6 +178,16 @@ class RegistryError(EvergreenError):
 class ConflictError(EvergreenError):
     """A change was made against a state that is no longer current: the record changed since the caller read
     it (its revision or ETag differs), so the change was refused rather than applied to what the caller never saw."""
+
+
+class ApiError(EvergreenError):
+    """A control API request failed for a reason of HTTP's own (unreachable server, missing token or scope,
+    malformed request); ``status`` is its HTTP status (0: no answer) and ``problem`` the answer's details."""
+
+    def __init__(self, message: str, status: int = 0, problem: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problem = problem or {}
 
 
 class ServingError(EvergreenError):

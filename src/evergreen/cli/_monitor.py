@@ -190,30 +190,38 @@ def server_command(
     host: str | None = typer.Option(None, "--host", help="Overrides [server] host."),
     port: int | None = typer.Option(None, "--port", help="Overrides [server] port."),
     interval: float = typer.Option(60.0, "--interval", min=1.0, help="Seconds between rounds of the loop."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Listen beyond this machine with [auth] enabled = false (anyone may deploy)."
+    ),
 ) -> None:
     """The control plane in one process: the prediction server and control API, with the loop (monitors,
     retraining, cron schedules) running every --interval seconds."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from evergreen.serving import create_app
+    from evergreen.server import mount_api
+    from evergreen.serving import check_exposure, check_port, create_app
     from evergreen.system import Scheduler, System
 
     settings = state(ctx).settings()
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    check_exposure(settings, host, insecure=insecure)
+    check_port(host, port)
     system = load_system(settings) if settings.project.system else None
     scheduler = Scheduler(settings, system if isinstance(system, System) else None, interval_s=interval)
-    app = create_app(settings)
+    app = mount_api(create_app(settings), settings)
     scheduler.start()
     console.print(
         f"loop every {interval:g} s for {system.name if isinstance(system, System) else 'no System'} "
-        "(plus cron schedules); serving"
+        f"(plus cron schedules); serving at http://{host}:{port}, API at http://{host}:{port}/api/v1/docs"
     )
     try:
         with threadpool_limits(limits=1):
             uvicorn.run(
                 app,
-                host=host or settings.server.host,
-                port=settings.server.port if port is None else port,
+                host=host,
+                port=port,
                 access_log=False,
                 log_level="warning",
             )

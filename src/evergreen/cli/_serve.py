@@ -146,8 +146,12 @@ def serve_command(
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes (a socket each on Linux)."),
     reload_interval: float = typer.Option(2.0, "--reload-interval", help="Seconds between checks for new policies."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request (costs ~10%)."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Listen beyond this machine with [auth] enabled = false (anyone may deploy)."
+    ),
 ) -> None:
-    """Run the prediction server (KServe v1 endpoints, /healthz, /readyz, /metrics).
+    """Run the prediction server (KServe v1 endpoints, /healthz, /readyz, /metrics) and the control API
+    (/api/v1, documented at /api/v1/docs).
 
     With --workers N, N processes serve the port, each with its own models and prediction log (strict
     logging holds per worker); on Linux each listens on a socket of its own, so the kernel spreads
@@ -163,8 +167,9 @@ def serve_command(
         "access_log": access_log,
         "log_level": "warning",
     }
-    from evergreen.serving import check_port
+    from evergreen.serving import check_exposure, check_port
 
+    check_exposure(settings, options["host"], insecure=insecure)
     check_port(options["host"], options["port"])  # before saying it serves: a port in use is refused first
     url = f"http://{options['host']}:{options['port']}"
     durability = settings.server.durability
@@ -173,7 +178,9 @@ def serve_command(
         f"logging ([server] durability = {durability!r}: {_DURABILITY[durability]})",
         soft_wrap=True,
     )
-    console.print(f"POST {url}/v1/models/NAME:predict, GET {url}/readyz (Ctrl-C stops)", soft_wrap=True)
+    console.print(
+        f"POST {url}/v1/models/NAME:predict, GET {url}/readyz, API at {url}/api/v1/docs (Ctrl-C stops)", soft_wrap=True
+    )
     _serve(settings, deployment, workers, reload_interval, options)
 
 
@@ -194,8 +201,8 @@ def _serve(
     import uvicorn
     from threadpoolctl import threadpool_limits
 
+    from evergreen.server import WORKER_FACTORY, mount_api
     from evergreen.serving import (
-        WORKER_FACTORY,
         answered_by_workers,
         create_app,
         print_summary,
@@ -233,6 +240,7 @@ def _serve(
         on_started=print_summary,
         on_stopped=stopped,
     )
+    mount_api(app, settings)
     # One native thread: OpenMP pools left at their default oversubscribe the cores under concurrent
     # requests (docs/design.md measured a fall from ~1,000 to 19 req/s).
     with threadpool_limits(limits=1):

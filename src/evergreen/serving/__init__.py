@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._app import MAX_BATCH, create_app
+    from ._auth import Authorizer, check_exposure
     from ._batch import BatchResult, predict_batch
     from ._canary import MIN_REQUESTS, canary_tick
     from ._deploy import (
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 # (`evergreen models promote`) need not load them.
 _LAZY = {
     "Arm": "._policy",
+    "Authorizer": "._auth",
     "BatchResult": "._batch",
     "Canary": "._policy",
     "DeploymentState": "._replica",
@@ -123,6 +125,7 @@ _LAZY = {
     "rollback_deployment": "._follow",
     "rollback_model": "._follow",
     "route": "._policy",
+    "check_exposure": "._auth",
     "check_port": "._supervisor",
     "run_workers": "._supervisor",
     "shared_metrics_folder": "._metrics",
@@ -139,6 +142,7 @@ __all__ = [
     "STRATEGIES",
     "WORKER_FACTORY",
     "Arm",
+    "Authorizer",
     "BatchResult",
     "Canary",
     "DeploymentState",
@@ -160,6 +164,7 @@ __all__ = [
     "answered_by_workers",
     "canary_decision",
     "canary_tick",
+    "check_exposure",
     "check_port",
     "create_app",
     "deploy",

@@ -170,7 +170,7 @@ if TYPE_CHECKING:
         start_step,
     )
     from ._store import MetadataStore
-    from ._tokens import SCOPES, create_token, list_tokens, revoke_token, token_hash, token_scopes
+    from ._tokens import SCOPES, create_token, find_token, list_tokens, revoke_token, token_hash
     from ._traffic import Traffic, canaries_of, settle_statuses, traffic_of, was_approved
 
 # Each name loads with only its own module, so a command that lists datasets does not pay for the
@@ -324,10 +324,10 @@ _LAZY = {
     "MetadataStore": "._store",
     "SCOPES": "._tokens",
     "create_token": "._tokens",
+    "find_token": "._tokens",
     "list_tokens": "._tokens",
     "revoke_token": "._tokens",
     "token_hash": "._tokens",
-    "token_scopes": "._tokens",
     "Traffic": "._traffic",
     "canaries_of": "._traffic",
     "settle_statuses": "._traffic",
@@ -410,6 +410,7 @@ __all__ = [
     "feature_view_versions_by_id",
     "features_used_by",
     "find_cached_step",
+    "find_token",
     "finish_fire",
     "finish_run",
     "finish_step",
@@ -484,7 +485,6 @@ __all__ = [
     "skip_steps",
     "start_step",
     "token_hash",
-    "token_scopes",
     "traffic_of",
     "unique_prefixes",
     "update_trial",

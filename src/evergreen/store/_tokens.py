@@ -15,7 +15,7 @@ from ._records import TokenInfo
 from ._runs import now
 from ._schema import TokenRecord
 
-SCOPES = ("predict", "feedback", "admin")
+SCOPES = ("predict", "feedback", "read", "operate", "admin")
 
 
 def token_hash(token: str) -> str:
@@ -45,14 +45,14 @@ def revoke_token(session: Session, name: str) -> None:
         record.revoked_at = now()
 
 
-def token_scopes(session: Session, token: str) -> list[str] | None:
-    """The scopes of a valid token; None when it is unknown or revoked."""
+def find_token(session: Session, token: str) -> TokenInfo | None:
+    """The valid token ``token`` (its name and scopes); None when it is unknown or revoked."""
     record = session.execute(
         select(TokenRecord).where(TokenRecord.token_hash == token_hash(token))
     ).scalar_one_or_none()
     if record is None or record.revoked_at is not None:
         return None
-    return [str(s) for s in record.scopes]
+    return TokenInfo(record.name, [str(s) for s in record.scopes], record.created_at, record.revoked_at)
 
 
 def list_tokens(session: Session) -> list[TokenInfo]:

@@ -1,0 +1,57 @@
+"""The ``/api/v1`` application: its resources, error answers, documentation pages and auth."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+import evergreen
+from evergreen.config import Settings
+from evergreen.serving import Authorizer
+
+from . import _docs, _health, _problems, _settings
+
+#: Where the API is mounted on the server.
+PREFIX = "/api/v1"
+
+
+def create_api(settings: Settings) -> FastAPI:
+    """The control API as its own ASGI app, to mount at :data:`PREFIX` beside the prediction routes.
+
+    Its OpenAPI 3.1 document is ``/api/v1/openapi.json``, browsable at ``/api/v1/docs`` and ``/api/v1/redoc``.
+    """
+    api = FastAPI(
+        title="Evergreen control API",
+        version=evergreen.__version__,
+        description=(
+            "Datasets, runs, experiments, models, deployments, monitors and alerts of one Evergreen project. "
+            "Lists are paginated by cursor; errors are RFC 9457 problem details."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    api.state.settings = settings
+    api.state.authorizer = Authorizer(settings)
+    _problems.install(api)
+    _docs.install(api)
+    for module in (_health, _settings):
+        api.include_router(module.router)
+    return api
+
+
+#: The app factory of one worker of ``evergreen serve --workers N`` (prediction routes and the API).
+WORKER_FACTORY = "evergreen.server._app:worker_app"
+
+
+def mount_api(app: FastAPI, settings: Settings) -> FastAPI:
+    """``app`` (the prediction server) with the control API mounted at :data:`PREFIX`."""
+    app.mount(PREFIX, create_api(settings))
+    return app
+
+
+def worker_app() -> FastAPI:
+    """One worker process's app: the prediction worker of :mod:`evergreen.serving` with the API mounted."""
+    from evergreen.serving import worker_app as prediction_worker
+
+    app = prediction_worker()
+    return mount_api(app, app.state.replica.settings)

@@ -16,17 +16,20 @@ from evergreen.config import Settings
 from evergreen.errors import NotFoundError, TrackingError, did_you_mean
 from evergreen.store import (
     ExperimentInfo,
+    TrialFilter,
     TrialInfo,
     get_trial,
     list_experiments,
     list_trials,
     metric_series,
+    page_trials,
     unique_prefixes,
 )
 from evergreen.workspace import open_workspace
 
 from ._artifacts import TrialArtifact, describe, download
 from ._query import (
+    Condition,
     SortKey,
     column_value,
     metric_columns,
@@ -70,9 +73,21 @@ def trials(
     """
     conditions = parse_where([where] if isinstance(where, str) else where)
     order = parse_sort(sort) if sort else None
+    filters = [_in_sql(c) for c in conditions]
     with open_workspace(settings).session() as session:
         if not conditions and order is None:
             return list_trials(session, experiment, limit=limit, after=_start_key(after))
+        if limit is not None and all(f is not None for f in filters) and (order is None or order.section == "metrics"):
+            return page_trials(
+                session,
+                experiment,
+                filters=[f for f in filters if f is not None],
+                sort_metric=order.key if order is not None else None,
+                descending=order.descending if order is not None else True,
+                after=None if after is None else _page_key(after, order),
+                limit=limit,
+            )
+        # Conditions on parameters and tags (JSON values of any type) are judged here, on every trial.
         found = list_trials(session, experiment, limit=None)
     chosen = select_trials(found, where=conditions, sort=order)
     if after is not None:
@@ -87,6 +102,31 @@ def trial_key(found: TrialInfo, sort: str | None = None) -> list[Any]:
     trial of a page as ``after`` to get the next page."""
     head: list[Any] = list(sort_value(found, parse_sort(sort))) if sort else []
     return [*head, found.started_at.isoformat(), found.id]
+
+
+def _in_sql(condition: Condition) -> TrialFilter | None:
+    """The condition as the store's filter when the store can judge it alike (a number against a metric's final
+    value, a name against the status or experiment); None when only :func:`select_trials` can."""
+    value = condition.value
+    if condition.section == "metrics" and isinstance(value, float) and condition.op in _SQL_OPS:
+        return (condition.key, condition.op, value)
+    if condition.section == "" and isinstance(value, str) and condition.op in ("=", "==", "!="):
+        return (condition.key, condition.op, value)
+    return None
+
+
+_SQL_OPS = ("=", "==", "!=", "<", "<=", ">", ">=")
+
+
+def _page_key(after: Sequence[Any], order: SortKey | None) -> list[Any]:
+    """A :func:`trial_key` as :func:`evergreen.store.page_trials` takes it (its time parsed)."""
+    if order is None:
+        started, trial_id = _key_parts(after, 2)
+        return [_moment(started, after), str(trial_id)]
+    present, value, started, trial_id = _key_parts(after, 4)
+    if not isinstance(present, bool) or (present and (isinstance(value, bool) or not isinstance(value, int | float))):
+        raise _bad_key(after)
+    return [present, float(value) if present else None, _moment(started, after), str(trial_id)]
 
 
 def _start_key(after: Sequence[Any] | None) -> tuple[datetime, str] | None:

@@ -29,6 +29,7 @@ __all__ = [
     "MonitorError",
     "NondeterministicStepWarning",
     "NotFoundError",
+    "ParameterError",
     "PipelineDefinitionError",
     "PredictionLogError",
     "RefError",
@@ -132,6 +133,18 @@ class PipelineDefinitionError(EvergreenError):
 
 class RunError(EvergreenError):
     """A pipeline run could not start or did not succeed."""
+
+
+class ParameterError(RunError):
+    """A pipeline parameter is unknown, missing, or not of its type; nothing was run or recorded.
+
+    ``parameter`` names it, ``value`` is what was given (None when it was missing) and ``expected`` says what
+    would do, so an interface can point at the field.
+    """
+
+    def __init__(self, message: str, *, parameter: str = "", value: object = None, expected: str = "") -> None:
+        super().__init__(message)
+        self.parameter, self.value, self.expected = parameter, value, expected
 
 
 class StepExecutionError(RunError):

@@ -46,9 +46,7 @@ def run_settings() -> Settings:
     A step on a worker process (or another machine) must write to the store its run records in, not to
     whatever ``evergreen.toml`` its working folder happens to find.
     """
-    # Here, not at the top: the executors bring the artifact store (fsspec), which a command that only lists
-    # records (`evergreen models list`) never needs.
-    from evergreen.executors import step_context
+    from evergreen.executors import step_context  # here: the executors load the artifact store (fsspec)
 
     context = step_context()
     if context is None or SETTINGS_KEY not in context:

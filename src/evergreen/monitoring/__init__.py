@@ -39,11 +39,13 @@ from ._schedules import (
     Fired,
     Schedule,
     ScheduleState,
+    Triggered,
     last_slot,
     register_schedules,
     run_due,
     schedule,
     schedule_states,
+    trigger_schedule,
 )
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "Reference",
     "Schedule",
     "ScheduleState",
+    "Triggered",
     "Window",
     "alert_payload",
     "aligned_window",
@@ -87,5 +90,6 @@ __all__ = [
     "skew",
     "start_pipeline",
     "take_actions",
+    "trigger_schedule",
     "webhook",
 ]

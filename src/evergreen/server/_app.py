@@ -8,7 +8,7 @@ import evergreen
 from evergreen.config import Settings
 from evergreen.serving import Authorizer
 
-from . import _docs, _experiments, _health, _models, _problems, _settings
+from . import _data, _docs, _experiments, _features, _health, _models, _problems, _runs, _settings
 
 #: Where the API is mounted on the server.
 PREFIX = "/api/v1"
@@ -34,7 +34,7 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.authorizer = Authorizer(settings)
     _problems.install(api)
     _docs.install(api)
-    for module in (_health, _settings, _experiments, _models):
+    for module in (_health, _settings, _data, _features, _runs, _experiments, _models):
         api.include_router(module.router)
     return api
 

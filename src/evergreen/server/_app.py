@@ -61,6 +61,7 @@ WORKER_FACTORY = "evergreen.server._app:worker_app"
 def mount_api(app: FastAPI, settings: Settings) -> FastAPI:
     """``app`` (the prediction server) with the control API mounted at :data:`PREFIX`."""
     app.mount(PREFIX, create_api(settings))
+    _problems.install_outside(app, PREFIX)
     return app
 
 

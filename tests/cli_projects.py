@@ -13,12 +13,9 @@ import numpy as np
 import pandas as pd
 from evergreen.examples import subscriptions
 
-from cli_zygote import Zygote
+import cli_zygote
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
-
-
-_zygote: Zygote | None = None
 
 
 def evergreen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -26,18 +23,11 @@ def evergreen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subpr
     200 columns, the tests' sample modules importable), with ``env`` on top.
 
     The process is forked from this worker's CLI zygote (tests/cli_zygote.py), which has the heavy modules
-    imported already (a command whose ``env`` changes how Python starts is started afresh); every command is
-    started afresh when EVERGREEN_TEST_ZYGOTE=0, to tell a zygote problem from a product one."""
-    global _zygote
+    imported already."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
     base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     base["COLUMNS"] = "200"
-    argv, full = [EVERGREEN, *args], {**base, **(env or {})}
-    if os.environ.get("EVERGREEN_TEST_ZYGOTE", "1") != "0":
-        if _zygote is None:
-            _zygote = Zygote(base)
-        return _zygote.run(argv, cwd=cwd, env=full, timeout=170)
-    return subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=170)
+    return cli_zygote.run([EVERGREEN, *args], cwd=cwd, env={**base, **(env or {})}, timeout=170)
 
 
 def new_project(tmp_path: Path, *extra: str) -> Path:

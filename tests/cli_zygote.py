@@ -102,7 +102,9 @@ def _child(request: Mapping[str, object]) -> None:
     # The one start-up variable that also has a run-time switch (an edited module is then never read from a .pyc).
     sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
     sys.argv = argv
-    sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))  # as for any script: its own folder first
+    # As Python builds it for a script: the script's folder, then PYTHONPATH, then the installation's folders.
+    added = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    sys.path[:1] = [os.path.dirname(os.path.abspath(argv[0])), *added]
     runpy.run_path(argv[0], run_name="__main__")
     sys.exit(0)
 
@@ -165,9 +167,10 @@ def _serve() -> None:
 
 
 def _read_at_start(name: str) -> bool:
-    """Whether Python reads the variable only when it starts: its own settings and the locale."""
+    """Whether Python reads the variable only when it starts: its own settings and the locale (the child
+    applies PYTHONPATH and PYTHONDONTWRITEBYTECODE itself)."""
     if name.startswith("PYTHON"):
-        return name != "PYTHONDONTWRITEBYTECODE"
+        return name not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
     return name.startswith("LC_") or name in ("LANG", "LANGUAGE")
 
 
@@ -175,7 +178,7 @@ class Zygote:
     """The client side, in a test worker: starts the zygote on first use and runs commands through it."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = {k: v for k, v in env.items() if k != "COLUMNS"}
+        self._env = {k: v for k, v in env.items() if k not in ("COLUMNS", "PYTHONPATH")}
         self._process = subprocess.Popen(
             [sys.executable, __file__],
             env=self._env,
@@ -190,7 +193,7 @@ class Zygote:
         self.refused: str | None = started.get("refused")
 
     def run(
-        self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float
+        self, argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str], timeout: float
     ) -> subprocess.CompletedProcess[str]:
         """``subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)``, forked
         unless the zygote is unusable or ``env`` differs from its own in what Python reads when it starts."""
@@ -200,7 +203,13 @@ class Zygote:
         assert self._process.stdin is not None
         with self._lock:
             out, err = Path(self._folder.name, "stdout"), Path(self._folder.name, "stderr")
-            request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "stdout": str(out), "stderr": str(err)}
+            request = {
+                "argv": list(argv),
+                "cwd": str(cwd or Path.cwd()),
+                "env": dict(env),
+                "stdout": str(out),
+                "stderr": str(err),
+            }
             self._process.stdin.write(json.dumps(request).encode() + b"\n")
             self._process.stdin.flush()
             pid = json.loads(self._answer(timeout))["pid"]
@@ -242,6 +251,23 @@ class Zygote:
                 self._process.kill()
                 self._process.wait()
         self._folder.cleanup()
+
+
+_shared: Zygote | None = None
+
+
+def run(
+    argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)`` for a console
+    script of this environment (``evergreen``), forked from this process's zygote, which starts on first use;
+    started afresh when EVERGREEN_TEST_ZYGOTE=0, to tell a zygote problem from a product one."""
+    global _shared
+    if os.environ.get("EVERGREEN_TEST_ZYGOTE", "1") == "0":
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if _shared is None:
+        _shared = Zygote({k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")})
+    return _shared.run(argv, cwd=cwd, env=env, timeout=timeout)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,20 @@ def test_the_commands_environment_sets_width_time_zone_and_bytecode(zygote: Zygo
     assert "columns 80 tz JST bytecode True" in narrow.stdout
 
 
+def test_pythonpath_puts_folders_after_the_scripts_own(zygote: Zygote, script: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "probe.py").write_text("VALUE = 'shadowed'\n")
+    (elsewhere / "extra.py").write_text("VALUE = 'extra'\n")
+    (script.parent / "probe.py").write_text("import extra\nVALUE = extra.VALUE\n")
+    found = run(zygote, script, PYTHONPATH=str(elsewhere))
+    assert forked(found)
+    assert "value extra" in found.stdout
+    missing = run(zygote, script)
+    assert missing.returncode == 1
+    assert "ModuleNotFoundError: No module named 'extra'" in missing.stderr
+
+
 def test_a_variable_python_reads_at_start_runs_the_command_as_a_new_process(zygote: Zygote, script: Path) -> None:
     # -X dev mode is only seen by a process started with it, so seeing it proves the command was not forked
     (script.parent / "probe.py").write_text("import sys\nVALUE = sys.flags.dev_mode\n")

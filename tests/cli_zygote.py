@@ -135,6 +135,7 @@ def _serve() -> None:
     answers.write(json.dumps({"ready": os.getpid()}) + "\n")
     answers.flush()
     waiting: dict[int, int] = {}  # pidfd -> pid
+    asked: dict[int, int] = {}  # pid -> request id
     reader = os.fdopen(os.dup(0), "rb", buffering=0)
     pending = b""
     while True:
@@ -144,7 +145,8 @@ def _serve() -> None:
                 pid = waiting.pop(fd)
                 os.close(fd)
                 _, status = os.waitpid(pid, 0)
-                answers.write(json.dumps({"pid": pid, "returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+                ended = {"id": asked.pop(pid), "pid": pid, "returncode": os.waitstatus_to_exitcode(status)}
+                answers.write(json.dumps(ended) + "\n")
                 answers.flush()
                 continue
             chunk = reader.read(65536)
@@ -162,7 +164,8 @@ def _serve() -> None:
                         os.close(fd_open)
                     _child(request)
                 waiting[os.pidfd_open(pid)] = pid
-                answers.write(json.dumps({"pid": pid}) + "\n")
+                asked[pid] = request["id"]
+                answers.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
                 answers.flush()
 
 
@@ -187,9 +190,10 @@ class Zygote:
         )
         self._lock = threading.Lock()
         self._received = b""
+        self._asked = 0
         self._folder = tempfile.TemporaryDirectory(prefix="evergreen-zygote-")
         atexit.register(self.close)
-        started = json.loads(self._answer(120))
+        started = json.loads(self._line(120))
         self.refused: str | None = started.get("refused")
 
     def run(
@@ -203,7 +207,10 @@ class Zygote:
         assert self._process.stdin is not None
         with self._lock:
             out, err = Path(self._folder.name, "stdout"), Path(self._folder.name, "stderr")
+            self._asked += 1
+            number = self._asked
             request = {
+                "id": number,
                 "argv": list(argv),
                 "cwd": str(cwd or Path.cwd()),
                 "env": dict(env),
@@ -212,16 +219,27 @@ class Zygote:
             }
             self._process.stdin.write(json.dumps(request).encode() + b"\n")
             self._process.stdin.flush()
-            pid = json.loads(self._answer(timeout))["pid"]
+            pid = self._answer(number, "pid", timeout)
             try:
-                code = json.loads(self._answer(timeout))["returncode"]
+                code = self._answer(number, "returncode", timeout)
             except subprocess.TimeoutExpired:
                 os.kill(pid, 9)
-                self._answer(30)
+                self._answer(number, "returncode", 30)
                 raise subprocess.TimeoutExpired(list(argv), timeout, out.read_text(), err.read_text()) from None
+            except BaseException:  # interrupted (a test's timeout, Ctrl-C): the command must not outlive its test
+                os.kill(pid, 9)
+                raise
             return subprocess.CompletedProcess(list(argv), code, out.read_text(), err.read_text())
 
-    def _answer(self, timeout: float) -> bytes:
+    def _answer(self, number: int, key: str, timeout: float) -> int:
+        """``key`` of the zygote's answer to request ``number``, waiting at most ``timeout`` seconds for it; answers
+        to earlier requests (whose wait was interrupted) are passed over."""
+        while True:
+            answer = json.loads(self._line(timeout))
+            if answer.get("id") == number and key in answer:
+                return int(answer[key])
+
+    def _line(self, timeout: float) -> bytes:
         """The zygote's next answer line, waiting at most ``timeout`` seconds for it."""
         assert self._process.stdout is not None
         fd = self._process.stdout.fileno()

@@ -4,6 +4,7 @@ process, working directory, environment, output streams and exit code, and the p
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,3 +113,28 @@ def test_a_command_past_its_timeout_is_killed(zygote: Zygote, script: Path) -> N
         zygote.run([str(script)], cwd=script.parent, env=dict(os.environ), timeout=1)
     (script.parent / "probe.py").write_text("VALUE = 5\n")
     assert "value 5" in run(zygote, script).stdout  # the zygote still serves
+
+
+def test_a_wait_cut_short_leaves_no_answer_for_the_next_command(zygote: Zygote, script: Path) -> None:
+    """A test's own timeout (pytest-timeout raises from a signal handler) interrupts the wait; the command after
+    it still gets its own exit code, not the interrupted one's."""
+    (script.parent / "probe.py").write_text("import time\ntime.sleep(30)\nVALUE = 1\n")
+
+    class CutShortError(Exception):
+        pass
+
+    def cut(signum: int, frame: object) -> None:
+        raise CutShortError
+
+    previous = signal.signal(signal.SIGALRM, cut)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(CutShortError):
+            run(zygote, script, EXIT="4")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    (script.parent / "probe.py").write_text("VALUE = 6\n")
+    again = run(zygote, script)
+    assert again.returncode == 0, again.stderr
+    assert "value 6" in again.stdout

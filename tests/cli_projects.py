@@ -13,18 +13,21 @@ import numpy as np
 import pandas as pd
 from evergreen.examples import subscriptions
 
+import cli_zygote
+
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
 
 def evergreen(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``evergreen ARGS`` in ``cwd`` as a user would (no EVERGREEN_* variables from the test's environment,
-    200 columns, the tests' sample modules importable), with ``env`` on top."""
+    200 columns, the tests' sample modules importable), with ``env`` on top.
+
+    The process is forked from this worker's CLI zygote (tests/cli_zygote.py), which has the heavy modules
+    imported already."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
     base["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     base["COLUMNS"] = "200"
-    return subprocess.run(
-        [EVERGREEN, *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True, text=True, timeout=170
-    )
+    return cli_zygote.run([EVERGREEN, *args], cwd=cwd, env={**base, **(env or {})}, timeout=170)
 
 
 def new_project(tmp_path: Path, *extra: str) -> Path:

@@ -69,6 +69,11 @@ def test_errors_are_problem_details(tmp_path: Path) -> None:
         assert missing["instance"] == "/api/v1/no-such-thing"
         assert "/api/v1/docs" in str(missing["detail"])
         _problem(server.api.post("/health"), 405)
+        newline = _problem(server.api.get("/models/a%0Ab"), 404)  # a path the mount cannot take
+        assert "/api/v1/docs" in str(newline["detail"])
+        outside = httpx.get(server.url + "/v2/nothing")  # the prediction server's own answers are unchanged
+        assert outside.status_code == 404
+        assert outside.json() == {"detail": "Not Found"}
 
 
 def test_a_cursor_round_trips_and_a_forged_one_is_a_400_naming_the_cursor() -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
+import cli_zygote
 from evergreen.config import Settings, load_settings
 from evergreen.data import DatasetVersion, DataTests, ingest, parquet
 from evergreen.data._card import _num, card_html, card_markdown
@@ -322,7 +323,7 @@ def test_category_charts_count_the_values(page: str) -> None:
 
 def evergreen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
-    return subprocess.run([EVERGREEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=110)
+    return cli_zygote.run([EVERGREEN, *args], cwd=cwd, env=env, timeout=110)
 
 
 def test_the_cli_writes_both_cards_and_prints_their_paths(

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+import cli_zygote
 from evergreen.config import Settings, load_settings
 from evergreen.data import (
     csv,
@@ -281,7 +282,7 @@ def test_feature_views_and_training_sets_over_zone_aware_events(settings: Settin
 def evergreen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
     env["COLUMNS"] = "200"
-    return subprocess.run([EVERGREEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=110)
+    return cli_zygote.run([EVERGREEN, *args], cwd=cwd, env=env, timeout=110)
 
 
 def test_cli_ingests_zone_aware_csv_by_watermark_and_shows_dates(tmp_path: Path) -> None:

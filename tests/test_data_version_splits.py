@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
 
+import cli_zygote
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest as ingest_version
 from evergreen.data import load, parquet, prune, recorded_splits, split, split_version
@@ -112,9 +112,7 @@ def test_data_show_lists_the_recorded_splits(settings: Settings, tmp_path: Path)
     split_version("churn", 1, split.by_time("1d"), settings=settings, run_id="0123456789abcdef")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 
-    shown = subprocess.run(
-        [EVERGREEN, "data", "show", "churn@1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110
-    )
+    shown = cli_zygote.run([EVERGREEN, "data", "show", "churn@1"], cwd=tmp_path, env=env, timeout=110)
 
     assert shown.returncode == 0, shown.stderr
     assert "time(test='1d'" in shown.stdout

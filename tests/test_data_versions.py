@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import cli_zygote
 from evergreen.config import Settings, load_settings
 from evergreen.data import DataTests, diff, ingest, load, parquet, prune, recorded_splits
 from evergreen.data import csv as csv_source
@@ -191,7 +192,7 @@ def test_the_cli_ingests_refuses_with_exit_1_and_shows(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 
     def evergreen(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([EVERGREEN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+        return cli_zygote.run([EVERGREEN, *args], cwd=tmp_path, env=env, timeout=110)
 
     good = customers(400)
     _csv(good, tmp_path / "good.csv")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from evergreen.examples.churn import training
 
+import cli_zygote
 from evergreen.config import load_settings
 from server_process import free_port, wait_ready
 
@@ -40,12 +41,10 @@ def test_quickstart_runs_the_loop_through_every_scripted_event_and_leaves_a_serv
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")}
     env["COLUMNS"] = "250"
     folder = tmp_path / "qs"
-    result = subprocess.run(
+    result = cli_zygote.run(
         [EVERGREEN, "quickstart", "--dir", str(folder), "--days", "25", "--customers", "800"],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=400,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -64,9 +63,7 @@ def test_quickstart_runs_the_loop_through_every_scripted_event_and_leaves_a_serv
     assert "https://" not in report.split("<script", 1)[0]  # nothing fetched from the network
     # The project is left ready: `evergreen serve` there serves the last live model as deployment churn,
     # and the monitor commands read what the loop recorded.
-    status = subprocess.run(
-        [EVERGREEN, "monitor", "alerts", "--all"], cwd=folder, env=env, capture_output=True, text=True, timeout=60
-    )
+    status = cli_zygote.run([EVERGREEN, "monitor", "alerts", "--all"], cwd=folder, env=env, timeout=60)
     assert status.returncode == 0, status.stderr
     assert "roc_auc" in status.stdout
     with serving(folder, env) as port:
@@ -129,9 +126,7 @@ def test_quickstart_refuses_to_wipe_a_project_it_did_not_make(tmp_path: Path) ->
     store = tmp_path / "mine" / ".evergreen"
     store.mkdir(parents=True)
     (store / "evergreen.db").write_text("precious")
-    result = subprocess.run(
-        [EVERGREEN, "quickstart", "--dir", str(tmp_path / "mine")], env=env, capture_output=True, text=True, timeout=60
-    )
+    result = cli_zygote.run([EVERGREEN, "quickstart", "--dir", str(tmp_path / "mine")], env=env, timeout=60)
     assert result.returncode == 2
     message = " ".join(result.stderr.replace("│", " ").split())  # Rich wraps the error in a box
     assert "holds a project the quickstart did not make" in message

@@ -20,6 +20,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
+import cli_zygote
 from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
 from evergreen.errors import RegistryError, ServingError
@@ -64,9 +65,7 @@ def gated(settings: Settings) -> int:
 def evergreen(settings: Settings, *args: str, columns: int = 250) -> subprocess.CompletedProcess[str]:
     """The command line in the project folder, by default wide enough that Rich tables keep each row on one line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": str(columns)}
-    return subprocess.run(
-        [EVERGREEN, *args], cwd=settings.project_dir, env=env, capture_output=True, text=True, timeout=110
-    )
+    return cli_zygote.run([EVERGREEN, *args], cwd=settings.project_dir, env=env, timeout=110)
 
 
 def statuses(settings: Settings) -> dict[int, str]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import cli_zygote
+
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 
 
@@ -23,7 +25,7 @@ def evergreen(cwd: Path, *args: str, columns: str | None = "80") -> subprocess.C
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), *sys.path])
     if columns is not None:
         env["COLUMNS"] = columns
-    return subprocess.run([EVERGREEN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=110)
+    return cli_zygote.run([EVERGREEN, *args], cwd=cwd, env=env, timeout=110)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
+import cli_zygote
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.data import ingest, parquet, prune
@@ -130,7 +131,7 @@ def test_the_cli_shows_promotes_rolls_back_and_exports(settings: Settings, tmp_p
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 
     def evergreen(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([EVERGREEN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+        return cli_zygote.run([EVERGREEN, *args], cwd=tmp_path, env=env, timeout=110)
 
     assert evergreen("models", "promote", f"churn@{first}", "-m", "first").returncode == 0
     promoted = evergreen("models", "promote", "churn@candidate", "-m", "fresher data")

@@ -19,6 +19,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 
+import cli_zygote
 import evergreen as eg
 from evergreen.config import Settings, load_settings
 from evergreen.data import infer_schema, ingest, parquet
@@ -263,7 +264,7 @@ def test_experiments_list_and_compare_show_a_regressions_own_errors_first(tmp_pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "250"}
 
     def evergreen(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([EVERGREEN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+        return cli_zygote.run([EVERGREEN, *args], cwd=tmp_path, env=env, timeout=110)
 
     listed = evergreen("experiments", "list", "visits")
     compared = evergreen("experiments", "compare", *ids)
@@ -280,12 +281,10 @@ def test_models_show_says_the_gates_outcome_once(released: tuple[Settings, dict[
     settings, output = released
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "400"}
 
-    shown = subprocess.run(
+    shown = cli_zygote.run(
         [EVERGREEN, "models", "show", f"visits@{output['version']}"],
         cwd=settings.project_dir,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=110,
     )
 

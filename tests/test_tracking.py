@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+import cli_zygote
 from evergreen.artifacts import ArtifactRef, ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.errors import NotFoundError, TrackingError
@@ -212,7 +213,7 @@ def test_the_cli_lists_shows_and_compares_trials(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 
     def evergreen(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([EVERGREEN, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110)
+        return cli_zygote.run([EVERGREEN, *args], cwd=tmp_path, env=env, timeout=110)
 
     listed = evergreen("experiments", "list")
     shown = evergreen("experiments", "show", ids[0][:8])

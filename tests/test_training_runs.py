@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+import cli_zygote
 from evergreen.config import Settings, load_settings
 from evergreen.data import csv, ingest, parquet, recorded_splits
 from evergreen.errors import TrainingError, TrainingWarning
@@ -145,12 +146,10 @@ def test_the_cli_reproduces_a_trial(settings: Settings, tmp_path: Path) -> None:
     trained = train("churn", 1, hgb(), params=TUNED, task="classification", measure_latency=False, settings=settings)  # type: ignore[arg-type]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": "200"}
 
-    done = subprocess.run(
+    done = cli_zygote.run(
         [EVERGREEN, "experiments", "reproduce", trained.trial_id[:8]],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=110,
     )
 

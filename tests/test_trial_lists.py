@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import cli_zygote
 from evergreen.cli._app import app
 from evergreen.config import Settings, load_settings
 from evergreen.errors import NotFoundError, TrackingError
@@ -130,7 +131,7 @@ def test_ids_are_shown_as_unique_prefixes_and_an_ambiguous_prefix_lists_its_matc
 
 def run(folder: Path, *args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGREEN_")} | {"COLUMNS": str(columns)}
-    return subprocess.run([EVERGREEN, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=110)
+    return cli_zygote.run([EVERGREEN, *args], cwd=folder, env=env, timeout=110)
 
 
 def test_at_80_columns_ids_and_metric_values_show_whole(settings: Settings, tmp_path: Path) -> None:

@@ -38,8 +38,7 @@ from starlette.types import Message, Receive, Scope, Send
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.data import entity_key
-from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
-from evergreen.registry import model_lineage
+from evergreen.errors import FeedbackError, PredictionLogError
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
 from evergreen.workspace import open_workspace
 
@@ -373,18 +372,6 @@ def create_app(
 
     app.router.add_route("/v1/models/{deployment}:predict", predict, methods=["POST"], include_in_schema=False)
     app.predict_endpoint = predict
-
-    @app.get("/api/v1/models/{name}/versions/{ref}/lineage")
-    async def lineage(name: str, ref: str, request: Request) -> Response:
-        """Where a model version came from, as a graph of nodes and edges (see evergreen.registry)."""
-        refused_auth = auth.denied(request, "admin")
-        if refused_auth is not None:
-            return _error(*refused_auth)
-        try:
-            graph = await asyncio.to_thread(model_lineage, name, ref, settings=settings)
-        except NotFoundError as e:
-            return _error(404, str(e))
-        return Response(graph.model_dump_json(), media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -25,7 +25,7 @@ from evergreen.config import Settings
 from evergreen.errors import NotFoundError, ServingError
 from evergreen.pipelines import run_settings
 from evergreen.registry import PREVIOUS, PRODUCTION, get, promote_in, restorable, rollback_in
-from evergreen.registry import actor as user_name
+from evergreen.registry import actor as current_actor
 from evergreen.store import (
     DeploymentInfo,
     ModelVersionInfo,
@@ -71,13 +71,17 @@ def promote_model(
     run_id: str | None = None,
     features: list[str] | None = None,
     plans: Mapping[str, Follow] | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
     settings: Settings | None = None,
 ) -> Promotion:
     """Point ``alias`` at a version (for ``production``: release it, see :func:`evergreen.registry.promote`)
     and move every deployment that follows ``model@alias`` to it by the deployment's strategy, in one
     transaction. ``features`` replaces the feature views of the deployments moved (None keeps theirs);
     ``plans`` (deployment name → :class:`Follow`) gives named followers a new release plan, used for this
-    move and recorded for the next (the System passes its current ``Release``).
+    move and recorded for the next (the System passes its current ``Release``). ``actor`` is who the audit
+    trails name (default: this process's user); ``expected_revision`` refuses the move with a ConflictError
+    when the model changed since that :func:`evergreen.registry.revision` was read.
 
     Raises:
         RegistryError: the registry refuses the promotion (the version is not releasable …).
@@ -89,21 +93,44 @@ def promote_model(
     ws = open_workspace(settings)
     with ws.session() as session:
         promoted = promote_in(
-            session, model, ref, alias=alias, reason=reason, require_approval=require_approval, run_id=run_id
+            session,
+            model,
+            ref,
+            alias=alias,
+            reason=reason,
+            require_approval=require_approval,
+            run_id=run_id,
+            actor=actor,
+            expected_revision=expected_revision,
         )
         why = reason or f"{promoted.ref} promoted to {alias}"
         moved = move_followers(
-            session, model, alias, promoted.number, rollback=False, reason=why, features=features, plans=plans
+            session,
+            model,
+            alias,
+            promoted.number,
+            rollback=False,
+            reason=why,
+            features=features,
+            plans=plans,
+            actor=actor,
         )
-        settle_statuses(session, model, actor=user_name(), reason=f"{promoted.ref} is now {alias}")
+        settle_statuses(session, model, actor=actor or current_actor(), reason=f"{promoted.ref} is now {alias}")
         return _promotion(session, model, alias, promoted.number, moved)
 
 
 def rollback_model(
-    model: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None
+    model: str,
+    *,
+    reason: str,
+    run_id: str | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
+    settings: Settings | None = None,
 ) -> Promotion:
     """Put the ``previous`` version back in production (see :func:`evergreen.registry.rollback`) and switch
-    every deployment that follows ``model@production`` back to it at once, in one transaction."""
+    every deployment that follows ``model@production`` back to it at once, in one transaction (``actor`` and
+    ``expected_revision`` as in :func:`promote_model`)."""
     settings = settings or run_settings()
     try:
         previous = restorable(model, settings=settings)
@@ -113,9 +140,12 @@ def rollback_model(
         _check_followers(model, PRODUCTION, previous.number, None, settings)
     ws = open_workspace(settings)
     with ws.session() as session:
-        restored = rollback_in(session, model, reason=reason, run_id=run_id)
-        moved = move_followers(session, model, PRODUCTION, restored.number, rollback=True, reason=reason)
-        settle_statuses(session, model, actor=user_name(), reason=f"{restored.ref} is back in production")
+        restored = rollback_in(
+            session, model, reason=reason, run_id=run_id, actor=actor, expected_revision=expected_revision
+        )
+        moved = move_followers(session, model, PRODUCTION, restored.number, rollback=True, reason=reason, actor=actor)
+        who = actor or current_actor()
+        settle_statuses(session, model, actor=who, reason=f"{restored.ref} is back in production")
         return _promotion(session, model, PRODUCTION, restored.number, moved)
 
 
@@ -154,14 +184,16 @@ def rollback_deployment(
             model=current.model,
             policy=previous.policy,
             action="rollback",
-            actor=actor or user_name(),
+            actor=actor or current_actor(),
             reason=why,
         )
         if restored.follows is not None:
             alias = restored.follows.alias
             restore_alias(session, current.model, alias, restored.target, reason=f"{name!r} rolled back: {why}")
-            move_followers(session, current.model, alias, restored.target, rollback=True, reason=why, skip=name)
-            settle_statuses(session, current.model, actor=user_name(), reason=f"{name!r} rolled back")
+            move_followers(
+                session, current.model, alias, restored.target, rollback=True, reason=why, skip=name, actor=actor
+            )
+            settle_statuses(session, current.model, actor=actor or current_actor(), reason=f"{name!r} rolled back")
         return info, restored
 
 
@@ -206,6 +238,7 @@ def move_followers(
     skip: str | None = None,
     only: str | None = None,
     plans: Mapping[str, Follow] | None = None,
+    actor: str | None = None,
 ) -> list[tuple[DeploymentInfo, Policy]]:
     """Inside a transaction that moved ``model@alias`` to ``version``: give each deployment that follows it
     (but ``skip``; only ``only`` when given) and does not release that version yet a new policy by its
@@ -238,7 +271,7 @@ def move_followers(
             model=model,
             policy=policy.model_dump(mode="json"),
             action=f"follow:{alias}",
-            actor=user_name(),
+            actor=actor or current_actor(),
             reason=reason,
         )
         moved.append((changed, policy))

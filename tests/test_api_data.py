@@ -99,7 +99,10 @@ def test_datasets_are_listed_page_by_page_each_once(settings: Settings) -> None:
         assert [d["name"] for d in found] == names
         assert found[0]["latest"]["ref"] == "set00@1"
         assert "schema" not in found[0]["latest"]  # no schema or profile in list answers
-        backwards = every_item(server.api, "/datasets", limit=2, sort="-name")
+        put(settings, "set_%", customers(10))  # LIKE's wildcards in a name are matched as themselves
+        assert [d["name"] for d in every_item(server.api, "/datasets", prefix="set_%")] == ["set_%"]
+        assert [d["name"] for d in every_item(server.api, "/datasets", prefix="set0", limit=4)] == names
+        backwards = every_item(server.api, "/datasets", limit=2, sort="-name", prefix="set0")
         assert [d["name"] for d in backwards] == names[::-1]
         bad = problem(server.api.get("/datasets", params={"cursor": "%%%not-ours"}), 400)
         assert bad["field"] == "cursor"

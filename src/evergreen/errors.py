@@ -82,6 +82,11 @@ class RefError(EvergreenError, ValueError):
     """A reference to a version (``name``, ``name@3``, ``name@alias``) is malformed."""
 
 
+class ConflictError(EvergreenError):
+    """A change lost a race or would clash with what exists: a stale revision (``If-Match``), a name taken,
+    a state that can no longer move."""
+
+
 class NotFoundError(EvergreenError):
     """A named or identified record (run, artifact, pipeline …) does not exist."""
 
@@ -186,11 +191,6 @@ class NondeterministicStepWarning(UserWarning):
 
 class RegistryError(EvergreenError):
     """A registry change is not allowed (a status or alias rule), or a model name or alias is invalid."""
-
-
-class ConflictError(EvergreenError):
-    """A change was made against a state that is no longer current: the record changed since the caller read
-    it (its revision or ETag differs), so the change was refused rather than applied to what the caller never saw."""
 
 
 class ApiError(EvergreenError):

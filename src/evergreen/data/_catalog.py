@@ -65,17 +65,23 @@ def _page_size(limit: int | None) -> int | None:
 
 
 def datasets(
-    *, settings: Settings | None = None, after: str | None = None, limit: int | None = None, descending: bool = False
+    *,
+    settings: Settings | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+    descending: bool = False,
+    prefix: str | None = None,
 ) -> list[DatasetInfo]:
-    """The datasets by name, each with its number of versions and its latest version (None for a dataset
-    whose every ingestion was refused): ``limit`` of them after the name ``after``.
+    """The datasets by name (those starting with ``prefix`` when given), each with its number of versions and
+    its latest version (None for a dataset whose every ingestion was refused): ``limit`` of them after the name
+    ``after``.
 
     Raises:
         ConfigError: ``limit`` below 1.
     """
     limit = _page_size(limit)
     with open_workspace(settings).session() as session:
-        return list_datasets(session, after=after, limit=limit, descending=descending)
+        return list_datasets(session, after=after, limit=limit, descending=descending, prefix=prefix)
 
 
 def versions(

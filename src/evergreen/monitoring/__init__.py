@@ -7,11 +7,25 @@
 - ``run_monitors("churn", monitors)`` judges each monitor on the last whole window, stores the result as
   a point of its time series, opens an alert after ``windows`` breached windows in a row (deduplicated
   while open, its actions run once), and resolves it when a window is back within threshold.
+- ``alerts(states=..., deployment=...)``, ``alert(id)`` and ``set_alert_state(id, "acknowledged", note=...)``
+  read and answer alerts; ``monitors()`` gives each monitor's newest result and ``monitor_series(deployment,
+  monitor)`` its results window by window (pages with a keyset, as the API serves them).
 - ``schedule("nightly", "0 3 * * *", "project:retrain")`` is a cron schedule; ``register_schedules`` stores
   them and ``run_due`` starts each due firing exactly once, however many schedulers share the store.
 """
 
 from ._actions import alert_payload, holder_name, post_json, start_pipeline, take_actions
+from ._alerts import (
+    ALERT_KINDS,
+    SEVERITIES,
+    UNRESOLVED,
+    AlertDetail,
+    alert,
+    alerts,
+    monitor_series,
+    monitors,
+    set_alert_state,
+)
 from ._judge import STATUSES, Judgement, Window, judge
 from ._monitors import (
     DAY_S,
@@ -49,11 +63,15 @@ from ._schedules import (
 )
 
 __all__ = [
+    "ALERT_KINDS",
     "DAY_S",
     "KINDS",
     "LOOKBACK_WINDOWS",
+    "SEVERITIES",
     "STATUSES",
+    "UNRESOLVED",
     "Action",
+    "AlertDetail",
     "Fired",
     "Judgement",
     "Monitor",
@@ -63,7 +81,9 @@ __all__ = [
     "ScheduleState",
     "Triggered",
     "Window",
+    "alert",
     "alert_payload",
+    "alerts",
     "aligned_window",
     "bias",
     "drift",
@@ -75,6 +95,8 @@ __all__ = [
     "latency",
     "log",
     "missing",
+    "monitor_series",
+    "monitors",
     "parse_duration",
     "post_json",
     "prediction_drift",
@@ -87,6 +109,7 @@ __all__ = [
     "run_pipeline",
     "schedule",
     "schedule_states",
+    "set_alert_state",
     "skew",
     "start_pipeline",
     "take_actions",

@@ -245,6 +245,7 @@ def list_datasets(
     request: Request,
     page: Annotated[PageQuery, Depends()],
     sort: Annotated[Literal["name", "-name"], Query(description="By name, A to Z or (-name) Z to A.")] = "name",
+    prefix: Annotated[str | None, Query(max_length=255, description="Only names starting with this.")] = None,
 ) -> Page[DatasetItem]:
     """Every dataset with its number of versions and its latest version (no schema or profile)."""
     found = data.datasets(
@@ -252,6 +253,7 @@ def list_datasets(
         after=cursor_of(page, str),
         limit=page.limit + 1,
         descending=sort == "-name",
+        prefix=prefix,
     )
     return page_of(found, page, lambda d: d.name, _dataset_item)
 

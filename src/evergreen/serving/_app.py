@@ -40,6 +40,7 @@ from evergreen.config import Settings
 from evergreen.data import entity_key
 from evergreen.errors import FeedbackError, PredictionLogError
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
+from evergreen.workspace import open_workspace
 
 from ._auth import Authorizer
 from ._coalesce import Coalescer
@@ -175,20 +176,15 @@ def create_app(
             latency_ms=ms,
         )
 
-    opened: list[MetadataStore] = []
-    packages: list[ArtifactStore] = []
+    workspace = open_workspace(settings)
 
     def artifacts() -> ArtifactStore:
         """Where feedback reads the classes of the model versions its labels must be among (opened once)."""
-        if not packages:
-            packages.append(ArtifactStore(settings.artifacts.root))
-        return packages[0]
+        return workspace.artifacts
 
     def metadata() -> MetadataStore:
-        """The app's one store for feedback and cache reads (an engine and pool, not one per request)."""
-        if not opened:
-            opened.append(MetadataStore(settings.store.url))
-        return opened[0]
+        """The process's one store for feedback and cache reads (an engine and pool, not one per request)."""
+        return workspace.store
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -208,8 +204,6 @@ def create_app(
             if on_stopped is not None:
                 on_stopped(metrics.answered(), time.monotonic() - since)
         metrics.close()
-        for store in opened:
-            store.dispose()
         gc.unfreeze()  # native bindings check at exit that their objects were collected
 
     app = _App(title="Evergreen prediction server", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -98,10 +98,12 @@ if TYPE_CHECKING:
         SCHEDULE_KINDS,
         add_alert_event,
         alert_events,
+        alert_info,
         claim_fire,
         delete_schedule,
         finish_fire,
         get_alert,
+        latest_monitor_results,
         list_schedules,
         monitor_results,
         open_alert,
@@ -121,6 +123,7 @@ if TYPE_CHECKING:
         insert_predictions,
         labelled_prediction_rows,
         latest_live_predictions,
+        list_predictions,
         prediction_answers,
         prediction_times,
         predictions_by_id,
@@ -177,7 +180,7 @@ if TYPE_CHECKING:
         start_step,
     )
     from ._store import MetadataStore
-    from ._tokens import SCOPES, create_token, find_token, list_tokens, revoke_token, token_hash
+    from ._tokens import SCOPES, create_token, find_token, get_token, list_tokens, revoke_token, token_hash
     from ._traffic import Traffic, canaries_of, settle_statuses, traffic_of, was_approved
 
 # Each name loads with only its own module, so a command that lists datasets does not pay for the
@@ -276,6 +279,8 @@ _LAZY = {
     "save_schedule": "._monitoring",
     "schedule_fires": "._monitoring",
     "set_alert_state": "._monitoring",
+    "alert_info": "._monitoring",
+    "latest_monitor_results": "._monitoring",
     "PREDICTION_MODES": "._predictions",
     "LabelledPredictionInfo": "._predictions",
     "PredictionInfo": "._predictions",
@@ -290,6 +295,7 @@ _LAZY = {
     "prediction_times": "._predictions",
     "predictions_by_id": "._predictions",
     "prune_predictions": "._predictions",
+    "list_predictions": "._predictions",
     "AlertEventInfo": "._records",
     "AlertInfo": "._records",
     "ArtifactInfo": "._records",
@@ -343,6 +349,7 @@ _LAZY = {
     "list_tokens": "._tokens",
     "revoke_token": "._tokens",
     "token_hash": "._tokens",
+    "get_token": "._tokens",
     "Traffic": "._traffic",
     "canaries_of": "._traffic",
     "settle_statuses": "._traffic",
@@ -408,6 +415,7 @@ __all__ = [
     "add_model_version",
     "add_version",
     "alert_events",
+    "alert_info",
     "aliases_of",
     "append_journal",
     "cached_prediction",
@@ -441,6 +449,7 @@ __all__ = [
     "get_model",
     "get_model_version",
     "get_run",
+    "get_token",
     "get_trial",
     "get_version",
     "head_revision",
@@ -450,6 +459,7 @@ __all__ = [
     "labelled_prediction_rows",
     "last_materialization",
     "latest_live_predictions",
+    "latest_monitor_results",
     "lineage",
     "list_alerts",
     "list_checks",
@@ -462,6 +472,7 @@ __all__ = [
     "list_model_versions",
     "list_models",
     "list_pipelines",
+    "list_predictions",
     "list_runs",
     "list_schedules",
     "list_splits",

@@ -133,11 +133,19 @@ def list_versions(
 
 
 def list_datasets(
-    session: Session, *, after: str | None = None, limit: int | None = None, descending: bool = False
+    session: Session,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    descending: bool = False,
+    prefix: str | None = None,
 ) -> list[DatasetInfo]:
-    """The datasets by name (``descending``: Z to A), each with its number of versions and its latest version;
-    a page of ``limit`` of them after the name ``after`` in that order (keyset)."""
+    """The datasets by name (``descending``: Z to A; only names starting with ``prefix`` when given), each with
+    its number of versions and its latest version; a page of ``limit`` of them after the name ``after`` in that
+    order (keyset)."""
     query = select(DatasetRecord)
+    if prefix:
+        query = query.where(DatasetRecord.name.startswith(prefix, autoescape=True))
     if after is not None:
         query = query.where(DatasetRecord.name < after if descending else DatasetRecord.name > after)
     query = query.order_by(DatasetRecord.name.desc() if descending else DatasetRecord.name)

@@ -8,9 +8,10 @@ the other, and the (model, alias) primary key means an alias names exactly one v
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, did_you_mean
@@ -383,11 +384,23 @@ def list_alerts(
     *,
     states: Sequence[str] = ("open", "acknowledged"),
     key_prefix: str | None = None,
+    severity: str | None = None,
+    kind: str | None = None,
+    before: tuple[datetime, int] | None = None,
     limit: int = 50,
 ) -> list[AlertInfo]:
-    """Alerts in the given states (and with keys starting with ``key_prefix``), newest first."""
+    """Alerts in the given states (with keys starting with ``key_prefix``, of one ``severity`` or ``kind``),
+    latest change first, after the ``(updated_at, id)`` key ``before`` (the last one of the previous page)."""
     query = select(AlertRecord).where(AlertRecord.state.in_(states))
     if key_prefix is not None:
         query = query.where(AlertRecord.key.startswith(key_prefix, autoescape=True))
-    rows = session.execute(query.order_by(AlertRecord.updated_at.desc()).limit(limit)).scalars()
+    if severity is not None:
+        query = query.where(AlertRecord.severity == severity)
+    if kind is not None:
+        query = query.where(AlertRecord.kind == kind)
+    if before is not None:
+        at, last = before
+        query = query.where(AlertRecord.updated_at <= at, or_(AlertRecord.updated_at < at, AlertRecord.id < last))
+    order = (AlertRecord.updated_at.desc(), AlertRecord.id.desc())
+    rows = session.execute(query.order_by(*order).limit(limit)).scalars()
     return [alert_info(r) for r in rows]

@@ -301,6 +301,7 @@ def test_numbers_and_text_no_record_can_hold_are_a_4xx_on_every_store(tmp_path: 
             "nul status": api.get("/trials", params={"where": "status = fin\u0000"}).status_code,
             "non-hex trial": api.get("/trials/zzzzzz").status_code,
         }
+        newline = api.get("/models/a%0Ab/versions")
 
     assert answers == {
         "version": 404,
@@ -317,3 +318,4 @@ def test_numbers_and_text_no_record_can_hold_are_a_4xx_on_every_store(tmp_path: 
         "nul status": 200,
         "non-hex trial": 404,
     }
+    assert "no model 'a\\nb'" in problem(newline, 404)["detail"]

@@ -44,9 +44,16 @@ def settings(tmp_path: Path) -> Settings:
     module = "api_flows_" + re.sub(r"\W", "_", tmp_path.name)
     (tmp_path / f"{module}.py").write_text(FLOWS)
     (tmp_path / "evergreen.toml").write_text(
-        f'[project]\nsystem = "{module}.py:nothing"\n[executor]\nworkers = 2\nheartbeat_seconds = 0.5\n'
+        f'[project]\nsystem = "{module}.py:nothing"\n[executor]\nkind = "inline"\nheartbeat_seconds = 0.5\n'
     )
     return load_settings(tmp_path, environ={})
+
+
+def in_workers(settings: Settings) -> Settings:
+    """The settings with steps run in worker processes (the local executor), which a cancel kills."""
+    return settings.model_copy(
+        update={"executor": settings.executor.model_copy(update={"kind": "local", "workers": 2})}
+    )
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -75,8 +82,7 @@ def _tiny(value: int):
 
 
 def test_runs_list_by_cursor_every_run_once_with_filters(settings: Settings) -> None:
-    inline = settings.model_copy(update={"executor": settings.executor.model_copy(update={"kind": "inline"})})
-    made = [_tiny.run(settings=inline, value=v, cache=False).id for v in range(5)]
+    made = [_tiny.run(settings=settings, value=v, cache=False).id for v in range(5)]
     with api_server(settings) as server:
         seen: list[str] = []
         cursor = None
@@ -207,6 +213,7 @@ def test_a_run_starts_with_checked_parameters_and_a_bad_one_records_nothing(sett
 
 
 def test_a_running_run_is_cancelled_and_an_ended_one_is_a_409(settings: Settings, tmp_path: Path) -> None:
+    settings = in_workers(settings)
     marker = tmp_path / "pid"
     started = sp.blocks.start(settings=settings, marker=str(marker))  # driven by this process, not the server's
     until(lambda: marker.exists() and marker.read_text() != "", "the step started")
@@ -232,6 +239,7 @@ def test_a_run_started_through_the_api_is_cancelled_through_it(settings: Setting
     module.write_text(
         FLOWS + "\nimport sample_pipelines as sp\n\nblocks = sp.blocks\n"
     )  # declared by the project, driven by the server
+    settings = in_workers(settings)
     marker = tmp_path / "pid"
     with api_server(settings) as server:
         started = server.api.post("/pipelines/blocks/runs", json={"params": {"marker": str(marker)}})

@@ -17,9 +17,9 @@ import pytest
 
 import evergreen as eg
 import sample_pipelines as sp
-from cli_projects import EVERGREEN
+from cli_projects import EVERGREEN, evergreen
 from evergreen.config import Settings, load_settings
-from evergreen.errors import NotFoundError, ParameterError, RunError, StepExecutionError
+from evergreen.errors import ConfigError, NotFoundError, ParameterError, RunError, StepExecutionError
 from evergreen.monitoring import register_schedules, schedule, schedule_states, trigger_schedule
 from evergreen.pipelines import cancel_run, find_pipeline, pipelines, run_detail, runs, start_run
 
@@ -53,8 +53,8 @@ def _tiny(value: int):
     return sp.constant(value)
 
 
-def test_runs_come_by_keyset_pages_each_once_newest_first(tmp_path: Path) -> None:
-    settings = project(tmp_path, **{"executor.kind": "inline"})
+def test_runs_come_by_keyset_pages_each_once_newest_first(tmp_path: Path, store_url: str) -> None:
+    settings = project(tmp_path, **{"executor.kind": "inline", "store.url": store_url})
     made = [_tiny.run(settings=settings, value=v, cache=False).id for v in range(5)]
 
     seen: list[str] = []
@@ -81,13 +81,15 @@ def test_a_list_with_a_bad_status_or_limit_is_refused(tmp_path: Path) -> None:
         runs(settings, status="finished")
     with pytest.raises(RunError, match="limit must be at least 1, but got 0"):
         runs(settings, limit=0)
+    with pytest.raises(RunError, match=r"since=2026-12-07T10:00:00 has no time zone; give an aware time"):
+        runs(settings, since=datetime(2026, 12, 7, 10, 0))
 
 
 # -- one run --------------------------------------------------------------------------------------------
 
 
 def test_a_runs_detail_has_its_steps_artifacts_and_previews_of_what_it_made(tmp_path: Path) -> None:
-    settings = project(tmp_path)
+    settings = project(tmp_path, **{"executor.kind": "inline"})
     run = sp.sums.run(settings=settings, rows=8, log=str(tmp_path / "log"))
 
     detail = run_detail(run.id[:8], settings)
@@ -382,3 +384,61 @@ def test_what_a_step_printed_is_its_log_in_the_runs_detail(tmp_path: Path) -> No
     assert run_detail(failed.id, settings).logs == {"chatty": "reading 3 files\nfile 2 is empty\n"}
     assert failed.step("chatty").error is not None
     assert "ValueError: no rows" in failed.step("chatty").error
+
+
+def test_runs_show_prints_what_a_failed_step_printed_before_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "evergreen.toml").write_text("[executor]\nworkers = 1\n")
+    settings = load_settings(tmp_path, environ={})
+    failed = sp.talks.run(settings=settings, fail=True, check=False)
+
+    shown = evergreen(tmp_path, "runs", "show", failed.id[:12])
+
+    assert shown.returncode == 0, shown.stderr
+    assert "step chatty printed:\nreading 3 files\nfile 2 is empty\nstep chatty failed:\nTraceback" in shown.stdout
+
+    listed = evergreen(tmp_path, "runs", "list", "--since", "2000-01-01", "--status", "failed")
+    assert listed.returncode == 0, listed.stderr
+    assert failed.id[:12] in listed.stdout
+    none = evergreen(tmp_path, "runs", "list", "--since", "2099-01-01T00:00")
+    assert none.stdout.startswith("No runs match --pipeline, --status and --since")
+    bad = evergreen(tmp_path, "runs", "list", "--since", "yesterday")
+    assert bad.returncode == 2
+    assert "--since 'yesterday' is not an ISO-8601 time" in bad.stderr
+
+
+SYSTEM_PROJECT = """\
+from sklearn.linear_model import LogisticRegression
+
+import evergreen as eg
+
+system = eg.System(
+    name="churn", task="classification", target="churned", timestamp="event_time", entity="customer_id",
+    model=eg.sklearn(LogisticRegression), gate=eg.Gate(metric="roc_auc"),
+)
+"""
+
+
+def test_a_systems_standard_pipelines_are_known_by_their_names(tmp_path: Path) -> None:
+    module = "system_" + re.sub(r"\W", "_", tmp_path.name)
+    (tmp_path / f"{module}.py").write_text(SYSTEM_PROJECT)
+    (tmp_path / "evergreen.toml").write_text(f'[project]\nsystem = "{module}.py:system"\n')
+    settings = load_settings(tmp_path, environ={})
+
+    known = {p.name: p for p in pipelines(settings)}
+
+    assert {"churn-data", "churn-train", "churn-validate", "churn-release", "churn-batch_predict"} <= set(known)
+    data = known["churn-data"]
+    assert data.source == "declared"
+    assert data.target.endswith(f"{module}.py:system.pipelines['data']")
+    assert [p.name for p in data.parameters][:1] == ["source"]
+    assert find_pipeline("churn-train", settings) is not None
+
+
+def test_a_project_module_that_does_not_import_is_named_with_its_error(tmp_path: Path) -> None:
+    module = "broken_" + re.sub(r"\W", "_", tmp_path.name)
+    (tmp_path / f"{module}.py").write_text("import evergreen as eg\n\ndef oops(:\n    pass\n")
+    (tmp_path / "evergreen.toml").write_text(f'[project]\nsystem = "{module}.py:system"\n')
+    settings = load_settings(tmp_path, environ={})
+
+    with pytest.raises(ConfigError, match=rf"\[project\] system = '{module}.py:system': .*SyntaxError: .*line 3"):
+        pipelines(settings)

@@ -83,8 +83,9 @@ class RefError(EvergreenError, ValueError):
 
 
 class ConflictError(EvergreenError):
-    """A change lost a race or would clash with what exists: a stale revision (``If-Match``), a name taken,
-    a state that can no longer move."""
+    """A change lost a race or would clash with what exists: a stale revision (``If-Match``: the record changed
+    since the caller read it, so the change was refused rather than applied to what the caller never saw), a
+    name taken, a state that can no longer move."""
 
 
 class NotFoundError(EvergreenError):

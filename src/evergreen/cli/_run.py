@@ -147,7 +147,9 @@ def run_command(
     if progress.live is None and failed is None:
         console.print(progress.render())
     if failed is not None:  # its own table follows the failed step's traceback
-        print_run(failed.info)
+        from evergreen.pipelines import run_detail
+
+        print_run(failed.info, logs=run_detail(failed.id, settings, previews=False).logs)
         raise typer.Exit(1)
     cached = sum(1 for s in run.steps if s.status == "cached")
     console.print(

@@ -59,12 +59,19 @@ def list_command(
     status: str | None = typer.Option(
         None, "--status", help="Only runs with this status: running, cancelling, succeeded, failed, cancelled."
     ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs started at or after this ISO time (no zone: UTC), e.g. 2026-03-02T04:00."
+    ),
 ) -> None:
     """The newest runs, with their status, duration and cache hits."""
+    from ._tick import parse_at
+
+    after = parse_at(since, option="--since")
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/runs
         with client:
-            items = client.get("/runs", limit=limit, pipeline=pipeline, status=status)["items"]
+            query = {"limit": limit, "pipeline": pipeline, "status": status, "since": after and after.isoformat()}
+            items = client.get("/runs", **query)["items"]
         rows = [
             (i["id"], i["pipeline"], i["status"], _time(i["started_at"]), i["duration_s"], i["steps"], i["cached"])
             for i in items
@@ -74,7 +81,7 @@ def list_command(
         from evergreen.pipelines import runs as list_runs  # here, not at the top: keeps `evergreen --help` fast
 
         try:
-            found = list_runs(state(ctx).settings(), pipeline=pipeline, status=status, limit=limit)
+            found = list_runs(state(ctx).settings(), pipeline=pipeline, status=status, since=after, limit=limit)
         except RunError as e:
             raise typer.BadParameter(str(e), param_hint="--status") from e
         rows = [
@@ -90,7 +97,10 @@ def list_command(
             for r in found
         ]
     if not rows:
-        console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
+        if pipeline or status or since:
+            console.print("No runs match --pipeline, --status and --since; drop them to see every run.")
+        else:
+            console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
         return
     table = tables.table(
         tables.key("run"),
@@ -121,12 +131,13 @@ def show_command(
     if client is not None:  # --server: the server's GET /api/v1/runs/{id}
         with client:
             shown = client.get(f"/runs/{run_id}", previews=False)
-        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")))
+        logs = {s["name"]: s["log"] for s in shown["step_runs"] if s.get("log")}
+        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")), logs=logs)
         return
     from evergreen.pipelines import run_detail  # here, not at the top: keeps `evergreen --help` fast
 
     detail = run_detail(run_id, state(ctx).settings(), previews=False)
-    print_run(detail.run, fired=detail.fired)
+    print_run(detail.run, fired=detail.fired, logs=detail.logs)
 
 
 def run_of_api(shown: dict[str, Any]) -> RunInfo:
@@ -229,9 +240,10 @@ def cancel_command(
     )
 
 
-def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
-    """The run's header, the failed steps' tracebacks, the step table, the code in each cache key and the
-    lineage tree. A traceback's lines are printed whole (as Python wrote them), not folded at the width."""
+def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None, logs: dict[str, str] | None = None) -> None:
+    """The run's header, the failed steps' tracebacks (each after what the step printed, from ``logs``), the
+    step table, the code in each cache key and the lineage tree. A traceback's lines are printed whole (as
+    Python wrote them), not folded at the width."""
     console.print(
         Text.assemble((f"run {run.id}", "bold"), " of pipeline ", (run.pipeline, "bold"), ": ", styled(run.status))
     )
@@ -248,6 +260,10 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         console.print(f"  {run.error}", style="red", soft_wrap=True)
     for step in run.steps:
         if step.status == "failed" and step.error:
+            printed = (logs or {}).get(step.name)
+            if printed:
+                console.print(f"step {step.name} printed:", style="dim")
+                console.print(printed.rstrip(), soft_wrap=True, highlight=False, markup=False)
             console.print(f"step {step.name} failed:", style="red")
             console.print(step.error.rstrip(), soft_wrap=True)
     console.print(f"  parameters: {_params(run.params)}", soft_wrap=True, highlight=False)

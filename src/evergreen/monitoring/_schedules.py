@@ -165,7 +165,8 @@ def trigger_schedule(name: str, *, settings: Settings | None = None, actor: str 
     slot = f"{MANUAL_SLOT_PREFIX}{now().isoformat()}"
     holder = holder_name() + (f" for {actor}" if actor else "")
     with ws.session() as session:
-        claim_fire(session, schedule=name, slot=slot, holder=holder)
+        if not claim_fire(session, schedule=name, slot=slot, holder=holder):  # the same microsecond, elsewhere
+            raise MonitorError(f"schedule {name!r} was triggered by another process at {slot}; see its runs")
 
     def finished(run: Run | None, error: BaseException | None) -> None:
         with ws.session() as session:

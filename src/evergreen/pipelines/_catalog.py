@@ -89,8 +89,8 @@ def _catalog(settings: Settings) -> dict[str, tuple[Pipeline | None, PipelineInf
         target = f"{module}:{qualname}"
         try:
             pipeline = _stored(module, qualname)
-        except (EvergreenError, ImportError, AttributeError) as e:
-            reason = f"{target} does not import from the project folder ({settings.project_dir}): {e}"
+        except Exception as e:  # noqa: BLE001 - code that no longer imports makes its pipeline unstartable, not the list fail
+            reason = f"{target} does not import from the project folder ({settings.project_dir}): {_one_line(e)}"
             found[name] = (None, PipelineInfo(name, target, "stored", False, [], [], reason))
             continue
         found[name] = (pipeline, _info(pipeline, target, "stored"))
@@ -111,8 +111,11 @@ def _declared(settings: Settings) -> list[tuple[str, Pipeline]]:
         module_part = str(settings.project_dir / module_part)
     try:
         module = import_module(module_part)
-    except EvergreenError as e:
-        raise ConfigError(f"[project] system = {target!r}: its module cannot be imported: {e}") from e
+    except Exception as e:  # the project's own code may raise anything while it is imported
+        raise ConfigError(
+            f"[project] system = {target!r}: its module cannot be imported: {_one_line(e)}; fix it, or point "
+            "[project] system in evergreen.toml at the module that declares the project's pipelines"
+        ) from e
     found: list[tuple[str, Pipeline]] = []
     for attribute, value in vars(module).items():
         if isinstance(value, Pipeline):
@@ -137,3 +140,8 @@ def _stored(module: str, qualname: str) -> Pipeline:
     if not isinstance(target, Pipeline):
         raise ConfigError(f"it is now a {type(target).__name__}, not a pipeline")
     return target
+
+
+def _one_line(error: BaseException) -> str:
+    """An error as one line: ``SyntaxError: invalid syntax (flows.py, line 3)``; our own errors as their message."""
+    return str(error) if isinstance(error, EvergreenError) else f"{type(error).__name__}: {error}"

@@ -97,12 +97,17 @@ def runs(
     marked failed first, so a list never shows a dead run as running.
 
     Raises:
-        RunError: an unknown status, or a limit below 1.
+        RunError: an unknown status, a limit below 1, or a ``since`` without a time zone.
     """
     if status is not None and status not in RUN_STATUSES:
         raise RunError(f"{status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
     if limit < 1:
         raise RunError(f"limit must be at least 1, but got {limit}")
+    if since is not None and since.tzinfo is None:
+        raise RunError(
+            f"since={since.isoformat()} has no time zone; give an aware time, e.g. "
+            "datetime.now(UTC) - timedelta(days=1) (the store keeps UTC)"
+        )
     ws = open_workspace(settings)
     reap(ws.store, ws.settings)
     with ws.session() as session:

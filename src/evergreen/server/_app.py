@@ -52,8 +52,8 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.authorizer = Authorizer(settings)
     _problems.install(api)
     _docs.install(api)
-    routers = (_health, _settings, _data, _features, _runs, _deployments, _monitoring, _system, _tokens)
-    for module in (*routers, _experiments, _models):
+    routers = (_health, _settings, _system, _data, _features, _runs, _experiments, _models, _deployments, _monitoring)
+    for module in (*routers, _tokens):
         api.include_router(module.router)
     return api
 

@@ -25,7 +25,7 @@ from evergreen.config import Settings
 from evergreen.errors import NotFoundError, ServingError
 from evergreen.pipelines import run_settings
 from evergreen.registry import PREVIOUS, PRODUCTION, get, promote_in, restorable, rollback_in
-from evergreen.registry import actor as user_name
+from evergreen.registry import actor as current_actor
 from evergreen.store import (
     DeploymentInfo,
     ModelVersionInfo,
@@ -115,7 +115,7 @@ def promote_model(
             plans=plans,
             actor=actor,
         )
-        settle_statuses(session, model, actor=actor or user_name(), reason=f"{promoted.ref} is now {alias}")
+        settle_statuses(session, model, actor=actor or current_actor(), reason=f"{promoted.ref} is now {alias}")
         return _promotion(session, model, alias, promoted.number, moved)
 
 
@@ -144,7 +144,7 @@ def rollback_model(
             session, model, reason=reason, run_id=run_id, actor=actor, expected_revision=expected_revision
         )
         moved = move_followers(session, model, PRODUCTION, restored.number, rollback=True, reason=reason, actor=actor)
-        who = actor or user_name()
+        who = actor or current_actor()
         settle_statuses(session, model, actor=who, reason=f"{restored.ref} is back in production")
         return _promotion(session, model, PRODUCTION, restored.number, moved)
 
@@ -184,14 +184,16 @@ def rollback_deployment(
             model=current.model,
             policy=previous.policy,
             action="rollback",
-            actor=actor or user_name(),
+            actor=actor or current_actor(),
             reason=why,
         )
         if restored.follows is not None:
             alias = restored.follows.alias
             restore_alias(session, current.model, alias, restored.target, reason=f"{name!r} rolled back: {why}")
-            move_followers(session, current.model, alias, restored.target, rollback=True, reason=why, skip=name)
-            settle_statuses(session, current.model, actor=user_name(), reason=f"{name!r} rolled back")
+            move_followers(
+                session, current.model, alias, restored.target, rollback=True, reason=why, skip=name, actor=actor
+            )
+            settle_statuses(session, current.model, actor=actor or current_actor(), reason=f"{name!r} rolled back")
         return info, restored
 
 
@@ -269,7 +271,7 @@ def move_followers(
             model=model,
             policy=policy.model_dump(mode="json"),
             action=f"follow:{alias}",
-            actor=actor or user_name(),
+            actor=actor or current_actor(),
             reason=reason,
         )
         moved.append((changed, policy))

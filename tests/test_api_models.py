@@ -95,6 +95,8 @@ def test_bad_names_filters_and_cursors_are_refused_by_name(tmp_path: Path) -> No
         assert other_list is None  # one version: no next page
         wrong_kind = problem(api.get("/models/churn/versions", params={"cursor": "ImNodXJuIg"}), 400)  # "churn"
         limit = problem(api.get("/models", params={"limit": 501}), 422)
+        register("churn", "b" * 64, task="classification", settings=settings)
+        ungated = problem(api.post("/models/churn/versions/2:promote", json={"reason": "eager"}), 409)
 
     assert "no model 'chrun'; did you mean 'churn'?" in unknown["detail"]
     assert unknown["error"] == "NotFoundError"
@@ -107,6 +109,10 @@ def test_bad_names_filters_and_cursors_are_refused_by_name(tmp_path: Path) -> No
     assert forged["field"] == wrong_kind["field"] == "cursor"
     assert "drop cursor" in wrong_kind["remedy"]
     assert limit["field"] == "limit"
+    assert ungated["detail"] == (
+        "churn@2 is registered; a version must be validated by the gate (or approved) before release; gate it "
+        "first: evergreen models validate churn 2, then evergreen models promote churn@2"
+    )
 
 
 def test_a_version_shows_its_metrics_gate_report_lineage_audit_trail_and_card(tmp_path: Path) -> None:
@@ -265,3 +271,51 @@ def test_two_promotions_racing_over_http_give_one_200_and_one_409(tmp_path: Path
     assert [v.status for v in versions("race", settings=settings)].count("released") == 1
     assert list(production).count("production") == 1
     assert [e.action for e in history("race", settings=settings)].count("release") == 1
+
+
+def test_numbers_and_text_no_record_can_hold_are_a_4xx_on_every_store(tmp_path: Path, store_url: str) -> None:
+    from evergreen.server import encode_cursor
+    from evergreen.training import track
+
+    settings = _settings(tmp_path, **{"store.url": store_url})
+    validated(settings)
+    with track("churn", settings=settings) as t:
+        t.log_metric("roc_auc", 0.8)
+    huge = "99999999999999999999"
+    with api_server(settings) as server:
+        api = server.api
+        answers = {
+            "version": api.get(f"/models/churn/versions/{huge}").status_code,
+            "promote": api.post(f"/models/churn/versions/{huge}:promote", json={"reason": "x"}).status_code,
+            "events": api.get("/models/churn/events", params={"version": huge}).status_code,
+            "versions cursor": api.get("/models/churn/versions", params={"cursor": encode_cursor(10**20)}).status_code,
+            "nul name": api.get("/models/ch%00urn").status_code,
+            "nul reason": api.post("/models/churn/versions/1:approve", json={"reason": "ok\u0000"}).status_code,
+            "nul alias": api.post(
+                "/models/churn/versions/1:promote", json={"reason": "x", "alias": "a\u0000"}
+            ).status_code,
+            "nul models cursor": api.get("/models", params={"cursor": encode_cursor("a\u0000")}).status_code,
+            "nul trial": api.get("/trials/ab%00cd").status_code,
+            "nul compare": api.get("/trials:compare", params={"ids": [t.id, "abcd\u0000"]}).status_code,
+            "nul experiment": api.get("/trials", params={"experiment": "ch\u0000"}).status_code,
+            "nul status": api.get("/trials", params={"where": "status = fin\u0000"}).status_code,
+            "non-hex trial": api.get("/trials/zzzzzz").status_code,
+        }
+        newline = api.get("/models/a%0Ab/versions")
+
+    assert answers == {
+        "version": 404,
+        "promote": 404,
+        "events": 422,
+        "versions cursor": 400,
+        "nul name": 422,
+        "nul reason": 422,
+        "nul alias": 422,
+        "nul models cursor": 400,
+        "nul trial": 422,
+        "nul compare": 404,
+        "nul experiment": 422,
+        "nul status": 200,
+        "non-hex trial": 404,
+    }
+    assert "no model 'a\\nb'" in problem(newline, 404)["detail"]

@@ -213,6 +213,7 @@ def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path
             [{"created_at": T0 + timedelta(minutes=m), "entity_id": f"c{m % 3}"} for m in range(7)]
             + [{"created_at": T0 + timedelta(minutes=7), "model_version": 2, "mode": "shadow"} for _ in range(3)],
         )
+        (elsewhere,) = log_predictions(settings, [{"created_at": T0, "deployment": "fraud-api"}])
 
         pages = every_item(server, "/deployments/churn-api/predictions", 4)
         seen = [p["id"] for page in pages for p in page]
@@ -250,6 +251,7 @@ def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path
                     {"label": 0, "entity_id": "c2", "event_time": "2026-03-01T12:06:00"},
                     {"label": "high", "prediction_id": ids[3]},
                     {"label": 1, "prediction_id": "f" * 32},
+                    {"label": 1, "prediction_id": elsewhere},
                 ]
             },
         )
@@ -258,6 +260,7 @@ def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path
         assert [(r["index"], r["reason"]) for r in labels.json()["refused"]] == [
             (2, "label 'high' is not one of the classes of churn@1, which are numbers or true/false (e.g. 1)"),
             (3, "no such prediction in the log"),
+            (4, "the prediction was made by deployment 'fraud-api', not 'churn-api'"),
         ]
         fine = server.api.post(
             "/deployments/churn-api/feedback", json={"items": [{"label": 0, "prediction_id": ids[4]}]}

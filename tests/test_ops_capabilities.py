@@ -460,3 +460,20 @@ def test_tokens_create_accepts_the_read_and_operate_scopes_and_names_the_known_o
         "unknown scope(s) ['write']; expected one or more of ['predict', 'feedback', 'read', 'operate', 'admin']"
         in (" ".join(refused.output.replace("│", " ").split()))
     )
+
+
+def test_monitor_alerts_refuses_a_limit_beyond_what_one_read_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from evergreen.cli import app
+
+    (tmp_path / "evergreen.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["monitor", "alerts", "--limit", "5000"])
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--limit'" in result.output
+    assert "less than or equal to 1000" in " ".join(result.output.replace("│", " ").split())
+    assert CliRunner().invoke(app, ["monitor", "alerts", "--limit", "1000"]).output.strip() == "no alerts"

@@ -11,14 +11,11 @@ import typer
 from rich.padding import Padding
 from rich.text import Text
 
-from evergreen.errors import NotFoundError, RegistryError
-
 from . import _tables as tables
 from ._context import console, state
 from ._runs import when
 
 if TYPE_CHECKING:
-    from evergreen.config import Settings
     from evergreen.registry import Traffic
     from evergreen.serving import Promotion
 
@@ -216,13 +213,9 @@ def promote_command(
         with client:
             _models_remote.promote(client, name, number, alias=alias, reason=reason, require_approval=require_approval)
         return
-    settings = state(ctx).settings()
-    try:
-        release = promote_model(
-            name, number, alias=alias, reason=reason, require_approval=require_approval, settings=settings
-        )
-    except RegistryError as e:  # a refusal names the commands that make the version releasable
-        raise RegistryError(f"{e}{_promote_remedy(name, number, settings)}") from e
+    release = promote_model(
+        name, number, alias=alias, reason=reason, require_approval=require_approval, settings=state(ctx).settings()
+    )
     console.print(f"{release.version.ref} is now {alias} ({release.version.status})")
     _report(release)
 
@@ -245,27 +238,6 @@ def _report(release: Promotion) -> None:
         )
     if not release.moved and not release.unchanged and release.alias == "production":
         console.print(f"no deployment follows {target}: `evergreen deploy NAME {target}` serves it")
-
-
-def _promote_remedy(name: str, number: str, settings: Settings) -> str:
-    """What to run so that version ``number`` of ``name`` may be promoted, by its status; "" when nothing does."""
-    from evergreen.registry import get
-
-    try:
-        v = get(name, number, settings=settings)
-    except NotFoundError:
-        return ""
-    if v.status == "registered":
-        return f"; gate it first: evergreen models validate {name} {v.number}, then evergreen models promote {v.ref}"
-    if v.status == "rejected":
-        return (
-            f"; the gate refused it (evergreen models show {v.ref} shows why): train a new candidate with "
-            f"evergreen train, or pick another trial: evergreen experiments list, evergreen models register {name} "
-            f"--trial ID, evergreen models validate {name} VERSION"
-        )
-    if v.status == "validated":
-        return f"; approve it first: evergreen models approve {v.ref} -m WHY"
-    return ""
 
 
 @app.command("approve")

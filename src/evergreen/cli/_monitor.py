@@ -109,7 +109,7 @@ def _flagged(details: dict[str, object]) -> str:
 def alerts_command(
     ctx: typer.Context,
     all_states: bool = typer.Option(False, "--all", help="Resolved alerts too."),
-    limit: int = typer.Option(50, "--limit", min=1),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="How many alerts, newest first."),
 ) -> None:
     """Open and acknowledged alerts (with --all, resolved ones too), newest first."""
     states = ["open", "acknowledged", *(["resolved"] if all_states else [])]

@@ -448,7 +448,9 @@ def promote_in(
     who = _who(actor)
     if alias != PRODUCTION:
         if version.status == "rejected":
-            raise RegistryError(f"{version.ref} was rejected by the gate; it cannot take the alias {alias!r}")
+            raise RegistryError(
+                f"{version.ref} was rejected by the gate; it cannot take the alias {alias!r}{release_remedy(version)}"
+            )
         set_alias(session, model, alias, version.id)
         add_event(session, model=model, version_id=version.id, action="alias", alias=alias, actor=who, reason=reason)
         return get_model_version(session, name, version.number)
@@ -459,7 +461,9 @@ def promote_in(
     allowed = ("approved", "retired", "rolled_back") if require_approval else RELEASABLE
     if status not in allowed:
         need = "approved" if require_approval else "validated by the gate (or approved)"
-        raise RegistryError(f"{version.ref} is {version.status}; a version must be {need} before release")
+        raise RegistryError(
+            f"{version.ref} is {version.status}; a version must be {need} before release{release_remedy(version)}"
+        )
     current = _production(session, name)
     if current is not None:
         served = [t.describe() for t in traffic_of(session, name).get(current.number, []) if t.takes_traffic]
@@ -480,6 +484,24 @@ def promote_in(
         details={"replaces": current.number if current else None},
     )
     return get_model_version(session, name, version.number)
+
+
+def release_remedy(version: ModelVersionInfo) -> str:
+    """What to run so that ``version`` may be released, by its status; "" when nothing does."""
+    name, ref = version.model, version.ref
+    if version.status == "registered":
+        return (
+            f"; gate it first: evergreen models validate {name} {version.number}, then evergreen models promote {ref}"
+        )
+    if version.status == "rejected":
+        return (
+            f"; the gate refused it (evergreen models show {ref} shows why): train a new candidate with "
+            f"evergreen train, or pick another trial: evergreen experiments list, evergreen models register {name} "
+            f"--trial ID, evergreen models validate {name} VERSION"
+        )
+    if version.status == "validated":
+        return f"; approve it first: evergreen models approve {ref} -m WHY"
+    return ""
 
 
 def _keep_previous(

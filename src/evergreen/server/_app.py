@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
+from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 import evergreen
 from evergreen.config import Settings
@@ -60,9 +64,17 @@ WORKER_FACTORY = "evergreen.server._app:worker_app"
 
 def mount_api(app: FastAPI, settings: Settings) -> FastAPI:
     """``app`` (the prediction server) with the control API mounted at :data:`PREFIX`."""
-    app.mount(PREFIX, create_api(settings))
-    _problems.install_outside(app, PREFIX)
+    app.router.routes.append(_Mount(PREFIX, create_api(settings)))
     return app
+
+
+class _Mount(Mount):
+    """A mount whose paths may hold any character: Starlette's pattern stops at a newline, so a path such as
+    ``/api/v1/models/a%0Ab`` fell through to the prediction app's plain 404 instead of the API's problems."""
+
+    def __init__(self, path: str, app: ASGIApp) -> None:
+        super().__init__(path, app=app)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
 
 def worker_app() -> FastAPI:

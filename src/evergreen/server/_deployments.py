@@ -347,9 +347,9 @@ def list_predictions(
 )
 def send_labels(request: Request, response: Response, name: Name, body: FeedbackRequest) -> FeedbackAnswer:
     """Record labels for the deployment's predictions, with the checks ``evergreen feedback ingest`` makes:
-    a label naming no logged prediction, or not one of its model version's classes (not a number, for a
-    regression), is refused and reported by its position; the others are recorded (422 when any was
-    refused, 200 otherwise)."""
+    a label naming no logged prediction (or one another deployment made), or not one of its model version's
+    classes (not a number, for a regression), is refused and reported by its position; the others are
+    recorded (422 when any was refused, 200 otherwise)."""
     for index, item in enumerate(body.items):
         if item.prediction_id is None and (item.entity_id is None or item.event_time is None):
             raise Problem(
@@ -370,6 +370,7 @@ def send_labels(request: Request, response: Response, name: Name, body: Feedback
             )
             for item in body.items
         ],
+        deployment=name,
         settings=settings_of(request),
     )
     if result.refused:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from evergreen import training
 from evergreen.store import ExperimentInfo, TrialInfo
 
+from ._models import STORABLE
 from ._pages import Page, PageQuery, encode_cursor
 from ._problem_docs import problems
 from ._problems import Problem
@@ -145,7 +146,7 @@ def _experiment(info: ExperimentInfo) -> ExperimentItem:
 def list_experiments(request: Request, page: Annotated[PageQuery, Depends()]) -> Page[ExperimentItem]:
     """Experiments by name, with their number of trials and the start of their latest one."""
     after = page.after()
-    if after is not None and not isinstance(after, str):
+    if after is not None and (not isinstance(after, str) or "\x00" in after):
         raise _bad_cursor(page.cursor)
     found = training.experiments(after=after, limit=page.limit + 1, settings=settings_of(request))
     shown = found[: page.limit]
@@ -157,7 +158,7 @@ def list_experiments(request: Request, page: Annotated[PageQuery, Depends()]) ->
 def list_trials(
     request: Request,
     page: Annotated[PageQuery, Depends()],
-    experiment: Annotated[str | None, Query(description="Only this experiment's trials.")] = None,
+    experiment: Annotated[str | None, Query(pattern=STORABLE, description="Only this experiment's trials.")] = None,
     where: Where = [],  # noqa: B006 - FastAPI copies a query parameter's default per request
     sort: Sort = None,
 ) -> Page[TrialItem]:
@@ -173,7 +174,7 @@ def list_trials(
 )
 def list_experiment_trials(
     request: Request,
-    name: Annotated[str, Path(description="The experiment.")],
+    name: Annotated[str, Path(pattern=STORABLE, description="The experiment.")],
     page: Annotated[PageQuery, Depends()],
     where: Where = [],  # noqa: B006 - as above
     sort: Sort = None,
@@ -200,7 +201,7 @@ def _trial_cursor(page: PageQuery, *, sorted_by: bool) -> list[Any] | None:
     if after is None:
         return None
     size = 4 if sorted_by else 2
-    if not isinstance(after, list) or len(after) != size or not isinstance(after[-1], str):
+    if not isinstance(after, list) or len(after) != size or not isinstance(after[-1], str) or "\x00" in after[-1]:
         raise _bad_cursor(page.cursor)
     try:
         datetime.fromisoformat(str(after[-2]))
@@ -235,7 +236,8 @@ def compare_trials(
 
 @router.get("/trials/{trial_id}", response_model=TrialDetail, responses=READS, dependencies=[Depends(require("read"))])
 def show_trial(
-    request: Request, trial_id: Annotated[str, Path(description="A trial id or a unique prefix (4+ characters).")]
+    request: Request,
+    trial_id: Annotated[str, Path(pattern=STORABLE, description="A trial id or a unique prefix (4+ characters).")],
 ) -> TrialDetail:
     """One trial: parameters, tags, final metrics and every metric's series, code, data and environment."""
     settings = settings_of(request)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, StringConstraints
 
 from evergreen import registry
 from evergreen.registry import LineageGraph
-from evergreen.store import ModelEventInfo, ModelInfo, ModelVersionInfo
+from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo
 
 from ._pages import Page, PageQuery, encode_cursor
 from ._problem_docs import problems
@@ -34,10 +34,14 @@ router = APIRouter(tags=["models"])
 #: Audit events a version's page shows inline; the rest are paged at ``/models/{name}/events``.
 VERSION_EVENTS = 100
 
-Name = Annotated[str, Path(description="The model's name, e.g. churn.")]
-VersionRef = Annotated[str, Path(description="A version number, or an alias such as production or candidate.")]
+#: Text a database can store: PostgreSQL refuses NUL characters, so a request carrying one is refused as invalid.
+STORABLE = r"^[^\x00]*$"
+Name = Annotated[str, Path(pattern=STORABLE, description="The model's name, e.g. churn.")]
+VersionRef = Annotated[
+    str, Path(pattern=STORABLE, description="A version number, or an alias such as production or candidate.")
+]
 Status = Literal["registered", "validated", "rejected", "approved", "released", "retired", "rolled_back"]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=STORABLE)]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -126,7 +130,9 @@ class ReasonBody(BaseModel):
 class PromoteBody(ReasonBody):
     """Why, and which alias to point at the version (``production`` releases it)."""
 
-    alias: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = "production"
+    alias: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=STORABLE)] = (
+        "production"
+    )
     require_approval: bool = False
 
 
@@ -240,7 +246,7 @@ def _number(ref: str) -> str | int:
 def list_models(request: Request, page: Annotated[PageQuery, Depends()]) -> Page[ModelItem]:
     """Registered models by name, with their number of versions and aliases."""
     after = page.after()
-    if after is not None and not isinstance(after, str):
+    if after is not None and (not isinstance(after, str) or "\x00" in after):
         raise _bad_cursor(page.cursor)
     found = registry.models(after=after, limit=page.limit + 1, settings=settings_of(request))
     shown = found[: page.limit]
@@ -273,7 +279,7 @@ def list_versions(
 ) -> Page[VersionItem]:
     """The versions of a model, newest first (or oldest), with their status, aliases and test-set metrics."""
     after = page.after()
-    if after is not None and (isinstance(after, bool) or not isinstance(after, int)):
+    if after is not None and not _is_number(after):
         raise _bad_cursor(page.cursor)
     found = registry.versions(
         name,
@@ -360,11 +366,11 @@ def list_events(
     name: Name,
     request: Request,
     page: Annotated[PageQuery, Depends()],
-    version: Annotated[int | None, Query(ge=1, description="Only this version's events.")] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_NUMBER, description="Only this version's events.")] = None,
 ) -> Page[EventItem]:
     """The model's audit trail, newest first: every status and alias change, who made it, when and why."""
     before = page.after()
-    if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+    if before is not None and not _is_number(before):
         raise _bad_cursor(page.cursor)
     found = registry.history(name, version=version, before=before, limit=page.limit + 1, settings=settings_of(request))
     shown = found[: page.limit]
@@ -455,6 +461,11 @@ def _release(release: Any, name: str, response: Response, request: Request) -> R
         pinned=[Pinned(deployment=n, policy=p.describe()) for n, p in release.pinned],
         revision=revision,
     )
+
+
+def _is_number(key: Any) -> bool:
+    """Whether a cursor holds a version number or event id as this API makes them."""
+    return isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= MAX_NUMBER
 
 
 def _bad_cursor(cursor: str | None) -> Problem:

@@ -142,18 +142,3 @@ def install(app: FastAPI) -> None:
 
 def _printable(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool)) and len(str(value)) <= 200
-
-
-def install_outside(app: FastAPI, prefix: str) -> None:
-    """On the app the API is mounted in: a path under ``prefix`` that the mount cannot take (a newline in it)
-    is still answered as a problem; every other path keeps the app's own answers."""
-    from fastapi.exception_handlers import http_exception_handler
-
-    async def on_http(request: Request, exc: Exception) -> Any:
-        assert isinstance(exc, StarletteHTTPException)
-        if request.url.path.startswith(prefix + "/") and exc.status_code == 404:
-            detail = f"no route {request.method} {request.url.path!r}; the API's routes are listed at {prefix}/docs"
-            return problem_response(Problem(404, "Not found", detail), request)
-        return await http_exception_handler(request, exc)
-
-    app.add_exception_handler(StarletteHTTPException, on_http)

@@ -114,9 +114,11 @@ def record_feedback(
     *,
     received_at: datetime | None = None,
     artifacts: ArtifactStore | None = None,
+    deployment: str | None = None,
 ) -> FeedbackResult:
     """Record one label or many in one transaction; unknown predictions and labels that do not fit their
-    model are refused and reported.
+    model are refused and reported. With ``deployment`` (the API's ``/deployments/{name}/feedback``), a
+    label naming a prediction another deployment made is refused too.
 
     ``received_at`` (default: now, UTC) is when the labels arrived; each label's delay is
     ``received_at`` minus its prediction's ``created_at``. A prediction still in a server's buffer
@@ -146,9 +148,13 @@ def record_feedback(
             if found is None:
                 refused.append(RefusedFeedback(index, _key(item), "no such prediction in the log"))
                 continue
-            deployment, entity_id, created_at = found
+            made_by, entity_id, created_at = found
+            if deployment is not None and made_by != deployment:
+                reason = f"the prediction was made by deployment {made_by!r}, not {deployment!r}"
+                refused.append(RefusedFeedback(index, _key(item), reason))
+                continue
             delay = (received - created_at).total_seconds()
-            row = _row(item.prediction_id, deployment, entity_id, label, item.event_time, received, delay)
+            row = _row(item.prediction_id, made_by, entity_id, label, item.event_time, received, delay)
             matched.append((index, item, item.prediction_id or "", row, delay))
         keys = [(item.deployment or "", item.entity_id or "", item.event_time or received) for _, item, _ in by_entity]
         unmatched: list[tuple[int, Feedback]] = []

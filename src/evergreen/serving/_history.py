@@ -63,13 +63,18 @@ def predictions(
 
 
 def send_feedback(
-    items: Feedback | Iterable[Feedback], *, received_at: datetime | None = None, settings: Settings | None = None
+    items: Feedback | Iterable[Feedback],
+    *,
+    deployment: str | None = None,
+    received_at: datetime | None = None,
+    settings: Settings | None = None,
 ) -> FeedbackResult:
     """:func:`~evergreen.serving.record_feedback` on the workspace of ``settings``: labels that do not fit
-    their model version's classes (read from its package) or name no logged prediction are refused and
-    reported, the others recorded in one transaction."""
+    their model version's classes (read from its package), name no logged prediction, or (with
+    ``deployment``) name one another deployment made are refused and reported, the others recorded in one
+    transaction."""
     ws = open_workspace(settings)
-    return record_feedback(ws.store, items, received_at=received_at, artifacts=ws.artifacts)
+    return record_feedback(ws.store, items, received_at=received_at, artifacts=ws.artifacts, deployment=deployment)
 
 
 def feedback_file(path: str, *, settings: Settings | None = None) -> FeedbackResult:

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from ._journal import append_journal, journal_studies, read_journal
     from ._migrate import UPGRADE_COMMAND, current_revision, head_revision
     from ._models import (
+        MAX_NUMBER,
         MODEL_STATUSES,
         add_event,
         add_model_version,
@@ -244,6 +245,7 @@ _LAZY = {
     "UPGRADE_COMMAND": "._migrate",
     "current_revision": "._migrate",
     "head_revision": "._migrate",
+    "MAX_NUMBER": "._models",
     "MODEL_STATUSES": "._models",
     "add_event": "._models",
     "add_model_version": "._models",
@@ -359,6 +361,7 @@ __all__ = [
     "ACTIVE_RUN_STATUSES",
     "ALERT_STATES",
     "FEATURE_NODE",
+    "MAX_NUMBER",
     "MODEL_STATUSES",
     "PREDICTION_MODES",
     "PROTECTING_KINDS",

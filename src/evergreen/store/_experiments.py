@@ -17,6 +17,7 @@ from ._runs import _insert_ignoring_duplicates, new_id, now
 from ._schema import ExperimentRecord, TrialFinalMetricRecord, TrialMetricRecord, TrialRecord
 
 TRIAL_STATUSES = ("running", "finished", "failed")
+_HEX = set("0123456789abcdef")
 #: A trial id prefix must be at least this long, so that a short typo never matches by chance.
 MIN_PREFIX = 4
 
@@ -161,6 +162,8 @@ def get_trial(session: Session, ref: str) -> TrialInfo:
     ref = ref.strip().lower()
     if len(ref) < MIN_PREFIX:
         raise NotFoundError(f"trial id {ref!r} is too short; give at least {MIN_PREFIX} characters of the id")
+    if not set(ref) <= _HEX:  # no id has it: not worth a query (and text PostgreSQL refuses never reaches it)
+        raise NotFoundError(f"no trial with id {ref!r}; `evergreen experiments list` shows the trials")
     found = session.execute(_trials().where(_with_prefix(ref)).order_by(TrialRecord.id).limit(11)).all()
     if not found:
         raise NotFoundError(f"no trial with id {ref!r}; `evergreen experiments list` shows the trials")

@@ -21,6 +21,8 @@ from ._records import AlertInfo, ModelEventInfo, ModelInfo, ModelVersionInfo
 from ._runs import _insert_ignoring_duplicates, now
 from ._schema import AlertRecord, ModelAliasRecord, ModelEventRecord, ModelRecord, ModelVersionRecord
 
+#: The largest version number or record id the store can hold (a 32-bit integer column on PostgreSQL).
+MAX_NUMBER = 2**31 - 1
 MODEL_STATUSES = ("registered", "validated", "rejected", "approved", "released", "retired", "rolled_back")
 
 
@@ -107,7 +109,9 @@ def get_model_version(session: Session, name: str, ref: str | int | None = None)
         return _version_info(session, record, name)
     text = str(ref)
     if text.isdigit():
-        record = session.execute(query.where(ModelVersionRecord.number == int(text))).scalar_one_or_none()
+        number = int(text)  # a number no version can have is not sent to the database (it overflows the column)
+        found = query.where(ModelVersionRecord.number == number) if number <= MAX_NUMBER else None
+        record = None if found is None else session.execute(found).scalar_one_or_none()
     else:
         record = session.execute(
             query.join(ModelAliasRecord, ModelAliasRecord.version_id == ModelVersionRecord.id).where(

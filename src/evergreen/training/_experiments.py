@@ -108,9 +108,14 @@ def _in_sql(condition: Condition) -> TrialFilter | None:
     """The condition as the store's filter when the store can judge it alike (a number against a metric's final
     value, a name against the status or experiment); None when only :func:`select_trials` can."""
     value = condition.value
-    if condition.section == "metrics" and isinstance(value, float) and condition.op in _SQL_OPS:
+    if (
+        condition.section == "metrics"
+        and isinstance(value, float)
+        and math.isfinite(value)
+        and condition.op in _SQL_OPS
+    ):
         return (condition.key, condition.op, value)
-    if condition.section == "" and isinstance(value, str) and condition.op in ("=", "==", "!="):
+    if condition.section == "" and isinstance(value, str) and "\x00" not in value and condition.op in ("=", "==", "!="):
         return (condition.key, condition.op, value)
     return None
 

@@ -442,3 +442,18 @@ def test_a_project_module_that_does_not_import_is_named_with_its_error(tmp_path:
 
     with pytest.raises(ConfigError, match=rf"\[project\] system = '{module}.py:system': .*SyntaxError: .*line 3"):
         pipelines(settings)
+
+
+def test_a_default_that_is_no_json_value_is_listed_as_python_writes_it() -> None:
+    class Window:
+        def __repr__(self) -> str:
+            return "Window(days=7)"
+
+    @eg.pipeline
+    def odd(window: object = Window()):
+        return sp.constant(1)
+
+    (param,) = odd.parameters()
+    assert (param.name, param.required, param.default) == ("window", False, "Window(days=7)")
+    with pytest.raises(ParameterError, match=r"parameter 'window' = Window\(days=7\) .* is not a JSON value"):
+        odd.coerce_params({})

@@ -211,14 +211,13 @@ class Pipeline:
         for name, parameter in self.signature.parameters.items():
             annotation = self.hints.get(name, Any)
             has_default = parameter.default is not inspect.Parameter.empty
-            found.append(
-                ParamInfo(
-                    name=name,
-                    type=_type_name(annotation),
-                    required=not has_default,
-                    default=self._coerce(name, parameter.default, "its default") if has_default else None,
-                )
-            )
+            default = None
+            if has_default:
+                try:
+                    default = self._coerce(name, parameter.default, "its default")
+                except ParameterError:  # run() refuses it too; a listing shows it as Python writes it
+                    default = repr(parameter.default)
+            found.append(ParamInfo(name=name, type=_type_name(annotation), required=not has_default, default=default))
         return found
 
     def __repr__(self) -> str:

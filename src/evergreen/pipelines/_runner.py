@@ -244,11 +244,11 @@ class Execution:
                         finish_run(session, run_id, status="failed", error=f"interrupted: {e!r}")
                     raise
                 with store.session() as session:
-                    if self.cancelled.is_set():
+                    if self._scheduler.stopped:
                         note = cancel_note(session, run_id) or "cancelled"
                         cancel_steps(session, run_id, reason=note)
                         finish_run(session, run_id, status="cancelled", error=note)
-                    else:  # a cancel asked for after the last step ended came too late to stop anything
+                    else:  # a cancel that came after the last step ended stopped nothing: the run ended as it did
                         error = f"step(s) failed: {', '.join(failed)}" if failed else None
                         finish_run(session, run_id, status="failed" if failed else "succeeded", error=error)
             with store.session() as session:
@@ -363,6 +363,7 @@ class _Scheduler:
         self.running: dict[Future[StepResult], tuple[str, int, str, dict[str, str]]] = {}
         self.retry_at: list[tuple[float, str, int]] = []
         self.failed: list[str] = []
+        self.stopped = False  # a cancel stopped the run before all its steps had ended
 
     def run(self) -> list[str]:
         """Drive the run to its end; returns the names of the steps that failed.
@@ -371,6 +372,7 @@ class _Scheduler:
         been told to stop them), and the run's end is recorded by the caller."""
         while self.waiting or self.running or self.retry_at:
             if self.cancelled.is_set():
+                self.stopped = True
                 self.waiting.clear()
                 self.retry_at.clear()
                 if self.running:
@@ -477,6 +479,7 @@ class _Scheduler:
                 record_artifacts(session, [log])
                 add_edges(session, [Edge("step_run", self.step_ids[name], "artifact", log.id, "log", str(attempt))])
         if self.cancelled.is_set() and not result.ok:
+            self.stopped = True
             self.emit(RunEvent(self.run_id, name, "cancelled", attempt))
             return  # recorded ``cancelled`` with the run's other unfinished steps
         if result.ok:

@@ -1,4 +1,5 @@
-"""MkDocs hook: writes the CLI reference from the Typer app itself, so it cannot drift from the command."""
+"""MkDocs hook: writes the CLI reference from the Typer app and the REST reference from the API's OpenAPI
+document, so neither can drift from the code."""
 
 from __future__ import annotations
 
@@ -30,8 +31,44 @@ def _walk(app: typer.Typer, command: Any, words: list[str], level: int) -> list[
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    markdown = _expand_rest(markdown)
     if MARKER not in markdown:
         return markdown
     from evergreen.cli._app import app
 
     return markdown.replace(MARKER, "\n".join(_walk(app, typer.main.get_command(app), [], 2)))
+
+
+REST_MARKER = "<!-- evergreen-rest-reference -->"
+
+
+def _rest_reference() -> str:
+    """Every route of ``/api/v1`` from the OpenAPI document the server publishes."""
+    import tempfile
+
+    from evergreen.config import load_settings
+    from evergreen.server import PREFIX, create_api
+
+    with tempfile.TemporaryDirectory() as folder:
+        document = create_api(load_settings(folder, environ={})).openapi()
+    out: list[str] = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            out += [f"### `{method.upper()} {PREFIX}{path}`", ""]
+            summary = operation.get("description") or operation.get("summary") or ""
+            if summary:
+                out += [summary.strip(), ""]
+            parameters = operation.get("parameters", [])
+            if parameters:
+                out += ["| parameter | in | required | description |", "| --- | --- | --- | --- |"]
+                for p in parameters:
+                    text = " ".join(str(p.get("description", "")).split())
+                    out.append(f"| `{p['name']}` | {p['in']} | {'yes' if p.get('required') else 'no'} | {text} |")
+                out.append("")
+            answers = ", ".join(f"`{code}`" for code in operation.get("responses", {}))
+            out += [f"Answers: {answers}.", ""]
+    return "\n".join(out)
+
+
+def _expand_rest(markdown: str) -> str:
+    return markdown.replace(REST_MARKER, _rest_reference()) if REST_MARKER in markdown else markdown

@@ -17,6 +17,7 @@ from evergreen.server import Problem, decode_cursor, encode_cursor
 from evergreen.serving import check_exposure
 from evergreen.store import create_token
 from evergreen.workspace import open_workspace
+from postgres_server import PostgresServer
 
 
 def _settings(folder: Path, **overrides: object) -> Settings:
@@ -114,3 +115,39 @@ def test_without_auth_the_server_listens_beyond_loopback_only_when_told_insecure
         result = CliRunner().invoke(app, [*command, "--host", "0.0.0.0"])
         assert isinstance(result.exception, ServingError)
         assert "--insecure" in str(result.exception)
+
+
+def test_a_store_that_goes_away_is_a_503_with_the_reason_and_the_api_recovers(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from postgres_server import admin_conninfo
+
+    name = postgres_server.create_database()
+    settings = _settings(tmp_path, **{"store.url": postgres_server.url(name)})
+
+    def connections(allowed: bool) -> None:
+        with psycopg.connect(admin_conninfo(postgres_server.admin_url), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(name), sql.SQL("true" if allowed else "false")
+                )
+            )
+            if not allowed:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+
+    try:
+        with api_server(settings) as server:
+            assert server.api.get("/health").json()["status"] == "ok"
+            connections(False)
+            away = server.api.get("/health")
+            assert away.status_code == 503
+            assert away.json()["status"] == "unavailable"
+            assert "metadata store postgresql+psycopg://" in away.json()["reason"]
+            connections(True)
+            assert server.api.get("/health").json()["status"] == "ok"
+    finally:
+        connections(True)
+        postgres_server.drop_database(name)

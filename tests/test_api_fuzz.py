@@ -7,15 +7,22 @@ this pytest); a failure names the operation and the curl command that reproduces
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
+from sklearn.linear_model import LogisticRegression
 
 from api_server import api_server
+from churn_project import ingest_churn
 from evergreen.config import load_settings
+from evergreen.registry import record_gate, register
+from evergreen.serving import deploy
+from evergreen.training import sklearn, train
 
 #: Examples generated per operation (each one request); the property-based budget of the suite.
 EXAMPLES = 8
@@ -23,8 +30,25 @@ EXAMPLES = 8
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A project with a dataset, a tracked and registered model, a deployment and logged predictions."""
     folder: Path = tmp_path_factory.mktemp("fuzzed")
-    with api_server(load_settings(folder, environ={})) as server:
+    settings = load_settings(folder, environ={})
+    ingest_churn(settings, 300)
+    trained = train(
+        "churn", 1, sklearn(LogisticRegression), task="classification", measure_latency=False, settings=settings
+    )
+    version = register("churn", trained.package.id, task="classification", trial_id=trained.trial_id, settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("churn-api", "churn", version.number, settings=settings)
+    with api_server(settings) as server:
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the deployment never loaded"
+            time.sleep(0.1)
+        answer = httpx.post(
+            f"{server.url}/v1/models/churn-api:predict", json={"instances": [{"tenure": 3, "fee": 30.0}]}
+        )
+        assert answer.status_code == 200, answer.text
         yield server.url
 
 
@@ -50,6 +74,4 @@ def test_every_operation_answers_within_its_schema(served: str) -> None:
 
 
 def test_the_fuzzed_document_is_the_published_one(served: str) -> None:
-    import httpx
-
     assert httpx.get(f"{served}/api/v1/openapi.json").json()["info"]["title"] == "Evergreen control API"

@@ -41,3 +41,20 @@ def test_http_failures_are_api_errors_naming_what_to_do(tmp_path: Path) -> None:
     assert away.value.status == 0
     with pytest.raises(ApiError, match="must start with http:// or https://"):
         Client("localhost:8000")
+
+
+def test_a_command_without_an_api_route_refuses_server_rather_than_act_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from evergreen.cli import app
+    from evergreen.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["--server", "http://127.0.0.1:9", "data", "list"])
+    assert isinstance(result.exception, ConfigError)
+    assert "works on the local project only, not through --server http://127.0.0.1:9" in str(result.exception)
+    assert not (tmp_path / ".evergreen").exists()  # nothing was made locally
+    result = CliRunner().invoke(app, ["data", "list"], env={"EVERGREEN_SERVER_URL": "http://127.0.0.1:9"})
+    assert isinstance(result.exception, ConfigError)

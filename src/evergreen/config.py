@@ -64,6 +64,8 @@ __all__ = [
 
 CONFIG_FILENAME = "evergreen.toml"
 ENV_PREFIX = "EVERGREEN_"
+#: Variables of the CLI's client (``--server``, ``--token``), not settings of a project: never refused as unknown.
+CLIENT_ENV_VARS = ("EVERGREEN_SERVER_URL", "EVERGREEN_TOKEN")
 
 
 # --- the settings ---------------------------------------------------------------------------------
@@ -327,7 +329,7 @@ class _EnvironSource(PydanticBaseSettingsSource):
         self.origins: dict[str, str] = {}
         self.problems: list[str] = []
         for name in sorted(environ):
-            if not name.upper().startswith(ENV_PREFIX):
+            if not name.upper().startswith(ENV_PREFIX) or name.upper() in CLIENT_ENV_VARS:
                 continue
             key = _ENV_VARS.get(name)
             if key is None:

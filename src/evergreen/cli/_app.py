@@ -49,9 +49,19 @@ def main_callback(
     workers: int | None = typer.Option(
         None, "--workers", help="Overrides the executor workers setting (0: one per CPU)."
     ),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        envvar="EVERGREEN_SERVER_URL",
+        help="Send the command to this server's API (http://host:port) instead of the local project.",
+    ),
+    token: str | None = typer.Option(None, "--token", envvar="EVERGREEN_TOKEN", help="The API token for --server."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    """Global flags come before the command and beat evergreen.toml and EVERGREEN_* variables."""
+    """Global flags come before the command and beat evergreen.toml and EVERGREEN_* variables.
+
+    With --server, the commands that have an API route (models list/show/promote/approve/rollback, runs list,
+    monitor alerts …) go to that server; the others refuse, rather than act on a local project unseen."""
     # Paths on the command line are relative to the working directory, as any path argument is, even
     # in a subfolder of the project; only those in evergreen.toml are relative to the project folder.
     if artifacts_root is not None and "://" not in artifacts_root:
@@ -66,7 +76,9 @@ def main_callback(
             "artifacts.root": artifacts_root,
             "executor.kind": executor,
             "executor.workers": workers,
-        }
+        },
+        server=server,
+        token=token,
     )
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from evergreen.client import Client
     from evergreen.config import Settings
 
 # Markup off: what commands print holds user text (paths, messages, "[project] system", "evergreen[redis]")
@@ -32,6 +33,16 @@ class CliState:
 
     overrides: dict[str, object] = field(default_factory=dict)
     store_named: bool = False  # the note on a new store outside any project was printed
+    server: str | None = None  # --server: the commands that can go to a server's API do
+    token: str | None = None
+
+    def client(self) -> Client | None:
+        """The API client of ``--server`` (with ``--token``), or None to work on the local project."""
+        if not self.server:
+            return None
+        from evergreen.client import Client
+
+        return Client(self.server, token=self.token)
 
     def settings(self) -> Settings:
         """Settings from ``evergreen.toml`` (found in the working directory or the nearest folder above
@@ -42,6 +53,13 @@ class CliState:
         folder."""
         # Here, not at the top: pydantic-settings is not needed by `evergreen --help`.
         from evergreen.config import CONFIG_FILENAME, load_settings, project_importable
+        from evergreen.errors import ConfigError
+
+        if self.server:  # a command that reads the local project must not seem to have acted on the server
+            raise ConfigError(
+                f"this command works on the local project only, not through --server {self.server} "
+                "(EVERGREEN_SERVER_URL); drop --server, or see `evergreen --help` for the commands a server takes"
+            )
 
         settings = load_settings(Path.cwd(), overrides=self.overrides)
         project_importable(settings)  # the project's own modules (models, pipelines, hooks) import from any subfolder

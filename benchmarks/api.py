@@ -340,6 +340,8 @@ def evergreen_probes(routes: Routes, counts: Counts) -> tuple[list[Probe], list[
         covered.add(template)
         probes.append(Probe(key, label, "GET", with_query(template, values, {})))
 
+    if routes.find("GET", "/health"):
+        probes.append(Probe("health", "floor: GET /health (one store round trip)", "GET", f"{PREFIX}/health"))
     add_list("runs", "runs", ("/runs",), [], counts.runs)
     add_show("run", "a run shown (3 steps, artifacts, lineage)", ("/runs/{}",), [middle_run])
     add_list("trials", "trials, all experiments", ("/trials",), [], trials_of_all, sort=f"-{SORT_METRIC}")
@@ -576,6 +578,7 @@ def mlflow_probes(experiment: str, counts: Counts) -> list[Probe]:
     newest = {"experiment_ids": [experiment], "max_results": PAGE, "order_by": ["attributes.start_time DESC"]}
     by_metric = {**newest, "order_by": [f"metrics.{SORT_METRIC} DESC"]}
     return [
+        Probe("health", "MLflow floor: GET /health", "GET", "/health"),
         Probe("runs", "MLflow runs/search: first page", "POST", search, newest),
         Probe("runs-deep", "MLflow runs/search: deep page", "POST", search, newest, deep=True, expected=counts.runs),
         Probe("runs-sorted", f"MLflow runs/search by {SORT_METRIC} DESC: first page", "POST", search, by_metric),
@@ -702,6 +705,7 @@ def print_table(
 
 def compare_table(ours: dict[str, Result], theirs: dict[str, Result]) -> None:
     pairs = (
+        ("health", "health", "floor: GET /health"),
         ("trials", "runs", "newest first, first page"),
         ("trials-deep", "runs-deep", "newest first, deep page"),
         ("trials-sorted", "runs-sorted", f"by {SORT_METRIC}, first page"),
@@ -843,7 +847,7 @@ def main() -> None:
     if missing:
         print("\nNot on this server (yet): " + "; ".join(missing))
     if theirs:
-        mlflow_keys = ["runs", "runs-deep", "runs-sorted", "runs-sorted-deep", "run"]
+        mlflow_keys = ["health", "runs", "runs-deep", "runs-sorted", "runs-sorted-deep", "run"]
         print_table(f"MLflow {version}, page of 50", labels, theirs["small"], theirs["full"], mlflow_keys)
         compare_table(ours["full"], theirs["full"])
     elif args.skip_mlflow:

@@ -73,6 +73,8 @@ from api_seed import (  # noqa: E402
     model_name,
     run_id,
     seed_evergreen,
+    seed_previews,
+    shown_run,
     trial_id,
 )
 
@@ -276,107 +278,103 @@ def with_query(template: str, values: list[str], query: dict[str, Any]) -> str:
 
 
 def evergreen_probes(routes: Routes, counts: Counts) -> tuple[list[Probe], list[str]]:
-    """The requests to time on this server, and the named endpoints it does not have."""
+    """The requests to time on this server, and the named endpoints (or filters) it does not have."""
     probes: list[Probe] = []
     missing: list[str] = []
     covered: set[str] = set()
-    middle_run, middle_trial = run_id(counts.runs // 2), trial_id(counts.trials // 2)
-    trials_of_all = counts.trials
-    per_deployment = counts.predictions // counts.models
+
+    def route(label: str, templates: tuple[str, ...]) -> str | None:
+        template = routes.find("GET", *templates)
+        if template is None:
+            missing.append(f"{label} ({' or '.join('GET ' + PREFIX + t for t in templates)})")
+        else:
+            covered.add(template)
+        return template
 
     def add_list(
-        key: str, label: str, templates: tuple[str, ...], values: list[str], expected: int, **query: Any
+        key: str,
+        label: str,
+        templates: tuple[str, ...],
+        values: list[str],
+        *,
+        deep: int = 0,
+        filters: dict[str, Any] | None = None,
+        optional: dict[str, Any] | None = None,
     ) -> None:
-        template = routes.find("GET", *templates)
+        """A list's first page and, with ``deep`` (the list's length), the page at ``--deep`` of it; every
+        one of ``filters`` must be a query parameter of the route, ``optional`` ones are passed if they are."""
+        template = route(label, templates)
         if template is None:
-            missing.append(f"{label} ({' or '.join('GET ' + PREFIX + t for t in templates)})")
             return
-        covered.add(template)
         accepted = routes.query_names("GET", template)
-        sort = query.pop("sort", None)
-        query = {k: v for k, v in query.items() if k in accepted}
-        query["limit"] = PAGE
-        probes.append(Probe(key, f"{label}: first page", "GET", with_query(template, values, query)))
-        probes.append(
-            Probe(
-                f"{key}-deep",
-                f"{label}: deep page",
-                "GET",
-                with_query(template, values, query),
-                deep=True,
-                expected=expected,
-            )
-        )
-        if sort is not None:
-            name = next((n for n in ("sort", "order_by", "order") if n in accepted), None)
-            if name is None:
-                missing.append(f"{label} sorted by a metric (no sort parameter on GET {PREFIX}{template})")
-            else:
-                sorted_query = {**query, name: sort}
-                probes.append(
-                    Probe(
-                        f"{key}-sorted",
-                        f"{label} by -{SORT_METRIC}: first page",
-                        "GET",
-                        with_query(template, values, sorted_query),
-                    )
-                )
-                probes.append(
-                    Probe(
-                        f"{key}-sorted-deep",
-                        f"{label} by -{SORT_METRIC}: deep page",
-                        "GET",
-                        with_query(template, values, sorted_query),
-                        deep=True,
-                        expected=expected,
-                    )
-                )
+        lacking = sorted(set(filters or {}) - accepted)
+        if lacking:
+            missing.append(f"{label} (GET {PREFIX}{template} has no parameter {', '.join(lacking)})")
+            return
+        query = {**{k: v for k, v in (optional or {}).items() if k in accepted}, **(filters or {}), "limit": PAGE}
+        path = with_query(template, values, query)
+        probes.append(Probe(key, f"{label}: first page", "GET", path))
+        if deep:
+            probes.append(Probe(f"{key}-deep", f"{label}: deep page", "GET", path, deep=True, expected=deep))
 
     def add_show(key: str, label: str, templates: tuple[str, ...], values: list[str]) -> None:
-        template = routes.find("GET", *templates)
-        if template is None:
-            missing.append(f"{label} ({' or '.join('GET ' + PREFIX + t for t in templates)})")
-            return
-        covered.add(template)
-        probes.append(Probe(key, label, "GET", with_query(template, values, {})))
+        template = route(label, templates)
+        if template is not None:
+            probes.append(Probe(key, label, "GET", with_query(template, values, {})))
 
+    by_metric = {"sort": f"-{SORT_METRIC}"}
     if routes.find("GET", "/health"):
         probes.append(Probe("health", "floor: GET /health (one store round trip)", "GET", f"{PREFIX}/health"))
-    add_list("runs", "runs", ("/runs",), [], counts.runs)
-    add_show("run", "a run shown (3 steps, artifacts, lineage)", ("/runs/{}",), [middle_run])
-    add_list("trials", "trials, all experiments", ("/trials",), [], trials_of_all, sort=f"-{SORT_METRIC}")
+    add_list("runs", "runs, newest first", ("/runs",), [], deep=counts.runs)
+    add_list("runs-failed", "runs that failed (4 %)", ("/runs",), [], filters={"status": "failed"})
+    add_show("run", "a run shown (3 steps, artifacts, lineage)", ("/runs/{}",), [run_id(shown_run(counts))])
+    add_list("trials", "trials, newest first", ("/trials",), [], deep=counts.trials)
+    add_list("trials-sorted", f"trials by -{SORT_METRIC}", ("/trials",), [], deep=counts.trials, filters=by_metric)
     add_list(
-        "experiment-trials",
-        "trials of one experiment",
-        ("/experiments/{}/trials",),
-        [experiment_name(0)],
-        counts.trials // counts.experiments,
-        sort=f"-{SORT_METRIC}",
+        "trials-where", f"trials where {SORT_METRIC} > 0.9", ("/trials",), [], filters={"where": f"{SORT_METRIC} > 0.9"}
     )
-    add_show("trial", "a trial shown (params, metric series)", ("/trials/{}", "/experiments/trials/{}"), [middle_trial])
-    compare_ids = [trial_id(counts.trials // 2 + k) for k in range(5)]
-    compare = routes.compare(compare_ids)
+    experiment = [experiment_name(0)]
+    per_experiment = counts.trials // counts.experiments
+    add_list(
+        "experiment-trials", "one experiment's trials", ("/experiments/{}/trials",), experiment, deep=per_experiment
+    )
+    add_list(
+        "experiment-trials-sorted",
+        f"one experiment's trials by -{SORT_METRIC}",
+        ("/experiments/{}/trials",),
+        experiment,
+        filters=by_metric,
+    )
+    add_show("trial", "a trial shown (params, metric series)", ("/trials/{}",), [trial_id(counts.trials // 2)])
+    first = counts.trials // 2 // counts.experiments * counts.experiments  # five trials of one experiment
+    numbers = [first + k * counts.experiments for k in range(5)]
+    compare = routes.compare([trial_id(n) for n in numbers if n < counts.trials])
     if compare is None:
         missing.append(f"trials compared (no route with 'compare' and 'trials' under {PREFIX})")
     else:
-        method, path, body = compare
-        probes.append(Probe("compare", "5 trials compared", method, path, body))
-    add_list("models", "models", ("/models",), [], counts.models)
-    add_list("versions", "versions of a model", ("/models/{}/versions",), [model_name(0)], counts.versions)
+        probes.append(Probe("compare", "5 trials compared", *compare))
+    add_list("models", "models", ("/models",), [])
+    add_list("versions", "versions of a model", ("/models/{}/versions",), [model_name(0)])
     add_show("version", "a model version shown", ("/models/{}/versions/{}",), [model_name(0), str(counts.versions)])
+    deployment, per_deployment = [deployment_name(0)], counts.predictions // counts.models
     add_list(
         "predictions",
-        "predictions of a deployment, newest first",
-        ("/deployments/{}/predictions", "/predictions"),
-        [deployment_name(0)],
-        per_deployment,
-        deployment=deployment_name(0),
+        "a deployment's predictions, newest first",
+        ("/deployments/{}/predictions",),
+        deployment,
+        deep=per_deployment,
+    )
+    add_list(
+        "predictions-entity",
+        "a deployment's predictions of one entity",
+        ("/deployments/{}/predictions",),
+        deployment,
+        filters={"entity_id": "customer-42"},
     )
     for method, template in sorted(routes.operations):  # every other list, first page
         if method == "GET" and "{}" not in template and template not in covered and routes.is_page(method, template):
-            probes.append(
-                Probe(template, f"{template.strip('/')}: first page", "GET", with_query(template, [], {"limit": PAGE}))
-            )
+            path = with_query(template, [], {"limit": PAGE})
+            probes.append(Probe(template, f"{template.strip('/')}: first page", "GET", path))
     return probes, missing
 
 
@@ -560,7 +558,9 @@ def seed_project(folder: Path, counts: Counts, url: str | None) -> float:
         print(f"    {table:<20} {rows:>11,} rows {seconds:7.1f} s  {rate}", flush=True)
 
     seed_evergreen(store_url, counts, report=report)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    seed_previews(folder, counts)  # a few files, not rows: left out of the seeding time
+    return seconds
 
 
 def describe(counts: Counts) -> str:

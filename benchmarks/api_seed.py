@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 #: Rows per insert statement and per transaction.
@@ -183,6 +184,46 @@ def seed_evergreen(url: str, counts: Counts, *, report: Callable[[str, int, floa
         fill("predictions", _predictions(counts, end))
     finally:
         store.dispose()
+
+
+def shown_run(counts: Counts) -> int:
+    """The number of the run ``api.py`` shows: its outputs are real Parquet files (see :func:`seed_previews`)."""
+    return counts.runs // 2
+
+
+def seed_previews(project: Path, counts: Counts) -> None:
+    """Give the steps of :func:`shown_run` real outputs: a DataFrame of 2,000 rows x 8 columns each, saved in the
+    project's artifact store, so that showing the run reads and previews them as it would a user's run (the
+    other runs' artifacts are records only)."""
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy import update
+
+    from evergreen.config import load_settings
+    from evergreen.store._schema import Base
+    from evergreen.workspace import open_workspace
+
+    ws = open_workspace(load_settings(project, environ={}))
+    artifacts, edges = Base.metadata.tables["artifacts"], Base.metadata.tables["lineage_edges"]
+    rng = np.random.default_rng(shown_run(counts))
+    number = shown_run(counts)
+    with ws.store.engine.begin() as connection:
+        for k in range(len(STEPS)):
+            ref = ws.artifacts.save(pd.DataFrame(rng.normal(size=(2_000, len(FEATURES))), columns=list(FEATURES)))
+            old = hex_id(f"artifact-{k}", number, 64)
+            connection.execute(
+                update(artifacts)
+                .where(artifacts.c.id == old)
+                .values(
+                    id=ref.id,
+                    materializer=ref.materializer,
+                    type_name=ref.type_name,
+                    size=ref.size,
+                    uri=ws.artifacts.uri(ref.id),
+                )
+            )
+            connection.execute(update(edges).where(edges.c.src_id == old).values(src_id=ref.id))
+            connection.execute(update(edges).where(edges.c.dst_id == old).values(dst_id=ref.id))
 
 
 def _pipelines(end: datetime) -> list[dict[str, Any]]:

@@ -84,6 +84,9 @@ PAGE = 50
 WALK_PAGE = 500  # the API's largest page, to reach a deep page in fewer requests
 WARMUP = 5
 WARMUP_S = 1.0
+WARMUP_MAX_S = 10.0
+MIN_REQUESTS = 5
+DEEP_SKIP_MS = 1_000.0  # a list whose first page takes longer is not walked to a deep page
 SETTLE_MAX_S = 60.0
 START_TIMEOUT_S = 180.0
 AIM_P95_MS = 50.0
@@ -453,11 +456,12 @@ def mlflow_deep(client: Client, probe: Probe, depth: int, *, seconds: float) -> 
 
 
 def time_probe(client: Client, probe: Probe, *, requests: int, seconds: float) -> Result:
-    """``requests`` timed requests after a warm-up (5 requests and at least 1 s), stopping early once
-    ``seconds`` have passed and 20 requests are in."""
+    """``requests`` timed requests after a warm-up (5 requests and at least 1 s, but no more than 10 s once one
+    is done), stopping early once ``seconds`` have passed and 5 requests are in, or at 3 x ``seconds`` (an
+    endpoint that takes seconds per page would otherwise hold the run for hours)."""
     result = Result(probe.label)
-    warm_until, n = time.monotonic() + WARMUP_S, 0
-    while n < WARMUP or time.monotonic() < warm_until:
+    start, n = time.monotonic(), 0
+    while n < 1 or ((n < WARMUP or time.monotonic() - start < WARMUP_S) and time.monotonic() - start < WARMUP_MAX_S):
         status, data, _ = client.call(probe.method, probe.path, probe.body)
         if status != 200:
             result.error = f"{status}: {data[:200].decode(errors='replace')}"
@@ -471,7 +475,8 @@ def time_probe(client: Client, probe: Probe, *, requests: int, seconds: float) -
             return result
         result.latencies.append(elapsed)
         result.size = len(data)
-        if time.monotonic() - started > seconds and len(result.latencies) >= 20:
+        spent = time.monotonic() - started
+        if (spent > seconds and len(result.latencies) >= MIN_REQUESTS) or spent > 3 * seconds:
             result.note = f"{len(result.latencies)} requests in {seconds:.0f} s"
             break
     return result
@@ -488,6 +493,13 @@ def measure(pid: int, port: int, probes: list[Probe], args: argparse.Namespace, 
     try:
         for probe in probes:
             note = ""
+            first = results.get(probe.key.removesuffix("-deep"))
+            if probe.deep and first is not None and first.percentile(0.5) > DEEP_SKIP_MS:
+                results[probe.key] = Result(
+                    probe.label, error=f"not timed: the first page takes {first.percentile(0.5):,.0f} ms"
+                )
+                print(f"    {probe.label}: {results[probe.key].error}", flush=True)
+                continue
             if probe.deep:
                 try:
                     probe, note = deepen(client, probe, int(probe.expected * args.deep), seconds=4 * args.probe_seconds)
@@ -787,6 +799,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    # A background job ignores SIGINT; SIGTERM then ends the run through the same clean-up (servers stopped).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     full = Counts(args.runs, args.trials, args.metrics, args.points, args.predictions)
     sizes = {"small": full.scaled(args.small), "full": full}
     labels = [f"{args.small * 100:g} %", "100 %"]

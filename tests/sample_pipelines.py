@@ -191,3 +191,33 @@ class FragileModel:
 def refuse_everything(registered: dict, gate: dict) -> dict:
     """A System's replacement for the gate: refuses every candidate (a user's own release rule)."""
     return {**registered, "passed": False, "verdict": "refused by the team's own rule"}
+
+
+@eg.step(cache=False)
+def pid_then_block(marker: str) -> float:
+    """Writes its worker's pid to ``marker``, then works for ten minutes (until a cancel kills it)."""
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(600)
+    return 0.0
+
+
+@eg.pipeline
+def blocks(marker: str, after: float = 1.0):
+    return add(pid_then_block(marker), after)
+
+
+@eg.step(cache=False)
+def chatty(fail: bool) -> int:
+    """Prints to stdout and stderr (its log), then fails when asked."""
+    import sys
+
+    print("reading 3 files")  # noqa: T201 - what a user's step prints is its log
+    print("file 2 is empty", file=sys.stderr)  # noqa: T201
+    if fail:
+        raise ValueError("no rows")
+    return 3
+
+
+@eg.pipeline
+def talks(fail: bool = False):
+    return constant(chatty(fail))

@@ -15,6 +15,7 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
+from schemathesis.checks import positive_data_acceptance
 from sklearn.linear_model import LogisticRegression
 
 from api_server import api_server
@@ -23,6 +24,10 @@ from evergreen.config import load_settings
 from evergreen.registry import record_gate, register
 from evergreen.serving import deploy
 from evergreen.training import sklearn, train
+
+# Not checked: positive_data_acceptance, which expects any value the schema allows to be accepted; a cursor
+# is opaque (any text by its schema, yet only one this API made is valid: another is a 400), and a name
+# the schema allows may name nothing (a 404, which the check accepts) or a record in another state (a 409).
 
 #: Examples generated per operation (each one request); the property-based budget of the suite.
 EXAMPLES = 8
@@ -66,7 +71,7 @@ def test_every_operation_answers_within_its_schema(served: str) -> None:
         )
         def call(case: schemathesis.Case) -> None:
             try:
-                case.call_and_validate(base_url=base)
+                case.call_and_validate(base_url=base, excluded_checks=[positive_data_acceptance])
             except AssertionError as e:  # schemathesis's failures: say which operation, and how to repeat it
                 raise AssertionError(f"{case.operation.label}: {e}\n{case.as_curl_command()}") from e
 

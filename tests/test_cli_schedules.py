@@ -119,3 +119,22 @@ def test_runs_show_names_the_alert_that_started_a_run(capsys: pytest.CaptureFixt
     print_run(run, fired=fire)
 
     assert "  started by alert #7 (drift:churn)" in capsys.readouterr().out.splitlines()
+
+
+def test_a_schedule_triggered_by_hand_runs_now_and_says_so_in_runs_show(project: Path) -> None:
+    register_schedules(
+        [schedule("nightly", "0 3 * * *", "flow:nightly", x=5)], settings=load_settings(project, environ={})
+    )
+
+    done = evergreen(project, "schedules", "trigger", "nightly")
+
+    assert done.returncode == 0, done.stderr
+    started = re.search(r"started run ([0-9a-f]{32}) of schedule nightly \(manual:", done.stdout)
+    assert started, done.stdout
+    assert f"run {started.group(1)[:12]} succeeded" in done.stdout
+    shown = evergreen(project, "runs", "show", started.group(1))
+    assert "triggered by hand from schedule nightly at " in shown.stdout
+
+    unknown = evergreen(project, "schedules", "trigger", "nighty")
+    assert unknown.returncode == 2
+    assert "no schedule 'nighty'; did you mean 'nightly'?" in unknown.stderr

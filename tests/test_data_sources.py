@@ -185,6 +185,13 @@ def test_empty_csv_file_is_refused(tmp_path: Path) -> None:
         csv(tmp_path / "e.csv").read()
 
 
+def test_a_binary_file_given_as_csv_is_refused_with_the_byte_and_the_remedy(tmp_path: Path) -> None:
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")
+    with pytest.raises(DataSourceError, match=r"'.*photo.csv' is not utf8 text: its header holds byte 0x89 at byte 0"):
+        csv(path).read()
+
+
 def test_csv_with_only_a_header_has_no_rows(tmp_path: Path) -> None:
     (tmp_path / "e.csv").write_text("id,ts,value\n")
     with pytest.raises(DataSourceError, match=r"has a header \(id, ts, value\) but no data rows"):

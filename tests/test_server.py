@@ -152,18 +152,6 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(
     assert message in answer.json()["error"]
 
 
-def test_the_control_api_returns_a_versions_lineage_as_a_graph(server: httpx.Client) -> None:
-    graph = server.get("/api/v1/models/churn/versions/1/lineage")
-    missing = server.get("/api/v1/models/churn/versions/99/lineage")
-
-    assert graph.status_code == 200
-    kinds = {node["kind"] for node in graph.json()["nodes"].values()}
-    assert kinds == {"model_version", "trial", "artifact"}
-    assert {e["relation"] for e in graph.json()["edges"]} == {"produced", "package"}
-    assert missing.status_code == 404
-    assert "has no version '99'" in missing.json()["error"]
-
-
 def test_predict_takes_only_post(server: httpx.Client) -> None:
     assert server.get("/v1/models/churn-api:predict").status_code == 405
     assert server.post("/v1/models/churn-api/extra:predict", json={"instances": [{}]}).status_code == 404

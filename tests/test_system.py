@@ -19,8 +19,9 @@ from evergreen.features import FeatureView
 from evergreen.registry import get, versions
 from evergreen.serving import canary_tick, deployment
 from evergreen.store import MetadataStore, raise_alert
-from evergreen.system import Release, Retrain, Scheduler, System, decide
+from evergreen.system import LiveVersion, Release, Retrain, Scheduler, System, decide, system_status, systems_status
 from evergreen.training import trial
+from evergreen.workspace import open_workspace
 from sample_pipelines import refuse_everything
 
 MONDAY = datetime(2026, 3, 2, 4, tzinfo=UTC)
@@ -271,6 +272,52 @@ def test_a_scheduler_round_trains_the_first_model_and_runs_the_monitors(settings
     scheduler.run_once()  # the model is new: nothing is due
     assert scheduler.last.decision.retrain is False
     assert scheduler.ticks == 2
+    status = system_status(system, at=MONDAY + timedelta(days=30, hours=4), settings=settings)
+    assert (status.name, status.deployment, status.strategy, status.revision, status.follows) == (
+        "churn",
+        "churn",
+        "direct",
+        1,
+        "production",
+    )
+    assert status.live == [LiveVersion(1, 100.0, "live")]
+    assert status.last_tick is not None
+    assert status.last_tick_note == "nothing due"  # the second round's decision
+    assert status.next_run is not None
+    assert (status.next_run.name, status.next_run.at) == ("churn-retrain", MONDAY + timedelta(days=31, hours=-1))
+    assert (status.open_alerts, status.alerts) == (0, [])
+
+
+def test_a_systems_status_before_its_first_release_and_with_open_alerts(settings: Settings) -> None:
+    system = declare()
+    with open_workspace(settings).session() as session:
+        raise_alert(
+            session,
+            key="monitor:churn:drift",
+            kind="monitor",
+            severity="warning",
+            subject="churn",
+            message="drift breached",
+            details={},
+        )
+        raise_alert(
+            session,
+            key="monitor:other:drift",
+            kind="monitor",
+            severity="warning",
+            subject="other",
+            message="x",
+            details={},
+        )
+
+    status = system_status(system, at=MONDAY, settings=settings)
+
+    assert (status.live, status.strategy, status.revision, status.last_tick) == ([], None, None, None)
+    assert status.next_run is not None
+    assert status.next_run.at == MONDAY + timedelta(hours=23)  # 03:00 the next day; MONDAY is 04:00
+    assert status.open_alerts == 1
+    assert [a.message for a in status.alerts] == ["drift breached"]
+    assert systems_status(settings=settings) == []  # no [project] system declared
 
 
 def test_the_scheduler_thread_survives_a_round_that_fails_with_a_bug(

@@ -15,6 +15,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "ConfigError",
+    "ConflictError",
     "DataSourceError",
     "DataValidationError",
     "EvaluationError",
@@ -28,6 +29,7 @@ __all__ = [
     "MonitorError",
     "NondeterministicStepWarning",
     "NotFoundError",
+    "ParameterError",
     "PipelineDefinitionError",
     "PredictionLogError",
     "RefError",
@@ -78,6 +80,12 @@ class StoreSchemaError(StoreError):
 
 class RefError(EvergreenError, ValueError):
     """A reference to a version (``name``, ``name@3``, ``name@alias``) is malformed."""
+
+
+class ConflictError(EvergreenError):
+    """A change lost a race or would clash with what exists: a stale revision (``If-Match``: the record changed
+    since the caller read it, so the change was refused rather than applied to what the caller never saw), a
+    name taken, a state that can no longer move."""
 
 
 class NotFoundError(EvergreenError):
@@ -131,6 +139,18 @@ class PipelineDefinitionError(EvergreenError):
 
 class RunError(EvergreenError):
     """A pipeline run could not start or did not succeed."""
+
+
+class ParameterError(RunError):
+    """A pipeline parameter is unknown, missing, or not of its type; nothing was run or recorded.
+
+    ``parameter`` names it, ``value`` is what was given (None when it was missing) and ``expected`` says what
+    would do, so an interface can point at the field.
+    """
+
+    def __init__(self, message: str, *, parameter: str = "", value: object = None, expected: str = "") -> None:
+        super().__init__(message)
+        self.parameter, self.value, self.expected = parameter, value, expected
 
 
 class StepExecutionError(RunError):

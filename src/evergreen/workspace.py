@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from evergreen.config import Settings, load_settings
-from evergreen.executors import step_context
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,6 +46,8 @@ def run_settings() -> Settings:
     A step on a worker process (or another machine) must write to the store its run records in, not to
     whatever ``evergreen.toml`` its working folder happens to find.
     """
+    from evergreen.executors import step_context  # here: the executors load the artifact store (fsspec)
+
     context = step_context()
     if context is None or SETTINGS_KEY not in context:
         return load_settings()

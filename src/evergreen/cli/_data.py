@@ -27,9 +27,15 @@ app = typer.Typer(
 
 
 def split_ref(text: str) -> tuple[str, str | None]:
-    """``name@3`` → ("name", "3"); ``name`` → ("name", None)."""
-    name, sep, ref = text.rpartition("@")
-    return (name, ref or None) if sep else (text, None)
+    """``name@3`` → ("name", "3"); ``name`` → ("name", None); ``name@9f2c`` (a content-id prefix) → ("name", "9f2c").
+
+    Raises:
+        RefError: an empty name or version.
+    """
+    from evergreen.refs import Ref  # here, not at the top: keeps `evergreen --help` fast
+
+    ref = Ref.parse(text, what="dataset reference", example="transactions@3")
+    return ref.name, ref.selector
 
 
 @app.command("ingest")
@@ -133,15 +139,9 @@ def validate_command(
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every dataset with its number of versions and its latest version."""
-    from evergreen.store import MetadataStore, list_datasets  # here, not at the top: keeps `evergreen --help` fast
+    from evergreen.data import datasets as all_datasets  # here, not at the top: keeps `evergreen --help` fast
 
-    settings = state(ctx).settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            datasets = list_datasets(session)
-    finally:
-        store.dispose()
+    datasets = all_datasets(settings=state(ctx).settings())
     empty = [d.name for d in datasets if d.versions == 0]  # every ingestion refused: nothing to show
     datasets = [d for d in datasets if d.versions > 0]
     if not datasets:
@@ -183,15 +183,17 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
     from evergreen.data import (  # here, not at the top: keeps `evergreen --help` fast
         Split,
+        attempts,
         format_epoch,
-        load,
         source_text,
+        version_detail,
+        versions,
     )
-    from evergreen.store import MetadataStore, list_checks, list_splits, list_versions
 
     settings = state(ctx).settings()
     name, number = split_ref(ref)
-    version = load(name, number, settings=settings)
+    detail = version_detail(name, number, settings=settings)
+    version = detail.version
     info = version.info
     console.print(Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes"))
     console.print(f"  content {info.content_id}", soft_wrap=True)
@@ -235,17 +237,10 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     report = version.report
     console.print(f"validation: {'passed' if report.ok else 'failed'}, {len(report.warnings)} warning(s)")
     print_warnings(report.warnings, indent="  ")
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            versions = list_versions(session, name)
-            checks = list_checks(session, name, limit=5)
-            splits = list_splits(session, info.id)
-    finally:
-        store.dispose()
-    if splits:
+    checks = attempts(name, limit=5, settings=settings)
+    if detail.splits:
         recorded = Table("split", "train rows", "test rows", "test digest", "run", "recorded (UTC)")
-        for record in splits:
+        for record in detail.splits:
             recorded.add_row(
                 str(Split.from_dict(record.spec)),
                 str(record.train_rows),
@@ -262,7 +257,7 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         tables.key("parent"),
         tables.text("created (UTC)"),
     )
-    for v in versions:
+    for v in versions(name, newest_first=False, settings=settings):
         history.add_row(v.ref, str(v.rows), v.content_id[:12], str(v.parent_number or "-"), when(v.created_at))
     console.print(history)
     failed = [c for c in checks if not c.ok]

@@ -24,16 +24,9 @@ def ingest_command(
 ) -> None:
     """Record the labels in FILE; rows whose prediction is not in the log, or whose label is not one of its
     model's classes (not a number, for a regression), are refused and listed (exit code 1)."""
-    from evergreen.artifacts import ArtifactStore
-    from evergreen.serving import ingest_feedback_file  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import MetadataStore
+    from evergreen.serving import feedback_file  # here, not at the top: keeps `evergreen --help` fast
 
-    settings = state(ctx).settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        result = ingest_feedback_file(store, file, artifacts=ArtifactStore(settings.artifacts.root))
-    finally:
-        store.dispose()
+    result = feedback_file(str(file), settings=state(ctx).settings())
     if result.ok:
         console.print(mark(True, f"{result.accepted} label(s) recorded from {file}"))
         return

@@ -28,9 +28,15 @@ app = typer.Typer(
 
 
 def split_model_ref(text: str) -> tuple[str, str | None]:
-    """``churn@3`` / ``churn@production`` → (name, ref); ``churn`` → (name, None)."""
-    name, sep, ref = text.rpartition("@")
-    return (name, ref or None) if sep else (text, None)
+    """``churn@3`` / ``churn@production`` → (name, ref); ``churn`` → (name, None).
+
+    Raises:
+        RefError: an empty name or nothing after ``@`` (``churn@``).
+    """
+    from evergreen.refs import Ref  # here, not at the top: `evergreen --help` imports only the command line
+
+    ref = Ref.parse(text, what="model reference", example="churn@3")
+    return ref.name, ref.selector
 
 
 def _metric(value: Any) -> str:
@@ -44,6 +50,13 @@ def list_command(ctx: typer.Context) -> None:
     """Every registered model with its number of versions, its aliases and the traffic each version takes."""
     from evergreen.registry import canaries, models, traffic
 
+    client = state(ctx).client()
+    if client is not None:
+        from . import _models_remote
+
+        with client:
+            _models_remote.list_models(client)
+        return
     settings = state(ctx).settings()
     found = models(settings=settings)
     if not found:
@@ -101,8 +114,15 @@ def show_command(
     """A model's versions, or one version with its metrics, gate verdict, lineage chain and audit trail."""
     from evergreen.registry import get, history, model_lineage, traffic, versions
 
-    settings = state(ctx).settings()
     name, number = split_model_ref(ref)
+    client = state(ctx).client()
+    if client is not None:
+        from . import _models_remote
+
+        with client:
+            _models_remote.show(client, name, number)
+        return
+    settings = state(ctx).settings()
     if number is None:
         table = tables.table(
             tables.key("version"),
@@ -189,6 +209,13 @@ def promote_command(
     name, number = split_model_ref(ref)
     if number is None:
         raise typer.BadParameter(f"{ref!r} names no version; give NAME@VERSION, e.g. {ref}@3", param_hint="REF")
+    client = state(ctx).client()
+    if client is not None:
+        from . import _models_remote
+
+        with client:
+            _models_remote.promote(client, name, number, alias=alias, reason=reason, require_approval=require_approval)
+        return
     settings = state(ctx).settings()
     try:
         release = promote_model(
@@ -253,6 +280,13 @@ def approve_command(
     name, number = split_model_ref(ref)
     if number is None:
         raise typer.BadParameter(f"{ref!r} names no version; give NAME@VERSION", param_hint="REF")
+    client = state(ctx).client()
+    if client is not None:
+        from . import _models_remote
+
+        with client:
+            _models_remote.approve(client, name, number, reason=reason)
+        return
     v = approve(name, number, reason=reason, settings=state(ctx).settings())
     console.print(f"{v.ref} approved")
 
@@ -268,6 +302,13 @@ def rollback_command(
     Deployments that follow NAME@production switch back to it at once, in the same transaction."""
     from evergreen.serving import rollback_model
 
+    client = state(ctx).client()
+    if client is not None:
+        from . import _models_remote
+
+        with client:
+            _models_remote.rollback(client, name, reason=reason)
+        return
     release = rollback_model(name, reason=reason, settings=state(ctx).settings())
     console.print(f"{release.version.ref} is back in production")
     _report(release)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import itertools
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Column
 from rich.text import Text
-
-from evergreen.errors import ConfigError
 
 from . import _tables as tables
 from ._context import console, state
@@ -16,7 +16,7 @@ from ._runs import when
 
 if TYPE_CHECKING:
     from evergreen.config import Settings
-    from evergreen.store import MonitorResultInfo
+    from evergreen.store import AlertInfo, MonitorResultInfo
 
 app = typer.Typer(
     help="Monitors over the prediction log, their alerts, and one round of the loop.", rich_markup_mode=None
@@ -24,22 +24,10 @@ app = typer.Typer(
 
 
 def load_system(settings: Settings) -> object:
-    """The project's System, from ``[project] system``."""
-    from evergreen.pipelines import load_object
-    from evergreen.system import System
+    """The project's System, from ``[project] system`` (see :func:`evergreen.system.load_system`)."""
+    from evergreen.system import load_system as load
 
-    target = settings.project.system
-    if not target:
-        raise ConfigError(
-            'no System is declared: set [project] system = "project.py:system" in evergreen.toml '
-            "(evergreen init DIR makes a project that has one)"
-        )
-    if ".py:" in target and not target.startswith("/"):
-        target = str(settings.project_dir / target)
-    found = load_object(target, what="System")
-    if not isinstance(found, System):
-        raise ConfigError(f"[project] system = {settings.project.system!r} is a {type(found).__name__}, not a System")
-    return found
+    return load(settings)
 
 
 @app.command("run")
@@ -60,17 +48,15 @@ def status_command(
     deployment: str | None = typer.Option(None, "--deployment", "-d", help="Only this deployment."),
 ) -> None:
     """The latest judged window of every monitor."""
-    from evergreen.store import MetadataStore, monitor_results  # here, not at the top: keeps --help fast
+    client = state(ctx).client()
+    if client is not None:  # --server: the server's GET /api/v1/monitors
+        with client:
+            found = [_result_of_api(item) for item in client.items("/monitors", deployment=deployment)]
+    else:
+        from evergreen.monitoring import monitors  # here, not at the top: keeps `evergreen --help` fast
 
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            results = monitor_results(session, deployment=deployment, limit=2000)
-    finally:
-        store.dispose()
-    latest: dict[tuple[str, str], MonitorResultInfo] = {}
-    for r in results:  # newest first
-        latest.setdefault((r.deployment, r.monitor), r)
+        found = monitors(deployment=deployment, settings=state(ctx).settings())
+    latest = {(r.deployment, r.monitor): r for r in found}
     if not latest:
         console.print("no monitor has judged a window yet; run: evergreen monitor run")
         return
@@ -126,16 +112,16 @@ def alerts_command(
     limit: int = typer.Option(50, "--limit", min=1),
 ) -> None:
     """Open and acknowledged alerts (with --all, resolved ones too), newest first."""
-    from evergreen.store import MetadataStore, list_alerts  # here, not at the top: keeps `evergreen --help` fast
+    states = ["open", "acknowledged", *(["resolved"] if all_states else [])]
+    client = state(ctx).client()
+    if client is not None:  # --server: the server's GET /api/v1/alerts
+        with client:
+            found = [_alert_of_api(a) for a in itertools.islice(client.items("/alerts", state=states), limit)]
+    else:
+        from evergreen.monitoring import alerts  # here, not at the top: keeps `evergreen --help` fast
 
-    states = ("open", "acknowledged", "resolved") if all_states else ("open", "acknowledged")
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            alerts = list_alerts(session, states=states, limit=limit)
-    finally:
-        store.dispose()
-    if not alerts:
+        found = alerts(states=states, limit=limit, settings=state(ctx).settings())
+    if not found:
         console.print("no alerts")
         return
     table = tables.table(
@@ -147,7 +133,7 @@ def alerts_command(
         tables.key("count"),
         tables.text("updated (UTC)"),
     )
-    for a in alerts:
+    for a in found:
         table.add_row(str(a.id), a.state, a.severity, a.subject, a.message, str(a.count), when(a.updated_at))
     console.print(table)
 
@@ -173,16 +159,58 @@ def resolve_command(
 
 
 def _set(ctx: typer.Context, alert_id: int, target: str, note: str) -> None:
-    from evergreen.registry import actor
-    from evergreen.store import MetadataStore, set_alert_state
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/alerts/{id}:ack or :resolve
+        verb = "ack" if target == "acknowledged" else "resolve"
+        with client:
+            answer = client.post(f"/alerts/{alert_id}:{verb}", {"note": note})
+        console.print(f"alert #{answer['id']} is {answer['state']}")
+        return
+    from evergreen.monitoring import set_alert_state
 
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            alert = set_alert_state(session, alert_id, target, actor=actor(), note=note)
-    finally:
-        store.dispose()
+    alert = set_alert_state(alert_id, target, note=note, settings=state(ctx).settings())
     console.print(f"alert #{alert.id} is {alert.state}")
+
+
+def _result_of_api(item: dict[str, Any]) -> MonitorResultInfo:
+    """A monitor result as ``GET /api/v1/monitors`` answers it, as the store's record (printed the same way)."""
+    from evergreen.store import MonitorResultInfo
+
+    ends = {k: datetime.fromisoformat(item[k]) for k in ("window_start", "window_end")}
+    return MonitorResultInfo(
+        0,
+        item["deployment"],
+        item["monitor"],
+        item["kind"],
+        ends["window_start"],
+        ends["window_end"],
+        item["status"],
+        item["value"],
+        item["threshold"],
+        item["rows"],
+        item["details"],
+        ends["window_end"],
+    )
+
+
+def _alert_of_api(item: dict[str, Any]) -> AlertInfo:
+    """An alert as ``GET /api/v1/alerts`` answers it, as the store's record."""
+    from evergreen.store import AlertInfo
+
+    times = {k: datetime.fromisoformat(item[k]) for k in ("created_at", "updated_at")}
+    return AlertInfo(
+        item["id"],
+        item["key"],
+        item["kind"],
+        item["severity"],
+        item["subject"],
+        item["message"],
+        item["details"],
+        item["state"],
+        item["count"],
+        times["created_at"],
+        times["updated_at"],
+    )
 
 
 def server_command(

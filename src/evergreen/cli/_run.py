@@ -97,7 +97,7 @@ class Progress:
         row.status, row.attempt = event.status, event.attempt
         if event.status == "running" and row.started is None:
             row.started = time.monotonic()
-        if event.status in ("succeeded", "failed", "cached", "skipped"):
+        if event.status in ("succeeded", "failed", "cached", "skipped", "cancelled"):
             row.finished = time.monotonic()
         if self.live is not None:
             self.live.update(self.render())
@@ -105,13 +105,25 @@ class Progress:
 
 def run_command(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="MODULE:PIPELINE or path/to/file.py:PIPELINE"),
+    target: str = typer.Argument(..., help="MODULE:PIPELINE or path/to/file.py:PIPELINE (with --server: its name)"),
     param: list[str] = typer.Option([], "--param", "-p", help="A pipeline parameter, key=value; repeatable."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step even when a cached result exists."),
 ) -> None:
-    """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded."""
+    """Run a pipeline: cached steps are reused, independent steps run in parallel, everything is recorded.
+
+    With --server, TARGET is the name of a pipeline the server knows (GET /api/v1/pipelines): the run starts
+    there, with the parameters checked against the pipeline's first, and this returns with its id."""
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/pipelines/{name}/runs
+        with client:
+            started = client.post(f"/pipelines/{target}/runs", {"params": parse_params(param), "cache": not no_cache})
+        console.print(
+            f"started run {started['run_id']} of pipeline {started['pipeline']} on the server; follow it with: "
+            f"evergreen --server {client.url} runs show {started['run_id'][:12]}",
+            soft_wrap=True,
+        )
+        return
     from evergreen.pipelines import Run  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import MetadataStore, get_run
 
     settings = state(ctx).settings()
     pipeline = _pipeline(target)
@@ -135,12 +147,9 @@ def run_command(
     if progress.live is None and failed is None:
         console.print(progress.render())
     if failed is not None:  # its own table follows the failed step's traceback
-        store = MetadataStore(settings.store.url)
-        try:
-            with store.session() as session:
-                print_run(get_run(session, failed.id))
-        finally:
-            store.dispose()
+        from evergreen.pipelines import run_detail
+
+        print_run(failed.info, logs=run_detail(failed.id, settings, previews=False).logs)
         raise typer.Exit(1)
     cached = sum(1 for s in run.steps if s.status == "cached")
     console.print(

@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from evergreen.store import RunInfo, ScheduleFireInfo
 
 app = typer.Typer(
-    help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage.",
+    help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage; cancel a running one.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 STATUS_STYLE = {
+    "cancelling": "yellow",
+    "cancelled": "magenta",
     "succeeded": "green",
     "cached": "cyan",
     "running": "yellow",
@@ -54,24 +56,51 @@ def list_command(
     pipeline: str | None = typer.Option(None, "--pipeline", help="Only runs of this pipeline."),
     # The statuses are written out (tests/test_startup_imports.py keeps them equal to the store's RUN_STATUSES):
     # taking them from evergreen.store would import SQLAlchemy for `evergreen --help`.
-    status: str | None = typer.Option(None, "--status", help="Only runs with this status: running, succeeded, failed."),
+    status: str | None = typer.Option(
+        None, "--status", help="Only runs with this status: running, cancelling, succeeded, failed, cancelled."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs started at or after this ISO time (no zone: UTC), e.g. 2026-03-02T04:00."
+    ),
 ) -> None:
     """The newest runs, with their status, duration and cache hits."""
-    from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import RUN_STATUSES, MetadataStore, list_runs
+    from ._tick import parse_at
 
-    if status is not None and status not in RUN_STATUSES:
-        raise typer.BadParameter(f"{status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
-    settings = state(ctx).settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        reap(store, settings)
-        with store.session() as session:
-            runs = list_runs(session, limit=limit, pipeline=pipeline, status=status)
-    finally:
-        store.dispose()
-    if not runs:
-        console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
+    after = parse_at(since, option="--since")
+    client = state(ctx).client()
+    if client is not None:  # --server: the server's GET /api/v1/runs
+        with client:
+            query = {"limit": limit, "pipeline": pipeline, "status": status, "since": after and after.isoformat()}
+            items = client.get("/runs", **query)["items"]
+        rows = [
+            (i["id"], i["pipeline"], i["status"], _time(i["started_at"]), i["duration_s"], i["steps"], i["cached"])
+            for i in items
+        ]
+    else:
+        from evergreen.errors import RunError
+        from evergreen.pipelines import runs as list_runs  # here, not at the top: keeps `evergreen --help` fast
+
+        try:
+            found = list_runs(state(ctx).settings(), pipeline=pipeline, status=status, since=after, limit=limit)
+        except RunError as e:
+            raise typer.BadParameter(str(e), param_hint="--status") from e
+        rows = [
+            (
+                r.id,
+                r.pipeline,
+                r.status,
+                r.started_at,
+                r.duration_s,
+                len(r.steps),
+                sum(1 for s in r.steps if s.status == "cached"),
+            )
+            for r in found
+        ]
+    if not rows:
+        if pipeline or status or since:
+            console.print("No runs match --pipeline, --status and --since; drop them to see every run.")
+        else:
+            console.print("No runs yet. Start one with: evergreen run MODULE:PIPELINE")
         return
     table = tables.table(
         tables.key("run"),
@@ -82,18 +111,14 @@ def list_command(
         tables.key("steps"),
         tables.key("cached"),
     )
-    for run in runs:
-        cached = sum(1 for s in run.steps if s.status == "cached")
-        table.add_row(
-            run.id[:12],
-            run.pipeline,
-            styled(run.status),
-            when(run.started_at),
-            seconds(run.duration_s),
-            str(len(run.steps)),
-            str(cached),
-        )
+    for run_id, name, status_, started, duration, steps, cached in rows:
+        table.add_row(run_id[:12], name, styled(status_), when(started), seconds(duration), str(steps), str(cached))
     console.print(table)
+
+
+def _time(text: str | None) -> datetime | None:
+    """A time of an API answer (ISO 8601)."""
+    return datetime.fromisoformat(text) if text else None
 
 
 @app.command("show")
@@ -102,24 +127,123 @@ def show_command(
 ) -> None:
     """One run: a failed step's traceback first, then its parameters, each step (status, duration, attempts,
     cache hit, the code its cache key covers), artifacts and lineage."""
-    from evergreen.pipelines import reap  # here, not at the top: keeps `evergreen --help` fast
-    from evergreen.store import MetadataStore, get_run, schedule_fires
+    client = state(ctx).client()
+    if client is not None:  # --server: the server's GET /api/v1/runs/{id}
+        with client:
+            shown = client.get(f"/runs/{run_id}", previews=False)
+        logs = {s["name"]: s["log"] for s in shown["step_runs"] if s.get("log")}
+        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")), logs=logs)
+        return
+    from evergreen.pipelines import run_detail  # here, not at the top: keeps `evergreen --help` fast
 
-    settings = state(ctx).settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        reap(store, settings)
-        with store.session() as session:
-            run = get_run(session, run_id)
-            fires = schedule_fires(session, run_id=run.id, limit=1)
-    finally:
-        store.dispose()
-    print_run(run, fired=fires[0] if fires else None)
+    detail = run_detail(run_id, state(ctx).settings(), previews=False)
+    print_run(detail.run, fired=detail.fired, logs=detail.logs)
 
 
-def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
-    """The run's header, the failed steps' tracebacks, the step table, the code in each cache key and the
-    lineage tree. A traceback's lines are printed whole (as Python wrote them), not folded at the width."""
+def run_of_api(shown: dict[str, Any]) -> RunInfo:
+    """A run as ``GET /api/v1/runs/{id}`` answers it, as the store's record (to print it the same way)."""
+    from evergreen.store import ArtifactInfo, RunInfo, StepRunInfo
+
+    def artifact(a: dict[str, Any]) -> ArtifactInfo:
+        return ArtifactInfo(a["id"], a["materializer"], a["type_name"], a["size"], a["uri"])
+
+    steps = [
+        StepRunInfo(
+            id=s["id"],
+            name=s["name"],
+            position=position,
+            status=s["status"],
+            cache_key=s["cache_key"],
+            code_hash=s["code_hash"],
+            params=s["params"],
+            attempts=s["attempts"],
+            started_at=_time(s["started_at"]),
+            finished_at=_time(s["finished_at"]),
+            cached_from=s["cached_from"],
+            error=s["error"],
+            inputs={name: artifact(a) for name, a in s["inputs"].items()},
+            outputs=[artifact(a) for a in s["outputs"]],
+        )
+        for position, s in enumerate(shown["step_runs"])
+    ]
+    created = _time(shown["created_at"])
+    assert created is not None  # every run has one
+    return RunInfo(
+        id=shown["id"],
+        pipeline=shown["pipeline"],
+        status=shown["status"],
+        params=shown["params"],
+        dag=shown["dag"],
+        created_at=created,
+        started_at=_time(shown["started_at"]),
+        finished_at=_time(shown["finished_at"]),
+        heartbeat_at=_time(shown["heartbeat_at"]),
+        host=shown["host"],
+        pid=shown["pid"],
+        error=shown["error"],
+        steps=steps,
+    )
+
+
+def _firing_of_api(fired: dict[str, Any] | None) -> ScheduleFireInfo | None:
+    if fired is None:
+        return None
+    from evergreen.store import ScheduleFireInfo
+
+    started = _time(fired["started_at"])
+    assert started is not None  # every firing has one
+    return ScheduleFireInfo(
+        0,
+        fired["schedule"],
+        fired["slot"],
+        fired["holder"],
+        fired["status"],
+        fired["run_id"],
+        fired["message"],
+        started,
+        _time(fired["finished_at"]),
+    )
+
+
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., help="A run id or a unique prefix of it."),
+    reason: str = typer.Option("", "--reason", "-m", help="Why, recorded with the run."),
+) -> None:
+    """Stop a running run: no step starts any more, running steps are killed, and the run is recorded cancelled
+    (by the process that drives it, within its heartbeat interval). Exit code 1 when the run had ended."""
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/runs/{id}:cancel (a run that had ended is a 409)
+        from evergreen.errors import ApiError
+
+        try:
+            with client:
+                answer = client.post(f"/runs/{run_id}:cancel", {"reason": reason})
+        except ApiError as e:
+            if e.status != 409:
+                raise
+            console.print(str(e), soft_wrap=True)
+            raise typer.Exit(1) from e
+        run_id, pipeline, status, error = (answer["run"][k] for k in ("id", "pipeline", "status", "error"))
+    else:
+        from evergreen.pipelines import cancel_run  # here, not at the top: keeps `evergreen --help` fast
+
+        outcome = cancel_run(run_id, state(ctx).settings(), reason=reason)
+        run = outcome.run
+        if not outcome.requested:
+            console.print(Text.assemble(f"run {run.id} had ended: ", styled(run.status), "; nothing to cancel"))
+            raise typer.Exit(1)
+        run_id, pipeline, status, error = run.id, run.pipeline, run.status, run.error
+    console.print(
+        Text.assemble(f"run {run_id} of pipeline {pipeline}: ", styled(status), f" ({error})"), soft_wrap=True
+    )
+
+
+def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None, logs: dict[str, str] | None = None) -> None:
+    """The run's header, the failed steps' tracebacks (each after what the step printed, from ``logs``), the
+    step table, the code in each cache key and the lineage tree. A traceback's lines are printed whole (as
+    Python wrote them), not folded at the width."""
     console.print(
         Text.assemble((f"run {run.id}", "bold"), " of pipeline ", (run.pipeline, "bold"), ": ", styled(run.status))
     )
@@ -127,6 +251,8 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         if fired.schedule.startswith("alert:"):  # an alert's action: slot "alert-ID", schedule "alert:KEY"
             alert = fired.slot.removeprefix("alert-")
             line = f"started by alert #{alert} ({fired.schedule.removeprefix('alert:')})"
+        elif fired.slot.startswith("manual:"):  # evergreen.monitoring.trigger_schedule, the API's :trigger
+            line = f"triggered by hand from schedule {fired.schedule} at {_slot(fired.slot.removeprefix('manual:'))}"
         else:
             line = f"fired by schedule {fired.schedule} at {_slot(fired.slot)}"
         console.print(f"  {line}", soft_wrap=True)
@@ -134,6 +260,10 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None) -> None:
         console.print(f"  {run.error}", style="red", soft_wrap=True)
     for step in run.steps:
         if step.status == "failed" and step.error:
+            printed = (logs or {}).get(step.name)
+            if printed:
+                console.print(f"step {step.name} printed:", style="dim")
+                console.print(printed.rstrip(), soft_wrap=True, highlight=False, markup=False)
             console.print(f"step {step.name} failed:", style="red")
             console.print(step.error.rstrip(), soft_wrap=True)
     console.print(f"  parameters: {_params(run.params)}", soft_wrap=True, highlight=False)

@@ -1,4 +1,4 @@
-"""``evergreen schedules list`` and ``evergreen schedules run-due``: the stored cron schedules, without a System.
+"""``evergreen schedules list``, ``run-due`` and ``trigger``: the stored cron schedules, without a System.
 
 Schedules are declared with ``evergreen.monitoring.schedule(...)`` and stored with ``register_schedules``;
 these commands read them from the store, so a project needs no System (and no server) to see them or to
@@ -7,7 +7,9 @@ run what is due from an outside cron.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -17,8 +19,11 @@ from ._context import console, state
 from ._runs import styled, when
 from ._tick import parse_at
 
+if TYPE_CHECKING:
+    from evergreen.monitoring import ScheduleState
+
 app = typer.Typer(
-    help="Cron schedules of pipelines: when each fires next, and run what is due.",
+    help="Cron schedules of pipelines: when each fires next, run what is due, or start one now.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -34,11 +39,16 @@ _REGISTER = (
 def list_command(ctx: typer.Context, at: str | None = typer.Option(None, "--at", help=_AT_HELP)) -> None:
     """Each schedule: its pipeline, when it fires (cron, UTC), when it is due next, and the run its last
     firing started (with that firing's status)."""
-    from evergreen.monitoring import schedule_states  # here, not at the top: keeps `evergreen --help` fast
-
     moment = parse_at(at) or datetime.now(UTC)
-    states = schedule_states(at=moment, settings=state(ctx).settings())
-    if not states:
+    client = state(ctx).client()
+    if client is not None:  # --server: the server's GET /api/v1/schedules
+        with client:
+            rows = [_row_of_api(item) for item in client.items("/schedules", at=moment.isoformat())]
+    else:
+        from evergreen.monitoring import schedule_states  # here, not at the top: keeps `evergreen --help` fast
+
+        rows = [_row(found) for found in schedule_states(at=moment, settings=state(ctx).settings())]
+    if not rows:
         console.print(f"No schedules in the store. {_REGISTER}")
         return
     table = tables.table(
@@ -49,24 +59,71 @@ def list_command(ctx: typer.Context, at: str | None = typer.Option(None, "--at",
         tables.key("last run"),
         tables.key("status"),
     )
-    for found in states:
-        info = found.schedule
-        fires = info.spec if info.kind == "cron" else f"on alert {info.spec}"
+    for row in rows:
+        fires = row.spec if row.kind == "cron" else f"on alert {row.spec}"
         next_due: Text | str
-        if not info.enabled:
+        if not row.enabled:
             next_due = "disabled"
-        elif found.next_due is None:
+        elif row.next_due is None:
             next_due = "-"
         else:
-            next_due = Text.assemble(_minute(found.next_due), (" (due)", "bold") if found.due else "")
-        last = found.last
-        run = "never" if last is None else (last.run_id[:12] if last.run_id else _minute(last.slot))
-        table.add_row(info.name, info.pipeline, fires, next_due, run, styled(last.status) if last else "-")
+            next_due = Text.assemble(_minute(row.next_due), (" (due)", "bold") if row.due else "")
+        run = row.last_run_id[:12] if row.last_run_id else _minute(row.last_slot) if row.last_slot else "never"
+        table.add_row(row.name, row.pipeline, fires, next_due, run, styled(row.last_status) if row.last_status else "-")
     console.print(table)
 
 
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    pipeline: str
+    kind: str
+    spec: str
+    enabled: bool
+    due: bool
+    next_due: datetime | None
+    last_slot: str | None
+    last_run_id: str | None
+    last_status: str | None
+
+
+def _row(found: ScheduleState) -> _Row:
+    info, last = found.schedule, found.last
+    return _Row(
+        info.name,
+        info.pipeline,
+        info.kind,
+        info.spec,
+        info.enabled,
+        found.due,
+        found.next_due,
+        last.slot if last else None,
+        last.run_id if last else None,
+        last.status if last else None,
+    )
+
+
+def _row_of_api(item: dict[str, Any]) -> _Row:
+    last = item["last"] or {}
+    return _Row(
+        item["name"],
+        item["pipeline"],
+        item["kind"],
+        item["spec"],
+        item["enabled"],
+        item["due"],
+        datetime.fromisoformat(item["next_due"]) if item["next_due"] else None,
+        last.get("slot"),
+        last.get("run_id"),
+        last.get("status"),
+    )
+
+
 def _minute(moment: datetime | str) -> str:
-    """A UTC time to the minute (cron's resolution); a firing's slot is kept as ISO text."""
+    """A UTC time to the minute (cron's resolution); a firing's slot is kept as ISO text (``manual:`` and the
+    time for one started by hand)."""
+    if isinstance(moment, str) and moment.startswith("manual:"):
+        return "by hand " + _minute(moment.removeprefix("manual:"))
     parsed = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -89,4 +146,32 @@ def run_due_command(ctx: typer.Context, at: str | None = typer.Option(None, "--a
             soft_wrap=True,
         )
     if not all(firing.ok for firing in fired):
+        raise typer.Exit(1)
+
+
+@app.command("trigger")
+def trigger_command(ctx: typer.Context, name: str = typer.Argument(..., help="The schedule's name.")) -> None:
+    """Start a schedule's pipeline now, with its parameters, and wait for it (with --server, the run goes on in
+    the server and this returns at once); its cron firings are left as they are (the next due one still runs).
+    Exit code 1 when the run did not succeed."""
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/schedules/{name}:trigger; the run goes on in the server
+        with client:
+            answer = client.post(f"/schedules/{name}:trigger")
+        console.print(
+            f"started run {answer['run_id']} of schedule {name} ({answer['slot']}) on the server; follow it with: "
+            f"evergreen --server {client.url} runs show {answer['run_id'][:12]}",
+            soft_wrap=True,
+        )
+        return
+    from evergreen.monitoring import trigger_schedule  # here, not at the top: keeps `evergreen --help` fast
+
+    triggered = trigger_schedule(name, settings=state(ctx).settings())
+    console.print(f"started run {triggered.run.id} of schedule {name} ({triggered.slot})", soft_wrap=True)
+    run = triggered.run.wait()
+    console.print(
+        Text.assemble(f"run {run.id[:12]} ", styled(run.status), f": see evergreen runs show {run.id[:12]}"),
+        soft_wrap=True,
+    )
+    if run.status != "succeeded":
         raise typer.Exit(1)

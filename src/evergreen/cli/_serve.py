@@ -6,12 +6,12 @@ import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import typer
 from rich.text import Text
 
 from ._context import console, state
-from ._models import split_model_ref
 
 if TYPE_CHECKING:
     from evergreen.config import Settings
@@ -68,11 +68,20 @@ def deploy_command(
 
     MODEL@ALIAS (churn@production) makes the deployment follow the alias: `evergreen models promote` and
     `models rollback` then move its traffic. MODEL@NUMBER pins it; deploying moves no alias."""
-    from evergreen.errors import NotFoundError
+    from evergreen.errors import NotFoundError, RefError
+    from evergreen.refs import Ref
     from evergreen.serving import deploy, deployment, followed_alias, rollback_deployment
 
-    settings = state(ctx).settings()
+    client = state(ctx).client()
+    if client is not None and not reason:
+        raise typer.BadParameter("a change through --server is recorded with its reason: give -m WHY", param_hint="-m")
+    if rollback and client is not None:  # --server: POST /api/v1/deployments/{name}:rollback
+        with client:
+            answer = client.post(f"/deployments/{quote(name, safe='')}:rollback", {"reason": reason})
+        console.print(f"{name} revision {answer['revision']}: {answer['description']}")
+        return
     if rollback:
+        settings = state(ctx).settings()
         before = deployment(name, settings=settings)[1].follows
         info, policy = rollback_deployment(name, reason=reason, settings=settings)
         console.print(f"{name} revision {info.revision}: {policy.describe()}")
@@ -86,7 +95,11 @@ def deploy_command(
         return
     if ref is None:
         raise typer.BadParameter("give MODEL@VERSION to release, or --rollback", param_hint="REF")
-    model, number = split_model_ref(ref)
+    try:
+        parsed = Ref.parse(ref, what="model reference", example="churn@3")
+    except RefError as e:
+        raise typer.BadParameter(str(e), param_hint="REF") from e
+    model, number = parsed.name, parsed.selector
     if number is None:
         raise typer.BadParameter(f"{ref!r} names no version; give MODEL@VERSION or MODEL@ALIAS", param_hint="REF")
     bounds = {}
@@ -103,6 +116,27 @@ def deploy_command(
         chosen = [int(v) for v in versions.split(",")] if versions else None
     except ValueError as e:
         raise typer.BadParameter(f"expected comma-separated numbers: {e}") from e
+    views = [v.strip() for v in features.split(",") if v.strip()] if features is not None else None
+    if client is not None:  # --server: POST /api/v1/deployments/{name}:deploy
+        body = {
+            "model": model,
+            "version": int(number) if number.isdigit() else number,
+            "strategy": strategy,
+            "steps": shares,
+            "every_s": _seconds(every),
+            "guardrails": bounds,
+            "versions": chosen,
+            "postprocess": postprocess,
+            "features": views,
+            "strict_ranges": strict_ranges,
+            "missing_entities": missing_entities,
+            "reason": reason,
+        }
+        with client:
+            answer = client.post(f"/deployments/{quote(name, safe='')}:deploy", body)
+        console.print(f"{name} revision {answer['revision']}: {answer['description']}")
+        return
+    settings = state(ctx).settings()
     try:
         before = deployment(name, settings=settings)[1].follows
     except NotFoundError:
@@ -117,7 +151,7 @@ def deploy_command(
         guardrails=bounds,
         versions=chosen,
         postprocess=postprocess,
-        features=[v.strip() for v in features.split(",") if v.strip()] if features is not None else None,
+        features=views,
         strict_ranges=strict_ranges,
         missing_entities=missing_entities,
         reason=reason,

@@ -2,62 +2,80 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from urllib.parse import quote
+
 import typer
 from rich.table import Table
 
 from ._context import console, state
 from ._runs import when
 
-app = typer.Typer(help="API tokens with scopes (predict, feedback, admin), stored hashed.", rich_markup_mode=None)
+app = typer.Typer(
+    help="API tokens with scopes (read, operate, predict, feedback, admin), stored hashed.", rich_markup_mode=None
+)
 
 
 @app.command("create")
 def create_command(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="A name to revoke the token by later."),
-    scope: list[str] = typer.Option(..., "--scope", help="predict, feedback or admin (repeat for several)."),
+    scope: list[str] = typer.Option(
+        ...,
+        "--scope",
+        help="read (the control API), operate (runs, deploys, promotions, alerts), predict, feedback or admin "
+        "(everything, tokens too); repeat for several.",
+    ),
 ) -> None:
     """Make a token and print it once: only its hash is stored."""
-    from evergreen.store import SCOPES, MetadataStore, create_token  # here, not at the top: keeps --help fast
+    from evergreen.errors import ServingError
+    from evergreen.serving import check_scopes, create_token  # here, not at the top: keeps --help fast
 
-    unknown = [s for s in scope if s not in SCOPES]
-    if unknown:
-        raise typer.BadParameter(f"unknown scope(s) {unknown}; expected some of {list(SCOPES)}", param_hint="--scope")
-    store = MetadataStore(state(ctx).settings().store.url)
     try:
-        with store.session() as session:
-            token = create_token(session, name, sorted(set(scope)))
-    finally:
-        store.dispose()
-    console.print(token)
+        chosen = check_scopes(scope)
+    except ServingError as e:
+        raise typer.BadParameter(str(e), param_hint="--scope") from e
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/tokens (an admin token's)
+        with client:
+            console.print(client.post("/tokens", {"name": name, "scopes": chosen})["token"])
+        return
+    console.print(create_token(name, chosen, settings=state(ctx).settings()).token)
 
 
 @app.command("revoke")
 def revoke_command(ctx: typer.Context, name: str = typer.Argument(..., help="The token's name.")) -> None:
     """Make a token unusable (servers stop accepting it within a few seconds)."""
-    from evergreen.store import MetadataStore, revoke_token  # here, not at the top: keeps `evergreen --help` fast
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/tokens/{name}:revoke
+        with client:
+            client.post(f"/tokens/{quote(name, safe='')}:revoke")
+    else:
+        from evergreen.serving import revoke_token  # here, not at the top: keeps `evergreen --help` fast
 
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            revoke_token(session, name)
-    finally:
-        store.dispose()
+        revoke_token(name, settings=state(ctx).settings())
     console.print(f"revoked {name}")
 
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every token's name, scopes and dates (never the token)."""
-    from evergreen.store import MetadataStore, list_tokens  # here, not at the top: keeps `evergreen --help` fast
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/tokens
+        with client:
+            rows = [
+                (t["name"], t["scopes"], _at(t["created_at"]), _at(t["revoked_at"])) for t in client.items("/tokens")
+            ]
+    else:
+        from evergreen.serving import tokens  # here, not at the top: keeps `evergreen --help` fast
 
-    store = MetadataStore(state(ctx).settings().store.url)
-    try:
-        with store.session() as session:
-            tokens = list_tokens(session)
-    finally:
-        store.dispose()
+        rows = [(t.name, t.scopes, t.created_at, t.revoked_at) for t in tokens(settings=state(ctx).settings())]
     table = Table("name", "scopes", "created (UTC)", "revoked (UTC)")
-    for t in tokens:
-        table.add_row(t.name, ", ".join(t.scopes), when(t.created_at), when(t.revoked_at))
+    for name, scopes, created, revoked in rows:
+        table.add_row(name, ", ".join(scopes), when(created), when(revoked))
     console.print(table)
+
+
+def _at(text: str | None) -> datetime | None:
+    """A time of an API answer (ISO 8601)."""
+    return datetime.fromisoformat(text) if text else None

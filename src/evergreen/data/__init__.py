@@ -11,69 +11,183 @@ Times follow one rule (``_time``): a date or a timestamp of any unit, naive or z
 naive time is UTC. ``is_time_sql_type``, ``is_time_dtype`` and ``utc_times`` classify and convert columns,
 ``parse_time`` reads a time a user typed, ``format_epoch`` shows a profile's epoch seconds as a date.
 
+``datasets``, ``versions``, ``attempts`` and ``version_detail`` read the catalogue a page at a time (what
+``evergreen data list`` / ``show`` and the REST API show). ``check_upload`` validates an uploaded CSV or
+Parquet file without writing anything; ``start_ingest`` checks it, then ingests it in a background run of
+the ``ingest-upload`` pipeline and returns the run's id.
+
 ``card_markdown`` and ``card_html`` write a version's data card. The card renderer beneath them is
 shared with other cards (the registry's model cards): build ``Section`` objects of facts, ``Table``
 objects and notes, then ``render_markdown`` or ``render_html`` (self-contained, every string escaped).
 """
 
-from . import _splits as split
-from ._card import card_html, card_markdown
-from ._checks import (
-    CorrelationRule,
-    DataTests,
-    LabelRule,
-    MissingRule,
-    ModeRule,
-    OutlierRule,
-    UniqueRule,
-    run_checks,
-)
-from ._database import duckdb_cursor
-from ._diff import DatasetDiff, SchemaChange, diff
-from ._document import (
-    BAR_COLOR,
-    DASH,
-    Code,
-    Section,
-    Table,
-    figure_html,
-    format_bytes,
-    format_count,
-    format_number,
-    format_value,
-    format_when,
-    render_html,
-    render_markdown,
-    style_figure,
-)
-from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
-from ._entities import entity_key, entity_key_sql, entity_keys
-from ._overlap import Overlap
-from ._profile import ColumnProfile, Profile, profile_table
-from ._profile import quote as quote_identifier
-from ._retention import Pruned, prune
-from ._schema import ColumnSchema, DType, Role, Schema, blank_as_missing, infer_schema
-from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, source_text, sql
-from ._splits import Split
-from ._steps import check_drift, ingest_dataset, load_dataset, split_dataset
-from ._time import (
-    as_utc,
-    format_epoch,
-    from_epoch,
-    is_time_arrow_type,
-    is_time_dtype,
-    is_time_sql_type,
-    parse_time,
-    utc_times,
-)
-from ._validation import OBSERVED_LIMITS_NOTE, Failure, ValidationReport, validate
-from ._version_splits import VersionSplit, recorded_splits, split_version
-from ._versions import DatasetVersion, check, ingest, load
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import _splits as split
+    from ._card import card_html, card_markdown
+    from ._catalog import VersionDetail, VersionLineage, attempts, datasets, version_detail, versions
+    from ._checks import (
+        CorrelationRule,
+        DataTests,
+        LabelRule,
+        MissingRule,
+        ModeRule,
+        OutlierRule,
+        UniqueRule,
+        run_checks,
+    )
+    from ._database import duckdb_cursor
+    from ._diff import DatasetDiff, SchemaChange, diff
+    from ._document import (
+        BAR_COLOR,
+        DASH,
+        Code,
+        Section,
+        Table,
+        figure_html,
+        format_bytes,
+        format_count,
+        format_number,
+        format_value,
+        format_when,
+        render_html,
+        render_markdown,
+        style_figure,
+    )
+    from ._drift import ColumnDrift, DriftReport, DriftThresholds, drift
+    from ._entities import entity_key, entity_key_sql, entity_keys
+    from ._overlap import Overlap
+    from ._profile import ColumnProfile, Profile, profile_table
+    from ._profile import quote as quote_identifier
+    from ._retention import Pruned, prune
+    from ._schema import ColumnSchema, DType, Role, Schema, blank_as_missing, infer_schema
+    from ._sources import URI_FORMS, Source, csv, duckdb, from_uri, parquet, source_text, sql
+    from ._splits import Split
+    from ._steps import check_drift, ingest_dataset, ingest_upload, ingest_upload_pipeline, load_dataset, split_dataset
+    from ._time import (
+        as_utc,
+        format_epoch,
+        from_epoch,
+        is_time_arrow_type,
+        is_time_dtype,
+        is_time_sql_type,
+        parse_time,
+        utc_times,
+    )
+    from ._uploads import UPLOAD_FORMATS, IngestStarted, UploadSource, check_upload, start_ingest, upload_format
+    from ._validation import OBSERVED_LIMITS_NOTE, Failure, ValidationReport, validate
+    from ._version_splits import VersionSplit, recorded_splits, split_version
+    from ._versions import DatasetVersion, check, ingest, load
+
+# Each name loads with only its own module (and what that imports), so a command that lists datasets does not
+# import pandas, pyarrow and DuckDB for reading, validating and profiling data it never reads.
+_LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None for the module itself)
+    "BAR_COLOR": ("._document", "BAR_COLOR"),
+    "Code": ("._document", "Code"),
+    "ColumnDrift": ("._drift", "ColumnDrift"),
+    "ColumnProfile": ("._profile", "ColumnProfile"),
+    "ColumnSchema": ("._schema", "ColumnSchema"),
+    "CorrelationRule": ("._checks", "CorrelationRule"),
+    "DASH": ("._document", "DASH"),
+    "DType": ("._schema", "DType"),
+    "DataTests": ("._checks", "DataTests"),
+    "DatasetDiff": ("._diff", "DatasetDiff"),
+    "DatasetVersion": ("._versions", "DatasetVersion"),
+    "DriftReport": ("._drift", "DriftReport"),
+    "DriftThresholds": ("._drift", "DriftThresholds"),
+    "Failure": ("._validation", "Failure"),
+    "IngestStarted": ("._uploads", "IngestStarted"),
+    "LabelRule": ("._checks", "LabelRule"),
+    "MissingRule": ("._checks", "MissingRule"),
+    "ModeRule": ("._checks", "ModeRule"),
+    "OBSERVED_LIMITS_NOTE": ("._validation", "OBSERVED_LIMITS_NOTE"),
+    "OutlierRule": ("._checks", "OutlierRule"),
+    "Overlap": ("._overlap", "Overlap"),
+    "Profile": ("._profile", "Profile"),
+    "Pruned": ("._retention", "Pruned"),
+    "Role": ("._schema", "Role"),
+    "Schema": ("._schema", "Schema"),
+    "SchemaChange": ("._diff", "SchemaChange"),
+    "Section": ("._document", "Section"),
+    "Source": ("._sources", "Source"),
+    "Split": ("._splits", "Split"),
+    "Table": ("._document", "Table"),
+    "UPLOAD_FORMATS": ("._uploads", "UPLOAD_FORMATS"),
+    "URI_FORMS": ("._sources", "URI_FORMS"),
+    "UniqueRule": ("._checks", "UniqueRule"),
+    "UploadSource": ("._uploads", "UploadSource"),
+    "ValidationReport": ("._validation", "ValidationReport"),
+    "VersionDetail": ("._catalog", "VersionDetail"),
+    "VersionLineage": ("._catalog", "VersionLineage"),
+    "VersionSplit": ("._version_splits", "VersionSplit"),
+    "as_utc": ("._time", "as_utc"),
+    "attempts": ("._catalog", "attempts"),
+    "blank_as_missing": ("._schema", "blank_as_missing"),
+    "card_html": ("._card", "card_html"),
+    "card_markdown": ("._card", "card_markdown"),
+    "check": ("._versions", "check"),
+    "check_drift": ("._steps", "check_drift"),
+    "check_upload": ("._uploads", "check_upload"),
+    "csv": ("._sources", "csv"),
+    "datasets": ("._catalog", "datasets"),
+    "diff": ("._diff", "diff"),
+    "drift": ("._drift", "drift"),
+    "duckdb": ("._sources", "duckdb"),
+    "duckdb_cursor": ("._database", "duckdb_cursor"),
+    "entity_key": ("._entities", "entity_key"),
+    "entity_key_sql": ("._entities", "entity_key_sql"),
+    "entity_keys": ("._entities", "entity_keys"),
+    "figure_html": ("._document", "figure_html"),
+    "format_bytes": ("._document", "format_bytes"),
+    "format_count": ("._document", "format_count"),
+    "format_epoch": ("._time", "format_epoch"),
+    "format_number": ("._document", "format_number"),
+    "format_value": ("._document", "format_value"),
+    "format_when": ("._document", "format_when"),
+    "from_epoch": ("._time", "from_epoch"),
+    "from_uri": ("._sources", "from_uri"),
+    "infer_schema": ("._schema", "infer_schema"),
+    "ingest": ("._versions", "ingest"),
+    "ingest_dataset": ("._steps", "ingest_dataset"),
+    "ingest_upload": ("._steps", "ingest_upload"),
+    "ingest_upload_pipeline": ("._steps", "ingest_upload_pipeline"),
+    "is_time_arrow_type": ("._time", "is_time_arrow_type"),
+    "is_time_dtype": ("._time", "is_time_dtype"),
+    "is_time_sql_type": ("._time", "is_time_sql_type"),
+    "load": ("._versions", "load"),
+    "load_dataset": ("._steps", "load_dataset"),
+    "parquet": ("._sources", "parquet"),
+    "parse_time": ("._time", "parse_time"),
+    "profile_table": ("._profile", "profile_table"),
+    "prune": ("._retention", "prune"),
+    "quote_identifier": ("._profile", "quote"),
+    "recorded_splits": ("._version_splits", "recorded_splits"),
+    "render_html": ("._document", "render_html"),
+    "render_markdown": ("._document", "render_markdown"),
+    "run_checks": ("._checks", "run_checks"),
+    "source_text": ("._sources", "source_text"),
+    "split": ("._splits", None),
+    "split_dataset": ("._steps", "split_dataset"),
+    "split_version": ("._version_splits", "split_version"),
+    "sql": ("._sources", "sql"),
+    "start_ingest": ("._uploads", "start_ingest"),
+    "style_figure": ("._document", "style_figure"),
+    "upload_format": ("._uploads", "upload_format"),
+    "utc_times": ("._time", "utc_times"),
+    "validate": ("._validation", "validate"),
+    "version_detail": ("._catalog", "version_detail"),
+    "versions": ("._catalog", "versions"),
+}
 
 __all__ = [
     "BAR_COLOR",
     "DASH",
     "OBSERVED_LIMITS_NOTE",
+    "UPLOAD_FORMATS",
     "URI_FORMS",
     "Code",
     "ColumnDrift",
@@ -87,6 +201,7 @@ __all__ = [
     "DriftReport",
     "DriftThresholds",
     "Failure",
+    "IngestStarted",
     "LabelRule",
     "MissingRule",
     "ModeRule",
@@ -102,15 +217,21 @@ __all__ = [
     "Split",
     "Table",
     "UniqueRule",
+    "UploadSource",
     "ValidationReport",
+    "VersionDetail",
+    "VersionLineage",
     "VersionSplit",
     "as_utc",
+    "attempts",
     "blank_as_missing",
     "card_html",
     "card_markdown",
     "check",
     "check_drift",
+    "check_upload",
     "csv",
+    "datasets",
     "diff",
     "drift",
     "duckdb",
@@ -130,6 +251,8 @@ __all__ = [
     "infer_schema",
     "ingest",
     "ingest_dataset",
+    "ingest_upload",
+    "ingest_upload_pipeline",
     "is_time_arrow_type",
     "is_time_dtype",
     "is_time_sql_type",
@@ -149,7 +272,21 @@ __all__ = [
     "split_dataset",
     "split_version",
     "sql",
+    "start_ingest",
     "style_figure",
+    "upload_format",
     "utc_times",
     "validate",
+    "version_detail",
+    "versions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.data' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    found = importlib.import_module(module, __name__)
+    value = found if attribute is None else getattr(found, attribute)
+    globals()[name] = value
+    return value

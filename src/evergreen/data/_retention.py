@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.errors import ConfigError
-from evergreen.pipelines import run_settings
 from evergreen.store import (
-    MetadataStore,
     contents_in_use,
     delete_versions,
     list_versions,
     now,
     protected_versions,
 )
+from evergreen.workspace import open_workspace
 
 
 @dataclass(frozen=True)
@@ -47,26 +45,21 @@ def prune(
         raise ConfigError(f"keep_last must be ≥ 1 (the latest version is always kept), got {keep_last}")
     if max_age_days is not None and max_age_days < 0:
         raise ConfigError(f"max_age_days must be ≥ 0, got {max_age_days}")
-    settings = settings or run_settings()
-    store = MetadataStore(settings.store.url)
-    artifacts = ArtifactStore(settings.artifacts.root)
-    try:
-        with store.session() as session:
-            versions = list_versions(session, name)
-            keep = {v.id for v in versions[-(keep_last or 1) :]}
-            if max_age_days is not None:
-                cutoff = now() - timedelta(days=max_age_days)
-                keep |= {v.id for v in versions if v.created_at >= cutoff}
-            old = [v for v in versions if v.id not in keep]
-            in_use = protected_versions(session, [v.id for v in old])
-            doomed = [v for v in old if v.id not in in_use]
-            if dry_run:
-                return Pruned([v.number for v in doomed], sorted(v.number for v in old if v.id in in_use))
-            delete_versions(session, [v.id for v in doomed])
-            still_used = contents_in_use(session, [v.content_id for v in doomed])
-        for version in doomed:
-            if version.content_id not in still_used:
-                artifacts.delete(version.content_id)
-        return Pruned([v.number for v in doomed], sorted(v.number for v in old if v.id in in_use))
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        versions = list_versions(session, name)
+        keep = {v.id for v in versions[-(keep_last or 1) :]}
+        if max_age_days is not None:
+            cutoff = now() - timedelta(days=max_age_days)
+            keep |= {v.id for v in versions if v.created_at >= cutoff}
+        old = [v for v in versions if v.id not in keep]
+        in_use = protected_versions(session, [v.id for v in old])
+        doomed = [v for v in old if v.id not in in_use]
+        if dry_run:
+            return Pruned([v.number for v in doomed], sorted(v.number for v in old if v.id in in_use))
+        delete_versions(session, [v.id for v in doomed])
+        still_used = contents_in_use(session, [v.content_id for v in doomed])
+    for version in doomed:
+        if version.content_id not in still_used:
+            ws.artifacts.delete(version.content_id)
+    return Pruned([v.number for v in doomed], sorted(v.number for v in old if v.id in in_use))

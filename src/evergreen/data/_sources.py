@@ -364,6 +364,9 @@ def source_text(described: Mapping[str, Any], *, relative_to: Path | None = None
         return (
             f"DuckDB query{f' on {database!r}' if database not in (None, ':memory:') else ''}: {described.get('query')}"
         )
+    if kind == "upload":
+        by = f" by {described['uploaded_by']}" if described.get("uploaded_by") else ""
+        return f"uploaded file '{described.get('filename')}'{by} (sha256 {str(described.get('sha256'))[:12]})"
     if kind == "dataset":
         version = described.get("version")
         name = described.get("name")

@@ -116,7 +116,15 @@ class CsvSource(Source):
             except ARROW_ERRORS as e:
                 raise self._unreadable(e, delimiter) from e
             schema = reader.schema
-            yield Stream(schema.names, schema, self._read(reader, delimiter), total=size, done=lambda: f.consumed)
+            try:
+                names = schema.names
+            except UnicodeDecodeError as e:  # pyarrow decodes the header's names only when asked
+                encoding = self.options.get("encoding", "utf8")
+                raise DataSourceError(
+                    f"{self.label} is not {encoding} text: its header holds byte {e.object[e.start]:#04x} at "
+                    f"byte {e.start}; give a CSV file, or pass its encoding to csv() (e.g. encoding='latin-1')"
+                ) from e
+            yield Stream(names, schema, self._read(reader, delimiter), total=size, done=lambda: f.consumed)
 
     def _read(self, reader: pacsv.CSVStreamingReader, delimiter: str) -> Iterator[pa.RecordBatch]:
         row = 0

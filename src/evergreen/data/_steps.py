@@ -13,13 +13,15 @@ from typing import Any
 import pandas as pd
 
 from evergreen.executors import step_context
-from evergreen.pipelines import run_settings, step
+from evergreen.pipelines import Pipeline, step
+from evergreen.workspace import open_workspace
 
 from ._checks import DataTests
 from ._drift import drift
 from ._schema import Schema
 from ._sources import from_uri
 from ._splits import Split
+from ._uploads import UploadSource
 from ._version_splits import split_version
 from ._versions import ingest, load
 
@@ -59,16 +61,68 @@ def ingest_dataset(
         timestamp=timestamp,
         entity=entity,
         id=id,
-        settings=run_settings(),
         run_id=context["run_id"] if context else None,
     )
     return {**_ref(version), "new_rows": version.new_rows}
 
 
+@step(cache=False)
+def ingest_upload(
+    dataset: str,
+    upload: str,
+    format: str,
+    filename: str,
+    schema: dict[str, Any] | None = None,
+    tests: dict[str, Any] | None = None,
+    target: str | None = None,
+    timestamp: str | None = None,
+    entity: str | None = None,
+    id: str | None = None,
+    uploaded_by: str | None = None,
+) -> dict[str, Any]:
+    """Ingest an uploaded file, kept in the artifact store under its sha256 ``upload``, as the next version
+    of ``dataset`` (see ``evergreen.data.start_ingest``); a blocking check failure fails the step."""
+    context = step_context()
+    path = open_workspace().artifacts.local_path(upload)
+    source = UploadSource(path, format=format, filename=filename, sha256=upload, uploaded_by=uploaded_by)
+    version = ingest(
+        dataset,
+        source,
+        schema=Schema.model_validate(schema) if schema is not None else None,
+        tests=DataTests.model_validate(tests) if tests is not None else None,
+        target=target,
+        timestamp=timestamp,
+        entity=entity,
+        id=id,
+        run_id=context["run_id"] if context else None,
+    )
+    return {**_ref(version), "new_rows": version.new_rows}
+
+
+def _ingest_upload(
+    dataset: str,
+    upload: str,
+    format: str,
+    filename: str,
+    schema: dict[str, Any] | None = None,
+    tests: dict[str, Any] | None = None,
+    target: str | None = None,
+    timestamp: str | None = None,
+    entity: str | None = None,
+    id: str | None = None,
+    uploaded_by: str | None = None,
+) -> Any:
+    return ingest_upload(dataset, upload, format, filename, schema, tests, target, timestamp, entity, id, uploaded_by)
+
+
+#: The pipeline an upload is ingested by (``evergreen.data.start_ingest``), one run per upload.
+ingest_upload_pipeline = Pipeline(_ingest_upload, name="ingest-upload")
+
+
 @step
 def load_dataset(ref: dict[str, Any]) -> pd.DataFrame:
     """The rows of a version named by ``{"dataset": …, "version": …}`` (an ``ingest_dataset`` output)."""
-    return load(ref["dataset"], ref.get("version"), settings=run_settings()).to_pandas()
+    return load(ref["dataset"], ref.get("version")).to_pandas()
 
 
 @step
@@ -84,16 +138,14 @@ def split_dataset(
     split with no ``column`` uses the target or timestamp of the version's schema."""
     context = step_context()
     spec = Split.from_dict({"kind": kind, "test": test, "seed": seed, "column": column})
-    result = split_version(
-        ref["dataset"], ref.get("version"), spec, settings=run_settings(), run_id=context["run_id"] if context else None
-    )
+    result = split_version(ref["dataset"], ref.get("version"), spec, run_id=context["run_id"] if context else None)
     return result.train, result.test
 
 
 @step
 def check_drift(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
     """Drift of ``frame`` against the stored profile of the reference version (no reference rows read)."""
-    version = load(reference["dataset"], reference.get("version"), settings=run_settings())
+    version = load(reference["dataset"], reference.get("version"))
     report = drift(version.profile, frame)
     result: dict[str, Any] = json.loads(report.model_dump_json())  # NaN and infinities as strings: JSON-safe
     return result

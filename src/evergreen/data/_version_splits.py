@@ -18,9 +18,10 @@ import pandas as pd
 from evergreen.config import Settings
 from evergreen.errors import ReproducibilityError
 from evergreen.store import DatasetSplitInfo, get_version, list_splits, record_split
+from evergreen.workspace import open_workspace
 
 from ._splits import Split
-from ._versions import DatasetVersion, _open
+from ._versions import DatasetVersion
 
 
 @dataclass(frozen=True)
@@ -51,27 +52,24 @@ def split_version(
         SchemaError: the spec cannot split these rows (see :meth:`Split.apply`).
         ReproducibilityError: the split was recorded before and now puts other rows in the test set.
     """
-    store, artifacts = _open(settings)
-    try:
-        with store.session() as session:
-            info = get_version(session, name, ref)
-        version = DatasetVersion(info, artifacts)
-        frame = version.to_pandas()
-        schema = version.schema
-        train_index, test_index = spec.apply(frame, target=schema.target, timestamp=schema.timestamp)
-        digest = _digest(frame.index.get_indexer(test_index))
-        with store.session() as session:
-            record = record_split(
-                session,
-                version_id=info.id,
-                spec=spec.to_dict(),
-                train_rows=len(train_index),
-                test_rows=len(test_index),
-                test_digest=digest,
-                run_id=run_id,
-            )
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        info = get_version(session, name, ref)
+    version = DatasetVersion(info, ws.artifacts)
+    frame = version.to_pandas()
+    schema = version.schema
+    train_index, test_index = spec.apply(frame, target=schema.target, timestamp=schema.timestamp)
+    digest = _digest(frame.index.get_indexer(test_index))
+    with ws.session() as session:
+        record = record_split(
+            session,
+            version_id=info.id,
+            spec=spec.to_dict(),
+            train_rows=len(train_index),
+            test_rows=len(test_index),
+            test_digest=digest,
+            run_id=run_id,
+        )
     if record.test_digest != digest:
         raise ReproducibilityError(
             f"{spec} of {info.ref} no longer reproduces: recorded on {record.created_at:%Y-%m-%d %H:%M} with "
@@ -87,13 +85,9 @@ def recorded_splits(
 ) -> list[DatasetSplitInfo]:
     """The splits recorded for a version (the latest when ``ref`` is None), oldest first; rebuild a spec
     with ``Split.from_dict(record.spec)``."""
-    store, _ = _open(settings)
-    try:
-        with store.session() as session:
-            info = get_version(session, name, ref)
-            return list_splits(session, info.id)
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        info = get_version(session, name, ref)
+        return list_splits(session, info.id)
 
 
 def _digest(positions: np.ndarray) -> str:

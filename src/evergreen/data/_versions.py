@@ -29,11 +29,9 @@ from pydantic import BaseModel
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.errors import DataSourceError, DataValidationError, NotFoundError
-from evergreen.pipelines import run_settings
 from evergreen.store import (
     DatasetVersionInfo,
     Edge,
-    MetadataStore,
     add_edges,
     add_version,
     ensure_dataset,
@@ -42,6 +40,7 @@ from evergreen.store import (
     record_check,
     version_by_content,
 )
+from evergreen.workspace import open_workspace
 
 from ._checks import DataTests, run_checks
 from ._overlap import Overlap, overlap
@@ -101,19 +100,11 @@ class DatasetVersion:
         return frame
 
 
-def _open(settings: Settings | None) -> tuple[MetadataStore, ArtifactStore]:
-    settings = settings or run_settings()
-    return MetadataStore(settings.store.url), ArtifactStore(settings.artifacts.root)
-
-
 def load(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> DatasetVersion:
     """A version by number or content-id prefix; the latest when ``ref`` is None."""
-    store, artifacts = _open(settings)
-    try:
-        with store.session() as session:
-            return DatasetVersion(get_version(session, name, ref), artifacts)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        return DatasetVersion(get_version(session, name, ref), ws.artifacts)
 
 
 def ingest(
@@ -148,82 +139,79 @@ def ingest(
     A new version then applies the retention of ``[data] keep_last`` / ``max_age_days`` (when set) to
     the dataset's older versions, as :func:`prune` does; the version numbers deleted are in ``pruned``.
     """
-    settings = settings or run_settings()
-    store, artifacts = _open(settings)
-    try:
-        with store.session() as session:
-            dataset_id = ensure_dataset(session, name)
-            parent = _latest(session, name)
-        if watermark is not None and parent is not None and parent.watermark_column not in (None, watermark):
-            raise DataSourceError(
-                f"dataset {name!r} was ingested with watermark column {parent.watermark_column!r}; "
-                f"got {watermark!r}. Use the same column, or ingest into a new dataset"
-            )
-        after = _after(parent, watermark, artifacts) if watermark is not None and parent is not None else None
-        with _temporary_parquet() as path:
-            new_rows, high_water = _write_snapshot(
-                path, source, parent, artifacts, watermark=watermark, after=after, progress=progress
-            )
-            if watermark is not None and new_rows == 0 and parent is not None:
-                return DatasetVersion(parent, artifacts, new_rows=0)
-            skip = parent.rows if watermark is not None and parent is not None else 0
-            schema = schema or _schema_for(path, parent, chunk_rows, roles=(target, timestamp, entity, id))
-            report = _report(path, schema, tests, now=now, skip=skip, chunk_rows=chunk_rows)
-            described = source.describe()
+    ws = open_workspace(settings)
+    artifacts = ws.artifacts
+    with ws.session() as session:
+        dataset_id = ensure_dataset(session, name)
+        parent = _latest(session, name)
+    if watermark is not None and parent is not None and parent.watermark_column not in (None, watermark):
+        raise DataSourceError(
+            f"dataset {name!r} was ingested with watermark column {parent.watermark_column!r}; "
+            f"got {watermark!r}. Use the same column, or ingest into a new dataset"
+        )
+    after = _after(parent, watermark, artifacts) if watermark is not None and parent is not None else None
+    with _temporary_parquet() as path:
+        new_rows, high_water = _write_snapshot(
+            path, source, parent, artifacts, watermark=watermark, after=after, progress=progress
+        )
+        if watermark is not None and new_rows == 0 and parent is not None:
+            return DatasetVersion(parent, artifacts, new_rows=0)
+        skip = parent.rows if watermark is not None and parent is not None else 0
+        schema = schema or _schema_for(path, parent, chunk_rows, roles=(target, timestamp, entity, id))
+        report = _report(path, schema, tests, now=now, skip=skip, chunk_rows=chunk_rows)
+        described = source.describe()
 
-            def keep_report(session: Any, version_id: int | None) -> None:
-                record_check(
-                    session,
-                    dataset_id=dataset_id,
-                    ok=report.ok,
-                    source=described,
-                    report=_json(report),
-                    version_id=version_id,
-                )
-
-            if not report.ok:
-                with store.session() as session:
-                    keep_report(session, None)
-                text = report.to_text().replace("data schema NAME ", f"data schema {name} ")  # the remedy's name
-                raise DataValidationError(
-                    f"dataset {name!r}: blocking checks failed; no version was written.\n{text}", report
-                )
-            content_id = artifacts.put_file(path)
-            profile = profile_table(path)
-            size = os.path.getsize(path)
-        with store.session() as session:
-            existing = version_by_content(session, dataset_id, content_id)
-            if existing is not None:
-                keep_report(session, existing.id)
-                return DatasetVersion(existing, artifacts, new_rows=0)
-            # an incremental snapshot's new rows are past the parent's mark, so none can equal a parent's row
-            parent_rows = parent.number if parent is not None and after is not None else None
-            earlier = _earlier(session, name, profile, schema, artifacts, skip_number=parent_rows)
-            found = overlap(artifacts.local_path(content_id), skip=skip, rows=new_rows, earlier=earlier, schema=schema)
-            version_id = add_version(
+        def keep_report(session: Any, version_id: int | None) -> None:
+            record_check(
                 session,
                 dataset_id=dataset_id,
-                content_id=content_id,
-                rows=profile.rows,
-                size=size,
+                ok=report.ok,
                 source=described,
-                schema=_json(schema),
-                profile=_json(profile),
                 report=_json(report),
-                watermark_column=watermark,
-                watermark=high_water,
-                parent_id=parent.id if parent is not None else None,
-                run_id=run_id,
+                version_id=version_id,
             )
-            keep_report(session, version_id)
-            edges = [Edge("artifact", content_id, "dataset_version", str(version_id), "content", "")]
-            if parent is not None:
-                edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
-            add_edges(session, edges)
-            made = get_version(session, name, None)
-    finally:
-        store.dispose()
-    return DatasetVersion(made, artifacts, new_rows=new_rows, overlap=found, pruned=_retain(name, settings))
+
+        if not report.ok:
+            with ws.session() as session:
+                keep_report(session, None)
+            text = report.to_text().replace("data schema NAME ", f"data schema {name} ")  # the remedy's name
+            raise DataValidationError(
+                f"dataset {name!r}: blocking checks failed; no version was written.\n{text}", report
+            )
+        content_id = artifacts.put_file(path)
+        profile = profile_table(path)
+        size = os.path.getsize(path)
+    with ws.session() as session:
+        existing = version_by_content(session, dataset_id, content_id)
+        if existing is not None:
+            keep_report(session, existing.id)
+            return DatasetVersion(existing, artifacts, new_rows=0)
+        # an incremental snapshot's new rows are past the parent's mark, so none can equal a parent's row
+        parent_rows = parent.number if parent is not None and after is not None else None
+        earlier = _earlier(session, name, profile, schema, artifacts, skip_number=parent_rows)
+        found = overlap(artifacts.local_path(content_id), skip=skip, rows=new_rows, earlier=earlier, schema=schema)
+        version_id = add_version(
+            session,
+            dataset_id=dataset_id,
+            content_id=content_id,
+            rows=profile.rows,
+            size=size,
+            source=described,
+            schema=_json(schema),
+            profile=_json(profile),
+            report=_json(report),
+            watermark_column=watermark,
+            watermark=high_water,
+            parent_id=parent.id if parent is not None else None,
+            run_id=run_id,
+        )
+        keep_report(session, version_id)
+        edges = [Edge("artifact", content_id, "dataset_version", str(version_id), "content", "")]
+        if parent is not None:
+            edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
+        add_edges(session, edges)
+        made = get_version(session, name, None)
+    return DatasetVersion(made, artifacts, new_rows=new_rows, overlap=found, pruned=_retain(name, ws.settings))
 
 
 def _earlier(
@@ -279,12 +267,10 @@ def check(
 ) -> ValidationReport:
     """Validate ``source`` as :func:`ingest` would, against the dataset's latest schema (or ``schema``),
     and write nothing: not a version, not a report. For trying a new batch or an edited schema first."""
-    store, artifacts = _open(settings)
-    try:
-        with store.session() as session:
-            parent = _latest(session, name)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    artifacts = ws.artifacts
+    with ws.session() as session:
+        parent = _latest(session, name)
     with _temporary_parquet() as path:
         _write_snapshot(path, source, None, artifacts, watermark=None, after=None, progress=progress)
         schema = schema or _schema_for(path, parent, chunk_rows, roles=(None, None, None, None))

@@ -26,6 +26,12 @@ class Executor(ABC):
     def shutdown(self) -> None:
         """Release the executor's workers."""
 
+    @abstractmethod
+    def cancel(self) -> None:
+        """Stop every task now: running ones are killed, queued ones never start; each future resolves with an
+        error. Called from another thread than ``submit``'s (a cancelled run). An executor that cannot stop a
+        task that runs lets it finish (the run starts no step after it)."""
+
     @property
     def imports_steps_by_name(self) -> bool:
         """Whether steps must be importable by ``module:qualname`` (they run in another process)."""

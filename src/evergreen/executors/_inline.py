@@ -19,6 +19,9 @@ class InlineExecutor(Executor):
     def shutdown(self) -> None:
         """Nothing to release."""
 
+    def cancel(self) -> None:
+        """Nothing to stop: a step runs inside ``submit``, in the run's own thread, and is let finish."""
+
     @property
     def imports_steps_by_name(self) -> bool:
         return False

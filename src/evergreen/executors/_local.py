@@ -8,9 +8,11 @@ without forking a process that holds threads or database connections.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import types
@@ -26,8 +28,8 @@ _context = multiprocessing.get_context("forkserver")
 _spawn_lock = threading.Lock()
 
 
-def _start_worker(*, with_main: bool) -> ProcessPoolExecutor:
-    """A single-process pool whose process is already running.
+def _start_worker(*, with_main: bool) -> tuple[ProcessPoolExecutor, int]:
+    """A single-process pool whose process is already running, and that process's id.
 
     A new process normally re-runs the parent's ``__main__`` script first, which re-runs a script's
     top-level ``pipeline.run()`` unless it sits under ``if __name__ == "__main__":``. Steps that live
@@ -43,8 +45,7 @@ def _start_worker(*, with_main: bool) -> ProcessPoolExecutor:
             warm_up = worker.submit(os.getpid)
         finally:
             sys.modules["__main__"] = main
-    warm_up.result()
-    return worker
+    return worker, warm_up.result()
 
 
 class LocalExecutor(Executor):
@@ -62,12 +63,13 @@ class LocalExecutor(Executor):
         self.with_main = with_main
         _context.set_forkserver_preload(["evergreen.executors._task", *(m for m in preload if m != "__main__")])
         self._lock = threading.Lock()
-        self._idle: list[ProcessPoolExecutor] = []
+        self._idle: list[tuple[ProcessPoolExecutor, int]] = []
         self._unstarted = self.workers  # workers start on demand: a fully cached run starts none
         self._queue: deque[tuple[StepTask, Future[StepResult]]] = deque()
+        self._busy: dict[ProcessPoolExecutor, int] = {}  # the workers running a step, with their process ids
         self._closed = False
 
-    def _new_worker(self) -> ProcessPoolExecutor:
+    def _new_worker(self) -> tuple[ProcessPoolExecutor, int]:
         return _start_worker(with_main=self.with_main)
 
     def submit(self, task: StepTask) -> Future[StepResult]:
@@ -85,11 +87,14 @@ class LocalExecutor(Executor):
                 if not self._queue or self._closed or not (self._idle or self._unstarted):
                     return
                 task, outer = self._queue.popleft()
-                worker = self._idle.pop() if self._idle else None
-                if worker is None:
+                idle = self._idle.pop() if self._idle else None
+                if idle is None:
                     self._unstarted -= 1
+            worker = None if idle is None else idle[0]
             try:
-                worker = worker or self._new_worker()
+                worker, pid = idle or self._new_worker()
+                with self._lock:
+                    self._busy[worker] = pid
                 inner = worker.submit(execute_task, task)
             except (BrokenProcessPool, OSError) as e:
                 self._finish(worker, task, outer, None, e)
@@ -116,10 +121,11 @@ class LocalExecutor(Executor):
         else:
             result = StepResult(error=f"step {task.name!r} could not be handed to a worker: {error!r}")
         with self._lock:
-            if worker is None or error is not None:
+            pid = self._busy.pop(worker, None) if worker is not None else None
+            if worker is None or pid is None or error is not None:
                 self._unstarted += 1  # a dead or unstartable worker is replaced on demand
             elif not self._closed:
-                self._idle.append(worker)
+                self._idle.append((worker, pid))
                 worker = None
         if worker is not None:
             worker.shutdown(wait=False)
@@ -131,7 +137,20 @@ class LocalExecutor(Executor):
             self._closed = True
             idle, self._idle = self._idle, []
             pending, self._queue = list(self._queue), deque()
-        for worker in idle:
+        for worker, _ in idle:
             worker.shutdown(wait=True)
         for task, outer in pending:
             outer.set_result(StepResult(error=f"step {task.name!r} was cancelled: the executor shut down"))
+
+    def cancel(self) -> None:
+        """Kill the worker processes that run a step (each is replaced on demand) and drop the queued steps."""
+        with self._lock:
+            pending, self._queue = list(self._queue), deque()
+            busy = list(self._busy.values())
+        for task, outer in pending:
+            outer.set_result(StepResult(error=f"step {task.name!r} was cancelled before it started"))
+        for pid in busy:
+            # The pool then fails the step's future ("the worker process … died"); a worker that is gone already
+            # ended by itself in the meantime.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -6,14 +6,17 @@ shipped to another process or machine; :func:`execute_task` is what runs there.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import io
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from evergreen.artifacts import ArtifactRef, ArtifactStore
 from evergreen.errors import EvergreenError
@@ -38,10 +41,12 @@ class StepTask:
 
 @dataclass(frozen=True)
 class StepResult:
-    """The artifacts a step wrote, or the traceback of why it failed."""
+    """The artifacts a step wrote, or the traceback of why it failed; ``log`` is what it printed (a ``bytes``
+    artifact of UTF-8 text), when it printed anything."""
 
     outputs: list[ArtifactRef] = field(default_factory=list)
     error: str | None = None
+    log: ArtifactRef | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,19 +98,70 @@ def _traceback(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, frames))
 
 
+class _Kept:
+    """The last :data:`LOG_MAX_CHARS` characters a step printed, stdout and stderr in the order written."""
+
+    def __init__(self) -> None:
+        self.parts: deque[str] = deque()
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        while self.size > LOG_MAX_CHARS and len(self.parts) > 1:
+            self.size -= len(self.parts.popleft())
+
+
+class _Tee(io.TextIOBase):
+    """Writes go to the stream they would have gone to, and are kept."""
+
+    def __init__(self, stream: TextIO, kept: _Kept) -> None:
+        self.stream, self.kept = stream, kept
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.kept.add(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+#: Characters of a step's printed output kept as its log (the last ones: where a failure shows).
+LOG_MAX_CHARS = 1_000_000
+
+
 def execute_task(task: StepTask) -> StepResult:
-    """Load the inputs, call the step, save its outputs; any exception becomes the result's traceback."""
+    """Load the inputs, call the step, save its outputs; any exception becomes the result's traceback.
+
+    What the step prints (stdout, stderr, and warnings or log records that reach them) still goes where it
+    went, and is kept as the step's log.
+    """
     token = _context.set(task.context)
+    kept = _Kept()
+    out, err = _Tee(sys.stdout, kept), _Tee(sys.stderr, kept)
+    store = _stores.get(task.artifact_root)
     try:
-        store = _stores.get(task.artifact_root)
         if store is None:
             store = _stores[task.artifact_root] = ArtifactStore(task.artifact_root, **task.artifact_options)
-        function = task.callable or resolve_function(task.function)
-        kwargs = {name: store.load(ref) for name, ref in task.inputs.items()}
-        kwargs.update(task.params)
-        value = function(**kwargs)
-        return StepResult(outputs=[store.save(v) for v in _split_outputs(task, value)])
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            function = task.callable or resolve_function(task.function)
+            kwargs = {name: store.load(ref) for name, ref in task.inputs.items()}
+            kwargs.update(task.params)
+            value = function(**kwargs)
+        return StepResult(outputs=[store.save(v) for v in _split_outputs(task, value)], log=_log(store, kept))
     except Exception as e:  # noqa: BLE001 - whatever a user's step raises is reported, not propagated
-        return StepResult(error=_traceback(e))
+        return StepResult(error=_traceback(e), log=_log(store, kept))
     finally:
         _context.reset(token)
+
+
+def _log(store: ArtifactStore | None, kept: _Kept) -> ArtifactRef | None:
+    """The step's printed output as a stored blob, or None when it printed nothing."""
+    text = "".join(kept.parts)
+    if not text or store is None:
+        return None
+    try:
+        return store.save(text.encode("utf-8", errors="replace"))
+    except EvergreenError:
+        return None  # a log that cannot be stored must not fail the step

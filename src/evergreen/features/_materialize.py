@@ -40,7 +40,6 @@ from evergreen.config import Settings
 from evergreen.data import as_utc, entity_key, entity_key_sql, profile_table
 from evergreen.data import quote_identifier as quote
 from evergreen.errors import EvergreenError, FeatureError
-from evergreen.pipelines import run_settings
 from evergreen.store import (
     FeatureMaterializationInfo,
     add_materialization,
@@ -50,10 +49,11 @@ from evergreen.store import (
     list_feature_views,
     now,
 )
+from evergreen.workspace import open_workspace, run_settings
 
 from ._offline import connect, dataset_source, view_rows
 from ._online import OnlineStore, open_online_store, plain
-from ._registry import latest_materialization, load_view, open_session, split_view_ref
+from ._registry import latest_materialization, load_view, split_view_ref
 from ._ttl import fresh, ttl_micros
 
 _BATCH = 50_000
@@ -166,7 +166,7 @@ def _plan(
         NotFoundError: a named view or version does not exist.
         FeatureError: no views are registered, or a served version is not pinned (``name@number``).
     """
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         newest = {v.name: v.latest.ref for v in list_feature_views(session)}
         if views is not None:
             return {get_feature_view_version(session, *split_view_ref(ref)).ref: [] for ref in views}, newest
@@ -261,7 +261,7 @@ def _materialize_one(
         # every minute do not push the runs that wrote rows (and their statistics) out of the history.
         # One over a dataset the last record did not cover is, once, so the next runs can skip reading it.
         return Materialized(info.ref, 0, 0, previous, previous, 0, online.url)
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         add_materialization(
             session,
             version_id=info.id,
@@ -310,7 +310,7 @@ def served_views(views: Sequence[str], online_store: str, *, settings: Settings 
         NotFoundError: no such view or version.
     """
     found = []
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         for ref in views:
             name, number = split_view_ref(ref)
             candidates = (

@@ -11,22 +11,18 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from sqlalchemy.orm import Session
-
 from evergreen.config import Settings
-from evergreen.errors import FeatureError, NotFoundError, PipelineDefinitionError
+from evergreen.errors import FeatureError, NotFoundError, PipelineDefinitionError, RefError
 from evergreen.pipelines import import_module as load_module
-from evergreen.pipelines import run_settings
+from evergreen.refs import Ref
 from evergreen.store import (
     FeatureMaterializationInfo,
     FeatureViewInfo,
     FeatureViewVersionInfo,
-    MetadataStore,
     add_feature_view_version,
     get_feature_view_version,
     get_model_version,
@@ -37,19 +33,9 @@ from evergreen.store import (
     models_using_features,
     record_feature_usage,
 )
+from evergreen.workspace import open_workspace
 
 from ._view import FeatureView, views_in
-
-
-@contextmanager
-def open_session(settings: Settings | None) -> Iterator[Session]:
-    """A metadata-store session on the settings' store, the store closed afterwards."""
-    store = MetadataStore((settings or run_settings()).store.url)
-    try:
-        with store.session() as session:
-            yield session
-    finally:
-        store.dispose()
 
 
 def actor() -> str:
@@ -69,13 +55,18 @@ class Applied:
 
 
 def split_view_ref(text: str) -> tuple[str, int | None]:
-    """``name@3`` → ("name", 3); ``name`` → ("name", None)."""
-    name, sep, ref = text.rpartition("@")
-    if not sep:
-        return text, None
-    if not ref.isdigit():
-        raise FeatureError(f"{text!r} is not a feature view reference; expected NAME or NAME@VERSION (e.g. spend@2)")
-    return name, int(ref)
+    """``name@3`` → ("name", 3); ``name`` → ("name", None).
+
+    Raises:
+        FeatureError: not NAME or NAME@VERSION (an alias or an empty part).
+    """
+    try:
+        ref = Ref.parse(text, what="feature view reference", example="spend@2")
+        return ref.name, ref.numbered(what="feature view reference", example="spend@2")
+    except RefError as e:
+        raise FeatureError(
+            f"{text!r} is not a feature view reference; expected NAME or NAME@VERSION (e.g. spend@2)"
+        ) from e
 
 
 def import_module(target: str) -> ModuleType:
@@ -127,7 +118,7 @@ def apply(views: Sequence[FeatureView] | ModuleType | str, *, settings: Settings
         raise FeatureError(f"feature view name(s) {repeated} are defined twice; each view needs its own name")
     records = [(v, {**v.definition(), "defined_in": _located(v, module)}, v.definition_hash()) for v in found]
     applied = []
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         for view, definition, digest in records:
             version, created = add_feature_view_version(
                 session, name=view.name, definition_hash=digest, definition=definition, actor=actor()
@@ -145,7 +136,7 @@ def load_view(ref: str, *, settings: Settings | None = None) -> tuple[FeatureVie
         FeatureError: the code can no longer be imported, or it changed since the version was applied.
     """
     name, number = split_view_ref(ref)
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         info = get_feature_view_version(session, name, number)
         latest = info if number is None else get_feature_view_version(session, name)
     return info, view_code(info, latest=latest)
@@ -204,7 +195,7 @@ def training_views(
     objects = [v for v in views if isinstance(v, FeatureView)]
     applied: dict[str, list[FeatureViewVersionInfo]] = {}
     if objects:
-        with open_session(settings) as session:
+        with open_workspace(settings).session() as session:
             for name in {v.name for v in objects}:
                 try:
                     applied[name] = list_feature_view_versions(session, name)
@@ -254,10 +245,19 @@ class FeatureViewDetails:
     models: list[str]
 
 
-def list_views(*, settings: Settings | None = None) -> list[tuple[FeatureViewInfo, list[str]]]:
-    """Every registered view with its latest version and materialization, and the models using it."""
-    with open_session(settings) as session:
-        views = list_feature_views(session)
+def list_views(
+    *, settings: Settings | None = None, after: str | None = None, limit: int | None = None
+) -> list[tuple[FeatureViewInfo, list[str]]]:
+    """The registered views by name, each with its latest version and materialization and the models using
+    it: ``limit`` of them (every one when None) after the name ``after``.
+
+    Raises:
+        FeatureError: ``limit`` below 1.
+    """
+    if limit is not None and limit < 1:
+        raise FeatureError(f"limit must be at least 1 (or None for every view), but got {limit}")
+    with open_workspace(settings).session() as session:
+        views = list_feature_views(session, after=after, limit=limit)
         users = models_using_features(session, [v.latest.id for v in views])
     return [(v, users.get(v.latest.id, [])) for v in views]
 
@@ -265,12 +265,30 @@ def list_views(*, settings: Settings | None = None) -> list[tuple[FeatureViewInf
 def show_view(ref: str, *, settings: Settings | None = None) -> FeatureViewDetails:
     """One version of a view (the latest by default) with its history, materializations and users."""
     name, number = split_view_ref(ref)
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         info = get_feature_view_version(session, name, number)
         versions = list_feature_view_versions(session, name)
         runs = list_materializations(session, info.id)
         users = models_using_features(session, [info.id])[info.id]
     return FeatureViewDetails(info, versions, runs, users)
+
+
+def materializations(
+    ref: str, *, settings: Settings | None = None, after: int | None = None, limit: int | None = 20
+) -> list[FeatureMaterializationInfo]:
+    """The materializations of a view version (``name`` for the latest, ``name@3``), newest first: ``limit``
+    of them (every one when None) after the one whose id is ``after``.
+
+    Raises:
+        NotFoundError: no such view or version.
+        FeatureError: a reference that is not NAME or NAME@VERSION, or ``limit`` below 1.
+    """
+    if limit is not None and limit < 1:
+        raise FeatureError(f"limit must be at least 1 (or None for every materialization), but got {limit}")
+    name, number = split_view_ref(ref)
+    with open_workspace(settings).session() as session:
+        info = get_feature_view_version(session, name, number)
+        return list_materializations(session, info.id, after=after, limit=limit)
 
 
 def record_usage(model: str, version: int, views: Sequence[str], *, settings: Settings | None = None) -> list[str]:
@@ -280,7 +298,7 @@ def record_usage(model: str, version: int, views: Sequence[str], *, settings: Se
     Raises:
         NotFoundError: no such model version or feature view.
     """
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         model_version = get_model_version(session, model, version)
         infos = [get_feature_view_version(session, *split_view_ref(ref)) for ref in views]
         record_feature_usage(session, model_version.id, [i.id for i in infos])
@@ -291,5 +309,5 @@ def latest_materialization(
     info: FeatureViewVersionInfo, online_store: str, *, settings: Settings | None = None
 ) -> FeatureMaterializationInfo | None:
     """The newest materialization of a view version into an online store, if any."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         return last_materialization(session, info.id, online_store=online_store)

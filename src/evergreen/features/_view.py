@@ -25,7 +25,8 @@ from typing import Any
 import pandas as pd
 
 from evergreen.data import Source
-from evergreen.errors import FeatureError
+from evergreen.errors import FeatureError, RefError
+from evergreen.refs import Ref
 
 #: A pandas transformation: the source's rows in, the feature rows (entity, timestamp, features) out.
 Transformation = Callable[[pd.DataFrame], pd.DataFrame]
@@ -55,15 +56,14 @@ class DatasetRef:
     @classmethod
     def parse(cls, text: str, view: str) -> DatasetRef:
         """``"transactions"`` (the latest version when read) or ``"transactions@3"`` (pinned)."""
-        name, sep, ref = text.rpartition("@")
-        if not sep:
-            return cls(text)
-        if not name or not ref.isdigit():
+        try:
+            ref = Ref.parse(text, what="dataset reference", example="transactions@3")
+            return cls(ref.name, ref.numbered(what="dataset reference", example="transactions@3"))
+        except RefError as e:
             raise FeatureError(
                 f"feature view {view!r}: source {text!r} is not a dataset reference; expected 'NAME' or "
                 "'NAME@VERSION' (e.g. 'transactions@3'), or an evergreen.data source such as duckdb(QUERY)"
-            )
-        return cls(name, int(ref))
+            ) from e
 
     def describe(self) -> dict[str, Any]:
         """The source as JSON for the definition."""

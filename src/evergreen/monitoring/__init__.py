@@ -7,11 +7,25 @@
 - ``run_monitors("churn", monitors)`` judges each monitor on the last whole window, stores the result as
   a point of its time series, opens an alert after ``windows`` breached windows in a row (deduplicated
   while open, its actions run once), and resolves it when a window is back within threshold.
+- ``alerts(states=..., deployment=...)``, ``alert(id)`` and ``set_alert_state(id, "acknowledged", note=...)``
+  read and answer alerts; ``monitors()`` gives each monitor's newest result and ``monitor_series(deployment,
+  monitor)`` its results window by window (pages with a keyset, as the API serves them).
 - ``schedule("nightly", "0 3 * * *", "project:retrain")`` is a cron schedule; ``register_schedules`` stores
   them and ``run_due`` starts each due firing exactly once, however many schedulers share the store.
 """
 
 from ._actions import alert_payload, holder_name, post_json, start_pipeline, take_actions
+from ._alerts import (
+    ALERT_KINDS,
+    SEVERITIES,
+    UNRESOLVED,
+    AlertDetail,
+    alert,
+    alerts,
+    monitor_series,
+    monitors,
+    set_alert_state,
+)
 from ._judge import STATUSES, Judgement, Window, judge
 from ._monitors import (
     DAY_S,
@@ -39,19 +53,25 @@ from ._schedules import (
     Fired,
     Schedule,
     ScheduleState,
+    Triggered,
     last_slot,
     register_schedules,
     run_due,
     schedule,
     schedule_states,
+    trigger_schedule,
 )
 
 __all__ = [
+    "ALERT_KINDS",
     "DAY_S",
     "KINDS",
     "LOOKBACK_WINDOWS",
+    "SEVERITIES",
     "STATUSES",
+    "UNRESOLVED",
     "Action",
+    "AlertDetail",
     "Fired",
     "Judgement",
     "Monitor",
@@ -59,8 +79,11 @@ __all__ = [
     "Reference",
     "Schedule",
     "ScheduleState",
+    "Triggered",
     "Window",
+    "alert",
     "alert_payload",
+    "alerts",
     "aligned_window",
     "bias",
     "drift",
@@ -72,6 +95,8 @@ __all__ = [
     "latency",
     "log",
     "missing",
+    "monitor_series",
+    "monitors",
     "parse_duration",
     "post_json",
     "prediction_drift",
@@ -84,8 +109,10 @@ __all__ = [
     "run_pipeline",
     "schedule",
     "schedule_states",
+    "set_alert_state",
     "skew",
     "start_pipeline",
     "take_actions",
+    "trigger_schedule",
     "webhook",
 ]

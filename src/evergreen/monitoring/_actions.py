@@ -15,7 +15,8 @@ from evergreen.config import Settings
 from evergreen.errors import EvergreenError
 from evergreen.pipelines import load_pipeline
 from evergreen.serving import rollback_deployment
-from evergreen.store import AlertInfo, MetadataStore, add_alert_event, claim_fire, finish_fire
+from evergreen.store import AlertInfo, add_alert_event, claim_fire, finish_fire
+from evergreen.workspace import open_workspace
 
 from ._monitors import Action
 
@@ -66,23 +67,20 @@ def _take(action: Action, alert: AlertInfo, *, deployment: str, settings: Settin
 def start_pipeline(target: str, params: dict[str, Any], *, schedule: str, slot: str, settings: Settings) -> str | None:
     """Run a pipeline once for ``(schedule, slot)`` and say how it went; None when another process (another
     server) claimed that slot first and this one did nothing."""
-    store = MetadataStore(settings.store.url)
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        if not claim_fire(session, schedule=schedule, slot=slot, holder=holder_name()):
+            return None
     try:
-        with store.session() as session:
-            if not claim_fire(session, schedule=schedule, slot=slot, holder=holder_name()):
-                return None
-        try:
-            run = load_pipeline(target).run(settings=settings, **params)
-        except EvergreenError as e:
-            failed_run = getattr(getattr(e, "run", None), "id", None)  # a StepExecutionError carries its run
-            with store.session() as session:
-                finish_fire(session, schedule=schedule, slot=slot, status="failed", run_id=failed_run, message=str(e))
-            raise
-        with store.session() as session:
-            finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id)
-        return f"ran {target}: run {run.id[:12]} {run.status}"
-    finally:
-        store.dispose()
+        run = load_pipeline(target).run(settings=settings, **params)
+    except EvergreenError as e:
+        failed_run = getattr(getattr(e, "run", None), "id", None)  # a StepExecutionError carries its run
+        with ws.session() as session:
+            finish_fire(session, schedule=schedule, slot=slot, status="failed", run_id=failed_run, message=str(e))
+        raise
+    with ws.session() as session:
+        finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id)
+    return f"ran {target}: run {run.id[:12]} {run.status}"
 
 
 def holder_name() -> str:
@@ -127,9 +125,6 @@ def post_json(url: str, payload: dict[str, Any], *, retries: int, timeout_s: flo
 
 
 def _note(settings: Settings, alert_id: int, action: str, note: str) -> None:
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            add_alert_event(session, alert_id, action, actor="evergreen", note=note)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        add_alert_event(session, alert_id, action, actor="evergreen", note=note)

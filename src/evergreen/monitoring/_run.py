@@ -15,7 +15,6 @@ from evergreen.evaluation import higher_is_better
 from evergreen.pipelines import run_settings
 from evergreen.store import (
     AlertInfo,
-    MetadataStore,
     MonitorResultInfo,
     labelled_prediction_rows,
     monitor_results,
@@ -25,6 +24,7 @@ from evergreen.store import (
     record_monitor_result,
     set_alert_state,
 )
+from evergreen.workspace import Workspace, open_workspace
 
 from ._actions import take_actions
 from ._judge import Judgement, Window, judge
@@ -84,31 +84,28 @@ def run_monitors(
     references: dict[int, Reference] = {}
     read: dict[tuple[datetime, datetime], Window] = {}
     outcomes: list[Outcome] = []
-    store = MetadataStore(settings.store.url)
-    try:
-        for monitor in monitors:
-            windows = [window] if window is not None else _windows(monitor, at)
-            newest: Outcome | None = None
-            for start, end in windows:
-                if (start, end) not in read:  # monitors of the same length share their windows' rows
-                    read[(start, end)] = _read_window(store, deployment, start, end)
-                frame = read[(start, end)]
-                version = frame.main_version
-                reference = None
-                if version is not None:
-                    model = str(frame.live["model"].iloc[0])
-                    if version not in references:
-                        references[version] = reference_of(model, version, settings)
-                    reference = references[version]
-                if monitor.kind == "skew":  # needs the feature views' offline values, not only the log
-                    verdict = judge_skew(monitor, deployment, start, end, settings)
-                else:
-                    verdict = judge(monitor, frame, reference)
-                newest = _record(store, deployment, monitor, start, end, verdict, version)
-            assert newest is not None
-            outcomes.append(_act(newest, deployment, settings))
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    for monitor in monitors:
+        windows = [window] if window is not None else _windows(monitor, at)
+        newest: Outcome | None = None
+        for start, end in windows:
+            if (start, end) not in read:  # monitors of the same length share their windows' rows
+                read[(start, end)] = _read_window(ws, deployment, start, end)
+            frame = read[(start, end)]
+            version = frame.main_version
+            reference = None
+            if version is not None:
+                model = str(frame.live["model"].iloc[0])
+                if version not in references:
+                    references[version] = reference_of(model, version, settings)
+                reference = references[version]
+            if monitor.kind == "skew":  # needs the feature views' offline values, not only the log
+                verdict = judge_skew(monitor, deployment, start, end, settings)
+            else:
+                verdict = judge(monitor, frame, reference)
+            newest = _record(ws, deployment, monitor, start, end, verdict, version)
+        assert newest is not None
+        outcomes.append(_act(newest, deployment, settings))
     return outcomes
 
 
@@ -119,8 +116,8 @@ def _windows(monitor: Monitor, at: datetime) -> list[tuple[datetime, datetime]]:
     return [(start - k * step, end - k * step) for k in reversed(range(count))]
 
 
-def _read_window(store: MetadataStore, deployment: str, start: datetime, end: datetime) -> Window:
-    with store.session() as session:
+def _read_window(ws: Workspace, deployment: str, start: datetime, end: datetime) -> Window:
+    with ws.session() as session:
         rows = labelled_prediction_rows(session, deployment=deployment, since=start, until=end, include_unlabelled=True)
     live = [r for r in rows if r.mode == "live"]
     frame = pd.DataFrame(
@@ -138,7 +135,7 @@ def _read_window(store: MetadataStore, deployment: str, start: datetime, end: da
 
 
 def _record(
-    store: MetadataStore,
+    ws: Workspace,
     deployment: str,
     monitor: Monitor,
     start: datetime,
@@ -146,7 +143,7 @@ def _record(
     verdict: Judgement,
     version: int | None,
 ) -> Outcome:
-    with store.session() as session:
+    with ws.session() as session:
         before = monitor_results(session, deployment=deployment, monitor=monitor.name, before=end, limit=1)
         was_breached = bool(before) and before[0].window_end == end and before[0].status == "breached"
         details = {**verdict.details, "model_version": version}

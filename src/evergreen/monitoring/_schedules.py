@@ -15,19 +15,25 @@ from typing import Any
 from croniter import croniter
 
 from evergreen.config import Settings
-from evergreen.errors import EvergreenError, MonitorError
-from evergreen.pipelines import run_settings
+from evergreen.errors import EvergreenError, MonitorError, NotFoundError, did_you_mean
+from evergreen.pipelines import Run, StartedRun, load_pipeline
 from evergreen.store import (
-    MetadataStore,
     ScheduleFireInfo,
     ScheduleInfo,
+    claim_fire,
+    finish_fire,
     list_schedules,
     now,
     save_schedule,
     schedule_fires,
 )
+from evergreen.workspace import open_workspace
 
-from ._actions import start_pipeline
+from ._actions import holder_name, start_pipeline
+
+#: How a firing started by hand (:func:`trigger_schedule`) spells its slot: never a cron time, so it takes
+#: no cron firing's place.
+MANUAL_SLOT_PREFIX = "manual:"
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,11 @@ def schedule(name: str, cron: str, pipeline: str, **params: Any) -> Schedule:
 
 def register_schedules(schedules: list[Schedule], *, settings: Settings | None = None) -> list[ScheduleInfo]:
     """Store (or update) schedule definitions so every scheduler on the store sees them."""
-    settings = settings or run_settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            return [
-                save_schedule(session, name=s.name, kind="cron", spec=s.cron, pipeline=s.pipeline, params=s.params)
-                for s in schedules
-            ]
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        return [
+            save_schedule(session, name=s.name, kind="cron", spec=s.cron, pipeline=s.pipeline, params=s.params)
+            for s in schedules
+        ]
 
 
 def last_slot(cron: str, at: datetime) -> datetime:
@@ -101,25 +102,28 @@ class ScheduleState:
     last: ScheduleFireInfo | None
 
 
-def schedule_states(*, at: datetime | None = None, settings: Settings | None = None) -> list[ScheduleState]:
-    """Every stored schedule, by name, with what :func:`run_due` would do about it at ``at`` (default: now)."""
-    settings = settings or run_settings()
+def schedule_states(
+    *, at: datetime | None = None, settings: Settings | None = None, after: str | None = None, limit: int | None = None
+) -> list[ScheduleState]:
+    """Every stored schedule, by name, with what :func:`run_due` would do about it at ``at`` (default: now);
+    ``limit`` of them whose names come after ``after`` when given (a page)."""
     at = at or now()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            stored = list_schedules(session)
-            last = {info.name: schedule_fires(session, schedule=info.name, limit=1) for info in stored}
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        stored = [info for info in list_schedules(session) if after is None or info.name > after][:limit]
+        last = {info.name: schedule_fires(session, schedule=info.name, limit=1) for info in stored}
+        slots = {info.name: last_slot(info.spec, at) for info in stored if info.kind == "cron" and info.enabled}
+        claimed = {
+            name: bool(schedule_fires(session, schedule=name, slot=slot.isoformat(), limit=1))
+            for name, slot in slots.items()
+        }
     states = []
     for info in stored:
         fired = last[info.name][0] if last[info.name] else None
-        if info.kind != "cron" or not info.enabled:
+        if info.name not in slots:
             states.append(ScheduleState(info, False, None, fired))
             continue
-        slot = last_slot(info.spec, at)
-        if slot >= info.created_at and not _claimed(info.name, slot, fired):
+        slot = slots[info.name]
+        if slot >= info.created_at and not claimed[info.name]:
             states.append(ScheduleState(info, True, slot, fired))
             continue
         start = max(at, info.created_at).astimezone(UTC)
@@ -128,9 +132,56 @@ def schedule_states(*, at: datetime | None = None, settings: Settings | None = N
     return states
 
 
-def _claimed(name: str, slot: datetime, last: ScheduleFireInfo | None) -> bool:
-    """Whether the firing ``slot`` was claimed already (firings are claimed in order, so the latest tells)."""
-    return last is not None and last.slot >= slot.isoformat()
+@dataclass(frozen=True)
+class Triggered:
+    """A schedule started by hand: its firing's ``slot`` (``manual:`` and the time) and the run going on."""
+
+    schedule: str
+    slot: str
+    run: StartedRun
+
+
+def trigger_schedule(name: str, *, settings: Settings | None = None, actor: str = "") -> Triggered:
+    """Start the schedule ``name``'s pipeline now, with its parameters, and return with the run's id; the run
+    goes on in a thread of this process. The firing is recorded (slot ``manual:TIME``, held by this process
+    and ``actor``) beside the cron firings, and takes none of their places: the next due one still runs.
+
+    Raises:
+        NotFoundError: no stored schedule has that name.
+        EvergreenError: its pipeline cannot be loaded, or its stored parameters no longer fit it (nothing
+            was started then).
+    """
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        stored = {info.name: info for info in list_schedules(session)}
+    if name not in stored:
+        raise NotFoundError(
+            f"no schedule {name!r}{did_you_mean(name, stored)}; stored schedules: {', '.join(stored) or 'none'} "
+            "(see: evergreen schedules list)"
+        )
+    info = stored[name]
+    pipeline = load_pipeline(info.pipeline)
+    params = pipeline.coerce_params(info.params, source=f"schedule {name!r}")
+    slot = f"{MANUAL_SLOT_PREFIX}{now().isoformat()}"
+    holder = holder_name() + (f" for {actor}" if actor else "")
+    with ws.session() as session:
+        if not claim_fire(session, schedule=name, slot=slot, holder=holder):  # the same microsecond, elsewhere
+            raise MonitorError(f"schedule {name!r} was triggered by another process at {slot}; see its runs")
+
+    def finished(run: Run | None, error: BaseException | None) -> None:
+        with ws.session() as session:
+            if run is not None:
+                finish_fire(session, schedule=name, slot=slot, status=run.status, run_id=run.id)
+            else:
+                finish_fire(session, schedule=name, slot=slot, status="failed", message=str(error))
+
+    try:
+        started = pipeline.start(settings=ws.settings, on_end=finished, **params)
+    except EvergreenError as e:
+        with ws.session() as session:
+            finish_fire(session, schedule=name, slot=slot, status="failed", message=str(e))
+        raise
+    return Triggered(name, slot, started)
 
 
 def run_due(*, at: datetime | None = None, settings: Settings | None = None) -> list[Fired]:
@@ -139,14 +190,10 @@ def run_due(*, at: datetime | None = None, settings: Settings | None = None) -> 
     A schedule's first firing is the first slot after it was stored. Pipeline failures are reported in
     the result (and the firing's record), not raised, so one broken pipeline does not stop the others.
     """
-    settings = settings or run_settings()
+    ws = open_workspace(settings)
     at = at or now()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            stored = list_schedules(session, kind="cron")
-    finally:
-        store.dispose()
+    with ws.session() as session:
+        stored = list_schedules(session, kind="cron")
     fired = []
     for info in stored:
         if not info.enabled:
@@ -156,7 +203,7 @@ def run_due(*, at: datetime | None = None, settings: Settings | None = None) -> 
             continue
         try:
             outcome = start_pipeline(
-                info.pipeline, info.params, schedule=info.name, slot=slot.isoformat(), settings=settings
+                info.pipeline, info.params, schedule=info.name, slot=slot.isoformat(), settings=ws.settings
             )
         except EvergreenError as e:
             fired.append(Fired(info.name, slot, f"{info.pipeline} failed: {e}", False))

@@ -6,11 +6,12 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
 
-from evergreen.errors import PipelineDefinitionError, RunError, did_you_mean
+from evergreen.errors import ParameterError, PipelineDefinitionError, did_you_mean
 
 from ._graph import Graph, graph_being_built, validate
 from ._hashing import canonical_json
@@ -20,11 +21,22 @@ if TYPE_CHECKING:
     from evergreen.config import Settings
     from evergreen.executors import Executor
 
-    from ._run import Run, RunEvent
+    from ._run import Run, RunEvent, StartedRun
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """A pipeline parameter as a client sees it: its name, its type's name, and its default (JSON) if any."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+
 
 _tracing: ContextVar[tuple[str, ...]] = ContextVar("evergreen_pipelines_being_traced", default=())
 #: Options of ``Pipeline.run`` that a pipeline parameter of the same name would shadow.
-RUN_OPTIONS = ("settings", "executor", "cache", "check", "on_event")
+RUN_OPTIONS = ("settings", "executor", "cache", "check", "on_event", "on_end")
 
 
 class Pipeline:
@@ -94,9 +106,12 @@ class Pipeline:
         names = list(self.signature.parameters)
         for key in params:
             if key not in self.signature.parameters:
-                raise RunError(
+                raise ParameterError(
                     f"pipeline {self.name!r} has no parameter {key!r}{did_you_mean(key, names)} "
-                    f"(its parameters: {', '.join(names) or 'none'})"
+                    f"(its parameters: {', '.join(names) or 'none'})",
+                    parameter=key,
+                    value=params[key],
+                    expected=f"one of {', '.join(names)}" if names else "no parameters",
                 )
         values: dict[str, Any] = {}
         for name, parameter in self.signature.parameters.items():
@@ -105,9 +120,11 @@ class Pipeline:
             elif parameter.default is not inspect.Parameter.empty:
                 values[name] = self._coerce(name, parameter.default, "its default")
             else:
-                raise RunError(
+                raise ParameterError(
                     f"pipeline {self.name!r} needs parameter {name!r}; give it as "
-                    f"{self.name}.run({name}=...) or `-p {name}=...`"
+                    f"{self.name}.run({name}=...) or `-p {name}=...`",
+                    parameter=name,
+                    expected=f"a value of type {_type_name(self.hints.get(name, Any))}",
                 )
         return values
 
@@ -117,19 +134,25 @@ class Pipeline:
             adapter: TypeAdapter[Any] = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
         except (PydanticUserError, TypeError):
             adapter = TypeAdapter(Any)
-        expected = getattr(annotation, "__name__", str(annotation))
+        expected = _type_name(annotation)
         try:
             result = adapter.dump_python(adapter.validate_python(value), mode="json")
             canonical_json(result)
         except ValidationError as e:
-            raise RunError(
+            raise ParameterError(
                 f"pipeline {self.name!r} parameter {name!r} = {value!r} (from {source}): expected {expected}; "
-                f"{e.errors()[0]['msg']}"
+                f"{e.errors()[0]['msg']}",
+                parameter=name,
+                value=value,
+                expected=expected,
             ) from e
         except (TypeError, ValueError) as e:
-            raise RunError(
+            raise ParameterError(
                 f"pipeline {self.name!r} parameter {name!r} = {value!r} (from {source}) is not a JSON value; "
-                "pipeline parameters are recorded with the run, so they must be JSON values"
+                "pipeline parameters are recorded with the run, so they must be JSON values",
+                parameter=name,
+                value=value,
+                expected="a JSON value",
             ) from e
         return result
 
@@ -162,8 +185,49 @@ class Pipeline:
             on_event=on_event,
         )
 
+    def start(
+        self,
+        *,
+        settings: Settings | None = None,
+        cache: bool = True,
+        on_end: Callable[[Run | None, BaseException | None], None] | None = None,
+        **params: Any,
+    ) -> StartedRun:
+        """Start a run and return at once with its id; the run goes on in a daemon thread of this process.
+
+        The parameters are checked, and the run recorded, before this returns: a bad parameter raises
+        :class:`~evergreen.errors.ParameterError` and nothing is recorded. ``wait()`` on the result gives the
+        finished :class:`Run`; :func:`evergreen.pipelines.cancel_run` (or ``evergreen runs cancel``) stops it.
+        ``on_end`` is called in the run's thread with the finished run (or, when the run could not be driven
+        to its end, None and the error).
+        """
+        from ._runner import start_pipeline
+
+        return start_pipeline(self, self.coerce_params(params), settings=settings, cache=cache, on_end=on_end)
+
+    def parameters(self) -> list[ParamInfo]:
+        """The pipeline's parameters in order: name, type, whether it is required, and its default."""
+        found = []
+        for name, parameter in self.signature.parameters.items():
+            annotation = self.hints.get(name, Any)
+            has_default = parameter.default is not inspect.Parameter.empty
+            found.append(
+                ParamInfo(
+                    name=name,
+                    type=_type_name(annotation),
+                    required=not has_default,
+                    default=self._coerce(name, parameter.default, "its default") if has_default else None,
+                )
+            )
+        return found
+
     def __repr__(self) -> str:
         return f"<pipeline {self.name!r}: {' → '.join(self.steps) or 'no steps'}>"
+
+
+def _type_name(annotation: Any) -> str:
+    """``int`` for int, ``list[int]`` for a generic, as a user would write it."""
+    return str(annotation) if hasattr(annotation, "__origin__") else getattr(annotation, "__name__", str(annotation))
 
 
 def pipeline(function: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:

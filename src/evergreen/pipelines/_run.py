@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,8 @@ from ._placeholders import StepOutput
 
 @dataclass(frozen=True)
 class RunEvent:
-    """A step changed state: ``running``, ``retrying``, ``succeeded``, ``cached``, ``failed`` or ``skipped``."""
+    """A step changed state: ``running``, ``retrying``, ``succeeded``, ``cached``, ``failed``, ``skipped`` or
+    ``cancelled``."""
 
     run_id: str
     step: str
@@ -38,7 +40,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``succeeded`` or ``failed``."""
+        """``succeeded``, ``failed`` or ``cancelled``."""
         return self.info.status
 
     @property
@@ -76,3 +78,48 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<run {self.id[:8]} of {self.info.pipeline!r}: {self.status}>"
+
+
+class StartedRun:
+    """A run that goes on in a thread of this process (:meth:`Pipeline.start`): its id at once, its end later.
+
+    The thread is a daemon: a process that exits leaves the run ``running`` until the next run or listing
+    finds its process gone and records it failed.
+    """
+
+    def __init__(self, run_id: str, pipeline: str) -> None:
+        self.id = run_id
+        self.pipeline = pipeline
+        self._done = threading.Event()
+        self._run: Run | None = None
+        self._error: BaseException | None = None
+
+    def settle(self, run: Run | None, error: BaseException | None) -> None:
+        """Called by the runner when the run has ended (or could not be driven)."""
+        self._run, self._error = run, error
+        self._done.set()
+
+    def done(self) -> bool:
+        """Whether the run has ended (and its end is recorded)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """The finished run (succeeded, failed or cancelled), once it has ended.
+
+        Raises:
+            RunError: it has not ended within ``timeout`` seconds.
+            EvergreenError: what stopped the run from being driven at all (the store went away).
+        """
+        if not self._done.wait(timeout):
+            raise RunError(
+                f"run {self.id} of pipeline {self.pipeline!r} is still running after {timeout} s; "
+                f"wait longer, or see its steps with: evergreen runs show {self.id}"
+            )
+        if self._error is not None:
+            raise self._error
+        assert self._run is not None  # set with _done when no error was
+        return self._run
+
+    def __repr__(self) -> str:
+        state = "running" if not self.done() else (self._run.status if self._run else "interrupted")
+        return f"<started run {self.id[:8]} of {self.pipeline!r}: {state}>"

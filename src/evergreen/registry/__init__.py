@@ -5,7 +5,10 @@ trial_id)`` the model a tracked training trial made, with its metrics and lineag
 stores the gate's verdict (``validated`` or ``rejected`` with an alert); ``approve``, ``promote`` and
 ``rollback`` move versions through release, each in one transaction with an audit event (``promote_in`` and
 ``rollback_in`` do it inside a caller's transaction, so serving moves the deployments that follow an alias in
-the same one); ``traffic`` tells which deployments send each version traffic.
+the same one); each takes the ``actor`` its audit event names and an ``expected_revision`` (the model's
+``revision`` read when the change was decided: a ConflictError when another change got in first);
+``models``, ``versions`` and ``history`` read them a page at a time; ``traffic`` tells which deployments send
+each version traffic.
 ``model_card_markdown`` and ``model_card_html`` write a version's model card (purpose, data, metrics
 overall and per slice, gate report, known limits, lineage, history) from what was recorded.
 """
@@ -27,6 +30,7 @@ from ._registry import (
     canaries,
     get,
     history,
+    model,
     models,
     promote,
     promote_in,
@@ -34,6 +38,7 @@ from ._registry import (
     register,
     restorable,
     retire,
+    revision,
     rollback,
     rollback_in,
     traffic,
@@ -77,6 +82,7 @@ __all__ = [
     "gate_result",
     "get",
     "history",
+    "model",
     "model_card_html",
     "model_card_markdown",
     "model_lineage",
@@ -90,6 +96,7 @@ __all__ = [
     "register_trial",
     "restorable",
     "retire",
+    "revision",
     "rollback",
     "rollback_in",
     "traffic",

@@ -30,9 +30,9 @@ from evergreen.errors import (
     TrainingError,
 )
 from evergreen.evaluation import EvaluationReport
-from evergreen.pipelines import run_settings
 from evergreen.store import DatasetSplitInfo, ModelEventInfo, ModelVersionInfo, TrialInfo
 from evergreen.training import ModelPackage, Recipe, read_package, trial
+from evergreen.workspace import open_workspace
 
 from ._lineage import LineageGraph, model_lineage
 from ._registry import get, history, models
@@ -78,11 +78,12 @@ def gather(name: str, ref: str | int | None, *, purpose: str | None, settings: S
     Raises:
         NotFoundError: no model ``name``, or it has no such version.
     """
-    settings = settings or run_settings()
+    workspace = open_workspace(settings)
+    settings = workspace.settings
     version = get(name, ref, settings=settings)
     description = next((m.description for m in models(settings=settings) if m.name == name), "")
     sources = CardSources(version=version, description=description, purpose=purpose)
-    artifacts = ArtifactStore(settings.artifacts.root)
+    artifacts = workspace.artifacts
     gaps = sources.gaps
 
     sources.package = _attempt(gaps, "package", lambda: read_package(version.package_id, artifacts))

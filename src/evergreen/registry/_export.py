@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.errors import RegistryError
-from evergreen.pipelines import run_settings
 from evergreen.training import onnx_bytes, read_package
+from evergreen.workspace import open_workspace
 
 from ._registry import get
 
@@ -22,9 +21,9 @@ def export_onnx(name: str, ref: str | int | None, path: Path, *, settings: Setti
         RegistryError: the version has no verified ONNX copy (the recorded reason is given), or the
             target folder does not exist.
     """
-    settings = settings or run_settings()
-    version = get(name, ref, settings=settings)
-    artifacts = ArtifactStore(settings.artifacts.root)
+    workspace = open_workspace(settings)
+    version = get(name, ref, settings=workspace.settings)
+    artifacts = workspace.artifacts
     package = read_package(version.package_id, artifacts)
     if not package.onnx_verified:
         reason = package.onnx_status.get("reason") or "parity was not proven"

@@ -26,8 +26,7 @@ from evergreen.store import (
     model_versions_by_id,
     versions_by_id,
 )
-
-from ._registry import open_session
+from evergreen.workspace import open_workspace
 
 
 class Node(BaseModel):
@@ -77,7 +76,7 @@ def model_lineage(name: str, ref: str | int | None = None, *, settings: Settings
     """Where a model version came from: its trial (code version, parameters), the dataset versions it
     was trained on (with their validation result), the feature view versions it uses, the pipeline run, and
     the packaged artifact. Every edge has its node: one whose record is gone is labelled ``(deleted)``."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         version = get_model_version(session, name, ref)
         into, _ = lineage(session, "model_version", str(version.id))
         root = _model_node(version)
@@ -149,7 +148,7 @@ def trained_on(
     dataset: str, ref: str | int | None = None, *, settings: Settings | None = None
 ) -> list[ModelVersionInfo]:
     """The model versions trained on a dataset version (the latest when ``ref`` is None)."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         info = get_version(session, dataset, ref)
         _, out = lineage(session, "dataset_version", str(info.id))
         ids = [int(e.dst_id) for e in out if e.dst_kind == "model_version"]

@@ -12,26 +12,28 @@ Releasing a version (the ``production`` alias) replaces the current one and poin
 version that served fully (the current one, or the baseline of the canary it is still a candidate of), in
 one transaction; :func:`rollback` puts ``previous`` back in production in one transaction too.
 Every change is an audit event with who, when, why and from which run. Changes to one model are
-serialised in the store, so two promotions racing leave exactly one production version.
+serialised in the store, so two promotions racing leave exactly one production version; a change may also
+name the model's :func:`revision` it was decided on (``expected_revision``), and is refused with a
+ConflictError when another change got in first (what the REST API's ``If-Match`` carries).
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
-from evergreen.errors import NotFoundError, RegistryError
+from evergreen.errors import ConflictError, NotFoundError, RefError, RegistryError
+from evergreen.refs import Ref
 from evergreen.store import (
+    MODEL_STATUSES,
     AlertInfo,
     DatasetVersionInfo,
     Edge,
     FeatureViewVersionInfo,
-    MetadataStore,
     ModelEventInfo,
     ModelInfo,
     ModelVersionInfo,
@@ -42,6 +44,7 @@ from evergreen.store import (
     aliases_of,
     canaries_of,
     get_feature_view_version,
+    get_model,
     get_model_version,
     get_version,
     list_model_versions,
@@ -49,6 +52,7 @@ from evergreen.store import (
     lock_model,
     model_events,
     model_id,
+    model_revision,
     raise_alert,
     record_feature_usage,
     set_alias,
@@ -57,6 +61,7 @@ from evergreen.store import (
     traffic_of,
     was_approved,
 )
+from evergreen.workspace import open_workspace
 
 if TYPE_CHECKING:
     from evergreen.data import ColumnSchema
@@ -70,25 +75,34 @@ RELEASABLE = ("validated", "approved", "released", "retired", "rolled_back")
 
 
 def actor() -> str:
-    """Who is acting: the login name of this process's user."""
+    """Who is acting when the caller names no one: the login name of this process's user."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
 
 
-@contextmanager
-def open_session(settings: Settings | None) -> Iterator[Session]:
-    if settings is None:
-        from evergreen.pipelines import run_settings
+def _who(given: str | None) -> str:
+    """The actor an audit event records: the one the caller named (the API's token), else this process's user."""
+    return given or actor()
 
-        settings = run_settings()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            yield session
-    finally:
-        store.dispose()
+
+def check_revision(session: Session, name: str, model: int, expected: int | None) -> None:
+    """Inside a change that holds the model's lock: refuse it when ``expected`` (the revision the caller decided
+    on) is no longer the model's revision, because another change got in first.
+
+    Raises:
+        ConflictError: naming both revisions and how to decide again.
+    """
+    if expected is None:
+        return
+    current = model_revision(session, model)
+    if current != expected:
+        raise ConflictError(
+            f"model {name!r} changed since revision {expected} was read (it is at revision {current} now), so "
+            f"this change was not made; read it again (`evergreen models show {name}`, or GET its version for "
+            "a new ETag), check that the change still holds, and retry with the new revision"
+        )
 
 
 def register(
@@ -103,6 +117,7 @@ def register(
     features: Sequence[str] | Mapping[str, int | None] = (),
     reason: str = "",
     description: str = "",
+    actor: str | None = None,
     settings: Settings | None = None,
 ) -> ModelVersionInfo:
     """Record a packaged model (its manifest id) as the next version of ``name``, with its lineage:
@@ -112,18 +127,19 @@ def register(
 
     With ``datasets``, the model's inputs are checked against each version's schema first (see
     :func:`~evergreen.registry._columns.check_columns`): a RegistryError names every missing, unused
-    or differently typed column, instead of the model failing later at serving."""
-    from evergreen.pipelines import run_settings
+    or differently typed column, instead of the model failing later at serving.
 
+    ``actor`` is who the audit trail names (default: this process's user)."""
     from ._columns import check_columns
 
     if not name or len(name) > 255:
         raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
-    with open_session(settings) as session:
+    workspace = open_workspace(settings)
+    with workspace.session() as session:
         dataset_versions = [_dataset_version(session, ref) for ref in datasets]
         views = [_feature_version(session, ref) for ref in _feature_refs(features)]
         if dataset_versions:
-            inputs = _inputs(package_id, settings or run_settings())
+            inputs = _inputs(package_id, workspace.settings)
             provided = _view_features(views)
             for dataset in dataset_versions:
                 check_columns(name, inputs, dataset, view_features=provided)
@@ -137,7 +153,7 @@ def register(
             metrics=metrics or {},
             trial_id=trial_id,
             run_id=run_id,
-            actor=actor(),
+            actor=_who(actor),
             reason=reason or "registered",
             description=description,
         )
@@ -154,10 +170,13 @@ def register(
 
 
 def _dataset_version(session: Session, ref: str) -> DatasetVersionInfo:
-    name, sep, number = ref.rpartition("@")
-    if not sep or not name or not number:
+    try:
+        parsed = Ref.parse(ref, what="dataset reference")
+    except RefError as e:
+        raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')") from e
+    if parsed.selector is None:
         raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
-    return get_version(session, name, number)
+    return get_version(session, parsed.name, parsed.selector)
 
 
 def _feature_refs(features: Sequence[str] | Mapping[str, int | None]) -> list[str]:
@@ -189,19 +208,22 @@ def _feature_refs(features: Sequence[str] | Mapping[str, int | None]) -> list[st
 
 
 def _feature_version(session: Session, ref: str) -> FeatureViewVersionInfo:
-    name, sep, number = ref.rpartition("@")
-    if sep and not number.isdigit():
-        raise RegistryError(f"feature view reference {ref!r} is not of the form NAME or NAME@VERSION (e.g. 'spend@2')")
-    return get_feature_view_version(session, name if sep else ref, int(number) if sep else None)
+    try:
+        parsed = Ref.parse(ref, what="feature view reference", example="spend@2")
+        number = parsed.numbered(what="feature view reference", example="spend@2")
+    except RefError as e:
+        raise RegistryError(
+            f"feature view reference {ref!r} is not of the form NAME or NAME@VERSION (e.g. 'spend@2')"
+        ) from e
+    return get_feature_view_version(session, parsed.name, number)
 
 
 def _inputs(package_id: str, settings: Settings) -> list[ColumnSchema]:
     """The packaged model's input columns, from its signature."""
-    from evergreen.artifacts import ArtifactStore
     from evergreen.training import read_package
 
     try:
-        package = read_package(package_id, ArtifactStore(settings.artifacts.root))
+        package = read_package(package_id, open_workspace(settings).artifacts)
     except NotFoundError as e:
         raise RegistryError(
             f"cannot check the model's columns against its datasets: no packaged model {package_id[:12]} in the "
@@ -223,26 +245,70 @@ def _view_features(views: Sequence[FeatureViewVersionInfo]) -> set[str] | None:
 
 def get(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> ModelVersionInfo:
     """A version by number or alias; the latest when ``ref`` is None."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         return get_model_version(session, name, ref)
 
 
-def versions(name: str, *, settings: Settings | None = None) -> list[ModelVersionInfo]:
-    """Every version of ``name``, oldest first."""
-    with open_session(settings) as session:
-        return list_model_versions(session, name)
+def versions(
+    name: str,
+    *,
+    status: str | None = None,
+    newest_first: bool = False,
+    after: int | None = None,
+    limit: int | None = None,
+    settings: Settings | None = None,
+) -> list[ModelVersionInfo]:
+    """The versions of ``name``, oldest first (or ``newest_first``), only those in ``status`` when given; a page
+    of them with ``limit``, and the next page with ``after``, the number of the last version of the previous one.
+
+    Raises:
+        NotFoundError: no model ``name``.
+        RegistryError: a ``status`` that is not a version status (the statuses are listed).
+    """
+    if status is not None and status not in MODEL_STATUSES:
+        raise RegistryError(f"version status {status!r} is not one of {', '.join(MODEL_STATUSES)}")
+    with open_workspace(settings).session() as session:
+        return list_model_versions(session, name, status=status, newest_first=newest_first, after=after, limit=limit)
 
 
-def models(*, settings: Settings | None = None) -> list[ModelInfo]:
-    """Every registered model with its aliases."""
-    with open_session(settings) as session:
-        return list_models(session)
+def model(name: str, *, settings: Settings | None = None) -> ModelInfo:
+    """One registered model with its number of versions and its aliases.
+
+    Raises:
+        NotFoundError: no model ``name`` (a close name is suggested).
+    """
+    with open_workspace(settings).session() as session:
+        return get_model(session, name)
 
 
-def history(name: str, *, limit: int = 50, settings: Settings | None = None) -> list[ModelEventInfo]:
-    """The audit trail of ``name``, newest first."""
-    with open_session(settings) as session:
-        return model_events(session, name, limit=limit)
+def models(*, after: str | None = None, limit: int | None = None, settings: Settings | None = None) -> list[ModelInfo]:
+    """The registered models by name, with their aliases; a page of them with ``limit``, and the next page with
+    ``after``, the name of the last model of the previous one."""
+    with open_workspace(settings).session() as session:
+        return list_models(session, after=after, limit=limit)
+
+
+def history(
+    name: str,
+    *,
+    version: int | None = None,
+    before: int | None = None,
+    limit: int | None = 50,
+    settings: Settings | None = None,
+) -> list[ModelEventInfo]:
+    """The audit trail of ``name`` (or of one ``version`` of it), newest first; with ``before``, the events older
+    than the event of that id (the next page)."""
+    with open_workspace(settings).session() as session:
+        return model_events(session, name, version=version, before=before, limit=limit)
+
+
+def revision(name: str, *, settings: Settings | None = None) -> int:
+    """The model's revision: a number that grows with every change to its versions, statuses and aliases.
+
+    Pass it back as ``expected_revision`` to :func:`approve`, :func:`promote` or :func:`rollback` so that the
+    change is made only if nothing changed since it was read (the REST API's ETag is this number)."""
+    with open_workspace(settings).session() as session:
+        return model_revision(session, model_id(session, name))
 
 
 def record_gate(
@@ -253,11 +319,12 @@ def record_gate(
     passed: bool,
     verdict: str,
     run_id: str | None = None,
+    actor: str | None = None,
     settings: Settings | None = None,
 ) -> tuple[ModelVersionInfo, AlertInfo | None]:
     """Store a gate report on a registered version: ``validated`` when it passed, ``rejected`` (with an
     alert) when it did not. Production is not touched either way."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         version = get_model_version(session, name, ref)
         lock_model(session, model_id(session, name))
         if version.status != "registered":
@@ -265,7 +332,9 @@ def record_gate(
                 f"{version.ref} is {version.status}; only a registered version is gated (register a new one)"
             )
         status = "validated" if passed else "rejected"
-        set_status(session, version, status, action="gate", actor=actor(), reason=verdict, run_id=run_id, gate=report)
+        set_status(
+            session, version, status, action="gate", actor=_who(actor), reason=verdict, run_id=run_id, gate=report
+        )
         alert = None
         if not passed:
             alert = raise_alert(
@@ -282,15 +351,36 @@ def record_gate(
         return get_model_version(session, name, version.number), alert
 
 
-def approve(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
-    """A person's approval of a validated version (needed before release when the System asks for it)."""
-    with open_session(settings) as session:
+def approve(
+    name: str,
+    ref: str | int,
+    *,
+    reason: str,
+    actor: str | None = None,
+    expected_revision: int | None = None,
+    settings: Settings | None = None,
+) -> ModelVersionInfo:
+    """A person's approval of a validated version (needed before release when the System asks for it).
+
+    Raises:
+        RegistryError: the version is not ``validated``, or no reason was given.
+        ConflictError: the model is no longer at ``expected_revision``.
+    """
+    _require_reason(reason, "an approval")
+    with open_workspace(settings).session() as session:
+        model = model_id(session, name)
+        lock_model(session, model)
+        check_revision(session, name, model, expected_revision)
         version = get_model_version(session, name, ref)
-        lock_model(session, model_id(session, name))
         if version.status != "validated":
             raise RegistryError(f"{version.ref} is {version.status}; only a validated version can be approved")
-        set_status(session, version, "approved", action="approve", actor=actor(), reason=reason)
+        set_status(session, version, "approved", action="approve", actor=_who(actor), reason=reason)
         return get_model_version(session, name, version.number)
+
+
+def _require_reason(reason: str, what: str) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise RegistryError(f"{what} needs a reason for the audit trail, but got {reason!r}; say why (-m WHY)")
 
 
 def promote(
@@ -301,6 +391,8 @@ def promote(
     reason: str = "",
     require_approval: bool = False,
     run_id: str | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
     settings: Settings | None = None,
 ) -> ModelVersionInfo:
     """Point ``alias`` at a version. For ``production`` this releases it: the version it replaces becomes
@@ -313,12 +405,21 @@ def promote(
     Raises:
         RegistryError: the version may not be released (rejected, or not yet validated / approved), or the
             alias is ``previous`` (kept by releases and rollbacks only).
+        ConflictError: the model is no longer at ``expected_revision``.
     """
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         version = promote_in(
-            session, name, ref, alias=alias, reason=reason, require_approval=require_approval, run_id=run_id
+            session,
+            name,
+            ref,
+            alias=alias,
+            reason=reason,
+            require_approval=require_approval,
+            run_id=run_id,
+            actor=actor,
+            expected_revision=expected_revision,
         )
-        settle_statuses(session, name, actor=actor(), reason=f"{version.ref} is now {alias}")
+        settle_statuses(session, name, actor=_who(actor), reason=f"{version.ref} is now {alias}")
         return get_model_version(session, name, version.number)
 
 
@@ -331,6 +432,8 @@ def promote_in(
     reason: str = "",
     require_approval: bool = False,
     run_id: str | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
 ) -> ModelVersionInfo:
     """:func:`promote` inside a caller's transaction, without settling the other versions' statuses, so
     the caller can move the deployments that follow the alias first (then call ``settle_statuses``)."""
@@ -340,8 +443,9 @@ def promote_in(
         raise RegistryError(f"alias {alias!r} is not valid; expected a name such as 'staging' (not a number)")
     model = model_id(session, name)
     lock_model(session, model)
+    check_revision(session, name, model, expected_revision)
     version = get_model_version(session, name, ref)
-    who = actor()
+    who = _who(actor)
     if alias != PRODUCTION:
         if version.status == "rejected":
             raise RegistryError(f"{version.ref} was rejected by the gate; it cannot take the alias {alias!r}")
@@ -396,21 +500,43 @@ def _keep_previous(
 
 
 def rollback(
-    name: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None
+    name: str,
+    *,
+    reason: str,
+    run_id: str | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
+    settings: Settings | None = None,
 ) -> ModelVersionInfo:
     """Put the ``previous`` version back in production in one transaction; the version rolled back is
     marked ``rolled_back`` (``released`` while a deployment still sends it traffic). Returns the version
-    now in production. Deployments that follow ``production`` move as with :func:`promote`."""
-    with open_session(settings) as session:
-        restored = rollback_in(session, name, reason=reason, run_id=run_id)
-        settle_statuses(session, name, actor=actor(), reason=f"{restored.ref} is back in production")
+    now in production. Deployments that follow ``production`` move as with :func:`promote`.
+
+    Raises:
+        RegistryError: nothing to roll back to.
+        ConflictError: the model is no longer at ``expected_revision``.
+    """
+    with open_workspace(settings).session() as session:
+        restored = rollback_in(
+            session, name, reason=reason, run_id=run_id, actor=actor, expected_revision=expected_revision
+        )
+        settle_statuses(session, name, actor=_who(actor), reason=f"{restored.ref} is back in production")
         return get_model_version(session, name, restored.number)
 
 
-def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None = None) -> ModelVersionInfo:
+def rollback_in(
+    session: Session,
+    name: str,
+    *,
+    reason: str,
+    run_id: str | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
+) -> ModelVersionInfo:
     """:func:`rollback` inside a caller's transaction, without settling statuses (see :func:`promote_in`)."""
     model = model_id(session, name)
     lock_model(session, model)
+    check_revision(session, name, model, expected_revision)
     current = _production(session, name)
     if current is None:
         raise RegistryError(
@@ -424,7 +550,7 @@ def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None 
             f"in production, or a rollback already returned to it); `evergreen models promote {name}@VERSION` "
             "releases another"
         )
-    who = actor()
+    who = _who(actor)
     set_status(session, current, "rolled_back", action="rollback", actor=who, reason=reason, run_id=run_id)
     set_alias(session, model, PRODUCTION, previous.id)
     set_alias(session, model, PREVIOUS, None)
@@ -443,7 +569,7 @@ def rollback_in(session: Session, name: str, *, reason: str, run_id: str | None 
 
 def restorable(name: str, *, settings: Settings | None = None) -> ModelVersionInfo | None:
     """The version :func:`rollback` would put back in production now; None when there is none."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         current = _production(session, name)
         return None if current is None else _restorable(session, name, current)
 
@@ -458,10 +584,12 @@ def _restorable(session: Session, name: str, current: ModelVersionInfo) -> Model
     return _alias(session, name, PREVIOUS)
 
 
-def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None = None) -> ModelVersionInfo:
+def retire(
+    name: str, ref: str | int, *, reason: str, actor: str | None = None, settings: Settings | None = None
+) -> ModelVersionInfo:
     """Take a version out of use; a version in production must be replaced or rolled back first, and one
     a deployment sends traffic must first be replaced there."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         model = model_id(session, name)
         lock_model(session, model)
         version = get_model_version(session, name, ref)
@@ -475,20 +603,20 @@ def retire(name: str, ref: str | int, *, reason: str, settings: Settings | None 
             )
         for alias in version.aliases:
             set_alias(session, model, alias, None)
-        set_status(session, version, "retired", action="retire", actor=actor(), reason=reason)
+        set_status(session, version, "retired", action="retire", actor=_who(actor), reason=reason)
         return get_model_version(session, name, version.number)
 
 
 def traffic(name: str, *, settings: Settings | None = None) -> dict[int, list[Traffic]]:
     """Version number → the deployments that use it and how (live share, shadow, canary baseline, standby)."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return traffic_of(session, name)
 
 
 def canaries(name: str, *, settings: Settings | None = None) -> dict[int, int]:
     """The canaries of ``name`` in progress on its deployments: candidate version → baseline version."""
-    with open_session(settings) as session:
+    with open_workspace(settings).session() as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return canaries_of(session, name)
 

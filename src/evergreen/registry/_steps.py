@@ -6,7 +6,7 @@ from typing import Any
 
 from evergreen.evaluation import Gate, GateReport
 from evergreen.executors import step_context
-from evergreen.pipelines import run_settings, step
+from evergreen.pipelines import step
 from evergreen.store import ModelVersionInfo
 
 from ._registry import register
@@ -32,7 +32,6 @@ def register_model(trained: dict[str, Any], name: str, task: str, description: s
         features=list(dataset.get("features") or []),
         description=description,
         reason="registered by a pipeline run" if context else "registered",
-        settings=run_settings(),
     )
     return {"model": name, "version": version.number, "model_id": version.package_id, "status": version.status}
 
@@ -48,7 +47,6 @@ def validate_model(registered: dict[str, Any], gate: dict[str, Any]) -> dict[str
         registered["version"],
         Gate.model_validate(gate),
         run_id=context.get("run_id"),
-        settings=run_settings(),
     )
     return gate_result(version, report)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 
-from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.artifacts import ArtifactRef
 from evergreen.config import Settings
 from evergreen.errors import ArtifactNotFoundError, NotFoundError, RegistryError
-from evergreen.pipelines import run_settings
 from evergreen.store import ModelVersionInfo
 from evergreen.training import Recipe, read_package, trial
+from evergreen.workspace import open_workspace
 
 from ._registry import register, versions
 
@@ -33,7 +33,8 @@ def register_trial(
         RegistryError: the trial did not finish, made no model package (it was not a training trial), is
             already registered under ``name``, or its task differs from the task of ``name``'s versions.
     """
-    settings = settings or run_settings()
+    workspace = open_workspace(settings)
+    settings = workspace.settings
     found = trial(trial_ref, settings=settings)
     label = f"trial {found.id[:12]} ({found.experiment} #{found.number})"
     if found.status != "finished":
@@ -45,7 +46,7 @@ def register_trial(
             f"{label} made no model package: only training trials (evergreen.training.train, a System's train "
             "step) carry one; register a packaged model with evergreen.registry.register(name, package_id, task=...)"
         )
-    artifacts = ArtifactStore(settings.artifacts.root)
+    artifacts = workspace.artifacts
     try:
         read_package(package_id, artifacts)
     except ArtifactNotFoundError as e:

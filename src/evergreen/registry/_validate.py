@@ -13,14 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.artifacts import ArtifactRef
 from evergreen.config import Settings
 from evergreen.data import Split, load, split_version
 from evergreen.errors import NotFoundError, RegistryError
 from evergreen.evaluation import Gate, GateReport, judge
-from evergreen.pipelines import run_settings
 from evergreen.store import ModelVersionInfo
 from evergreen.training import Recipe, check_task, load_model, read_package, trial, with_categories
+from evergreen.workspace import open_workspace
 
 from ._registry import PRODUCTION, get, record_gate
 
@@ -33,7 +33,7 @@ def recorded_test_rows(version: ModelVersionInfo, settings: Settings) -> tuple[R
     stored = recorded.artifacts.get("recipe")
     if stored is None:
         raise RegistryError(f"{version.ref}'s trial {recorded.id[:12]} has no recipe; pass the test rows")
-    recipe = Recipe.model_validate(ArtifactStore(settings.artifacts.root).load(ArtifactRef(**stored)))
+    recipe = Recipe.model_validate(open_workspace(settings).artifacts.load(ArtifactRef(**stored)))
     dataset = load(recipe.dataset, recipe.version, settings=settings)
     made = split_version(recipe.dataset, recipe.version, Split.from_dict(recipe.split), settings=settings)
     columns = dataset.schema.columns
@@ -64,8 +64,8 @@ def validate_version(
     production is served), and ``candidate_features`` / ``production_features`` name where each model's
     values came from, recorded with the verdict (see :func:`evergreen.evaluation.judge`).
     """
-    settings = settings or run_settings()
-    artifacts = ArtifactStore(settings.artifacts.root)
+    workspace = open_workspace(settings)
+    settings, artifacts = workspace.settings, workspace.artifacts
     candidate_version = get(name, ref, settings=settings)
     task = check_task(candidate_version.task)
     candidate_package = read_package(candidate_version.package_id, artifacts)

@@ -8,7 +8,21 @@ import evergreen
 from evergreen.config import Settings
 from evergreen.serving import Authorizer
 
-from . import _docs, _health, _problems, _settings
+from . import (
+    _data,
+    _deployments,
+    _docs,
+    _experiments,
+    _features,
+    _health,
+    _models,
+    _monitoring,
+    _problems,
+    _runs,
+    _settings,
+    _system,
+    _tokens,
+)
 
 #: Where the API is mounted on the server.
 PREFIX = "/api/v1"
@@ -34,7 +48,8 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.authorizer = Authorizer(settings)
     _problems.install(api)
     _docs.install(api)
-    for module in (_health, _settings):
+    routers = (_health, _settings, _system, _data, _features, _runs, _experiments, _models, _deployments, _monitoring)
+    for module in (*routers, _tokens):
         api.include_router(module.router)
     return api
 

@@ -19,7 +19,13 @@
   same online and in batch. The predict route takes KServe v1's ``instances`` and MLflow's
   ``dataframe_split``, ``dataframe_records`` and ``inputs`` bodies.
 - ``PredictionLog`` group-commits every prediction (strict or async durability, with a local buffer
-  while the store is away); ``record_feedback`` joins ground truth to predictions.
+  while the store is away); ``record_feedback`` joins ground truth to predictions (``send_feedback`` and
+  ``feedback_file`` on a workspace's stores); ``predictions(deployment, version=…, entity_id=…)`` reads the
+  log back a page at a time, newest first.
+- ``deployments()``, ``deployment(name)`` and ``policy_history(name)`` read deployments and their revisions;
+  ``deploy(..., expected_revision=3)`` and ``rollback_deployment(..., expected_revision=3)`` change one only if
+  it is still at the revision the caller read (else ``ConflictError``), as the API's ``If-Match`` asks.
+- ``create_token(name, ["read"])``, ``tokens()``, ``revoke_token(name)``: API tokens and their scopes.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
         record_feedback,
     )
     from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
+    from ._history import feedback_file, predictions, send_feedback
     from ._log import PredictionBatch, PredictionEntry, PredictionLog, PredictionLogStats, new_prediction_ids
     from ._metrics import answered_by_workers, shared_metrics_folder
     from ._policy import (
@@ -68,12 +75,21 @@ if TYPE_CHECKING:
     )
     from ._replica import DeploymentState, LoadedModel, Replica, load_version
     from ._supervisor import check_port, run_workers
+    from ._tokens import IssuedToken, check_scopes, create_token, revoke_token, tokens
     from ._workers import WORKER_FACTORY, print_summary, worker_app, worker_environment
 
 # Every name loads on first use (PEP 562), with only the modules it needs: the prediction server needs FastAPI,
 # batch scoring and feedback pandas and the training code, so promoting or rolling back a model
 # (`evergreen models promote`) need not load them.
 _LAZY = {
+    "send_feedback": "._history",
+    "predictions": "._history",
+    "feedback_file": "._history",
+    "tokens": "._tokens",
+    "revoke_token": "._tokens",
+    "create_token": "._tokens",
+    "check_scopes": "._tokens",
+    "IssuedToken": "._tokens",
     "Arm": "._policy",
     "Authorizer": "._auth",
     "BatchResult": "._batch",
@@ -150,6 +166,7 @@ __all__ = [
     "Feedback",
     "FeedbackResult",
     "Follow",
+    "IssuedToken",
     "LoadedModel",
     "Policy",
     "PredictionBatch",
@@ -166,12 +183,15 @@ __all__ = [
     "canary_tick",
     "check_exposure",
     "check_port",
+    "check_scopes",
     "create_app",
+    "create_token",
     "deploy",
     "deployed_views",
     "deployment",
     "deployments",
     "entity_point",
+    "feedback_file",
     "follow_aliases",
     "followed_alias",
     "ingest_feedback_file",
@@ -182,15 +202,19 @@ __all__ = [
     "next_policy",
     "policy_history",
     "predict_batch",
+    "predictions",
     "print_summary",
     "promote_model",
     "record_feedback",
+    "revoke_token",
     "rollback_deployment",
     "rollback_model",
     "route",
     "run_workers",
+    "send_feedback",
     "shared_metrics_folder",
     "skew_check",
+    "tokens",
     "worker_app",
     "worker_environment",
 ]

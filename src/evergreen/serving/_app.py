@@ -38,9 +38,9 @@ from starlette.types import Message, Receive, Scope, Send
 from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.data import entity_key
-from evergreen.errors import FeedbackError, NotFoundError, PredictionLogError
-from evergreen.registry import model_lineage
+from evergreen.errors import FeedbackError, PredictionLogError
 from evergreen.store import CachedPredictionInfo, MetadataStore, cached_prediction
+from evergreen.workspace import open_workspace
 
 from ._auth import Authorizer
 from ._coalesce import Coalescer
@@ -176,20 +176,15 @@ def create_app(
             latency_ms=ms,
         )
 
-    opened: list[MetadataStore] = []
-    packages: list[ArtifactStore] = []
+    workspace = open_workspace(settings)
 
     def artifacts() -> ArtifactStore:
         """Where feedback reads the classes of the model versions its labels must be among (opened once)."""
-        if not packages:
-            packages.append(ArtifactStore(settings.artifacts.root))
-        return packages[0]
+        return workspace.artifacts
 
     def metadata() -> MetadataStore:
-        """The app's one store for feedback and cache reads (an engine and pool, not one per request)."""
-        if not opened:
-            opened.append(MetadataStore(settings.store.url))
-        return opened[0]
+        """The process's one store for feedback and cache reads (an engine and pool, not one per request)."""
+        return workspace.store
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -209,8 +204,6 @@ def create_app(
             if on_stopped is not None:
                 on_stopped(metrics.answered(), time.monotonic() - since)
         metrics.close()
-        for store in opened:
-            store.dispose()
         gc.unfreeze()  # native bindings check at exit that their objects were collected
 
     app = _App(title="Evergreen prediction server", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -379,18 +372,6 @@ def create_app(
 
     app.router.add_route("/v1/models/{deployment}:predict", predict, methods=["POST"], include_in_schema=False)
     app.predict_endpoint = predict
-
-    @app.get("/api/v1/models/{name}/versions/{ref}/lineage")
-    async def lineage(name: str, ref: str, request: Request) -> Response:
-        """Where a model version came from, as a graph of nodes and edges (see evergreen.registry)."""
-        refused_auth = auth.denied(request, "admin")
-        if refused_auth is not None:
-            return _error(*refused_auth)
-        try:
-            graph = await asyncio.to_thread(model_lineage, name, ref, settings=settings)
-        except NotFoundError as e:
-            return _error(404, str(e))
-        return Response(graph.model_dump_json(), media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> Response:

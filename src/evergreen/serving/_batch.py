@@ -24,14 +24,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.data import Schema, ValidationReport, entity_keys, from_uri, validate
 from evergreen.errors import DataValidationError, FeatureError, SchemaError, ServingError, did_you_mean
 from evergreen.features import split_view_ref
 from evergreen.pipelines import run_settings
 from evergreen.registry import get
-from evergreen.store import MetadataStore, features_used_by, get_deployment, now, upsert_cached_predictions
+from evergreen.store import features_used_by, get_deployment, now, upsert_cached_predictions
+from evergreen.workspace import Workspace, open_workspace
 
 from ._features import ServedFeatures
 from ._policy import Policy
@@ -96,16 +96,16 @@ def predict_batch(
     if output is not None and not output.parent.is_dir():
         raise ServingError(f"cannot write {output}: folder {output.parent} does not exist")
     settings = settings or run_settings()
-    store = MetadataStore(settings.store.url)
+    ws = open_workspace(settings)
     features: ServedFeatures | None = None
     try:
-        with store.session() as session:
+        with ws.session() as session:
             info = get_deployment(session, deployment)
             policy = Policy.model_validate(info.policy)
             number = version if version is not None else _live_version(policy)
             trained_on = features_used_by(session, info.model, [number])[number]
         registered = get(info.model, number, settings=settings)
-        loaded = load_version(info.model, number, registered.package_id, ArtifactStore(settings.artifacts.root))
+        loaded = load_version(info.model, number, registered.package_id, ws.artifacts)
         if cache and entity is None:
             raise ServingError("the cache is keyed by entity: give --entity COLUMN (the input's entity id column)")
         features = _served_features(deployment, policy.views_of(number, trained_on), entity, settings)
@@ -146,7 +146,7 @@ def predict_batch(
                 if entity is not None:
                     unkeyed += int(scored[entity].isna().sum())
                 if cache and entity is not None:
-                    cached += _cache(store, deployment, loaded.model, number, scored, entity, batch_id)
+                    cached += _cache(ws, deployment, loaded.model, number, scored, entity, batch_id)
                 rows += len(frame)
         except BaseException:
             if writer is not None:
@@ -178,7 +178,6 @@ def predict_batch(
             )
         return BatchResult(batch_id, f"{info.model}@{number}", rows, output, cached, refs, warnings)
     finally:
-        store.dispose()
         if features is not None:
             features.close()
 
@@ -294,7 +293,7 @@ def _score(loaded: Any, frame: pd.DataFrame, entity: str | None) -> pd.DataFrame
 
 
 def _cache(
-    store: MetadataStore, deployment: str, model: str, version: int, scored: pd.DataFrame, entity: str, batch_id: str
+    ws: Workspace, deployment: str, model: str, version: int, scored: pd.DataFrame, entity: str, batch_id: str
 ) -> int:
     probability_columns = [c for c in scored.columns if c.startswith("probability_")]
     stamp = now()
@@ -314,7 +313,7 @@ def _cache(
         for record in scored.to_dict("records")
         if isinstance(record[entity], str)  # a row without an entity id (null) has no cache key
     ]
-    with store.session() as session:
+    with ws.session() as session:
         upsert_cached_predictions(session, rows)
     return len(rows)
 

@@ -21,7 +21,6 @@ from evergreen.errors import NotFoundError, RegistryError
 from evergreen.pipelines import run_settings
 from evergreen.registry import PRODUCTION
 from evergreen.store import (
-    MetadataStore,
     get_deployment,
     get_model_version,
     lock_model,
@@ -31,6 +30,7 @@ from evergreen.store import (
     settle_statuses,
     version_traffic,
 )
+from evergreen.workspace import open_workspace
 
 from ._feedback import labelled_predictions
 from ._follow import move_followers, restore_alias
@@ -72,44 +72,41 @@ def canary_tick(
     """Judge a deployment's canary once; returns the action taken and why (``hold`` when nothing changed)."""
     settings = settings or run_settings()
     at = at or now()
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            info = get_deployment(session, name)
-            policy = Policy.model_validate(info.policy)
-            if policy.canary is None:
-                return "hold", f"deployment {name!r} runs no canary ({policy.strategy})"
-            count, metrics = observed(session, name, policy.canary.candidate, info.updated_at, at)
-            seconds = (at - info.updated_at).total_seconds()
-            if count < min_requests and seconds >= policy.canary.every_s:
-                return (
-                    "hold",
-                    f"only {count} requests reached v{policy.canary.candidate} in this step (need {min_requests})",
-                )
-            action, why = canary_decision(policy, metrics if count >= min_requests else {}, seconds)
-            if action == "hold":
-                return action, why
-            # The model before the deployment, in the order every change takes them (see _follow.py): a rollback
-            # moves the alias back, and any change settles the model's statuses.
-            with contextlib.suppress(NotFoundError):
-                lock_model(session, model_id(session, info.model))
-            locked = get_deployment(session, name, lock=True)
-            if locked.revision != info.revision:
-                return "hold", "another replica changed the policy first"
-            set_policy(
-                session,
-                name=name,
-                model=info.model,
-                policy=next_policy(policy, action).model_dump(mode="json"),
-                action=f"canary:{action}",
-                actor="canary",
-                reason=why,
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        info = get_deployment(session, name)
+        policy = Policy.model_validate(info.policy)
+        if policy.canary is None:
+            return "hold", f"deployment {name!r} runs no canary ({policy.strategy})"
+        count, metrics = observed(session, name, policy.canary.candidate, info.updated_at, at)
+        seconds = (at - info.updated_at).total_seconds()
+        if count < min_requests and seconds >= policy.canary.every_s:
+            return (
+                "hold",
+                f"only {count} requests reached v{policy.canary.candidate} in this step (need {min_requests})",
             )
-            if action == "rollback":
-                _unpromote(session, name, info.model, policy, why)
-        return action, why
-    finally:
-        store.dispose()
+        action, why = canary_decision(policy, metrics if count >= min_requests else {}, seconds)
+        if action == "hold":
+            return action, why
+        # The model before the deployment, in the order every change takes them (see _follow.py): a rollback
+        # moves the alias back, and any change settles the model's statuses.
+        with contextlib.suppress(NotFoundError):
+            lock_model(session, model_id(session, info.model))
+        locked = get_deployment(session, name, lock=True)
+        if locked.revision != info.revision:
+            return "hold", "another replica changed the policy first"
+        set_policy(
+            session,
+            name=name,
+            model=info.model,
+            policy=next_policy(policy, action).model_dump(mode="json"),
+            action=f"canary:{action}",
+            actor="canary",
+            reason=why,
+        )
+        if action == "rollback":
+            _unpromote(session, name, info.model, policy, why)
+    return action, why
 
 
 def _unpromote(session: Session, name: str, model: str, policy: Policy, why: str) -> None:

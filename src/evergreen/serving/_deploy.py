@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
-from evergreen.errors import FeatureError, NotFoundError, ServingError
-from evergreen.pipelines import run_settings
-from evergreen.registry import actor, get
+from evergreen.errors import ConflictError, FeatureError, NotFoundError, ServingError
+from evergreen.registry import actor as user_name
+from evergreen.registry import get
 from evergreen.store import (
     DeploymentEventInfo,
     DeploymentInfo,
-    MetadataStore,
     deployment_history,
     features_used_by,
     get_deployment,
@@ -23,6 +22,7 @@ from evergreen.store import (
     model_id,
     set_policy,
 )
+from evergreen.workspace import open_workspace, run_settings
 
 from ._policy import Follow, Policy, check_every, check_missing_entities, check_steps, check_strategy, make_policy
 
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 
 #: Statuses of a model version that may take live traffic.
 SERVABLE = ("validated", "approved", "released", "retired", "rolled_back")
-
-
-def _store(settings: Settings | None) -> MetadataStore:
-    return MetadataStore((settings or run_settings()).store.url)
 
 
 #: Aliases a deployment cannot follow: ``latest``, ``candidate`` and ``previous`` name a version of the
@@ -64,9 +60,18 @@ def deploy(
     strict_ranges: bool | None = None,
     missing_entities: str | None = None,
     reason: str = "",
+    expected_revision: int | None = None,
+    actor: str | None = None,
     settings: Settings | None = None,
 ) -> tuple[DeploymentInfo, Policy]:
     """Release a version of ``model`` on deployment ``name`` by ``strategy``; creates the deployment.
+
+    ``expected_revision`` (the revision a caller read, as an HTTP ``If-Match`` carries it; 0: the deployment
+    must not exist yet) makes the change conditional: when the deployment is at another revision by the
+    time its row is locked, nothing changes and :class:`ConflictError` says so. Two racing deploys that read
+    the same revision therefore give one change and one conflict, never two changes on a stale read.
+    ``actor`` is who the deployment's history names (default: this process's user; the API passes its
+    token's name).
 
     ``ref`` is a version number, which pins the deployment to it, or an alias such as ``"production"``,
     which the deployment then *follows*: ``models promote`` / ``models rollback`` (see :func:`promote_model`)
@@ -101,6 +106,7 @@ def deploy(
         ServingError: the version was never validated (or was rejected), the deployment serves another
             model, the strategy cannot apply (see :func:`make_policy`), or a shadow or bandit deployment
             was given an alias.
+        ConflictError: the deployment is not at ``expected_revision``.
         FeatureError: a feature view, or a view version a version of the policy was trained on, has no
             version materialized into the online store.
     """
@@ -132,45 +138,57 @@ def deploy(
             f"(statuses {', '.join(SERVABLE)})"
         )
     _check_trained_on(name, model, [version.number, *(versions or [])], features, settings)
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            lock_model(session, model_id(session, model))  # the model before the deployment (see _follow.py)
-            current: Policy | None = None
-            existing = [d for d in list_deployments(session) if d.name == name]
-            if existing:
-                found = get_deployment(session, name, lock=True)
-                if found.model != model:
-                    raise ServingError(f"deployment {name!r} serves model {found.model!r}, not {model!r}")
-                current = Policy.model_validate(found.policy)
-            policy = compose(
-                session,
-                model=model,
-                version=version.number,
-                strategy=strategy,
-                current=current,
-                steps=steps,
-                every_s=every_s,
-                guardrails=guardrails,
-                versions=versions,
-                postprocess=postprocess,
-                features=features,
-                follow=follow,
-                strict_ranges=strict_ranges,
-                missing_entities=missing_entities,
-            )
-            info = set_policy(
-                session,
-                name=name,
-                model=model,
-                policy=policy.model_dump(mode="json"),
-                action=f"deploy:{strategy}",
-                actor=actor(),
-                reason=reason or f"deploy {model}@{ref} (v{version.number}) by {strategy}",
-            )
-            return info, policy
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        lock_model(session, model_id(session, model))  # the model before the deployment (see _follow.py)
+        current: Policy | None = None
+        existing = [d for d in list_deployments(session) if d.name == name]
+        if existing:
+            found = get_deployment(session, name, lock=True)
+            check_revision(name, found.revision, expected_revision)
+            if found.model != model:
+                raise ServingError(f"deployment {name!r} serves model {found.model!r}, not {model!r}")
+            current = Policy.model_validate(found.policy)
+        else:
+            check_revision(name, 0, expected_revision)
+        policy = compose(
+            session,
+            model=model,
+            version=version.number,
+            strategy=strategy,
+            current=current,
+            steps=steps,
+            every_s=every_s,
+            guardrails=guardrails,
+            versions=versions,
+            postprocess=postprocess,
+            features=features,
+            follow=follow,
+            strict_ranges=strict_ranges,
+            missing_entities=missing_entities,
+        )
+        info = set_policy(
+            session,
+            name=name,
+            model=model,
+            policy=policy.model_dump(mode="json"),
+            action=f"deploy:{strategy}",
+            actor=actor or user_name(),
+            reason=reason or f"deploy {model}@{ref} (v{version.number}) by {strategy}",
+        )
+        return info, policy
+
+
+def check_revision(name: str, revision: int, expected: int | None) -> None:
+    """Refuse a conditional change of deployment ``name`` (at ``revision``, 0 when it does not exist) made
+    on a read of revision ``expected`` that is no longer current; None: unconditional."""
+    if expected is None or expected == revision:
+        return
+    now = f"is at revision {revision}" if revision else "does not exist"
+    raise ConflictError(
+        f"deployment {name!r} {now}, not {expected} as the request expected (If-Match): another change came "
+        "first; read the deployment again and retry on its current revision"
+    )
 
 
 def compose(
@@ -240,22 +258,19 @@ def _check_trained_on(
     """Before the deployment is locked (a check opens sessions of its own): refuse a release whose versions,
     the new ones and those of the deployment's current policy, were trained on feature view versions that
     cannot be served, when the deployment will fill requests from views."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            try:
-                found = get_deployment(session, name)
-            except NotFoundError:  # a new deployment: only the versions given
-                current = None
-            else:
-                current = Policy.model_validate(found.policy) if found.model == model else None
-            views = features if features is not None else (list(current.features) if current else [])
-            if not views:
-                return
-            candidates = {*numbers, *(current.versions + _baseline(current) if current else [])}
-            trained_on = features_used_by(session, model, sorted(candidates))
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        try:
+            found = get_deployment(session, name)
+        except NotFoundError:  # a new deployment: only the versions given
+            current = None
+        else:
+            current = Policy.model_validate(found.policy) if found.model == model else None
+        views = features if features is not None else (list(current.features) if current else [])
+        if not views:
+            return
+        candidates = {*numbers, *(current.versions + _baseline(current) if current else [])}
+        trained_on = features_used_by(session, model, sorted(candidates))
     _check_served({tuple(v) for v in trained_on.values() if v}, settings)
 
 
@@ -273,24 +288,27 @@ def _check_served(view_sets: Iterable[Sequence[str]], settings: Settings) -> Non
 
 
 def deployment(name: str, *, settings: Settings | None = None) -> tuple[DeploymentInfo, Policy]:
-    """A deployment and its current policy."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            info = get_deployment(session, name)
-        return info, Policy.model_validate(info.policy)
-    finally:
-        store.dispose()
+    """A deployment and its current policy.
+
+    Raises:
+        NotFoundError: no deployment is called ``name`` (the message suggests the nearest name).
+    """
+    with open_workspace(settings).session() as session:
+        info = get_deployment(session, name)
+    return info, Policy.model_validate(info.policy)
 
 
-def deployments(*, settings: Settings | None = None) -> list[DeploymentInfo]:
-    """Every deployment."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            return list_deployments(session)
-    finally:
-        store.dispose()
+def deployments(
+    *,
+    model: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+    settings: Settings | None = None,
+) -> list[DeploymentInfo]:
+    """Deployments by name: of ``model`` only when given, named after ``after`` (the last name of the previous
+    page), at most ``limit``; every one by default."""
+    with open_workspace(settings).session() as session:
+        return list_deployments(session, model=model, after=after, limit=limit)
 
 
 def deployed_views(*, settings: Settings | None = None) -> dict[str, list[str]]:
@@ -346,11 +364,14 @@ def _views_named(policy: Policy) -> list[tuple[str, str]]:
     ]
 
 
-def policy_history(name: str, *, settings: Settings | None = None) -> list[DeploymentEventInfo]:
-    """Every policy the deployment had, newest first."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            return deployment_history(session, name)
-    finally:
-        store.dispose()
+def policy_history(
+    name: str, *, before: int | None = None, limit: int = 50, settings: Settings | None = None
+) -> list[DeploymentEventInfo]:
+    """The policies the deployment had (its revisions), newest first: at most ``limit``, those below revision
+    ``before`` when given (the last revision of the previous page).
+
+    Raises:
+        NotFoundError: no deployment is called ``name``.
+    """
+    with open_workspace(settings).session() as session:
+        return deployment_history(session, name, before=before, limit=limit)

@@ -39,7 +39,8 @@ from evergreen.features import (
     training_set,
 )
 from evergreen.pipelines import run_settings
-from evergreen.store import MetadataStore, ServedInputs, features_used_by, get_deployment, served_inputs
+from evergreen.store import ServedInputs, features_used_by, get_deployment, served_inputs
+from evergreen.workspace import open_workspace
 
 from ._policy import Policy
 
@@ -261,21 +262,18 @@ def skew_check(
     settings = settings or run_settings()
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=1)
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            found = get_deployment(session, deployment)
-            policy = Policy.model_validate(found.policy)
-            if not policy.has_features:
-                raise ServingError(
-                    f"deployment {deployment!r} declares no feature views, so there is no skew to check; "
-                    "deploy with features=[...] (evergreen deploy --features VIEW,...)"
-                )
-            logged = served_inputs(session, deployment, since=since, until=until, limit=limit)
-            gone = sorted({p.model_version for p in logged} - set(policy.versions))
-            trained_on = features_used_by(session, found.model, gone)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        found = get_deployment(session, deployment)
+        policy = Policy.model_validate(found.policy)
+        if not policy.has_features:
+            raise ServingError(
+                f"deployment {deployment!r} declares no feature views, so there is no skew to check; "
+                "deploy with features=[...] (evergreen deploy --features VIEW,...)"
+            )
+        logged = served_inputs(session, deployment, since=since, until=until, limit=limit)
+        gone = sorted({p.model_version for p in logged} - set(policy.versions))
+        trained_on = features_used_by(session, found.model, gone)
     declared = {v: policy.views_of(v) for v in policy.versions}
     declared.update({v: policy.views_of(v, trained_on[v]) for v in gone})
     skipped: dict[str, int] = {}

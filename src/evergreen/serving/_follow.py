@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError, ServingError
 from evergreen.pipelines import run_settings
-from evergreen.registry import PREVIOUS, PRODUCTION, actor, get, promote_in, restorable, rollback_in
+from evergreen.registry import PREVIOUS, PRODUCTION, get, promote_in, restorable, rollback_in
+from evergreen.registry import actor as current_actor
 from evergreen.store import (
     DeploymentInfo,
     ModelVersionInfo,
@@ -38,8 +39,9 @@ from evergreen.store import (
     set_policy,
     settle_statuses,
 )
+from evergreen.workspace import open_workspace
 
-from ._deploy import _check_trained_on, _store, compose
+from ._deploy import _check_trained_on, check_revision, compose
 from ._policy import Follow, Policy
 
 #: Audit actions that move an alias; the latest of them tells whether an alias moved back (``restore``).
@@ -69,13 +71,17 @@ def promote_model(
     run_id: str | None = None,
     features: list[str] | None = None,
     plans: Mapping[str, Follow] | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
     settings: Settings | None = None,
 ) -> Promotion:
     """Point ``alias`` at a version (for ``production``: release it, see :func:`evergreen.registry.promote`)
     and move every deployment that follows ``model@alias`` to it by the deployment's strategy, in one
     transaction. ``features`` replaces the feature views of the deployments moved (None keeps theirs);
     ``plans`` (deployment name → :class:`Follow`) gives named followers a new release plan, used for this
-    move and recorded for the next (the System passes its current ``Release``).
+    move and recorded for the next (the System passes its current ``Release``). ``actor`` is who the audit
+    trails name (default: this process's user); ``expected_revision`` refuses the move with a ConflictError
+    when the model changed since that :func:`evergreen.registry.revision` was read.
 
     Raises:
         RegistryError: the registry refuses the promotion (the version is not releasable …).
@@ -84,27 +90,47 @@ def promote_model(
     settings = settings or run_settings()
     version = get(model, ref, settings=settings)
     _check_followers(model, alias, version.number, features, settings)
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            promoted = promote_in(
-                session, model, ref, alias=alias, reason=reason, require_approval=require_approval, run_id=run_id
-            )
-            why = reason or f"{promoted.ref} promoted to {alias}"
-            moved = move_followers(
-                session, model, alias, promoted.number, rollback=False, reason=why, features=features, plans=plans
-            )
-            settle_statuses(session, model, actor=actor(), reason=f"{promoted.ref} is now {alias}")
-            return _promotion(session, model, alias, promoted.number, moved)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        promoted = promote_in(
+            session,
+            model,
+            ref,
+            alias=alias,
+            reason=reason,
+            require_approval=require_approval,
+            run_id=run_id,
+            actor=actor,
+            expected_revision=expected_revision,
+        )
+        why = reason or f"{promoted.ref} promoted to {alias}"
+        moved = move_followers(
+            session,
+            model,
+            alias,
+            promoted.number,
+            rollback=False,
+            reason=why,
+            features=features,
+            plans=plans,
+            actor=actor,
+        )
+        settle_statuses(session, model, actor=actor or current_actor(), reason=f"{promoted.ref} is now {alias}")
+        return _promotion(session, model, alias, promoted.number, moved)
 
 
 def rollback_model(
-    model: str, *, reason: str, run_id: str | None = None, settings: Settings | None = None
+    model: str,
+    *,
+    reason: str,
+    run_id: str | None = None,
+    actor: str | None = None,
+    expected_revision: int | None = None,
+    settings: Settings | None = None,
 ) -> Promotion:
     """Put the ``previous`` version back in production (see :func:`evergreen.registry.rollback`) and switch
-    every deployment that follows ``model@production`` back to it at once, in one transaction."""
+    every deployment that follows ``model@production`` back to it at once, in one transaction (``actor`` and
+    ``expected_revision`` as in :func:`promote_model`)."""
     settings = settings or run_settings()
     try:
         previous = restorable(model, settings=settings)
@@ -112,53 +138,63 @@ def rollback_model(
         previous = None
     if previous is not None:
         _check_followers(model, PRODUCTION, previous.number, None, settings)
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            restored = rollback_in(session, model, reason=reason, run_id=run_id)
-            moved = move_followers(session, model, PRODUCTION, restored.number, rollback=True, reason=reason)
-            settle_statuses(session, model, actor=actor(), reason=f"{restored.ref} is back in production")
-            return _promotion(session, model, PRODUCTION, restored.number, moved)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        restored = rollback_in(
+            session, model, reason=reason, run_id=run_id, actor=actor, expected_revision=expected_revision
+        )
+        moved = move_followers(session, model, PRODUCTION, restored.number, rollback=True, reason=reason, actor=actor)
+        who = actor or current_actor()
+        settle_statuses(session, model, actor=who, reason=f"{restored.ref} is back in production")
+        return _promotion(session, model, PRODUCTION, restored.number, moved)
 
 
-def rollback_deployment(name: str, *, reason: str, settings: Settings | None = None) -> tuple[DeploymentInfo, Policy]:
+def rollback_deployment(
+    name: str,
+    *,
+    reason: str,
+    expected_revision: int | None = None,
+    actor: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[DeploymentInfo, Policy]:
     """Restore the policy the deployment had before its latest change, as a new recorded revision.
+    ``expected_revision`` makes it conditional, as for :func:`~evergreen.serving.deploy` (a
+    :class:`ConflictError` when the deployment moved on since the caller read it); ``actor`` is who the
+    history names (default: this process's user).
 
     When the restored policy follows an alias that names another version than the one it releases (the
     change undone was a promotion it followed), the alias goes back too (``production`` by a registry
     rollback), and the alias's other followers with it, in the same transaction: the registry keeps naming
     what is served."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            current = get_deployment(session, name)
-            lock_model(session, model_id(session, current.model))
-            current = get_deployment(session, name, lock=True)
-            history = deployment_history(session, name, limit=2)
-            if len(history) < 2:
-                raise ServingError(f"deployment {name!r} has had one policy only; there is nothing to roll back to")
-            previous = history[1]
-            restored = Policy.model_validate(previous.policy)
-            why = reason or f"back to revision {previous.revision}"
-            info = set_policy(
-                session,
-                name=name,
-                model=current.model,
-                policy=previous.policy,
-                action="rollback",
-                actor=actor(),
-                reason=why,
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        current = get_deployment(session, name)
+        lock_model(session, model_id(session, current.model))
+        current = get_deployment(session, name, lock=True)
+        check_revision(name, current.revision, expected_revision)
+        history = deployment_history(session, name, limit=2)
+        if len(history) < 2:
+            raise ServingError(f"deployment {name!r} has had one policy only; there is nothing to roll back to")
+        previous = history[1]
+        restored = Policy.model_validate(previous.policy)
+        why = reason or f"back to revision {previous.revision}"
+        info = set_policy(
+            session,
+            name=name,
+            model=current.model,
+            policy=previous.policy,
+            action="rollback",
+            actor=actor or current_actor(),
+            reason=why,
+        )
+        if restored.follows is not None:
+            alias = restored.follows.alias
+            restore_alias(session, current.model, alias, restored.target, reason=f"{name!r} rolled back: {why}")
+            move_followers(
+                session, current.model, alias, restored.target, rollback=True, reason=why, skip=name, actor=actor
             )
-            if restored.follows is not None:
-                alias = restored.follows.alias
-                restore_alias(session, current.model, alias, restored.target, reason=f"{name!r} rolled back: {why}")
-                move_followers(session, current.model, alias, restored.target, rollback=True, reason=why, skip=name)
-                settle_statuses(session, current.model, actor=actor(), reason=f"{name!r} rolled back")
-            return info, restored
-    finally:
-        store.dispose()
+            settle_statuses(session, current.model, actor=actor or current_actor(), reason=f"{name!r} rolled back")
+        return info, restored
 
 
 def follow_aliases(*, names: list[str] | None = None, settings: Settings | None = None) -> list[DeploymentInfo]:
@@ -166,31 +202,27 @@ def follow_aliases(*, names: list[str] | None = None, settings: Settings | None 
     now, where the alias was moved without it (by :func:`evergreen.registry.promote` in a user's code).
     Idempotent: a deployment already serving its alias is left as it is. Returns the deployments moved."""
     settings = settings or run_settings()
-    store = _store(settings)
     moved: list[DeploymentInfo] = []
-    try:
-        with store.session() as session:
-            for info in list_deployments(session):
-                policy = Policy.model_validate(info.policy)
-                if policy.follows is None or (names is not None and info.name not in names):
-                    continue
-                try:
-                    number = get_model_version(session, info.model, policy.follows.alias).number
-                except NotFoundError:  # the alias was removed: the deployment keeps what it serves
-                    continue
-                if number == policy.target:
-                    continue
-                lock_model(session, model_id(session, info.model))
-                back = _moved_back(session, info.model, number)
-                reason = f"{info.model}@{policy.follows.alias} is now v{number}"
-                moved += [
-                    d
-                    for d, _ in move_followers(
-                        session, info.model, policy.follows.alias, number, rollback=back, reason=reason, only=info.name
-                    )
-                ]
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        for info in list_deployments(session):
+            policy = Policy.model_validate(info.policy)
+            if policy.follows is None or (names is not None and info.name not in names):
+                continue
+            try:
+                number = get_model_version(session, info.model, policy.follows.alias).number
+            except NotFoundError:  # the alias was removed: the deployment keeps what it serves
+                continue
+            if number == policy.target:
+                continue
+            lock_model(session, model_id(session, info.model))
+            back = _moved_back(session, info.model, number)
+            reason = f"{info.model}@{policy.follows.alias} is now v{number}"
+            moved += [
+                d
+                for d, _ in move_followers(
+                    session, info.model, policy.follows.alias, number, rollback=back, reason=reason, only=info.name
+                )
+            ]
     return moved
 
 
@@ -206,6 +238,7 @@ def move_followers(
     skip: str | None = None,
     only: str | None = None,
     plans: Mapping[str, Follow] | None = None,
+    actor: str | None = None,
 ) -> list[tuple[DeploymentInfo, Policy]]:
     """Inside a transaction that moved ``model@alias`` to ``version``: give each deployment that follows it
     (but ``skip``; only ``only`` when given) and does not release that version yet a new policy by its
@@ -238,7 +271,7 @@ def move_followers(
             model=model,
             policy=policy.model_dump(mode="json"),
             action=f"follow:{alias}",
-            actor=actor(),
+            actor=actor or current_actor(),
             reason=reason,
         )
         moved.append((changed, policy))
@@ -277,14 +310,9 @@ def _promotion(
 def _check_followers(model: str, alias: str, version: int, features: list[str] | None, settings: Settings) -> None:
     """Before the transaction (the checks open sessions of their own): refuse a move that a following
     deployment could not serve, for want of the feature views the version was trained on."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            followers = [
-                info.name for info in list_deployments(session) if info.model == model and _follows(info, alias)
-            ]
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        followers = [info.name for info in list_deployments(session) if info.model == model and _follows(info, alias)]
     for name in followers:
         _check_trained_on(name, model, [version], features, settings)
 

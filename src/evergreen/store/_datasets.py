@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from evergreen.errors import NotFoundError, did_you_mean
@@ -117,26 +117,63 @@ def versions_by_id(session: Session, ids: Sequence[int]) -> list[DatasetVersionI
     return [_version_info(*row) for row in rows.all()]
 
 
-def list_versions(session: Session, name: str) -> list[DatasetVersionInfo]:
-    """Every version of a dataset, oldest first."""
+def list_versions(
+    session: Session, name: str, *, after: int | None = None, limit: int | None = None, newest_first: bool = False
+) -> list[DatasetVersionInfo]:
+    """The versions of a dataset, oldest first (``newest_first``: newest first); a page of ``limit`` of them
+    after version number ``after`` in that order (keyset: a page costs the same however many versions exist)."""
     dataset_id = _dataset_id(session, name)
-    rows = session.execute(
-        _versions().where(DatasetVersionRecord.dataset_id == dataset_id).order_by(DatasetVersionRecord.number)
-    ).all()
+    number = DatasetVersionRecord.number
+    query = _versions().where(DatasetVersionRecord.dataset_id == dataset_id)
+    if after is not None:
+        query = query.where(number < after if newest_first else number > after)
+    query = query.order_by(number.desc() if newest_first else number)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return [_version_info(*row) for row in rows]
 
 
-def list_datasets(session: Session) -> list[DatasetInfo]:
-    """Every dataset, by name, with its latest version."""
-    datasets = session.execute(select(DatasetRecord).order_by(DatasetRecord.name)).scalars().all()
-    result = []
-    for dataset in datasets:
-        count = session.execute(
-            select(func.count()).select_from(DatasetVersionRecord).where(DatasetVersionRecord.dataset_id == dataset.id)
-        ).scalar_one()
-        latest = get_version(session, dataset.name) if count else None
-        result.append(DatasetInfo(dataset.name, dataset.created_at, count, latest))
-    return result
+def list_datasets(
+    session: Session,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    descending: bool = False,
+    prefix: str | None = None,
+) -> list[DatasetInfo]:
+    """The datasets by name (``descending``: Z to A; only names starting with ``prefix`` when given), each with
+    its number of versions and its latest version; a page of ``limit`` of them after the name ``after`` in that
+    order (keyset)."""
+    query = select(DatasetRecord)
+    if prefix:
+        query = query.where(DatasetRecord.name.startswith(prefix, autoescape=True))
+    if after is not None:
+        query = query.where(DatasetRecord.name < after if descending else DatasetRecord.name > after)
+    query = query.order_by(DatasetRecord.name.desc() if descending else DatasetRecord.name)
+    datasets = session.execute(query if limit is None else query.limit(limit)).scalars().all()
+    # Counted for this page's datasets only, so a page costs the same however many versions the store holds;
+    # in chunks, as SQLite refuses an expression deeper than 1,000 (a listing of every dataset).
+    counts: dict[int, tuple[int, int]] = {}
+    latest: dict[int, DatasetVersionInfo] = {}
+    for first in range(0, len(datasets), 200):
+        ids = [d.id for d in datasets[first : first + 200]]
+        chunk = {
+            dataset_id: (versions, last)
+            for dataset_id, versions, last in session.execute(
+                select(DatasetVersionRecord.dataset_id, func.count(), func.max(DatasetVersionRecord.number))
+                .where(DatasetVersionRecord.dataset_id.in_(ids))
+                .group_by(DatasetVersionRecord.dataset_id)
+            ).all()
+        }
+        if chunk:
+            newest = or_(
+                *(
+                    and_(DatasetVersionRecord.dataset_id == i, DatasetVersionRecord.number == n)
+                    for i, (_, n) in chunk.items()
+                )
+            )
+            latest |= {row[0].dataset_id: _version_info(*row) for row in session.execute(_versions().where(newest))}
+        counts |= chunk
+    return [DatasetInfo(d.name, d.created_at, counts.get(d.id, (0, None))[0], latest.get(d.id)) for d in datasets]
 
 
 def record_check(
@@ -157,16 +194,23 @@ def record_check(
     return record.id
 
 
-def list_checks(session: Session, name: str, *, limit: int = 20) -> list[DatasetCheckInfo]:
-    """The newest ingestion attempts of a dataset first."""
+def list_checks(
+    session: Session, name: str, *, limit: int | None = 20, after: int | None = None, ok: bool | None = None
+) -> list[DatasetCheckInfo]:
+    """The newest ingestion attempts of a dataset first: ``ok`` False keeps the refused ones; a page of
+    ``limit`` after the attempt whose id is ``after`` (keyset)."""
     dataset_id = _dataset_id(session, name)
-    rows = session.execute(
+    query = (
         select(DatasetCheckRecord, DatasetVersionRecord.number)
         .outerjoin(DatasetVersionRecord, DatasetVersionRecord.id == DatasetCheckRecord.version_id)
         .where(DatasetCheckRecord.dataset_id == dataset_id)
-        .order_by(DatasetCheckRecord.id.desc())
-        .limit(limit)
-    ).all()
+    )
+    if after is not None:
+        query = query.where(DatasetCheckRecord.id < after)
+    if ok is not None:
+        query = query.where(DatasetCheckRecord.ok == ok)
+    query = query.order_by(DatasetCheckRecord.id.desc())
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return [
         DatasetCheckInfo(check.id, name, check.created_at, check.ok, check.source, check.report, number)
         for check, number in rows

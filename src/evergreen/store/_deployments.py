@@ -35,9 +35,16 @@ def get_deployment(session: Session, name: str, *, lock: bool = False) -> Deploy
     return _info(record)
 
 
-def list_deployments(session: Session) -> list[DeploymentInfo]:
-    """Every deployment by name."""
-    return [_info(r) for r in session.execute(select(DeploymentRecord).order_by(DeploymentRecord.name)).scalars()]
+def list_deployments(
+    session: Session, *, model: str | None = None, after: str | None = None, limit: int | None = None
+) -> list[DeploymentInfo]:
+    """Deployments by name (of ``model`` only, when given): those named after ``after``, at most ``limit``."""
+    query = select(DeploymentRecord).order_by(DeploymentRecord.name)
+    if model is not None:
+        query = query.where(DeploymentRecord.model == model)
+    if after is not None:
+        query = query.where(DeploymentRecord.name > after)
+    return [_info(r) for r in session.execute(query if limit is None else query.limit(limit)).scalars()]
 
 
 def set_policy(
@@ -74,15 +81,15 @@ def set_policy(
     return _info(record)
 
 
-def deployment_history(session: Session, name: str, *, limit: int = 50) -> list[DeploymentEventInfo]:
-    """The policies a deployment had, newest first."""
+def deployment_history(
+    session: Session, name: str, *, before: int | None = None, limit: int = 50
+) -> list[DeploymentEventInfo]:
+    """The policies a deployment had, newest first (revisions below ``before`` only, when given)."""
     deployment = get_deployment(session, name)
-    rows = session.execute(
-        select(DeploymentEventRecord)
-        .where(DeploymentEventRecord.deployment_id == deployment.id)
-        .order_by(DeploymentEventRecord.revision.desc())
-        .limit(limit)
-    ).scalars()
+    query = select(DeploymentEventRecord).where(DeploymentEventRecord.deployment_id == deployment.id)
+    if before is not None:
+        query = query.where(DeploymentEventRecord.revision < before)
+    rows = session.execute(query.order_by(DeploymentEventRecord.revision.desc()).limit(limit)).scalars()
     return [DeploymentEventInfo(name, e.revision, e.action, e.policy, e.actor, e.reason, e.created_at) for e in rows]
 
 

@@ -7,14 +7,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from evergreen.errors import NotFoundError, did_you_mean
 
 from ._records import ExperimentInfo, TrialInfo
 from ._runs import _insert_ignoring_duplicates, new_id, now
-from ._schema import ExperimentRecord, TrialMetricRecord, TrialRecord
+from ._schema import ExperimentRecord, TrialFinalMetricRecord, TrialMetricRecord, TrialRecord
 
 TRIAL_STATUSES = ("running", "finished", "failed")
 #: A trial id prefix must be at least this long, so that a short typo never matches by chance.
@@ -115,6 +115,17 @@ def add_metrics(session: Session, trial_id: str, points: Iterable[tuple[str, int
     ]
     if rows:  # a Core insert of the table: one executemany, without the ORM's per-row bookkeeping
         session.execute(insert(cast(Table, TrialMetricRecord.__table__)), rows)
+        # Each key's last point of the batch is its final value now (a trial is written by one process at a time).
+        final = {row["key"]: row["value"] for row in rows}
+        table = cast(Table, TrialFinalMetricRecord.__table__)
+        for start in range(0, len(final), _CHUNK):
+            keys = list(final)[start : start + _CHUNK]
+            session.execute(
+                delete(TrialFinalMetricRecord).where(
+                    TrialFinalMetricRecord.trial_id == trial_id, TrialFinalMetricRecord.key.in_(keys)
+                )
+            )
+        session.execute(insert(table), [{"trial_id": trial_id, "key": k, "value": v} for k, v in final.items()])
     return len(rows)
 
 
@@ -185,27 +196,125 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:size]
 
 
-def list_trials(session: Session, experiment: str | None = None, *, limit: int | None = 50) -> list[TrialInfo]:
-    """The newest trials first, of one experiment or of all (every one when ``limit`` is None)."""
+def list_trials(
+    session: Session,
+    experiment: str | None = None,
+    *,
+    limit: int | None = 50,
+    after: tuple[datetime, str] | None = None,
+) -> list[TrialInfo]:
+    """The newest trials first (by start, then id), of one experiment or of all (every one when ``limit`` is
+    None); with ``after``, the (started_at, id) of the last trial of a previous page, those that follow it."""
     query = _trials()
     if experiment is not None:
-        names = session.execute(select(ExperimentRecord.name)).scalars().all()
-        if experiment not in names:
-            raise NotFoundError(f"no experiment {experiment!r}{did_you_mean(experiment, names)}")
-        query = query.where(ExperimentRecord.name == experiment)
-    query = query.order_by(TrialRecord.started_at.desc(), TrialRecord.number.desc())
+        query = query.where(TrialRecord.experiment_id == _experiment_id(session, experiment))
+    if after is not None:
+        started, last_id = after
+        query = query.where(
+            (TrialRecord.started_at < started) | ((TrialRecord.started_at == started) & (TrialRecord.id < last_id))
+        )
+    query = query.order_by(TrialRecord.started_at.desc(), TrialRecord.id.desc())
     rows = session.execute(query if limit is None else query.limit(limit)).all()
     return _infos(session, rows)
 
 
-def list_experiments(session: Session) -> list[ExperimentInfo]:
-    """Every experiment by name, with its number of trials and the start of its latest one."""
-    rows = session.execute(
+#: A condition on a metric's final value (``("roc_auc", ">", 0.8)``) or on a trial's ``status`` / ``experiment``
+#: (``("status", "=", "finished")``) that :func:`page_trials` answers in SQL.
+TrialFilter = tuple[str, str, float | str]
+_COMPARE = {
+    "=": lambda c, v: c == v,
+    "==": lambda c, v: c == v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+}
+
+
+def page_trials(
+    session: Session,
+    experiment: str | None = None,
+    *,
+    filters: Sequence[TrialFilter] = (),
+    sort_metric: str | None = None,
+    descending: bool = True,
+    after: Sequence[Any] | None = None,
+    limit: int = 50,
+) -> list[TrialInfo]:
+    """A page of trials meeting every filter, read by index whatever the number of trials: newest first, or
+    by ``sort_metric``'s final value (trials without one, or with NaN, after the others, newest first; ties
+    newest first). ``after`` is the last trial's key: ``(started_at, id)``, or with a sort
+    ``(present, value, started_at, id)``.
+
+    A filter is ``(field, op, value)``: a metric name with a number (``=``, ``<``, ``<=``, ``>``, ``>=``,
+    ``!=``; a trial without the metric never matches, NaN only ``!=``), or ``status`` / ``experiment`` with
+    text and ``=`` / ``!=``.
+    """
+    query = _trials()
+    if experiment is not None:
+        query = query.where(TrialRecord.experiment_id == _experiment_id(session, experiment))
+    for field, op, value in filters:
+        query = query.where(_filter(field, op, value))
+    newest = (TrialRecord.started_at.desc(), TrialRecord.id.desc())
+    if sort_metric is None:
+        if after is not None:
+            query = query.where(_before(after[-2], after[-1]))
+        return _infos(session, session.execute(query.order_by(*newest).limit(limit)).all())
+    final = TrialFinalMetricRecord
+    has_value = (final.trial_id == TrialRecord.id) & (final.key == sort_metric) & final.value.is_not(None)
+    rows: list[Any] = []
+    if after is None or after[0]:
+        present = query.add_columns(final.value).join(final, has_value)
+        if after is not None:
+            _, value, started, last_id = after
+            beyond = final.value < value if descending else final.value > value
+            present = present.where(or_(beyond, and_(final.value == value, _before(started, last_id))))
+        order = final.value.desc() if descending else final.value.asc()
+        rows = [row[:2] for row in session.execute(present.order_by(order, *newest).limit(limit)).all()]
+    if len(rows) < limit:
+        missing = query.where(~exists().where(has_value))
+        if after is not None and not after[0]:
+            missing = missing.where(_before(after[2], after[3]))
+        rows += session.execute(missing.order_by(*newest).limit(limit - len(rows))).all()
+    return _infos(session, rows)
+
+
+def _experiment_id(session: Session, name: str) -> int:
+    found = session.execute(select(ExperimentRecord.id).where(ExperimentRecord.name == name)).scalar_one_or_none()
+    if found is None:
+        names = session.execute(select(ExperimentRecord.name)).scalars().all()
+        raise NotFoundError(f"no experiment {name!r}{did_you_mean(name, names)}")
+    return found
+
+
+def _before(started: datetime, last_id: str) -> Any:
+    """Trials after ``(started, last_id)`` in newest-first order."""
+    return (TrialRecord.started_at < started) | ((TrialRecord.started_at == started) & (TrialRecord.id < last_id))
+
+
+def _filter(field: str, op: str, value: float | str) -> Any:
+    if field in ("status", "experiment"):
+        column = TrialRecord.status if field == "status" else ExperimentRecord.name
+        return column != value if op == "!=" else column == value
+    final = aliased(TrialFinalMetricRecord)  # its own copy per condition, apart from the sort's join
+    of_trial = (final.trial_id == TrialRecord.id) & (final.key == field)
+    if op == "!=":  # NaN differs from every number
+        return exists().where(of_trial & (final.value.is_(None) | (final.value != value)))
+    return exists().where(of_trial & _COMPARE[op](final.value, value))
+
+
+def list_experiments(session: Session, *, after: str | None = None, limit: int | None = None) -> list[ExperimentInfo]:
+    """Experiments by name (those after ``after``; at most ``limit``), with their number of trials and the start
+    of their latest one."""
+    query = (
         select(ExperimentRecord, func.count(TrialRecord.id), func.max(TrialRecord.started_at))
         .outerjoin(TrialRecord, TrialRecord.experiment_id == ExperimentRecord.id)
         .group_by(ExperimentRecord.id)
         .order_by(ExperimentRecord.name)
-    ).all()
+    )
+    if after is not None:
+        query = query.where(ExperimentRecord.name > after)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return [ExperimentInfo(e.name, e.created_at, count, last) for e, count, last in rows]
 
 

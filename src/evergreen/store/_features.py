@@ -183,9 +183,18 @@ def list_feature_view_versions(session: Session, name: str) -> list[FeatureViewV
     return [_version_info(r, name) for r in rows]
 
 
-def list_feature_views(session: Session) -> list[FeatureViewInfo]:
-    """Every feature view by name, with its latest version and that version's latest materialization."""
-    views = session.execute(select(FeatureViewRecord).order_by(FeatureViewRecord.name)).scalars().all()
+def list_feature_views(
+    session: Session, *, after: str | None = None, limit: int | None = None
+) -> list[FeatureViewInfo]:
+    """The feature views by name, each with its latest version and that version's latest materialization; a
+    page of ``limit`` of them after the name ``after`` (keyset). A view without versions is left out."""
+    query = select(FeatureViewRecord).where(
+        select(FeatureViewVersionRecord.id).where(FeatureViewVersionRecord.view_id == FeatureViewRecord.id).exists()
+    )
+    if after is not None:
+        query = query.where(FeatureViewRecord.name > after)
+    query = query.order_by(FeatureViewRecord.name)
+    views = session.execute(query if limit is None else query.limit(limit)).scalars().all()
     found = []
     for view in views:
         count = session.execute(select(func.count()).where(FeatureViewVersionRecord.view_id == view.id)).scalar_one()
@@ -236,14 +245,16 @@ def last_materialization(
     return None if record is None else _materialization_info(record)
 
 
-def list_materializations(session: Session, version_id: int, *, limit: int = 20) -> list[FeatureMaterializationInfo]:
-    """The newest materializations of a view version first."""
-    rows = session.execute(
-        select(FeatureMaterializationRecord)
-        .where(FeatureMaterializationRecord.version_id == version_id)
-        .order_by(FeatureMaterializationRecord.id.desc())
-        .limit(limit)
-    ).scalars()
+def list_materializations(
+    session: Session, version_id: int, *, limit: int | None = 20, after: int | None = None
+) -> list[FeatureMaterializationInfo]:
+    """The newest materializations of a view version first; a page of ``limit`` after the one whose id is
+    ``after`` (keyset)."""
+    query = select(FeatureMaterializationRecord).where(FeatureMaterializationRecord.version_id == version_id)
+    if after is not None:
+        query = query.where(FeatureMaterializationRecord.id < after)
+    query = query.order_by(FeatureMaterializationRecord.id.desc())
+    rows = session.execute(query if limit is None else query.limit(limit)).scalars()
     return [_materialization_info(r) for r in rows]
 
 

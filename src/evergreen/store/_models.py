@@ -8,9 +8,10 @@ the other, and the (model, alias) primary key means an alias names exactly one v
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from evergreen.errors import NotFoundError, did_you_mean
@@ -133,24 +134,58 @@ def model_versions_by_id(session: Session, ids: Sequence[int]) -> list[ModelVers
     return [_version_info(session, record, name) for record, name in rows]
 
 
-def list_model_versions(session: Session, name: str) -> list[ModelVersionInfo]:
-    """Every version of a model, oldest first."""
+def list_model_versions(
+    session: Session,
+    name: str,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+    status: str | None = None,
+) -> list[ModelVersionInfo]:
+    """The versions of a model, oldest first (``newest_first``: the reverse); with ``after``, those that follow
+    version number ``after`` in that order; only those in ``status`` when given; at most ``limit``."""
     model = model_id(session, name)
-    records = session.execute(
-        select(ModelVersionRecord).where(ModelVersionRecord.model_id == model).order_by(ModelVersionRecord.number)
-    ).scalars()
+    query = select(ModelVersionRecord).where(ModelVersionRecord.model_id == model)
+    if status is not None:
+        query = query.where(ModelVersionRecord.status == status)
+    if after is not None:
+        query = query.where(ModelVersionRecord.number < after if newest_first else ModelVersionRecord.number > after)
+    number = ModelVersionRecord.number
+    query = query.order_by(number.desc() if newest_first else number)
+    records = session.execute(query if limit is None else query.limit(limit)).scalars()
     return [_version_info(session, r, name) for r in records]
 
 
-def list_models(session: Session) -> list[ModelInfo]:
-    """Every model by name, with its number of versions and its aliases."""
-    rows = session.execute(
+def list_models(session: Session, *, after: str | None = None, limit: int | None = None) -> list[ModelInfo]:
+    """Models by name (those after ``after``; at most ``limit``), with their number of versions and aliases."""
+    query = (
         select(ModelRecord, func.count(ModelVersionRecord.id))
         .outerjoin(ModelVersionRecord, ModelVersionRecord.model_id == ModelRecord.id)
         .group_by(ModelRecord.id)
         .order_by(ModelRecord.name)
-    ).all()
+    )
+    if after is not None:
+        query = query.where(ModelRecord.name > after)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return [ModelInfo(m.name, m.description, m.created_at, count, aliases_of(session, m.id)) for m, count in rows]
+
+
+def get_model(session: Session, name: str) -> ModelInfo:
+    """One model with its number of versions and its aliases; a NotFoundError naming the known ones otherwise."""
+    model = model_id(session, name)
+    record = session.get(ModelRecord, model)
+    assert record is not None  # model_id found it in this transaction
+    count = session.execute(select(func.count(ModelVersionRecord.id)).where(ModelVersionRecord.model_id == model))
+    return ModelInfo(record.name, record.description, record.created_at, count.scalar_one(), aliases_of(session, model))
+
+
+def model_revision(session: Session, model: int) -> int:
+    """The model's revision: the id of its latest audit event (0 before any). Every change to a model's
+    versions or aliases appends an event, under :func:`lock_model`, so the revision grows with each change and
+    never comes back: read inside the lock, it tells whether anything changed since a caller read it."""
+    found = session.execute(select(func.max(ModelEventRecord.id)).where(ModelEventRecord.model_id == model))
+    return int(found.scalar_one() or 0)
 
 
 def aliases_of(session: Session, model: int) -> dict[str, int]:
@@ -243,11 +278,13 @@ def model_events(
     session: Session,
     name: str,
     *,
-    limit: int = 50,
+    limit: int | None = 50,
     version: int | None = None,
     actions: Sequence[str] | None = None,
+    before: int | None = None,
 ) -> list[ModelEventInfo]:
-    """A model's audit trail, newest first; only one ``version``'s events, or only ``actions``, when given."""
+    """A model's audit trail, newest first; only one ``version``'s events, or only ``actions``, when given;
+    with ``before``, only the events older than the event of that id (the next page)."""
     model = model_id(session, name)
     query = (
         select(ModelEventRecord, ModelVersionRecord.number)
@@ -258,7 +295,10 @@ def model_events(
         query = query.where(ModelVersionRecord.number == version)
     if actions is not None:
         query = query.where(ModelEventRecord.action.in_(list(actions)))
-    rows = session.execute(query.order_by(ModelEventRecord.id.desc()).limit(limit)).all()
+    if before is not None:
+        query = query.where(ModelEventRecord.id < before)
+    query = query.order_by(ModelEventRecord.id.desc())
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
     return [
         ModelEventInfo(
             e.id,
@@ -340,11 +380,23 @@ def list_alerts(
     *,
     states: Sequence[str] = ("open", "acknowledged"),
     key_prefix: str | None = None,
+    severity: str | None = None,
+    kind: str | None = None,
+    before: tuple[datetime, int] | None = None,
     limit: int = 50,
 ) -> list[AlertInfo]:
-    """Alerts in the given states (and with keys starting with ``key_prefix``), newest first."""
+    """Alerts in the given states (with keys starting with ``key_prefix``, of one ``severity`` or ``kind``),
+    latest change first, after the ``(updated_at, id)`` key ``before`` (the last one of the previous page)."""
     query = select(AlertRecord).where(AlertRecord.state.in_(states))
     if key_prefix is not None:
         query = query.where(AlertRecord.key.startswith(key_prefix, autoescape=True))
-    rows = session.execute(query.order_by(AlertRecord.updated_at.desc()).limit(limit)).scalars()
+    if severity is not None:
+        query = query.where(AlertRecord.severity == severity)
+    if kind is not None:
+        query = query.where(AlertRecord.kind == kind)
+    if before is not None:
+        at, last = before
+        query = query.where(AlertRecord.updated_at <= at, or_(AlertRecord.updated_at < at, AlertRecord.id < last))
+    order = (AlertRecord.updated_at.desc(), AlertRecord.id.desc())
+    rows = session.execute(query.order_by(*order).limit(limit)).scalars()
     return [alert_info(r) for r in rows]

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from evergreen.errors import NotFoundError, StoreError, did_you_mean
+from evergreen.errors import ConflictError, NotFoundError, StoreError, did_you_mean
 
 from ._engine import dialect_insert
 from ._records import AlertEventInfo, AlertInfo, MonitorResultInfo, ScheduleFireInfo, ScheduleInfo
@@ -50,9 +50,13 @@ def monitor_results(
     deployment: str | None = None,
     monitor: str | None = None,
     before: datetime | None = None,
+    after_key: tuple[datetime, int] | None = None,
+    since: datetime | None = None,
     limit: int | None = None,
 ) -> list[MonitorResultInfo]:
-    """Monitor results, newest window first, optionally for one deployment / monitor, ending at or before a time."""
+    """Monitor results, newest window first, optionally for one deployment / monitor, ending at or before a time
+    (``before``) and after ``since``; ``after_key`` is the ``(window_end, id)`` of the last result of the
+    previous page (keyset pagination)."""
     query = select(MonitorResultRecord)
     if deployment is not None:
         query = query.where(MonitorResultRecord.deployment == deployment)
@@ -60,10 +64,61 @@ def monitor_results(
         query = query.where(MonitorResultRecord.monitor == monitor)
     if before is not None:
         query = query.where(MonitorResultRecord.window_end <= before)
+    if since is not None:
+        query = query.where(MonitorResultRecord.window_end > since)
+    if after_key is not None:
+        end, last = after_key
+        query = query.where(
+            MonitorResultRecord.window_end <= end,
+            or_(MonitorResultRecord.window_end < end, MonitorResultRecord.id < last),
+        )
     query = query.order_by(MonitorResultRecord.window_end.desc(), MonitorResultRecord.id.desc())
     if limit is not None:
         query = query.limit(limit)
     return [_result_info(r) for r in session.execute(query).scalars()]
+
+
+def latest_monitor_results(
+    session: Session,
+    *,
+    deployment: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int | None = None,
+) -> list[MonitorResultInfo]:
+    """The newest judged window of each monitor (of one deployment, when given), by (deployment, monitor),
+    after the ``(deployment, monitor)`` key ``after``: the monitors a store knows, with where each stands."""
+    newest = select(
+        MonitorResultRecord.deployment,
+        MonitorResultRecord.monitor,
+        func.max(MonitorResultRecord.window_end).label("window_end"),
+    ).group_by(MonitorResultRecord.deployment, MonitorResultRecord.monitor)
+    if deployment is not None:
+        newest = newest.where(MonitorResultRecord.deployment == deployment)
+    if after is not None:
+        newest = newest.where(
+            or_(
+                MonitorResultRecord.deployment > after[0],
+                and_(MonitorResultRecord.deployment == after[0], MonitorResultRecord.monitor > after[1]),
+            )
+        )
+    newest = newest.order_by(MonitorResultRecord.deployment, MonitorResultRecord.monitor)
+    keys = newest.subquery() if limit is None else newest.limit(limit).subquery()
+    query = (
+        select(MonitorResultRecord)
+        .join(
+            keys,
+            and_(
+                MonitorResultRecord.deployment == keys.c.deployment,
+                MonitorResultRecord.monitor == keys.c.monitor,
+                MonitorResultRecord.window_end == keys.c.window_end,
+            ),
+        )
+        .order_by(MonitorResultRecord.deployment, MonitorResultRecord.monitor, MonitorResultRecord.id.desc())
+    )
+    found: dict[tuple[str, str], MonitorResultInfo] = {}
+    for record in session.execute(query).scalars():  # two windows ending alike (of two lengths): the newest row
+        found.setdefault((record.deployment, record.monitor), _result_info(record))
+    return list(found.values())
 
 
 def _result_info(r: MonitorResultRecord) -> MonitorResultInfo:
@@ -112,7 +167,7 @@ def set_alert_state(session: Session, alert_id: int, state: str, *, actor: str, 
         raise StoreError(f"alert state {state!r} cannot be set; expected one of acknowledged, resolved")
     record = get_alert(session, alert_id, lock=True)
     if record.state == "resolved":
-        raise StoreError(f"alert #{alert_id} is resolved already; a new occurrence opens a new alert")
+        raise ConflictError(f"alert #{alert_id} is resolved already; a new occurrence opens a new alert")
     if record.state != state:
         record.state = state
         record.updated_at = now()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Dialect, Table, and_, bindparam, delete, func, insert, select
+from sqlalchemy import JSON, Dialect, Table, and_, bindparam, delete, func, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -308,6 +308,41 @@ def predictions_by_id(session: Session, ids: Iterable[str]) -> dict[str, Predict
         for record in session.execute(select(PredictionRecord).where(PredictionRecord.id.in_(chunk))).scalars():
             found[record.id] = _prediction_info(record)
     return found
+
+
+def list_predictions(
+    session: Session,
+    deployment: str,
+    *,
+    version: int | None = None,
+    entity_id: str | None = None,
+    mode: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[PredictionInfo]:
+    """A deployment's logged predictions, newest first: of one model ``version``, ``entity_id`` or ``mode``
+    when given, made in ``[since, until)``, and after the ``(created_at, id)`` key ``before`` (the last one
+    of the previous page: keyset pagination, so a page costs the same however long the log is)."""
+    record = PredictionRecord
+    query = select(record).where(record.deployment == deployment)
+    if version is not None:
+        query = query.where(record.model_version == version)
+    if entity_id is not None:
+        query = query.where(record.entity_id == entity_id)
+    if mode is not None:
+        query = query.where(record.mode == mode)
+    if since is not None:
+        query = query.where(record.created_at >= since)
+    if until is not None:
+        query = query.where(record.created_at < until)
+    if before is not None:
+        at, pid = before
+        # The bare bound first: an index on (deployment, created_at) starts the scan at the cursor.
+        query = query.where(record.created_at <= at, or_(record.created_at < at, record.id < pid))
+    query = query.order_by(record.created_at.desc(), record.id.desc()).limit(limit)
+    return [_prediction_info(r) for r in session.execute(query).scalars()]
 
 
 def prediction_times(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, str | None, datetime]]:

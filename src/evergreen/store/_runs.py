@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from evergreen.errors import NotFoundError
@@ -21,8 +21,12 @@ from ._engine import dialect_insert
 from ._records import ArtifactInfo, Edge, RunInfo, StepRunInfo
 from ._schema import ArtifactRecord, LineageEdge, PipelineRecord, RunRecord, StepRunRecord
 
-RUN_STATUSES = ("running", "succeeded", "failed")
-STEP_STATUSES = ("pending", "running", "succeeded", "cached", "failed", "skipped")
+#: ``cancelling``: someone asked to cancel a running run; the process driving it stops its steps and records
+#: ``cancelled``. Stored statuses are plain text, so adding one needs no migration.
+RUN_STATUSES = ("running", "cancelling", "succeeded", "failed", "cancelled")
+STEP_STATUSES = ("pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled")
+#: The statuses of a run that has not finished.
+ACTIVE_RUN_STATUSES = ("running", "cancelling")
 
 
 def now() -> datetime:
@@ -89,13 +93,46 @@ def create_run(
     return run_id, step_ids
 
 
-def heartbeat(session: Session, run_id: str) -> None:
-    """Record that the process driving ``run_id`` is alive."""
+def heartbeat(session: Session, run_id: str) -> str:
+    """Record that the process driving ``run_id`` is alive; returns the run's status, which is ``cancelling``
+    when someone asked to cancel it (see :func:`request_cancel`)."""
     session.execute(update(RunRecord).where(RunRecord.id == run_id).values(heartbeat_at=now()))
+    status: str = session.execute(select(RunRecord.status).where(RunRecord.id == run_id)).scalar_one()
+    return status
+
+
+def request_cancel(session: Session, run_id: str, *, note: str) -> str:
+    """Ask the process driving a running run to stop it: one conditional UPDATE (``running`` → ``cancelling``,
+    with ``note`` as the run's error until it ends), so of two racing requests only one is recorded.
+
+    Returns the run's status afterwards (``cancelling``, or the status it had when it was not running).
+    """
+    session.execute(
+        update(RunRecord)
+        .where(RunRecord.id == run_id, RunRecord.status == "running")
+        .values(status="cancelling", error=note)
+    )
+    status: str = session.execute(select(RunRecord.status).where(RunRecord.id == run_id)).scalar_one()
+    return status
+
+
+def cancel_note(session: Session, run_id: str) -> str | None:
+    """What the cancel request of ``run_id`` said (who asked, and why); None when none was made."""
+    row = session.execute(select(RunRecord.status, RunRecord.error).where(RunRecord.id == run_id)).one()
+    return row.error if row.status == "cancelling" else None
+
+
+def cancel_steps(session: Session, run_id: str, *, reason: str) -> None:
+    """Mark the steps of a cancelled run that had not finished (pending or running) ``cancelled``."""
+    session.execute(
+        update(StepRunRecord)
+        .where(StepRunRecord.run_id == run_id, StepRunRecord.status.in_(("pending", "running")))
+        .values(status="cancelled", error=reason, finished_at=now())
+    )
 
 
 def finish_run(session: Session, run_id: str, *, status: str, error: str | None = None) -> None:
-    """Close a run as ``succeeded`` or ``failed``."""
+    """Close a run as ``succeeded``, ``failed`` or ``cancelled``."""
     session.execute(
         update(RunRecord).where(RunRecord.id == run_id).values(status=status, finished_at=now(), error=error)
     )
@@ -214,21 +251,74 @@ def lineage(session: Session, kind: str, node_id: str) -> tuple[list[Edge], list
 
 
 def list_runs(
-    session: Session, *, limit: int = 20, pipeline: str | None = None, status: str | None = None
+    session: Session,
+    *,
+    limit: int = 20,
+    pipeline: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    oldest_first: bool = False,
 ) -> list[RunInfo]:
-    """The newest runs first, with their steps."""
+    """Runs by creation time (newest first unless ``oldest_first``), with their steps but not their artifacts.
+
+    ``since`` keeps runs created at or after that time; ``after`` is the ``(created_at, id)`` of the last run of
+    the previous page (keyset pagination: each page costs the same however many runs the store holds).
+    """
+    order = (RunRecord.created_at, RunRecord.id)
+    # Plain rows, not ORM objects: a page of 50 runs with their steps is read in two queries and no identity map.
+    run_columns = [c for c in RunRecord.__table__.c if c.key != "pipeline_id"]
     query = (
-        select(RunRecord)
-        .join(RunRecord.pipeline)
-        .options(selectinload(RunRecord.steps), selectinload(RunRecord.pipeline))
-        .order_by(RunRecord.created_at.desc())
+        select(*run_columns, PipelineRecord.name.label("pipeline_name"))
+        .join(PipelineRecord, PipelineRecord.id == RunRecord.pipeline_id)
+        .order_by(*(order if oldest_first else (c.desc() for c in order)))
         .limit(limit)
     )
     if pipeline is not None:
         query = query.where(PipelineRecord.name == pipeline)
     if status is not None:
         query = query.where(RunRecord.status == status)
-    return [_run_info(session, row, with_artifacts=False) for row in session.execute(query).scalars()]
+    if since is not None:
+        query = query.where(RunRecord.created_at >= since)
+    if after is not None:
+        key = tuple_(RunRecord.created_at, RunRecord.id)
+        query = query.where(key > tuple_(*after) if oldest_first else key < tuple_(*after))
+    rows = session.execute(query).all()
+    steps: dict[str, list[StepRunInfo]] = {row.id: [] for row in rows}
+    if rows:
+        step_rows = session.execute(
+            select(*StepRunRecord.__table__.c)
+            .where(StepRunRecord.run_id.in_(list(steps)))
+            .order_by(StepRunRecord.run_id, StepRunRecord.position)
+        ).all()
+        for step in step_rows:
+            steps[step.run_id].append(_step_info(step))
+    return [
+        RunInfo(
+            id=row.id,
+            pipeline=row.pipeline_name,
+            status=row.status,
+            params=row.params,
+            dag=row.dag,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            heartbeat_at=row.heartbeat_at,
+            host=row.host,
+            pid=row.pid,
+            error=row.error,
+            steps=steps[row.id],
+        )
+        for row in rows
+    ]
+
+
+def list_pipelines(session: Session) -> list[tuple[str, str, str]]:
+    """Every pipeline that has run, by name: ``(name, module, qualname)`` as its first run recorded them."""
+    rows = session.execute(
+        select(PipelineRecord.name, PipelineRecord.module, PipelineRecord.qualname).order_by(PipelineRecord.name)
+    ).all()
+    return [(row.name, row.module, row.qualname) for row in rows]
 
 
 def get_run(session: Session, run_id: str) -> RunInfo:
@@ -267,27 +357,31 @@ def pid_alive(pid: int) -> bool:
 
 
 def reap_dead_runs(session: Session, *, stale_after_s: float, host: str, pid_alive: Callable[[int], bool]) -> list[str]:
-    """Mark failed the runs left ``running`` by a process that died; returns their ids.
+    """Mark failed the runs left ``running`` by a process that died (``cancelled`` those whose cancellation was
+    asked for); returns their ids.
 
     A run is dead when its process is gone (same host, pid not alive) or, from anywhere, when it
     has sent no heartbeat for ``stale_after_s`` seconds.
     """
     cutoff = now() - timedelta(seconds=stale_after_s)
-    dead: list[tuple[str, str]] = []
-    for row in session.execute(select(RunRecord).where(RunRecord.status == "running")).scalars():
+    dead: list[tuple[str, str, bool]] = []
+    for row in session.execute(select(RunRecord).where(RunRecord.status.in_(ACTIVE_RUN_STATUSES))).scalars():
         if row.host == host and row.pid is not None and not pid_alive(row.pid):
-            dead.append((row.id, f"the process that ran it (pid {row.pid} on {host}) died"))
+            dead.append((row.id, f"the process that ran it (pid {row.pid} on {host}) died", row.status == "cancelling"))
         elif row.heartbeat_at is None or row.heartbeat_at < cutoff:
             seen = row.heartbeat_at.isoformat(timespec="seconds") if row.heartbeat_at else "never"
-            dead.append((row.id, f"no heartbeat from its process since {seen} (host {row.host}, pid {row.pid})"))
-    for run_id, reason in dead:
-        finish_run(session, run_id, status="failed", error=f"run abandoned: {reason}")
+            reason = f"no heartbeat from its process since {seen} (host {row.host}, pid {row.pid})"
+            dead.append((row.id, reason, row.status == "cancelling"))
+    for run_id, reason, cancelling in dead:
+        # A run whose cancellation was asked for is cancelled, whether or not its process lived to record it.
+        status = "cancelled" if cancelling else "failed"
+        finish_run(session, run_id, status=status, error=f"run abandoned: {reason}")
         session.execute(
             update(StepRunRecord)
             .where(StepRunRecord.run_id == run_id, StepRunRecord.status.in_(("pending", "running")))
-            .values(status="failed", error=f"run abandoned: {reason}", finished_at=now())
+            .values(status=status, error=f"run abandoned: {reason}", finished_at=now())
         )
-    return [run_id for run_id, _ in dead]
+    return [run_id for run_id, _, _ in dead]
 
 
 def _edge(row: LineageEdge) -> Edge:
@@ -321,7 +415,7 @@ def _artifacts_of(
 
 
 def _step_info(
-    row: StepRunRecord,
+    row: StepRunRecord | Any,
     inputs: dict[str, ArtifactInfo] | None = None,
     outputs: list[ArtifactInfo] | None = None,
 ) -> StepRunInfo:

@@ -228,6 +228,11 @@ class TrialRecord(Base):
     """
 
     __tablename__ = "experiment_trials"
+    __table_args__ = (
+        # Lists page newest first, of all trials or of one experiment: a range of an index, never a sort of all.
+        Index("ix_experiment_trials_started", "started_at", "id"),
+        Index("ix_experiment_trials_experiment_started", "experiment_id", "started_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
@@ -260,6 +265,18 @@ class TrialMetricRecord(Base):
     step: Mapped[int]
     value: Mapped[float | None] = mapped_column(Double)
     logged_at: Mapped[datetime]
+
+
+class TrialFinalMetricRecord(Base):
+    """Each metric's last logged value per trial (NULL for NaN), kept with every flush of its points, so that a
+    list sorted or filtered by a metric reads an index instead of every trial's series."""
+
+    __tablename__ = "trial_final_metrics"
+    __table_args__ = (Index("ix_trial_final_metrics_key_value", "key", "value"),)
+
+    trial_id: Mapped[str] = mapped_column(ForeignKey("experiment_trials.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Double)
 
 
 class TuningJournalRecord(Base):

@@ -20,6 +20,9 @@ first materializes the views (their newest and still-served versions), so the on
 report, release); ``Scheduler(settings, system).run_once(at=...)`` is one round of the loop (``evergreen
 tick``).
 
+``systems_status()`` says where each System stands (live versions, last tick, what runs next, open alerts);
+``load_system(settings)`` is the project's System from ``[project] system``.
+
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
@@ -28,26 +31,34 @@ from ._gate import gate_inputs, validate_with_views
 from ._outcome import TrainingOutcome, training_outcome
 from ._report import DayRecord, loop_report_html
 from ._scheduler import Round, Scheduler
+from ._status import LiveVersion, NextRun, SystemStatus, load_system, system_status, systems_status
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
-from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide
+from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide, tick_schedule
 
 __all__ = [
     "STEP_NAMES",
     "DayRecord",
     "Decision",
+    "LiveVersion",
+    "NextRun",
     "Release",
     "Retrain",
     "Round",
     "Scheduler",
     "System",
+    "SystemStatus",
     "Tick",
     "TrainingOutcome",
     "decide",
     "feature_window",
     "gate_inputs",
+    "load_system",
     "loop_report_html",
     "release_model",
     "score_batch",
+    "system_status",
+    "systems_status",
+    "tick_schedule",
     "training_outcome",
     "training_window",
     "validate_with_views",

@@ -22,7 +22,8 @@ from evergreen.executors import step_context
 from evergreen.features import FeatureView, load_view, training_set
 from evergreen.pipelines import run_settings, step
 from evergreen.registry import PRODUCTION, gate_result, get, recorded_test_rows, validate_version
-from evergreen.store import MetadataStore, ModelVersionInfo, features_used_by
+from evergreen.store import ModelVersionInfo, features_used_by
+from evergreen.workspace import open_workspace
 
 
 @step(cache=False)
@@ -62,12 +63,9 @@ def gate_inputs(name: str, number: int, *, settings: Settings) -> dict[str, Any]
     except NotFoundError:  # the first model: nothing to compare with
         production = None
     numbers = [candidate.number] + ([production.number] if production is not None else [])
-    store = MetadataStore(settings.store.url)
-    try:
-        with store.session() as session:
-            used = features_used_by(session, name, numbers)
-    finally:
-        store.dispose()
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        used = features_used_by(session, name, numbers)
     ours = used[candidate.number]
     if production is None:
         return {"candidate_features": ours}

@@ -17,7 +17,8 @@ from evergreen.pipelines import run_settings, step
 from evergreen.registry import PRODUCTION
 from evergreen.serving import Follow, deploy, predict_batch, promote_model
 from evergreen.serving import deployment as current_deployment
-from evergreen.store import MetadataStore, list_versions
+from evergreen.store import list_versions
+from evergreen.workspace import open_workspace
 
 from ._window import Window, training_rows
 
@@ -73,12 +74,9 @@ def _with_sources(dataset: str, used: list[str], report: ValidationReport) -> Va
     """``report`` with each blocking failure naming the versions among ``used`` that hold its rows (an unseen
     category among a version's profiled values, or the same failure in its own ingestion's report, a warning
     then): where the rows to fix come from."""
-    store = MetadataStore(run_settings().store.url)
-    try:
-        with store.session() as session:
-            infos = [info for info in list_versions(session, dataset) if info.ref in used]
-    finally:
-        store.dispose()
+    ws = open_workspace()
+    with ws.session() as session:
+        infos = [info for info in list_versions(session, dataset) if info.ref in used]
     failures = []
     for failure in report.failures:
         if failure.blocking:

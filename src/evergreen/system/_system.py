@@ -24,7 +24,6 @@ from evergreen.registry import CANDIDATE, PRODUCTION, register_model, trained_on
 from evergreen.serving import STRATEGIES, deployed_views
 from evergreen.store import (
     ALERT_STATES,
-    MetadataStore,
     ModelVersionInfo,
     ScheduleFireInfo,
     claim_fire,
@@ -35,6 +34,7 @@ from evergreen.store import (
     schedule_fires,
 )
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
+from evergreen.workspace import open_workspace
 
 from ._gate import validate_with_views
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
@@ -139,6 +139,11 @@ def decide(
 
 
 StepLike = Step | Callable[..., Any]
+
+
+def tick_schedule(name: str) -> str:
+    """The name under which the ticks of the System ``name`` are recorded (see :meth:`System.tick`)."""
+    return f"{name}-tick"
 
 
 @dataclass
@@ -435,12 +440,9 @@ class System:
                 until.isoformat() if until else "",
                 settings=settings,
             )
-            store = MetadataStore(settings.store.url)
-            try:
-                with store.session() as session:
-                    drawn = list_versions(session, f"{self.name}-window")
-            finally:
-                store.dispose()
+            ws = open_workspace(settings)
+            with ws.session() as session:
+                drawn = list_versions(session, f"{self.name}-window")
         except EvergreenError:  # no data, or no window drawn yet
             return None
         for version in reversed(drawn):  # newest first: the one production was trained on is recent
@@ -489,44 +491,49 @@ class System:
             held = self._claim_retrain(slot, settings) if copy_of is None else None
             if copy_of is None and held is None:
                 run = self._train_claimed(slot, since=decision.since, until=until, settings=settings)
-        return Tick(outcomes, decision, run, materialized, materialize_error, held, copy_of)
+        tick = Tick(outcomes, decision, run, materialized, materialize_error, held, copy_of)
+        self._record_tick(at, tick, settings)
+        return tick
+
+    def _record_tick(self, at: datetime, tick: Tick, settings: Settings) -> None:
+        """Keep that the round ran (as a firing of ``NAME-tick`` at ``at``, with its decision), so the System's
+        status can say when it last ticked, from any process."""
+        schedule, slot = tick_schedule(self.name), at.isoformat()
+        with open_workspace(settings).session() as session:
+            if claim_fire(session, schedule=schedule, slot=slot, holder=holder_name()):
+                message = "; ".join(line for line in (tick.decision.reason, tick.training_line()) if line)
+                finish_fire(session, schedule=schedule, slot=slot, status="succeeded", message=message)
 
     def _claim_retrain(self, slot: str, settings: Settings) -> ScheduleFireInfo | None:
         """Claim the hour's retraining; None when claimed, else the attempt that holds it. An attempt of this
         hour that failed holds it only until new data of the System's dataset is ingested after it started:
         then the retraining is claimed again (a failure for want of rows must not wait for the next hour)."""
         schedule = f"{self.name}-retrain"
-        store = MetadataStore(settings.store.url)
-        try:
-            with store.session() as session:
-                try:
-                    newest = max((v.created_at for v in list_versions(session, self.name)), default=None)
-                except NotFoundError:
-                    newest = None
-                if claim_fire(session, schedule=schedule, slot=slot, holder=holder_name(), retry_failed_before=newest):
-                    return None
-                return schedule_fires(session, schedule=schedule, slot=slot, limit=1)[0]
-        finally:
-            store.dispose()
+        ws = open_workspace(settings)
+        with ws.session() as session:
+            try:
+                newest = max((v.created_at for v in list_versions(session, self.name)), default=None)
+            except NotFoundError:
+                newest = None
+            if claim_fire(session, schedule=schedule, slot=slot, holder=holder_name(), retry_failed_before=newest):
+                return None
+            return schedule_fires(session, schedule=schedule, slot=slot, limit=1)[0]
 
     def _train_claimed(self, slot: str, *, since: datetime | None, until: datetime | None, settings: Settings) -> Run:
         """:meth:`train` for a claimed retraining, recording how the attempt ended on its claim."""
         schedule = f"{self.name}-retrain"
-        store = MetadataStore(settings.store.url)
+        ws = open_workspace(settings)
         try:
-            try:
-                run = self.train(since=since, until=until, settings=settings)
-            except EvergreenError as e:
-                with store.session() as session:
-                    finish_fire(session, schedule=schedule, slot=slot, status="failed", message=str(e))
-                raise
-            with store.session() as session:
-                error = next((s.error for s in run.steps if s.status == "failed" and s.error), "")
-                error = error.strip().splitlines()[-1].removeprefix("evergreen.errors.") if error.strip() else ""
-                finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id, message=error)
-            return run
-        finally:
-            store.dispose()
+            run = self.train(since=since, until=until, settings=settings)
+        except EvergreenError as e:
+            with ws.session() as session:
+                finish_fire(session, schedule=schedule, slot=slot, status="failed", message=str(e))
+            raise
+        with ws.session() as session:
+            error = next((s.error for s in run.steps if s.status == "failed" and s.error), "")
+            error = error.strip().splitlines()[-1].removeprefix("evergreen.errors.") if error.strip() else ""
+            finish_fire(session, schedule=schedule, slot=slot, status=run.status, run_id=run.id, message=error)
+        return run
 
     def _materialize_views(self, settings: Settings) -> tuple[tuple[Materialized, ...], str | None]:
         """Materialize the System's feature views as a default ``evergreen features materialize`` does, but
@@ -558,13 +565,10 @@ class System:
         """When the latest labelled-quality alert of the deployment opened, and the start of its first breached
         window (the alert keeps it while it stays open)."""
         prefix = f"monitor:{self.deployment}:"
-        store = MetadataStore(settings.store.url)
-        try:
-            with store.session() as session:
-                # Only this deployment's monitor alerts: a busy store's other alerts must not push them out.
-                alerts = list_alerts(session, states=ALERT_STATES, key_prefix=prefix, limit=1000)
-        finally:
-            store.dispose()
+        ws = open_workspace(settings)
+        with ws.session() as session:
+            # Only this deployment's monitor alerts: a busy store's other alerts must not push them out.
+            alerts = list_alerts(session, states=ALERT_STATES, key_prefix=prefix, limit=1000)
         found = [
             (a.created_at, datetime.fromisoformat(a.details["window_start"]))
             for a in alerts

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from evergreen.config import Settings
 from evergreen.data import DatasetVersion, load, parse_time, quote_identifier
 from evergreen.errors import NotFoundError, SystemDefinitionError
-from evergreen.store import MetadataStore, list_versions
+from evergreen.store import list_versions
+from evergreen.workspace import open_workspace
 
 _COPY = "__evergreen_copy"
 _VERSION = "__evergreen_version"
@@ -71,14 +72,11 @@ def training_rows(
         SystemDefinitionError: the dataset has no versions, no values in its ``timestamp`` column, or no
             version with rows in the window.
     """
-    store = MetadataStore(settings.store.url)
     try:
-        with store.session() as session:
+        with open_workspace(settings).session() as session:
             infos = list(reversed(list_versions(session, dataset)))
     except NotFoundError:  # never ingested: the same advice as for a dataset without versions
         infos = []
-    finally:
-        store.dispose()
     if not infos:
         raise SystemDefinitionError(
             f"dataset {dataset!r} has no versions yet: ingest data before training "

@@ -27,6 +27,7 @@ from ._experiments import (
     experiments,
     series,
     trial,
+    trial_key,
     trial_table,
     trials,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "train",
     "train_model",
     "trial",
+    "trial_key",
     "trial_table",
     "trials",
     "tune",

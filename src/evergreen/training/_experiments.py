@@ -8,40 +8,44 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError, TrackingError, did_you_mean
-from evergreen.pipelines import run_settings
 from evergreen.store import (
     ExperimentInfo,
-    MetadataStore,
+    TrialFilter,
     TrialInfo,
     get_trial,
     list_experiments,
     list_trials,
     metric_series,
+    page_trials,
     unique_prefixes,
 )
+from evergreen.workspace import open_workspace
 
 from ._artifacts import TrialArtifact, describe, download
-from ._query import column_value, metric_columns, parse_sort, parse_where, select_trials
-
-
-def _store(settings: Settings | None) -> MetadataStore:
-    return MetadataStore((settings or run_settings()).store.url)
+from ._query import (
+    Condition,
+    SortKey,
+    column_value,
+    metric_columns,
+    parse_sort,
+    parse_where,
+    rank,
+    rank_of,
+    select_trials,
+    sort_value,
+)
 
 
 def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
     """A trial by id or unique id prefix (at least four characters)."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            return get_trial(session, ref)
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        return get_trial(session, ref)
 
 
 def trials(
@@ -50,6 +54,7 @@ def trials(
     where: str | Sequence[str] = (),
     sort: str | None = None,
     limit: int | None = 50,
+    after: Sequence[Any] | None = None,
     settings: Settings | None = None,
 ) -> list[TrialInfo]:
     """The trials of one experiment or of all: newest first, or by ``sort``; only those meeting ``where``.
@@ -58,22 +63,110 @@ def trials(
     ``"params.C = 0.5"``, ``"tags.team = growth and status = finished"``. ``sort`` is a field, with
     ``-`` for highest first: ``"-roc_auc"``. See :mod:`evergreen.training._query` for the grammar.
 
+    A page: at most ``limit`` trials; ``after`` is the :func:`trial_key` (under the same ``sort``) of the last
+    trial of the previous page, and the trials that follow it in that order are returned.
+
     Raises:
-        TrackingError: a condition or sort field that cannot be read (quoted, with the grammar).
+        TrackingError: a condition or sort field that cannot be read (quoted, with the grammar), or an
+            ``after`` that is not a key of this order.
         NotFoundError: no such experiment.
     """
     conditions = parse_where([where] if isinstance(where, str) else where)
     order = parse_sort(sort) if sort else None
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            if not conditions and order is None:
-                return list_trials(session, experiment, limit=limit)
-            found = list_trials(session, experiment, limit=None)
-    finally:
-        store.dispose()
+    filters = [_in_sql(c) for c in conditions]
+    with open_workspace(settings).session() as session:
+        if not conditions and order is None:
+            return list_trials(session, experiment, limit=limit, after=_start_key(after))
+        if limit is not None and all(f is not None for f in filters) and (order is None or order.section == "metrics"):
+            return page_trials(
+                session,
+                experiment,
+                filters=[f for f in filters if f is not None],
+                sort_metric=order.key if order is not None else None,
+                descending=order.descending if order is not None else True,
+                after=None if after is None else _page_key(after, order),
+                limit=limit,
+            )
+        # Conditions on parameters and tags (JSON values of any type) are judged here, on every trial.
+        found = list_trials(session, experiment, limit=None)
     chosen = select_trials(found, where=conditions, sort=order)
+    if after is not None:
+        start = _rank_after(after, order)
+        chosen = [t for t in chosen if rank(t, order) > start]
     return chosen if limit is None else chosen[:limit]
+
+
+def trial_key(found: TrialInfo, sort: str | None = None) -> list[Any]:
+    """Where ``found`` stands in the order of :func:`trials` under ``sort``, as JSON-able values
+    (``[STARTED_AT, ID]``, or ``[PRESENT, VALUE, STARTED_AT, ID]`` under a sort): pass the key of the last
+    trial of a page as ``after`` to get the next page."""
+    head: list[Any] = list(sort_value(found, parse_sort(sort))) if sort else []
+    return [*head, found.started_at.isoformat(), found.id]
+
+
+def _in_sql(condition: Condition) -> TrialFilter | None:
+    """The condition as the store's filter when the store can judge it alike (a number against a metric's final
+    value, a name against the status or experiment); None when only :func:`select_trials` can."""
+    value = condition.value
+    if condition.section == "metrics" and isinstance(value, float) and condition.op in _SQL_OPS:
+        return (condition.key, condition.op, value)
+    if condition.section == "" and isinstance(value, str) and condition.op in ("=", "==", "!="):
+        return (condition.key, condition.op, value)
+    return None
+
+
+_SQL_OPS = ("=", "==", "!=", "<", "<=", ">", ">=")
+
+
+def _page_key(after: Sequence[Any], order: SortKey | None) -> list[Any]:
+    """A :func:`trial_key` as :func:`evergreen.store.page_trials` takes it (its time parsed)."""
+    if order is None:
+        started, trial_id = _key_parts(after, 2)
+        return [_moment(started, after), str(trial_id)]
+    present, value, started, trial_id = _key_parts(after, 4)
+    if not isinstance(present, bool) or (present and (isinstance(value, bool) or not isinstance(value, int | float))):
+        raise _bad_key(after)
+    return [present, float(value) if present else None, _moment(started, after), str(trial_id)]
+
+
+def _start_key(after: Sequence[Any] | None) -> tuple[datetime, str] | None:
+    if after is None:
+        return None
+    started, trial_id = _key_parts(after, 2)
+    return _moment(started, after), str(trial_id)
+
+
+def _rank_after(after: Sequence[Any], order: SortKey | None) -> tuple[Any, ...]:
+    """The :func:`rank` of the trial whose :func:`trial_key` is ``after``."""
+    if order is None:
+        started, trial_id = _key_parts(after, 2)
+        return rank_of(None, False, None, _moment(started, after), str(trial_id))
+    present, value, started, trial_id = _key_parts(after, 4)
+    if (present and not isinstance(value, int | float | str)) or isinstance(value, bool):
+        raise _bad_key(after)
+    number = float(value) if isinstance(value, int | float) else value
+    return rank_of(order, bool(present), number, _moment(started, after), str(trial_id))
+
+
+def _key_parts(after: Sequence[Any], size: int) -> Sequence[Any]:
+    if isinstance(after, str) or not isinstance(after, Sequence) or len(after) != size:
+        raise _bad_key(after)
+    return after
+
+
+def _moment(text: Any, after: Sequence[Any]) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError as e:
+        raise _bad_key(after) from e
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _bad_key(after: Any) -> TrackingError:
+    return TrackingError(
+        f"after={after!r} is not the key of a trial in this order; pass trial_key(last_trial, sort) of the last "
+        "trial of the previous page, with the same sort"
+    )
 
 
 @dataclass(frozen=True)
@@ -102,33 +195,24 @@ def trial_table(
     """:func:`trials` with their unique id prefixes and their metric columns, most telling first (the
     gate's metric, the model's own, costs; the trivial baseline's only with ``baseline``)."""
     found = trials(experiment, where=where, sort=sort, limit=limit, settings=settings)
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            ids = unique_prefixes(session, [t.id for t in found])
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        ids = unique_prefixes(session, [t.id for t in found])
     return TrialTable(found, ids, metric_columns(found, baseline=baseline))
 
 
-def experiments(*, settings: Settings | None = None) -> list[ExperimentInfo]:
-    """Every experiment, with its number of trials."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            return list_experiments(session)
-    finally:
-        store.dispose()
+def experiments(
+    *, after: str | None = None, limit: int | None = None, settings: Settings | None = None
+) -> list[ExperimentInfo]:
+    """The experiments by name, with their number of trials; a page of them with ``limit``, and the next page
+    with ``after``, the name of the last experiment of the previous one."""
+    with open_workspace(settings).session() as session:
+        return list_experiments(session, after=after, limit=limit)
 
 
 def series(ref: str, *, settings: Settings | None = None) -> dict[str, list[tuple[int, float]]]:
     """Every metric of a trial as ``(step, value)`` points, in logging order."""
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            return metric_series(session, get_trial(session, ref).id)
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        return metric_series(session, get_trial(session, ref).id)
 
 
 def artifacts(ref: str, *, names: Sequence[str] | None = None, settings: Settings | None = None) -> list[TrialArtifact]:
@@ -162,9 +246,9 @@ def download_artifacts(
     Raises:
         NotFoundError: a name the trial has no artifact under (the known names are listed).
     """
-    settings = settings or run_settings()
-    store = ArtifactStore(settings.artifacts.root)
-    return [download(store, a, Path(destination)) for a in artifacts(ref, names=names, settings=settings)]
+    workspace = open_workspace(settings)
+    found = artifacts(ref, names=names, settings=workspace.settings)
+    return [download(workspace.artifacts, a, Path(destination)) for a in found]
 
 
 @dataclass(frozen=True)
@@ -198,12 +282,8 @@ def compare(refs: Sequence[str], *, settings: Settings | None = None) -> Compari
     """The parameters and last metric values of two or more trials side by side."""
     if len(refs) < 2:
         raise TrackingError(f"compare needs at least two trials, got {len(refs)}: {list(refs)}")
-    store = _store(settings)
-    try:
-        with store.session() as session:
-            found = [get_trial(session, ref) for ref in refs]
-    finally:
-        store.dispose()
+    with open_workspace(settings).session() as session:
+        found = [get_trial(session, ref) for ref in refs]
     param_keys = sorted({k for t in found for k in t.params})
     metric_keys = sorted({k for t in found for k in t.metrics})
     return Comparison(

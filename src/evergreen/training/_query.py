@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from evergreen.errors import TrackingError
@@ -166,22 +167,55 @@ def column_value(trial: TrialInfo, name: str) -> Any:
 def select_trials(
     found: Sequence[TrialInfo], *, where: Sequence[Condition] = (), sort: SortKey | None = None
 ) -> list[TrialInfo]:
-    """The trials for which every condition holds, sorted by ``sort`` (stable; missing values last)."""
+    """The trials for which every condition holds (``found`` is newest first), sorted by ``sort``: the trials
+    with a value first, numbers before text, in the sort's direction; then those without; ties newest first."""
     chosen = [t for t in found if all(c.holds(t) for c in where)]
+    return chosen if sort is None else sorted(chosen, key=lambda t: rank(t, sort))
+
+
+def sort_value(trial: TrialInfo, sort: SortKey) -> tuple[bool, float | str | None]:
+    """``(present, value)`` of a trial's sort field: a number as a float, anything else as text; a trial
+    without the field (or with None or NaN there) is not present."""
+    has, value = field_value(trial, sort.section, sort.key)
+    value = _comparable(value)
+    if not has or value is None or (isinstance(value, float) and math.isnan(value)):
+        return False, None
+    return True, value if isinstance(value, float) else str(value)
+
+
+def rank(trial: TrialInfo, sort: SortKey | None) -> tuple[Any, ...]:
+    """A trial's place in the order of :func:`select_trials` as a total order (ties newest first, then by id
+    descending, as the store lists them), so that a page can start after the last trial of the previous one."""
+    return rank_of(sort, *sort_value(trial, sort) if sort else (False, None), trial.started_at, trial.id)
+
+
+def rank_of(
+    sort: SortKey | None, present: bool, value: float | str | None, started_at: datetime, trial_id: str
+) -> tuple[Any, ...]:
+    """:func:`rank` from the parts of a trial's sort key (as a page's cursor keeps them)."""
+    tail = (-_micros(started_at), _descending(trial_id))
     if sort is None:
-        return chosen
+        return tail
+    if not present:
+        return (1, (), *tail)
+    if isinstance(value, float):
+        return (0, (0, -value if sort.descending else value), *tail)
+    text = str(value)
+    return (0, (1, _descending(text) if sort.descending else tuple(map(ord, text))), *tail)
 
-    def present(trial: TrialInfo) -> bool:
-        has, value = field_value(trial, sort.section, sort.key)
-        return has and value is not None and not (isinstance(value, float) and math.isnan(value))
 
-    def rank(trial: TrialInfo) -> tuple[int, Any]:
-        value = _comparable(field_value(trial, sort.section, sort.key)[1])
-        return (0, value) if isinstance(value, float) else (1, str(value))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-    missing = [t for t in chosen if not present(t)]
-    ordered = sorted((t for t in chosen if present(t)), key=rank, reverse=sort.descending)
-    return ordered + missing
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (a float timestamp would round them)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    """A key that orders texts from last to first ("b" before "ab" before "a")."""
+    return (*(-ord(c) for c in text), 1)
 
 
 def metric_columns(found: Sequence[TrialInfo], *, baseline: bool = False) -> list[str]:

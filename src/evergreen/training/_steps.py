@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from evergreen.artifacts import ArtifactStore
 from evergreen.data import Split, load, split_version
 from evergreen.evaluation import evaluate
-from evergreen.pipelines import run_settings, step
+from evergreen.pipelines import step
+from evergreen.workspace import open_workspace
 
 from ._models import check_task, load_model, read_package, with_categories
 from ._spec import ModelSpec
@@ -46,7 +46,7 @@ def tune_model(
     """Tune ``model`` (a spec with a search space) on the training side of the version's split: a quarter
     of it, drawn with ``seed``, is the validation set; the test side is never seen. Returns the picked
     trial's parameters with the study's summary."""
-    settings = run_settings()
+    settings = open_workspace().settings
     spec = ModelSpec.model_validate(model)
     task = check_task(task)
     version = load(dataset["dataset"], dataset.get("version"), settings=settings)
@@ -104,7 +104,7 @@ def train_model(
     the test metrics and whether a verified ONNX copy was stored. ``measure_latency=False`` skips timing
     predictions row by row (seconds for a tree ensemble), for a pipeline whose gate has no latency budget.
     ``primary_metric`` (the gate's metric) is recorded so that trial lists show it first."""
-    settings = run_settings()
+    settings = open_workspace().settings
     chosen = {**(params or {}), **((tuned or {}).get("params") or {})}
     trained = train(
         dataset["dataset"],
@@ -137,7 +137,7 @@ def evaluate_model(
     trained: dict[str, Any], frame: pd.DataFrame, task: str, target: str, slices: list[str] | None = None
 ) -> dict[str, Any]:
     """Evaluate a ``train_model`` output on ``frame`` (e.g. a newer day's rows) beside a baseline."""
-    artifacts = ArtifactStore(run_settings().artifacts.root)
+    artifacts = open_workspace().artifacts
     package = read_package(trained["model_id"], artifacts)
     model = load_model(package, artifacts)
     report = evaluate(

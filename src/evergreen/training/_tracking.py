@@ -30,8 +30,8 @@ from evergreen.artifacts import ArtifactStore, save_bytes
 from evergreen.config import Settings
 from evergreen.errors import TrackingError
 from evergreen.executors import step_context
-from evergreen.pipelines import run_settings
-from evergreen.store import MetadataStore, add_metrics, create_trial, now, update_trial
+from evergreen.store import add_metrics, create_trial, now, update_trial
+from evergreen.workspace import Workspace, open_workspace
 
 from ._artifacts import figure_file, store_artifact
 from ._code import code_version
@@ -126,7 +126,7 @@ class Trial:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TrackingError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
         self.seed = seed
-        self._settings = settings or run_settings()
+        self._settings = settings
         self._params: dict[str, Any] = {}
         self._tags: dict[str, Any] = {}
         self._datasets: list[dict[str, Any]] = []
@@ -134,8 +134,7 @@ class Trial:
         self._points: list[tuple[str, int, float, Any]] = []
         self._next_step: dict[str, int] = {}
         self._dirty = False
-        self._store: MetadataStore | None = None
-        self._artifact_store: ArtifactStore | None = None
+        self._workspace: Workspace | None = None
         self.id = ""
         self.number = 0
         self.status = "new"
@@ -149,15 +148,16 @@ class Trial:
         if self.status != "new":
             raise TrackingError(f"trial {self.id[:12]} of {self.experiment!r} was already started")
         context = step_context() or {}
-        self._store = MetadataStore(self._settings.store.url)
-        with self._store.session() as session:
+        # Resolved when the trial starts, inside the step that runs it (``settings=None``: the run's settings).
+        self._workspace = open_workspace(self._settings)
+        with self._workspace.session() as session:
             self.id, self.number = create_trial(
                 session,
                 experiment=self.experiment,
                 params=self._params,
                 tags=self._tags,
                 seed=self.seed,
-                code=code_version(self._settings.project_dir),
+                code=code_version(self._workspace.settings.project_dir),
                 environment=environment(),
                 host=socket.gethostname(),
                 run_id=context.get("run_id"),
@@ -173,12 +173,8 @@ class Trial:
     def end(self, status: str = "finished", error: str | None = None) -> None:
         """Write what is buffered and close the trial as ``finished`` or ``failed``."""
         self._require_running()
-        try:
-            self._write(status=status, error=error, finished_at=now())
-            self.status = status
-        finally:
-            if self._store is not None:
-                self._store.dispose()
+        self._write(status=status, error=error, finished_at=now())
+        self.status = status
 
     def __enter__(self) -> Self:
         return self.start()
@@ -273,9 +269,8 @@ class Trial:
         return self._keep(name, dataclasses.asdict(self._artifacts_store().save(plain)))
 
     def _artifacts_store(self) -> ArtifactStore:
-        if self._artifact_store is None:
-            self._artifact_store = ArtifactStore(self._settings.artifacts.root)
-        return self._artifact_store
+        assert self._workspace is not None  # set by start(), which every logging call requires
+        return self._workspace.artifacts
 
     def _keep(self, name: str, record: dict[str, Any]) -> str:
         self._artifacts[name] = record
@@ -295,10 +290,10 @@ class Trial:
             raise TrackingError(f"trial of {self.experiment!r} {state}; log inside `with track(...) as trial:`")
 
     def _write(self, **status: Any) -> None:
-        assert self._store is not None  # set by start()
+        assert self._workspace is not None  # set by start()
         if not (self._points or self._dirty or status):
             return
-        with self._store.session() as session:
+        with self._workspace.session() as session:
             if self._dirty or status:
                 update_trial(
                     session,

@@ -19,12 +19,12 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.artifacts import ArtifactRef
 from evergreen.config import Settings
 from evergreen.data import DatasetVersion, Schema, Split, load, split_version
 from evergreen.errors import ReproducibilityError, TrainingError, TrainingWarning
 from evergreen.evaluation import EvaluationReport, evaluate
-from evergreen.pipelines import run_settings
+from evergreen.workspace import open_workspace
 
 from ._code import code_note, code_version
 from ._experiments import trial as get_trial
@@ -111,7 +111,7 @@ def train(
         TrainingError: no target given or in the schema, labels that cannot be learnt, a spec the data refuses.
     """
     task = check_task(task)
-    settings = settings or run_settings()
+    settings = open_workspace(settings).settings
     loaded = load(dataset, version, settings=settings)
     _warn_if_not_meant(loaded, version, spec, params)
     schema = loaded.schema
@@ -177,7 +177,7 @@ def _run(
     info: Any,
     tags: Mapping[str, Any] | None = None,
 ) -> Trained:
-    artifacts = ArtifactStore(settings.artifacts.root)
+    artifacts = open_workspace(settings).artifacts
     all_params = {**recipe.spec.params, **recipe.params, "estimator": recipe.spec.estimator}
     with track(experiment, params=all_params, tags=tags, seed=recipe.seed, settings=settings) as tracked:
         tracked.log_dataset(info, role="train")
@@ -247,7 +247,8 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
         TrainingError: the trial has no recipe (it was not made by :func:`train`).
         ReproducibilityError: the recorded dataset version is gone or its content changed.
     """
-    settings = settings or run_settings()
+    workspace = open_workspace(settings)
+    settings = workspace.settings
     original = get_trial(trial_ref, settings=settings)
     stored = original.artifacts.get("recipe")
     if stored is None or "kind" in stored:  # a file or folder someone logged as "recipe" is no recipe
@@ -255,7 +256,7 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
             f"trial {original.id[:12]} has no recipe: only trials made by evergreen.training.train (or its step) "
             "can be reproduced"
         )
-    artifacts = ArtifactStore(settings.artifacts.root)
+    artifacts = workspace.artifacts
     recipe = Recipe.model_validate(artifacts.load(ArtifactRef(**stored)))
     loaded = load(recipe.dataset, recipe.version, settings=settings)
     if loaded.info.content_id != recipe.content_id:

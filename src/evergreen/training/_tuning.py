@@ -36,8 +36,7 @@ from evergreen.data import Schema
 from evergreen.errors import TrainingError, did_you_mean
 from evergreen.evaluation import METRICS, evaluate, higher_is_better
 from evergreen.executors import Executor, InlineExecutor, LocalExecutor, StepResult, StepTask
-from evergreen.pipelines import run_settings
-from evergreen.store import MetadataStore
+from evergreen.workspace import open_workspace
 
 from ._fit import check_labels, features_of, fit
 from ._journal import study_storage
@@ -157,51 +156,46 @@ def run_trial(
         resolved = Settings.model_validate(settings)
         kind = check_task(task)
         model_spec = ModelSpec.model_validate(spec)
-        store = MetadataStore(resolved.store.url)
-        try:
-            optuna_trial = None
-            if len(budgets) > 1:
-                loaded = optuna.load_study(study_name=study, storage=study_storage(store, study))
-                optuna_trial = optuna.Trial(loaded, trial_id)
-            tags = {"study": study, "study_trial": number}
-            with track(experiment, params=params, tags=tags, seed=seed, settings=resolved) as tracked:
-                fitted = None
-                for step, share in enumerate(budgets):
-                    rows = train if share >= 1.0 else train.sample(frac=share, random_state=seed).sort_index()
-                    fitted = fit(
-                        model_spec, rows, target=target, task=task, params=params, features=features, seed=seed
-                    )
-                    if optuna_trial is not None and share < 1.0:
-                        quick = evaluate(fitted.model, valid[features], valid[target], task=kind, measure_latency=False)
-                        score = quick.metrics.get(objectives[0], math.nan)
-                        tracked.log_metric(f"{objectives[0]}_at_budget", score, step=step)
-                        if not math.isnan(score):
-                            optuna_trial.report(score, step)
-                            if optuna_trial.should_prune():
-                                tracked.set_tag("pruned_at_share", share)
-                                return {"state": _PRUNED, "tracking_id": tracked.id, "metrics": {}}
-                assert fitted is not None  # budgets is never empty
-                needs_latency = "p99_ms" in objectives or "p99_ms" in constraints
-                report = evaluate(
-                    fitted.model,
-                    valid[features],
-                    valid[target],
-                    task=kind,
-                    y_train=train[target],
-                    measure_latency=needs_latency,
-                )
-                metrics = dict(report.metrics)
-                metrics["fit_s"] = fitted.seconds
-                if report.latency is not None:
-                    metrics["p99_ms"] = report.latency.row_p99_ms
-                tracked.log_metrics(metrics)
-                return {
-                    "state": "complete",
-                    "tracking_id": tracked.id,
-                    "metrics": {k: _json_float(v) for k, v in metrics.items()},
-                }
-        finally:
-            store.dispose()
+        store = open_workspace(resolved).store
+        optuna_trial = None
+        if len(budgets) > 1:
+            loaded = optuna.load_study(study_name=study, storage=study_storage(store, study))
+            optuna_trial = optuna.Trial(loaded, trial_id)
+        tags = {"study": study, "study_trial": number}
+        with track(experiment, params=params, tags=tags, seed=seed, settings=resolved) as tracked:
+            fitted = None
+            for step, share in enumerate(budgets):
+                rows = train if share >= 1.0 else train.sample(frac=share, random_state=seed).sort_index()
+                fitted = fit(model_spec, rows, target=target, task=task, params=params, features=features, seed=seed)
+                if optuna_trial is not None and share < 1.0:
+                    quick = evaluate(fitted.model, valid[features], valid[target], task=kind, measure_latency=False)
+                    score = quick.metrics.get(objectives[0], math.nan)
+                    tracked.log_metric(f"{objectives[0]}_at_budget", score, step=step)
+                    if not math.isnan(score):
+                        optuna_trial.report(score, step)
+                        if optuna_trial.should_prune():
+                            tracked.set_tag("pruned_at_share", share)
+                            return {"state": _PRUNED, "tracking_id": tracked.id, "metrics": {}}
+            assert fitted is not None  # budgets is never empty
+            needs_latency = "p99_ms" in objectives or "p99_ms" in constraints
+            report = evaluate(
+                fitted.model,
+                valid[features],
+                valid[target],
+                task=kind,
+                y_train=train[target],
+                measure_latency=needs_latency,
+            )
+            metrics = dict(report.metrics)
+            metrics["fit_s"] = fitted.seconds
+            if report.latency is not None:
+                metrics["p99_ms"] = report.latency.row_p99_ms
+            tracked.log_metrics(metrics)
+            return {
+                "state": "complete",
+                "tracking_id": tracked.id,
+                "metrics": {k: _json_float(v) for k, v in metrics.items()},
+            }
 
 
 def tune(
@@ -252,59 +246,57 @@ def tune(
     features = features_of(train, target, schema=schema)
     check_labels(train[target], task)
     check_labels(valid[target], task, rows_name="validation rows")
-    settings = settings or run_settings()
+    workspace = open_workspace(settings)
+    settings = workspace.settings
     name = study or f"{experiment}/{spec.estimator}"
     directions: list[Literal["minimize", "maximize"]] = ["maximize" if _higher(o) else "minimize" for o in objectives]
     use_budgets = list(budgets) if prune and len(objectives) == 1 else [1.0]
 
-    store = MetadataStore(settings.store.url)
-    try:
-        storage = study_storage(store, name)
-        sampler = optuna.samplers.TPESampler(seed=seed)
-        pruner: optuna.pruners.BasePruner = (
-            optuna.pruners.MedianPruner(n_startup_trials=4) if len(use_budgets) > 1 else optuna.pruners.NopPruner()
+    store = workspace.store
+    storage = study_storage(store, name)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=4) if len(use_budgets) > 1 else optuna.pruners.NopPruner()
+    )
+    optuna_study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        directions=directions,
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    if list(optuna_study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
+        raise TrainingError(
+            f"study {name!r} exists with other objectives' directions; give a new study name for {objectives}"
         )
-        optuna_study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            directions=directions,
-            sampler=sampler,
-            pruner=pruner,
-            load_if_exists=True,
-        )
-        if list(optuna_study.directions) != [optuna.study.StudyDirection[d.upper()] for d in directions]:
-            raise TrainingError(
-                f"study {name!r} exists with other objectives' directions; give a new study name for {objectives}"
-            )
-        for stale in optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            optuna_study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # left running by a crash
-        finished = len(optuna_study.get_trials(deepcopy=False))
-        remaining = max(n_trials - finished, 0)
-        if remaining:
-            artifacts = ArtifactStore(settings.artifacts.root)
-            inputs = {"train": artifacts.save(train), "valid": artifacts.save(valid)}
-            fixed = {
-                "spec": spec.model_dump(mode="json"),
-                "study": name,
-                "target": target,
-                "task": task,
-                "objectives": objectives,
-                "constraints": constraints,
-                "budgets": use_budgets,
-                "features": features,
-                "seed": seed,
-                "experiment": experiment,
-                "settings": settings.model_dump(mode="json"),
-                # one native thread per trial when trials run side by side, so they share the cores
-                "threads": max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None,
-            }
-            distributions = {k: distribution(k, d) for k, d in spec.search.items()}
-            executor: Executor = LocalExecutor(parallel) if parallel > 1 else InlineExecutor()
-            with executor:
-                _optimise(optuna_study, executor, artifacts, inputs, fixed, distributions, remaining, parallel)
-        return _result(optuna_study, name, objectives, directions, constraints)
-    finally:
-        store.dispose()
+    for stale in optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        optuna_study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # left running by a crash
+    finished = len(optuna_study.get_trials(deepcopy=False))
+    remaining = max(n_trials - finished, 0)
+    if remaining:
+        artifacts = workspace.artifacts
+        inputs = {"train": artifacts.save(train), "valid": artifacts.save(valid)}
+        fixed = {
+            "spec": spec.model_dump(mode="json"),
+            "study": name,
+            "target": target,
+            "task": task,
+            "objectives": objectives,
+            "constraints": constraints,
+            "budgets": use_budgets,
+            "features": features,
+            "seed": seed,
+            "experiment": experiment,
+            "settings": settings.model_dump(mode="json"),
+            # one native thread per trial when trials run side by side, so they share the cores
+            "threads": max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None,
+        }
+        distributions = {k: distribution(k, d) for k, d in spec.search.items()}
+        executor: Executor = LocalExecutor(parallel) if parallel > 1 else InlineExecutor()
+        with executor:
+            _optimise(optuna_study, executor, artifacts, inputs, fixed, distributions, remaining, parallel)
+    return _result(optuna_study, name, objectives, directions, constraints)
 
 
 def _optimise(

@@ -1,0 +1,153 @@
+"""Reading the catalogue of datasets: the datasets, a dataset's versions and ingestion attempts, one version in
+full (with its splits and lineage).
+
+These are what ``evergreen data list`` / ``show`` print and what the REST API answers, so both show the same
+thing. Lists come in pages: ``limit`` items after ``after``, the sort key of the last item of the previous
+page (keyset pagination: a page costs the same however many items the store holds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from evergreen.config import Settings
+from evergreen.errors import ConfigError
+from evergreen.store import (
+    DatasetCheckInfo,
+    DatasetInfo,
+    DatasetSplitInfo,
+    DatasetVersionInfo,
+    get_version,
+    lineage,
+    list_checks,
+    list_datasets,
+    list_splits,
+    list_versions,
+    versions_by_id,
+)
+from evergreen.workspace import open_workspace
+
+if TYPE_CHECKING:
+    from ._versions import DatasetVersion
+
+
+@dataclass(frozen=True)
+class VersionLineage:
+    """Where a version came from and what was made from it.
+
+    ``parent``: the version an incremental ingestion extended (``name@N``); ``run_id``: the pipeline run that
+    ingested it (None when ingested outside a run); ``children``: versions that extend it; ``models``: model
+    versions trained on it (``churn@3``), which keep it from being pruned.
+    """
+
+    source: dict[str, object]
+    run_id: str | None
+    parent: str | None
+    children: list[str]
+    models: list[str]
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    """One version with everything recorded about it: the version (schema, profile, validation report on
+    demand), its recorded train/test splits and its lineage."""
+
+    version: DatasetVersion
+    splits: list[DatasetSplitInfo]
+    lineage: VersionLineage
+
+
+def _page_size(limit: int | None) -> int | None:
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1 (or None for every item), but got {limit}")
+    return limit
+
+
+def datasets(
+    *,
+    settings: Settings | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+    descending: bool = False,
+    prefix: str | None = None,
+) -> list[DatasetInfo]:
+    """The datasets by name (those starting with ``prefix`` when given), each with its number of versions and
+    its latest version (None for a dataset whose every ingestion was refused): ``limit`` of them after the name
+    ``after``.
+
+    Raises:
+        ConfigError: ``limit`` below 1.
+    """
+    limit = _page_size(limit)
+    with open_workspace(settings).session() as session:
+        return list_datasets(session, after=after, limit=limit, descending=descending, prefix=prefix)
+
+
+def versions(
+    name: str,
+    *,
+    settings: Settings | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+    newest_first: bool = True,
+) -> list[DatasetVersionInfo]:
+    """The versions of dataset ``name``, newest first (or oldest first): ``limit`` of them after version
+    number ``after``.
+
+    Raises:
+        NotFoundError: no such dataset.
+        ConfigError: ``limit`` below 1.
+    """
+    limit = _page_size(limit)
+    with open_workspace(settings).session() as session:
+        return list_versions(session, name, after=after, limit=limit, newest_first=newest_first)
+
+
+def attempts(
+    name: str,
+    *,
+    settings: Settings | None = None,
+    refused: bool | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[DatasetCheckInfo]:
+    """The ingestion attempts of dataset ``name`` (each with its validation report and the version it made,
+    if any), newest first; ``refused=True`` keeps those a blocking check refused, ``False`` those that
+    passed. ``limit`` of them after the attempt whose id is ``after``.
+
+    Raises:
+        NotFoundError: no such dataset.
+        ConfigError: ``limit`` below 1.
+    """
+    limit = _page_size(limit)
+    with open_workspace(settings).session() as session:
+        return list_checks(session, name, limit=limit, after=after, ok=None if refused is None else not refused)
+
+
+def version_detail(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> VersionDetail:
+    """A version of dataset ``name`` (a number, a content-id prefix, or the latest when None) with its
+    splits and lineage.
+
+    Raises:
+        NotFoundError: no such dataset or version.
+    """
+    from evergreen.store import model_versions_by_id  # here, as below: what listing need not load
+
+    from ._versions import DatasetVersion  # pandas and pyarrow
+
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        info = get_version(session, name, ref)
+        splits = list_splits(session, info.id)
+        _, out = lineage(session, "dataset_version", str(info.id))
+        children = versions_by_id(session, [int(e.dst_id) for e in out if e.dst_kind == "dataset_version"])
+        models = model_versions_by_id(session, [int(e.dst_id) for e in out if e.dst_kind == "model_version"])
+    found = VersionLineage(
+        source=info.source,
+        run_id=info.run_id,
+        parent=f"{info.dataset}@{info.parent_number}" if info.parent_number is not None else None,
+        children=[c.ref for c in children],
+        models=[f"{m.model}@{m.number}" for m in models],
+    )
+    return VersionDetail(DatasetVersion(info, ws.artifacts), splits, found)

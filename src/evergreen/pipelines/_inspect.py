@@ -1,0 +1,264 @@
+"""What the CLI, the REST API and the UI ask about runs: lists, one run whole, a preview of what it made,
+and cancelling one. Each function opens the workspace once and returns plain records."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from evergreen.errors import EvergreenError, RunError
+from evergreen.store import (
+    RUN_STATUSES,
+    ArtifactInfo,
+    Edge,
+    RunInfo,
+    ScheduleFireInfo,
+    get_run,
+    lineage,
+    list_runs,
+    request_cancel,
+    schedule_fires,
+)
+from evergreen.workspace import open_workspace
+
+from ._catalog import find_pipeline
+from ._reap import reap
+
+if TYPE_CHECKING:
+    from evergreen.artifacts import ArtifactStore
+    from evergreen.config import Settings
+
+    from ._run import StartedRun
+
+#: Artifacts up to this size are loaded for a preview; larger ones are described, not read.
+PREVIEW_MAX_BYTES = 5_000_000
+#: Rows of a table (or items of an array) a preview shows.
+PREVIEW_ROWS = 5
+#: Characters of a value's text a preview keeps.
+PREVIEW_CHARS = 2_000
+#: Characters of a step's log a run's detail shows (the last ones, where a failure shows).
+LOG_TAIL_CHARS = 20_000
+#: Materializers whose values a preview loads: data, not models or files.
+_PREVIEWED = ("pandas.parquet", "numpy.npy", "json")
+
+
+@dataclass(frozen=True)
+class ArtifactPreview:
+    """A glimpse of an artifact: ``summary`` in one line; for a table its ``columns`` (name, dtype) and first
+    ``rows``; ``text`` a short rendering. ``loaded`` is False (with the reason in ``summary``) for artifacts
+    not read for a preview: models, files, figures, and anything larger than :data:`PREVIEW_MAX_BYTES`."""
+
+    artifact: ArtifactInfo
+    loaded: bool
+    summary: str
+    text: str = ""
+    columns: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run whole: the run with its steps and their artifacts, what started it, what it made beyond its
+    artifacts (dataset and model versions: ``made``), previews of its outputs by artifact id, and what each
+    step printed (its last attempt's, the last :data:`LOG_TAIL_CHARS` characters) by step name."""
+
+    run: RunInfo
+    fired: ScheduleFireInfo | None
+    made: list[Edge]
+    previews: dict[str, ArtifactPreview]
+    logs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What a cancel did: ``requested`` is False when the run had ended already (``run.status`` says how)."""
+
+    run: RunInfo
+    requested: bool
+
+
+def runs(
+    settings: Settings | None = None,
+    *,
+    pipeline: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
+    oldest_first: bool = False,
+    limit: int = 50,
+) -> list[RunInfo]:
+    """Runs by creation time, newest first (``oldest_first`` for the other way), with their steps.
+
+    Filters: ``pipeline`` (its name), ``status`` (one of the store's ``RUN_STATUSES``), ``since`` (created at or
+    after). ``after`` is ``(created_at, id)`` of the last run of the previous page. Runs whose process died are
+    marked failed first, so a list never shows a dead run as running.
+
+    Raises:
+        RunError: an unknown status, a limit below 1, or a ``since`` without a time zone.
+    """
+    if status is not None and status not in RUN_STATUSES:
+        raise RunError(f"{status!r} is not a run status; expected one of {', '.join(RUN_STATUSES)}")
+    if limit < 1:
+        raise RunError(f"limit must be at least 1, but got {limit}")
+    if since is not None and since.tzinfo is None:
+        raise RunError(
+            f"since={since.isoformat()} has no time zone; give an aware time, e.g. "
+            "datetime.now(UTC) - timedelta(days=1) (the store keeps UTC)"
+        )
+    ws = open_workspace(settings)
+    reap(ws.store, ws.settings)
+    with ws.session() as session:
+        return list_runs(
+            session,
+            limit=limit,
+            pipeline=pipeline,
+            status=status,
+            since=since,
+            after=after,
+            oldest_first=oldest_first,
+        )
+
+
+def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool = True) -> RunDetail:
+    """The run ``run_id`` (or a unique prefix of at least 4 characters) with everything recorded about it.
+
+    Raises:
+        NotFoundError: no run has that id, or the prefix is short or matches several runs.
+    """
+    ws = open_workspace(settings)
+    reap(ws.store, ws.settings)
+    with ws.session() as session:
+        run = get_run(session, run_id)
+        fires = schedule_fires(session, run_id=run.id, limit=1)
+        made = list(lineage(session, "run", run.id)[1])
+        outputs = {a.id: a for step in run.steps for a in step.outputs}
+        for artifact_id in outputs:
+            made += [e for e in lineage(session, "artifact", artifact_id)[1] if e.dst_kind != "step_run"]
+        log_ids = {}
+        for step in run.steps:
+            attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
+            if attempts:
+                log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
+    shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
+    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids))
+
+
+def _logs(artifacts: ArtifactStore, log_ids: dict[str, str]) -> dict[str, str]:
+    logs = {}
+    for step, artifact_id in log_ids.items():
+        try:
+            text = artifacts.get_bytes(artifact_id).decode("utf-8", errors="replace")
+        except EvergreenError as e:
+            text = f"(its log cannot be read: {e})"
+        logs[step] = text if len(text) <= LOG_TAIL_CHARS else "…" + text[-LOG_TAIL_CHARS:]
+    return logs
+
+
+def artifact_preview(artifact: ArtifactInfo, *, settings: Settings | None = None) -> ArtifactPreview:
+    """A short look at ``artifact``'s value (see :class:`ArtifactPreview`); an artifact that cannot be read
+    gives a preview that says why, not an error, so one bad blob does not hide a run."""
+    if artifact.materializer not in _PREVIEWED:
+        return ArtifactPreview(artifact, False, f"{artifact.type_name} ({artifact.materializer}, {artifact.size} B)")
+    if artifact.size > PREVIEW_MAX_BYTES:
+        return ArtifactPreview(
+            artifact,
+            False,
+            f"{artifact.type_name} of {artifact.size} B: larger than {PREVIEW_MAX_BYTES} B, not loaded for a "
+            "preview (evergreen.artifacts.ArtifactStore.load reads it whole)",
+        )
+    from evergreen.artifacts import ArtifactRef  # here: listing runs needs no artifact store (nor fsspec)
+
+    ref = ArtifactRef(artifact.id, artifact.materializer, artifact.type_name, artifact.size)
+    try:
+        value = open_workspace(settings).artifacts.load(ref)
+    except EvergreenError as e:
+        return ArtifactPreview(artifact, False, f"cannot be read: {e}")
+    return _preview(artifact, value)
+
+
+def _preview(artifact: ArtifactInfo, value: object) -> ArtifactPreview:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        head = value.head(PREVIEW_ROWS)
+        rows = json.loads(head.to_json(orient="records", date_format="iso", default_handler=str))
+        return ArtifactPreview(
+            artifact,
+            True,
+            f"DataFrame: {len(value)} rows, {len(value.columns)} columns",
+            text=_cut(head.to_string()),
+            columns=[(str(c), str(t)) for c, t in value.dtypes.items()],
+            rows=rows,
+        )
+    if isinstance(value, np.ndarray):
+        first = value.reshape(-1)[:PREVIEW_ROWS].tolist() if value.size else []
+        return ArtifactPreview(
+            artifact, True, f"array of shape {value.shape}, dtype {value.dtype}", text=_cut(repr(first))
+        )
+    text = json.dumps(value, default=str, sort_keys=True)
+    return ArtifactPreview(artifact, True, f"{type(value).__name__} ({len(text)} characters as JSON)", text=_cut(text))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def start_run(
+    pipeline: str, params: dict[str, Any] | None = None, settings: Settings | None = None, *, cache: bool = True
+) -> StartedRun:
+    """Start the project's pipeline called ``pipeline`` (see :func:`evergreen.pipelines.pipelines` for which
+    names are known) with ``params``, and return at once with the run's id; the run goes on in a thread of
+    this process.
+
+    Raises:
+        NotFoundError: no known pipeline has that name.
+        ParameterError: a parameter is unknown, missing or of the wrong type; nothing was recorded.
+    """
+    ws = open_workspace(settings)
+    found = find_pipeline(pipeline, ws.settings)
+    checked = found.coerce_params(params or {}, source="the request")
+    from ._runner import start_pipeline
+
+    return start_pipeline(found, checked, settings=ws.settings, cache=cache)
+
+
+def cancel_run(
+    run_id: str, settings: Settings | None = None, *, actor: str | None = None, reason: str = ""
+) -> CancelOutcome:
+    """Ask the process that drives the run to stop it: no step starts any more, running steps are killed (the
+    local executor kills their worker processes), and the run is recorded ``cancelled`` with who asked and why.
+
+    A run driven by this process stops at once; one driven elsewhere stops at its next heartbeat (``[executor]
+    heartbeat_seconds``); one whose process died is recorded ``cancelled`` by the next list or run. A run that
+    had ended is left as it is (``requested`` is False).
+
+    Raises:
+        NotFoundError: no run has that id (or prefix).
+    """
+    ws = open_workspace(settings)
+    who = actor or _os_user()
+    note = f"cancelled by {who}" + (f": {reason}" if reason else "")
+    with ws.session() as session:
+        run = get_run(session, run_id)
+        status = request_cancel(session, run.id, note=note)
+    requested = status == "cancelling"
+    if requested:
+        from ._runner import running_here  # here: cancelling a run of another process needs no executor
+
+        local = running_here(run.id)
+        if local is not None:
+            local.cancel_now()
+        reap(ws.store, ws.settings)  # a run whose process is gone is cancelled now, not at the next list
+    with ws.session() as session:
+        return CancelOutcome(get_run(session, run.id), requested)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a container without /etc/passwd entry
+        return "unknown"

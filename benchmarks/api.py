@@ -477,7 +477,7 @@ def time_probe(client: Client, probe: Probe, *, requests: int, seconds: float) -
         result.size = len(data)
         spent = time.monotonic() - started
         if (spent > seconds and len(result.latencies) >= MIN_REQUESTS) or spent > 3 * seconds:
-            result.note = f"{len(result.latencies)} requests in {seconds:.0f} s"
+            result.note = f"{len(result.latencies)} requests in {spent:.0f} s"
             break
     return result
 
@@ -567,7 +567,7 @@ def seed_project(folder: Path, counts: Counts, url: str | None) -> float:
 
     def report(table: str, rows: int, seconds: float) -> None:
         rate = f"{rows / seconds:,.0f} rows/s" if seconds > 0 else ""
-        print(f"    {table:<20} {rows:>11,} rows {seconds:7.1f} s  {rate}", flush=True)
+        print(f"    {table:<30} {rows:>11,} rows {seconds:7.1f} s  {rate}", flush=True)
 
     seed_evergreen(store_url, counts, report=report)
     seconds = time.perf_counter() - started

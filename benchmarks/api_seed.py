@@ -178,7 +178,16 @@ def seed_evergreen(url: str, counts: Counts, *, report: Callable[[str, int, floa
             ),
         )
         fill("experiment_trials", _trials(counts, end))
-        fill("trial_metrics", _trial_metrics(counts, end))
+        # From revision 0011 the store keeps each metric's final value in a table of its own, for sorting.
+        keep_finals = "trial_final_metrics" in tables
+        started, written = time.perf_counter(), 0
+        for points, finals in _trial_metrics(counts, end):
+            with store.engine.begin() as connection:
+                connection.execute(insert(tables["trial_metrics"]), points)
+                if keep_finals:
+                    connection.execute(insert(tables["trial_final_metrics"]), finals)
+            written += len(points)
+        report("trial_metrics" + (" (+ finals)" if keep_finals else ""), written, time.perf_counter() - started)
         for table, batch in _registry(counts, end).items():
             fill(table, iter([batch]))
         fill("predictions", _predictions(counts, end))
@@ -376,13 +385,14 @@ def _trials(counts: Counts, end: datetime) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def _trial_metrics(counts: Counts, end: datetime) -> Iterator[list[dict[str, Any]]]:
-    """Each trial's metrics, point by point in step order (so the final value has the highest id)."""
+def _trial_metrics(counts: Counts, end: datetime) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Each trial's metrics, point by point in step order (so the final value has the highest id), with the
+    final values as rows of ``trial_final_metrics``."""
     per_trial = counts.metrics * counts.points
     keys = [METRICS[m % len(METRICS)] + ("" if m < len(METRICS) else f"_{m}") for m in range(counts.metrics)]
     for part in chunks(counts.trials, max(1, CHUNK * 4 // per_trial)):
         rng = random.Random(f"metrics-{part.start}")
-        batch = []
+        batch, finals = [], []
         for i in part:
             logged = _moment(rng, end, 365)
             tid = trial_id(i)
@@ -391,7 +401,8 @@ def _trial_metrics(counts: Counts, end: datetime) -> Iterator[list[dict[str, Any
                 for step in range(counts.points):
                     value = final * (step + 1) / counts.points
                     batch.append({"trial_id": tid, "key": key, "step": step, "value": value, "logged_at": logged})
-        yield batch
+                finals.append({"trial_id": tid, "key": key, "value": final})
+        yield batch, finals
 
 
 def _registry(counts: Counts, end: datetime) -> dict[str, list[dict[str, Any]]]:

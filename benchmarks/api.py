@@ -11,15 +11,19 @@ seeding (a store whose counts differ from the arguments is refused; one that is 
 
 Each store is then served by ``evergreen serve`` (one uvicorn worker, no deployment loads: their models are
 not in the artifact store) on a free loopback port, and each endpoint is asked ``--requests`` times, one
-request after the other over one keep-alive connection, after 5 untimed requests; the rows are the request
-latencies seen by the client (send to full body). Which endpoints exist is read from the running server's
-``/api/v1/openapi.json``: the runs list, a run shown, the trials list (newest first and sorted by a metric),
-a trial shown, a comparison of 5 trials, the models and a model's versions, a deployment's predictions by
-time, and every other list route that answers a cursor page, first page; the named lists also at a deep
-page, reached by following ``next_cursor`` from the first page (pages of 500 while walking, untimed) to
-``--deep`` (90 %) of the list. An endpoint missing from the server is listed under the table. Aim (issue 19,
-docs/design.md): p95 ≤ 50 ms per page at every size, and no time that grows with the store: the column
-*100 % / 10 %* is the ratio of the p95s at the two sizes (1.0 = flat; 10 means it grows with the store).
+request after the other over one keep-alive connection, once the server is idle after its start and after a
+warm-up (``time_probe`` says how long; a page that takes seconds is timed fewer times); the rows are the
+request latencies seen by the client (send to full body). Which endpoints exist is read from the running
+server's ``/api/v1/openapi.json``: ``GET /health`` (the floor), the runs list (and its failed runs), a run
+shown (its outputs are real Parquet files, so their previews are read), the trials list (newest first, sorted
+by and filtered on a metric; of all experiments and of one), a trial shown, a comparison of 5 trials, the
+models and a model's versions, a deployment's predictions by time (and of one entity), and every other list
+route that answers a cursor page, first page; the named lists also at a deep page (not when their first page
+takes over a second), reached by following ``next_cursor`` from the first page (pages of 500 while walking,
+untimed) to ``--deep`` (90 %) of the list. An endpoint missing from the server is listed under the table. Aim
+(issue 19, docs/design.md): p95 ≤ 50 ms per page at every size, and no time that grows with the store: the
+column *100 % / 10 %* is the ratio of the p95s at the two sizes (1.0 = flat; 10 means it grows with the
+store).
 
 Anchor: MLflow's tracking server (``mlflow server --backend-store-uri sqlite:///… --workers 1``) on a
 database seeded with as many runs as ``--runs``, each shaped like a trial (20 metrics x 3 points, 10

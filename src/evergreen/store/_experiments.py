@@ -212,10 +212,7 @@ def list_trials(
     if experiment is not None:
         query = query.where(TrialRecord.experiment_id == _experiment_id(session, experiment))
     if after is not None:
-        started, last_id = after
-        query = query.where(
-            (TrialRecord.started_at < started) | ((TrialRecord.started_at == started) & (TrialRecord.id < last_id))
-        )
+        query = query.where(_before(*after))
     query = query.order_by(TrialRecord.started_at.desc(), TrialRecord.id.desc())
     rows = session.execute(query if limit is None else query.limit(limit)).all()
     return _infos(session, rows)
@@ -271,7 +268,8 @@ def page_trials(
         if after is not None:
             _, value, started, last_id = after
             beyond = final.value < value if descending else final.value > value
-            present = present.where(or_(beyond, and_(final.value == value, _before(started, last_id))))
+            reached = final.value <= value if descending else final.value >= value  # a seek bound, as in _before
+            present = present.where(reached, or_(beyond, and_(final.value == value, _before(started, last_id))))
         order = final.value.desc() if descending else final.value.asc()
         rows = [row[:2] for row in session.execute(present.order_by(order, *newest).limit(limit)).all()]
     if len(rows) < limit:
@@ -291,8 +289,12 @@ def _experiment_id(session: Session, name: str) -> int:
 
 
 def _before(started: datetime, last_id: str) -> Any:
-    """Trials after ``(started, last_id)`` in newest-first order."""
-    return (TrialRecord.started_at < started) | ((TrialRecord.started_at == started) & (TrialRecord.id < last_id))
+    """Trials after ``(started, last_id)`` in newest-first order.
+
+    The bare bound on ``started_at`` beside the tie-break is redundant in logic but lets the index seek to
+    the cursor: with the OR alone, SQLite walks the index from the top (a deep page grew with its depth)."""
+    tie_break = (TrialRecord.started_at < started) | ((TrialRecord.started_at == started) & (TrialRecord.id < last_id))
+    return (TrialRecord.started_at <= started) & tie_break
 
 
 def _filter(field: str, op: str, value: float | str) -> Any:

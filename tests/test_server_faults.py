@@ -379,7 +379,10 @@ def test_serve_says_what_it_serves_at_start_and_that_it_stopped_at_exit(
         f"serving churn-api at {server.url} with {workers} worker(s), strict logging ([server] durability = "
         "'strict': an answer is sent once its prediction is logged)"
     )
-    assert lines[1] == f"POST {server.url}/v1/models/NAME:predict, GET {server.url}/readyz, API at {server.url}/api/v1/docs (Ctrl-C stops)"
+    assert lines[1] == (
+        f"POST {server.url}/v1/models/NAME:predict, GET {server.url}/readyz, API at {server.url}/api/v1/docs "
+        "(Ctrl-C stops)"
+    )
     healthy = project.healthy
     assert lines[2] == f"  churn-api: churn@{healthy}, direct: v{healthy} 100%; runtime churn@{healthy} onnx"
     assert lines[-1].startswith("evergreen serve stopped: served 6 predictions in "), server.stdout

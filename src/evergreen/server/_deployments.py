@@ -479,14 +479,4 @@ def _revision(event: DeploymentEventInfo) -> Revision:
 
 
 def _prediction(p: PredictionInfo) -> Prediction:
-    return Prediction(
-        id=p.id,
-        model=p.model,
-        model_version=p.model_version,
-        mode=p.mode,
-        entity_id=p.entity_id,
-        inputs=p.inputs,
-        output=p.output,
-        latency_ms=p.latency_ms,
-        created_at=p.created_at,
-    )
+    return Prediction.model_validate(p, from_attributes=True)

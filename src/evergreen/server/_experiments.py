@@ -135,9 +135,7 @@ def _item(t: TrialInfo) -> dict[str, Any]:
 
 
 def _experiment(info: ExperimentInfo) -> ExperimentItem:
-    return ExperimentItem(
-        name=info.name, created_at=info.created_at, trials=info.trials, last_started_at=info.last_started_at
-    )
+    return ExperimentItem.model_validate(info, from_attributes=True)
 
 
 @router.get(

@@ -86,27 +86,11 @@ class ViewDetail(BaseModel):
 
 
 def _version(info: FeatureViewVersionInfo) -> ViewVersionSummary:
-    return ViewVersionSummary(
-        number=info.number,
-        ref=info.ref,
-        definition_hash=info.definition_hash,
-        created_at=info.created_at,
-        created_by=info.created_by,
-    )
+    return ViewVersionSummary.model_validate(info, from_attributes=True)
 
 
 def _materialization(m: FeatureMaterializationInfo) -> Materialization:
-    return Materialization(
-        id=m.id,
-        started_at=m.started_at,
-        finished_at=m.finished_at,
-        watermark=m.watermark,
-        rows=m.rows,
-        entities=m.entities,
-        online_store=m.online_store,
-        source=m.source,
-        statistics=m.statistics,
-    )
+    return Materialization.model_validate(m, from_attributes=True)
 
 
 def _item(found: tuple[FeatureViewInfo, list[str]]) -> ViewItem:

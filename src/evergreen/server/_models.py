@@ -168,13 +168,7 @@ def _finite(value: Any) -> Any:
 
 
 def _model(info: ModelInfo) -> ModelItem:
-    return ModelItem(
-        name=info.name,
-        description=info.description,
-        created_at=info.created_at,
-        versions=info.versions,
-        aliases=info.aliases,
-    )
+    return ModelItem.model_validate(info, from_attributes=True)
 
 
 def _version(info: ModelVersionInfo) -> VersionItem:
@@ -195,19 +189,7 @@ def _version(info: ModelVersionInfo) -> VersionItem:
 
 
 def _event(info: ModelEventInfo) -> EventItem:
-    return EventItem(
-        id=info.id,
-        version=info.version,
-        action=info.action,
-        from_status=info.from_status,
-        to_status=info.to_status,
-        alias=info.alias,
-        actor=info.actor,
-        reason=info.reason,
-        run_id=info.run_id,
-        created_at=info.created_at,
-        details=info.details,
-    )
+    return EventItem.model_validate(info, from_attributes=True)
 
 
 def etag(revision: int) -> str:

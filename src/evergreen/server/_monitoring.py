@@ -238,4 +238,4 @@ def alert_item(a: AlertInfo) -> Alert:
 
 
 def _event(e: AlertEventInfo) -> AlertEvent:
-    return AlertEvent(action=e.action, actor=e.actor, note=e.note, created_at=e.created_at)
+    return AlertEvent.model_validate(e, from_attributes=True)

@@ -77,4 +77,4 @@ def revoke(request: Request, name: TokenName) -> Token:
 
 
 def _token(t: TokenInfo) -> Token:
-    return Token(name=t.name, scopes=t.scopes, created_at=t.created_at, revoked_at=t.revoked_at)
+    return Token.model_validate(t, from_attributes=True)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -46,3 +47,25 @@ def api_server(settings: Settings, *, token: str | None = None) -> Iterator[ApiS
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem+json body of an answer that must have ``status``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+def pages(api: httpx.Client, path: str, limit: int, **params: Any) -> list[list[dict[str, Any]]]:
+    """The items of every page of a list, page by page, following ``next_cursor``."""
+    found: list[list[dict[str, Any]]] = []
+    cursor = None
+    while True:
+        answer = api.get(path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        found.append(answer.json()["items"])
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return found

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from api_server import api_server
+from api_server import api_server, problem
 from evergreen.config import Settings, load_settings
 from evergreen.data import DataTests, attempts, ingest, parquet, split_version
 from evergreen.data import split as splits
@@ -53,14 +53,6 @@ def put(settings: Settings, name: str, frame: pd.DataFrame, **options: Any) -> N
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A CSV export as pandas writes it: zone-aware times as ``2026-01-01 00:00:00+00:00``, string labels."""
     return frame.to_csv(index=False).encode()
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def every_item(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from api_server import api_server
+from api_server import api_server, pages, problem
 from evergreen.config import Settings, load_settings
 from evergreen.server import encode_cursor
 from evergreen.store import create_token
@@ -28,24 +27,6 @@ def tracked(settings: Settings, experiment: str, params: dict[str, Any], **metri
     return t.id
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def every_page(api: httpx.Client, path: str, limit: int, **params: Any) -> list[list[dict[str, Any]]]:
-    pages, cursor = [], None
-    while True:
-        answer = api.get(path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})})
-        assert answer.status_code == 200, answer.text
-        pages.append(answer.json()["items"])
-        cursor = answer.json()["next_cursor"]
-        if cursor is None:
-            return pages
-
-
 def test_trials_are_listed_filtered_sorted_by_a_metric_and_paged_with_every_trial_once(settings: Settings) -> None:
     aucs = [0.71, 0.86, 0.81, 0.86, 0.9, 0.65, 0.79]
     made = [tracked(settings, "churn", {"C": i / 10, "penalty": "l2"}, roc_auc=auc) for i, auc in enumerate(aucs)]
@@ -55,13 +36,13 @@ def test_trials_are_listed_filtered_sorted_by_a_metric_and_paged_with_every_tria
 
     with api_server(settings) as server:
         api = server.api
-        newest = every_page(api, "/trials", 3)
-        best = every_page(api, "/trials", 2, sort="-roc_auc", experiment="churn")
-        nested = every_page(api, "/experiments/churn/trials", 4, sort="-roc_auc")
-        good = every_page(api, "/trials", 2, where=["roc_auc > 0.8", "params.C < 0.4"])
+        newest = pages(api, "/trials", 3)
+        best = pages(api, "/trials", 2, sort="-roc_auc", experiment="churn")
+        nested = pages(api, "/experiments/churn/trials", 4, sort="-roc_auc")
+        good = pages(api, "/trials", 2, where=["roc_auc > 0.8", "params.C < 0.4"])
         joined = api.get("/trials", params={"where": "roc_auc > 0.8 and tags.team = growth"}).json()
         none = api.get("/trials", params={"where": "roc_auc > 0.99"}).json()
-        experiments = every_page(api, "/experiments", 1)
+        experiments = pages(api, "/experiments", 1)
 
     by_auc = [made[4], made[3], made[1], made[2], made[6], made[0], made[5], unscored.id]
     assert [t["id"] for page in newest for t in page] == [unscored.id, other, *reversed(made)]

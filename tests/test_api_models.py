@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import httpx
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from api_server import api_server
+from api_server import api_server, pages, problem
 from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
 from evergreen.registry import get, history, record_gate, register, register_trial, versions
@@ -34,24 +34,6 @@ def validated(settings: Settings, name: str = "churn", package: str = "a" * 64) 
     return version.number
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def every_item(api: httpx.Client, path: str, limit: int, **params: Any) -> list[list[dict[str, Any]]]:
-    pages, cursor = [], None
-    while True:
-        answer = api.get(path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})})
-        assert answer.status_code == 200, answer.text
-        pages.append(answer.json()["items"])
-        cursor = answer.json()["next_cursor"]
-        if cursor is None:
-            return pages
-
-
 def test_models_versions_and_events_come_in_pages_with_every_item_once(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     for package in "abcde":
@@ -61,10 +43,10 @@ def test_models_versions_and_events_come_in_pages_with_every_item_once(tmp_path:
 
     with api_server(settings) as server:
         api = server.api
-        models = every_item(api, "/models", 2)
-        newest = every_item(api, "/models/churn/versions", 2)
-        oldest = every_item(api, "/models/churn/versions", 3, order="oldest")
-        events = every_item(api, "/models/churn/events", 4)
+        models = pages(api, "/models", 2)
+        newest = pages(api, "/models/churn/versions", 2)
+        oldest = pages(api, "/models/churn/versions", 3, order="oldest")
+        events = pages(api, "/models/churn/events", 4)
         of_one = api.get("/models/churn/events", params={"version": 2}).json()
         candidates = api.get("/models/churn/versions", params={"status": "validated"}).json()
         empty = api.get("/models/ads/versions", params={"status": "released"}).json()

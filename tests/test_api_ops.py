@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_server import ApiServer, api_server
+from api_server import api_server, pages, problem
 from evergreen.config import Settings, load_settings
 from evergreen.registry import record_gate, register
 from evergreen.server import encode_cursor
@@ -27,30 +27,10 @@ def _settings(folder: Path, **overrides: object) -> Settings:
     return load_settings(folder, overrides=dict(overrides), environ={})
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def validated(settings: Settings, model: str = "churn") -> int:
     registered = register(model, "a" * 64, task="classification", settings=settings)
     record_gate(model, registered.number, {}, passed=True, verdict="ok", settings=settings)
     return registered.number
-
-
-def every_item(server: ApiServer, path: str, limit: int, **params: Any) -> list[list[Any]]:
-    """The items of every page of a list, page by page, following next_cursor."""
-    pages: list[list[Any]] = []
-    cursor = None
-    while True:
-        answer = server.api.get(path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})})
-        assert answer.status_code == 200, answer.text
-        pages.append(answer.json()["items"])
-        cursor = answer.json()["next_cursor"]
-        if cursor is None:
-            return pages
 
 
 def deploy_body(**fields: Any) -> dict[str, Any]:
@@ -71,8 +51,8 @@ def test_deployments_are_deployed_listed_by_pages_shown_with_their_etag_and_roll
             assert made.status_code == 200, made.text
             assert made.headers["ETag"] == '"1"'
 
-        pages = every_item(server, "/deployments", 2)
-        assert [[d["name"] for d in page] for page in pages] == [["a-api", "b-api"], ["c-api", "d-api"], ["e-api"]]
+        listed = pages(server.api, "/deployments", 2)
+        assert [[d["name"] for d in page] for page in listed] == [["a-api", "b-api"], ["c-api", "d-api"], ["e-api"]]
 
         canary = server.api.post(
             "/deployments/a-api:deploy",
@@ -92,7 +72,7 @@ def test_deployments_are_deployed_listed_by_pages_shown_with_their_etag_and_roll
         back = server.api.post("/deployments/a-api:rollback", json={"reason": "v2 errors"}, headers={"If-Match": '"2"'})
         assert back.status_code == 200, back.text
         assert (back.headers["ETag"], back.json()["description"]) == ('"3"', "direct: v1 100%")
-        revisions = every_item(server, "/deployments/a-api/revisions", 2)
+        revisions = pages(server.api, "/deployments/a-api/revisions", 2)
         assert [[(r["revision"], r["action"], r["reason"]) for r in page] for page in revisions] == [
             [(3, "rollback", "v2 errors"), (2, "deploy:canary", "v2 is better")],
             [(1, "deploy:direct", "first release")],
@@ -215,8 +195,8 @@ def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path
         )
         (elsewhere,) = log_predictions(settings, [{"created_at": T0, "deployment": "fraud-api"}])
 
-        pages = every_item(server, "/deployments/churn-api/predictions", 4)
-        seen = [p["id"] for page in pages for p in page]
+        listed = pages(server.api, "/deployments/churn-api/predictions", 4)
+        seen = [p["id"] for page in listed for p in page]
         assert sorted(seen) == sorted(ids)
         assert len(seen) == len(ids)  # every prediction exactly once across pages, though three share a time
         assert seen[3:] == list(reversed(ids[:7]))
@@ -318,13 +298,13 @@ def test_monitors_their_series_and_alerts_over_http(tmp_path: Path) -> None:
     monitor_windows(settings, "churn-api", "quality", 1)
     drift_id, quality_id, latency_id = raise_alerts(settings)
     with api_server(settings) as server:
-        monitors = every_item(server, "/monitors", 1)
+        monitors = pages(server.api, "/monitors", 1)
         assert [[(m["monitor"], m["status"]) for m in page] for page in monitors] == [
             [("drift", "ok")],
             [("quality", "no_data")],
         ]
         assert monitors[1][0]["value"] is None  # a NaN is null in JSON
-        series = every_item(server, "/deployments/churn-api/monitors/drift/results", 2)
+        series = pages(server.api, "/deployments/churn-api/monitors/drift/results", 2)
         assert [len(page) for page in series] == [2, 2, 1]
         ends = [r["window_end"] for page in series for r in page]
         assert ends == sorted(ends, reverse=True)
@@ -335,8 +315,8 @@ def test_monitors_their_series_and_alerts_over_http(tmp_path: Path) -> None:
             in unknown["detail"]
         )
 
-        pages = every_item(server, "/alerts", 2)
-        assert sorted(a["id"] for page in pages for a in page) == [drift_id, quality_id, latency_id]
+        listed = pages(server.api, "/alerts", 2)
+        assert sorted(a["id"] for page in listed for a in page) == [drift_id, quality_id, latency_id]
         critical = server.api.get("/alerts", params={"severity": "critical"}).json()["items"]
         assert [a["id"] for a in critical] == [quality_id]
 
@@ -380,7 +360,7 @@ def test_tokens_are_admin_only_shown_once_and_scopes_guard_every_change(tmp_path
         operator = made.json()["token"]
         assert operator.startswith("eg_")
         assert made.json()["scopes"] == ["operate"]
-        names = [[t["name"] for t in page] for page in every_item(server, "/tokens", 2)]
+        names = [[t["name"] for t in page] for page in pages(server.api, "/tokens", 2)]
         assert names == [["ci", "dashboard"], ["root"]]
         assert "token" not in server.api.get("/tokens").json()["items"][0]
 

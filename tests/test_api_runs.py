@@ -7,14 +7,13 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 import evergreen as eg
 import sample_pipelines as sp
-from api_server import api_server
+from api_server import api_server, problem
 from cli_projects import evergreen
 from evergreen.config import Settings, load_settings
 from evergreen.monitoring import register_schedules, schedule
@@ -54,14 +53,6 @@ def in_workers(settings: Settings) -> Settings:
     return settings.model_copy(
         update={"executor": settings.executor.model_copy(update={"kind": "local", "workers": 2})}
     )
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
 
 
 def until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:

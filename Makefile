@@ -19,8 +19,9 @@ STAMP := $(VENV)/.installed
 CODE_DIRS := $(wildcard src tests examples benchmarks docs/hooks.py)
 # Three workers on two cores: tests spend much of their time waiting for the CLI processes and servers
 # they start (6.4 against 8.0 minutes with two workers, measured on a quiet machine). The slowest tests are
-# listed after each run, to keep the whole suite within 10 minutes on two cores.
-PYTEST_ARGS ?= -n 3 --durations=15
+# listed after each run, to keep the whole suite within 10 minutes on two cores. Tests marked with one
+# xdist_group run on one worker, so an expensive module fixture (the UI's quickstart project) is built once.
+PYTEST_ARGS ?= -n 3 --dist loadgroup --durations=15
 
 .PHONY: help setup test lint docs docs-serve format typecheck imports pytest quickstart bench clean distclean
 
@@ -70,6 +71,7 @@ docs-serve: setup
 test: lint
 	bash .ci/ensure-postgres
 	bash .ci/ensure-redis
+	bash .ci/ensure-chromium
 	@rc=0; $(VENV_PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	  echo "error: pytest collected no tests (exit code 5); 'make test' treats that as a failure" >&2; \

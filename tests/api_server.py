@@ -1,4 +1,5 @@
-"""The server as tests start it: the prediction routes and the control API on a real uvicorn in a thread."""
+"""The server as tests start it: the prediction routes, the control API and (``ui=True``) the web UI on a real
+uvicorn in a thread."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import httpx
 import uvicorn
 
 from evergreen.config import Settings
-from evergreen.server import PREFIX, mount_api
+from evergreen.server import PREFIX, mount_api, mount_ui
 from evergreen.serving import create_app
 from server_process import free_port
 
@@ -27,9 +28,11 @@ class ApiServer:
 
 
 @contextmanager
-def api_server(settings: Settings, *, token: str | None = None) -> Iterator[ApiServer]:
-    """Serve ``settings``' project on a free loopback port until the block ends."""
+def api_server(settings: Settings, *, token: str | None = None, ui: bool = False) -> Iterator[ApiServer]:
+    """Serve ``settings``' project on a free loopback port until the block ends (with the web UI at ``/``)."""
     app = mount_api(create_app(settings, reload_interval_s=0.5), settings)
+    if ui:
+        mount_ui(app, settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="api-server", daemon=True)

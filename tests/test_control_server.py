@@ -63,6 +63,11 @@ def test_the_server_trains_releases_and_serves_the_first_model_of_a_new_project(
         assert answer is not None, "the server never answered"
         assert answer.status_code == 200, answer.text
         assert answer.json()["model_version"] == "churn@1"
+        home = httpx.get(f"http://127.0.0.1:{port}/")
+        assert home.status_code == 200
+        assert (
+            '→ deployment <a href="/deployments/churn">churn</a>' in home.text
+        )  # the web UI, at the root of the same server
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)

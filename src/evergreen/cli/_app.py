@@ -20,6 +20,7 @@ from ._run import run_command
 from ._serve import deploy_command, predict_command, serve_command
 from ._tick import tick_command
 from ._train import train_command
+from ._ui import ui_command
 
 app = typer.Typer(
     name="evergreen",
@@ -92,6 +93,7 @@ app.command("deploy")(deploy_command)
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)
 app.command("server")(_monitor.server_command)
+app.command("ui")(ui_command)
 app.add_typer(_data.app, name="data")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_features.app, name="features")

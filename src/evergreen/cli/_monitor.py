@@ -222,12 +222,12 @@ def server_command(
         False, "--insecure", help="Listen beyond this machine with [auth] enabled = false (anyone may deploy)."
     ),
 ) -> None:
-    """The control plane in one process: the prediction server and control API, with the loop (monitors,
-    retraining, cron schedules) running every --interval seconds."""
+    """The control plane in one process: the web UI, the prediction server and control API, with the loop
+    (monitors, retraining, cron schedules) running every --interval seconds."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from evergreen.server import mount_api
+    from evergreen.server import mount_api, mount_ui
     from evergreen.serving import check_exposure, check_port, create_app
     from evergreen.system import Scheduler, System
 
@@ -238,11 +238,11 @@ def server_command(
     check_port(host, port)
     system = load_system(settings) if settings.project.system else None
     scheduler = Scheduler(settings, system if isinstance(system, System) else None, interval_s=interval)
-    app = mount_api(create_app(settings), settings)
+    app = mount_ui(mount_api(create_app(settings), settings), settings)
     scheduler.start()
     console.print(
         f"loop every {interval:g} s for {system.name if isinstance(system, System) else 'no System'} "
-        f"(plus cron schedules); serving at http://{host}:{port}, API at http://{host}:{port}/api/v1/docs"
+        f"(plus cron schedules); UI at http://{host}:{port}/, API at http://{host}:{port}/api/v1/docs"
     )
     try:
         with threadpool_limits(limits=1):

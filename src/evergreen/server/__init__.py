@@ -1,4 +1,5 @@
-"""The control plane's REST API, ``/api/v1``: thin routes over the capabilities' functions.
+"""The control plane's REST API, ``/api/v1``, and its web UI at ``/`` (:mod:`evergreen.server.ui`): thin layers over
+the capabilities' functions.
 
 Conventions every resource module (``_<domain>.py``, one ``router`` each, registered in ``_app.py``) keeps:
 
@@ -20,6 +21,7 @@ from ._app import PREFIX, WORKER_FACTORY, create_api, mount_api
 from ._pages import Page, PageQuery, decode_cursor, encode_cursor, page_of
 from ._problems import Problem
 from ._security import actor, require, settings_of, workspace_of
+from .ui import create_ui, mount_ui
 
 __all__ = [
     "PREFIX",
@@ -29,9 +31,11 @@ __all__ = [
     "Problem",
     "actor",
     "create_api",
+    "create_ui",
     "decode_cursor",
     "encode_cursor",
     "mount_api",
+    "mount_ui",
     "page_of",
     "require",
     "settings_of",

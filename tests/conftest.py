@@ -22,6 +22,13 @@ Online-store fixtures (the feature store):
   with the reason, except under CI=true, where they fail (CI installs it with .ci/ensure-redis).
 - ``online_url``: an online-store URL per test, once a SQLite file and once a Redis database; test ids
   ``[sqlite]`` and ``[redis]``.
+
+Web UI fixtures (see tests/ui_browser.py):
+
+- ``ui_project``: a project the quickstart made, once per test session; ``ui_server`` serves it (prediction
+  routes, API and UI) on a free loopback port; ``ui_browser`` is a headless Chromium. Tests that use them
+  carry ``pytest.mark.xdist_group("ui-browser")`` so that one worker builds them once. Tests that change
+  the project (promote, ack, start a run) must not assume another test's state.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # One native thread per test process (set before NumPy, scikit-learn or LightGBM load their thread
 # pools): with three test workers on two cores, default OpenMP pools oversubscribe the machine and a
@@ -40,6 +48,11 @@ import pytest
 from evergreen.config import Settings, load_settings
 from postgres_server import PostgresServer
 from redis_server import RedisServer, RedisUnavailableError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from api_server import ApiServer
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -121,3 +134,29 @@ def make_settings(tmp_path: Path) -> Callable[[str, str | None], Settings]:
         return load_settings(tmp_path, overrides=overrides, environ={})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ui_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project the quickstart made: data, runs, trials, models, a deployment with predictions and alerts."""
+    from ui_browser import quickstart_project
+
+    return quickstart_project(tmp_path_factory.mktemp("ui"))
+
+
+@pytest.fixture(scope="session")
+def ui_server(ui_project: Path) -> Iterator[ApiServer]:
+    """The quickstart project served with the web UI, for the whole session."""
+    from api_server import api_server
+
+    with api_server(load_settings(ui_project, environ={}), ui=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def ui_browser() -> Iterator[Browser]:
+    """A headless Chromium (Debian's package, driven by Playwright) for the whole session."""
+    from ui_browser import chromium
+
+    with chromium() as launched:
+        yield launched

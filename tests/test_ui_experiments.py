@@ -18,15 +18,15 @@ import optuna
 import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 
 from api_server import api_server
 from evergreen.config import Settings, load_settings
 from evergreen.data import csv, ingest
 from evergreen.pipelines import run_detail
 from evergreen.server.ui import _experiments as pages
-from evergreen.store import create_token
-from evergreen.training import sklearn, track, train, trial, trials, tune
+from evergreen.store import MetadataStore, create_token
+from evergreen.training import sklearn, track, train, trial, trials
+from evergreen.training._journal import study_storage
 from evergreen.workspace import open_workspace
 
 
@@ -133,7 +133,7 @@ def test_the_trials_table_keeps_columns_sort_filters_and_pages_in_the_url(
 
     assert rows(chosen.text) == ["4", "2", "3", "1", "5", "6"]
     assert 'aria-sort="descending"' in chosen.text
-    assert '<td class="num">growth</td>' in chosen.text  # a tag as a column
+    assert "<td>growth</td>" in chosen.text  # a tag as a column, text aligned as text
     assert "--columns roc_auc,params.C,tags.team --sort=-roc_auc" in chosen.text
     assert 'value="params.C" checked' in chosen.text
     assert 'value="log_loss">' in chosen.text
@@ -245,41 +245,53 @@ def test_compare_shows_the_differing_parameters_metrics_curves_and_parallel_coor
     )
 
 
+def study_of_three(settings: Settings) -> list[str]:
+    """A two-objective study (roc_auc up, fit_s down; roc_auc >= 0.6 and fit_s <= 30) of three tracked trials, as
+    tune() keeps one: its trials' metrics, constraint violations and tracked ids on the study's trials."""
+    made = []
+    store = MetadataStore(settings.store.url)
+    try:
+        study = optuna.create_study(
+            study_name="two-goals", storage=study_storage(store, "two-goals"), directions=["maximize", "minimize"]
+        )
+        for number, (auc, seconds) in enumerate(((0.81, 0.02), (0.55, 0.01), (0.9, 0.2))):
+            with track("tuning", params={"C": 100.0**-number}, tags={"study": "two-goals"}, settings=settings) as t:
+                t.log_metrics({"roc_auc": auc, "fit_s": seconds})
+            asked = study.ask()
+            asked.set_user_attr("metrics", {"roc_auc": auc, "fit_s": seconds})
+            asked.set_user_attr("tracking_id", t.id)
+            asked.set_constraint("roc_auc", 0.6 - auc)
+            asked.set_constraint("fit_s", seconds - 30.0)
+            study.tell(asked, [auc, seconds])
+            made.append(t.id)
+    finally:
+        store.dispose()
+    return made
+
+
 def test_compare_draws_the_pareto_front_of_a_multi_objective_study_with_its_constraint_lines(
     settings: Settings,
 ) -> None:
-    rng = np.random.default_rng(0)
-    df = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
-    df["y"] = (df["a"] + rng.normal(scale=0.8, size=300)) > 0
-    spec = sklearn(LogisticRegression, params={"max_iter": 200}, search={"C": (1e-4, 10.0, "log")})
-    tune(
-        spec,
-        df.iloc[:200],
-        df.iloc[200:],
-        target="y",
-        task="classification",
-        objectives=["roc_auc", "fit_s"],
-        constraints={"roc_auc": 0.6, "fit_s": 30.0},
-        n_trials=5,
-        study="two-goals",
-        experiment="tuning",
-        settings=settings,
-    )
-    made = [t.id for t in trials("tuning", settings=settings)][:3]
+    made = study_of_three(settings)
     with api_server(settings, ui=True) as server:
         compared = httpx.get(server.url + "/experiments/tuning/compare", params={"trials": ",".join(made)})
 
     assert compared.status_code == 200
     assert "Pareto front of study two-goals" in compared.text
-    front = next(f for f in figures(compared.text) if any(t.get("name") == "Pareto front" for t in f["data"]))
-    names = [t["name"] for t in front["data"]]
-    assert names[:4] == ["infeasible", "feasible", "Pareto front", "compared"]
-    assert "roc_auc \u2265 0.6" in names  # a floor on the x axis: a vertical line
-    floor = next(t for t in front["data"] if t["name"] == "roc_auc \u2265 0.6")
-    assert floor["x"] == [0.6, 0.6]
-    assert "fit_s \u2264 30" in names  # a ceiling on the y axis: a horizontal line
-    assert len(front["data"][3]["x"]) == 3  # the compared trials, labelled
+    drawn = figures(compared.text)
+    front = next(f for f in drawn if any(t.get("name") == "Pareto front" for t in f["data"]))
+    traces = {t["name"]: t for t in front["data"]}
+    assert list(traces)[:4] == ["infeasible", "feasible", "Pareto front", "compared"]
+    assert traces["infeasible"]["x"] == [0.55]  # below the roc_auc floor
+    assert traces["Pareto front"]["x"] == [0.81, 0.9]  # neither dominates the other
+    assert traces["compared"]["text"] == ["#1", "#2", "#3"]
+    assert traces["roc_auc \u2265 0.6"]["x"] == [0.6, 0.6]  # a floor on the x axis: a vertical line
+    assert "fit_s \u2264 30" not in traces  # far above every trial: said, not drawn
+    assert "constraint fit_s \u2264 30: 3 of 3 complete trials meet it" in compared.text
     assert front["layout"]["xaxis"]["title"]["text"] == "roc_auc (maximize)"
+    parallel = next(f for f in drawn if f["data"][0]["type"] == "parcoords")["data"][0]
+    assert parallel["dimensions"][-1]["label"] == "roc_auc"  # the study's first objective
+    assert parallel["dimensions"][0]["label"] == "log10(C)"  # 1, 0.01, 0.0001: orders of magnitude
 
 
 def churn_csv(folder: Path) -> Path:
@@ -333,7 +345,7 @@ def test_a_trial_page_shows_everything_recorded_and_reproduce_starts_a_run(setti
 
     assert shown.status_code == 200
     text = shown.text
-    assert '<th scope="row">C</th><td class="num">0.5</td>' in text
+    assert '<th scope="row">C</th><td>0.5</td>' in text
     assert '<th scope="row">loss</th><td class="num">0.25</td><td class="num">4</td>' in text
     assert "<td>growth</td>" in text
     assert "notes.txt" in text

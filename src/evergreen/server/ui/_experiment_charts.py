@@ -84,7 +84,10 @@ def comparison(refs: Sequence[str], *, metric: str | None, settings: Settings) -
         raise BadQuery(
             f"metric={metric!r} is not a metric of these trials; expected one of {', '.join(ordered) or 'none'}"
         )
-    chosen = metric or next(iter(ordered), None)
+    fronts = _fronts(found, settings)
+    # a study's first objective is what its trials were tuned for; else the trials' leading metric
+    objectives = [front.objectives[0] for front in fronts if front.objectives and front.objectives[0] in ordered]
+    chosen = metric or next(iter(objectives + ordered), None)
     differing = compared.differing().params
     metrics = {name: [_finite(v) for v in compared.metrics[name]] for name in ordered}
     logged = [training.series(t.id, settings=settings) for t in found]
@@ -99,7 +102,7 @@ def comparison(refs: Sequence[str], *, metric: str | None, settings: Settings) -
         metric=chosen,
         curves=_curves(found, logged),
         parallel=_parallel(found, differing, chosen, metrics.get(chosen or "", [])),
-        fronts=_fronts(found, settings),
+        fronts=fronts,
     )
 
 
@@ -237,12 +240,18 @@ def pareto(study: training.TuningResult, compared: Sequence[TrialInfo]) -> Front
     xs, ys = xy(done)
     notes = []
     for name, bound in study.constraints.items():
-        if name == x_name and ys:
-            traces.append(_charts.vbound(ys, bound, f"{name} {_sign(name)} {bound:g}"))
-        elif name == y_name and xs:
-            traces.append(_charts.bound(sorted(xs), bound, f"{name} {_sign(name)} {bound:g}"))
+        rule = f"{name} {_sign(name)} {bound:g}"
+        axis = xs if name == x_name else ys if name == y_name else []
+        if axis and _near(bound, axis):
+            line = _charts.vbound(ys, bound, rule) if name == x_name else _charts.bound(sorted(xs), bound, rule)
+            traces.append(line)
+        elif axis:  # a line far from every trial would squeeze them into a corner of the chart
+            meets = sum(_meets(name, v, bound) for v in axis)
+            notes.append(
+                f"constraint {rule}: {meets} of {len(axis)} complete trials meet it (its line is off the chart)"
+            )
         else:
-            notes.append(f"constraint {name} {_sign(name)} {bound:g} (not an axis here: infeasible trials are crossed)")
+            notes.append(f"constraint {rule} (not an axis here: the trials that miss it are crossed out)")
     if len(study.objectives) > 2:
         notes.append(f"drawn on the first two of its objectives ({', '.join(study.objectives)})")
     directions = dict(zip(study.objectives, study.directions, strict=False))
@@ -252,6 +261,17 @@ def pareto(study: training.TuningResult, compared: Sequence[TrialInfo]) -> Front
         y=f"{y_name} ({directions.get(y_name, '')})",
     )
     return Front(study.study, study.objectives, figure if done else None, notes)
+
+
+def _near(bound: float, values: Sequence[float]) -> bool:
+    """Whether ``bound`` lies within the values' range widened by half of it on each side."""
+    low, high = min(values), max(values)
+    margin = (high - low) / 2 or abs(high) * 0.05 or 1.0
+    return low - margin <= bound <= high + margin
+
+
+def _meets(metric: str, value: float, bound: float) -> bool:
+    return value >= bound if better_when_higher(metric) else value <= bound
 
 
 def _sign(metric: str) -> str:

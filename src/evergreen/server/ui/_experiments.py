@@ -248,6 +248,7 @@ def _trial(request: Request, name: str, trial_id: str, *, error: str | None, sta
         trial=found,
         short=short,
         logged=logged,
+        metric_order=training.metric_columns([found], baseline=True),
         curves=charts.trial_curves(logged),
         artifacts=training.artifacts(found.id, settings=settings),
         reproducible=reproducible,

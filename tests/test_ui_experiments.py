@@ -390,3 +390,33 @@ def test_a_read_token_sees_reproduce_disabled_and_its_post_is_refused_as_is_a_po
     assert forged.status_code == 400
     assert "CSRF value is missing or stale" in forged.text
     assert [t for t in trials("churn", settings=settings) if "reproduces" in t.tags] == []
+
+
+def test_odd_query_strings_on_every_experiments_page_get_a_4xx_page_never_a_5xx(settings: Settings) -> None:
+    ids = [tracked(settings, i, 0.7 + i / 10) for i in range(2)]
+    odd = ["%00", "%FF", "-", ",,,", "a" * 3000, "1e999", "[]", "params.", "tags.x%20%3D%20%00"]
+    paths = ["/experiments", "/experiments/churn", "/experiments/churn/compare", f"/experiments/churn/trials/{ids[0]}"]
+    keys = ["cursor", "cols", "sort", "status", "tag", "where", "trials", "metric", "all"]
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as ui:
+        answers = {
+            (path, key, value): ui.get(
+                f"{path}?{key}={value}" + (f"&trials={','.join(ids)}" if "compare" in path else "")
+            )
+            for path in paths
+            for key in keys
+            for value in odd
+        }
+        odd_paths = {
+            path: ui.get(path)
+            for path in ("/experiments/%00", "/experiments/churn/trials/%00", "/experiments/churn/trials/x/reproduce")
+        }
+
+    failed = {k: a.status_code for k, a in answers.items() if a.status_code >= 500}
+    assert failed == {}
+    assert {a.status_code for a in answers.values()} <= {200, 303, 400, 404}
+    assert all(a.headers["content-type"].startswith("text/html") for a in answers.values() if a.status_code != 303)
+    assert {p: a.status_code for p, a in odd_paths.items()} == {
+        "/experiments/%00": 404,
+        "/experiments/churn/trials/%00": 404,
+        "/experiments/churn/trials/x/reproduce": 405,
+    }

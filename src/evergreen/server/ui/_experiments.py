@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -38,19 +39,20 @@ def _bad_request(request: Request, detail: str) -> HTMLResponse:
     return page(request, "error.html", title="Bad request", detail=detail, status=400, code=400, nav=NAV)
 
 
-def _known(name: str) -> str:
+def _known(name: str, what: str = "experiment") -> str:
     """``name`` if it can name a stored record; text with a NUL character names none (PostgreSQL refuses it)."""
     if "\x00" in name:
-        raise NotFoundError(f"no experiment {name!r}: a name holds no NUL character")
+        raise NotFoundError(f"no {what} {name!r}: a name or id holds no NUL character")
     return name
 
 
 @router.get("/experiments", include_in_schema=False)
 def experiments_page(request: Request, who: Who, cursor: str | None = None) -> Response:
     """Experiments by name with their number of trials and when the newest started."""
-    after = _name_cursor(cursor)
-    if isinstance(after, Problem):
-        return _bad_request(request, str(after))
+    try:
+        after = _name_cursor(cursor)
+    except ValueError as e:
+        return _bad_request(request, str(e))
     found = training.experiments(after=after, limit=PAGE_SIZE + 1, settings=request.app.state.settings)
     shown = found[:PAGE_SIZE]
     next_cursor = encode_cursor(shown[-1].name) if len(found) > PAGE_SIZE else None
@@ -65,15 +67,23 @@ def experiments_page(request: Request, who: Who, cursor: str | None = None) -> R
     )
 
 
-def _name_cursor(cursor: str | None) -> str | Problem | None:
+def _name_cursor(cursor: str | None) -> str | None:
+    """The experiment name a list cursor holds.
+
+    Raises:
+        ValueError: a cursor this list did not make (the message names it and the remedy).
+    """
     if not cursor:
         return None
     try:
         after = decode_cursor(cursor)
-    except Problem as e:
-        return e
+    except Problem:
+        after = None
     if not isinstance(after, str) or "\x00" in after:
-        return Problem(400, "Malformed cursor", f"cursor {cursor[:60]!r} is not one this list made")
+        raise ValueError(
+            f"cursor {cursor[:60]!r} is not one this list made; expected the link of a previous page's 'Next page' "
+            "(drop cursor to start from the first page)"
+        )
     return after
 
 
@@ -188,8 +198,8 @@ def compare_page(
             f"trials={','.join(refs)!r} names {len(refs)} trial(s); expected 2 to {MAX_COMPARED} trial ids (or unique "
             f"prefixes) separated by commas: tick them on the experiment's page and press Compare",
         )
-    if any("\x00" in ref for ref in refs):
-        raise NotFoundError("no trial has an id with a NUL character")
+    for ref in refs:
+        _known(ref, "trial")
     try:
         view = charts.comparison(refs, metric=metric, settings=request.app.state.settings)
     except charts.BadQuery as e:
@@ -208,8 +218,6 @@ def compare_page(
 
 
 def _compare_url(name: str, refs: list[str], *, metric: str | None, every: bool) -> str:
-    from urllib.parse import quote
-
     url = f"/experiments/{quote(name, safe='')}/compare?trials={quote(','.join(refs), safe=',')}"
     if metric:
         url += f"&metric={quote(metric, safe='')}"
@@ -219,7 +227,7 @@ def _compare_url(name: str, refs: list[str], *, metric: str | None, every: bool)
 @router.get("/experiments/{name}/trials/{trial_id}", include_in_schema=False)
 def trial_page(request: Request, who: Who, name: str, trial_id: str) -> Response:
     """One trial: parameters, metrics and their series, tags, code, data, environment, artifacts, reproduce."""
-    return _trial(request, _known(name), _known(trial_id), error=None)
+    return _trial(request, _known(name), _known(trial_id, "trial"), error=None)
 
 
 def _trial(request: Request, name: str, trial_id: str, *, error: str | None, status: int = 200) -> Response:
@@ -259,8 +267,6 @@ def _trial(request: Request, name: str, trial_id: str, *, error: str | None, sta
 
 def trial_url(experiment: str, trial_id: str) -> str:
     """Where a trial's page is."""
-    from urllib.parse import quote
-
     return f"/experiments/{quote(experiment, safe='')}/trials/{quote(trial_id, safe='')}"
 
 
@@ -268,7 +274,7 @@ def trial_url(experiment: str, trial_id: str) -> str:
 async def reproduce_action(request: Request, name: str, trial_id: str) -> Response:
     """Start reproducing the trial as a run (``operate``) and go to the run's page."""
     await form(request)
-    name, trial_id = _known(name), _known(trial_id)
+    name, trial_id = _known(name), _known(trial_id, "trial")
     who = viewer(request)
     settings = request.app.state.settings
     try:

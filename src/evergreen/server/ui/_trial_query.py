@@ -73,10 +73,10 @@ def read_table_query(request: Request) -> TableQuery:
             )
     query.tag = joined.get("tag", "")
     if query.tag:
-        _condition("tag", _tag_condition(query.tag, query.errors), query)
+        _condition("tag", query.tag, _tag_condition(query.tag, query.errors), query)
     query.where_text = joined.get("where", "")
     if query.where_text:
-        _condition("where", query.where_text, query)
+        _condition("where", query.where_text, query.where_text, query)
     query.cursor = joined.get("cursor")
     return query
 
@@ -108,15 +108,14 @@ def _tag_condition(tag: str, errors: dict[str, str]) -> str:
     return f"tags.{key.strip()} = {value.strip()}"
 
 
-def _condition(parameter: str, condition: str, query: TableQuery) -> None:
+def _condition(parameter: str, given: str, condition: str, query: TableQuery) -> None:
+    """Add ``condition`` (made from the parameter's ``given`` text) to the query, or the reason it cannot be read."""
     if not condition:
         return
     try:
         training.parse_where([condition])
     except TrackingError as e:
-        query.errors[parameter] = (
-            f"{parameter}={getattr(query, 'where_text' if parameter == 'where' else parameter)!r}: {e}"
-        )
+        query.errors[parameter] = f"{parameter}={given!r}: {e}"
         return
     query.where.append(condition)
 

@@ -23,7 +23,7 @@ from .._problems import Problem
 from . import _experiment_charts as charts
 from ._render import page, redirect
 from ._session import Who, form, viewer
-from ._trial_query import STATUSES, TableQuery, columns_offered, read_table_query
+from ._trial_query import STATUSES, TableQuery, columns_offered, default_columns, read_table_query
 
 router = APIRouter()
 
@@ -104,8 +104,7 @@ def experiment_page(request: Request, who: Who, name: str) -> Response:
     trials = listed.trials[:PAGE_SIZE] if listed is not None else []
     more = listed is not None and len(listed.trials) > PAGE_SIZE
     next_cursor = encode_cursor(training.trial_key(trials[-1], query.sort)) if more else None
-    default_metrics = [m for m in (listed.metrics if listed else []) if not m.startswith("baseline_")]
-    columns = query.columns if query.columns is not None else default_metrics[: query.default_count]
+    columns = query.columns if query.columns is not None else default_columns(trials, listed.metrics if listed else [])
     return page(
         request,
         "experiment.html",

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -20,8 +21,9 @@ PARAMETERS = ("cols", "sort", "status", "tag", "where", "cursor")
 STATUSES = ("running", "finished", "failed")
 #: The most columns a table shows.
 MAX_COLUMNS = 30
-#: Metric columns shown when the address names none.
+#: Metric columns shown when the address names none, and parameters (those that differ between the trials).
 DEFAULT_METRICS = 6
+DEFAULT_PARAMS = 3
 
 
 @dataclass
@@ -38,7 +40,6 @@ class TableQuery:
     where: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     canonical: str | None = None
-    default_count: int = DEFAULT_METRICS
 
 
 def read_table_query(request: Request) -> TableQuery:
@@ -133,3 +134,12 @@ def columns_offered(
             kind = "Parameters" if name.startswith("params.") else "Tags" if name.startswith("tags.") else "Metrics"
             offered[kind].append(name)
     return [(kind, names) for kind, names in offered.items() if names]
+
+
+def default_columns(trials: Sequence[TrialInfo], metrics: Sequence[str]) -> list[str]:
+    """The columns of an address that names none: the leading metrics (no baseline's), then the parameters
+    whose values differ between the page's trials (what a tuning varied)."""
+    leading = [m for m in metrics if not m.startswith("baseline_")][:DEFAULT_METRICS]
+    keys = sorted({k for t in trials for k in t.params})
+    varied = [k for k in keys if len({json.dumps(t.params.get(k), sort_keys=True, default=str) for t in trials}) > 1]
+    return leading + [f"params.{k}" for k in varied[:DEFAULT_PARAMS]]

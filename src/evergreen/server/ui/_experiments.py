@@ -105,6 +105,7 @@ def experiment_page(request: Request, who: Who, name: str) -> Response:
     more = listed is not None and len(listed.trials) > PAGE_SIZE
     next_cursor = encode_cursor(training.trial_key(trials[-1], query.sort)) if more else None
     columns = query.columns if query.columns is not None else default_columns(trials, listed.metrics if listed else [])
+    values = {t.id: {c: training.column_value(t, c) for c in columns} for t in trials}
     return page(
         request,
         "experiment.html",
@@ -117,11 +118,22 @@ def experiment_page(request: Request, who: Who, name: str) -> Response:
         ids=listed.ids if listed else {},
         columns=columns,
         offered=columns_offered(trials, listed.metrics if listed else [], columns),
-        values={t.id: {c: training.column_value(t, c) for c in columns} for t in trials},
+        values=values,
+        numeric=_numeric(columns, values.values()),
         next_cursor=next_cursor,
         statuses=STATUSES,
         status=400 if query.errors else 200,
     )
+
+
+def _numeric(columns: list[str], rows: Any) -> set[str]:
+    """The columns whose values on this page are all numbers (their header aligns right, as the numbers do)."""
+    found = set(columns)
+    for row in rows:
+        found -= {
+            c for c in found if row[c] is not None and (isinstance(row[c], bool) or not isinstance(row[c], int | float))
+        }
+    return found
 
 
 def _listed(name: str, query: TableQuery, request: Request) -> training.TrialTable | str:

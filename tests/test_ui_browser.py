@@ -13,7 +13,7 @@ from playwright.sync_api import Browser
 from api_server import ApiServer
 from ui_browser import DESKTOP, PHONE, visit
 
-pytestmark = pytest.mark.xdist_group("ui-browser")
+pytestmark = [pytest.mark.xdist_group("ui-browser"), pytest.mark.timeout(300)]
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
@@ -25,6 +25,10 @@ def test_home_shows_the_system_live_and_its_alerts(
         assert page.title() == "Home · Evergreen"
         assert page.get_by_role("heading", name="churn → deployment churn").is_visible()
         assert page.get_by_text("evergreen monitor status").is_visible()
+        # Quality with its events, drift per feature, label coverage: each drawn by Plotly in the browser.
+        page.wait_for_function("document.querySelectorAll('figure.chart .main-svg').length >= 3")
+        assert page.locator("figure.chart[aria-label^='Online roc_auc']").is_visible()
+        assert page.get_by_text("Model age").is_visible()
         # The page fits the screen: nothing is wider than the viewport.
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         seen.assert_clean()

@@ -7,6 +7,8 @@ tests of every module share one quickstart project, one server and one browser (
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser
 
@@ -43,4 +45,23 @@ def test_the_keyboard_reaches_the_skip_link_then_the_navigation(ui_server: ApiSe
         assert page.evaluate("document.activeElement.textContent") == "Evergreen"
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.getAttribute('aria-current')") == "page"
+        seen.assert_clean()
+
+
+def test_an_alert_is_acknowledged_from_the_inbox_with_a_note(ui_server: ApiServer, ui_browser: Browser) -> None:
+    with visit(ui_browser, ui_server.url + "/monitoring/alerts") as seen:
+        page = seen.page
+        page.get_by_role("link", name=re.compile("input drift")).first.click()
+        page.wait_for_load_state("networkidle")
+        assert page.get_by_role("heading", name="History").is_visible()
+        if page.get_by_role("button", name="Acknowledge").count():
+            page.get_by_label("Note (kept in the alert's history)").fill("on it: a new fee plan")
+            page.get_by_role("button", name="Acknowledge").click()
+            page.wait_for_load_state("networkidle")
+            assert page.get_by_role("status").inner_text().endswith("acknowledged")
+            assert page.get_by_role("cell", name="on it: a new fee plan").is_visible()
+        page.goto(ui_server.url + "/monitoring")
+        page.wait_for_function("document.querySelectorAll('a[href^=\"/monitoring/churn/\"]').length >= 3")
+        page.get_by_role("link", name="quality:roc_auc").click()
+        page.wait_for_function("document.querySelectorAll('figure.chart .main-svg').length >= 1")
         seen.assert_clean()

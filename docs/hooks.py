@@ -1,5 +1,5 @@
-"""MkDocs hook: writes the CLI reference from the Typer app and the REST reference from the API's OpenAPI
-document, so neither can drift from the code."""
+"""MkDocs hook: writes the CLI reference from the Typer app, the REST reference from the API's OpenAPI document
+and the configuration reference from the settings models, so none of them can drift from the code."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def _walk(app: typer.Typer, command: Any, words: list[str], level: int) -> list[
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     markdown = _expand_rest(markdown)
+    if CONFIG_MARKER in markdown:
+        markdown = markdown.replace(CONFIG_MARKER, _config_reference())
     if MARKER not in markdown:
         return markdown
     from evergreen.cli._app import app
@@ -72,3 +74,40 @@ def _rest_reference() -> str:
 
 def _expand_rest(markdown: str) -> str:
     return markdown.replace(REST_MARKER, _rest_reference()) if REST_MARKER in markdown else markdown
+
+
+CONFIG_MARKER = "<!-- evergreen-config-reference -->"
+
+
+def _config_reference() -> str:
+    """Every ``evergreen.toml`` section and key from the settings models: type, default, variable, meaning."""
+    from pydantic import BaseModel
+
+    from evergreen.config import Settings
+
+    out: list[str] = []
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        out += [f"### `[{section}]`", "", " ".join((model.__doc__ or "").split()), ""]
+        out += ["| key | type | default | environment variable | meaning |", "| --- | --- | --- | --- | --- |"]
+        for key, spec in model.model_fields.items():
+            kind = _type_name(spec.annotation)
+            default = "—" if spec.default is None else f"`{spec.default!r}`".replace("'", '"')
+            variable = f"`EVERGREEN_{section.upper()}_{key.upper()}`"
+            meaning = " ".join((spec.description or "").split()).replace("|", "\\|")
+            out.append(f"| `{key}` | {kind} | {default} | {variable} | {meaning} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _type_name(annotation: Any) -> str:
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return " or ".join(f'`"{value}"`' for value in typing.get_args(annotation))
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if args:
+        return _type_name(args[0]) + " (optional)"
+    return f"`{getattr(annotation, '__name__', str(annotation))}`"

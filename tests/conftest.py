@@ -27,7 +27,8 @@ Web UI fixtures (see tests/ui_browser.py):
 
 - ``ui_project``: a project the quickstart made, once per test session; ``ui_server`` serves it (prediction
   routes, API and UI) on a free loopback port; ``ui_browser`` is a headless Chromium. Tests that use them
-  carry ``pytest.mark.xdist_group("ui-browser")`` so that one worker builds them once. Tests that change
+  carry ``pytest.mark.xdist_group("ui-browser")`` so that one worker builds them once, and a timeout of
+  300 s (the first of them pays for the quickstart). Tests that change
   the project (promote, ack, start a run) must not assume another test's state.
 """
 

@@ -17,8 +17,9 @@ from evergreen.config import Settings, load_settings
 from evergreen.registry import record_gate, register
 from evergreen.server import encode_cursor
 from evergreen.serving import create_token, policy_history
-from evergreen.store import insert_predictions, raise_alert, record_monitor_result
+from evergreen.store import insert_predictions, raise_alert
 from evergreen.workspace import open_workspace
+from monitor_seed import monitor_windows, raise_alerts
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -253,43 +254,6 @@ def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path
 
 
 # -- monitors and alerts -------------------------------------------------------------------------------------
-
-
-def monitor_windows(settings: Settings, deployment: str, monitor: str, days: int) -> None:
-    with open_workspace(settings).session() as session:
-        for day in range(days):
-            start = T0 + timedelta(days=day)
-            record_monitor_result(
-                session,
-                {
-                    "deployment": deployment,
-                    "monitor": monitor,
-                    "kind": "drift",
-                    "window_start": start,
-                    "window_end": start + timedelta(days=1),
-                    "status": "no_data" if day == 0 else "ok",
-                    "value": float("nan") if day == 0 else 0.05 * day,
-                    "threshold": 0.2,
-                    "rows": 0 if day == 0 else 100,
-                    "details": {"psi": {"fee": float("nan") if day == 0 else 0.01}},
-                },
-            )
-
-
-def raise_alerts(settings: Settings) -> list[int]:
-    with open_workspace(settings).session() as session:
-        return [
-            raise_alert(
-                session,
-                key=f"monitor:churn-api:{name}",
-                kind="monitor",
-                severity=severity,
-                subject="churn-api",
-                message=f"{name} breached",
-                details={"monitor": name},
-            ).id
-            for name, severity in (("drift", "warning"), ("quality", "critical"), ("latency", "warning"))
-        ]
 
 
 def test_monitors_their_series_and_alerts_over_http(tmp_path: Path) -> None:

@@ -145,7 +145,11 @@ class ServerSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(default="127.0.0.1", min_length=1)
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="The address to listen on; beyond loopback only with [auth] enabled or --insecure.",
+    )
     port: int = Field(default=8000, ge=0, le=65535, description="0 picks any free port.")
     durability: Literal["strict", "async"] = Field(
         default="strict",
@@ -162,7 +166,11 @@ class AuthSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
+    enabled: bool = Field(
+        default=False,
+        description="Require a token with the right scope (evergreen tokens create NAME --scope ...) for predictions, "
+        "feedback, the control API and the web UI; /healthz, /readyz and /metrics stay open.",
+    )
 
 
 class DataSettings(BaseModel):

@@ -21,6 +21,8 @@ report, release); ``Scheduler(settings, system).run_once(at=...)`` is one round 
 tick``).
 
 ``systems_status()`` says where each System stands (live versions, last tick, what runs next, open alerts);
+``loop_history(system)`` what its loop did lately (quality and drift window by window, label coverage and
+delay, releases, refusals, alerts and blocked data);
 ``load_system(settings)`` is the project's System from ``[project] system``.
 
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
@@ -28,6 +30,7 @@ a simulation can run it on simulated time.
 """
 
 from ._gate import gate_inputs, validate_with_views
+from ._history import DriftPoint, LoopHistory, Marker, QualityPoint, loop_history
 from ._outcome import TrainingOutcome, training_outcome
 from ._report import DayRecord, loop_report_html
 from ._scheduler import Round, Scheduler
@@ -39,8 +42,12 @@ __all__ = [
     "STEP_NAMES",
     "DayRecord",
     "Decision",
+    "DriftPoint",
     "LiveVersion",
+    "LoopHistory",
+    "Marker",
     "NextRun",
+    "QualityPoint",
     "Release",
     "Retrain",
     "Round",
@@ -53,6 +60,7 @@ __all__ = [
     "feature_window",
     "gate_inputs",
     "load_system",
+    "loop_history",
     "loop_report_html",
     "release_model",
     "score_batch",

@@ -13,8 +13,8 @@ from evergreen import errors
 from evergreen.config import Settings
 from evergreen.serving import Authorizer
 
-from .._problems import status_of
-from . import _experiments, _home, _static
+from .._problems import Problem, status_of
+from . import _experiments, _home, _monitoring, _static
 from ._render import page, redirect
 from ._session import (
     TOKEN_COOKIE,
@@ -29,7 +29,7 @@ from ._session import (
 log = logging.getLogger(__name__)
 
 #: The page modules, each with a ``router``; a new area adds one line here.
-PAGES = (_home, _experiments)
+PAGES = (_home, _monitoring, _experiments)
 
 
 def create_ui(settings: Settings) -> FastAPI:
@@ -102,6 +102,10 @@ def _install_errors(ui: FastAPI) -> None:
     async def on_bad_form(request: Request, exc: Exception) -> Response:
         return error_page(request, 400, "Bad form", str(exc))
 
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)  # e.g. a malformed cursor, from the API's own helpers
+        return error_page(request, exc.status, str(exc.body.get("title", "Error")), str(exc.body["detail"]))
+
     async def on_evergreen(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.EvergreenError)
         status = status_of(exc)
@@ -133,6 +137,7 @@ def _install_errors(ui: FastAPI) -> None:
     ui.add_exception_handler(LoginRequired, on_login)
     ui.add_exception_handler(Forbidden, on_forbidden)
     ui.add_exception_handler(BadForm, on_bad_form)
+    ui.add_exception_handler(Problem, on_problem)
     ui.add_exception_handler(errors.EvergreenError, on_evergreen)
     ui.add_exception_handler(StarletteHTTPException, on_http)
     ui.add_exception_handler(RequestValidationError, on_invalid)

@@ -108,8 +108,9 @@ def environment() -> Environment:
     return env
 
 
-def _dumps(value: Any, **_: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str).decode()
+def _dumps(value: Any, indent: int | None = None, **_: Any) -> str:
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(value, option=option, default=str).decode()
 
 
 def when(value: datetime | None) -> str:

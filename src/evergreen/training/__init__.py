@@ -13,7 +13,10 @@
 - ``convert(model, sample)`` makes an ONNX copy (or records why it cannot), ``check_parity`` proves the
   copy answers like the model on a test set, and ``OnnxModel(onnx_bytes)`` serves it.
 - ``tune`` searches a spec's space with Optuna (TPE; several objectives; constraints; pruning;
-  parallel trials), keeping the study in the metadata database so that it resumes after a crash.
+  parallel trials), keeping the study in the metadata database so that it resumes after a crash;
+  ``tuning_study(name)`` reads a study back (objectives, constraints, Pareto front).
+- ``reproduce(trial)`` trains a trial again from its recipe; ``start_reproduction(trial)`` does it as a run
+  of the ``reproduce-trial`` pipeline and returns at once.
 """
 
 from ._artifacts import TrialArtifact
@@ -47,15 +50,18 @@ from ._models import (
     with_categories,
 )
 from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
+from ._query import column_value, metric_columns, parse_sort, parse_where
 from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
-from ._steps import evaluate_model, train_model, tune_model
+from ._steps import REPRODUCE_PIPELINE, evaluate_model, reproduce_trial, start_reproduction, train_model, tune_model
+from ._studies import tuning_study
 from ._tracking import FLUSH_POINTS, Trial, dataset_ref, environment, track
-from ._train import Recipe, Reproduction, Trained, reproduce, train
+from ._train import Recipe, Reproduction, Trained, recipe_record, reproduce, train
 from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
 
 __all__ = [
     "COST_METRICS",
     "FLUSH_POINTS",
+    "REPRODUCE_PIPELINE",
     "TASKS",
     "Comparison",
     "Conversion",
@@ -83,6 +89,7 @@ __all__ = [
     "check_target_values",
     "check_task",
     "code_version",
+    "column_value",
     "compare",
     "convert",
     "dataset_ref",
@@ -95,13 +102,19 @@ __all__ = [
     "flavor_of",
     "lightgbm",
     "load_model",
+    "metric_columns",
     "onnx_bytes",
     "package_model",
+    "parse_sort",
+    "parse_where",
     "read_package",
+    "recipe_record",
     "reproduce",
+    "reproduce_trial",
     "series",
     "signature_of",
     "sklearn",
+    "start_reproduction",
     "track",
     "train",
     "train_model",
@@ -111,6 +124,7 @@ __all__ = [
     "trials",
     "tune",
     "tune_model",
+    "tuning_study",
     "with_categories",
     "xgboost",
 ]

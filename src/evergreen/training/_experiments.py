@@ -194,12 +194,14 @@ def trial_table(
     where: str | Sequence[str] = (),
     sort: str | None = None,
     limit: int | None = 50,
+    after: Sequence[Any] | None = None,
     baseline: bool = False,
     settings: Settings | None = None,
 ) -> TrialTable:
-    """:func:`trials` with their unique id prefixes and their metric columns, most telling first (the
-    gate's metric, the model's own, costs; the trivial baseline's only with ``baseline``)."""
-    found = trials(experiment, where=where, sort=sort, limit=limit, settings=settings)
+    """:func:`trials` (a page of them with ``limit`` and ``after``) with their unique id prefixes and their
+    metric columns, most telling first (the gate's metric, the model's own, costs; the trivial baseline's only
+    with ``baseline``)."""
+    found = trials(experiment, where=where, sort=sort, limit=limit, after=after, settings=settings)
     with open_workspace(settings).session() as session:
         ids = unique_prefixes(session, [t.id for t in found])
     return TrialTable(found, ids, metric_columns(found, baseline=baseline))

@@ -1,4 +1,5 @@
-"""Standard training steps for ``@eg.pipeline``: tune a spec, train it on a dataset version, evaluate it.
+"""Standard training steps for ``@eg.pipeline``: tune a spec, train it on a dataset version, evaluate it; and
+the one-step pipeline that reproduces a trial as a run (:func:`start_reproduction`).
 
 Steps exchange small JSON references: a dataset version as ``ingest_dataset`` returns it, a model spec
 as ``ModelSpec.model_dump()``, a trained model as the manifest id with its trial and metrics.
@@ -7,19 +8,27 @@ as ``ModelSpec.model_dump()``, a trained model as the manifest id with its trial
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from evergreen.config import Settings
 from evergreen.data import Split, load, split_version
 from evergreen.evaluation import evaluate
-from evergreen.pipelines import step
+from evergreen.pipelines import Pipeline, step
 from evergreen.workspace import open_workspace
 
+from ._experiments import trial as get_trial
 from ._models import check_task, load_model, read_package, with_categories
 from ._spec import ModelSpec
-from ._train import train
+from ._train import recipe_record, reproduce, train
 from ._tuning import tune
+
+if TYPE_CHECKING:
+    from evergreen.pipelines import StartedRun
+
+#: The pipeline :func:`start_reproduction` runs (one step, :func:`reproduce_trial`).
+REPRODUCE_PIPELINE = "reproduce-trial"
 
 
 def _split(split: dict[str, Any] | None, task: str, seed: int) -> Split:
@@ -151,3 +160,37 @@ def evaluate_model(
     )
     result: dict[str, Any] = json.loads(report.model_dump_json())  # NaN as strings: JSON-safe
     return result
+
+
+@step(cache=False)
+def reproduce_trial(trial: str, actor: str = "") -> dict[str, Any]:
+    """Make the training trial ``trial`` again from its recipe (:func:`reproduce`; ``actor``, who asked, is
+    tagged on the new trial): its new trial's id, every metric that moved (recorded, now), and whether the
+    code is still the recorded one."""
+    result = reproduce(trial, settings=open_workspace().settings, actor=actor or None)
+    return {**json.loads(result.model_dump_json()), "identical": result.identical}
+
+
+def _reproduction(trial: str, actor: str = "") -> Any:
+    return reproduce_trial(trial, actor)
+
+
+#: One step, :func:`reproduce_trial`: a reproduction started from the UI or the API is a run to watch (its log,
+#: its output, the trial it made), not a request that waits while a model is trained.
+reproduction = Pipeline(_reproduction, name=REPRODUCE_PIPELINE)
+
+
+def start_reproduction(trial_ref: str, *, settings: Settings | None = None, actor: str | None = None) -> StartedRun:
+    """Start reproducing a training trial as a run of the ``reproduce-trial`` pipeline and return at once with
+    the run's id; the run goes on in a thread of this process (its output: see :func:`reproduce_trial`), and
+    the trial it makes is tagged ``requested_by`` = ``actor``.
+
+    Raises:
+        NotFoundError: no trial has that id (or unique prefix).
+        TrainingError: the trial has no recipe (it was not made by :func:`train`); nothing is started.
+    """
+    workspace = open_workspace(settings)
+    original = get_trial(trial_ref, settings=workspace.settings)
+    recipe_record(original)
+    started: StartedRun = reproduction.start(settings=workspace.settings, trial=original.id, actor=actor or "")
+    return started

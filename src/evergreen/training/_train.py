@@ -24,6 +24,7 @@ from evergreen.config import Settings
 from evergreen.data import DatasetVersion, Schema, Split, load, split_version
 from evergreen.errors import ReproducibilityError, TrainingError, TrainingWarning
 from evergreen.evaluation import EvaluationReport, evaluate
+from evergreen.store import TrialInfo
 from evergreen.workspace import open_workspace
 
 from ._code import code_note, code_version
@@ -238,10 +239,28 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: str | None = None) -> Reproduction:
+def recipe_record(original: TrialInfo) -> dict[str, Any]:
+    """The stored reference to ``original``'s recipe.
+
+    Raises:
+        TrainingError: the trial has no recipe (it was not made by :func:`train`), so it cannot be reproduced.
+    """
+    stored = original.artifacts.get("recipe")
+    if not isinstance(stored, dict) or "kind" in stored:  # a file or folder someone logged as "recipe" is no recipe
+        raise TrainingError(
+            f"trial {original.id[:12]} has no recipe: only trials made by evergreen.training.train (or its step) "
+            "can be reproduced"
+        )
+    return stored
+
+
+def reproduce(
+    trial_ref: str, *, settings: Settings | None = None, experiment: str | None = None, actor: str | None = None
+) -> Reproduction:
     """Make a training trial again from its recipe and report the metrics that differ.
 
-    Timing metrics (fit time, latency) are not compared: they vary from run to run by nature.
+    Timing metrics (fit time, latency) are not compared: they vary from run to run by nature. The new trial
+    is tagged ``reproduces`` (the original's id) and, when ``actor`` is given, ``requested_by`` (who asked).
 
     Raises:
         TrainingError: the trial has no recipe (it was not made by :func:`train`).
@@ -250,12 +269,7 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
     workspace = open_workspace(settings)
     settings = workspace.settings
     original = get_trial(trial_ref, settings=settings)
-    stored = original.artifacts.get("recipe")
-    if stored is None or "kind" in stored:  # a file or folder someone logged as "recipe" is no recipe
-        raise TrainingError(
-            f"trial {original.id[:12]} has no recipe: only trials made by evergreen.training.train (or its step) "
-            "can be reproduced"
-        )
+    stored = recipe_record(original)
     artifacts = workspace.artifacts
     recipe = Recipe.model_validate(artifacts.load(ArtifactRef(**stored)))
     loaded = load(recipe.dataset, recipe.version, settings=settings)
@@ -275,7 +289,8 @@ def reproduce(trial_ref: str, *, settings: Settings | None = None, experiment: s
         settings,
         loaded.info,
         tags={"reproduces": original.id}
-        | ({PRIMARY_METRIC_TAG: original.tags[PRIMARY_METRIC_TAG]} if PRIMARY_METRIC_TAG in original.tags else {}),
+        | ({PRIMARY_METRIC_TAG: original.tags[PRIMARY_METRIC_TAG]} if PRIMARY_METRIC_TAG in original.tags else {})
+        | ({"requested_by": actor} if actor else {}),
     )
     new = get_trial(again.trial_id, settings=settings)
     differences = {

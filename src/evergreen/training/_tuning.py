@@ -47,6 +47,8 @@ from ._tracking import track
 #: Objectives and constraints that are not evaluation metrics; all are better when lower.
 COST_METRICS = ("p99_ms", "fit_s")
 DEFAULT_BUDGETS = (0.25, 0.5, 1.0)
+#: The study's user attribute where :func:`tune` keeps its objectives and constraints, for readers of the study.
+STUDY_ATTR = "evergreen"
 _PRUNED = "pruned"
 
 
@@ -99,11 +101,19 @@ def _best_seen(trials: Sequence[TuningTrial], name: str) -> float:
     values = [t.metrics[name] for t in trials if name in t.metrics and not math.isnan(t.metrics[name])]
     if not values:
         return math.nan
-    return max(values) if _higher(name) else min(values)
+    return max(values) if higher(name) else min(values)
 
 
-def _higher(name: str) -> bool:
+def higher(name: str) -> bool:
+    """Whether a larger value of the metric (or cost) ``name`` is better."""
     return False if name in COST_METRICS else higher_is_better(name)
+
+
+def record_objectives(study: optuna.Study, objectives: list[str], constraints: dict[str, float]) -> None:
+    """Keep ``objectives`` and ``constraints`` on ``study`` (once: a study resumed with the same ones is left)."""
+    recorded = {"objectives": list(objectives), "constraints": dict(constraints)}
+    if study.user_attrs.get(STUDY_ATTR) != recorded:
+        study.set_user_attr(STUDY_ATTR, recorded)
 
 
 def _check_names(task: str, names: Sequence[str], what: str) -> None:
@@ -249,7 +259,7 @@ def tune(
     workspace = open_workspace(settings)
     settings = workspace.settings
     name = study or f"{experiment}/{spec.estimator}"
-    directions: list[Literal["minimize", "maximize"]] = ["maximize" if _higher(o) else "minimize" for o in objectives]
+    directions: list[Literal["minimize", "maximize"]] = ["maximize" if higher(o) else "minimize" for o in objectives]
     use_budgets = list(budgets) if prune and len(objectives) == 1 else [1.0]
 
     store = workspace.store
@@ -270,6 +280,7 @@ def tune(
         raise TrainingError(
             f"study {name!r} exists with other objectives' directions; give a new study name for {objectives}"
         )
+    record_objectives(optuna_study, objectives, constraints)
     for stale in optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         optuna_study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # left running by a crash
     finished = len(optuna_study.get_trials(deepcopy=False))
@@ -367,7 +378,7 @@ def _violations(metrics: Mapping[str, float], constraints: Mapping[str, float]) 
         if math.isnan(value):
             out.append(math.inf)
         else:
-            out.append(bound - value if _higher(name) else value - bound)
+            out.append(bound - value if higher(name) else value - bound)
     return out
 
 
@@ -403,7 +414,18 @@ def _result(
     directions: Sequence[str],
     constraints: dict[str, float],
 ) -> TuningResult:
-    trials = [_summary(t) for t in study.get_trials(deepcopy=False)]
+    return result_of(study.get_trials(deepcopy=False), name, objectives, directions, constraints)
+
+
+def result_of(
+    frozen: Sequence[optuna.trial.FrozenTrial],
+    name: str,
+    objectives: list[str],
+    directions: Sequence[str],
+    constraints: dict[str, float],
+) -> TuningResult:
+    """What the study's ``frozen`` trials found: each trial summed up, the feasible Pareto front and the pick."""
+    trials = [_summary(t) for t in frozen]
     feasible = [t for t in trials if t.feasible and t.values is not None]
     front = [
         t

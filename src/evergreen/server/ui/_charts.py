@@ -66,3 +66,59 @@ def heatmap(xs: Sequence[Any], ys: Sequence[str], zs: Sequence[Sequence[float | 
 def bars(xs: Sequence[Any], ys: Sequence[Any], name: str, *, color: str | None = None) -> dict[str, Any]:
     """Vertical bars."""
     return {"type": "bar", "x": list(xs), "y": list(ys), "name": name, "marker": {"color": color or COLORS["brand"]}}
+
+
+# -- experiments: points, vertical bounds, parallel coordinates ------------------------------------------------
+
+
+def points(
+    xs: Sequence[Any],
+    ys: Sequence[Any],
+    name: str,
+    *,
+    text: Sequence[str] | None = None,
+    color: str | None = None,
+    symbol: str = "circle",
+    size: int = 8,
+    labels: bool = False,
+) -> dict[str, Any]:
+    """Markers at ``(xs, ys)``; ``text`` is shown on hover, and beside each marker with ``labels``."""
+    return {
+        "type": "scatter",
+        "mode": "markers+text" if labels else "markers",
+        "x": list(xs),
+        "y": list(ys),
+        "name": name,
+        "text": list(text or []),
+        "textposition": "top center",
+        "hoverinfo": "text+x+y" if text else "x+y",
+        "marker": {"color": color or COLORS["muted"], "symbol": symbol, "size": size},
+    }
+
+
+def vbound(ys: Sequence[Any], value: float, name: str) -> dict[str, Any]:
+    """A threshold on the x axis drawn as a dashed vertical line across ``ys`` (their lowest to highest)."""
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": [value, value],
+        "y": [min(ys), max(ys)] if ys else [],
+        "name": name,
+        "line": {"color": COLORS["bad"], "dash": "dash", "width": 1},
+        "hoverinfo": "name+x",
+    }
+
+
+def parallel(dimensions: Sequence[dict[str, Any]], color: Sequence[float | None], name: str) -> dict[str, Any]:
+    """Parallel coordinates: each of ``dimensions`` (``label``, ``values``, and ``tickvals`` / ``ticktext`` for
+    a categorical axis) is an axis, each line one item, coloured by ``color`` (low: light, high: green)."""
+    return {
+        "type": "parcoords",
+        "name": name,
+        "dimensions": [dict(d) for d in dimensions],
+        "line": {
+            "color": list(color),
+            "colorscale": [[0, "#d9efe2"], [1, COLORS["brand"]]],
+            "showscale": True,
+        },
+    }

@@ -345,6 +345,31 @@ def list_predictions(
     return [_prediction_info(r) for r in session.execute(query).scalars()]
 
 
+def recent_predictions(
+    session: Session, deployment: str, *, since: datetime, until: datetime, limit: int
+) -> list[tuple[datetime, int, str, float, str | None, str | None, Any]]:
+    """The newest ``limit`` predictions ``deployment`` made in ``[since, until)``, newest first, as
+    ``(created_at, model_version, mode, latency_ms, entity_id, inputs_hash, prediction)`` where ``prediction`` is
+    the output's ``prediction`` value: only the columns per-window statistics need, read by the
+    ``(deployment, created_at)`` index, so the cost is bounded by ``limit`` however long the log is."""
+    record = PredictionRecord
+    query = (
+        select(
+            record.created_at,
+            record.model_version,
+            record.mode,
+            record.latency_ms,
+            record.entity_id,
+            record.inputs_hash,
+            record.output["prediction"],
+        )
+        .where(record.deployment == deployment, record.created_at >= since, record.created_at < until)
+        .order_by(record.created_at.desc())
+        .limit(limit)
+    )
+    return [tuple(row) for row in session.execute(query)]
+
+
 def prediction_times(session: Session, ids: Iterable[str]) -> dict[str, tuple[str, str | None, datetime]]:
     """(deployment, entity_id, created_at) of each logged prediction among ``ids``; cheaper than the rows."""
     found: dict[str, tuple[str, str | None, datetime]] = {}

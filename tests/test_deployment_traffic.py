@@ -95,6 +95,22 @@ def test_windows_count_requests_errors_latency_outputs_and_versions(tmp_path: Pa
     assert (traffic.task, traffic.rows, traffic.capped) == ("classification", 7, False)
 
 
+def test_predictions_keep_their_json_type_on_sqlite_and_postgresql(store_url: str, tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, overrides={"store.url": store_url}, environ={})
+    _validated(settings)
+    deploy("churn-api", "churn", 1, reason="first", settings=settings)
+    at = T0 + timedelta(minutes=1)
+    answers = [True, True, False, 1, "1", None]  # a boolean is not the number 1 (SQLite's json_extract says 1)
+    _log(settings, [{"created_at": at, "output": {"prediction": value}} for value in answers])
+    _log(settings, [{"created_at": at, "mode": "error", "output": {"error": "boom"}}])
+
+    traffic = prediction_windows("churn-api", span=HOUR, windows=1, until=T0 + HOUR, settings=settings)
+
+    assert traffic.windows[0].requests == 7
+    assert traffic.windows[0].outputs == {"True": 2, "False": 1, "1": 2, "None": 1}
+    assert traffic.classes == ["1", "True", "False", "None"]  # the most frequent first, ties by name
+
+
 def test_shadow_answers_are_paired_with_the_live_answer_to_the_same_request(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     _validated(settings)
@@ -144,6 +160,7 @@ def test_a_span_with_more_predictions_than_are_read_starts_at_the_first_whole_wi
 
     # The 25 newest go back to minute 35, in the middle of the window from 30 to 40: it is left out.
     assert traffic.capped
+    assert traffic.rows == 25
     assert traffic.since == T0 + timedelta(minutes=40)
     assert [w.requests for w in traffic.windows] == [10, 10]
 

@@ -2,9 +2,9 @@
 rate of each output, and how often a shadow version agreed with the live answer.
 
 Read from the prediction log by its ``(deployment, created_at)`` index, newest first, at most
-:data:`MAX_ROWS` rows: the cost is bounded however long the log is. When a span holds more predictions than
-that, the windows start at the first one the rows read cover whole (``capped``), rather than show a
-partial window as a drop in traffic.
+:data:`MAX_ROWS` rows: the cost is bounded however long the log is. When a span holds more predictions
+than that, the windows start at the first one the rows read cover whole (``capped``), rather than show
+a partial window as a drop in traffic.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ._policy import Policy
 Row = tuple[datetime, int, str, float, str | None, str | None, Any]
 
 #: The most predictions one call reads.
-MAX_ROWS = 20_000
+MAX_ROWS = 5_000
 #: The most windows one call answers.
 MAX_WINDOWS = 500
 #: Output values shown by name; the others are counted together as ``other``.
@@ -159,6 +159,7 @@ def _summarize(
     capped: bool,
 ) -> PredictionWindows:
     since = start + timedelta(seconds=first * width)
+    read = len(rows)
     rows = [r for r in rows if r[0] >= since]
     verdicts = _agreements(rows)
     buckets: dict[int, list[tuple[Row, bool | None]]] = {}
@@ -169,12 +170,12 @@ def _summarize(
     classes: list[str] = []
     if not regression:
         seen = Counter(_label(r[6]) for r in rows if r[2] == "live")
-        classes = [label for label, _ in seen.most_common(TOP_OUTPUTS)]
+        classes = sorted(seen, key=lambda label: (-seen[label], label))[:TOP_OUTPUTS]
     found = [
         _window(start + timedelta(seconds=i * width), width, buckets.get(i, []), classes, regression)
         for i in range(first, count)
     ]
-    return PredictionWindows(deployment, since, end, width, found, task, classes, len(rows), capped)
+    return PredictionWindows(deployment, since, end, width, found, task, classes, read, capped)
 
 
 def _label(value: Any) -> str:

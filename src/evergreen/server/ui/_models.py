@@ -278,6 +278,8 @@ def _gate(report: dict[str, Any] | None) -> dict[str, Any] | None:
     groups: dict[str, list[dict[str, Any]]] = {"slices": [], "baseline": [], "other": []}
     for check in checks:
         name = str(check.get("name", ""))
+        if name == "primary":  # shown with its interval from ``primary``
+            continue
         key = "slices" if name.startswith("slice:") else "baseline" if name == "baseline" else "other"
         groups[key].append(check)
     candidate = report.get("candidate") if isinstance(report.get("candidate"), dict) else {}

@@ -234,6 +234,35 @@ def test_unknown_models_and_versions_are_404_pages_and_bad_parameters_400_pages(
     assert "parameter events" in bad["events"].text
 
 
+def test_odd_names_and_query_strings_get_4xx_pages_never_a_5xx(project: Settings) -> None:
+    odd = ["%00", "%ff%fe", "x" * 300, "%E2%80%AE", "1e9", "-1", "'", "%22%3E%3Cscript%3E"]
+    paths = ["/models", "/models/churn", "/models/churn/versions/1", "/deployments", "/deployments/churn-api"]
+    params = ["cursor", "status", "metric", "events", "span", "revisions", "model"]
+    with api_server(project, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        answers = {
+            f"{path}?{key}={value}": browser.get(f"{path}?{key}={value}")
+            for path in paths
+            for key in params
+            for value in odd
+        }
+        answers |= {
+            path: browser.get(path)
+            for path in (
+                "/models/chu%00rn",
+                "/deployments/%00",
+                "/models/churn/versions/0",
+                "/models/churn/versions/99999999999",
+            )
+        }
+    for url, answer in answers.items():
+        assert answer.status_code < 500, (url, answer.text)
+        assert answer.headers["content-type"].startswith("text/html"), url
+    assert answers["/models/chu%00rn"].status_code == 400
+    assert answers["/deployments?model=%00"].status_code == 400
+    assert answers["/models/churn/versions/0"].status_code == 400
+    assert "<script>" not in answers["/models/churn?metric=%22%3E%3Cscript%3E"].text
+
+
 def test_without_models_or_deployments_the_lists_say_how_to_make_one(tmp_path: Path) -> None:
     with api_server(_settings(tmp_path), ui=True) as server, httpx.Client(base_url=server.url) as browser:
         models = browser.get("/models")
@@ -367,7 +396,7 @@ def test_the_deployments_list_and_a_deployment_with_its_policy_traffic_charts_an
     assert "evergreen deploy churn-api churn@production --strategy direct -m &#34;WHY&#34;" in text
     assert "Nothing to roll back to: this is the deployment's first policy." in text
     assert week.status_code == 200
-    assert "Windows of 2 h 0 min" in week.text
+    assert "Windows of 2 h, times in UTC." in week.text
 
 
 def test_deployment_pages_refuse_unknown_names_and_bad_parameters(project: Settings) -> None:

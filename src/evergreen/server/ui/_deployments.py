@@ -29,7 +29,7 @@ from evergreen.serving import (
 from .._pages import encode_cursor
 from .._problems import status_of
 from . import _charts
-from ._release import bad_parameter, cursor_key, reason_and_revision
+from ._release import Name, bad_parameter, cursor_key, reason_and_revision
 from ._render import page, redirect
 from ._session import Who, form, viewer
 
@@ -54,6 +54,8 @@ _SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def deployments_page(request: Request, who: Who, cursor: str | None = None, model: str | None = None) -> HTMLResponse:
     """Deployments by name, with their model, strategy and policy in a line."""
     after = cursor_key(cursor, str)
+    if model is not None and any(ord(c) < 32 or ord(c) == 127 for c in model):
+        raise bad_parameter("model", model.encode("unicode_escape").decode(), "a model's name")
     found = deployments(model=model or None, after=after, limit=PAGE + 1, settings=request.app.state.settings)
     shown = found[:PAGE]
     rows = [(d, Policy.model_validate(d.policy)) for d in shown]
@@ -71,14 +73,14 @@ def deployments_page(request: Request, who: Who, cursor: str | None = None, mode
 
 @router.get("/deployments/{name}", include_in_schema=False)
 def deployment_page(
-    request: Request, who: Who, name: str, span: str = DEFAULT_SPAN, revisions: str | None = None
+    request: Request, who: Who, name: Name, span: str = DEFAULT_SPAN, revisions: str | None = None
 ) -> HTMLResponse:
     """One deployment: its policy, canary, shadow or bandit state, traffic charts and revisions."""
     return _deployment_page(request, name, span=span, revisions_cursor=revisions)
 
 
 @router.post("/deployments/{name}/deploy", include_in_schema=False)
-async def deploy_version(request: Request, name: str) -> Response:
+async def deploy_version(request: Request, name: Name) -> Response:
     """Release a version of the deployment's model by a strategy, on the revision the page read."""
     fields = await form(request)
     who = viewer(request)
@@ -113,7 +115,7 @@ async def deploy_version(request: Request, name: str) -> Response:
 
 
 @router.post("/deployments/{name}/rollback", include_in_schema=False)
-async def rollback(request: Request, name: str) -> Response:
+async def rollback(request: Request, name: Name) -> Response:
     """Restore the policy the deployment had before its latest change, on the revision the page read."""
     fields = await form(request)
     who = viewer(request)
@@ -227,6 +229,7 @@ def _deployment_page(
         bandit=bandit_shares(name, settings=settings),
         traffic=traffic,
         charts=_traffic_charts(traffic),
+        window=_per(traffic.window_s),
         span=span,
         spans=list(SPANS),
         strategies=STRATEGIES,

@@ -19,7 +19,7 @@ from evergreen.store import MAX_NUMBER
 from .._pages import encode_cursor
 from .._problems import status_of
 from . import _charts
-from ._release import bad_parameter, cursor_key, reason_and_revision
+from ._release import Name, bad_parameter, cursor_key, reason_and_revision
 from ._render import page, redirect
 from ._session import Viewer, Who, form, viewer
 
@@ -56,7 +56,7 @@ def models_page(request: Request, who: Who, cursor: str | None = None) -> HTMLRe
 def model_page(
     request: Request,
     who: Who,
-    name: str,
+    name: Name,
     cursor: str | None = None,
     status: str | None = None,
     metric: str | None = None,
@@ -104,13 +104,13 @@ def model_page(
 
 
 @router.get("/models/{name}/versions/{number}", include_in_schema=False)
-def version_page(request: Request, who: Who, name: str, number: Number, events: str | None = None) -> HTMLResponse:
+def version_page(request: Request, who: Who, name: Name, number: Number, events: str | None = None) -> HTMLResponse:
     """One version: its gate report, lineage, traffic and audit trail, with the release forms."""
     return _version_page(request, who, name, number, events_cursor=events)
 
 
 @router.get("/models/{name}/versions/{number}/card", include_in_schema=False)
-def version_card(request: Request, who: Who, name: str, number: Number) -> HTMLResponse:
+def version_card(request: Request, who: Who, name: Name, number: Number) -> HTMLResponse:
     """The version's model card as its own self-contained page (its chart script is inline, nothing is fetched)."""
     html = registry.model_card_html(name, number, settings=request.app.state.settings)
     response = HTMLResponse(html)
@@ -123,21 +123,21 @@ def version_card(request: Request, who: Who, name: str, number: Number) -> HTMLR
 
 
 @router.post("/models/{name}/versions/{number}/approve", include_in_schema=False)
-async def approve(request: Request, name: str, number: Number) -> Response:
+async def approve(request: Request, name: Name, number: Number) -> Response:
     """Approve a validated version, with the reason and the viewer in the audit trail."""
     fields = await form(request)
     return _act(request, name, number, fields, "approve")
 
 
 @router.post("/models/{name}/versions/{number}/promote", include_in_schema=False)
-async def promote(request: Request, name: str, number: Number) -> Response:
+async def promote(request: Request, name: Name, number: Number) -> Response:
     """Point an alias (``production`` by default) at the version; deployments that follow it move with it."""
     fields = await form(request)
     return _act(request, name, number, fields, "promote")
 
 
 @router.post("/models/{name}/versions/{number}/rollback", include_in_schema=False)
-async def rollback(request: Request, name: str, number: Number) -> Response:
+async def rollback(request: Request, name: Name, number: Number) -> Response:
     """Put the previous production version back (from this version's page, which it answers to)."""
     fields = await form(request)
     return _act(request, name, number, fields, "rollback")

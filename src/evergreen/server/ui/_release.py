@@ -3,12 +3,16 @@ names it, and the reason and revision every release form carries."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from starlette.exceptions import HTTPException
 
 from .._pages import decode_cursor
 from .._problems import Problem
+
+#: A model's or deployment's name in a page's path: no control characters (PostgreSQL refuses NUL), as the API.
+Name = Annotated[str, Path(max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def bad_parameter(name: str, value: Any, expected: str) -> HTTPException:

@@ -431,7 +431,7 @@ def test_deploy_a_canary_by_the_form_then_roll_it_back(operator: tuple[httpx.Cli
     assert no_reason.status_code == 422
     assert 'id="reason-error"' in no_reason.text
     unknown = browser.post("/deployments/churn-api/deploy", data=fields | canary | {"version": "99", "reason": "x"})
-    assert unknown.status_code == 409
+    assert unknown.status_code == 422
     assert 'id="version-error"' in unknown.text
     assert "no version &#39;99&#39;" in unknown.text
     assert deployment("churn-api", settings=settings)[0].revision == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -111,7 +112,9 @@ async def deploy_version(request: Request, name: Name) -> Response:
         )
     except EvergreenError as e:
         return _refused(request, name, e, "deploy", fields)
-    return redirect(request, f"/deployments/{name}", flash=f"{name} revision {done.revision}: {policy.describe()}")
+    return redirect(
+        request, f"/deployments/{quote(name, safe='')}", flash=f"{name} revision {done.revision}: {policy.describe()}"
+    )
 
 
 @router.post("/deployments/{name}/rollback", include_in_schema=False)
@@ -131,8 +134,10 @@ async def rollback(request: Request, name: Name) -> Response:
             name, reason=reason, expected_revision=revision, actor=who.actor, settings=request.app.state.settings
         )
     except EvergreenError as e:
-        return _refused(request, name, e, "rollback", {})
-    return redirect(request, f"/deployments/{name}", flash=f"{name} revision {done.revision}: {policy.describe()}")
+        return _refused(request, name, e, "rollback", fields)
+    return redirect(
+        request, f"/deployments/{quote(name, safe='')}", flash=f"{name} revision {done.revision}: {policy.describe()}"
+    )
 
 
 def _refused(request: Request, name: str, error: EvergreenError, verb: str, fields: dict[str, str]) -> Response:
@@ -140,11 +145,16 @@ def _refused(request: Request, name: str, error: EvergreenError, verb: str, fiel
     if (status == 404 and verb == "rollback") or status >= 500:
         raise error
     message = str(error)
-    if isinstance(error, ConflictError) and "If-Match" in message:
+    read = reason_and_revision(fields)[1]
+    if isinstance(error, ConflictError) and deployment(name, settings=request.app.state.settings)[0].revision != read:
         message = "the deployment changed since you opened this page (another change came first); review it and retry"
     field = "version" if status == 404 else verb
     return _deployment_page(
-        request, name, errors={field: message}, fields=fields, status=409 if status == 404 else status
+        request,
+        name,
+        errors={field: message},
+        fields=fields if verb == "deploy" else {},  # what was typed into the deploy form, kept
+        status=422 if status == 404 else status,  # a version that names nothing is a bad field value
     )
 
 

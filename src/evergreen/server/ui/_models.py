@@ -8,6 +8,7 @@ change to the model is refused as "changed since you opened this page", as ``If-
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -178,18 +179,16 @@ def _act(request: Request, name: str, number: int, fields: dict[str, str], verb:
                 name, reason=reason, actor=who.actor, expected_revision=revision, settings=settings
             )
             message = f"{release.version.ref} is back in production" + _moved(release)
-    except ConflictError as e:
-        if "changed since revision" in str(e):
-            stale = "the model changed since you opened this page (another change came first); review it and retry"
-            return _version_page(request, who, name, number, errors={verb: stale}, status=409)
-        return _version_page(request, who, name, number, errors={verb: str(e)}, status=409)
     except EvergreenError as e:
         status = status_of(e)
         if status == 404 or status >= 500:
             raise
-        return _version_page(request, who, name, number, errors={verb: str(e)}, status=status)
+        message = str(e)
+        if isinstance(e, ConflictError) and registry.revision(name, settings=settings) != revision:
+            message = "the model changed since you opened this page (another change came first); review it and retry"
+        return _version_page(request, who, name, number, errors={verb: message}, status=status)
     target = release.version.number if verb == "rollback" else number
-    return redirect(request, f"/models/{name}/versions/{target}", flash=message)
+    return redirect(request, f"/models/{quote(name, safe='')}/versions/{target}", flash=message)
 
 
 def _moved(release: Any) -> str:

@@ -28,7 +28,7 @@ from api_server import api_server
 from evergreen.config import Settings, load_settings
 from evergreen.data import csv, ingest
 from evergreen.evaluation import Gate
-from evergreen.registry import get, history, register_trial, validate_version
+from evergreen.registry import get, history, register, register_trial, validate_version
 from evergreen.serving import deploy, deployment, policy_history, promote_model
 from evergreen.store import create_token, insert_predictions
 from evergreen.training import sklearn, train
@@ -261,6 +261,25 @@ def test_odd_names_and_query_strings_get_4xx_pages_never_a_5xx(project: Settings
     assert answers["/deployments?model=%00"].status_code == 400
     assert answers["/models/churn/versions/0"].status_code == 400
     assert "<script>" not in answers["/models/churn?metric=%22%3E%3Cscript%3E"].text
+
+
+def test_versions_come_by_pages_that_keep_the_filters(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    for n in range(1, 28):
+        register("ads", f"{n:064x}", task="regression", metrics={"rmse": 10.0 - n / 10}, settings=settings)
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        first = browser.get("/models/ads", params={"status": "registered", "metric": "rmse"})
+        next_link = re.search(r'<a href="([^"]+)" rel="next">Next page</a>', first.text)
+        assert next_link is not None
+        second = browser.get(next_link.group(1).replace("&amp;", "&"))
+
+    assert re.findall(r'<a href="/models/ads/versions/(\d+)">', first.text)[:2] == ["27", "26"]
+    assert _figures(first)[0]["data"][0]["x"][0] == "v3"  # the page's 25 versions, oldest first
+    assert "status=registered" in next_link.group(1)
+    assert "metric=rmse" in next_link.group(1)
+    assert re.findall(r'<a href="/models/ads/versions/(\d+)">v', second.text) == ["2", "1"]
+    assert 'rel="next"' not in second.text
+    assert "First page" in second.text
 
 
 def test_without_models_or_deployments_the_lists_say_how_to_make_one(tmp_path: Path) -> None:

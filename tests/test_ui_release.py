@@ -159,6 +159,7 @@ def test_the_models_list_and_a_models_versions_with_a_metric_across_them(project
     assert '<a href="/models/churn/versions/2">v2</a>' in versions.text
     assert '<a href="/deployments/churn-api">churn-api 100%</a>' in versions.text  # v1's traffic
     assert "evergreen models show churn" in versions.text
+    assert '<a href="/deployments?model=churn">its deployments</a>' in versions.text
     (figure,) = _figures(versions)
     assert figure["data"][0]["name"] == "roc_auc"  # the gate's metric first
     assert figure["data"][0]["x"] == ["v1", "v2"]

@@ -25,6 +25,10 @@
 - ``deployments()``, ``deployment(name)`` and ``policy_history(name)`` read deployments and their revisions;
   ``deploy(..., expected_revision=3)`` and ``rollback_deployment(..., expected_revision=3)`` change one only if
   it is still at the revision the caller read (else ``ConflictError``), as the API's ``If-Match`` asks.
+- ``prediction_windows(name)`` is a deployment's recent traffic per time window (requests, errors, latency,
+  answers per version and per output, shadow agreement), read from a bounded number of the newest log rows;
+  ``canary_status(name)`` where its canary stands against its guardrails, without acting; ``bandit_shares(name)``
+  each bandit arm's rewards and the share of traffic they give it.
 - ``create_token(name, ["read"])``, ``tokens()``, ``revoke_token(name)``: API tokens and their scopes.
 """
 
@@ -37,7 +41,7 @@ if TYPE_CHECKING:
     from ._app import MAX_BATCH, create_app
     from ._auth import Authorizer, check_exposure
     from ._batch import BatchResult, predict_batch
-    from ._canary import MIN_REQUESTS, canary_tick
+    from ._canary import MIN_REQUESTS, CanaryStatus, Guardrail, canary_status, canary_tick
     from ._deploy import (
         SERVABLE,
         deploy,
@@ -74,14 +78,24 @@ if TYPE_CHECKING:
         route,
     )
     from ._replica import DeploymentState, LoadedModel, Replica, load_version
+    from ._rewards import BanditArm, bandit_shares
     from ._supervisor import check_port, run_workers
     from ._tokens import IssuedToken, check_scopes, create_token, revoke_token, tokens
+    from ._windows import PredictionWindows, Window, prediction_windows
     from ._workers import WORKER_FACTORY, print_summary, worker_app, worker_environment
 
 # Every name loads on first use (PEP 562), with only the modules it needs: the prediction server needs FastAPI,
 # batch scoring and feedback pandas and the training code, so promoting or rolling back a model
 # (`evergreen models promote`) need not load them.
 _LAZY = {
+    "BanditArm": "._rewards",
+    "CanaryStatus": "._canary",
+    "Guardrail": "._canary",
+    "PredictionWindows": "._windows",
+    "Window": "._windows",
+    "bandit_shares": "._rewards",
+    "canary_status": "._canary",
+    "prediction_windows": "._windows",
     "send_feedback": "._history",
     "predictions": "._history",
     "feedback_file": "._history",
@@ -159,13 +173,16 @@ __all__ = [
     "WORKER_FACTORY",
     "Arm",
     "Authorizer",
+    "BanditArm",
     "BatchResult",
     "Canary",
+    "CanaryStatus",
     "DeploymentState",
     "FeatureSkew",
     "Feedback",
     "FeedbackResult",
     "Follow",
+    "Guardrail",
     "IssuedToken",
     "LoadedModel",
     "Policy",
@@ -173,13 +190,17 @@ __all__ = [
     "PredictionEntry",
     "PredictionLog",
     "PredictionLogStats",
+    "PredictionWindows",
     "Promotion",
     "RefusedFeedback",
     "Replica",
     "ServedFeatures",
     "SkewReport",
+    "Window",
     "answered_by_workers",
+    "bandit_shares",
     "canary_decision",
+    "canary_status",
     "canary_tick",
     "check_exposure",
     "check_port",
@@ -202,6 +223,7 @@ __all__ = [
     "next_policy",
     "policy_history",
     "predict_batch",
+    "prediction_windows",
     "predictions",
     "print_summary",
     "promote_model",

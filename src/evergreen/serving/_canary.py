@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -80,12 +81,7 @@ def canary_tick(
             return "hold", f"deployment {name!r} runs no canary ({policy.strategy})"
         count, metrics = observed(session, name, policy.canary.candidate, info.updated_at, at)
         seconds = (at - info.updated_at).total_seconds()
-        if count < min_requests and seconds >= policy.canary.every_s:
-            return (
-                "hold",
-                f"only {count} requests reached v{policy.canary.candidate} in this step (need {min_requests})",
-            )
-        action, why = canary_decision(policy, metrics if count >= min_requests else {}, seconds)
+        action, why = _decide(policy, count, metrics, seconds, min_requests)
         if action == "hold":
             return action, why
         # The model before the deployment, in the order every change takes them (see _follow.py): a rollback
@@ -109,6 +105,17 @@ def canary_tick(
     return action, why
 
 
+def _decide(
+    policy: Policy, count: int, metrics: dict[str, float], seconds: float, min_requests: int
+) -> tuple[CanaryAction, str]:
+    """The controller's decision on ``count`` requests of the candidate in ``seconds`` of the step: guardrails
+    judged only on at least ``min_requests`` of them, and a step over with fewer holds."""
+    plan = policy.canary
+    if plan is not None and count < min_requests and seconds >= plan.every_s:
+        return "hold", f"only {count} requests reached v{plan.candidate} in this step (need {min_requests})"
+    return canary_decision(policy, metrics if count >= min_requests else {}, seconds)
+
+
 def _unpromote(session: Session, name: str, model: str, policy: Policy, why: str) -> None:
     """A candidate the canary rolled back must not stay what its alias names (``production`` for a pinned
     deployment, as the System used to promote the version it released; the alias a following deployment
@@ -130,3 +137,81 @@ def _unpromote(session: Session, name: str, model: str, policy: Policy, why: str
         return
     move_followers(session, model, alias, plan.baseline, rollback=True, reason=f"canary rolled back: {why}", skip=name)
     settle_statuses(session, model, actor="canary", reason=f"canary of {name!r} rolled back")
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """One bound of a canary and what the candidate showed in the current step (None: not measured yet)."""
+
+    name: str
+    bound: float
+    observed: float | None
+
+    @property
+    def lower(self) -> bool:
+        """Whether the bound is a floor (``accuracy_min``) rather than a ceiling (``error_rate``)."""
+        return self.name.endswith("_min")
+
+    @property
+    def holds(self) -> bool | None:
+        """Whether the observed value is within the bound (None until it is measured)."""
+        if self.observed is None:
+            return None
+        return self.observed >= self.bound if self.lower else self.observed <= self.bound
+
+
+@dataclass(frozen=True)
+class CanaryStatus:
+    """Where a canary release stands: its candidate and baseline, the step it is on (``step`` of ``steps``,
+    ``share`` percent of live traffic), when the step began and how long each lasts, the candidate's requests
+    in the step against the :data:`MIN_REQUESTS` it needs, each guardrail with the value observed, and what the
+    controller would do now (``hold``, ``advance``, ``complete`` or ``rollback``) and why."""
+
+    candidate: int
+    baseline: int
+    step: int
+    steps: list[float]
+    share: float
+    step_started: datetime
+    every_s: float
+    seconds_in_step: float
+    requests: int
+    min_requests: int
+    guardrails: list[Guardrail]
+    next_action: CanaryAction
+    why: str
+
+
+def canary_status(name: str, *, settings: Settings | None = None, at: datetime | None = None) -> CanaryStatus | None:
+    """The canary in progress on deployment ``name`` as :func:`canary_tick` judges it, without acting; None when
+    the deployment runs no canary.
+
+    Raises:
+        NotFoundError: no deployment is called ``name``.
+    """
+    at = at or now()
+    with open_workspace(settings).session() as session:
+        info = get_deployment(session, name)
+        policy = Policy.model_validate(info.policy)
+        plan = policy.canary
+        if plan is None:
+            return None
+        count, metrics = observed(session, name, plan.candidate, info.updated_at, at)
+    seconds = (at - info.updated_at).total_seconds()
+    action, why = _decide(policy, count, metrics, seconds, MIN_REQUESTS)
+    bounds = [Guardrail(k, v, metrics.get(k.removesuffix("_min"))) for k, v in plan.guardrails.items()]
+    return CanaryStatus(
+        candidate=plan.candidate,
+        baseline=plan.baseline,
+        step=plan.step,
+        steps=list(plan.steps),
+        share=plan.steps[plan.step],
+        step_started=info.updated_at,
+        every_s=plan.every_s,
+        seconds_in_step=seconds,
+        requests=count,
+        min_requests=MIN_REQUESTS,
+        guardrails=bounds,
+        next_action=action,
+        why=why,
+    )

@@ -128,6 +128,7 @@ if TYPE_CHECKING:
         prediction_times,
         predictions_by_id,
         prune_predictions,
+        recent_predictions,
     )
     from ._records import (
         AlertEventInfo,
@@ -296,6 +297,7 @@ _LAZY = {
     "predictions_by_id": "._predictions",
     "prune_predictions": "._predictions",
     "list_predictions": "._predictions",
+    "recent_predictions": "._predictions",
     "AlertEventInfo": "._records",
     "AlertInfo": "._records",
     "ArtifactInfo": "._records",
@@ -500,6 +502,7 @@ __all__ = [
     "raise_alert",
     "read_journal",
     "reap_dead_runs",
+    "recent_predictions",
     "record_artifacts",
     "record_check",
     "record_feature_usage",

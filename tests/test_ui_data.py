@@ -17,7 +17,7 @@ import pytest
 
 from api_server import ApiServer, api_server
 from evergreen.config import Settings, load_settings
-from evergreen.data import DataTests, infer_schema, ingest, split_version
+from evergreen.data import DataTests, csv, infer_schema, ingest, split_version
 from evergreen.data import split as splits
 from evergreen.errors import DataValidationError
 from evergreen.server import encode_cursor
@@ -56,7 +56,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     dataset whose every ingestion was refused, and a small one whose name needs escaping in addresses."""
     folder = tmp_path_factory.mktemp("ui-data")
     settings = load_settings(folder, overrides={"executor.kind": "inline"}, environ={})
-    from evergreen.data import csv
 
     ingest("churn", csv(csv_file(settings, customers(200), "day1")), settings=settings, watermark="event_time", **ROLES)
     ingest(

@@ -21,6 +21,7 @@ from evergreen.data import (
     ingest,
     load,
     parquet,
+    refused_counts,
     source_text,
     split_version,
     start_ingest,
@@ -118,6 +119,21 @@ def test_refused_attempts_are_listed_with_their_reports(settings: Settings) -> N
     everything = attempts("churn", settings=settings, limit=2)
     assert [a.ok for a in everything] == [False, False]
     assert [a.ok for a in attempts("churn", settings=settings, after=everything[-1].id)] == [True]
+
+
+def test_refused_attempts_are_counted_per_dataset_for_a_page_of_datasets(settings: Settings) -> None:
+    put(settings, "churn", customers(30))
+    put(settings, "leads", customers(30))
+    bad = customers(30, start=100).assign(fee=np.nan)
+    for name, times in (("churn", 2), ("never", 1)):  # "never": every ingestion refused, so it has no version
+        for _ in range(times):
+            with pytest.raises(DataValidationError):
+                ingest(name, parquet(_written(settings, bad)), tests=FEE_PRESENT, settings=settings, **ROLES)
+    names = [d.name for d in datasets(settings=settings)]
+    assert names == ["churn", "leads", "never"]
+    assert refused_counts(names, settings=settings) == {"churn": 2, "leads": 0, "never": 1}
+    assert refused_counts(["leads", "nobody"], settings=settings) == {"leads": 0, "nobody": 0}
+    assert refused_counts([], settings=settings) == {}
 
 
 def test_a_version_in_full_has_its_splits_and_lineage(settings: Settings) -> None:

@@ -12,13 +12,16 @@ naive time is UTC. ``is_time_sql_type``, ``is_time_dtype`` and ``utc_times`` cla
 ``parse_time`` reads a time a user typed, ``format_epoch`` shows a profile's epoch seconds as a date.
 
 ``datasets``, ``versions``, ``attempts`` and ``version_detail`` read the catalogue a page at a time (what
-``evergreen data list`` / ``show`` and the REST API show). ``check_upload`` validates an uploaded CSV or
+``evergreen data list`` / ``show``, the REST API and the web UI show); ``refused_counts`` counts a page of
+datasets' refused attempts. ``check_upload`` validates an uploaded CSV or
 Parquet file without writing anything; ``start_ingest`` checks it, then ingests it in a background run of
 the ``ingest-upload`` pipeline and returns the run's id.
 
 ``card_markdown`` and ``card_html`` write a version's data card. The card renderer beneath them is
 shared with other cards (the registry's model cards): build ``Section`` objects of facts, ``Table``
 objects and notes, then ``render_markdown`` or ``render_html`` (self-contained, every string escaped).
+``column_chart`` gives a column's profile as bars (a histogram, or the most frequent values) for the card's
+charts and the web UI's alike.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import _splits as split
-    from ._card import card_html, card_markdown
-    from ._catalog import VersionDetail, VersionLineage, attempts, datasets, version_detail, versions
+    from ._card import allowed_values, card_html, card_markdown
+    from ._catalog import VersionDetail, VersionLineage, attempts, datasets, refused_counts, version_detail, versions
     from ._checks import (
         CorrelationRule,
         DataTests,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
         UniqueRule,
         run_checks,
     )
+    from ._column_charts import ColumnChart, column_chart, top_values
     from ._database import duckdb_cursor
     from ._diff import DatasetDiff, SchemaChange, diff
     from ._document import (
@@ -88,6 +92,7 @@ if TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None for the module itself)
     "BAR_COLOR": ("._document", "BAR_COLOR"),
     "Code": ("._document", "Code"),
+    "ColumnChart": ("._column_charts", "ColumnChart"),
     "ColumnDrift": ("._drift", "ColumnDrift"),
     "ColumnProfile": ("._profile", "ColumnProfile"),
     "ColumnSchema": ("._schema", "ColumnSchema"),
@@ -124,6 +129,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None f
     "VersionDetail": ("._catalog", "VersionDetail"),
     "VersionLineage": ("._catalog", "VersionLineage"),
     "VersionSplit": ("._version_splits", "VersionSplit"),
+    "allowed_values": ("._card", "allowed_values"),
     "as_utc": ("._time", "as_utc"),
     "attempts": ("._catalog", "attempts"),
     "blank_as_missing": ("._schema", "blank_as_missing"),
@@ -132,6 +138,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None f
     "check": ("._versions", "check"),
     "check_drift": ("._steps", "check_drift"),
     "check_upload": ("._uploads", "check_upload"),
+    "column_chart": ("._column_charts", "column_chart"),
     "csv": ("._sources", "csv"),
     "datasets": ("._catalog", "datasets"),
     "diff": ("._diff", "diff"),
@@ -166,6 +173,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None f
     "prune": ("._retention", "prune"),
     "quote_identifier": ("._profile", "quote"),
     "recorded_splits": ("._version_splits", "recorded_splits"),
+    "refused_counts": ("._catalog", "refused_counts"),
     "render_html": ("._document", "render_html"),
     "render_markdown": ("._document", "render_markdown"),
     "run_checks": ("._checks", "run_checks"),
@@ -177,6 +185,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None f
     "start_ingest": ("._uploads", "start_ingest"),
     "style_figure": ("._document", "style_figure"),
     "upload_format": ("._uploads", "upload_format"),
+    "top_values": ("._column_charts", "top_values"),
     "utc_times": ("._time", "utc_times"),
     "validate": ("._validation", "validate"),
     "version_detail": ("._catalog", "version_detail"),
@@ -190,6 +199,7 @@ __all__ = [
     "UPLOAD_FORMATS",
     "URI_FORMS",
     "Code",
+    "ColumnChart",
     "ColumnDrift",
     "ColumnProfile",
     "ColumnSchema",
@@ -222,6 +232,7 @@ __all__ = [
     "VersionDetail",
     "VersionLineage",
     "VersionSplit",
+    "allowed_values",
     "as_utc",
     "attempts",
     "blank_as_missing",
@@ -230,6 +241,7 @@ __all__ = [
     "check",
     "check_drift",
     "check_upload",
+    "column_chart",
     "csv",
     "datasets",
     "diff",
@@ -264,6 +276,7 @@ __all__ = [
     "prune",
     "quote_identifier",
     "recorded_splits",
+    "refused_counts",
     "render_html",
     "render_markdown",
     "run_checks",
@@ -274,6 +287,7 @@ __all__ = [
     "sql",
     "start_ingest",
     "style_figure",
+    "top_values",
     "upload_format",
     "utc_times",
     "validate",

@@ -18,16 +18,18 @@ digits, datetimes (profiled as epoch seconds) as UTC dates and their spread as a
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # Plotly is imported when a card is drawn, not with the package
     import plotly.graph_objects as go
 
 
+from ._column_charts import column_chart
+from ._column_charts import epoch_text as _datetime
+from ._column_charts import share as _share
+from ._column_charts import top_values as _top
 from ._document import BAR_COLOR as _BAR_COLOR
 from ._document import DASH as _DASH
 from ._document import Code as _Code
@@ -46,7 +48,7 @@ from ._schema import ColumnSchema
 from ._validation import Failure, ValidationReport
 from ._versions import DatasetVersion
 
-__all__ = ["card_html", "card_markdown"]
+__all__ = ["allowed_values", "card_html", "card_markdown"]
 
 TOP_CATEGORIES = 10
 """Most frequent values listed per categorical or boolean column in the statistics."""
@@ -54,12 +56,8 @@ TOP_CATEGORIES = 10
 SCHEMA_CATEGORIES = 10
 """Allowed categories listed per column in the schema table (the rest are counted)."""
 
-CHART_CATEGORIES = 20
-"""Bars in a category chart; the remaining values share one "(other values)" bar."""
-
 CHART_HEIGHT = 280
 
-_OTHER_LABEL = "(other values)"
 _DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -134,7 +132,10 @@ def _sections(version: DatasetVersion, lineage: Mapping[str, object] | None) -> 
                 None,
                 _Table(
                     ("column", "dtype", "role", "nullable", "range / categories"),
-                    [(c.name, c.dtype, c.role, "yes" if c.nullable else "no", _allowed(c)) for c in schema.columns],
+                    [
+                        (c.name, c.dtype, c.role, "yes" if c.nullable else "no", allowed_values(c))
+                        for c in schema.columns
+                    ],
                 ),
             )
         ],
@@ -210,7 +211,7 @@ def _sections(version: DatasetVersion, lineage: Mapping[str, object] | None) -> 
     return [source, size, versioning, schema_section, statistics, validation, lineage_section]
 
 
-def _allowed(column: ColumnSchema) -> str:
+def allowed_values(column: ColumnSchema) -> str:
     """What values the schema allows in ``column``, in words."""
     if column.dtype in ("int", "float"):
         if column.min is not None and column.max is not None:
@@ -259,18 +260,6 @@ def _categorical_row(column: ColumnProfile) -> tuple[str, ...]:
     return (column.name, column.kind, _count(column.count), _nulls(column), _count(shown), most)
 
 
-def _top(column: ColumnProfile, n: int) -> list[tuple[str, int]]:
-    """The ``n`` most frequent values (label, count), then the rest summed as one "(other values)" row."""
-    ranked = sorted(((k, v) for k, v in column.categories.items() if k != OTHER), key=lambda kv: (-kv[1], kv[0]))
-    rest = sum(v for _, v in ranked[n:]) + column.categories.get(OTHER, 0)
-    top = [(_category_label(k), v) for k, v in ranked[:n]]
-    return [*top, (_OTHER_LABEL, rest)] if rest else top
-
-
-def _category_label(value: str) -> str:
-    return '"" (empty)' if value == "" else value
-
-
 def _failure_row(failure: Failure) -> tuple[str, ...]:
     examples = ", ".join(_shorten(e, 40) for e in failure.examples)
     return (
@@ -295,26 +284,10 @@ def _verdict(report: ValidationReport) -> str:
 # -- formatting for people ---------------------------------------------------------------------------
 
 
-def _share(n: int, total: int) -> str:
-    return f"{_num(100 * n / total)}%" if total else _DASH
-
-
 def _nulls(column: ColumnProfile) -> str:
     if not column.nulls:
         return "0"
     return f"{_count(column.nulls)} ({_share(column.nulls, column.count + column.nulls)})"
-
-
-def _datetime(seconds: float | None) -> str:
-    """Epoch seconds (how profiles hold datetimes) as a UTC date and time."""
-    if seconds is None or not math.isfinite(seconds):
-        return _num(seconds)
-    try:
-        moment = datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return _num(seconds)
-    text = moment.strftime(_DATETIME_FORMAT)
-    return text[:-9] if text.endswith(" 00:00:00") else text
 
 
 def _duration(seconds: float | None) -> str:
@@ -343,103 +316,31 @@ def _html_charts(version: DatasetVersion) -> str:
 
 
 def _figure(column: ColumnProfile) -> go.Figure:
+    """The chart of one column (:func:`column_chart`): a histogram for numbers and datetimes, bars of counts
+    for categories."""
     import plotly.graph_objects as go
 
-    """The chart of one column: a histogram for numbers and datetimes, bars of counts for categories."""
     figure = go.Figure()
-    if column.kind in ("numeric", "datetime") and column.bin_counts and column.min is not None:
-        _histogram(figure, column)
-    elif column.categories:
-        _category_bars(figure, column)
-    else:
+    chart = column_chart(column)
+    if chart.kind == "empty":
         figure.add_annotation(text="no values to chart", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
         figure.update_xaxes(visible=False)
         figure.update_yaxes(visible=False)
-    return style_figure(figure, height=CHART_HEIGHT)
-
-
-def _histogram(figure: go.Figure, column: ColumnProfile) -> None:
-    import plotly.graph_objects as go
-
-    """Bars from the profile's bins, the open outer bins clipped to the observed min and max.
-
-    Bins are equal-frequency, so their widths differ: a bar's height is the density (rows per unit, or per
-    second/minute/hour/day for datetimes), which makes its *area* the row count, as in a true histogram.
-    When some bins hold a single value (a discrete column, or one value repeated at the minimum), a density
-    is meaningless: each bin is then drawn at its upper edge (the value it holds) with its row count.
-    """
-    low = column.min if column.min is not None else 0.0
-    high = column.max if column.max is not None else low
-    edges = [min(max(e, low), high) for e in column.bin_edges]
-    bins = [(lo, hi, n) for lo, hi, n in zip(edges[:-1], edges[1:], column.bin_counts, strict=False) if n > 0]
-    if not bins:
-        return
-    is_time = column.kind == "datetime"
-    unit_name, unit = _unit(high - low) if is_time else ("unit", 1.0)
-    show = _datetime if is_time else _num
-    hover = [(f"{show(lo)} to {show(hi)}" if hi > lo else show(hi)) + f"<br>{_count(n)} rows" for lo, hi, n in bins]
-    discrete = any(hi <= lo for lo, hi, _ in bins)
-    if discrete:
-        spread = [hi - lo for lo, hi, _ in bins if hi > lo]
-        width = 0.8 * min(spread) if spread else (3600.0 if is_time else max(abs(high) * 0.1, 1.0))
-        centers = [hi for _, hi, _ in bins]
-        widths = [width] * len(bins)
-        heights: list[float] = [float(n) for _, _, n in bins]
-        y_title = "rows"
-    else:
-        centers = [(lo + hi) / 2 for lo, hi, _ in bins]
-        widths = [hi - lo for lo, hi, _ in bins]
-        heights = [n / ((hi - lo) / unit) for lo, hi, n in bins]
-        y_title = f"rows per {unit_name}"
-    # plotly.js has no time zones: datetimes go as naive UTC text, as the tables show them.
-    x: list[object] = [_plotly_date(c) for c in centers] if is_time else list(centers)
-    plotted_widths = [w * 1000.0 for w in widths] if is_time else widths  # a date axis counts milliseconds
+        return style_figure(figure, height=CHART_HEIGHT)
+    line = {"width": 0} if chart.kind == "categories" else {"width": 0.5, "color": "white"}
     figure.add_trace(
         go.Bar(
-            x=x,
-            y=heights,
-            width=plotted_widths,
-            marker={"color": _BAR_COLOR, "line": {"width": 0.5, "color": "white"}},
-            hovertext=hover,
+            x=chart.x,
+            y=chart.heights,
+            width=chart.widths,
+            marker={"color": _BAR_COLOR, "line": line},
+            hovertext=chart.hover,
             hoverinfo="text",
         )
     )
-    figure.update_yaxes(title_text=y_title)
-    if is_time:
+    figure.update_yaxes(title_text=chart.y_title)
+    if chart.dates:
         figure.update_xaxes(type="date")
-
-
-def _plotly_date(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _unit(span_seconds: float) -> tuple[str, float]:
-    """A readable time unit for the density of a datetime histogram covering ``span_seconds``."""
-    for name, length in (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0)):
-        if span_seconds >= 2 * length:
-            return name, length
-    return "second", 1.0
-
-
-def _category_bars(figure: go.Figure, column: ColumnProfile) -> None:
-    import plotly.graph_objects as go
-
-    """Bars of the most frequent values, most frequent first; Plotly shows the labels as literal text."""
-    top = _top(column, CHART_CATEGORIES)
-    # Plotly reads a small HTML subset in labels; escaping shows e.g. "<b>" literally instead.
-    labels = [html.escape(_shorten(label, 32), quote=False) for label, _ in top]
-    full = [html.escape(label, quote=False) for label, _ in top]
-    counts = [n for _, n in top]
-    figure.add_trace(
-        go.Bar(
-            x=labels,
-            y=counts,
-            marker={"color": _BAR_COLOR, "line": {"width": 0}},
-            hovertext=[
-                f"{f}<br>{_count(n)} rows ({_share(n, column.count)})" for f, n in zip(full, counts, strict=True)
-            ],
-            hoverinfo="text",
-        )
-    )
-    figure.update_xaxes(type="category", tickangle=-30 if len(top) > 6 else 0)
-    figure.update_yaxes(title_text="rows")
+    if chart.kind == "categories":
+        figure.update_xaxes(type="category", tickangle=-30 if len(chart.x) > 6 else 0)
+    return style_figure(figure, height=CHART_HEIGHT)

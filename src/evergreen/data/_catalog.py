@@ -8,6 +8,7 @@ page (keyset pagination: a page costs the same however many items the store hold
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from evergreen.store import (
     DatasetInfo,
     DatasetSplitInfo,
     DatasetVersionInfo,
+    count_refused_checks,
     get_version,
     lineage,
     list_checks,
@@ -123,6 +125,15 @@ def attempts(
     limit = _page_size(limit)
     with open_workspace(settings).session() as session:
         return list_checks(session, name, limit=limit, after=after, ok=None if refused is None else not refused)
+
+
+def refused_counts(names: Sequence[str], *, settings: Settings | None = None) -> dict[str, int]:
+    """How many ingestion attempts a blocking check refused, for each of the datasets ``names`` (0 for those
+    with none or unknown): what a page of :func:`datasets` shows beside each dataset, at the cost of one query
+    over those datasets' attempts."""
+    with open_workspace(settings).session() as session:
+        found = count_refused_checks(session, names)
+    return {name: found.get(name, 0) for name in names}
 
 
 def version_detail(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> VersionDetail:

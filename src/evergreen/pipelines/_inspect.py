@@ -19,8 +19,10 @@ from evergreen.store import (
     get_run,
     lineage,
     list_runs,
+    model_versions_by_id,
     request_cancel,
     schedule_fires,
+    versions_by_id,
 )
 from evergreen.workspace import open_workspace
 
@@ -28,6 +30,8 @@ from ._catalog import find_pipeline
 from ._reap import reap
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from evergreen.artifacts import ArtifactStore
     from evergreen.config import Settings
 
@@ -43,6 +47,8 @@ PREVIEW_CHARS = 2_000
 LOG_TAIL_CHARS = 20_000
 #: Materializers whose values a preview loads: data, not models or files.
 _PREVIEWED = ("pandas.parquet", "numpy.npy", "json")
+#: The lineage kinds :attr:`RunDetail.refs` names.
+_VERSION_KINDS = ("dataset_version", "model_version")
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,17 @@ class ArtifactPreview:
 class RunDetail:
     """One run whole: the run with its steps and their artifacts, what started it, what it made beyond its
     artifacts (dataset and model versions: ``made``), previews of its outputs by artifact id, and what each
-    step printed (its last attempt's, the last :data:`LOG_TAIL_CHARS` characters) by step name."""
+    step printed (its last attempt's, the last :data:`LOG_TAIL_CHARS` characters) by step name.
+
+    ``refs`` names the dataset and model versions of ``made`` as users write them (``churn@3``), by
+    ``(kind, id)`` as the edges hold them (``("model_version", "12")``); a version deleted since is left out."""
 
     run: RunInfo
     fired: ScheduleFireInfo | None
     made: list[Edge]
     previews: dict[str, ArtifactPreview]
     logs: dict[str, str] = field(default_factory=dict)
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,8 +152,21 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
             attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
             if attempts:
                 log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
+        refs = _version_refs(session, made)
     shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
-    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids))
+    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids), refs)
+
+
+def _version_refs(session: Session, edges: list[Edge]) -> dict[tuple[str, str], str]:
+    """``name@number`` of each dataset and model version at either end of ``edges``."""
+    ends = {(e.src_kind, e.src_id) for e in edges} | {(e.dst_kind, e.dst_id) for e in edges}
+    ids = {kind: sorted(int(i) for k, i in ends if k == kind and i.isdigit()) for kind in _VERSION_KINDS}
+    refs = {
+        ("dataset_version", str(v.id)): f"{v.dataset}@{v.number}"
+        for v in versions_by_id(session, ids["dataset_version"])
+    }
+    refs |= {("model_version", str(v.id)): v.ref for v in model_versions_by_id(session, ids["model_version"])}
+    return refs
 
 
 def _logs(artifacts: ArtifactStore, log_ids: dict[str, str]) -> dict[str, str]:

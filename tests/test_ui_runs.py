@@ -1,0 +1,272 @@
+"""The Runs pages over real HTTP: the runs list with filters and cursor pages, one run whole (DAG, steps, logs,
+tracebacks, previews, lineage), cancel, and the form that starts a pipeline run from its parameters."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from html import unescape
+from pathlib import Path
+
+import httpx
+import pytest
+
+import evergreen as eg
+import sample_pipelines as sp
+from api_server import api_server
+from evergreen.config import Settings, load_settings
+from evergreen.pipelines import run_detail, runs
+from evergreen.registry import register
+from evergreen.server import encode_cursor
+from evergreen.store import create_token
+from evergreen.workspace import open_workspace
+
+FLOWS = """\
+import evergreen as eg
+import sample_pipelines as sp
+
+
+@eg.step
+def double(x: int) -> int:
+    return 2 * x
+
+
+@eg.pipeline
+def nightly(x: int, label: str = "night", ratio: float = 0.5, weights: list[int] = [1, 2], strict: bool = False):
+    return double(x)
+
+
+blocks = sp.blocks
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A project whose module declares ``nightly`` and ``blocks`` (named after the test: a module imports once)."""
+    module = "ui_flows_" + re.sub(r"\W", "_", tmp_path.name)
+    (tmp_path / f"{module}.py").write_text(FLOWS)
+    (tmp_path / "evergreen.toml").write_text(
+        f'[project]\nsystem = "{module}.py:nothing"\n[executor]\nkind = "inline"\nheartbeat_seconds = 0.5\n'
+    )
+    return load_settings(tmp_path, environ={})
+
+
+@eg.pipeline
+def _tiny(value: int):
+    return sp.constant(value)
+
+
+def until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout_s} s"
+        time.sleep(0.05)
+
+
+def csrf_of(client: httpx.Client, path: str) -> str:
+    """The CSRF value the page's forms carry (the page sets it as the browser's cookie too)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found
+    return found.group(1)
+
+
+def run_ids(html: str) -> list[str]:
+    return re.findall(r'<a href="/runs/([0-9a-f]{32})">', html)
+
+
+def test_the_runs_list_filters_and_pages_by_cursor(settings: Settings) -> None:
+    made = [_tiny.run(settings=settings, value=v, cache=False).id for v in range(3)]
+    failed = sp.talks.start(settings=settings, fail=True).wait(timeout=60)
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        listed = browser.get("/runs")
+        assert listed.status_code == 200
+        assert run_ids(listed.text) == [failed.id, *made[::-1]]
+        assert "evergreen runs list" in listed.text
+        assert "chatty" in listed.text  # the failed step is named in its row
+
+        first = browser.get("/runs", params={"limit": 2})
+        assert run_ids(first.text) == [failed.id, made[2]]
+        link = re.search(r'href="([^"]+)" rel="next"', first.text)
+        assert link, first.text
+        second = browser.get(unescape(link.group(1)))
+        assert run_ids(second.text) == made[1::-1]
+        assert 'rel="next"' not in second.text
+
+        only_failed = browser.get("/runs", params={"status": "failed"})
+        assert run_ids(only_failed.text) == [failed.id]
+        assert "evergreen runs list --status failed" in only_failed.text
+        assert run_ids(browser.get("/runs", params={"pipeline": "_tiny"}).text) == made[::-1]
+        since = runs(settings, pipeline="_tiny", oldest_first=True)[1].created_at.isoformat()
+        assert run_ids(browser.get("/runs", params={"pipeline": "_tiny", "since": since}).text) == made[:0:-1]
+        nothing = browser.get("/runs", params={"since": "2999-01-01"})
+        assert nothing.status_code == 200
+        assert "No run matches these filters." in nothing.text
+
+        for params, named in (
+            ({"status": "finished"}, "status='finished' cannot be used: expected one of running"),
+            ({"since": "yesterday"}, "since='yesterday' cannot be used: expected a date or time"),
+            ({"cursor": "%%%"}, "cursor='%%%' cannot be used"),
+            ({"cursor": encode_cursor("a-name")}, "cursor="),
+            ({"cursor": encode_cursor(["not a time", "x"])}, "cursor="),
+            ({"limit": "0"}, "limit is invalid"),
+        ):
+            bad = browser.get("/runs", params=params)
+            assert bad.status_code == 400, (params, bad.text)
+            assert named in unescape(bad.text), params
+
+
+def test_an_empty_project_says_how_runs_and_pipelines_come(tmp_path: Path) -> None:
+    with api_server(load_settings(tmp_path, environ={}), ui=True) as server:
+        assert "No pipeline has run on this project yet" in httpx.get(server.url + "/runs").text
+        assert "This project knows no pipeline yet" in httpx.get(server.url + "/pipelines").text
+
+
+def test_a_run_page_shows_its_dag_steps_logs_tracebacks_previews_and_lineage(
+    settings: Settings, tmp_path: Path
+) -> None:
+    frame = sp.sums.run(settings=settings, rows=6, log=str(tmp_path / "log"))
+    again = sp.sums.run(settings=settings, rows=6, log=str(tmp_path / "log"))
+    failed = sp.talks.start(settings=settings, fail=True).wait(timeout=60)
+    model = register("churn", "a" * 64, task="classification", run_id=frame.id, settings=settings)
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        shown = browser.get(f"/runs/{frame.id}")
+        assert shown.status_code == 200, shown.text
+        html = shown.text
+        assert f"evergreen runs show {frame.id}" in html
+        # The DAG: one box per step, an edge per input, colour by status.
+        assert html.count('class="dag-step dag-succeeded"') == len(frame.steps)
+        assert html.count('class="dag-edge"') == sum(len(s.inputs) for s in run_detail(frame.id, settings).run.steps)
+        # An output table previewed as a table; lineage names the step each input came from.
+        assert "DataFrame: 6 rows, 2 columns" in html
+        assert '<th title="float64">y</th>' in html
+        assert 'from <a href="#step-make_frame">make_frame</a>' in html
+        # What the run made, linked to its page.
+        assert f'<a href="/models/churn/versions/{model.number}">churn@{model.number}</a>' in html
+
+        cached = browser.get(f"/runs/{again.id}").text
+        assert cached.count('class="dag-step dag-cached"') == len(again.steps)
+        assert "cache hit" in cached
+
+        broken = unescape(browser.get(f"/runs/{failed.id}").text)
+        assert 'class="dag-step dag-failed"' in broken
+        assert "ValueError: no rows" in broken  # the traceback
+        assert "reading 3 files\nfile 2 is empty" in broken  # what the step printed
+        assert '<details id="step-chatty" class="card step" open>' in broken
+
+        missing = browser.get("/runs/0123456789abcdef")
+        assert missing.status_code == 404
+        assert "0123456789abcdef" in missing.text
+        assert 'href="/">Back to the home page' in missing.text
+
+
+def test_the_run_detail_names_the_versions_a_run_made(settings: Settings) -> None:
+    run = _tiny.run(settings=settings, value=1)
+    assert run_detail(run.id, settings).refs == {}
+    first = register("churn", "a" * 64, task="classification", run_id=run.id, settings=settings)
+    second = register("churn", "b" * 64, task="classification", run_id=run.id, settings=settings)
+    assert run_detail(run.id, settings).refs == {
+        ("model_version", str(first.id)): "churn@1",
+        ("model_version", str(second.id)): "churn@2",
+    }
+
+
+def test_the_form_starts_a_run_from_the_pipelines_parameters_and_refuses_bad_values(settings: Settings) -> None:
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        listed = browser.get("/pipelines")
+        assert listed.status_code == 200
+        assert 'href="/pipelines/nightly/run"' in listed.text
+        form = browser.get("/pipelines/nightly/run")
+        assert form.status_code == 200
+        html = unescape(form.text)
+        assert 'name="param.x" value="" inputmode="numeric" required>' in html
+        assert 'name="param.label" value="night"' in html
+        assert 'name="param.weights" value="[1, 2]"' in html
+        assert "evergreen --server " + server.url + " run nightly -p x=..." in html
+        csrf = csrf_of(browser, "/pipelines/nightly/run")
+
+        for fields, field, message in (
+            ({"param.x": "many"}, "x", "parameter 'x' = 'many' (from the request): expected int"),
+            ({"param.x": "3", "param.ratio": "half"}, "ratio", "parameter 'ratio' = 'half'"),
+            ({"param.x": "3", "param.weights": '[1, "a"]'}, "weights", "parameter 'weights'"),
+            ({"param.x": ""}, "x", "needs parameter 'x'"),
+        ):
+            refused = browser.post("/pipelines/nightly/run", data={"csrf": csrf, **fields})
+            assert refused.status_code == 422, refused.text
+            text = unescape(refused.text)
+            assert f'<p id="e-{field}" class="field-error" role="alert">' in text
+            assert message in text
+            assert f'value="{fields["param." + field]}"' in text  # what was typed is kept
+        assert runs(settings) == []  # nothing started
+
+        started = browser.post(
+            "/pipelines/nightly/run",
+            data={"csrf": csrf, "param.x": "21", "param.label": "", "param.weights": "[3]", "param.strict": "true"},
+        )
+        assert started.status_code == 303, started.text
+        run_id = started.headers["location"].removeprefix("/runs/")
+        until(lambda: runs(settings)[0].status == "succeeded", "the run finished")
+        run = runs(settings)[0]
+        assert run.id == run_id
+        assert run.params == {"x": 21, "label": "night", "ratio": 0.5, "weights": [3], "strict": True}
+        page = browser.get(started.headers["location"])
+        assert f"started run {run_id[:12]} of nightly" in page.text
+        assert "data-refresh" not in page.text  # a finished run's page stays still
+
+        assert browser.get("/pipelines/nigthly/run").status_code == 404
+        assert "did you mean &#39;nightly&#39;?" in browser.get("/pipelines/nigthly/run").text
+        no_csrf = browser.post("/pipelines/nightly/run", data={"param.x": "1"})
+        assert no_csrf.status_code == 400
+        assert "CSRF value is missing or stale" in no_csrf.text
+
+
+def test_a_running_run_reloads_itself_and_is_cancelled_with_the_viewers_name(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={"executor": settings.executor.model_copy(update={"kind": "local", "workers": 2})}
+    )
+    marker = tmp_path / "pid"
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        csrf = csrf_of(browser, "/pipelines/blocks/run")
+        started = browser.post("/pipelines/blocks/run", data={"csrf": csrf, "param.marker": str(marker)})
+        assert started.status_code == 303, started.text
+        run_id = started.headers["location"].removeprefix("/runs/")
+        until(lambda: marker.exists() and marker.read_text() != "", "the step started")
+        running = browser.get(f"/runs/{run_id}").text
+        assert 'data-refresh="2"' in running
+        assert "Cancel the run" in running
+        assert 'class="dag-step dag-running"' in running
+
+        cancelled = browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf, "reason": "wrong data"})
+        assert cancelled.status_code == 303
+        until(lambda: runs(settings)[0].status == "cancelled", "the run was cancelled", timeout_s=30)
+        assert re.fullmatch(r"cancelled by .+: wrong data", runs(settings)[0].error or "")
+        again = browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf})
+        assert again.status_code == 409
+        assert "has ended (cancelled); there is nothing to cancel" in again.text
+        assert browser.post("/runs/ffffffffff/cancel", data={"csrf": csrf}).status_code == 404
+
+
+def test_a_read_token_sees_the_pages_with_their_buttons_disabled_and_cannot_post(settings: Settings) -> None:
+    secured = settings.model_copy(update={"auth": settings.auth.model_copy(update={"enabled": True})})
+    run = _tiny.run(settings=secured, value=1)
+    with open_workspace(secured).session() as session:
+        reader = create_token(session, "dashboard", ["read"])
+        operator = create_token(session, "ci", ["operate"])
+    with api_server(secured, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        csrf = csrf_of(browser, "/login")
+        assert browser.post("/login", data={"csrf": csrf, "token": reader}).status_code == 303
+        assert browser.get(f"/runs/{run.id}").status_code == 200
+        form = browser.get("/pipelines/nightly/run").text
+        assert '<button type="submit" disabled title="your token cannot operate">Start the run</button>' in form
+        refused = browser.post("/pipelines/nightly/run", data={"csrf": csrf, "param.x": "1"})
+        assert refused.status_code == 403
+        assert "this action needs &#39;operate&#39;" in refused.text
+        assert browser.post(f"/runs/{run.id}/cancel", data={"csrf": csrf}).status_code == 403
+        assert runs(secured, pipeline="nightly") == []
+
+        assert browser.post("/login", data={"csrf": csrf, "token": operator}).status_code == 303
+        started = browser.post("/pipelines/nightly/run", data={"csrf": csrf, "param.x": "1"})
+        assert started.status_code == 303, started.text
+        until(lambda: runs(secured, pipeline="nightly")[0].status == "succeeded", "the run succeeded")

@@ -11,15 +11,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 import evergreen as eg
 import sample_pipelines as sp
 from api_server import api_server
+from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
 from evergreen.pipelines import run_detail, runs
 from evergreen.registry import register
 from evergreen.server import encode_cursor
 from evergreen.store import create_token
+from evergreen.training import sklearn, train
 from evergreen.workspace import open_workspace
 
 FLOWS = """\
@@ -160,14 +163,26 @@ def test_a_run_page_shows_its_dag_steps_logs_tracebacks_previews_and_lineage(
         assert 'href="/">Back to the home page' in missing.text
 
 
-def test_the_run_detail_names_the_versions_a_run_made(settings: Settings) -> None:
+def test_the_run_detail_names_the_versions_a_run_made_and_the_data_they_came_from(settings: Settings) -> None:
     run = _tiny.run(settings=settings, value=1)
-    assert run_detail(run.id, settings).refs == {}
-    first = register("churn", "a" * 64, task="classification", run_id=run.id, settings=settings)
-    second = register("churn", "b" * 64, task="classification", run_id=run.id, settings=settings)
-    assert run_detail(run.id, settings).refs == {
+    assert (run_detail(run.id, settings).refs, run_detail(run.id, settings).sources) == ({}, [])
+    ingest_churn(settings, 200)
+    trained = train(
+        "churn", 1, sklearn(LogisticRegression), task="classification", measure_latency=False, settings=settings
+    )
+    first = register("churn", trained.package.id, task="classification", run_id=run.id, settings=settings)
+    second = register(
+        "churn", trained.package.id, task="classification", run_id=run.id, datasets=["churn@1"], settings=settings
+    )
+    detail = run_detail(run.id, settings)
+    assert [(e.dst_id, e.relation) for e in detail.made] == [(str(first.id), "produced"), (str(second.id), "produced")]
+    assert [(e.src_kind, e.dst_id, e.relation) for e in detail.sources] == [
+        ("dataset_version", str(second.id), "trained_on")
+    ]
+    assert detail.refs == {
         ("model_version", str(first.id)): "churn@1",
         ("model_version", str(second.id)): "churn@2",
+        ("dataset_version", detail.sources[0].src_id): "churn@1",
     }
 
 

@@ -71,8 +71,10 @@ class RunDetail:
     artifacts (dataset and model versions: ``made``), previews of its outputs by artifact id, and what each
     step printed (its last attempt's, the last :data:`LOG_TAIL_CHARS` characters) by step name.
 
-    ``refs`` names the dataset and model versions of ``made`` as users write them (``churn@3``), by
-    ``(kind, id)`` as the edges hold them (``("model_version", "12")``); a version deleted since is left out."""
+    ``sources`` are the edges into the model versions it made from the dataset versions they were trained on,
+    so its lineage reads data → run → model. ``refs`` names the dataset and model versions of ``made`` and
+    ``sources`` as users write them (``churn@3``), by ``(kind, id)`` as the edges hold them (``("model_version",
+    "12")``); a version deleted since is left out."""
 
     run: RunInfo
     fired: ScheduleFireInfo | None
@@ -80,6 +82,7 @@ class RunDetail:
     previews: dict[str, ArtifactPreview]
     logs: dict[str, str] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    sources: list[Edge] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -152,9 +155,16 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
             attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
             if attempts:
                 log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
-        refs = _version_refs(session, made)
+        sources = [
+            e
+            for m in made
+            if m.dst_kind == "model_version"
+            for e in lineage(session, "model_version", m.dst_id)[0]
+            if e.src_kind == "dataset_version"
+        ]
+        refs = _version_refs(session, made + sources)
     shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
-    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids), refs)
+    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids), refs, sources)
 
 
 def _version_refs(session: Session, edges: list[Edge]) -> dict[tuple[str, str], str]:

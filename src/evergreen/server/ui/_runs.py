@@ -126,7 +126,7 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
         producers=producers,
         made=[
             (_end(e.src_kind, e.src_id, detail.refs), e.relation, _end(e.dst_kind, e.dst_id, detail.refs))
-            for e in detail.made
+            for e in detail.sources + detail.made
         ],
         running=active,
         refresh=REFRESH_S if active else None,

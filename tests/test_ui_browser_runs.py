@@ -35,7 +35,8 @@ def test_open_a_run_and_its_dag(ui_server: ApiServer, ui_browser: Browser, viewp
         step = page.locator(f"details#step-{name.split(':')[0]}")
         step.locator("summary").click()
         expect(step.get_by_role("heading", name="Lineage")).to_be_visible()
-        # The page fits the screen; a wide DAG scrolls inside its own frame.
+        # The page fits the screen with every step open; a wide DAG scrolls inside its own frame.
+        page.evaluate("document.querySelectorAll('details.step').forEach((d) => { d.open = true; })")
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         seen.assert_clean()
 

@@ -191,6 +191,11 @@ def test_the_form_starts_a_run_from_the_pipelines_parameters_and_refuses_bad_val
         listed = browser.get("/pipelines")
         assert listed.status_code == 200
         assert 'href="/pipelines/nightly/run"' in listed.text
+        assert '<code>label: str = "night"</code>' in unescape(listed.text)
+        assert "<code>x: int</code>" in listed.text
+        bad_cursor = browser.get("/pipelines", params={"cursor": encode_cursor(["a", "b"])})
+        assert bad_cursor.status_code == 400
+        assert "cursor=" in bad_cursor.text
         form = browser.get("/pipelines/nightly/run")
         assert form.status_code == 200
         html = unescape(form.text)

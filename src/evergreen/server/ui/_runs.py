@@ -174,7 +174,10 @@ def pipelines_page(request: Request, who: Who, cursor: str | None = None) -> Res
         "pipelines.html",
         title="Pipelines",
         nav="/runs",
-        cli=f"curl {request.base_url}api/v1/pipelines",
+        cli=[
+            f"evergreen --server {_root(request)} run PIPELINE -p key=value",
+            "curl " + ('-H "Authorization: Bearer $TOKEN" ' if who.auth else "") + f"{_root(request)}/api/v1/pipelines",
+        ],
         pipelines=shown,
         next_cursor=encode_cursor(shown[-1].name) if len(found) > PAGE_SIZE else None,
     )
@@ -250,7 +253,7 @@ def _form_page(
         "pipeline_run.html",
         title=f"Run {info.name}",
         nav="/runs",
-        cli=f"evergreen --server {str(request.base_url).rstrip('/')} run {shlex.quote(info.name)} {example}".rstrip(),
+        cli=f"evergreen --server {_root(request)} run {shlex.quote(info.name)} {example}".rstrip(),
         pipeline=info,
         values=shown,
         errors=errors,
@@ -258,6 +261,11 @@ def _form_page(
         param=PARAM,
         status=status,
     )
+
+
+def _root(request: Request) -> str:
+    """This server's address, as ``evergreen --server`` takes it."""
+    return str(request.base_url).rstrip("/")
 
 
 def _text(default: Any) -> str:

@@ -14,11 +14,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import evergreen as eg
+import sample_file_steps
 import sample_pipelines as sp
 from api_server import api_server
 from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
-from evergreen.pipelines import run_detail, runs
+from evergreen.errors import NotFoundError
+from evergreen.pipelines import run_detail, run_figure, runs
 from evergreen.registry import register
 from evergreen.server import encode_cursor
 from evergreen.store import create_token
@@ -27,6 +29,7 @@ from evergreen.workspace import open_workspace
 
 FLOWS = """\
 import evergreen as eg
+import sample_file_steps
 import sample_pipelines as sp
 
 
@@ -161,6 +164,33 @@ def test_a_run_page_shows_its_dag_steps_logs_tracebacks_previews_and_lineage(
         assert missing.status_code == 404
         assert "0123456789abcdef" in missing.text
         assert 'href="/">Back to the home page' in missing.text
+
+
+def test_a_run_page_shows_the_figures_its_steps_drew(settings: Settings) -> None:
+    run = sample_file_steps.figures.run(settings=settings, points=4)
+    png = run.step("loss_curve").outputs[0].id
+    plot = run.step("scatter").outputs[0].id
+    data = run.step("raw_bytes").outputs[0].id
+    assert run_figure(run.id, png, settings)[0] == "image/png"
+    with pytest.raises(
+        NotFoundError, match=rf"artifact {data} of run {run.id} is builtins.bytes \(bytes\), not a figure"
+    ):
+        run_figure(run.id, data, settings)
+    with api_server(settings, ui=True) as server, httpx.Client(base_url=server.url) as browser:
+        html = unescape(browser.get(f"/runs/{run.id}").text)
+        assert f'<img class="figure" src="/runs/{run.id}/figures/{png}" alt="the figure step loss_curve drew"' in html
+        assert 'aria-label="the figure step scatter drew"' in html
+        assert '"name":"squares"' in html  # the Plotly figure, drawn in the browser
+        image = browser.get(f"/runs/{run.id}/figures/{png}")
+        assert image.status_code == 200
+        assert image.headers["content-type"] == "image/png"
+        assert "immutable" in image.headers["cache-control"]
+        assert image.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert browser.get(f"/runs/{run.id}/figures/{plot}").json()["data"][0]["name"] == "squares"
+        refused = browser.get(f"/runs/{run.id}/figures/{data}")
+        assert refused.status_code == 404
+        assert "not a figure" in refused.text
+        assert "made no artifact" in browser.get(f"/runs/{run.id}/figures/{'0' * 64}").text
 
 
 def test_the_run_detail_names_the_versions_a_run_made_and_the_data_they_came_from(settings: Settings) -> None:

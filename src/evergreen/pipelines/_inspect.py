@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from evergreen.errors import EvergreenError, RunError
+from evergreen.errors import EvergreenError, NotFoundError, RunError
 from evergreen.store import (
     RUN_STATUSES,
     ArtifactInfo,
@@ -47,6 +47,8 @@ PREVIEW_CHARS = 2_000
 LOG_TAIL_CHARS = 20_000
 #: Materializers whose values a preview loads: data, not models or files.
 _PREVIEWED = ("pandas.parquet", "numpy.npy", "json")
+#: Materializers of figures (a page shows them: :func:`run_figure`) and the media type of their bytes.
+FIGURES = {"matplotlib.png": "image/png", "plotly.json": "application/json"}
 #: The lineage kinds :attr:`RunDetail.refs` names.
 _VERSION_KINDS = ("dataset_version", "model_version")
 
@@ -165,6 +167,34 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
         refs = _version_refs(session, made + sources)
     shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
     return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids), refs, sources)
+
+
+def run_figure(run_id: str, artifact_id: str, settings: Settings | None = None) -> tuple[str, bytes]:
+    """A figure that a step of the run made, as ``(media type, bytes)``: a matplotlib figure's PNG
+    (``image/png``) or a Plotly figure's JSON (``application/json``), verified by its sha256, for a page to
+    show. Only figures are given, so a page never serves a run's data or models as they are.
+
+    Raises:
+        NotFoundError: no such run, or none of its steps wrote ``artifact_id``, or that artifact is not a figure
+            (the message says which kinds are), or it is larger than :data:`PREVIEW_MAX_BYTES`.
+    """
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        run = get_run(session, run_id)
+    found = next((a for step in run.steps for a in step.outputs if a.id == artifact_id), None)
+    if found is None:
+        raise NotFoundError(f"run {run.id} made no artifact {artifact_id[:64]!r}; its outputs are on its page")
+    if found.materializer not in FIGURES:
+        raise NotFoundError(
+            f"artifact {found.id} of run {run.id} is {found.type_name} ({found.materializer}), not a figure; "
+            f"figures are {', '.join(FIGURES)}"
+        )
+    if found.size > PREVIEW_MAX_BYTES:
+        raise NotFoundError(
+            f"figure {found.id} of run {run.id} has {found.size} B, more than the {PREVIEW_MAX_BYTES} B a page "
+            "shows; load it with evergreen.artifacts.ArtifactStore.load"
+        )
+    return FIGURES[found.materializer], ws.artifacts.get_bytes(found.id)
 
 
 def _version_refs(session: Session, edges: list[Edge]) -> dict[tuple[str, str], str]:

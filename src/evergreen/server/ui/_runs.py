@@ -14,7 +14,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from evergreen.errors import NotFoundError, ParameterError, did_you_mean
-from evergreen.pipelines import PipelineInfo, cancel_run, pipelines, run_detail, runs, start_run
+from evergreen.pipelines import (
+    PREVIEW_MAX_BYTES,
+    PipelineInfo,
+    cancel_run,
+    pipelines,
+    run_detail,
+    run_figure,
+    runs,
+    start_run,
+)
 from evergreen.store import ACTIVE_RUN_STATUSES, RUN_STATUSES
 
 from ._dag import layout
@@ -114,6 +123,12 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
     run = detail.run
     active = run.status in ACTIVE_RUN_STATUSES
     producers = {a.id: s.name for s in run.steps for a in s.outputs}
+    figures = {
+        a.id: json.loads(run_figure(run.id, a.id, request.app.state.settings)[1])
+        for s in run.steps
+        for a in s.outputs
+        if a.materializer == "plotly.json" and a.size <= PREVIEW_MAX_BYTES
+    }
     return page(
         request,
         "run.html",
@@ -124,6 +139,8 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
         detail=detail,
         drawing=layout(run.dag, run.steps),
         producers=producers,
+        figures=figures,
+        max_figure=PREVIEW_MAX_BYTES,
         made=[
             (_end(e.src_kind, e.src_id, detail.refs), e.relation, _end(e.dst_kind, e.dst_id, detail.refs))
             for e in detail.sources + detail.made
@@ -146,6 +163,15 @@ def _end(kind: str, record_id: str, refs: dict[tuple[str, str], str]) -> tuple[s
     if kind == "run":
         return ("run", f"/runs/{record_id}", record_id[:12])
     return (kind.replace("_", " "), None, record_id[:12])
+
+
+@router.get("/runs/{run_id}/figures/{artifact_id}", include_in_schema=False)
+def figure(request: Request, who: Who, run_id: str, artifact_id: str) -> Response:
+    """A figure a step of the run drew (a PNG image, or a Plotly figure's JSON); cached for good, since its
+    address names its content."""
+    media_type, data = run_figure(run_id, artifact_id, request.app.state.settings)
+    headers = {"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
+    return Response(data, media_type=media_type, headers=headers)
 
 
 @router.post("/runs/{run_id}/cancel", include_in_schema=False)

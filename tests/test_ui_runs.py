@@ -23,6 +23,7 @@ from evergreen.errors import NotFoundError
 from evergreen.pipelines import run_detail, run_figure, runs
 from evergreen.registry import register
 from evergreen.server import encode_cursor
+from evergreen.server.ui._runs import metrics_of
 from evergreen.store import create_token
 from evergreen.training import sklearn, train
 from evergreen.workspace import open_workspace
@@ -61,6 +62,16 @@ def settings(tmp_path: Path) -> Settings:
 @eg.pipeline
 def _tiny(value: int):
     return sp.constant(value)
+
+
+@eg.step
+def _scores(x: int) -> dict[str, object]:
+    return {"roc_auc": 0.8125, "baseline": {"roc_auc": 0.5}, "passed": True}
+
+
+@eg.pipeline
+def _scored(x: int):
+    return _scores(x)
 
 
 def until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
@@ -166,8 +177,26 @@ def test_a_run_page_shows_its_dag_steps_logs_tracebacks_previews_and_lineage(
         assert 'href="/">Back to the home page' in missing.text
 
 
-def test_a_run_page_shows_the_figures_its_steps_drew(settings: Settings) -> None:
+def test_a_mapping_is_shown_as_metrics_rows_and_anything_else_as_text() -> None:
+    assert metrics_of(
+        '{"roc_auc": 0.81, "baseline": {"roc_auc": 0.5, "ok": true}, "slices": [1, 2], "note": null}'
+    ) == [
+        ("roc_auc", 0.81),
+        ("baseline.roc_auc", 0.5),
+        ("baseline.ok", True),
+        ("slices", "[1, 2]"),
+        ("note", None),
+    ]
+    assert metrics_of("[1, 2]") is None
+    assert metrics_of("{}") is None
+    assert metrics_of('{"cut": "abc…') is None  # a preview cut short is shown as text
+    assert metrics_of('{"a": {"b": []}}') == [("a.b", "[]")]
+    assert metrics_of("{" + ", ".join(f'"m{i}": {i}' for i in range(61)) + "}") is None
+
+
+def test_a_run_page_shows_the_figures_its_steps_drew_and_metrics_as_rows(settings: Settings) -> None:
     run = sample_file_steps.figures.run(settings=settings, points=4)
+    scored = _scored.run(settings=settings, x=1)
     png = run.step("loss_curve").outputs[0].id
     plot = run.step("scatter").outputs[0].id
     data = run.step("raw_bytes").outputs[0].id
@@ -191,6 +220,10 @@ def test_a_run_page_shows_the_figures_its_steps_drew(settings: Settings) -> None
         assert refused.status_code == 404
         assert "not a figure" in refused.text
         assert "made no artifact" in browser.get(f"/runs/{run.id}/figures/{'0' * 64}").text
+        metrics = browser.get(f"/runs/{scored.id}").text
+        assert '<th scope="row">baseline.roc_auc</th><td class="num">0.5</td>' in metrics
+        assert '<th scope="row">roc_auc</th><td class="num">0.8125</td>' in metrics
+        assert '<th scope="row">passed</th><td class="num">true</td>' in metrics
 
 
 def test_the_run_detail_names_the_versions_a_run_made_and_the_data_they_came_from(settings: Settings) -> None:

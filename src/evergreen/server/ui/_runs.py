@@ -129,6 +129,7 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
         for a in s.outputs
         if a.materializer == "plotly.json" and a.size <= PREVIEW_MAX_BYTES
     }
+    metrics = {key: found for key, p in detail.previews.items() if (found := metrics_of(p.text)) is not None}
     return page(
         request,
         "run.html",
@@ -140,6 +141,7 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
         drawing=layout(run.dag, run.steps),
         producers=producers,
         figures=figures,
+        metrics=metrics,
         max_figure=PREVIEW_MAX_BYTES,
         made=[
             (_end(e.src_kind, e.src_id, detail.refs), e.relation, _end(e.dst_kind, e.dst_id, detail.refs))
@@ -150,6 +152,32 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
         error=error,
         status=status,
     )
+
+
+def metrics_of(text: str, *, most: int = 60) -> list[tuple[str, Any]] | None:
+    """A preview's JSON text as ``(name, value)`` rows when it is a mapping (metrics, a report): nested
+    mappings flattened to dotted names (``baseline.roc_auc``), lists kept as short JSON; None for anything else,
+    text cut short, or more than ``most`` rows, which the page shows as text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not value:
+        return None
+    rows: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, item: Any) -> None:
+        if isinstance(item, dict) and item:
+            for key, inner in item.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(item, list | dict):
+            shown = json.dumps(item)
+            rows.append((prefix, shown if len(shown) <= 80 else shown[:79] + "…"))
+        else:
+            rows.append((prefix, item))
+
+    walk("", value)
+    return rows if len(rows) <= most else None
 
 
 def _end(kind: str, record_id: str, refs: dict[tuple[str, str], str]) -> tuple[str, str | None, str]:

@@ -80,6 +80,8 @@ def test_feature_views_with_freshness_materializations_and_their_pages(settings:
         assert browser.get("/features/spend", params={"version": "7"}).status_code == 404
         for params, path, named in (
             ({"version": "latest"}, "/features/spend", "version='latest' cannot be used"),
+            ({"version": "9" * 20}, "/features/spend", "version='99999999999999999999' cannot be used"),
+            ({"cursor": encode_cursor(10**20)}, "/features/spend", "cursor="),
             ({"cursor": encode_cursor("x")}, "/features/spend", "cursor="),
             ({"cursor": "%%%"}, "/features", "cursor="),
             ({}, "/features/a@b", "view='a@b' cannot be used"),

@@ -103,10 +103,12 @@ def view_page(request: Request, who: Who, view: str, version: str = "", cursor: 
     materializations a page at a time, the model versions using it and the deployments serving it."""
     if not _NAME.match(view):
         raise bad_parameter("view", view, "a feature view's name (letters, digits, '_' or '-')")
-    if version and not version.isdigit():
+    if version and not (version.isdigit() and len(version) <= 9):
         raise bad_parameter("version", version, "a version number such as 1 (or none for the newest)")
     ref = f"{view}@{int(version)}" if version else view
     after = keyset(cursor, int, "this view's materializations")
+    if after is not None and not 0 <= after < 2**63:
+        raise bad_parameter("cursor", str(cursor), "the link to the next page of this view's materializations")
     settings = request.app.state.settings
     details = features.show_view(ref, settings=settings)
     found = features.materializations(details.version.ref, settings=settings, after=after, limit=MATERIALIZATIONS + 1)

@@ -93,9 +93,9 @@ def _since(text: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError as e:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError) as e:
         raise bad_parameter("since", text, "a date or time such as 2026-12-01 or 2026-12-01T08:00 (UTC)") from e
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _run_key(cursor: str | None) -> tuple[datetime, str] | None:

@@ -1,5 +1,5 @@
-"""The Runs pages in a real browser on the quickstart project: open a run and its DAG; start a run from the
-form and see it finish."""
+"""The Runs and Features pages in a real browser on the quickstart project: open a run and its DAG; start a
+run from the form and see it finish; the features page on a phone."""
 
 from __future__ import annotations
 
@@ -61,4 +61,13 @@ def test_start_a_run_from_the_form_and_see_it_finish(
         assert page.locator("h1 .badge").text_content() == "succeeded"
         assert page.locator("svg.dag a.dag-succeeded").count() == 1
         assert str(newest) in (page.locator("dl.facts").text_content() or "")
+        seen.assert_clean()
+
+
+def test_the_features_page_fits_a_phone_and_says_how_views_come(ui_server: ApiServer, ui_browser: Browser) -> None:
+    with visit(ui_browser, ui_server.url + "/features", viewport=PHONE) as seen:
+        page = seen.page
+        assert page.title() == "Feature views · Evergreen"
+        expect(page.get_by_text("evergreen features list")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         seen.assert_clean()

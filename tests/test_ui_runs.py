@@ -222,6 +222,12 @@ def test_a_run_page_shows_the_figures_its_steps_drew_and_metrics_as_rows(setting
         assert refused.status_code == 404
         assert "not a figure" in refused.text
         assert "made no artifact" in browser.get(f"/runs/{run.id}/figures/{'0' * 64}").text
+        # A figure whose file went missing leaves its run's page readable, without that figure.
+        Path(open_workspace(settings).artifacts.local_path(plot)).unlink()
+        without = browser.get(f"/runs/{run.id}")
+        assert without.status_code == 200
+        assert 'aria-label="the figure step scatter drew"' not in without.text
+        assert browser.get(f"/runs/{run.id}/figures/{plot}").status_code == 404
         metrics = browser.get(f"/runs/{scored.id}").text
         assert '<th scope="row">baseline.roc_auc</th><td class="num">0.5</td>' in metrics
         assert '<th scope="row">roc_auc</th><td class="num">0.8125</td>' in metrics

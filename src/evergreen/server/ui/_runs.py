@@ -1,9 +1,8 @@
-"""The Runs pages: runs by cursor with filters, one run whole (its DAG, steps with logs and tracebacks,
-artifacts with previews, lineage, cancel), and the pipelines with a form that starts a run."""
+"""The Runs pages: runs by cursor with filters, and one run whole (its DAG, steps with logs and tracebacks,
+artifacts with previews, lineage, cancel)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
 from datetime import UTC, datetime
@@ -13,18 +12,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from evergreen.errors import NotFoundError, ParameterError, did_you_mean
+from evergreen.errors import EvergreenError
 from evergreen.pipelines import (
     PREVIEW_MAX_BYTES,
-    PipelineInfo,
     cancel_run,
-    pipelines,
     run_detail,
     run_figure,
     runs,
-    start_run,
 )
-from evergreen.store import ACTIVE_RUN_STATUSES, RUN_STATUSES
+from evergreen.store import ACTIVE_RUN_STATUSES, RUN_STATUSES, ArtifactInfo
 
 from ._dag import layout
 from ._query import bad_parameter, encode_cursor, keyset
@@ -33,16 +29,11 @@ from ._session import Who, form
 
 router = APIRouter()
 
-#: Runs (and pipelines) in a page of a list, unless the page's ``limit`` says; at most ``MAX_LIMIT``.
+#: Runs in a page of the list, unless the page's ``limit`` says; at most ``MAX_LIMIT``.
 PAGE_SIZE = 50
 MAX_LIMIT = 500
 #: Seconds between reloads of a run's page while it runs.
 REFRESH_S = 2
-#: Form fields that carry a pipeline parameter are named ``param.NAME``.
-PARAM = "param."
-
-
-# -- runs -----------------------------------------------------------------------------------------------------
 
 
 @router.get("/runs", include_in_schema=False)
@@ -124,10 +115,10 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
     active = run.status in ACTIVE_RUN_STATUSES
     producers = {a.id: s.name for s in run.steps for a in s.outputs}
     figures = {
-        a.id: json.loads(run_figure(run.id, a.id, request.app.state.settings)[1])
+        a.id: drawn
         for s in run.steps
         for a in s.outputs
-        if a.materializer == "plotly.json" and a.size <= PREVIEW_MAX_BYTES
+        if a.materializer == "plotly.json" and (drawn := _plotly(request, run.id, a)) is not None
     }
     metrics = {key: found for key, p in detail.previews.items() if (found := metrics_of(p.text)) is not None}
     return page(
@@ -152,6 +143,18 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
         error=error,
         status=status,
     )
+
+
+def _plotly(request: Request, run_id: str, artifact: ArtifactInfo) -> dict[str, Any] | None:
+    """A Plotly figure a step made, for the browser to draw; None (its preview says what it is) when it is too
+    large for a page or its bytes cannot be read, so one bad blob does not hide the run."""
+    if artifact.size > PREVIEW_MAX_BYTES:
+        return None
+    try:
+        figure = json.loads(run_figure(run_id, artifact.id, request.app.state.settings)[1])
+    except (EvergreenError, ValueError):
+        return None
+    return figure if isinstance(figure, dict) else None
 
 
 def metrics_of(text: str, *, most: int = 60) -> list[tuple[str, Any]] | None:
@@ -212,118 +215,3 @@ async def cancel(request: Request, who: Who) -> Response:
         message = f"run {outcome.run.id[:12]} has ended ({outcome.run.status}); there is nothing to cancel"
         return _run_page(request, outcome.run.id, error=message, status=409)
     return redirect(request, f"/runs/{outcome.run.id}", flash=f"cancel requested for run {outcome.run.id[:12]}")
-
-
-# -- pipelines ------------------------------------------------------------------------------------------------
-
-
-@router.get("/pipelines", include_in_schema=False)
-def pipelines_page(request: Request, who: Who, cursor: str | None = None) -> Response:
-    """The pipelines this project can start, with their parameters and steps."""
-    after = keyset(cursor, str, "this list of pipelines")
-    found = pipelines(request.app.state.settings, after=after, limit=PAGE_SIZE + 1)
-    shown = found[:PAGE_SIZE]
-    return page(
-        request,
-        "pipelines.html",
-        title="Pipelines",
-        nav="/runs",
-        cli=[
-            f"evergreen --server {_root(request)} run PIPELINE -p key=value",
-            "curl " + ('-H "Authorization: Bearer $TOKEN" ' if who.auth else "") + f"{_root(request)}/api/v1/pipelines",
-        ],
-        pipelines=shown,
-        next_cursor=encode_cursor(shown[-1].name) if len(found) > PAGE_SIZE else None,
-    )
-
-
-@router.get("/pipelines/{name}/run", include_in_schema=False)
-def run_form(request: Request, who: Who) -> Response:
-    """A form generated from the pipeline's parameters (name, type, default) that starts a run."""
-    return _form_page(request, _pipeline(request), values=None, errors={}, cache=True)
-
-
-@router.post("/pipelines/{name}/run", include_in_schema=False)
-async def start(request: Request, who: Who) -> Response:
-    """Start a run with the form's values, checked like the API checks them: a bad one re-renders the form
-    with the message beside its field (422) and nothing is started; a good one leads to the new run's page."""
-    fields = await form(request)
-    info = _pipeline(request)
-    values = {p.name: fields.get(PARAM + p.name, "") for p in info.parameters}
-    cache = fields.get("cache") == "on"
-    try:
-        started = start_run(info.name, _typed(info, values), request.app.state.settings, cache=cache)
-    except ParameterError as e:
-        errors = {e.parameter if e.parameter in values else "": str(e)}
-        return _form_page(request, info, values=values, errors=errors, cache=cache, status=422)
-    return redirect(request, f"/runs/{started.id}", flash=f"started run {started.id[:12]} of {info.name}")
-
-
-def _pipeline(request: Request) -> PipelineInfo:
-    """The pipeline the path names; a 404 page names the known ones."""
-    name = request.path_params["name"]
-    found = {p.name: p for p in pipelines(request.app.state.settings)}
-    if name not in found:
-        raise NotFoundError(
-            f"no pipeline {name!r} in this project{did_you_mean(name, found)}; known pipelines: "
-            f"{', '.join(found) or 'none'} (see /pipelines)"
-        )
-    return found[name]
-
-
-def _typed(info: PipelineInfo, values: dict[str, str]) -> dict[str, Any]:
-    """The form's text as parameters: an empty field is left out (its default applies, or the pipeline says
-    it is needed); a list or mapping is read as JSON; other text stays text, typed by the pipeline as the
-    CLI's ``-p key=value`` is."""
-    params: dict[str, Any] = {}
-    kinds = {p.name: p.type for p in info.parameters}
-    for name, text in values.items():
-        if text == "":
-            continue
-        params[name] = text  # if it is not JSON, the pipeline's check names it and the type it expected
-        if _structured(kinds[name]):
-            with contextlib.suppress(ValueError):
-                params[name] = json.loads(text)
-    return params
-
-
-def _structured(kind: str) -> bool:
-    return kind.startswith(("list", "dict", "tuple", "set", "typing.List", "typing.Dict"))
-
-
-def _form_page(
-    request: Request,
-    info: PipelineInfo,
-    *,
-    values: dict[str, str] | None,
-    errors: dict[str, str],
-    cache: bool,
-    status: int = 200,
-) -> Response:
-    shown = values if values is not None else {p.name: _text(p.default) for p in info.parameters if not p.required}
-    example = " ".join(f"-p {p.name}={shlex.quote(shown.get(p.name) or '...')}" for p in info.parameters if p.required)
-    return page(
-        request,
-        "pipeline_run.html",
-        title=f"Run {info.name}",
-        nav="/runs",
-        cli=f"evergreen --server {_root(request)} run {shlex.quote(info.name)} {example}".rstrip(),
-        pipeline=info,
-        values=shown,
-        errors=errors,
-        cache=cache,
-        param=PARAM,
-        status=status,
-    )
-
-
-def _root(request: Request) -> str:
-    """This server's address, as ``evergreen --server`` takes it."""
-    return str(request.base_url).rstrip("/")
-
-
-def _text(default: Any) -> str:
-    """A default as the form shows it: text as it is, anything else as JSON."""
-    if default is None:
-        return ""
-    return default if isinstance(default, str) else json.dumps(default)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         artifact_preview,
         cancel_run,
         run_detail,
+        run_figure,
         runs,
         start_run,
     )
@@ -48,6 +49,7 @@ _LAZY = {
     "pipelines": "._catalog",
     "reap": "._reap",
     "run_detail": "._inspect",
+    "run_figure": "._inspect",
     "run_settings": "evergreen.workspace",
     "runs": "._inspect",
     "start_run": "._inspect",
@@ -81,6 +83,7 @@ __all__ = [
     "pipelines",
     "reap",
     "run_detail",
+    "run_figure",
     "run_settings",
     "runs",
     "start_run",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from evergreen.errors import EvergreenError, RunError
+from evergreen.errors import EvergreenError, NotFoundError, RunError
 from evergreen.store import (
     RUN_STATUSES,
     ArtifactInfo,
@@ -19,8 +19,10 @@ from evergreen.store import (
     get_run,
     lineage,
     list_runs,
+    model_versions_by_id,
     request_cancel,
     schedule_fires,
+    versions_by_id,
 )
 from evergreen.workspace import open_workspace
 
@@ -28,6 +30,8 @@ from ._catalog import find_pipeline
 from ._reap import reap
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from evergreen.artifacts import ArtifactStore
     from evergreen.config import Settings
 
@@ -43,6 +47,10 @@ PREVIEW_CHARS = 2_000
 LOG_TAIL_CHARS = 20_000
 #: Materializers whose values a preview loads: data, not models or files.
 _PREVIEWED = ("pandas.parquet", "numpy.npy", "json")
+#: Materializers of figures (a page shows them: :func:`run_figure`) and the media type of their bytes.
+FIGURES = {"matplotlib.png": "image/png", "plotly.json": "application/json"}
+#: The lineage kinds :attr:`RunDetail.refs` names.
+_VERSION_KINDS = ("dataset_version", "model_version")
 
 
 @dataclass(frozen=True)
@@ -63,13 +71,20 @@ class ArtifactPreview:
 class RunDetail:
     """One run whole: the run with its steps and their artifacts, what started it, what it made beyond its
     artifacts (dataset and model versions: ``made``), previews of its outputs by artifact id, and what each
-    step printed (its last attempt's, the last :data:`LOG_TAIL_CHARS` characters) by step name."""
+    step printed (its last attempt's, the last :data:`LOG_TAIL_CHARS` characters) by step name.
+
+    ``sources`` are the edges into the model versions it made from the dataset versions they were trained on,
+    so its lineage reads data → run → model. ``refs`` names the dataset and model versions of ``made`` and
+    ``sources`` as users write them (``churn@3``), by ``(kind, id)`` as the edges hold them (``("model_version",
+    "12")``); a version deleted since is left out."""
 
     run: RunInfo
     fired: ScheduleFireInfo | None
     made: list[Edge]
     previews: dict[str, ArtifactPreview]
     logs: dict[str, str] = field(default_factory=dict)
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    sources: list[Edge] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -142,8 +157,56 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
             attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
             if attempts:
                 log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
+        sources = [
+            e
+            for m in made
+            if m.dst_kind == "model_version"
+            for e in lineage(session, "model_version", m.dst_id)[0]
+            if e.src_kind == "dataset_version"
+        ]
+        refs = _version_refs(session, made + sources)
     shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
-    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids))
+    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids), refs, sources)
+
+
+def run_figure(run_id: str, artifact_id: str, settings: Settings | None = None) -> tuple[str, bytes]:
+    """A figure that a step of the run made, as ``(media type, bytes)``: a matplotlib figure's PNG
+    (``image/png``) or a Plotly figure's JSON (``application/json``), verified by its sha256, for a page to
+    show. Only figures are given, so a page never serves a run's data or models as they are.
+
+    Raises:
+        NotFoundError: no such run, or none of its steps wrote ``artifact_id``, or that artifact is not a figure
+            (the message says which kinds are), or it is larger than :data:`PREVIEW_MAX_BYTES`.
+    """
+    ws = open_workspace(settings)
+    with ws.session() as session:
+        run = get_run(session, run_id)
+    found = next((a for step in run.steps for a in step.outputs if a.id == artifact_id), None)
+    if found is None:
+        raise NotFoundError(f"run {run.id} made no artifact {artifact_id[:64]!r}; its outputs are on its page")
+    if found.materializer not in FIGURES:
+        raise NotFoundError(
+            f"artifact {found.id} of run {run.id} is {found.type_name} ({found.materializer}), not a figure; "
+            f"figures are {', '.join(FIGURES)}"
+        )
+    if found.size > PREVIEW_MAX_BYTES:
+        raise NotFoundError(
+            f"figure {found.id} of run {run.id} has {found.size} B, more than the {PREVIEW_MAX_BYTES} B a page "
+            "shows; load it with evergreen.artifacts.ArtifactStore.load"
+        )
+    return FIGURES[found.materializer], ws.artifacts.get_bytes(found.id)
+
+
+def _version_refs(session: Session, edges: list[Edge]) -> dict[tuple[str, str], str]:
+    """``name@number`` of each dataset and model version at either end of ``edges``."""
+    ends = {(e.src_kind, e.src_id) for e in edges} | {(e.dst_kind, e.dst_id) for e in edges}
+    ids = {kind: sorted(int(i) for k, i in ends if k == kind and i.isdigit()) for kind in _VERSION_KINDS}
+    refs = {
+        ("dataset_version", str(v.id)): f"{v.dataset}@{v.number}"
+        for v in versions_by_id(session, ids["dataset_version"])
+    }
+    refs |= {("model_version", str(v.id)): v.ref for v in model_versions_by_id(session, ids["model_version"])}
+    return refs
 
 
 def _logs(artifacts: ArtifactStore, log_ids: dict[str, str]) -> dict[str, str]:

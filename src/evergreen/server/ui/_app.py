@@ -14,7 +14,7 @@ from evergreen.config import Settings
 from evergreen.serving import Authorizer
 
 from .._problems import Problem, status_of
-from . import _data, _deployments, _experiments, _home, _models, _monitoring, _static
+from . import _data, _deployments, _experiments, _features, _home, _models, _monitoring, _pipelines, _runs, _static
 from ._render import page, redirect
 from ._session import (
     TOKEN_COOKIE,
@@ -29,7 +29,7 @@ from ._session import (
 log = logging.getLogger(__name__)
 
 #: The page modules, each with a ``router``; a new area adds one line here.
-PAGES = (_home, _experiments, _models, _deployments, _monitoring, _data)
+PAGES = (_home, _runs, _pipelines, _data, _features, _experiments, _models, _deployments, _monitoring)
 
 
 def create_ui(settings: Settings) -> FastAPI:

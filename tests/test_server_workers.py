@@ -1,4 +1,4 @@
-"""``evergreen serve --workers N`` as a user runs it: a socket per worker, a dead worker replaced, bad starts."""
+"""``evergreen serve --workers N`` as a user runs it: a socket per worker, a dead worker replaced on it, bad starts."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from evergreen.registry import record_gate, register
 from evergreen.serving import deploy
 from evergreen.serving._supervisor import spreads_connections
 from evergreen.training import sklearn, train
-from server_process import free_port, gone, wait_ready
+from server_process import free_port, wait_exited, wait_ready
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 pytestmark = [
@@ -76,11 +76,21 @@ def serving(folder: Path, port: int, workers: int = 2) -> Iterator[subprocess.Po
 
 def workers_of_connections(port: int, count: int) -> Counter[int]:
     """Open ``count`` connections at once, then ask each which worker holds it (``/healthz``)."""
-    connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+    return Counter(answering_workers(ask_workers(port, count)))
+
+
+def ask_workers(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections opened at once, each sent ``GET /healthz`` (answered by whichever worker accepts it)."""
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(count)]
+    for connection in connections:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    return connections
+
+
+def answering_workers(connections: list[socket.socket]) -> list[int]:
+    """The worker that answered each connection of :func:`ask_workers`, in order; closes them."""
+    answers = []
     try:
-        for connection in connections:
-            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-        answers = []
         for connection in connections:
             data = b""
             while not data.endswith(b"}"):
@@ -91,7 +101,7 @@ def workers_of_connections(port: int, count: int) -> Counter[int]:
     finally:
         for connection in connections:
             connection.close()
-    return Counter(answers)
+    return answers
 
 
 def wait_for_workers(url: str, want: int, *, not_in: frozenset[int] = frozenset(), timeout_s: float = 120) -> set[int]:
@@ -119,20 +129,14 @@ def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker
         spread = workers_of_connections(port, 16)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while not gone(victim):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        # At once, with one worker dead: every new connection goes to the live one.
-        answers = [httpx.post(f"{url}/v1/models/churn-api:predict", json=body, timeout=30) for _ in range(20)]
+        # At once, while it dies and is replaced: every new connection is answered (one the kernel gives the
+        # dead worker's socket waits there for the replacement).
+        answers = [httpx.post(f"{url}/v1/models/churn-api:predict", json=body, timeout=120) for _ in range(20)]
         replacement = wait_for_workers(url, 1, not_in=frozenset(first))
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
         workers = first | replacement
-        deadline = time.monotonic() + 10
-        while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = [pid for pid in workers if not gone(pid)]
+        left = wait_exited(workers, timeout_s=10)
 
     assert set(spread) == first, spread
     assert sum(spread.values()) == 16
@@ -143,6 +147,34 @@ def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker
     assert left == []  # SIGTERM to the supervisor stopped every worker
 
 
+def test_connections_waiting_for_a_worker_that_is_killed_are_answered_by_its_replacement_not_reset(
+    project: Settings,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serving(project.project_dir, port) as process:
+        wait_ready(process, url, timeout_s=150, what="evergreen serve --workers 2")
+        first = wait_for_workers(url, 2)
+        victim, survivor = sorted(first)
+        # Stopped, the victim accepts nothing: the connections the kernel gives its socket wait in its queue,
+        # as they do for a worker that is busy, or dying, when the kernel hands them over.
+        os.kill(victim, signal.SIGSTOP)
+        waiting = ask_workers(port, 16)
+        os.kill(victim, signal.SIGKILL)
+        # Opened while the replacement starts: the kernel gives some to the dead worker's socket.
+        answers = [httpx.get(f"{url}/healthz", timeout=120).json()["worker"] for _ in range(10)]
+        queued = answering_workers(waiting)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+
+    replacement = set(queued) - {survivor}
+    assert len(replacement) == 1, Counter(queued)  # the ones the victim never accepted, answered by its heir
+    assert victim not in replacement
+    assert set(answers) <= {survivor} | replacement
+    assert f"server worker {victim} exited with code -9; starting another" in stderr
+    assert process.returncode == 0, stderr
+
+
 def test_workers_stop_when_their_supervisor_is_killed(project: Settings) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -151,10 +183,7 @@ def test_workers_stop_when_their_supervisor_is_killed(project: Settings) -> None
         workers = wait_for_workers(url, 2)
         process.kill()  # SIGKILL: the supervisor cannot stop its workers itself
         process.communicate(timeout=30)
-        deadline = time.monotonic() + 40
-        while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = [pid for pid in workers if not gone(pid)]
+        left = wait_exited(workers, timeout_s=40)
         with socket.socket() as probe:  # nothing holds the port any more
             probe.bind(("127.0.0.1", port))
 

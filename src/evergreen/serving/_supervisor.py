@@ -1,21 +1,23 @@
-"""The worker processes of ``evergreen serve --workers N``, each listening on a socket of its own.
+"""The worker processes of ``evergreen serve --workers N``: a listening socket per worker, owned by the supervisor.
 
 uvicorn's supervisor binds one socket and hands it to every worker. On one shared socket the worker
 whose event loop wakes first accepts every connection then waiting, so connections opened together
 (a client's pool, a load balancer's keep-alive connections) pile onto one worker while the others idle:
-measured, 16 connections opened at once landed 15/1 or 16/0 on two workers. On Linux each worker here
-binds a socket of its own to the port with ``SO_REUSEPORT``, and the kernel spreads new connections
-over the sockets that listen (by a hash of the connection's addresses).
+measured, 16 connections opened at once landed 15/1 or 16/0 on two workers. On Linux the supervisor
+here binds one socket per worker to the port with ``SO_REUSEPORT``, and the kernel spreads new
+connections over the sockets that listen (by a hash of the connection's addresses).
 
-A worker's socket listens only once its app has started (models loaded), so no connection is queued
-for a worker that cannot answer yet. When a worker dies its socket goes with it: new connections go to
-the others while a replacement starts (a connection already queued on the dead socket, not yet
-accepted, is reset). A worker that exits before it ever served stops the server: its error would
-recur on every restart. A worker whose supervisor is gone (killed with SIGKILL, say) gets SIGTERM from
-the kernel and stops as on Ctrl-C, so no orphan keeps serving the port. The supervisor itself holds
-the port bound, never listening, so no other program takes it between workers. Where
-``SO_REUSEPORT`` does not spread connections (not Linux), uvicorn's supervisor runs the workers on one
-socket as before.
+The supervisor makes those sockets and keeps them; each worker inherits its own (as nginx's master
+hands its workers their ``reuseport`` sockets). A socket listens once its first worker's app has
+started (models loaded), so no connection waits for a worker that never served. When a worker dies,
+its socket stays open in the supervisor and keeps its queue: connections the kernel gave it, completed
+but not yet accepted (and those it gives it while the worker is replaced), wait there and are answered
+by the replacement, which inherits the same socket, instead of being reset with the dead worker's last
+file. Only the requests the dead worker was already handling are lost. A worker that exits before it
+ever served stops the server: its error would recur on every restart. A worker whose supervisor is
+gone (killed with SIGKILL, say) gets SIGTERM from the kernel and stops as on Ctrl-C, so no orphan keeps
+serving the port. Where ``SO_REUSEPORT`` does not spread connections (not Linux), uvicorn's supervisor
+runs the workers on one socket as before.
 """
 
 from __future__ import annotations
@@ -65,11 +67,12 @@ def run_workers(app: str, *, host: str, port: int, workers: int, **options: Any)
 
         uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **options)
         return
-    reservation = _reserve(host, port)
+    sockets = _worker_sockets(host, port, workers)
     try:
-        _Supervisor(app, host, reservation.getsockname()[1], workers, options).run()
+        _Supervisor(app, host, sockets, options).run()
     finally:
-        reservation.close()
+        for sock in sockets:
+            sock.close()
 
 
 def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
@@ -112,13 +115,19 @@ def check_port(host: str, port: int) -> int:
         ) from e
 
 
-def _reserve(host: str, port: int) -> socket.socket:
-    """Hold ``host:port`` for the workers (port 0: a free one), refusing a port another program has."""
+def _worker_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
+    """One socket per worker bound to ``host:port`` in the port's ``SO_REUSEPORT`` group, not listening yet
+    (port 0: a free one, the same for all), refusing a port another program has."""
     port = check_port(host, port)
+    sockets: list[socket.socket] = []
     try:
-        return _bound_socket(host, port)
+        for _ in range(workers):
+            sockets.append(_bound_socket(host, port))
     except OSError as e:  # taken in the moment between the probe and here
+        for sock in sockets:
+            sock.close()
         raise ServingError(f"cannot listen on {host}:{port}: {e.strerror}; pick another port with --port") from e
+    return sockets
 
 
 #: prctl's option that has the kernel signal a process when its parent exits (linux/prctl.h).
@@ -136,12 +145,12 @@ def _stop_with(supervisor: int) -> None:
 
 
 def _worker_main(
-    app: str, host: str, port: int, options: dict[str, Any], started: Event, supervisor: int, announce: bool
+    app: str, sock: socket.socket, options: dict[str, Any], started: Event, supervisor: int, announce: bool
 ) -> None:
     """One worker process of the supervisor with process id ``supervisor``: the app from the factory
-    ``app``, its own socket on the port, then uvicorn's server on it, which sets ``started`` once it has
-    started (its socket listens). With ``announce``, the app is told (:data:`ANNOUNCE_VARIABLE`) to print
-    what it serves."""
+    ``app``, then uvicorn's server on ``sock`` (the worker's socket, inherited from the supervisor), which
+    sets ``started`` once it has started (the socket listens). With ``announce``, the app is told
+    (:data:`ANNOUNCE_VARIABLE`) to print what it serves."""
     _stop_with(supervisor)
     if announce:
         os.environ[ANNOUNCE_VARIABLE] = "1"
@@ -160,7 +169,7 @@ def _worker_main(
     except EvergreenError as e:  # a user's mistake (a setting, a folder): one line, as the CLI prints it
         sys.stderr.write(f"error: {e}\n")
         sys.exit(1)
-    sock = _bound_socket(host, port)
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(application, host=host, port=port, **options)
     # uvicorn raises the signal that stopped it again once it has shut down: Ctrl-C, which reaches the
     # whole process group, would end each worker with a traceback.
@@ -169,20 +178,23 @@ def _worker_main(
 
 
 class _Supervisor:
-    """Starts the workers, replaces one that dies after it served, and stops them all on SIGINT or SIGTERM."""
+    """Starts a worker on each socket, replaces one that dies after it served (on the same socket), and stops
+    them all on SIGINT or SIGTERM."""
 
-    def __init__(self, app: str, host: str, port: int, workers: int, options: dict[str, Any]) -> None:
-        self.app, self.host, self.port, self.options = app, host, port, options
+    def __init__(self, app: str, host: str, sockets: list[socket.socket], options: dict[str, Any]) -> None:
+        self.app, self.host, self.sockets, self.options = app, host, sockets, options
+        self.port: int = sockets[0].getsockname()[1]
         self.processes: list[tuple[SpawnProcess, Event]] = []
-        self.workers = workers
         self.stop = threading.Event()
         self.failure: str | None = None
 
-    def start(self, *, announce: bool = False) -> tuple[SpawnProcess, Event]:
+    def start(self, slot: int, *, announce: bool = False) -> tuple[SpawnProcess, Event]:
+        """A worker process serving the socket of ``slot``; the socket reaches it by inheritance (multiprocessing
+        passes a socket argument to a spawned process as the same open file)."""
         started = _SPAWN.Event()
         process = _SPAWN.Process(
             target=_worker_main,
-            args=(self.app, self.host, self.port, self.options, started, os.getpid(), announce),
+            args=(self.app, self.sockets[slot], self.options, started, os.getpid(), announce),
             name="evergreen-serve-worker",
         )
         process.start()
@@ -191,7 +203,7 @@ class _Supervisor:
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.processes = [self.start(announce=i == 0) for i in range(self.workers)]
+            self.processes = [self.start(slot, announce=slot == 0) for slot in range(len(self.sockets))]
             while not self.stop.is_set():
                 wait([process.sentinel for process, _ in self.processes], timeout=0.5)
                 self._replace_dead()
@@ -218,10 +230,15 @@ class _Supervisor:
                 self.stop.set()
                 return
             logger.warning("server worker %s exited with code %s; starting another", process.pid, process.exitcode)
-            self.processes[index] = self.start()
+            self.processes[index] = self.start(index)
 
     def _stop_all(self) -> None:
-        """SIGTERM to every worker (each finishes its requests and flushes its log), SIGKILL after the timeout."""
+        """SIGTERM to every worker (each finishes its requests and flushes its log), SIGKILL after the timeout.
+
+        The supervisor lets go of the sockets first: each then closes when its worker stops listening, and the
+        port refuses new connections rather than queueing ones that no worker would accept."""
+        for sock in self.sockets:
+            sock.close()
         for process, _ in self.processes:
             if process.is_alive():
                 process.terminate()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
@@ -22,6 +24,7 @@ from churn_project import ingest_churn
 from evergreen.config import Settings, load_settings
 from evergreen.registry import record_gate, register
 from evergreen.serving import deploy
+from evergreen.serving._steering import steer
 from evergreen.serving._supervisor import spreads_connections
 from evergreen.training import sklearn, train
 from server_process import free_port, wait_exited, wait_ready
@@ -115,6 +118,21 @@ def wait_for_workers(url: str, want: int, *, not_in: frozenset[int] = frozenset(
     return seen - not_in
 
 
+def printed_until(process: subprocess.Popen[str], pattern: str, *, timeout_s: float) -> tuple[str, re.Match[str]]:
+    """What the server has printed on stderr up to a line matching ``pattern``, and the match; read as it comes."""
+    assert process.stderr is not None
+    printed = ""
+    deadline = time.monotonic() + timeout_s
+    while (found := re.search(pattern, printed)) is None:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no line matching {pattern!r} within {timeout_s} s: {printed}"
+        if select.select([process.stderr], [], [], left)[0]:
+            chunk = os.read(process.stderr.fileno(), 65536).decode()
+            assert chunk, f"the server exited without printing {pattern!r}: {printed}"
+            printed += chunk
+    return printed, found
+
+
 def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker_is_replaced(
     project: Settings,
 ) -> None:
@@ -127,22 +145,33 @@ def test_connections_opened_together_spread_over_the_workers_and_a_killed_worker
         # On one shared socket, 16 connections opened together landed 15/1 or 16/0; a socket each spreads
         # them by the kernel's hash (all 16 on one of two sockets: a chance of 3 in 100,000).
         spread = workers_of_connections(port, 16)
-        victim = min(first)
+        victim, survivor = sorted(first)
         os.kill(victim, signal.SIGKILL)
-        # At once, while it dies and is replaced: every new connection is answered (one the kernel gives the
-        # dead worker's socket waits there for the replacement).
-        answers = [httpx.post(f"{url}/v1/models/churn-api:predict", json=body, timeout=120) for _ in range(20)]
+        printed, replaced = printed_until(
+            process,
+            rf"server worker {victim} exited with code -9; worker (\d+) replaces it on its socket",
+            timeout_s=60,
+        )
+        heir = int(replaced[1])
+        # Held before it serves: a connection given to its socket would wait. Once the supervisor has seen the
+        # death, the kernel gives new connections to the live worker alone.
+        os.kill(heir, signal.SIGSTOP)
+        try:
+            answers = [httpx.post(f"{url}/v1/models/churn-api:predict", json=body, timeout=30) for _ in range(10)]
+            answered_by = {httpx.get(f"{url}/healthz", timeout=30).json()["worker"] for _ in range(10)}
+        finally:
+            os.kill(heir, signal.SIGCONT)
         replacement = wait_for_workers(url, 1, not_in=frozenset(first))
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-        workers = first | replacement
-        left = wait_exited(workers, timeout_s=10)
+        _, rest = process.communicate(timeout=60)
+        stderr = printed + rest
+        left = wait_exited(first | replacement, timeout_s=10)
 
     assert set(spread) == first, spread
     assert sum(spread.values()) == 16
-    assert [a.status_code for a in answers] == [200] * 20
-    assert len(replacement) == 1
-    assert f"server worker {victim} exited with code -9; starting another" in stderr
+    assert [a.status_code for a in answers] == [200] * 10
+    assert answered_by == {survivor}
+    assert replacement == {heir}
     assert process.returncode == 0, stderr
     assert left == []  # SIGTERM to the supervisor stopped every worker
 
@@ -161,7 +190,8 @@ def test_connections_waiting_for_a_worker_that_is_killed_are_answered_by_its_rep
         os.kill(victim, signal.SIGSTOP)
         waiting = ask_workers(port, 16)
         os.kill(victim, signal.SIGKILL)
-        # Opened while the replacement starts: the kernel gives some to the dead worker's socket.
+        # Opened while it dies and is replaced: answered by the survivor, or by the replacement from the dead
+        # worker's socket (those the kernel gave it before the supervisor saw the death).
         answers = [httpx.get(f"{url}/healthz", timeout=120).json()["worker"] for _ in range(10)]
         queued = answering_workers(waiting)
         process.send_signal(signal.SIGTERM)
@@ -169,9 +199,10 @@ def test_connections_waiting_for_a_worker_that_is_killed_are_answered_by_its_rep
 
     replacement = set(queued) - {survivor}
     assert len(replacement) == 1, Counter(queued)  # the ones the victim never accepted, answered by its heir
-    assert victim not in replacement
-    assert set(answers) <= {survivor} | replacement
-    assert f"server worker {victim} exited with code -9; starting another" in stderr
+    (heir,) = replacement
+    assert heir != victim
+    assert set(answers) <= {survivor, heir}
+    assert f"server worker {victim} exited with code -9; worker {heir} replaces it on its socket" in stderr
     assert process.returncode == 0, stderr
 
 
@@ -225,3 +256,53 @@ def test_a_worker_that_fails_before_serving_stops_the_server_instead_of_restarti
     assert "Traceback" not in stderr
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # the port is free again
+
+
+@contextmanager
+def reuse_port_group(size: int) -> Iterator[list[socket.socket]]:
+    """``size`` sockets listening on one loopback port by SO_REUSEPORT, in this order (their index in the group)."""
+    sockets = [socket.socket() for _ in range(size)]
+    try:
+        for sock in sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("127.0.0.1", sockets[0].getsockname()[1] if sock is not sockets[0] else 0))
+        for sock in sockets:
+            sock.listen(64)
+            sock.setblocking(False)
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def accepted_by(sockets: list[socket.socket], count: int) -> Counter[int]:
+    """Open ``count`` connections to the group's port; how many each socket (by index) holds."""
+    port = sockets[0].getsockname()[1]
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    taken: Counter[int] = Counter()
+    try:
+        while taken.total() < count:  # each connection reaches a queue as its handshake completes
+            ready = select.select(sockets, [], [], 10)[0]
+            assert ready, f"{taken.total()} of {count} connections reached a socket"
+            for sock in ready:
+                sock.accept()[0].close()
+                taken[sockets.index(sock)] += 1
+    finally:
+        for client in clients:
+            client.close()
+    return taken
+
+
+def test_steering_gives_new_connections_only_to_the_sockets_named_and_to_all_when_none_is() -> None:
+    with reuse_port_group(3) as sockets:
+        steer(sockets[2], [1])  # any socket of the group sets the group's choice
+        only_one = accepted_by(sockets, 30)
+        steer(sockets[0], [0, 2])  # the next choice replaces it
+        two = accepted_by(sockets, 60)
+        steer(sockets[0], [])
+        any_ = accepted_by(sockets, 60)
+
+    assert only_one == {1: 30}
+    assert set(two) == {0, 2}, two  # at random: one left out of 60 by chance, 1 in 10^18
+    assert sum(two.values()) == 60
+    assert set(any_) == {0, 1, 2}, any_  # the kernel's own hash over the whole group

@@ -7,14 +7,17 @@ measured, 16 connections opened at once landed 15/1 or 16/0 on two workers. On L
 here binds one socket per worker to the port with ``SO_REUSEPORT``, and the kernel spreads new
 connections over the sockets that listen (by a hash of the connection's addresses).
 
-The supervisor makes those sockets and keeps them; each worker inherits its own (as nginx's master
-hands its workers their ``reuseport`` sockets). A socket listens once its first worker's app has
-started (models loaded), so no connection waits for a worker that never served. When a worker dies,
-its socket stays open in the supervisor and keeps its queue: connections the kernel gave it, completed
-but not yet accepted (and those it gives it while the worker is replaced), wait there and are answered
-by the replacement, which inherits the same socket, instead of being reset with the dead worker's last
-file. Only the requests the dead worker was already handling are lost. A worker that exits before it
-ever served stops the server: its error would recur on every restart. A worker whose supervisor is
+The supervisor makes those sockets, listening in the order of its worker slots, and keeps them; each
+worker inherits its own (as nginx's master hands its workers their ``reuseport`` sockets). The kernel
+gives new connections only to the sockets of workers that serve (``_steering.py``; a worker tells the
+supervisor once its app has started, models loaded, and accepts once the kernel has been told); before
+any serves, they wait for the first. When a worker dies, its socket stays open in the supervisor and
+keeps its queue: connections the kernel gave it, completed but not yet accepted, wait there and are
+answered by the replacement, which inherits the same socket, instead of being reset with the dead
+worker's last file (the last of its threads to exit, which may be after its main thread is a zombie);
+new connections go to the other workers meanwhile. Only the requests the dead worker was already
+handling are lost. A worker that exits before it ever served stops the server: its error would recur
+on every restart. A worker whose supervisor is
 gone (killed with SIGKILL, say) gets SIGTERM from the kernel and stops as on Ctrl-C, so no orphan keeps
 serving the port. Where ``SO_REUSEPORT`` does not spread connections (not Linux), uvicorn's supervisor
 runs the workers on one socket as before.
@@ -31,13 +34,15 @@ import signal
 import socket
 import sys
 import threading
-from multiprocessing.connection import wait
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event
 from types import FrameType
 from typing import Any
 
 from evergreen.errors import EvergreenError, ServingError
+
+from ._steering import steer
 
 logger = logging.getLogger("evergreen.serving")
 
@@ -46,6 +51,9 @@ logger = logging.getLogger("evergreen.serving")
 ANNOUNCE_VARIABLE = "_EVERGREEN_SERVE_ANNOUNCE"
 #: How long a stopping worker may take to finish its requests and flush its log before it is killed.
 STOP_TIMEOUT_S = 30.0
+#: The length of each socket's queue of connections not yet accepted: uvicorn's default, which each worker
+#: sets again when it starts serving.
+BACKLOG = 2048
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -116,13 +124,15 @@ def check_port(host: str, port: int) -> int:
 
 
 def _worker_sockets(host: str, port: int, workers: int) -> list[socket.socket]:
-    """One socket per worker bound to ``host:port`` in the port's ``SO_REUSEPORT`` group, not listening yet
-    (port 0: a free one, the same for all), refusing a port another program has."""
+    """One socket per worker on ``host:port`` (port 0: a free one, the same for all), refusing a port another
+    program has; listening in this order, which is their order in the port's ``SO_REUSEPORT`` group."""
     port = check_port(host, port)
     sockets: list[socket.socket] = []
     try:
         for _ in range(workers):
             sockets.append(_bound_socket(host, port))
+        for sock in sockets:
+            sock.listen(BACKLOG)
     except OSError as e:  # taken in the moment between the probe and here
         for sock in sockets:
             sock.close()
@@ -145,11 +155,12 @@ def _stop_with(supervisor: int) -> None:
 
 
 def _worker_main(
-    app: str, sock: socket.socket, options: dict[str, Any], started: Event, supervisor: int, announce: bool
+    app: str, sock: socket.socket, options: dict[str, Any], channel: Connection, supervisor: int, announce: bool
 ) -> None:
     """One worker process of the supervisor with process id ``supervisor``: the app from the factory
-    ``app``, then uvicorn's server on ``sock`` (the worker's socket, inherited from the supervisor), which
-    sets ``started`` once it has started (the socket listens). With ``announce``, the app is told
+    ``app``, then uvicorn's server on ``sock`` (the worker's socket, inherited from the supervisor). Once
+    the server has started it says so on ``channel`` and waits for the supervisor's answer (new connections
+    come to its socket from then on) before it accepts. With ``announce``, the app is told
     (:data:`ANNOUNCE_VARIABLE`) to print what it serves."""
     _stop_with(supervisor)
     if announce:
@@ -160,7 +171,7 @@ def _worker_main(
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if self.started:
-                started.set()
+                _report_serving(channel)
 
     from uvicorn.importer import import_from_string
 
@@ -177,6 +188,27 @@ def _worker_main(
         Server(config).run(sockets=[sock])
 
 
+def _report_serving(channel: Connection) -> None:
+    """Tell the supervisor this worker serves and wait for its answer (a few milliseconds), so a worker that
+    answers one request is one the kernel gives new connections; end of file: the supervisor is stopping."""
+    try:
+        channel.send(True)
+        channel.recv()
+    except (EOFError, OSError):
+        pass
+    finally:
+        channel.close()
+
+
+@dataclass
+class _Worker:
+    """A worker process, the supervisor's end of its channel until it says it serves, and whether it has."""
+
+    process: SpawnProcess
+    channel: Connection | None
+    serving: bool = False
+
+
 class _Supervisor:
     """Starts a worker on each socket, replaces one that dies after it served (on the same socket), and stops
     them all on SIGINT or SIGTERM."""
@@ -184,28 +216,32 @@ class _Supervisor:
     def __init__(self, app: str, host: str, sockets: list[socket.socket], options: dict[str, Any]) -> None:
         self.app, self.host, self.sockets, self.options = app, host, sockets, options
         self.port: int = sockets[0].getsockname()[1]
-        self.processes: list[tuple[SpawnProcess, Event]] = []
+        self.workers: list[_Worker] = []
         self.stop = threading.Event()
         self.failure: str | None = None
+        self.steering = True
 
-    def start(self, slot: int, *, announce: bool = False) -> tuple[SpawnProcess, Event]:
+    def start(self, slot: int, *, announce: bool = False) -> _Worker:
         """A worker process serving the socket of ``slot``; the socket reaches it by inheritance (multiprocessing
         passes a socket argument to a spawned process as the same open file)."""
-        started = _SPAWN.Event()
+        ours, theirs = _SPAWN.Pipe()
         process = _SPAWN.Process(
             target=_worker_main,
-            args=(self.app, self.sockets[slot], self.options, started, os.getpid(), announce),
+            args=(self.app, self.sockets[slot], self.options, theirs, os.getpid(), announce),
             name="evergreen-serve-worker",
         )
         process.start()
-        return process, started
+        theirs.close()  # the worker's end is the worker's: its exit then reads as the end of the file here
+        return _Worker(process, ours)
 
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.processes = [self.start(slot, announce=slot == 0) for slot in range(len(self.sockets))]
+            self.workers = [self.start(slot, announce=slot == 0) for slot in range(len(self.sockets))]
             while not self.stop.is_set():
-                wait([process.sentinel for process, _ in self.processes], timeout=0.5)
+                channels = [worker.channel for worker in self.workers if worker.channel is not None]
+                wait([*(worker.process.sentinel for worker in self.workers), *channels], timeout=0.5)
+                self._admit_serving()
                 self._replace_dead()
         finally:
             self._stop_all()
@@ -217,32 +253,73 @@ class _Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop.set()
 
-    def _replace_dead(self) -> None:
-        for index, (process, started) in enumerate(self.processes):
-            if process.is_alive() or self.stop.is_set():
+    def _admit_serving(self) -> None:
+        """Have the kernel give new connections to the workers that have just said they serve, then tell them."""
+        for worker in self.workers:
+            if worker.channel is None or not worker.channel.poll():
                 continue
-            process.join()
-            if not started.is_set():
+            try:
+                worker.channel.recv()
+            except EOFError:  # it exited before it served: _replace_dead stops the server
+                pass
+            else:
+                worker.serving = True
+                self._steer()
+                with contextlib.suppress(OSError):  # it died meanwhile: _replace_dead replaces it
+                    worker.channel.send(True)
+            worker.channel.close()
+            worker.channel = None
+
+    def _replace_dead(self) -> None:
+        for slot, worker in enumerate(self.workers):
+            if worker.process.is_alive() or self.stop.is_set():
+                continue
+            worker.process.join()
+            if not worker.serving:
                 self.failure = (
-                    f"a worker of the server on {self.host}:{self.port} exited with code {process.exitcode} before "
-                    "it served (its error is printed above); stopping the server"
+                    f"a worker of the server on {self.host}:{self.port} exited with code {worker.process.exitcode} "
+                    "before it served (its error is printed above); stopping the server"
                 )
                 self.stop.set()
                 return
-            logger.warning("server worker %s exited with code %s; starting another", process.pid, process.exitcode)
-            self.processes[index] = self.start(index)
+            worker.serving = False
+            self._steer()  # new connections to the others; those its socket holds wait for the replacement
+            self.workers[slot] = self.start(slot)
+            logger.warning(
+                "server worker %s exited with code %s; worker %s replaces it on its socket",
+                worker.process.pid,
+                worker.process.exitcode,
+                self.workers[slot].process.pid,
+            )
+
+    def _steer(self) -> None:
+        """Have the kernel give new connections to the sockets of the workers that serve (see ``_steering.py``)."""
+        if not self.steering:
+            return
+        try:
+            steer(self.sockets[0], [slot for slot, worker in enumerate(self.workers) if worker.serving])
+        except OSError as e:
+            self.steering = False
+            logger.warning(
+                "the kernel cannot steer new connections to the workers that serve (%s): while a worker is "
+                "replaced, those it gives its socket wait for the replacement",
+                e.strerror,
+            )
 
     def _stop_all(self) -> None:
         """SIGTERM to every worker (each finishes its requests and flushes its log), SIGKILL after the timeout.
 
         The supervisor lets go of the sockets first: each then closes when its worker stops listening, and the
         port refuses new connections rather than queueing ones that no worker would accept."""
+        for worker in self.workers:
+            if worker.channel is not None:  # a worker waiting for the supervisor's answer goes on to stop
+                worker.channel.close()
         for sock in self.sockets:
             sock.close()
-        for process, _ in self.processes:
+        for process in (worker.process for worker in self.workers):
             if process.is_alive():
                 process.terminate()
-        for process, _ in self.processes:
+        for process in (worker.process for worker in self.workers):
             process.join(STOP_TIMEOUT_S)
             if process.is_alive():
                 logger.warning("server worker %s did not stop within %.0f s; killed", process.pid, STOP_TIMEOUT_S)

@@ -5,22 +5,23 @@ whose event loop wakes first accepts every connection then waiting, so connectio
 (a client's pool, a load balancer's keep-alive connections) pile onto one worker while the others idle:
 measured, 16 connections opened at once landed 15/1 or 16/0 on two workers. On Linux the supervisor
 here binds one socket per worker to the port with ``SO_REUSEPORT``, and the kernel spreads new
-connections over the sockets that listen (by a hash of the connection's addresses).
+connections over them.
 
 The supervisor makes those sockets, listening in the order of its worker slots, and keeps them; each
 worker inherits its own (as nginx's master hands its workers their ``reuseport`` sockets). The kernel
-gives new connections only to the sockets of workers that serve (``_steering.py``; a worker tells the
-supervisor once its app has started, models loaded, and accepts once the kernel has been told); before
-any serves, they wait for the first. When a worker dies, its socket stays open in the supervisor and
-keeps its queue: connections the kernel gave it, completed but not yet accepted, wait there and are
-answered by the replacement, which inherits the same socket, instead of being reset with the dead
-worker's last file (the last of its threads to exit, which may be after its main thread is a zombie);
-new connections go to the other workers meanwhile. Only the requests the dead worker was already
-handling are lost. A worker that exits before it ever served stops the server: its error would recur
-on every restart. A worker whose supervisor is
-gone (killed with SIGKILL, say) gets SIGTERM from the kernel and stops as on Ctrl-C, so no orphan keeps
-serving the port. Where ``SO_REUSEPORT`` does not spread connections (not Linux), uvicorn's supervisor
-runs the workers on one socket as before.
+gives new connections only to the sockets of workers that serve (``_steering.py``): a worker tells the
+supervisor once its app has started (models loaded) and accepts once the kernel has been told. Before
+any serves, the kernel spreads connections over all the sockets, where they wait for their worker.
+
+When a worker dies, its socket stays open in the supervisor and keeps its queue: the connections the
+kernel gave it that it had not accepted wait there and are answered by the replacement, which inherits
+the same socket, instead of being reset when the dead worker's last thread exits (which may be after
+its main thread is a zombie); new connections go to the other workers meanwhile. Only the requests the
+dead worker was already handling are lost. A worker that exits before it ever served stops the server:
+its error would recur on every restart. A worker whose supervisor is gone (killed with SIGKILL, say)
+gets SIGTERM from the kernel and stops as on Ctrl-C, so no orphan keeps serving the port. Where
+``SO_REUSEPORT`` does not spread connections (not Linux), uvicorn's supervisor runs the workers on one
+socket as before.
 """
 
 from __future__ import annotations
@@ -284,13 +285,14 @@ class _Supervisor:
                 return
             worker.serving = False
             self._steer()  # new connections to the others; those its socket holds wait for the replacement
-            self.workers[slot] = self.start(slot)
+            replacement = self.workers[slot] = self.start(slot)
             logger.warning(
                 "server worker %s exited with code %s; worker %s replaces it on its socket",
                 worker.process.pid,
                 worker.process.exitcode,
-                self.workers[slot].process.pid,
+                replacement.process.pid,
             )
+            worker.process.close()  # its sentinel, a file the supervisor would otherwise hold for each death
 
     def _steer(self) -> None:
         """Have the kernel give new connections to the sockets of the workers that serve (see ``_steering.py``)."""

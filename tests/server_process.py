@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import subprocess
 import time
-from pathlib import Path
+from collections.abc import Iterable
 
 import httpx
 
@@ -31,9 +33,28 @@ def wait_ready(process: subprocess.Popen[str], url: str, *, timeout_s: float, wh
         time.sleep(0.2)
 
 
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has exited (a zombie waiting to be reaped has closed its sockets)."""
+def wait_exited(pids: Iterable[int], *, timeout_s: float) -> list[int]:
+    """Wait until every process in ``pids`` has exited, all its threads, so its files are closed; return those
+    still running after ``timeout_s``.
+
+    Waits on a pidfd each (Linux), which reads ready once the whole thread group is gone, not on /proc
+    polling: the main thread of a killed process is a zombie while another thread may still be finishing
+    a write, with the process's sockets still open.
+    """
+    waiting: dict[int, int] = {}
+    for pid in pids:
+        try:
+            waiting[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:  # exited and reaped already
+            continue
+    deadline = time.monotonic() + timeout_s
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select(list(waiting), [], [], left)
+            for fd in ready:
+                os.close(fd)
+                del waiting[fd]
+        return sorted(waiting.values())
+    finally:
+        for fd in waiting:
+            os.close(fd)

@@ -34,7 +34,7 @@ from evergreen.registry import record_gate, register
 from evergreen.serving import PredictionLog, create_app, deploy, predict_batch
 from evergreen.store import MetadataStore, now, predictions_by_id, version_traffic
 from evergreen.training import ModelSpec, OnnxModel, package_model, sklearn, train
-from server_process import free_port, gone, wait_ready
+from server_process import free_port, wait_ready
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
@@ -371,15 +371,13 @@ def test_two_workers_both_answer_and_log_and_metrics_give_the_servers_totals(
         files = sorted(p.name.rpartition("_")[0] for p in folders[0].iterdir()) if len(folders) == 1 else []
         killed = min(logged)  # a worker that dies uncleanly: its counts stay in the totals, its live gauge goes
         os.kill(killed, signal.SIGKILL)
-        deadline = time.monotonic() + 15
-        while not gone(killed):  # until then, a connection the kernel hands its socket is reset
-            assert time.monotonic() < deadline, f"worker {killed} still runs after SIGKILL"
-            time.sleep(0.01)
+        # Scraped at once: a connection the kernel gives the dead worker's socket waits for its replacement.
+        # The first scrape after the supervisor has reaped the killed worker drops its live gauge.
+        deadline = time.monotonic() + 60
         while True:
-            after = httpx.get(f"{url}/metrics").text
+            after = httpx.get(f"{url}/metrics", timeout=60).text
             if not (folders[0] / f"gauge_livemax_{killed}.db").exists() or time.monotonic() > deadline:
                 break
-            time.sleep(0.1)
         left = {p.name for p in folders[0].iterdir()}
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,10 @@ from evergreen.store import (
     request_cancel,
     schedule_fires,
 )
-from evergreen.workspace import open_workspace
+from evergreen.workspace import Workspace, open_workspace
 
 from ._catalog import find_pipeline
-from ._reap import reap
+from ._reap import reap, reap_if_shown
 
 if TYPE_CHECKING:
     from evergreen.artifacts import ArtifactStore
@@ -93,8 +93,9 @@ def runs(
     """Runs by creation time, newest first (``oldest_first`` for the other way), with their steps.
 
     Filters: ``pipeline`` (its name), ``status`` (one of the store's ``RUN_STATUSES``), ``since`` (created at or
-    after). ``after`` is ``(created_at, id)`` of the last run of the previous page. Runs whose process died are
-    marked failed first, so a list never shows a dead run as running.
+    after). ``after`` is ``(created_at, id)`` of the last run of the previous page. Each run is one row: its steps are
+    counted (``RunInfo.step_counts``), not read. A run whose process died is marked failed before it is shown,
+    so a list never shows a dead run as running; otherwise a list only reads.
 
     Raises:
         RunError: an unknown status, a limit below 1, or a ``since`` without a time zone.
@@ -109,17 +110,21 @@ def runs(
             "datetime.now(UTC) - timedelta(days=1) (the store keeps UTC)"
         )
     ws = open_workspace(settings)
-    reap(ws.store, ws.settings)
-    with ws.session() as session:
-        return list_runs(
-            session,
-            limit=limit,
-            pipeline=pipeline,
-            status=status,
-            since=since,
-            after=after,
-            oldest_first=oldest_first,
-        )
+
+    def read() -> list[RunInfo]:
+        with ws.read_session() as session:
+            return list_runs(
+                session,
+                limit=limit,
+                pipeline=pipeline,
+                status=status,
+                since=since,
+                after=after,
+                oldest_first=oldest_first,
+            )
+
+    found = read()
+    return read() if reap_if_shown(ws.store, ws.settings, found) else found
 
 
 def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool = True) -> RunDetail:
@@ -129,12 +134,22 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
         NotFoundError: no run has that id, or the prefix is short or matches several runs.
     """
     ws = open_workspace(settings)
-    reap(ws.store, ws.settings)
-    with ws.session() as session:
+    detail, log_ids = _recorded(ws, run_id)
+    if reap_if_shown(ws.store, ws.settings, [detail.run]):
+        detail, log_ids = _recorded(ws, detail.run.id)
+    outputs = {a.id: a for step in detail.run.steps for a in step.outputs}
+    shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
+    return replace(detail, previews=shown, logs=_logs(ws.artifacts, log_ids))
+
+
+def _recorded(ws: Workspace, run_id: str) -> tuple[RunDetail, dict[str, str]]:
+    """What the store holds about a run, read in one read-only transaction (no preview, no log yet), with the
+    artifact id of each step's log by step name."""
+    with ws.read_session() as session:
         run = get_run(session, run_id)
         fires = schedule_fires(session, run_id=run.id, limit=1)
         made = list(lineage(session, "run", run.id)[1])
-        outputs = {a.id: a for step in run.steps for a in step.outputs}
+        outputs = {a.id for step in run.steps for a in step.outputs}
         for artifact_id in outputs:
             made += [e for e in lineage(session, "artifact", artifact_id)[1] if e.dst_kind != "step_run"]
         log_ids = {}
@@ -142,8 +157,7 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
             attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
             if attempts:
                 log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
-    shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
-    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids))
+    return RunDetail(run, fires[0] if fires else None, made, {}), log_ids
 
 
 def _logs(artifacts: ArtifactStore, log_ids: dict[str, str]) -> dict[str, str]:

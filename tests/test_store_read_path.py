@@ -1,10 +1,12 @@
 """The control API's read path at scale: reads that never wait for a writer, lists that read one row per item
-and walk one index whatever the store's size, lookups by id prefix that use the primary key."""
+and walk one index whatever the store's size, lookups by id prefix that use the primary key, and previews
+read once per artifact."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -323,6 +325,41 @@ def test_the_hot_list_queries_walk_an_index_and_sort_nothing(tmp_path: Path) -> 
     run_pages = [found[name][0][1] for name in ("runs", "runs after", "runs by status", "runs by pipeline")]
     assert all("ix_runs_" in plan for plan in run_pages), run_pages
     assert "sqlite_autoindex_runs_1 (id>? AND id<?)" in found["run by prefix"][0][1]
+
+
+# -- previews ---------------------------------------------------------------------------------------------
+
+
+def test_a_runs_previews_are_read_once_per_artifact(tmp_path: Path) -> None:
+    settings = project(tmp_path)
+    made = sp.sums.run(settings=settings, rows=11, log=str(tmp_path / "log"))
+    first = run_detail(made.id, settings)
+    root = Path(settings.artifacts.root)
+
+    shutil.rmtree(root)  # the blobs are gone: only a preview kept from the first look can answer
+    again = run_detail(made.id, settings)
+
+    assert first.previews
+    assert all(p.loaded for p in first.previews.values())
+    assert again.previews == first.previews
+
+
+def test_a_preview_that_could_not_be_read_is_not_kept(tmp_path: Path) -> None:
+    settings = project(tmp_path)  # a size no other test uses: previews are kept per process, by content
+    made = sp.sums.run(settings=settings, rows=13, log=str(tmp_path / "log"))
+    root = Path(settings.artifacts.root)
+    hidden = tmp_path / "hidden"
+    shutil.move(root, hidden)
+
+    missing = run_detail(made.id, settings)
+    shutil.move(hidden, root)
+    found = run_detail(made.id, settings)
+
+    assert missing.previews
+    assert not any(p.loaded for p in missing.previews.values())
+    assert all(p.summary.startswith("cannot be read: ") for p in missing.previews.values())
+    assert all(p.loaded for p in found.previews.values())
+    assert {p.summary for p in found.previews.values()} >= {"DataFrame: 13 rows, 2 columns"}
 
 
 def test_a_run_page_after_many_runs_costs_what_it_did_after_few(tmp_path: Path) -> None:

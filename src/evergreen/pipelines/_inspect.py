@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import getpass
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,10 @@ PREVIEW_CHARS = 2_000
 LOG_TAIL_CHARS = 20_000
 #: Materializers whose values a preview loads: data, not models or files.
 _PREVIEWED = ("pandas.parquet", "numpy.npy", "json")
+#: Characters of previews kept in memory per process (their text, columns and rows as JSON), the least recently
+#: shown dropped first. An artifact is immutable (its id is the sha256 of its bytes), so a kept preview never goes
+#: stale, and showing a run again reads no blob.
+PREVIEW_CACHE_CHARS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -183,14 +189,52 @@ def artifact_preview(artifact: ArtifactInfo, *, settings: Settings | None = None
             f"{artifact.type_name} of {artifact.size} B: larger than {PREVIEW_MAX_BYTES} B, not loaded for a "
             "preview (evergreen.artifacts.ArtifactStore.load reads it whole)",
         )
+    key = (artifact.id, artifact.materializer, artifact.type_name)
+    kept = _previews.get(key)
+    if kept is not None:
+        return replace(kept, artifact=artifact)
     from evergreen.artifacts import ArtifactRef  # here: listing runs needs no artifact store (nor fsspec)
 
     ref = ArtifactRef(artifact.id, artifact.materializer, artifact.type_name, artifact.size)
     try:
         value = open_workspace(settings).artifacts.load(ref)
-    except EvergreenError as e:
+    except EvergreenError as e:  # not kept: the blob may be readable again later
         return ArtifactPreview(artifact, False, f"cannot be read: {e}")
-    return _preview(artifact, value)
+    made = _preview(artifact, value)
+    _previews.put(key, made)
+    return made
+
+
+class _Previews:
+    """Previews by (artifact id, materializer, type), at most ``max_chars`` of them, least recently used out
+    first; thread-safe (the server shows runs from several threads)."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._kept: OrderedDict[tuple[str, str, str], tuple[ArtifactPreview, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> ArtifactPreview | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+            return found[0]
+
+    def put(self, key: tuple[str, str, str], preview: ArtifactPreview) -> None:
+        size = sum(len(json.dumps(part)) for part in (preview.summary, preview.text, preview.columns, preview.rows))
+        with self._lock:
+            if key in self._kept or size > self.max_chars:
+                return
+            self._kept[key] = (preview, size)
+            self._chars += size
+            while self._chars > self.max_chars:
+                self._chars -= self._kept.popitem(last=False)[1][1]
+
+
+_previews = _Previews(PREVIEW_CACHE_CHARS)
 
 
 def _preview(artifact: ArtifactInfo, value: object) -> ArtifactPreview:

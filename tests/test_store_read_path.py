@@ -29,6 +29,7 @@ from evergreen.store import (
     add_metrics,
     create_run,
     create_trial,
+    edges_from,
     ensure_pipeline,
     finish_run,
     finish_step,
@@ -39,6 +40,7 @@ from evergreen.store import (
     list_pipelines,
     list_runs,
     page_trials,
+    schedule_fires,
     start_step,
 )
 from evergreen.training import experiments
@@ -275,12 +277,19 @@ def plans(store: MetadataStore, work: Callable[[Any], object]) -> list[tuple[str
 
 
 #: A plan line that reads a whole table, or sorts every row a query matched.
-_SCAN = re.compile(r"\bSCAN (runs|step_runs|experiment_trials|trial_final_metrics|trial_metrics)\b(?! USING)")
+_SCAN = re.compile(
+    r"\bSCAN (runs|step_runs|experiment_trials|trial_final_metrics|trial_metrics|lineage_edges|schedule_fires)\b"
+    r"(?! USING)"
+)
 
 
 def _sorts_all(plan: str) -> bool:
-    """Whether the plan sorts what it matched, other than one run's own steps (a pipeline's few, in order)."""
-    return "USE TEMP B-TREE FOR ORDER BY" in plan and "SEARCH step_runs USING INDEX" not in plan
+    """Whether the plan sorts what it matched, other than the few rows of the nodes asked for by key (a run's
+    own steps, the edges out of a run's steps)."""
+    return "USE TEMP B-TREE FOR ORDER BY" in plan and not _BY_KEY.search(plan)
+
+
+_BY_KEY = re.compile(r"SEARCH (step_runs|lineage_edges) USING INDEX \S+ \((run_id=\?|src_kind=\? AND src_id=\?)\)")
 
 
 def test_the_hot_list_queries_walk_an_index_and_sort_nothing(tmp_path: Path) -> None:
@@ -305,6 +314,8 @@ def test_the_hot_list_queries_walk_an_index_and_sort_nothing(tmp_path: Path) -> 
             "runs by pipeline": lambda s: list_runs(s, limit=5, pipeline="p1", after=after),
             "runs since": lambda s: list_runs(s, limit=5, status="succeeded", since=T0),
             "run by prefix": lambda s: get_run(s, last.id[:6]),
+            "the firing that started a run": lambda s: schedule_fires(s, run_id=last.id, limit=1),
+            "what runs made": lambda s: edges_from(s, "run", [last.id, after[1]]),
             "trials": lambda s: page_trials(s, limit=5),
             "trials after": lambda s: page_trials(s, limit=5, after=(a_trial.started_at, a_trial.id)),
             "trials of one experiment": lambda s: page_trials(s, "exp-1", limit=5),

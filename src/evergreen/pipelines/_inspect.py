@@ -18,8 +18,8 @@ from evergreen.store import (
     Edge,
     RunInfo,
     ScheduleFireInfo,
+    edges_from,
     get_run,
-    lineage,
     list_runs,
     request_cancel,
     schedule_fires,
@@ -154,15 +154,16 @@ def _recorded(ws: Workspace, run_id: str) -> tuple[RunDetail, dict[str, str]]:
     with ws.read_session() as session:
         run = get_run(session, run_id)
         fires = schedule_fires(session, run_id=run.id, limit=1)
-        made = list(lineage(session, "run", run.id)[1])
-        outputs = {a.id for step in run.steps for a in step.outputs}
-        for artifact_id in outputs:
-            made += [e for e in lineage(session, "artifact", artifact_id)[1] if e.dst_kind != "step_run"]
-        log_ids = {}
-        for step in run.steps:
-            attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
-            if attempts:
-                log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
+        made = edges_from(session, "run", [run.id])
+        outputs = list(dict.fromkeys(a.id for step in run.steps for a in step.outputs))
+        made += [e for e in edges_from(session, "artifact", outputs) if e.dst_kind != "step_run"]
+        attempts: dict[str, list[Edge]] = {}
+        for edge in edges_from(session, "step_run", [step.id for step in run.steps]):
+            if edge.relation == "log":
+                attempts.setdefault(edge.src_id, []).append(edge)
+    log_ids = {
+        step.name: max(attempts[step.id], key=lambda e: int(e.name)).dst_id for step in run.steps if step.id in attempts
+    }
     return RunDetail(run, fires[0] if fires else None, made, {}), log_ids
 
 

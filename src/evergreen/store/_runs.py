@@ -259,6 +259,19 @@ def lineage(session: Session, kind: str, node_id: str) -> tuple[list[Edge], list
     return [_edge(e) for e in into], [_edge(e) for e in out]
 
 
+def edges_from(session: Session, kind: str, node_ids: Sequence[str]) -> list[Edge]:
+    """Edges out of several nodes of one kind, in one query (a run's page asks it of all its steps at once),
+    in the order they were recorded."""
+    if not node_ids:
+        return []
+    rows = session.execute(
+        select(LineageEdge)
+        .where(LineageEdge.src_kind == kind, LineageEdge.src_id.in_(list(node_ids)))
+        .order_by(LineageEdge.id)
+    ).scalars()
+    return [_edge(e) for e in rows]
+
+
 def list_runs(
     session: Session,
     *,

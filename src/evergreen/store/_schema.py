@@ -551,7 +551,10 @@ class ScheduleFireRecord(Base):
     """The claim on one firing of a schedule: unique per (schedule, slot), so only one server starts it."""
 
     __tablename__ = "schedule_fires"
-    __table_args__ = (UniqueConstraint("schedule", "slot", name="uq_schedule_fires_slot"),)
+    __table_args__ = (
+        UniqueConstraint("schedule", "slot", name="uq_schedule_fires_slot"),
+        Index("ix_schedule_fires_run", "run_id"),  # a run's page asks which firing started it
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     schedule: Mapped[str] = mapped_column(String(255))

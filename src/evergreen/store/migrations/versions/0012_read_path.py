@@ -10,6 +10,8 @@ each experiment's number of trials kept on its row.
   number so far), and filled here from the trials recorded before.
 - ``experiment_trials``: the index on ``experiment_id`` alone is dropped; ``(experiment_id, started_at, id)``
   (revision 0011) serves every lookup it served.
+- ``schedule_fires``: indexed on ``run_id``; a run's page asks which firing started it, and walked every firing
+  of every schedule (a cron each minute makes half a million a year) to learn that none did.
 
 Revision ID: 0012
 Revises: 0011
@@ -37,6 +39,7 @@ def upgrade() -> None:
         op.drop_index(old, table_name="runs")
         op.create_index(new, "runs", [*([leading] if leading else []), "created_at", "id"])
     op.drop_index("ix_experiment_trials_experiment_id", table_name="experiment_trials")
+    op.create_index("ix_schedule_fires_run", "schedule_fires", ["run_id"])
     op.add_column("experiments", sa.Column("trial_count", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
         "UPDATE experiments SET trial_count = "
@@ -46,6 +49,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("experiments", "trial_count")  # SQLite drops a column in place from 3.35 on
+    op.drop_index("ix_schedule_fires_run", table_name="schedule_fires")
     op.create_index("ix_experiment_trials_experiment_id", "experiment_trials", ["experiment_id"])
     for old, (new, leading) in _RUN_INDEXES.items():
         op.drop_index(new, table_name="runs")

@@ -27,6 +27,7 @@ from evergreen.store import (
     MetadataStore,
     StepCounts,
     add_metrics,
+    add_model_version,
     create_run,
     create_trial,
     edges_from,
@@ -152,6 +153,32 @@ def test_listing_runs_and_showing_one_take_no_write_transaction(tmp_path: Path) 
 
     assert [r.id for r in listed] == [shown.run.id] == [made.id]
     assert listed[0].step_counts.total == len(shown.run.steps) == 4
+    assert sent
+    assert [s for s in sent if re.match(r"(BEGIN IMMEDIATE|INSERT|UPDATE|DELETE)\b", s)] == []
+
+
+def test_a_model_versions_page_takes_no_write_transaction(tmp_path: Path) -> None:
+    from evergreen import registry
+
+    settings = project(tmp_path)
+    with open_workspace(settings).session() as s:
+        add_model_version(
+            s, name="churn", package_id="e" * 64, task="classification", metrics={"roc_auc": 0.8}, trial_id=None,
+            run_id=None, actor="alice", reason="first",
+        )  # fmt: skip
+    sent, stop = watch(open_workspace(settings).store.engine)
+    try:  # what GET /models/churn/versions/1 asks
+        revision = registry.revision("churn", settings=settings)
+        version = registry.get("churn", 1, settings=settings)
+        uses = registry.traffic("churn", settings=settings)
+        graph = registry.model_lineage("churn", 1, settings=settings)
+        events = registry.history("churn", version=1, settings=settings)
+    finally:
+        stop()
+
+    assert (version.number, uses, [e.reason for e in events]) == (1, {}, ["first"])
+    assert revision > 0
+    assert list(graph.nodes) == [f"model_version:{version.id}"]
     assert sent
     assert [s for s in sent if re.match(r"(BEGIN IMMEDIATE|INSERT|UPDATE|DELETE)\b", s)] == []
 

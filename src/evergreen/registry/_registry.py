@@ -307,7 +307,7 @@ def revision(name: str, *, settings: Settings | None = None) -> int:
 
     Pass it back as ``expected_revision`` to :func:`approve`, :func:`promote` or :func:`rollback` so that the
     change is made only if nothing changed since it was read (the REST API's ETag is this number)."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return model_revision(session, model_id(session, name))
 
 
@@ -631,14 +631,14 @@ def retire(
 
 def traffic(name: str, *, settings: Settings | None = None) -> dict[int, list[Traffic]]:
     """Version number → the deployments that use it and how (live share, shadow, canary baseline, standby)."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return traffic_of(session, name)
 
 
 def canaries(name: str, *, settings: Settings | None = None) -> dict[int, int]:
     """The canaries of ``name`` in progress on its deployments: candidate version → baseline version."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return canaries_of(session, name)
 

@@ -7,7 +7,8 @@ Two Evergreen stores are seeded in bulk (``api_seed.py``): one of ``--small`` (1
 counts (by default 10,000 runs with 3 steps each, 100,000 trials with 20 metrics of 3 points each,
 1,000,000 logged predictions over 30 days, 4 models of 5 versions with a deployment each). Seeding is timed
 and printed apart. ``--keep DIR`` keeps the stores in DIR and ``--reuse DIR`` measures them again without
-seeding (a store whose counts differ from the arguments is refused; one that is missing is seeded).
+seeding (a store whose counts differ from the arguments is refused; one that is missing is seeded; one at an
+older schema revision is upgraded first, as ``evergreen store upgrade`` would, and the time is printed).
 
 Each store is then served by ``evergreen serve`` (one uvicorn worker, no deployment loads: their models are
 not in the artifact store) on a free loopback port, and each endpoint is asked ``--requests`` times, one
@@ -580,6 +581,22 @@ def seed_project(folder: Path, counts: Counts, url: str | None) -> float:
     return seconds
 
 
+def upgrade(folder: Path) -> None:
+    """Bring a kept store seeded by an older Evergreen to this one's schema (as ``evergreen store upgrade``
+    would), printing the time it took; a store at the head revision is left as it is."""
+    from evergreen.store import MetadataStore
+
+    store = MetadataStore(f"sqlite:///{folder / '.evergreen' / 'evergreen.db'}", migrate=False)
+    try:
+        started = time.perf_counter()
+        before, after = store.upgrade()
+        if before != after:
+            took = time.perf_counter() - started
+            print(f"  upgraded {folder.name} from revision {before} to {after} in {took:.1f} s", flush=True)
+    finally:
+        store.dispose()
+
+
 def describe(counts: Counts) -> str:
     return (
         f"{counts.runs:,} runs, {counts.trials:,} trials x {counts.metrics} metrics x {counts.points} points, "
@@ -840,6 +857,9 @@ def main() -> None:
                 seeding[name] = seed_project(folder, counts, urls[name])
                 if not args.postgres:
                     place.done(store, counts)
+        if not args.postgres:
+            for name in sizes:
+                upgrade(place.folder / f"evergreen-sqlite-{name}")
         ours: dict[str, dict[str, Result]] = {}
         loads: list[str] = []
         keys: list[str] = []

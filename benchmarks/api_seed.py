@@ -166,12 +166,18 @@ def seed_evergreen(url: str, counts: Counts, *, report: Callable[[str, int, floa
         fill("pipelines", iter([_pipelines(end)]))
         for table, rows in _run_tables(counts, end).items():
             fill(table, rows)
+        # From revision 0012 an experiment's row keeps its number of trials (trial i is in experiment i % n).
+        counted = "trial_count" in tables["experiments"].c
         fill(
             "experiments",
             iter(
                 [
                     [
-                        {"name": experiment_name(e), "created_at": end - timedelta(days=400)}
+                        {
+                            "name": experiment_name(e),
+                            "created_at": end - timedelta(days=400),
+                            **({"trial_count": len(range(e, counts.trials, counts.experiments))} if counted else {}),
+                        }
                         for e in range(counts.experiments)
                     ]
                 ]

@@ -87,6 +87,12 @@ class Workspace:
         with self.store.session() as session:
             yield session
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads, which never waits for a writer (see ``MetadataStore.read_session``)."""
+        with self.store.read_session() as session:
+            yield session
+
 
 def open_workspace(settings: Settings | None = None) -> Workspace:
     """The workspace of ``settings``; with None, of :func:`run_settings` (the running step's, else the project's)."""

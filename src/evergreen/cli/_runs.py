@@ -91,8 +91,8 @@ def list_command(
                 r.status,
                 r.started_at,
                 r.duration_s,
-                len(r.steps),
-                sum(1 for s in r.steps if s.status == "cached"),
+                r.step_counts.total,
+                r.step_counts.cached,
             )
             for r in found
         ]

@@ -81,7 +81,7 @@ def _catalog(settings: Settings) -> dict[str, tuple[Pipeline | None, PipelineInf
     found: dict[str, tuple[Pipeline | None, PipelineInfo]] = {}
     for target, pipeline in _declared(settings):
         found.setdefault(pipeline.name, (pipeline, _info(pipeline, target, "declared")))
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         stored = list_pipelines(session)
     for name, module, qualname in stored:
         if name in found:

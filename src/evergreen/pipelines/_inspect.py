@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import json
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ from evergreen.store import (
     Edge,
     RunInfo,
     ScheduleFireInfo,
+    edges_from,
     get_run,
     lineage,
     list_runs,
@@ -24,10 +27,10 @@ from evergreen.store import (
     schedule_fires,
     versions_by_id,
 )
-from evergreen.workspace import open_workspace
+from evergreen.workspace import Workspace, open_workspace
 
 from ._catalog import find_pipeline
-from ._reap import reap
+from ._reap import reap, reap_if_shown
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -51,6 +54,10 @@ _PREVIEWED = ("pandas.parquet", "numpy.npy", "json")
 FIGURES = {"matplotlib.png": "image/png", "plotly.json": "application/json"}
 #: The lineage kinds :attr:`RunDetail.refs` names.
 _VERSION_KINDS = ("dataset_version", "model_version")
+#: Characters of previews kept in memory per process (their text, columns and rows as JSON), the least recently
+#: shown dropped first. An artifact is immutable (its id is the sha256 of its bytes), so a kept preview never goes
+#: stale, and showing a run again reads no blob.
+PREVIEW_CACHE_CHARS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,9 @@ def runs(
     """Runs by creation time, newest first (``oldest_first`` for the other way), with their steps.
 
     Filters: ``pipeline`` (its name), ``status`` (one of the store's ``RUN_STATUSES``), ``since`` (created at or
-    after). ``after`` is ``(created_at, id)`` of the last run of the previous page. Runs whose process died are
-    marked failed first, so a list never shows a dead run as running.
+    after). ``after`` is ``(created_at, id)`` of the last run of the previous page. Each run is one row: its steps are
+    counted (``RunInfo.step_counts``), not read. A run whose process died is marked failed before it is shown,
+    so a list never shows a dead run as running; otherwise a list only reads.
 
     Raises:
         RunError: an unknown status, a limit below 1, or a ``since`` without a time zone.
@@ -124,17 +132,21 @@ def runs(
             "datetime.now(UTC) - timedelta(days=1) (the store keeps UTC)"
         )
     ws = open_workspace(settings)
-    reap(ws.store, ws.settings)
-    with ws.session() as session:
-        return list_runs(
-            session,
-            limit=limit,
-            pipeline=pipeline,
-            status=status,
-            since=since,
-            after=after,
-            oldest_first=oldest_first,
-        )
+
+    def read() -> list[RunInfo]:
+        with ws.read_session() as session:
+            return list_runs(
+                session,
+                limit=limit,
+                pipeline=pipeline,
+                status=status,
+                since=since,
+                after=after,
+                oldest_first=oldest_first,
+            )
+
+    found = read()
+    return read() if reap_if_shown(ws.store, ws.settings, found) else found
 
 
 def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool = True) -> RunDetail:
@@ -144,19 +156,27 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
         NotFoundError: no run has that id, or the prefix is short or matches several runs.
     """
     ws = open_workspace(settings)
-    reap(ws.store, ws.settings)
-    with ws.session() as session:
+    detail, log_ids = _recorded(ws, run_id)
+    if reap_if_shown(ws.store, ws.settings, [detail.run]):
+        detail, log_ids = _recorded(ws, detail.run.id)
+    outputs = {a.id: a for step in detail.run.steps for a in step.outputs}
+    shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
+    return replace(detail, previews=shown, logs=_logs(ws.artifacts, log_ids))
+
+
+def _recorded(ws: Workspace, run_id: str) -> tuple[RunDetail, dict[str, str]]:
+    """What the store holds about a run, read in one read-only transaction (no preview, no log yet), with the
+    artifact id of each step's log by step name."""
+    with ws.read_session() as session:
         run = get_run(session, run_id)
         fires = schedule_fires(session, run_id=run.id, limit=1)
-        made = list(lineage(session, "run", run.id)[1])
-        outputs = {a.id: a for step in run.steps for a in step.outputs}
-        for artifact_id in outputs:
-            made += [e for e in lineage(session, "artifact", artifact_id)[1] if e.dst_kind != "step_run"]
-        log_ids = {}
-        for step in run.steps:
-            attempts = [e for e in lineage(session, "step_run", step.id)[1] if e.relation == "log"]
-            if attempts:
-                log_ids[step.name] = max(attempts, key=lambda e: int(e.name)).dst_id
+        made = edges_from(session, "run", [run.id])
+        outputs = list(dict.fromkeys(a.id for step in run.steps for a in step.outputs))
+        made += [e for e in edges_from(session, "artifact", outputs) if e.dst_kind != "step_run"]
+        attempts: dict[str, list[Edge]] = {}
+        for edge in edges_from(session, "step_run", [step.id for step in run.steps]):
+            if edge.relation == "log":
+                attempts.setdefault(edge.src_id, []).append(edge)
         sources = [
             e
             for m in made
@@ -165,8 +185,10 @@ def run_detail(run_id: str, settings: Settings | None = None, *, previews: bool 
             if e.src_kind == "dataset_version"
         ]
         refs = _version_refs(session, made + sources)
-    shown = {a.id: artifact_preview(a, settings=ws.settings) for a in outputs.values()} if previews else {}
-    return RunDetail(run, fires[0] if fires else None, made, shown, _logs(ws.artifacts, log_ids), refs, sources)
+    log_ids = {
+        step.name: max(attempts[step.id], key=lambda e: int(e.name)).dst_id for step in run.steps if step.id in attempts
+    }
+    return RunDetail(run, fires[0] if fires else None, made, {}, refs=refs, sources=sources), log_ids
 
 
 def run_figure(run_id: str, artifact_id: str, settings: Settings | None = None) -> tuple[str, bytes]:
@@ -179,7 +201,7 @@ def run_figure(run_id: str, artifact_id: str, settings: Settings | None = None) 
             (the message says which kinds are), or it is larger than :data:`PREVIEW_MAX_BYTES`.
     """
     ws = open_workspace(settings)
-    with ws.session() as session:
+    with ws.read_session() as session:
         run = get_run(session, run_id)
     found = next((a for step in run.steps for a in step.outputs if a.id == artifact_id), None)
     if found is None:
@@ -232,14 +254,52 @@ def artifact_preview(artifact: ArtifactInfo, *, settings: Settings | None = None
             f"{artifact.type_name} of {artifact.size} B: larger than {PREVIEW_MAX_BYTES} B, not loaded for a "
             "preview (evergreen.artifacts.ArtifactStore.load reads it whole)",
         )
+    key = (artifact.id, artifact.materializer, artifact.type_name)
+    kept = _previews.get(key)
+    if kept is not None:
+        return replace(kept, artifact=artifact)
     from evergreen.artifacts import ArtifactRef  # here: listing runs needs no artifact store (nor fsspec)
 
     ref = ArtifactRef(artifact.id, artifact.materializer, artifact.type_name, artifact.size)
     try:
         value = open_workspace(settings).artifacts.load(ref)
-    except EvergreenError as e:
+    except EvergreenError as e:  # not kept: the blob may be readable again later
         return ArtifactPreview(artifact, False, f"cannot be read: {e}")
-    return _preview(artifact, value)
+    made = _preview(artifact, value)
+    _previews.put(key, made)
+    return made
+
+
+class _Previews:
+    """Previews by (artifact id, materializer, type), at most ``max_chars`` of them, least recently used out
+    first; thread-safe (the server shows runs from several threads)."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._kept: OrderedDict[tuple[str, str, str], tuple[ArtifactPreview, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> ArtifactPreview | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+            return found[0]
+
+    def put(self, key: tuple[str, str, str], preview: ArtifactPreview) -> None:
+        size = sum(len(json.dumps(part)) for part in (preview.summary, preview.text, preview.columns, preview.rows))
+        with self._lock:
+            if key in self._kept or size > self.max_chars:
+                return
+            self._kept[key] = (preview, size)
+            self._chars += size
+            while self._chars > self.max_chars:
+                self._chars -= self._kept.popitem(last=False)[1][1]
+
+
+_previews = _Previews(PREVIEW_CACHE_CHARS)
 
 
 def _preview(artifact: ArtifactInfo, value: object) -> ArtifactPreview:

@@ -76,7 +76,7 @@ def model_lineage(name: str, ref: str | int | None = None, *, settings: Settings
     """Where a model version came from: its trial (code version, parameters), the dataset versions it
     was trained on (with their validation result), the feature view versions it uses, the pipeline run, and
     the packaged artifact. Every edge has its node: one whose record is gone is labelled ``(deleted)``."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         version = get_model_version(session, name, ref)
         into, _ = lineage(session, "model_version", str(version.id))
         root = _model_node(version)

@@ -245,7 +245,7 @@ def _view_features(views: Sequence[FeatureViewVersionInfo]) -> set[str] | None:
 
 def get(name: str, ref: str | int | None = None, *, settings: Settings | None = None) -> ModelVersionInfo:
     """A version by number or alias; the latest when ``ref`` is None."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return get_model_version(session, name, ref)
 
 
@@ -267,7 +267,7 @@ def versions(
     """
     if status is not None and status not in MODEL_STATUSES:
         raise RegistryError(f"version status {status!r} is not one of {', '.join(MODEL_STATUSES)}")
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return list_model_versions(session, name, status=status, newest_first=newest_first, after=after, limit=limit)
 
 
@@ -277,14 +277,14 @@ def model(name: str, *, settings: Settings | None = None) -> ModelInfo:
     Raises:
         NotFoundError: no model ``name`` (a close name is suggested).
     """
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return get_model(session, name)
 
 
 def models(*, after: str | None = None, limit: int | None = None, settings: Settings | None = None) -> list[ModelInfo]:
     """The registered models by name, with their aliases; a page of them with ``limit``, and the next page with
     ``after``, the name of the last model of the previous one."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return list_models(session, after=after, limit=limit)
 
 
@@ -298,7 +298,7 @@ def history(
 ) -> list[ModelEventInfo]:
     """The audit trail of ``name`` (or of one ``version`` of it), newest first; with ``before``, the events older
     than the event of that id (the next page)."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return model_events(session, name, version=version, before=before, limit=limit)
 
 
@@ -307,7 +307,7 @@ def revision(name: str, *, settings: Settings | None = None) -> int:
 
     Pass it back as ``expected_revision`` to :func:`approve`, :func:`promote` or :func:`rollback` so that the
     change is made only if nothing changed since it was read (the REST API's ETag is this number)."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return model_revision(session, model_id(session, name))
 
 
@@ -631,14 +631,14 @@ def retire(
 
 def traffic(name: str, *, settings: Settings | None = None) -> dict[int, list[Traffic]]:
     """Version number → the deployments that use it and how (live share, shadow, canary baseline, standby)."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return traffic_of(session, name)
 
 
 def canaries(name: str, *, settings: Settings | None = None) -> dict[int, int]:
     """The canaries of ``name`` in progress on its deployments: candidate version → baseline version."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         model_id(session, name)  # a NotFoundError naming the models for an unknown name
         return canaries_of(session, name)
 

@@ -39,7 +39,7 @@ def health(request: Request) -> Health | JSONResponse:
     ws = workspace_of(request)
     started = time.perf_counter()
     try:
-        with ws.session() as session:
+        with ws.read_session() as session:
             session.connection()
     except EvergreenError as e:
         store = redact(ws.settings.store.url)

@@ -235,6 +235,7 @@ def _pipeline_item(info: PipelineInfo) -> PipelineItem:
 
 
 def _run_item(run: RunInfo) -> RunItem:
+    counts = run.step_counts
     return RunItem(
         id=run.id,
         pipeline=run.pipeline,
@@ -244,9 +245,9 @@ def _run_item(run: RunInfo) -> RunItem:
         started_at=run.started_at,
         finished_at=run.finished_at,
         duration_s=run.duration_s,
-        steps=len(run.steps),
-        cached=sum(1 for s in run.steps if s.status == "cached"),
-        failed_steps=[s.name for s in run.steps if s.status == "failed"],
+        steps=counts.total,
+        cached=counts.cached,
+        failed_steps=list(counts.failed),
         error=run.error,
     )
 

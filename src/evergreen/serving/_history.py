@@ -47,7 +47,7 @@ def predictions(
     until = as_utc(until) if until is not None else None
     if since is not None and until is not None and since >= until:
         raise ServingError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         get_deployment(session, deployment)  # an unknown name is a NotFoundError naming it, not an empty page
         return list_predictions(
             session,

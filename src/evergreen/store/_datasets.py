@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from evergreen.errors import NotFoundError, did_you_mean
 
 from ._records import DatasetCheckInfo, DatasetInfo, DatasetSplitInfo, DatasetVersionInfo
-from ._runs import _insert_ignoring_duplicates, now
+from ._runs import HEX_DIGITS, _insert_ignoring_duplicates, hex_prefix, now
 from ._schema import DatasetCheckRecord, DatasetRecord, DatasetSplitRecord, DatasetVersionRecord, LineageEdge
 
 #: Kinds of lineage node whose use of a dataset version keeps it from being deleted by retention.
@@ -94,13 +94,13 @@ def get_version(session: Session, name: str, ref: str | int | None = None) -> Da
     text = str(ref)
     if text.isdigit():
         row = session.execute(query.where(DatasetVersionRecord.number == int(text))).first()
-    else:
-        rows = session.execute(
-            query.where(DatasetVersionRecord.content_id.startswith(text.lower(), autoescape=True)).limit(2)
-        ).all()
+    elif set(text.lower()) <= HEX_DIGITS:  # content ids are lower-case hex: anything else names no version
+        rows = session.execute(query.where(hex_prefix(DatasetVersionRecord.content_id, text.lower())).limit(2)).all()
         if len(rows) > 1:
             raise NotFoundError(f"{name}@{text} matches several versions; give more characters")
         row = rows[0] if rows else None
+    else:
+        row = None
     if row is None:
         raise NotFoundError(
             f"dataset {name!r} has no version {text!r}; give a version number or a content id prefix "

@@ -18,6 +18,8 @@ from evergreen.errors import ConfigError, StoreError
 
 #: How long a writer waits for another writer's lock on SQLite before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: The execution option that marks a connection's transactions as read-only (see :func:`read_only`).
+READ_ONLY_OPTION = "evergreen_read_only"
 
 
 def parse_url(url: str) -> URL:
@@ -80,9 +82,16 @@ def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # A deferred transaction that reads and then writes fails at once with "database is locked"
-        # when another writer got in between; taking the write lock up front makes it wait instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = bool(connection.get_execution_options().get(READ_ONLY_OPTION))
+        info = connection.connection.info  # kept with the pooled connection: the pragma is sent on a change only
+        if info.get(READ_ONLY_OPTION, False) != reading:
+            # A write in a read-only transaction is refused, as PostgreSQL's READ ONLY refuses it.
+            connection.exec_driver_sql(f"PRAGMA query_only={int(reading)}")
+            info[READ_ONLY_OPTION] = reading
+        # A read takes no lock: in WAL mode it sees the last commit while a writer goes on. A deferred
+        # transaction that reads and then writes fails at once with "database is locked" when another writer
+        # got in between; taking the write lock up front makes a writer wait instead.
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -117,6 +126,15 @@ def _postgres_engine(url: URL, connect_timeout_s: float | None) -> Engine:
         connect_args["connect_timeout"] = max(2, math.ceil(connect_timeout_s))
         connect_args["options"] = f"-c statement_timeout={max(1, round(connect_timeout_s * 1000))}"
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read: deferred on SQLite (no write lock, so a read never queues
+    behind a writer), ``READ ONLY`` on PostgreSQL (which refuses a write in them)."""
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
 
 
 def dialect_insert(session: Session) -> Any:

@@ -7,17 +7,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import Table, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from evergreen.errors import NotFoundError, did_you_mean
 
 from ._records import ExperimentInfo, TrialInfo
-from ._runs import _insert_ignoring_duplicates, new_id, now
+from ._runs import HEX_DIGITS, _insert_ignoring_duplicates, hex_prefix, new_id, now
 from ._schema import ExperimentRecord, TrialFinalMetricRecord, TrialMetricRecord, TrialRecord
 
 TRIAL_STATUSES = ("running", "finished", "failed")
-_HEX = set("0123456789abcdef")
 #: A trial id prefix must be at least this long, so that a short typo never matches by chance.
 MIN_PREFIX = 4
 
@@ -43,12 +42,16 @@ def create_trial(
 ) -> tuple[str, int]:
     """Record a started trial; returns its id and its number within the experiment (1, 2, …)."""
     experiment_id = ensure_experiment(session, experiment)
-    number = (
-        session.execute(
-            select(func.coalesce(func.max(TrialRecord.number), 0)).where(TrialRecord.experiment_id == experiment_id)
-        ).scalar_one()
-        + 1
+    # One statement counts the trial and numbers it: the row lock orders two writers on PostgreSQL, as the
+    # write lock does on SQLite, so no two trials of an experiment share a number.
+    session.execute(
+        update(ExperimentRecord)
+        .where(ExperimentRecord.id == experiment_id)
+        .values(trial_count=ExperimentRecord.trial_count + 1)
     )
+    number: int = session.execute(
+        select(ExperimentRecord.trial_count).where(ExperimentRecord.id == experiment_id)
+    ).scalar_one()
     trial_id = new_id()
     session.add(
         TrialRecord(
@@ -144,13 +147,8 @@ def metric_series(session: Session, trial_id: str) -> dict[str, list[tuple[int, 
 
 
 def _with_prefix(prefix: str) -> Any:
-    """Trials whose id starts with ``prefix``: a range on the primary key (so the index serves it) and the
-    prefix test itself (ids are lowercase hex, which sorts below ``g`` in every collation)."""
-    return (
-        (TrialRecord.id >= prefix)
-        & (TrialRecord.id < prefix + "g")
-        & TrialRecord.id.startswith(prefix, autoescape=True)
-    )
+    """Trials whose id starts with ``prefix`` (lower-case hex): a range of the primary key."""
+    return hex_prefix(TrialRecord.id, prefix)
 
 
 def get_trial(session: Session, ref: str) -> TrialInfo:
@@ -162,7 +160,7 @@ def get_trial(session: Session, ref: str) -> TrialInfo:
     ref = ref.strip().lower()
     if len(ref) < MIN_PREFIX:
         raise NotFoundError(f"trial id {ref!r} is too short; give at least {MIN_PREFIX} characters of the id")
-    if not set(ref) <= _HEX:  # no id has it: not worth a query (and text PostgreSQL refuses never reaches it)
+    if not set(ref) <= HEX_DIGITS:  # no id has it: not worth a query (and text PostgreSQL refuses never reaches it)
         raise NotFoundError(f"no trial with id {ref!r}; `evergreen experiments list` shows the trials")
     found = session.execute(_trials().where(_with_prefix(ref)).order_by(TrialRecord.id).limit(11)).all()
     if not found:
@@ -310,17 +308,21 @@ def _filter(field: str, op: str, value: float | str) -> Any:
 
 def list_experiments(session: Session, *, after: str | None = None, limit: int | None = None) -> list[ExperimentInfo]:
     """Experiments by name (those after ``after``; at most ``limit``), with their number of trials and the start
-    of their latest one."""
-    query = (
-        select(ExperimentRecord, func.count(TrialRecord.id), func.max(TrialRecord.started_at))
-        .outerjoin(TrialRecord, TrialRecord.experiment_id == ExperimentRecord.id)
-        .group_by(ExperimentRecord.id)
-        .order_by(ExperimentRecord.name)
+    of their latest one: one row each, whatever the number of trials (the count is kept on the experiment's
+    row, the latest start is the top of an index)."""
+    latest = (
+        select(TrialRecord.started_at)
+        .where(TrialRecord.experiment_id == ExperimentRecord.id)
+        .order_by(TrialRecord.started_at.desc())
+        .limit(1)
+        .correlate(ExperimentRecord)
+        .scalar_subquery()
     )
+    query = select(ExperimentRecord, latest).order_by(ExperimentRecord.name)
     if after is not None:
         query = query.where(ExperimentRecord.name > after)
     rows = session.execute(query if limit is None else query.limit(limit)).all()
-    return [ExperimentInfo(e.name, e.created_at, count, last) for e, count, last in rows]
+    return [ExperimentInfo(e.name, e.created_at, e.trial_count, last) for e, last in rows]
 
 
 def _trials() -> Any:
@@ -337,17 +339,13 @@ def _infos(session: Session, rows: Sequence[Any]) -> list[TrialInfo]:
     ids = [trial.id for trial, _ in rows]
     last: dict[str, dict[str, float]] = {}
     for start in range(0, len(ids), _CHUNK):
-        latest = (
-            select(func.max(TrialMetricRecord.id))
-            .where(TrialMetricRecord.trial_id.in_(ids[start : start + _CHUNK]))
-            .group_by(TrialMetricRecord.trial_id, TrialMetricRecord.key)
-        )
-        points = session.execute(
-            select(TrialMetricRecord.trial_id, TrialMetricRecord.key, TrialMetricRecord.value)
-            .where(TrialMetricRecord.id.in_(latest))
-            .order_by(TrialMetricRecord.id)
+        # The final values kept beside the series: a page reads one row per metric, not every point.
+        finals = session.execute(
+            select(TrialFinalMetricRecord.trial_id, TrialFinalMetricRecord.key, TrialFinalMetricRecord.value)
+            .where(TrialFinalMetricRecord.trial_id.in_(ids[start : start + _CHUNK]))
+            .order_by(TrialFinalMetricRecord.trial_id, TrialFinalMetricRecord.key)
         ).all()
-        for trial_id, key, value in points:
+        for trial_id, key, value in finals:
             last.setdefault(trial_id, {})[key] = math.nan if value is None else value
     return [
         TrialInfo(

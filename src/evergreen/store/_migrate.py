@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The revision this version of Evergreen reads and writes: the newest file in ``migrations/versions``.
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 #: Key of the PostgreSQL advisory lock held while a schema is upgraded, so two processes never race.
 _UPGRADE_LOCK_KEY = 0x65766772  # "evgr"
 UPGRADE_COMMAND = "evergreen store upgrade"

@@ -60,8 +60,31 @@ class StepRunInfo:
 
 
 @dataclass(frozen=True)
+class StepCounts:
+    """How a run's steps stand at a glance: how many it has, how many were reused from the cache, and the names
+    of those that failed (in definition order)."""
+
+    total: int
+    cached: int
+    failed: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, steps: list[StepRunInfo]) -> StepCounts:
+        """The counts of steps read whole."""
+        return cls(
+            total=len(steps),
+            cached=sum(1 for s in steps if s.status == "cached"),
+            failed=tuple(s.name for s in sorted(steps, key=lambda s: s.position) if s.status == "failed"),
+        )
+
+
+@dataclass(frozen=True)
 class RunInfo:
-    """A pipeline run with its steps (in definition order)."""
+    """A pipeline run with its steps (in definition order).
+
+    A list of runs reads one row per run: its ``steps`` are left empty and ``counted`` holds their counts;
+    :attr:`step_counts` answers alike for a run read whole and for a listed one.
+    """
 
     id: str
     pipeline: str
@@ -76,11 +99,18 @@ class RunInfo:
     pid: int | None
     error: str | None
     steps: list[StepRunInfo] = field(default_factory=list)
+    counted: StepCounts | None = None
 
     @property
     def duration_s(self) -> float | None:
         """Seconds from start to finish, when both are known."""
         return _seconds(self.started_at, self.finished_at)
+
+    @property
+    def step_counts(self) -> StepCounts:
+        """How many steps, how many cached, which failed: counted by the store for a listed run (whose
+        ``steps`` are not read), from ``steps`` for a run read whole."""
+        return self.counted if self.counted is not None else StepCounts.of(self.steps)
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.orm import Session, selectinload
 
 from evergreen.errors import NotFoundError
 
 from ._engine import dialect_insert
-from ._records import ArtifactInfo, Edge, RunInfo, StepRunInfo
+from ._records import ArtifactInfo, Edge, RunInfo, StepCounts, StepRunInfo
 from ._schema import ArtifactRecord, LineageEdge, PipelineRecord, RunRecord, StepRunRecord
 
 #: ``cancelling``: someone asked to cancel a running run; the process driving it stops its steps and records
@@ -27,6 +27,8 @@ RUN_STATUSES = ("running", "cancelling", "succeeded", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "succeeded", "cached", "failed", "skipped", "cancelled")
 #: The statuses of a run that has not finished.
 ACTIVE_RUN_STATUSES = ("running", "cancelling")
+#: The characters of the store's ids (runs, step runs, trials, artifacts, content ids): lower-case hex.
+HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def now() -> datetime:
@@ -37,6 +39,13 @@ def now() -> datetime:
 def new_id() -> str:
     """A fresh random id for a run or step run (32 hex digits)."""
     return uuid.uuid4().hex
+
+
+def hex_prefix(column: Any, prefix: str) -> Any:
+    """The rows whose hex id in ``column`` starts with ``prefix`` (lower-case hex), as a range of the column's
+    index on every database: ``LIKE 'x%'`` is a scan on SQLite (its LIKE ignores case, so the index cannot
+    serve it) and on PostgreSQL outside the C locale. Every hex digit sorts below ``g`` in every collation."""
+    return (column >= prefix) & (column < prefix + "g")
 
 
 def _insert_ignoring_duplicates(session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -250,6 +259,19 @@ def lineage(session: Session, kind: str, node_id: str) -> tuple[list[Edge], list
     return [_edge(e) for e in into], [_edge(e) for e in out]
 
 
+def edges_from(session: Session, kind: str, node_ids: Sequence[str]) -> list[Edge]:
+    """Edges out of several nodes of one kind, in one query (a run's page asks it of all its steps at once),
+    in the order they were recorded."""
+    if not node_ids:
+        return []
+    rows = session.execute(
+        select(LineageEdge)
+        .where(LineageEdge.src_kind == kind, LineageEdge.src_id.in_(list(node_ids)))
+        .order_by(LineageEdge.id)
+    ).scalars()
+    return [_edge(e) for e in rows]
+
+
 def list_runs(
     session: Session,
     *,
@@ -260,16 +282,24 @@ def list_runs(
     after: tuple[datetime, str] | None = None,
     oldest_first: bool = False,
 ) -> list[RunInfo]:
-    """Runs by creation time (newest first unless ``oldest_first``), with their steps but not their artifacts.
+    """Runs by creation time (newest first unless ``oldest_first``), one row each: their steps are counted
+    (:attr:`RunInfo.step_counts`), not read (``steps`` is empty; :func:`get_run` reads a run whole).
 
     ``since`` keeps runs created at or after that time; ``after`` is the ``(created_at, id)`` of the last run of
-    the previous page (keyset pagination: each page costs the same however many runs the store holds).
+    the previous page (keyset pagination: each page is a range of one index, ``(created_at, id)`` alone or after
+    the status or the pipeline, so it costs the same however many runs the store holds).
     """
     order = (RunRecord.created_at, RunRecord.id)
-    # Plain rows, not ORM objects: a page of 50 runs with their steps is read in two queries and no identity map.
+    # Plain rows, not ORM objects, and no identity map; each count is a lookup of the run's steps by its index.
     run_columns = [c for c in RunRecord.__table__.c if c.key != "pipeline_id"]
     query = (
-        select(*run_columns, PipelineRecord.name.label("pipeline_name"))
+        select(
+            *run_columns,
+            PipelineRecord.name.label("pipeline_name"),
+            _count_steps().label("step_total"),
+            _count_steps(StepRunRecord.status == "cached").label("step_cached"),
+            _count_steps(StepRunRecord.status == "failed").label("step_failed"),
+        )
         .join(PipelineRecord, PipelineRecord.id == RunRecord.pipeline_id)
         .order_by(*(order if oldest_first else (c.desc() for c in order)))
         .limit(limit)
@@ -284,15 +314,14 @@ def list_runs(
         key = tuple_(RunRecord.created_at, RunRecord.id)
         query = query.where(key > tuple_(*after) if oldest_first else key < tuple_(*after))
     rows = session.execute(query).all()
-    steps: dict[str, list[StepRunInfo]] = {row.id: [] for row in rows}
-    if rows:
-        step_rows = session.execute(
-            select(*StepRunRecord.__table__.c)
-            .where(StepRunRecord.run_id.in_(list(steps)))
+    failed: dict[str, list[str]] = {row.id: [] for row in rows if row.step_failed}
+    if failed:
+        for run_id, name in session.execute(
+            select(StepRunRecord.run_id, StepRunRecord.name)
+            .where(StepRunRecord.run_id.in_(list(failed)), StepRunRecord.status == "failed")
             .order_by(StepRunRecord.run_id, StepRunRecord.position)
-        ).all()
-        for step in step_rows:
-            steps[step.run_id].append(_step_info(step))
+        ).all():
+            failed[run_id].append(name)
     return [
         RunInfo(
             id=row.id,
@@ -307,10 +336,21 @@ def list_runs(
             host=row.host,
             pid=row.pid,
             error=row.error,
-            steps=steps[row.id],
+            counted=StepCounts(row.step_total, row.step_cached, tuple(failed.get(row.id, ()))),
         )
         for row in rows
     ]
+
+
+def _count_steps(*conditions: Any) -> Any:
+    """How many steps of the run in the enclosing query meet ``conditions``."""
+    return (
+        select(func.count())
+        .select_from(StepRunRecord)
+        .where(StepRunRecord.run_id == RunRecord.id, *conditions)
+        .correlate(RunRecord)
+        .scalar_subquery()
+    )
 
 
 def list_pipelines(session: Session) -> list[tuple[str, str, str]]:
@@ -323,15 +363,17 @@ def list_pipelines(session: Session) -> list[tuple[str, str, str]]:
 
 def get_run(session: Session, run_id: str) -> RunInfo:
     """One run by id or by a unique prefix of at least 4 characters, with its steps and artifacts."""
-    run_id = run_id.strip().lower()  # ids are lower-case hex; SQLite's LIKE ignores case, PostgreSQL's does not
+    run_id = run_id.strip().lower()  # ids are lower-case hex
     if len(run_id) < 4:
         raise NotFoundError(
             f"run id {run_id!r} is too short; give at least 4 characters of it (evergreen runs list shows ids)"
         )
+    if not set(run_id) <= HEX_DIGITS:  # no id has it: not worth a query
+        raise NotFoundError(f"no run with id {run_id!r}; list runs with: evergreen runs list")
     rows = (
         session.execute(
             select(RunRecord)
-            .where(RunRecord.id.startswith(run_id, autoescape=True))
+            .where(hex_prefix(RunRecord.id, run_id))
             .options(selectinload(RunRecord.steps), selectinload(RunRecord.pipeline))
             .limit(2)
         )
@@ -366,11 +408,8 @@ def reap_dead_runs(session: Session, *, stale_after_s: float, host: str, pid_ali
     cutoff = now() - timedelta(seconds=stale_after_s)
     dead: list[tuple[str, str, bool]] = []
     for row in session.execute(select(RunRecord).where(RunRecord.status.in_(ACTIVE_RUN_STATUSES))).scalars():
-        if row.host == host and row.pid is not None and not pid_alive(row.pid):
-            dead.append((row.id, f"the process that ran it (pid {row.pid} on {host}) died", row.status == "cancelling"))
-        elif row.heartbeat_at is None or row.heartbeat_at < cutoff:
-            seen = row.heartbeat_at.isoformat(timespec="seconds") if row.heartbeat_at else "never"
-            reason = f"no heartbeat from its process since {seen} (host {row.host}, pid {row.pid})"
+        reason = abandonment(row, cutoff=cutoff, host=host, pid_alive=pid_alive)
+        if reason is not None:
             dead.append((row.id, reason, row.status == "cancelling"))
     for run_id, reason, cancelling in dead:
         # A run whose cancellation was asked for is cancelled, whether or not its process lived to record it.
@@ -382,6 +421,21 @@ def reap_dead_runs(session: Session, *, stale_after_s: float, host: str, pid_ali
             .values(status=status, error=f"run abandoned: {reason}", finished_at=now())
         )
     return [run_id for run_id, _, _ in dead]
+
+
+def abandonment(
+    run: RunRecord | RunInfo, *, cutoff: datetime, host: str, pid_alive: Callable[[int], bool]
+) -> str | None:
+    """Why an active run (``running`` or ``cancelling``) is dead, or None while its process may be alive: its
+    process is gone (same ``host``, pid not alive), or it has sent no heartbeat since ``cutoff``."""
+    if run.status not in ACTIVE_RUN_STATUSES:
+        return None
+    if run.host == host and run.pid is not None and not pid_alive(run.pid):
+        return f"the process that ran it (pid {run.pid} on {host}) died"
+    if run.heartbeat_at is None or run.heartbeat_at < cutoff:
+        seen = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "never"
+        return f"no heartbeat from its process since {seen} (host {run.host}, pid {run.pid})"
+    return None
 
 
 def _edge(row: LineageEdge) -> Edge:

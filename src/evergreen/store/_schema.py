@@ -60,13 +60,19 @@ class RunRecord(Base):
     """One execution of a pipeline with its parameters and its DAG as it was defined."""
 
     __tablename__ = "runs"
+    __table_args__ = (
+        # A page of runs, of all or of one status or pipeline, newest or oldest first: a range of one index.
+        Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_status_created", "status", "created_at", "id"),
+        Index("ix_runs_pipeline_created", "pipeline_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    status: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]]
     dag: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
@@ -219,6 +225,8 @@ class ExperimentRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]
+    #: Kept by the write that records a trial (and numbers it), so that a list never counts the trials.
+    trial_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TrialRecord(Base):
@@ -235,7 +243,7 @@ class TrialRecord(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
     number: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime]
@@ -543,7 +551,10 @@ class ScheduleFireRecord(Base):
     """The claim on one firing of a schedule: unique per (schedule, slot), so only one server starts it."""
 
     __tablename__ = "schedule_fires"
-    __table_args__ = (UniqueConstraint("schedule", "slot", name="uq_schedule_fires_slot"),)
+    __table_args__ = (
+        UniqueConstraint("schedule", "slot", name="uq_schedule_fires_slot"),
+        Index("ix_schedule_fires_run", "run_id"),  # a run's page asks which firing started it
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     schedule: Mapped[str] = mapped_column(String(255))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evergreen.errors import EvergreenError, StoreError
 
-from ._engine import create_store_engine, redact
+from ._engine import create_store_engine, read_only, redact
 from ._migrate import ensure_schema, upgrade
 
 _T = TypeVar("_T")
@@ -26,15 +26,17 @@ class MetadataStore:
     Opening a store applies the schema to an empty database and refuses one at an older revision
     (the message gives the upgrade command). A store object is thread-safe (each ``session()`` call
     gets its own connection) but must not be shared across processes: open one per process.
-    On SQLite every transaction takes the write lock up front and waits up to the busy timeout, so
+    On SQLite every :meth:`session` takes the write lock up front and waits up to the busy timeout, so
     concurrent writers queue instead of failing with "database is locked". ``timeout_s`` shortens
     that wait (and bounds connecting to PostgreSQL) for callers that would rather fail fast.
+    Work that only reads uses :meth:`read_session`, which takes no lock and so never waits for a writer.
     """
 
     def __init__(self, url: str, *, migrate: bool = True, timeout_s: float | None = None) -> None:
         self.url = url
         self.engine: Engine = create_store_engine(url, timeout_s=timeout_s)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(read_only(self.engine), expire_on_commit=False)
         if migrate:
             try:
                 self._guard(lambda: ensure_schema(self.engine))
@@ -50,7 +52,20 @@ class MetadataStore:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back if it raises."""
-        session = self._sessions()
+        with self._unit(self._sessions) as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A unit of work that only reads, and so never waits for a writer: on SQLite a deferred transaction,
+        which in WAL mode reads the last commit while a writer goes on; on PostgreSQL a ``READ ONLY`` one. A
+        write in it is refused with :class:`StoreError`: work that may write uses :meth:`session`."""
+        with self._unit(self._read_sessions) as session:
+            yield session
+
+    @contextmanager
+    def _unit(self, sessions: sessionmaker[Session]) -> Iterator[Session]:
+        session = sessions()
         try:
             yield session
             session.commit()

@@ -44,7 +44,7 @@ from ._query import (
 
 def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
     """A trial by id or unique id prefix (at least four characters)."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return get_trial(session, ref)
 
 
@@ -74,7 +74,7 @@ def trials(
     conditions = parse_where([where] if isinstance(where, str) else where)
     order = parse_sort(sort) if sort else None
     filters = [_in_sql(c) for c in conditions]
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         if not conditions and order is None:
             return list_trials(session, experiment, limit=limit, after=_start_key(after))
         if limit is not None and all(f is not None for f in filters) and (order is None or order.section == "metrics"):
@@ -202,7 +202,7 @@ def trial_table(
     metric columns, most telling first (the gate's metric, the model's own, costs; the trivial baseline's only
     with ``baseline``)."""
     found = trials(experiment, where=where, sort=sort, limit=limit, after=after, settings=settings)
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         ids = unique_prefixes(session, [t.id for t in found])
     return TrialTable(found, ids, metric_columns(found, baseline=baseline))
 
@@ -212,13 +212,13 @@ def experiments(
 ) -> list[ExperimentInfo]:
     """The experiments by name, with their number of trials; a page of them with ``limit``, and the next page
     with ``after``, the name of the last experiment of the previous one."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return list_experiments(session, after=after, limit=limit)
 
 
 def series(ref: str, *, settings: Settings | None = None) -> dict[str, list[tuple[int, float]]]:
     """Every metric of a trial as ``(step, value)`` points, in logging order."""
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         return metric_series(session, get_trial(session, ref).id)
 
 
@@ -289,7 +289,7 @@ def compare(refs: Sequence[str], *, settings: Settings | None = None) -> Compari
     """The parameters and last metric values of two or more trials side by side."""
     if len(refs) < 2:
         raise TrackingError(f"compare needs at least two trials, got {len(refs)}: {list(refs)}")
-    with open_workspace(settings).session() as session:
+    with open_workspace(settings).read_session() as session:
         found = [get_trial(session, ref) for ref in refs]
     param_keys = sorted({k for t in found for k in t.params})
     metric_keys = sorted({k for t in found for k in t.metrics})

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     )
     from ._view import DatasetRef, FeatureView, Transformation, feature_view, views_in
 
-# Every name loads on first use (PEP 562): materializing, training sets and online stores need pandas, DuckDB
-# and Arrow, which listing and showing views (`evergreen features list`) must not pay for.
+# Every name loads on first use (PEP 562): materializing, training sets and the online stores need DuckDB, which
+# listing views (`evergreen features list`) does not load. (Defining a view still imports pandas: ``_view``.)
 _LAZY = {
     "Applied": ("._registry", "Applied"),
     "DatasetRef": ("._view", "DatasetRef"),

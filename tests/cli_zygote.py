@@ -62,6 +62,9 @@ PRELOAD = (
     "skl2onnx",
     "plotly.graph_objects",
 )
+#: Faces that load their names on first use (so that a light command starts fast), with every name loaded here
+#: as their modules were before they became lazy: the commands that use them find them imported.
+PRELOAD_NAMES = ("evergreen.training", "evergreen.evaluation", "evergreen.monitoring", "evergreen.features")
 
 
 def _standard_stream(fd: int, encoding: str, errors: str) -> io.TextIOWrapper:
@@ -126,6 +129,10 @@ def _serve() -> None:
 
     for name in PRELOAD:
         importlib.import_module(name)
+    for name in PRELOAD_NAMES:
+        face = importlib.import_module(name)
+        for attribute in face.__all__:
+            getattr(face, attribute)
     answers = sys.stdout
     unsafe = _threads_unsafe_to_fork()
     if unsafe:

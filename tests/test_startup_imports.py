@@ -17,8 +17,23 @@ import pytest
 
 from evergreen.store import RUN_STATUSES
 
-#: Libraries that a light command does not need: tables, models, statistics, serving, object storage.
-HEAVY = ("pandas", "numpy", "pyarrow", "scipy", "sklearn", "duckdb", "fsspec", "fastapi", "uvicorn")
+#: Libraries that a light command does not need: tables, models, statistics, tuning, validation, charts, serving,
+#: HTTP, object storage.
+HEAVY = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "scipy",
+    "sklearn",
+    "optuna",
+    "pandera",
+    "duckdb",
+    "plotly",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "fsspec",
+)
 #: What only a command that opens the store needs: the database layer and the settings. (Not pydantic itself:
 #: Typer imports it to convert a subcommand's parameters.)
 STORE = ("sqlalchemy", "pydantic_settings")
@@ -67,7 +82,11 @@ def test_help_imports_only_the_command_line(tmp_path: Path, code: str) -> None:
     assert {m for m in ours if not m.startswith("evergreen.cli")} <= {"evergreen", "evergreen.errors"}
 
 
-@pytest.mark.parametrize("command", [("data", "list"), ("models", "list"), ("runs", "list")])
+@pytest.mark.parametrize(
+    "command",
+    [("data", "list"), ("models", "list"), ("runs", "list"), ("experiments", "list"), ("monitor", "status")],
+    ids=" ".join,
+)
 def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, command: tuple[str, ...]) -> None:
     (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
     modules = imported_after(run_main(*command), tmp_path)
@@ -92,6 +111,39 @@ def test_every_store_name_resolves(tmp_path: Path) -> None:
         "assert sorted(store.__all__) == sorted(store._LAZY)"
     )
     assert "evergreen.store._predictions" in imported_after(code, tmp_path)
+
+
+#: Faces whose every name loads on first use, with the module it lives in.
+LAZY_FACES = ("evergreen.training", "evergreen.evaluation", "evergreen.monitoring", "evergreen.features")
+
+
+@pytest.mark.parametrize("face", LAZY_FACES)
+def test_every_name_of_a_lazy_face_resolves(tmp_path: Path, face: str) -> None:
+    """A name added to a face's ``__all__`` but not to its lazy table (or the reverse) fails here, not in a user's
+    ``from evergreen.training import …``; and the face itself imports none of its modules."""
+    code = (
+        f"import importlib\nface = importlib.import_module({face!r})\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(face.__name__ + '._'))\n"
+        "assert loaded == [], loaded\n"
+        "assert sorted(face.__all__) == sorted(face._LAZY), set(face.__all__) ^ set(face._LAZY)\n"
+        "for name in face.__all__:\n"
+        "    value = getattr(face, name)\n"
+        "    assert getattr(face, name) is value and value is not None, name\n"
+        "try:\n    face.no_such_name\nexcept AttributeError as e:\n    assert 'no_such_name' in str(e)\n"
+        "else:\n    raise AssertionError('no AttributeError')"
+    )
+    assert f"{face}._" in " ".join(imported_after(code, tmp_path))
+
+
+def test_the_training_face_keeps_its_objects(tmp_path: Path) -> None:
+    """Lazily loaded names are the very objects of their modules (pickles and isinstance checks see no copy)."""
+    code = (
+        "from evergreen.training import EncodedLabels, fit, sklearn\n"
+        "from evergreen.training._labels import EncodedLabels as direct\n"
+        "from evergreen.training._fit import fit as direct_fit\n"
+        "assert EncodedLabels is direct and fit is direct_fit and callable(sklearn)"
+    )
+    assert "sklearn" in imported_after(code, tmp_path)
 
 
 def test_the_sdk_names_still_resolve(tmp_path: Path) -> None:

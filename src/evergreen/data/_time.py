@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from evergreen.errors import SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = [
     "as_utc",
@@ -49,12 +50,16 @@ def is_time_sql_type(type_name: str) -> bool:
 
 def is_time_arrow_type(arrow_type: pa.DataType) -> bool:
     """Whether an Arrow type holds points in time: a timestamp of any unit and zone, or a date."""
+    import pyarrow as pa  # here, not at the top: reading alerts and lists needs as_utc, not Arrow
+
     return bool(pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type))
 
 
 def is_time_dtype(dtype: Any) -> bool:
     """Whether a pandas dtype holds points in time: ``datetime64`` of any unit, with or without a zone,
     and Arrow-backed timestamps and dates."""
+    import pandas as pd  # here, not at the top: reading alerts and lists needs as_utc, not pandas
+
     if isinstance(dtype, pd.ArrowDtype):
         return is_time_arrow_type(dtype.pyarrow_dtype)
     return bool(pd.api.types.is_datetime64_any_dtype(dtype))
@@ -113,6 +118,8 @@ def utc_times(values: pd.Series, *, name: str | None = None) -> pd.Series:
         SchemaError: a value is neither a time nor ISO-8601 text; the message names the column (``name``,
             else the series' name) and the first such value.
     """
+    import pandas as pd  # here, not at the top: reading alerts and lists needs as_utc, not pandas
+
     label = name if name is not None else str(values.name)
     if isinstance(values.dtype, pd.ArrowDtype) and is_time_arrow_type(values.dtype.pyarrow_dtype):
         arrow: pd.Series = pd.to_datetime(values, utc=True)
@@ -140,6 +147,8 @@ def utc_times(values: pd.Series, *, name: str | None = None) -> pd.Series:
 
 def _first_bad(values: pd.Series) -> object:
     """The first value (of at most 1,000 distinct ones) that does not parse as an ISO-8601 time."""
+    import pandas as pd
+
     for value in values.dropna().unique()[:1000]:
         if isinstance(value, datetime | date | pd.Timestamp):
             continue

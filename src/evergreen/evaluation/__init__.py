@@ -22,25 +22,61 @@ The gate compares a candidate with production on the same rows, under a JSON-abl
 gate, tuning and the monitors compare them the same way.
 """
 
-from ._evaluate import LabelsLike, evaluate
-from ._gate import Gate, GateCheck, GateReport, PrimaryResult
-from ._judge import judge
-from ._predictor import Predictor
-from ._registry import METRICS, PROBABILITY_METRICS, REPORT_ORDER, TARGET_UNIT_METRICS, higher_is_better
-from ._report import (
-    Baseline,
-    Calibration,
-    CalibrationBin,
-    ConfusionMatrix,
-    EvaluationReport,
-    Label,
-    Latency,
-    MetricSet,
-    SliceGroup,
-    SliceResult,
-    Task,
-)
-from ._score import score
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._evaluate import LabelsLike, evaluate
+    from ._gate import Gate, GateCheck, GateReport, PrimaryResult
+    from ._judge import judge
+    from ._predictor import Predictor
+    from ._registry import METRICS, PROBABILITY_METRICS, REPORT_ORDER, TARGET_UNIT_METRICS, higher_is_better
+    from ._report import (
+        Baseline,
+        Calibration,
+        CalibrationBin,
+        ConfusionMatrix,
+        EvaluationReport,
+        Label,
+        Latency,
+        MetricSet,
+        SliceGroup,
+        SliceResult,
+        Task,
+    )
+    from ._score import score
+
+# Every name loads on first use (PEP 562): evaluating and judging need pandas, NumPy, scikit-learn and SciPy,
+# which reading the metric registry (`evergreen experiments list`, `models list`) must not pay for.
+_LAZY = {
+    "Baseline": ("._report", "Baseline"),
+    "Calibration": ("._report", "Calibration"),
+    "CalibrationBin": ("._report", "CalibrationBin"),
+    "ConfusionMatrix": ("._report", "ConfusionMatrix"),
+    "EvaluationReport": ("._report", "EvaluationReport"),
+    "Gate": ("._gate", "Gate"),
+    "GateCheck": ("._gate", "GateCheck"),
+    "GateReport": ("._gate", "GateReport"),
+    "Label": ("._report", "Label"),
+    "LabelsLike": ("._evaluate", "LabelsLike"),
+    "Latency": ("._report", "Latency"),
+    "METRICS": ("._registry", "METRICS"),
+    "MetricSet": ("._report", "MetricSet"),
+    "PROBABILITY_METRICS": ("._registry", "PROBABILITY_METRICS"),
+    "Predictor": ("._predictor", "Predictor"),
+    "PrimaryResult": ("._gate", "PrimaryResult"),
+    "REPORT_ORDER": ("._registry", "REPORT_ORDER"),
+    "SliceGroup": ("._report", "SliceGroup"),
+    "SliceResult": ("._report", "SliceResult"),
+    "TARGET_UNIT_METRICS": ("._registry", "TARGET_UNIT_METRICS"),
+    "Task": ("._report", "Task"),
+    "evaluate": ("._evaluate", "evaluate"),
+    "higher_is_better": ("._registry", "higher_is_better"),
+    "judge": ("._judge", "judge"),
+    "score": ("._score", "score"),
+}
 
 __all__ = [
     "METRICS",
@@ -69,3 +105,12 @@ __all__ = [
     "judge",
     "score",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.evaluation' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value

@@ -10,30 +10,72 @@ older versions deployments still serve, given as ``served``), and read them by e
 view's TTL is null online as it is in a training set (one rule, in ``_ttl.py``).
 """
 
-from ._materialize import (
-    Materialized,
-    OnlineFeatures,
-    OnlineLookup,
-    ServedView,
-    get_online_features,
-    materialize,
-    served_views,
-)
-from ._offline import ViewRows, connect, training_set, view_rows
-from ._online import OnlineRow, OnlineStore, SqliteOnlineStore, open_online_store, plain
-from ._registry import (
-    Applied,
-    FeatureViewDetails,
-    apply,
-    list_views,
-    load_view,
-    materializations,
-    record_usage,
-    show_view,
-    split_view_ref,
-    view_code,
-)
-from ._view import DatasetRef, FeatureView, Transformation, feature_view, views_in
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._materialize import (
+        Materialized,
+        OnlineFeatures,
+        OnlineLookup,
+        ServedView,
+        get_online_features,
+        materialize,
+        served_views,
+    )
+    from ._offline import ViewRows, connect, training_set, view_rows
+    from ._online import OnlineRow, OnlineStore, SqliteOnlineStore, open_online_store, plain
+    from ._registry import (
+        Applied,
+        FeatureViewDetails,
+        apply,
+        list_views,
+        load_view,
+        materializations,
+        record_usage,
+        show_view,
+        split_view_ref,
+        view_code,
+    )
+    from ._view import DatasetRef, FeatureView, Transformation, feature_view, views_in
+
+# Every name loads on first use (PEP 562): materializing, training sets and the online stores need DuckDB, which
+# listing views (`evergreen features list`) does not load. (Defining a view still imports pandas: ``_view``.)
+_LAZY = {
+    "Applied": ("._registry", "Applied"),
+    "DatasetRef": ("._view", "DatasetRef"),
+    "FeatureView": ("._view", "FeatureView"),
+    "FeatureViewDetails": ("._registry", "FeatureViewDetails"),
+    "Materialized": ("._materialize", "Materialized"),
+    "OnlineFeatures": ("._materialize", "OnlineFeatures"),
+    "OnlineLookup": ("._materialize", "OnlineLookup"),
+    "OnlineRow": ("._online", "OnlineRow"),
+    "OnlineStore": ("._online", "OnlineStore"),
+    "ServedView": ("._materialize", "ServedView"),
+    "SqliteOnlineStore": ("._online", "SqliteOnlineStore"),
+    "Transformation": ("._view", "Transformation"),
+    "ViewRows": ("._offline", "ViewRows"),
+    "apply": ("._registry", "apply"),
+    "connect": ("._offline", "connect"),
+    "feature_view": ("._view", "feature_view"),
+    "get_online_features": ("._materialize", "get_online_features"),
+    "list_views": ("._registry", "list_views"),
+    "load_view": ("._registry", "load_view"),
+    "materializations": ("._registry", "materializations"),
+    "materialize": ("._materialize", "materialize"),
+    "open_online_store": ("._online", "open_online_store"),
+    "plain": ("._online", "plain"),
+    "record_usage": ("._registry", "record_usage"),
+    "served_views": ("._materialize", "served_views"),
+    "show_view": ("._registry", "show_view"),
+    "split_view_ref": ("._registry", "split_view_ref"),
+    "training_set": ("._offline", "training_set"),
+    "view_code": ("._registry", "view_code"),
+    "view_rows": ("._offline", "view_rows"),
+    "views_in": ("._view", "views_in"),
+}
 
 __all__ = [
     "Applied",
@@ -68,3 +110,12 @@ __all__ = [
     "view_rows",
     "views_in",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.features' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value

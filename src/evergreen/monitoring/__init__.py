@@ -14,53 +14,117 @@
   them and ``run_due`` starts each due firing exactly once, however many schedulers share the store.
 """
 
-from ._actions import alert_payload, holder_name, post_json, start_pipeline, take_actions
-from ._alerts import (
-    ALERT_KINDS,
-    SEVERITIES,
-    UNRESOLVED,
-    AlertDetail,
-    alert,
-    alerts,
-    monitor_series,
-    monitors,
-    set_alert_state,
-)
-from ._judge import STATUSES, Judgement, Window, judge
-from ._monitors import (
-    DAY_S,
-    KINDS,
-    Action,
-    Monitor,
-    bias,
-    drift,
-    error_rate,
-    invalid,
-    latency,
-    log,
-    missing,
-    parse_duration,
-    prediction_drift,
-    quality,
-    rollback,
-    run_pipeline,
-    skew,
-    webhook,
-)
-from ._reference import Reference, reference_of
-from ._run import LOOKBACK_WINDOWS, Outcome, aligned_window, run_monitors
-from ._schedules import (
-    Fired,
-    Schedule,
-    ScheduleState,
-    Triggered,
-    last_slot,
-    register_schedules,
-    run_due,
-    schedule,
-    schedule_states,
-    trigger_schedule,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._actions import alert_payload, holder_name, post_json, start_pipeline, take_actions
+    from ._alerts import (
+        ALERT_KINDS,
+        SEVERITIES,
+        UNRESOLVED,
+        AlertDetail,
+        alert,
+        alerts,
+        monitor_series,
+        monitors,
+        set_alert_state,
+    )
+    from ._judge import STATUSES, Judgement, Window, judge
+    from ._monitors import (
+        DAY_S,
+        KINDS,
+        Action,
+        Monitor,
+        bias,
+        drift,
+        error_rate,
+        invalid,
+        latency,
+        log,
+        missing,
+        parse_duration,
+        prediction_drift,
+        quality,
+        rollback,
+        run_pipeline,
+        skew,
+        webhook,
+    )
+    from ._reference import Reference, reference_of
+    from ._run import LOOKBACK_WINDOWS, Outcome, aligned_window, run_monitors
+    from ._schedules import (
+        Fired,
+        Schedule,
+        ScheduleState,
+        Triggered,
+        last_slot,
+        register_schedules,
+        run_due,
+        schedule,
+        schedule_states,
+        trigger_schedule,
+    )
+
+# Every name loads on first use (PEP 562): judging monitors and building references need pandas, NumPy, SciPy
+# and the training code, and actions need an HTTP client, none of which reading monitors and alerts (`evergreen
+# monitor status`) must pay for.
+_LAZY = {
+    "ALERT_KINDS": ("._alerts", "ALERT_KINDS"),
+    "Action": ("._monitors", "Action"),
+    "AlertDetail": ("._alerts", "AlertDetail"),
+    "DAY_S": ("._monitors", "DAY_S"),
+    "Fired": ("._schedules", "Fired"),
+    "Judgement": ("._judge", "Judgement"),
+    "KINDS": ("._monitors", "KINDS"),
+    "LOOKBACK_WINDOWS": ("._run", "LOOKBACK_WINDOWS"),
+    "Monitor": ("._monitors", "Monitor"),
+    "Outcome": ("._run", "Outcome"),
+    "Reference": ("._reference", "Reference"),
+    "SEVERITIES": ("._alerts", "SEVERITIES"),
+    "STATUSES": ("._judge", "STATUSES"),
+    "Schedule": ("._schedules", "Schedule"),
+    "ScheduleState": ("._schedules", "ScheduleState"),
+    "Triggered": ("._schedules", "Triggered"),
+    "UNRESOLVED": ("._alerts", "UNRESOLVED"),
+    "Window": ("._judge", "Window"),
+    "alert": ("._alerts", "alert"),
+    "alert_payload": ("._actions", "alert_payload"),
+    "alerts": ("._alerts", "alerts"),
+    "aligned_window": ("._run", "aligned_window"),
+    "bias": ("._monitors", "bias"),
+    "drift": ("._monitors", "drift"),
+    "error_rate": ("._monitors", "error_rate"),
+    "holder_name": ("._actions", "holder_name"),
+    "invalid": ("._monitors", "invalid"),
+    "judge": ("._judge", "judge"),
+    "last_slot": ("._schedules", "last_slot"),
+    "latency": ("._monitors", "latency"),
+    "log": ("._monitors", "log"),
+    "missing": ("._monitors", "missing"),
+    "monitor_series": ("._alerts", "monitor_series"),
+    "monitors": ("._alerts", "monitors"),
+    "parse_duration": ("._monitors", "parse_duration"),
+    "post_json": ("._actions", "post_json"),
+    "prediction_drift": ("._monitors", "prediction_drift"),
+    "quality": ("._monitors", "quality"),
+    "reference_of": ("._reference", "reference_of"),
+    "register_schedules": ("._schedules", "register_schedules"),
+    "rollback": ("._monitors", "rollback"),
+    "run_due": ("._schedules", "run_due"),
+    "run_monitors": ("._run", "run_monitors"),
+    "run_pipeline": ("._monitors", "run_pipeline"),
+    "schedule": ("._schedules", "schedule"),
+    "schedule_states": ("._schedules", "schedule_states"),
+    "set_alert_state": ("._alerts", "set_alert_state"),
+    "skew": ("._monitors", "skew"),
+    "start_pipeline": ("._actions", "start_pipeline"),
+    "take_actions": ("._actions", "take_actions"),
+    "trigger_schedule": ("._schedules", "trigger_schedule"),
+    "webhook": ("._monitors", "webhook"),
+}
 
 __all__ = [
     "ALERT_KINDS",
@@ -116,3 +180,12 @@ __all__ = [
     "trigger_schedule",
     "webhook",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.monitoring' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value

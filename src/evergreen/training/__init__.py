@@ -19,44 +19,130 @@
   of the ``reproduce-trial`` pipeline and returns at once.
 """
 
-from ._artifacts import TrialArtifact
-from ._code import code_version
-from ._experiments import (
-    Comparison,
-    TrialTable,
-    artifacts,
-    compare,
-    download_artifacts,
-    experiments,
-    series,
-    trial,
-    trial_key,
-    trial_table,
-    trials,
-)
-from ._fit import Fitted, check_labels, check_target_values, features_of, fit
-from ._labels import EncodedLabels
-from ._models import (
-    TASKS,
-    ModelPackage,
-    Signature,
-    check_task,
-    flavor_of,
-    load_model,
-    onnx_bytes,
-    package_model,
-    read_package,
-    signature_of,
-    with_categories,
-)
-from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
-from ._query import column_value, metric_columns, parse_sort, parse_where
-from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
-from ._steps import REPRODUCE_PIPELINE, evaluate_model, reproduce_trial, start_reproduction, train_model, tune_model
-from ._studies import tuning_study
-from ._tracking import FLUSH_POINTS, Trial, dataset_ref, environment, track
-from ._train import Recipe, Reproduction, Trained, recipe_record, reproduce, train
-from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._artifacts import TrialArtifact
+    from ._code import code_version
+    from ._experiments import (
+        Comparison,
+        TrialTable,
+        artifacts,
+        compare,
+        download_artifacts,
+        experiments,
+        series,
+        trial,
+        trial_key,
+        trial_table,
+        trials,
+    )
+    from ._fit import Fitted, check_labels, check_target_values, features_of, fit
+    from ._labels import EncodedLabels
+    from ._models import (
+        TASKS,
+        ModelPackage,
+        Signature,
+        check_task,
+        flavor_of,
+        load_model,
+        onnx_bytes,
+        package_model,
+        read_package,
+        signature_of,
+        with_categories,
+    )
+    from ._onnx import Conversion, InputColumn, InputSpec, OnnxModel, Parity, check_parity, convert
+    from ._query import column_value, metric_columns, parse_sort, parse_where
+    from ._spec import Dimension, ModelSpec, lightgbm, sklearn, xgboost
+    from ._steps import (
+        REPRODUCE_PIPELINE,
+        evaluate_model,
+        reproduce_trial,
+        start_reproduction,
+        train_model,
+        tune_model,
+    )
+    from ._studies import tuning_study
+    from ._tracking import FLUSH_POINTS, Trial, dataset_ref, environment, track
+    from ._train import Recipe, Reproduction, Trained, recipe_record, reproduce, train
+    from ._tuning import COST_METRICS, TuningResult, TuningTrial, tune
+
+# Every name loads on first use (PEP 562): fitting, ONNX and tuning need scikit-learn, SciPy, pandas and Optuna,
+# which listing experiments (`evergreen experiments list`) and the command line's start must not pay for.
+_LAZY = {
+    "COST_METRICS": ("._tuning", "COST_METRICS"),
+    "Comparison": ("._experiments", "Comparison"),
+    "Conversion": ("._onnx", "Conversion"),
+    "Dimension": ("._spec", "Dimension"),
+    "EncodedLabels": ("._labels", "EncodedLabels"),
+    "FLUSH_POINTS": ("._tracking", "FLUSH_POINTS"),
+    "Fitted": ("._fit", "Fitted"),
+    "InputColumn": ("._onnx", "InputColumn"),
+    "InputSpec": ("._onnx", "InputSpec"),
+    "ModelPackage": ("._models", "ModelPackage"),
+    "ModelSpec": ("._spec", "ModelSpec"),
+    "OnnxModel": ("._onnx", "OnnxModel"),
+    "Parity": ("._onnx", "Parity"),
+    "Recipe": ("._train", "Recipe"),
+    "Reproduction": ("._train", "Reproduction"),
+    "Signature": ("._models", "Signature"),
+    "TASKS": ("._models", "TASKS"),
+    "Trained": ("._train", "Trained"),
+    "Trial": ("._tracking", "Trial"),
+    "TrialArtifact": ("._artifacts", "TrialArtifact"),
+    "TrialTable": ("._experiments", "TrialTable"),
+    "TuningResult": ("._tuning", "TuningResult"),
+    "TuningTrial": ("._tuning", "TuningTrial"),
+    "artifacts": ("._experiments", "artifacts"),
+    "check_labels": ("._fit", "check_labels"),
+    "check_parity": ("._onnx", "check_parity"),
+    "check_target_values": ("._fit", "check_target_values"),
+    "check_task": ("._models", "check_task"),
+    "code_version": ("._code", "code_version"),
+    "compare": ("._experiments", "compare"),
+    "convert": ("._onnx", "convert"),
+    "dataset_ref": ("._tracking", "dataset_ref"),
+    "download_artifacts": ("._experiments", "download_artifacts"),
+    "environment": ("._tracking", "environment"),
+    "evaluate_model": ("._steps", "evaluate_model"),
+    "experiments": ("._experiments", "experiments"),
+    "features_of": ("._fit", "features_of"),
+    "fit": ("._fit", "fit"),
+    "flavor_of": ("._models", "flavor_of"),
+    "lightgbm": ("._spec", "lightgbm"),
+    "load_model": ("._models", "load_model"),
+    "onnx_bytes": ("._models", "onnx_bytes"),
+    "package_model": ("._models", "package_model"),
+    "read_package": ("._models", "read_package"),
+    "reproduce": ("._train", "reproduce"),
+    "series": ("._experiments", "series"),
+    "signature_of": ("._models", "signature_of"),
+    "sklearn": ("._spec", "sklearn"),
+    "track": ("._tracking", "track"),
+    "train": ("._train", "train"),
+    "train_model": ("._steps", "train_model"),
+    "trial": ("._experiments", "trial"),
+    "trial_key": ("._experiments", "trial_key"),
+    "trial_table": ("._experiments", "trial_table"),
+    "trials": ("._experiments", "trials"),
+    "tune": ("._tuning", "tune"),
+    "tune_model": ("._steps", "tune_model"),
+    "with_categories": ("._models", "with_categories"),
+    "xgboost": ("._spec", "xgboost"),
+    "REPRODUCE_PIPELINE": ("._steps", "REPRODUCE_PIPELINE"),
+    "column_value": ("._query", "column_value"),
+    "metric_columns": ("._query", "metric_columns"),
+    "parse_sort": ("._query", "parse_sort"),
+    "parse_where": ("._query", "parse_where"),
+    "recipe_record": ("._train", "recipe_record"),
+    "reproduce_trial": ("._steps", "reproduce_trial"),
+    "start_reproduction": ("._steps", "start_reproduction"),
+    "tuning_study": ("._studies", "tuning_study"),
+}
 
 __all__ = [
     "COST_METRICS",
@@ -128,3 +214,12 @@ __all__ = [
     "with_categories",
     "xgboost",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'evergreen.training' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value
+    return value

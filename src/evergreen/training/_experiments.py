@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evergreen.config import Settings
 from evergreen.errors import NotFoundError, TrackingError, did_you_mean
@@ -27,7 +27,6 @@ from evergreen.store import (
 )
 from evergreen.workspace import open_workspace
 
-from ._artifacts import TrialArtifact, describe, download
 from ._query import (
     Condition,
     SortKey,
@@ -40,6 +39,9 @@ from ._query import (
     select_trials,
     sort_value,
 )
+
+if TYPE_CHECKING:
+    from ._artifacts import TrialArtifact
 
 
 def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
@@ -228,6 +230,8 @@ def artifacts(ref: str, *, names: Sequence[str] | None = None, settings: Setting
     Raises:
         NotFoundError: a name the trial has no artifact under (the known names are listed).
     """
+    from ._artifacts import describe  # here, not at the top: listing trials needs no object storage (fsspec)
+
     found = trial(ref, settings=settings)
     unknown = [n for n in names or () if n not in found.artifacts]
     if unknown:
@@ -253,6 +257,8 @@ def download_artifacts(
     Raises:
         NotFoundError: a name the trial has no artifact under (the known names are listed).
     """
+    from ._artifacts import download
+
     workspace = open_workspace(settings)
     found = artifacts(ref, names=names, settings=workspace.settings)
     return [download(workspace.artifacts, a, Path(destination)) for a in found]

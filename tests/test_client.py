@@ -118,11 +118,11 @@ def test_a_command_without_an_api_route_refuses_server_rather_than_act_locally(
     from evergreen.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["--server", "http://127.0.0.1:9", "data", "list"])
+    result = CliRunner().invoke(app, ["--server", "http://127.0.0.1:9", "data", "card", "churn"])
     assert isinstance(result.exception, ConfigError)
     assert "works on the local project only, not through --server http://127.0.0.1:9" in str(result.exception)
     assert not (tmp_path / ".evergreen").exists()  # nothing was made locally
-    result = CliRunner().invoke(app, ["data", "list"], env={"EVERGREEN_SERVER_URL": "http://127.0.0.1:9"})
+    result = CliRunner().invoke(app, ["data", "card", "churn"], env={"EVERGREEN_SERVER_URL": "http://127.0.0.1:9"})
     assert isinstance(result.exception, ConfigError)
 
 

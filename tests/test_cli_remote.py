@@ -11,10 +11,14 @@ import pytest
 from evergreen.examples import subscriptions
 from typer.testing import CliRunner, Result
 
+import sample_features
+import sample_features_v2
 from api_server import ApiServer, api_server
 from evergreen.cli import app
 from evergreen.config import load_settings
-from evergreen.errors import ConfigError
+from evergreen.errors import ConfigError, NotFoundError
+from evergreen.features import apply, materialize
+from test_api_features import transactions
 
 
 @dataclass(frozen=True)
@@ -107,3 +111,33 @@ def test_data_commands_through_the_server_print_what_they_print_locally(
     card = _local("--server", sites.server.url, "data", "card", "subs")
     assert isinstance(card.exception, ConfigError)
     assert "works on the local project only" in str(card.exception)
+
+
+def test_feature_views_through_the_server_print_what_they_print_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team, laptop = tmp_path / "team", tmp_path / "laptop"
+    team.mkdir()
+    laptop.mkdir()
+    (team / "evergreen.toml").write_text(f'[features]\nonline_store = "sqlite:///{team}/online.db"\n')
+    settings = load_settings(team, environ={})
+    transactions(settings, [("a", 0, 1.0), ("a", 5, 2.0), ("b", 1, 10.0)], "v1")
+    apply(sample_features, settings=settings)
+    materialize(["spend"], settings=settings)
+    apply(sample_features_v2, settings=settings)
+    with api_server(settings) as server:
+        sites = Sites(team, laptop, server)
+        for command in (["list"], ["show", "spend"], ["show", "spend@1"], ["show", "visits"]):
+            local, remote = _both(sites, monkeypatch, "features", *command)
+            assert local.exit_code == remote.exit_code == 0, local.output + remote.output
+            assert remote.output == local.output, command
+            if command == ["show", "spend@1"]:
+                assert "never materialized" not in remote.output
+            if command == ["list"]:
+                assert "spend@2" in remote.output
+        missing = _local("--server", server.url, "features", "show", "spned")
+        assert isinstance(missing.exception, NotFoundError)
+        assert "no feature view 'spned'; did you mean 'spend'?" in str(missing.exception)
+        materialized = _local("--server", server.url, "features", "materialize")
+        assert isinstance(materialized.exception, ConfigError)
+        assert "works on the local project only" in str(materialized.exception)

@@ -3,21 +3,31 @@ server through its API prints what the same command prints on the server's machi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
+import pandas as pd
 import pytest
 from evergreen.examples import subscriptions
+from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner, Result
 
 import sample_features
 import sample_features_v2
 from api_server import ApiServer, api_server
+from churn_project import ingest_churn
 from evergreen.cli import app
 from evergreen.config import load_settings
-from evergreen.errors import ConfigError, NotFoundError
+from evergreen.errors import ConfigError, FeedbackError, NotFoundError
 from evergreen.features import apply, materialize
+from evergreen.registry import record_gate, register
+from evergreen.serving import deploy, labelled_predictions
+from evergreen.training import sklearn, train
+from evergreen.workspace import open_workspace
 from test_api_features import transactions
 
 
@@ -141,3 +151,62 @@ def test_feature_views_through_the_server_print_what_they_print_locally(
         materialized = _local("--server", server.url, "features", "materialize")
         assert isinstance(materialized.exception, ConfigError)
         assert "works on the local project only" in str(materialized.exception)
+
+
+def test_feedback_goes_to_its_deployment_and_predict_names_what_works_through_a_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team, laptop = tmp_path / "team", tmp_path / "laptop"
+    team.mkdir()
+    laptop.mkdir()
+    settings = load_settings(team, environ={})
+    ingest_churn(settings, 200)
+    trained = train(
+        "churn", 1, sklearn(LogisticRegression), task="classification", measure_latency=False, settings=settings
+    )
+    version = register("churn", trained.package.id, task="classification", trial_id=trained.trial_id, settings=settings)
+    record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
+    deploy("churn-api", "churn", version.number, settings=settings)
+    with api_server(settings) as server:
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{server.url}/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the deployment never loaded"
+            time.sleep(0.1)
+        answer = httpx.post(
+            f"{server.url}/v1/models/churn-api:predict",
+            json={"instances": [{"tenure": t, "fee": 20.0} for t in (3, 30, 50)]},
+        )
+        assert answer.status_code == 200, answer.text
+        ids = answer.json()["prediction_ids"]
+        monkeypatch.chdir(laptop)
+        pd.DataFrame({"prediction_id": [ids[0], "p-unknown", ids[1]], "label": [True, False, False]}).to_csv(
+            laptop / "labels.csv", index=False
+        )
+        remote = _local("--server", server.url, "feedback", "ingest", "labels.csv", "--deployment", "churn-api")
+        unnamed = _local("--server", server.url, "feedback", "ingest", "labels.csv")
+        predicted = _local("--server", server.url, "predict", "churn-api", "--input", "labels.csv")
+        monkeypatch.chdir(team)
+        pd.DataFrame({"prediction_id": ["p-unknown", ids[2]], "label": [True, True]}).to_csv(
+            team / "labels.csv", index=False
+        )
+        local = _local("feedback", "ingest", "labels.csv")
+        told = _local("feedback", "ingest", "labels.csv", "--deployment", "churn-api")
+
+    assert remote.exit_code == local.exit_code == 1
+    assert "✗ labels.csv: 2 label(s) recorded, 1 refused" in remote.output
+    refusal = next(line for line in remote.output.splitlines() if "p-unknown" in line)
+    # The file's row, as a local ingest numbers it, with the same words:
+    assert refusal == "  row 1: prediction_id='p-unknown': no such prediction in the log"
+    assert refusal.replace("row 1", "row 0") in local.output.splitlines()
+    assert isinstance(unnamed.exception, FeedbackError)
+    assert "row(s) 0, 1, 2 name no deployment; through --server labels are sent per deployment" in str(
+        unnamed.exception
+    )
+    assert told.exit_code == 2
+    assert "--deployment is for --server" in told.output
+    assert isinstance(predicted.exception, ConfigError)
+    assert f"POST {server.url}/v1/models/churn-api:predict" in str(predicted.exception)
+    assert "run `evergreen predict` on the server's machine" in str(predicted.exception)
+    with open_workspace(settings).session() as session:
+        labelled = labelled_predictions(session, "churn-api", datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
+    assert sorted(labelled["prediction_id"]) == sorted(ids)  # each label recorded once, wherever it was sent

@@ -200,3 +200,11 @@ def test_the_document_links_what_one_answer_names_to_the_request_that_takes_it(s
     assert {"ShowAlert", "AckAlert", "ResolveAlert"} <= set(links("/alerts", "get", "200"))
     revoke = links("/tokens", "post", "201")["RevokeToken"]
     assert revoke["operationId"] == paths["/tokens/{name}:revoke"]["post"]["operationId"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/models/churn/versions/²", "/models/churn/versions/²/lineage", "/datasets/churn/versions/²"]
+)
+def test_a_version_written_with_a_digit_int_does_not_read_is_an_unknown_version(served: str, path: str) -> None:
+    found = problem(httpx.get(f"{served}/api/v1{path}"), 404)  # "²" is a digit to str.isdigit, not to int()
+    assert "²" in found["detail"]

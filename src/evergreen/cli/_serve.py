@@ -120,7 +120,7 @@ def deploy_command(
     if client is not None:  # --server: POST /api/v1/deployments/{name}:deploy
         body = {
             "model": model,
-            "version": int(number) if number.isdigit() else number,
+            "version": int(number) if number.isdecimal() else number,
             "strategy": strategy,
             "steps": shares,
             "every_s": _seconds(every),

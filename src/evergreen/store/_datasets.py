@@ -92,7 +92,7 @@ def get_version(session: Session, name: str, ref: str | int | None = None) -> Da
             raise NotFoundError(f"dataset {name!r} has no version yet; make one with: evergreen data ingest {name} …")
         return _version_info(*row)
     text = str(ref)
-    if text.isdigit():
+    if text.isdecimal():
         row = session.execute(query.where(DatasetVersionRecord.number == int(text))).first()
     else:
         rows = session.execute(

@@ -29,6 +29,7 @@ from evergreen.serving import deploy, labelled_predictions
 from evergreen.training import sklearn, train
 from evergreen.workspace import open_workspace
 from test_api_features import transactions
+from test_features_serving import make_project
 
 
 @dataclass(frozen=True)
@@ -210,3 +211,26 @@ def test_feedback_goes_to_its_deployment_and_predict_names_what_works_through_a_
     with open_workspace(settings).session() as session:
         labelled = labelled_predictions(session, "churn-api", datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC))
     assert sorted(labelled["prediction_id"]) == sorted(ids)  # each label recorded once, wherever it was sent
+
+
+def test_a_skew_report_through_the_server_prints_what_it_prints_locally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team, laptop = tmp_path / "team", tmp_path / "laptop"
+    team.mkdir()
+    laptop.mkdir()
+    settings, _ = make_project(team)
+    with api_server(settings) as server:
+        served = httpx.post(
+            f"{server.url}/v1/models/churn-api:predict",
+            json={"instances": [{}] * 4, "entity_ids": [f"c-{i}" for i in range(10, 14)]},
+        )
+        assert served.status_code == 200, served.text
+        sites = Sites(settings.project_dir, laptop, server)
+        local, remote = _both(sites, monkeypatch, "features", "skew", "churn-api", "--hours", "1")
+        unknown = _local("--server", server.url, "features", "skew", "nobody")
+    assert local.exit_code == remote.exit_code == 0, local.output + remote.output
+    assert remote.output == local.output
+    assert "tenure" in remote.output
+    assert isinstance(unknown.exception, NotFoundError)
+    assert "nobody" in str(unknown.exception)

@@ -107,6 +107,8 @@ def test_http_failures_are_api_errors_naming_what_to_do(tmp_path: Path) -> None:
     assert away.value.status == 0
     with pytest.raises(ApiError, match="must start with http:// or https://"):
         Client("localhost:8000")
+    with pytest.raises(ApiError, match="page_size 0 is out of range: a page holds 1 to 500 items"):
+        Client("http://127.0.0.1:8000", page_size=0)
 
 
 def test_a_command_without_an_api_route_refuses_server_rather_than_act_locally(

@@ -341,10 +341,14 @@ def skew_command(
 
     from evergreen.serving import skew_check
 
-    until = datetime.now(UTC)
-    report = skew_check(
-        deployment, since=until - timedelta(hours=hours), until=until, limit=limit, settings=state(ctx).settings()
-    )
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/skew-reports/{deployment}, computed by the server
+        with client:
+            report = client.feature_views.skew(deployment, hours=hours, limit=limit)
+    else:
+        until = datetime.now(UTC)
+        since = until - timedelta(hours=hours)
+        report = skew_check(deployment, since=since, until=until, limit=limit, settings=state(ctx).settings())
     console.print(report.summary())
     if report.features:
         table = Table("feature", "view", "compared", "mismatched", "rate", "max |diff|", "example")

@@ -177,6 +177,14 @@ class FeatureViews(_Resource):
         path = f"/feature-views/{_part(parsed.name)}/versions/{_part(parsed.selector or 'latest')}/materializations"
         return self._items(api.Materialization, path)
 
+    def skew(
+        self, deployment: str, *, hours: float = 24.0, until: datetime | None = None, limit: int = 10_000
+    ) -> api.SkewReport:
+        """The feature values ``deployment`` served in the ``hours`` before ``until`` (default now) compared with
+        the offline values for the same entity and time, per feature."""
+        path = f"/skew-reports/{_part(deployment)}"
+        return self._get(api.SkewReport, path, hours=hours, until=_time(until), limit=limit)
+
 
 class Pipelines(_Resource):
     """``/pipelines``."""

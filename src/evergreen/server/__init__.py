@@ -19,6 +19,8 @@ The response models are public too (a route module's ``VersionItem`` is ``ModelV
 
 from __future__ import annotations
 
+from evergreen.serving import SkewReport  # the answer of GET /skew-reports/{deployment}, serving's own model
+
 from ._app import PREFIX, WORKER_FACTORY, create_api, mount_api
 from ._data import AttemptItem as IngestAttempt
 from ._data import DatasetItem, IngestAccepted
@@ -86,6 +88,7 @@ __all__ = [
     "RunShown",
     "RunStarted",
     "ScheduleItem",
+    "SkewReport",
     "SystemsStatus",
     "Token",
     "TrialDetail",

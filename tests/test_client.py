@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from api_server import api_server
 from churn_project import ingest_churn
+from docs_examples import DOCS_SRC
 from evergreen import server as api
 from evergreen.client import Client
 from evergreen.config import Settings, load_settings
@@ -190,3 +192,16 @@ def test_uploads_runs_alerts_and_tokens_answer_typed_models(tmp_path: Path) -> N
         assert issued.token
         assert client.tokens.revoke("ci").revoked_at is not None
         assert [t.name for t in client.tokens.list()] == ["ci"]
+
+
+def test_the_docs_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(tmp_path, environ={})
+    _registered(settings, 2)  # version 2's gate failed: an alert
+    with api_server(settings) as server:
+        example = DOCS_SRC / "client.py"
+        namespace: dict[str, Any] = {"url": server.url, "token": None}
+        exec(compile(example.read_text(), str(example), "exec"), namespace)
+        with Client(server.url) as client:
+            assert client.models.version("churn@production").number == 1
+            assert [a.state for a in client.alerts.list()] == ["acknowledged"]
+    assert "churn@2 rejected" in capsys.readouterr().out

@@ -119,6 +119,12 @@ def test_data_commands_through_the_server_print_what_they_print_locally(
     schema = _local("--server", sites.server.url, "data", "validate", "subs", str(day2), "--schema", "s.yaml")
     assert isinstance(schema.exception, ConfigError)
     assert "--schema is not sent through --server" in str(schema.exception)
+    watermark = _local("--server", sites.server.url, "data", "ingest", "subs", str(day2), "--watermark", "event_time")
+    assert watermark.exit_code == 2
+    assert "--watermark is not sent through --server" in watermark.output
+    across = _local("--server", sites.server.url, "data", "diff", "subs@1", "other@1")
+    assert across.exit_code == 2
+    assert "both versions must be of one dataset, got 'subs' and 'other'" in across.output
     card = _local("--server", sites.server.url, "data", "card", "subs")
     assert isinstance(card.exception, ConfigError)
     assert "works on the local project only" in str(card.exception)

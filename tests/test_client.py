@@ -205,3 +205,12 @@ def test_the_docs_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str
             assert client.models.version("churn@production").number == 1
             assert [a.state for a in client.alerts.list()] == ["acknowledged"]
     assert "churn@2 rejected" in capsys.readouterr().out
+
+
+def test_importing_the_client_leaves_the_server_and_its_libraries_unloaded() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, evergreen.client; print(sorted({'fastapi', 'evergreen.server', 'pandas'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert loaded.stdout.strip() == "[]"  # the namespaces import them on first use

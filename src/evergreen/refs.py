@@ -37,7 +37,7 @@ class Ref:
     @property
     def number(self) -> int | None:
         """The version number when the selector is one (``name@3`` → 3), else None."""
-        return int(self.selector) if self.selector is not None and self.selector.isdigit() else None
+        return int(self.selector) if self.selector is not None and self.selector.isdecimal() else None
 
     def numbered(self, *, what: str = "reference", example: str = "churn@3") -> int | None:
         """The version number, None when no version was given; an alias here is refused.

@@ -61,8 +61,10 @@ def main_callback(
 ) -> None:
     """Global flags come before the command and beat evergreen.toml and EVERGREEN_* variables.
 
-    With --server, the commands that have an API route (models list/show/promote/approve/rollback, runs list,
-    monitor alerts …) go to that server; the others refuse, rather than act on a local project unseen."""
+    With --server, the commands that have an API route (data list/show/diff/validate/ingest, features
+    list/show/skew, feedback ingest, run, runs, schedules list/trigger, models list/show/promote/approve/
+    rollback, deploy, monitor status/alerts/ack/resolve, tokens) go to that server; the others refuse,
+    rather than act on a local project unseen."""
     # Paths on the command line are relative to the working directory, as any path argument is, even
     # in a subfolder of the project; only those in evergreen.toml are relative to the project folder.
     if artifacts_root is not None and "://" not in artifacts_root:

@@ -19,7 +19,7 @@ from ._runs import when
 
 if TYPE_CHECKING:
     from evergreen.data import Failure
-    from evergreen.store import DatasetInfo
+    from evergreen.store import DatasetCheckInfo, DatasetInfo, DatasetSplitInfo, DatasetVersionInfo
 
 app = typer.Typer(
     help="Datasets: ingest, validate and version data; list, show and compare versions.", rich_markup_mode=None
@@ -55,7 +55,18 @@ def ingest_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading."),
 ) -> None:
     """Read SOURCE, validate it, and record it as the next version of NAME (nothing is written if a
-    blocking check fails: the report is printed and the exit code is 1)."""
+    blocking check fails: the report is printed and the exit code is 1). With --server, SOURCE is one CSV or
+    Parquet file, uploaded and ingested by a run in the server, and --tests names a file in its project."""
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/datasets/{name}:ingest, then the run that ingests it
+        from ._data_remote import ingest as ingest_remote
+
+        if watermark is not None:
+            raise typer.BadParameter("--watermark is not sent through --server; drop it", param_hint="--watermark")
+        roles = {"target": target, "timestamp": timestamp, "entity": entity, "id": id_column}
+        with client:
+            ingest_remote(client, name, source, schema=schema, tests=str(tests) if tests else None, roles=roles)
+        return
     from evergreen.data import (
         DataTests,
         Schema,
@@ -120,7 +131,15 @@ def validate_command(
     tests: Path | None = typer.Option(None, "--tests", help="A YAML of data tests to run too."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading."),
 ) -> None:
-    """Validate SOURCE as `data ingest` would, writing nothing; exit code 1 if a blocking check fails."""
+    """Validate SOURCE as `data ingest` would, writing nothing; exit code 1 if a blocking check fails. With
+    --server, SOURCE is one CSV or Parquet file, uploaded, and --tests names a file in the server's project."""
+    client = state(ctx).client()
+    if client is not None:  # --server: POST /api/v1/datasets/{name}:validate (a dry run)
+        from ._data_remote import validate
+
+        with client:
+            validate(client, name, source, schema=schema, tests=str(tests) if tests else None)
+        return
     from evergreen.data import DataTests, Schema, check, from_uri  # here, not at the top: keeps --help fast
 
     report = check(
@@ -139,9 +158,16 @@ def validate_command(
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every dataset with its number of versions and its latest version."""
-    from evergreen.data import datasets as all_datasets  # here, not at the top: keeps `evergreen --help` fast
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/datasets
+        from ._data_remote import list_datasets
 
-    datasets = all_datasets(settings=state(ctx).settings())
+        with client:
+            datasets = list_datasets(client)
+    else:
+        from evergreen.data import datasets as all_datasets  # here, not at the top: keeps `evergreen --help` fast
+
+        datasets = all_datasets(settings=state(ctx).settings())
     empty = [d.name for d in datasets if d.versions == 0]  # every ingestion refused: nothing to show
     datasets = [d for d in datasets if d.versions > 0]
     if not datasets:
@@ -181,27 +207,43 @@ def _datasets_table(datasets: Sequence[DatasetInfo]) -> Table:
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A version (the latest by default): source, schema, statistics, validation, and the dataset's history."""
-    from evergreen.data import (  # here, not at the top: keeps `evergreen --help` fast
-        Split,
-        attempts,
-        format_epoch,
-        source_text,
-        version_detail,
-        versions,
-    )
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/datasets/{name}/versions/{version}, its versions and attempts
+        from ._data_remote import show
+
+        with client:
+            show(client, ref)
+        return
+    from evergreen.data import attempts, source_text, version_detail, versions  # here: keeps `--help` fast
 
     settings = state(ctx).settings()
     name, number = split_ref(ref)
     detail = version_detail(name, number, settings=settings)
-    version = detail.version
-    info = version.info
+    info = detail.version.info
+    print_version(
+        info,
+        source=source_text(info.source, relative_to=settings.project_dir),
+        splits=detail.splits,
+        history=versions(name, newest_first=False, settings=settings),
+        checks=attempts(name, limit=5, settings=settings),
+    )
+
+
+def print_version(
+    info: DatasetVersionInfo,
+    *,
+    source: str,
+    splits: Sequence[DatasetSplitInfo],
+    history: Sequence[DatasetVersionInfo],
+    checks: Sequence[DatasetCheckInfo],
+) -> None:
+    """A version as ``data show`` prints it: its facts, a table of columns with their statistics, its validation,
+    recorded splits, the dataset's versions (``history``, oldest first) and its latest ingestion attempts."""
+    from evergreen.data import Profile, Schema, Split, ValidationReport, format_epoch
+
     console.print(Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes"))
     console.print(f"  content {info.content_id}", soft_wrap=True)
-    console.print(
-        f"  created {when(info.created_at)} UTC from {source_text(info.source, relative_to=settings.project_dir)}",
-        soft_wrap=True,
-        highlight=False,
-    )
+    console.print(f"  created {when(info.created_at)} UTC from {source}", soft_wrap=True, highlight=False)
     if info.parent_number is not None:
         console.print(f"  parent {info.dataset}@{info.parent_number}")
     if info.watermark_column:
@@ -216,8 +258,8 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         tables.text("max"),
         tables.text("top values"),
     )
-    profile = version.profile
-    for column in version.schema.columns:
+    profile = Profile.model_validate(info.profile)
+    for column in Schema.model_validate(info.schema).columns:
         stats = profile.columns.get(column.name)
         top = ""
         show = format_epoch if stats is not None and stats.kind == "datetime" else _number
@@ -234,13 +276,12 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
             top,
         )
     console.print(columns)
-    report = version.report
+    report = ValidationReport.model_validate(info.report)
     console.print(f"validation: {'passed' if report.ok else 'failed'}, {len(report.warnings)} warning(s)")
     print_warnings(report.warnings, indent="  ")
-    checks = attempts(name, limit=5, settings=settings)
-    if detail.splits:
+    if splits:
         recorded = Table("split", "train rows", "test rows", "test digest", "run", "recorded (UTC)")
-        for record in detail.splits:
+        for record in splits:
             recorded.add_row(
                 str(Split.from_dict(record.spec)),
                 str(record.train_rows),
@@ -250,16 +291,16 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
                 when(record.created_at),
             )
         console.print(recorded)
-    history = tables.table(
+    table = tables.table(
         tables.key("version"),
         tables.key("rows"),
         tables.key("content"),
         tables.key("parent"),
         tables.text("created (UTC)"),
     )
-    for v in versions(name, newest_first=False, settings=settings):
-        history.add_row(v.ref, str(v.rows), v.content_id[:12], str(v.parent_number or "-"), when(v.created_at))
-    console.print(history)
+    for v in history:
+        table.add_row(v.ref, str(v.rows), v.content_id[:12], str(v.parent_number or "-"), when(v.created_at))
+    console.print(table)
     failed = [c for c in checks if not c.ok]
     if failed:
         console.print(f"{len(failed)} of the last {len(checks)} ingestion attempts were refused", style="red")
@@ -279,9 +320,20 @@ def diff_command(
     """Rows added and removed, schema changes, and per-column statistic shifts from A to B."""
     from evergreen.data import diff, load  # here, not at the top: keeps `evergreen --help` fast
 
-    settings = state(ctx).settings()
     name_a, ref_a = split_ref(a)
     name_b, ref_b = split_ref(b) if "@" in b else (name_a, b)
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/datasets/{name}/diff
+        from ._data_remote import diff as diff_remote
+
+        if name_b != name_a:
+            raise typer.BadParameter(
+                f"through --server both versions must be of one dataset, got {name_a!r} and {name_b!r}", param_hint="B"
+            )
+        with client:
+            diff_remote(client, name_a, ref_a or "latest", ref_b or "latest", id_column=id_column)
+        return
+    settings = state(ctx).settings()
     result = diff(load(name_a, ref_a, settings=settings), load(name_b, ref_b, settings=settings), id_column=id_column)
     console.print(result.to_text())
 

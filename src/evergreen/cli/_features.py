@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from . import _tables as tables
 from ._context import console, err_console, state
 from ._runs import when
 from ._tick import parse_at
+
+if TYPE_CHECKING:
+    from evergreen.features import FeatureViewDetails
 
 app = typer.Typer(
     help="Feature views: register, list and show them, build training sets, serve the latest values.",
@@ -57,10 +60,32 @@ def apply_command(
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
     """Every feature view: its latest version, entity, features, TTL, last materialization and users."""
-    from evergreen.features import list_views
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/feature-views
+        from ._features_remote import view_rows
 
-    found = list_views(settings=state(ctx).settings())
-    if not found:
+        with client:
+            rows = view_rows(client)
+    else:
+        from evergreen.features import list_views
+
+        rows = []
+        for view, users in list_views(settings=state(ctx).settings()):
+            definition, done = view.latest.definition, view.materialized
+            features = definition.get("features") or (done.statistics.get("features") if done else None)
+            rows.append(
+                ViewRow(
+                    view.latest.ref,
+                    view.versions,
+                    str(definition["entity"]),
+                    features,
+                    definition.get("ttl_s"),
+                    str(definition.get("owner") or ""),
+                    done.watermark if done else None,
+                    users,
+                )
+            )
+    if not rows:
         console.print("No feature views yet. Register them with: evergreen features apply MODULE")
         return
     table = tables.table(
@@ -73,32 +98,56 @@ def list_command(ctx: typer.Context) -> None:
         tables.text("materialized up to"),
         tables.text("used by"),
     )
-    for view, users in found:
-        definition = view.latest.definition
-        done = view.materialized
-        features = definition.get("features") or (done.statistics.get("features") if done else None) or ["?"]
+    for row in rows:
         table.add_row(
-            view.latest.ref,
-            str(view.versions),
-            str(definition["entity"]),
-            ", ".join(features),
-            _ttl(definition.get("ttl_s")),
-            str(definition.get("owner") or "-"),
-            when(done.watermark) if done else "never",
-            ", ".join(users) or "-",
+            row.ref,
+            str(row.versions),
+            row.entity,
+            ", ".join(row.features or ["?"]),
+            _ttl(row.ttl_s),
+            row.owner or "-",
+            when(row.materialized) if row.materialized else "never",
+            ", ".join(row.used_by) or "-",
         )
     console.print(table)
+
+
+class ViewRow(NamedTuple):
+    """A feature view as ``features list`` shows it, from the store or from the API."""
+
+    ref: str
+    versions: int
+    entity: str
+    features: list[str] | None
+    ttl_s: float | None
+    owner: str
+    materialized: datetime | None
+    used_by: list[str]
 
 
 @app.command("show")
 def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME or NAME@VERSION.")) -> None:
     """A view's definition (with its transformation's code), versions, statistics, materializations, users."""
-    from evergreen.data import format_epoch
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/feature-views/{name}[/versions/{version}]
+        from ._features_remote import view_details
+
+        with client:
+            details, served_by = view_details(client, ref)
+        print_view(details, served_by=served_by)
+        return
     from evergreen.features import show_view
     from evergreen.serving import deployed_views
 
     settings = state(ctx).settings()
     details = show_view(ref, settings=settings)
+    print_view(details, served_by=deployed_views(settings=settings).get(details.version.ref, []))
+
+
+def print_view(details: FeatureViewDetails, *, served_by: list[str]) -> None:
+    """A view version as ``features show`` prints it, whether read from the store or from the API."""
+    from evergreen.data import format_epoch
+
     d = details.version.definition
     console.print(Text.assemble((details.version.ref, "bold"), f"  {d.get('description') or ''}"))
     source = d["source"]
@@ -115,7 +164,6 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
     else:
         console.print("transformation: none (the source's columns)")
     console.print(f"used by: {', '.join(details.models) or 'no model version recorded'}")
-    served_by = deployed_views(settings=settings).get(details.version.ref)
     if served_by:
         console.print(f"served by: {', '.join(served_by)}")
     elif details.version.number != details.versions[0].number:
@@ -293,10 +341,14 @@ def skew_command(
 
     from evergreen.serving import skew_check
 
-    until = datetime.now(UTC)
-    report = skew_check(
-        deployment, since=until - timedelta(hours=hours), until=until, limit=limit, settings=state(ctx).settings()
-    )
+    client = state(ctx).client()
+    if client is not None:  # --server: GET /api/v1/skew-reports/{deployment}, computed by the server
+        with client:
+            report = client.feature_views.skew(deployment, hours=hours, limit=limit)
+    else:
+        until = datetime.now(UTC)
+        since = until - timedelta(hours=hours)
+        report = skew_check(deployment, since=since, until=until, limit=limit, settings=state(ctx).settings())
     console.print(report.summary())
     if report.features:
         table = Table("feature", "view", "compared", "mismatched", "rate", "max |diff|", "example")

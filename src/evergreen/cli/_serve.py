@@ -120,7 +120,7 @@ def deploy_command(
     if client is not None:  # --server: POST /api/v1/deployments/{name}:deploy
         body = {
             "model": model,
-            "version": int(number) if number.isdigit() else number,
+            "version": int(number) if number.isdecimal() else number,
             "strategy": strategy,
             "steps": shares,
             "every_s": _seconds(every),
@@ -310,6 +310,16 @@ def predict_command(
 
     A deployment with feature views (deploy --features) takes them from the online store by --entity, as
     its server does; feature columns in the input are kept as given."""
+    cli = state(ctx)
+    if cli.server:  # the API has no batch-scoring route: say what scores rows through a server instead
+        from evergreen.errors import ConfigError
+
+        raise ConfigError(
+            f"evergreen predict scores a file with the local project's models; the server at {cli.server} has no "
+            "batch-scoring route. Score rows online with POST "
+            f"{cli.server.rstrip('/')}/v1/models/{quote(deployment, safe='')}:predict "
+            '(body {"instances": [{...}, ...]}), or run `evergreen predict` on the server\'s machine, without --server'
+        )
     from evergreen.serving import predict_batch
 
     result = predict_batch(

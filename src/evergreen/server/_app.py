@@ -19,6 +19,7 @@ from . import (
     _experiments,
     _features,
     _health,
+    _links,
     _models,
     _monitoring,
     _problems,
@@ -55,6 +56,7 @@ def create_api(settings: Settings) -> FastAPI:
     routers = (_health, _settings, _system, _data, _features, _runs, _experiments, _models, _deployments, _monitoring)
     for module in (*routers, _tokens):
         api.include_router(module.router)
+    _links.install(api)
     return api
 
 

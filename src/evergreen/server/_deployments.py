@@ -250,7 +250,7 @@ def deploy_version(
             raise _bad_header("If-None-Match", if_none_match, "'*' (deploy only if the deployment does not exist)")
         expected = 0
     version: int | str = body.version
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and version.isdecimal():
         version = int(version)
     info, policy = deploy(
         name,
@@ -395,7 +395,7 @@ def expected_revision(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not text.isdecimal():
         raise _bad_header("If-Match", if_match, 'the ETag of the deployment as read, e.g. "3"')
     return int(text)
 

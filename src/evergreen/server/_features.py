@@ -96,13 +96,15 @@ def _materialization(m: FeatureMaterializationInfo) -> Materialization:
 def _item(found: tuple[FeatureViewInfo, list[str]]) -> ViewItem:
     view, users = found
     definition = view.latest.definition
+    # Undeclared, the features are what the last materialization wrote (as `evergreen features list` shows).
+    written = view.materialized.statistics.get("features") if view.materialized is not None else None
     return ViewItem(
         name=view.name,
         versions=view.versions,
         latest=_version(view.latest),
         entity=str(definition.get("entity")),
         timestamp=str(definition.get("timestamp")),
-        features=definition.get("features"),
+        features=definition.get("features") or written,
         ttl_s=definition.get("ttl_s"),
         owner=str(definition.get("owner") or ""),
         description=str(definition.get("description") or ""),

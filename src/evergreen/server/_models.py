@@ -206,7 +206,7 @@ def expected_revision(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     text = if_match.strip()
-    if text.startswith('"') and text.endswith('"') and text[1:-1].isdigit():
+    if text.startswith('"') and text.endswith('"') and text[1:-1].isdecimal():
         return int(text[1:-1])
     raise Problem(
         412,
@@ -221,7 +221,7 @@ def expected_revision(if_match: str | None) -> int | None:
 
 
 def _number(ref: str) -> str | int:
-    return int(ref) if ref.isdigit() else ref
+    return int(ref) if ref.isdecimal() else ref
 
 
 @router.get("/models", response_model=Page[ModelItem], responses=READS, dependencies=[Depends(require("read"))])

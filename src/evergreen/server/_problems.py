@@ -60,6 +60,10 @@ class Problem(Exception):
         self.headers = headers
 
 
+#: FastAPI's answer to a body it cannot decode (not UTF-8 text): a 400 no route documents, made a 422 here.
+UNPARSED_BODY = "There was an error parsing the body"
+
+
 def problem_response(problem: Problem, request: Request) -> JSONResponse:
     """The problem as its HTTP answer, naming the request's path as ``instance``."""
     body = {**problem.body, "instance": request.url.path}
@@ -113,6 +117,16 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.detail == UNPARSED_BODY:  # FastAPI's own, for bytes that are not text
+            problem = Problem(
+                422,
+                "Invalid request",
+                f"the body of {request.method} {request.url.path} cannot be read: it is not JSON text in UTF-8",
+                field="body",
+                expected="a JSON body in UTF-8, as the route's schema describes",
+                remedy="see this route in /api/v1/docs",
+            )
+            return problem_response(problem, request)
         if exc.status_code == 404:
             detail = f"no route {request.method} {request.url.path}; the API's routes are listed at /api/v1/docs"
         elif exc.status_code == 405:

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         RefusedFeedback,
         ingest_feedback_file,
         labelled_predictions,
+        read_feedback_file,
         record_feedback,
     )
     from ._follow import Promotion, follow_aliases, promote_model, rollback_deployment, rollback_model
@@ -142,6 +143,7 @@ _LAZY = {
     "follow_aliases": "._follow",
     "followed_alias": "._deploy",
     "ingest_feedback_file": "._feedback",
+    "read_feedback_file": "._feedback",
     "labelled_predictions": "._feedback",
     "load_version": "._replica",
     "make_policy": "._policy",
@@ -227,6 +229,7 @@ __all__ = [
     "predictions",
     "print_summary",
     "promote_model",
+    "read_feedback_file",
     "record_feedback",
     "revoke_token",
     "rollback_deployment",

@@ -254,10 +254,19 @@ def ingest_feedback_file(
     received_at: datetime | None = None,
     artifacts: ArtifactStore | None = None,
 ) -> FeedbackResult:
-    """Record the labels of a CSV or Parquet file: columns ``label`` and either ``prediction_id`` or
-    ``deployment``, ``entity_id`` and ``event_time`` (both forms may mix, row by row; an event_time
-    without a zone is taken as UTC). Refused rows are reported by their 0-based row number;
-    ``artifacts`` as for :func:`record_feedback`."""
+    """Record the labels of a CSV or Parquet file (:func:`read_feedback_file`). Refused rows are reported by
+    their 0-based row number; ``artifacts`` as for :func:`record_feedback`."""
+    return record_feedback(store, read_feedback_file(path), received_at=received_at, artifacts=artifacts)
+
+
+def read_feedback_file(path: Path | str) -> list[Feedback]:
+    """The labels of a CSV or Parquet file, one per row in order: columns ``label`` and either
+    ``prediction_id`` or ``deployment``, ``entity_id`` and ``event_time`` (both forms may mix, row by row; an
+    event_time without a zone is taken as UTC).
+
+    Raises:
+        FeedbackError: the file is missing, unreadable, or lacks those columns.
+    """
     frame = _read(Path(path))
     columns = set(frame.columns)
     by_entity = {"deployment", "entity_id", "event_time"}
@@ -283,7 +292,7 @@ def ingest_feedback_file(
                 event_time=None if event_time is None or pd.isna(event_time) else event_time.to_pydatetime(),
             )
         )
-    return record_feedback(store, items, received_at=received_at, artifacts=artifacts)
+    return items
 
 
 def labelled_predictions(

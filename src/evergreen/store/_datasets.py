@@ -92,7 +92,7 @@ def get_version(session: Session, name: str, ref: str | int | None = None) -> Da
             raise NotFoundError(f"dataset {name!r} has no version yet; make one with: evergreen data ingest {name} …")
         return _version_info(*row)
     text = str(ref)
-    if text.isdigit():
+    if text.isdecimal():
         row = session.execute(query.where(DatasetVersionRecord.number == int(text))).first()
     elif set(text.lower()) <= HEX_DIGITS:  # content ids are lower-case hex: anything else names no version
         rows = session.execute(query.where(hex_prefix(DatasetVersionRecord.content_id, text.lower())).limit(2)).all()

@@ -108,7 +108,7 @@ def get_model_version(session: Session, name: str, ref: str | int | None = None)
             raise NotFoundError(f"model {name!r} has no versions yet")
         return _version_info(session, record, name)
     text = str(ref)
-    if text.isdigit():
+    if text.isdecimal():
         number = int(text)  # a number no version can have is not sent to the database (it overflows the column)
         found = query.where(ModelVersionRecord.number == number) if number <= MAX_NUMBER else None
         record = None if found is None else session.execute(found).scalar_one_or_none()

@@ -135,6 +135,7 @@ def test_the_registry_example_releases_two_versions_and_rolls_the_second_back(
 # ------------------------------------------------------------------------------------------ pipelines
 
 
+@pytest.mark.timeout(300)  # five processes: slow on a loaded machine
 def test_the_pipeline_example_runs_as_a_script_and_from_the_command_line(tmp_path: Path) -> None:
     (tmp_path / "evergreen.toml").write_text("[executor]\nworkers = 1\n")
     shutil.copy(DOCS_SRC / "pipelines.py", tmp_path / "churn_pipeline.py")
@@ -175,3 +176,40 @@ def test_the_system_example_declares_the_standard_pipelines_and_trains(project: 
     assert trained.status == "succeeded"
     assert trained.output["released"] is True
     assert registry.get("churn", "production").number == 1
+
+
+# ------------------------------------------------------------------------------ shell blocks of guides
+
+
+@pytest.mark.timeout(300)  # ten commands: slow on a loaded machine
+def test_the_data_guide_commands_run_in_order(tmp_path: Path) -> None:
+    """The first block of docs/guides/data.md, command by command, on daily exports written by ``to_csv``."""
+    (tmp_path / "evergreen.toml").write_text("")
+    (tmp_path / "data").mkdir()
+    for day in (1, 2, 3):
+        frame = subscriptions.exported_day(day, 300)
+        frame["event_time"] = pd.to_datetime(frame["event_time"]).dt.tz_convert("Europe/Berlin")
+        frame.to_csv(tmp_path / "data" / f"day{day}.csv", index=False)
+    (tmp_path / "churn.tests.yaml").write_text("tests:\n  missing_rate:\n    '*': 0.1\n  unique: [customer_id]\n")
+    commands = [
+        "data ingest churn data/day1.csv --target churned --timestamp event_time --entity customer_id"
+        " --watermark event_time",
+        "data ingest churn data/day2.csv --watermark event_time",
+        "data validate churn data/day3.csv",
+        "data list",
+        "data show churn@2",
+        "data diff churn@1 2",
+        "data card churn@2 -o cards/",
+        "data schema churn -o churn.schema.yaml",
+        "data ingest churn data/day3.csv --schema churn.schema.yaml --tests churn.tests.yaml",
+        "data prune churn --keep-last 5 --dry-run",
+    ]
+    out = {}
+    for command in commands:
+        done = evergreen(tmp_path, *command.split())
+        assert done.returncode == 0, f"evergreen {command}\n{done.stdout}{done.stderr}"
+        out[command] = done.stdout
+    assert "churn@2" in out["data ingest churn data/day2.csv --watermark event_time"]
+    assert "churn@3" in out[commands[-2]]
+    assert sorted(p.suffix for p in (tmp_path / "cards").iterdir()) == [".html", ".md"]
+    assert (tmp_path / "churn.schema.yaml").read_text().count("name:") >= 10

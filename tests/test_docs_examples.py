@@ -56,15 +56,14 @@ def test_the_tracking_example_records_every_kind_of_value(project: Path) -> None
     assert 0.5 < info.metrics["roc_auc"] <= 1.0
     assert info.datasets[0]["dataset"] == "churn"
     assert info.datasets[0]["version"] == 1
-    assert {a.name for a in artifacts(info.id)} == {
-        "importances",
-        "scores",
-        "plots",
-        "weights",
-        "loss",
-        "notes",
-        "thresholds",
+    listed = {a.name: (a.kind, a.file_name) for a in artifacts(info.id)}
+    assert {name: listed[name] for name in ("scores", "weights", "loss", "notes")} == {
+        "scores": ("file", "scores.csv"),  # kept with its name
+        "weights": ("file", "weights"),  # bytes, as a file called "weights"
+        "loss": ("file", "loss.json"),
+        "notes": ("file", "notes.txt"),
     }
+    assert (listed["plots"][0], listed["importances"][0], listed["thresholds"][0]) == ("folder", "value", "value")
     assert info.environment["python"]  # recorded without being asked
 
 

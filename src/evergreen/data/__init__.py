@@ -26,8 +26,9 @@ charts and the web UI's alike.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evergreen._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from . import _splits as split
@@ -296,11 +297,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'evergreen.data' has no attribute {name!r}")
-    module, attribute = _LAZY[name]
-    found = importlib.import_module(module, __name__)
-    value = found if attribute is None else getattr(found, attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -4,8 +4,9 @@ and lineage edge in the metadata store."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evergreen._lazy import lazy_getattr
 
 from ._graph import CHECKS, Graph, Node, check, validate
 from ._loading import import_module, load_object, load_pipeline
@@ -92,7 +93,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'evergreen.pipelines' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -15,9 +15,9 @@ overall and per slice, gate report, known limits, lineage, history) from what wa
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from evergreen._lazy import lazy_getattr
 from evergreen.store import Traffic
 
 from ._lineage import LineageEdge, LineageGraph, Node, model_lineage, trained_on
@@ -107,7 +107,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'evergreen.registry' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

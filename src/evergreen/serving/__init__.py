@@ -34,8 +34,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evergreen._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from ._app import MAX_BATCH, create_app
@@ -245,7 +246,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'evergreen.serving' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name], __name__), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -39,6 +39,13 @@ def test_the_history_has_quality_drift_labels_and_the_events_that_explain_them(u
     features = set(history.drift[-1].features)
     assert {"tenure_months", "monthly_fee"} <= features
     assert all(v is None or v >= 0 for p in history.drift for v in p.features.values())
+    # A share above 1 is a drifted column and only that, whether its test is a distance or a p-value (ks_p).
+    for point in history.drift:
+        for name, share in point.features.items():
+            if share is not None:
+                assert (share >= 1) if name in point.drifted else (share <= 1), (point.window_end, name, share)
+    # A window still waiting for labels draws no bound (its stored threshold is the monitor's raw setting).
+    assert all(p.threshold is None for p in history.quality if p.status not in ("ok", "breached"))
 
     kinds = {m.kind for m in history.markers}
     assert "release" in kinds

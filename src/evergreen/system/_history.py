@@ -128,10 +128,11 @@ def loop_history(
 def _quality(result: MonitorResultInfo) -> QualityPoint:
     details = result.details
     version = details.get("model_version")
+    judged = result.status in ("ok", "breached")  # a pending window's threshold is the monitor's raw setting
     return QualityPoint(
         window_end=result.window_end,
         value=result.value,
-        threshold=result.threshold,
+        threshold=result.threshold if judged else None,
         status=result.status,
         version=int(version) if isinstance(version, int) else None,
         labelled_share=_float(details.get("labelled_share")),
@@ -143,9 +144,19 @@ def _drift(result: MonitorResultInfo) -> DriftPoint:
     columns: dict[str, Any] = result.details.get("columns") or {}
     features: dict[str, float | None] = {}
     for name, column in columns.items():
-        value, threshold = _float(column.get("value")), _float(column.get("threshold"))
-        features[name] = value / threshold if value is not None and threshold else None
+        features[name] = _bound_share(str(column.get("method", "")), column.get("value"), column.get("threshold"))
     return DriftPoint(result.window_end, features, [str(c) for c in result.details.get("drifted") or []])
+
+
+def _bound_share(method: str, value: Any, threshold: Any) -> float | None:
+    """How far a column's drift statistic went toward its bound (1 = at it, more = beyond): a distance over
+    its threshold, and for a p-value (``*_p``, where a small value is drift) the threshold over the value."""
+    statistic, bound = _float(value), _float(threshold)
+    if statistic is None or not bound:
+        return None
+    if method.endswith("_p"):
+        return bound / statistic if statistic > 0 else float("inf")
+    return statistic / bound
 
 
 def _markers(session: Any, system: System, since: datetime | None) -> list[Marker]:

@@ -131,9 +131,9 @@ def _drift(history: LoopHistory) -> dict[str, Any]:
     trace["zmin"], trace["zmax"] = 0, 2
     trace["colorbar"] = {"title": {"text": "of bound"}}
     trace["hovertemplate"] = "%{y}<br>%{x}<br>%{z:.2f} of its bound<extra></extra>"
-    return charts.figure(
-        [trace], height=max(200, 40 + 22 * len(features)), margin={"l": 120, "r": 20, "t": 20, "b": 40}
-    )
+    figure = charts.figure([trace], height=max(200, 40 + 22 * len(features)), margin={"r": 20, "t": 20, "b": 40})
+    figure["layout"]["yaxis"]["automargin"] = True  # long feature names are shown whole
+    return figure
 
 
 def _capped(value: float | None) -> float | None:

@@ -1,5 +1,5 @@
-"""A crawler over the web UI of a quickstart project: every page it links to, and each with odd query
-strings, answers without a 5xx, and every HTML answer links back home."""
+"""A crawler over the web UI of a quickstart project: every page it links to, and each kind of page with odd
+query strings, answers without a 5xx, and every page of the UI links back home."""
 
 from __future__ import annotations
 
@@ -42,8 +42,14 @@ def _links(base: str, html: str) -> list[str]:
     return found
 
 
+def _shape(path: str) -> str:
+    """The route a path is a page of: ids and numbers replaced, so odd queries are tried once per kind of page."""
+    return re.sub(r"/(?:[0-9a-f]{6,}|\d+)(?=/|$)", "/N", path)
+
+
 def test_every_linked_page_and_odd_query_answers_without_a_server_error(ui_server: ApiServer) -> None:
     seen: set[str] = set()
+    shapes: set[str] = set()
     queue = deque([ui_server.url + "/"])
     failures: list[str] = []
     with httpx.Client(timeout=60) as client:
@@ -61,6 +67,9 @@ def test_every_linked_page_and_odd_query_answers_without_a_server_error(ui_serve
                     assert 'href="/"' in answer.text, url  # a way back from every page, error pages included
                 queue.extend(u for u in _links(url, answer.text) if u not in seen)
             path = url.split("?", 1)[0]
+            if _shape(path) in shapes:
+                continue
+            shapes.add(_shape(path))
             for query in ODD_QUERIES:
                 odd = client.get(f"{path}?{query}")
                 if odd.status_code >= 500:

@@ -221,3 +221,12 @@ def test_an_xgboost_model_trains_from_its_spec_and_round_trips(tmp_path: Path) -
     np.testing.assert_array_equal(
         model.predict_proba(train[fitted.features]), fitted.model.predict_proba(train[fitted.features])
     )
+
+
+def test_the_target_is_never_a_feature_even_when_an_inferred_schema_calls_it_one() -> None:
+    from evergreen.training import features_of
+
+    frame = pd.DataFrame({"size": [1.0, 2.0, 3.0], "diagnosis": ["benign", "malignant", "benign"]})
+    schema = infer_schema(frame)  # inferred without target=: every column is a feature
+    assert {c.name for c in schema.columns if c.role == "feature"} == {"size", "diagnosis"}
+    assert features_of(frame, "diagnosis", schema=schema) == ["size"]

@@ -17,9 +17,9 @@ from evergreen.config import Settings, load_settings
 from evergreen.registry import record_gate, register
 from evergreen.server import encode_cursor
 from evergreen.serving import create_token, policy_history
-from evergreen.store import insert_predictions, raise_alert
+from evergreen.store import raise_alert
 from evergreen.workspace import open_workspace
-from monitor_seed import monitor_windows, raise_alerts
+from monitor_seed import log_predictions, monitor_windows, raise_alerts
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -161,28 +161,6 @@ def test_bad_deploys_and_rollbacks_are_refused_naming_the_field_the_value_and_th
 # -- predictions and feedback --------------------------------------------------------------------------------
 
 
-def log_predictions(settings: Settings, rows: list[dict[str, Any]]) -> list[str]:
-    full = [
-        {
-            "id": uuid.uuid4().hex,
-            "deployment": "churn-api",
-            "model": "churn",
-            "model_version": 1,
-            "mode": "live",
-            "entity_id": None,
-            "inputs": {"age": 41},
-            "inputs_hash": None,
-            "output": {"prediction": 1},
-            "latency_ms": 0.4,
-        }
-        | row
-        for row in rows
-    ]
-    with open_workspace(settings).session() as session:
-        insert_predictions(session, full)
-    return [r["id"] for r in full]
-
-
 def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     validated(settings)
@@ -193,8 +171,9 @@ def test_predictions_come_by_pages_with_filters_and_take_feedback(tmp_path: Path
             settings,
             [{"created_at": T0 + timedelta(minutes=m), "entity_id": f"c{m % 3}"} for m in range(7)]
             + [{"created_at": T0 + timedelta(minutes=7), "model_version": 2, "mode": "shadow"} for _ in range(3)],
+            prediction=1,
         )
-        (elsewhere,) = log_predictions(settings, [{"created_at": T0, "deployment": "fraud-api"}])
+        (elsewhere,) = log_predictions(settings, [{"created_at": T0, "deployment": "fraud-api"}], prediction=1)
 
         listed = pages(server.api, "/deployments/churn-api/predictions", 4)
         seen = [p["id"] for page in listed for p in page]

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,11 +22,14 @@ from evergreen.serving import (
     prediction_windows,
     send_feedback,
 )
-from evergreen.store import insert_predictions
-from evergreen.workspace import open_workspace
+from monitor_seed import log_predictions
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+
+
+# This module's predictions answer 'stays' in 1 ms unless a row says otherwise.
+_log = functools.partial(log_predictions, prediction="stays", latency_ms=1.0)
 
 
 def _settings(folder: Path) -> Settings:
@@ -37,28 +40,6 @@ def _validated(settings: Settings, task: str = "classification") -> int:
     version = register("churn", uuid.uuid4().hex * 2, task=task, settings=settings)
     record_gate("churn", version.number, {}, passed=True, verdict="ok", settings=settings)
     return version.number
-
-
-def _log(settings: Settings, rows: list[dict[str, Any]]) -> list[str]:
-    full = [
-        {
-            "id": uuid.uuid4().hex,
-            "deployment": "churn-api",
-            "model": "churn",
-            "model_version": 1,
-            "mode": "live",
-            "entity_id": None,
-            "inputs": {"age": 41},
-            "inputs_hash": None,
-            "output": {"prediction": "stays"},
-            "latency_ms": 1.0,
-        }
-        | row
-        for row in rows
-    ]
-    with open_workspace(settings).session() as session:
-        insert_predictions(session, full)
-    return [r["id"] for r in full]
 
 
 def test_windows_count_requests_errors_latency_outputs_and_versions(tmp_path: Path) -> None:

@@ -5,10 +5,8 @@ log a page at a time, alerts and monitor series, tokens, and where a System stan
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
@@ -31,9 +29,10 @@ from evergreen.serving import (
     send_feedback,
     tokens,
 )
-from evergreen.store import insert_predictions, raise_alert, record_monitor_result
+from evergreen.store import raise_alert, record_monitor_result
 from evergreen.training import package_model
 from evergreen.workspace import open_workspace
+from monitor_seed import log_predictions
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -47,29 +46,6 @@ def validated(settings: Settings, model: str = "churn") -> int:
     registered = register(model, "a" * 64, task="classification", settings=settings)
     record_gate(model, registered.number, {}, passed=True, verdict="ok", settings=settings)
     return registered.number
-
-
-def log_predictions(settings: Settings, rows: list[dict[str, Any]]) -> list[str]:
-    """Predictions as the server's log writes them."""
-    full = [
-        {
-            "id": uuid.uuid4().hex,
-            "deployment": "churn-api",
-            "model": "churn",
-            "model_version": 1,
-            "mode": "live",
-            "entity_id": None,
-            "inputs": {"age": 41},
-            "inputs_hash": None,
-            "output": {"prediction": "stayed"},
-            "latency_ms": 0.4,
-        }
-        | row
-        for row in rows
-    ]
-    with open_workspace(settings).session() as session:
-        insert_predictions(session, full)
-    return [r["id"] for r in full]
 
 
 # -- deployments ---------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def test_train_reports_window_verdict_and_release_then_a_second_run_starts_a_can
     assert again.returncode == 0, again.stdout + again.stderr
     assert (
         "nothing new to train on: the training window of 'churn' holds the same rows churn@1 (production) was "
-        "trained on, so a new version would be a copy of it (the same metrics, and a release that replaces churn@1 "
+        "trained on, with the same code and parameters, so a new version would be a copy of it (the same metrics, "
+        "and a release that replaces churn@1 "
         "for nothing). Ingest new data (evergreen data ingest churn FILE) and train again, or train anyway with: "
         "evergreen train --force"
     ) in " ".join(again.stdout.split())
@@ -212,7 +213,8 @@ def test_a_due_retrain_with_no_new_rows_trains_no_copy_and_force_trains_anyway(t
     told = " ".join(due.stdout.split())
     assert re.search(
         r"retrain: \S.* \(not trained: the training window holds the same rows churn@1 \(production\) was trained "
-        r"on, so a new version would be a copy of it; ingest new data \(evergreen data ingest churn FILE\)\)",
+        r"on, with the same code and parameters, so a new version would be a copy of it; ingest new data "
+        r"\(evergreen data ingest churn FILE\)\)",
         told,
     ), told
     assert "training run" not in told
@@ -352,3 +354,28 @@ def test_a_mistake_in_the_project_module_is_one_line_with_file_and_line(tmp_path
 
     with pytest.raises(ConfigError, match=r"project\.py:\d+: '\(' was never closed"):
         declared_systems(load_settings(project, environ={}))
+
+
+def test_train_after_a_rollback_names_the_rolled_back_version_it_would_copy(tmp_path: Path) -> None:
+    project = new_project(tmp_path)
+    ingest(project, "churn", churn_days(tmp_path, (1, 2)))
+    assert evergreen(project, "train").returncode == 0
+    ingest(project, "churn", churn_days(tmp_path, (3,)))
+    assert "registered churn@2" in evergreen(project, "train").stdout
+    rolled = evergreen(project, "models", "rollback", "churn", "-m", "worse online")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+
+    again = evergreen(project, "train")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    told = " ".join(again.stdout.split())
+    assert (
+        "nothing new to train on: the training window of 'churn' holds the same rows churn@2 (rolled back) was "
+        "trained on, with the same code and parameters, so a new version would be a copy of it (the same metrics, "
+        "and a release that replaces churn@2 for nothing, or brings back what was rolled back)"
+    ) in told, told
+    assert "registered" not in told
+    due = " ".join(evergreen(project, "tick", "--at", "2027-02-01T04:00").stdout.split())
+    assert "(not trained: the training window holds the same rows churn@2 (rolled back) was trained on" in due, due
+    forced = evergreen(project, "train", "--force")
+    assert "registered churn@3" in forced.stdout, forced.stdout + forced.stderr

@@ -60,6 +60,20 @@ def test_a_model_registers_with_the_dataset_it_was_trained_on(settings: Settings
     assert trained.package.signature.names == ["tenure", "fee"]
 
 
+def test_a_model_trained_on_a_bare_ingestion_leaves_out_its_time_column_and_registers(settings: Settings) -> None:
+    path = settings.project_dir / "bare.csv"
+    churn().drop(columns=["customer_id"]).to_csv(path, index=False)
+    ingest("bare", csv(path), target="churned", settings=settings)  # no timestamp=: event_time is a feature
+
+    fitted = train(
+        "bare", 1, sklearn(LogisticRegression), task="classification", measure_latency=False, settings=settings
+    )
+    version = register("bare", fitted.package.id, task="classification", datasets=["bare@1"], settings=settings)
+
+    assert fitted.package.signature.names == ["tenure", "fee"]
+    assert version.number == 1
+
+
 @pytest.mark.parametrize(
     ("dataset", "frame", "message"),
     [

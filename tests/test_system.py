@@ -396,10 +396,113 @@ def test_a_due_retrain_on_the_rows_production_was_trained_on_trains_no_copy(sett
     assert tick.unchanged is not None
     assert tick.unchanged.ref == "churn@1"
     assert tick.training_line() == (
-        "training: not started, the window holds the rows churn@1 was trained on (no new data)"
+        "training: not started, the window holds the rows churn@1 (production) was trained on, with the same code "
+        "and parameters (no new data)"
     )
     assert [v.number for v in versions("churn", settings=settings)] == [1]
     system.ingest(day_file(tmp_path, 3), settings=settings)  # a new day: the next due round trains
     assert system.unchanged(settings=settings) is None
     assert system.tick(at=later, settings=settings).run is not None
     assert [v.number for v in versions("churn", settings=settings)] == [1, 2]
+
+
+def test_a_retrain_after_a_rollback_trains_no_copy_of_the_rolled_back_version(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from evergreen.serving import rollback_model
+
+    system = declare()
+    for day in range(3):
+        system.ingest(day_file(tmp_path, day), settings=settings)
+    assert system.train(settings=settings).output["released"] is True
+    system.ingest(day_file(tmp_path, 3), settings=settings)
+    assert system.train(settings=settings).output["strategy"] == "canary"
+    rollback_model("churn", reason="worse online", settings=settings)  # churn@2 is taken back, churn@1 answers
+    assert get("churn", "production", settings=settings).number == 1
+
+    copy = system.unchanged(settings=settings)
+    tick = system.tick(at=datetime.now(UTC) + timedelta(days=2), settings=settings)  # the schedule is due
+
+    assert copy is not None
+    assert (copy.ref, copy.status) == ("churn@2", "rolled_back")
+    assert tick.decision.retrain
+    assert tick.run is None
+    assert tick.training_line() == (
+        "training: not started, the window holds the rows churn@2 (rolled back) was trained on, with the same code "
+        "and parameters (no new data)"
+    )
+    assert [v.number for v in versions("churn", settings=settings)] == [1, 2]
+    # other parameters make another model: not a copy
+    changed = declare(model=eg.sklearn(LogisticRegression, params={"max_iter": 500, "C": 0.5}))
+    assert changed.unchanged(settings=settings) is None
+
+
+def quality_alert(settings: Settings, *, version: int, since: datetime) -> None:
+    """A labelled-quality alert of the deployment 'churn' about ``version``, as its monitor raises it."""
+    store = MetadataStore(settings.store.url)
+    try:
+        with store.session() as session:
+            raise_alert(
+                session,
+                key="monitor:churn:quality:roc_auc",
+                kind="monitor",
+                severity="warning",
+                subject="churn",
+                message="churn: roc_auc 0.5 is below 0.7",
+                details={
+                    "monitor": "quality:roc_auc",
+                    "kind": "quality",
+                    "window_start": since.isoformat(),
+                    "window_end": (since + timedelta(days=1)).isoformat(),
+                    "model_version": version,
+                },
+            )
+    finally:
+        store.dispose()
+
+
+def test_after_a_rollback_an_open_alert_about_the_live_version_retrains(settings: Settings, tmp_path: Path) -> None:
+    from evergreen.serving import rollback_model
+
+    system = declare()
+    for day in range(3):
+        system.ingest(day_file(tmp_path, day), settings=settings)
+    assert system.train(settings=settings).status == "succeeded"
+    since = MONDAY + timedelta(days=2)
+    quality_alert(settings, version=1, since=since)  # churn@1 answers badly
+    system.ingest(day_file(tmp_path, 3), settings=settings)
+    answered = system.tick(at=MONDAY + timedelta(days=4), settings=settings)
+    assert answered.decision.reason == "quality alert"
+    assert answered.run is not None
+    assert answered.run.output["version"] == 2
+    rollback_model("churn", reason="churn@2 is worse online", settings=settings)  # back to churn@1, alert open
+
+    tick = system.tick(at=MONDAY + timedelta(days=4, hours=1), settings=settings)
+
+    assert (tick.decision.retrain, tick.decision.reason, tick.decision.since) == (True, "quality alert", since)
+    assert tick.run is None  # the same rows, code and parameters as churn@2: no copy of it
+    assert tick.unchanged is not None
+    assert tick.unchanged.ref == "churn@2"
+    system.ingest(day_file(tmp_path, 4), settings=settings)  # new labelled data: the alert's retraining runs
+    retrained = system.tick(at=MONDAY + timedelta(days=5, hours=2), settings=settings)
+    assert retrained.decision.reason == "quality alert"
+    assert retrained.run is not None
+    assert retrained.run.status == "succeeded", [s.error for s in retrained.run.steps if s.error]
+    assert [v.number for v in versions("churn", settings=settings)] == [1, 2, 3]
+
+
+def test_an_alert_about_a_version_no_longer_live_does_not_retrain(settings: Settings, tmp_path: Path) -> None:
+    from evergreen.serving import rollback_model
+
+    system = declare()
+    for day in range(4):
+        system.ingest(day_file(tmp_path, day), settings=settings)
+    assert system.train(until=MONDAY + timedelta(days=3), settings=settings).status == "succeeded"
+    assert system.train(settings=settings).output["strategy"] == "canary"
+    quality_alert(settings, version=2, since=MONDAY + timedelta(days=3))  # about the canary's churn@2
+    rollback_model("churn", reason="churn@2 is worse online", settings=settings)
+
+    tick = system.tick(at=MONDAY + timedelta(days=4, hours=1), settings=settings)
+
+    assert (tick.decision.retrain, tick.decision.reason) == (False, "nothing due")
+    assert tick.run is None

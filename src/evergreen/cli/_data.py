@@ -226,6 +226,7 @@ def show_command(ctx: typer.Context, ref: str = typer.Argument(..., help="NAME o
         splits=detail.splits,
         history=versions(name, newest_first=False, settings=settings),
         checks=attempts(name, limit=5, settings=settings),
+        models=detail.lineage.models,
     )
 
 
@@ -236,9 +237,11 @@ def print_version(
     splits: Sequence[DatasetSplitInfo],
     history: Sequence[DatasetVersionInfo],
     checks: Sequence[DatasetCheckInfo],
+    models: Sequence[str] = (),
 ) -> None:
-    """A version as ``data show`` prints it: its facts, a table of columns with their statistics, its validation,
-    recorded splits, the dataset's versions (``history``, oldest first) and its latest ingestion attempts."""
+    """A version as ``data show`` prints it: its facts (with the ``models`` trained on data drawn from it), a
+    table of columns with their statistics, its validation, recorded splits, the dataset's versions
+    (``history``, oldest first) and its latest ingestion attempts."""
     from evergreen.data import Profile, Schema, Split, ValidationReport, format_epoch
 
     console.print(Text.assemble((info.ref, "bold"), f"  {info.rows} rows, {info.size} bytes"))
@@ -248,6 +251,7 @@ def print_version(
         console.print(f"  parent {info.dataset}@{info.parent_number}")
     if info.watermark_column:
         console.print(f"  watermark {info.watermark_column} = {info.watermark}")
+    console.print(f"  models trained on data drawn from it: {', '.join(models) or 'none'}", soft_wrap=True)
     columns = tables.table(
         tables.key("column"),
         tables.key("dtype"),

@@ -89,6 +89,7 @@ def show(client: Client, ref: str) -> None:
         splits=splits,
         history=[_info(v) for v in client.datasets.versions(name, oldest_first=True)],
         checks=checks,
+        models=detail.lineage.models,
     )
 
 

@@ -96,10 +96,12 @@ def _threshold(outcome: Outcome) -> str:
 
 def _copy(version: ModelVersionInfo) -> str:
     """Why a due retraining did not train: the window holds the rows ``version`` was trained on."""
-    role = "production" if "production" in version.aliases else "the gate's candidate"
+    from evergreen.system import copy_role
+
     return (
-        f"the training window holds the same rows {version.ref} ({role}) was trained on, so a new version would "
-        f"be a copy of it; ingest new data (evergreen data ingest {version.model} FILE)"
+        f"the training window holds the same rows {version.ref} ({copy_role(version)}) was trained on, with the "
+        f"same code and parameters, so a new version would be a copy of it; ingest new data (evergreen data "
+        f"ingest {version.model} FILE)"
     )
 
 

@@ -39,7 +39,8 @@ def train_command(
     force: bool = typer.Option(
         False,
         "--force",
-        help="Train even when the window holds the same rows production (or the candidate) was trained on.",
+        help="Train even when the window holds the rows a version (production, the candidate, a rolled-back one) "
+        "was trained on, with the same code and parameters.",
     ),
 ) -> None:
     """Train the System's model on its window, gate it against production, and release it by the System's
@@ -49,11 +50,14 @@ def train_command(
     release = not no_release
     copy_of = None if force else system.unchanged(settings=settings)
     if copy_of is not None:
-        role = "production" if "production" in copy_of.aliases else "the gate's candidate"
+        from evergreen.system import copy_role
+
         console.print(
             f"nothing new to train on: the training window of {system.name!r} holds the same rows {copy_of.ref} "
-            f"({role}) was trained on, so a new version would be a copy of it (the same metrics, and a release "
-            f"that replaces {copy_of.ref} for nothing). Ingest new data (evergreen data ingest {system.name} FILE) "
+            f"({copy_role(copy_of)}) was trained on, with the same code and parameters, so a new version would be "
+            f"a copy of it (the same metrics, and a release that replaces {copy_of.ref} for nothing"
+            + (", or brings back what was rolled back" if copy_of.status == "rolled_back" else "")
+            + f"). Ingest new data (evergreen data ingest {system.name} FILE) "
             "and train again, or train anyway with: evergreen train --force",
             soft_wrap=True,
         )

@@ -13,7 +13,8 @@ naive time is UTC. ``is_time_sql_type``, ``is_time_dtype`` and ``utc_times`` cla
 
 ``datasets``, ``versions``, ``attempts`` and ``version_detail`` read the catalogue a page at a time (what
 ``evergreen data list`` / ``show``, the REST API and the web UI show); ``refused_counts`` counts a page of
-datasets' refused attempts. ``check_upload`` validates an uploaded CSV or
+datasets' refused attempts; ``models_drawn_from`` names the model versions trained on data drawn from a version
+(through a System's training window). ``check_upload`` validates an uploaded CSV or
 Parquet file without writing anything; ``start_ingest`` checks it, then ingests it in a background run of
 the ``ingest-upload`` pipeline and returns the run's id.
 
@@ -33,7 +34,16 @@ from evergreen._lazy import lazy_getattr
 if TYPE_CHECKING:
     from . import _splits as split
     from ._card import allowed_values, card_html, card_markdown
-    from ._catalog import VersionDetail, VersionLineage, attempts, datasets, refused_counts, version_detail, versions
+    from ._catalog import (
+        VersionDetail,
+        VersionLineage,
+        attempts,
+        datasets,
+        models_drawn_from,
+        refused_counts,
+        version_detail,
+        versions,
+    )
     from ._checks import (
         CorrelationRule,
         DataTests,
@@ -190,6 +200,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {  # name: (module, attribute; None f
     "utc_times": ("._time", "utc_times"),
     "validate": ("._validation", "validate"),
     "version_detail": ("._catalog", "version_detail"),
+    "models_drawn_from": ("._catalog", "models_drawn_from"),
     "versions": ("._catalog", "versions"),
 }
 
@@ -271,6 +282,7 @@ __all__ = [
     "is_time_sql_type",
     "load",
     "load_dataset",
+    "models_drawn_from",
     "parquet",
     "parse_time",
     "profile_table",

@@ -19,18 +19,23 @@ from evergreen.store import (
     DatasetInfo,
     DatasetSplitInfo,
     DatasetVersionInfo,
+    ModelVersionInfo,
     count_refused_checks,
+    edges_from,
     get_version,
     lineage,
     list_checks,
     list_datasets,
     list_splits,
     list_versions,
+    model_versions_by_id,
     versions_by_id,
 )
 from evergreen.workspace import open_workspace
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ._versions import DatasetVersion
 
 
@@ -40,7 +45,9 @@ class VersionLineage:
 
     ``parent``: the version an incremental ingestion extended (``name@N``); ``run_id``: the pipeline run that
     ingested it (None when ingested outside a run); ``children``: versions that extend it; ``models``: model
-    versions trained on it (``churn@3``), which keep it from being pruned.
+    versions trained on data drawn from it (``churn@3``): on it, or on a version made from its rows (a System's
+    training window drawn from a daily version, an incremental version holding it), see
+    :func:`models_drawn_from`.
     """
 
     source: dict[str, object]
@@ -143,8 +150,6 @@ def version_detail(name: str, ref: str | int | None = None, *, settings: Setting
     Raises:
         NotFoundError: no such dataset or version.
     """
-    from evergreen.store import model_versions_by_id  # here, as below: what listing need not load
-
     from ._versions import DatasetVersion  # pandas and pyarrow
 
     ws = open_workspace(settings)
@@ -153,7 +158,7 @@ def version_detail(name: str, ref: str | int | None = None, *, settings: Setting
         splits = list_splits(session, info.id)
         _, out = lineage(session, "dataset_version", str(info.id))
         children = versions_by_id(session, [int(e.dst_id) for e in out if e.dst_kind == "dataset_version"])
-        models = model_versions_by_id(session, [int(e.dst_id) for e in out if e.dst_kind == "model_version"])
+        models = _drawn_from(session, info.id, DERIVED_HOPS)
     found = VersionLineage(
         source=info.source,
         run_id=info.run_id,
@@ -162,3 +167,45 @@ def version_detail(name: str, ref: str | int | None = None, *, settings: Setting
         models=[f"{m.model}@{m.number}" for m in models],
     )
     return VersionDetail(DatasetVersion(info, ws.artifacts), splits, found)
+
+
+#: How many steps :func:`models_drawn_from` walks from a version to the versions made from it: a daily version,
+#: the incremental versions after it, a training window, and far more than any chain a System makes.
+DERIVED_HOPS = 32
+
+
+def models_drawn_from(
+    name: str, ref: str | int | None = None, *, settings: Settings | None = None, hops: int = DERIVED_HOPS
+) -> list[ModelVersionInfo]:
+    """The model versions trained on data drawn from a version of dataset ``name`` (a number, a content-id
+    prefix, or the latest when None): trained on it, or on a version made from its rows, followed through the
+    lineage up to ``hops`` steps. A System trains on its window (``churn-window@4``), which is drawn from the
+    daily versions (``churn@1`` … ``churn@7``); an incremental version (``--watermark``) holds its parent's rows.
+    The next version of a dataset ingested from its own file is not made from the one before, so it is not
+    followed. Each step is one indexed query over the versions reached, oldest model version first.
+
+    Raises:
+        NotFoundError: no such dataset or version.
+        ConfigError: ``hops`` below 1.
+    """
+    if hops < 1:
+        raise ConfigError(f"hops must be at least 1 (steps of lineage to follow), but got {hops}")
+    with open_workspace(settings).read_session() as session:
+        info = get_version(session, name, ref)
+        return _drawn_from(session, info.id, hops)
+
+
+def _drawn_from(session: Session, version_id: int, hops: int) -> list[ModelVersionInfo]:
+    seen, frontier, models = {version_id}, [version_id], set[int]()
+    for _ in range(hops):
+        if not frontier:
+            break
+        edges = edges_from(session, "dataset_version", [str(i) for i in frontier])
+        models.update(int(e.dst_id) for e in edges if e.dst_kind == "model_version")
+        made = {int(e.dst_id) for e in edges if e.dst_kind == "dataset_version" and e.relation != "parent"}
+        parents = {int(e.dst_id) for e in edges if e.dst_kind == "dataset_version" and e.relation == "parent"}
+        # a 'parent' edge leads to the dataset's next version, which holds these rows only when incremental
+        extended = {v.id for v in versions_by_id(session, sorted(parents - made - seen)) if v.watermark_column}
+        frontier = sorted((made | extended) - seen)
+        seen.update(frontier)
+    return model_versions_by_id(session, sorted(models))

@@ -6,7 +6,8 @@ hold three rules:
 
 - every input is a column of the dataset, or a feature of a feature view the model is registered with;
 - every feature column of the dataset (role ``feature``) is an input; a column the model leaves out on
-  purpose gets another role in the dataset's schema (``role: ignore``);
+  purpose gets another role in the dataset's schema (``role: ignore``). A date-time column is no inferred
+  input (training leaves it out, see :func:`evergreen.training.features_of`), so it is not expected;
 - an input has the dataset column's dtype; an ``int`` column may feed a ``float`` input.
 """
 
@@ -50,7 +51,7 @@ def check_columns(
                 f"neither {dataset.ref} nor its feature views have" if view_features else f"{dataset.ref} does not have"
             )
             problems.append(f"it takes {unknown}, which {owners}")
-    unused = [c.name for c in schema.columns if c.role == "feature" and c.name not in taken]
+    unused = [c.name for c in schema.columns if c.role == "feature" and c.dtype != "datetime" and c.name not in taken]
     if unused:
         problems.append(
             f"{dataset.ref}'s feature columns {unused} are not among its inputs (give them role: ignore in the "

@@ -509,14 +509,14 @@ def _keep_previous(
 ) -> None:
     """Point ``previous`` at the version a rollback must return to once ``replacement`` takes production from
     ``current``: the last version that served fully. That is ``current``, unless ``current`` is still the
-    candidate of a canary in progress (it never took all the traffic): then it is that canary's baseline,
-    the version still serving the rest, so replacing a canary and rolling back returns to what served before
-    (not to a version that only ever had a canary's share)."""
+    candidate of a canary in progress (it never took all the traffic) and ``replacement`` is another new
+    version: then it is that canary's baseline, the version still serving the rest, so replacing a canary and
+    rolling back returns to what served before (not to a version that only ever had a canary's share).
+    Promoting the canary's own baseline back (an older version, by hand) keeps ``current`` as ``previous``:
+    the rollback of that promotion puts back the version that was production."""
     baseline = canaries_of(session, name).get(current.number)
-    if baseline is None:
+    if baseline is None or baseline == replacement.number:
         set_alias(session, model, PREVIOUS, current.id)
-    elif baseline == replacement.number:  # production goes back to the version that served fully
-        set_alias(session, model, PREVIOUS, None)
     else:
         set_alias(session, model, PREVIOUS, get_model_version(session, name, baseline).id)
 

@@ -130,6 +130,7 @@ class Lineage(BaseModel):
     run_id: str | None
     parent: str | None
     children: list[str]
+    #: The model versions trained on data drawn from it: on it, or on a window or version made from its rows.
     models: list[str]
 
 

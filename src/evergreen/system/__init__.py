@@ -25,14 +25,19 @@ tick``).
 delay, releases, refusals, alerts and blocked data);
 ``load_system(settings)`` is the project's System from ``[project] system``.
 
+``with_system_roles(schema, dataset=..., target=..., timestamp=..., entity=...)`` holds the System's roles
+over a dataset's schema (a bare first ingestion calls every column a feature), as its training window does.
+
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
 
+from ._copies import copy_role
 from ._gate import gate_inputs, validate_with_views
 from ._history import DriftPoint, LoopHistory, Marker, QualityPoint, loop_history
 from ._outcome import TrainingOutcome, training_outcome
 from ._report import DayRecord, loop_report_html
+from ._roles import with_system_roles
 from ._scheduler import Round, Scheduler
 from ._status import LiveVersion, NextRun, SystemStatus, load_system, system_status, systems_status
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
@@ -56,6 +61,7 @@ __all__ = [
     "SystemStatus",
     "Tick",
     "TrainingOutcome",
+    "copy_role",
     "decide",
     "feature_window",
     "gate_inputs",
@@ -71,4 +77,5 @@ __all__ = [
     "training_window",
     "validate_with_views",
     "version_ref",
+    "with_system_roles",
 ]

@@ -17,9 +17,10 @@ from evergreen.pipelines import run_settings, step
 from evergreen.registry import PRODUCTION
 from evergreen.serving import Follow, deploy, predict_batch, promote_model
 from evergreen.serving import deployment as current_deployment
-from evergreen.store import list_versions
+from evergreen.store import Edge, add_edges, list_versions
 from evergreen.workspace import open_workspace
 
+from ._roles import with_system_roles
 from ._window import Window, training_rows
 
 
@@ -38,7 +39,13 @@ def _window_output(window: Window, version: DatasetVersion) -> dict[str, Any]:
 
 @step(cache=False)
 def training_window(
-    dataset: str, timestamp: str, window_s: float, since: str | None = None, until: str | None = None
+    dataset: str,
+    timestamp: str,
+    window_s: float,
+    since: str | None = None,
+    until: str | None = None,
+    target: str | None = None,
+    entity: str | None = None,
 ) -> dict[str, Any]:
     """The rows of ``dataset``'s versions whose ``timestamp`` lies in the last ``window_s`` seconds before the
     dataset's newest row (or before ``until``), and not before ``since`` (ISO times; empty means no bound),
@@ -48,14 +55,19 @@ def training_window(
 
     Returns the window version's reference, with the versions it was drawn from (``from``), its bounds and
     a one-line ``summary`` (``window 2024-05-23 23:59 → 2024-05-30 23:59 UTC, 8 versions, 800 rows``).
+
+    The window's schema is the newest version's with the System's roles: ``timestamp``, ``target`` and
+    ``entity`` hold those roles whatever a schema inferred without them says (see
+    :func:`evergreen.system.with_system_roles`), so training never takes the time or the key as an input.
     """
     window = training_rows(dataset, timestamp, window_s, since, until, settings=run_settings())
+    schema = with_system_roles(window.latest.schema, dataset=dataset, target=target, timestamp=timestamp, entity=entity)
     context = step_context()
     try:
         version = ingest(
             f"{dataset}-window",
             duckdb(window.query),
-            schema=window.latest.schema,
+            schema=schema,
             settings=run_settings(),
             run_id=context["run_id"] if context else None,
         )
@@ -67,7 +79,18 @@ def training_window(
             f"the training window of {dataset!r} failed validation; no version was written.\n{report.to_text()}",
             report=report,
         ) from e
+    _record_drawn_from(dataset, window.used, version)
     return _window_output(window, version)
+
+
+def _record_drawn_from(dataset: str, used: list[str], version: DatasetVersion) -> None:
+    """Record that the window ``version`` was drawn from the versions ``used`` of ``dataset`` (lineage edges
+    ``window``), so a daily version names the models trained on windows drawn from it."""
+    numbers = {int(ref.rpartition("@")[2]) for ref in used}
+    with open_workspace(run_settings()).session() as session:
+        ids = [info.id for info in list_versions(session, dataset) if info.number in numbers]
+        edges = [Edge("dataset_version", str(i), "dataset_version", str(version.info.id), "window", "") for i in ids]
+        add_edges(session, edges)
 
 
 def _with_sources(dataset: str, used: list[str], report: ValidationReport) -> ValidationReport:
@@ -161,6 +184,7 @@ def feature_window(
             settings=settings,
             run_id=context["run_id"] if context else None,
         )
+    _record_drawn_from(dataset, window.used, version)
     used = [f"{view}@{number}" for view, number in rows.attrs["feature_views"].items()]  # what it was made from
     return {**_window_output(window, version), "features": used}
 

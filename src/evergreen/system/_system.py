@@ -20,8 +20,9 @@ from evergreen.executors import Executor
 from evergreen.features import FeatureView, Materialized, materialize
 from evergreen.monitoring import Monitor, Outcome, holder_name, parse_duration, run_monitors
 from evergreen.pipelines import Pipeline, Run, RunEvent, Step, run_settings
-from evergreen.registry import CANDIDATE, PRODUCTION, register_model, trained_on, validate_model, versions
+from evergreen.registry import register_model, trained_on, validate_model, versions
 from evergreen.serving import STRATEGIES, deployed_views
+from evergreen.serving import deployment as current_deployment
 from evergreen.store import (
     ALERT_STATES,
     ModelVersionInfo,
@@ -36,6 +37,7 @@ from evergreen.store import (
 from evergreen.training import TASKS, ModelSpec, train_model, tune_model
 from evergreen.workspace import open_workspace
 
+from ._copies import copy_role, first_copy
 from ._gate import validate_with_views
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
 from ._window import training_rows
@@ -304,6 +306,9 @@ class System:
         # the standard step records the gate's metric, which trial lists show first; a user's own step may not take it
         primary = {"primary_metric": self.gate.metric} if train is train_model else {}
         takes_window = "window" in getattr(release_step, "signature", inspect.signature(release_step)).parameters
+        # the System's roles hold in its window; a user's own window step may not take them
+        window_takes = getattr(window_step, "signature", inspect.signature(window_step)).parameters
+        roles = {k: v for k, v in (("target", self.target), ("entity", self.entity)) if k in window_takes}
 
         def train_pipeline(
             window_s: float = default_window, split: dict[str, Any] = default_split, since: str = "", until: str = ""
@@ -320,7 +325,7 @@ class System:
                     until=until,
                 )
             else:
-                window = window_step(self.name, self.timestamp, window_s, since, until)
+                window = window_step(self.name, self.timestamp, window_s, since, until, **roles)
             tuned = None
             if tuned_search:
                 tuned = tune(window, model, self.task, target=self.target, split=split, n_trials=self.tune_trials)
@@ -418,14 +423,17 @@ class System:
     def unchanged(
         self, *, since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None
     ) -> ModelVersionInfo | None:
-        """The version in production (or the gate's candidate) that was trained on exactly the rows the
-        training window (as :meth:`train` would draw it with ``since`` and ``until``) holds now, else None.
+        """The version of the System's model that a training now would copy, else None: one trained on exactly
+        the rows the training window (as :meth:`train` would draw it with ``since`` and ``until``) holds now,
+        with the System's model spec and the project's code as they are now. Any version counts (production,
+        the candidate, and one rolled back or retired: retraining a rolled-back version on its own rows would
+        send its copy back to canary); production is named first, then the candidate, then the newest.
 
-        Training again on the same rows makes a copy of that version: the same metrics, a new version number,
-        and a canary that replaces a release in progress for nothing. Same rows means the same window query:
-        the same dataset versions (immutable) cut at the same bounds. Only the standard window step is judged
-        (a replaced one, or feature views, may give other rows from the same labels); a window that cannot be
-        drawn is left for the training run to report.
+        Training again on the same rows makes a copy: the same metrics, a new version number, and a canary that
+        replaces a release in progress for nothing. Same rows means the same window query: the same dataset
+        versions (immutable) cut at the same bounds. Only the standard window step is judged (a replaced one,
+        or feature views, may give other rows from the same labels); a window that cannot be drawn is left for
+        the training run to report.
         """
         if self.step("window") is not training_window:
             return None
@@ -445,13 +453,14 @@ class System:
                 drawn = list_versions(session, f"{self.name}-window")
         except EvergreenError:  # no data, or no window drawn yet
             return None
-        for version in reversed(drawn):  # newest first: the one production was trained on is recent
-            if version.source.get("query") != window.query:
-                continue
-            for model in trained_on(version.dataset, version.number, settings=settings):
-                if model.model == self.name and {PRODUCTION, CANDIDATE} & set(model.aliases):
-                    return model
-        return None
+        same_rows = [
+            model
+            for version in drawn
+            if version.source.get("query") == window.query
+            for model in trained_on(version.dataset, version.number, settings=settings)
+            if model.model == self.name
+        ]
+        return first_copy(same_rows, self.model, settings=settings)
 
     def monitor(
         self,
@@ -555,24 +564,37 @@ class System:
         return tuple(done), None
 
     def _last_trained(self, settings: Settings) -> datetime | None:
+        """When the newest version that still stands was trained: a rolled-back version does not count (it
+        answered an alert with a model that was taken back, so the alert is unanswered again)."""
         try:
             found = versions(self.name, settings=settings)
         except NotFoundError:
             return None
-        return max((v.created_at for v in found), default=None)
+        return max((v.created_at for v in found if v.status != "rolled_back"), default=None)
+
+    def _live_versions(self, settings: Settings) -> set[int] | None:
+        """The versions answering the System's deployment now (live, with a weight); None without one."""
+        try:
+            _, policy = current_deployment(self.deployment, settings=settings)
+        except NotFoundError:
+            return None
+        return {a.version for a in policy.arms if a.mode == "live" and a.weight > 0}
 
     def _alarm(self, settings: Settings) -> tuple[datetime | None, datetime | None]:
         """When the latest labelled-quality alert of the deployment opened, and the start of its first breached
-        window (the alert keeps it while it stays open)."""
+        window (the alert keeps it while it stays open). Only alerts about a version live now count: one
+        raised about a version since rolled back or replaced judged a model that no longer answers."""
         prefix = f"monitor:{self.deployment}:"
         ws = open_workspace(settings)
         with ws.session() as session:
             # Only this deployment's monitor alerts: a busy store's other alerts must not push them out.
             alerts = list_alerts(session, states=ALERT_STATES, key_prefix=prefix, limit=1000)
+        labelled = [a for a in alerts if a.details.get("kind") in ("quality", "bias") and "window_start" in a.details]
+        live = self._live_versions(settings) if labelled else None
         found = [
             (a.created_at, datetime.fromisoformat(a.details["window_start"]))
-            for a in alerts
-            if a.details.get("kind") in ("quality", "bias") and "window_start" in a.details
+            for a in labelled
+            if live is None or a.details.get("model_version") is None or a.details["model_version"] in live
         ]
         if not found:
             return None, None
@@ -594,8 +616,9 @@ class Tick:
     #: When retraining was due but this round did not start it: the attempt of the hour that holds it
     #: (running elsewhere, done, or failed with no new data since).
     held: ScheduleFireInfo | None = None
-    #: When retraining was due but the window holds the rows this version (production or the candidate) was
-    #: trained on, so the round did not train a copy of it (see :meth:`System.unchanged`).
+    #: When retraining was due but the window holds the rows this version (any version: production, the
+    #: candidate, a rolled-back one) was trained on with the same code and parameters, so the round did not
+    #: train a copy of it (see :meth:`System.unchanged`).
     unchanged: ModelVersionInfo | None = None
 
     def training_line(self) -> str:
@@ -603,7 +626,10 @@ class Tick:
         UTC, 7 versions, 280 rows → released v3 (canary)``, or ``→ not released: gate: refused …``, or ``not
         started`` when the window held only rows a version was trained on); empty when it did not retrain."""
         if self.unchanged is not None:
-            return f"training: not started, the window holds the rows {self.unchanged.ref} was trained on (no new data)"
+            return (
+                f"training: not started, the window holds the rows {self.unchanged.ref} "
+                f"({copy_role(self.unchanged)}) was trained on, with the same code and parameters (no new data)"
+            )
         if self.run is None:
             return ""
         if self.run.status != "succeeded":

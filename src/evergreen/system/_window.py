@@ -114,7 +114,10 @@ def training_rows(
     paths = {info.number: load(dataset, info.number, settings=settings).path() for info in inside}
     columns = _columns(latest, [info.schema for info in inside])
     ids = [c.name for c in latest.schema.columns if c.role == "id" and c.name != timestamp]
-    query = _query(paths, columns, timestamp, (start, inclusive), end.timestamp(), ids[0] if ids else None)
+    # No row is newer than the newest: an ``until`` after it (a tick's time) cuts nothing, so the query ends
+    # there, and the same rows give the same query whenever it is drawn (what System.unchanged compares).
+    top = min(end.timestamp(), newest)
+    query = _query(paths, columns, timestamp, (start, inclusive), top, ids[0] if ids else None)
     return Window(query, [info.ref for info in inside], start, end, latest)
 
 

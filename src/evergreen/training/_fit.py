@@ -31,13 +31,17 @@ class Fitted:
 def features_of(frame: pd.DataFrame, target: str, *, schema: Schema | None = None) -> list[str]:
     """The model's input columns: the schema's feature columns, or every column but the target. The target is
     never one of them, even where a schema inferred without ``target=`` calls it a feature: a model fed its
-    own label would score perfectly on every test and be worthless."""
+    own label would score perfectly on every test and be worthless. Nor is a date-time column (an event time
+    a schema inferred without ``timestamp=`` calls a feature): a model cannot take one, and a time that only
+    grows says nothing about tomorrow; a model meant to take one is given it by name (``fit(features=...)``)."""
     if target not in frame.columns:
         names = [str(c) for c in frame.columns]
         raise SchemaError(f"target column {target!r} is not in the frame{did_you_mean(target, names)} (it has {names})")
     if schema is None:
-        return [str(c) for c in frame.columns if c != target]
-    wanted = [c.name for c in schema.columns if c.role == "feature" and c.name != target]
+        return [
+            str(c) for c in frame.columns if c != target and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)
+        ]
+    wanted = [c.name for c in schema.columns if c.role == "feature" and c.name != target and c.dtype != "datetime"]
     missing = [name for name in wanted if name not in frame.columns]
     if missing:
         raise SchemaError(

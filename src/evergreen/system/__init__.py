@@ -25,10 +25,17 @@ tick``).
 delay, releases, refusals, alerts and blocked data);
 ``load_system(settings)`` is the project's System from ``[project] system``.
 
+``backtest(system)`` replays the project's history (``System(source=...)``) through the System on a simulated
+clock beside never retraining and blind retraining (``parse_policy`` adds variants), giving a
+``BacktestResult`` (``to_json()``; ``backtest_report_html`` draws it).
+
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
 
+from ._backtest import BacktestResult, PolicyResult, backtest, label_delay_seconds
+from ._backtest_policies import POLICY_KEYS, Policy, parse_policy
+from ._backtest_report import backtest_report_html
 from ._gate import gate_inputs, validate_with_views
 from ._history import DriftPoint, LoopHistory, Marker, QualityPoint, loop_history
 from ._outcome import TrainingOutcome, training_outcome
@@ -39,7 +46,9 @@ from ._steps import feature_window, release_model, score_batch, training_window,
 from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide, tick_schedule
 
 __all__ = [
+    "POLICY_KEYS",
     "STEP_NAMES",
+    "BacktestResult",
     "DayRecord",
     "Decision",
     "DriftPoint",
@@ -47,6 +56,8 @@ __all__ = [
     "LoopHistory",
     "Marker",
     "NextRun",
+    "Policy",
+    "PolicyResult",
     "QualityPoint",
     "Release",
     "Retrain",
@@ -56,12 +67,16 @@ __all__ = [
     "SystemStatus",
     "Tick",
     "TrainingOutcome",
+    "backtest",
+    "backtest_report_html",
     "decide",
     "feature_window",
     "gate_inputs",
+    "label_delay_seconds",
     "load_system",
     "loop_history",
     "loop_report_html",
+    "parse_policy",
     "release_model",
     "score_batch",
     "system_status",

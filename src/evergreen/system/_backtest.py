@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -187,16 +189,17 @@ def backtest(
     events = _history_events(history, system.target, delay_s)
     results: dict[str, PolicyResult] = {}
     try:
-        never: PolicyResult | None = None
-        for policy in chosen:
-            if policy.kind == "never":
-                continue
-            replay = _Replay(system, policy, history, delay_s, root / policy.name, events, on_day)
-            results[policy.name] = replay.run()
-            if policy.kind == "system" and never is None:
-                never = replay.never
-        assert never is not None  # the System's own policy always runs first
-        results["never"] = never
+        replays = [
+            _Replay(system, policy, history, delay_s, root / policy.name, events, on_day)
+            for policy in chosen
+            if policy.kind != "never"
+        ]
+        first = replays[0].bootstrap()  # the System's own: every policy starts from its first model
+        for replay in replays[1:]:
+            replay.seed_from(replays[0])
+        for replay in replays:
+            results[replay.policy.name] = replay.run(first)
+        results["never"] = replays[0].never
         ordered = {name: results[name] for name in names}
     finally:
         if keep is None:
@@ -295,9 +298,9 @@ class _Replay:
 
     # -- the replay ------------------------------------------------------------------------------------
 
-    def run(self) -> PolicyResult:
-        first_day = day_start(self.history.first)
-        first = self._bootstrap(first_day)
+    def run(self, number: int) -> PolicyResult:
+        """Replay the days from the first model, version ``number`` (see :meth:`bootstrap`)."""
+        first = self._load(number)
         log = PredictionLog(self.settings.store.url, buffer_dir=self.folder / ".evergreen" / "buffer")
         try:
             days = self.history.days
@@ -321,8 +324,22 @@ class _Replay:
             log.close()
         return self.result
 
-    def _bootstrap(self, at: datetime) -> _Model:
-        """Ingest the history whose labels arrived before the first round, and train the first model on it."""
+    def seed_from(self, other: _Replay) -> None:
+        """Start from a copy of ``other``'s bootstrapped workspace (its store and artifacts): the same history
+        ingested and the same first model, trained once for every policy."""
+        source = Path(other.settings.store.url.removeprefix("sqlite:///"))
+        target = Path(self.settings.store.url.removeprefix("sqlite:///"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(source)) as done, closing(sqlite3.connect(target)) as copy:
+            done.backup(copy)  # a consistent copy of the WAL database, whatever is checkpointed
+        shutil.copytree(other.settings.artifacts.root, self.settings.artifacts.root, dirs_exist_ok=True)
+        self.ingested = other.ingested.copy()
+        self.last_trained = other.last_trained
+
+    def bootstrap(self) -> int:
+        """Ingest the history whose labels arrived before the first round, and train and release the first
+        model on it; its version number."""
+        at = day_start(self.history.first)
         frame, ts = self.history.frame, self.history.timestamp
         rows = (frame[ts] < at) & self.labelled & (self.arrival <= at)
         if not rows.any():
@@ -350,8 +367,8 @@ class _Replay:
                 f"the first model of System {self.system.name!r} was not trained and released on the history before "
                 f"{at:%Y-%m-%d}: {why}; try evergreen train on that data"
             )
-        assert outcome.version is not None
-        return self._load(outcome.version.number)
+        assert outcome.version is not None  # released, so registered
+        return outcome.version.number
 
     def _labels(self, at: datetime) -> None:
         """Record, as arrived at ``at``, the labels of served predictions that have arrived by then."""

@@ -177,6 +177,21 @@ def test_labels_that_never_arrive_before_the_replay_are_refused_and_other_mistak
         backtest(churn_system(), source=str(path), keep=tmp_path / "kept")
 
 
+def test_labels_that_arrive_after_the_last_round_are_a_recorded_event(tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    pd.concat([churn_export(day) for day in range(1, 6)]).to_csv(path, index=False)
+    result = backtest(churn_system(), source=str(path), days=1, label_delay="1d")
+    assert [d.isoformat() for d in result.dates] == ["2024-05-05"]  # --days 1: the last day
+    assert result.events == [
+        "no label of a replayed day arrives before the last round (2024-05-05) with a label delay of 1 day(s): "
+        "the monitors judge no labelled window and retraining sees no new data; replay more days (--from, --to) "
+        "or a shorter --label-delay"
+    ]
+    own = result.policies["system"]
+    assert own.records[0].validation == "no new labels"  # the first model took every label arrived by then
+    assert own.daily[0] is not None  # the day is judged against the source's labels all the same
+
+
 def test_a_system_with_feature_views_is_refused(tmp_path: Path) -> None:
     from evergreen.features import FeatureView
 

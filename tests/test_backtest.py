@@ -107,10 +107,13 @@ def test_cli_replays_the_exports_beside_the_baselines_writes_json_and_report_and
     assert own["retrains"] >= 1
     assert own["failures"] == 0
     assert own["daily"][0] == never["daily"][0]  # the first replayed day is served by the first model
+    assert [p["age_days"] for p in result["staleness"]] == [0, 1, 2]
+    assert all(set(p) == {"age_days", "mean", "models"} for p in result["staleness"])
     page = (shop / "out.html").read_text()
     assert "Evergreen backtest" in page
     assert "The policies at a glance" in page
     assert "roc_auc per day" in page
+    assert "roc_auc against model age" in page
     assert not (shop / ".evergreen").exists()  # nothing written to the project's store
 
 
@@ -269,4 +272,8 @@ def test_regression_replay_records_a_failed_training_and_goes_on_beside_a_varian
     assert result.policies["frozen"].daily == never.daily
     blind = result.policies["blind"]
     assert (blind.retrains, blind.releases) == (1, 1)  # every second day: May 6
+    # the staleness curve: v1 (trained May 4) at ages 0, 1 and 2, the May 6 model at age 0
+    assert [(p.age_days, p.models) for p in result.staleness] == [(0, 2), (1, 1), (2, 1)]
+    assert result.staleness[0].mean == pytest.approx((never.daily[0] + own.daily[2]) / 2)
+    assert [p.mean for p in result.staleness[1:]] == never.daily[1:]
     assert result.workspace is None

@@ -138,5 +138,8 @@ def print_result(result: BacktestResult) -> None:
         )
     console.print(title, soft_wrap=True)
     console.print(table)
+    if result.staleness:
+        curve = ", ".join(f"{p.age_days}: {number(p.mean)}" for p in result.staleness[:15])
+        console.print(f"{result.metric} by model age in days (the System's models): {curve}", soft_wrap=True)
     for event in result.events:
         console.print(f"  {event}", soft_wrap=True)

@@ -33,7 +33,7 @@ clock beside never retraining and blind retraining (``parse_policy`` adds varian
 a simulation can run it on simulated time.
 """
 
-from ._backtest import BacktestResult, PolicyResult, backtest, label_delay_seconds
+from ._backtest import BacktestResult, PolicyResult, StalenessPoint, backtest, label_delay_seconds
 from ._backtest_policies import POLICY_KEYS, Policy, parse_policy
 from ._backtest_report import backtest_report_html
 from ._gate import gate_inputs, validate_with_views
@@ -63,6 +63,7 @@ __all__ = [
     "Retrain",
     "Round",
     "Scheduler",
+    "StalenessPoint",
     "System",
     "SystemStatus",
     "Tick",

@@ -56,6 +56,18 @@ from ._system import Decision, Retrain, System, decide
 
 #: Called after each replayed day: the policy's name, the days done, the days in all.
 Progress = Callable[[str, int, int], None]
+#: The staleness curve follows each model this many days after its training at most.
+MAX_AGE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class StalenessPoint:
+    """The System's models at one age: the mean metric of the days each served (or would have served) when
+    ``age_days`` old (0: the day of its training round), over ``models`` of them."""
+
+    age_days: int
+    mean: float
+    models: int
 
 
 @dataclass
@@ -113,6 +125,8 @@ class BacktestResult:
     policies: dict[str, PolicyResult]
     events: list[str]
     workspace: Path | None
+    #: Quality against model age (see :class:`StalenessPoint`): how fast the System's models go stale.
+    staleness: list[StalenessPoint] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """``{"metric": "roc_auc", "days": 100, "policies": {"system": {"mean": …, "releases": …, "retrains": …,
@@ -128,6 +142,7 @@ class BacktestResult:
             "label_delay_s": self.label_delay_s,
             "policies": {name: result.to_json() for name, result in self.policies.items()},
             "events": list(self.events),
+            "staleness": [{"age_days": p.age_days, "mean": p.mean, "models": p.models} for p in self.staleness],
         }
 
 
@@ -205,7 +220,14 @@ def backtest(
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
     return BacktestResult(
-        system.name, system.gate.metric, history.days, delay_s, ordered, events, keep.resolve() if keep else None
+        system.name,
+        system.gate.metric,
+        history.days,
+        delay_s,
+        ordered,
+        events,
+        keep.resolve() if keep else None,
+        replays[0].staleness(),
     )
 
 
@@ -295,12 +317,15 @@ class _Replay:
         self.last_trained: datetime | None = None
         self.opened: dict[int, datetime] = {}  # alert id -> the simulated time it opened
         self.models: dict[int, _Model] = {}
+        self.trained_on: dict[int, date] = {}  # each model version of the System's policy -> its training day
+        self.aged: dict[int, list[float]] = {}  # age in days -> the metric of each model at that age
 
     # -- the replay ------------------------------------------------------------------------------------
 
     def run(self, number: int) -> PolicyResult:
         """Replay the days from the first model, version ``number`` (see :meth:`bootstrap`)."""
         first = self._load(number)
+        self.trained_on[number] = self.history.first
         log = PredictionLog(self.settings.store.url, buffer_dir=self.folder / ".evergreen" / "buffer")
         try:
             days = self.history.days
@@ -470,6 +495,8 @@ class _Replay:
             record.gate = "training failed"
             self._event(record, f"training ({decision.reason}) failed: {_error(run)}")
             return
+        if outcome.version is not None:
+            self.trained_on[outcome.version.number] = at.date()
         if outcome.report is not None:
             record.gate = "passed" if outcome.report.passed else f"refused: {outcome.report.verdict.split(';')[0][:80]}"
             if not outcome.report.passed and not blind:  # blind retraining releases whatever the gate says
@@ -500,7 +527,27 @@ class _Replay:
                 first_predictions, first_proba = self._predict(first, rows)
                 never.online_quality = self._quality(first, rows, first_predictions, first_proba)
                 record.static_quality = never.online_quality
+                self._age(day, rows, {serving.number: record.online_quality, first.number: never.online_quality})
         self.never.records.append(never)
+
+    def _age(self, day: date, rows: pd.DataFrame, known: dict[int, float | None]) -> None:
+        """Score the day's rows with every model of the System's policy up to :data:`MAX_AGE_DAYS` old (refused
+        candidates too: a model's age, not its release, is measured), each under its age."""
+        for number, born in self.trained_on.items():
+            age = (day - born).days
+            if not 0 <= age <= MAX_AGE_DAYS:
+                continue
+            if number in known:
+                value = known[number]
+            else:
+                model = self._load(number)
+                value = self._quality(model, rows, *self._predict(model, rows))
+            if value is not None:
+                self.aged.setdefault(age, []).append(value)
+
+    def staleness(self) -> list[StalenessPoint]:
+        """The staleness curve of the replay so far: the mean metric by model age."""
+        return [StalenessPoint(age, sum(v) / len(v), len(v)) for age, v in sorted(self.aged.items())]
 
     def _predict(self, model: _Model, rows: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
         signature = model.package.signature

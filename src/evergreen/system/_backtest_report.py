@@ -92,6 +92,9 @@ def backtest_report_html(result: BacktestResult) -> str:
             figure_html(_quality_chart(result), "quality", f"{metric} per day", "every policy"),
             figure_html(_drift_chart(own), "drift", "Input drift per feature", "the System's monitors"),
             figure_html(_timeline(own), "timeline", "Releases, refusals, blocked data, alerts", "the System's policy"),
+            figure_html(
+                _staleness_chart(result), "staleness", f"{metric} against model age", "the System's models, by days"
+            ),
         ]
     )
     story = Section(id="days", title="The System's policy day by day", tables=[(None, days)])
@@ -106,6 +109,22 @@ def backtest_report_html(result: BacktestResult) -> str:
 
 def _value(value: float | None) -> str:
     return "" if value is None else format_number(value)
+
+
+def _staleness_chart(result: BacktestResult) -> go.Figure:
+    points = result.staleness
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[p.age_days for p in points],
+        y=[p.mean for p in points],
+        mode="lines+markers",
+        line={"color": GOOD},
+        text=[f"{p.models} model(s)" for p in points],
+        hovertemplate="age %{x} days: %{y:.4f} (%{text})<extra></extra>",
+    )
+    style_figure(figure, height=300)
+    figure.update_layout(xaxis_title="model age (days since its training)", yaxis_title=result.metric)
+    return figure
 
 
 def _quality_chart(result: BacktestResult) -> go.Figure:

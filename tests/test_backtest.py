@@ -19,7 +19,7 @@ import evergreen as eg
 from backtest_models import FlakyRegression
 from cli_projects import evergreen
 from evergreen import monitoring as monitor
-from evergreen.errors import ConfigError, SchemaError, SystemDefinitionError
+from evergreen.errors import ConfigError, DataSourceError, SchemaError, SystemDefinitionError
 from evergreen.system import Retrain, System, backtest, parse_policy
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -166,6 +166,10 @@ def test_labels_that_never_arrive_before_the_replay_are_refused_and_other_mistak
         backtest(churn_system(), source=str(path), start=date(2024, 5, 3), label_delay="30d")
     with pytest.raises(ConfigError, match="System 'churn' declares no source: set System"):
         backtest(churn_system())
+    with pytest.raises(DataSourceError, match=r"no file matches the source '.*exports/\*\.csv'; check the System's"):
+        backtest(churn_system(), source=str(tmp_path / "exports" / "*.csv"))
+    with pytest.raises(ConfigError, match=r"--policy 'x': window 'abc' is not a duration longer than zero"):
+        parse_policy("x: window=abc", churn_system())
     with pytest.raises(ConfigError, match=r"--label-delay 'soon' is not 0 or a duration"):
         backtest(churn_system(), source=str(path), label_delay="soon")
     with pytest.raises(ConfigError, match=r"--policy 'weekly': 'cron 0 3 \* \* 1' is not key=value"):

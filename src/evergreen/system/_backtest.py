@@ -400,11 +400,19 @@ class _Replay:
         due = [(pid, label) for pid, (arrival, label) in self.unsent.items() if arrival <= at]
         if not due:
             return
-        record_feedback(
-            open_workspace(self.settings).store,
+        workspace = open_workspace(self.settings)
+        done = record_feedback(
+            workspace.store,
             [Feedback(label=label, prediction_id=pid) for pid, label in due],
             received_at=at,
+            artifacts=workspace.artifacts,
         )
+        if done.refused:  # e.g. a class the model does not know: the monitors judge without those labels
+            first = done.refused[0]
+            self.events.append(
+                f"{at:%Y-%m-%d} ({self.policy.name}): {len(done.refused)} label(s) refused as feedback, e.g. "
+                f"{first.reason}"
+            )
         for pid, _ in due:
             del self.unsent[pid]
 

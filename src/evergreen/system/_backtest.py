@@ -521,17 +521,18 @@ class _Replay:
 
     def _serve(self, day: date, serving: _Model, first: _Model, record: DayRecord, log: PredictionLog) -> None:
         """Score the day's rows with ``serving`` (logged at each row's time, their labels due ``label_delay``
-        later) and with the first model (the ``never`` baseline), and measure both against the true labels."""
+        later), and for the System's own policy with the first model (the ``never`` baseline) and its older
+        models (the staleness curve); measure each against the true labels."""
         rows = self.history.frame[self.dates == day]
         record.live_version = f"v{serving.number}"
         record.requests = len(rows)
         never = DayRecord(day=record.day, date=record.date, live_version=f"v{first.number}", requests=len(rows))
         if not rows.empty:
             predictions, proba = self._predict(serving, rows)
-            if self.policy.kind == "system":
+            if self.policy.kind == "system":  # its monitors read the log as a server's
                 self._log(serving, rows, predictions, proba, log)
             record.online_quality = self._quality(serving, rows, predictions, proba)
-            if self.policy.kind == "system":
+            if self.policy.name == "system":  # the baseline and the staleness curve, once
                 first_predictions, first_proba = self._predict(first, rows)
                 never.online_quality = self._quality(first, rows, first_predictions, first_proba)
                 record.static_quality = never.online_quality

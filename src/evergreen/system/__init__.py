@@ -33,9 +33,10 @@ clock beside never retraining and blind retraining (``parse_policy`` adds varian
 a simulation can run it on simulated time.
 """
 
-from ._backtest import BacktestResult, PolicyResult, StalenessPoint, backtest, label_delay_seconds
+from ._backtest import backtest, label_delay_seconds
 from ._backtest_policies import POLICY_KEYS, Policy, parse_policy
 from ._backtest_report import backtest_report_html
+from ._backtest_result import BacktestResult, PolicyResult, StalenessPoint
 from ._gate import gate_inputs, validate_with_views
 from ._history import DriftPoint, LoopHistory, Marker, QualityPoint, loop_history
 from ._outcome import TrainingOutcome, training_outcome

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from evergreen.data import Section, Table, figure_html, format_number, render_html, style_figure
 
-from ._backtest import BacktestResult
+from ._backtest_result import BacktestResult
 from ._report import BAD, GOOD, _drift_chart, _style, _timeline
 
 #: Line colours of the policies after the System's own (green) and the baselines.

@@ -187,7 +187,11 @@ def test_labels_that_never_arrive_before_the_replay_are_refused_and_other_mistak
 def test_labels_that_arrive_after_the_last_round_are_a_recorded_event(tmp_path: Path) -> None:
     path = tmp_path / "history.csv"
     pd.concat([churn_export(day) for day in range(1, 6)]).to_csv(path, index=False)
-    result = backtest(churn_system(), source=str(path), days=1, label_delay="1d")
+    progress: list[tuple[str, int, int]] = []
+    result = backtest(
+        churn_system(), source=str(path), days=1, label_delay="1d", on_day=lambda *done: progress.append(done)
+    )
+    assert progress == [("first model", 0, 1), ("first model", 1, 1), ("system", 1, 1), ("blind", 1, 1)]
     assert [d.isoformat() for d in result.dates] == ["2024-05-05"]  # --days 1: the last day
     assert result.events == [
         "no label of a replayed day arrives before the last round (2024-05-05) with a label delay of 1 day(s): "

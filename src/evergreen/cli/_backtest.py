@@ -88,7 +88,7 @@ def backtest_command(
 
         def advance(name: str, done: int, total: int) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(f"policy {name}", total=total)
+                tasks[name] = bar.add_task(name if name == "first model" else f"policy {name}", total=total)
             bar.update(tasks[name], completed=done)  # type: ignore[arg-type]
 
         result = backtest(

@@ -55,7 +55,8 @@ from ._outcome import training_outcome
 from ._report import DayRecord
 from ._system import Decision, Retrain, System, decide
 
-#: Called after each replayed day: the policy's name, the days done, the days in all.
+#: Called after each replayed day: the policy's name, the days done, the days in all (and as ``"first model"``,
+#: 0 of 1 then 1 of 1, around the first model's training).
 Progress = Callable[[str, int, int], None]
 #: The staleness curve follows each model this many days after its training at most.
 MAX_AGE_DAYS = 30
@@ -124,7 +125,11 @@ def backtest(
             for policy in chosen
             if policy.kind != "never"
         ]
+        if on_day is not None:
+            on_day("first model", 0, 1)
         first = replays[0].bootstrap()  # the System's own: every policy starts from its first model
+        if on_day is not None:
+            on_day("first model", 1, 1)
         for replay in replays[1:]:
             replay.seed_from(replays[0])
         for replay in replays:

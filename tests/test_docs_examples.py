@@ -177,6 +177,28 @@ def test_the_system_example_declares_the_standard_pipelines_and_trains(project: 
     assert registry.get("churn", "production").number == 1
 
 
+def test_the_backtest_example_replays_the_exports_beside_the_baselines_and_leaves_the_project_alone(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = run_example("backtest")["summary"]
+    # three days of window and one of label delay are history: days 12 to 14 (2026-01-13 to 01-15) replayed
+    assert (summary["metric"], summary["days"], summary["from"], summary["to"]) == (
+        "roc_auc",
+        3,
+        "2026-01-13",
+        "2026-01-15",
+    )
+    assert list(summary["policies"]) == ["system", "weekly", "never", "blind"]
+    for name, policy in summary["policies"].items():
+        assert 0.6 < policy["mean"] <= 1, name
+        assert len(policy["daily"]) == 3
+    assert summary["policies"]["never"]["retrains"] == 0
+    assert summary["policies"]["system"]["retrains"] >= 2  # its daily cron, from the second day on
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in printed[-4:]] == ["system", "weekly", "never", "blind"]
+    assert not (project / ".evergreen").exists()  # the replay ran in a throwaway workspace
+
+
 # ------------------------------------------------------------------------------ shell blocks of guides
 
 

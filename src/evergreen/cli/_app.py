@@ -12,6 +12,7 @@ from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
 
 from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _schedules, _store, _tokens
+from ._backtest import backtest_command
 from ._context import CliState, err_console
 from ._doctor import doctor_command
 from ._quickstart import init_command, quickstart_command
@@ -91,6 +92,7 @@ app.command("quickstart")(quickstart_command)
 app.command("init")(init_command)
 app.command("train")(train_command)
 app.command("tick")(tick_command)
+app.command("backtest")(backtest_command)
 app.command("deploy")(deploy_command)
 app.command("serve")(serve_command)
 app.command("predict")(predict_command)

@@ -28,10 +28,18 @@ delay, releases, refusals, alerts and blocked data);
 ``with_system_roles(schema, dataset=..., target=..., timestamp=..., entity=...)`` holds the System's roles
 over a dataset's schema (a bare first ingestion calls every column a feature), as its training window does.
 
+``backtest(system)`` replays the project's history (``System(source=...)``) through the System on a simulated
+clock beside never retraining and blind retraining (``parse_policy`` adds variants), giving a
+``BacktestResult`` (``to_json()``; ``backtest_report_html`` draws it).
+
 ``decide`` is the retraining policy on its own (schedule, alert, reset of the window after an alert), so
 a simulation can run it on simulated time.
 """
 
+from ._backtest import backtest, label_delay_seconds
+from ._backtest_policies import POLICY_KEYS, Policy, parse_policy
+from ._backtest_report import backtest_report_html
+from ._backtest_result import BacktestResult, PolicyResult, StalenessPoint
 from ._copies import copy_role
 from ._gate import gate_inputs, validate_with_views
 from ._history import DriftPoint, LoopHistory, Marker, QualityPoint, loop_history
@@ -44,7 +52,9 @@ from ._steps import feature_window, release_model, score_batch, training_window,
 from ._system import STEP_NAMES, Decision, Release, Retrain, System, Tick, decide, tick_schedule
 
 __all__ = [
+    "POLICY_KEYS",
     "STEP_NAMES",
+    "BacktestResult",
     "DayRecord",
     "Decision",
     "DriftPoint",
@@ -52,22 +62,29 @@ __all__ = [
     "LoopHistory",
     "Marker",
     "NextRun",
+    "Policy",
+    "PolicyResult",
     "QualityPoint",
     "Release",
     "Retrain",
     "Round",
     "Scheduler",
+    "StalenessPoint",
     "System",
     "SystemStatus",
     "Tick",
     "TrainingOutcome",
+    "backtest",
+    "backtest_report_html",
     "copy_role",
     "decide",
     "feature_window",
     "gate_inputs",
+    "label_delay_seconds",
     "load_system",
     "loop_history",
     "loop_report_html",
+    "parse_policy",
     "release_model",
     "score_batch",
     "system_status",

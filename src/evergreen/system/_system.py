@@ -163,6 +163,9 @@ class System:
     only (entity, timestamp, target): the ``window`` step is :func:`feature_window`, which joins them
     point-in-time with the views, and the release declares the same view versions on the deployment, so
     the server fills each request's features by entity id from the online store.
+
+    ``source`` is where the System's history lies (a CSV or Parquet file or glob, relative to the project
+    folder): ``evergreen backtest`` replays it day by day, sliced by ``timestamp``.
     """
 
     name: str

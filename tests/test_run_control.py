@@ -134,10 +134,17 @@ def _frames() -> dict[str, pd.DataFrame]:
     )
     gaps = plain.assign(count=pd.array([None if i == 1_500 else i for i in range(n)], dtype="Int64"))
     flags = plain.assign(flag=[None if i == 1_900 else i % 2 == 0 for i in range(n)])
-    return {"plain": plain, "indexed": indexed, "gaps": gaps, "flags": flags, "empty": plain.iloc[:0]}
+    return {
+        "plain": plain,
+        "sliced": plain.iloc[100::3],  # a range index that starts at 100, in steps of 3
+        "indexed": indexed,
+        "gaps": gaps,
+        "flags": flags,
+        "empty": plain.iloc[:0],
+    }
 
 
-@pytest.mark.parametrize("shape", ["plain", "indexed", "gaps", "flags", "empty"])
+@pytest.mark.parametrize("shape", ["plain", "sliced", "indexed", "gaps", "flags", "empty"])
 def test_a_frames_preview_reads_its_first_rows_only_and_says_what_the_whole_frame_would(
     tmp_path: Path, shape: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

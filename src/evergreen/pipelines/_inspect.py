@@ -310,6 +310,7 @@ def _parquet_head(data: bytes) -> tuple[Any, int] | None:
     whole frame) when the head's dtypes could differ from the whole's: an integer or boolean column with a
     missing value further down (pandas makes it float or object), or one whose missing values the file does
     not count, or a nested column."""
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -324,8 +325,13 @@ def _parquet_head(data: bytes) -> tuple[Any, int] | None:
                 if any(c is None or not c.has_null_count or c.null_count for c in counted):
                     return None
         batch = next(parquet.iter_batches(batch_size=PREVIEW_ROWS), None)
-        head = pa.Table.from_batches([batch] if batch is not None else [], schema=schema)
-        return head.to_pandas(), meta.num_rows
+        frame = pa.Table.from_batches([batch] if batch is not None else [], schema=schema).to_pandas()
+        indexes = (schema.pandas_metadata or {}).get("index_columns", [])
+        if len(indexes) == 1 and isinstance(indexes[0], dict) and indexes[0].get("kind") == "range":
+            # A range index is kept as its bounds, which pyarrow drops for a part of the rows: rebuild its start.
+            start, step = int(indexes[0]["start"]), int(indexes[0]["step"])
+            frame.index = pd.RangeIndex(start, start + step * len(frame), step, name=indexes[0].get("name"))
+        return frame, meta.num_rows
     except (pa.ArrowException, ValueError, TypeError):
         return None  # the whole load says what is wrong with the bytes
 

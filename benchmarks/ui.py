@@ -18,7 +18,8 @@ a warm-up; the rows are the latencies the client sees (send to full body: the se
 (a run's previews, a diff of two versions).
 Pages: home, the runs list (and its failed runs), a run (its outputs are real Parquet files), pipelines, the
 data list, a dataset, a dataset version, the diff of two versions, experiments, an experiment's trials (default
-columns; chosen columns sorted by a metric and filtered on it; filtered on a tag and on a parameter), compare of
+columns; chosen columns sorted by a metric and filtered on it; filtered on a tag and on a parameter; sorted by a
+parameter), compare of
 3 and of 10 trials, models, a model, a model version, deployments, a deployment (its traffic over 1 h and over
 7 days), monitoring, alerts and features. Aim (issue 20, docs/design.md): p95 ≤ 200 ms server time per page,
 and no page whose time grows with the store (*100 % / 10 %* is the ratio of the medians, steadier than the
@@ -142,6 +143,7 @@ def pages(counts: Counts) -> list[Page]:
         ),
         Page("experiment-tag", "trials: tag team=growth", trials(tag="team=growth")),
         Page("experiment-param", "trials: params.penalty = l1", trials(where="params.penalty = l1")),
+        Page("experiment-param-sort", "trials: by -params.C", trials(sort="-params.C")),
         Page("compare-3", "compare 3 trials", compare(3), True),
         Page("compare-10", "compare 10 trials", compare(10)),
         Page("models", "models", "/models"),

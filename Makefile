@@ -96,6 +96,7 @@ bench: setup
 	$(VENV_PY) benchmarks/serving.py
 	$(VENV_PY) benchmarks/features.py
 	nice $(VENV_PY) benchmarks/api.py
+	nice $(VENV_PY) benchmarks/ui.py
 	$(VENV_PY) benchmarks/loop.py
 	$(VENV_PY) benchmarks/startup.py
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -278,6 +279,32 @@ def test_diff_reports_a_dropped_column_and_compares_the_shared_ones(settings: Se
     assert changes.drift is not None
     assert {c.column for c in changes.drift.columns} == {"fee", "churned"}
     assert "schema: column 'plan' removed" in changes.to_text()
+
+
+def test_diff_by_id_counts_repeated_and_missing_ids_and_reads_a_pair_of_versions_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    before, after = customers(300), customers(300, start=100, seed=1)
+    before.loc[[3, 4, 5], "plan"] = None
+    after.loc[[7], "plan"] = None
+    first = ingest("churn", parquet(write(before, tmp_path / "a.parquet")), settings=settings, now=NOW, **roles())
+    second = ingest("churn", parquet(write(after, tmp_path / "b.parquet")), settings=settings, now=NOW)
+
+    def multiset_changes(column: str) -> tuple[int, int]:
+        a, b = (Counter(None if pd.isna(v) else v for v in f[column]) for f in (before, after))
+        return sum((b - a).values()), sum((a - b).values())
+
+    by_id = diff(first, second)
+    by_plan = diff(first, second, id_column="plan")  # three values, each held by a hundred rows or so, and gaps
+
+    assert (by_id.matched_by, by_id.added, by_id.removed) == ("customer_id", 100, 100)
+    assert (by_plan.added, by_plan.removed) == multiset_changes("plan")
+    assert by_plan.added + by_plan.removed > 0
+    # A version never changes: the same diff again reads neither file (it still answers with them gone).
+    for version in (first, second):
+        Path(version.path()).rename(tmp_path / f"gone-{version.info.number}.parquet")
+    assert diff(first, second).to_text() == by_id.to_text()
+    assert diff(first, second, id_column="plan").to_text() == by_plan.to_text()
 
 
 def test_validation_runs_chunk_by_chunk_and_merges_the_failures(settings: Settings, tmp_path: Path) -> None:

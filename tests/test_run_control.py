@@ -13,15 +13,28 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import evergreen as eg
 import sample_pipelines as sp
 from cli_projects import EVERGREEN, evergreen
+from evergreen.artifacts import ArtifactRef, ArtifactStore
 from evergreen.config import Settings, load_settings
 from evergreen.errors import ConfigError, NotFoundError, ParameterError, RunError, StepExecutionError
 from evergreen.monitoring import register_schedules, schedule, schedule_states, trigger_schedule
-from evergreen.pipelines import cancel_run, find_pipeline, pipelines, run_detail, runs, start_run
+from evergreen.pipelines import (
+    artifact_preview,
+    cancel_run,
+    find_pipeline,
+    pipelines,
+    run_detail,
+    runs,
+    start_run,
+)
+from evergreen.store import ArtifactInfo
+from evergreen.workspace import open_workspace
 
 
 def project(tmp_path: Path, **overrides: object) -> Settings:
@@ -107,6 +120,57 @@ def test_a_runs_detail_has_its_steps_artifacts_and_previews_of_what_it_made(tmp_
     total = detail.previews[detail.run.steps[-1].outputs[0].id]
     assert total.text == str(float(sum(range(8)) * 3))
     assert run_detail(run.id, settings, previews=False).previews == {}
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    """DataFrames shaped the ways steps make them, 2,000 rows each (one empty)."""
+    n = 2_000
+    rng = np.random.default_rng(7)
+    times = pd.date_range("2026-11-01", periods=n, freq="min", tz="Europe/Berlin")
+    plain = pd.DataFrame({"x": np.arange(n), "score": rng.normal(size=n), "label": rng.choice(["yes", "no"], n)})
+    indexed = pd.DataFrame(
+        {"at": times, "plan": pd.Categorical(rng.choice(["basic", "pro"], n)), "fee": rng.normal(40, 5, n)},
+        index=pd.Index([f"c-{i}" for i in range(n)], name="customer"),
+    )
+    gaps = plain.assign(count=pd.array([None if i == 1_500 else i for i in range(n)], dtype="Int64"))
+    flags = plain.assign(flag=[None if i == 1_900 else i % 2 == 0 for i in range(n)])
+    return {
+        "plain": plain,
+        "sliced": plain.iloc[100::3],  # a range index that starts at 100, in steps of 3
+        "indexed": indexed,
+        "gaps": gaps,
+        "flags": flags,
+        "empty": plain.iloc[:0],
+    }
+
+
+@pytest.mark.parametrize("shape", ["plain", "sliced", "indexed", "gaps", "flags", "empty"])
+def test_a_frames_preview_reads_its_first_rows_only_and_says_what_the_whole_frame_would(
+    tmp_path: Path, shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evergreen.pipelines._inspect import _preview
+
+    frame = _frames()[shape]
+    artifacts = open_workspace(project(tmp_path)).artifacts
+    ref = artifacts.save(frame)
+    info = ArtifactInfo(ref.id, ref.materializer, ref.type_name, ref.size, artifacts.uri(ref.id))
+    whole = _preview(info, artifacts.load(ref))  # what a preview of the frame loaded whole says
+    loaded: list[str] = []
+    real_load = ArtifactStore.load
+
+    def load(store: ArtifactStore, what: ArtifactRef) -> object:
+        loaded.append(what.id)
+        return real_load(store, what)
+
+    monkeypatch.setattr(ArtifactStore, "load", load)
+
+    shown = artifact_preview(info, settings=project(tmp_path))
+
+    assert shown == whole
+    assert shown.summary == f"DataFrame: {len(frame)} rows, {len(frame.columns)} columns"
+    # An integer or flag column with a value missing further down (whose head could read as another dtype than
+    # the whole's) makes the preview load the frame whole; any other frame is not converted whole.
+    assert loaded == ([ref.id] if shape in ("gaps", "flags") else [])
 
 
 def test_an_unknown_or_ambiguous_run_is_not_found(tmp_path: Path) -> None:

@@ -15,8 +15,10 @@ import cli_zygote
 from evergreen.cli._app import app
 from evergreen.config import Settings, load_settings
 from evergreen.errors import NotFoundError, TrackingError
+from evergreen.store import TrialInfo
 from evergreen.store import _experiments as store_experiments
-from evergreen.training import compare, track, trial, trial_table, trials
+from evergreen.training import _experiments as experiments_module
+from evergreen.training import compare, track, trial, trial_key, trial_table, trials
 
 EVERGREEN = str(Path(sys.executable).with_name("evergreen"))
 #: What training records beside the model's own metrics.
@@ -58,6 +60,51 @@ def test_where_and_sort_choose_and_order_trials(settings: Settings) -> None:
     ]
     assert [t.id for t in trials(sort="roc_auc", limit=2, settings=settings)] == [low, mid]
     assert trials(where="roc_auc > 0.9", settings=settings) == []
+
+
+def test_a_filter_on_params_or_tags_reads_the_trials_a_page_needs_and_pages_like_the_whole_list(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(260):
+        trained(settings, (i % 4) / 10, 0.5 + (i % 9) / 20, team=("growth", "risk", "core")[i % 3])
+    read: list[int] = []  # trials read from the store, per read
+
+    def counted(name: str) -> None:
+        real = getattr(experiments_module, name)
+
+        def reading(*args: object, **kwargs: object) -> list[TrialInfo]:
+            found: list[TrialInfo] = real(*args, **kwargs)
+            read.append(len(found))
+            return found
+
+        monkeypatch.setattr(experiments_module, name, reading)
+
+    counted("page_trials")
+    counted("list_trials")
+    for where, sort in (
+        (["tags.team = growth"], None),
+        (["params.C = 0.1", "status = finished"], None),
+        (["tags.team = risk", "roc_auc > 0.7"], "-roc_auc"),
+        (["params.C != 0.3"], "accuracy"),
+    ):
+        whole = [t.id for t in trials("churn", where=where, sort=sort, limit=None, settings=settings)]
+        assert len(whole) > 20
+        read.clear()
+        first = trials("churn", where=where, sort=sort, limit=10, settings=settings)
+        assert [t.id for t in first] == whole[:10]
+        assert sum(read) <= 200 < 260  # one batch filled the page, not every trial
+        paged, after = [], None
+        while True:
+            found = trials("churn", where=where, sort=sort, limit=7, after=after, settings=settings)
+            paged += [t.id for t in found]
+            if len(found) < 7:
+                break
+            after = trial_key(found[-1], sort)
+        assert paged == whole, (where, sort)
+    read.clear()
+    assert trials("churn", where="tags.team = nobody", limit=10, settings=settings) == []
+    assert sum(read) == 260  # nothing matches: every trial was judged once, in growing batches
+    assert len(read) < 5
 
 
 @pytest.mark.parametrize(

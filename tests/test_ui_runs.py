@@ -311,7 +311,7 @@ def test_the_form_starts_a_run_from_the_pipelines_parameters_and_refuses_bad_val
         assert "CSRF value is missing or stale" in no_csrf.text
 
 
-def test_a_running_run_reloads_itself_and_is_cancelled_with_the_viewers_name(
+def test_a_running_run_updates_its_live_part_and_is_cancelled_with_the_viewers_name(
     settings: Settings, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(
@@ -325,14 +325,26 @@ def test_a_running_run_reloads_itself_and_is_cancelled_with_the_viewers_name(
         run_id = started.headers["location"].removeprefix("/runs/")
         until(lambda: marker.exists() and marker.read_text() != "", "the step started")
         running = browser.get(f"/runs/{run_id}").text
-        assert 'data-refresh="2"' in running
+        assert "data-refresh" not in running  # the page is not reloaded whole: its live part is updated
+        assert f'data-live="/runs/{run_id}/live" data-every="2"' in running
         assert "Cancel the run" in running
         assert 'class="dag-step dag-running"' in running
+        live = browser.get(f"/runs/{run_id}/live")
+        assert live.status_code == 200
+        assert "<html" not in live.text  # the parts that change, without the page around them
+        assert "Cancel the run" not in live.text
+        assert all(f'id="{part}"' in live.text for part in ("run-status", "run-facts", "run-live"))
+        assert f'data-live="/runs/{run_id}/live"' in live.text
+        assert 'class="dag-step dag-running"' in live.text
 
         cancelled = browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf, "reason": "wrong data"})
         assert cancelled.status_code == 303
         until(lambda: runs(settings)[0].status == "cancelled", "the run was cancelled", timeout_s=30)
         assert runs(settings)[0].error == f"cancelled by {getpass.getuser()}: wrong data"  # the viewer, with auth off
+        ended = browser.get(f"/runs/{run_id}/live").text
+        assert "data-live=" not in ended  # the browser stops updating
+        assert ">cancelled<" in ended
+        assert browser.get("/runs/ffffffffff/live").status_code == 404
         again = browser.post(f"/runs/{run_id}/cancel", data={"csrf": csrf})
         assert again.status_code == 409
         assert "has ended (cancelled); there is nothing to cancel" in again.text

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from evergreen.errors import SchemaError, did_you_mean
@@ -77,15 +81,13 @@ def diff(a: DatasetVersion, b: DatasetVersion, *, id_column: str | None = None) 
             f"id column {key!r} is not in {missing_in}{did_you_mean(key, names_a if key not in names_a else names_b)}"
         )
     if key is not None:
-        ids_a = pq.read_table(a.path(), columns=[key]).column(key).to_pylist()
-        ids_b = pq.read_table(b.path(), columns=[key]).column(key).to_pylist()
-        before, after = Counter(ids_a), Counter(ids_b)
+        added, removed = _changes_by_id(a, b, key)
     else:
         shared = [n for n in names_a if n in names_b]
         before = _row_hashes(a, shared)
         after = _row_hashes(b, shared)
-    added = sum((after - before).values())
-    removed = sum((before - after).values())
+        added = sum((after - before).values())
+        removed = sum((before - after).values())
     return DatasetDiff(
         a=a.ref,
         b=b.ref,
@@ -117,6 +119,63 @@ def _comparable(a: DatasetVersion, b: DatasetVersion) -> tuple[Profile, Profile]
         return profile.model_copy(update={"columns": {k: v for k, v in profile.columns.items() if k in keep}})
 
     return cut(before), cut(after)
+
+
+def _changes_by_id(a: DatasetVersion, b: DatasetVersion, key: str) -> tuple[int, int]:
+    """:func:`_id_changes` of the two versions' ``key`` columns, kept per (content, content, key): a version's
+    content never changes, so showing a diff again (a page reloaded, a link shared) reads no file."""
+    found = (a.info.content_id, b.info.content_id, key)
+    with _kept_lock:
+        if found in _kept:
+            _kept.move_to_end(found)
+            return _kept[found]
+    changes = _id_changes(
+        pq.read_table(a.path(), columns=[key]).column(key), pq.read_table(b.path(), columns=[key]).column(key)
+    )
+    with _kept_lock:
+        _kept[found] = changes
+        while len(_kept) > KEPT_DIFFS:
+            _kept.popitem(last=False)
+    return changes
+
+
+#: Diffs by id kept in memory per process (two numbers each), the least recently shown dropped first.
+KEPT_DIFFS = 1_000
+_kept: OrderedDict[tuple[str, str, str], tuple[int, int]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _id_changes(before: pa.ChunkedArray, after: pa.ChunkedArray) -> tuple[int, int]:
+    """(added, removed): how many ids ``after`` holds beyond ``before`` and the other way round, an id held
+    n times counting n times (as subtracting the two multisets would). Counted by Arrow (one group-by of both
+    columns), not in Python objects: several times faster on a version of millions of rows. Ids of two different
+    types, or floating-point ids (NaN is no id's equal), are counted as Python objects."""
+    before, after = _plain(before), _plain(after)
+    if before.type != after.type or pa.types.is_floating(before.type):
+        return _counted_changes(before, after)
+    ids = pa.chunked_array(before.chunks + after.chunks, before.type)
+    side = np.concatenate([np.ones(len(before), np.int64), np.zeros(len(after), np.int64)])
+    try:
+        counts = pa.table({"id": ids, "a": side}).group_by("id").aggregate([("a", "sum"), ("id", "count")])
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a type Arrow cannot group by (a list, a struct)
+        return _counted_changes(before, after)
+    # Missing ids form a group of their own (a missing id matches a missing id, as None equals None), but
+    # "count" leaves them out: count them apart.
+    total = pc.if_else(pc.is_null(counts["id"]), before.null_count + after.null_count, counts["id_count"])
+    growth = pc.subtract(total, pc.multiply(counts["a_sum"], 2))  # in b minus in a
+    added = pc.sum(pc.max_element_wise(growth, 0)).as_py() or 0
+    removed = pc.sum(pc.max_element_wise(pc.negate(growth), 0)).as_py() or 0
+    return int(added), int(removed)
+
+
+def _plain(ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A dictionary-encoded column (a categorical) as its values, so that it groups and joins as they do."""
+    return ids.cast(ids.type.value_type) if pa.types.is_dictionary(ids.type) else ids
+
+
+def _counted_changes(before: pa.ChunkedArray, after: pa.ChunkedArray) -> tuple[int, int]:
+    a, b = Counter(before.to_pylist()), Counter(after.to_pylist())
+    return sum((b - a).values()), sum((a - b).values())
 
 
 def _row_hashes(version: DatasetVersion, columns: list[str]) -> Counter[int]:

@@ -261,11 +261,13 @@ def artifact_preview(artifact: ArtifactInfo, *, settings: Settings | None = None
     from evergreen.artifacts import ArtifactRef  # here: listing runs needs no artifact store (nor fsspec)
 
     ref = ArtifactRef(artifact.id, artifact.materializer, artifact.type_name, artifact.size)
+    artifacts = open_workspace(settings).artifacts
     try:
-        value = open_workspace(settings).artifacts.load(ref)
+        head = _parquet_head(artifacts.get_bytes(ref.id)) if ref.materializer == "pandas.parquet" else None
+        value = head[0] if head is not None else artifacts.load(ref)
     except EvergreenError as e:  # not kept: the blob may be readable again later
         return ArtifactPreview(artifact, False, f"cannot be read: {e}")
-    made = _preview(artifact, value)
+    made = _preview(artifact, value, rows=head[1] if head is not None else None)
     _previews.put(key, made)
     return made
 
@@ -302,20 +304,53 @@ class _Previews:
 _previews = _Previews(PREVIEW_CACHE_CHARS)
 
 
-def _preview(artifact: ArtifactInfo, value: object) -> ArtifactPreview:
+def _parquet_head(data: bytes) -> tuple[Any, int] | None:
+    """The first :data:`PREVIEW_ROWS` rows of a saved DataFrame's Parquet bytes, as the DataFrame they start,
+    and the frame's row count: what a preview shows, without converting every row to pandas. None (read the
+    whole frame) when the head's dtypes could differ from the whole's: an integer or boolean column with a
+    missing value further down (pandas makes it float or object), or one whose missing values the file does
+    not count, or a nested column."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        meta, schema = parquet.metadata, parquet.schema_arrow
+        if meta.num_columns != len(schema):
+            return None
+        for index, column in enumerate(schema if meta.num_rows else []):
+            if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
+                counted = [meta.row_group(g).column(index).statistics for g in range(meta.num_row_groups)]
+                if any(c is None or not c.has_null_count or c.null_count for c in counted):
+                    return None
+        batch = next(parquet.iter_batches(batch_size=PREVIEW_ROWS), None)
+        frame = pa.Table.from_batches([batch] if batch is not None else [], schema=schema).to_pandas()
+        indexes = (schema.pandas_metadata or {}).get("index_columns", [])
+        if len(indexes) == 1 and isinstance(indexes[0], dict) and indexes[0].get("kind") == "range":
+            # A range index is kept as its bounds, which pyarrow drops for a part of the rows: rebuild its start.
+            start, step = int(indexes[0]["start"]), int(indexes[0]["step"])
+            frame.index = pd.RangeIndex(start, start + step * len(frame), step, name=indexes[0].get("name"))
+        return frame, meta.num_rows
+    except (pa.ArrowException, ValueError, TypeError):
+        return None  # the whole load says what is wrong with the bytes
+
+
+def _preview(artifact: ArtifactInfo, value: object, *, rows: int | None = None) -> ArtifactPreview:
+    """A preview of ``value``; a DataFrame may be its first rows only, with ``rows`` the whole frame's count."""
     import numpy as np
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
         head = value.head(PREVIEW_ROWS)
-        rows = json.loads(head.to_json(orient="records", date_format="iso", default_handler=str))
+        shown = json.loads(head.to_json(orient="records", date_format="iso", default_handler=str))
         return ArtifactPreview(
             artifact,
             True,
-            f"DataFrame: {len(value)} rows, {len(value.columns)} columns",
+            f"DataFrame: {len(value) if rows is None else rows} rows, {len(value.columns)} columns",
             text=_cut(head.to_string()),
             columns=[(str(c), str(t)) for c, t in value.dtypes.items()],
-            rows=rows,
+            rows=shown,
         )
     if isinstance(value, np.ndarray):
         first = value.reshape(-1)[:PREVIEW_ROWS].tolist() if value.size else []

@@ -41,6 +41,8 @@ from ._query import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ._artifacts import TrialArtifact
 
 
@@ -79,23 +81,56 @@ def trials(
     with open_workspace(settings).read_session() as session:
         if not conditions and order is None:
             return list_trials(session, experiment, limit=limit, after=_start_key(after))
-        if limit is not None and all(f is not None for f in filters) and (order is None or order.section == "metrics"):
-            return page_trials(
-                session,
-                experiment,
-                filters=[f for f in filters if f is not None],
-                sort_metric=order.key if order is not None else None,
-                descending=order.descending if order is not None else True,
-                after=None if after is None else _page_key(after, order),
-                limit=limit,
-            )
-        # Conditions on parameters and tags (JSON values of any type) are judged here, on every trial.
+        if limit is not None and (order is None or order.section == "metrics"):
+            sql = [f for f in filters if f is not None]
+            rest = [c for c, f in zip(conditions, filters, strict=True) if f is None]
+            return _scan(session, experiment, sql, rest, sort, order, after, limit)
+        # A sort on a parameter or tag (JSON values of any type) is judged here, on every trial.
         found = list_trials(session, experiment, limit=None)
     chosen = select_trials(found, where=conditions, sort=order)
     if after is not None:
         start = _rank_after(after, order)
         chosen = [t for t in chosen if rank(t, order) > start]
     return chosen if limit is None else chosen[:limit]
+
+
+def _scan(
+    session: Session,
+    experiment: str | None,
+    sql: list[TrialFilter],
+    rest: list[Condition],
+    sort: str | None,
+    order: SortKey | None,
+    after: Sequence[Any] | None,
+    limit: int,
+) -> list[TrialInfo]:
+    """A page of :func:`trials` in the store's order (newest first, or by a metric): the store judges the
+    conditions it can (``sql``) and reads trials in growing batches from ``after`` on; the conditions on
+    parameters and tags (``rest``, JSON values of any type) are judged here on each batch, until ``limit`` trials
+    meet them all or the trials run out. So a page costs the trials read to fill it, not the experiment's size."""
+    chosen: list[TrialInfo] = []
+    key = None if after is None else _page_key(after, order)
+    batch = limit if not rest else max(SCAN_FIRST, 4 * limit)
+    while True:
+        found = page_trials(
+            session,
+            experiment,
+            filters=sql,
+            sort_metric=order.key if order is not None else None,
+            descending=order.descending if order is not None else True,
+            after=key,
+            limit=batch,
+        )
+        chosen += [t for t in found if all(c.holds(t) for c in rest)]
+        if len(chosen) >= limit or len(found) < batch:
+            return chosen[:limit]
+        key = _page_key(trial_key(found[-1], sort), order)
+        batch = min(2 * batch, SCAN_MOST)
+
+
+#: Trials the first batch of a scan reads at least (see :func:`_scan`), and the most any batch reads.
+SCAN_FIRST = 200
+SCAN_MOST = 5_000
 
 
 def trial_key(found: TrialInfo, sort: str | None = None) -> list[Any]:

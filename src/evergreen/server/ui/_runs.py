@@ -32,7 +32,7 @@ router = APIRouter()
 #: Runs in a page of the list, unless the page's ``limit`` says; at most ``MAX_LIMIT``.
 PAGE_SIZE = 50
 MAX_LIMIT = 500
-#: Seconds between reloads of a run's page while it runs.
+#: Seconds between updates of a run's page while it runs (its changing parts only: ``/runs/ID/live``).
 REFRESH_S = 2
 
 
@@ -109,7 +109,16 @@ def run_page(request: Request, who: Who) -> Response:
     return _run_page(request, request.path_params["run_id"])
 
 
-def _run_page(request: Request, run_id: str, *, error: str | None = None, status: int = 200) -> Response:
+@router.get("/runs/{run_id}/live", include_in_schema=False)
+def run_live(request: Request, who: Who) -> Response:
+    """The parts of a run's page that change while it runs (status, facts, DAG, steps, logs, previews, lineage),
+    without the page around them: ``static/ui.js`` swaps them in every few seconds until the run has ended."""
+    return _run_page(request, request.path_params["run_id"], template="run_live.html")
+
+
+def _run_page(
+    request: Request, run_id: str, *, error: str | None = None, status: int = 200, template: str = "run.html"
+) -> Response:
     detail = run_detail(run_id, request.app.state.settings)
     run = detail.run
     active = run.status in ACTIVE_RUN_STATUSES
@@ -123,7 +132,7 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
     metrics = {key: found for key, p in detail.previews.items() if (found := metrics_of(p.text)) is not None}
     return page(
         request,
-        "run.html",
+        template,
         title=f"Run {run.id[:12]}",
         nav="/runs",
         cli=f"evergreen runs show {run.id}",
@@ -139,7 +148,7 @@ def _run_page(request: Request, run_id: str, *, error: str | None = None, status
             for e in detail.sources + detail.made
         ],
         running=active,
-        refresh=REFRESH_S if active else None,
+        live_every=REFRESH_S,
         error=error,
         status=status,
     )

@@ -144,11 +144,15 @@ class Firing(BaseModel):
 
 
 class Made(BaseModel):
-    """A record the run made beyond its artifacts: a dataset or model version (``kind:id``) and how."""
+    """A record the run made beyond its artifacts: a dataset or model version (``kind:id``) and how
+    (``produced``; ``ingested again`` for rows already stored as that version), with each end's reference
+    (``churn@3``) when it is a dataset or model version that still exists."""
 
     src: str
     dst: str
     relation: str
+    src_ref: str | None = None
+    dst_ref: str | None = None
 
 
 class RunShown(RunItem):
@@ -465,7 +469,13 @@ def show_run(
         step_runs=[_step(step, detail) for step in run.steps],
         fired=_firing(detail.fired),
         made=[
-            Made(src=f"{e.src_kind}:{e.src_id}", dst=f"{e.dst_kind}:{e.dst_id}", relation=e.relation)
+            Made(
+                src=f"{e.src_kind}:{e.src_id}",
+                dst=f"{e.dst_kind}:{e.dst_id}",
+                relation=e.relation,
+                src_ref=detail.refs.get((e.src_kind, e.src_id)),
+                dst_ref=detail.refs.get((e.dst_kind, e.dst_id)),
+            )
             for e in detail.made
         ],
     )

@@ -189,9 +189,10 @@ class FeatureViews(_Resource):
 class Pipelines(_Resource):
     """``/pipelines``."""
 
-    def list(self) -> Iterator[api.PipelineItem]:
-        """The pipelines the server's project can start, with their parameters and steps."""
-        return self._items(api.PipelineItem, "/pipelines")
+    def list(self, *, internal: bool = False) -> Iterator[api.PipelineItem]:
+        """The pipelines the server's project can start, with their parameters and steps; ``internal`` also those
+        Evergreen starts for itself (``ingest-upload``, ``reproduce-trial``)."""
+        return self._items(api.PipelineItem, "/pipelines", internal=internal)
 
     def get(self, name: str) -> api.PipelineItem:
         """One pipeline's parameters (name, type, default) and steps."""

@@ -258,6 +258,12 @@ class Experiments(_Resource):
         """One trial with its metric series, code, data and environment."""
         return self._get(api.TrialDetail, f"/trials/{_part(trial_id)}")
 
+    def download_artifact(self, experiment: str, trial_id: str, name: str, destination: str | Path) -> Path:
+        """Save the trial's artifact ``name`` into the folder ``destination``: a file or figure under its own name,
+        a value in its stored format (``recipe.json``), a folder as ``NAME.tar``; the path written."""
+        path = f"/experiments/{_part(experiment)}/trials/{_part(trial_id)}/artifacts/{_part(name)}"
+        return self._client.download(path, Path(destination))
+
     def compare(self, trial_ids: Sequence[str]) -> api.Comparison:
         """Two or more trials side by side: the parameters that differ and every final metric."""
         return self._get(api.Comparison, "/trials:compare", ids=list(trial_ids))

@@ -11,7 +11,20 @@ from rich.markup import escape
 from evergreen import __version__
 from evergreen.errors import EvergreenError, StepExecutionError
 
-from . import _data, _experiments, _features, _feedback, _models, _monitor, _runs, _schedules, _store, _tokens
+from . import (
+    _data,
+    _deployments,
+    _experiments,
+    _features,
+    _feedback,
+    _models,
+    _monitor,
+    _pipelines,
+    _runs,
+    _schedules,
+    _store,
+    _tokens,
+)
 from ._backtest import backtest_command
 from ._context import CliState, err_console
 from ._doctor import doctor_command
@@ -99,6 +112,7 @@ app.command("predict")(predict_command)
 app.command("server")(_monitor.server_command)
 app.command("ui")(ui_command)
 app.add_typer(_data.app, name="data")
+app.add_typer(_deployments.app, name="deployments")
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_features.app, name="features")
 app.add_typer(_feedback.app, name="feedback")
@@ -106,6 +120,7 @@ _models.app.command("register")(register_command)
 _models.app.command("validate")(validate_command)
 app.add_typer(_models.app, name="models")
 app.add_typer(_monitor.app, name="monitor")
+app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_runs.app, name="runs")
 app.add_typer(_schedules.app, name="schedules")
 app.add_typer(_store.app, name="store")

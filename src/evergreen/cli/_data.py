@@ -249,6 +249,8 @@ def print_version(
     console.print(f"  created {when(info.created_at)} UTC from {source}", soft_wrap=True, highlight=False)
     if info.parent_number is not None:
         console.print(f"  parent {info.dataset}@{info.parent_number}")
+    if info.run_id is not None:
+        console.print(f"  made by run {info.run_id} (evergreen runs show {info.run_id[:12]})", highlight=False)
     if info.watermark_column:
         console.print(f"  watermark {info.watermark_column} = {info.watermark}")
     console.print(f"  models trained on data drawn from it: {', '.join(models) or 'none'}", soft_wrap=True)

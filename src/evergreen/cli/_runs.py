@@ -132,12 +132,33 @@ def show_command(
         with client:
             shown = client.get(f"/runs/{run_id}", previews=False)
         logs = {s["name"]: s["log"] for s in shown["step_runs"] if s.get("log")}
-        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")), logs=logs)
+        made = [
+            (_end(m["src"], m.get("src_ref")), m["relation"], _end(m["dst"], m.get("dst_ref")))
+            for m in shown.get("made", [])
+        ]
+        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")), logs=logs, made=made)
         return
     from evergreen.pipelines import run_detail  # here, not at the top: keeps `evergreen --help` fast
 
     detail = run_detail(run_id, state(ctx).settings(), previews=False)
-    print_run(detail.run, fired=detail.fired, logs=detail.logs)
+    made = [
+        (
+            _end(f"{e.src_kind}:{e.src_id}", detail.refs.get((e.src_kind, e.src_id))),
+            e.relation,
+            _end(f"{e.dst_kind}:{e.dst_id}", detail.refs.get((e.dst_kind, e.dst_id))),
+        )
+        for e in detail.made
+    ]
+    print_run(detail.run, fired=detail.fired, logs=detail.logs, made=made)
+
+
+def _end(node: str, ref: str | None) -> str:
+    """One end of a lineage edge (``kind:id``) as a reader names it: ``dataset churn@3``, ``model churn@2``, or
+    the kind and a short id (``run 1a2b3c4d5e6f``) for anything else or a version since deleted."""
+    kind, _, record_id = node.partition(":")
+    if ref is not None and kind in ("dataset_version", "model_version"):
+        return f"{kind.removesuffix('_version')} {ref}"
+    return f"{kind.replace('_', ' ')} {record_id[:12]}"
 
 
 def run_of_api(shown: dict[str, Any]) -> RunInfo:
@@ -240,9 +261,16 @@ def cancel_command(
     )
 
 
-def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None, logs: dict[str, str] | None = None) -> None:
+def print_run(
+    run: RunInfo,
+    *,
+    fired: ScheduleFireInfo | None = None,
+    logs: dict[str, str] | None = None,
+    made: list[tuple[str, str, str]] | None = None,
+) -> None:
     """The run's header, the failed steps' tracebacks (each after what the step printed, from ``logs``), the
-    step table, the code in each cache key and the lineage tree. A traceback's lines are printed whole (as
+    step table, the code in each cache key, the lineage tree and what the run ``made`` beyond its artifacts
+    (``(from, relation, to)``: the dataset and model versions). A traceback's lines are printed whole (as
     Python wrote them), not folded at the width."""
     console.print(
         Text.assemble((f"run {run.id}", "bold"), " of pipeline ", (run.pipeline, "bold"), ": ", styled(run.status))
@@ -306,6 +334,10 @@ def print_run(run: RunInfo, *, fired: ScheduleFireInfo | None = None, logs: dict
             facts = f" {index} → {artifact.id[:12]} ({artifact.materializer}, {artifact.size} B)"
             console.print(Text.assemble("    ", ("out", "dim"), facts), soft_wrap=True)
             console.print(f"      {artifact.uri}", soft_wrap=True)  # on a line of its own, whole
+    if made:
+        console.print(Text.assemble(("made", "bold"), " (dataset and model versions)"))
+        for src, relation, dst in made:
+            console.print(f"  {src} {relation} → {dst}", soft_wrap=True, highlight=False)
 
 
 def _params(params: dict[str, Any]) -> str:

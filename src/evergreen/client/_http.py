@@ -3,10 +3,13 @@ problem answers to Evergreen's errors."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from functools import cached_property
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -86,6 +89,29 @@ class Client:
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+    def download(self, path: str, destination: Path, **params: Any) -> Path:
+        """Save the answer of ``GET /api/v1{path}`` into the folder ``destination`` under the name its
+        ``Content-Disposition`` gives (the last part of ``path`` when it gives none), streamed to a partial file
+        that replaces the target only once whole; the path written."""
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            with self._http.stream("GET", path, params=query) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                target = destination / _file_name(response, path)
+                destination.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f".{target.name}.part")
+                with partial.open("wb") as f:
+                    for chunk in response.iter_bytes():
+                        f.write(chunk)
+        except httpx.TransportError as e:
+            raise errors.ApiError(f"cannot read {path} from the Evergreen server at {self.url}: {e}") from e
+        except OSError as e:
+            raise errors.ApiError(f"could not write into {destination}: {e.strerror or e}; is it writable?") from e
+        partial.replace(target)
+        return target
 
     def get(self, path: str, **params: Any) -> Any:
         """The JSON answer of ``GET /api/v1{path}``."""
@@ -204,6 +230,16 @@ class Client:
         from ._resources import Tokens
 
         return Tokens(self)
+
+
+def _file_name(response: httpx.Response, path: str) -> str:
+    """The file name a ``Content-Disposition`` gives (its UTF-8 ``filename*`` first), never a path."""
+    disposition = response.headers.get("content-disposition", "")
+    encoded = re.search(r"filename\*=UTF-8''([^;]+)", disposition, flags=re.IGNORECASE)
+    plain = re.search(r'filename="([^"]*)"', disposition)
+    name = unquote(encoded.group(1)) if encoded else plain.group(1) if plain else unquote(path.rpartition("/")[2])
+    name = re.split(r"[\\/]", name)[-1]
+    return name if name not in ("", ".", "..") else "download"
 
 
 def _error(response: httpx.Response) -> errors.EvergreenError:

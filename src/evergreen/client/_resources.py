@@ -189,9 +189,10 @@ class FeatureViews(_Resource):
 class Pipelines(_Resource):
     """``/pipelines``."""
 
-    def list(self) -> Iterator[api.PipelineItem]:
-        """The pipelines the server's project can start, with their parameters and steps."""
-        return self._items(api.PipelineItem, "/pipelines")
+    def list(self, *, internal: bool = False) -> Iterator[api.PipelineItem]:
+        """The pipelines the server's project can start, with their parameters and steps; ``internal`` also those
+        Evergreen starts for itself (``ingest-upload``, ``reproduce-trial``)."""
+        return self._items(api.PipelineItem, "/pipelines", internal=internal)
 
     def get(self, name: str) -> api.PipelineItem:
         """One pipeline's parameters (name, type, default) and steps."""
@@ -256,6 +257,12 @@ class Experiments(_Resource):
     def trial(self, trial_id: str) -> api.TrialDetail:
         """One trial with its metric series, code, data and environment."""
         return self._get(api.TrialDetail, f"/trials/{_part(trial_id)}")
+
+    def download_artifact(self, experiment: str, trial_id: str, name: str, destination: str | Path) -> Path:
+        """Save the trial's artifact ``name`` into the folder ``destination``: a file or figure under its own name,
+        a value in its stored format (``recipe.json``), a folder as ``NAME.tar``; the path written."""
+        path = f"/experiments/{_part(experiment)}/trials/{_part(trial_id)}/artifacts/{_part(name)}"
+        return self._client.download(path, Path(destination))
 
     def compare(self, trial_ids: Sequence[str]) -> api.Comparison:
         """Two or more trials side by side: the parameters that differ and every final metric."""

@@ -115,8 +115,9 @@ def _ingest_upload(
     return ingest_upload(dataset, upload, format, filename, schema, tests, target, timestamp, entity, id, uploaded_by)
 
 
-#: The pipeline an upload is ingested by (``evergreen.data.start_ingest``), one run per upload.
-ingest_upload_pipeline = Pipeline(_ingest_upload, name="ingest-upload")
+#: The pipeline an upload is ingested by (``evergreen.data.start_ingest``), one run per upload; internal: it is
+#: started by the upload, not by name.
+ingest_upload_pipeline = Pipeline(_ingest_upload, name="ingest-upload", internal=True)
 
 
 @step

@@ -185,6 +185,8 @@ def ingest(
         existing = version_by_content(session, dataset_id, content_id)
         if existing is not None:
             keep_report(session, existing.id)
+            if run_id is not None:  # the run found its rows already stored: it names the version, as "same"
+                add_edges(session, [Edge("run", run_id, "dataset_version", str(existing.id), "ingested again", "")])
             return DatasetVersion(existing, artifacts, new_rows=0)
         # an incremental snapshot's new rows are past the parent's mark, so none can equal a parent's row
         parent_rows = parent.number if parent is not None and after is not None else None
@@ -209,6 +211,8 @@ def ingest(
         edges = [Edge("artifact", content_id, "dataset_version", str(version_id), "content", "")]
         if parent is not None:
             edges.append(Edge("dataset_version", str(parent.id), "dataset_version", str(version_id), "parent", ""))
+        if run_id is not None:  # the run's page and `runs show` name the versions it made
+            edges.append(Edge("run", run_id, "dataset_version", str(version_id), "produced", ""))
         add_edges(session, edges)
         made = get_version(session, name, None)
     return DatasetVersion(made, artifacts, new_rows=new_rows, overlap=found, pruned=_retain(name, ws.settings))

@@ -35,6 +35,8 @@ class PipelineInfo:
 
     ``source`` is ``declared`` (the module of ``[project] system``) or ``stored`` (it ran on this store);
     ``startable`` is False for a stored pipeline whose code no longer imports, with the ``reason``.
+    ``internal`` marks one Evergreen starts for itself (``ingest-upload``, ``reproduce-trial``, a System's
+    ``NAME-train-no-release``: ``Pipeline(..., internal=True)``), which lists leave out unless asked.
     """
 
     name: str
@@ -44,13 +46,19 @@ class PipelineInfo:
     parameters: list[ParamInfo]
     steps: list[str]
     reason: str = ""
+    internal: bool = False
 
 
-def pipelines(settings: Settings | None = None, *, after: str | None = None, limit: int = 500) -> list[PipelineInfo]:
-    """The project's known pipelines by name (see the module docstring), ``limit`` of them after ``after``."""
+def pipelines(
+    settings: Settings | None = None, *, after: str | None = None, limit: int = 500, internal: bool = False
+) -> list[PipelineInfo]:
+    """The project's known pipelines by name (see the module docstring), ``limit`` of them after ``after``;
+    those Evergreen starts for itself (``PipelineInfo.internal``) only with ``internal=True``."""
     found = _catalog(open_workspace(settings).settings)
-    names = sorted(n for n in found if after is None or n > after)[:limit]
-    return [found[name][1] for name in names]
+    names = sorted(
+        n for n, (_, info) in found.items() if (after is None or n > after) and (internal or not info.internal)
+    )
+    return [found[name][1] for name in names[:limit]]
 
 
 def find_pipeline(name: str, settings: Settings | None = None) -> Pipeline:
@@ -98,7 +106,9 @@ def _catalog(settings: Settings) -> dict[str, tuple[Pipeline | None, PipelineInf
 
 
 def _info(pipeline: Pipeline, target: str, source: str) -> PipelineInfo:
-    return PipelineInfo(pipeline.name, target, source, True, pipeline.parameters(), pipeline.steps)
+    return PipelineInfo(
+        pipeline.name, target, source, True, pipeline.parameters(), pipeline.steps, internal=pipeline.internal
+    )
 
 
 def _declared(settings: Settings) -> list[tuple[str, Pipeline]]:
@@ -121,25 +131,31 @@ def _declared(settings: Settings) -> list[tuple[str, Pipeline]]:
         if isinstance(value, Pipeline):
             found.append((f"{module_part}:{attribute}", value))
         elif not isinstance(value, ModuleType | type):
-            declared = getattr(value, "pipelines", None)  # a System's standard pipelines
-            if isinstance(declared, Mapping):
-                found += [
-                    (f"{module_part}:{attribute}.pipelines[{k!r}]", p)
-                    for k, p in declared.items()
-                    if isinstance(p, Pipeline)
-                ]
+            for mapping in ("pipelines", "internal_pipelines"):  # a System's standard pipelines, and its own
+                declared = getattr(value, mapping, None)
+                if isinstance(declared, Mapping):
+                    found += [
+                        (f"{module_part}:{attribute}.{mapping}[{k!r}]", p)
+                        for k, p in declared.items()
+                        if isinstance(p, Pipeline)
+                    ]
     return found
 
 
 def _stored(module: str, qualname: str) -> Pipeline:
     if module in ("__main__", "__mp_main__") or "<locals>" in qualname:
         raise ConfigError("it was defined in a script run as __main__ or inside a function")
-    target: object = import_module(module)
+    loaded = import_module(module)
+    target: object = loaded
     for part in qualname.split("."):
         target = getattr(target, part)
-    if not isinstance(target, Pipeline):
-        raise ConfigError(f"it is now a {type(target).__name__}, not a pipeline")
-    return target
+    if isinstance(target, Pipeline):
+        return target
+    # a pipeline made as ``name = Pipeline(function, ...)`` is recorded by its function: the module's pipeline of it
+    made = [p for p in vars(loaded).values() if isinstance(p, Pipeline) and p.function is target]
+    if made:
+        return made[0]
+    raise ConfigError(f"it is now a {type(target).__name__}, not a pipeline")
 
 
 def _one_line(error: BaseException) -> str:

@@ -42,9 +42,12 @@ RUN_OPTIONS = ("settings", "executor", "cache", "check", "on_event", "on_end")
 class Pipeline:
     """A named DAG of steps with typed parameters; ``run(**params)`` executes and records it."""
 
-    def __init__(self, function: Callable[..., Any], *, name: str | None = None) -> None:
+    def __init__(self, function: Callable[..., Any], *, name: str | None = None, internal: bool = False) -> None:
         self.function = function
         self.name = name or function.__name__
+        #: Started by Evergreen itself (an upload's ingestion, a trial's reproduction), never offered to start by
+        #: name: lists of startable pipelines leave it out; its runs are listed as any run.
+        self.internal = internal
         self.signature = inspect.signature(function)
         self.hints = inspect.get_annotations(function, eval_str=True)
         for parameter in self.signature.parameters.values():

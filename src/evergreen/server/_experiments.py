@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from evergreen import training
@@ -252,6 +254,35 @@ def show_trial(
         error=t.error,
         series={k: [Point(step=s, value=_finite(v)) for s, v in points] for k, points in logged.items()},
     )
+
+
+@router.get(
+    "/experiments/{name}/trials/{trial_id}/artifacts/{artifact}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The artifact's bytes."}, **READS},
+    dependencies=[Depends(require("read"))],
+)
+def download_artifact(
+    request: Request,
+    name: Annotated[str, Path(description="The experiment the trial belongs to.")],
+    trial_id: Annotated[str, Path(pattern=STORABLE, description="A trial id or a unique prefix (4+ characters).")],
+    artifact: Annotated[str, Path(description="The name the artifact was logged under.")],
+) -> StreamingResponse:
+    """One artifact of a trial, to save: a file or figure as logged (its own media type), a value in its stored
+    format (JSON, Parquet …), a folder as a tar archive (``NAME.tar``). Every blob is verified against its sha256
+    first. A name the trial has none under is a 404 listing those it has."""
+    found = training.artifact_content(trial_id, artifact, experiment=name, settings=settings_of(request))
+    headers = {"Content-Disposition": attachment(found.file_name)}
+    if found.size is not None:
+        headers["Content-Length"] = str(found.size)
+    return StreamingResponse(found.chunks(), media_type=found.media_type, headers=headers)
+
+
+def attachment(file_name: str) -> str:
+    """A ``Content-Disposition`` that saves the answer as ``file_name`` (RFC 6266: an ASCII fallback, and the
+    name itself percent-encoded as UTF-8)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 def _bad_cursor(cursor: str | None) -> Problem:

@@ -66,6 +66,9 @@ class PipelineItem(BaseModel):
     source: Literal["declared", "stored"]
     startable: bool
     reason: str = ""
+    internal: bool = Field(
+        False, description="Started by Evergreen itself (ingest-upload, reproduce-trial); listed with internal=true."
+    )
     parameters: list[Parameter]
     steps: list[str]
 
@@ -144,11 +147,15 @@ class Firing(BaseModel):
 
 
 class Made(BaseModel):
-    """A record the run made beyond its artifacts: a dataset or model version (``kind:id``) and how."""
+    """A record the run made beyond its artifacts: a dataset or model version (``kind:id``) and how
+    (``produced``; ``ingested again`` for rows already stored as that version), with each end's reference
+    (``churn@3``) when it is a dataset or model version that still exists."""
 
     src: str
     dst: str
     relation: str
+    src_ref: str | None = None
+    dst_ref: str | None = None
 
 
 class RunShown(RunItem):
@@ -227,6 +234,7 @@ def _pipeline_item(info: PipelineInfo) -> PipelineItem:
         source="declared" if info.source == "declared" else "stored",
         startable=info.startable,
         reason=info.reason,
+        internal=info.internal,
         parameters=[
             Parameter(name=p.name, type=p.type, required=p.required, default=p.default) for p in info.parameters
         ],
@@ -366,9 +374,15 @@ def _name_cursor(after: Any) -> str | None:
 @router.get(
     "/pipelines", response_model=Page[PipelineItem], responses=PROBLEMS, dependencies=[Depends(require("read"))]
 )
-def list_pipelines(request: Request, page: Annotated[PageQuery, Depends()]) -> Page[PipelineItem]:
+def list_pipelines(
+    request: Request,
+    page: Annotated[PageQuery, Depends()],
+    internal: Annotated[
+        bool, Query(description="Also the pipelines Evergreen starts for itself (ingest-upload, reproduce-trial).")
+    ] = False,
+) -> Page[PipelineItem]:
     """The pipelines this project can start by name, by name, with their parameters and steps."""
-    found = pipelines(settings_of(request), after=_name_cursor(page.after()), limit=page.limit + 1)
+    found = pipelines(settings_of(request), after=_name_cursor(page.after()), limit=page.limit + 1, internal=internal)
     return page_of(found, page, lambda p: p.name, _pipeline_item)
 
 
@@ -376,8 +390,8 @@ def list_pipelines(request: Request, page: Annotated[PageQuery, Depends()]) -> P
     "/pipelines/{name}", response_model=PipelineItem, responses=PROBLEMS, dependencies=[Depends(require("read"))]
 )
 def show_pipeline(request: Request, name: str) -> PipelineItem:
-    """One pipeline: where it was found, its parameters (name, type, default) and steps."""
-    found = {p.name: p for p in pipelines(settings_of(request))}
+    """One pipeline (an internal one too): where it was found, its parameters (name, type, default) and steps."""
+    found = {p.name: p for p in pipelines(settings_of(request), internal=True)}
     if name not in found:
         raise NotFoundError(
             f"no pipeline {name!r} in this project{did_you_mean(name, found)}; known pipelines: "
@@ -465,7 +479,13 @@ def show_run(
         step_runs=[_step(step, detail) for step in run.steps],
         fired=_firing(detail.fired),
         made=[
-            Made(src=f"{e.src_kind}:{e.src_id}", dst=f"{e.dst_kind}:{e.dst_id}", relation=e.relation)
+            Made(
+                src=f"{e.src_kind}:{e.src_id}",
+                dst=f"{e.dst_kind}:{e.dst_id}",
+                relation=e.relation,
+                src_ref=detail.refs.get((e.src_kind, e.src_id)),
+                dst_ref=detail.refs.get((e.dst_kind, e.dst_id)),
+            )
             for e in detail.made
         ],
     )

@@ -286,6 +286,11 @@ class System:
 
         return Pipeline(data, name=f"{self.name}-data")
 
+    @property
+    def internal_pipelines(self) -> dict[str, Pipeline]:
+        """The pipelines the System runs for itself and never offers to start by name (``train(release=False)``'s)."""
+        return {"train-no-release": self._train_held}
+
     def train_pipeline(self, *, release: bool = True) -> Pipeline:
         """The ``train`` pipeline, or with ``release=False`` the same without its release step."""
         return self.pipelines["train"] if release else self._train_held
@@ -351,7 +356,9 @@ class System:
                 return release_step(validated, self.deployment, released, window=window)
             return release_step(validated, self.deployment, released)
 
-        return Pipeline(train_pipeline, name=f"{self.name}-train" if release else f"{self.name}-train-no-release")
+        if release:
+            return Pipeline(train_pipeline, name=f"{self.name}-train")
+        return Pipeline(train_pipeline, name=f"{self.name}-train-no-release", internal=True)  # train(release=False)
 
     def _validate(self) -> Pipeline:
         validate, gate = self.step("validate"), self.gate.model_dump(mode="json")

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 from evergreen._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from ._artifacts import TrialArtifact
+    from ._artifacts import ArtifactContent, TrialArtifact
     from ._code import code_version
     from ._experiments import (
         Comparison,
         TrialTable,
+        artifact_content,
         artifacts,
         compare,
         download_artifacts,
@@ -95,10 +96,12 @@ _LAZY = {
     "Trained": ("._train", "Trained"),
     "Trial": ("._tracking", "Trial"),
     "TrialArtifact": ("._artifacts", "TrialArtifact"),
+    "ArtifactContent": ("._artifacts", "ArtifactContent"),
     "TrialTable": ("._experiments", "TrialTable"),
     "TuningResult": ("._tuning", "TuningResult"),
     "TuningTrial": ("._tuning", "TuningTrial"),
     "artifacts": ("._experiments", "artifacts"),
+    "artifact_content": ("._experiments", "artifact_content"),
     "check_labels": ("._fit", "check_labels"),
     "check_parity": ("._onnx", "check_parity"),
     "check_target_values": ("._fit", "check_target_values"),
@@ -150,6 +153,7 @@ __all__ = [
     "FLUSH_POINTS",
     "REPRODUCE_PIPELINE",
     "TASKS",
+    "ArtifactContent",
     "Comparison",
     "Conversion",
     "Dimension",
@@ -170,6 +174,7 @@ __all__ = [
     "TrialTable",
     "TuningResult",
     "TuningTrial",
+    "artifact_content",
     "artifacts",
     "check_labels",
     "check_parity",

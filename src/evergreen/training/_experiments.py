@@ -43,7 +43,7 @@ from ._query import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from ._artifacts import TrialArtifact
+    from ._artifacts import ArtifactContent, TrialArtifact
 
 
 def trial(ref: str, *, settings: Settings | None = None) -> TrialInfo:
@@ -297,6 +297,28 @@ def download_artifacts(
     workspace = open_workspace(settings)
     found = artifacts(ref, names=names, settings=workspace.settings)
     return [download(workspace.artifacts, a, Path(destination)) for a in found]
+
+
+def artifact_content(
+    ref: str, name: str, *, experiment: str | None = None, settings: Settings | None = None
+) -> ArtifactContent:
+    """One artifact of a trial, to send: a file or figure as stored, a value in its stored format, a folder as a
+    tar archive; its blobs are verified against their sha256 before anything is read out.
+
+    Raises:
+        NotFoundError: no such trial, a trial of another ``experiment`` than the one given, or a name the trial
+            has no artifact under (the message lists those it has).
+    """
+    from ._artifacts import content
+
+    workspace = open_workspace(settings)
+    found = trial(ref, settings=workspace.settings)
+    if experiment is not None and found.experiment != experiment:
+        raise NotFoundError(
+            f"trial {found.id} is in experiment {found.experiment!r}, not {experiment!r}; its artifacts are under "
+            f"/experiments/{found.experiment}/trials/{found.id}/artifacts"
+        )
+    return content(workspace.artifacts, artifacts(found.id, names=[name], settings=workspace.settings)[0])
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def _reproduction(trial: str, actor: str = "") -> Any:
 
 #: One step, :func:`reproduce_trial`: a reproduction started from the UI or the API is a run to watch (its log,
 #: its output, the trial it made), not a request that waits while a model is trained.
-reproduction = Pipeline(_reproduction, name=REPRODUCE_PIPELINE)
+reproduction = Pipeline(_reproduction, name=REPRODUCE_PIPELINE, internal=True)  # started by reproduce()
 
 
 def start_reproduction(trial_ref: str, *, settings: Settings | None = None, actor: str | None = None) -> StartedRun:

@@ -4,6 +4,7 @@ building a dict costs nothing next to building ``plotly.graph_objects`` figures 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 Figure = dict[str, Any]
@@ -12,9 +13,15 @@ Figure = dict[str, Any]
 COLORS = {"brand": "#1f7a4d", "bad": "#b42318", "warn": "#a15c00", "info": "#2557a7", "muted": "#5c6b64"}
 
 
+#: How far either side of its one time a chart of a single moment reaches, so its ticks read as days and hours.
+ONE_POINT_SPAN = timedelta(days=1)
+
+
 def figure(traces: Sequence[dict[str, Any]], *, title: str = "", x: str = "", y: str = "", **layout: Any) -> Figure:
-    """A figure of ``traces`` with axis titles and a legend under the plot (it fits a phone's width)."""
-    return {
+    """A figure of ``traces`` with axis titles and a legend under the plot (it fits a phone's width). When every
+    trace is at one and the same x (a first window), the x axis spans a day either side of it (a unit either side
+    of a number) rather than Plotly's own zoom onto that instant, which labels its ticks in milliseconds."""
+    drawn: Figure = {
         "data": list(traces),
         "layout": {
             "title": {"text": title, "font": {"size": 14}} if title else None,
@@ -25,6 +32,24 @@ def figure(traces: Sequence[dict[str, Any]], *, title: str = "", x: str = "", y:
             **layout,
         },
     }
+    xaxis = drawn["layout"]["xaxis"]
+    span = _one_point_range(traces)
+    if span is not None and isinstance(xaxis, dict) and "range" not in xaxis:
+        drawn["layout"]["xaxis"] = {**xaxis, "range": span}
+    return drawn
+
+
+def _one_point_range(traces: Sequence[dict[str, Any]]) -> list[Any] | None:
+    """``[x - span, x + span]`` when the traces' x values are one moment or number; None otherwise."""
+    seen = {value for trace in traces for value in trace.get("x") or () if value is not None}
+    if len(seen) != 1:
+        return None
+    (only,) = seen
+    if isinstance(only, date):  # a datetime too
+        return [only - ONE_POINT_SPAN, only + ONE_POINT_SPAN]
+    if isinstance(only, int | float) and not isinstance(only, bool):
+        return [only - 1, only + 1]
+    return None
 
 
 def line(

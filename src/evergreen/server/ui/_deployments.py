@@ -5,6 +5,7 @@ the deploy and rollback forms (a reason required, and the revision the page read
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -65,7 +66,7 @@ def deployments_page(request: Request, who: Who, cursor: str | None = None, mode
         "deployments.html",
         title="Deployments",
         nav="/deployments",
-        cli="evergreen models list" if not model else f"evergreen models show {model}",
+        cli="evergreen deployments list" + (f" --model {shlex.quote(model)}" if model else ""),
         rows=rows,
         model=model,
         next_cursor=encode_cursor(shown[-1].name) if len(found) > PAGE else None,

@@ -12,12 +12,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from evergreen import training
 from evergreen.errors import NotFoundError, TrackingError, TrainingError
 
+from .._experiments import attachment
 from .._pages import decode_cursor, encode_cursor
 from .._problems import Problem
 from . import _experiment_charts as charts
@@ -274,6 +275,18 @@ def _trial(request: Request, name: str, trial_id: str, *, error: str | None, sta
         error=error,
         status=status,
     )
+
+
+@router.get("/experiments/{name}/trials/{trial_id}/artifacts/{artifact}", include_in_schema=False)
+def artifact_download(request: Request, who: Who, name: str, trial_id: str, artifact: str) -> Response:
+    """One artifact of the trial, saved by the browser (as the API's route sends it: a folder as a tar)."""
+    found = training.artifact_content(
+        _known(trial_id, "trial"), artifact, experiment=name, settings=request.app.state.settings
+    )
+    headers = {"Content-Disposition": attachment(found.file_name)}
+    if found.size is not None:
+        headers["Content-Length"] = str(found.size)
+    return StreamingResponse(found.chunks(), media_type=found.media_type, headers=headers)
 
 
 def trial_url(experiment: str, trial_id: str) -> str:

@@ -107,7 +107,7 @@ def _labels(points: list[Any]) -> dict[str, Any]:
     figure = charts.figure([coverage, delay], y="labelled (%)", height=260)
     figure["layout"]["yaxis"]["range"] = [0, 105]
     figure["layout"]["yaxis2"] = {
-        "title": {"text": "delay (h)"},
+        "title": {"text": f"delay ({unit})"},
         "overlaying": "y",
         "side": "right",
         "rangemode": "tozero",

@@ -38,6 +38,7 @@ def pipelines_page(request: Request, who: Who, cursor: str | None = None) -> Res
         title="Pipelines",
         nav="/runs",
         cli=[
+            f"evergreen --server {_root(request)} pipelines list",
             f"evergreen --server {_root(request)} run PIPELINE -p key=value",
             "curl " + ('-H "Authorization: Bearer $TOKEN" ' if who.auth else "") + f"{_root(request)}/api/v1/pipelines",
         ],
@@ -71,11 +72,17 @@ async def start(request: Request, who: Who) -> Response:
 def _pipeline(request: Request) -> PipelineInfo:
     """The pipeline the path names; a 404 page names the known ones."""
     name = request.path_params["name"]
-    found = {p.name: p for p in pipelines(request.app.state.settings)}
+    found = {p.name: p for p in pipelines(request.app.state.settings, internal=True)}
+    startable = [n for n, p in found.items() if not p.internal]
     if name not in found:
         raise NotFoundError(
-            f"no pipeline {name!r} in this project{did_you_mean(name, found)}; known pipelines: "
-            f"{', '.join(found) or 'none'} (see /pipelines)"
+            f"no pipeline {name!r} in this project{did_you_mean(name, startable)}; known pipelines: "
+            f"{', '.join(startable) or 'none'} (see /pipelines)"
+        )
+    if found[name].internal:
+        raise NotFoundError(
+            f"pipeline {name!r} is started by Evergreen itself (an upload's ingestion, a trial's reproduction), "
+            f"not from a form; its runs are listed at /runs?pipeline={name}"
         )
     return found[name]
 

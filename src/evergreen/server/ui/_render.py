@@ -105,6 +105,9 @@ def environment() -> Environment:
     )
     env.policies["json.dumps_function"] = _dumps
     env.filters.update(when=when, ago=ago, num=num, duration=duration, pct=pct, qs=qs)
+    from evergreen.data import OBSERVED_LIMITS_NOTE  # here: the data face loads on first use
+
+    env.globals["OBSERVED_LIMITS_NOTE"] = OBSERVED_LIMITS_NOTE  # said once under a report, not on every row
     return env
 
 

@@ -30,11 +30,9 @@ from evergreen.serving import (
 from evergreen.store import DeploymentEventInfo, DeploymentInfo, PredictionInfo
 
 from ._pages import Page, PageQuery, page_of
+from ._params import MAX_INT, BoundedNumber
 from ._problems import Problem
 from ._security import actor, require, settings_of
-
-#: The largest id or number the store's integer columns hold (PostgreSQL's ``integer``).
-MAX_INT = 2**31 - 1
 
 
 class ProblemDetail(BaseModel):
@@ -124,9 +122,9 @@ class DeployRequest(BaseModel):
     """A release of a model version on the deployment (created on first use) by a strategy."""
 
     model: str = Field(min_length=1, max_length=255, description="The registered model, e.g. 'churn'.")
-    version: Annotated[int, Field(ge=1, le=MAX_INT)] | Annotated[str, Field(min_length=1, max_length=255)] = Field(
-        description="A version number (pins the deployment) or an alias such as 'production' (follows it)."
-    )
+    version: (
+        Annotated[int, Field(ge=1, le=MAX_INT)] | Annotated[str, Field(min_length=1, max_length=255), BoundedNumber]
+    ) = Field(description="A version number (pins the deployment) or an alias such as 'production' (follows it).")
     strategy: Strategy = "direct"
     steps: list[float] | None = Field(None, description="Canary: the traffic shares (percent) to ramp through.")
     every_s: float = Field(3600.0, gt=0, description="Canary: seconds each step lasts.")

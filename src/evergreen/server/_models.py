@@ -21,6 +21,7 @@ from evergreen.registry import LineageGraph
 from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo
 
 from ._pages import Page, PageQuery, encode_cursor
+from ._params import BoundedNumber
 from ._problem_docs import problems
 from ._problems import Problem
 from ._security import actor, require, settings_of
@@ -38,7 +39,9 @@ VERSION_EVENTS = 100
 STORABLE = r"^[^\x00]*$"
 Name = Annotated[str, Path(pattern=STORABLE, description="The model's name, e.g. churn.")]
 VersionRef = Annotated[
-    str, Path(pattern=STORABLE, description="A version number, or an alias such as production or candidate.")
+    str,
+    Path(pattern=STORABLE, description="A version number, or an alias such as production or candidate."),
+    BoundedNumber,
 ]
 Status = Literal["registered", "validated", "rejected", "approved", "released", "retired", "rolled_back"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=STORABLE)]

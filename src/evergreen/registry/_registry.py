@@ -313,6 +313,14 @@ def revision(name: str, *, settings: Settings | None = None) -> int:
         return model_revision(session, model_id(session, name))
 
 
+def judged_metric(gate: Mapping[str, Any] | None) -> str | None:
+    """The metric a recorded gate report judged the version on (its policy's ``metric``), if any: the one a
+    listing of versions shows first."""
+    policy = (gate or {}).get("gate")
+    metric = policy.get("metric") if isinstance(policy, Mapping) else None
+    return metric if isinstance(metric, str) else None
+
+
 def record_gate(
     name: str,
     ref: str | int,

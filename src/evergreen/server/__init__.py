@@ -39,6 +39,7 @@ from ._features import ViewItem as FeatureViewItem
 from ._health import Health
 from ._models import EventItem as ModelEvent
 from ._models import ModelDetail, ModelItem, Release
+from ._models import UseItem as ModelUse
 from ._models import VersionDetail as ModelVersionDetail
 from ._models import VersionItem as ModelVersion
 from ._monitoring import Alert, AlertDetail, MonitorResult
@@ -80,6 +81,7 @@ __all__ = [
     "ModelDetail",
     "ModelEvent",
     "ModelItem",
+    "ModelUse",
     "ModelVersion",
     "ModelVersionDetail",
     "MonitorResult",

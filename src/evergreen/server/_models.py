@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from evergreen import registry
+from evergreen.config import Settings
 from evergreen.registry import LineageGraph
-from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo
+from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo, Traffic
 
 from ._pages import Page, PageQuery, encode_cursor
 from ._params import BoundedNumber
@@ -54,14 +55,29 @@ IfMatch = Annotated[
 ]
 
 
+class UseItem(BaseModel):
+    """How a deployment uses a version: live share, shadow, a canary's baseline or standby."""
+
+    deployment: str
+    role: str
+    weight: float
+    follows: str | None
+    described: str
+
+
 class ModelItem(BaseModel):
-    """A registered model: its number of versions and its aliases (alias → version number)."""
+    """A registered model: its number of versions, its aliases (alias → version number) and the traffic its
+    versions take on deployments."""
 
     name: str
     description: str
     created_at: datetime
     versions: int
     aliases: dict[str, int]
+    traffic: dict[int, list[UseItem]] = Field(
+        default_factory=dict, description="Version number → the deployments that use it and how."
+    )
+    canaries: list[int] = Field(default_factory=list, description="The versions a canary is ramping up.")
 
 
 class ModelDetail(ModelItem):
@@ -85,16 +101,7 @@ class VersionItem(BaseModel):
     trial_id: str | None
     run_id: str | None
     package_id: str
-
-
-class UseItem(BaseModel):
-    """How a deployment uses a version: live share, shadow, a canary's baseline or standby."""
-
-    deployment: str
-    role: str
-    weight: float
-    follows: str | None
-    described: str
+    gate_metric: str | None = Field(None, description="The metric its gate judged it on, when a gate did.")
 
 
 class EventItem(BaseModel):
@@ -170,8 +177,21 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _model(info: ModelInfo) -> ModelItem:
-    return ModelItem.model_validate(info, from_attributes=True)
+def _model(info: ModelInfo, settings: Settings) -> ModelItem:
+    uses = registry.traffic(info.name, settings=settings)
+    return ModelItem(
+        name=info.name,
+        description=info.description,
+        created_at=info.created_at,
+        versions=info.versions,
+        aliases=info.aliases,
+        traffic={number: [_use(t) for t in found] for number, found in uses.items()},
+        canaries=sorted(registry.canaries(info.name, settings=settings)),
+    )
+
+
+def _use(t: Traffic) -> UseItem:
+    return UseItem(deployment=t.deployment, role=t.role, weight=t.weight, follows=t.follows, described=t.describe())
 
 
 def _version(info: ModelVersionInfo) -> VersionItem:
@@ -188,6 +208,7 @@ def _version(info: ModelVersionInfo) -> VersionItem:
         trial_id=info.trial_id,
         run_id=info.run_id,
         package_id=info.package_id,
+        gate_metric=registry.judged_metric(info.gate),
     )
 
 
@@ -236,7 +257,8 @@ def list_models(request: Request, page: Annotated[PageQuery, Depends()]) -> Page
     found = registry.models(after=after, limit=page.limit + 1, settings=settings_of(request))
     shown = found[: page.limit]
     next_cursor = encode_cursor(shown[-1].name) if len(found) > page.limit else None
-    return Page[ModelItem](items=[_model(m) for m in shown], next_cursor=next_cursor)
+    settings = settings_of(request)
+    return Page[ModelItem](items=[_model(m, settings) for m in shown], next_cursor=next_cursor)
 
 
 @router.get("/models/{name}", response_model=ModelDetail, responses=READS, dependencies=[Depends(require("read"))])
@@ -246,7 +268,7 @@ def show_model(name: Name, request: Request, response: Response) -> ModelDetail:
     info = registry.model(name, settings=settings)
     revision = registry.revision(name, settings=settings)
     response.headers["ETag"] = etag(revision)
-    return ModelDetail(**_model(info).model_dump(), revision=revision)
+    return ModelDetail(**_model(info, settings).model_dump(), revision=revision)
 
 
 @router.get(
@@ -296,10 +318,7 @@ def show_version(name: Name, ref: VersionRef, request: Request, response: Respon
     return VersionDetail(
         **_version(found).model_dump(),
         gate=found.gate,
-        traffic=[
-            UseItem(deployment=t.deployment, role=t.role, weight=t.weight, follows=t.follows, described=t.describe())
-            for t in uses
-        ],
+        traffic=[_use(t) for t in uses],
         lineage=registry.model_lineage(name, found.number, settings=settings),
         events=[
             _event(e) for e in registry.history(name, version=found.number, limit=VERSION_EVENTS, settings=settings)

@@ -26,7 +26,7 @@ from evergreen import data
 from evergreen.errors import ConfigError, DataValidationError, SchemaError
 from evergreen.store import DatasetCheckInfo, DatasetInfo, DatasetVersionInfo
 
-from ._pages import Page, PageQuery, page_of
+from ._pages import Page, PageQuery, bad_cursor, page_of
 from ._params import BoundedNumber, in_range
 from ._problems import PROBLEM_JSON, Problem
 from ._security import actor, require, settings_of
@@ -226,15 +226,7 @@ def cursor_of(query: PageQuery, kind: type) -> Any:
     """The previous page's last key, checked to be of the list's key type (a cursor of another list is a 400)."""
     key = query.after()
     if key is not None and (not isinstance(key, kind) or isinstance(key, bool) or (kind is int and not in_range(key))):
-        raise Problem(
-            400,
-            "Malformed cursor",
-            f"cursor {str(query.cursor)[:60]!r} is not one of this list",
-            field="cursor",
-            value=str(query.cursor)[:60],
-            expected="the next_cursor of a previous page of the same list",
-            remedy="drop cursor to start from the first page",
-        )
+        raise bad_cursor(query)
     return key
 
 

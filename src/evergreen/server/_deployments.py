@@ -29,7 +29,7 @@ from evergreen.serving import (
 )
 from evergreen.store import DeploymentEventInfo, DeploymentInfo, PredictionInfo
 
-from ._pages import Page, PageQuery, page_of
+from ._pages import Page, PageQuery, bad_cursor, page_of
 from ._params import MAX_INT, BoundedNumber
 from ._problems import Problem
 from ._security import actor, require, settings_of
@@ -426,20 +426,6 @@ def _time_key(page: PageQuery) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(at), str(last)
     except (TypeError, ValueError) as e:
         raise bad_cursor(page) from e
-
-
-def bad_cursor(page: PageQuery) -> Problem:
-    """The 400 for a cursor that decodes but holds no key of this list (made by another list, or edited)."""
-    cursor = (page.cursor or "")[:60]
-    return Problem(
-        400,
-        "Malformed cursor",
-        f"cursor {cursor!r} is not one this list made",
-        field="cursor",
-        value=cursor,
-        expected="the next_cursor of a previous page of the same list",
-        remedy="drop cursor to start from the first page",
-    )
 
 
 def _item(info: DeploymentInfo) -> DeploymentItem:

@@ -17,9 +17,8 @@ from evergreen import training
 from evergreen.store import ExperimentInfo, TrialInfo
 
 from ._models import STORABLE
-from ._pages import Page, PageQuery, encode_cursor
+from ._pages import Page, PageQuery, bad_cursor, encode_cursor
 from ._problem_docs import problems
-from ._problems import Problem
 from ._security import require, settings_of
 
 #: The problems a read may answer, and a change.
@@ -145,7 +144,7 @@ def list_experiments(request: Request, page: Annotated[PageQuery, Depends()]) ->
     """Experiments by name, with their number of trials and the start of their latest one."""
     after = page.after()
     if after is not None and (not isinstance(after, str) or "\x00" in after):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page, sorted_by=True)
     found = training.experiments(after=after, limit=page.limit + 1, settings=settings_of(request))
     shown = found[: page.limit]
     next_cursor = encode_cursor(shown[-1].name) if len(found) > page.limit else None
@@ -200,13 +199,13 @@ def _trial_cursor(page: PageQuery, *, sorted_by: bool) -> list[Any] | None:
         return None
     size = 4 if sorted_by else 2
     if not isinstance(after, list) or len(after) != size or not isinstance(after[-1], str) or "\x00" in after[-1]:
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page, sorted_by=True)
     try:
         datetime.fromisoformat(str(after[-2]))
     except ValueError as e:
-        raise _bad_cursor(page.cursor) from e
+        raise bad_cursor(page, sorted_by=True) from e
     if sorted_by and (not isinstance(after[0], bool) or isinstance(after[1], bool | list | dict)):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page, sorted_by=True)
     return after
 
 
@@ -251,16 +250,4 @@ def show_trial(
         host=t.host,
         error=t.error,
         series={k: [Point(step=s, value=_finite(v)) for s, v in points] for k, points in logged.items()},
-    )
-
-
-def _bad_cursor(cursor: str | None) -> Problem:
-    return Problem(
-        400,
-        "Malformed cursor",
-        f"cursor {str(cursor)[:60]!r} is not one this list made (with this sort)",
-        field="cursor",
-        value=str(cursor)[:60],
-        expected="the next_cursor of a previous page of the same list, with the same sort",
-        remedy="drop cursor to start from the first page",
     )

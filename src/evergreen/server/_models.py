@@ -21,7 +21,7 @@ from evergreen.config import Settings
 from evergreen.registry import LineageGraph
 from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo, Traffic
 
-from ._pages import Page, PageQuery, encode_cursor
+from ._pages import Page, PageQuery, bad_cursor, page_of
 from ._params import BoundedNumber
 from ._problem_docs import problems
 from ._problems import Problem
@@ -253,12 +253,10 @@ def list_models(request: Request, page: Annotated[PageQuery, Depends()]) -> Page
     """Registered models by name, with their number of versions and aliases."""
     after = page.after()
     if after is not None and (not isinstance(after, str) or "\x00" in after):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page)
     found = registry.models(after=after, limit=page.limit + 1, settings=settings_of(request))
-    shown = found[: page.limit]
-    next_cursor = encode_cursor(shown[-1].name) if len(found) > page.limit else None
     settings = settings_of(request)
-    return Page[ModelItem](items=[_model(m, settings) for m in shown], next_cursor=next_cursor)
+    return page_of(found, page, lambda m: m.name, lambda m: _model(m, settings))
 
 
 @router.get("/models/{name}", response_model=ModelDetail, responses=READS, dependencies=[Depends(require("read"))])
@@ -287,7 +285,7 @@ def list_versions(
     """The versions of a model, newest first (or oldest), with their status, aliases and test-set metrics."""
     after = page.after()
     if after is not None and not _is_number(after):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page)
     found = registry.versions(
         name,
         status=status,
@@ -296,9 +294,7 @@ def list_versions(
         limit=page.limit + 1,
         settings=settings_of(request),
     )
-    shown = found[: page.limit]
-    next_cursor = encode_cursor(shown[-1].number) if len(found) > page.limit else None
-    return Page[VersionItem](items=[_version(v) for v in shown], next_cursor=next_cursor)
+    return page_of(found, page, lambda v: v.number, _version)
 
 
 @router.get(
@@ -375,11 +371,9 @@ def list_events(
     """The model's audit trail, newest first: every status and alias change, who made it, when and why."""
     before = page.after()
     if before is not None and not _is_number(before):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page)
     found = registry.history(name, version=version, before=before, limit=page.limit + 1, settings=settings_of(request))
-    shown = found[: page.limit]
-    next_cursor = encode_cursor(shown[-1].id) if len(found) > page.limit else None
-    return Page[EventItem](items=[_event(e) for e in shown], next_cursor=next_cursor)
+    return page_of(found, page, lambda e: e.id, _event)
 
 
 @router.post(
@@ -470,15 +464,3 @@ def _release(release: Any, name: str, response: Response, request: Request) -> R
 def _is_number(key: Any) -> bool:
     """Whether a cursor holds a version number or event id as this API makes them."""
     return isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= MAX_NUMBER
-
-
-def _bad_cursor(cursor: str | None) -> Problem:
-    return Problem(
-        400,
-        "Malformed cursor",
-        f"cursor {str(cursor)[:60]!r} is not one this list made",
-        field="cursor",
-        value=str(cursor)[:60],
-        expected="the next_cursor of a previous page of the same list",
-        remedy="drop cursor to start from the first page",
-    )

@@ -32,6 +32,8 @@ def _walk(app: typer.Typer, command: Any, words: list[str], level: int) -> list[
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
     markdown = _expand_rest(markdown)
+    if SCOPES_MARKER in markdown:
+        markdown = markdown.replace(SCOPES_MARKER, scope_table())
     if CONFIG_MARKER in markdown:
         markdown = markdown.replace(CONFIG_MARKER, _config_reference())
     if MARKER not in markdown:
@@ -74,6 +76,36 @@ def _rest_reference() -> str:
 
 def _expand_rest(markdown: str) -> str:
     return markdown.replace(REST_MARKER, _rest_reference()) if REST_MARKER in markdown else markdown
+
+
+SCOPES_MARKER = "<!-- evergreen-scope-table -->"
+
+#: What each scope is for, in the order the table lists them.
+SCOPE_ROLES = {
+    None: "no token: the status of `GET /health` (its details need `read`)",
+    "read": "a dashboard's or a teammate's reads",
+    "operate": "the changes of day-to-day work, and every `read` route",
+    "feedback": "a labelling job's ground truth (also `POST /v1/models/{deployment}:feedback`)",
+    "admin": "tokens, and every route",
+}
+
+
+def scope_table() -> str:
+    """The scopes and the routes of ``/api/v1`` each one opens, read from the routes' own ``require`` dependencies."""
+    from evergreen.server import PREFIX, route_scopes
+
+    routes = route_scopes()
+    out = ["| scope | for | routes |", "| --- | --- | --- |"]
+    for scope, role in SCOPE_ROLES.items():
+        mine = [f"`{method} {PREFIX}{path}`" for method, path, needed in routes if needed == scope]
+        out.append(f"| {f'`{scope}`' if scope else 'none'} | {role} | {', '.join(mine)} |")
+    unlisted = sorted({needed for _, _, needed in routes} - set(SCOPE_ROLES), key=str)
+    if unlisted:
+        raise RuntimeError(f"routes need the scopes {unlisted}, which the scope table does not describe")
+    out.append(
+        "| `predict` | an application's predictions | `POST /v1/models/{deployment}:predict` (not part of `/api/v1`) |"
+    )
+    return "\n".join(out)
 
 
 CONFIG_MARKER = "<!-- evergreen-config-reference -->"

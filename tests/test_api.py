@@ -93,15 +93,15 @@ def test_with_auth_every_route_needs_a_token_with_its_scope(tmp_path: Path) -> N
         operator = create_token(session, "ci", ["operate"])
         predictor = create_token(session, "app", ["predict"])
     with api_server(settings) as server:
-        anonymous = _problem(server.api.get("/health"), 401)
+        anonymous = _problem(server.api.get("/settings"), 401)
         assert "Authorization: Bearer" in str(anonymous["detail"])
-        assert _problem(server.api.get("/health", headers={"Authorization": "Bearer eg_wrong"}), 401)
-        refused = _problem(server.api.get("/health", headers={"Authorization": f"Bearer {predictor}"}), 403)
+        assert _problem(server.api.get("/settings", headers={"Authorization": "Bearer eg_wrong"}), 401)
+        refused = _problem(server.api.get("/settings", headers={"Authorization": f"Bearer {predictor}"}), 403)
         assert "'app'" in str(refused["detail"])
         assert refused["field"] == "scope"
         assert refused["value"] == "read"
         for token in (reader, operator):
-            assert server.api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert server.api.get("/settings", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_without_auth_the_server_listens_beyond_loopback_only_when_told_insecure(

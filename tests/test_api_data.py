@@ -99,7 +99,7 @@ def test_datasets_are_listed_page_by_page_each_once(settings: Settings) -> None:
         bad = problem(server.api.get("/datasets", params={"cursor": "%%%not-ours"}), 400)
         assert bad["field"] == "cursor"
         other = problem(server.api.get("/datasets", params={"cursor": encode_cursor(3)}), 400)
-        assert "is not one of this list" in other["detail"]
+        assert "is not one this list made" in other["detail"]
         too_many = problem(server.api.get("/datasets", params={"limit": 501}), 422)
         assert too_many["field"] == "limit"
         sort = problem(server.api.get("/datasets", params={"sort": "size"}), 422)

@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 
+import evergreen
 from api_server import api_server
 from churn_project import ingest_churn
 from docs_examples import DOCS_SRC
@@ -95,12 +96,14 @@ def test_http_failures_are_api_errors_naming_what_to_do(tmp_path: Path) -> None:
     with open_workspace(settings).session() as session:
         token = create_token(session, "laptop", ["read"])
     with api_server(settings) as server:
-        with Client(server.url) as anonymous, pytest.raises(ApiError, match="requires a token") as caught:
-            anonymous.health()
+        with Client(server.url) as anonymous:
+            assert anonymous.health().version is None  # the status is anyone's; the details a read token's
+            with pytest.raises(ApiError, match="requires a token") as caught:
+                anonymous.settings()
         assert caught.value.status == 401
         assert caught.value.problem["title"] == "Token required"
         with Client(server.url, token=token) as client:
-            assert client.health().status == "ok"
+            assert (client.health().status, client.health().version) == ("ok", evergreen.__version__)
             with pytest.raises(ApiError, match="no route GET /api/v1/nowhere") as missing:
                 client.get("/nowhere")
             assert missing.value.status == 404

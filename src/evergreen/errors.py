@@ -21,12 +21,15 @@ __all__ = [
     "EvaluationError",
     "EvergreenError",
     "FeatureError",
+    "FeatureValueError",
     "FeedbackError",
+    "InvalidValueError",
     "MaterializerError",
     "MissingDependencyError",
     "ModelError",
     "ModelVersionWarning",
     "MonitorError",
+    "MonitorValueError",
     "NondeterministicStepWarning",
     "NotFoundError",
     "ParameterError",
@@ -34,10 +37,12 @@ __all__ = [
     "PredictionLogError",
     "RefError",
     "RegistryError",
+    "RegistryValueError",
     "ReproducibilityError",
     "RunError",
     "SchemaError",
     "ServingError",
+    "ServingValueError",
     "StepExecutionError",
     "StoreError",
     "StoreSchemaError",
@@ -90,6 +95,12 @@ class ConflictError(EvergreenError):
 
 class NotFoundError(EvergreenError):
     """A named or identified record (run, artifact, pipeline …) does not exist."""
+
+
+class InvalidValueError(EvergreenError):
+    """A value given to an operation (an argument, a field, a query parameter) is not one it accepts, whatever
+    the state of the records: the message names it, the value and what would do. The API answers it with 422,
+    where the bases of its subclasses (``ServingError`` …) alone mean the state refused the operation (409)."""
 
 
 class ArtifactNotFoundError(NotFoundError):
@@ -194,6 +205,11 @@ class RegistryError(EvergreenError):
     """A registry change is not allowed (a status or alias rule), or a model name or alias is invalid."""
 
 
+class RegistryValueError(RegistryError, InvalidValueError):
+    """A value given to the registry is invalid (a model name, an alias, a status, a missing reason), as opposed
+    to a version whose status or aliases refuse the change."""
+
+
 class ApiError(EvergreenError):
     """A control API request failed for a reason of HTTP's own (unreachable server, missing token or scope,
     malformed request); ``status`` is its HTTP status (0: no answer) and ``problem`` the answer's details."""
@@ -206,6 +222,11 @@ class ApiError(EvergreenError):
 
 class ServingError(EvergreenError):
     """A deployment or request cannot be served as asked (unknown strategy, no live version, bad policy)."""
+
+
+class ServingValueError(ServingError, InvalidValueError):
+    """A value given to a deployment, a prediction query or a token is invalid (canary steps, a time range,
+    a token's name), as opposed to a deployment whose state refuses the change."""
 
 
 class PredictionLogError(EvergreenError):
@@ -221,9 +242,17 @@ class MonitorError(EvergreenError):
     """A monitor, alert action or schedule is defined wrongly, or a window cannot be judged as asked."""
 
 
+class MonitorValueError(MonitorError, InvalidValueError):
+    """A value given to a monitor query is invalid (an alert state, a page size)."""
+
+
 class SystemDefinitionError(EvergreenError):
     """A System declaration is incomplete or inconsistent (a missing column, a step of the wrong shape)."""
 
 
 class FeatureError(EvergreenError):
     """A feature view is defined wrongly, or cannot be applied, materialized, joined or served as asked."""
+
+
+class FeatureValueError(FeatureError, InvalidValueError):
+    """A value given to a feature view call is invalid (a reference, a page size)."""

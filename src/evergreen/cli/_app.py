@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from evergreen import __version__
-from evergreen.errors import EvergreenError, StepExecutionError
+from evergreen.errors import ApiError, EvergreenError, StepExecutionError
 
 from . import (
     _data,
@@ -127,6 +127,21 @@ app.add_typer(_store.app, name="store")
 app.add_typer(_tokens.app, name="tokens")
 
 
+#: The exit code of a command that ran and was refused or failed: a failed run, data that failed a blocking
+#: check, a gate that refused, a token a server refused (401, 403).
+REFUSED = 1
+#: The exit code of a command that could not be carried out as given: a usage error (Click's own code), a bad
+#: value, an unknown name, a store or server that cannot be reached.
+USAGE = 2
+
+
+def exit_code(error: EvergreenError) -> int:
+    """The exit code for ``error`` (:data:`REFUSED` or :data:`USAGE`; docs/reference/cli.md lists them)."""
+    if isinstance(error, StepExecutionError) or (isinstance(error, ApiError) and error.status in (401, 403)):
+        return REFUSED
+    return USAGE
+
+
 def main() -> None:
     """Entry point of the console script: user errors become one clear line, not a traceback."""
     try:
@@ -135,4 +150,4 @@ def main() -> None:
         app()
     except EvergreenError as e:
         err_console.print(f"[red]error:[/] {escape(str(e))}", markup=True, highlight=False)
-        sys.exit(1 if isinstance(e, StepExecutionError) else 2)
+        sys.exit(exit_code(e))

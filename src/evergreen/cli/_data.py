@@ -26,6 +26,10 @@ app = typer.Typer(
 )
 
 
+#: How long ``data ingest --server`` follows the run that ingests the file, by default (seconds).
+INGEST_TIMEOUT_S = 600.0
+
+
 def split_ref(text: str) -> tuple[str, str | None]:
     """``name@3`` → ("name", "3"); ``name`` → ("name", None); ``name@9f2c`` (a content-id prefix) → ("name", "9f2c").
 
@@ -53,10 +57,18 @@ def ingest_command(
     entity: str | None = typer.Option(None, "--entity", help="The entity column (when inferred)."),
     id_column: str | None = typer.Option(None, "--id", help="The row-id column (when inferred)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading."),
+    timeout: float | None = typer.Option(
+        None,
+        "--timeout",
+        min=0.0,
+        help=f"With --server: seconds to wait for the run that ingests the file (default {INGEST_TIMEOUT_S:.0f}; "
+        "0 waits as long as it takes). The run goes on after the command gives up.",
+    ),
 ) -> None:
     """Read SOURCE, validate it, and record it as the next version of NAME (nothing is written if a
     blocking check fails: the report is printed and the exit code is 1). With --server, SOURCE is one CSV or
-    Parquet file, uploaded and ingested by a run in the server, and --tests names a file in its project."""
+    Parquet file, uploaded and ingested by a run in the server, and --tests names a file in its project; the
+    command follows the run for --timeout seconds at most (exit code 1 after that, naming the run)."""
     client = state(ctx).client()
     if client is not None:  # --server: POST /api/v1/datasets/{name}:ingest, then the run that ingests it
         from ._data_remote import ingest as ingest_remote
@@ -64,9 +76,18 @@ def ingest_command(
         if watermark is not None:
             raise typer.BadParameter("--watermark is not sent through --server; drop it", param_hint="--watermark")
         roles = {"target": target, "timestamp": timestamp, "entity": entity, "id": id_column}
+        waited = INGEST_TIMEOUT_S if timeout is None else timeout
         with client:
-            ingest_remote(client, name, source, schema=schema, tests=str(tests) if tests else None, roles=roles)
+            ingest_remote(
+                client, name, source, schema=schema, tests=str(tests) if tests else None, roles=roles, timeout=waited
+            )
         return
+    if timeout is not None:
+        raise typer.BadParameter(
+            "--timeout applies to --server, where a run in the server ingests the file; a local ingest ends when "
+            "the data is written: drop --timeout",
+            param_hint="--timeout",
+        )
     from evergreen.data import (
         DataTests,
         Schema,

@@ -128,9 +128,11 @@ def ingest(
     schema: Path | None,
     tests: str | None,
     roles: dict[str, str | None],
+    timeout: float,
 ) -> None:
     """``data ingest`` through the server: the file uploaded to ``:ingest`` (refused with the report when a check
-    blocks), then the run that ingests it followed until it ends, and the version it made printed."""
+    blocks), then the run that ingests it followed until it ends (for ``timeout`` seconds at most; 0: no limit),
+    and the version it made printed."""
     from ._data import print_warnings
 
     path = _upload(source, schema)
@@ -150,7 +152,17 @@ def ingest(
         err_console.print(f"[red]✗ {escape(str(e))}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from e
     console.print(f"{path.name} uploaded; run {accepted.run_id} ingests it", soft_wrap=True)
+    deadline = time.monotonic() + timeout if timeout > 0 else None
     while (run := client.runs.get(accepted.run_id, previews=False)).status in ("running", "cancelling"):
+        if deadline is not None and time.monotonic() >= deadline:
+            err_console.print(
+                f"[red]✗ run {escape(run.id)} is still ingesting {escape(path.name)} after {timeout:g} s[/]; it "
+                f"goes on in the server: follow it with `evergreen --server {escape(client.url)} runs show "
+                f"{escape(run.id)}`, or wait longer with --timeout SECONDS (0: no limit)",
+                markup=True,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
         time.sleep(POLL_S)
     if run.status != "succeeded":
         err_console.print(f"[red]✗ run {escape(run.id)} {run.status}: {escape(run.error or '')}[/]", markup=True)

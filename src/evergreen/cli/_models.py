@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +18,10 @@ from ._context import console, state
 from ._runs import when
 
 if TYPE_CHECKING:
-    from evergreen.registry import Traffic
+    from evergreen.registry import LineageGraph, Traffic
+    from evergreen.server import ModelEvent, ModelItem, ModelVersionDetail
     from evergreen.serving import Promotion
+    from evergreen.store import ModelEventInfo, ModelInfo, ModelVersionInfo
 
 app = typer.Typer(
     help="The model registry: versions, aliases, release and rollback, lineage, ONNX export.", rich_markup_mode=None
@@ -37,6 +41,8 @@ def split_model_ref(text: str) -> tuple[str, str | None]:
 
 
 def _metric(value: Any) -> str:
+    if value is None:  # the API answers a NaN metric as null
+        return "nan"
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4g}"
     return str(value)
@@ -62,6 +68,23 @@ def list_command(ctx: typer.Context) -> None:
             "`evergreen models register NAME --trial TRIAL` registers a tracked trial"
         )
         return
+    print_models(
+        [ModelRow(m, traffic(m.name, settings=settings), set(canaries(m.name, settings=settings))) for m in found]
+    )
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """What ``models list`` prints of a model: the model (from the store or the API), the deployments that use
+    each version, and the versions a canary is ramping up."""
+
+    model: ModelInfo | ModelItem
+    served: dict[int, list[Traffic]]
+    ramping: set[int]
+
+
+def print_models(rows: list[ModelRow]) -> None:
+    """The table of ``models list``, locally and through --server alike."""
     table = tables.table(
         tables.key("model"),
         tables.key("versions"),
@@ -69,10 +92,10 @@ def list_command(ctx: typer.Context) -> None:
         tables.text("traffic"),
         tables.text("created (UTC)"),
     )
-    for m in found:
-        served, ramping = traffic(m.name, settings=settings), canaries(m.name, settings=settings)
+    for row in rows:
+        m, served = row.model, row.served
         aliases = ", ".join(
-            f"{alias}→{number}" + (_share(served.get(number, [])) if number in ramping else "")
+            f"{alias}→{number}" + (_share(served.get(number, [])) if number in row.ramping else "")
             for alias, number in m.aliases.items()
         )
         used = "; ".join(f"v{n}: {_uses(uses)}" for n, uses in served.items()) or "-"
@@ -80,13 +103,11 @@ def list_command(ctx: typer.Context) -> None:
     console.print(table)
 
 
-def _headline(metrics: dict[str, Any], gate: dict[str, Any] | None) -> list[str]:
-    """A version's metric names, most telling first: the gate's metric, then the model's own in the evaluation
-    report's order (``roc_auc, accuracy, …``, not alphabetical), then the trivial baseline's."""
+def _headline(metrics: dict[str, Any], judged: str | None) -> list[str]:
+    """A version's metric names, most telling first: the one its gate judged (``judged``), then the model's own
+    in the evaluation report's order (``roc_auc, accuracy, …``, not alphabetical), then the trivial baseline's."""
     from evergreen.evaluation import REPORT_ORDER
 
-    policy = (gate or {}).get("gate")
-    judged = policy.get("metric") if isinstance(policy, dict) else None
     return sorted(
         metrics, key=lambda k: (k.startswith("baseline_"), k != judged, REPORT_ORDER.get(k, len(REPORT_ORDER)), k)
     )
@@ -103,53 +124,59 @@ def _uses(uses: list[Traffic]) -> str:
     return ", ".join(t.describe() + (f" (follows {t.follows})" if t.follows else "") for t in uses)
 
 
-@app.command("show")
-def show_command(
-    ctx: typer.Context,
-    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS (e.g. churn@production)."),
-) -> None:
-    """A model's versions, or one version with its metrics, gate verdict, lineage chain and audit trail."""
-    from evergreen.registry import get, history, model_lineage, traffic, versions
-
-    name, number = split_model_ref(ref)
-    client = state(ctx).client()
-    if client is not None:
-        from . import _models_remote
-
-        with client:
-            _models_remote.show(client, name, number)
-        return
-    settings = state(ctx).settings()
-    if number is None:
-        table = tables.table(
-            tables.key("version"),
-            tables.text("status"),
-            tables.text("aliases"),
-            tables.text("traffic"),
-            tables.text("created (UTC)"),
-            tables.text("metrics"),
-            title=f"{name}: versions",
+def print_versions(name: str, rows: list[VersionRow], used: dict[int, list[Traffic]]) -> None:
+    """The table of a model's versions (``models show NAME``), oldest first, locally and through --server."""
+    table = tables.table(
+        tables.key("version"),
+        tables.text("status"),
+        tables.text("aliases"),
+        tables.text("traffic"),
+        tables.text("created (UTC)"),
+        tables.text("metrics"),
+        title=f"{name}: versions",
+    )
+    for v in rows:
+        table.add_row(
+            str(v.number),
+            v.status,
+            ", ".join(v.aliases) or "-",
+            _uses(used.get(v.number, [])) or "-",
+            when(v.created_at),
+            " ".join(f"{k}={_metric(v.metrics[k])}" for k in _headline(v.metrics, v.judged)[:2]),
         )
-        used = traffic(name, settings=settings)
-        for v in versions(name, settings=settings):
-            table.add_row(
-                str(v.number),
-                v.status,
-                ", ".join(v.aliases) or "-",
-                _uses(used.get(v.number, [])) or "-",
-                when(v.created_at),
-                " ".join(f"{k}={_metric(v.metrics[k])}" for k in _headline(v.metrics, v.gate)[:2]),
-            )
-        console.print(table)
-        return
-    v = get(name, number, settings=settings)
+    console.print(table)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """What ``models show NAME`` prints of a version, from the store or from the API."""
+
+    number: int
+    status: str
+    aliases: list[str]
+    created_at: datetime
+    metrics: dict[str, Any]
+    judged: str | None
+
+
+def print_version(
+    v: ModelVersionInfo | ModelVersionDetail,
+    uses: list[Traffic],
+    graph: LineageGraph,
+    events: list[ModelEventInfo] | list[ModelEvent],
+) -> None:
+    """One version (``models show NAME@REF``): status, traffic, metrics, gate, lineage and audit trail, locally
+    and through --server alike."""
     console.print(
         Text.assemble((v.ref, "bold"), f"  {v.status}  aliases: {', '.join(v.aliases) or '-'}  task: {v.task}")
     )
-    console.print(f"  traffic: {_uses(traffic(name, settings=settings).get(v.number, [])) or 'none'}")
+    console.print(f"  traffic: {_uses(uses) or 'none'}")
     console.print(f"  registered {when(v.created_at)} UTC by {v.created_by}; package {v.package_id[:12]}")
     if v.metrics:
-        console.print("  metrics: " + " ".join(f"{k}={_metric(v.metrics[k])}" for k in _headline(v.metrics, v.gate)))
+        from evergreen.registry import judged_metric
+
+        headline = _headline(v.metrics, judged_metric(v.gate))
+        console.print("  metrics: " + " ".join(f"{k}={_metric(v.metrics[k])}" for k in headline))
     if v.gate is not None:
         outcome, verdict = "passed" if v.gate.get("passed") else "refused", str(v.gate.get("verdict", ""))
         # A verdict starts with its outcome ("passed: rmse 54.0 vs production …"): not said twice.
@@ -163,7 +190,6 @@ def show_command(
         ]
         if judged:
             console.print(f"  judged with feature views: {'; '.join(judged)}")
-    graph = model_lineage(name, v.number, settings=settings)
     console.print("lineage", style="bold")
     for edge in graph.edges:
         node = graph.nodes[edge.src]
@@ -179,7 +205,6 @@ def show_command(
         # an id says more only where the label does not already hold it (a run's, a trial's)
         shown = "" if node.id.isdigit() or node.id[:12] in node.label else f" {node.id[:12]}"
         console.print(f"  {edge.relation:<10} {node.kind} {node.label}{shown}{facts}")
-    events = [e for e in history(name, settings=settings) if e.version == v.number]
     # One line per event, its reason below it across the whole width: a reason is a sentence, not a cell.
     console.print("history (UTC)", style="bold")
     for e in events:
@@ -187,6 +212,36 @@ def show_command(
         console.print(f"  {when(e.created_at)}  {e.action:<9} {moved}  by {e.actor}", soft_wrap=True)
         if e.reason:
             console.print(Padding(e.reason, (0, 0, 0, 4)))
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS (e.g. churn@production)."),
+) -> None:
+    """A model's versions, or one version with its metrics, gate verdict, lineage chain and audit trail."""
+    from evergreen.registry import get, history, judged_metric, model_lineage, traffic, versions
+
+    name, number = split_model_ref(ref)
+    client = state(ctx).client()
+    if client is not None:
+        from . import _models_remote
+
+        with client:
+            _models_remote.show(client, name, number)
+        return
+    settings = state(ctx).settings()
+    if number is None:
+        rows = [
+            VersionRow(v.number, v.status, v.aliases, v.created_at, v.metrics, judged_metric(v.gate))
+            for v in versions(name, settings=settings)
+        ]
+        print_versions(name, rows, traffic(name, settings=settings))
+        return
+    v = get(name, number, settings=settings)
+    events = [e for e in history(name, settings=settings) if e.version == v.number]
+    graph = model_lineage(name, v.number, settings=settings)
+    print_version(v, traffic(name, settings=settings).get(v.number, []), graph, events)
 
 
 @app.command("promote")

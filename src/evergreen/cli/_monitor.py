@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, cast
 
 import typer
 from rich.table import Column
@@ -16,7 +15,11 @@ from ._runs import when
 
 if TYPE_CHECKING:
     from evergreen.config import Settings
+    from evergreen.server import Alert, MonitorResult
     from evergreen.store import AlertInfo, MonitorResultInfo
+
+#: An alert's state, as the client takes it.
+AlertState = Literal["open", "acknowledged", "resolved"]
 
 app = typer.Typer(
     help="Monitors over the prediction log, their alerts, and one round of the loop.", rich_markup_mode=None
@@ -51,7 +54,7 @@ def status_command(
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/monitors
         with client:
-            found = [_result_of_api(item) for item in client.items("/monitors", deployment=deployment)]
+            found = [_result_of_api(item) for item in client.monitors.list(deployment=deployment)]
     else:
         from evergreen.monitoring import monitors  # here, not at the top: keeps `evergreen --help` fast
 
@@ -116,7 +119,8 @@ def alerts_command(
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/alerts
         with client:
-            found = [_alert_of_api(a) for a in itertools.islice(client.items("/alerts", state=states), limit)]
+            listed = client.alerts.list(states=cast("list[AlertState]", states))
+            found = [_alert_of_api(a) for a in itertools.islice(listed, limit)]
     else:
         from evergreen.monitoring import alerts  # here, not at the top: keeps `evergreen --help` fast
 
@@ -161,10 +165,10 @@ def resolve_command(
 def _set(ctx: typer.Context, alert_id: int, target: str, note: str) -> None:
     client = state(ctx).client()
     if client is not None:  # --server: POST /api/v1/alerts/{id}:ack or :resolve
-        verb = "ack" if target == "acknowledged" else "resolve"
         with client:
-            answer = client.post(f"/alerts/{alert_id}:{verb}", {"note": note})
-        console.print(f"alert #{answer['id']} is {answer['state']}")
+            done = client.alerts.ack if target == "acknowledged" else client.alerts.resolve
+            answer = done(alert_id, note=note)
+        console.print(f"alert #{answer.id} is {answer.state}")
         return
     from evergreen.monitoring import set_alert_state
 
@@ -172,44 +176,42 @@ def _set(ctx: typer.Context, alert_id: int, target: str, note: str) -> None:
     console.print(f"alert #{alert.id} is {alert.state}")
 
 
-def _result_of_api(item: dict[str, Any]) -> MonitorResultInfo:
+def _result_of_api(item: MonitorResult) -> MonitorResultInfo:
     """A monitor result as ``GET /api/v1/monitors`` answers it, as the store's record (printed the same way)."""
     from evergreen.store import MonitorResultInfo
 
-    ends = {k: datetime.fromisoformat(item[k]) for k in ("window_start", "window_end")}
     return MonitorResultInfo(
         0,
-        item["deployment"],
-        item["monitor"],
-        item["kind"],
-        ends["window_start"],
-        ends["window_end"],
-        item["status"],
-        item["value"],
-        item["threshold"],
-        item["rows"],
-        item["details"],
-        ends["window_end"],
+        item.deployment,
+        item.monitor,
+        item.kind,
+        item.window_start,
+        item.window_end,
+        item.status,
+        item.value,
+        item.threshold,
+        item.rows,
+        item.details,
+        item.window_end,
     )
 
 
-def _alert_of_api(item: dict[str, Any]) -> AlertInfo:
+def _alert_of_api(item: Alert) -> AlertInfo:
     """An alert as ``GET /api/v1/alerts`` answers it, as the store's record."""
     from evergreen.store import AlertInfo
 
-    times = {k: datetime.fromisoformat(item[k]) for k in ("created_at", "updated_at")}
     return AlertInfo(
-        item["id"],
-        item["key"],
-        item["kind"],
-        item["severity"],
-        item["subject"],
-        item["message"],
-        item["details"],
-        item["state"],
-        item["count"],
-        times["created_at"],
-        times["updated_at"],
+        item.id,
+        item.key,
+        item.kind,
+        item.severity,
+        item.subject,
+        item.message,
+        item.details,
+        item.state,
+        item.count,
+        item.created_at,
+        item.updated_at,
     )
 
 

@@ -116,10 +116,10 @@ def run_command(
     client = state(ctx).client()
     if client is not None:  # --server: POST /api/v1/pipelines/{name}/runs
         with client:
-            started = client.post(f"/pipelines/{target}/runs", {"params": parse_params(param), "cache": not no_cache})
+            started = client.runs.start(target, parse_params(param), cache=not no_cache)
         console.print(
-            f"started run {started['run_id']} of pipeline {started['pipeline']} on the server; follow it with: "
-            f"evergreen --server {client.url} runs show {started['run_id'][:12]}",
+            f"started run {started.run_id} of pipeline {started.pipeline} on the server; follow it with: "
+            f"evergreen --server {client.url} runs show {started.run_id[:12]}",
             soft_wrap=True,
         )
         return

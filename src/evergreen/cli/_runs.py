@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import typer
 from rich.text import Text
@@ -12,7 +13,11 @@ from . import _tables as tables
 from ._context import console, state
 
 if TYPE_CHECKING:
+    from evergreen.server import RunArtifact, RunShown, ScheduleFiring
     from evergreen.store import RunInfo, ScheduleFireInfo
+
+#: A run's status, as the client takes it.
+RunStatus = Literal["running", "cancelling", "succeeded", "failed", "cancelled"]
 
 app = typer.Typer(
     help="Inspect pipeline runs: steps, durations, cache hits, artifacts, lineage; cancel a running one.",
@@ -69,13 +74,10 @@ def list_command(
     after = parse_at(since, option="--since")
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/runs
-        with client:
-            query = {"limit": limit, "pipeline": pipeline, "status": status, "since": after and after.isoformat()}
-            items = client.get("/runs", **query)["items"]
-        rows = [
-            (i["id"], i["pipeline"], i["status"], _time(i["started_at"]), i["duration_s"], i["steps"], i["cached"])
-            for i in items
-        ]
+        with client:  # a status the server does not know is its 422, naming the statuses
+            found_remote = client.runs.list(pipeline=pipeline, status=cast("RunStatus | None", status), since=after)
+            items = list(itertools.islice(found_remote, limit))
+        rows = [(i.id, i.pipeline, i.status, i.started_at, i.duration_s, i.steps, i.cached) for i in items]
     else:
         from evergreen.errors import RunError
         from evergreen.pipelines import runs as list_runs  # here, not at the top: keeps `evergreen --help` fast
@@ -116,11 +118,6 @@ def list_command(
     console.print(table)
 
 
-def _time(text: str | None) -> datetime | None:
-    """A time of an API answer (ISO 8601)."""
-    return datetime.fromisoformat(text) if text else None
-
-
 @app.command("show")
 def show_command(
     ctx: typer.Context, run_id: str = typer.Argument(..., help="A run id or a unique prefix of it.")
@@ -130,13 +127,10 @@ def show_command(
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/runs/{id}
         with client:
-            shown = client.get(f"/runs/{run_id}", previews=False)
-        logs = {s["name"]: s["log"] for s in shown["step_runs"] if s.get("log")}
-        made = [
-            (_end(m["src"], m.get("src_ref")), m["relation"], _end(m["dst"], m.get("dst_ref")))
-            for m in shown.get("made", [])
-        ]
-        print_run(run_of_api(shown), fired=_firing_of_api(shown.get("fired")), logs=logs, made=made)
+            shown = client.runs.get(run_id, previews=False)
+        logs = {s.name: s.log for s in shown.step_runs if s.log}
+        made = [(_end(m.src, m.src_ref), m.relation, _end(m.dst, m.dst_ref)) for m in shown.made]
+        print_run(run_of_api(shown), fired=_firing_of_api(shown.fired), logs=logs, made=made)
         return
     from evergreen.pipelines import run_detail  # here, not at the top: keeps `evergreen --help` fast
 
@@ -161,68 +155,64 @@ def _end(node: str, ref: str | None) -> str:
     return f"{kind.replace('_', ' ')} {record_id[:12]}"
 
 
-def run_of_api(shown: dict[str, Any]) -> RunInfo:
+def run_of_api(shown: RunShown) -> RunInfo:
     """A run as ``GET /api/v1/runs/{id}`` answers it, as the store's record (to print it the same way)."""
     from evergreen.store import ArtifactInfo, RunInfo, StepRunInfo
 
-    def artifact(a: dict[str, Any]) -> ArtifactInfo:
-        return ArtifactInfo(a["id"], a["materializer"], a["type_name"], a["size"], a["uri"])
+    def artifact(a: RunArtifact) -> ArtifactInfo:
+        return ArtifactInfo(a.id, a.materializer, a.type_name, a.size, a.uri)
 
     steps = [
         StepRunInfo(
-            id=s["id"],
-            name=s["name"],
+            id=s.id,
+            name=s.name,
             position=position,
-            status=s["status"],
-            cache_key=s["cache_key"],
-            code_hash=s["code_hash"],
-            params=s["params"],
-            attempts=s["attempts"],
-            started_at=_time(s["started_at"]),
-            finished_at=_time(s["finished_at"]),
-            cached_from=s["cached_from"],
-            error=s["error"],
-            inputs={name: artifact(a) for name, a in s["inputs"].items()},
-            outputs=[artifact(a) for a in s["outputs"]],
+            status=s.status,
+            cache_key=s.cache_key,
+            code_hash=s.code_hash,
+            params=s.params,
+            attempts=s.attempts,
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            cached_from=s.cached_from,
+            error=s.error,
+            inputs={name: artifact(a) for name, a in s.inputs.items()},
+            outputs=[artifact(a) for a in s.outputs],
         )
-        for position, s in enumerate(shown["step_runs"])
+        for position, s in enumerate(shown.step_runs)
     ]
-    created = _time(shown["created_at"])
-    assert created is not None  # every run has one
     return RunInfo(
-        id=shown["id"],
-        pipeline=shown["pipeline"],
-        status=shown["status"],
-        params=shown["params"],
-        dag=shown["dag"],
-        created_at=created,
-        started_at=_time(shown["started_at"]),
-        finished_at=_time(shown["finished_at"]),
-        heartbeat_at=_time(shown["heartbeat_at"]),
-        host=shown["host"],
-        pid=shown["pid"],
-        error=shown["error"],
+        id=shown.id,
+        pipeline=shown.pipeline,
+        status=shown.status,
+        params=shown.params,
+        dag=shown.dag,
+        created_at=shown.created_at,
+        started_at=shown.started_at,
+        finished_at=shown.finished_at,
+        heartbeat_at=shown.heartbeat_at,
+        host=shown.host,
+        pid=shown.pid,
+        error=shown.error,
         steps=steps,
     )
 
 
-def _firing_of_api(fired: dict[str, Any] | None) -> ScheduleFireInfo | None:
+def _firing_of_api(fired: ScheduleFiring | None) -> ScheduleFireInfo | None:
     if fired is None:
         return None
     from evergreen.store import ScheduleFireInfo
 
-    started = _time(fired["started_at"])
-    assert started is not None  # every firing has one
     return ScheduleFireInfo(
         0,
-        fired["schedule"],
-        fired["slot"],
-        fired["holder"],
-        fired["status"],
-        fired["run_id"],
-        fired["message"],
-        started,
-        _time(fired["finished_at"]),
+        fired.schedule,
+        fired.slot,
+        fired.holder,
+        fired.status,
+        fired.run_id,
+        fired.message,
+        fired.started_at,
+        fired.finished_at,
     )
 
 
@@ -240,13 +230,13 @@ def cancel_command(
 
         try:
             with client:
-                answer = client.post(f"/runs/{run_id}:cancel", {"reason": reason})
+                answer = client.runs.cancel(run_id, reason=reason)
         except ApiError as e:
             if e.status != 409:
                 raise
             console.print(str(e), soft_wrap=True)
             raise typer.Exit(1) from e
-        run_id, pipeline, status, error = (answer["run"][k] for k in ("id", "pipeline", "status", "error"))
+        run_id, pipeline, status, error = answer.run.id, answer.run.pipeline, answer.run.status, answer.run.error
     else:
         from evergreen.pipelines import cancel_run  # here, not at the top: keeps `evergreen --help` fast
 

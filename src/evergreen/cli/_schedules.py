@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
@@ -21,6 +21,7 @@ from ._tick import parse_at
 
 if TYPE_CHECKING:
     from evergreen.monitoring import ScheduleState
+    from evergreen.server import ScheduleItem
 
 app = typer.Typer(
     help="Cron schedules of pipelines: when each fires next, run what is due, or start one now.",
@@ -43,7 +44,7 @@ def list_command(ctx: typer.Context, at: str | None = typer.Option(None, "--at",
     client = state(ctx).client()
     if client is not None:  # --server: the server's GET /api/v1/schedules
         with client:
-            rows = [_row_of_api(item) for item in client.items("/schedules", at=moment.isoformat())]
+            rows = [_row_of_api(item) for item in client.schedules.list(at=moment)]
     else:
         from evergreen.monitoring import schedule_states  # here, not at the top: keeps `evergreen --help` fast
 
@@ -103,19 +104,19 @@ def _row(found: ScheduleState) -> _Row:
     )
 
 
-def _row_of_api(item: dict[str, Any]) -> _Row:
-    last = item["last"] or {}
+def _row_of_api(item: ScheduleItem) -> _Row:
+    last = item.last
     return _Row(
-        item["name"],
-        item["pipeline"],
-        item["kind"],
-        item["spec"],
-        item["enabled"],
-        item["due"],
-        datetime.fromisoformat(item["next_due"]) if item["next_due"] else None,
-        last.get("slot"),
-        last.get("run_id"),
-        last.get("status"),
+        item.name,
+        item.pipeline,
+        item.kind,
+        item.spec,
+        item.enabled,
+        item.due,
+        item.next_due,
+        last.slot if last else None,
+        last.run_id if last else None,
+        last.status if last else None,
     )
 
 
@@ -157,10 +158,10 @@ def trigger_command(ctx: typer.Context, name: str = typer.Argument(..., help="Th
     client = state(ctx).client()
     if client is not None:  # --server: POST /api/v1/schedules/{name}:trigger; the run goes on in the server
         with client:
-            answer = client.post(f"/schedules/{name}:trigger")
+            answer = client.schedules.trigger(name)
         console.print(
-            f"started run {answer['run_id']} of schedule {name} ({answer['slot']}) on the server; follow it with: "
-            f"evergreen --server {client.url} runs show {answer['run_id'][:12]}",
+            f"started run {answer.run_id} of schedule {name} ({answer.slot}) on the server; follow it with: "
+            f"evergreen --server {client.url} runs show {answer.run_id[:12]}",
             soft_wrap=True,
         )
         return

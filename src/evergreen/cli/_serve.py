@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import quote
 
 import typer
@@ -15,6 +15,9 @@ from ._context import console, state
 
 if TYPE_CHECKING:
     from evergreen.config import Settings
+
+#: A release strategy, as the client takes it.
+Strategy = Literal["direct", "blue-green", "canary", "shadow", "bandit"]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -77,8 +80,8 @@ def deploy_command(
         raise typer.BadParameter("a change through --server is recorded with its reason: give -m WHY", param_hint="-m")
     if rollback and client is not None:  # --server: POST /api/v1/deployments/{name}:rollback
         with client:
-            answer = client.post(f"/deployments/{quote(name, safe='')}:rollback", {"reason": reason})
-        console.print(f"{name} revision {answer['revision']}: {answer['description']}")
+            answer = client.deployments.rollback(name, reason=reason)
+        console.print(f"{name} revision {answer.revision}: {answer.description}")
         return
     if rollback:
         settings = state(ctx).settings()
@@ -118,23 +121,22 @@ def deploy_command(
         raise typer.BadParameter(f"expected comma-separated numbers: {e}") from e
     views = [v.strip() for v in features.split(",") if v.strip()] if features is not None else None
     if client is not None:  # --server: POST /api/v1/deployments/{name}:deploy
-        body = {
-            "model": model,
-            "version": int(number) if number.isdecimal() else number,
-            "strategy": strategy,
-            "steps": shares,
-            "every_s": _seconds(every),
-            "guardrails": bounds,
-            "versions": chosen,
-            "postprocess": postprocess,
-            "features": views,
-            "strict_ranges": strict_ranges,
-            "missing_entities": missing_entities,
-            "reason": reason,
-        }
         with client:
-            answer = client.post(f"/deployments/{quote(name, safe='')}:deploy", body)
-        console.print(f"{name} revision {answer['revision']}: {answer['description']}")
+            answer = client.deployments.deploy(
+                name,
+                ref,
+                reason=reason,
+                strategy=cast("Strategy", strategy),  # one the server does not know is its 422, naming them
+                steps=shares,
+                every_s=_seconds(every),
+                guardrails=bounds,
+                versions=chosen,
+                postprocess=postprocess,
+                features=views,
+                strict_ranges=strict_ranges,
+                missing_entities=missing_entities,
+            )
+        console.print(f"{name} revision {answer.revision}: {answer.description}")
         return
     settings = state(ctx).settings()
     try:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from urllib.parse import quote
-
 import typer
 from rich.table import Table
 
@@ -38,7 +35,7 @@ def create_command(
     client = state(ctx).client()
     if client is not None:  # --server: POST /api/v1/tokens (an admin token's)
         with client:
-            console.print(client.post("/tokens", {"name": name, "scopes": chosen})["token"])
+            console.print(client.tokens.create(name, chosen).token)
         return
     console.print(create_token(name, chosen, settings=state(ctx).settings()).token)
 
@@ -49,7 +46,7 @@ def revoke_command(ctx: typer.Context, name: str = typer.Argument(..., help="The
     client = state(ctx).client()
     if client is not None:  # --server: POST /api/v1/tokens/{name}:revoke
         with client:
-            client.post(f"/tokens/{quote(name, safe='')}:revoke")
+            client.tokens.revoke(name)
     else:
         from evergreen.serving import revoke_token  # here, not at the top: keeps `evergreen --help` fast
 
@@ -63,9 +60,7 @@ def list_command(ctx: typer.Context) -> None:
     client = state(ctx).client()
     if client is not None:  # --server: GET /api/v1/tokens
         with client:
-            rows = [
-                (t["name"], t["scopes"], _at(t["created_at"]), _at(t["revoked_at"])) for t in client.items("/tokens")
-            ]
+            rows = [(t.name, t.scopes, t.created_at, t.revoked_at) for t in client.tokens.list()]
     else:
         from evergreen.serving import tokens  # here, not at the top: keeps `evergreen --help` fast
 
@@ -74,8 +69,3 @@ def list_command(ctx: typer.Context) -> None:
     for name, scopes, created, revoked in rows:
         table.add_row(name, ", ".join(scopes), when(created), when(revoked))
     console.print(table)
-
-
-def _at(text: str | None) -> datetime | None:
-    """A time of an API answer (ISO 8601)."""
-    return datetime.fromisoformat(text) if text else None

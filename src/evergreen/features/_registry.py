@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from evergreen.config import Settings
-from evergreen.errors import FeatureError, NotFoundError, PipelineDefinitionError, RefError
+from evergreen.errors import FeatureError, FeatureValueError, NotFoundError, PipelineDefinitionError, RefError
 from evergreen.pipelines import import_module as load_module
 from evergreen.refs import Ref
 from evergreen.store import (
@@ -64,7 +64,7 @@ def split_view_ref(text: str) -> tuple[str, int | None]:
         ref = Ref.parse(text, what="feature view reference", example="spend@2")
         return ref.name, ref.numbered(what="feature view reference", example="spend@2")
     except RefError as e:
-        raise FeatureError(
+        raise FeatureValueError(
             f"{text!r} is not a feature view reference; expected NAME or NAME@VERSION (e.g. spend@2)"
         ) from e
 
@@ -255,7 +255,7 @@ def list_views(
         FeatureError: ``limit`` below 1.
     """
     if limit is not None and limit < 1:
-        raise FeatureError(f"limit must be at least 1 (or None for every view), but got {limit}")
+        raise FeatureValueError(f"limit must be at least 1 (or None for every view), but got {limit}")
     with open_workspace(settings).session() as session:
         views = list_feature_views(session, after=after, limit=limit)
         users = models_using_features(session, [v.latest.id for v in views])
@@ -284,7 +284,7 @@ def materializations(
         FeatureError: a reference that is not NAME or NAME@VERSION, or ``limit`` below 1.
     """
     if limit is not None and limit < 1:
-        raise FeatureError(f"limit must be at least 1 (or None for every materialization), but got {limit}")
+        raise FeatureValueError(f"limit must be at least 1 (or None for every materialization), but got {limit}")
     name, number = split_view_ref(ref)
     with open_workspace(settings).session() as session:
         info = get_feature_view_version(session, name, number)

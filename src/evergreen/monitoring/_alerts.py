@@ -14,7 +14,7 @@ from datetime import datetime
 from evergreen import store
 from evergreen.config import Settings
 from evergreen.data import as_utc
-from evergreen.errors import MonitorError, NotFoundError, did_you_mean
+from evergreen.errors import MonitorValueError, NotFoundError, did_you_mean
 from evergreen.registry import actor as user_name
 from evergreen.store import ALERT_STATES, AlertEventInfo, AlertInfo, MonitorResultInfo
 from evergreen.workspace import open_workspace
@@ -52,7 +52,7 @@ def alerts(
     previous page (``before``), at most ``limit``.
 
     Raises:
-        MonitorError: a state, severity, kind or limit that is not one of the expected values.
+        MonitorValueError: a state, severity, kind or limit that is not one of the expected values.
     """
     _one_of("state", states, ALERT_STATES)
     if severity is not None:
@@ -91,7 +91,7 @@ def set_alert_state(
     history. Acknowledging an acknowledged alert changes nothing.
 
     Raises:
-        MonitorError: ``state`` is not acknowledged or resolved.
+        MonitorValueError: ``state`` is not acknowledged or resolved.
         NotFoundError: no alert has this id.
         ConflictError: the alert is resolved already (a new occurrence of its condition opens a new alert).
     """
@@ -159,9 +159,9 @@ def _one_of(what: str, values: Sequence[str], allowed: Sequence[str]) -> None:
     unknown = [v for v in values if v not in allowed]
     if unknown or not values:
         got = f"{what} {unknown[0]!r}" if unknown else f"no {what}"
-        raise MonitorError(f"{got} is not allowed; expected one of {', '.join(allowed)}")
+        raise MonitorValueError(f"{got} is not allowed; expected one of {', '.join(allowed)}")
 
 
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_PAGE:
-        raise MonitorError(f"limit {limit} must be between 1 and {MAX_PAGE}")
+        raise MonitorValueError(f"limit {limit} must be between 1 and {MAX_PAGE}")

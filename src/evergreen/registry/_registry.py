@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
-from evergreen.errors import ConflictError, NotFoundError, RefError, RegistryError
+from evergreen.errors import ConflictError, NotFoundError, RefError, RegistryError, RegistryValueError
 from evergreen.refs import Ref
 from evergreen.store import (
     MODEL_STATUSES,
@@ -133,7 +133,9 @@ def register(
     from ._columns import check_columns
 
     if not name or len(name) > 255:
-        raise RegistryError(f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters")
+        raise RegistryValueError(
+            f"model name {name!r} is not valid; expected a non-empty name of at most 255 characters"
+        )
     workspace = open_workspace(settings)
     with workspace.session() as session:
         dataset_versions = [_dataset_version(session, ref) for ref in datasets]
@@ -173,9 +175,9 @@ def _dataset_version(session: Session, ref: str) -> DatasetVersionInfo:
     try:
         parsed = Ref.parse(ref, what="dataset reference")
     except RefError as e:
-        raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')") from e
+        raise RegistryValueError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')") from e
     if parsed.selector is None:
-        raise RegistryError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
+        raise RegistryValueError(f"dataset reference {ref!r} is not of the form NAME@VERSION (e.g. 'churn@3')")
     return get_version(session, parsed.name, parsed.selector)
 
 
@@ -187,7 +189,7 @@ def _feature_refs(features: Sequence[str] | Mapping[str, int | None]) -> list[st
         RegistryError: a version that is not a number (None: the training set used a view never applied).
     """
     if isinstance(features, str):
-        raise RegistryError(f"features must be a list of feature view references, but got the text {features!r}")
+        raise RegistryValueError(f"features must be a list of feature view references, but got the text {features!r}")
     if not isinstance(features, Mapping):
         return list(features)
     refs = []
@@ -199,7 +201,7 @@ def _feature_refs(features: Sequence[str] | Mapping[str, int | None]) -> list[st
                 "and register with its attrs['feature_views']"
             )
         if isinstance(number, bool) or not isinstance(number, int):
-            raise RegistryError(
+            raise RegistryValueError(
                 f"features maps view names to version numbers (a training set's attrs['feature_views']), but "
                 f"{view!r} maps to {number!r}"
             )
@@ -212,7 +214,7 @@ def _feature_version(session: Session, ref: str) -> FeatureViewVersionInfo:
         parsed = Ref.parse(ref, what="feature view reference", example="spend@2")
         number = parsed.numbered(what="feature view reference", example="spend@2")
     except RefError as e:
-        raise RegistryError(
+        raise RegistryValueError(
             f"feature view reference {ref!r} is not of the form NAME or NAME@VERSION (e.g. 'spend@2')"
         ) from e
     return get_feature_view_version(session, parsed.name, number)
@@ -263,10 +265,10 @@ def versions(
 
     Raises:
         NotFoundError: no model ``name``.
-        RegistryError: a ``status`` that is not a version status (the statuses are listed).
+        RegistryValueError: a ``status`` that is not a version status (the statuses are listed).
     """
     if status is not None and status not in MODEL_STATUSES:
-        raise RegistryError(f"version status {status!r} is not one of {', '.join(MODEL_STATUSES)}")
+        raise RegistryValueError(f"version status {status!r} is not one of {', '.join(MODEL_STATUSES)}")
     with open_workspace(settings).read_session() as session:
         return list_model_versions(session, name, status=status, newest_first=newest_first, after=after, limit=limit)
 
@@ -309,6 +311,14 @@ def revision(name: str, *, settings: Settings | None = None) -> int:
     change is made only if nothing changed since it was read (the REST API's ETag is this number)."""
     with open_workspace(settings).read_session() as session:
         return model_revision(session, model_id(session, name))
+
+
+def judged_metric(gate: Mapping[str, Any] | None) -> str | None:
+    """The metric a recorded gate report judged the version on (its policy's ``metric``), if any: the one a
+    listing of versions shows first."""
+    policy = (gate or {}).get("gate")
+    metric = policy.get("metric") if isinstance(policy, Mapping) else None
+    return metric if isinstance(metric, str) else None
 
 
 def record_gate(
@@ -380,7 +390,7 @@ def approve(
 
 def _require_reason(reason: str, what: str) -> None:
     if not isinstance(reason, str) or not reason.strip():
-        raise RegistryError(f"{what} needs a reason for the audit trail, but got {reason!r}; say why (-m WHY)")
+        raise RegistryValueError(f"{what} needs a reason for the audit trail, but got {reason!r}; say why (-m WHY)")
 
 
 def promote(
@@ -438,9 +448,9 @@ def promote_in(
     """:func:`promote` inside a caller's transaction, without settling the other versions' statuses, so
     the caller can move the deployments that follow the alias first (then call ``settle_statuses``)."""
     if alias == PREVIOUS:
-        raise RegistryError("the 'previous' alias is set by releases and rollbacks; it cannot be promoted to")
+        raise RegistryValueError("the 'previous' alias is set by releases and rollbacks; it cannot be promoted to")
     if not alias or len(alias) > 64 or alias.isdigit() or alias == "latest":
-        raise RegistryError(f"alias {alias!r} is not valid; expected a name such as 'staging' (not a number)")
+        raise RegistryValueError(f"alias {alias!r} is not valid; expected a name such as 'staging' (not a number)")
     model = model_id(session, name)
     lock_model(session, model)
     check_revision(session, name, model, expected_revision)

@@ -10,8 +10,8 @@ Conventions every resource module (``_<domain>.py``, one ``router`` each, regist
   reads, so a page costs the same on a store of any size.
 - Errors are RFC 9457 ``application/problem+json``: Evergreen's own errors are mapped by type
   (``_problems.py``), and a route raises :class:`Problem` for what only HTTP knows.
-- Each route depends on a scope (:func:`require`): ``read`` for reads, ``operate`` for changes, ``admin`` for
-  tokens; :func:`actor` names who asked, for audit trails.
+- Each route depends on a scope (:class:`require`; :func:`route_scopes` lists them): ``read`` for reads,
+  ``operate`` for changes, ``admin`` for tokens; :func:`actor` names who asked, for audit trails.
 - Custom verbs follow the prediction API's ``:predict`` style (``/models/churn/versions/3:promote``).
 
 The response models are public too (a route module's ``VersionItem`` is ``ModelVersion`` here, its
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from evergreen.serving import SkewReport  # the answer of GET /skew-reports/{deployment}, serving's own model
 
-from ._app import PREFIX, WORKER_FACTORY, create_api, mount_api
+from ._app import PREFIX, WORKER_FACTORY, create_api, mount_api, route_scopes
 from ._data import AttemptItem as IngestAttempt
 from ._data import DatasetItem, IngestAccepted
 from ._data import DiffOut as DatasetDiff
@@ -39,12 +39,15 @@ from ._features import ViewItem as FeatureViewItem
 from ._health import Health
 from ._models import EventItem as ModelEvent
 from ._models import ModelDetail, ModelItem, Release
+from ._models import UseItem as ModelUse
 from ._models import VersionDetail as ModelVersionDetail
 from ._models import VersionItem as ModelVersion
 from ._monitoring import Alert, AlertDetail, MonitorResult
 from ._pages import Page, PageQuery, decode_cursor, encode_cursor, page_of
 from ._problems import Problem
+from ._runs import Artifact as RunArtifact
 from ._runs import CancelAnswer, PipelineItem, RunItem, RunShown, RunStarted, ScheduleItem, Triggered
+from ._runs import Firing as ScheduleFiring
 from ._security import actor, require, settings_of, workspace_of
 from ._system import SystemsStatus
 from ._tokens import IssuedToken, Token
@@ -78,6 +81,7 @@ __all__ = [
     "ModelDetail",
     "ModelEvent",
     "ModelItem",
+    "ModelUse",
     "ModelVersion",
     "ModelVersionDetail",
     "MonitorResult",
@@ -86,9 +90,11 @@ __all__ = [
     "PipelineItem",
     "Problem",
     "Release",
+    "RunArtifact",
     "RunItem",
     "RunShown",
     "RunStarted",
+    "ScheduleFiring",
     "ScheduleItem",
     "SkewReport",
     "SystemsStatus",
@@ -106,6 +112,7 @@ __all__ = [
     "mount_ui",
     "page_of",
     "require",
+    "route_scopes",
     "settings_of",
     "workspace_of",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
@@ -28,9 +29,37 @@ from . import (
     _system,
     _tokens,
 )
+from ._security import require
 
 #: Where the API is mounted on the server.
 PREFIX = "/api/v1"
+#: The resource modules, each with its ``router``, in the order their routes are added.
+RESOURCES = (
+    _health,
+    _settings,
+    _system,
+    _data,
+    _features,
+    _runs,
+    _experiments,
+    _models,
+    _deployments,
+    _monitoring,
+    _tokens,
+)
+
+
+def route_scopes() -> list[tuple[str, str, str | None]]:
+    """``(method, path, scope)`` of every route of the API: the scope its :class:`require` dependency asks for,
+    None for a route anyone may call (the guide's scope table is written from this)."""
+    found: list[tuple[str, str, str | None]] = []
+    for module in RESOURCES:
+        for route in module.router.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            scopes = [d.dependency.scope for d in route.dependencies if isinstance(d.dependency, require)]
+            found += [(method, route.path, scopes[0] if scopes else None) for method in sorted(route.methods or ())]
+    return found
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -53,8 +82,7 @@ def create_api(settings: Settings) -> FastAPI:
     api.state.authorizer = Authorizer(settings)
     _problems.install(api)
     _docs.install(api)
-    routers = (_health, _settings, _system, _data, _features, _runs, _experiments, _models, _deployments, _monitoring)
-    for module in (*routers, _tokens):
+    for module in RESOURCES:
         api.include_router(module.router)
     _links.install(api)
     return api

@@ -26,7 +26,8 @@ from evergreen import data
 from evergreen.errors import ConfigError, DataValidationError, SchemaError
 from evergreen.store import DatasetCheckInfo, DatasetInfo, DatasetVersionInfo
 
-from ._pages import Page, PageQuery, page_of
+from ._pages import Page, PageQuery, bad_cursor, page_of
+from ._params import BoundedNumber, in_range
 from ._problems import PROBLEM_JSON, Problem
 from ._security import actor, require, settings_of
 
@@ -61,7 +62,9 @@ FORMAT_OF_TYPE = {
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Name = Annotated[str, PathParam(description="The dataset's name.", pattern=PRINTABLE)]
 VersionRef = Annotated[
-    str, PathParam(description="A version number, a prefix of its content id, or 'latest'.", pattern=PRINTABLE)
+    str,
+    PathParam(description="A version number, a prefix of its content id, or 'latest'.", pattern=PRINTABLE),
+    BoundedNumber,
 ]
 
 
@@ -223,16 +226,8 @@ def _dataset_item(info: DatasetInfo) -> DatasetItem:
 def cursor_of(query: PageQuery, kind: type) -> Any:
     """The previous page's last key, checked to be of the list's key type (a cursor of another list is a 400)."""
     key = query.after()
-    if key is not None and (not isinstance(key, kind) or isinstance(key, bool)):
-        raise Problem(
-            400,
-            "Malformed cursor",
-            f"cursor {str(query.cursor)[:60]!r} is not one of this list",
-            field="cursor",
-            value=str(query.cursor)[:60],
-            expected="the next_cursor of a previous page of the same list",
-            remedy="drop cursor to start from the first page",
-        )
+    if key is not None and (not isinstance(key, kind) or isinstance(key, bool) or (kind is int and not in_range(key))):
+        raise bad_cursor(query)
     return key
 
 
@@ -393,8 +388,10 @@ def _attempt(check: DatasetCheckInfo) -> AttemptItem:
 def diff_versions(
     request: Request,
     name: Name,
-    a: Annotated[str, Query(description="The version to compare from: a number, a content id prefix or 'latest'.")],
-    b: Annotated[str, Query(description="The version to compare to.")],
+    a: Annotated[
+        str, Query(description="The version to compare from: a number, a content id prefix or 'latest'."), BoundedNumber
+    ],
+    b: Annotated[str, Query(description="The version to compare to."), BoundedNumber],
     id_column: Annotated[str | None, Query(description="Match rows by this column (default: the schema's id).")] = None,
 ) -> DiffOut:
     """What changed from version ``a`` to ``b``: rows added and removed, schema changes, statistic shifts."""

@@ -29,12 +29,10 @@ from evergreen.serving import (
 )
 from evergreen.store import DeploymentEventInfo, DeploymentInfo, PredictionInfo
 
-from ._pages import Page, PageQuery, page_of
+from ._pages import Page, PageQuery, bad_cursor, page_of
+from ._params import MAX_INT, BoundedNumber
 from ._problems import Problem
 from ._security import actor, require, settings_of
-
-#: The largest id or number the store's integer columns hold (PostgreSQL's ``integer``).
-MAX_INT = 2**31 - 1
 
 
 class ProblemDetail(BaseModel):
@@ -124,9 +122,9 @@ class DeployRequest(BaseModel):
     """A release of a model version on the deployment (created on first use) by a strategy."""
 
     model: str = Field(min_length=1, max_length=255, description="The registered model, e.g. 'churn'.")
-    version: Annotated[int, Field(ge=1, le=MAX_INT)] | Annotated[str, Field(min_length=1, max_length=255)] = Field(
-        description="A version number (pins the deployment) or an alias such as 'production' (follows it)."
-    )
+    version: (
+        Annotated[int, Field(ge=1, le=MAX_INT)] | Annotated[str, Field(min_length=1, max_length=255), BoundedNumber]
+    ) = Field(description="A version number (pins the deployment) or an alias such as 'production' (follows it).")
     strategy: Strategy = "direct"
     steps: list[float] | None = Field(None, description="Canary: the traffic shares (percent) to ramp through.")
     every_s: float = Field(3600.0, gt=0, description="Canary: seconds each step lasts.")
@@ -428,20 +426,6 @@ def _time_key(page: PageQuery) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(at), str(last)
     except (TypeError, ValueError) as e:
         raise bad_cursor(page) from e
-
-
-def bad_cursor(page: PageQuery) -> Problem:
-    """The 400 for a cursor that decodes but holds no key of this list (made by another list, or edited)."""
-    cursor = (page.cursor or "")[:60]
-    return Problem(
-        400,
-        "Malformed cursor",
-        f"cursor {cursor!r} is not one this list made",
-        field="cursor",
-        value=cursor,
-        expected="the next_cursor of a previous page of the same list",
-        remedy="drop cursor to start from the first page",
-    )
 
 
 def _item(info: DeploymentInfo) -> DeploymentItem:

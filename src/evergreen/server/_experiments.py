@@ -19,9 +19,8 @@ from evergreen import training
 from evergreen.store import ExperimentInfo, TrialInfo
 
 from ._models import STORABLE
-from ._pages import Page, PageQuery, encode_cursor
+from ._pages import Page, PageQuery, bad_cursor, encode_cursor
 from ._problem_docs import problems
-from ._problems import Problem
 from ._security import require, settings_of
 
 #: The problems a read may answer, and a change.
@@ -147,7 +146,7 @@ def list_experiments(request: Request, page: Annotated[PageQuery, Depends()]) ->
     """Experiments by name, with their number of trials and the start of their latest one."""
     after = page.after()
     if after is not None and (not isinstance(after, str) or "\x00" in after):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page, sorted_by=True)
     found = training.experiments(after=after, limit=page.limit + 1, settings=settings_of(request))
     shown = found[: page.limit]
     next_cursor = encode_cursor(shown[-1].name) if len(found) > page.limit else None
@@ -202,13 +201,13 @@ def _trial_cursor(page: PageQuery, *, sorted_by: bool) -> list[Any] | None:
         return None
     size = 4 if sorted_by else 2
     if not isinstance(after, list) or len(after) != size or not isinstance(after[-1], str) or "\x00" in after[-1]:
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page, sorted_by=True)
     try:
         datetime.fromisoformat(str(after[-2]))
     except ValueError as e:
-        raise _bad_cursor(page.cursor) from e
+        raise bad_cursor(page, sorted_by=True) from e
     if sorted_by and (not isinstance(after[0], bool) or isinstance(after[1], bool | list | dict)):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page, sorted_by=True)
     return after
 
 
@@ -283,15 +282,3 @@ def attachment(file_name: str) -> str:
     name itself percent-encoded as UTF-8)."""
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in file_name)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
-
-
-def _bad_cursor(cursor: str | None) -> Problem:
-    return Problem(
-        400,
-        "Malformed cursor",
-        f"cursor {str(cursor)[:60]!r} is not one this list made (with this sort)",
-        field="cursor",
-        value=str(cursor)[:60],
-        expected="the next_cursor of a previous page of the same list, with the same sort",
-        remedy="drop cursor to start from the first page",
-    )

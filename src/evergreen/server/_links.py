@@ -30,156 +30,127 @@ class Link:
 FIRST_ID = "$response.body#/items/0/id"
 FIRST_NAME = "$response.body#/items/0/name"
 SAME_NAME = "$request.path.name"
+STARTED = {"run_id": "$response.body#/run_id"}
+
+
+def fan_out(source: str, status: str, parameters: dict[str, str], *targets: tuple[str, str, str]) -> tuple[Link, ...]:
+    """Links from one answer to requests that all take the same parameters, each ``(name, target, description)``."""
+    return tuple(Link(source, status, name, target, parameters, description) for name, target, description in targets)
+
 
 LINKS = (
     # runs: listed, started (by hand, by an upload, by a schedule) → shown, cancelled
-    Link("GET /runs", "200", "ShowRun", "GET /runs/{run_id}", {"run_id": FIRST_ID}, "The first run listed."),
-    Link("GET /runs", "200", "CancelRun", "POST /runs/{run_id}:cancel", {"run_id": FIRST_ID}, "Cancel it."),
-    Link(
+    *fan_out(
+        "GET /runs",
+        "200",
+        {"run_id": FIRST_ID},
+        ("ShowRun", "GET /runs/{run_id}", "The first run listed."),
+        ("CancelRun", "POST /runs/{run_id}:cancel", "Cancel it."),
+    ),
+    *fan_out(
         "POST /pipelines/{name}/runs",
         "202",
-        "ShowRun",
-        "GET /runs/{run_id}",
-        {"run_id": "$response.body#/run_id"},
-        "The run started.",
+        STARTED,
+        ("ShowRun", "GET /runs/{run_id}", "The run started."),
+        ("CancelRun", "POST /runs/{run_id}:cancel", "Cancel the run started."),
     ),
-    Link(
-        "POST /pipelines/{name}/runs",
-        "202",
-        "CancelRun",
-        "POST /runs/{run_id}:cancel",
-        {"run_id": "$response.body#/run_id"},
-        "Cancel the run started.",
-    ),
-    Link(
+    *fan_out(
         "POST /datasets/{name}:ingest",
         "202",
-        "ShowRun",
-        "GET /runs/{run_id}",
-        {"run_id": "$response.body#/run_id"},
-        "The run that ingests the upload.",
+        STARTED,
+        ("ShowRun", "GET /runs/{run_id}", "The run that ingests the upload."),
     ),
-    Link(
+    *fan_out(
         "POST /schedules/{name}:trigger",
         "202",
-        "ShowRun",
-        "GET /runs/{run_id}",
-        {"run_id": "$response.body#/run_id"},
-        "The run the schedule started.",
+        STARTED,
+        ("ShowRun", "GET /runs/{run_id}", "The run the schedule started."),
     ),
-    Link("GET /pipelines", "200", "ShowPipeline", "GET /pipelines/{name}", {"name": FIRST_NAME}, "The first listed."),
+    *fan_out(
+        "GET /pipelines", "200", {"name": FIRST_NAME}, ("ShowPipeline", "GET /pipelines/{name}", "The first listed.")
+    ),
     # models → a model → its versions → a version, its lineage and card; its audit trail
-    Link("GET /models", "200", "ShowModel", "GET /models/{name}", {"name": FIRST_NAME}, "The first model listed."),
-    Link(
+    *fan_out(
         "GET /models",
         "200",
-        "ListModelVersions",
-        "GET /models/{name}/versions",
         {"name": FIRST_NAME},
-        "The first model's versions.",
+        ("ShowModel", "GET /models/{name}", "The first model listed."),
+        ("ListModelVersions", "GET /models/{name}/versions", "The first model's versions."),
     ),
-    Link(
+    *fan_out(
         "GET /models/{name}",
         "200",
-        "ListModelVersions",
-        "GET /models/{name}/versions",
         {"name": SAME_NAME},
-        "The model's versions.",
+        ("ListModelVersions", "GET /models/{name}/versions", "The model's versions."),
+        ("ListModelEvents", "GET /models/{name}/events", "Audit."),
     ),
-    Link("GET /models/{name}", "200", "ListModelEvents", "GET /models/{name}/events", {"name": SAME_NAME}, "Audit."),
-    *(
-        Link(
-            "GET /models/{name}/versions",
-            "200",
-            name,
-            target,
-            {"name": SAME_NAME, "ref": "$response.body#/items/0/number"},
-            description,
-        )
-        for name, target, description in (
-            ("ShowModelVersion", "GET /models/{name}/versions/{ref}", "The first version listed."),
-            ("ShowModelVersionLineage", "GET /models/{name}/versions/{ref}/lineage", "Where it came from."),
-            ("ShowModelVersionCard", "GET /models/{name}/versions/{ref}/card", "Its model card."),
-        )
+    *fan_out(
+        "GET /models/{name}/versions",
+        "200",
+        {"name": SAME_NAME, "ref": "$response.body#/items/0/number"},
+        ("ShowModelVersion", "GET /models/{name}/versions/{ref}", "The first version listed."),
+        ("ShowModelVersionLineage", "GET /models/{name}/versions/{ref}/lineage", "Where it came from."),
+        ("ShowModelVersionCard", "GET /models/{name}/versions/{ref}/card", "Its model card."),
     ),
     # datasets → a dataset's versions → a version; its attempts
-    Link(
+    *fan_out(
         "GET /datasets",
         "200",
-        "ListDatasetVersions",
-        "GET /datasets/{name}/versions",
         {"name": FIRST_NAME},
-        "The first dataset's versions.",
+        ("ListDatasetVersions", "GET /datasets/{name}/versions", "The first dataset's versions."),
+        ("ListDatasetAttempts", "GET /datasets/{name}/attempts", "The first dataset's ingestion attempts."),
     ),
-    Link(
-        "GET /datasets",
-        "200",
-        "ListDatasetAttempts",
-        "GET /datasets/{name}/attempts",
-        {"name": FIRST_NAME},
-        "The first dataset's ingestion attempts.",
-    ),
-    Link(
+    *fan_out(
         "GET /datasets/{name}/versions",
         "200",
-        "ShowDatasetVersion",
-        "GET /datasets/{name}/versions/{version}",
         {"name": SAME_NAME, "version": "$response.body#/items/0/number"},
-        "The first version listed.",
+        ("ShowDatasetVersion", "GET /datasets/{name}/versions/{version}", "The first version listed."),
     ),
     # feature views, experiments and trials, deployments
-    Link(
+    *fan_out(
         "GET /feature-views",
         "200",
-        "ShowFeatureView",
-        "GET /feature-views/{name}",
         {"name": FIRST_NAME},
-        "The first view listed.",
+        ("ShowFeatureView", "GET /feature-views/{name}", "The first view listed."),
     ),
-    Link(
+    *fan_out(
         "GET /experiments",
         "200",
-        "ListExperimentTrials",
-        "GET /experiments/{name}/trials",
         {"name": FIRST_NAME},
-        "The first experiment's trials.",
+        ("ListExperimentTrials", "GET /experiments/{name}/trials", "The first experiment's trials."),
     ),
-    Link("GET /trials", "200", "ShowTrial", "GET /trials/{trial_id}", {"trial_id": FIRST_ID}, "The first trial."),
-    *(
-        Link("GET /deployments", "200", name, target, {"name": FIRST_NAME}, description)
-        for name, target, description in (
-            ("ShowDeployment", "GET /deployments/{name}", "The first deployment listed."),
-            ("ListDeploymentRevisions", "GET /deployments/{name}/revisions", "Its policies."),
-            ("ListDeploymentPredictions", "GET /deployments/{name}/predictions", "Its logged predictions."),
-        )
+    *fan_out("GET /trials", "200", {"trial_id": FIRST_ID}, ("ShowTrial", "GET /trials/{trial_id}", "The first trial.")),
+    *fan_out(
+        "GET /deployments",
+        "200",
+        {"name": FIRST_NAME},
+        ("ShowDeployment", "GET /deployments/{name}", "The first deployment listed."),
+        ("ListDeploymentRevisions", "GET /deployments/{name}/revisions", "Its policies."),
+        ("ListDeploymentPredictions", "GET /deployments/{name}/predictions", "Its logged predictions."),
     ),
     # alerts → one alert, acknowledged, resolved
-    *(
-        Link("GET /alerts", "200", name, target, {"alert_id": FIRST_ID}, description)
-        for name, target, description in (
-            ("ShowAlert", "GET /alerts/{alert_id}", "The first alert listed."),
-            ("AckAlert", "POST /alerts/{alert_id}:ack", "Acknowledge it."),
-            ("ResolveAlert", "POST /alerts/{alert_id}:resolve", "Resolve it."),
-        )
+    *fan_out(
+        "GET /alerts",
+        "200",
+        {"alert_id": FIRST_ID},
+        ("ShowAlert", "GET /alerts/{alert_id}", "The first alert listed."),
+        ("AckAlert", "POST /alerts/{alert_id}:ack", "Acknowledge it."),
+        ("ResolveAlert", "POST /alerts/{alert_id}:resolve", "Resolve it."),
     ),
-    Link(
+    *fan_out(
         "POST /alerts/{alert_id}:ack",
         "200",
-        "ResolveAlert",
-        "POST /alerts/{alert_id}:resolve",
         {"alert_id": "$response.body#/id"},
-        "Resolve the alert acknowledged.",
+        ("ResolveAlert", "POST /alerts/{alert_id}:resolve", "Resolve the alert acknowledged."),
     ),
     # tokens: made → revoked
-    Link(
+    *fan_out(
         "POST /tokens",
         "201",
-        "RevokeToken",
-        "POST /tokens/{name}:revoke",
         {"name": "$response.body#/name"},
-        "Revoke the token made.",
+        ("RevokeToken", "POST /tokens/{name}:revoke", "Revoke the token made."),
     ),
-    Link("GET /tokens", "200", "RevokeToken", "POST /tokens/{name}:revoke", {"name": FIRST_NAME}, "Revoke it."),
+    *fan_out("GET /tokens", "200", {"name": FIRST_NAME}, ("RevokeToken", "POST /tokens/{name}:revoke", "Revoke it.")),
 )
 
 

@@ -14,13 +14,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from evergreen import registry
+from evergreen.config import Settings
 from evergreen.registry import LineageGraph
-from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo
+from evergreen.store import MAX_NUMBER, ModelEventInfo, ModelInfo, ModelVersionInfo, Traffic
 
-from ._pages import Page, PageQuery, encode_cursor
+from ._pages import Page, PageQuery, bad_cursor, page_of
+from ._params import BoundedNumber
 from ._problem_docs import problems
 from ._problems import Problem
 from ._security import actor, require, settings_of
@@ -38,7 +40,9 @@ VERSION_EVENTS = 100
 STORABLE = r"^[^\x00]*$"
 Name = Annotated[str, Path(pattern=STORABLE, description="The model's name, e.g. churn.")]
 VersionRef = Annotated[
-    str, Path(pattern=STORABLE, description="A version number, or an alias such as production or candidate.")
+    str,
+    Path(pattern=STORABLE, description="A version number, or an alias such as production or candidate."),
+    BoundedNumber,
 ]
 Status = Literal["registered", "validated", "rejected", "approved", "released", "retired", "rolled_back"]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=STORABLE)]
@@ -51,14 +55,29 @@ IfMatch = Annotated[
 ]
 
 
+class UseItem(BaseModel):
+    """How a deployment uses a version: live share, shadow, a canary's baseline or standby."""
+
+    deployment: str
+    role: str
+    weight: float
+    follows: str | None
+    described: str
+
+
 class ModelItem(BaseModel):
-    """A registered model: its number of versions and its aliases (alias → version number)."""
+    """A registered model: its number of versions, its aliases (alias → version number) and the traffic its
+    versions take on deployments."""
 
     name: str
     description: str
     created_at: datetime
     versions: int
     aliases: dict[str, int]
+    traffic: dict[int, list[UseItem]] = Field(
+        default_factory=dict, description="Version number → the deployments that use it and how."
+    )
+    canaries: list[int] = Field(default_factory=list, description="The versions a canary is ramping up.")
 
 
 class ModelDetail(ModelItem):
@@ -82,16 +101,7 @@ class VersionItem(BaseModel):
     trial_id: str | None
     run_id: str | None
     package_id: str
-
-
-class UseItem(BaseModel):
-    """How a deployment uses a version: live share, shadow, a canary's baseline or standby."""
-
-    deployment: str
-    role: str
-    weight: float
-    follows: str | None
-    described: str
+    gate_metric: str | None = Field(None, description="The metric its gate judged it on, when a gate did.")
 
 
 class EventItem(BaseModel):
@@ -167,8 +177,21 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _model(info: ModelInfo) -> ModelItem:
-    return ModelItem.model_validate(info, from_attributes=True)
+def _model(info: ModelInfo, settings: Settings) -> ModelItem:
+    uses = registry.traffic(info.name, settings=settings)
+    return ModelItem(
+        name=info.name,
+        description=info.description,
+        created_at=info.created_at,
+        versions=info.versions,
+        aliases=info.aliases,
+        traffic={number: [_use(t) for t in found] for number, found in uses.items()},
+        canaries=sorted(registry.canaries(info.name, settings=settings)),
+    )
+
+
+def _use(t: Traffic) -> UseItem:
+    return UseItem(deployment=t.deployment, role=t.role, weight=t.weight, follows=t.follows, described=t.describe())
 
 
 def _version(info: ModelVersionInfo) -> VersionItem:
@@ -185,6 +208,7 @@ def _version(info: ModelVersionInfo) -> VersionItem:
         trial_id=info.trial_id,
         run_id=info.run_id,
         package_id=info.package_id,
+        gate_metric=registry.judged_metric(info.gate),
     )
 
 
@@ -229,11 +253,10 @@ def list_models(request: Request, page: Annotated[PageQuery, Depends()]) -> Page
     """Registered models by name, with their number of versions and aliases."""
     after = page.after()
     if after is not None and (not isinstance(after, str) or "\x00" in after):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page)
     found = registry.models(after=after, limit=page.limit + 1, settings=settings_of(request))
-    shown = found[: page.limit]
-    next_cursor = encode_cursor(shown[-1].name) if len(found) > page.limit else None
-    return Page[ModelItem](items=[_model(m) for m in shown], next_cursor=next_cursor)
+    settings = settings_of(request)
+    return page_of(found, page, lambda m: m.name, lambda m: _model(m, settings))
 
 
 @router.get("/models/{name}", response_model=ModelDetail, responses=READS, dependencies=[Depends(require("read"))])
@@ -243,7 +266,7 @@ def show_model(name: Name, request: Request, response: Response) -> ModelDetail:
     info = registry.model(name, settings=settings)
     revision = registry.revision(name, settings=settings)
     response.headers["ETag"] = etag(revision)
-    return ModelDetail(**_model(info).model_dump(), revision=revision)
+    return ModelDetail(**_model(info, settings).model_dump(), revision=revision)
 
 
 @router.get(
@@ -262,7 +285,7 @@ def list_versions(
     """The versions of a model, newest first (or oldest), with their status, aliases and test-set metrics."""
     after = page.after()
     if after is not None and not _is_number(after):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page)
     found = registry.versions(
         name,
         status=status,
@@ -271,9 +294,7 @@ def list_versions(
         limit=page.limit + 1,
         settings=settings_of(request),
     )
-    shown = found[: page.limit]
-    next_cursor = encode_cursor(shown[-1].number) if len(found) > page.limit else None
-    return Page[VersionItem](items=[_version(v) for v in shown], next_cursor=next_cursor)
+    return page_of(found, page, lambda v: v.number, _version)
 
 
 @router.get(
@@ -293,10 +314,7 @@ def show_version(name: Name, ref: VersionRef, request: Request, response: Respon
     return VersionDetail(
         **_version(found).model_dump(),
         gate=found.gate,
-        traffic=[
-            UseItem(deployment=t.deployment, role=t.role, weight=t.weight, follows=t.follows, described=t.describe())
-            for t in uses
-        ],
+        traffic=[_use(t) for t in uses],
         lineage=registry.model_lineage(name, found.number, settings=settings),
         events=[
             _event(e) for e in registry.history(name, version=found.number, limit=VERSION_EVENTS, settings=settings)
@@ -353,11 +371,9 @@ def list_events(
     """The model's audit trail, newest first: every status and alias change, who made it, when and why."""
     before = page.after()
     if before is not None and not _is_number(before):
-        raise _bad_cursor(page.cursor)
+        raise bad_cursor(page)
     found = registry.history(name, version=version, before=before, limit=page.limit + 1, settings=settings_of(request))
-    shown = found[: page.limit]
-    next_cursor = encode_cursor(shown[-1].id) if len(found) > page.limit else None
-    return Page[EventItem](items=[_event(e) for e in shown], next_cursor=next_cursor)
+    return page_of(found, page, lambda e: e.id, _event)
 
 
 @router.post(
@@ -448,15 +464,3 @@ def _release(release: Any, name: str, response: Response, request: Request) -> R
 def _is_number(key: Any) -> bool:
     """Whether a cursor holds a version number or event id as this API makes them."""
     return isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= MAX_NUMBER
-
-
-def _bad_cursor(cursor: str | None) -> Problem:
-    return Problem(
-        400,
-        "Malformed cursor",
-        f"cursor {str(cursor)[:60]!r} is not one this list made",
-        field="cursor",
-        value=str(cursor)[:60],
-        expected="the next_cursor of a previous page of the same list",
-        remedy="drop cursor to start from the first page",
-    )

@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 from evergreen.monitoring import UNRESOLVED, alert, alerts, monitor_series, monitors, set_alert_state
 from evergreen.store import AlertEventInfo, AlertInfo, MonitorResultInfo
 
-from ._deployments import MAX_INT, NAME_PATTERN, bad_cursor, problems
-from ._pages import Page, PageQuery, page_of
+from ._deployments import NAME_PATTERN, problems
+from ._pages import Page, PageQuery, bad_cursor, page_of
+from ._params import MAX_INT
 from ._security import actor, require, settings_of
 
 router = APIRouter(tags=["monitoring"])

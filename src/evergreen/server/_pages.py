@@ -73,6 +73,22 @@ def decode_cursor(cursor: str) -> Any:
         ) from e
 
 
+def bad_cursor(query: PageQuery, *, sorted_by: bool = False) -> Problem:
+    """The 400 for a cursor that decodes but holds no key of this list (made by another list, or edited;
+    ``sorted_by``: or by this list under another sort)."""
+    cursor = (query.cursor or "")[:60]
+    sort = " with this sort" if sorted_by else ""
+    return Problem(
+        400,
+        "Malformed cursor",
+        f"cursor {cursor!r} is not one this list made{sort}",
+        field="cursor",
+        value=cursor,
+        expected=f"the next_cursor of a previous page of the same list{', with the same sort' if sorted_by else ''}",
+        remedy="drop cursor to start from the first page",
+    )
+
+
 def page_of(items: Sequence[S], query: PageQuery, key: Callable[[S], Any], convert: Callable[[S], T]) -> Page[T]:
     """A page from ``items`` read with ``limit = query.limit + 1`` (the extra one says whether more follow)."""
     shown = list(items[: query.limit])

@@ -16,12 +16,16 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-#: Evergreen's errors by the status they mean over HTTP; the first match in order wins (subclasses first).
+#: Evergreen's errors by the status they mean over HTTP; the first match in order wins (subclasses first). Every
+#: class of :mod:`evergreen.errors` has its row (a test holds the table to that), so none answers by default:
+#: 404 a missing record, 422 a value the operation does not take (whatever the state), 409 a state that refuses
+#: the operation (a stale revision, a version not validated, a run already ended).
 STATUS_OF_ERROR: tuple[tuple[type[errors.EvergreenError], int], ...] = (
     (errors.StoreSchemaError, 503),
     (errors.StoreError, 503),
     (errors.NotFoundError, 404),
     (errors.RefError, 400),
+    (errors.InvalidValueError, 422),
     (errors.ConfigError, 422),
     (errors.DataValidationError, 422),
     (errors.SchemaError, 422),
@@ -31,6 +35,20 @@ STATUS_OF_ERROR: tuple[tuple[type[errors.EvergreenError], int], ...] = (
     (errors.TrackingError, 422),
     (errors.EvaluationError, 422),
     (errors.MissingDependencyError, 501),
+    (errors.ConflictError, 409),
+    (errors.ServingError, 409),
+    (errors.MonitorError, 409),
+    (errors.FeatureError, 409),
+    (errors.RegistryError, 409),
+    (errors.RunError, 409),
+    (errors.TrainingError, 409),
+    (errors.ModelError, 409),
+    (errors.SystemDefinitionError, 409),
+    (errors.ReproducibilityError, 409),
+    (errors.MaterializerError, 409),
+    (errors.PredictionLogError, 503),
+    (errors.ArtifactIntegrityError, 500),
+    (errors.ApiError, 502),
 )
 
 
@@ -70,12 +88,25 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
 
 
+#: The problem's title by its status.
+TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid request",
+    500: "Internal server error",
+    501: "Not implemented",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+
 def status_of(error: errors.EvergreenError) -> int:
-    """The HTTP status an Evergreen error stands for (409: the request conflicts with the state it met)."""
+    """The HTTP status an Evergreen error stands for (:data:`STATUS_OF_ERROR`; 500 for a class it lacks)."""
     for kind, status in STATUS_OF_ERROR:
         if isinstance(error, kind):
             return status
-    return 409
+    return 500
 
 
 def install(app: FastAPI) -> None:
@@ -88,10 +119,9 @@ def install(app: FastAPI) -> None:
     async def on_evergreen(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.EvergreenError)
         status = status_of(exc)
-        title = {404: "Not found", 400: "Bad request", 422: "Invalid request", 503: "Store unavailable"}.get(
-            status, "Conflict" if status == 409 else "Error"
-        )
-        remedy = "retry when the metadata store is reachable again" if status == 503 else None
+        title, remedy = TITLES.get(status, "Error"), None
+        if isinstance(exc, errors.StoreError):
+            title, remedy = "Store unavailable", "retry when the metadata store is reachable again"
         return problem_response(Problem(status, title, str(exc), remedy=remedy, error=type(exc).__name__), request)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
 
 from fastapi import Request
 
@@ -33,12 +32,16 @@ def workspace_of(request: Request) -> Workspace:
     return open_workspace(settings_of(request))
 
 
-def require(scope: str) -> Callable[[Request], None]:
+class require:
     """A dependency that lets the request through only with a token whose scopes include ``scope``
-    (always, when ``[auth] enabled`` is false); it remembers the token's name for :func:`actor`."""
-    accepted = IMPLIED_BY[scope]
+    (always, when ``[auth] enabled`` is false); it remembers the token's name for :func:`actor`. ``scope`` is
+    kept, so the routes' scopes can be listed (:func:`evergreen.server.route_scopes`)."""
 
-    def check(request: Request) -> None:
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        self.accepted = IMPLIED_BY[scope]
+
+    def __call__(self, request: Request) -> None:
         authorizer = request.app.state.authorizer
         if not authorizer.enabled:
             return
@@ -61,20 +64,28 @@ def require(scope: str) -> Callable[[Request], None]:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         name, scopes = identity
-        if not accepted & set(scopes):
+        if not self.accepted & set(scopes):
             raise Problem(
                 403,
                 "Scope missing",
                 f"token {name!r} has the scopes {sorted(scopes)}, and {request.method} {request.url.path} needs "
-                f"{scope!r}",
+                f"{self.scope!r}",
                 field="scope",
-                value=scope,
-                expected=f"a token with one of {sorted(accepted)}",
-                remedy=f"use a token made with `evergreen tokens create NAME --scope {scope}`",
+                value=self.scope,
+                expected=f"a token with one of {sorted(self.accepted)}",
+                remedy=f"use a token made with `evergreen tokens create NAME --scope {self.scope}`",
             )
         request.state.token_name = name
 
-    return check
+
+def permits(request: Request, scope: str) -> bool:
+    """Whether the request may see what ``scope`` guards (always, when ``[auth] enabled`` is false): for a route
+    that answers everyone and shows more to a token with ``scope``, as ``/health`` does."""
+    try:
+        require(scope)(request)
+    except Problem:
+        return False
+    return True
 
 
 def actor(request: Request) -> str:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from evergreen.serving import create_token, revoke_token, tokens
 from evergreen.store import TokenInfo
 
-from ._deployments import NAME_PATTERN, bad_cursor, problems
-from ._pages import Page, PageQuery, page_of
+from ._deployments import NAME_PATTERN, problems
+from ._pages import Page, PageQuery, bad_cursor, page_of
 from ._security import require, settings_of
 
 router = APIRouter(tags=["tokens"])

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from evergreen.config import Settings
-from evergreen.errors import ConflictError, FeatureError, NotFoundError, ServingError
+from evergreen.errors import ConflictError, FeatureError, NotFoundError, ServingError, ServingValueError
 from evergreen.registry import actor as user_name
 from evergreen.registry import get
 from evergreen.store import (
@@ -118,7 +118,7 @@ def deploy(
     if alias is not None:  # checked now: the first version of a following deployment goes live directly
         check_strategy(strategy)
         if strategy in ("shadow", "bandit"):
-            raise ServingError(
+            raise ServingValueError(
                 f"a {strategy} deployment compares versions, so it cannot follow the alias {model}@{alias}; "
                 f"give version numbers, e.g. `evergreen deploy {name} {model}@3 --strategy {strategy}`"
             )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from evergreen.config import Settings
 from evergreen.data import as_utc
-from evergreen.errors import ServingError
+from evergreen.errors import ServingValueError
 from evergreen.store import PREDICTION_MODES, PredictionInfo, get_deployment, list_predictions
 from evergreen.workspace import open_workspace
 
@@ -37,16 +37,16 @@ def predictions(
 
     Raises:
         NotFoundError: no deployment is called ``deployment``.
-        ServingError: ``mode`` or ``limit`` is out of bounds, or ``since`` is not before ``until``.
+        ServingValueError: ``mode`` or ``limit`` is out of bounds, or ``since`` is not before ``until``.
     """
     if mode is not None and mode not in PREDICTION_MODES:
-        raise ServingError(f"prediction mode {mode!r} is not one of {', '.join(PREDICTION_MODES)}")
+        raise ServingValueError(f"prediction mode {mode!r} is not one of {', '.join(PREDICTION_MODES)}")
     if not 1 <= limit <= MAX_PAGE:
-        raise ServingError(f"limit {limit} must be between 1 and {MAX_PAGE}")
+        raise ServingValueError(f"limit {limit} must be between 1 and {MAX_PAGE}")
     since = as_utc(since) if since is not None else None
     until = as_utc(until) if until is not None else None
     if since is not None and until is not None and since >= until:
-        raise ServingError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+        raise ServingValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     with open_workspace(settings).read_session() as session:
         get_deployment(session, deployment)  # an unknown name is a NotFoundError naming it, not an empty page
         return list_predictions(

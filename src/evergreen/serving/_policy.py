@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from evergreen.errors import ServingError, did_you_mean
+from evergreen.errors import ServingError, ServingValueError, did_you_mean
 
 Strategy = Literal["direct", "blue-green", "canary", "shadow", "bandit"]
 STRATEGIES: tuple[str, ...] = ("direct", "blue-green", "canary", "shadow", "bandit")
@@ -188,14 +188,14 @@ class Policy(BaseModel):
 def check_every(every_s: float) -> None:
     """Refuse a canary step that lasts no time."""
     if every_s <= 0:
-        raise ServingError(f"a canary step must last a positive time, got every_s={every_s}")
+        raise ServingValueError(f"a canary step must last a positive time, got every_s={every_s}")
 
 
 def check_missing_entities(value: str) -> MissingEntities:
     """``value`` if it is a rule for entities with no online row, else a ServingError naming the choices."""
     if value not in MISSING_ENTITIES:
         hint = did_you_mean(value, MISSING_ENTITIES)
-        raise ServingError(
+        raise ServingValueError(
             f"missing_entities {value!r} is not known{hint}; expected one of {MISSING_ENTITIES} (score: answer "
             "with nulls where the model takes them, flagged; refuse: 422 naming the entity)"
         )
@@ -206,12 +206,12 @@ def check_strategy(strategy: str) -> None:
     """Refuse a strategy that is not one of :data:`STRATEGIES` (ServingError, with the nearest name)."""
     if strategy not in STRATEGIES:
         hint = did_you_mean(strategy, STRATEGIES)
-        raise ServingError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
+        raise ServingValueError(f"strategy {strategy!r} is not known{hint}; expected one of {STRATEGIES}")
 
 
 def check_steps(steps: list[float]) -> list[float]:
     if not steps or any(not 0 < s <= 100 for s in steps) or steps != sorted(steps) or steps[-1] != 100:
-        raise ServingError(f"canary steps must rise to 100 with each share in (0, 100], got {steps}")
+        raise ServingValueError(f"canary steps must rise to 100 with each share in (0, 100], got {steps}")
     return steps
 
 
@@ -238,7 +238,7 @@ def make_policy(
     if strategy == "bandit":
         chosen = sorted(set(versions or ([version] if incumbent is None else [incumbent, version])))
         if len(chosen) < 2:
-            raise ServingError(f"a bandit needs at least two versions to choose between, got {chosen}")
+            raise ServingValueError(f"a bandit needs at least two versions to choose between, got {chosen}")
         return Policy(
             strategy="bandit", arms=[Arm(version=v, weight=100.0 / len(chosen)) for v in chosen], sticky=False
         )

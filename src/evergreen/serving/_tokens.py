@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from evergreen.config import Settings
-from evergreen.errors import ServingError
+from evergreen.errors import ServingValueError
 from evergreen.store import SCOPES, TokenInfo, get_token, list_tokens
 from evergreen.store import create_token as store_token
 from evergreen.store import revoke_token as store_revoke
@@ -43,7 +43,7 @@ def create_token(name: str, scopes: Sequence[str], *, settings: Settings | None 
     """Make a token called ``name`` with ``scopes`` (some of :data:`~evergreen.store.SCOPES`).
 
     Raises:
-        ServingError: the name is empty or too long, or a scope is unknown or none is given.
+        ServingValueError: the name is empty or too long, or a scope is unknown or none is given.
         ConflictError: a token of that name exists (revoked or not).
     """
     check_token_name(name)
@@ -68,7 +68,9 @@ def revoke_token(name: str, *, settings: Settings | None = None) -> TokenInfo:
 def check_token_name(name: str) -> str:
     """``name`` when it can name a token: non-empty text of at most :data:`MAX_NAME` characters, no spaces."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or any(c.isspace() for c in name):
-        raise ServingError(f"token name {name!r} must be 1 to {MAX_NAME} characters without spaces, e.g. 'ci-deployer'")
+        raise ServingValueError(
+            f"token name {name!r} must be 1 to {MAX_NAME} characters without spaces, e.g. 'ci-deployer'"
+        )
     return name
 
 
@@ -78,5 +80,5 @@ def check_scopes(scopes: Sequence[str]) -> list[str]:
     unknown = [s for s in chosen if s not in SCOPES]
     if unknown or not chosen:
         got = f"unknown scope(s) {unknown}" if unknown else "no scope"
-        raise ServingError(f"{got}; expected one or more of {list(SCOPES)} (--scope read --scope operate …)")
+        raise ServingValueError(f"{got}; expected one or more of {list(SCOPES)} (--scope read --scope operate …)")
     return chosen

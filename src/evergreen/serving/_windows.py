@@ -19,7 +19,7 @@ import numpy as np
 
 from evergreen.config import Settings
 from evergreen.data import as_utc
-from evergreen.errors import NotFoundError, ServingError
+from evergreen.errors import NotFoundError, ServingValueError
 from evergreen.store import get_deployment, get_model_version, now, recent_predictions
 from evergreen.workspace import open_workspace
 
@@ -116,15 +116,15 @@ def prediction_windows(
 
     Raises:
         NotFoundError: no deployment is called ``deployment``.
-        ServingError: ``span`` is not positive, ``windows`` is not between 1 and :data:`MAX_WINDOWS`, or
+        ServingValueError: ``span`` is not positive, ``windows`` is not between 1 and :data:`MAX_WINDOWS`, or
             ``max_rows`` is not positive.
     """
     if span.total_seconds() <= 0:
-        raise ServingError(f"span must be a positive duration, got {span}")
+        raise ServingValueError(f"span must be a positive duration, got {span}")
     if not 1 <= windows <= MAX_WINDOWS:
-        raise ServingError(f"windows must be between 1 and {MAX_WINDOWS}, got {windows}")
+        raise ServingValueError(f"windows must be between 1 and {MAX_WINDOWS}, got {windows}")
     if max_rows < 1:
-        raise ServingError(f"max_rows must be at least 1, got {max_rows}")
+        raise ServingValueError(f"max_rows must be at least 1, got {max_rows}")
     end = as_utc(until) if until is not None else now()
     start = end - span
     with open_workspace(settings).session() as session:

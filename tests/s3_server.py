@@ -7,6 +7,7 @@ through ``AWS_ENDPOINT_URL_S3`` and the usual credential variables (:attr:`S3Ser
 
 from __future__ import annotations
 
+import logging
 import uuid
 from types import TracebackType
 
@@ -53,6 +54,7 @@ class S3Server:
         return name
 
     def __enter__(self) -> S3Server:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request in every test's report
         self._server.start()
         return self
 

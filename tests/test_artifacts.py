@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from fsspec.core import url_to_fs
 from sklearn.linear_model import LogisticRegression
 
 import evergreen.artifacts
-from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.artifacts import ArtifactRef, ArtifactStore, save_path, sweep
 from evergreen.errors import ArtifactIntegrityError, ArtifactNotFoundError, MaterializerError, StoreError
 
 SRC = str(Path(evergreen.artifacts.__file__).resolve().parents[2])
@@ -467,3 +468,35 @@ def test_delete_removes_a_blob_and_tolerates_a_missing_one(store: ArtifactStore)
     store.delete(artifact_id)
     assert not store.exists(artifact_id)
     store.delete(artifact_id)
+
+
+# ------------------------------------------------------------------------------------ gc
+
+
+def test_sweep_keeps_what_records_and_manifests_name_and_recent_blobs(store: ArtifactStore, tmp_path: Path) -> None:
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    (folder / "roc.json").write_text('{"auc": 0.9}')
+    plots = save_path(store, folder)  # its manifest names roc.json's blob
+    named = store.put_bytes(b"a step output a run records")
+    orphan = store.put_bytes(b"an output whose run was deleted")
+
+    assert sweep(store, {named, plots.id}).deleted == [], "a blob written less than a day ago may be unrecorded yet"
+    swept = sweep(store, {named, plots.id}, now=datetime.now(UTC) + timedelta(days=2))
+
+    assert [b.id for b in swept.deleted] == [orphan]
+    assert (swept.kept, swept.kept_recent) == (3, 0)
+    assert sorted(b.id for b in store.blobs()) == sorted([named, plots.id, store.put_bytes(b'{"auc": 0.9}')])
+    assert sweep(store, set(), dry_run=True, now=datetime.now(UTC) + timedelta(days=2)).kept == 0
+
+
+def test_sweep_stops_before_deleting_when_a_kept_manifest_is_corrupt(store: ArtifactStore, tmp_path: Path) -> None:
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    report = save_path(store, folder)
+    overwrite(store.uri(report.id), b'{"files": []}')
+
+    with pytest.raises(ArtifactIntegrityError, match=rf"artifact {report.id} .*stopped before deleting anything"):
+        sweep(store, {report.id}, now=datetime.now(UTC) + timedelta(days=2))
+    assert len(list(store.blobs())) == 2

@@ -321,3 +321,20 @@ def test_a_pipeline_runs_with_its_artifacts_in_the_bucket_and_gc_keeps_them(
     again = sp.sums.run(settings=settings, rows=10, log=str(log))
     assert again.output == run.output
     assert {s.status for s in again.steps} == {"cached"}, "gc kept every artifact a run names"
+
+
+def test_doctor_checks_the_bucket_and_names_a_missing_one(
+    bucket: str, s3_server: S3Server, s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "evergreen.toml").write_text(f'[artifacts]\nroot = "s3://{bucket}/team"\n')
+    good = evergreen(tmp_path, "doctor", env=s3_env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"✓ artifact root writable: s3://{bucket}/team" in good.stdout
+
+    bad = evergreen(tmp_path, "--artifacts-root", "s3://not-made-yet/team", "doctor", env=s3_env)
+    assert bad.returncode == 1
+    assert (
+        "✗ artifact root: the bucket 'not-made-yet' of the artifact store s3://not-made-yet/team does not"
+        in " ".join(bad.stdout.split())
+    )
+    assert s3_server.endpoint in " ".join(bad.stdout.split())

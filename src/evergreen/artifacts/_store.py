@@ -85,13 +85,17 @@ class ArtifactStore:
       :meth:`uri` (``{root}/objects/{id[:2]}/{id[2:]}``). Storing the same bytes twice stores one blob.
     - Writes are atomic. On a local filesystem bytes go to a temporary name in the same folder (unique
       per process and thread), are flushed and fsynced, then renamed onto the final name; on object
-      stores one whole-object put is the atomic equivalent. A writer killed mid-write leaves at most a
-      stray temporary file, which reads and :meth:`exists` ignore; never wrong bytes under a final name.
+      stores one whole-object put (above :data:`PART_BYTES`, a multipart upload, which makes the object
+      only once complete) is the atomic equivalent. A writer killed mid-write leaves at most a stray
+      temporary file, which reads and :meth:`exists` ignore; never wrong bytes under a final name.
     - Reads are verified: bytes whose sha256 differs from the id raise ArtifactIntegrityError and are
-      never returned.
+      never returned, nor kept in the local cache.
     - Thread- and process-safe without locks: blobs are immutable and two writers of the same content
-      both succeed (the last rename wins with identical bytes). The store holds no mutable state and
-      can be pickled to other processes (a ``memory://`` store is per process, though).
+      both succeed (the last rename wins with identical bytes); processes fetching one blob into the
+      local cache each download to their own temporary name (see :class:`LocalCache`). The store holds
+      no mutable state and can be pickled to other processes (a ``memory://`` store is per process,
+      though); :attr:`open_options` reopens it elsewhere.
+    - Buckets are never created: a missing one is a StoreError naming the bucket and the endpoint.
 
     Errors from the OS or fsspec drivers are raised as StoreError (or the artifact errors) with the
     original as ``__cause__``.
@@ -383,6 +387,9 @@ class ArtifactStore:
             return
         except Exception as e:
             raise StoreError(f"could not list the artifact store at {self._root}: {self._reason(e)}") from e
+        finally:
+            if not self._local:
+                self._fs.invalidate_cache()  # a listing kept would answer later checks with what it saw
         for path, info in found.items():
             folder, _, name = str(path).rstrip("/").rpartition("/")
             artifact_id = folder.rpartition("/")[2] + name
@@ -530,13 +537,13 @@ def _modified(info: dict[str, Any]) -> datetime:
     for key in ("LastModified", "last_modified", "mtime", "created", "updated"):
         value = info.get(key)
         if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         if isinstance(value, int | float):
             return datetime.fromtimestamp(value, UTC)
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return datetime.now(UTC)  # unknown: taken as new, so a sweep keeps it
 
 

@@ -90,6 +90,11 @@ def test_the_endpoint_comes_from_aws_endpoint_url_s3_then_aws_endpoint_url(
     with pytest.raises(StoreError, match=r"http://127\.0\.0\.1:\d+"):
         ArtifactStore(f"s3://{bucket}/generic", config_kwargs={"retries": {"max_attempts": 1}}).check_writable()
 
+    # An endpoint given in [artifacts] options wins over the variables, however it is given.
+    for options in ({"endpoint_url": s3_server.endpoint}, {"client_kwargs": {"endpoint_url": s3_server.endpoint}}):
+        store = ArtifactStore(f"s3://{bucket}/generic", cache_dir=str(tmp_path / "cache"), **options)
+        assert store.get_bytes(store.put_bytes(b"via options")) == b"via options"
+
 
 # ------------------------------------------------------------------------------------ errors
 
@@ -118,17 +123,22 @@ def test_an_unreachable_endpoint_is_named(s3_env: dict[str, str], monkeypatch: p
         store.put_bytes(b"x")
 
 
-def test_without_s3fs_the_error_names_the_extra(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("root", "remedy"),
+    [("s3://bucket/prefix", 'pip install "evergreen[s3]"'), ("gs://bucket/prefix", "Please install gcsfs")],
+)
+def test_without_the_filesystem_package_the_error_names_the_remedy(root: str, remedy: str) -> None:
     script = (
-        "import sys; sys.modules['s3fs'] = None\n"  # as if s3fs were not installed
+        "import sys; sys.modules['s3fs'] = sys.modules['gcsfs'] = None\n"  # as if neither were installed
         "from evergreen.artifacts import ArtifactStore\n"
-        "ArtifactStore('s3://bucket/prefix')\n"
+        f"ArtifactStore({root!r})\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=child_env({}))
     assert done.returncode != 0
-    assert "MissingDependencyError" in done.stderr
-    assert 'pip install "evergreen[s3]"' in done.stderr
-    assert MissingDependencyError.__name__ in done.stderr
+    assert (
+        f"{MissingDependencyError.__module__}.{MissingDependencyError.__name__}: the artifact store at" in done.stderr
+    )
+    assert remedy in done.stderr
 
 
 # ------------------------------------------------------------------------------------ big blobs and races

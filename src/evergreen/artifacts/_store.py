@@ -121,14 +121,20 @@ class ArtifactStore:
         options = dict(storage_options)
         if protocol in ("s3", "s3a"):
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            if endpoint and "endpoint_url" not in options:
+            given = "endpoint_url" in options or "endpoint_url" in (options.get("client_kwargs") or {})
+            if endpoint and not given:
                 options["endpoint_url"] = endpoint
         try:
             fs, base = url_to_fs(str(root), **options)
         except ImportError as e:
+            remedy = (
+                f'pip install "evergreen[{_EXTRAS[protocol]}]"'
+                if protocol in _EXTRAS
+                else "install the fsspec filesystem package the reason names"
+            )
             raise MissingDependencyError(
                 f"the artifact store at {root!r} needs the {protocol}:// filesystem, which is not installed "
-                f'({_reason(e)}); install it with: pip install "evergreen[{_EXTRAS.get(protocol, protocol)}]"'
+                f"({_reason(e)}); {remedy}"
             ) from e
         except (TypeError, ValueError) as e:
             raise StoreError(

@@ -22,7 +22,8 @@ from evergreen.workspace import open_workspace
 from s3_server import S3Server
 from server_process import free_port
 
-pytestmark = pytest.mark.xdist_group("s3")
+# Processes started on a shared two-core machine: the pipeline and CLI tests need more than the default 120 s there.
+pytestmark = [pytest.mark.xdist_group("s3"), pytest.mark.timeout(300)]
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

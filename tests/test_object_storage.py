@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -242,23 +243,51 @@ def test_processes_writing_to_the_bucket_at_once(store: ArtifactStore, s3_env: d
 # ------------------------------------------------------------------------------------ the local cache
 
 
+def used(store: ArtifactStore, artifact_id: str, minutes_ago: float) -> None:
+    """Date the last use of a cached copy back, as if it had been read ``minutes_ago``."""
+    when = time.time() - minutes_ago * 60
+    os.utime(store.cache.path(artifact_id), (when, when))
+
+
 def test_the_cache_evicts_the_least_recently_used_copy_but_never_one_in_use(bucket: str, tmp_path: Path) -> None:
     store = ArtifactStore(f"s3://{bucket}/a", cache_dir=str(tmp_path / "cache"), cache_max_bytes=2500)
     first, second, third, fourth = (store.put_bytes(bytes([i]) * 1000) for i in range(4))
     store.local_path(first)
     store.local_path(second)
-    store.local_path(first)  # now the second is the least recently used
+    used(store, first, 10)
+    used(store, second, 20)  # the least recently used
     store.local_path(third)
     assert sorted(c.id for c in store.cache.copies()) == sorted([first, third])
 
-    with open(store.local_path(first), "rb") as held, store.local_copy(third) as pinned:  # open, and pinned
-        store.local_path(fourth)
-        store.local_path(second)
-        assert {first, third} <= {c.id for c in store.cache.copies()}
-        assert held.read() == bytes([0]) * 1000
-        assert Path(pinned).read_bytes() == bytes([2]) * 1000
+    used(store, third, 30)
+    store.local_path(first)  # a hit makes it the most recently used again
+    used(store, first, 5)
     store.local_path(fourth)
+    assert sorted(c.id for c in store.cache.copies()) == sorted([first, fourth])
+
+    with open(store.local_path(first), "rb") as held, store.local_copy(fourth) as pinned:  # open, and pinned
+        used(store, first, 50)
+        used(store, fourth, 50)
+        store.local_path(second)
+        store.local_path(third)
+        assert {first, fourth} <= {c.id for c in store.cache.copies()}, "never one this process holds"
+        assert held.read() == bytes([0]) * 1000
+        assert Path(pinned).read_bytes() == bytes([3]) * 1000
+    for copy in store.cache.copies():
+        used(store, copy.id, 40)
+    store.cache.evict()
     assert sum(c.size for c in store.cache.copies()) <= 2500
+
+
+def test_a_copy_used_in_the_last_minute_is_never_evicted(bucket: str, tmp_path: Path) -> None:
+    """Another process may have just been handed its path: the bound waits for it."""
+    store = ArtifactStore(f"s3://{bucket}/a", cache_dir=str(tmp_path / "cache"), cache_max_bytes=1500)
+    ids = [store.put_bytes(bytes([i]) * 1000) for i in range(3)]
+    paths = [store.local_path(i) for i in ids]
+    assert all(os.path.exists(p) for p in paths)
+    used(store, ids[0], 2)
+    store.cache.evict()
+    assert sorted(c.id for c in store.cache.copies()) == sorted(ids[1:])
 
 
 def test_a_damaged_local_copy_is_fetched_again(store: ArtifactStore) -> None:

@@ -6,8 +6,11 @@ and the last rename wins with identical bytes; a reader never sees a partial or 
 final name. Every use of a copy touches its modification time, so the oldest modification time is the
 least recently used copy. When the folder holds more than ``max_bytes``, the least recently used copies
 are deleted until it fits, except the copies this process has open (``/proc/self/fd`` where the OS has
-it) or holds through :meth:`LocalCache.pinned`. Another process may delete a copy this one still reads;
-POSIX keeps an open file readable after its name is gone.
+it) or holds through :meth:`LocalCache.pinned`, and any copy used in the last :data:`MIN_IDLE_SECONDS` by
+any process: a process that was just handed a path (a pipeline worker about to open a dataset version)
+finds the file there, though another process of the machine fills the cache meanwhile. The cache may so
+exceed its bound for a moment. A copy deleted while another process reads it stays readable to that
+process (POSIX keeps an open file's bytes until it is closed).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ __all__ = ["DEFAULT_CACHE_FOLDER", "LocalCache", "sha256_file"]
 DEFAULT_CACHE_FOLDER = os.path.join(tempfile.gettempdir(), "evergreen-artifacts")
 #: A temporary file older than this was left by a killed process and is removed by the next eviction.
 STALE_PART_SECONDS = 3600.0
+#: A copy used (fetched or verified) more recently than this is never evicted.
+MIN_IDLE_SECONDS = 60.0
 
 _pins: Counter[str] = Counter()  # cache files held by `pinned` blocks of this process
 _pins_lock = threading.Lock()
@@ -147,14 +152,16 @@ class LocalCache:
 
     def evict(self, *, unwanted: Callable[[str], bool] | None = None) -> list[Cached]:
         """Delete copies, least recently used first, until the cache fits in ``max_bytes``; with ``unwanted``,
-        also every copy it returns True for. Copies in use by this process stay. Returns what was deleted."""
+        also every copy it returns True for. Copies in use by this process, or used by any process in the last
+        :data:`MIN_IDLE_SECONDS`, stay. Returns what was deleted."""
         self._remove_stale_parts()
         copies = self.copies()
         total = sum(c.size for c in copies)
         keep = self.in_use()
+        recent = time.time() - MIN_IDLE_SECONDS
         deleted = []
         for copy in copies:
-            if copy.id in keep:
+            if copy.id in keep or copy.used_at > recent:
                 continue
             if total <= self.max_bytes and (unwanted is None or not unwanted(copy.id)):
                 continue

@@ -113,7 +113,8 @@ class ArtifactSettings(BaseModel):
         ge=0,
         allow_inf_nan=False,
         description="The most gigabytes the local cache keeps; beyond it the least recently used copies are "
-        "deleted (never one this process has open). 0 keeps no copy longer than it is needed.",
+        "deleted (never one the process has open, nor one used in the last minute). 0 keeps no copy longer "
+        "than it is needed.",
     )
 
     @field_validator("options", mode="before")

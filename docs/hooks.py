@@ -126,7 +126,8 @@ def _config_reference() -> str:
         out += ["| key | type | default | environment variable | meaning |", "| --- | --- | --- | --- | --- |"]
         for key, spec in model.model_fields.items():
             kind = _type_name(spec.annotation)
-            default = "—" if spec.default is None else f"`{spec.default!r}`".replace("'", '"')
+            value = spec.get_default(call_default_factory=True)
+            default = "—" if value is None else f"`{value!r}`".replace("'", '"')
             variable = f"`EVERGREEN_{section.upper()}_{key.upper()}`"
             meaning = " ".join((spec.description or "").split()).replace("|", "\\|")
             out.append(f"| `{key}` | {kind} | {default} | {variable} | {meaning} |")
@@ -139,6 +140,8 @@ def _type_name(annotation: Any) -> str:
 
     if typing.get_origin(annotation) is typing.Literal:
         return " or ".join(f'`"{value}"`' for value in typing.get_args(annotation))
+    if typing.get_origin(annotation) is dict:
+        return "table"
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if args:
         return _type_name(args[0]) + " (optional)"

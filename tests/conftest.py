@@ -23,6 +23,12 @@ Online-store fixtures (the feature store):
 - ``online_url``: an online-store URL per test, once a SQLite file and once a Redis database; test ids
   ``[sqlite]`` and ``[redis]``.
 
+Object-storage fixtures:
+
+- ``s3_server``: moto's S3 in server mode on loopback (see tests/s3_server.py), once per test session and
+  worker, started the first time a test asks for it; ``s3_env`` puts its endpoint and credentials in the
+  test's environment (the standard AWS variables) and gives them for child processes.
+
 Web UI fixtures (see tests/ui_browser.py):
 
 - ``ui_project``: a project the quickstart made, once per test session; ``ui_server`` serves it (prediction
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
     from api_server import ApiServer
+    from s3_server import S3Server
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -111,6 +118,22 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip(f"Redis tests need redis-server: {e}")
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from s3_server import S3Server  # here: moto and boto3 load only for the tests that use S3
+
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The S3 server's AWS variables, set for this test (and returned, for child processes)."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server.env
 
 
 @pytest.fixture(

@@ -1,4 +1,4 @@
-"""The artifact store's contract, run against a local folder and an fsspec object store (memory://)."""
+"""The artifact store's contract, run against a local folder, fsspec's memory:// and S3 over HTTP (moto's server)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import fsspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,21 +23,27 @@ from fsspec.core import url_to_fs
 from sklearn.linear_model import LogisticRegression
 
 import evergreen.artifacts
-from evergreen.artifacts import ArtifactRef, ArtifactStore
+from evergreen.artifacts import ArtifactRef, ArtifactStore, save_path, sweep
 from evergreen.errors import ArtifactIntegrityError, ArtifactNotFoundError, MaterializerError, StoreError
 
 SRC = str(Path(evergreen.artifacts.__file__).resolve().parents[2])
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactStore]:
-    """The same tests against a local folder and an object store (fsspec's in-memory filesystem)."""
+    """The same tests against a local folder and two object stores: fsspec's in-memory filesystem and a
+    bucket of a real S3 service over HTTP (moto's server mode), with a local cache in ``tmp_path``."""
     if request.param == "local":
         yield ArtifactStore(str(tmp_path / "artifacts"))
         return
+    if request.param == "s3":
+        request.getfixturevalue("s3_env")  # the endpoint and credentials, as AWS variables
+        bucket = request.getfixturevalue("s3_server").fresh_bucket()
+        yield ArtifactStore(f"s3://{bucket}/project", cache_dir=str(tmp_path / "cache"))
+        return
     root = f"memory://evergreen-test-{uuid.uuid4().hex}"
-    yield ArtifactStore(root)
-    fs, path = url_to_fs(root)
+    yield ArtifactStore(root, cache_dir=str(tmp_path / "cache"))
+    fs, path = filesystem(root)
     if fs.exists(path):
         fs.rm(path, recursive=True)
 
@@ -46,16 +53,24 @@ def local_store(tmp_path: Path) -> ArtifactStore:
     return ArtifactStore(str(tmp_path / "artifacts"))
 
 
+def filesystem(uri: str) -> tuple[Any, str]:
+    """The fsspec filesystem and path of ``uri``, as another tool would open it (S3: the environment's endpoint)."""
+    options = {"endpoint_url": os.environ["AWS_ENDPOINT_URL_S3"]} if uri.startswith("s3://") else {}
+    fs, path = url_to_fs(uri, **options)
+    return fs, str(path)
+
+
 def stored_files(store: ArtifactStore) -> list[str]:
     """Every file under the store's root, as the filesystem names them."""
-    fs, path = url_to_fs(store.root)
+    fs, path = filesystem(store.root)
+    fs.invalidate_cache()
     return sorted(fs.find(path)) if fs.exists(path) else []
 
 
 def overwrite(uri: str, data: bytes) -> None:
     """Change a blob behind the store's back (disk corruption, a hand edit)."""
-    with fsspec.open(uri, "wb") as f:
-        f.write(data)
+    fs, path = filesystem(uri)
+    fs.pipe_file(path, data)
 
 
 def sha(data: bytes) -> str:
@@ -76,8 +91,8 @@ def test_put_bytes_returns_sha256_and_get_bytes_returns_the_bytes(store: Artifac
     assert store.exists(artifact_id)
     assert store.get_bytes(artifact_id) == data
     assert store.uri(artifact_id) == f"{store.root}/objects/{artifact_id[:2]}/{artifact_id[2:]}"
-    with fsspec.open(store.uri(artifact_id), "rb") as f:
-        assert f.read() == data
+    fs, path = filesystem(store.uri(artifact_id))
+    assert fs.cat_file(path) == data
 
 
 def test_root_is_normalised(tmp_path: Path) -> None:
@@ -428,16 +443,24 @@ def test_put_file_stores_a_large_file_under_its_sha256_and_local_path_verifies_i
     assert store.get_bytes(artifact_id) == data
 
 
-def test_local_path_refuses_a_changed_blob(local_store: ArtifactStore, tmp_path: Path) -> None:
+def test_local_path_refuses_a_changed_blob_caches_nothing_and_works_once_repaired(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     source = tmp_path / "data.bin"
     source.write_bytes(b"a dataset version")
-    artifact_id = local_store.put_file(source)
-    overwrite(local_store.uri(artifact_id), b"a dataset versioN")
+    artifact_id = store.put_file(source)
+    overwrite(store.uri(artifact_id), b"a dataset v3")
 
     with pytest.raises(ArtifactIntegrityError, match=rf"artifact {artifact_id} at .* is corrupt"):
-        local_store.local_path(artifact_id)
+        store.local_path(artifact_id)
+    assert not os.path.exists(store.cache.path(artifact_id)), "changed bytes are never cached"
+    if store.cache.folder.startswith(str(tmp_path)):
+        assert not any(Path(store.cache.folder).glob("*")), "no temporary file is left behind"
     with pytest.raises(ArtifactNotFoundError, match=r"is not in the artifact store"):
-        local_store.local_path(sha(b"never stored"))
+        store.local_path(sha(b"never stored"))
+
+    assert store.put_file(source) == artifact_id  # the wrong size is rewritten
+    assert Path(store.local_path(artifact_id)).read_bytes() == b"a dataset version"
 
 
 def test_delete_removes_a_blob_and_tolerates_a_missing_one(store: ArtifactStore) -> None:
@@ -445,3 +468,35 @@ def test_delete_removes_a_blob_and_tolerates_a_missing_one(store: ArtifactStore)
     store.delete(artifact_id)
     assert not store.exists(artifact_id)
     store.delete(artifact_id)
+
+
+# ------------------------------------------------------------------------------------ gc
+
+
+def test_sweep_keeps_what_records_and_manifests_name_and_recent_blobs(store: ArtifactStore, tmp_path: Path) -> None:
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    (folder / "roc.json").write_text('{"auc": 0.9}')
+    plots = save_path(store, folder)  # its manifest names roc.json's blob
+    named = store.put_bytes(b"a step output a run records")
+    orphan = store.put_bytes(b"an output whose run was deleted")
+
+    assert sweep(store, {named, plots.id}).deleted == [], "a blob written less than a day ago may be unrecorded yet"
+    swept = sweep(store, {named, plots.id}, now=datetime.now(UTC) + timedelta(days=2))
+
+    assert [b.id for b in swept.deleted] == [orphan]
+    assert (swept.kept, swept.kept_recent) == (3, 0)
+    assert sorted(b.id for b in store.blobs()) == sorted([named, plots.id, store.put_bytes(b'{"auc": 0.9}')])
+    assert sweep(store, set(), dry_run=True, now=datetime.now(UTC) + timedelta(days=2)).kept == 0
+
+
+def test_sweep_stops_before_deleting_when_a_kept_manifest_is_corrupt(store: ArtifactStore, tmp_path: Path) -> None:
+    folder = tmp_path / "report"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    report = save_path(store, folder)
+    overwrite(store.uri(report.id), b'{"files": []}')
+
+    with pytest.raises(ArtifactIntegrityError, match=rf"artifact {report.id} .*stopped before deleting anything"):
+        sweep(store, {report.id}, now=datetime.now(UTC) + timedelta(days=2))
+    assert len(list(store.blobs())) == 2

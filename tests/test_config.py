@@ -12,7 +12,7 @@ from evergreen.errors import ConfigError
 
 DEFAULTS: dict[str, dict[str, object]] = {
     "store": {"url": "sqlite:///.evergreen/evergreen.db"},
-    "artifacts": {"root": ".evergreen/artifacts"},
+    "artifacts": {"root": ".evergreen/artifacts", "options": {}, "cache_dir": "", "cache_max_gb": 10.0},
     "executor": {"kind": "local", "workers": 0, "heartbeat_seconds": 5.0, "stale_after_seconds": 60.0},
     "server": {
         "host": "127.0.0.1",

@@ -24,6 +24,7 @@ pydantic-settings.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
@@ -91,8 +92,41 @@ class ArtifactSettings(BaseModel):
     root: str = Field(
         default=".evergreen/artifacts",
         min_length=1,
-        description="A local folder (relative to the project directory) or a URL such as s3://bucket/prefix.",
+        description="A local folder (relative to the project directory) or a URL such as s3://bucket/prefix. "
+        "For S3 the usual AWS settings apply: credentials from the standard chain (AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) and the endpoint from AWS_ENDPOINT_URL_S3 or "
+        "AWS_ENDPOINT_URL (MinIO, Ceph and other S3-compatible services).",
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra options for the fsspec filesystem of a URL root, as a table "
+        '(`options = { endpoint_url = "http://minio:9000", client_kwargs = { region_name = "eu-west-1" } }`) '
+        "or, in EVERGREEN_ARTIFACTS_OPTIONS, as a JSON object. For S3 they are s3fs's arguments.",
+    )
+    cache_dir: str = Field(
+        default="",
+        description="The local folder that keeps verified copies of objects fetched from a URL root; empty means "
+        "evergreen-artifacts in the system's temporary folder. Shared safely by every process of the machine.",
+    )
+    cache_max_gb: float = Field(
+        default=10.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="The most gigabytes the local cache keeps; beyond it the least recently used copies are "
+        "deleted (never one the process has open, nor one used in the last minute). 0 keeps no copy longer "
+        "than it is needed.",
+    )
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_from_json(cls, value: object) -> object:
+        """The environment gives the table as a JSON string."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value  # refused below, with the expected form
+        return value
 
 
 class ExecutorSettings(BaseModel):
@@ -253,6 +287,10 @@ class Settings(BaseSettings):
         root = _resolve_local_path(self.artifacts.root, self.project_dir)
         if root != self.artifacts.root:
             self.artifacts = self.artifacts.model_copy(update={"root": root})
+        if self.artifacts.cache_dir:
+            cache_dir = _resolve_local_path(self.artifacts.cache_dir, self.project_dir)
+            if cache_dir != self.artifacts.cache_dir:
+                self.artifacts = self.artifacts.model_copy(update={"cache_dir": cache_dir})
         return self
 
 
@@ -260,6 +298,10 @@ class Settings(BaseSettings):
 _EXPECTED: dict[str, str] = {
     "store.url": "a database URL such as 'sqlite:///.evergreen/evergreen.db' or 'postgresql+psycopg://user@host/db'",
     "artifacts.root": "a local folder or a URL such as 's3://bucket/prefix'",
+    "artifacts.options": 'a table of fsspec options, e.g. { endpoint_url = "http://localhost:9000" } '
+    "(in EVERGREEN_ARTIFACTS_OPTIONS: a JSON object)",
+    "artifacts.cache_dir": "a local folder, or empty for the system's temporary folder",
+    "artifacts.cache_max_gb": "a number of gigabytes ≥ 0",
     "executor.kind": "one of 'local', 'inline'",
     "executor.workers": "an integer ≥ 0 (0 means one worker per CPU)",
     "executor.heartbeat_seconds": "a number of seconds > 0",

@@ -72,13 +72,13 @@ class Workspace:
 
     @property
     def artifacts(self) -> ArtifactStore:
-        """The artifact store at ``[artifacts] root``."""
-        root = str(self.settings.artifacts.root)
-        found = _artifact_stores.get(root)
+        """The artifact store at ``[artifacts] root``, with its ``options`` and local cache."""
+        key = self.settings.artifacts.model_dump_json()  # the root with its options and cache
+        found = _artifact_stores.get(key)
         if found is None:
             from evergreen.artifacts import ArtifactStore
 
-            found = _artifact_stores.setdefault(root, ArtifactStore(root))
+            found = _artifact_stores.setdefault(key, ArtifactStore.from_settings(self.settings.artifacts))
         return found
 
     @contextmanager

@@ -17,6 +17,9 @@ figure → PNG, Plotly figure → JSON, JSON-able value → canonical JSON). Add
 Files and folders are stored as they are, with their name and media type: ``save_path(store, path)``
 and ``save_bytes(store, data, "loss.png")`` give a :class:`StoredFile`; ``export(store, stored, folder)``
 writes it back, verified.
+
+An ``s3://`` root keeps verified local copies in a bounded cache (:meth:`ArtifactStore.local_copy`);
+:func:`sweep` deletes the blobs no record names, from the bucket and from the cache.
 """
 
 from evergreen.artifacts._figures import PngImage
@@ -37,7 +40,8 @@ from evergreen.artifacts._materializers import (
     register_materializer,
     trust_modules,
 )
-from evergreen.artifacts._store import ArtifactRef, ArtifactStore
+from evergreen.artifacts._store import ArtifactRef, ArtifactStore, StoredBlob
+from evergreen.artifacts._sweep import Swept, sweep
 
 __all__ = [
     "ArtifactRef",
@@ -45,7 +49,9 @@ __all__ = [
     "FolderEntry",
     "Materializer",
     "PngImage",
+    "StoredBlob",
     "StoredFile",
+    "Swept",
     "deterministic_format",
     "export",
     "folder_entries",
@@ -55,5 +61,6 @@ __all__ = [
     "register_materializer",
     "save_bytes",
     "save_path",
+    "sweep",
     "trust_modules",
 ]

@@ -9,10 +9,12 @@ every blob verified against its sha256 on the way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mimetypes
 import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -155,11 +157,15 @@ def export(store: ArtifactStore, stored: StoredFile, destination: Path) -> Path:
 
 
 def _copy(store: ArtifactStore, artifact_id: str, target: Path) -> None:
-    source = store.local_path(artifact_id)  # verified against its sha256
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.part")
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
+        with store.local_copy(artifact_id) as source:  # verified against its sha256, kept while copied
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.part")
+            try:
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(partial)
     except OSError as e:
         raise StoreError(f"could not write {target}: {e.strerror or e}; check that the folder is writable") from e

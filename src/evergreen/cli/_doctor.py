@@ -56,7 +56,7 @@ def doctor_command(ctx: typer.Context) -> None:
         ok = False
         console.print(mark(False, f"store: {e}"))
     try:
-        ArtifactStore(settings.artifacts.root).check_writable()
+        ArtifactStore.from_settings(settings.artifacts).check_writable()
         console.print(mark(True, f"artifact root writable: {settings.artifacts.root}"))
     except EvergreenError as e:
         ok = False

@@ -269,7 +269,7 @@ class Loop:
 
     def _model(self, version: int) -> Any:
         info = get(self.system.name, version, settings=self.settings)
-        artifacts = ArtifactStore(self.settings.artifacts.root)
+        artifacts = ArtifactStore.from_settings(self.settings.artifacts)
         package = read_package(info.package_id, artifacts)
         return package, load_model(package, artifacts)
 

@@ -39,7 +39,7 @@ class Reference:
 def reference_of(model: str, version: int, settings: Settings) -> Reference:
     """The monitoring reference of a registered version (reads its package, trial recipe and dataset profile)."""
     info = get(model, version, settings=settings)
-    artifacts = ArtifactStore(settings.artifacts.root)
+    artifacts = ArtifactStore.from_settings(settings.artifacts)
     package = read_package(info.package_id, artifacts)
     signature = package.signature
     features: Profile | None = None

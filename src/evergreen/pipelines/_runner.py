@@ -420,6 +420,7 @@ class _Scheduler:
             params=self.node_params[name],
             outputs=node.step.outputs,
             artifact_root=self.artifacts.root,
+            artifact_options=self.artifacts.open_options,
             callable=None if self.executor.imports_steps_by_name else node.step.function,
             context={**self.context, "step": name, "attempt": attempt},
         )

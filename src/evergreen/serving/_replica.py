@@ -218,7 +218,7 @@ class Replica:
         A deployment that fails is reported in :attr:`errors` (see :func:`load_failure`) and tried
         again: a new revision at once, the same one after a wait that doubles up to :data:`RETRY_MAX_S`.
         """
-        artifacts = ArtifactStore(self.settings.artifacts.root)
+        artifacts = ArtifactStore.from_settings(self.settings.artifacts)
         try:
             with self._metadata().session() as session:
                 found = [d for d in list_deployments(session) if self.only is None or d.name in self.only]

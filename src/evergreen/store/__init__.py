@@ -157,6 +157,7 @@ if TYPE_CHECKING:
         TokenInfo,
         TrialInfo,
     )
+    from ._references import UNREFERENCING_TABLES, referenced_ids
     from ._runs import (
         ACTIVE_RUN_STATUSES,
         RUN_STATUSES,
@@ -192,6 +193,8 @@ if TYPE_CHECKING:
 # Each name loads with only its own module, so a command that lists datasets does not pay for the
 # prediction log, the run records and the deployment tables it never touches.
 _LAZY = {
+    "UNREFERENCING_TABLES": "._references",
+    "referenced_ids": "._references",
     "PROTECTING_KINDS": "._datasets",
     "add_version": "._datasets",
     "contents_in_use": "._datasets",
@@ -381,6 +384,7 @@ __all__ = [
     "SCOPES",
     "STEP_STATUSES",
     "TRIAL_STATUSES",
+    "UNREFERENCING_TABLES",
     "UPGRADE_COMMAND",
     "USES_FEATURES",
     "AlertEventInfo",
@@ -522,6 +526,7 @@ __all__ = [
     "record_monitor_result",
     "record_split",
     "redact",
+    "referenced_ids",
     "request_cancel",
     "revoke_token",
     "save_schedule",

@@ -43,7 +43,7 @@ class TrainingOutcome:
 
 def training_outcome(system: System, run: Run, *, settings: Settings) -> TrainingOutcome:
     """Read what the ``train`` ``run`` of ``system`` did (see :class:`TrainingOutcome`)."""
-    artifacts = ArtifactStore(settings.artifacts.root)
+    artifacts = ArtifactStore.from_settings(settings.artifacts)
     by_name = {s.name: s for s in run.steps}
 
     def output(key: str) -> dict[str, Any] | None:

@@ -332,6 +332,7 @@ def _optimise(
                 params={**fixed, "params": params, "trial_id": trial._trial_id, "number": trial.number},
                 outputs=1,
                 artifact_root=artifacts.root,
+                artifact_options=artifacts.open_options,
                 callable=run_trial if isinstance(executor, InlineExecutor) else None,
             )
             running[executor.submit(task)] = trial

@@ -82,11 +82,19 @@ def test_help_imports_only_the_command_line(tmp_path: Path, code: str) -> None:
     assert {m for m in ours if not m.startswith("evergreen.cli")} <= {"evergreen", "evergreen.errors"}
 
 
-@pytest.mark.parametrize(
-    "command",
-    [("data", "list"), ("models", "list"), ("runs", "list"), ("experiments", "list"), ("monitor", "status")],
-    ids=" ".join,
-)
+#: The light commands: each opens the store and reads a list from it.
+LIGHT = [
+    ("data", "list"),
+    ("models", "list"),
+    ("runs", "list"),
+    ("experiments", "list"),
+    ("monitor", "status"),
+    ("schedules", "list"),
+    ("features", "list"),
+]
+
+
+@pytest.mark.parametrize("command", LIGHT, ids=" ".join)
 def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, command: tuple[str, ...]) -> None:
     (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
     modules = imported_after(run_main(*command), tmp_path)

@@ -111,6 +111,20 @@ def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, comman
     assert loaded(modules, (*HEAVY, "pydantic_settings", "alembic")) == []
 
 
+#: The store's areas of tables (modules of ``evergreen.store._schema``).
+AREAS = (
+    "_datasets",
+    "_deployments",
+    "_experiments",
+    "_features",
+    "_models",
+    "_monitoring",
+    "_predictions",
+    "_runs",
+    "_tokens",
+)
+
+
 @pytest.mark.parametrize(
     ("command", "areas"),
     [
@@ -118,11 +132,16 @@ def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, comman
         pytest.param(("runs", "list"), {"_datasets", "_models", "_monitoring", "_runs"}, id="runs list"),
         pytest.param(("experiments", "list"), {"_experiments", "_runs"}, id="experiments list"),
         pytest.param(("schedules", "list"), {"_monitoring", "_runs"}, id="schedules list"),
+        pytest.param(("features", "list"), {"_features", "_models", "_monitoring", "_runs"}, id="features list"),
+        # The registry's face reads lineage, datasets, experiments and features: all but the prediction log.
+        pytest.param(("models", "list"), set(AREAS) - {"_predictions", "_tokens"}, id="models list"),
+        pytest.param(("monitor", "status"), set(AREAS) - {"_predictions", "_tokens"}, id="monitor status"),
     ],
 )
 def test_a_list_builds_only_the_tables_it_reads(tmp_path: Path, command: tuple[str, ...], areas: set[str]) -> None:
     """The store's tables load by area: listing datasets builds neither the prediction log's tables (whose
-    PostgreSQL partial index loads the PostgreSQL dialect, on SQLite too) nor the feature store's."""
+    PostgreSQL partial index loads the PostgreSQL dialect, on SQLite too) nor the feature store's; no list
+    reads the prediction log."""
     modules = imported_after(run_main(*command), project_with_store(tmp_path))
     prefix = "evergreen.store._schema."
     assert {m.removeprefix(prefix) for m in modules if m.startswith(prefix)} == {"_base", *areas}
@@ -148,6 +167,7 @@ def test_every_table_resolves_and_the_base_brings_the_whole_schema(tmp_path: Pat
         "tables = set(schema.Base.metadata.tables)\n"
         "records = [getattr(schema, name) for name in schema.__all__ if name not in ('Base', 'UtcDateTime')]\n"
         "assert {r.__tablename__ for r in records} == tables, tables\n"
+        f"assert sorted({{r.__module__.rpartition('.')[2] for r in records}}) == {sorted(AREAS)!r}\n"
         "module_of = {r.__tablename__: r.__module__ for r in records}\n"
         "outside = [(r.__tablename__, fk.target_fullname) for r in records for fk in r.__table__.foreign_keys\n"
         "           if module_of[fk.column.table.name] != r.__module__]\n"

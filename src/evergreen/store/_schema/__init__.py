@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._all import Base
     from ._base import UtcDateTime
     from ._datasets import DatasetCheckRecord, DatasetRecord, DatasetSplitRecord, DatasetVersionRecord
+    from ._deployments import DeploymentEventRecord, DeploymentRecord, PredictionCacheRecord
     from ._experiments import (
         ExperimentRecord,
         TrialFinalMetricRecord,
@@ -35,14 +36,8 @@ if TYPE_CHECKING:
     from ._features import FeatureMaterializationRecord, FeatureViewRecord, FeatureViewVersionRecord
     from ._models import ModelAliasRecord, ModelEventRecord, ModelRecord, ModelVersionRecord
     from ._monitoring import AlertEventRecord, AlertRecord, MonitorResultRecord, ScheduleFireRecord, ScheduleRecord
+    from ._predictions import FeedbackRecord, PredictionRecord
     from ._runs import ArtifactRecord, LineageEdge, PipelineRecord, RunRecord, StepRunRecord
-    from ._serving import (
-        DeploymentEventRecord,
-        DeploymentRecord,
-        FeedbackRecord,
-        PredictionCacheRecord,
-        PredictionRecord,
-    )
     from ._tokens import TokenRecord
 
 _LAZY: dict[str, Place] = {
@@ -66,11 +61,11 @@ _LAZY: dict[str, Place] = {
     "ModelVersionRecord": "._models",
     "ModelAliasRecord": "._models",
     "ModelEventRecord": "._models",
-    "DeploymentRecord": "._serving",
-    "DeploymentEventRecord": "._serving",
-    "PredictionRecord": "._serving",
-    "FeedbackRecord": "._serving",
-    "PredictionCacheRecord": "._serving",
+    "DeploymentRecord": "._deployments",
+    "DeploymentEventRecord": "._deployments",
+    "PredictionRecord": "._predictions",
+    "FeedbackRecord": "._predictions",
+    "PredictionCacheRecord": "._deployments",
     "TokenRecord": "._tokens",
     "AlertRecord": "._monitoring",
     "MonitorResultRecord": "._monitoring",

@@ -1,46 +1,15 @@
-"""Serving: deployments and their policy history, the prediction log, feedback and the batch cache."""
+"""The prediction log and the feedback joined to it. (Its entity index is partial on PostgreSQL, whose dialect
+SQLAlchemy loads to check the option: a command that reads no prediction does not load this module.)"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Double, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Double, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ._base import Base
-
-
-class DeploymentRecord(Base):
-    """A named endpoint: which model versions answer, with which weights and modes, under which strategy.
-
-    ``revision`` grows by one with every policy change, so a replica knows when to reload.
-    """
-
-    __tablename__ = "deployments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
-    model: Mapped[str] = mapped_column(String(255))
-    policy: Mapped[dict[str, Any]]
-    revision: Mapped[int]
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class DeploymentEventRecord(Base):
-    """Every policy a deployment had, with who changed it, when and why (rollback restores one of these)."""
-
-    __tablename__ = "deployment_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
-    revision: Mapped[int]
-    action: Mapped[str] = mapped_column(String(32))
-    policy: Mapped[dict[str, Any]]
-    actor: Mapped[str] = mapped_column(String(255))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime]
 
 
 class PredictionRecord(Base):
@@ -90,17 +59,3 @@ class FeedbackRecord(Base):
     event_time: Mapped[datetime | None]
     received_at: Mapped[datetime]
     label_delay_s: Mapped[float | None] = mapped_column(Double)
-
-
-class PredictionCacheRecord(Base):
-    """The latest batch prediction per entity of a deployment, answered by lookup."""
-
-    __tablename__ = "prediction_cache"
-
-    deployment: Mapped[str] = mapped_column(String(255), primary_key=True)
-    entity_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    model: Mapped[str] = mapped_column(String(255))
-    model_version: Mapped[int]
-    output: Mapped[dict[str, Any]]
-    batch_id: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime]

@@ -6,7 +6,8 @@ Each command runs ``--repeat`` times as a fresh process in a throwaway project (
 for the ingests), after one untimed run that writes the bytecode caches as a user's first run does (so
 ``PYTHONDONTWRITEBYTECODE``, which would make every run compile Evergreen's modules again, is dropped).
 The table gives the median and the worst wall time, the median CPU time (user + system: steadier than
-wall time on a busy machine), and the aim:
+wall time on a busy machine), the CPU time as a multiple of the floor's (comparable across machines), and
+whether the median wall time meets the aim:
 
 - *python (floor)*: ``python -c pass``, the interpreter alone;
 - *typer + rich*: ``python -c "import typer, rich.console"``, what any Typer CLI pays before its own code;
@@ -14,9 +15,9 @@ wall time on a busy machine), and the aim:
 
 The aims (issue 24): ``evergreen --help`` and light commands ≤ 0.4 s, a small ingest ≤ 1 s.
 ``--baseline SRC`` runs every command a second time with ``PYTHONPATH=SRC`` (another checkout's ``src``,
-e.g. ``git worktree add /tmp/before main`` then ``--baseline /tmp/before/src``), interleaved with the
-current code so both see the same machine, and adds the baseline's medians and the speed-up, as the ratio
-of CPU times (wall times swing with whatever else the machine runs).
+e.g. ``git archive main src | tar -x -C /tmp/before`` then ``--baseline /tmp/before/src``), interleaved
+with the current code so both see the same machine, and shows before and after side by side with the
+speed-up, as the ratio of CPU times (wall times swing with whatever else the machine runs).
 
 Then ``python -X importtime`` of one command (``--profile``, default ``data list``) lists the top-level
 imports and Evergreen modules whose import (with what they import) costs the most: where to look when a
@@ -54,6 +55,8 @@ LIGHT = [
     ["experiments", "list"],
     ["data", "list"],
     ["monitor", "status"],
+    ["schedules", "list"],
+    ["features", "list"],
 ]
 
 
@@ -139,6 +142,35 @@ def import_costs(argv: list[str], cwd: Path, top: int) -> list[tuple[str, float]
     return sorted(rows, key=lambda r: r[1], reverse=True)[:top]
 
 
+def results_table(cases: list[Case], repeat: int, *, baseline: bool) -> Table:
+    """One row per command: with a baseline, its wall and CPU medians before and after and the speed-up; then
+    the median and worst wall time of the current code, its CPU time as a multiple of the floor's, and the aim."""
+    floor_cpu = statistics.median(cases[0].cpu["current"])
+    columns = ["command"]
+    if baseline:
+        columns += ["before wall", "before cpu", "after wall", "after cpu", "speed-up"]
+    else:
+        columns += ["median", "cpu"]
+    columns += ["worst", "cpu/floor", "aim (wall)"]
+    title = f"`evergreen …` start-up: median wall and CPU time of {repeat} runs" + (
+        " (before: the baseline tree, after: this one, interleaved)" if baseline else ""
+    )
+    table = Table(*columns, title=title)
+    for case in cases:
+        wall, cpu = statistics.median(case.wall["current"]), statistics.median(case.cpu["current"])
+        row = [case.label]
+        if baseline:
+            before, before_cpu = statistics.median(case.wall["baseline"]), statistics.median(case.cpu["baseline"])
+            speed_up = f"{before_cpu / cpu:.2f}x" if case.aim else ""
+            row += [f"{before:.3f} s", f"{before_cpu:.3f} s", f"{wall:.3f} s", f"{cpu:.3f} s", speed_up]
+        else:
+            row += [f"{wall:.3f} s", f"{cpu:.3f} s"]
+        verdict = "" if case.aim is None else f"≤ {case.aim:.1f} s: {'met' if wall <= case.aim else 'missed'}"
+        row += [f"{max(case.wall['current']):.3f} s", f"{cpu / floor_cpu:.0f}", verdict]
+        table.add_row(*row)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -156,30 +188,10 @@ def main() -> None:
         Case("data ingest (200 rows)", [*EVERGREEN, *INGEST], AIM_INGEST_S),
         Case("  … in a fresh project", [*EVERGREEN, *INGEST], AIM_INGEST_S, fresh=True),
     ]
-    console = Console(width=max(Console().width, 110))
+    console = Console(width=max(Console().width, 140 if args.baseline else 110))
     with tempfile.TemporaryDirectory() as folder:
         measure(cases, trees, Path(folder), args.repeat)
-        columns = ["command", "median", "worst", "cpu", "aim"]
-        if args.baseline:
-            columns += ["baseline", "baseline cpu", "speed-up (cpu)"]
-        table = Table(*columns, title=f"`evergreen …` start-up: wall time over {args.repeat} runs, median CPU time")
-        for case in cases:
-            wall = case.wall["current"]
-            median = statistics.median(wall)
-            verdict = "" if case.aim is None else f"≤ {case.aim:.1f} s: {'met' if median <= case.aim else 'missed'}"
-            row = [
-                case.label,
-                f"{median:.3f} s",
-                f"{max(wall):.3f} s",
-                f"{statistics.median(case.cpu['current']):.3f} s",
-                verdict,
-            ]
-            if args.baseline:
-                before, before_cpu = statistics.median(case.wall["baseline"]), statistics.median(case.cpu["baseline"])
-                speed_up = before_cpu / statistics.median(case.cpu["current"])
-                row += [f"{before:.3f} s", f"{before_cpu:.3f} s", f"{speed_up:.1f}x" if case.aim else ""]
-            table.add_row(*row)
-        console.print(table)
+        console.print(results_table(cases, args.repeat, baseline=bool(args.baseline)))
         costs = Table("module", "cumulative import", title=f"What `evergreen {args.profile}` imports, costliest first")
         project = Path(folder) / "current" / "project"
         for name, seconds in import_costs(shlex.split(args.profile), project, args.top):

@@ -40,6 +40,7 @@ PRELOAD = (
     "evergreen.cli",
     "evergreen.config",
     "evergreen.store",
+    "evergreen.store._schema._all",  # every table, which the store's modules load by area
     "evergreen.artifacts",
     "evergreen.data",
     "evergreen.pipelines",

@@ -306,6 +306,29 @@ def test_a_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     assert "line 4" in message
 
 
+def test_a_file_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    config = tmp_path / CONFIG_FILENAME
+    config.write_bytes('[server]\nhost = "caf\u00e9"\n'.encode("latin-1"))
+
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(config))} is not valid TOML: .*fix the file or remove it"):
+        load_settings(cwd=tmp_path, environ={})
+
+
+def test_layers_merge_key_by_key_within_a_section(tmp_path: Path) -> None:
+    """A flag for one key of a section keeps the section's other keys from the environment and the file."""
+    write_config(tmp_path, '[executor]\nkind = "inline"\nworkers = 2\nheartbeat_seconds = 3\n')
+    environ = {"EVERGREEN_EXECUTOR_WORKERS": "4", "EVERGREEN_EXECUTOR_STALE_AFTER_SECONDS": "90"}
+
+    settings = load_settings(cwd=tmp_path, overrides={"executor.heartbeat_seconds": 1.5}, environ=environ)
+
+    assert settings.executor.model_dump() == {
+        "kind": "inline",
+        "workers": 4,
+        "heartbeat_seconds": 1.5,
+        "stale_after_seconds": 90.0,
+    }
+
+
 # --- paths ----------------------------------------------------------------------------------------
 
 

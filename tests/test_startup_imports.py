@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evergreen.store import RUN_STATUSES
+from evergreen.store import RUN_STATUSES, MetadataStore
 
 #: Libraries that a light command does not need: tables, models, statistics, tuning, validation, charts, serving,
 #: HTTP, object storage.
@@ -59,6 +59,14 @@ def run_main(*argv: str) -> str:
     )
 
 
+def project_with_store(folder: Path) -> Path:
+    """A project whose store exists, as it does for every command after a project's first (which creates it,
+    with Alembic)."""
+    (folder / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
+    MetadataStore(f"sqlite:///{folder / '.evergreen' / 'evergreen.db'}").dispose()
+    return folder
+
+
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return [name for name in names if name in modules]
 
@@ -82,16 +90,62 @@ def test_help_imports_only_the_command_line(tmp_path: Path, code: str) -> None:
     assert {m for m in ours if not m.startswith("evergreen.cli")} <= {"evergreen", "evergreen.errors"}
 
 
-@pytest.mark.parametrize(
-    "command",
-    [("data", "list"), ("models", "list"), ("runs", "list"), ("experiments", "list"), ("monitor", "status")],
-    ids=" ".join,
-)
+#: The light commands: each opens the store and reads a list from it.
+LIGHT = [
+    ("data", "list"),
+    ("models", "list"),
+    ("runs", "list"),
+    ("experiments", "list"),
+    ("monitor", "status"),
+    ("schedules", "list"),
+    ("features", "list"),
+]
+
+
+@pytest.mark.parametrize("command", LIGHT, ids=" ".join)
 def test_list_commands_open_the_store_and_nothing_heavier(tmp_path: Path, command: tuple[str, ...]) -> None:
-    (tmp_path / "evergreen.toml").write_text('[executor]\nkind = "inline"\n')
-    modules = imported_after(run_main(*command), tmp_path)
+    """Nor pydantic-settings (the settings are read with tomllib and validated by their pydantic model), nor
+    Alembic (a store at the head revision is checked by one query)."""
+    modules = imported_after(run_main(*command), project_with_store(tmp_path))
     assert "sqlalchemy" in modules  # it did open the store
-    assert loaded(modules, HEAVY) == []
+    assert loaded(modules, (*HEAVY, "pydantic_settings", "alembic")) == []
+
+
+#: The store's areas of tables (modules of ``evergreen.store._schema``).
+AREAS = (
+    "_datasets",
+    "_deployments",
+    "_experiments",
+    "_features",
+    "_models",
+    "_monitoring",
+    "_predictions",
+    "_runs",
+    "_tokens",
+)
+
+
+@pytest.mark.parametrize(
+    ("command", "areas"),
+    [
+        pytest.param(("data", "list"), {"_datasets", "_runs"}, id="data list"),
+        pytest.param(("runs", "list"), {"_datasets", "_models", "_monitoring", "_runs"}, id="runs list"),
+        pytest.param(("experiments", "list"), {"_experiments", "_runs"}, id="experiments list"),
+        pytest.param(("schedules", "list"), {"_monitoring", "_runs"}, id="schedules list"),
+        pytest.param(("features", "list"), {"_features", "_models", "_monitoring", "_runs"}, id="features list"),
+        # The registry's face reads lineage, datasets, experiments and features: all but the prediction log.
+        pytest.param(("models", "list"), set(AREAS) - {"_predictions", "_tokens"}, id="models list"),
+        pytest.param(("monitor", "status"), set(AREAS) - {"_predictions", "_tokens"}, id="monitor status"),
+    ],
+)
+def test_a_list_builds_only_the_tables_it_reads(tmp_path: Path, command: tuple[str, ...], areas: set[str]) -> None:
+    """The store's tables load by area: listing datasets builds neither the prediction log's tables (whose
+    PostgreSQL partial index loads the PostgreSQL dialect, on SQLite too) nor the feature store's; no list
+    reads the prediction log."""
+    modules = imported_after(run_main(*command), project_with_store(tmp_path))
+    prefix = "evergreen.store._schema."
+    assert {m.removeprefix(prefix) for m in modules if m.startswith(prefix)} == {"_base", *areas}
+    assert "sqlalchemy.dialects.postgresql" not in modules
 
 
 def test_listing_datasets_loads_only_the_store_modules_it_reads(tmp_path: Path) -> None:
@@ -102,6 +156,49 @@ def test_listing_datasets_loads_only_the_store_modules_it_reads(tmp_path: Path) 
     assert "evergreen.store._datasets" in modules
     unused = ("_predictions", "_deployments", "_features", "_monitoring", "_experiments", "_tokens")
     assert [name for name in unused if f"evergreen.store.{name}" in modules] == []
+
+
+def test_every_table_resolves_and_the_base_brings_the_whole_schema(tmp_path: Path) -> None:
+    """``Base`` (what Alembic compares) comes with every area's tables; the face's names match its ``__all__``; and
+    a table's foreign keys stay inside its area, so that an area loaded alone flushes and joins."""
+    code = (
+        "import evergreen.store._schema as schema\n"
+        "assert sorted(schema.__all__) == sorted(schema._LAZY), set(schema.__all__) ^ set(schema._LAZY)\n"
+        "tables = set(schema.Base.metadata.tables)\n"
+        "records = [getattr(schema, name) for name in schema.__all__ if name not in ('Base', 'UtcDateTime')]\n"
+        "assert {r.__tablename__ for r in records} == tables, tables\n"
+        f"assert sorted({{r.__module__.rpartition('.')[2] for r in records}}) == {sorted(AREAS)!r}\n"
+        "module_of = {r.__tablename__: r.__module__ for r in records}\n"
+        "outside = [(r.__tablename__, fk.target_fullname) for r in records for fk in r.__table__.foreign_keys\n"
+        "           if module_of[fk.column.table.name] != r.__module__]\n"
+        "assert outside == [], f'foreign keys into another area (move the table, or import that area): {outside}'\n"
+        "try:\n    schema.NoSuchRecord\nexcept AttributeError as e:\n    assert 'NoSuchRecord' in str(e)\n"
+        "else:\n    raise AssertionError('no AttributeError')"
+    )
+    assert "evergreen.store._schema._features" in imported_after(code, tmp_path)
+
+
+def test_one_area_of_tables_works_alone(tmp_path: Path) -> None:
+    """An area's tables write, read and join without the other areas loaded: its foreign keys and relationships
+    point only into itself. (The store is made beforehand: creating it runs the migrations, which load them all.)"""
+    project_with_store(tmp_path)
+    code = (
+        "from datetime import UTC, datetime\n"
+        "from sqlalchemy import select\n"
+        "from evergreen.store import MetadataStore\n"
+        "from evergreen.store._schema import DatasetRecord, DatasetVersionRecord\n"
+        f"store = MetadataStore('sqlite:///{tmp_path / '.evergreen' / 'evergreen.db'}')\n"
+        "with store.session() as s:\n"
+        "    d = DatasetRecord(name='events', created_at=datetime.now(UTC))\n"
+        "    s.add(d)\n"
+        "    s.flush()\n"
+        "with store.read_session() as s:\n"
+        "    found = s.execute(select(DatasetRecord.name).join(DatasetVersionRecord, isouter=True)).all()\n"
+        "assert [tuple(r) for r in found] == [('events',)], found\n"
+        "areas = sorted(m for m in sys.modules if m.startswith('evergreen.store._schema._'))\n"
+        "assert areas == ['evergreen.store._schema._base', 'evergreen.store._schema._datasets'], areas"
+    )
+    assert "evergreen.store._schema._datasets" in imported_after(code, tmp_path)
 
 
 def test_every_store_name_resolves(tmp_path: Path) -> None:

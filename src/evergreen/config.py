@@ -18,8 +18,10 @@ ignored: a setting that silently does nothing is worse than one that fails loudl
 Relative local paths (the artifact root, the database file of a SQLite URL) are made absolute against
 the project directory, so a project behaves the same from any of its subfolders.
 
-This is the foundation layer: it imports only ``evergreen.errors``, the standard library, pydantic and
-pydantic-settings.
+This is the foundation layer: it imports only ``evergreen.errors``, the standard library and pydantic. The
+layers are read here (``tomllib`` for the file) and merged key by key before one validation of the
+:class:`Settings` model: pydantic-settings' sources would do the same merge, but importing them costs every
+command about 5% of its start-up (issue 24).
 """
 
 from __future__ import annotations
@@ -34,15 +36,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from evergreen.errors import ConfigError, nearest
 
@@ -238,14 +232,14 @@ class FeaturesSettings(BaseModel):
     )
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Evergreen's resolved settings; build them with :func:`load_settings`.
 
     Constructing ``Settings(project_dir=...)`` directly reads no file and no environment variable: it
     takes the values given and the defaults, and resolves relative paths against ``project_dir``.
     """
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
@@ -262,18 +256,6 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Dotted key -> origin of its value: "default", the file\'s path, "env EVERGREEN_…" or "flag".',
     )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Only the arguments: the file and the environment are read by load_settings, which checks them.
-        return (init_settings,)
 
     @model_validator(mode="after")
     def _resolve_relative_paths(self) -> Self:
@@ -365,16 +347,14 @@ def find_config_file(start: Path) -> Path | None:
 # --- sources --------------------------------------------------------------------------------------
 
 
-class _EnvironSource(PydanticBaseSettingsSource):
+class _EnvironSource:
     """``EVERGREEN_<SECTION>_<KEY>`` variables read from a given mapping.
 
-    pydantic-settings' ``EnvSettingsSource`` reads only ``os.environ`` and ignores names it does not
-    know; this source reads the mapping it is given (so tests need not touch the process environment),
-    records which variable set each key, and reports every unknown ``EVERGREEN_*`` name.
+    It reads the mapping it is given (so tests need not touch the process environment), records which
+    variable set each key, and reports every unknown ``EVERGREEN_*`` name instead of ignoring it.
     """
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.values: dict[str, object] = {}
         self.origins: dict[str, str] = {}
         self.problems: list[str] = []
@@ -388,9 +368,6 @@ class _EnvironSource(PydanticBaseSettingsSource):
                 self.values[key] = environ[name]
                 self.origins[key] = f"env {name}"
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _nest(self.values).get(field_name), field_name, False
-
     def __call__(self) -> dict[str, Any]:
         return _nest(self.values)
 
@@ -403,9 +380,22 @@ def _nest(flat: Mapping[str, object]) -> dict[str, Any]:
     return nested
 
 
-def _read_file(path: Path) -> TomlConfigSettingsSource:
+def _merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The layers merged key by key, each over the ones before it (a section's keys merge, not replace)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            below = merged.get(key)
+            if isinstance(below, dict) and isinstance(value, dict):
+                value = _merge(below, value)
+            merged[key] = value
+    return merged
+
+
+def _read_file(path: Path) -> dict[str, Any]:
     try:
-        return TomlConfigSettingsSource(Settings, toml_file=path)
+        with path.open("rb") as file:
+            return tomllib.load(file)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path} is not valid TOML: {e}; fix the file or remove it") from e
     except OSError as e:
@@ -531,35 +521,28 @@ def load_settings(
     environ = os.environ if environ is None else environ
     flags = {key: value for key, value in (overrides or {}).items() if value is not None}
 
-    file_source = _read_file(config_file) if config_file is not None else None
-    env_source = _EnvironSource(Settings, environ)
-    problems = _file_problems(file_source.toml_data, config_file) if file_source and config_file else []
+    file_data = _read_file(config_file) if config_file is not None else {}
+    env_source = _EnvironSource(environ)
+    problems = _file_problems(file_data, config_file) if config_file is not None else []
     problems += env_source.problems
     problems += _flag_problems(flags)
     if problems:
         raise ConfigError(_report(problems))
 
     sources = dict.fromkeys(_KEYS, "default")
-    if file_source is not None:
-        sources.update(
-            (f"{section}.{key}", str(config_file)) for section, table in file_source.toml_data.items() for key in table
-        )
+    sources.update((f"{section}.{key}", str(config_file)) for section, table in file_data.items() for key in table)
     sources.update(env_source.origins)
     sources.update(dict.fromkeys(flags, "flag"))
 
     flag_values = {key: os.fspath(v) if isinstance(v, os.PathLike) else v for key, v in flags.items()}
-    layers: list[PydanticBaseSettingsSource] = [
-        InitSettingsSource(
-            Settings,
-            init_kwargs={"project_dir": project_dir, "config_file": config_file, "sources": sources},
-        ),
-        InitSettingsSource(Settings, init_kwargs=_nest(flag_values)),
-        env_source,
-    ]
-    if file_source is not None:
-        layers.append(file_source)
+    values = _merge(  # lowest priority first
+        file_data,
+        env_source(),
+        _nest(flag_values),
+        {"project_dir": project_dir, "config_file": config_file, "sources": sources},
+    )
     try:
-        return Settings(_build_sources=(tuple(layers), {}))  # highest priority first
+        return Settings(**values)
     except ValidationError as e:
         raise ConfigError(_report(_validation_problems(e, sources))) from e
 

@@ -20,16 +20,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from evergreen.data import Source
 from evergreen.errors import FeatureError, RefError
 from evergreen.refs import Ref
 
-#: A pandas transformation: the source's rows in, the feature rows (entity, timestamp, features) out.
-Transformation = Callable[[pd.DataFrame], pd.DataFrame]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evergreen.data import Source
+
+#: A pandas transformation: the source's rows in, the feature rows (entity, timestamp, features) out. (Quoted:
+#: listing or showing views needs no pandas.)
+Transformation = Callable[["pd.DataFrame"], "pd.DataFrame"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
 #: Column names the feature store uses itself inside its queries.
@@ -111,6 +114,8 @@ class FeatureView:
         _check_name("timestamp", self.timestamp, self.name)
         if self.entity == self.timestamp:
             raise FeatureError(f"feature view {self.name!r}: entity and timestamp are both {self.entity!r}")
+        from evergreen.data import Source  # here, not at the top: listing views needs no pyarrow
+
         if isinstance(self.source, str):
             DatasetRef.parse(self.source, self.name)
         elif not isinstance(self.source, Source):

@@ -9,16 +9,16 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError
 from evergreen.pipelines import load_pipeline
-from evergreen.serving import rollback_deployment
 from evergreen.store import AlertInfo, add_alert_event, claim_fire, finish_fire
 from evergreen.workspace import open_workspace
 
-from ._monitors import Action
+if TYPE_CHECKING:
+    from ._monitors import Action
 
 logger = logging.getLogger("evergreen.monitoring")
 
@@ -55,6 +55,8 @@ def _take(action: Action, alert: AlertInfo, *, deployment: str, settings: Settin
         assert action.url is not None  # checked when the action was made
         return post_json(action.url, alert_payload(alert), retries=action.retries, timeout_s=action.timeout_s)
     if action.kind == "rollback":
+        from evergreen.serving import rollback_deployment  # here: listing schedules needs no serving code
+
         info, _ = rollback_deployment(deployment, reason=f"alert #{alert.id}: {alert.message}", settings=settings)
         return f"rolled deployment {deployment!r} back (revision {info.revision})"
     assert action.pipeline is not None

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
 from evergreen.config import Settings
 from evergreen.errors import EvergreenError, MonitorError, NotFoundError, did_you_mean
-from evergreen.pipelines import Run, StartedRun, load_pipeline
+from evergreen.pipelines import load_pipeline
 from evergreen.store import (
     ScheduleFireInfo,
     ScheduleInfo,
@@ -30,6 +30,9 @@ from evergreen.store import (
 from evergreen.workspace import open_workspace
 
 from ._actions import holder_name, start_pipeline
+
+if TYPE_CHECKING:
+    from evergreen.pipelines import Run, StartedRun
 
 #: How a firing started by hand (:func:`trigger_schedule`) spells its slot: never a cron time, so it takes
 #: no cron firing's place.

@@ -19,7 +19,7 @@ from evergreen.errors import NotFoundError, did_you_mean
 from ._engine import dialect_insert
 from ._records import CachedPredictionInfo, DeploymentEventInfo, DeploymentInfo
 from ._runs import now
-from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionCacheRecord, PredictionRecord
+from ._schema import DeploymentEventRecord, DeploymentRecord, PredictionCacheRecord
 from ._traffic import settle_statuses
 
 
@@ -102,6 +102,8 @@ def version_traffic(
 ) -> tuple[int, int, list[float]]:
     """For one version of a deployment since a time: live predictions, failed ones (mode ``error``), and
     the latencies (ms) of the newest ``limit`` of them."""
+    from ._schema import PredictionRecord  # here: the prediction log's table loads only for what reads it
+
     rows = session.execute(
         select(PredictionRecord.mode, PredictionRecord.latency_ms)
         .where(

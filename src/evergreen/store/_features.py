@@ -26,7 +26,6 @@ from ._schema import (
     LineageEdge,
     ModelRecord,
     ModelVersionRecord,
-    PredictionRecord,
 )
 
 #: Lineage node kind and relation of "this model version was trained on / serves these features".
@@ -347,6 +346,8 @@ def served_inputs(
     session: Session, deployment: str, *, since: datetime, until: datetime, limit: int = 10_000
 ) -> list[ServedInputs]:
     """The newest ``limit`` live predictions of a deployment logged in [since, until), oldest first."""
+    from ._schema import PredictionRecord  # here: the prediction log's table loads only for what reads it
+
     rows = session.execute(
         select(
             PredictionRecord.id,

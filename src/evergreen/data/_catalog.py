@@ -19,7 +19,6 @@ from evergreen.store import (
     DatasetInfo,
     DatasetSplitInfo,
     DatasetVersionInfo,
-    ModelVersionInfo,
     count_refused_checks,
     edges_from,
     get_version,
@@ -28,13 +27,14 @@ from evergreen.store import (
     list_datasets,
     list_splits,
     list_versions,
-    model_versions_by_id,
     versions_by_id,
 )
 from evergreen.workspace import open_workspace
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from evergreen.store import ModelVersionInfo
 
     from ._versions import DatasetVersion
 
@@ -208,4 +208,6 @@ def _drawn_from(session: Session, version_id: int, hops: int) -> list[ModelVersi
         extended = {v.id for v in versions_by_id(session, sorted(parents - made - seen)) if v.watermark_column}
         frontier = sorted((made | extended) - seen)
         seen.update(frontier)
+    from evergreen.store import model_versions_by_id  # here: `data list` need not build the registry's tables
+
     return model_versions_by_id(session, sorted(models))

@@ -3,7 +3,7 @@
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
 # The virtualenv (.venv) is made on first use and the project (editable, with the dev, docs, postgres, redis,
-# onnx and lightgbm extras and xgboost-cpu, so the ONNX and boosting tests run for real) is reinstalled
+# onnx, lightgbm and ray extras and xgboost-cpu, so the ONNX, boosting and Ray executor tests run for real) is reinstalled
 # whenever pyproject.toml or this Makefile is newer than the stamp file .venv/.installed.
 
 SHELL := /bin/bash
@@ -46,9 +46,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml Makefile | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,docs,postgres,redis,onnx,lightgbm, and xgboost-cpu) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,docs,postgres,redis,onnx,lightgbm,ray, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,docs,postgres,redis,onnx,lightgbm]" "xgboost-cpu>=2.1"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,docs,postgres,redis,onnx,lightgbm,ray]" "xgboost-cpu>=2.1"
 	@touch $@
 
 lint: setup

@@ -48,6 +48,7 @@ import pytest
 
 from evergreen.config import Settings, load_settings
 from postgres_server import PostgresServer
+from ray_cluster import RayCluster
 from redis_server import RedisServer, RedisUnavailableError
 
 if TYPE_CHECKING:
@@ -161,3 +162,14 @@ def ui_browser() -> Iterator[Browser]:
 
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A Ray cluster of two CPUs on loopback for the session (see tests/ray_cluster.py); tests that use it
+    carry ``pytest.mark.xdist_group("ray")``, so one test worker starts it."""
+    cluster = RayCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

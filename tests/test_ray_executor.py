@@ -19,6 +19,7 @@ import sample_ray_pipelines as srp
 from evergreen.config import Settings, load_settings
 from evergreen.errors import ConfigError, MissingDependencyError, RunError
 from evergreen.executors import make_executor
+from evergreen.executors._ray import describe_failure
 from evergreen.pipelines import cancel_run, run_detail, runs
 from ray_cluster import RayCluster
 
@@ -112,6 +113,15 @@ def test_independent_steps_run_at_the_same_time_on_the_cluster(settings: Setting
     assert run.output == ("a", "b")
 
 
+def test_what_a_step_printed_on_a_worker_is_its_log(settings: Settings) -> None:
+    good = sp.talks.run(settings=settings)
+    failed = sp.talks.run(settings=settings, fail=True, check=False)
+
+    assert run_detail(good.id, settings).logs == {"chatty": "reading 3 files\nfile 2 is empty\n"}
+    assert run_detail(failed.id, settings).logs == {"chatty": "reading 3 files\nfile 2 is empty\n"}
+    assert "ValueError: no rows" in (failed.step("chatty").error or "")
+
+
 def test_a_worker_killed_by_sigkill_fails_only_its_step(settings: Settings) -> None:
     run = sp.worker_dies.run(settings=settings, check=False)
     assert run.status == "failed"
@@ -134,15 +144,6 @@ def test_cancel_stops_the_ray_task_and_records_the_run_cancelled(settings: Setti
     assert run.info.error == "cancelled by alice: wrong data"
     assert {s.name: s.status for s in run.steps} == {"pid_then_block": "cancelled", "add": "cancelled"}
     until(lambda: gone(int(marker.read_text())), "the task's worker process was killed", timeout_s=10)
-
-
-def test_what_a_step_printed_on_a_worker_is_its_log(settings: Settings) -> None:
-    good = sp.talks.run(settings=settings)
-    failed = sp.talks.run(settings=settings, fail=True, check=False)
-
-    assert run_detail(good.id, settings).logs == {"chatty": "reading 3 files\nfile 2 is empty\n"}
-    assert run_detail(failed.id, settings).logs == {"chatty": "reading 3 files\nfile 2 is empty\n"}
-    assert "ValueError: no rows" in (failed.step("chatty").error or "")
 
 
 # -- resources --------------------------------------------------------------------------------------------
@@ -247,3 +248,32 @@ def test_without_ray_installed_the_error_names_the_extra(
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` finds when the extra is not installed
     with pytest.raises(MissingDependencyError, match=r'pip install "evergreen\[ray\]"'):
         make_executor("ray", settings=settings)
+
+
+def test_a_worker_killed_for_memory_is_named_as_out_of_memory(ray_cluster: RayCluster) -> None:
+    import ray.exceptions
+
+    killed = ray.exceptions.OutOfMemoryError("Task was killed due to the node running low on memory.")
+    said = describe_failure("fit", killed)
+    assert said.startswith("step 'fit' ran out of memory: Ray's memory monitor killed the worker process running it")
+    assert '@eg.step(resources={"memory": "8GiB"})' in said
+    assert "Task was killed due to the node running low on memory." in said
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("127.0.0.1:1", r"'127.0.0.1:1': nothing answers at 127.0.0.1:1 \(Connection refused\)\. Start the cluster's"),
+        ("headnode", r"executor.address = 'headnode' is not a Ray cluster's address; expected 'auto', 'host:port'"),
+    ],
+)
+def test_an_address_where_no_cluster_answers_is_a_clear_error_at_once(
+    tmp_path: Path, ray_cluster: RayCluster, address: str, message: str
+) -> None:
+    settings = load_settings(
+        tmp_path, environ={"EVERGREEN_EXECUTOR_KIND": "ray", "EVERGREEN_EXECUTOR_ADDRESS": address}
+    )
+    with pytest.raises(ConfigError, match=message) as refused:
+        sp.sums.run(settings=settings, rows=3, log=str(tmp_path / "log"))
+    assert "Start the cluster's head there with `ray start --head`" in str(refused.value) or "headnode" in address
+    assert runs(settings) == []

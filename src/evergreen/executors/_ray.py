@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import socket
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, wait
@@ -82,6 +83,7 @@ def connect(address: str, env: dict[str, Any]) -> Any:
             f"{(_Connection.env or {}).get('working_dir')!r}; a process talks to Ray as one project: run "
             f"{env['working_dir']!r} (executor.address = {address!r}) from another process, or after that run ends"
         )
+    _check_answers(address)
     if ray.is_initialized():
         ray.shutdown()
     try:
@@ -97,6 +99,31 @@ def connect(address: str, env: dict[str, Any]) -> Any:
         ) from e
     _Connection.address, _Connection.env = address, env
     return ray
+
+
+#: How long a head named by host:port has to accept a connection; Ray itself would retry for minutes.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_answers(address: str) -> None:
+    """Refuse a malformed address, or a head that does not accept a connection, at once."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or "://" in host:
+        raise ConfigError(
+            f"executor.address = {address!r} is not a Ray cluster's address; expected 'auto', 'host:port' of its "
+            "head (e.g. '10.0.0.5:6379') or 'ray://host:10001'"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise ConfigError(
+            f"executor.address = {address!r}: nothing answers at {host}:{port} ({e.strerror or e}). Start the "
+            "cluster's head there with `ray start --head`, or set [executor] address (or "
+            "EVERGREEN_EXECUTOR_ADDRESS) to its head: 'auto' (the cluster started on this machine), 'host:port' "
+            "or 'ray://host:10001'"
+        ) from e
 
 
 def _first_line(error: BaseException) -> str:

@@ -33,7 +33,7 @@ help:
 	@echo "make docs         build the documentation site into site/ (mkdocs build --strict); make docs-serve previews it"
 	@echo "make format       ruff format, then ruff check --fix"
 	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving,"
-	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv; the control API on a seeded"
+	@echo "                  the Ray executor per step; feature store: installs Feast into /tmp/feast-venv, never into .venv; the control API on a seeded"
 	@echo "                  store beside MLflow from /tmp/mlflow-venv when present; the loop on drifting streams)"
 	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
 
@@ -98,6 +98,7 @@ bench: setup
 	nice $(VENV_PY) benchmarks/api.py
 	$(VENV_PY) benchmarks/loop.py
 	$(VENV_PY) benchmarks/startup.py
+	$(VENV_PY) benchmarks/scale.py
 
 clean:
 	rm -rf build dist site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

@@ -91,6 +91,14 @@ def connect(address: str, env: dict[str, Any]) -> Any:
         ray.init(
             address=address, runtime_env=copy.deepcopy(env), logging_level=logging.WARNING, configure_logging=False
         )
+    except ray.exceptions.RuntimeEnvSetupError as e:
+        ray.shutdown()
+        raise ConfigError(
+            f"the project folder {env['working_dir']} could not be shipped to the Ray cluster at {address!r} "
+            f"({_last_line(e)}). Ray uploads it, without {', '.join(RUNTIME_EXCLUDES[:3])}, virtualenvs and what "
+            ".gitignore lists, and refuses more than 512 MiB: keep large data out of it (in the artifact store, "
+            "or listed in .gitignore)"
+        ) from e
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
         raise ConfigError(
             f"executor.address = {address!r}: no Ray cluster could be reached ({_first_line(e)}). Start one "
@@ -124,6 +132,11 @@ def _check_answers(address: str) -> None:
             "EVERGREEN_EXECUTOR_ADDRESS) to its head: 'auto' (the cluster started on this machine), 'host:port' "
             "or 'ray://host:10001'"
         ) from e
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(error).__name__
 
 
 def _first_line(error: BaseException) -> str:

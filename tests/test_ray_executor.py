@@ -228,6 +228,22 @@ def test_a_script_step_is_refused_naming_the_fix(settings: Settings) -> None:
         executor.check(settings, modules=["__main__"], resources={})
 
 
+def test_a_step_defined_inside_a_function_is_refused_naming_the_fix(settings: Settings) -> None:
+    import evergreen as eg
+
+    @eg.step
+    def nested() -> int:
+        return 1
+
+    @eg.pipeline
+    def local_only():
+        return nested()
+
+    with pytest.raises(RunError, match=r"the local and Ray executors run steps in other processes .*kind = 'inline'"):
+        local_only.run(settings=settings)
+    assert runs(settings) == []
+
+
 def test_a_second_project_waits_until_the_first_ones_run_on_ray_has_ended(
     tmp_path: Path, ray_cluster: RayCluster
 ) -> None:

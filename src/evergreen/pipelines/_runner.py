@@ -280,8 +280,8 @@ def _check_importable(pipeline: Pipeline) -> None:
     local = [node.step.reference for node in pipeline.graph.nodes.values() if not node.step.importable]
     if local:
         raise RunError(
-            f"pipeline {pipeline.name!r} has steps defined inside a function ({', '.join(local)}); the local "
-            "executor runs steps in worker processes that import them by name: define them at module level, "
+            f"pipeline {pipeline.name!r} has steps defined inside a function ({', '.join(local)}); the local and "
+            "Ray executors run steps in other processes that import them by name: define them at module level, "
             "or set [executor] kind = 'inline' to run steps in this process"
         )
 

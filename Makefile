@@ -3,8 +3,9 @@
 #   make test          everything CI checks: lint, format, types, import layers, tests
 #
 # The virtualenv (.venv) is made on first use and the project (editable, with the dev, docs, postgres, redis,
-# onnx, lightgbm and s3 extras and xgboost-cpu, so the ONNX, boosting and object-storage tests run for real) is reinstalled
-# whenever pyproject.toml or this Makefile is newer than the stamp file .venv/.installed.
+# onnx, lightgbm, s3 and ray extras and xgboost-cpu, so the ONNX, boosting, object-storage and Ray executor
+# tests run for real) is reinstalled whenever pyproject.toml or this Makefile is newer than the stamp file
+# .venv/.installed.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -33,7 +34,7 @@ help:
 	@echo "make docs         build the documentation site into site/ (mkdocs build --strict); make docs-serve previews it"
 	@echo "make format       ruff format, then ruff check --fix"
 	@echo "make bench        run the benchmarks (pipeline overhead, profile, drift, ONNX speed, tracking, prediction log, serving,"
-	@echo "                  feature store: installs Feast into /tmp/feast-venv, never into .venv; the control API on a seeded"
+	@echo "                  the Ray executor per step; feature store: installs Feast into /tmp/feast-venv, never into .venv; the control API on a seeded"
 	@echo "                  store beside MLflow from /tmp/mlflow-venv when present; the loop on drifting streams)"
 	@echo "make clean        remove caches and build output; 'make distclean' also removes .venv"
 
@@ -46,9 +47,9 @@ $(VENV_PY):
 	       "(Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
 $(STAMP): pyproject.toml Makefile | $(VENV_PY)
-	@echo "Installing evergreen (editable, extras dev,docs,postgres,redis,onnx,lightgbm,s3, and xgboost-cpu) into $(VENV)"
+	@echo "Installing evergreen (editable, extras dev,docs,postgres,redis,onnx,lightgbm,s3,ray, and xgboost-cpu) into $(VENV)"
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet -e ".[dev,docs,postgres,redis,onnx,lightgbm,s3]" "xgboost-cpu>=2.1"
+	$(VENV_PY) -m pip install --quiet -e ".[dev,docs,postgres,redis,onnx,lightgbm,s3,ray]" "xgboost-cpu>=2.1"
 	@touch $@
 
 lint: setup
@@ -99,6 +100,7 @@ bench: setup
 	nice $(VENV_PY) benchmarks/ui.py
 	$(VENV_PY) benchmarks/loop.py
 	$(VENV_PY) benchmarks/startup.py
+	$(VENV_PY) benchmarks/scale.py
 
 clean:
 	rm -rf build dist site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache quickstart-project

@@ -54,6 +54,7 @@ import pytest
 
 from evergreen.config import Settings, load_settings
 from postgres_server import PostgresServer
+from ray_cluster import RayCluster
 from redis_server import RedisServer, RedisUnavailableError
 
 if TYPE_CHECKING:
@@ -64,12 +65,27 @@ if TYPE_CHECKING:
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "postgres_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
         if "redis_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.redis)
+    if getattr(config.option, "loadgroup", False):  # a test worker of `--dist loadgroup`
+        _name_groups(items)
+
+
+def _name_groups(items: list[pytest.Item]) -> None:
+    """Suffix each ``xdist_group`` test's id with its group, which is how ``--dist loadgroup`` sends a group to one
+    worker. pytest-xdist 3.8 writes the suffix to ``item._nodeid``, which pytest 9.2 no longer reads (the id is
+    ``item._id``), so without this every group's tests spread over all workers, and each pays for the group's
+    fixtures (a quickstart project, a Ray cluster). Remove once pytest-xdist sets the id pytest reads."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        group = item.get_closest_marker("xdist_group")
+        if group is not None and group.args and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{group.args[0]}")
 
 
 @pytest.fixture(scope="session")
@@ -184,3 +200,14 @@ def ui_browser() -> Iterator[Browser]:
 
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A Ray cluster of two CPUs on loopback for the session (see tests/ray_cluster.py); tests that use it
+    carry ``pytest.mark.xdist_group("ray")``, so one test worker starts it."""
+    cluster = RayCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

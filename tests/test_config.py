@@ -13,7 +13,13 @@ from evergreen.errors import ConfigError
 DEFAULTS: dict[str, dict[str, object]] = {
     "store": {"url": "sqlite:///.evergreen/evergreen.db"},
     "artifacts": {"root": ".evergreen/artifacts", "options": {}, "cache_dir": "", "cache_max_gb": 10.0},
-    "executor": {"kind": "local", "workers": 0, "heartbeat_seconds": 5.0, "stale_after_seconds": 60.0},
+    "executor": {
+        "kind": "local",
+        "address": "auto",
+        "workers": 0,
+        "heartbeat_seconds": 5.0,
+        "stale_after_seconds": 60.0,
+    },
     "server": {
         "host": "127.0.0.1",
         "port": 8000,
@@ -254,7 +260,7 @@ def test_a_wrong_type_in_the_file_names_key_value_file_and_expectation(tmp_path:
     [
         ("store.url", "", "expected a database URL such as 'sqlite:///.evergreen/evergreen.db'"),
         ("artifacts.root", "", "expected a local folder or a URL such as 's3://bucket/prefix'"),
-        ("executor.kind", "ray", "expected one of 'local', 'inline'"),
+        ("executor.kind", "dask", "expected one of 'local', 'inline', 'ray'"),
         ("executor.workers", "-1", "expected an integer ≥ 0"),
         ("executor.heartbeat_seconds", "0", "expected a number of seconds > 0"),
         ("executor.stale_after_seconds", "soon", "expected a number of seconds > 0"),
@@ -276,9 +282,9 @@ def test_a_wrong_value_from_the_environment_names_the_variable(
 
 def test_a_wrong_value_from_a_flag_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(cwd=tmp_path, overrides={"executor.kind": "ray"}, environ={})
+        load_settings(cwd=tmp_path, overrides={"executor.kind": "dask"}, environ={})
 
-    assert str(info.value) == "executor.kind = 'ray' in a command-line flag: expected one of 'local', 'inline'"
+    assert str(info.value) == "executor.kind = 'dask' in a command-line flag: expected one of 'local', 'inline', 'ray'"
 
 
 def test_stale_after_must_outlast_the_heartbeat(tmp_path: Path) -> None:

@@ -128,10 +128,16 @@ class ExecutorSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["local", "inline"] = Field(
+    kind: Literal["local", "inline", "ray"] = Field(
         default="local",
         description='"local": a pool of worker processes; "inline": one step after another in the calling '
-        "process, for debugging.",
+        'process, for debugging; "ray": each step a task on a Ray cluster (pip install "evergreen[ray]").',
+    )
+    address: str = Field(
+        default="auto",
+        min_length=1,
+        description='The Ray cluster of kind = "ray": "auto" (the one started on this machine with `ray start '
+        '--head`, or RAY_ADDRESS), "host:port" of its head, or "ray://host:10001" (Ray Client).',
     )
     workers: int = Field(default=0, ge=0, description="Worker processes; 0 means one per CPU.")
     heartbeat_seconds: float = Field(
@@ -284,7 +290,8 @@ _EXPECTED: dict[str, str] = {
     "(in EVERGREEN_ARTIFACTS_OPTIONS: a JSON object)",
     "artifacts.cache_dir": "a local folder, or empty for the system's temporary folder",
     "artifacts.cache_max_gb": "a number of gigabytes ≥ 0",
-    "executor.kind": "one of 'local', 'inline'",
+    "executor.kind": "one of 'local', 'inline', 'ray'",
+    "executor.address": "'auto', 'host:port' of a Ray head, or 'ray://host:10001'",
     "executor.workers": "an integer ≥ 0 (0 means one worker per CPU)",
     "executor.heartbeat_seconds": "a number of seconds > 0",
     "executor.stale_after_seconds": "a number of seconds > 0",

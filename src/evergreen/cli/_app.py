@@ -59,7 +59,7 @@ def main_callback(
     store_url: str | None = typer.Option(None, "--store-url", help="Overrides the store url setting."),
     artifacts_root: str | None = typer.Option(None, "--artifacts-root", help="Overrides the artifacts root setting."),
     executor: str | None = typer.Option(
-        None, "--executor", help="Overrides the executor kind setting: local or inline."
+        None, "--executor", help="Overrides the executor kind setting: local, inline or ray."
     ),
     workers: int | None = typer.Option(
         None, "--workers", help="Overrides the executor workers setting (0: one per CPU)."

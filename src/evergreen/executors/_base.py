@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from ._task import StepResult, StepTask
+
+if TYPE_CHECKING:
+    from evergreen.config import Settings
 
 
 class Executor(ABC):
@@ -31,6 +36,13 @@ class Executor(ABC):
         """Stop every task now: running ones are killed, queued ones never start; each future resolves with an
         error. Called from another thread than ``submit``'s (a cancelled run). An executor that cannot stop a
         task that runs lets it finish (the run starts no step after it)."""
+
+    def check(  # noqa: B027 - most executors have nothing to check
+        self, settings: Settings, *, modules: Sequence[str], resources: Mapping[str, Mapping[str, float]]
+    ) -> None:
+        """Refuse, before a run is recorded, what this executor cannot run with ``settings``: the run's steps live
+        in ``modules`` and ask for ``resources`` (by step name). Raises an :class:`~evergreen.errors.EvergreenError`
+        naming the setting or argument to change."""
 
     @property
     def imports_steps_by_name(self) -> bool:

@@ -37,6 +37,8 @@ class StepTask:
     callable: Callable[..., Any] | None = None
     # What a step may ask about where it runs (run id, store URL, artifact root …): see step_context().
     context: dict[str, Any] = field(default_factory=dict)
+    # What the step reserves where it runs (see check_resources); only the Ray executor acts on it.
+    resources: dict[str, float | int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

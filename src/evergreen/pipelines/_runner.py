@@ -162,9 +162,15 @@ class Execution:
         self.cancelled = threading.Event()
         self._own_executor = executor is None
         self.executor = executor or make_executor(
-            settings.executor.kind, workers=settings.executor.workers, with_main="__main__" in modules, preload=modules
+            settings.executor.kind,
+            workers=settings.executor.workers,
+            with_main="__main__" in modules,
+            preload=modules,
+            settings=settings,
         )
         try:
+            resources = {name: node.step.resources for name, node in pipeline.graph.nodes.items()}
+            self.executor.check(settings, modules=modules, resources=resources)
             if self.executor.imports_steps_by_name:
                 _check_importable(pipeline)
             self.run_id, step_ids, node_params, code = self._record(params)
@@ -274,8 +280,8 @@ def _check_importable(pipeline: Pipeline) -> None:
     local = [node.step.reference for node in pipeline.graph.nodes.values() if not node.step.importable]
     if local:
         raise RunError(
-            f"pipeline {pipeline.name!r} has steps defined inside a function ({', '.join(local)}); the local "
-            "executor runs steps in worker processes that import them by name: define them at module level, "
+            f"pipeline {pipeline.name!r} has steps defined inside a function ({', '.join(local)}); the local and "
+            "Ray executors run steps in other processes that import them by name: define them at module level, "
             "or set [executor] kind = 'inline' to run steps in this process"
         )
 
@@ -423,6 +429,7 @@ class _Scheduler:
             artifact_options=self.artifacts.open_options,
             callable=None if self.executor.imports_steps_by_name else node.step.function,
             context={**self.context, "step": name, "attempt": attempt},
+            resources=node.step.resources,
         )
         self.running[self.executor.submit(task)] = (name, attempt, key, input_ids)
 

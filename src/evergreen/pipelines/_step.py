@@ -15,6 +15,7 @@ from evergreen.errors import PipelineDefinitionError
 
 from ._graph import graph_being_built
 from ._hashing import CodeFingerprint, canonical_json, code_fingerprint, code_hash
+from ._resources import check_resources
 
 
 class Step:
@@ -34,6 +35,7 @@ class Step:
         retry_backoff_s: float = 1.0,
         outputs: int | None = None,
         version: str | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
         if not callable(function) or not hasattr(function, "__code__"):
             raise PipelineDefinitionError(f"@eg.step needs a function, got {function!r}")
@@ -64,6 +66,7 @@ class Step:
                 '@eg.step(version="2") and change it when the step\'s results should be recomputed'
             )
         self.version = version
+        self.resources = check_resources(self.name, resources)
         self.code_hash = code_hash(function)
         self.reference = f"{function.__module__}:{function.__qualname__}"
         functools.update_wrapper(self, function)
@@ -151,6 +154,7 @@ def step(
     retry_backoff_s: float = 1.0,
     outputs: int | None = None,
     version: str | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -164,6 +168,7 @@ def step(
     retry_backoff_s: float = 1.0,
     outputs: int | None = None,
     version: str | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Make a function a pipeline step: ``@eg.step`` or ``@eg.step(retries=2, cache=False)``.
 
@@ -172,6 +177,8 @@ def step(
     (transitively); ``version="2"`` replaces all of that with a version you bump by hand, for steps whose
     code reaches outside what can be followed. ``retries`` re-runs a failing step after ``retry_backoff_s``
     seconds, doubling each time. A return annotation ``tuple[A, B]`` (or ``outputs=2``) makes two separate outputs.
+    ``resources={"num_cpus": 2, "memory": "4GiB", "num_gpus": 1}`` is what the step's task reserves on a Ray
+    cluster (``[executor] kind = "ray"``), which places it on a node that has them; the local executors ignore it.
     """
 
     def wrap(f: Callable[..., Any]) -> Step:
@@ -183,6 +190,7 @@ def step(
             retry_backoff_s=retry_backoff_s,
             outputs=outputs,
             version=version,
+            resources=resources,
         )
 
     return wrap(function) if function is not None else wrap

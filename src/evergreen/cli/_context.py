@@ -51,7 +51,7 @@ class CliState:
         Outside any project the working directory is the project; the first command there that would
         make a new default store says so on stderr, so a store is never made unnoticed in the wrong
         folder."""
-        # Here, not at the top: pydantic-settings is not needed by `evergreen --help`.
+        # Here, not at the top: the settings model is not needed by `evergreen --help`.
         from evergreen.config import CONFIG_FILENAME, load_settings, project_importable
         from evergreen.errors import ConfigError
 

@@ -382,6 +382,26 @@ def test_a_tick_after_a_quality_alert_trains_on_the_day_since_it(settings: Setti
     assert [v.number for v in versions("churn", settings=settings)] == [1, 2]
 
 
+def test_a_retrain_after_an_alert_splits_by_the_rows_it_has_when_labels_are_late(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two days after an alert, with the labels of the second not yet in, the window since the alert holds one
+    day of rows: split by time ("the last day" as test) it would leave nothing to train on."""
+    system = declare()
+    for day in range(3):
+        system.ingest(day_file(tmp_path, day), settings=settings)
+    assert system.train(settings=settings).status == "succeeded"
+    since = MONDAY + timedelta(days=2)
+    quality_alert(settings, version=1, since=since)
+
+    tick = system.tick(at=since + timedelta(days=2), settings=settings)
+
+    assert (tick.decision.reason, tick.decision.since) == ("quality alert", since)
+    assert tick.run is not None
+    assert tick.run.status == "succeeded", [s.error for s in tick.run.steps if s.error]
+    assert [v.number for v in versions("churn", settings=settings)] == [1, 2]
+
+
 def test_a_due_retrain_on_the_rows_production_was_trained_on_trains_no_copy(settings: Settings, tmp_path: Path) -> None:
     system = declare()
     for day in range(3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -40,7 +40,7 @@ from evergreen.workspace import open_workspace
 from ._copies import copy_role, first_copy
 from ._gate import validate_with_views
 from ._steps import feature_window, release_model, score_batch, training_window, version_ref
-from ._window import training_rows
+from ._window import newest_row, training_rows
 
 #: The steps of the standard pipelines a System builds; ``System(steps={...})`` replaces any of them.
 STEP_NAMES = ("ingest", "window", "tune", "train", "register", "validate", "release", "score")
@@ -411,7 +411,7 @@ class System:
         """
         since, until = (as_utc(since) if since else None), (as_utc(until) if until else None)  # naive is UTC
         window_s = parse_duration(self.retrain.window)
-        short = since is not None and until is not None and (until - since).total_seconds() < 2 * 86_400
+        short = since is not None and (self._data_end(until, settings) - since).total_seconds() < 2 * 86_400
         split = (
             Split(kind="stratified", test=0.2)
             if short and self.task == "classification"
@@ -429,6 +429,13 @@ class System:
             check=False,
             on_event=on_event,
         )
+
+    def _data_end(self, until: datetime | None, settings: Settings | None) -> datetime:
+        """Where the training window's rows end: ``until``, or the dataset's newest row when that is earlier
+        (labels come late: a window up to now may hold a day less than ``until - since`` says)."""
+        newest = newest_row(self.name, self.timestamp, settings=settings or run_settings())
+        ends = [end for end in (until, newest) if end is not None]
+        return min(ends) if ends else datetime.max.replace(tzinfo=UTC)
 
     def unchanged(
         self, *, since: datetime | None = None, until: datetime | None = None, settings: Settings | None = None

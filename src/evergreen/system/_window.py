@@ -121,6 +121,18 @@ def training_rows(
     return Window(query, [info.ref for info in inside], start, end, latest)
 
 
+def newest_row(dataset: str, timestamp: str, *, settings: Settings) -> datetime | None:
+    """The newest ``timestamp`` any version of ``dataset`` holds (from the versions' profiles); None when it
+    has no versions or no times. Labels arrive late, so a window's data may end well before its ``until``."""
+    try:
+        with open_workspace(settings).session() as session:
+            infos = list_versions(session, dataset)
+    except NotFoundError:
+        return None
+    newest = max((span[1] for info in infos if (span := _span(info.profile, timestamp)) is not None), default=None)
+    return None if newest is None else datetime.fromtimestamp(newest, UTC)
+
+
 def _span(profile: dict[str, object], timestamp: str) -> tuple[float, float] | None:
     """A version's (oldest, newest) time in epoch seconds, from its profile; None when it has no times."""
     columns = profile.get("columns")

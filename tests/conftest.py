@@ -193,9 +193,11 @@ def ui_server(ui_project: Path) -> Iterator[ApiServer]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui_browser() -> Iterator[Browser]:
-    """A headless Chromium (Debian's package, driven by Playwright) for the whole session."""
+    """A headless Chromium (Debian's package, driven by Playwright) for one module's tests. Not for the session:
+    Playwright's sync API keeps an event loop running in the main thread while it is open, so a later test on
+    the same worker that calls ``asyncio.run`` would fail."""
     from ui_browser import chromium
 
     with chromium() as launched:

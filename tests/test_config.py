@@ -329,6 +329,7 @@ def test_layers_merge_key_by_key_within_a_section(tmp_path: Path) -> None:
 
     assert settings.executor.model_dump() == {
         "kind": "inline",
+        "address": "auto",
         "workers": 4,
         "heartbeat_seconds": 1.5,
         "stale_after_seconds": 90.0,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from cli_projects import evergreen
 
 
@@ -119,3 +121,25 @@ def test_a_command_in_a_subfolder_imports_the_projects_own_modules(tmp_path: Pat
 
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "42" in ran.stdout
+
+
+def test_a_projects_module_is_its_own_even_after_another_projects_module_of_the_same_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One process (a server, a notebook) may load two projects' `project.py`: each path gives its own file."""
+    import sys
+
+    from evergreen.pipelines import import_module
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "project", raising=False)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, value in ((first, 1), (second, 2)):
+        folder.mkdir()
+        (folder / "project.py").write_text(f"VALUE = {value}\n")
+
+    assert import_module(str(first / "project.py")).VALUE == 1
+    assert import_module(str(second / "project.py")).VALUE == 2
+    assert import_module(str(second / "project.py")) is sys.modules["project"]
+    assert import_module(str(first / "project.py")).VALUE == 1
+    monkeypatch.delitem(sys.modules, "project")

@@ -58,6 +58,13 @@ def import_module(module_part: str) -> ModuleType:
         if str(path.parent) not in sys.path:
             sys.path.insert(0, str(path.parent))
         module_part = path.stem
+        loaded = sys.modules.get(module_part)
+        if loaded is not None and getattr(loaded, "__file__", None) != str(path):
+            # Another file of the same name (another project's `project.py`) was imported in this process:
+            # this path is what was asked for.
+            del sys.modules[module_part]
+            sys.path.remove(str(path.parent))
+            sys.path.insert(0, str(path.parent))
     elif str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:

@@ -204,10 +204,11 @@ def ui_browser() -> Iterator[Browser]:
         yield launched
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[RayCluster]:
-    """A Ray cluster of two CPUs on loopback for the session (see tests/ray_cluster.py); tests that use it
-    carry ``pytest.mark.xdist_group("ray")``, so one test worker starts it."""
+    """A Ray cluster of two CPUs on loopback for a module's tests (see tests/ray_cluster.py), stopped after them:
+    an idle cluster's daemons would take CPU from the rest of the suite. Tests that use it carry
+    ``pytest.mark.xdist_group("ray")``, so one test worker starts it."""
     cluster = RayCluster.start()
     try:
         yield cluster

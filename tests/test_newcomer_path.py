@@ -1,10 +1,12 @@
-"""The path a new user walks with their own files, for both tasks, from the shell: init, ingest daily CSV
-exports (zone-aware times as ``pandas.to_csv`` writes them, one day exported twice), train, serve over real
-HTTP, send the true labels back, run a round of the loop and read the monitors."""
+"""The path a new user walks with their own files, for both tasks, from the shell: init (which names the
+steps in order), ingest daily CSV exports (zone-aware times as ``pandas.to_csv`` writes them, one day exported
+twice), train (the gate's verdict and what went live), score a file in batch, serve over real HTTP, send the
+true labels back, run a round of the loop and read the monitors."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +45,19 @@ def test_a_new_user_goes_from_csv_files_to_a_monitored_live_model(tmp_path: Path
     assert made.returncode == 0, made.stdout + made.stderr
     project = tmp_path / "project"
     name, entity, target, days = _days(task, tmp_path)
+    metric = "roc_auc" if task == "classification" else "rmse"
+    steps = [
+        f"evergreen data ingest {name} FILE.csv --schema schema.yaml",
+        "evergreen train",
+        "evergreen serve",
+        "evergreen feedback ingest FILE",
+        "evergreen monitor status",
+    ]
+    positions = [made.stdout.find(step) for step in steps]
+    assert -1 not in positions, made.stdout
+    assert positions == sorted(positions), made.stdout  # init names the steps in the order to run them
+    assert f"a {task} System {name!r} in project.py" in made.stdout
+    assert f"POST /v1/models/{name}:predict" in made.stdout
     files = []
     for number, frame in enumerate(days[:4], start=1):
         path = tmp_path / f"export-{number}.csv"
@@ -55,7 +70,14 @@ def test_a_new_user_goes_from_csv_files_to_a_monitored_live_model(tmp_path: Path
 
     trained = evergreen(project, "train")
     assert trained.returncode == 0, trained.stdout + trained.stderr
-    assert f"live: {name}@1 on deployment {name!r}" in trained.stdout
+    assert f"gate on {metric}, " in trained.stdout
+    assert re.search(rf"{metric}: candidate \d+\.?\d*, production none \(first model\), baseline", trained.stdout)
+    assert f"live: {name}@1 on deployment {name!r} by direct (revision 1)" in trained.stdout
+    scored = tmp_path / "scored.csv"
+    predicted = evergreen(project, "predict", name, "--input", str(files[-1]), "--output", str(scored))
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    assert f"with {name}@1" in predicted.stdout
+    assert len(pd.read_csv(scored)) == len(pd.read_csv(files[-1]))
 
     schema = yaml.safe_load((project / "schema.yaml").read_text())
     features = [c["name"] for c in schema["columns"] if c.get("role") == "feature"]
@@ -104,7 +126,6 @@ def test_a_new_user_goes_from_csv_files_to_a_monitored_live_model(tmp_path: Path
     assert ticked.returncode == 0, ticked.stdout + ticked.stderr
     status = evergreen(project, "monitor", "status")
     assert status.returncode == 0, status.stdout + status.stderr
-    metric = "roc_auc" if task == "classification" else "rmse"
     quality = next(line for line in status.stdout.splitlines() if f"quality:{metric}" in line)
     assert "no_data" not in quality
     assert "pending" not in quality

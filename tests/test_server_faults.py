@@ -363,7 +363,7 @@ def test_serve_names_a_deployment_it_was_asked_for_that_does_not_exist(project: 
     assert "evergreen serve stopped: served 0 predictions in " in server.stdout
 
 
-@pytest.mark.parametrize(("workers", "signum"), [(1, signal.SIGINT), (1, signal.SIGTERM), (2, signal.SIGTERM)])
+@pytest.mark.parametrize(("workers", "signum"), [(1, signal.SIGINT), (2, signal.SIGTERM)])  # both signals, both modes
 def test_serve_says_what_it_serves_at_start_and_that_it_stopped_at_exit(
     project: Project, workers: int, signum: int
 ) -> None:

@@ -83,7 +83,7 @@ def test_a_command_prints_through_the_server_what_it_prints_locally(
         # Words, not whole cells: Rich keeps the width of the first console a worker made, and may wrap the cells.
         words = remote.output.split()
         assert "production→1" in words
-        assert ["churn-api", "100%", "(follows"] == words[words.index("churn-api") : words.index("churn-api") + 3]
+        assert words[words.index("churn-api") : words.index("churn-api") + 3] == ["churn-api", "100%", "(follows"]
         assert "churn-eu" in words
         assert "25%" in words
     assert not (laptop / ".evergreen").exists()

@@ -120,6 +120,16 @@ def deploy_command(
     except ValueError as e:
         raise typer.BadParameter(f"expected comma-separated numbers: {e}") from e
     views = [v.strip() for v in features.split(",") if v.strip()] if features is not None else None
+    policy_options: dict[str, Any] = {  # the same for the server and for this project's store
+        "steps": shares,
+        "every_s": _seconds(every),
+        "guardrails": bounds,
+        "versions": chosen,
+        "postprocess": postprocess,
+        "features": views,
+        "strict_ranges": strict_ranges,
+        "missing_entities": missing_entities,
+    }
     if client is not None:  # --server: POST /api/v1/deployments/{name}:deploy
         with client:
             answer = client.deployments.deploy(
@@ -127,14 +137,7 @@ def deploy_command(
                 ref,
                 reason=reason,
                 strategy=cast("Strategy", strategy),  # one the server does not know is its 422, naming them
-                steps=shares,
-                every_s=_seconds(every),
-                guardrails=bounds,
-                versions=chosen,
-                postprocess=postprocess,
-                features=views,
-                strict_ranges=strict_ranges,
-                missing_entities=missing_entities,
+                **policy_options,
             )
         console.print(f"{name} revision {answer.revision}: {answer.description}")
         return
@@ -148,14 +151,7 @@ def deploy_command(
         model,
         number,
         strategy=strategy,
-        steps=shares,
-        every_s=_seconds(every),
-        guardrails=bounds,
-        versions=chosen,
-        postprocess=postprocess,
-        features=views,
-        strict_ranges=strict_ranges,
-        missing_entities=missing_entities,
+        **policy_options,
         reason=reason,
         settings=settings,
     )
